@@ -1,0 +1,163 @@
+"""Department settings: a frozen dataclass read from a TOML file.
+
+Every threshold the metrics, flags and public map use lives here, with a
+documented default.  ``data/settings.toml`` is the file the command line and
+the dashboard read unless told otherwise; a missing file means the defaults.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from beatmap.errors import InputError
+
+DEFAULT_SETTINGS_PATH = Path("data/settings.toml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds and rules for one department.
+
+    Attributes
+    ----------
+    timezone : str
+        The department's IANA time zone; dates and windows are in this zone.
+    analysis_crs : str or None
+        A projected CRS in metres for analysis; None chooses the beats' own
+        CRS when it is in metres, else the UTM zone of the beats.
+    window_days : int
+        Length of the default metric window, ending on the last day of data.
+    snap_m : float
+        A located point outside every block goes to the nearest block within
+        this distance (about half a wide street); beyond it the point counts
+        as outside the beats.
+    edge_tolerance_m : float
+        A point this close to a block's edge counts as on the edge, so a
+        reported beat can decide between neighbouring blocks.
+    enforcement_only_min : int
+        Enforcement events, with no non-enforcement visit, that make a block
+        ``enforcement_only``.
+    rarely_fraction : float
+        ``rarely_visited``: the block's visit rate is below this fraction of
+        its beat's median block ...
+    rarely_confidence : float
+        ... with at least this posterior probability (empirical Bayes).
+    shifts : dict
+        Named shifts as ``name -> (start_hour, end_hour)`` in local time; an
+        end before the start wraps past midnight.
+    public_min_count : int
+        Public map: counts below this are suppressed.
+    public_delay_days : int
+        Public map: nothing newer than this many days is published.
+    map_tiles : str
+        ``"none"``, ``"openstreetmap"`` or a tile URL template of the
+        department's own tile server.
+    """
+
+    timezone: str = "America/Chicago"
+    analysis_crs: str | None = None
+    window_days: int = 90
+    snap_m: float = 15.0
+    edge_tolerance_m: float = 1.0
+    enforcement_only_min: int = 3
+    rarely_fraction: float = 0.25
+    rarely_confidence: float = 0.95
+    shifts: dict[str, tuple[int, int]] = field(
+        default_factory=lambda: {"day": (7, 15), "evening": (15, 23), "night": (23, 7)}
+    )
+    public_min_count: int = 3
+    public_delay_days: int = 7
+    map_tiles: str = "none"
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise InputError("Settings are not valid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The department's time zone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+
+# Which TOML section each setting is written under.
+_SECTIONS: dict[str, tuple[str, ...]] = {
+    "department": ("timezone", "analysis_crs"),
+    "coverage": ("window_days", "snap_m", "edge_tolerance_m"),
+    "flags": ("enforcement_only_min", "rarely_fraction", "rarely_confidence"),
+    "public": ("public_min_count", "public_delay_days"),
+    "map": ("map_tiles",),
+}
+
+
+def _problems(s: Settings) -> list[str]:
+    problems = []
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"timezone {s.timezone!r} is not an IANA time zone such as 'America/Chicago'")
+    if s.window_days < 1:
+        problems.append("window_days must be at least 1")
+    if s.snap_m < 0 or s.edge_tolerance_m < 0:
+        problems.append("snap_m and edge_tolerance_m must not be negative")
+    if s.enforcement_only_min < 1:
+        problems.append("enforcement_only_min must be at least 1")
+    if not 0 < s.rarely_fraction < 1:
+        problems.append("rarely_fraction must be between 0 and 1")
+    if not 0.5 <= s.rarely_confidence < 1:
+        problems.append("rarely_confidence must be at least 0.5 and below 1")
+    for name, hours in s.shifts.items():
+        if len(hours) != 2 or not all(isinstance(h, int) and 0 <= h <= 24 for h in hours):
+            problems.append(f"shift {name!r} must be [start_hour, end_hour] with hours 0-24")
+    if s.public_min_count < 3:
+        problems.append("public_min_count can only be made stricter than 3")
+    if s.public_delay_days < 7:
+        problems.append("public_delay_days can only be made stricter than 7")
+    return problems
+
+
+def read_settings(path: str | Path | None = None) -> Settings:
+    """Read settings from a TOML file; defaults where a key is absent.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The file; ``data/settings.toml`` when not given.  A missing default
+        file means all defaults; a missing named file is an error.
+    """
+    explicit = path is not None
+    path = Path(path) if explicit else DEFAULT_SETTINGS_PATH
+    if not path.exists():
+        if explicit:
+            raise InputError(f"{path}: settings file not found. Check the path given to --settings.")
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a valid TOML file ({exc}). Fix the syntax and try again.") from exc
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for section, body in raw.items():
+        if section == "shifts":
+            values["shifts"] = {str(k): tuple(v) for k, v in body.items()}
+            continue
+        known = _SECTIONS.get(section)
+        if known is None or not isinstance(body, dict):
+            problems.append(f"unknown section [{section}]; known: {', '.join([*_SECTIONS, 'shifts'])}")
+            continue
+        for key, value in body.items():
+            if key not in known:
+                problems.append(f"unknown key {key!r} in [{section}]; known: {', '.join(known)}")
+            else:
+                values[key] = value
+    if problems:
+        raise InputError(f"{path}: " + "; ".join(problems))
+    try:
+        return Settings(**values)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    except TypeError as exc:
+        raise InputError(f"{path}: a setting has the wrong type ({exc}).") from exc
