@@ -1,0 +1,411 @@
+"""Beats and blocks: read GIS files, validate and repair polygons, build grids.
+
+Every feature of an input layer is accounted for: used as is, repaired (with
+what was done), dissolved into another feature with the same id, or rejected
+with the reason.  Those notes are returned beside the layer, one row per
+feature that was not used as is.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from beatmap.crs import metric_crs_for, with_crs
+from beatmap.errors import InputError
+from beatmap.schema import BEAT_ID, BLOCK_ID, GEOMETRY
+
+#: Columns of the per-feature notes returned by the cleaning functions.
+NOTE_COLUMNS = ("layer", "feature", "id", "action", "detail")
+
+_POLYGONAL = ("Polygon", "MultiPolygon")
+_READABLE = "GeoJSON, Shapefile (.shp with its .dbf/.shx, or zipped), GeoPackage or GeoParquet"
+
+
+def read_layer(path: str | Path, *, crs: CRS | str | None = None, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a polygon layer from a GIS file, with its CRS checked.
+
+    Parameters
+    ----------
+    path : str or Path
+        GeoJSON, Shapefile (plain, zipped, or a lone ``.shp`` without its
+        ``.shx``/``.dbf``), GeoPackage or GeoParquet.
+    crs : CRS or str, optional
+        The CRS the user states; required when the file has none, refused
+        when it contradicts the file's own.
+    layer : str, optional
+        Layer name inside a multi-layer file (GeoPackage).
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per feature in file order, index 0..n-1.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found. Check the path.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the file itself ({_READABLE}).")
+    try:
+        if path.suffix.lower() in {".parquet", ".geoparquet"}:
+            gdf = gpd.read_parquet(path)
+        elif path.suffix.lower() == ".shp" and not _sidecar(path, ".shx"):
+            gdf = _read_lone_shp(path)
+        else:
+            gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, OSError) as exc:
+        raise InputError(f"{path}: cannot be read as a GIS file ({_first_line(exc)}). Give {_READABLE}.") from exc
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputError(f"{path}: has no geometry column. Give {_READABLE}.")
+    if len(gdf) == 0:
+        raise InputError(f"{path}: has no features. Check that this is the right file.")
+    gdf = with_crs(gdf, crs, source=str(path))
+    return gdf.reset_index(drop=True)
+
+
+def _sidecar(path: Path, suffix: str) -> bool:
+    return path.with_suffix(suffix).exists() or path.with_suffix(suffix.upper()).exists()
+
+
+def _read_lone_shp(path: Path) -> gpd.GeoDataFrame:
+    """Read a ``.shp`` that came without its index (``.shx``) and table (``.dbf``).
+
+    GDAL can rebuild the index, but writes it beside the file; the copy in a
+    temporary folder keeps a read-only source untouched.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copyfile(path, copy)
+        prj = path.with_suffix(".prj")
+        if prj.exists():
+            shutil.copyfile(prj, copy.with_suffix(".prj"))
+        pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": "YES"})
+        try:
+            return gpd.read_file(copy, engine="pyogrio")
+        finally:
+            pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": None})
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def polygons_from_layer(
+    gdf: gpd.GeoDataFrame,
+    *,
+    id_field: str | None,
+    default_id_field: str,
+    id_name: str,
+    source: str,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Validate, repair and dissolve a polygon layer into one row per id.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer as read, one row per feature.
+    id_field : str, optional
+        Field holding the id.  When not given, ``default_id_field`` is used if
+        present; a layer with no attribute fields at all is numbered by
+        feature (1, 2, ...), which the notes say.
+    default_id_field : str
+        ``beat_id`` or ``block_id``.
+    id_name : str
+        Column name of the id in the result (``beat_id`` or ``block_id``).
+    source : str
+        File name used in notes and messages.
+
+    Returns
+    -------
+    layer : GeoDataFrame
+        Columns ``id_name`` and ``geometry`` (Polygon or MultiPolygon), in the
+        input CRS, sorted by id.
+    notes : DataFrame
+        One row per feature that was repaired, dissolved or rejected.
+
+    Raises
+    ------
+    InputError
+        When the id field is missing or no feature is usable.
+    """
+    layer_name = id_name.removesuffix("_id")
+    notes: list[dict[str, object]] = []
+    ids = _feature_ids(gdf, id_field=id_field, default_id_field=default_id_field, source=source, notes=notes,
+                       layer_name=layer_name)
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    kept_ids: list[str] = []
+    kept_geoms: list[shapely.Geometry] = []
+    for i, (fid, geom) in enumerate(zip(ids, geoms, strict=True)):
+        feature = i + 1
+
+        def note(action: str, detail: str, *, feature: int = feature, fid: object = fid) -> None:
+            notes.append({"layer": layer_name, "feature": feature, "id": fid, "action": action, "detail": detail})
+
+        if fid is None:
+            note("rejected", "has no id; give it one in the file")
+            continue
+        polygon, problem = _as_polygonal(geom)
+        if polygon is None:
+            note("rejected", problem)
+            continue
+        if problem:
+            note("repaired", problem)
+        kept_ids.append(fid)
+        kept_geoms.append(polygon)
+    if not kept_ids:
+        raise InputError(
+            f"{source}: none of its {len(gdf)} features is a usable polygon "
+            f"({notes[0]['detail'] if notes else 'no features'}). Check that this is a polygon layer."
+        )
+    layer = gpd.GeoDataFrame({id_name: kept_ids}, geometry=kept_geoms, crs=gdf.crs)
+    layer, dissolved = _dissolve_duplicates(layer, id_name=id_name, feature_numbers=_feature_numbers(ids, notes))
+    for fid, features in dissolved.items():
+        notes.append({
+            "layer": layer_name, "feature": features[0], "id": fid, "action": "dissolved",
+            "detail": f"{len(features)} features share this id (features {', '.join(map(str, features))}); "
+                      "merged into one",
+        })
+    return layer, pd.DataFrame(notes, columns=list(NOTE_COLUMNS))
+
+
+def _feature_ids(
+    gdf: gpd.GeoDataFrame, *, id_field: str | None, default_id_field: str, source: str,
+    notes: list[dict[str, object]], layer_name: str,
+) -> list[str | None]:
+    fields = [c for c in gdf.columns if c != gdf.geometry.name]
+    field = id_field or (default_id_field if default_id_field in fields else None)
+    if field is None:
+        if fields:
+            raise InputError(
+                f"{source}: no {default_id_field!r} field; name the {layer_name} id field with "
+                f"--{layer_name}-id FIELD (fields in the file: {', '.join(map(str, fields))})."
+            )
+        notes.append({"layer": layer_name, "feature": 0, "id": None, "action": "numbered",
+                      "detail": f"the file has no attribute table; {layer_name}s are numbered by feature (1, 2, ...)"})
+        return [str(i + 1) for i in range(len(gdf))]
+    if field not in fields:
+        raise InputError(
+            f"{source}: no field {field!r}; fields in the file: {', '.join(map(str, fields)) or 'none'}. "
+            f"Give the right one with --{layer_name}-id."
+        )
+    return [_normalise_id(v) for v in gdf[field].tolist()]
+
+
+def _normalise_id(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _feature_numbers(ids: list[str | None], notes: list[dict[str, object]]) -> dict[str, list[int]]:
+    rejected = {n["feature"] for n in notes if n["action"] == "rejected"}
+    numbers: dict[str, list[int]] = {}
+    for i, fid in enumerate(ids):
+        if fid is not None and (i + 1) not in rejected:
+            numbers.setdefault(fid, []).append(i + 1)
+    return numbers
+
+
+def _as_polygonal(geom: shapely.Geometry | None) -> tuple[shapely.Geometry | None, str]:
+    """Return (polygonal geometry, what was done) or (None, why it cannot be used)."""
+    if geom is None or shapely.is_empty(geom):
+        return None, "has no geometry"
+    kind = geom.geom_type
+    done = ""
+    if kind in ("LineString", "LinearRing", "MultiLineString"):
+        lines = list(getattr(geom, "geoms", [geom]))
+        rings = []
+        for line in lines:
+            coords = np.unique(np.asarray(line.coords)[:, :2], axis=0)
+            if len(coords) < 3:
+                return None, f"is a {kind} with fewer than 3 distinct points; it cannot enclose an area"
+            rings.append(shapely.Polygon(np.asarray(line.coords)[:, :2]))
+        geom = shapely.MultiPolygon(rings) if len(rings) > 1 else rings[0]
+        done = f"was a {kind} (an unclosed ring); closed it into a polygon"
+    elif kind == "GeometryCollection":
+        parts = [g for g in geom.geoms if g.geom_type in _POLYGONAL]
+        if not parts:
+            return None, "is a geometry collection with no polygon in it"
+        geom = shapely.union_all(parts)
+        done = "was a geometry collection; kept its polygons"
+    elif kind not in _POLYGONAL:
+        return None, f"is a {kind}, not an area; give polygons"
+    geom = shapely.force_2d(geom)
+    if not shapely.is_valid(geom):
+        reason = shapely.is_valid_reason(geom)
+        before = geom.area
+        fixed = _polygonal_part(shapely.make_valid(geom))
+        if fixed is None or fixed.area == 0:
+            return None, f"is invalid ({reason}) and nothing usable is left after repair"
+        change = (fixed.area - before) / before * 100 if before else 0.0
+        geom = fixed
+        done = "; ".join(filter(None, [done, f"was invalid ({reason}); repaired, area changed by {change:+.1f}%"]))
+    if geom.area == 0:
+        return None, "encloses no area"
+    return geom, done
+
+
+def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry | None:
+    if geom.geom_type in _POLYGONAL:
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in _POLYGONAL]
+    return shapely.union_all(parts) if parts else None
+
+
+def _dissolve_duplicates(
+    layer: gpd.GeoDataFrame, *, id_name: str, feature_numbers: dict[str, list[int]]
+) -> tuple[gpd.GeoDataFrame, dict[str, list[int]]]:
+    counts = layer[id_name].value_counts()
+    duplicated = counts[counts > 1].index
+    dissolved = {fid: feature_numbers[fid] for fid in sorted(duplicated)}
+    if len(duplicated):
+        merged = layer.dissolve(by=id_name, as_index=False)
+        layer = merged[[id_name, GEOMETRY]]
+    return layer.sort_values(id_name, kind="stable").reset_index(drop=True), dissolved
+
+
+def to_metric(layer: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
+    """Project a layer to the analysis CRS and re-validate (projection can bend rings)."""
+    out = layer.to_crs(crs)
+    invalid = ~out.geometry.is_valid
+    if invalid.any():
+        out.loc[invalid, GEOMETRY] = shapely.make_valid(out.geometry[invalid].values)
+    return out
+
+
+def blocks_from_grid(beats: gpd.GeoDataFrame, *, size_m: float) -> gpd.GeoDataFrame:
+    """Cut beats into square grid cells of ``size_m`` metres, clipped to each beat.
+
+    The grid is aligned across the city, so a cell straddling a beat edge
+    becomes one block on each side: blocks tessellate every beat.  Pieces
+    under 1 m\\ :sup:`2` (numerical slivers) are dropped.
+
+    Parameters
+    ----------
+    beats : GeoDataFrame
+        ``beat_id`` and geometry, in a metric CRS.
+    size_m : float
+        Cell side in metres.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``block_id`` (``<beat>_r<row>c<col>``), ``beat_id``, geometry.
+    """
+    if not size_m > 0:
+        raise InputError(f"--grid-m must be a positive number of metres, not {size_m}.")
+    minx, miny, _, _ = beats.total_bounds
+    x0, y0 = np.floor(minx / size_m) * size_m, np.floor(miny / size_m) * size_m
+    frames = []
+    for beat_id, geom in zip(beats[BEAT_ID], beats.geometry, strict=True):
+        bx0, by0, bx1, by1 = geom.bounds
+        cols = np.arange(np.floor((bx0 - x0) / size_m), np.ceil((bx1 - x0) / size_m)).astype(int)
+        rows = np.arange(np.floor((by0 - y0) / size_m), np.ceil((by1 - y0) / size_m)).astype(int)
+        cc, rr = (a.ravel() for a in np.meshgrid(cols, rows))
+        cells = shapely.box(x0 + cc * size_m, y0 + rr * size_m, x0 + (cc + 1) * size_m, y0 + (rr + 1) * size_m)
+        shapely.prepare(geom)
+        hit = shapely.intersects(geom, cells)
+        pieces = shapely.intersection(cells[hit], geom)
+        pieces = np.array([_polygonal_part(p) for p in pieces], dtype=object)
+        ok = np.array([p is not None and p.area >= 1.0 for p in pieces], dtype=bool)
+        frames.append(pd.DataFrame({
+            BLOCK_ID: [f"{beat_id}_r{r}c{c}" for r, c in zip(rr[hit][ok], cc[hit][ok], strict=True)],
+            BEAT_ID: beat_id,
+            GEOMETRY: pieces[ok],
+        }))
+    grid = pd.concat(frames, ignore_index=True)
+    if grid.empty:
+        raise InputError(f"--grid-m {size_m}: no grid cell overlaps the beats; check the size and the beats' CRS.")
+    return gpd.GeoDataFrame(grid, geometry=GEOMETRY, crs=beats.crs)
+
+
+def blocks_to_beats(blocks: gpd.GeoDataFrame, beats: gpd.GeoDataFrame) -> pd.Series:
+    """The beat each block belongs to: the one it overlaps most.
+
+    Ties (equal overlap, to the square metre) go to the lowest beat id.
+    Blocks that overlap no beat get a missing value.
+
+    Returns
+    -------
+    Series
+        ``beat_id`` aligned to ``blocks.index``.
+    """
+    tree = shapely.STRtree(beats.geometry.values)
+    block_idx, beat_idx = tree.query(blocks.geometry.values, predicate="intersects")
+    overlap = shapely.area(shapely.intersection(blocks.geometry.values[block_idx], beats.geometry.values[beat_idx]))
+    pairs = pd.DataFrame({
+        "block": block_idx,
+        BEAT_ID: beats[BEAT_ID].to_numpy()[beat_idx],
+        "overlap": np.round(overlap),
+    })
+    pairs = pairs[pairs["overlap"] > 0].sort_values(["block", "overlap", BEAT_ID], ascending=[True, False, True])
+    best = pairs.drop_duplicates("block").set_index("block")[BEAT_ID]
+    out = pd.Series(best.reindex(range(len(blocks))).to_numpy(), index=blocks.index, name=BEAT_ID, dtype=object)
+    return out
+
+
+def prepare_areas(
+    beats_layer: gpd.GeoDataFrame,
+    blocks_layer: gpd.GeoDataFrame | None,
+    *,
+    beat_id_field: str | None = None,
+    block_id_field: str | None = None,
+    grid_m: float | None = None,
+    analysis_crs: str | None = None,
+    beats_source: str = "beats",
+    blocks_source: str = "blocks",
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Turn raw beat and block layers into the analysis layers.
+
+    Exactly one of ``blocks_layer`` and ``grid_m`` must be given.
+
+    Returns
+    -------
+    beats : GeoDataFrame
+        ``beat_id``, geometry, in the analysis CRS.
+    blocks : GeoDataFrame
+        ``block_id``, ``beat_id``, geometry, in the analysis CRS; every block
+        in exactly one beat.
+    notes : DataFrame
+        Every feature that was repaired, dissolved, numbered or rejected.
+    """
+    if (blocks_layer is None) == (grid_m is None):
+        raise InputError("give either a blocks file (--blocks FILE) or a grid size (--grid-m METRES), not both.")
+    beats, beat_notes = polygons_from_layer(
+        beats_layer, id_field=beat_id_field, default_id_field=BEAT_ID, id_name=BEAT_ID, source=beats_source
+    )
+    crs = metric_crs_for(beats, preferred=analysis_crs)
+    beats = to_metric(beats, crs)
+    notes = [beat_notes]
+    if grid_m is not None:
+        blocks = blocks_from_grid(beats, size_m=grid_m)
+    else:
+        blocks, block_notes = polygons_from_layer(
+            blocks_layer, id_field=block_id_field, default_id_field=BLOCK_ID, id_name=BLOCK_ID, source=blocks_source
+        )
+        blocks = to_metric(blocks, crs)
+        blocks[BEAT_ID] = blocks_to_beats(blocks, beats)
+        outside = blocks[BEAT_ID].isna()
+        notes.append(block_notes)
+        notes.append(pd.DataFrame({
+            "layer": "block", "feature": None, "id": blocks.loc[outside, BLOCK_ID],
+            "action": "rejected", "detail": "lies outside every beat",
+        }))
+        blocks = blocks[~outside]
+        if blocks.empty:
+            raise InputError(f"{blocks_source}: no block overlaps any beat. Check that both files cover the same area.")
+        blocks = blocks[[BLOCK_ID, BEAT_ID, GEOMETRY]].reset_index(drop=True)
+    all_notes = pd.concat([n for n in notes if not n.empty], ignore_index=True) if any(
+        not n.empty for n in notes) else pd.DataFrame(columns=list(NOTE_COLUMNS))
+    return beats, blocks, all_notes

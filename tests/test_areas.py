@@ -1,0 +1,165 @@
+"""Beats and blocks: reading, validation, repair, dissolving, grids, block -> beat."""
+
+from __future__ import annotations
+
+import zipfile
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from beatmap.areas import blocks_from_grid, blocks_to_beats, prepare_areas, read_layer
+from beatmap.errors import CRSError, InputError
+from tests.conftest import CRS_CASES, X0, Y0, metric_frame, square
+
+
+def two_beats(crs: str) -> gpd.GeoDataFrame:
+    """Beats A (0..400 m) and B (400..800 m), 400 m tall."""
+    return metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, crs)
+
+
+@pytest.mark.parametrize("crs", CRS_CASES)
+def test_grid_blocks_tessellate_each_beat(crs):
+    beats, blocks, notes = prepare_areas(two_beats(crs), None, grid_m=150)
+    assert notes.empty
+    assert beats.crs.is_projected and beats.crs.axis_info[0].unit_name == "metre"
+    for beat_id, beat in zip(beats["beat_id"], beats.geometry):
+        mine = blocks[blocks["beat_id"] == beat_id]
+        assert mine.geometry.area.sum() == pytest.approx(beat.area, rel=1e-9)
+        assert shapely.union_all(mine.geometry.values).symmetric_difference(beat).area < 1e-3
+    # Cells are at most 150 m square; a cell straddling the A|B edge is one block on each side.
+    assert (blocks.geometry.area <= 150 * 150 + 1e-6).all()
+    straddling = blocks["block_id"].str.split("_").str[1]
+    assert (straddling.value_counts() <= 2).all() and (straddling.value_counts() == 2).any()
+    assert blocks["block_id"].is_unique
+
+
+@pytest.mark.parametrize("crs", CRS_CASES)
+def test_duplicate_ids_are_dissolved_and_reported(crs):
+    layer = metric_frame({"beat_id": ["A", "A", "B"],
+                          "geometry": [square(0, 0, 200), square(0, 200, 200), square(400, 0, 400)]}, crs)
+    beats, _, notes = prepare_areas(layer, None, grid_m=200)
+    assert list(beats["beat_id"]) == ["A", "B"]
+    assert beats.geometry.iloc[0].area == pytest.approx(200 * 400, rel=1e-3)
+    dissolved = notes[notes["action"] == "dissolved"]
+    assert list(dissolved["id"]) == ["A"] and "features 1, 2" in dissolved["detail"].iloc[0]
+
+
+def test_broken_features_are_repaired_or_rejected_by_feature():
+    ring = [(X0, Y0), (X0 + 300, Y0), (X0 + 300, Y0 + 300), (X0, Y0 + 300)]
+    bowtie = shapely.Polygon([(X0 + 400, Y0), (X0 + 700, Y0 + 300), (X0 + 700, Y0), (X0 + 400, Y0 + 300)])
+    layer = gpd.GeoDataFrame({
+        "beat_id": ["open", "bowtie", "dot", None, "empty"],
+        "geometry": [shapely.LineString(ring), bowtie, shapely.Point(X0, Y0), square(0, 500, 100), None],
+    }, crs="EPSG:32616")
+    beats, _, notes = prepare_areas(layer, None, grid_m=100)
+    assert sorted(beats["beat_id"]) == ["bowtie", "open"]
+    by_feature = notes.set_index("feature")
+    assert by_feature.loc[1, "action"] == "repaired" and "unclosed ring" in by_feature.loc[1, "detail"]
+    assert by_feature.loc[2, "action"] == "repaired" and "Self-intersection" in by_feature.loc[2, "detail"]
+    assert by_feature.loc[3, "action"] == "rejected" and "Point" in by_feature.loc[3, "detail"]
+    assert by_feature.loc[4, "action"] == "rejected" and "no id" in by_feature.loc[4, "detail"]
+    assert by_feature.loc[5, "action"] == "rejected" and "no geometry" in by_feature.loc[5, "detail"]
+    assert beats.set_index("beat_id").loc["open"].geometry.area == pytest.approx(300 * 300)
+
+
+def test_no_usable_feature_is_an_error():
+    layer = gpd.GeoDataFrame({"beat_id": ["x"], "geometry": [shapely.Point(X0, Y0)]}, crs="EPSG:32616")
+    with pytest.raises(InputError, match="none of its 1 features"):
+        prepare_areas(layer, None, grid_m=100)
+
+
+def test_missing_id_field_names_the_fields():
+    layer = gpd.GeoDataFrame({"BEAT_NUM": ["1"], "geometry": [square(0, 0, 100)]}, crs="EPSG:32616")
+    with pytest.raises(InputError, match=r"--beat-id FIELD \(fields in the file: BEAT_NUM\)"):
+        prepare_areas(layer, None, grid_m=100)
+
+
+@pytest.mark.parametrize("crs", CRS_CASES)
+def test_user_blocks_go_to_the_beat_they_overlap_most(crs):
+    beats = two_beats(crs)
+    blocks = metric_frame({
+        "block_id": ["inside-a", "mostly-b", "outside"],
+        "geometry": [square(10, 10, 100), square(370, 10, 100), square(2000, 2000, 50)],
+    }, crs)
+    b, kept, notes = prepare_areas(beats, blocks)
+    assert dict(zip(kept["block_id"], kept["beat_id"])) == {"inside-a": "A", "mostly-b": "B"}
+    assert notes[notes["action"] == "rejected"]["id"].tolist() == ["outside"]
+
+
+def test_blocks_to_beats_tie_goes_to_lowest_beat_id():
+    beats = metric_frame({"beat_id": ["B", "A"], "geometry": [square(100, 0, 100), square(0, 0, 100)]}, "EPSG:32616")
+    blocks = metric_frame({"block_id": ["half"], "geometry": [square(50, 0, 100)]}, "EPSG:32616")
+    assert blocks_to_beats(blocks, beats).tolist() == ["A"]
+
+
+def test_grid_rejects_nonpositive_size():
+    with pytest.raises(InputError, match="--grid-m"):
+        blocks_from_grid(two_beats("EPSG:32616"), size_m=0)
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".parquet", ".zip", ".shp"])
+def test_read_layer_formats(tmp_path, suffix):
+    beats = two_beats("EPSG:3435")
+    path = tmp_path / f"beats{suffix}"
+    if suffix == ".parquet":
+        beats.to_parquet(path)
+    elif suffix == ".zip":
+        shp_dir = tmp_path / "shp"
+        shp_dir.mkdir()
+        beats.to_file(shp_dir / "beats.shp")
+        with zipfile.ZipFile(path, "w") as zf:
+            for part in shp_dir.iterdir():
+                zf.write(part, part.name)
+    else:
+        beats.to_file(path)
+    layer = read_layer(path)
+    assert len(layer) == 2 and layer.crs.to_epsg() == 3435
+
+
+def test_custom_esri_wkt_prj_without_epsg_code(tmp_path):
+    wkt = (
+        'PROJCS["Dept_Custom_TM",GEOGCS["GCS_North_American_1983",DATUM["D_North_American_1983",'
+        'SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],'
+        'PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],'
+        'PARAMETER["Central_Meridian",-87.7],PARAMETER["Scale_Factor",0.9999],PARAMETER["Latitude_Of_Origin",41.0],'
+        'UNIT["Meter",1.0]]'
+    )
+    beats = two_beats("EPSG:4326").to_crs(wkt)
+    path = tmp_path / "custom.shp"
+    beats.to_file(path)
+    path.with_suffix(".prj").write_text(wkt)
+    layer = read_layer(path)
+    assert layer.crs.to_epsg() is None
+    out, blocks, _ = prepare_areas(layer, None, grid_m=200)
+    assert out.crs.equals(layer.crs) and out.geometry.iloc[0].area == pytest.approx(400 * 400, rel=1e-3)
+
+
+def test_file_without_crs_is_refused_unless_stated(tmp_path):
+    beats = two_beats("EPSG:3435")
+    path = tmp_path / "nocrs.shp"
+    beats.to_file(path)
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError, match="--crs"):
+        read_layer(path)
+    assert read_layer(path, crs="EPSG:3435").crs.to_epsg() == 3435
+
+
+def test_stated_crs_contradicting_the_file_is_refused(tmp_path):
+    path = tmp_path / "beats.geojson"
+    two_beats("EPSG:4326").to_file(path)
+    with pytest.raises(CRSError, match="EPSG:4326.*EPSG:3435"):
+        read_layer(path, crs="EPSG:3435")
+
+
+@pytest.mark.parametrize("content", [b"", b"not,a,gis\nfile,at,all\n", b"\x00\x01\x02binary"])
+def test_unreadable_files_say_so(tmp_path, content):
+    path = tmp_path / "beats.geojson"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="beats.geojson"):
+        read_layer(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        read_layer(tmp_path / "nope.geojson")
