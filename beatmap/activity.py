@@ -1,0 +1,455 @@
+"""Activity files: mappings, parsing and row-by-row validation.
+
+An activity file is a CSV of logged events.  The canonical columns are
+``occurred_at, lat, lon, kind`` plus optional ones (see
+:data:`beatmap.schema.OPTIONAL_ACTIVITY_COLUMNS`).  A mapping file (TOML)
+adapts a foreign export: column names, time format and zone, x/y columns in a
+stated CRS, placeholder points to reject and rules that turn call types into a
+``kind``.  See ``examples/`` for worked mappings.
+
+:func:`parse_activity` turns the raw rows into two frames: the usable records
+(canonical columns, times in UTC) and the rejected rows with their reasons.
+Every row read ends up in exactly one of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from beatmap import schema as S
+from beatmap.crs import WGS84, parse_crs, transform_xy
+from beatmap.errors import InputError
+
+#: Row numbers are 1-based counts of data rows: row 1 is the first line after the header.
+ROW = "row"
+
+_TRUE = {"y", "yes", "true", "t", "1"}
+_FALSE = {"n", "no", "false", "f", "0"}
+_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+_EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """Rows whose ``column`` equals one of ``values`` (or matches ``pattern``) get ``kind``."""
+
+    column: str
+    kind: str
+    values: tuple[str, ...] = ()
+    pattern: str | None = None
+
+    def matches(self, column: pd.Series) -> pd.Series:
+        """Boolean mask of the rows this rule applies to."""
+        text = column.str.strip()
+        hit = text.str.upper().isin([v.upper() for v in self.values])
+        if self.pattern:
+            hit |= text.str.contains(self.pattern, regex=True, case=False, na=False)
+        return hit
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How to read one kind of activity export (see ``examples/*.toml``).
+
+    The default mapping reads the canonical CSV as it is.
+    """
+
+    name: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    time_format: str | None = None
+    timezone: str | None = None
+    x: str | None = None
+    y: str | None = None
+    xy_crs: str | None = None
+    placeholders: tuple[tuple[float, float], ...] = ()
+    placeholder_tolerance: float = 1e-6
+    kind_default: str | None = None
+    kind_rules: tuple[KindRule, ...] = ()
+    beat_zero_pad: int | None = None
+
+    def source_column(self, canonical: str) -> str:
+        """The file's column that holds a canonical field."""
+        return self.columns.get(canonical, canonical)
+
+
+_MAPPING_KEYS = {
+    "source": {"name", "timezone", "time_format"},
+    "columns": set(S.ACTIVITY_COLUMNS),
+    "coordinates": {"x", "y", "crs", "reject", "tolerance"},
+    "kind": {"default", "rules"},
+    "reported_beat": {"zero_pad"},
+}
+
+
+def read_mapping(path: str | Path) -> Mapping:
+    """Read and check a mapping file.
+
+    Raises
+    ------
+    InputError
+        Naming the file and every unknown section, key or value.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: mapping file not found. Check the path given to --mapping.")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a valid TOML mapping ({exc}). See examples/ for the format.") from exc
+    problems: list[str] = []
+    for section, body in raw.items():
+        known = _MAPPING_KEYS.get(section)
+        if known is None or not isinstance(body, dict):
+            problems.append(f"unknown section [{section}] (known: {', '.join(_MAPPING_KEYS)})")
+            continue
+        problems += [f"unknown key {k!r} in [{section}] (known: {', '.join(sorted(known))})"
+                     for k in body if k not in known]
+    source, cols = raw.get("source", {}), raw.get("columns", {})
+    coords, kind = raw.get("coordinates", {}), raw.get("kind", {})
+    if any(not isinstance(v, str) for v in cols.values()):
+        problems.append("every value in [columns] must be a column name in quotes")
+    if bool(coords.get("x")) != bool(coords.get("y")):
+        problems.append("[coordinates] needs both x and y")
+    if coords.get("crs"):
+        try:
+            parse_crs(coords["crs"], what=f"{path}: [coordinates] crs")
+        except InputError as exc:
+            problems.append(str(exc))
+    timezone = source.get("timezone")
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"[source] timezone {timezone!r} is not an IANA zone such as 'America/Chicago'")
+    rules = []
+    default = kind.get("default")
+    if default is not None and default not in S.KINDS:
+        problems.append(f"[kind] default {default!r} is not one of {', '.join(S.KINDS)}")
+    for i, rule in enumerate(kind.get("rules", []), start=1):
+        unknown = set(rule) - {"column", "equals", "matches", "kind"}
+        if unknown or "column" not in rule or "kind" not in rule or not ({"equals", "matches"} & set(rule)):
+            problems.append(f"[[kind.rules]] number {i} needs column, kind and equals = [...] or matches = \"regex\"")
+            continue
+        if rule["kind"] not in S.KINDS:
+            problems.append(f"[[kind.rules]] number {i}: kind {rule['kind']!r} is not one of {', '.join(S.KINDS)}")
+            continue
+        if "matches" in rule:
+            try:
+                re.compile(rule["matches"])
+            except re.error as exc:
+                problems.append(f"[[kind.rules]] number {i}: matches is not a valid regular expression ({exc})")
+                continue
+        rules.append(KindRule(column=rule["column"], kind=rule["kind"],
+                              values=tuple(str(v) for v in rule.get("equals", [])), pattern=rule.get("matches")))
+    placeholders = []
+    for point in coords.get("reject", []):
+        if not (isinstance(point, list) and len(point) == 2 and all(isinstance(v, int | float) for v in point)):
+            problems.append(f"[coordinates] reject must be a list of [x, y] pairs, not {point!r}")
+        else:
+            placeholders.append((float(point[0]), float(point[1])))
+    if problems:
+        raise InputError(f"{path}: " + "; ".join(problems) + ". See examples/ for the format.")
+    return Mapping(
+        name=source.get("name"),
+        columns=dict(cols),
+        time_format=source.get("time_format"),
+        timezone=timezone,
+        x=coords.get("x"),
+        y=coords.get("y"),
+        xy_crs=coords.get("crs"),
+        placeholders=tuple(placeholders),
+        placeholder_tolerance=float(coords.get("tolerance", 1e-6)),
+        kind_default=default,
+        kind_rules=tuple(rules),
+        beat_zero_pad=raw.get("reported_beat", {}).get("zero_pad"),
+    )
+
+
+def read_activity_csv(path: str | Path) -> pd.DataFrame:
+    """Read an activity CSV as text, one row per data line, nothing dropped.
+
+    Returns
+    -------
+    DataFrame
+        Every cell as a string (blank for empty), index 1..n = row numbers.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found. Check the path.")
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    if b"\x00" in head:
+        raise InputError(f"{path}: is not a text CSV file (it contains binary data). Export the activity as CSV.")
+    if not head.strip():
+        raise InputError(f"{path}: is empty. Export the activity with a header row and at least one row.")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=True)
+    except UnicodeDecodeError:
+        try:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise InputError(f"{path}: cannot be read as CSV ({exc}). Export it as UTF-8 CSV.") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path}: is empty. Export the activity with a header row.") from exc
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: is not a well-formed CSV ({_first_line(exc)}). Check quoting and separators.") from exc
+    if raw.shape[1] < 2:
+        raise InputError(
+            f"{path}: found only one column ({', '.join(map(str, raw.columns))!s}); "
+            "is this a CSV with comma separators and a header row?"
+        )
+    if raw.empty:
+        raise InputError(f"{path}: has a header but no rows. Nothing to import.")
+    raw.columns = [str(c).strip() for c in raw.columns]
+    raw.index = pd.RangeIndex(1, len(raw) + 1, name=ROW)
+    return raw
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
+def check_columns(raw: pd.DataFrame, mapping: Mapping, *, source: str) -> list[str]:
+    """Check that the columns the mapping needs exist; return the ignored ones.
+
+    Raises
+    ------
+    InputError
+        Naming the missing columns, the columns found and the fix.
+    """
+    needed = {mapping.source_column(S.OCCURRED_AT)}
+    if mapping.x:
+        needed |= {mapping.x, mapping.y}
+    else:
+        needed |= {mapping.source_column(S.LAT), mapping.source_column(S.LON)}
+    if not mapping.kind_rules and mapping.kind_default is None:
+        needed.add(mapping.source_column(S.KIND))
+    needed |= {rule.column for rule in mapping.kind_rules}
+    needed |= set(mapping.columns.values())
+    missing = sorted(needed - set(raw.columns))
+    if missing:
+        hint = "fix the [columns] of the mapping file" if mapping.columns or mapping.x else (
+            "rename the columns to the canonical names (occurred_at, lat, lon, kind) or give --mapping FILE")
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)}; the file has {', '.join(raw.columns)}. "
+            f"To import it, {hint}."
+        )
+    used = needed | {mapping.source_column(c) for c in S.OPTIONAL_ACTIVITY_COLUMNS}
+    return [c for c in raw.columns if c not in used]
+
+
+def parse_activity(
+    raw: pd.DataFrame,
+    mapping: Mapping,
+    *,
+    timezone: str,
+    source: str,
+    now: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate activity rows and turn them into canonical records.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        As returned by :func:`read_activity_csv` (strings, index = row numbers).
+    mapping : Mapping
+        How to read the file.
+    timezone : str
+        Zone of times without an offset, unless the mapping names one.
+    source : str
+        Feed name, part of each record's identity for duplicate detection.
+    now : Timestamp, optional
+        Times after ``now`` plus one day are rejected as in the future.
+
+    Returns
+    -------
+    records : DataFrame
+        One row per usable input row (index = row number) with the canonical
+        columns, ``occurred_at``/``ended_at`` in UTC, ``lat``/``lon`` in WGS84,
+        and ``fingerprint`` (identity for duplicate detection).
+    rejects : DataFrame
+        ``row``, ``reason`` and ``raw`` (the row's cells as a dict) for every
+        row that cannot be used; a row with several problems lists them all.
+    """
+    zone = mapping.timezone or timezone
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    reasons = pd.Series("", index=raw.index, dtype=object)
+
+    def reject(mask: pd.Series, message: pd.Series | str) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            text = message[mask] if isinstance(message, pd.Series) else message
+            reasons[mask] = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + text
+
+    def col(canonical: str) -> pd.Series:
+        name = mapping.source_column(canonical)
+        return raw[name].str.strip() if name in raw.columns else pd.Series("", index=raw.index, dtype=object)
+
+    occurred, bad = _parse_times(col(S.OCCURRED_AT), fmt=mapping.time_format, zone=zone)
+    blank = col(S.OCCURRED_AT) == ""
+    reject(blank, "occurred_at is empty")
+    reject(bad & ~blank, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), _time_hint(mapping.time_format)))
+    reject(occurred > now + pd.Timedelta(days=1), "occurred_at is in the future")
+    reject(occurred < _EARLIEST, "occurred_at is before 1970")
+
+    ended, bad_end = _parse_times(col(S.ENDED_AT), fmt=mapping.time_format, zone=zone)
+    reject(bad_end & (col(S.ENDED_AT) != ""), _quoted(S.ENDED_AT, col(S.ENDED_AT), _time_hint(mapping.time_format)))
+    reject(ended < occurred, "ended_at is before occurred_at")
+
+    duration = pd.to_numeric(col(S.DURATION_MIN), errors="coerce")
+    reject(col(S.DURATION_MIN).ne("") & ~(duration >= 0), _quoted(S.DURATION_MIN, col(S.DURATION_MIN),
+                                                                    "not a number of minutes"))
+    from_end = (ended - occurred).dt.total_seconds() / 60
+    duration = duration.where(duration.notna(), from_end)
+
+    lon, lat = _coordinates(raw, mapping, col, reject)
+
+    kind = _kinds(raw, mapping, col)
+    reject(kind.isna(), _quoted(S.KIND, col(S.KIND), f"not one of {', '.join(S.KINDS)}"))
+
+    flag_text = col(S.SELF_INITIATED).str.lower()
+    self_initiated = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    self_initiated[flag_text.isin(_TRUE)] = True
+    self_initiated[flag_text.isin(_FALSE)] = False
+    reject(~flag_text.isin(_TRUE | _FALSE | {""}), _quoted(S.SELF_INITIATED, col(S.SELF_INITIATED), "not Y or N"))
+
+    beat = col(S.REPORTED_BEAT)
+    if mapping.beat_zero_pad:
+        beat = beat.where(beat == "", beat.str.zfill(mapping.beat_zero_pad))
+
+    ok = reasons == ""
+    records = pd.DataFrame({
+        S.OCCURRED_AT: occurred,
+        S.ENDED_AT: ended,
+        S.DURATION_MIN: duration.round(1),
+        S.LAT: lat,
+        S.LON: lon,
+        S.KIND: kind,
+        **{name: _text(col(name)) for name in (S.OFFICER_ID, S.UNIT_ID, S.SUBTYPE, S.SOURCE_ID, S.NOTES)},
+        S.SELF_INITIATED: self_initiated,
+        S.REPORTED_BEAT: _text(beat),
+    })[ok]
+    records["source"] = source
+    records["fingerprint"] = _fingerprints(records, source=source)
+    rejects = pd.DataFrame({
+        ROW: raw.index[~ok],
+        "reason": reasons[~ok].to_numpy(),
+        "raw": raw[~ok].to_dict(orient="records"),
+    })
+    return records, rejects
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.where(values != "", None).astype(object)
+
+
+def _quoted(name: str, values: pd.Series, why: str) -> pd.Series:
+    return name + " " + values.map(repr) + " is " + why
+
+
+def _time_hint(fmt: str | None) -> str:
+    return f"not a date and time in the format {fmt!r}" if fmt else "not an ISO 8601 date and time (2026-03-01T14:30)"
+
+
+def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[pd.Series, pd.Series]:
+    """Parse local or offset times to UTC.
+
+    Times without an offset are wall-clock times in ``zone``.  At the autumn
+    change the repeated hour is read as its first (daylight-saving) occurrence;
+    a time in the spring gap is moved forward to the first valid instant.
+
+    Returns
+    -------
+    times : Series of datetime64[ns, UTC]
+    bad : Series of bool
+        Non-blank values that could not be parsed.
+    """
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    present = values != ""
+    offset = present & values.str.contains(_OFFSET, regex=True)
+    if offset.any():
+        out[offset] = pd.to_datetime(values[offset], utc=True, errors="coerce", format=fmt or "ISO8601")
+    naive = present & ~offset
+    if naive.any():
+        local = pd.to_datetime(values[naive], errors="coerce", format=fmt or "ISO8601")
+        local = local.dt.tz_localize(zone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward")
+        out[naive] = local.dt.tz_convert("UTC")
+    return out, present & out.isna()
+
+
+def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject) -> tuple[pd.Series, pd.Series]:
+    """Longitude and latitude in WGS84, rejecting unusable coordinates row by row."""
+    if mapping.x:
+        xs, ys = raw[mapping.x].str.strip(), raw[mapping.y].str.strip()
+        names = (mapping.x, mapping.y)
+    else:
+        xs, ys = col(S.LON), col(S.LAT)
+        names = (S.LON, S.LAT)
+    x, y = pd.to_numeric(xs, errors="coerce"), pd.to_numeric(ys, errors="coerce")
+    blank = (xs == "") | (ys == "")
+    reject(blank, "no coordinates (the location is blank)")
+    reject(~blank & x.isna(), _quoted(names[0], xs, "not a number"))
+    reject(~blank & y.isna(), _quoted(names[1], ys, "not a number"))
+    finite = x.notna() & y.notna()
+    placeholder = finite & (x.abs() < 1e-9) & (y.abs() < 1e-9)
+    for px, py in mapping.placeholders:
+        placeholder |= finite & ((x - px).abs() <= mapping.placeholder_tolerance) & (
+            (y - py).abs() <= mapping.placeholder_tolerance)
+    reject(placeholder, "placeholder coordinates " + xs + "," + ys + " (the system's stand-in for 'no location')")
+    usable = finite & ~placeholder
+    if mapping.x:
+        lon = pd.Series(np.nan, index=raw.index)
+        lat = pd.Series(np.nan, index=raw.index)
+        tx, ty = transform_xy(x[usable].to_numpy(), y[usable].to_numpy(), CRS(mapping.xy_crs), WGS84)
+        lon[usable], lat[usable] = tx, ty
+        bad = usable & ~(np.isfinite(lon) & np.isfinite(lat) & (lat.abs() <= 90) & (lon.abs() <= 180))
+        reject(bad, f"x/y cannot be projected from {mapping.xy_crs} to longitude/latitude")
+        return lon, lat
+    lon, lat = x, y
+    swapped = usable & (lat.abs() > 90) & (lon.abs() <= 90)
+    reject(swapped, "lat " + ys + " is out of range and lon " + xs + " would fit as a latitude: lat and lon look swapped")
+    out_of_range = usable & ~swapped & ((lat.abs() > 90) | (lon.abs() > 180))
+    reject(out_of_range, "coordinates " + ys + "," + xs + " are outside the range of latitude/longitude")
+    return lon, lat
+
+
+def _kinds(raw: pd.DataFrame, mapping: Mapping, col) -> pd.Series:
+    """The canonical kind of each row, or missing where no rule or value gives one."""
+    if mapping.kind_rules or mapping.kind_default is not None:
+        kind = pd.Series(mapping.kind_default, index=raw.index, dtype=object)
+        decided = pd.Series(False, index=raw.index)
+        for rule in mapping.kind_rules:
+            hit = rule.matches(raw[rule.column]) & ~decided
+            kind[hit] = rule.kind
+            decided |= hit
+        return kind
+    own = col(S.KIND).str.lower().str.replace(" ", "_").str.replace("-", "_")
+    return own.where(own.isin(S.KINDS), None)
+
+
+def _fingerprints(records: pd.DataFrame, *, source: str) -> pd.Series:
+    """A stable identity per record: the feed and its id, or the record's content."""
+    content = (
+        records[S.OCCURRED_AT].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
+        + "|" + records[S.LAT].round(6).astype(str) + "|" + records[S.LON].round(6).astype(str)
+        + "|" + records[S.KIND].astype(str)
+        + "|" + records[S.OFFICER_ID].fillna("").astype(str) + "|" + records[S.UNIT_ID].fillna("").astype(str)
+        + "|" + records[S.SUBTYPE].fillna("").astype(str)
+    )
+    key = ("id|" + source + "|" + records[S.SOURCE_ID].astype(str)).where(records[S.SOURCE_ID].notna(), "row|" + content)
+    return key.map(lambda k: hashlib.blake2b(k.encode("utf-8"), digest_size=16).hexdigest())
+
+
+def reject_fingerprints(rejects: pd.DataFrame, *, source: str) -> pd.Series:
+    """Identity of rejected rows, so importing the same file again adds no new rejects."""
+    text = rejects["raw"].map(lambda cells: "\x1f".join(f"{k}={v}" for k, v in cells.items()))
+    return (source + "|" + rejects[ROW].astype(str) + "|" + text).map(lambda k: hashlib.blake2b(k.encode("utf-8"), digest_size=16).hexdigest())

@@ -1,0 +1,264 @@
+"""Load areas and import activity into the store: the two ways data comes in.
+
+Both run as one transaction: a failure half-way leaves the store as it was.
+Both account for every input feature or row in the summary they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+from sqlalchemy import Engine
+
+from beatmap import schema as S
+from beatmap import store
+from beatmap.activity import (
+    Mapping,
+    check_columns,
+    parse_activity,
+    read_activity_csv,
+    read_mapping,
+    reject_fingerprints,
+)
+from beatmap.areas import prepare_areas, read_layer
+from beatmap.assign import activity_to_blocks
+from beatmap.crs import WGS84, parse_crs, transform_xy
+from beatmap.errors import CRSError, InputError
+from beatmap.settings import Settings
+
+#: ``progress(fraction, message)``: called as long work advances (fraction 0..1).
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(_fraction: float, _message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an activity import did with every row it read.
+
+    ``imported + duplicates + rejected == rows`` always holds.  ``snapped``
+    and ``outside`` are among ``imported``: located in a street gap and moved
+    to the nearest block, or farther than the snap distance from every block.
+    """
+
+    file: str
+    source: str
+    batch_id: int | None
+    rows: int
+    imported: int
+    duplicates: int
+    rejected: int
+    snapped: int
+    outside: int
+    ignored_columns: tuple[str, ...] = ()
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.imported + self.duplicates + self.rejected != self.rows:
+            raise AssertionError(f"import of {self.file} lost rows: {self}")
+
+    def to_dict(self) -> dict[str, object]:
+        """The counts, as the ``--json`` summary prints them."""
+        return {"file": self.file, "source": self.source, "batch_id": self.batch_id, "rows": self.rows,
+                "imported": self.imported, "duplicates": self.duplicates, "rejected": self.rejected,
+                "snapped": self.snapped, "outside": self.outside, "ignored_columns": list(self.ignored_columns),
+                "reject_reasons": self.reject_reasons}
+
+
+@dataclass(frozen=True)
+class AreasSummary:
+    """What an areas load did: the layers kept and a note per feature not used as is."""
+
+    beats: int
+    blocks: int
+    crs: str
+    notes: pd.DataFrame
+    events_reassigned: int
+
+
+def load_areas(
+    engine: Engine,
+    beats_path: str | Path,
+    *,
+    settings: Settings,
+    beat_id_field: str | None = None,
+    crs: str | None = None,
+    blocks_path: str | Path | None = None,
+    block_id_field: str | None = None,
+    grid_m: float | None = None,
+    progress: Progress = _no_progress,
+) -> AreasSummary:
+    """Read, validate and store beats and blocks, replacing any loaded before.
+
+    ``crs`` is the CRS the user states for files that have none.  Activity
+    already in the store is assigned again to the new blocks.
+    """
+    progress(0.0, "reading beats")
+    beats_layer = read_layer(beats_path, crs=crs)
+    blocks_layer = read_layer(blocks_path, crs=crs) if blocks_path is not None else None
+    progress(0.2, "checking and repairing polygons")
+    beats, blocks, notes = prepare_areas(
+        beats_layer, blocks_layer, beat_id_field=beat_id_field, block_id_field=block_id_field, grid_m=grid_m,
+        analysis_crs=settings.analysis_crs, beats_source=str(beats_path), blocks_source=str(blocks_path),
+    )
+    return store_areas(engine, beats, blocks, notes, settings=settings, progress=progress,
+                       source=str(beats_path), file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
+
+
+def store_areas(
+    engine: Engine,
+    beats: gpd.GeoDataFrame,
+    blocks: gpd.GeoDataFrame,
+    notes: pd.DataFrame,
+    *,
+    settings: Settings,
+    source: str,
+    file_name: str,
+    progress: Progress = _no_progress,
+) -> AreasSummary:
+    """Write prepared layers (see :func:`beatmap.areas.prepare_areas`) and re-assign activity."""
+    progress(0.5, "writing beats and blocks")
+    with store.transaction(engine) as conn:
+        batch_id = store.add_batch(conn, what="areas", source=source, file_name=file_name,
+                                   summary={"beats": len(beats), "blocks": len(blocks)})
+        store.write_areas(conn, beats, blocks)
+        store.write_area_notes(conn, batch_id, notes)
+        progress(0.7, "assigning stored activity to the new blocks")
+        located = store.read_event_locations(conn)
+        if len(located):
+            assigned = assign_points(located, blocks, settings=settings)
+            assigned["event_id"] = located["event_id"].to_numpy()
+            store.update_assignments(conn, assigned)
+        store.bump_version(conn)
+    progress(1.0, "done")
+    return AreasSummary(beats=len(beats), blocks=len(blocks), crs=CRS(beats.crs).name, notes=notes,
+                        events_reassigned=len(located))
+
+
+def assign_points(records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: Settings) -> pd.DataFrame:
+    """Assign records with ``lon``/``lat`` (and optional ``reported_beat``) to ``blocks``.
+
+    Returns the frame of :func:`beatmap.assign.activity_to_blocks`, with
+    ``records``' index.
+    """
+    if blocks.empty:
+        nowhere = np.zeros(len(records))
+        return activity_to_blocks(nowhere, nowhere, blocks).set_axis(records.index)
+    x, y = transform_xy(records[S.LON].to_numpy(), records[S.LAT].to_numpy(), WGS84, CRS(blocks.crs))
+    reported = records[S.REPORTED_BEAT].to_numpy(dtype=object) if S.REPORTED_BEAT in records else None
+    out = activity_to_blocks(x, y, blocks, reported_beat=reported, edge_tolerance_m=settings.edge_tolerance_m,
+                             snap_m=settings.snap_m)
+    return out.set_axis(records.index)
+
+
+def import_activity(
+    engine: Engine,
+    path: str | Path,
+    *,
+    settings: Settings,
+    mapping_path: str | Path | None = None,
+    crs: str | None = None,
+    source: str | None = None,
+    now: pd.Timestamp | None = None,
+    progress: Progress = _no_progress,
+) -> ImportSummary:
+    """Import an activity CSV into the store, as one transaction.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store.
+    path : str or Path
+        The CSV file.
+    settings : Settings
+        Time zone of times without offset, snap distance, edge tolerance.
+    mapping_path : str or Path, optional
+        A mapping file for a foreign export (see ``examples/``).
+    crs : str, optional
+        CRS of the x/y columns the mapping names, when the mapping has none.
+    source : str, optional
+        Name of the feed; records with a ``source_id`` are the same record when
+        feed and id match.  Default: the mapping's name, else the file's name.
+    now : Timestamp, optional
+        Reference for rejecting future times (default: the clock).
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    ImportSummary
+    """
+    path = Path(path)
+    mapping = read_mapping(mapping_path) if mapping_path is not None else Mapping()
+    mapping = _with_xy_crs(mapping, crs, mapping_path=mapping_path)
+    source = source or mapping.name or path.stem
+    progress(0.05, "reading the file")
+    raw = read_activity_csv(path)
+    ignored = check_columns(raw, mapping, source=str(path))
+    progress(0.2, f"checking {len(raw):,} rows")
+    records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now)
+    rejects["fingerprint"] = reject_fingerprints(rejects, source=source)
+    in_file_duplicate = records["fingerprint"].duplicated(keep="first")
+
+    blocks = store.read_blocks(engine)
+    progress(0.5, "assigning points to blocks")
+    with store.transaction(engine) as conn:
+        known = store.existing_fingerprints(conn, store.events, records["fingerprint"])
+        duplicate = in_file_duplicate | records["fingerprint"].isin(known)
+        new = records[~duplicate].copy()
+        assigned = assign_points(new, blocks, settings=settings)
+        new = new.join(assigned)
+        new["row_number"] = new.index
+        outside = int(new[S.BLOCK_ID].isna().sum())
+        summary = ImportSummary(
+            file=str(path), source=source, batch_id=None, rows=len(raw), imported=len(new),
+            duplicates=int(duplicate.sum()), rejected=len(rejects), snapped=int(new["snapped"].sum()),
+            outside=outside, ignored_columns=tuple(ignored), reject_reasons=_reason_counts(rejects),
+        )
+        batch_id = store.add_batch(conn, what="activity", source=source, file_name=str(path), summary={})
+        progress(0.7, f"writing {len(new):,} records")
+        store.insert_events(conn, batch_id, new)
+        known_rejects = store.existing_fingerprints(conn, store.rejects_table, rejects["fingerprint"])
+        store.insert_rejects(conn, batch_id, rejects[~rejects["fingerprint"].isin(known_rejects)],
+                             source=source, file_name=str(path))
+        summary = replace(summary, batch_id=batch_id)
+        store.set_batch_summary(conn, batch_id, summary.to_dict())
+        store.bump_version(conn)
+    progress(1.0, "done")
+    return summary
+
+
+def _with_xy_crs(mapping: Mapping, crs: str | None, *, mapping_path: str | Path | None) -> Mapping:
+    """Settle the CRS of the coordinates: the mapping's, or the one stated with ``--crs``."""
+    if crs is None:
+        if mapping.x and not mapping.xy_crs:
+            raise CRSError(f"{mapping_path}: the mapping reads x/y columns but does not say their CRS; "
+                           "add crs = \"EPSG:...\" under [coordinates] or give --crs.")
+        return mapping
+    stated = parse_crs(crs)
+    if not mapping.x:
+        if not stated.equals(WGS84, ignore_axis_order=True):
+            raise InputError("--crs applies to x/y columns named in a mapping's [coordinates]; lat/lon columns "
+                             "are WGS84 longitude/latitude by definition. Drop --crs or use a mapping with x/y.")
+        return mapping
+    if mapping.xy_crs and not parse_crs(mapping.xy_crs).equals(stated, ignore_axis_order=True):
+        raise CRSError(f"{mapping_path}: the mapping says x/y are in {mapping.xy_crs} but --crs says {crs}; "
+                       "drop one of them.")
+    return replace(mapping, xy_crs=crs)
+
+
+def _reason_counts(rejects: pd.DataFrame, *, top: int = 10) -> dict[str, int]:
+    """The most common reasons, with the quoted values taken out so like groups with like."""
+    if rejects.empty:
+        return {}
+    general = rejects["reason"].str.replace(r"'[^']*'", "…", regex=True).str.replace(
+        r"coordinates [^ ]+ ", "coordinates … ", regex=True)
+    return {str(k): int(v) for k, v in general.value_counts().head(top).items()}
