@@ -1,0 +1,189 @@
+"""The ``beatmap`` command line.
+
+Every command prints a short summary and exits 0; on a problem with the input
+or the store it prints one line starting ``beatmap: error:`` and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from beatmap import __version__, store
+from beatmap.errors import BeatmapError
+from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
+from beatmap.report import beat_coverage, block_coverage, window_from_store, write_table
+from beatmap.settings import read_settings
+
+EXIT_ERROR = 2
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-01") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with every subcommand and its help."""
+    parser = argparse.ArgumentParser(
+        prog="beatmap",
+        description="Measure non-enforcement police presence block by block, and flag neglected blocks.",
+    )
+    parser.add_argument("--version", action="version", version=f"beatmap {__version__}")
+    parser.add_argument("--db", help=f"store: a SQLite file path or SQLAlchemy URL "
+                                     f"(default ${store.ENV_VAR} or {store.DEFAULT_DB})")
+    parser.add_argument("--settings", help="settings TOML file (default data/settings.toml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    areas = sub.add_parser("areas", help="load beat and block polygons (replaces any loaded before)")
+    areas.add_argument("--beats", required=True, type=Path, help="beat polygons: GeoJSON, Shapefile (.shp or .zip), "
+                                                                  "GeoPackage or GeoParquet")
+    areas.add_argument("--beat-id", help="field with the beat id (default: beat_id)")
+    areas.add_argument("--crs", help="CRS of files that have none, e.g. EPSG:3452 (never guessed)")
+    group = areas.add_mutually_exclusive_group(required=True)
+    group.add_argument("--blocks", type=Path, help="block polygons (city or census blocks)")
+    group.add_argument("--grid-m", type=float, help="no block layer: cut beats into square cells of this size (m)")
+    areas.add_argument("--block-id", help="field with the block id (default: block_id)")
+
+    imp = sub.add_parser("import", help="import an activity CSV (canonical columns, or any export with --mapping)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--mapping", type=Path, help="TOML mapping for a foreign export (see examples/)")
+    imp.add_argument("--crs", help="CRS of the x/y columns the mapping names, when the mapping does not say")
+    imp.add_argument("--source", help="feed name; records with the same feed and source_id are one record")
+    imp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    rej = sub.add_parser("rejects", help="write the rejected rows with their reasons")
+    rej.add_argument("--out", required=True, type=Path, help="CSV file to write")
+    rej.add_argument("--batch", type=int, help="only this import batch")
+
+    for name, what in (("coverage", "one row per block"), ("beats", "one row per beat")):
+        cmd = sub.add_parser(name, help=f"coverage and flags, {what} (.csv or .geojson)")
+        cmd.add_argument("--from", dest="start", type=_date, help="first day (default: window_days before --to)")
+        cmd.add_argument("--to", dest="end", type=_date, help="last day (default: last day of data)")
+        if name == "coverage":
+            cmd.add_argument("--beat", help="only this beat")
+        cmd.add_argument("--out", required=True, type=Path, help="file to write: .csv or .geojson")
+
+    demo = sub.add_parser("demo", help="build the demo city into the store (replaces its areas)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--dir", type=Path, default=Path("data/demo"),
+                      help="where to write the demo files and ground truth (default data/demo)")
+
+    sub.add_parser("info", help="what the store holds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BeatmapError as exc:
+        print(f"beatmap: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("beatmap: interrupted; nothing was written by the step in progress.", file=sys.stderr)
+        return 130
+
+
+def _progress(fraction: float, message: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\r[{'#' * int(fraction * 20):<20}] {message:<50}", end="" if fraction < 1 else "\n",
+              file=sys.stderr, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = read_settings(args.settings)
+    if args.command == "demo":
+        from beatmap.demo import build_demo
+
+        engine = store.open_store(args.db)
+        result = build_demo(engine, seed=args.seed, directory=args.dir, settings=settings, progress=_progress)
+        print(result)
+        return 0
+    engine = store.open_store(args.db, create=args.command in {"areas", "import"})
+    if args.command == "areas":
+        summary = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
+                             blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
+                             progress=_progress)
+        print(format_areas(summary))
+    elif args.command == "import":
+        summary = import_activity(engine, args.file, settings=settings, mapping_path=args.mapping, crs=args.crs,
+                                  source=args.source, progress=_progress if not args.json else _quiet)
+        print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
+    elif args.command == "rejects":
+        rejects = store.read_rejects(engine, batch_id=args.batch)
+        path = write_table(rejects, args.out if args.out.suffix else args.out.with_suffix(".csv"))
+        print(f"wrote {len(rejects):,} rejected rows to {path}")
+    elif args.command in {"coverage", "beats"}:
+        window = window_from_store(engine, settings=settings, start=args.start, end=args.end)
+        if args.command == "coverage":
+            table = block_coverage(engine, window=window, settings=settings, beat_id=args.beat)
+        else:
+            table = beat_coverage(engine, window=window, settings=settings)
+        path = write_table(table, args.out)
+        flagged = table["flag"].notna().sum() if "flag" in table else int(table["flagged"].sum())
+        print(f"wrote {len(table):,} rows to {path} for {window.start} to {window.end} ({window.days} days); "
+              f"{flagged:,} flagged blocks")
+    elif args.command == "info":
+        print(format_info(engine))
+    return 0
+
+
+def _quiet(_fraction: float, _message: str) -> None:
+    return None
+
+
+def format_import(s: ImportSummary) -> str:
+    """The human summary of an import."""
+    lines = [
+        f"{s.file}: {s.rows:,} rows read",
+        f"  imported    {s.imported:,}  (snapped to the nearest block: {s.snapped:,}; outside every beat: {s.outside:,})",
+        f"  duplicates  {s.duplicates:,}  (already in the store or repeated in the file)",
+        f"  rejected    {s.rejected:,}" + ("  (see `beatmap rejects --out rejects.csv`)" if s.rejected else ""),
+    ]
+    lines += [f"      {count:,} x {reason}" for reason, count in s.reject_reasons.items()]
+    if s.ignored_columns:
+        lines.append(f"  ignored columns: {', '.join(s.ignored_columns)}")
+    return "\n".join(lines)
+
+
+def format_areas(s: AreasSummary) -> str:
+    """The human summary of an areas load, with every feature note."""
+    lines = [f"loaded {s.beats:,} beats and {s.blocks:,} blocks; analysis CRS {s.crs}"]
+    if s.events_reassigned:
+        lines.append(f"  assigned {s.events_reassigned:,} stored activity records to the new blocks")
+    for note in s.notes.itertuples(index=False):
+        where = f"feature {note.feature}" if note.feature and note.feature == note.feature else "file"
+        ident = f" (id {note.id})" if note.id is not None and note.id == note.id else ""
+        lines.append(f"  {note.layer} {where}{ident}: {note.action}: {note.detail}")
+    return "\n".join(lines)
+
+
+def format_info(engine: Engine) -> str:
+    """What the store holds."""
+    n = store.counts(engine)
+    span = store.activity_span(engine)
+    when = f"{span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d} (UTC)" if span else "no activity yet"
+    return (f"store {engine.url.render_as_string(hide_password=True)}\n"
+            f"  {n['beats']:,} beats, {n['blocks']:,} blocks\n"
+            f"  {n['events']:,} activity records, {when}\n"
+            f"  {n['rejects']:,} rejected rows kept, {n['batches']:,} import batches")
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry_point()
+

@@ -1,0 +1,222 @@
+"""Coverage metrics and flags per block and per beat.
+
+Pure functions: frames in, frames out, aligned to the input blocks.  The
+window is a range of local dates (inclusive) in the department's time zone.
+
+Flags (one per block, first that applies):
+
+``enforcement_only``
+    At least ``enforcement_only_min`` enforcement events and no foot patrol or
+    community visit in the window.
+``unvisited``
+    No foot patrol or community visit in the window.
+``rarely_visited``
+    Visited, but clearly less than the beat's typical block.  The typical
+    block is the median of the beat's block visit counts (robust to the
+    neglected blocks themselves).  A block is flagged when an exact one-sided
+    Poisson test rejects, at ``1 - rarely_confidence``, that its visit rate is
+    at least ``rarely_fraction`` of typical: ``P(X <= visits | rate =
+    rarely_fraction * median) < 1 - rarely_confidence``.  With small numbers
+    the test cannot reject, so noise in quiet beats is never flagged: where
+    the typical block has 4 visits, even 0 or 1 visit is not "clearly below"
+    (0 is ``unvisited`` anyway).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+from beatmap import schema as S
+from beatmap.errors import InputError
+from beatmap.settings import Settings
+
+
+@dataclass(frozen=True)
+class Window:
+    """A metric window: local dates ``start`` to ``end`` inclusive, in ``timezone``."""
+
+    start: date
+    end: date
+    timezone: str
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise InputError(f"the window ends ({self.end}) before it starts ({self.start}); swap --from and --to.")
+
+    @property
+    def days(self) -> int:
+        """Length in days."""
+        return (self.end - self.start).days + 1
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """``[start, end)`` as aware UTC datetimes: local midnight to the midnight after ``end``."""
+        first = pd.Timestamp(self.start).tz_localize(self.timezone).tz_convert(UTC)
+        after = pd.Timestamp(self.end + timedelta(days=1)).tz_localize(self.timezone).tz_convert(UTC)
+        return first.to_pydatetime(), after.to_pydatetime()
+
+    def previous(self) -> Window:
+        """The window of the same length just before this one."""
+        return Window(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.timezone)
+
+
+def default_window(
+    last_activity: datetime | None,
+    *,
+    settings: Settings,
+    start: date | None = None,
+    end: date | None = None,
+) -> Window:
+    """The window to use: as given, else the last ``window_days`` days of data.
+
+    Without activity in the store the window ends today.
+    """
+    zone = settings.zone
+    if end is None:
+        end = (last_activity.astimezone(zone).date() if last_activity is not None
+               else datetime.now(zone).date())
+    if start is None:
+        start = end - timedelta(days=settings.window_days - 1)
+    return Window(start, end, settings.timezone)
+
+
+def coverage_by_block(
+    blocks: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    window: Window,
+    settings: Settings,
+) -> pd.DataFrame:
+    """Coverage and flag of every block over a window.
+
+    Parameters
+    ----------
+    blocks : DataFrame
+        ``block_id`` and ``beat_id``; the result is aligned to its index.
+    events : DataFrame
+        ``occurred_at`` (aware), ``kind``, ``block_id`` and optionally
+        ``officer_id``; events outside the window or on no block are ignored.
+    window : Window
+    settings : Settings
+
+    Returns
+    -------
+    DataFrame
+        The columns of :data:`beatmap.schema.COVERAGE_COLUMNS`: counts per
+        kind, ``visits`` (foot patrols + community visits), ``days_visited``,
+        ``last_visit`` (local date), ``officers`` (distinct, non-enforcement),
+        ``enforcement_share``, ``flag`` (None when not flagged) and
+        ``flag_reason``.
+    """
+    ev = _in_window(events, window)
+    local_day = ev["occurred_at"].dt.tz_convert(window.timezone).dt.date
+    by_kind = pd.crosstab(ev[S.BLOCK_ID], ev[S.KIND]).reindex(columns=list(S.KINDS), fill_value=0)
+    visit = ev[S.KIND].isin(S.NON_ENFORCEMENT)
+    visits_ev = ev[visit].assign(day=local_day[visit])
+    grouped = visits_ev.groupby(S.BLOCK_ID)
+    officers = grouped[S.OFFICER_ID].nunique() if S.OFFICER_ID in visits_ev else pd.Series(dtype=int)
+
+    ids = blocks[S.BLOCK_ID]
+    out = pd.DataFrame({S.BLOCK_ID: ids.to_numpy(), S.BEAT_ID: blocks[S.BEAT_ID].to_numpy()}, index=blocks.index)
+
+    def per_block(series: pd.Series, fill: object) -> np.ndarray:
+        return series.reindex(ids.to_numpy()).fillna(fill).to_numpy() if len(series) else np.full(len(ids), fill)
+
+    out["foot_patrols"] = per_block(by_kind[S.FOOT_PATROL], 0).astype(int)
+    out["community_visits"] = per_block(by_kind[S.COMMUNITY_VISIT], 0).astype(int)
+    out["visits"] = out["foot_patrols"] + out["community_visits"]
+    out["enforcement"] = per_block(by_kind[S.ENFORCEMENT], 0).astype(int)
+    out["days_visited"] = per_block(grouped["day"].nunique(), 0).astype(int)
+    out["last_visit"] = per_block(grouped["day"].max(), None)
+    out["officers"] = per_block(officers, 0).astype(int)
+    total = out["visits"] + out["enforcement"]
+    out["enforcement_share"] = (out["enforcement"] / total.where(total > 0)).round(3)
+    flag, reason = _flags(out, window=window, settings=settings)
+    out["flag"] = flag
+    out["flag_reason"] = reason
+    return out[list(S.COVERAGE_COLUMNS)]
+
+
+def _in_window(events: pd.DataFrame, window: Window) -> pd.DataFrame:
+    first, after = window.utc_bounds()
+    at = events["occurred_at"]
+    return events[(at >= first) & (at < after) & events[S.BLOCK_ID].notna()]
+
+
+def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings) -> tuple[pd.Series, pd.Series]:
+    """The flag of each block and a sentence a sergeant can read, with the numbers."""
+    period = f"from {window.start:%b %d, %Y} to {window.end:%b %d, %Y}"
+    visits, enforcement = cov["visits"], cov["enforcement"]
+    typical = cov.groupby(S.BEAT_ID)["visits"].transform("median")
+    threshold = settings.rarely_fraction * typical
+    p_value = pd.Series(poisson.cdf(visits, threshold.clip(lower=1e-12)), index=cov.index)
+
+    enforcement_only = (visits == 0) & (enforcement >= settings.enforcement_only_min)
+    unvisited = (visits == 0) & ~enforcement_only
+    rarely = (visits > 0) & (p_value < 1 - settings.rarely_confidence)
+
+    flag = pd.Series(None, index=cov.index, dtype=object)
+    flag[rarely] = S.RARELY_VISITED
+    flag[unvisited] = S.UNVISITED
+    flag[enforcement_only] = S.ENFORCEMENT_ONLY
+    reason = pd.Series("", index=cov.index, dtype=object)
+    for i in flag.index[flag.notna()]:
+        n_enf, n_vis = int(enforcement[i]), int(visits[i])
+        if flag[i] == S.ENFORCEMENT_ONLY:
+            reason[i] = (f"Police came only to enforce: {_plural(n_enf, 'enforcement event')} "
+                         f"and no foot patrol or community visit {period}.")
+        elif flag[i] == S.UNVISITED:
+            extra = f" ({_plural(n_enf, 'enforcement event')})" if n_enf else ""
+            reason[i] = f"No foot patrol or community visit {period}{extra}."
+        else:
+            reason[i] = (f"Only {_plural(n_vis, 'foot patrol or community visit')} {period}, while the typical "
+                         f"block in beat {cov.at[i, S.BEAT_ID]} had {typical[i]:g}; clearly below "
+                         f"{settings.rarely_fraction:.0%} of typical (Poisson test, p = {p_value[i]:.3f}).")
+    return flag, reason
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def gini(values: pd.Series | np.ndarray) -> float:
+    """Gini coefficient of non-negative values: 0 even, towards 1 concentrated; NaN when all are 0."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n, total = len(x), x.sum()
+    if n == 0 or total == 0:
+        return float("nan")
+    ranks = np.arange(1, n + 1)
+    return float(2 * np.sum(ranks * x) / (n * total) - (n + 1) / n)
+
+
+def coverage_by_beat(block_coverage: pd.DataFrame) -> pd.DataFrame:
+    """Per-beat summary of a block coverage table.
+
+    Returns
+    -------
+    DataFrame
+        One row per beat: ``beat_id``, ``blocks``, ``blocks_visited`` (with a
+        non-enforcement visit), ``coverage_pct``, ``visits``, ``enforcement``,
+        a count per flag, ``flagged`` and ``gini`` (evenness of visits across
+        the beat's blocks: 0 = even, 1 = all on one block).
+    """
+    cov = block_coverage
+    grouped = cov.groupby(S.BEAT_ID, sort=True)
+    out = pd.DataFrame({
+        "blocks": grouped.size(),
+        "blocks_visited": grouped["visits"].apply(lambda v: int((v > 0).sum())),
+        "visits": grouped["visits"].sum(),
+        "enforcement": grouped["enforcement"].sum(),
+    })
+    out["coverage_pct"] = (100 * out["blocks_visited"] / out["blocks"]).round(1)
+    for name in S.FLAGS:
+        out[name] = grouped["flag"].apply(lambda f, name=name: int((f == name).sum()))
+    out["flagged"] = out[list(S.FLAGS)].sum(axis=1)
+    out["gini"] = grouped["visits"].apply(gini).round(3)
+    out = out.reset_index()
+    return out[[S.BEAT_ID, "blocks", "blocks_visited", "coverage_pct", "visits", "enforcement", *S.FLAGS,
+                "flagged", "gini"]]

@@ -1,0 +1,99 @@
+"""Coverage tables from the store, and writing them to files.
+
+The glue between :mod:`beatmap.store` and :mod:`beatmap.metrics` that the
+command line and the dashboard share.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Engine
+
+from beatmap import schema as S
+from beatmap import store
+from beatmap.crs import WGS84
+from beatmap.errors import InputError, StoreError
+from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window
+from beatmap.settings import Settings
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def window_from_store(
+    engine: Engine, *, settings: Settings, start: date | None = None, end: date | None = None
+) -> Window:
+    """The window asked for, defaulting to the last ``window_days`` days of data in the store."""
+    span = store.activity_span(engine)
+    return default_window(span[1] if span else None, settings=settings, start=start, end=end)
+
+
+def block_coverage(
+    engine: Engine,
+    *,
+    window: Window,
+    settings: Settings,
+    beat_id: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Coverage of every block (of one beat, or all) over ``window``, with geometry in the analysis CRS.
+
+    Raises
+    ------
+    StoreError
+        When no areas are loaded; InputError when ``beat_id`` is unknown.
+    """
+    blocks = store.read_blocks(engine, beat_id=beat_id)
+    if blocks.empty:
+        if beat_id is not None and not store.read_blocks(engine).empty:
+            known = ", ".join(store.read_beats(engine)[S.BEAT_ID].head(20))
+            raise InputError(f"--beat {beat_id!r}: no such beat; beats include {known}.")
+        raise StoreError("no beats or blocks in the store yet; load them with `beatmap areas` "
+                         "or build the demo city with `beatmap demo`.")
+    first, after = window.utc_bounds()
+    events = store.read_events(engine, start=first, end=after, beat_id=beat_id,
+                               columns=("occurred_at", S.KIND, S.OFFICER_ID, S.BLOCK_ID))
+    cov = coverage_by_block(blocks, events, window=window, settings=settings)
+    return gpd.GeoDataFrame(cov, geometry=blocks.geometry, crs=blocks.crs)
+
+
+def beat_coverage(engine: Engine, *, window: Window, settings: Settings) -> gpd.GeoDataFrame:
+    """Per-beat summary over ``window``, with beat geometry in the analysis CRS."""
+    beats = store.read_beats(engine)
+    summary = coverage_by_beat(block_coverage(engine, window=window, settings=settings))
+    merged = beats[[S.BEAT_ID, "geometry"]].merge(summary, on=S.BEAT_ID, how="left")
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=beats.crs)
+
+
+def write_table(frame: gpd.GeoDataFrame | pd.DataFrame, path: str | Path) -> Path:
+    """Write a table as ``.csv`` (no geometry) or ``.geojson`` (WGS84).
+
+    Text cells that a spreadsheet would run as a formula are neutralised.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".csv", ".geojson"}:
+        raise InputError(f"--out {path}: give a file ending in .csv or .geojson.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".geojson":
+        if not isinstance(frame, gpd.GeoDataFrame):
+            raise InputError(f"--out {path}: this table has no geometry; write it as .csv.")
+        out = frame.to_crs(WGS84)
+        for name in out.columns:
+            if name != out.geometry.name and out[name].dtype == object:
+                out[name] = out[name].map(lambda v: v.isoformat() if isinstance(v, date) else v)
+        path.write_text(out.to_json(drop_id=True, na="null"), encoding="utf-8")
+        return path
+    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    table = table.apply(lambda col: col.map(neutralise_cell) if col.dtype == object else col)
+    table.to_csv(path, index=False)
+    return path
+
+
+def neutralise_cell(value: object) -> object:
+    """Prefix text that starts like a spreadsheet formula with a quote, so it is shown, not run."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
