@@ -254,6 +254,7 @@ def parse_activity(
     timezone: str,
     source: str,
     now: pd.Timestamp | None = None,
+    area_bounds: tuple[float, float, float, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate activity rows and turn them into canonical records.
 
@@ -269,6 +270,9 @@ def parse_activity(
         Feed name, part of each record's identity for duplicate detection.
     now : Timestamp, optional
         Times after ``now`` plus one day are rejected as in the future.
+    area_bounds : tuple, optional
+        ``(west, south, east, north)`` of the beats in WGS84.  A point outside
+        them whose swapped coordinates fall inside is rejected as swapped.
 
     Returns
     -------
@@ -311,7 +315,7 @@ def parse_activity(
     from_end = (ended - occurred).dt.total_seconds() / 60
     duration = duration.where(duration.notna(), from_end)
 
-    lon, lat = _coordinates(raw, mapping, col, reject)
+    lon, lat = _coordinates(raw, mapping, col, reject, area_bounds)
 
     kind = _kinds(raw, mapping, col)
     reject(kind.isna(), _quoted(S.KIND, col(S.KIND), f"not one of {', '.join(S.KINDS)}"))
@@ -386,7 +390,7 @@ def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[pd.S
     return out, present & out.isna()
 
 
-def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject) -> tuple[pd.Series, pd.Series]:
+def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tuple[pd.Series, pd.Series]:
     """Longitude and latitude in WGS84, rejecting unusable coordinates row by row."""
     if mapping.x:
         xs, ys = raw[mapping.x].str.strip(), raw[mapping.y].str.strip()
@@ -413,13 +417,28 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject) -> tuple[pd.S
         lon[usable], lat[usable] = tx, ty
         bad = usable & ~(np.isfinite(lon) & np.isfinite(lat) & (lat.abs() <= 90) & (lon.abs() <= 180))
         reject(bad, f"x/y cannot be projected from {mapping.xy_crs} to longitude/latitude")
+        if bounds is not None:
+            sx, sy = transform_xy(y[usable].to_numpy(), x[usable].to_numpy(), CRS(mapping.xy_crs), WGS84)
+            swapped = pd.Series(False, index=raw.index)
+            swapped[usable] = _inside(sx, sy, bounds) & ~_inside(lon[usable].to_numpy(), lat[usable].to_numpy(), bounds)
+            reject(swapped, f"{names[0]} and {names[1]} look swapped: as given the point is far from the beats, "
+                            "swapped it falls among them")
         return lon, lat
     lon, lat = x, y
     swapped = usable & (lat.abs() > 90) & (lon.abs() <= 90)
-    reject(swapped, "lat " + ys + " is out of range and lon " + xs + " would fit as a latitude: lat and lon look swapped")
+    if bounds is not None:
+        swapped |= usable & ~_inside(lon, lat, bounds) & _inside(lat, lon, bounds)
+    reject(swapped, "lat " + ys + " and lon " + xs + " look swapped (as given the point is out of range "
+                    "or far from the beats; swapped it fits)")
     out_of_range = usable & ~swapped & ((lat.abs() > 90) | (lon.abs() > 180))
     reject(out_of_range, "coordinates " + ys + "," + xs + " are outside the range of latitude/longitude")
     return lon, lat
+
+
+def _inside(lon, lat, bounds: tuple[float, float, float, float]) -> np.ndarray:
+    west, south, east, north = bounds
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
 
 
 def _kinds(raw: pd.DataFrame, mapping: Mapping, col) -> pd.Series:
@@ -446,10 +465,15 @@ def _fingerprints(records: pd.DataFrame, *, source: str) -> pd.Series:
         + "|" + records[S.SUBTYPE].fillna("").astype(str)
     )
     key = ("id|" + source + "|" + records[S.SOURCE_ID].astype(str)).where(records[S.SOURCE_ID].notna(), "row|" + content)
-    return key.map(lambda k: hashlib.blake2b(k.encode("utf-8"), digest_size=16).hexdigest())
+    return key.map(_digest)
 
 
 def reject_fingerprints(rejects: pd.DataFrame, *, source: str) -> pd.Series:
     """Identity of rejected rows, so importing the same file again adds no new rejects."""
-    text = rejects["raw"].map(lambda cells: "\x1f".join(f"{k}={v}" for k, v in cells.items()))
-    return (source + "|" + rejects[ROW].astype(str) + "|" + text).map(lambda k: hashlib.blake2b(k.encode("utf-8"), digest_size=16).hexdigest())
+    keys = (f"{source}|{row}|" + "\x1f".join(f"{k}={v}" for k, v in cells.items())
+            for row, cells in zip(rejects[ROW], rejects["raw"], strict=True))
+    return pd.Series([_digest(k) for k in keys], index=rejects.index, dtype=object)
+
+
+def _digest(key: str) -> str:
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()

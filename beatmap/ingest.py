@@ -204,11 +204,12 @@ def import_activity(
     raw = read_activity_csv(path)
     ignored = check_columns(raw, mapping, source=str(path))
     progress(0.2, f"checking {len(raw):,} rows")
-    records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now)
+    blocks = store.read_blocks(engine)
+    records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now,
+                                      area_bounds=_area_bounds(blocks))
     rejects["fingerprint"] = reject_fingerprints(rejects, source=source)
     in_file_duplicate = records["fingerprint"].duplicated(keep="first")
 
-    blocks = store.read_blocks(engine)
     progress(0.5, "assigning points to blocks")
     with store.transaction(engine) as conn:
         known = store.existing_fingerprints(conn, store.events, records["fingerprint"])
@@ -234,6 +235,14 @@ def import_activity(
         store.bump_version(conn)
     progress(1.0, "done")
     return summary
+
+
+def _area_bounds(blocks: gpd.GeoDataFrame, *, margin_deg: float = 0.1) -> tuple[float, float, float, float] | None:
+    """The blocks' extent in WGS84, widened by about 10 km, or None before any are loaded."""
+    if blocks.empty:
+        return None
+    west, south, east, north = blocks.to_crs(WGS84).total_bounds
+    return west - margin_deg, south - margin_deg, east + margin_deg, north + margin_deg
 
 
 def _with_xy_crs(mapping: Mapping, crs: str | None, *, mapping_path: str | Path | None) -> Mapping:

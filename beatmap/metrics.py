@@ -173,7 +173,8 @@ def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings) -> tuple[pd
             extra = f" ({_plural(n_enf, 'enforcement event')})" if n_enf else ""
             reason[i] = f"No foot patrol or community visit {period}{extra}."
         else:
-            reason[i] = (f"Only {_plural(n_vis, 'foot patrol or community visit')} {period}, while the typical "
+            visited = '1 foot patrol or community visit' if n_vis == 1 else f'{n_vis} foot patrols or community visits'
+            reason[i] = (f"Only {visited} {period}, while the typical "
                          f"block in beat {cov.at[i, S.BEAT_ID]} had {typical[i]:g}; clearly below "
                          f"{settings.rarely_fraction:.0%} of typical (Poisson test, p = {p_value[i]:.3f}).")
     return flag, reason

@@ -1,0 +1,100 @@
+"""Coverage per block and beat, flags and their reasons, Gini, windows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window, gini
+from beatmap.settings import Settings
+
+WINDOW = Window(date(2026, 1, 1), date(2026, 3, 31), "America/Chicago")
+
+
+def events_for(counts: dict[str, dict[str, int]], *, day: str = "2026-02-01T12:00") -> pd.DataFrame:
+    rows = []
+    for block, kinds in counts.items():
+        for kind, n in kinds.items():
+            for i in range(n):
+                at = pd.Timestamp(day, tz="America/Chicago") + pd.Timedelta(days=i % 60)
+                rows.append({"occurred_at": at.tz_convert("UTC"), "kind": kind, "block_id": block,
+                             "officer_id": f"O{i % 3}"})
+    return pd.DataFrame(rows)
+
+
+def test_flags_and_reasons():
+    typical = {f"t{i}": {"foot_patrol": 30, "enforcement": 2} for i in range(8)}
+    counts = {**typical,
+              "enf": {"enforcement": 5},
+              "none": {"enforcement": 1},
+              "rare": {"foot_patrol": 1, "community_visit": 1},
+              "low-but-fine": {"foot_patrol": 12}}
+    blocks = pd.DataFrame({"block_id": list(counts), "beat_id": "B1"})
+    cov = coverage_by_block(blocks, events_for(counts), window=WINDOW, settings=Settings()).set_index("block_id")
+    assert cov.loc["enf", "flag"] == "enforcement_only"
+    assert "5 enforcement events and no foot patrol or community visit" in cov.loc["enf", "flag_reason"]
+    assert cov.loc["none", "flag"] == "unvisited" and "(1 enforcement event)" in cov.loc["none", "flag_reason"]
+    assert cov.loc["rare", "flag"] == "rarely_visited"
+    assert "Only 2 foot patrols or community visits" in cov.loc["rare", "flag_reason"]
+    assert "typical block in beat B1 had 30" in cov.loc["rare", "flag_reason"]
+    assert pd.isna(cov.loc["low-but-fine", "flag"]) and pd.isna(cov.loc["t0", "flag"])
+    assert cov.loc["t0", "enforcement_share"] == pytest.approx(2 / 32, abs=1e-3)
+    assert cov.loc["t0", "officers"] == 3 and cov.loc["t0", "days_visited"] == 30
+    assert cov.loc["t0", "last_visit"] == date(2026, 3, 2)
+    assert cov.loc["none", "enforcement_share"] == 1.0
+
+
+def test_small_numbers_are_not_flagged_as_rare():
+    counts = {f"b{i}": {"foot_patrol": n} for i, n in enumerate([4, 3, 5, 4, 1, 2, 6])}
+    blocks = pd.DataFrame({"block_id": list(counts), "beat_id": "quiet"})
+    cov = coverage_by_block(blocks, events_for(counts), window=WINDOW, settings=Settings())
+    assert cov["flag"].isna().all()
+
+
+def test_events_outside_the_window_or_blocks_do_not_count():
+    blocks = pd.DataFrame({"block_id": ["a"], "beat_id": "B"})
+    ev = pd.DataFrame({
+        "occurred_at": pd.to_datetime(["2025-12-31T23:00-06:00", "2026-04-01T00:30-05:00", "2026-03-31T23:30-05:00",
+                                       "2026-02-01T12:00Z"], utc=True),
+        "kind": ["foot_patrol", "foot_patrol", "foot_patrol", "foot_patrol"],
+        "block_id": ["a", "a", "a", None],
+    })
+    cov = coverage_by_block(blocks, ev, window=WINDOW, settings=Settings())
+    assert cov["foot_patrols"].tolist() == [1]
+
+
+def test_result_is_aligned_to_the_input_index():
+    blocks = pd.DataFrame({"block_id": ["x", "y"], "beat_id": "B"}, index=[10, 20])
+    cov = coverage_by_block(blocks, events_for({"y": {"foot_patrol": 2}}), window=WINDOW, settings=Settings())
+    assert cov.index.tolist() == [10, 20] and cov["visits"].tolist() == [0, 2]
+
+
+def test_beat_summary():
+    counts = {"a": {"foot_patrol": 10}, "b": {"foot_patrol": 10}, "c": {"enforcement": 4}, "d": {}}
+    blocks = pd.DataFrame({"block_id": list(counts), "beat_id": "B"})
+    cov = coverage_by_block(blocks, events_for(counts), window=WINDOW, settings=Settings())
+    beat = coverage_by_beat(cov).iloc[0]
+    assert beat["blocks"] == 4 and beat["blocks_visited"] == 2 and beat["coverage_pct"] == 50.0
+    assert beat["enforcement_only"] == 1 and beat["unvisited"] == 1 and beat["flagged"] == 2
+    assert beat["gini"] == pytest.approx(0.5)
+
+
+def test_gini():
+    assert gini([5, 5, 5, 5]) == 0
+    assert gini([0, 0, 0, 12]) == pytest.approx(0.75)
+    assert np.isnan(gini([0, 0]))
+
+
+def test_default_window_is_last_days_of_data():
+    last = pd.Timestamp("2026-03-31T03:00Z").to_pydatetime()  # still March 30 in Chicago
+    window = default_window(last, settings=Settings(window_days=90))
+    assert (window.start, window.end, window.days) == (date(2025, 12, 31), date(2026, 3, 30), 90)
+    assert window.previous().end == date(2025, 12, 30)
+
+
+def test_window_bounds_are_local_midnights():
+    first, after = Window(date(2026, 3, 1), date(2026, 3, 8), "America/Chicago").utc_bounds()
+    assert first.isoformat() == "2026-03-01T06:00:00+00:00" and after.isoformat() == "2026-03-09T05:00:00+00:00"
