@@ -1,0 +1,88 @@
+"""The command line: summaries, --json, exit codes, one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from beatmap.cli import main
+from tests.conftest import ROOT, metric_frame, square
+
+
+@pytest.fixture
+def files(tmp_path):
+    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
+    beats.to_file(tmp_path / "beats.geojson")
+    (tmp_path / "activity.csv").write_text(
+        "occurred_at,lat,lon,kind,officer_id,shoe_size\n"
+        "2026-03-01T10:00,41.87596,-87.63631,foot_patrol,O1,9\n"
+        "2026-03-02T10:00,41.87596,-87.63631,enforcement,O2,9\n"
+        "2026-03-03T10:00,banana,-87.63631,foot_patrol,O1,9\n"
+    )
+    return tmp_path
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_areas_import_coverage_beats_rejects(files, capsys):
+    db = str(files / "s.db")
+    code, out, _ = run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")
+    assert code == 0 and "loaded 2 beats and 32 blocks" in out
+    code, out, _ = run(capsys, "--db", db, "import", str(files / "activity.csv"), "--json")
+    summary = json.loads(out)
+    assert code == 0 and {k: summary[k] for k in ("rows", "imported", "duplicates", "rejected", "snapped", "outside")} \
+        == {"rows": 3, "imported": 2, "duplicates": 0, "rejected": 1, "snapped": 0, "outside": 0}
+    code, out, _ = run(capsys, "--db", db, "import", str(files / "activity.csv"))
+    assert code == 0 and "duplicates  2" in out and "ignored columns: shoe_size" in out
+    code, out, _ = run(capsys, "--db", db, "coverage", "--out", str(files / "cov.csv"))
+    assert code == 0 and "wrote 32 rows" in out
+    cov = pd.read_csv(files / "cov.csv")
+    assert {"block_id", "beat_id", "foot_patrols", "community_visits", "enforcement", "days_visited", "last_visit",
+            "enforcement_share", "flag", "flag_reason"} <= set(cov.columns)
+    assert cov["foot_patrols"].sum() == 1 and cov["enforcement"].sum() == 1
+    code, out, _ = run(capsys, "--db", db, "coverage", "--beat", "A", "--out", str(files / "cov.geojson"))
+    assert code == 0 and "wrote 16 rows" in out
+    code, out, _ = run(capsys, "--db", db, "beats", "--from", "2026-01-01", "--to", "2026-03-31",
+                       "--out", str(files / "beats.csv"))
+    beats = pd.read_csv(files / "beats.csv")
+    assert code == 0 and beats["beat_id"].tolist() == ["A", "B"] and beats["blocks_visited"].tolist() == [1, 0]
+    code, out, _ = run(capsys, "--db", db, "rejects", "--out", str(files / "rejects.csv"))
+    rejects = pd.read_csv(files / "rejects.csv")
+    assert code == 0 and rejects["row_number"].tolist() == [3] and "banana" in rejects["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["areas", "--beats", "missing.geojson", "--grid-m", "100"], "missing.geojson: file not found"),
+    (["import", "activity.csv", "--mapping", "nope.toml"], "nope.toml: mapping file not found"),
+    (["coverage", "--out", "x.csv", "--beat", "Q"], "no store at"),
+    (["import", "activity.csv", "--crs", "EPSG:3435"], "--crs applies to x/y columns"),
+    (["areas", "--beats", "activity.csv", "--grid-m", "100"], "activity.csv: has no geometry column"),
+])
+def test_errors_are_one_line_and_exit_2(files, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(files)
+    code, out, err = run(capsys, "--db", str(files / "s.db"), *args)
+    assert code == 2 and message in err and err.startswith("beatmap: error:") and "Traceback" not in err
+
+
+def test_window_and_beat_errors(files, capsys):
+    db = str(files / "s.db")
+    run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")
+    code, _, err = run(capsys, "--db", db, "coverage", "--from", "2026-05-01", "--to", "2026-04-01", "--out", "x.csv")
+    assert code == 2 and "swap --from and --to" in err
+    code, _, err = run(capsys, "--db", db, "coverage", "--beat", "Q", "--out", str(files / "x.csv"))
+    assert code == 2 and "--beat 'Q': no such beat; beats include A, B" in err
+
+
+def test_console_script_runs_as_module(files):
+    proc = subprocess.run([sys.executable, "-m", "beatmap", "--db", str(files / "s.db"), "areas", "--beats",
+                           str(files / "activity.csv"), "--grid-m", "100"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("beatmap: error:") and "Traceback" not in proc.stderr
