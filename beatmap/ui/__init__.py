@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: the only part of beatmap that imports streamlit."""

@@ -1,0 +1,28 @@
+"""Project rules that code review alone would miss."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_library_never_imports_streamlit():
+    offenders = []
+    for path in (ROOT / "beatmap").rglob("*.py"):
+        if "ui" in path.relative_to(ROOT / "beatmap").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in {"streamlit", "streamlit_folium"}]
+    assert offenders == []
+
+
+def test_importing_the_library_loads_no_streamlit():
+    code = ("import sys, beatmap.cli, beatmap.report, beatmap.ingest, beatmap.demo, beatmap.render; "
+            "print(any(m.split('.')[0] in ('streamlit', 'streamlit_folium') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"
