@@ -122,7 +122,7 @@ def coverage_map(
         outlines.to_json(drop_id=True),
         name="Beats",
         style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2},
-        tooltip=folium.GeoJsonTooltip(fields=[S.BEAT_ID], aliases=["Beat"]),
+        interactive=False,  # outlines sit on top; clicks must reach the blocks
     ).add_to(m)
     m.get_root().html.add_child(Element(legend_html()))
     return m

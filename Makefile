@@ -1,0 +1,58 @@
+# One-command setup for a fresh machine (Debian/Ubuntu with Python 3.11 and npm).
+#   make run   install everything, build the demo city, open the dashboard
+#   make test  install everything (with Chromium for the browser tests), run the whole test suite
+
+PY      ?= $(shell command -v python3.11 || command -v python3)
+VENV    := .venv
+BIN     := $(VENV)/bin
+VENDOR  := static/vendor
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT    ?= 8501
+
+.PHONY: run test install install-dev vendor browser demo bench clean
+
+run: install vendor data/beatmap.db
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+test: install-dev vendor browser
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Leaflet comes from the npm registry at setup time and is served by the app itself (static/),
+# so maps work on a closed network. Nothing here is fetched at run time.
+vendor: $(VENDOR)/.installed
+$(VENDOR)/.installed: package.json package-lock.json
+	command -v npm >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y npm)
+	npm ci --no-audit --no-fund --silent
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet
+	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/LICENSE $(VENDOR)/leaflet/
+	cp -r node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+	touch $@
+
+# The browser tests drive the system's Chromium (a browser download at test time fails offline).
+browser:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+data/beatmap.db: | install
+	$(BIN)/beatmap demo
+
+demo: install
+	$(BIN)/beatmap demo
+
+bench: install-dev vendor browser
+	$(BIN)/python bench/coverage_core.py
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) data/beatmap.db data/demo

@@ -1,0 +1,89 @@
+"""The dashboard in a real browser (the system's Chromium driven by Playwright), fully offline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from urllib.parse import urlparse
+
+import pandas as pd
+import pytest
+from playwright.sync_api import sync_playwright
+
+from beatmap import store
+from beatmap.ingest import import_activity, load_areas
+from tests.conftest import ROOT, metric_frame, square
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory):
+    """`streamlit run app.py` on a free local port over a small store."""
+    from beatmap.settings import Settings
+
+    tmp = tmp_path_factory.mktemp("browser")
+    settings = Settings()
+    engine = store.open_store(tmp / "b.db")
+    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
+    beats.to_file(tmp / "beats.geojson")
+    load_areas(engine, tmp / "beats.geojson", settings=settings, grid_m=200)
+    rows = ["occurred_at,lat,lon,kind"] + [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 9)]
+    (tmp / "a.csv").write_text("\n".join(rows) + "\n")
+    import_activity(engine, tmp / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    port = free_port()
+    env = {**os.environ, "BEATMAP_DB": str(tmp / "b.db")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_map_draws_blocks_and_beats_with_no_outside_request(served_app):
+    assert os.path.exists(CHROMIUM), "install chromium with the system package manager (make browser)"
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.on("request", lambda r: requests.append(r.url))
+        page = context.new_page()
+        page.goto(served_app, wait_until="domcontentloaded")
+        frame = page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", state="attached",
+                                       timeout=60_000).content_frame()
+        frame.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+        # 8 blocks drawn as interactive paths; the 2 beat outlines are drawn but not interactive.
+        assert frame.locator("path.leaflet-interactive").count() == 8
+        assert frame.locator(".leaflet-overlay-pane path").count() == 10
+        assert page.get_by_role("heading", name="Flagged blocks").count() == 1
+        browser.close()
+    outside = {urlparse(u).hostname for u in requests if u.startswith("http")} - {"127.0.0.1", "localhost"}
+    assert outside == set(), f"requests left the app: {outside}"
