@@ -59,52 +59,43 @@ def activity_to_blocks(
     """
     n = len(x)
     points = shapely.points(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    block_of = np.full(n, -1, dtype=np.int64)
+    snapped = np.zeros(n, dtype=bool)
+    distance = np.full(n, np.nan)
+    if n and not blocks.empty:
+        geoms = blocks.geometry.to_numpy()
+        block_ids = blocks[BLOCK_ID].to_numpy(dtype=object)
+        id_rank = np.empty(len(block_ids), dtype=np.int64)
+        id_rank[np.argsort(block_ids.astype(str), kind="stable")] = np.arange(len(block_ids))
+        beat_ids = blocks[BEAT_ID].to_numpy(dtype=object)
+        reported = (np.asarray(reported_beat, dtype=object) if reported_beat is not None
+                    else np.full(n, None, dtype=object))
+
+        def take_best(pi: np.ndarray, bi: np.ndarray, dist: np.ndarray) -> None:
+            # The tie-break rule: reported beat first, then distance, then the lower block id.
+            other_beat = beat_ids[bi] != reported[pi]
+            order = np.lexsort((id_rank[bi], np.round(dist, 6), other_beat, pi))
+            first = order[np.unique(pi[order], return_index=True)[1]]
+            block_of[pi[first]] = bi[first]
+            distance[pi[first]] = dist[first]
+
+        # Many points, fewer blocks: a tree of the points answers faster than a tree of the blocks.
+        bi, pi = shapely.STRtree(points).query(geoms, predicate="dwithin", distance=edge_tolerance_m)
+        take_best(pi, bi, shapely.distance(points[pi], geoms[bi]))
+        left = np.flatnonzero(block_of < 0)
+        if len(left) and snap_m > 0:
+            (qi, bi), dist = shapely.STRtree(geoms).query_nearest(
+                points[left], max_distance=snap_m, return_distance=True, all_matches=True)
+            take_best(left[qi], bi, dist)
+            snapped[left[np.unique(qi)]] = True
+    found = block_of >= 0
     out = pd.DataFrame({
         BLOCK_ID: pd.Series([None] * n, dtype=object),
         BEAT_ID: pd.Series([None] * n, dtype=object),
-        "snapped": np.zeros(n, dtype=bool),
-        "distance_m": np.full(n, np.nan),
+        "snapped": snapped,
+        "distance_m": distance,
     })
-    if n == 0 or blocks.empty:
-        return out
-    geoms = blocks.geometry.to_numpy()
-    block_ids = blocks[BLOCK_ID].to_numpy(dtype=object)
-    beat_ids = blocks[BEAT_ID].to_numpy(dtype=object)
-    reported = np.asarray(reported_beat, dtype=object) if reported_beat is not None else np.full(n, None, dtype=object)
-    tree = shapely.STRtree(geoms)
-
-    pi, bi = tree.query(points, predicate="dwithin", distance=edge_tolerance_m)
-    _take_best(out, pi, bi, shapely.distance(points[pi], geoms[bi]), block_ids, beat_ids, reported)
-
-    left = np.flatnonzero(out[BLOCK_ID].isna().to_numpy())
-    if len(left) and snap_m > 0:
-        (qi, bi2), dist = tree.query_nearest(points[left], max_distance=snap_m, return_distance=True, all_matches=True)
-        _take_best(out, left[qi], bi2, dist, block_ids, beat_ids, reported)
-        out.loc[left[np.unique(qi)], "snapped"] = True
+    if found.any():
+        out.loc[found, BLOCK_ID] = blocks[BLOCK_ID].to_numpy(dtype=object)[block_of[found]]
+        out.loc[found, BEAT_ID] = blocks[BEAT_ID].to_numpy(dtype=object)[block_of[found]]
     return out
-
-
-def _take_best(
-    out: pd.DataFrame,
-    point_idx: np.ndarray,
-    block_idx: np.ndarray,
-    distance: np.ndarray,
-    block_ids: np.ndarray,
-    beat_ids: np.ndarray,
-    reported: np.ndarray,
-) -> None:
-    """Write the winning candidate for each point into ``out`` (the tie-break rule)."""
-    if len(point_idx) == 0:
-        return
-    cand = pd.DataFrame({
-        "point": point_idx,
-        "other_beat": beat_ids[block_idx] != reported[point_idx],
-        "distance": np.round(distance, 6),
-        BLOCK_ID: block_ids[block_idx],
-        BEAT_ID: beat_ids[block_idx],
-    })
-    best = cand.sort_values(["point", "other_beat", "distance", BLOCK_ID], kind="stable").drop_duplicates("point")
-    rows = best["point"].to_numpy()
-    out.loc[rows, BLOCK_ID] = best[BLOCK_ID].to_numpy()
-    out.loc[rows, BEAT_ID] = best[BEAT_ID].to_numpy()
-    out.loc[rows, "distance_m"] = best["distance"].to_numpy()
