@@ -1,7 +1,17 @@
-"""beatmap dashboard: `streamlit run app.py` (the store is $BEATMAP_DB or data/beatmap.db)."""
+"""beatmap dashboard: `streamlit run app.py` (the store is $BEATMAP_DB or data/beatmap.db).
+
+With BEATMAP_PUBLIC_ONLY=1 the app serves only the public map, read from published snapshot files;
+it never opens the store.
+"""
+
+import os
 
 import streamlit as st
 
 st.set_page_config(page_title="beatmap", page_icon="🗺️", layout="wide")
-page = st.navigation([st.Page("beatmap/ui/pages/coverage.py", title="Coverage", default=True)])
-page.run()
+
+if os.environ.get("BEATMAP_PUBLIC_ONLY") == "1":
+    pages = [st.Page("beatmap/ui/pages/public.py", title="Public map", default=True)]
+else:
+    pages = [st.Page("beatmap/ui/pages/coverage.py", title="Coverage", default=True)]
+st.navigation(pages).run()

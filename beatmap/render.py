@@ -135,5 +135,5 @@ def legend_html() -> str:
         f'margin-right:6px"></span>{html.escape(text)}</div>'
         for colour, text in FLAG_STYLE.values()
     )
-    return ('<div style="position:absolute;bottom:24px;left:10px;z-index:1000;background:#fff;padding:6px 8px;'
+    return ('<div style="position:absolute;bottom:24px;right:10px;z-index:1000;background:#fff;padding:6px 8px;'
             f'font:12px sans-serif;border:1px solid #999;border-radius:4px">{rows}</div>')

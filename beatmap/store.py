@@ -157,6 +157,24 @@ area_notes = Table(
 )
 
 
+audit_log = Table(
+    "audit_log", metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(128), nullable=False),  # user name, or "cli:<os user>" for the command line
+    Column("action", String(64), nullable=False, index=True),  # e.g. "import", "export", "visit.edit"
+    Column("target", Text),  # what it acted on: a file, a beat, an event id
+    Column("details", Text, nullable=False),  # JSON object
+)
+
+
+def record_audit(conn: Connection, *, actor: str, action: str, target: str | None = None,
+                 details: dict | None = None) -> None:
+    """Append one entry to the audit log (inside the caller's transaction, so it commits with the act)."""
+    conn.execute(insert(audit_log).values(at=datetime.now(UTC), actor=actor, action=action, target=target,
+                                          details=json.dumps(details or {}, default=str)))
+
+
 def store_url(db: str | os.PathLike | None = None) -> str:
     """The SQLAlchemy URL of the store: ``db``, else ``$BEATMAP_DB``, else ``data/beatmap.db``.
 
