@@ -84,9 +84,45 @@ def default_window(
     return Window(start, end, settings.timezone)
 
 
+def local_activity(events: pd.DataFrame, *, timezone: str) -> pd.DataFrame:
+    """Events on blocks as local-time codes: the frame every metric reads.
+
+    Parameters
+    ----------
+    events : DataFrame
+        ``occurred_at`` (aware), ``kind``, ``block_id`` and optionally
+        ``officer_id``; events on no block are dropped.
+    timezone : str
+        The department's zone: days, hours and weekdays are local to it.
+
+    Returns
+    -------
+    DataFrame
+        ``block_id``, ``kind`` and ``officer_id`` (categoricals), ``day``
+        (local midnight, ``datetime64[s]``), ``hour`` (0-23) and ``weekday``
+        (0 = Monday), in the input's order and index.
+    """
+    ev = events[events[S.BLOCK_ID].notna()]
+    local = ev["occurred_at"].dt.tz_convert(timezone)
+    officer = ev[S.OFFICER_ID] if S.OFFICER_ID in ev else pd.Series(None, index=ev.index, dtype=object)
+    return pd.DataFrame({
+        S.BLOCK_ID: ev[S.BLOCK_ID].astype("category"),
+        S.KIND: pd.Categorical(ev[S.KIND], categories=list(S.KINDS)),
+        S.OFFICER_ID: officer.astype("category"),
+        "day": local.dt.tz_localize(None).dt.floor("D").astype("datetime64[s]"),
+        "hour": local.dt.hour.astype("int8"),
+        "weekday": local.dt.day_of_week.astype("int8"),
+    }, index=ev.index)
+
+
+def in_window(activity: pd.DataFrame, window: Window) -> pd.Series:
+    """Mask of the activity rows whose local day lies in ``window``."""
+    return (activity["day"] >= pd.Timestamp(window.start)) & (activity["day"] <= pd.Timestamp(window.end))
+
+
 def coverage_by_block(
     blocks: pd.DataFrame,
-    events: pd.DataFrame,
+    activity: pd.DataFrame,
     *,
     window: Window,
     settings: Settings,
@@ -97,9 +133,11 @@ def coverage_by_block(
     ----------
     blocks : DataFrame
         ``block_id`` and ``beat_id``; the result is aligned to its index.
-    events : DataFrame
-        ``occurred_at`` (aware), ``kind``, ``block_id`` and optionally
-        ``officer_id``; events outside the window or on no block are ignored.
+    activity : DataFrame
+        A :func:`local_activity` frame (already filtered by any other
+        criterion, e.g. shift or kind); rows outside the window are ignored.
+        A raw events frame (``occurred_at``, ``kind``, ``block_id``, optional
+        ``officer_id``) is converted first.
     window : Window
     settings : Settings
 
@@ -112,39 +150,35 @@ def coverage_by_block(
         ``enforcement_share``, ``flag`` (None when not flagged) and
         ``flag_reason``.
     """
-    ev = _in_window(events, window)
-    local_day = ev["occurred_at"].dt.tz_convert(window.timezone).dt.date
-    by_kind = pd.crosstab(ev[S.BLOCK_ID], ev[S.KIND]).reindex(columns=list(S.KINDS), fill_value=0)
-    visit = ev[S.KIND].isin(S.NON_ENFORCEMENT)
-    visits_ev = ev[visit].assign(day=local_day[visit])
-    grouped = visits_ev.groupby(S.BLOCK_ID)
-    officers = grouped[S.OFFICER_ID].nunique() if S.OFFICER_ID in visits_ev else pd.Series(dtype=int)
+    if "day" not in activity:
+        activity = local_activity(activity, timezone=window.timezone)
+    ev = activity[in_window(activity, window)]
+    by_kind = ev.groupby([S.BLOCK_ID, S.KIND], observed=True).size().unstack(fill_value=0)
+    by_kind = by_kind.reindex(columns=list(S.KINDS), fill_value=0)
+    visits_ev = ev[ev[S.KIND].isin(S.NON_ENFORCEMENT)]
+    grouped = visits_ev.groupby(S.BLOCK_ID, observed=True)
 
-    ids = blocks[S.BLOCK_ID]
-    out = pd.DataFrame({S.BLOCK_ID: ids.to_numpy(), S.BEAT_ID: blocks[S.BEAT_ID].to_numpy()}, index=blocks.index)
+    ids = blocks[S.BLOCK_ID].to_numpy()
+    out = pd.DataFrame({S.BLOCK_ID: ids, S.BEAT_ID: blocks[S.BEAT_ID].to_numpy()}, index=blocks.index)
 
     def per_block(series: pd.Series, fill: object) -> np.ndarray:
-        return series.reindex(ids.to_numpy()).fillna(fill).to_numpy() if len(series) else np.full(len(ids), fill)
+        series = series.set_axis(series.index.astype(object)) if len(series) else series
+        return series.reindex(ids).fillna(fill).to_numpy() if len(series) else np.full(len(ids), fill)
 
     out["foot_patrols"] = per_block(by_kind[S.FOOT_PATROL], 0).astype(int)
     out["community_visits"] = per_block(by_kind[S.COMMUNITY_VISIT], 0).astype(int)
     out["visits"] = out["foot_patrols"] + out["community_visits"]
     out["enforcement"] = per_block(by_kind[S.ENFORCEMENT], 0).astype(int)
     out["days_visited"] = per_block(grouped["day"].nunique(), 0).astype(int)
-    out["last_visit"] = per_block(grouped["day"].max(), None)
-    out["officers"] = per_block(officers, 0).astype(int)
+    last = grouped["day"].max()
+    out["last_visit"] = per_block(pd.Series(last.dt.date.to_numpy(), index=last.index, dtype=object), None)
+    out["officers"] = per_block(grouped[S.OFFICER_ID].nunique(), 0).astype(int)
     total = out["visits"] + out["enforcement"]
     out["enforcement_share"] = (out["enforcement"] / total.where(total > 0)).round(3)
     flag, reason = _flags(out, window=window, settings=settings)
     out["flag"] = flag
     out["flag_reason"] = reason
     return out[list(S.COVERAGE_COLUMNS)]
-
-
-def _in_window(events: pd.DataFrame, window: Window) -> pd.DataFrame:
-    first, after = window.utc_bounds()
-    at = events["occurred_at"]
-    return events[(at >= first) & (at < after) & events[S.BLOCK_ID].notna()]
 
 
 def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings) -> tuple[pd.Series, pd.Series]:
@@ -221,3 +255,80 @@ def coverage_by_beat(block_coverage: pd.DataFrame) -> pd.DataFrame:
     out = out.reset_index()
     return out[[S.BEAT_ID, "blocks", "blocks_visited", "coverage_pct", "visits", "enforcement", *S.FLAGS,
                 "flagged", "gini"]]
+
+
+def shift_hours(shifts: dict[str, tuple[int, int]], names: list[str] | tuple[str, ...]) -> tuple[int, ...]:
+    """The local hours (0-23) covered by the named shifts; an end before the start wraps past midnight."""
+    hours: set[int] = set()
+    for name in names:
+        start, end = shifts[name]
+        span = range(start, end) if start < end else [*range(start, 24), *range(0, end)]
+        hours.update(h % 24 for h in span)
+    return tuple(sorted(hours))
+
+
+def activity_mask(
+    activity: pd.DataFrame,
+    *,
+    kinds: tuple[str, ...] | list[str] = S.KINDS,
+    weekdays: tuple[int, ...] | list[int] = tuple(range(7)),
+    hours: tuple[int, ...] | list[int] = tuple(range(24)),
+) -> pd.Series:
+    """Mask of activity rows of the given kinds, local weekdays (0 = Monday) and local hours."""
+    mask = activity[S.KIND].isin(list(kinds))
+    if len(weekdays) < 7:
+        mask &= activity["weekday"].isin(list(weekdays))
+    if len(hours) < 24:
+        mask &= activity["hour"].isin(list(hours))
+    return mask
+
+
+def weekly_trend(activity: pd.DataFrame, block_ids: pd.Series | list[str], *, window: Window) -> pd.DataFrame:
+    """Week by week over ``window`` for a set of blocks (a beat, or the city).
+
+    Returns
+    -------
+    DataFrame
+        ``week`` (Monday), ``visits``, ``enforcement`` and ``coverage_pct``
+        (share of the blocks with a non-enforcement visit that week).
+    """
+    ids = pd.Index(block_ids)
+    ev = activity[in_window(activity, window) & activity[S.BLOCK_ID].isin(ids)]
+    week = ev["day"] - pd.to_timedelta(ev["weekday"].astype(int), unit="D")
+    visit = ev[S.KIND].isin(S.NON_ENFORCEMENT)
+    first = pd.Timestamp(window.start) - pd.Timedelta(days=pd.Timestamp(window.start).weekday())
+    weeks = pd.date_range(first, pd.Timestamp(window.end), freq="7D").astype("datetime64[s]")
+    out = pd.DataFrame({
+        "visits": visit.groupby(week).sum(),
+        "enforcement": (ev[S.KIND] == S.ENFORCEMENT).groupby(week).sum(),
+        "blocks": ev[visit].groupby(week[visit])[S.BLOCK_ID].nunique(),
+    }).reindex(weeks, fill_value=0).fillna(0)
+    out["coverage_pct"] = (100 * out["blocks"] / max(len(ids), 1)).round(1)
+    return out.drop(columns="blocks").rename_axis("week").reset_index().astype(
+        {"visits": int, "enforcement": int})
+
+
+def visits_by_hour_and_weekday(activity: pd.DataFrame, *, window: Window) -> pd.DataFrame:
+    """Non-enforcement visits in ``window`` as a 7 x 24 table: weekday (Mon..Sun) by local hour."""
+    ev = activity[in_window(activity, window) & activity[S.KIND].isin(S.NON_ENFORCEMENT)]
+    table = ev.groupby(["weekday", "hour"]).size().unstack(fill_value=0)
+    table = table.reindex(index=range(7), columns=range(24), fill_value=0)
+    table.index = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    return table
+
+
+def coverage_by_officer(activity: pd.DataFrame, *, window: Window) -> pd.DataFrame:
+    """Per officer, non-enforcement presence in ``window``: blocks visited, visits, days on foot.
+
+    Officer-level data: for supervisors only.
+    """
+    ev = activity[in_window(activity, window) & activity[S.KIND].isin(S.NON_ENFORCEMENT)
+                  & activity[S.OFFICER_ID].notna()]
+    grouped = ev.groupby(S.OFFICER_ID, observed=True)
+    out = pd.DataFrame({
+        "blocks_visited": grouped[S.BLOCK_ID].nunique(),
+        "visits": grouped.size(),
+        "days": grouped["day"].nunique(),
+    }).sort_values(["visits", "blocks_visited"], ascending=False)
+    out.index = out.index.astype(str)
+    return out.rename_axis(S.OFFICER_ID).reset_index()

@@ -6,6 +6,8 @@ command line and the dashboard share.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from datetime import date
 from pathlib import Path
 
@@ -17,9 +19,10 @@ from beatmap import schema as S
 from beatmap import store
 from beatmap.crs import WGS84
 from beatmap.errors import InputError, StoreError
-from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window
+from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window, local_activity
 from beatmap.settings import Settings
 
+DEFAULT_CACHE = Path("data/cache")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -29,6 +32,36 @@ def window_from_store(
     """The window asked for, defaulting to the last ``window_days`` days of data in the store."""
     span = store.activity_span(engine)
     return default_window(span[1] if span else None, settings=settings, start=start, end=end)
+
+
+def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every event on a block as a :func:`beatmap.metrics.local_activity` frame.
+
+    The frame is kept as a Parquet file per store version in ``cache_dir``
+    (default ``$BEATMAP_CACHE`` or ``data/cache``), so a dashboard start after
+    an import reads a few compact columns instead of every event row.  The
+    store stays the only source of truth: a missing or old cache is rebuilt.
+    """
+    folder = Path(cache_dir or os.environ.get("BEATMAP_CACHE") or DEFAULT_CACHE)
+    key = hashlib.sha1(f"{engine.url.render_as_string(hide_password=True)}|{timezone}".encode()).hexdigest()[:12]
+    path = folder / f"activity-{key}-v{store.store_version(engine)}.parquet"
+    if path.exists():
+        return pd.read_parquet(path)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT occurred_at, kind, officer_id, block_id FROM events WHERE block_id IS NOT NULL").all()
+    events = pd.DataFrame(rows, columns=["occurred_at", S.KIND, S.OFFICER_ID, S.BLOCK_ID])
+    # SQLite hands back the stored UTC text; PostgreSQL aware datetimes.
+    events["occurred_at"] = pd.to_datetime(events["occurred_at"], utc=True, format="ISO8601")
+    activity = local_activity(events, timezone=timezone).reset_index(drop=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"activity-{key}-v*.parquet"):
+            old.unlink()
+        activity.to_parquet(path)
+    except OSError:
+        pass  # a read-only disk only costs speed: the frame was built from the store
+    return activity
 
 
 def block_coverage(

@@ -8,7 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window, gini
+from beatmap.metrics import (
+    Window,
+    activity_mask,
+    coverage_by_beat,
+    coverage_by_block,
+    coverage_by_officer,
+    default_window,
+    gini,
+    local_activity,
+    shift_hours,
+    visits_by_hour_and_weekday,
+    weekly_trend,
+)
 from beatmap.settings import Settings
 
 WINDOW = Window(date(2026, 1, 1), date(2026, 3, 31), "America/Chicago")
@@ -98,3 +110,28 @@ def test_default_window_is_last_days_of_data():
 def test_window_bounds_are_local_midnights():
     first, after = Window(date(2026, 3, 1), date(2026, 3, 8), "America/Chicago").utc_bounds()
     assert first.isoformat() == "2026-03-01T06:00:00+00:00" and after.isoformat() == "2026-03-09T05:00:00+00:00"
+
+
+def test_shift_hours_wrap_midnight():
+    shifts = Settings().shifts
+    assert shift_hours(shifts, ["night"]) == (0, 1, 2, 3, 4, 5, 6, 23)
+    assert len(shift_hours(shifts, ["day", "evening", "night"])) == 24
+
+
+def test_activity_filters_and_dashboard_tables():
+    counts = {"a": {"foot_patrol": 14, "enforcement": 3}, "b": {"community_visit": 7}}
+    activity = local_activity(events_for(counts), timezone="America/Chicago")
+    assert activity_mask(activity, kinds=["enforcement"]).sum() == 3
+    assert activity_mask(activity, hours=[12]).sum() == 24 and activity_mask(activity, hours=[13]).sum() == 0
+    sundays = activity_mask(activity, weekdays=[6])
+    assert 0 < sundays.sum() < 24 and (activity.loc[sundays, "day"].dt.day_of_week == 6).all()
+
+    trend = weekly_trend(activity, ["a", "b", "c", "d"], window=WINDOW)
+    assert trend["visits"].sum() == 21 and trend["enforcement"].sum() == 3
+    assert trend["week"].dt.day_of_week.eq(0).all() and trend["coverage_pct"].max() == 50.0
+
+    grid = visits_by_hour_and_weekday(activity, window=WINDOW)
+    assert grid.shape == (7, 24) and grid[12].sum() == 21 and grid.drop(columns=12).to_numpy().sum() == 0
+
+    officers = coverage_by_officer(activity, window=WINDOW)
+    assert officers["visits"].sum() == 21 and set(officers["officer_id"]) == {"O0", "O1", "O2"}
