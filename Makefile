@@ -31,14 +31,17 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	touch $@
 
 # Leaflet comes from the npm registry at setup time and is served by the app itself (static/),
-# so maps work on a closed network. Nothing here is fetched at run time.
+# so maps work on a closed network; the heat-map plugin is the file the folium wheel ships.
+# Nothing here is fetched at run time.
 vendor: $(VENDOR)/.installed
-$(VENDOR)/.installed: package.json package-lock.json
+$(VENDOR)/.installed: package.json package-lock.json | install
 	command -v npm >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y npm)
 	npm ci --no-audit --no-fund --silent
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet
 	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/LICENSE $(VENDOR)/leaflet/
 	cp -r node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+	mkdir -p $(VENDOR)/leaflet.heat
+	cp "$$($(BIN)/python -c 'import folium, pathlib; print(pathlib.Path(folium.__file__).parent / "templates" / "leaflet_heat.min.js")')" $(VENDOR)/leaflet.heat/leaflet-heat.js
 	touch $@
 
 # The browser tests drive the system's Chromium (a browser download at test time fails offline).

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from branca.element import Element
 
 from beatmap import schema as S
 from beatmap.crs import WGS84
+from beatmap.errors import BeatmapError
 
 #: Where the app serves Leaflet (Streamlit static serving of ``static/``).
 DEFAULT_ASSET_BASE = "/app/static/vendor/leaflet"
@@ -137,3 +140,203 @@ def legend_html() -> str:
     )
     return ('<div style="position:absolute;bottom:24px;right:10px;z-index:1000;background:#fff;padding:6px 8px;'
             f'font:12px sans-serif;border:1px solid #999;border-radius:4px">{rows}</div>')
+
+
+#: Sequential palette for numeric measures (viridis, light end last: readable with colour-blindness).
+SEQUENTIAL = ("#440154", "#3B528B", "#21918C", "#5EC962", "#FDE725")
+NO_DATA = "#D9D9D9"
+
+#: What the beat view can colour blocks by: column -> legend title.
+MEASURES: dict[str, str] = {
+    "flag": "Flag",
+    "visits": "Foot patrols and community visits",
+    "days_visited": "Days with a foot patrol or community visit",
+    "enforcement_share": "Enforcement share of all presence",
+    "days_since_visit": "Days since the last foot patrol or community visit",
+}
+
+
+def measure_colours(values: pd.Series, measure: str) -> tuple[pd.Series, list[tuple[str, str]]]:
+    """Colour per row for a measure, and the legend as (colour, words) pairs.
+
+    ``flag`` uses the flag colours; numbers are cut into up to five classes
+    at their quantiles (ranges in the legend); missing values are grey.
+    """
+    if measure == "flag":
+        colours = values.map(lambda f: FLAG_STYLE.get(f if isinstance(f, str) else None, FLAG_STYLE[None])[0])
+        return colours, [(c, t) for c, t in FLAG_STYLE.values()]
+    numbers = pd.to_numeric(values, errors="coerce")
+    present = numbers.dropna()
+    if present.empty:
+        return pd.Series(NO_DATA, index=values.index), [(NO_DATA, "No data")]
+    fixed = _FIXED_EDGES.get(measure)
+    edges = fixed if fixed is not None else np.unique(np.quantile(present, np.linspace(0, 1, len(SEQUENTIAL) + 1)))
+    if len(edges) == 1:
+        edges = np.array([edges[0], edges[0]])
+    codes = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, len(edges) - 2)
+    palette = SEQUENTIAL if len(edges) - 1 >= len(SEQUENTIAL) else SEQUENTIAL[:: max(1, len(SEQUENTIAL) // (len(edges) - 1))]
+    colours = pd.Series([palette[min(c, len(palette) - 1)] for c in codes], index=values.index)
+    colours[numbers.isna()] = NO_DATA
+    fmt = _formatter(measure)
+    legend = [(palette[min(i, len(palette) - 1)], f"{fmt(edges[i])} to {fmt(edges[i + 1])}")
+              for i in range(len(edges) - 1)]
+    if numbers.isna().any():
+        legend.append((NO_DATA, "No data (never visited, or no presence at all)"))
+    return colours, legend
+
+
+#: Measures on a fixed scale get fixed classes, so colours mean the same in every view.
+_FIXED_EDGES = {
+    "coverage_pct": np.array([0, 20, 40, 60, 80, 100.0]),
+    "enforcement_share": np.array([0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+}
+
+
+def _formatter(measure: str):
+    if measure == "enforcement_share":
+        return lambda v: f"{v:.0%}"
+    return lambda v: f"{v:,.0f}"
+
+
+def choropleth(
+    light: gpd.GeoDataFrame,
+    colours: Sequence[str],
+    *,
+    name: str,
+    tooltip_fields: Sequence[str],
+    aliases: Sequence[str],
+    highlight: str | None = None,
+    id_field: str = S.BLOCK_ID,
+) -> folium.FeatureGroup:
+    """A clickable layer of polygons filled with the given colours, as a feature group.
+
+    ``light`` comes from :func:`display_frame` (escaped, WGS84).  The block or
+    beat named by ``highlight`` gets a thick outline.
+    """
+    frame = light.assign(_fill=list(colours))
+    group = folium.FeatureGroup(name=name)
+    folium.GeoJson(
+        frame.to_json(drop_id=True),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["_fill"], "fillOpacity": 0.8, "color": "#ffffff", "weight": 0.6,
+            **({"color": "#000000", "weight": 4} if highlight is not None and f["properties"][id_field] == highlight
+               else {}),
+        },
+        highlight_function=lambda f: {"weight": 3, "color": "#000000"},
+        tooltip=folium.GeoJsonTooltip(fields=list(tooltip_fields), aliases=list(aliases)),
+    ).add_to(group)
+    return group
+
+
+def outlines(light: gpd.GeoDataFrame, *, name: str = "Beats") -> folium.FeatureGroup:
+    """Non-interactive outlines (beat edges) as a feature group."""
+    group = folium.FeatureGroup(name=name)
+    folium.GeoJson(light.to_json(drop_id=True), interactive=False,
+                   style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2}).add_to(group)
+    return group
+
+
+def legend_block(title: str, entries: Sequence[tuple[str, str]]) -> str:
+    """A legend in words: a title and one swatch with text per class (HTML, escaped)."""
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
+        f'margin-right:6px;border:1px solid #999"></span>{html.escape(text)}</div>'
+        for colour, text in entries
+    )
+    return f'<div style="font:13px sans-serif;line-height:1.5"><b>{html.escape(title)}</b>{rows}</div>'
+
+
+def heat_map(
+    points: pd.DataFrame,
+    bounds: Sequence[float],
+    *,
+    tiles: str = "none",
+    asset_base: str = DEFAULT_ASSET_BASE,
+    gradient: dict[float, str] | None = None,
+) -> folium.Map:
+    """A heat map of aggregated presence: one weighted point per block (``lat``, ``lon``, ``weight``).
+
+    Built from block totals, never from raw event points.
+    """
+    from folium.plugins import HeatMap
+
+    m = base_map(bounds, tiles=tiles, asset_base=asset_base)
+    data = points.loc[points["weight"] > 0, ["lat", "lon", "weight"]].round({"lat": 5, "lon": 5})
+    layer = HeatMap(data.to_numpy().tolist(), radius=18, blur=14, min_opacity=0.25, gradient=gradient)
+    layer.default_js = [("leaflet-heat.js", f"{asset_base.rsplit('/', 1)[0]}/leaflet.heat/leaflet-heat.js")]
+    layer.add_to(m)
+    return m
+
+
+def standalone_html(m: folium.Map, *, vendor_dir: str | Path) -> str:
+    """The map as one HTML file that works offline: Leaflet's script and styles inlined.
+
+    Raises
+    ------
+    BeatmapError
+        When the vendored Leaflet files are missing (run ``make vendor``).
+    """
+    vendor = Path(vendor_dir)
+    script, style = vendor / "leaflet.js", vendor / "leaflet.css"
+    if not script.exists() or not style.exists():
+        raise BeatmapError(f"Leaflet is not installed in {vendor}; run `make vendor`.")
+    page = m.get_root().render()
+    for _, url in list(m.default_js):
+        page = page.replace(f'<script src="{url}"></script>', f"<script>{script.read_text()}</script>")
+    for _, url in list(m.default_css):
+        page = page.replace(f'<link rel="stylesheet" href="{url}"/>', f"<style>{style.read_text()}</style>")
+    return page
+
+
+def beat_summary_html(
+    beat_id: str,
+    period: str,
+    figures: Sequence[tuple[str, str]],
+    flagged: pd.DataFrame,
+    map_html: str | None = None,
+) -> str:
+    """A one-page, print-ready summary of a beat for roll call or a community meeting.
+
+    Parameters
+    ----------
+    beat_id : str
+    period : str
+        The window and filters in words.
+    figures : sequence of (label, value)
+        Key figures, e.g. ("Coverage", "84%").
+    flagged : DataFrame
+        Flagged blocks: ``block_id``, ``flag``, ``visits``, ``enforcement``,
+        ``last_visit``, ``flag_reason``.
+    map_html : str, optional
+        A standalone map page (:func:`standalone_html`) embedded as a frame.
+    """
+    esc = html.escape
+    cells = "".join(f"<div class='fig'><div class='v'>{esc(v)}</div><div>{esc(k)}</div></div>" for k, v in figures)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{esc('' if v is None or v != v else str(v))}</td>" for v in (
+            r.block_id, str(r.flag).replace("_", " "), r.visits, r.enforcement, r.last_visit, r.flag_reason)) + "</tr>"
+        for r in flagged.itertuples(index=False)
+    ) or "<tr><td colspan='6'>No block is flagged in this period.</td></tr>"
+    frame = (f"<iframe srcdoc='{esc(map_html, quote=True)}' title='Map of beat {esc(beat_id)}'></iframe>"
+             if map_html else "")
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Beat {esc(beat_id)}: coverage summary</title>
+<style>
+body{{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#111}} h1{{margin:0 0 .2rem}}
+.figs{{display:flex;flex-wrap:wrap;gap:.8rem;margin:1rem 0}} .fig{{border:1px solid #bbb;padding:.4rem .8rem}}
+.v{{font-size:1.5rem;font-weight:600}} table{{border-collapse:collapse;width:100%;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:3px 5px;text-align:left;vertical-align:top}}
+iframe{{width:100%;height:330px;border:1px solid #bbb}}
+@media print{{body{{margin:0}} @page{{size:letter;margin:12mm}}}}
+</style></head><body>
+<h1>Beat {esc(beat_id)}: where officers spent time outside enforcement</h1>
+<div>{esc(period)}</div>
+<div class="figs">{cells}</div>
+{frame}
+<h2>Blocks to attend to</h2>
+<table><thead><tr><th>Block</th><th>Flag</th><th>Visits</th><th>Enforcement</th><th>Last visit</th>
+<th>Why</th></tr></thead><tbody>{rows}</tbody></table>
+<p><small>Visits are logged foot patrols and community visits. A block is flagged when police came only to
+enforce, never came on foot, or came clearly less than the beat's typical block.</small></p>
+</body></html>"""

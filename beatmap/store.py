@@ -457,13 +457,16 @@ def activity_span(engine: Engine) -> tuple[datetime, datetime] | None:
     return first, last
 
 
-def read_rejects(engine: Engine, *, batch_id: int | None = None) -> pd.DataFrame:
-    """Rejected rows: ``batch_id``, ``source``, ``file_name``, ``row_number``, ``reason``, ``raw`` (JSON text)."""
+def read_rejects(engine: Engine, *, batch_id: int | None = None, source: str | None = None) -> pd.DataFrame:
+    """Rejected rows (of one batch or feed): ``batch_id``, ``source``, ``file_name``, ``row_number``, ``reason``,
+    ``raw`` (JSON text)."""
     query = select(rejects_table.c.batch_id, rejects_table.c.source, rejects_table.c.file_name,
                    rejects_table.c.row_number, rejects_table.c.reason, rejects_table.c.raw).order_by(
         rejects_table.c.reject_id)
     if batch_id is not None:
         query = query.where(rejects_table.c.batch_id == batch_id)
+    if source is not None:
+        query = query.where(rejects_table.c.source == source)
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(query).all(),
                             columns=["batch_id", "source", "file_name", "row_number", "reason", "raw"])

@@ -1,4 +1,4 @@
-"""The dashboard under streamlit's AppTest: it renders, filters change numbers, empty states show."""
+"""The dashboard under streamlit's AppTest: pages render, filters change numbers, clicks select, empty states."""
 
 from __future__ import annotations
 
@@ -15,32 +15,36 @@ APP = str(ROOT / "app.py")
 
 @pytest.fixture
 def maps(monkeypatch):
-    """Patch the st_folium seam: record the maps the page draws."""
-    drawn = []
+    """Patch the st_folium seam: record the maps drawn, and answer with a pretend click when told to."""
+    drawn: list = []
+    clicks: dict[str, dict] = {}
 
-    def fake_show_map(m, *, key, height=560):
-        drawn.append(m)
-        return {}
+    def fake_show_map(m, *, key, height=560, layers=None):
+        drawn.append((key, m, layers or []))
+        return clicks.get(key, {})
 
     import beatmap.ui.mapview
 
     monkeypatch.setattr(beatmap.ui.mapview, "show_map", fake_show_map)
-    return drawn
+    fake_show_map.clicks = clicks
+    return drawn, clicks
 
 
 @pytest.fixture
-def demo_store(tmp_path, monkeypatch, settings):
+def small_store(tmp_path, monkeypatch, settings):
+    """Beats A (visited) and B (enforcement only at one block), 200 m grid blocks."""
     db = tmp_path / "app.db"
     engine = store.open_store(db)
     beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
     beats.to_file(tmp_path / "beats.geojson")
     load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
-    rows = ["occurred_at,lat,lon,kind"]
-    rows += [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 21)]
-    rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement" for d in range(1, 6)]
+    rows = ["occurred_at,lat,lon,kind,officer_id"]
+    rows += [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{d % 2}" for d in range(1, 21)]
+    rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement," for d in range(1, 6)]
     (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
     import_activity(engine, tmp_path / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
     monkeypatch.setenv("BEATMAP_DB", str(db))
+    monkeypatch.setenv("BEATMAP_CACHE", str(tmp_path / "cache"))
     return db
 
 
@@ -55,33 +59,104 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def test_coverage_page_renders_map_metrics_and_flags(demo_store, maps):
+def test_city_view_shows_beats_and_figures(small_store, maps):
+    drawn, _ = maps
     at = run_app()
     assert at.title[0].value == "Coverage"
-    assert metric(at, "Blocks") == "8" and metric(at, "Coverage") == "12%"
-    assert len(maps) == 1
-    html = maps[0].get_root().render()
+    assert metric(at, "Coverage") == "12%" and metric(at, "Enforcement only") == "1"
+    key, m, layers = drawn[-1]
+    assert key == "map-city" and len(layers) == 1
+    html = m.get_root().render()
     assert "/app/static/vendor/leaflet/leaflet.js" in html and "cdn" not in html.lower()
-    table = at.dataframe[0].value
-    assert "enforcement_only" in set(table["flag"])
+    geojson = next(iter(layers[0]._children.values()))
+    features = geojson.data["features"]
+    assert [f["properties"]["beat_id"] for f in features] == ["A", "B"]
+    # Only what the view needs reaches the browser: no officer or note fields.
+    assert set(features[0]["properties"]) == {"beat_id", "coverage_pct", "flagged", "visits", "_fill"}
 
 
-def test_beat_filter_changes_the_numbers(demo_store, maps):
+def test_clicking_a_beat_opens_its_blocks(small_store, maps):
+    drawn, clicks = maps
+    clicks["map-city"] = {"last_active_drawing": {"properties": {"beat_id": "B"}}}
+    at = run_app()
+    assert at.selectbox[0].value == "B"
+    assert drawn[-1][0] == "map-beat-B"
+    assert metric(at, "Coverage") == "0%" and metric(at, "Enforcement only") == "1"
+
+
+def test_clicking_a_block_selects_it(small_store, maps):
+    _, clicks = maps
     at = run_app()
     at.selectbox[0].select("B").run()
+    flagged = at.dataframe[-1].value
+    enforcement_only = flagged.loc[flagged["flag"] == "enforcement_only", "block_id"].iloc[0]
+    clicks["map-beat-B"] = {"last_active_drawing": {"properties": {"block_id": enforcement_only}}}
+    at.run()
     assert not at.exception
-    assert metric(at, "Blocks") == "4" and metric(at, "Coverage") == "0%"
-    assert metric(at, "Enforcement only") == "1"
+    assert any(f"Selected block **{enforcement_only}**" in i.value and "only to enforce" in i.value for i in at.info)
+    assert enforcement_only in set(at.dataframe[-1].value["block_id"])
 
 
-def test_date_range_without_activity_says_so(demo_store, maps):
+def test_filters_change_the_numbers_and_persist_across_pages(small_store, maps):
     at = run_app()
-    at.date_input[0].set_value((pd.Timestamp("2025-01-01").date(), pd.Timestamp("2025-01-31").date())).run()
+    before = metric(at, "Visits")
+    kinds = at.sidebar.multiselect[-1]
+    kinds.set_value(["enforcement"]).run()
     assert not at.exception
-    assert any("No activity between 2025-01-01 and 2025-01-31" in w.value for w in at.warning)
+    assert before == "20" and metric(at, "Visits") == "0"
+    at.switch_page("beatmap/ui/pages/heatmap.py").run()
+    assert not at.exception
+    assert at.sidebar.multiselect[-1].value == ["enforcement"]
+    assert any("No foot patrols and community visits for these filters" in i.value for i in at.info)
+
+
+def test_weekday_and_hour_filters(small_store, maps):
+    at = run_app()
+    at.sidebar.slider[0].set_value((0, 12)).run()  # visits are at 10:00, enforcement at 22:00
+    assert metric(at, "Visits") == "20" and metric(at, "Enforcement only") == "0"
+    at.sidebar.slider[0].set_value((0, 24)).run()
+    at.sidebar.multiselect[1].set_value(["Sun"]).run()
+    assert int(metric(at, "Visits")) < 20
+
+
+def test_date_range_without_activity_says_so(small_store, maps):
+    at = run_app()
+    at.sidebar.date_input[0].set_value((pd.Timestamp("2025-01-01").date(), pd.Timestamp("2025-01-31").date())).run()
+    assert not at.exception
+    assert any("No activity matches the filters between 2025-01-01 and 2025-01-31" in w.value for w in at.warning)
+
+
+def test_beat_view_charts_officers_and_measures(small_store, maps):
+    drawn, _ = maps
+    at = run_app()
+    at.selectbox[0].select("A").run()
+    for measure in ["visits", "days_visited", "enforcement_share", "days_since_visit", "flag"]:
+        at.radio[0].set_value(measure).run()
+        assert not at.exception, measure
+    officers = at.dataframe[0].value
+    assert set(officers["officer_id"]) == {"O0", "O1"} and officers["visits"].sum() == 20
+
+
+def test_heat_map_page_draws_both_maps(small_store, maps):
+    drawn, _ = maps
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("beatmap/ui/pages/heatmap.py").run()
+    assert not at.exception
+    keys = [k for k, _, _ in drawn]
+    assert keys[-2:] == ["heat-visits", "heat-enforcement"]
+    html = drawn[-1][1].get_root().render()
+    assert "/app/static/vendor/leaflet.heat/leaflet-heat.js" in html and "cdn" not in html.lower()
+
+
+def test_import_page_asks_for_files(small_store, maps):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("beatmap/ui/pages/import_data.py").run()
+    assert not at.exception
+    at.button[-1].click().run()
+    assert any("Choose the activity file" in e.value for e in at.error)
 
 
 def test_empty_store_suggests_the_next_step(tmp_path, monkeypatch, maps):
     monkeypatch.setenv("BEATMAP_DB", str(tmp_path / "empty.db"))
     at = run_app()
-    assert "beatmap demo" in at.info[0].value and maps == []
+    assert "beatmap demo" in at.info[0].value and maps[0] == []

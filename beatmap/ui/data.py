@@ -1,22 +1,25 @@
 """Cached access to the store for the pages.
 
-The engine is a shared resource; tables are cached on the store's version, so
-a new import shows at once and an unchanged store is never queried twice.
+The engine and the activity frame are shared resources, loaded once per store
+version and never mutated; geometry for the browser is prepared once per
+store version and beat.  A filter change only recomputes counts.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import date
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from beatmap import schema as S
 from beatmap import store
-from beatmap.metrics import Window
-from beatmap.report import beat_coverage, block_coverage, window_from_store
+from beatmap.crs import WGS84
+from beatmap.render import display_frame
+from beatmap.report import read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
 
 
@@ -45,36 +48,48 @@ def version(engine: Engine) -> int:
     return store.store_version(engine)
 
 
-@st.cache_data(show_spinner=False)
-def default_window(_engine: Engine, url: str, store_version: int) -> Window:
-    """The default window of the store's data."""
-    return window_from_store(_engine, settings=get_settings())
-
-
-@st.cache_data(show_spinner="Computing coverage…")
-def blocks_for(_engine: Engine, url: str, store_version: int, start: date, end: date,
-               beat_id: str | None) -> gpd.GeoDataFrame:
-    """Block coverage for a window and beat (cached per store version)."""
-    settings = get_settings()
-    return block_coverage(_engine, window=Window(start, end, settings.timezone), settings=settings, beat_id=beat_id)
-
-
-@st.cache_data(show_spinner=False)
-def beats_for(_engine: Engine, url: str, store_version: int, start: date, end: date) -> gpd.GeoDataFrame:
-    """Beat summaries for a window (cached per store version)."""
-    settings = get_settings()
-    return beat_coverage(_engine, window=Window(start, end, settings.timezone), settings=settings)
-
-
-@st.cache_data(show_spinner=False)
-def beat_ids(_engine: Engine, url: str, store_version: int) -> list[str]:
-    """Every beat id in the store."""
-    return store.read_beats(_engine)["beat_id"].tolist()
-
-
 def has_areas(engine: Engine) -> bool:
     """True once beats and blocks are loaded."""
     return store.counts(engine)["blocks"] > 0
+
+
+@st.cache_resource(show_spinner="Loading activity…", max_entries=2)
+def activity(_engine: Engine, url: str, store_version: int, timezone: str) -> pd.DataFrame:
+    """Every event on a block as local codes (shared, read-only: never mutate it)."""
+    return read_activity(_engine, timezone=timezone)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def default_window(_engine: Engine, url: str, store_version: int) -> tuple:
+    """Start and end of the default window (the last ``window_days`` days of data)."""
+    window = window_from_store(_engine, settings=get_settings())
+    return window.start, window.end
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def blocks(_engine: Engine, url: str, store_version: int) -> pd.DataFrame:
+    """``block_id``, ``beat_id`` and ``lat``/``lon`` of a point inside each block (no geometry)."""
+    frame = store.read_blocks(_engine)
+    inside = frame.geometry.representative_point().to_crs(WGS84)
+    return pd.DataFrame({S.BLOCK_ID: frame[S.BLOCK_ID], S.BEAT_ID: frame[S.BEAT_ID],
+                         "lat": inside.y.round(5), "lon": inside.x.round(5)})
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def beat_shapes(_engine: Engine, url: str, store_version: int) -> gpd.GeoDataFrame:
+    """Beat polygons for the browser: simplified, WGS84, ``beat_id`` only."""
+    return display_frame(store.read_beats(_engine), [S.BEAT_ID], tolerance_m=10.0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def block_shapes(_engine: Engine, url: str, store_version: int, beat_id: str) -> gpd.GeoDataFrame:
+    """One beat's block polygons for the browser: simplified, WGS84, ``block_id`` only."""
+    return display_frame(store.read_blocks(_engine, beat_id=beat_id), [S.BLOCK_ID], tolerance_m=2.0)
+
+
+def bounds(shapes: gpd.GeoDataFrame) -> list[float]:
+    """West, south, east, north of some shapes (WGS84)."""
+    return [float(v) for v in np.asarray(shapes.total_bounds)]
 
 
 def as_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,20 @@ import folium
 from streamlit_folium import st_folium
 
 
-def show_map(m: folium.Map, *, key: str, height: int = 560) -> dict:
-    """Render a folium map; return only what the page reads back (clicks), so panning never reruns."""
-    return st_folium(m, key=key, height=height, use_container_width=True,
+def show_map(m: folium.Map, *, key: str, height: int = 560, layers: list | None = None) -> dict:
+    """Render a folium map and return what the page reads back (the clicked feature).
+
+    ``m`` should stay the same between reruns of one view (so the map is not
+    reloaded); what changes with the filters goes in ``layers``, which are
+    swapped in place.  Only clicks come back, so panning and zooming never
+    rerun the page.
+    """
+    return st_folium(m, key=key, height=height, use_container_width=True, feature_group_to_add=layers,
                      returned_objects=["last_active_drawing"]) or {}
+
+
+def clicked(result: dict, field: str) -> str | None:
+    """The ``field`` property of the clicked feature, if any."""
+    feature = result.get("last_active_drawing") or {}
+    value = (feature.get("properties") or {}).get(field)
+    return str(value) if value is not None else None

@@ -1,64 +1,184 @@
-"""Coverage page: blocks coloured by flag for a window and beat, with the flagged blocks listed."""
+"""Coverage: the city's beats, then one beat's blocks, with flags, trends, officers and exports."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from beatmap.errors import BeatmapError
-from beatmap.render import coverage_map
-from beatmap.ui import data
-from beatmap.ui.mapview import show_map
+from beatmap import schema as S
+from beatmap.metrics import (
+    coverage_by_beat,
+    coverage_by_block,
+    coverage_by_officer,
+    visits_by_hour_and_weekday,
+    weekly_trend,
+)
+from beatmap.render import (
+    MEASURES,
+    base_map,
+    beat_summary_html,
+    choropleth,
+    measure_colours,
+    outlines,
+    standalone_html,
+)
+from beatmap.report import csv_text, geojson_text
+from beatmap.ui import components, data, mapview
+from beatmap.ui.filters import sidebar_filters
 
-ALL = "All beats"
+CITY = "Whole city"
+VENDOR = "static/vendor/leaflet"
 
 st.title("Coverage")
-engine = data.get_engine()
-url = str(engine.url)
+engine, settings = data.get_engine(), data.get_settings()
 if not data.has_areas(engine):
-    st.info("No beats or blocks are loaded yet. Build the demo city with `beatmap demo`, or load your own "
-            "with `beatmap areas` and `beatmap import`, then reload this page.")
+    st.info("No beats or blocks are loaded yet. Load them on the **Import** page, or on the command line with "
+            "`beatmap areas` and `beatmap import`; `beatmap demo` builds a demo city.")
     st.stop()
 
-v = data.version(engine)
-window = data.default_window(engine, url, v)
-left, right = st.columns([2, 1])
-picked = left.date_input("Dates", value=(window.start, window.end), help="The window the counts and flags cover. "
-                         "Default: the last 90 days of data.")
-beat = right.selectbox("Beat", [ALL, *data.beat_ids(engine, url, v)])
-if not isinstance(picked, tuple) or len(picked) != 2:
-    st.info("Pick the last day of the range too.")
+url, v = str(engine.url), data.version(engine)
+filters = sidebar_filters(settings, data.default_window(engine, url, v))
+if filters is None:
     st.stop()
-start, end = picked
+blocks = data.blocks(engine, url, v)
+activity = filters.apply(data.activity(engine, url, v, settings.timezone))
+cov = coverage_by_block(blocks, activity, window=filters.window, settings=settings)
+before = coverage_by_block(blocks, activity, window=filters.window.previous(), settings=settings)
+beats = coverage_by_beat(cov)
 
-try:
-    blocks = data.blocks_for(engine, url, v, start, end, None if beat == ALL else beat)
-    beats = data.beats_for(engine, url, v, start, end)
-except BeatmapError as exc:
-    st.error(str(exc))
-    st.stop()
+# Which beat: the list, a click on the city map, or a row of the flagged table.
+if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID]]:
+    st.session_state["f_beat"] = CITY
+st.session_state["_w_f_beat"] = st.session_state["f_beat"]
+beat = st.selectbox("Beat", [CITY, *beats[S.BEAT_ID]], key="_w_f_beat",
+                    on_change=lambda: st.session_state.update(f_beat=st.session_state["_w_f_beat"], f_block=None),
+                    help="Pick a beat here, or click it on the city map.")
 
-shown_beats = beats if beat == ALL else beats[beats["beat_id"] == beat]
-visited = int((blocks["visits"] > 0).sum())
-a, b, c, d = st.columns(4)
-a.metric("Blocks", f"{len(blocks):,}")
-b.metric("Coverage", f"{100 * visited / max(len(blocks), 1):.0f}%", help="Blocks with at least one foot patrol "
-         "or community visit in the window.")
-c.metric("Flagged blocks", f"{int(blocks['flag'].notna().sum()):,}")
-d.metric("Enforcement only", f"{int((blocks['flag'] == 'enforcement_only').sum()):,}")
+if int(cov["visits"].sum() + cov["enforcement"].sum()) == 0:
+    st.warning(f"No activity matches the filters between {filters.window.start} and {filters.window.end}. "
+               "Widen the dates or the filters in the sidebar, or import activity on the Import page.")
 
-if int(blocks["visits"].sum() + blocks["enforcement"].sum()) == 0:
-    st.warning(f"No activity between {start} and {end} {'in the city' if beat == ALL else 'in beat ' + beat}. "
-               "Widen the dates or import activity.")
-
-show_map(coverage_map(blocks, shown_beats, tiles=data.get_settings().map_tiles), key=f"coverage-{beat}")
-
-st.subheader("Flagged blocks")
-flagged = data.as_table(blocks[blocks["flag"].notna()])
-if flagged.empty:
-    st.success("No block is flagged in this window.")
+if beat == CITY:
+    shown, shown_before = cov, before
+    figures = components.key_figures(cov, before)
+    shapes = data.beat_shapes(engine, url, v)
+    light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
+    colours, entries = measure_colours(light["coverage_pct"], "coverage_pct")
+    layer = choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
+                       tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
+                       aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"])
+    left, right = st.columns([4, 1])
+    with left:
+        result = mapview.show_map(base_map(data.bounds(shapes), tiles=settings.map_tiles), key="map-city",
+                                  layers=[layer])
+    with right:
+        components.legend("Coverage: share of the beat's blocks with a foot patrol or community visit",
+                          [(c, f"{t} %") for c, t in entries])
+        st.caption("Click a beat to see its blocks.")
+    picked = mapview.clicked(result, S.BEAT_ID)
+    if picked and picked != st.session_state.get("f_city_click"):
+        st.session_state.update(f_city_click=picked, f_beat=picked, f_block=None)
+        st.rerun()
+    st.subheader("Beats")
+    st.dataframe(beats.sort_values("coverage_pct"), hide_index=True, width="stretch", column_config={
+        "coverage_pct": st.column_config.ProgressColumn("Coverage %", min_value=0, max_value=100, format="%.0f%%"),
+        "gini": st.column_config.NumberColumn("Unevenness", format="%.2f")})
 else:
-    st.dataframe(
-        flagged[["block_id", "beat_id", "flag", "visits", "enforcement", "days_visited", "last_visit",
-                 "flag_reason"]].sort_values(["flag", "enforcement"], ascending=[True, False]),
-        hide_index=True, width="stretch",
+    in_beat = cov[S.BEAT_ID] == beat
+    shown, shown_before = cov[in_beat], before[before[S.BEAT_ID] == beat]
+    figures = components.key_figures(shown, shown_before)
+    measure = st.radio("Colour blocks by", list(MEASURES), format_func=MEASURES.get, horizontal=True,
+                       key="f_measure")
+    shapes = data.block_shapes(engine, url, v, beat)
+    values = shown.assign(days_since_visit=(
+        (filters.window.end - shown["last_visit"]).map(lambda d: d.days if d == d and d is not None else None)
+        if shown["last_visit"].notna().any() else None))
+    light = shapes.merge(values[[S.BLOCK_ID, "flag", "visits", "enforcement", "days_visited", "enforcement_share",
+                                 "days_since_visit", "flag_reason"]], on=S.BLOCK_ID, how="left")
+    light["flag_reason"] = light["flag_reason"].fillna("")
+    colours, entries = measure_colours(light[measure], measure)
+    selected = st.session_state.get("f_block")
+    layer = choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
+                       highlight=selected, tooltip_fields=[S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
+                       aliases=["Block", "Visits", "Enforcement", "Why flagged"])
+    beat_outline = data.beat_shapes(engine, url, v).query(f"{S.BEAT_ID} == @beat")
+    left, right = st.columns([4, 1])
+    with left:
+        result = mapview.show_map(base_map(data.bounds(shapes), tiles=settings.map_tiles), key=f"map-beat-{beat}",
+                                  layers=[layer, outlines(beat_outline)])
+    with right:
+        components.legend(MEASURES[measure], entries)
+        st.caption("Click a block to select it.")
+    picked = mapview.clicked(result, S.BLOCK_ID)
+    if picked and picked != st.session_state.get("f_map_click"):
+        st.session_state.update(f_map_click=picked, f_block=picked)
+        st.rerun()
+
+    if selected in set(shown[S.BLOCK_ID]):
+        row = shown.set_index(S.BLOCK_ID).loc[selected]
+        last = row["last_visit"] if row["last_visit"] is not None and row["last_visit"] == row["last_visit"] else "never"
+        st.info(f"Selected block **{selected}**: {row['visits']} foot patrols and community visits, "
+                f"{row['enforcement']} enforcement events, last visit {last}. "
+                + (row["flag_reason"] or "Not flagged."))
+
+    trend_tab, when_tab, officer_tab = st.tabs(["Trend", "When visits happen", "Officers"])
+    with trend_tab:
+        components.trend_chart(weekly_trend(activity, shown[S.BLOCK_ID], window=filters.window))
+    with when_tab:
+        beat_activity = activity[activity[S.BLOCK_ID].isin(shown[S.BLOCK_ID])]
+        components.hour_weekday_chart(visits_by_hour_and_weekday(beat_activity, window=filters.window))
+    with officer_tab:
+        officers = coverage_by_officer(beat_activity, window=filters.window)
+        if officers.empty:
+            st.info("No officer logged a foot patrol or community visit here in this period.")
+        else:
+            st.dataframe(officers, hide_index=True, width="stretch")
+
+# The flagged blocks: sortable; a row selects its block on the map.
+st.subheader("Flagged blocks")
+flagged = data.as_table(shown[shown["flag"].notna()]).sort_values(["flag", "enforcement"], ascending=[True, False])
+flagged = flagged[[S.BLOCK_ID, S.BEAT_ID, "flag", "visits", "enforcement", "days_visited", "last_visit",
+                   "flag_reason"]].reset_index(drop=True)
+if flagged.empty:
+    st.success("No block is flagged for these filters.")
+else:
+    selected = st.session_state.get("f_block")
+    rows = flagged.index[flagged[S.BLOCK_ID] == selected].tolist()
+    event = st.dataframe(
+        flagged, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+        key=f"flagged-{beat}-{selected}", selection_default={"selection": {"rows": rows[:1]}},
+        placeholder="", column_config={"flag_reason": st.column_config.TextColumn("Why", width="large")},
     )
+    chosen = event.selection.rows
+    if chosen and flagged.at[chosen[0], S.BLOCK_ID] != selected:
+        row = flagged.loc[chosen[0]]
+        st.session_state.update(f_block=row[S.BLOCK_ID], f_beat=row[S.BEAT_ID])
+        st.rerun()
+
+with st.expander("Export"):
+    name = "city" if beat == CITY else f"beat-{beat}"
+    table = shown.drop(columns=["officers"])
+    st.download_button("Block table (CSV)", lambda: csv_text(table), file_name=f"coverage-{name}.csv",
+                       mime="text/csv", on_click="ignore")
+
+    def geojson() -> str:
+        from beatmap import store
+
+        geometry = store.read_blocks(engine, beat_id=None if beat == CITY else beat)[[S.BLOCK_ID, "geometry"]]
+        return geojson_text(geometry.merge(table, on=S.BLOCK_ID))
+
+    st.download_button("Block table (GeoJSON)", geojson, file_name=f"coverage-{name}.geojson",
+                       mime="application/geo+json", on_click="ignore")
+
+    def map_page() -> str:
+        m = base_map(data.bounds(shapes), tiles="none")
+        layer.add_to(m)
+        return standalone_html(m, vendor_dir=VENDOR)
+
+    st.download_button("Map (HTML, works offline)", map_page, file_name=f"map-{name}.html", mime="text/html",
+                       on_click="ignore")
+    if beat != CITY:
+        st.download_button(
+            "One-page beat summary (print-ready HTML)",
+            lambda: beat_summary_html(beat, filters.describe(), figures, flagged, map_page()),
+            file_name=f"summary-{name}.html", mime="text/html", on_click="ignore",
+            help="Open it in a browser and print it for roll call or a community meeting.")

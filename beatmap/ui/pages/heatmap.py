@@ -1,0 +1,43 @@
+"""Heat maps of presence: non-enforcement visits beside enforcement, from block totals."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from beatmap import schema as S
+from beatmap.metrics import coverage_by_block
+from beatmap.render import heat_map
+from beatmap.ui import data, mapview
+from beatmap.ui.filters import sidebar_filters
+
+st.title("Presence heat map")
+engine, settings = data.get_engine(), data.get_settings()
+if not data.has_areas(engine):
+    st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
+    st.stop()
+url, v = str(engine.url), data.version(engine)
+filters = sidebar_filters(settings, data.default_window(engine, url, v))
+if filters is None:
+    st.stop()
+blocks = data.blocks(engine, url, v)
+cov = coverage_by_block(blocks, filters.apply(data.activity(engine, url, v, settings.timezone)),
+                        window=filters.window, settings=settings)
+points = blocks[[S.BLOCK_ID, "lat", "lon"]].assign(visits=cov["visits"].to_numpy(),
+                                                   enforcement=cov["enforcement"].to_numpy())
+bounds = data.bounds(data.beat_shapes(engine, url, v))
+st.caption("Each block counts once, at a point inside it, weighted by its total for the filters: the maps show "
+           "where presence concentrates, never where any single event happened.")
+left, right = st.columns(2)
+for column, what, title, gradient in (
+    (left, "visits", "Foot patrols and community visits", {0.2: "#c7e9c0", 0.6: "#41ab5d", 1.0: "#00441b"}),
+    (right, "enforcement", "Enforcement", {0.2: "#fdd0a2", 0.6: "#f16913", 1.0: "#7f2704"}),
+):
+    with column:
+        st.subheader(title)
+        total = int(points[what].sum())
+        if total == 0:
+            st.info(f"No {title.lower()} for these filters.")
+            continue
+        st.caption(f"{total:,} in {int((points[what] > 0).sum()):,} blocks")
+        mapview.show_map(heat_map(points.rename(columns={what: "weight"}), bounds, tiles=settings.map_tiles,
+                                  gradient=gradient), key=f"heat-{what}", height=480)

@@ -1,0 +1,104 @@
+"""Import: beats and blocks, and activity files with a mapping, with a summary of every row."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from beatmap import store
+from beatmap.errors import BeatmapError
+from beatmap.ingest import import_activity, load_areas
+from beatmap.report import csv_text
+from beatmap.ui import data
+
+st.title("Import")
+engine, settings = data.get_engine(), data.get_settings()
+GIS_TYPES = ["geojson", "json", "zip", "gpkg", "parquet", "shp"]
+
+
+def saved(upload, folder: Path) -> Path:
+    """Keep an upload as a file under its own (sanitised) name, for the loaders and their messages."""
+    path = folder / Path(upload.name).name
+    path.write_bytes(upload.getbuffer())
+    return path
+
+
+def progress_bar():
+    bar = st.progress(0.0, text="Starting…")
+    return lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+
+st.subheader("1. Beats and blocks")
+with st.form("areas"):
+    beats_file = st.file_uploader("Beat polygons", type=GIS_TYPES,
+                                  help="GeoJSON, zipped Shapefile, GeoPackage or GeoParquet.")
+    beat_id = st.text_input("Beat id field", placeholder="beat_id", help="Leave empty for a field named beat_id.")
+    crs = st.text_input("CRS, only if the file has none", placeholder="EPSG:3435")
+    use_grid = st.radio("Blocks", ["Square grid", "My block layer"], horizontal=True)
+    grid_m = st.number_input("Grid cell size (m)", min_value=25, max_value=2000, value=150, step=25)
+    blocks_file = st.file_uploader("Block polygons (for 'My block layer')", type=GIS_TYPES)
+    block_id = st.text_input("Block id field", placeholder="block_id")
+    areas_go = st.form_submit_button("Load beats and blocks", type="primary")
+if areas_go:
+    if beats_file is None or (use_grid == "My block layer" and blocks_file is None):
+        st.error("Choose the beat file (and the block file when using your own blocks).")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                summary = load_areas(
+                    engine, saved(beats_file, Path(tmp)), settings=settings, beat_id_field=beat_id or None,
+                    crs=crs or None, blocks_path=saved(blocks_file, Path(tmp)) if use_grid != "Square grid" else None,
+                    block_id_field=block_id or None, grid_m=float(grid_m) if use_grid == "Square grid" else None,
+                    progress=progress_bar())
+            except BeatmapError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Loaded {summary.beats:,} beats and {summary.blocks:,} blocks "
+                           f"(analysis CRS {summary.crs}).")
+                if not summary.notes.empty:
+                    st.warning(f"{len(summary.notes)} features needed attention:")
+                    st.dataframe(summary.notes, hide_index=True, width="stretch")
+
+st.subheader("2. Activity")
+with st.form("activity"):
+    activity_file = st.file_uploader("Activity CSV", type=["csv", "txt"],
+                                     help="Canonical columns occurred_at, lat, lon, kind; or any export with a "
+                                          "mapping file (see examples/ in the project).")
+    mapping_file = st.file_uploader("Mapping file (TOML), for a foreign export", type=["toml"])
+    source = st.text_input("Feed name", placeholder="e.g. cad, foot-patrol-log",
+                           help="Records with the same feed and source_id are one record.")
+    activity_go = st.form_submit_button("Import activity", type="primary")
+if activity_go:
+    if activity_file is None:
+        st.error("Choose the activity file.")
+    elif not data.has_areas(engine):
+        st.error("Load beats and blocks first (step 1), so every point can be given its block.")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                summary = import_activity(
+                    engine, saved(activity_file, Path(tmp)), settings=settings,
+                    mapping_path=saved(mapping_file, Path(tmp)) if mapping_file else None,
+                    source=source or None, progress=progress_bar())
+            except BeatmapError as exc:
+                st.error(str(exc))
+            else:
+                cols = st.columns(4)
+                cols[0].metric("Rows read", f"{summary.rows:,}")
+                cols[1].metric("Imported", f"{summary.imported:,}",
+                               help=f"{summary.snapped:,} snapped to the nearest block; {summary.outside:,} "
+                                    "outside every beat.")
+                cols[2].metric("Duplicates", f"{summary.duplicates:,}")
+                cols[3].metric("Rejected", f"{summary.rejected:,}")
+                st.caption(f"Snapped to the nearest block: {summary.snapped:,} · outside every beat: "
+                           f"{summary.outside:,}" + (f" · ignored columns: {', '.join(summary.ignored_columns)}"
+                                                     if summary.ignored_columns else ""))
+                if summary.rejected:
+                    reasons = pd.DataFrame(list(summary.reject_reasons.items()), columns=["reason", "rows"])
+                    st.dataframe(reasons, hide_index=True, width="stretch")
+                    rejects = store.read_rejects(engine, source=summary.source)
+                    st.download_button(f"Download the rejected rows of feed {summary.source} (CSV)", csv_text(rejects),
+                                       file_name=f"rejects-{Path(activity_file.name).stem}.csv", mime="text/csv")
