@@ -32,6 +32,12 @@ def metric_frame(records: dict, crs: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(records, crs="EPSG:32616").to_crs(crs)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Tests never write the dashboard cache into the checkout's data/ folder."""
+    monkeypatch.setenv("BEATMAP_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture
 def settings() -> Settings:
     return Settings(timezone="America/Chicago")

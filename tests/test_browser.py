@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -68,22 +69,51 @@ def served_app(tmp_path_factory):
     proc.wait(timeout=10)
 
 
-def test_map_draws_blocks_and_beats_with_no_outside_request(served_app):
+def metric_values(page) -> list[str]:
+    return page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+
+
+def map_frame(page):
+    return page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", state="attached",
+                                  timeout=60_000).content_frame()
+
+
+def test_dashboard_in_a_real_browser_offline(served_app):
     assert os.path.exists(CHROMIUM), "install chromium with the system package manager (make browser)"
     requests: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
         context.on("request", lambda r: requests.append(r.url))
         page = context.new_page()
         page.goto(served_app, wait_until="domcontentloaded")
-        frame = page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", state="attached",
-                                       timeout=60_000).content_frame()
+
+        # City view: one clickable shape per beat.
+        frame = map_frame(page)
         frame.wait_for_selector("path.leaflet-interactive", timeout=30_000)
-        # 8 blocks drawn as interactive paths; the 2 beat outlines are drawn but not interactive.
-        assert frame.locator("path.leaflet-interactive").count() == 8
-        assert frame.locator(".leaflet-overlay-pane path").count() == 10
-        assert page.get_by_role("heading", name="Flagged blocks").count() == 1
+        assert frame.locator("path.leaflet-interactive").count() == 2
+
+        # Clicking a beat opens its blocks (4 clickable blocks, plus the beat's outline).
+        frame.locator("path.leaflet-interactive").nth(0).click()
+        page.get_by_text("Colour blocks by").wait_for(timeout=30_000)
+        frame = map_frame(page)
+        frame.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length == 4",
+                                timeout=30_000)
+        assert frame.locator(".leaflet-overlay-pane path").count() == 5
+
+        # Clicking a block selects it.
+        frame.locator("path.leaflet-interactive").nth(3).click()
+        page.get_by_text("Selected block").wait_for(timeout=30_000)
+
+        # A filter change updates the figures: the end of the hours range down to the start.
+        before = metric_values(page)
+        slider = page.get_by_role("slider").nth(1)
+        slider.focus()
+        slider.press("Home")
+        page.wait_for_function(
+            "before => JSON.stringify([...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+            ".map(e => e.innerText)) != before", arg=json.dumps(before, separators=(",", ":")), timeout=30_000)
+        assert metric_values(page) != before
         browser.close()
     outside = {urlparse(u).hostname for u in requests if u.startswith("http")} - {"127.0.0.1", "localhost"}
     assert outside == set(), f"requests left the app: {outside}"
