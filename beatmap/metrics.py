@@ -153,32 +153,58 @@ def coverage_by_block(
     if "day" not in activity:
         activity = local_activity(activity, timezone=window.timezone)
     ev = activity[in_window(activity, window)]
-    by_kind = ev.groupby([S.BLOCK_ID, S.KIND], observed=True).size().unstack(fill_value=0)
-    by_kind = by_kind.reindex(columns=list(S.KINDS), fill_value=0)
-    visits_ev = ev[ev[S.KIND].isin(S.NON_ENFORCEMENT)]
-    grouped = visits_ev.groupby(S.BLOCK_ID, observed=True)
-
     ids = blocks[S.BLOCK_ID].to_numpy()
+    n = len(ids)
+    # Work on integer codes: the block's row in ``blocks`` (-1 when not listed) and the kind's position.
+    categories = ev[S.BLOCK_ID].cat.categories if isinstance(ev[S.BLOCK_ID].dtype, pd.CategoricalDtype) else None
+    if categories is not None:
+        row = pd.Index(ids).get_indexer(categories)[ev[S.BLOCK_ID].cat.codes.to_numpy()]
+        row[ev[S.BLOCK_ID].cat.codes.to_numpy() < 0] = -1
+    else:
+        row = pd.Index(ids).get_indexer(ev[S.BLOCK_ID])
+    kind = pd.Index(S.KINDS).get_indexer(ev[S.KIND].astype(object))
+    day = ev["day"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    listed = row >= 0
+    row, kind, day = row[listed], kind[listed], day[listed]
+    counts = np.bincount(row * len(S.KINDS) + kind, minlength=n * len(S.KINDS)).reshape(n, len(S.KINDS))
+
+    visit = np.isin(kind, [S.KINDS.index(k) for k in S.NON_ENFORCEMENT])
+    visit_rows, visit_days = row[visit], day[visit]
+    span = int(visit_days.max() - visit_days.min() + 1) if len(visit_days) else 1
+    pairs = _distinct(visit_rows * span + (visit_days - (visit_days.min() if len(visit_days) else 0)))
+    days_visited = np.bincount(pairs // span, minlength=n)
+    last = np.full(n, -1, dtype=np.int64)
+    if len(pairs):  # pairs are sorted by block, then day: the last pair of each block is its last visit
+        block_of_pair = pairs // span
+        ends = np.flatnonzero(np.r_[block_of_pair[1:] != block_of_pair[:-1], True])
+        last[block_of_pair[ends]] = pairs[ends] % span + visit_days.min()
+    officers = np.zeros(n, dtype=np.int64)
+    if S.OFFICER_ID in ev:
+        officer = ev[S.OFFICER_ID].astype("category").cat.codes.to_numpy()[listed][visit]
+        known = officer >= 0
+        pairs_o = _distinct(visit_rows[known] * (int(officer.max(initial=0)) + 1) + officer[known])
+        officers = np.bincount(pairs_o // (int(officer.max(initial=0)) + 1), minlength=n)
+
     out = pd.DataFrame({S.BLOCK_ID: ids, S.BEAT_ID: blocks[S.BEAT_ID].to_numpy()}, index=blocks.index)
-
-    def per_block(series: pd.Series, fill: object) -> np.ndarray:
-        series = series.set_axis(series.index.astype(object)) if len(series) else series
-        return series.reindex(ids).fillna(fill).to_numpy() if len(series) else np.full(len(ids), fill)
-
-    out["foot_patrols"] = per_block(by_kind[S.FOOT_PATROL], 0).astype(int)
-    out["community_visits"] = per_block(by_kind[S.COMMUNITY_VISIT], 0).astype(int)
+    out["foot_patrols"] = counts[:, S.KINDS.index(S.FOOT_PATROL)]
+    out["community_visits"] = counts[:, S.KINDS.index(S.COMMUNITY_VISIT)]
     out["visits"] = out["foot_patrols"] + out["community_visits"]
-    out["enforcement"] = per_block(by_kind[S.ENFORCEMENT], 0).astype(int)
-    out["days_visited"] = per_block(grouped["day"].nunique(), 0).astype(int)
-    last = grouped["day"].max()
-    out["last_visit"] = per_block(pd.Series(last.dt.date.to_numpy(), index=last.index, dtype=object), None)
-    out["officers"] = per_block(grouped[S.OFFICER_ID].nunique(), 0).astype(int)
+    out["enforcement"] = counts[:, S.KINDS.index(S.ENFORCEMENT)]
+    out["days_visited"] = days_visited
+    out["last_visit"] = pd.Series(last.astype("datetime64[D]"), index=out.index).dt.date.where(last >= 0, None)
+    out["officers"] = officers
     total = out["visits"] + out["enforcement"]
     out["enforcement_share"] = (out["enforcement"] / total.where(total > 0)).round(3)
     flag, reason = _flags(out, window=window, settings=settings)
     out["flag"] = flag
     out["flag_reason"] = reason
     return out[list(S.COVERAGE_COLUMNS)]
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer array, sorted (a plain sort: faster here than np.unique's hashing)."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
 def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings) -> tuple[pd.Series, pd.Series]:
@@ -198,20 +224,27 @@ def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings) -> tuple[pd
     flag[unvisited] = S.UNVISITED
     flag[enforcement_only] = S.ENFORCEMENT_ONLY
     reason = pd.Series("", index=cov.index, dtype=object)
-    for i in flag.index[flag.notna()]:
-        n_enf, n_vis = int(enforcement[i]), int(visits[i])
-        if flag[i] == S.ENFORCEMENT_ONLY:
-            reason[i] = (f"Police came only to enforce: {_plural(n_enf, 'enforcement event')} "
-                         f"and no foot patrol or community visit {period}.")
-        elif flag[i] == S.UNVISITED:
-            extra = f" ({_plural(n_enf, 'enforcement event')})" if n_enf else ""
-            reason[i] = f"No foot patrol or community visit {period}{extra}."
-        else:
-            visited = '1 foot patrol or community visit' if n_vis == 1 else f'{n_vis} foot patrols or community visits'
-            reason[i] = (f"Only {visited} {period}, while the typical "
-                         f"block in beat {cov.at[i, S.BEAT_ID]} had {typical[i]:g}; clearly below "
-                         f"{settings.rarely_fraction:.0%} of typical (Poisson test, p = {p_value[i]:.3f}).")
+    reason[flag.notna()] = [
+        _reason(f, int(e), int(v), beat, t, p, period=period, fraction=settings.rarely_fraction)
+        for f, e, v, beat, t, p in zip(flag[flag.notna()], enforcement[flag.notna()], visits[flag.notna()],
+                                       cov[S.BEAT_ID][flag.notna()], typical[flag.notna()], p_value[flag.notna()],
+                                       strict=True)
+    ]
     return flag, reason
+
+
+def _reason(flag: str, n_enf: int, n_vis: int, beat: str, typical: float, p: float, *, period: str,
+            fraction: float) -> str:
+    """The plain sentence behind a flag, with its numbers."""
+    if flag == S.ENFORCEMENT_ONLY:
+        return (f"Police came only to enforce: {_plural(n_enf, 'enforcement event')} "
+                f"and no foot patrol or community visit {period}.")
+    if flag == S.UNVISITED:
+        extra = f" ({_plural(n_enf, 'enforcement event')})" if n_enf else ""
+        return f"No foot patrol or community visit {period}{extra}."
+    visited = "1 foot patrol or community visit" if n_vis == 1 else f"{n_vis} foot patrols or community visits"
+    return (f"Only {visited} {period}, while the typical block in beat {beat} had {typical:g}; clearly below "
+            f"{fraction:.0%} of typical (Poisson test, p = {p:.3f}).")
 
 
 def _plural(n: int, noun: str) -> str:
@@ -240,18 +273,18 @@ def coverage_by_beat(block_coverage: pd.DataFrame) -> pd.DataFrame:
         the beat's blocks: 0 = even, 1 = all on one block).
     """
     cov = block_coverage
-    grouped = cov.groupby(S.BEAT_ID, sort=True)
-    out = pd.DataFrame({
-        "blocks": grouped.size(),
-        "blocks_visited": grouped["visits"].apply(lambda v: int((v > 0).sum())),
-        "visits": grouped["visits"].sum(),
-        "enforcement": grouped["enforcement"].sum(),
+    parts = pd.DataFrame({
+        S.BEAT_ID: cov[S.BEAT_ID],
+        "blocks": 1,
+        "blocks_visited": (cov["visits"] > 0).astype(int),
+        "visits": cov["visits"],
+        "enforcement": cov["enforcement"],
+        **{name: (cov["flag"] == name).astype(int) for name in S.FLAGS},
     })
+    out = parts.groupby(S.BEAT_ID, sort=True).sum()
     out["coverage_pct"] = (100 * out["blocks_visited"] / out["blocks"]).round(1)
-    for name in S.FLAGS:
-        out[name] = grouped["flag"].apply(lambda f, name=name: int((f == name).sum()))
     out["flagged"] = out[list(S.FLAGS)].sum(axis=1)
-    out["gini"] = grouped["visits"].apply(gini).round(3)
+    out["gini"] = cov.groupby(S.BEAT_ID, sort=True)["visits"].agg(gini).round(3)
     out = out.reset_index()
     return out[[S.BEAT_ID, "blocks", "blocks_visited", "coverage_pct", "visits", "enforcement", *S.FLAGS,
                 "flagged", "gini"]]

@@ -1,0 +1,186 @@
+"""Dashboard benchmark on a city of a real department's size; prints figures.
+
+    python bench/dashboard.py [--beats 300] [--blocks-per-beat 84] [--store DIR]
+
+Builds a demo city (default 300 beats, 25,200 blocks, a year of activity) into
+a SQLite store (kept in --store DIR, default bench/out/, and reused when it is
+already there), then prints:
+
+1. map payload bytes of the city view (beats only) and of the largest beat
+   view, against the naive city view that sends every block;
+2. time to first render of the dashboard in a real browser (the system's
+   Chromium): from opening the page to the map's shapes drawn;
+3. time to rerun after a filter change: from the key press on the hours
+   filter to the new figures on screen.
+
+Targets (issue 3): payload under 2 MB for any view, first render under 3 s,
+rerun after a filter change under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from beatmap import schema as S
+from beatmap import store
+from beatmap.demo import make_demo_city, write_demo_city
+from beatmap.ingest import import_activity, load_areas
+from beatmap.metrics import coverage_by_beat, coverage_by_block
+from beatmap.render import base_map, choropleth, display_frame, measure_colours, outlines
+from beatmap.report import read_activity, window_from_store
+from beatmap.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def build_store(folder: Path, *, beats: int, blocks_per_beat: int) -> Path:
+    """The big city's store, built once and reused."""
+    db = folder / f"city-{beats}x{blocks_per_beat}.db"
+    if db.exists():
+        print(f"reusing {db}")
+        return db
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    city = make_demo_city(7, n_beats=beats, blocks_per_beat=blocks_per_beat)
+    paths = write_demo_city(city, folder / "files")
+    settings = Settings(timezone=city.timezone)
+    engine = store.open_store(folder / "building.db")
+    load_areas(engine, paths["beats"], blocks_path=paths["blocks"], settings=settings)
+    summary = import_activity(engine, paths["activity"], settings=settings, source="bench")
+    engine.dispose()
+    (folder / "building.db").rename(db)
+    print(f"built {db}: {beats} beats, {len(city.blocks):,} blocks, {summary.imported:,} events "
+          f"in {time.perf_counter() - t0:.0f} s")
+    return db
+
+
+def payloads(engine, settings: Settings) -> dict[str, int]:
+    """Bytes of the page the map component receives, per view (map + layers, as the page builds them)."""
+    window = window_from_store(engine, settings=settings)
+    blocks = store.read_blocks(engine)
+    cov = coverage_by_block(blocks, read_activity(engine, timezone=settings.timezone), window=window,
+                            settings=settings)
+    beats = coverage_by_beat(cov)
+
+    def size(light, values, measure, id_field, fields, extra=()) -> int:
+        colours, _ = measure_colours(light[measure], measure)
+        m = base_map(light.total_bounds)
+        choropleth(light, colours, name="x", id_field=id_field, tooltip_fields=fields, aliases=fields).add_to(m)
+        for layer in extra:
+            layer.add_to(m)
+        return len(m.get_root().render().encode())
+
+    beat_light = display_frame(store.read_beats(engine), [S.BEAT_ID], tolerance_m=10.0).merge(
+        beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID)
+    out = {"city view (beats)": size(beat_light, beats, "coverage_pct", S.BEAT_ID,
+                                     [S.BEAT_ID, "coverage_pct", "flagged", "visits"])}
+    largest = blocks.groupby(S.BEAT_ID).size().idxmax()
+    mine = blocks[blocks[S.BEAT_ID] == largest]
+    light = display_frame(mine, [S.BLOCK_ID], tolerance_m=2.0).merge(
+        cov[[S.BLOCK_ID, "flag", "visits", "enforcement", "flag_reason"]], on=S.BLOCK_ID)
+    light["flag_reason"] = light["flag_reason"].fillna("")
+    out[f"beat view (largest, {len(mine)} blocks)"] = size(
+        light, None, "flag", S.BLOCK_ID, [S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
+        extra=[outlines(beat_light[beat_light[S.BEAT_ID] == largest][[S.BEAT_ID, "geometry"]])])
+    every = display_frame(blocks, [S.BLOCK_ID], tolerance_m=2.0).merge(
+        cov[[S.BLOCK_ID, "flag", "visits", "enforcement", "flag_reason"]], on=S.BLOCK_ID)
+    every["flag_reason"] = every["flag_reason"].fillna("")
+    out[f"naive city view (all {len(blocks):,} blocks)"] = size(
+        every, None, "flag", S.BLOCK_ID, [S.BLOCK_ID, "visits", "enforcement", "flag_reason"])
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser_times(db: Path, *, runs: int = 3) -> tuple[list[float], list[float]]:
+    """First render and filter-change rerun, measured in Chromium against `streamlit run app.py`."""
+    port = free_port()
+    env = {**os.environ, "BEATMAP_DB": str(db)}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                               "--server.address", "127.0.0.1", "--server.headless", "true"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        first, rerun = [], []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            for i in range(runs + 1):  # the first visit warms the server's caches and is not counted
+                page = browser.new_page(viewport={"width": 1300, "height": 1000})
+                t0 = time.perf_counter()
+                page.goto(url, wait_until="domcontentloaded")
+                frame = page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", state="attached",
+                                               timeout=120_000).content_frame()
+                frame.wait_for_selector("path.leaflet-interactive", timeout=120_000)
+                t_first = time.perf_counter() - t0
+                values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+                slider = page.get_by_role("slider").nth(1)
+                slider.focus()
+                t0 = time.perf_counter()
+                slider.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
+                page.wait_for_function(
+                    "before => JSON.stringify([...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+                    ".map(e => e.innerText)) != before", arg=json.dumps(values, separators=(",", ":")),
+                    timeout=60_000)
+                t_rerun = time.perf_counter() - t0
+                if i:
+                    first.append(t_first)
+                    rerun.append(t_rerun)
+                page.close()
+            browser.close()
+        return first, rerun
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--beats", type=int, default=300)
+    parser.add_argument("--blocks-per-beat", type=int, default=84)
+    parser.add_argument("--store", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    db = build_store(args.store, beats=args.beats, blocks_per_beat=args.blocks_per_beat)
+    engine = store.open_store(db)
+    settings = Settings()
+    t0 = time.perf_counter()
+    read_activity(engine, timezone=settings.timezone)  # what `beatmap import` does after an import
+    print(f"activity cache ready in {time.perf_counter() - t0:.1f} s")
+    print("\nmap payload (bytes the map component receives); target < 2,000,000")
+    for view, size in payloads(engine, settings).items():
+        print(f"  {view:<40} {size:>12,}")
+    first, rerun = browser_times(db, runs=args.runs)
+    print(f"\nin Chromium, {args.runs} runs after one warm-up visit (median, min-max)")
+    print(f"  first render (page open -> map drawn)   {statistics.median(first):5.2f} s  "
+          f"({min(first):.2f}-{max(first):.2f}); target < 3 s")
+    print(f"  rerun after a filter change             {statistics.median(rerun):5.2f} s  "
+          f"({min(rerun):.2f}-{max(rerun):.2f}); target < 1 s")
+
+
+if __name__ == "__main__":
+    main()
