@@ -1,0 +1,149 @@
+"""The public map: a published snapshot's blocks on a folium map.
+
+A pure builder like those in :mod:`beatmap.render`: a snapshot's GeoJSON in, a
+folium map out.  The published snapshot page (``index.html``) and the public
+dashboard page draw the same map from the same file, so what residents see is
+exactly what was published and checked.  Colours are from the Okabe-Ito palette
+(distinguishable with colour-blindness), and no colour carries meaning alone:
+levels are named in the legend, tooltips and the page's text tables, and
+"mostly enforcement" is a dashed edge as well as a colour.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+import folium
+import shapely
+from branca.element import Element
+from shapely.geometry import mapping, shape
+
+from beatmap.render import DEFAULT_ASSET_BASE, base_map
+from beatmap.snapshot import BLOCK_FIELDS, COORD_DECIMALS, LEVELS, MOSTLY_ENFORCEMENT
+
+#: Fill colour and legend words per visit level (Okabe-Ito; darker means more visits).
+LEVEL_STYLE: dict[str, tuple[str, str]] = {
+    "none": ("#E69F00", "None: no foot patrol or community visit"),
+    "low": ("#56B4E9", "Low"),
+    "medium": ("#009E73", "Medium"),
+    "high": ("#0072B2", "High"),
+}
+#: Edge colour of blocks where police presence is mostly enforcement (Okabe-Ito vermillion).
+ENFORCEMENT_EDGE = "#D55E00"
+#: Tooltip labels of the published block fields.
+ALIASES: dict[str, str] = {
+    "block_id": "Block",
+    "beat_id": "Beat",
+    "visit_level": "Visit level",
+    "visits": "Foot patrols and community visits",
+    "enforcement": "Enforcement events",
+    "presence": "Police presence",
+}
+
+
+def public_map(
+    collection: dict,
+    *,
+    level_text: Mapping[str, str] | None = None,
+    legend: bool = True,
+    tiles: str = "none",
+    asset_base: str = DEFAULT_ASSET_BASE,
+) -> folium.Map:
+    """Published blocks coloured by visit level, beats outlined, a legend in words.
+
+    Parameters
+    ----------
+    collection : dict
+        A snapshot's ``coverage.geojson`` (WGS84 block polygons with
+        :data:`~beatmap.snapshot.BLOCK_FIELDS`).
+    level_text : mapping, optional
+        Legend words per level (e.g. ``{"low": "Low: 1 to 14 visits"}``).
+    legend : bool
+        Draw the legend over the map (a page that shows it beside the map
+        passes False).
+    tiles, asset_base
+        As for :func:`beatmap.render.base_map`.
+    """
+    features = collection.get("features") or []
+    blocks = {"type": "FeatureCollection", "features": [_escaped(f) for f in features]}
+    outlines = _beat_outlines(features)
+    bounds = shapely.bounds(shapely.union_all([shape(f["geometry"]) for f in features])) if features else (
+        -180.0, -85.0, 180.0, 85.0)
+    m = base_map(bounds, tiles=tiles, asset_base=asset_base)
+    folium.GeoJson(
+        blocks,
+        name="Blocks",
+        style_function=_block_style,
+        highlight_function=lambda f: {"weight": 3, "color": "#000000"},
+        tooltip=folium.GeoJsonTooltip(fields=list(BLOCK_FIELDS), aliases=[ALIASES[k] for k in BLOCK_FIELDS]),
+    ).add_to(m)
+    folium.GeoJson(
+        outlines,
+        name="Beats",
+        style_function=lambda f: {"fill": False, "color": "#000000", "weight": 2},
+        interactive=False,  # outlines sit on top; taps must reach the blocks
+    ).add_to(m)
+    if legend:
+        m.get_root().html.add_child(Element(public_legend_html(level_text)))
+    return m
+
+
+def _block_style(feature: dict) -> dict:
+    props = feature["properties"]
+    fill = LEVEL_STYLE.get(props.get("visit_level", ""), ("#FFFFFF", ""))[0]
+    if props.get("presence") == MOSTLY_ENFORCEMENT:
+        return {"fillColor": fill, "fillOpacity": 0.8, "color": ENFORCEMENT_EDGE, "weight": 3, "dashArray": "6 4"}
+    return {"fillColor": fill, "fillOpacity": 0.8, "color": "#ffffff", "weight": 0.6}
+
+
+def _escaped(feature: dict) -> dict:
+    """A feature with only the published fields, every value HTML-escaped (tooltips are HTML)."""
+    props = feature.get("properties") or {}
+    return {"type": "Feature", "geometry": feature["geometry"],
+            "properties": {k: html.escape(str(props.get(k, ""))) for k in BLOCK_FIELDS}}
+
+
+def _beat_outlines(features: list[dict]) -> dict:
+    """Each beat's outline: the union of its published blocks, on the same coordinate grid."""
+    by_beat: dict[str, list] = {}
+    for feature in features:
+        by_beat.setdefault(str(feature["properties"].get("beat_id", "")), []).append(shape(feature["geometry"]))
+    outlines = []
+    for beat_id, shapes in sorted(by_beat.items()):
+        merged = shapely.set_precision(shapely.union_all(shapes), 10.0 ** -COORD_DECIMALS)
+        outlines.append({"type": "Feature", "properties": {"beat_id": html.escape(beat_id)},
+                         "geometry": round_coordinates(mapping(merged))})
+    return {"type": "FeatureCollection", "features": outlines}
+
+
+def round_coordinates(geometry: dict, decimals: int = COORD_DECIMALS) -> dict:
+    """A GeoJSON geometry with every coordinate rounded to ``decimals`` places (short, exact text)."""
+
+    def walk(value: object) -> object:
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        return round(float(value), decimals)
+
+    return {"type": geometry["type"], "coordinates": walk(geometry["coordinates"])}
+
+
+def public_legend_html(level_text: Mapping[str, str] | None = None, *, overlay: bool = True) -> str:
+    """The public map's legend as HTML: a swatch and words per level, and the dashed edge.
+
+    ``overlay`` places it in the map's corner; otherwise it flows with the page.
+    """
+    words = {k: (level_text or {}).get(k, LEVEL_STYLE[k][1]) for k in LEVELS}
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;background:{LEVEL_STYLE[k][0]};'
+        f'margin-right:6px;border:1px solid #555"></span>{html.escape(words[k])}</div>'
+        for k in LEVELS
+    )
+    rows += (f'<div><span style="display:inline-block;width:10px;height:10px;border:2px dashed {ENFORCEMENT_EDGE};'
+             'margin-right:6px"></span>Dashed edge: police presence here is mostly enforcement</div>')
+    title = "<b>Foot patrols and community visits</b>"
+    if not overlay:
+        return f'<div class="beatmap-legend">{title} {rows}</div>'
+    return ('<div class="beatmap-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
+            'background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px;'
+            f'max-width:60%">{title}{rows}</div>')

@@ -1,0 +1,472 @@
+"""The published public-map snapshot: its files, their allowed fields, reading and checking them.
+
+A snapshot is a folder of static files that :func:`beatmap.publish.publish_snapshot`
+writes and anyone may read: ``index.html`` (an offline map page), ``coverage.geojson``
+and ``coverage.csv`` (one row per block), ``beats.csv`` (one row per beat),
+``trend.csv`` (one row per beat and week), ``README.txt`` (what the map shows and
+doesn't) and ``manifest.json`` (the rules applied, the dates, and a SHA-256 of
+every other file).
+
+This module only reads files.  It never imports :mod:`beatmap.store` or a
+database driver, so the public page, which uses it, has no path to the store.
+
+Every field a snapshot may hold is listed here, per layer; anything else is a
+violation that :func:`check_snapshot` reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+from beatmap.errors import InputError
+from beatmap.settings import Settings
+
+#: Identifies the file layout; bump when a field changes meaning.
+FORMAT = "beatmap-public-snapshot/1"
+MANIFEST = "manifest.json"
+INDEX = "index.html"
+GEOJSON = "coverage.geojson"
+BLOCKS_CSV = "coverage.csv"
+BEATS_CSV = "beats.csv"
+TREND_CSV = "trend.csv"
+ABOUT = "README.txt"
+#: Every file of a snapshot besides the manifest.
+FILES: tuple[str, ...] = (INDEX, GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV, ABOUT)
+
+#: The only fields a published block may carry (coverage.geojson properties, coverage.csv columns).
+BLOCK_FIELDS: tuple[str, ...] = ("block_id", "beat_id", "visit_level", "visits", "enforcement", "presence")
+#: The only columns of beats.csv.
+BEAT_FIELDS: tuple[str, ...] = (
+    "beat_id",
+    "blocks",
+    "blocks_visited",
+    "coverage_pct",
+    "blocks_visits_withheld",
+    "visits_on_shown_blocks",
+    "enforcement_on_shown_blocks",
+    "blocks_mostly_enforcement",
+)
+#: The only columns of trend.csv (weekly bins, Monday to Sunday).
+TREND_FIELDS: tuple[str, ...] = ("beat_id", "week_start", "week_end", "coverage_pct")
+#: Fields that count events: each value is 0, at least the minimum count, or the withheld label.
+BLOCK_COUNT_FIELDS: tuple[str, ...] = ("visits", "enforcement")
+BEAT_COUNT_FIELDS: tuple[str, ...] = ("visits_on_shown_blocks", "enforcement_on_shown_blocks")
+
+LEVELS: tuple[str, ...] = ("none", "low", "medium", "high")
+NO_ACTIVITY = "no police activity recorded"
+TOO_FEW = "too few to say"
+MOSTLY_VISITS = "mostly foot patrols and visits"
+MOSTLY_ENFORCEMENT = "mostly enforcement"
+PRESENCE: tuple[str, ...] = (NO_ACTIVITY, TOO_FEW, MOSTLY_VISITS, MOSTLY_ENFORCEMENT)
+
+#: A Monday: snapshot periods are back-to-back runs of whole weeks counted from it.
+PERIOD_EPOCH = date(2000, 1, 3)
+#: Decimal places of published coordinates (1e-5 degrees is about 1 m, the block layer's own grid).
+COORD_DECIMALS = 5
+#: The environment variable that overrides the ``public_dir`` setting.
+ENV_PUBLIC_DIR = "BEATMAP_PUBLIC_DIR"
+
+#: Field names that would identify a person, a unit, a time or a point; never allowed in a snapshot.
+_PERSONAL = re.compile(
+    r"officer|unit|badge|employee|person|name|note|victim|address|subtype|source|track|gps|time|"
+    r"(^|_)(lat|lon|lng|x|y)($|_)", re.IGNORECASE)
+_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+_CLOCK = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_EXTERNAL = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//",
+                       re.IGNORECASE)
+_EMBEDDED = re.compile(r'\{"features": \[')
+
+
+def withheld_label(min_count: int) -> str:
+    """The text shown instead of a count below ``min_count``, e.g. ``"fewer than 3"``."""
+    return f"fewer than {min_count}"
+
+
+def public_dir(settings: Settings) -> Path:
+    """The snapshot folder: ``$BEATMAP_PUBLIC_DIR`` if set, else the ``public_dir`` setting."""
+    return Path(os.environ.get(ENV_PUBLIC_DIR) or settings.public_dir).expanduser()
+
+
+def find_snapshot(folder: str | os.PathLike) -> Path | None:
+    """The latest snapshot in ``folder``: the folder itself when it holds a manifest, else its newest subfolder.
+
+    Returns None when nothing has been published there yet.
+    """
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        return folder
+    if not folder.is_dir():
+        return None
+    candidates = [p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).is_file()]
+    return max(candidates, key=_published_order, default=None)
+
+
+def _published_order(folder: Path) -> tuple[str, str]:
+    try:
+        manifest = read_manifest(folder)
+    except InputError:
+        return ("", "")
+    return (str(manifest.get("as_of", "")), str(manifest.get("built_at", "")))
+
+
+def read_manifest(folder: str | os.PathLike) -> dict:
+    """The snapshot's ``manifest.json`` as a dict.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or is not a JSON object.
+    """
+    path = Path(folder) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no manifest; this folder holds no published snapshot. "
+                         "Publish one with `beatmap publish --out FOLDER`.") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); publish the snapshot again.") from exc
+    if not isinstance(manifest, dict):
+        raise InputError(f"{path}: not a JSON object; publish the snapshot again.")
+    return manifest
+
+
+def read_rows(folder: str | os.PathLike, name: str) -> list[dict[str, str]]:
+    """The rows of one of the snapshot's CSV files, every cell as text."""
+    path = Path(folder) / name
+    try:
+        return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: missing from the snapshot; publish it again.") from exc
+
+
+def read_about(folder: str | os.PathLike) -> str:
+    """The snapshot's plain-language notes (``README.txt``)."""
+    path = Path(folder) / ABOUT
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: missing from the snapshot; publish it again.") from exc
+
+
+def read_features(folder: str | os.PathLike) -> dict:
+    """The snapshot's ``coverage.geojson`` as a GeoJSON FeatureCollection (WGS84)."""
+    path = Path(folder) / GEOJSON
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: missing from the snapshot; publish it again.") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); publish the snapshot again.") from exc
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- checking -----------------------------------------------------------------------------------
+
+
+def check_snapshot(folder: str | os.PathLike, *, settings: Settings) -> list[str]:
+    """Re-verify a published snapshot against the public map rules of ``settings``.
+
+    Checks the manifest and every file's SHA-256 (nothing added, removed or
+    changed), the field whitelist of every layer (also inside ``index.html``),
+    that no field looks like an officer, unit, note, time or point, that no
+    event count is below ``public_min_count``, that the data is one fixed
+    period of whole weeks ending at least ``public_delay_days`` full days
+    before the publication date and holds no later date or any time of day,
+    that time bins are weeks, and that geometry is block polygons with
+    coordinates no finer than the block layer's grid.
+
+    Returns
+    -------
+    list of str
+        One sentence per violation, naming the file and the fix; empty when
+        the snapshot keeps every rule.
+    """
+    return snapshot_violations(folder, min_count=settings.public_min_count,
+                               delay_days=settings.public_delay_days)
+
+
+def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days: int) -> list[str]:
+    """:func:`check_snapshot` with the two thresholds given directly.
+
+    :func:`beatmap.publish.publish_snapshot` uses it to verify a snapshot
+    before it replaces the published one, with the delay of a logged override.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [f"{folder}: no such folder; give the folder `beatmap publish --out` wrote."]
+    try:
+        manifest = read_manifest(folder)
+    except InputError as exc:
+        return [str(exc)]
+    problems = _check_files(folder, manifest)
+    problems += _check_rules(folder, manifest, min_count=min_count, delay_days=delay_days)
+    labels = _allowed_labels(manifest, min_count)
+    data_end = _manifest_date(manifest, "data_end")
+    problems += _check_geojson(folder, min_count=min_count, labels=labels)
+    problems += _check_table(folder, BLOCKS_CSV, BLOCK_FIELDS, BLOCK_COUNT_FIELDS, min_count=min_count,
+                             labels=labels)
+    problems += _check_table(folder, BEATS_CSV, BEAT_FIELDS, BEAT_COUNT_FIELDS, min_count=min_count,
+                             labels=set())
+    problems += _check_table(folder, TREND_CSV, TREND_FIELDS, (), min_count=min_count, labels=set())
+    problems += _check_trend(folder, manifest)
+    problems += _check_dates(folder, data_end)
+    problems += _check_html(folder, min_count=min_count, labels=labels)
+    return problems
+
+
+def _manifest_date(manifest: dict, key: str) -> date | None:
+    try:
+        return date.fromisoformat(str(manifest.get(key)))
+    except ValueError:
+        return None
+
+
+def _allowed_labels(manifest: dict, min_count: int) -> set[str]:
+    """Withheld labels that are at least as strict as ``min_count``."""
+    used = manifest.get("rules", {}).get("min_count", min_count)
+    return {withheld_label(n) for n in {min_count, used} if isinstance(n, int) and n >= min_count}
+
+
+def _check_files(folder: Path, manifest: dict) -> list[str]:
+    listed = manifest.get("files")
+    if not isinstance(listed, dict):
+        return [f"{folder / MANIFEST}: no file list; publish the snapshot again."]
+    problems = []
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
+    for name in sorted(present - set(listed)):
+        problems.append(f"{folder / name}: not part of the published snapshot; delete it or publish again.")
+    for name in sorted(set(FILES) - set(listed)):
+        problems.append(f"{folder / MANIFEST}: {name} is not listed; publish the snapshot again.")
+    for name, entry in sorted(listed.items()):
+        path = folder / name
+        if name not in FILES:
+            problems.append(f"{folder / MANIFEST}: lists {name!r}, which is not a snapshot file; publish again.")
+        elif not path.is_file():
+            problems.append(f"{path}: listed in the manifest but missing; publish the snapshot again.")
+        elif not isinstance(entry, dict) or entry.get("sha256") != sha256_of(path):
+            problems.append(f"{path}: changed since it was published (SHA-256 differs from {MANIFEST}); "
+                            "publish the snapshot again.")
+    return problems
+
+
+def _check_rules(folder: Path, manifest: dict, *, min_count: int, delay_days: int) -> list[str]:
+    where = folder / MANIFEST
+    problems = []
+    if manifest.get("format") != FORMAT:
+        problems.append(f"{where}: format is {manifest.get('format')!r}, not {FORMAT!r}; publish it again.")
+    rules = manifest.get("rules") if isinstance(manifest.get("rules"), dict) else {}
+    if not isinstance(rules.get("min_count"), int) or rules["min_count"] < min_count:
+        problems.append(f"{where}: built with counts suppressed below {rules.get('min_count')!r}; the rules "
+                        f"need at least {min_count}. Publish again with the current settings.")
+    if rules.get("time_bin") != "week":
+        problems.append(f"{where}: time bins are {rules.get('time_bin')!r}; only weekly bins may be published.")
+    as_of, start, end = (_manifest_date(manifest, k) for k in ("as_of", "data_start", "data_end"))
+    if as_of is None or start is None or end is None:
+        return [*problems, f"{where}: as_of, data_start and data_end must be dates; publish it again."]
+    gap = (as_of - end).days - 1
+    if gap < delay_days:
+        problems.append(f"{where}: data ends {end}, only {gap} full days before it was published ({as_of}); "
+                        f"the rules need at least {delay_days}. Publish again without a delay override.")
+    if end.weekday() != 6:
+        problems.append(f"{where}: data ends on {end:%A} {end}, not at the end of a week (Sunday); "
+                        "publish it again.")
+    span = (end - start).days + 1
+    if span < 7 or span % 7 or (start - PERIOD_EPOCH).days % span:
+        problems.append(f"{where}: {start} to {end} is not one of the fixed periods of whole weeks counted from "
+                        f"{PERIOD_EPOCH}; overlapping periods let snapshots be subtracted. Publish it again.")
+    built = str(manifest.get("built_at", ""))
+    if built[:10] < as_of.isoformat():
+        problems.append(f"{where}: dated {as_of}, later than the day it was built ({built[:10] or 'unknown'}); "
+                        "a snapshot cannot be dated in the future.")
+    return problems
+
+
+def _check_fields(where: str, fields: list[str], allowed: tuple[str, ...]) -> list[str]:
+    problems = []
+    for name in fields:
+        if _PERSONAL.search(name):
+            problems.append(f"{where}: field {name!r} looks like it identifies an officer, unit, note, time or "
+                            "point; it must never be published. Publish again with `beatmap publish`.")
+        elif name not in allowed:
+            problems.append(f"{where}: field {name!r} is not on the allowed list ({', '.join(allowed)}); "
+                            "publish again with `beatmap publish`.")
+    return problems
+
+
+def _check_count(where: str, name: str, value: object, *, min_count: int, labels: set[str]) -> str | None:
+    """A problem with one published count, or None."""
+    if isinstance(value, str) and value in labels:
+        return None
+    number = _as_number(value)
+    if number is None:
+        return f"{where}: {name} is {value!r}, neither a count nor a withheld label."
+    if 0 < number < min_count:
+        return (f"{where}: {name} is {value!r}, a count below {min_count} that must be withheld; "
+                "publish again with `beatmap publish`.")
+    return None
+
+
+def _as_number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _check_geojson(folder: Path, *, min_count: int, labels: set[str]) -> list[str]:
+    path = folder / GEOJSON
+    try:
+        collection = read_features(folder)
+    except InputError as exc:
+        return [str(exc)]
+    return _check_collection(str(path), collection, allowed=BLOCK_FIELDS, min_count=min_count, labels=labels)
+
+
+def _check_collection(where: str, collection: object, *, allowed: tuple[str, ...], min_count: int,
+                      labels: set[str]) -> list[str]:
+    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
+        return [f"{where}: not a GeoJSON FeatureCollection; publish again."]
+    extra = sorted(set(collection) - {"type", "features"})
+    problems = [f"{where}: unexpected member {k!r} in the collection; publish again." for k in extra]
+    for number, feature in enumerate(collection.get("features") or [], start=1):
+        at = f"{where} feature {number}"
+        props = feature.get("properties") or {}
+        problems += _check_fields(at, sorted(props), allowed)
+        for name in BLOCK_COUNT_FIELDS:
+            if name in props:
+                problem = _check_count(at, name, props[name], min_count=min_count, labels=labels)
+                problems += [problem] if problem else []
+        problems += _check_geometry(at, feature.get("geometry"))
+    return problems
+
+
+def _check_geometry(where: str, geometry: object) -> list[str]:
+    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        kind = geometry.get("type") if isinstance(geometry, dict) else geometry
+        return [f"{where}: geometry is {kind!r}; only block polygons may be published, never points or lines."]
+    scale = 10 ** COORD_DECIMALS
+    for x in _numbers(geometry.get("coordinates")):
+        if not math.isfinite(x) or abs(x * scale - round(x * scale)) > 1e-6:
+            return [f"{where}: coordinate {x!r} is finer than the block layer's {COORD_DECIMALS} decimal places; "
+                    "publish again."]
+    return []
+
+
+def _numbers(value: object) -> Iterator[float]:
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from _numbers(item)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield float(value)
+
+
+def _check_table(folder: Path, name: str, allowed: tuple[str, ...], counts: tuple[str, ...], *,
+                 min_count: int, labels: set[str]) -> list[str]:
+    path = folder / name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [f"{path}: missing from the snapshot; publish it again."]
+    reader = csv.DictReader(io.StringIO(text))
+    header = list(reader.fieldnames or [])
+    problems = _check_fields(str(path), header, allowed)
+    if sorted(header) != sorted(allowed):
+        missing = sorted(set(allowed) - set(header))
+        problems += [f"{path}: columns {', '.join(missing)} are missing; publish again."] if missing else []
+    for row_number, row in enumerate(reader, start=1):
+        for field in counts:
+            if field in row:
+                problem = _check_count(f"{path} row {row_number}", field, row[field], min_count=min_count,
+                                       labels=labels)
+                problems += [problem] if problem else []
+    return problems
+
+
+def _check_trend(folder: Path, manifest: dict) -> list[str]:
+    path = folder / TREND_CSV
+    start, end = _manifest_date(manifest, "data_start"), _manifest_date(manifest, "data_end")
+    try:
+        rows = read_rows(folder, TREND_CSV)
+    except InputError:
+        return []
+    problems = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            first, last = date.fromisoformat(row.get("week_start", "")), date.fromisoformat(row.get("week_end", ""))
+        except ValueError:
+            problems.append(f"{path} row {number}: week_start and week_end must be dates.")
+            continue
+        if first.weekday() != 0 or last - first != timedelta(days=6):
+            problems.append(f"{path} row {number}: {first} to {last} is not one week from Monday to Sunday; "
+                            "only weekly bins may be published.")
+        if start is not None and end is not None and not start <= first <= last <= end:
+            problems.append(f"{path} row {number}: the week {first} to {last} lies outside the data "
+                            f"({start} to {end}).")
+        pct = _as_number(row.get("coverage_pct", ""))
+        if pct is None or pct % 10 != 0 or not 0 <= pct <= 100:
+            problems.append(f"{path} row {number}: coverage_pct {row.get('coverage_pct')!r} must be a multiple of "
+                            "10 from 0 to 100 (weekly figures are coarse).")
+    return problems
+
+
+def _check_dates(folder: Path, data_end: date | None) -> list[str]:
+    """No time of day and no date after the end of the data, in any data file."""
+    problems = []
+    for name in (GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV):
+        path = folder / name
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if _CLOCK.search(text):
+            problems.append(f"{path}: holds a time of day; only dates and weekly bins may be published.")
+        later = sorted({d for d in _DATE.findall(text) if data_end is not None and _is_after(d, data_end)})
+        if later:
+            problems.append(f"{path}: holds dates after the end of the data ({data_end}): {', '.join(later[:5])}; "
+                            "publish again.")
+    return problems
+
+
+def _is_after(text: str, day: date) -> bool:
+    try:
+        return date.fromisoformat(text) > day
+    except ValueError:
+        return False
+
+
+def _check_html(folder: Path, *, min_count: int, labels: set[str]) -> list[str]:
+    path = folder / INDEX
+    try:
+        page = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [f"{path}: missing from the snapshot; publish it again."]
+    problems = []
+    if _EXTERNAL.search(page):
+        problems.append(f"{path}: loads a script, style or image from the internet; the page must work offline "
+                        "with Leaflet inlined. Publish again (run `make vendor` first).")
+    decoder = json.JSONDecoder()
+    for match in _EMBEDDED.finditer(page):
+        try:
+            collection, _ = decoder.raw_decode(page, match.start())
+        except json.JSONDecodeError:
+            problems.append(f"{path}: embedded map data at character {match.start()} is not valid JSON.")
+            continue
+        problems += _check_collection(f"{path} (map data)", collection, allowed=BLOCK_FIELDS, min_count=min_count,
+                                      labels=labels)
+    return problems

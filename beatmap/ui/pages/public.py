@@ -1,0 +1,99 @@
+"""Public map page: the latest published snapshot, read from its files and nothing else.
+
+This page never opens the store: it reads only the folder ``beatmap publish``
+writes (``$BEATMAP_PUBLIC_DIR`` or the ``public_dir`` setting), and shows a
+snapshot only after it passes the public map checks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from beatmap import snapshot
+from beatmap.errors import BeatmapError
+from beatmap.publicmap import public_map
+from beatmap.settings import Settings, read_settings
+from beatmap.ui.mapview import show_map
+
+BEAT_LABELS = {
+    "beat_id": "Beat",
+    "blocks": "Blocks",
+    "blocks_visited": "Blocks visited",
+    "coverage_pct": "Coverage (%)",
+    "blocks_visits_withheld": "Blocks with visits withheld",
+    "visits_on_shown_blocks": "Visits on shown blocks",
+    "enforcement_on_shown_blocks": "Enforcement on shown blocks",
+    "blocks_mostly_enforcement": "Blocks mostly enforcement",
+}
+
+
+@st.cache_resource
+def _settings(path: str | None) -> Settings:
+    return read_settings(path)
+
+
+@st.cache_data(show_spinner=False)
+def _problems(folder: str, files: tuple, min_count: int, delay_days: int) -> list[str]:
+    """The snapshot's rule violations (cached until any of its files changes)."""
+    return snapshot.snapshot_violations(folder, min_count=min_count, delay_days=delay_days)
+
+
+def _file_stamps(folder: Path) -> tuple:
+    """Name, size and modification time of every file in the folder (the check's cache key)."""
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
+
+
+st.title("Police presence outside enforcement")
+try:
+    settings = _settings(os.environ.get("BEATMAP_SETTINGS"))
+except BeatmapError as exc:
+    st.error(str(exc))
+    st.stop()
+
+folder = snapshot.find_snapshot(snapshot.public_dir(settings))
+if folder is None:
+    st.info("Nothing published yet; a supervisor publishes with `beatmap publish --out data/public`.")
+    st.stop()
+
+problems = _problems(str(folder), _file_stamps(folder), settings.public_min_count, settings.public_delay_days)
+if problems:
+    st.error(f"The published snapshot in {folder} does not pass the public map checks, so it is not shown. "
+             "A supervisor can see why with `beatmap publish --check` and publish it again.")
+    st.stop()
+
+try:
+    manifest = snapshot.read_manifest(folder)
+    features = snapshot.read_features(folder)
+    beats = pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV))
+    trend = pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV))
+    about = snapshot.read_about(folder)
+except BeatmapError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.caption(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
+           f"{manifest['data_end']}. Published {manifest['as_of']}; nothing from the last "
+           f"{manifest['rules']['delay_days']} days is included.")
+show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
+         key="public-map")
+
+st.subheader("Beats")
+st.dataframe(beats.rename(columns=BEAT_LABELS), hide_index=True, width="stretch")
+
+st.subheader("Week by week")
+st.caption("Share of each beat's blocks with a foot patrol or community visit, rounded to the nearest 10%.")
+weekly = trend.pivot(index="beat_id", columns="week_start", values="coverage_pct") if len(trend) else trend
+st.dataframe(weekly, width="stretch")
+
+with st.expander("About this map", expanded=True):
+    st.markdown(about)
+
+left, right = st.columns(2)
+left.download_button("Blocks (CSV)", (Path(folder) / snapshot.BLOCKS_CSV).read_bytes(), file_name="coverage.csv",
+                     mime="text/csv")
+right.download_button("Beats (CSV)", (Path(folder) / snapshot.BEATS_CSV).read_bytes(), file_name="beats.csv",
+                      mime="text/csv")

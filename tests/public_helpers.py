@@ -1,0 +1,70 @@
+"""A tiny city for the public map tests: two beats of four 200 m blocks, and activity placed on named blocks."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from beatmap import store
+from beatmap.ingest import import_activity, load_areas
+from beatmap.settings import Settings
+from tests.conftest import metric_frame, square
+
+#: Publication date of the tiny city's snapshots: they publish the period 2026-03-02 to 2026-05-31.
+AS_OF = date(2026, 6, 10)
+DATA_END = date(2026, 5, 31)
+#: Blocks of the tiny city: beat A's four blocks, then beat B's.
+A, B = "A", "B"
+
+
+def tiny_city(folder: Path, *, settings: Settings) -> Engine:
+    """A store with beats A and B (400 m squares) cut into four 200 m blocks each, and no activity."""
+    engine = store.open_store(folder / "tiny.db")
+    beats = metric_frame({"beat_id": [A, B], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
+    beats.to_file(folder / "beats.geojson")
+    load_areas(engine, folder / "beats.geojson", settings=settings, grid_m=200)
+    return engine
+
+
+def block_points(engine: Engine) -> pd.DataFrame:
+    """``block_id``, ``beat_id``, ``lat``, ``lon`` (centroid) of every block, sorted by block id."""
+    blocks = store.read_blocks(engine)
+    centres = blocks.geometry.centroid.to_crs("EPSG:4326")
+    return pd.DataFrame({"block_id": blocks["block_id"], "beat_id": blocks["beat_id"],
+                         "lat": centres.y.round(7), "lon": centres.x.round(7)})
+
+
+def blocks_of(engine: Engine, beat_id: str) -> list[str]:
+    """Block ids of one beat, sorted."""
+    points = block_points(engine)
+    return points.loc[points["beat_id"] == beat_id, "block_id"].tolist()
+
+
+def activity_rows(engine: Engine, counts: dict[tuple[str, str], int], *, first_day: date = date(2026, 3, 2),
+                  days: int = 5) -> list[str]:
+    """CSV rows: ``counts[(block_id, kind)]`` events on that block, spread over ``days`` days from ``first_day``."""
+    points = block_points(engine).set_index("block_id")
+    rows = []
+    for (block_id, kind), n in counts.items():
+        lat, lon = points.at[block_id, "lat"], points.at[block_id, "lon"]
+        for i in range(n):
+            day = first_day + pd.Timedelta(days=i % days)
+            rows.append(f"{day.isoformat()}T{9 + i // 60 % 10:02d}:{i % 60:02d},{lat},{lon},{kind}")
+    return rows
+
+
+def import_rows(engine: Engine, folder: Path, rows: list[str], *, settings: Settings, name: str = "a.csv") -> None:
+    """Import canonical activity rows (``occurred_at,lat,lon,kind``) into the store."""
+    path = folder / name
+    path.write_text("\n".join(["occurred_at,lat,lon,kind", *rows]) + "\n")
+    summary = import_activity(engine, path, settings=settings, now=pd.Timestamp("2026-11-01", tz="UTC"))
+    assert summary.rejected == 0 and summary.imported == len(rows), summary
+
+
+def normalised_html(text: str) -> str:
+    """``index.html`` with folium's random element ids replaced, so two builds of the same data compare equal."""
+    return re.sub(r"_[0-9a-f]{32}(?![0-9a-f])", "_ID", text)

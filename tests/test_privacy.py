@@ -1,0 +1,210 @@
+"""Public map rules: the period, withheld counts, categories, and that nothing withheld can be recovered."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from beatmap import snapshot as snap
+from beatmap.errors import InputError
+from beatmap.metrics import Window
+from beatmap.privacy import (
+    aggregates_from_store,
+    level_cuts,
+    period_weeks,
+    presence_category,
+    public_beats,
+    public_blocks,
+    snapshot_period,
+    visit_levels,
+    weekly_coverage,
+    withhold_counts,
+)
+from beatmap.publish import publish_snapshot
+from beatmap.snapshot import PERIOD_EPOCH
+from beatmap.settings import Settings
+from tests.public_helpers import (
+    AS_OF,
+    DATA_END,
+    A,
+    B,
+    activity_rows,
+    blocks_of,
+    import_rows,
+    normalised_html,
+    tiny_city,
+)
+
+LABEL = snap.withheld_label(3)
+
+
+@pytest.mark.parametrize("as_of", [date(2026, 6, 1) + timedelta(days=k) for k in range(0, 120, 5)])
+@pytest.mark.parametrize("delay_days", [7, 30])
+def test_period_is_the_latest_fixed_period_a_full_delay_before_as_of(as_of, delay_days):
+    period = snapshot_period(as_of, window_days=90, delay_days=delay_days, timezone="America/Chicago")
+    assert period.start.weekday() == 0 and period.end.weekday() == 6 and period.days == 91  # 13 whole weeks
+    assert (period.start - PERIOD_EPOCH).days % 91 == 0  # one of a fixed series
+    assert (as_of - period.end).days - 1 >= delay_days  # whole days between the data and publication
+    assert (as_of - (period.end + timedelta(days=91))).days - 1 < delay_days  # ...and it is the latest such
+
+
+def test_snapshots_hold_the_same_period_or_periods_that_do_not_overlap():
+    """So subtracting one archived snapshot from another never isolates a single week."""
+    periods = sorted({snapshot_period(date(2025, 1, 1) + timedelta(days=k), window_days=90, delay_days=7,
+                                      timezone="UTC") for k in range(400)}, key=lambda w: w.start)
+    assert len(periods) == 5
+    assert all(b.start == a.end + timedelta(days=1) for a, b in zip(periods, periods[1:]))
+    assert period_weeks(28) == 4 and period_weeks(3) == 1
+
+
+def test_rules_can_only_be_made_stricter():
+    with pytest.raises(InputError, match="public_min_count"):
+        Settings(public_min_count=2)
+    with pytest.raises(InputError, match="public_delay_days"):
+        Settings(public_delay_days=6)
+    assert Settings(public_min_count=5, public_delay_days=14).public_min_count == 5
+
+
+@pytest.mark.parametrize(("min_count", "expected"), [
+    (3, [0, LABEL, LABEL, 3, 10]),
+    (5, [0, "fewer than 5", "fewer than 5", "fewer than 5", 10]),
+])
+def test_counts_below_the_minimum_are_withheld_and_zero_is_shown(min_count, expected):
+    assert withhold_counts(pd.Series([0, 1, 2, 3, 10]), min_count=min_count).tolist() == expected
+
+
+def test_presence_depends_only_on_the_published_counts():
+    """Two blocks with the same published counts always get the same category (it leaks nothing)."""
+    seen: dict[tuple, set] = {}
+    for v, e in itertools.product(range(8), repeat=2):
+        shown = tuple(withhold_counts(pd.Series([v, e]), min_count=3))
+        category = presence_category(pd.Series([v]), pd.Series([e]), min_count=3).iloc[0]
+        seen.setdefault(shown, set()).add(category)
+    assert all(len(categories) == 1 for categories in seen.values()), seen
+    assert seen[(0, 5)] == {snap.MOSTLY_ENFORCEMENT} and seen[(5, 0)] == {snap.MOSTLY_VISITS}
+    assert seen[(LABEL, LABEL)] == {snap.TOO_FEW} and seen[(0, 0)] == {snap.NO_ACTIVITY}
+
+
+def test_levels_use_city_terciles_of_shown_counts_and_never_tell_withheld_counts_apart():
+    visits = pd.Series([0, 1, 2, 3, 4, 5, 10, 20, 30, 40, 50])
+    cuts = level_cuts(visits, min_count=3)
+    assert cuts == (5, 20)  # terciles of 3, 4, 5, 10, 20, 30, 40, 50 ("lower" quantiles)
+    levels = visit_levels(visits, min_count=3, cuts=cuts).tolist()
+    assert levels == ["none", "low", "low", "low", "low", "low", "medium", "medium", "high", "high", "high"]
+    # A quiet city where 1 and 2 would be different terciles: both stay "low".
+    quiet = pd.Series([1, 2, 3, 3, 3])
+    assert visit_levels(quiet, min_count=3, cuts=level_cuts(quiet, min_count=3)).tolist()[:2] == ["low", "low"]
+    assert visit_levels(pd.Series([0, 1, 2]), min_count=3, cuts=None).tolist() == ["none", "low", "low"]
+
+
+def _coverage(visits: list[int], enforcement: list[int], beats: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"block_id": [f"b{i}" for i in range(len(visits))], "beat_id": beats,
+                         "visits": visits, "enforcement": enforcement})
+
+
+def test_beat_totals_add_only_shown_blocks():
+    coverage = _coverage([1, 5, 7, 9, 0, 4], [0, 2, 3, 0, 6, 0], ["A", "A", "A", "A", "B", "B"])
+    blocks = public_blocks(coverage, min_count=3, cuts=level_cuts(coverage["visits"], min_count=3))
+    assert list(blocks.columns) == list(snap.BLOCK_FIELDS)
+    beats = public_beats(blocks).set_index("beat_id")
+    assert list(beats.reset_index().columns) == list(snap.BEAT_FIELDS)
+    a = beats.loc["A"]
+    assert a["visits_on_shown_blocks"] == 5 + 7 + 9  # the withheld 1 is in no total
+    assert a["enforcement_on_shown_blocks"] == 3  # the withheld 2 is in no total
+    assert a["blocks_visits_withheld"] == 1 and a["blocks_visited"] == 4 and a["coverage_pct"] == 100
+    assert beats.loc["B", "blocks_mostly_enforcement"] == 1
+    # Whatever the withheld counts are, every beat figure is the same.
+    other = public_blocks(_coverage([2, 5, 7, 9, 0, 4], [0, 1, 3, 0, 6, 0], ["A"] * 4 + ["B"] * 2), min_count=3,
+                          cuts=level_cuts(pd.Series([2, 5, 7, 9, 0, 4]), min_count=3))
+    pd.testing.assert_frame_equal(public_beats(other), public_beats(blocks))
+
+
+def test_weekly_coverage_counts_shown_blocks_in_whole_weeks_rounded_to_ten():
+    period = Window(date(2026, 1, 5), date(2026, 3, 8), "UTC")  # 63 days: 9 whole weeks
+    blocks = public_blocks(_coverage([4, 1, 0], [0, 0, 0], ["A"] * 3), min_count=3, cuts=None)
+    events = pd.DataFrame({
+        "occurred_at": pd.to_datetime(["2026-03-02T10:00", "2026-03-03T10:00", "2026-03-04T10:00"], utc=True),
+        "kind": ["foot_patrol", "community_visit", "foot_patrol"],
+        "block_id": ["b0", "b0", "b1"],  # b1 is withheld: its visit is not counted
+    })
+    trend = weekly_coverage(events, blocks, period=period)
+    assert list(trend.columns) == list(snap.TREND_FIELDS) and len(trend) == 9
+    assert trend["week_start"].map(lambda d: date.fromisoformat(d).weekday()).eq(0).all()
+    last = trend.iloc[-1]
+    assert (last["week_start"], last["week_end"], last["coverage_pct"]) == ("2026-03-02", "2026-03-08", 30)
+    assert trend["coverage_pct"].iloc[:-1].eq(0).all()
+
+
+# --- through the store ----------------------------------------------------------------------------
+
+
+def _tiny_snapshot(tmp_path, settings, counts, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    engine = tiny_city(folder, settings=settings)
+    rows = activity_rows(engine, counts(engine))
+    import_rows(engine, folder, rows, settings=settings)
+    publish_snapshot(engine, folder / "public", settings=settings, as_of=AS_OF)
+    return folder / "public"
+
+
+@pytest.mark.parametrize("kind", ["foot_patrol", "enforcement"])
+def test_one_small_block_in_a_beat_cannot_be_recovered_from_any_published_total(tmp_path, settings, kind):
+    """Beat A has exactly one block with a small count; a 1 and a 2 there publish byte-identical data."""
+
+    def counts(small: int):
+        def build(engine):
+            a = blocks_of(engine, A)
+            b = blocks_of(engine, B)
+            c = {(a[0], kind): small, (a[1], "foot_patrol"): 5, (a[2], "foot_patrol"): 7, (a[3], "foot_patrol"): 9,
+                 (b[0], "foot_patrol"): 6, (b[1], "enforcement"): 4}
+            if kind == "enforcement":
+                c[(a[0], "foot_patrol")] = 4
+            return c
+        return build
+
+    one = _tiny_snapshot(tmp_path, settings, counts(1), "one")
+    two = _tiny_snapshot(tmp_path, settings, counts(2), "two")
+    for name in (snap.BLOCKS_CSV, snap.BEATS_CSV, snap.TREND_CSV, snap.GEOJSON, snap.ABOUT):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert normalised_html((one / snap.INDEX).read_text()) == normalised_html((two / snap.INDEX).read_text())
+
+    blocks = pd.DataFrame(snap.read_rows(one, snap.BLOCKS_CSV))
+    beat_a = next(r for r in snap.read_rows(one, snap.BEATS_CSV) if r["beat_id"] == A)
+    field = "visits" if kind == "foot_patrol" else "enforcement"
+    total = "visits_on_shown_blocks" if kind == "foot_patrol" else "enforcement_on_shown_blocks"
+    in_a = blocks[blocks["beat_id"] == A]
+    assert (in_a[field] == LABEL).sum() == 1
+    shown = in_a[field][in_a[field] != LABEL].astype(int).sum()
+    assert int(beat_a[total]) - shown == 0  # subtraction reveals nothing
+    assert snap.check_snapshot(one, settings=settings) == []
+
+
+def test_events_newer_than_the_delay_are_not_published(tmp_path, settings):
+    engine = tiny_city(tmp_path, settings=settings)
+    a = blocks_of(engine, A)
+    rows = activity_rows(engine, {(a[0], "foot_patrol"): 4}, first_day=DATA_END - timedelta(days=3), days=4)
+    rows += activity_rows(engine, {(a[1], "foot_patrol"): 9}, first_day=DATA_END + timedelta(days=1), days=9)
+    import_rows(engine, tmp_path, rows, settings=settings)
+    agg = aggregates_from_store(engine, settings=settings, as_of=AS_OF)
+    assert agg.period.end == DATA_END
+    published = agg.blocks.set_index("block_id")["visits"]
+    assert published[a[0]] == 4  # up to and including the last day of the data
+    assert published[a[1]] == 0  # everything from the Monday after is held back
+    assert agg.trend["week_end"].max() == DATA_END.isoformat()
+
+
+def test_a_snapshot_cannot_be_dated_in_the_future(tmp_path, settings):
+    engine = tiny_city(tmp_path, settings=settings)
+    with pytest.raises(InputError, match="later than today"):
+        aggregates_from_store(engine, settings=settings, as_of=date.today() + timedelta(days=3))
+
+
+def test_a_city_without_activity_publishes_every_block_as_none(tmp_path, settings):
+    engine = tiny_city(tmp_path, settings=settings)
+    agg = aggregates_from_store(engine, settings=settings, as_of=AS_OF)
+    assert set(agg.blocks["visit_level"]) == {"none"} and set(agg.blocks["presence"]) == {snap.NO_ACTIVITY}
+    assert agg.level_cuts is None and agg.trend["coverage_pct"].eq(0).all() and len(agg.trend) == 2 * 13

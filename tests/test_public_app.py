@@ -1,0 +1,136 @@
+"""The public-only deployment: it shows the published snapshot and has no path to the store."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy
+from streamlit.testing.v1 import AppTest
+
+import beatmap.store
+import beatmap.ui.mapview
+from beatmap import snapshot as snap
+from beatmap.publish import publish_snapshot
+from beatmap.settings import Settings
+from tests.conftest import ROOT
+from tests.public_helpers import AS_OF, DATA_END, A, B, activity_rows, blocks_of, import_rows, tiny_city
+
+APP = str(ROOT / "app.py")
+PAGE = ROOT / "beatmap" / "ui" / "pages" / "public.py"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A snapshot of the tiny city, published as of AS_OF."""
+    tmp = tmp_path_factory.mktemp("public_app")
+    settings = Settings()
+    engine = tiny_city(tmp, settings=settings)
+    a, b = blocks_of(engine, A), blocks_of(engine, B)
+    rows = activity_rows(engine, {(a[0], "foot_patrol"): 8, (a[1], "community_visit"): 1, (b[0], "enforcement"): 5})
+    import_rows(engine, tmp, rows, settings=settings)
+    publish_snapshot(engine, tmp / "public", settings=settings, as_of=AS_OF)
+    engine.dispose()
+    return tmp / "public"
+
+
+@pytest.fixture
+def public_only(monkeypatch, tmp_path):
+    """BEATMAP_PUBLIC_ONLY=1, every way to the store made to fail, and the map seam recorded."""
+    opened: list[str] = []
+    drawn: list = []
+
+    def no_store(*args, **kwargs):
+        opened.append("open_store")
+        raise RuntimeError("the public page must never open the store")
+
+    def no_engine(*args, **kwargs):
+        opened.append("create_engine")
+        raise RuntimeError("the public page must never create a database engine")
+
+    def fake_show_map(m, *, key, height=560, layers=None):
+        drawn.append(m)
+        return {}
+
+    monkeypatch.setenv("BEATMAP_PUBLIC_ONLY", "1")
+    monkeypatch.setenv("BEATMAP_DB", str(tmp_path / "must-not-exist.db"))
+    monkeypatch.setattr(beatmap.store, "open_store", no_store)
+    monkeypatch.setattr(sqlalchemy, "create_engine", no_engine)
+    monkeypatch.setattr(beatmap.ui.mapview, "show_map", fake_show_map)
+    return {"opened": opened, "drawn": drawn, "db": tmp_path / "must-not-exist.db"}
+
+
+def run_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_public_only_app_shows_the_snapshot_without_the_store(published, public_only, monkeypatch):
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(published))
+    at = run_app()
+    assert at.title[0].value == "Police presence outside enforcement"
+    assert DATA_END.isoformat() in at.caption[0].value and "last 7 days" in at.caption[0].value
+    assert len(public_only["drawn"]) == 1
+    page = public_only["drawn"][0].get_root().render()
+    assert "/app/static/vendor/leaflet/leaflet.js" in page and "fewer than 3" in page
+    beats = at.dataframe[0].value
+    assert list(beats["Beat"]) == [A, B] and "Visits on shown blocks" in beats.columns
+    assert any("What the map does not show" in m.value for m in at.markdown)
+    assert public_only["opened"] == [] and not public_only["db"].exists()
+    assert at.error == [] and at.info == []
+
+
+def test_nothing_published_yet_says_how_to_publish(public_only, monkeypatch, tmp_path):
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(tmp_path / "public"))
+    at = run_app()
+    assert "nothing published yet" in at.info[0].value.lower()
+    assert "beatmap publish --out data/public" in at.info[0].value
+    assert public_only["drawn"] == [] and public_only["opened"] == []
+
+
+def test_a_tampered_snapshot_is_not_shown(published, public_only, monkeypatch, tmp_path):
+    folder = tmp_path / "public"
+    shutil.copytree(published, folder)
+    data = json.loads((folder / snap.GEOJSON).read_text())
+    data["features"][0]["properties"]["officer_id"] = "O101"
+    (folder / snap.GEOJSON).write_text(json.dumps(data))
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(folder))
+    at = run_app()
+    assert "does not pass the public map checks" in at.error[0].value
+    assert public_only["drawn"] == [] and at.dataframe == []
+
+
+def test_the_latest_of_several_snapshots_is_found(published, tmp_path):
+    for name, as_of in (("2026-03", "2026-03-18"), ("2026-04", "2026-04-15")):
+        shutil.copytree(published, tmp_path / name)
+        manifest = json.loads((tmp_path / name / snap.MANIFEST).read_text())
+        manifest["as_of"] = as_of
+        (tmp_path / name / snap.MANIFEST).write_text(json.dumps(manifest))
+    assert snap.find_snapshot(tmp_path) == tmp_path / "2026-04"
+    assert snap.find_snapshot(published) == published
+    assert snap.find_snapshot(tmp_path / "absent") is None
+
+
+def test_public_page_imports_nothing_that_reaches_the_store():
+    imported = []
+    for node in ast.walk(ast.parse(PAGE.read_text())):
+        if isinstance(node, ast.Import):
+            imported += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imported += [f"{node.module}.{a.name}" for a in node.names]
+    forbidden = ("beatmap.store", "beatmap.ui.data", "beatmap.report", "beatmap.privacy", "beatmap.publish.",
+                 "sqlalchemy")
+    assert [m for m in imported if m.startswith(forbidden) or m == "beatmap.publish"] == []
+    modules = sorted({m.rsplit(".", 1)[0] if m.startswith("beatmap.") and m.count(".") > 1 else m
+                      for m in imported if m.startswith("beatmap")})
+    code = (f"import sys, {', '.join(modules)}; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy' "
+            "or m in ('beatmap.store', 'beatmap.ui.data', 'beatmap.report', 'beatmap.privacy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -1,0 +1,307 @@
+"""Publishing the public map from the demo city: nothing personal, nothing fine-grained, nothing recent leaks."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+import shutil
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from beatmap import snapshot as snap
+from beatmap import store
+from beatmap.cli import main
+from beatmap.demo import build_demo
+from beatmap.errors import BeatmapError, InputError
+from beatmap.publish import check_snapshot, publish_snapshot
+from beatmap.render import display_frame
+from beatmap.settings import Settings
+
+AS_OF = date(2026, 10, 20)  # inside the demo's year of data, so later events exist and must be held back
+DATA_START, DATA_END = date(2026, 6, 1), date(2026, 8, 30)  # the latest 13-week period over by Oct 12
+LABEL = snap.withheld_label(3)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo city in a temporary store, and its snapshot published as of AS_OF."""
+    tmp = tmp_path_factory.mktemp("publish")
+    settings = Settings()
+    engine = store.open_store(tmp / "demo.db")
+    build_demo(engine, settings=settings, seed=7, directory=tmp / "demo")
+    manifest = publish_snapshot(engine, tmp / "public", settings=settings, as_of=AS_OF, actor="test:supervisor")
+    activity = pd.read_csv(tmp / "demo" / "activity.csv", dtype=str)
+    return {"engine": engine, "settings": settings, "dir": tmp / "public", "manifest": manifest,
+            "activity": activity, "tmp": tmp}
+
+
+def all_text(folder) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir() if p.is_file()}
+
+
+def embedded_collections(page: str) -> list[dict]:
+    decoder = json.JSONDecoder()
+    return [decoder.raw_decode(page, m.start())[0] for m in re.finditer(r'\{"features": \[', page)]
+
+
+def coordinates(value) -> list[tuple[float, float]]:
+    if isinstance(value[0], int | float):
+        return [(value[0], value[1])]
+    return [c for item in value for c in coordinates(item)]
+
+
+def copy_snapshot(demo, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(demo["dir"], target)
+    return target
+
+
+def test_snapshot_holds_every_file_with_its_hash(demo):
+    names = {p.name for p in demo["dir"].iterdir()}
+    assert names == {*snap.FILES, snap.MANIFEST}
+    for name, entry in demo["manifest"]["files"].items():
+        assert entry["sha256"] == snap.sha256_of(demo["dir"] / name)
+    assert check_snapshot(demo["dir"], settings=demo["settings"]) == []
+
+
+def test_no_officer_unit_note_or_record_id_appears_in_any_file(demo):
+    activity = demo["activity"]
+    secrets = {*activity["officer_id"].dropna(), *activity["unit_id"].dropna(), *activity["notes"].dropna()}
+    record_ids = set(activity["source_id"].dropna())
+    assert len(secrets) > 70 and len(record_ids) > 80_000
+    for path in demo["dir"].iterdir():
+        raw = path.read_bytes()
+        text = html.unescape(raw.decode("utf-8"))
+        leaked = sorted(s for s in secrets if s.encode() in raw or s in text)
+        assert leaked == [], f"{path.name} leaks {leaked[:5]}"
+        tokens = set(re.findall(rb"[A-Za-z0-9_-]+", raw)) | set(re.findall(r"[A-Za-z0-9_-]+", text))
+        assert not {t.encode() for t in record_ids} & tokens and not record_ids & tokens, path.name
+
+
+def test_no_raw_event_coordinate_appears_in_any_file(demo):
+    activity = demo["activity"]
+    # Values at the block grid's precision may be block corners (public anyway); the geometry test covers those.
+    raw_points = {v for v in {*activity["lat"], *activity["lon"]} if len(v.split(".")[1]) > 5}
+    assert len(raw_points) > 1000
+    for path in demo["dir"].iterdir():
+        numbers = set(re.findall(r"-?\d+\.\d+", path.read_text(encoding="utf-8")))
+        assert numbers & raw_points == set(), path.name
+
+
+def test_geometry_is_the_simplified_block_layer_and_nothing_finer(demo):
+    blocks = store.read_blocks(demo["engine"])
+    light = display_frame(blocks, [], tolerance_m=2.0)
+    vertices = {(round(x, 5), round(y, 5)) for g in light.geometry for x, y in shapely_coords(g)}
+    collection = snap.read_features(demo["dir"])
+    assert len(collection["features"]) == len(blocks)
+    published = set()
+    for feature in collection["features"]:
+        assert feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
+        published |= set(map(tuple, coordinates(feature["geometry"]["coordinates"])))
+    assert published <= vertices
+    assert all(round(x, 5) == x and round(y, 5) == y for x, y in published)
+    page = (demo["dir"] / snap.INDEX).read_text()
+    in_page = {tuple(c) for fc in embedded_collections(page) for f in fc["features"]
+               for c in coordinates(f["geometry"]["coordinates"])}
+    assert in_page and in_page <= vertices
+    types = {f["geometry"]["type"] for fc in embedded_collections(page) for f in fc["features"]}
+    assert types <= {"Polygon", "MultiPolygon"}
+
+
+def shapely_coords(geometry):
+    import shapely
+
+    return shapely.get_coordinates(geometry).tolist()
+
+
+def test_every_field_is_on_the_whitelist(demo):
+    collection = snap.read_features(demo["dir"])
+    assert set(collection) == {"type", "features"}
+    assert all(list(f["properties"]) == list(snap.BLOCK_FIELDS) for f in collection["features"])
+    for name, fields in ((snap.BLOCKS_CSV, snap.BLOCK_FIELDS), (snap.BEATS_CSV, snap.BEAT_FIELDS),
+                         (snap.TREND_CSV, snap.TREND_FIELDS)):
+        header = next(csv.reader(io.StringIO((demo["dir"] / name).read_text())))
+        assert header == list(fields), name
+    page = (demo["dir"] / snap.INDEX).read_text()
+    for fc in embedded_collections(page):
+        assert all(set(f["properties"]) <= set(snap.BLOCK_FIELDS) for f in fc["features"])
+
+
+def test_no_count_below_the_threshold(demo):
+    def ok(value) -> bool:
+        return value == LABEL or int(value) == 0 or int(value) >= 3
+
+    blocks = snap.read_rows(demo["dir"], snap.BLOCKS_CSV)
+    assert all(ok(r["visits"]) and ok(r["enforcement"]) for r in blocks)
+    assert any(r["visits"] == LABEL for r in blocks)  # the demo does have small counts, and they are withheld
+    beats = snap.read_rows(demo["dir"], snap.BEATS_CSV)
+    assert all(ok(r["visits_on_shown_blocks"]) and ok(r["enforcement_on_shown_blocks"]) for r in beats)
+    features = snap.read_features(demo["dir"])["features"]
+    assert all(ok(f["properties"]["visits"]) and ok(f["properties"]["enforcement"]) for f in features)
+
+
+def test_counts_are_exactly_the_period_before_the_delay(demo):
+    manifest = demo["manifest"]
+    start, end = date.fromisoformat(manifest["data_start"]), date.fromisoformat(manifest["data_end"])
+    assert (start, end) == (DATA_START, DATA_END) and (AS_OF - end).days - 1 >= 7 and end.weekday() == 6
+    events = store.read_events(demo["engine"], columns=("occurred_at", "kind", "block_id"))
+    day = events["occurred_at"].dt.tz_convert("America/Chicago").dt.date
+    visits = events["kind"].isin(["foot_patrol", "community_visit"])
+
+    def counts(last: date) -> pd.Series:
+        return events[visits & (day >= start) & (day <= last)].groupby("block_id").size()
+
+    expected, with_later = counts(end), counts(end + timedelta(days=7))
+    assert (expected != with_later.reindex(expected.index)).any()  # later events exist and would change counts
+    published = {r["block_id"]: r["visits"] for r in snap.read_rows(demo["dir"], snap.BLOCKS_CSV)}
+    for block_id, value in published.items():
+        n = int(expected.get(block_id, 0))
+        assert value == (LABEL if 0 < n < 3 else str(n)), block_id
+    trend = snap.read_rows(demo["dir"], snap.TREND_CSV)
+    assert max(r["week_end"] for r in trend) == end.isoformat()
+    assert all(date.fromisoformat(r["week_start"]) >= start for r in trend)
+    for path in demo["dir"].iterdir():
+        if path.name not in (snap.MANIFEST, snap.ABOUT):
+            later = [d for d in re.findall(r"\d{4}-\d{2}-\d{2}", path.read_text()) if d > end.isoformat()]
+            assert later == [], path.name
+
+
+def test_publish_is_in_the_audit_log(demo):
+    with demo["engine"].connect() as conn:
+        rows = conn.execute(select(store.audit_log).where(store.audit_log.c.action == "publish")).all()
+    assert len(rows) >= 1
+    entry = rows[0]
+    details = json.loads(entry.details)
+    assert entry.actor == "test:supervisor" and details["as_of"] == AS_OF.isoformat()
+    assert details["files"][snap.GEOJSON] == demo["manifest"]["files"][snap.GEOJSON]["sha256"]
+
+
+def test_the_page_works_offline_on_a_phone_with_a_text_alternative(demo):
+    page = (demo["dir"] / snap.INDEX).read_text()
+    assert '<html lang="en">' in page and "<title>" in page
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "user-scalable=no" not in page
+    assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", page)  # Leaflet is inlined
+    assert "cdn" not in page.lower()
+    for colour in ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00"):  # Okabe-Ito
+        assert colour in page
+    assert page.count("<tr>") >= 288 + 8  # every block and every beat as text
+    assert "About this map" in page and "fewer than 3" in page
+
+
+def test_about_text_says_what_the_map_shows_and_how(demo):
+    about = snap.read_about(demo["dir"])
+    for phrase in ("What the map does not show", "No officer", "fewer than 3", "7 days", "August 30, 2026",
+                   "never added into any total", "Monday to Sunday", "periods never overlap"):
+        assert phrase in about, phrase
+
+
+@pytest.mark.parametrize("tamper", ["officer_field", "count_of_one", "extra_file", "point", "later_week",
+                                    "manifest_delay", "sliding_period", "cdn_script"])
+def test_check_catches_a_tampered_snapshot(demo, tmp_path, tamper, capsys):
+    folder = copy_snapshot(demo, tmp_path)
+    geojson, blocks_csv = folder / snap.GEOJSON, folder / snap.BLOCKS_CSV
+    if tamper == "officer_field":
+        data = json.loads(geojson.read_text())
+        data["features"][0]["properties"]["officer_id"] = "O101"
+        geojson.write_text(json.dumps(data))
+    elif tamper == "count_of_one":
+        text = blocks_csv.read_text()
+        first = text.splitlines()[1]
+        parts = first.split(",")
+        parts[3] = "1"
+        blocks_csv.write_text(text.replace(first, ",".join(parts), 1))
+    elif tamper == "extra_file":
+        (folder / "events.csv").write_text("occurred_at,lat,lon\n2026-10-01T10:00,41.6,-88.1\n")
+    elif tamper == "point":
+        data = json.loads(geojson.read_text())
+        data["features"][0]["geometry"] = {"type": "Point", "coordinates": [-88.1012345, 41.6012345]}
+        geojson.write_text(json.dumps(data))
+    elif tamper == "later_week":
+        trend = folder / snap.TREND_CSV
+        trend.write_text(trend.read_text() + "B01,2026-08-31,2026-09-06,50\n")
+    elif tamper == "manifest_delay":
+        manifest = json.loads((folder / snap.MANIFEST).read_text())
+        manifest["as_of"] = "2026-09-02"
+        (folder / snap.MANIFEST).write_text(json.dumps(manifest))
+    elif tamper == "sliding_period":
+        manifest = json.loads((folder / snap.MANIFEST).read_text())
+        manifest["data_start"] = "2026-06-08"
+        (folder / snap.MANIFEST).write_text(json.dumps(manifest))
+    elif tamper == "cdn_script":
+        page = folder / snap.INDEX
+        page.write_text(page.read_text().replace("<head>", '<head><script src="https://cdn.example/x.js"></script>'))
+    problems = check_snapshot(folder, settings=demo["settings"])
+    assert problems, tamper
+    expected = {"officer_field": "officer", "count_of_one": "below 3", "extra_file": "events.csv",
+                "point": "Point", "later_week": "outside the data", "manifest_delay": "full days",
+                "sliding_period": "fixed periods", "cdn_script": "internet"}[tamper]
+    assert any(expected in p for p in problems), problems
+    assert main(["publish", "--check", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "violation" in out and expected in out
+
+
+def test_check_of_a_clean_snapshot_exits_zero(demo, capsys):
+    assert main(["publish", "--check", str(demo["dir"])]) == 0
+    assert "keeps every public map rule" in capsys.readouterr().out
+
+
+def test_cli_publishes_and_refuses_a_future_date(demo, tmp_path, capsys):
+    db = str(demo["tmp"] / "demo.db")
+    assert main(["--db", db, "publish", "--out", str(tmp_path / "pub"), "--as-of", "2026-10-27"]) == 0
+    assert "data 2026-06-01 to 2026-08-30" in capsys.readouterr().out
+    assert check_snapshot(tmp_path / "pub", settings=demo["settings"]) == []
+    future = (date.today() + timedelta(days=2)).isoformat()
+    assert main(["--db", db, "publish", "--out", str(tmp_path / "pub"), "--as-of", future]) == 2
+    assert "later than today" in capsys.readouterr().err
+
+
+def test_a_shorter_delay_needs_a_logged_reason_that_is_never_published(demo, tmp_path):
+    engine, settings = demo["engine"], demo["settings"]
+    early = date(2026, 9, 3)  # 3 days after a period ended
+    with pytest.raises(InputError, match="--reason"):
+        publish_snapshot(engine, tmp_path / "fast", settings=settings, as_of=early, override_delay_days=1)
+    assert not (tmp_path / "fast").exists()
+    reason = "Council hearing on foot patrol staffing"
+    manifest = publish_snapshot(engine, tmp_path / "fast", settings=settings, as_of=early, actor="test:lt",
+                                override_delay_days=1, override_reason=reason)
+    assert manifest["override"] == {"delay_days": 1, "rule_delay_days": 7}
+    assert manifest["data_end"] == "2026-08-30"  # the rules would still publish the period ending 2026-05-31
+    assert "shorter delay (1 days)" in snap.read_about(tmp_path / "fast")
+    for path in (tmp_path / "fast").iterdir():
+        assert reason not in path.read_text(), path.name
+    with engine.connect() as conn:
+        logged = conn.execute(select(store.audit_log).where(store.audit_log.c.action == "publish.override")).all()
+    assert [json.loads(r.details)["reason"] for r in logged] == [reason] and logged[0].actor == "test:lt"
+    problems = check_snapshot(tmp_path / "fast", settings=settings)
+    assert any("full days" in p for p in problems)  # the rules still say it is too recent
+
+
+def test_publishing_again_replaces_the_snapshot_but_never_another_folder(demo, tmp_path):
+    engine, settings = demo["engine"], demo["settings"]
+    out = tmp_path / "pub"
+    publish_snapshot(engine, out, settings=settings, as_of=AS_OF)
+    (out / "stale.txt").write_text("left over")
+    publish_snapshot(engine, out, settings=settings, as_of=AS_OF + timedelta(days=7))
+    assert not (out / "stale.txt").exists() and snap.read_manifest(out)["as_of"] == "2026-10-27"
+    other = tmp_path / "documents"
+    other.mkdir()
+    (other / "budget.xlsx").write_text("keep me")
+    with pytest.raises(InputError, match="holds no published snapshot"):
+        publish_snapshot(engine, other, settings=settings, as_of=AS_OF)
+    assert (other / "budget.xlsx").read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left behind
+
+
+def test_missing_leaflet_says_run_make_vendor(demo, tmp_path):
+    with pytest.raises(BeatmapError, match="make vendor"):
+        publish_snapshot(demo["engine"], tmp_path / "pub", settings=demo["settings"], as_of=AS_OF,
+                         leaflet_dir=tmp_path / "no-leaflet")
+    assert not (tmp_path / "pub").exists()
