@@ -1,21 +1,50 @@
 """beatmap dashboard: `streamlit run app.py` (the store is $BEATMAP_DB or data/beatmap.db).
 
+Who is signed in decides which pages exist (:func:`beatmap.access.pages_for`):
+a page the user may not open is not in the navigation, so its URL leads
+nowhere either.  Not signed in, the only page is the public map.
+
 With BEATMAP_PUBLIC_ONLY=1 the app serves only the public map, read from published snapshot files;
 it never opens the store.
 """
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
 st.set_page_config(page_title="beatmap", page_icon="🗺️", layout="wide")
 
+PUBLIC_PAGE = "beatmap/ui/pages/public.py"
+
 if os.environ.get("BEATMAP_PUBLIC_ONLY") == "1":
-    pages = [st.Page("beatmap/ui/pages/public.py", title="Public map", default=True)]
-else:
-    pages = [
-        st.Page("beatmap/ui/pages/coverage.py", title="Coverage", icon=":material/map:", default=True),
-        st.Page("beatmap/ui/pages/heatmap.py", title="Heat map", icon=":material/local_fire_department:"),
-        st.Page("beatmap/ui/pages/import_data.py", title="Import", icon=":material/upload_file:"),
-    ]
-st.navigation(pages).run()
+    st.navigation([st.Page(PUBLIC_PAGE, title="Public map", default=True)]).run()
+    st.stop()
+
+from beatmap.access import pages_for  # noqa: E402  (after the public-only switch: that mode needs neither)
+from beatmap.ui import auth, data  # noqa: E402
+
+# Page key (as in beatmap.access.PAGES) -> file, title, icon.
+PAGES = {
+    "coverage": ("beatmap/ui/pages/coverage.py", "Coverage", ":material/map:"),
+    "route": ("beatmap/ui/pages/route.py", "Walking route", ":material/directions_walk:"),
+    "log_visit": ("beatmap/ui/pages/log_visit.py", "Log a visit", ":material/edit_note:"),
+    "heatmap": ("beatmap/ui/pages/heatmap.py", "Heat map", ":material/local_fire_department:"),
+    "import": ("beatmap/ui/pages/import_data.py", "Import", ":material/upload_file:"),
+    "users": ("beatmap/ui/pages/admin_users.py", "Users", ":material/group:"),
+    "audit": ("beatmap/ui/pages/admin_audit.py", "Audit log", ":material/policy:"),
+    "settings": ("beatmap/ui/pages/admin_settings.py", "Settings", ":material/settings:"),
+    "public": (PUBLIC_PAGE, "Public map", ":material/public:"),
+}
+HERE = Path(__file__).resolve().parent
+
+engine, settings = data.get_engine(), data.get_settings()
+user = auth.resolve_user(engine, settings)
+# A page whose file is not there yet (the route and visit pages arrive with their own work) is left out.
+allowed = [PAGES[name] for name in pages_for(user) if (HERE / PAGES[name][0]).exists()]
+pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(allowed)]
+navigation = st.navigation(pages)
+if auth.take_landing():  # just signed in or out: open the first page of the new set
+    st.switch_page(pages[0])
+auth.sidebar(engine, settings, user)
+navigation.run()

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from beatmap import __version__, store
+from beatmap import __version__, cli_accounts, store
+from beatmap.audit import cli_actor, record
 from beatmap.errors import BeatmapError
 from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
-from beatmap.report import beat_coverage, block_coverage, window_from_store, write_table
-from beatmap.settings import read_settings
+from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store, write_table
+from beatmap.settings import Settings, read_settings
 
 EXIT_ERROR = 2
 
@@ -78,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write the demo files and ground truth (default data/demo)")
 
     sub.add_parser("info", help="what the store holds")
+    cli_accounts.add_commands(sub, date_type=_date)
+
+    pub = sub.add_parser("publish", help="write the public map snapshot (aggregated, delayed, suppressed), "
+                                         "or --check one")
+    where = pub.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, help="folder to publish to; its contents are replaced "
+                                                "(default: public_dir in the settings)")
+    where.add_argument("--check", type=Path, metavar="DIR", help="verify a published snapshot against the rules; "
+                                                                 "exit 1 on any violation")
+    pub.add_argument("--as-of", type=_date, help="publication date (default today; never later)")
+    pub.add_argument("--override-delay-days", type=int, metavar="N",
+                     help="publish with a shorter delay than the settings allow; needs --reason, goes to the audit log")
+    pub.add_argument("--reason", help="why the delay is overridden (audit log only, never published)")
     return parser
 
 
@@ -106,22 +120,32 @@ def _run(args: argparse.Namespace) -> int:
         from beatmap.demo import build_demo
 
         engine = store.open_store(args.db)
-        result = build_demo(engine, seed=args.seed, directory=args.dir, settings=settings, progress=_progress)
+        result = build_demo(engine, seed=args.seed, directory=args.dir, settings=settings, progress=_progress,
+                            actor=cli_actor())
+        read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(result)
         return 0
+    if args.command == "publish":
+        return _publish(args, settings)
+    if args.command in cli_accounts.COMMANDS:
+        return cli_accounts.run(args, db=args.db, settings=settings)
     engine = store.open_store(args.db, create=args.command in {"areas", "import"})
     if args.command == "areas":
         summary = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
                              blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
-                             progress=_progress)
+                             progress=_progress, actor=cli_actor())
         print(format_areas(summary))
     elif args.command == "import":
         summary = import_activity(engine, args.file, settings=settings, mapping_path=args.mapping, crs=args.crs,
-                                  source=args.source, progress=_progress if not args.json else _quiet)
+                                  source=args.source, progress=_progress if not args.json else _quiet,
+                                  actor=cli_actor())
+        read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
     elif args.command == "rejects":
         rejects = store.read_rejects(engine, batch_id=args.batch)
         path = write_table(rejects, args.out if args.out.suffix else args.out.with_suffix(".csv"))
+        record(engine, actor=cli_actor(), action="export", target=str(path),
+               details={"what": "rejected rows", "rows": len(rejects)})
         print(f"wrote {len(rejects):,} rejected rows to {path}")
     elif args.command in {"coverage", "beats"}:
         window = window_from_store(engine, settings=settings, start=args.start, end=args.end)
@@ -130,6 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             table = beat_coverage(engine, window=window, settings=settings)
         path = write_table(table, args.out)
+        record(engine, actor=cli_actor(), action="export", target=str(path),
+               details={"what": f"{args.command} table", "rows": len(table), "from": window.start, "to": window.end})
         flagged = table["flag"].notna().sum() if "flag" in table else int(table["flagged"].sum())
         print(f"wrote {len(table):,} rows to {path} for {window.start} to {window.end} ({window.days} days); "
               f"{flagged:,} flagged blocks")
@@ -140,6 +166,30 @@ def _run(args: argparse.Namespace) -> int:
 
 def _quiet(_fraction: float, _message: str) -> None:
     return None
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> int:
+    """``beatmap publish``: build and publish the public snapshot, or ``--check`` one (exit 1 on a violation)."""
+    from beatmap.publish import check_snapshot, publish_snapshot
+
+    if args.check is not None:
+        problems = check_snapshot(args.check, settings=settings)
+        for problem in problems:
+            print(problem)
+        print(f"{args.check}: {len(problems)} violation(s) of the public map rules" if problems
+              else f"{args.check}: keeps every public map rule")
+        return 1 if problems else 0
+    out = args.out if args.out is not None else Path(settings.public_dir)
+    engine = store.open_store(args.db, create=False)
+    m = publish_snapshot(engine, out, settings=settings, as_of=args.as_of, actor=cli_actor(),
+                         override_delay_days=args.override_delay_days, override_reason=args.reason)
+    counts, rules = m["counts"], m["rules"]
+    print(f"published the public map to {out}: data {m['data_start']} to {m['data_end']}, dated {m['as_of']} "
+          f"(delay {rules['delay_days']} days)\n"
+          f"  {counts['blocks']:,} blocks in {counts['beats']:,} beats; withheld as "
+          f"'fewer than {rules['min_count']}': {counts['visits_withheld']:,} visit counts, "
+          f"{counts['enforcement_withheld']:,} enforcement counts")
+    return 0
 
 
 def format_import(s: ImportSummary) -> str:

@@ -25,7 +25,7 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import Engine
 
-from beatmap import store
+from beatmap import accounts, store
 from beatmap.errors import InputError, StoreError
 from beatmap.ingest import Progress, import_activity, load_areas
 from beatmap.settings import Settings
@@ -361,16 +361,19 @@ def build_demo(
     seed: int = 7,
     directory: pathlib.Path = pathlib.Path("data/demo"),
     progress: Progress | None = None,
+    actor: str = "demo",
 ) -> str:
     """Generate the demo city, write its files to ``directory`` and load them into an empty store.
 
     The files go through the same loaders as a department's own (``beatmap areas`` and
     ``beatmap import``).  ``ground_truth.csv`` beside them lists the planted neglected blocks.
+    One dashboard account per role is added (see :func:`_demo_accounts`), with generated
+    passwords that appear in the summary only.  ``actor`` is who builds it, for the audit log.
 
     Returns
     -------
     str
-        A summary for the user.
+        A summary for the user, with the demo accounts' passwords (shown once).
 
     Raises
     ------
@@ -390,15 +393,48 @@ def build_demo(
     paths = write_demo_city(city, directory)
     demo_settings = dataclasses.replace(settings, timezone=city.timezone)
     report(0.2, "loading beats and blocks")
-    areas = load_areas(engine, paths["beats"], blocks_path=paths["blocks"], settings=demo_settings)
+    areas = load_areas(engine, paths["beats"], blocks_path=paths["blocks"], settings=demo_settings, actor=actor)
     report(0.4, "importing a year of activity")
-    summary = import_activity(engine, paths["activity"], settings=demo_settings, source="demo")
+    summary = import_activity(engine, paths["activity"], settings=demo_settings, source="demo", actor=actor)
+    report(0.9, "adding the demo accounts")
+    accounts_text = _demo_accounts(engine, actor=actor)
     report(1.0, "done")
     return (
         f"demo city (seed {seed}): {areas.beats} beats, {areas.blocks} blocks, "
         f"{summary.imported:,} activity records from {city.start} to {city.end}\n"
-        f"  files and the planted ground truth ({len(city.truth)} neglected blocks) are in {directory}/"
+        f"  files and the planted ground truth ({len(city.truth)} neglected blocks) are in {directory}/\n"
+        + accounts_text
     )
+
+
+def _demo_accounts(engine: Engine, *, actor: str) -> str:
+    """One dashboard account per role, with generated passwords; the lines of the summary that list them.
+
+    ``admin``; ``lieutenant`` (supervisor of every beat); ``sergeant`` (supervisor of the first two
+    beats); ``officer-<beat>`` for each of the first two beats, carrying the officer id that logged
+    the most activity there.  An account name already in the store is left as it is.
+    """
+    beats = store.read_beats(engine)["beat_id"].tolist()[:2]
+    events = store.read_events(engine, columns=("officer_id", "beat_id"))
+    events = events[events["beat_id"].isin(beats) & events["officer_id"].notna()]
+    busiest = events.groupby("beat_id")["officer_id"].agg(lambda ids: ids.value_counts().index[0])
+    plan = [("admin", accounts.ADMIN, [], False, None), ("lieutenant", accounts.SUPERVISOR, [], True, None),
+            ("sergeant", accounts.SUPERVISOR, beats, False, None)]
+    plan += [(f"officer-{b.lower()}", accounts.OFFICER, [b], False, busiest.get(b)) for b in beats]
+    existing = set(accounts.list_users(engine)["name"])
+    lines = ["  demo accounts for the dashboard (passwords shown only now; change one with "
+             "`beatmap users passwd NAME`):"]
+    for name, role, their_beats, every, officer_id in plan:
+        if name in existing:
+            lines.append(f"    {name:<14} already exists, left as it is")
+            continue
+        user, password = accounts.add_user(engine, name, role=role, actor=actor, beats=their_beats,
+                                           all_beats=every, officer_id=officer_id)
+        listed = f", beat{'s' * (len(their_beats) > 1)} {', '.join(their_beats)}"
+        scope = "" if role == accounts.ADMIN else ", all beats" if every else listed
+        who = f" (officer id {user.officer_id})" if role == accounts.OFFICER else ""
+        lines.append(f"    {name:<14} {password}   {role}{scope}{who}")
+    return "\n".join(lines)
 
 
 # --- checks -------------------------------------------------------------------------------------

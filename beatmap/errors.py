@@ -24,6 +24,10 @@ class StoreError(BeatmapError):
     """The store cannot be opened or is not in the state an operation needs."""
 
 
+class AccessError(BeatmapError, PermissionError):
+    """The user's role does not allow this change (e.g. editing another officer's visit)."""
+
+
 def collect_problems(problems: list[str], *, header: str, limit: int = 20) -> str:
     """Join a list of problems into one message, capped at ``limit`` lines.
 

@@ -95,11 +95,13 @@ def load_areas(
     block_id_field: str | None = None,
     grid_m: float | None = None,
     progress: Progress = _no_progress,
+    actor: str = "library",
 ) -> AreasSummary:
     """Read, validate and store beats and blocks, replacing any loaded before.
 
     ``crs`` is the CRS the user states for files that have none.  Activity
-    already in the store is assigned again to the new blocks.
+    already in the store is assigned again to the new blocks.  ``actor``
+    (who loads them) goes to the audit log with the load.
     """
     progress(0.0, "reading beats")
     beats_layer = read_layer(beats_path, crs=crs)
@@ -109,7 +111,7 @@ def load_areas(
         beats_layer, blocks_layer, beat_id_field=beat_id_field, block_id_field=block_id_field, grid_m=grid_m,
         analysis_crs=settings.analysis_crs, beats_source=str(beats_path), blocks_source=str(blocks_path),
     )
-    return store_areas(engine, beats, blocks, notes, settings=settings, progress=progress,
+    return store_areas(engine, beats, blocks, notes, settings=settings, progress=progress, actor=actor,
                        source=str(beats_path), file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
 
 
@@ -123,8 +125,9 @@ def store_areas(
     source: str,
     file_name: str,
     progress: Progress = _no_progress,
+    actor: str = "library",
 ) -> AreasSummary:
-    """Write prepared layers (see :func:`beatmap.areas.prepare_areas`) and re-assign activity."""
+    """Write prepared layers (see :func:`beatmap.areas.prepare_areas`) and re-assign activity (audited as ``actor``)."""
     progress(0.5, "writing beats and blocks")
     with store.transaction(engine) as conn:
         batch_id = store.add_batch(conn, what="areas", source=source, file_name=file_name,
@@ -137,6 +140,9 @@ def store_areas(
             assigned = assign_points(located, blocks, settings=settings)
             assigned["event_id"] = located["event_id"].to_numpy()
             store.update_assignments(conn, assigned)
+        store.record_audit(conn, actor=actor, action="import.areas", target=file_name,
+                           details={"batch_id": batch_id, "beats": len(beats), "blocks": len(blocks),
+                                    "notes": len(notes), "events_reassigned": len(located)})
         store.bump_version(conn)
     progress(1.0, "done")
     return AreasSummary(beats=len(beats), blocks=len(blocks), crs=CRS(beats.crs).name, notes=notes,
@@ -169,6 +175,7 @@ def import_activity(
     source: str | None = None,
     now: pd.Timestamp | None = None,
     progress: Progress = _no_progress,
+    actor: str = "library",
 ) -> ImportSummary:
     """Import an activity CSV into the store, as one transaction.
 
@@ -191,6 +198,8 @@ def import_activity(
         Reference for rejecting future times (default: the clock).
     progress : callable, optional
         ``progress(fraction, message)``.
+    actor : str
+        Who imports, for the audit log (``cli:<os user>``, a dashboard user).
 
     Returns
     -------
@@ -232,6 +241,8 @@ def import_activity(
                              source=source, file_name=str(path))
         summary = replace(summary, batch_id=batch_id)
         store.set_batch_summary(conn, batch_id, summary.to_dict())
+        store.record_audit(conn, actor=actor, action="import.activity", target=str(path),
+                           details={k: v for k, v in summary.to_dict().items() if k != "file"})
         store.bump_version(conn)
     progress(1.0, "done")
     return summary

@@ -116,7 +116,9 @@ def write_table(frame: gpd.GeoDataFrame | pd.DataFrame, path: str | Path) -> Pat
 def csv_text(frame: pd.DataFrame) -> str:
     """A table as CSV text, without geometry; text a spreadsheet would run as a formula is neutralised."""
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    table = table.apply(lambda col: col.map(neutralise_cell) if col.dtype == object else col)
+    # Text columns are object or (pandas 3) string dtype: both are checked.
+    table = table.apply(lambda col: col.map(neutralise_cell)
+                        if col.dtype == object or pd.api.types.is_string_dtype(col) else col)
     return table.to_csv(index=False)
 
 

@@ -52,9 +52,46 @@ class Settings:
         Public map: counts below this are suppressed.
     public_delay_days : int
         Public map: nothing newer than this many days is published.
+    public_dir : str
+        Public map: the folder a published snapshot is written to and the
+        public page reads (``$BEATMAP_PUBLIC_DIR`` overrides it there).
     map_tiles : str
         ``"none"``, ``"openstreetmap"`` or a tile URL template of the
         department's own tile server.
+    walking_speed_kmh : float
+        Walking routes: an officer's walking pace (4.5 km/h is about 75 m a
+        minute).
+    dwell_min : float
+        Walking routes: minutes spent on each block of the route.  Hot-spot
+        research finds 10 to 15 minutes of presence works best (Koper).
+    route_weight_enforcement_only, route_weight_unvisited, route_weight_rarely_visited : float
+        Walking routes: a block's priority for its flag (an unflagged block
+        gets only the days term).
+    route_weight_per_day : float
+        Walking routes: priority added per day since the block's last foot
+        patrol or community visit ...
+    route_days_cap : int
+        ... counting at most this many days (a block never visited in the
+        window counts the whole cap).
+    route_time_limit_s : float
+        Walking routes: seconds the route solver searches for better routes.
+    visit_edit_hours : float
+        Logged visits: an officer may correct or delete their own visit for
+        this many hours after logging it; afterwards only a supervisor can.
+    visit_subtypes : tuple of str
+        Logged visits: the kinds of visit an officer can pick.
+    sign_in_max_failures : int
+        Accounts: failed sign-ins in a row that lock an account ...
+    lockout_minutes : int
+        ... for this many minutes.
+    session_minutes : int
+        Accounts: a dashboard session ends this long after signing in.
+    sso_roles_claim : str
+        Single sign-on: the claim holding the user's roles (``officer``,
+        ``supervisor``, ``admin``) when the users table has no account with
+        the user's e-mail.
+    sso_beats_claim : str
+        Single sign-on: the claim holding the beats of such a user.
     """
 
     timezone: str = "America/Chicago"
@@ -70,7 +107,24 @@ class Settings:
     )
     public_min_count: int = 3
     public_delay_days: int = 7
+    public_dir: str = "data/public"
     map_tiles: str = "none"
+    walking_speed_kmh: float = 4.5
+    dwell_min: float = 10.0
+    route_weight_enforcement_only: float = 3.0
+    route_weight_unvisited: float = 2.5
+    route_weight_rarely_visited: float = 2.0
+    route_weight_per_day: float = 0.03
+    route_days_cap: int = 30
+    route_time_limit_s: float = 2.0
+    visit_edit_hours: float = 24.0
+    visit_subtypes: tuple[str, ...] = ("porch visit", "business check", "school", "youth activity",
+                                       "community meeting", "event")
+    sign_in_max_failures: int = 5
+    lockout_minutes: int = 15
+    session_minutes: int = 480
+    sso_roles_claim: str = "roles"
+    sso_beats_claim: str = "beats"
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -88,8 +142,12 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "department": ("timezone", "analysis_crs"),
     "coverage": ("window_days", "snap_m", "edge_tolerance_m"),
     "flags": ("enforcement_only_min", "rarely_fraction", "rarely_confidence"),
-    "public": ("public_min_count", "public_delay_days"),
+    "public": ("public_min_count", "public_delay_days", "public_dir"),
     "map": ("map_tiles",),
+    "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
+               "route_weight_rarely_visited", "route_weight_per_day", "route_days_cap", "route_time_limit_s"),
+    "visits": ("visit_edit_hours", "visit_subtypes"),
+    "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim"),
 }
 
 
@@ -116,6 +174,33 @@ def _problems(s: Settings) -> list[str]:
         problems.append("public_min_count can only be made stricter than 3")
     if s.public_delay_days < 7:
         problems.append("public_delay_days can only be made stricter than 7")
+    if not isinstance(s.public_dir, str) or not s.public_dir.strip():
+        problems.append("public_dir must be a folder path such as \"data/public\"")
+    if not 1 <= s.walking_speed_kmh <= 10:
+        problems.append("walking_speed_kmh must be between 1 and 10 (a walk, not a drive)")
+    if not 1 <= s.dwell_min <= 120:
+        problems.append("dwell_min must be between 1 and 120 minutes (10 to 15 works best)")
+    weights = (s.route_weight_enforcement_only, s.route_weight_unvisited, s.route_weight_rarely_visited,
+               s.route_weight_per_day)
+    if any(w < 0 for w in weights):
+        problems.append("route weights must not be negative")
+    if s.route_days_cap < 1:
+        problems.append("route_days_cap must be at least 1")
+    if not 0.1 <= s.route_time_limit_s <= 60:
+        problems.append("route_time_limit_s must be between 0.1 and 60 seconds")
+    if s.visit_edit_hours < 0:
+        problems.append("visit_edit_hours must not be negative")
+    if (isinstance(s.visit_subtypes, str) or not s.visit_subtypes
+            or not all(isinstance(t, str) and t.strip() for t in s.visit_subtypes)):
+        problems.append("visit_subtypes must be a non-empty list of names such as [\"porch visit\", \"school\"]")
+    if not 1 <= s.sign_in_max_failures <= 20:
+        problems.append("sign_in_max_failures must be between 1 and 20")
+    if not 1 <= s.lockout_minutes <= 1440:
+        problems.append("lockout_minutes must be between 1 and 1440 (a day)")
+    if not 5 <= s.session_minutes <= 1440:
+        problems.append("session_minutes must be between 5 and 1440 (a day)")
+    if not s.sso_roles_claim.strip() or not s.sso_beats_claim.strip():
+        problems.append("sso_roles_claim and sso_beats_claim must name claims, e.g. \"roles\" and \"beats\"")
     return problems
 
 
@@ -152,7 +237,7 @@ def read_settings(path: str | Path | None = None) -> Settings:
             if key not in known:
                 problems.append(f"unknown key {key!r} in [{section}]; known: {', '.join(known)}")
             else:
-                values[key] = value
+                values[key] = tuple(value) if isinstance(value, list) else value
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems))
     try:

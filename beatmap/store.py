@@ -167,11 +167,115 @@ audit_log = Table(
     Column("details", Text, nullable=False),  # JSON object
 )
 
+# The audit log is append-only in the database itself, not only in the code: these triggers refuse any
+# UPDATE or DELETE (SQLite and PostgreSQL; created with the table and, for older stores, on open).
+_AUDIT_GUARD_DDL = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION beatmap_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
+        "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION beatmap_audit_append_only()",
+    ],
+}
+
+
+def _guard_audit_log(conn: Connection) -> None:
+    for statement in _AUDIT_GUARD_DDL.get(conn.dialect.name, []):
+        conn.exec_driver_sql(statement)
+
+
+event.listen(audit_log, "after_create", lambda _table, conn, **_kw: _guard_audit_log(conn))
+
+users_table = Table(
+    "users", metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("email", String(256), unique=True),  # matches the single sign-on e-mail claim
+    Column("password_hash", Text, nullable=False),  # argon2id, never the password
+    Column("role", String(16), nullable=False),  # officer, supervisor, admin
+    Column("all_beats", Boolean, nullable=False, default=False),
+    Column("officer_id", String(64)),  # the officer_id of this person's activity records
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_sign_in", UTCDateTime),
+)
+
+# No foreign key to beats: loading areas again replaces every beat, and assignments outlive that.
+user_beats = Table(
+    "user_beats", metadata,
+    Column("user_id", Integer, ForeignKey("users.user_id"), primary_key=True),
+    Column(BEAT_ID, String(64), primary_key=True),
+)
+
+
+streets_table = Table(
+    "streets", metadata,
+    Column("segment_id", Integer, primary_key=True),  # 1..n in file order, after multi-lines are split
+    Column("source_id", String(128)),  # the file's own id of the feature (street_id, OSM way id), if any
+    Column("name", String(256)),
+    Column("xmin", Float, nullable=False),  # bounds in the streets' CRS, to read only a beat's streets
+    Column("ymin", Float, nullable=False),
+    Column("xmax", Float, nullable=False),
+    Column("ymax", Float, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+)
+
+
+def write_streets(conn: Connection, streets: gpd.GeoDataFrame) -> None:
+    """Replace the street network (``source_id``, ``name``, LineStrings in a metric CRS)."""
+    conn.execute(delete(streets_table))
+    geoms = streets.geometry.to_numpy()
+    bounds = shapely.bounds(geoms) if len(geoms) else []
+    rows = [
+        {"segment_id": i + 1, "source_id": sid, "name": name, "xmin": b[0], "ymin": b[1], "xmax": b[2],
+         "ymax": b[3], "geom": shapely.to_wkb(g)}
+        for i, (sid, name, g, b) in enumerate(zip(streets["source_id"], streets["name"], geoms, bounds, strict=True))
+    ]
+    for chunk in _chunks(rows, 5000):
+        conn.execute(insert(streets_table), chunk)
+    set_meta(conn, "streets_crs", CRS(streets.crs).to_wkt())
+
+
+def read_streets(engine: Engine, *, bounds: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:
+    """Street segments (``segment_id``, ``source_id``, ``name``, geometry) in the analysis CRS.
+
+    ``bounds`` (xmin, ymin, xmax, ymax in the analysis CRS) keeps only the
+    segments whose bounding box meets it.  Empty when no streets are loaded.
+    """
+    with engine.connect() as conn:
+        wkt = get_meta(conn, "streets_crs")
+        query = select(streets_table.c.segment_id, streets_table.c.source_id, streets_table.c.name,
+                       streets_table.c.geom).order_by(streets_table.c.segment_id)
+        crs = CRS.from_wkt(wkt) if wkt else analysis_crs(engine)
+        if bounds is not None and crs is not None:
+            target = analysis_crs(engine)
+            if target is not None and not CRS(target).equals(crs):
+                bounds = tuple(gpd.GeoSeries([shapely.box(*bounds)], crs=target).to_crs(crs).total_bounds)
+            xmin, ymin, xmax, ymax = bounds
+            query = query.where(streets_table.c.xmax >= xmin, streets_table.c.xmin <= xmax,
+                                streets_table.c.ymax >= ymin, streets_table.c.ymin <= ymax)
+        rows = conn.execute(query).all()
+    frame = _geo_frame(rows, ["segment_id", "source_id", "name"], crs)
+    target = analysis_crs(engine)
+    return frame.to_crs(target) if target is not None and crs is not None and len(frame) else frame
+
 
 def record_audit(conn: Connection, *, actor: str, action: str, target: str | None = None,
-                 details: dict | None = None) -> None:
-    """Append one entry to the audit log (inside the caller's transaction, so it commits with the act)."""
-    conn.execute(insert(audit_log).values(at=datetime.now(UTC), actor=actor, action=action, target=target,
+                 details: dict | None = None, at: datetime | None = None) -> None:
+    """Append one entry to the audit log (inside the caller's transaction, so it commits with the act).
+
+    ``at`` (aware) defaults to the clock.  There is no function to change or
+    remove an entry, and the database refuses both.
+    """
+    conn.execute(insert(audit_log).values(at=at or datetime.now(UTC), actor=actor, action=action, target=target,
                                           details=json.dumps(details or {}, default=str)))
 
 
@@ -208,6 +312,8 @@ def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> E
             event.listen(engine, "connect", _sqlite_pragmas)
         if create:
             metadata.create_all(engine)
+            with engine.begin() as conn:
+                _guard_audit_log(conn)
         else:
             with engine.connect() as conn:
                 conn.execute(select(func.count()).select_from(meta))

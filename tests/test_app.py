@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from beatmap import store
+from beatmap import accounts, store
 from beatmap.ingest import import_activity, load_areas
+from beatmap.ui import auth
+from beatmap.ui.safe import md_escape
 from tests.conftest import ROOT, metric_frame, square
 
 APP = str(ROOT / "app.py")
@@ -43,13 +47,22 @@ def small_store(tmp_path, monkeypatch, settings):
     rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement," for d in range(1, 6)]
     (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
     import_activity(engine, tmp_path / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, actor="test")
     monkeypatch.setenv("BEATMAP_DB", str(db))
     monkeypatch.setenv("BEATMAP_CACHE", str(tmp_path / "cache"))
     return db
 
 
-def run_app() -> AppTest:
+def app_as(name: str = "sgt") -> AppTest:
+    """The app with ``name`` signed in (a local session, as beatmap.ui.auth keeps it)."""
     at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[auth.SESSION_NAME] = name
+    at.session_state[auth.SESSION_SIGNED_IN_AT] = datetime.now(UTC)
+    return at
+
+
+def run_app() -> AppTest:
+    at = app_as()
     at.run()
     assert not at.exception, at.exception
     return at
@@ -93,7 +106,7 @@ def test_clicking_a_block_selects_it(small_store, maps):
     clicks["map-beat-B"] = {"last_active_drawing": {"properties": {"block_id": enforcement_only}}}
     at.run()
     assert not at.exception
-    assert any(f"Selected block **{enforcement_only}**" in i.value and "only to enforce" in i.value for i in at.info)
+    assert any(f"Selected block **{md_escape(enforcement_only)}**" in i.value and "only to enforce" in i.value for i in at.info)
     assert enforcement_only in set(at.dataframe[-1].value["block_id"])
 
 
@@ -139,7 +152,7 @@ def test_beat_view_charts_officers_and_measures(small_store, maps):
 
 def test_heat_map_page_draws_both_maps(small_store, maps):
     drawn, _ = maps
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = app_as()
     at.switch_page("beatmap/ui/pages/heatmap.py").run()
     assert not at.exception
     keys = [k for k, _, _ in drawn]
@@ -149,14 +162,15 @@ def test_heat_map_page_draws_both_maps(small_store, maps):
 
 
 def test_import_page_asks_for_files(small_store, maps):
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = app_as()
     at.switch_page("beatmap/ui/pages/import_data.py").run()
     assert not at.exception
-    at.button[-1].click().run()
+    next(b for b in at.button if b.label == "Import activity").click().run()
     assert any("Choose the activity file" in e.value for e in at.error)
 
 
 def test_empty_store_suggests_the_next_step(tmp_path, monkeypatch, maps):
     monkeypatch.setenv("BEATMAP_DB", str(tmp_path / "empty.db"))
+    accounts.add_user(store.open_store(tmp_path / "empty.db"), "sgt", role="supervisor", all_beats=True, actor="test")
     at = run_app()
     assert "beatmap demo" in at.info[0].value and maps[0] == []

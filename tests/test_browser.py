@@ -10,19 +10,24 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
 from playwright.sync_api import sync_playwright
 
-from beatmap import store
+from beatmap import accounts, store
 from beatmap.ingest import import_activity, load_areas
 from tests.conftest import ROOT, metric_frame, square
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
+#: The password of the test accounts the served apps are signed in with (typed into the sign-in form).
+PASSWORD = "correct horse battery staple"
 
 
 def free_port() -> int:
@@ -45,8 +50,17 @@ def served_app(tmp_path_factory):
     rows = ["occurred_at,lat,lon,kind"] + [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 9)]
     (tmp / "a.csv").write_text("\n".join(rows) + "\n")
     import_activity(engine, tmp / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    accounts.add_user(engine, "admin", role="admin", actor="test")
+    accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, password=PASSWORD, actor="test")
+    with serve_app(tmp / "b.db") as url:
+        yield url
+
+
+@contextmanager
+def serve_app(db: Path) -> Iterator[str]:
+    """`streamlit run app.py` over the store ``db`` on a free local port; yields its URL."""
     port = free_port()
-    env = {**os.environ, "BEATMAP_DB": str(tmp / "b.db")}
+    env = {**os.environ, "BEATMAP_DB": str(db)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
          "127.0.0.1", "--server.headless", "true"],
@@ -64,9 +78,20 @@ def served_app(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def sign_in(page, name: str, password: str = PASSWORD) -> None:
+    """Sign in with the sidebar form and wait until the app says who is signed in."""
+    side = page.locator('[data-testid="stSidebar"]')
+    side.get_by_role("textbox", name="Name", exact=True).fill(name)
+    side.get_by_role("textbox", name="Password", exact=True).fill(password)
+    side.get_by_role("button", name="Sign in").click()
+    side.get_by_text(f"Signed in as {name}").wait_for(timeout=30_000)
 
 
 def metric_values(page) -> list[str]:
@@ -87,6 +112,7 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         context.on("request", lambda r: requests.append(r.url))
         page = context.new_page()
         page.goto(served_app, wait_until="domcontentloaded")
+        sign_in(page, "sgt")
 
         # City view: one clickable shape per beat.
         frame = map_frame(page)

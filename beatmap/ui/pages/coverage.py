@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
+from html import escape, unescape
+
 import streamlit as st
 
+from beatmap import access
 from beatmap import schema as S
-from beatmap.metrics import (
-    coverage_by_beat,
-    coverage_by_block,
-    coverage_by_officer,
-    visits_by_hour_and_weekday,
-    weekly_trend,
-)
+from beatmap.metrics import coverage_by_beat, visits_by_hour_and_weekday, weekly_trend
 from beatmap.render import (
     MEASURES,
     base_map,
@@ -22,14 +19,16 @@ from beatmap.render import (
     standalone_html,
 )
 from beatmap.report import csv_text, geojson_text
-from beatmap.ui import components, data, mapview
+from beatmap.ui import auth, components, data, mapview
 from beatmap.ui.filters import sidebar_filters
+from beatmap.ui.safe import md_escape
 
 CITY = "Whole city"
 VENDOR = "static/vendor/leaflet"
 
 st.title("Coverage")
 engine, settings = data.get_engine(), data.get_settings()
+user = auth.current_user()  # the access functions below show only what this user may see
 if not data.has_areas(engine):
     st.info("No beats or blocks are loaded yet. Load them on the **Import** page, or on the command line with "
             "`beatmap areas` and `beatmap import`; `beatmap demo` builds a demo city.")
@@ -41,15 +40,22 @@ if filters is None:
     st.stop()
 blocks = data.blocks(engine, url, v)
 activity = filters.apply(data.activity(engine, url, v, settings.timezone))
-cov = coverage_by_block(blocks, activity, window=filters.window, settings=settings)
-before = coverage_by_block(blocks, activity, window=filters.window.previous(), settings=settings)
+cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings)
+if cov.empty:
+    st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
+    st.stop()
+before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings)
 beats = coverage_by_beat(cov)
+# Map shapes carry HTML-escaped ids (see beatmap.render.display_frame): join and compare on those.
+esc_beats = beats.assign(**{S.BEAT_ID: beats[S.BEAT_ID].map(escape)})
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
 if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID]]:
     st.session_state["f_beat"] = CITY
 st.session_state["_w_f_beat"] = st.session_state["f_beat"]
+everywhere = CITY if user.all_beats else "All my beats"
 beat = st.selectbox("Beat", [CITY, *beats[S.BEAT_ID]], key="_w_f_beat",
+                    format_func=lambda b: everywhere if b == CITY else b,
                     on_change=lambda: st.session_state.update(f_beat=st.session_state["_w_f_beat"], f_block=None),
                     help="Pick a beat here, or click it on the city map.")
 
@@ -61,7 +67,8 @@ if beat == CITY:
     shown, shown_before = cov, before
     figures = components.key_figures(cov, before)
     shapes = data.beat_shapes(engine, url, v)
-    light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
+    shapes = shapes[shapes[S.BEAT_ID].isin(esc_beats[S.BEAT_ID])]
+    light = shapes.merge(esc_beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
     colours, entries = measure_colours(light["coverage_pct"], "coverage_pct")
     layer = choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
                        tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
@@ -75,6 +82,7 @@ if beat == CITY:
                           [(c, f"{t} %") for c, t in entries])
         st.caption("Click a beat to see its blocks.")
     picked = mapview.clicked(result, S.BEAT_ID)
+    picked = unescape(picked) if picked else picked
     if picked and picked != st.session_state.get("f_city_click"):
         st.session_state.update(f_city_click=picked, f_beat=picked, f_block=None)
         st.rerun()
@@ -92,15 +100,18 @@ else:
     values = shown.assign(days_since_visit=(
         (filters.window.end - shown["last_visit"]).map(lambda d: d.days if d == d and d is not None else None)
         if shown["last_visit"].notna().any() else None))
+    values = values.assign(**{S.BLOCK_ID: values[S.BLOCK_ID].map(escape)})
     light = shapes.merge(values[[S.BLOCK_ID, "flag", "visits", "enforcement", "days_visited", "enforcement_share",
                                  "days_since_visit", "flag_reason"]], on=S.BLOCK_ID, how="left")
     light["flag_reason"] = light["flag_reason"].fillna("")
     colours, entries = measure_colours(light[measure], measure)
     selected = st.session_state.get("f_block")
     layer = choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
-                       highlight=selected, tooltip_fields=[S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
+                       highlight=escape(selected) if selected else None,
+                       tooltip_fields=[S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
                        aliases=["Block", "Visits", "Enforcement", "Why flagged"])
-    beat_outline = data.beat_shapes(engine, url, v).query(f"{S.BEAT_ID} == @beat")
+    all_outlines = data.beat_shapes(engine, url, v)
+    beat_outline = all_outlines[all_outlines[S.BEAT_ID] == escape(beat)]
     left, right = st.columns([4, 1])
     with left:
         result = mapview.show_map(base_map(data.bounds(shapes), tiles=settings.map_tiles), key=f"map-beat-{beat}",
@@ -109,6 +120,7 @@ else:
         components.legend(MEASURES[measure], entries)
         st.caption("Click a block to select it.")
     picked = mapview.clicked(result, S.BLOCK_ID)
+    picked = unescape(picked) if picked else picked
     if picked and picked != st.session_state.get("f_map_click"):
         st.session_state.update(f_map_click=picked, f_block=picked)
         st.rerun()
@@ -116,22 +128,24 @@ else:
     if selected in set(shown[S.BLOCK_ID]):
         row = shown.set_index(S.BLOCK_ID).loc[selected]
         last = row["last_visit"] if row["last_visit"] is not None and row["last_visit"] == row["last_visit"] else "never"
-        st.info(f"Selected block **{selected}**: {row['visits']} foot patrols and community visits, "
+        st.info(f"Selected block **{md_escape(selected)}**: {row['visits']} foot patrols and community visits, "
                 f"{row['enforcement']} enforcement events, last visit {last}. "
-                + (row["flag_reason"] or "Not flagged."))
+                + md_escape(row["flag_reason"] or "Not flagged."))
 
-    trend_tab, when_tab, officer_tab = st.tabs(["Trend", "When visits happen", "Officers"])
+    officers_shown = access.may_see_officers(user)  # per-officer figures: supervisors only
+    trend_tab, when_tab, *officer_tab = st.tabs(["Trend", "When visits happen", *(["Officers"] * officers_shown)])
     with trend_tab:
         components.trend_chart(weekly_trend(activity, shown[S.BLOCK_ID], window=filters.window))
     with when_tab:
         beat_activity = activity[activity[S.BLOCK_ID].isin(shown[S.BLOCK_ID])]
         components.hour_weekday_chart(visits_by_hour_and_weekday(beat_activity, window=filters.window))
-    with officer_tab:
-        officers = coverage_by_officer(beat_activity, window=filters.window)
-        if officers.empty:
-            st.info("No officer logged a foot patrol or community visit here in this period.")
-        else:
-            st.dataframe(officers, hide_index=True, width="stretch")
+    for tab in officer_tab:
+        with tab:
+            officers = access.officer_breakdown(user, beat_activity, blocks, window=filters.window)
+            if officers.empty:
+                st.info("No officer logged a foot patrol or community visit here in this period.")
+            else:
+                st.dataframe(officers, hide_index=True, width="stretch")
 
 # The flagged blocks: sortable; a row selects its block on the map.
 st.subheader("Flagged blocks")
@@ -154,11 +168,18 @@ else:
         st.session_state.update(f_block=row[S.BLOCK_ID], f_beat=row[S.BEAT_ID])
         st.rerun()
 
+if not access.may_export(user):
+    st.stop()  # exports are for supervisors; nothing follows but the export section
 with st.expander("Export"):
     name = "city" if beat == CITY else f"beat-{beat}"
     table = shown.drop(columns=["officers"])
-    st.download_button("Block table (CSV)", lambda: csv_text(table), file_name=f"coverage-{name}.csv",
-                       mime="text/csv", on_click="ignore")
+
+    def audited(build, file_name: str, what: str):
+        """The download's callable: checks the role and records the export when the file is made."""
+        return lambda: access.export(engine, user, build, file_name=file_name, rows=len(table), what=what)
+
+    st.download_button("Block table (CSV)", audited(lambda: csv_text(table), f"coverage-{name}.csv", "block table"),
+                       file_name=f"coverage-{name}.csv", mime="text/csv", on_click="ignore")
 
     def geojson() -> str:
         from beatmap import store
@@ -166,19 +187,20 @@ with st.expander("Export"):
         geometry = store.read_blocks(engine, beat_id=None if beat == CITY else beat)[[S.BLOCK_ID, "geometry"]]
         return geojson_text(geometry.merge(table, on=S.BLOCK_ID))
 
-    st.download_button("Block table (GeoJSON)", geojson, file_name=f"coverage-{name}.geojson",
-                       mime="application/geo+json", on_click="ignore")
+    st.download_button("Block table (GeoJSON)", audited(geojson, f"coverage-{name}.geojson", "block table"),
+                       file_name=f"coverage-{name}.geojson", mime="application/geo+json", on_click="ignore")
 
     def map_page() -> str:
         m = base_map(data.bounds(shapes), tiles="none")
         layer.add_to(m)
         return standalone_html(m, vendor_dir=VENDOR)
 
-    st.download_button("Map (HTML, works offline)", map_page, file_name=f"map-{name}.html", mime="text/html",
-                       on_click="ignore")
+    st.download_button("Map (HTML, works offline)", audited(map_page, f"map-{name}.html", "map"),
+                       file_name=f"map-{name}.html", mime="text/html", on_click="ignore")
     if beat != CITY:
         st.download_button(
             "One-page beat summary (print-ready HTML)",
-            lambda: beat_summary_html(beat, filters.describe(), figures, flagged, map_page()),
+            audited(lambda: beat_summary_html(beat, filters.describe(), figures, flagged, map_page()),
+                    f"summary-{name}.html", "beat summary"),
             file_name=f"summary-{name}.html", mime="text/html", on_click="ignore",
             help="Open it in a browser and print it for roll call or a community meeting.")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import streamlit as st
 
+from beatmap import access
 from beatmap import schema as S
-from beatmap.metrics import coverage_by_block
 from beatmap.render import heat_map
-from beatmap.ui import data, mapview
+from beatmap.ui import auth, data, mapview
 from beatmap.ui.filters import sidebar_filters
 
 st.title("Presence heat map")
@@ -19,12 +21,15 @@ url, v = str(engine.url), data.version(engine)
 filters = sidebar_filters(settings, data.default_window(engine, url, v))
 if filters is None:
     st.stop()
+user = auth.current_user()
 blocks = data.blocks(engine, url, v)
-cov = coverage_by_block(blocks, filters.apply(data.activity(engine, url, v, settings.timezone)),
-                        window=filters.window, settings=settings)
-points = blocks[[S.BLOCK_ID, "lat", "lon"]].assign(visits=cov["visits"].to_numpy(),
-                                                   enforcement=cov["enforcement"].to_numpy())
-bounds = data.bounds(data.beat_shapes(engine, url, v))
+points = access.heat_points(user, blocks, filters.apply(data.activity(engine, url, v, settings.timezone)),
+                            window=filters.window, settings=settings)
+if points.empty:
+    st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
+    st.stop()
+shapes = data.beat_shapes(engine, url, v)  # ids HTML-escaped for the browser
+bounds = data.bounds(shapes[shapes[S.BEAT_ID].isin([escape(b) for b in access.visible_beats(user, blocks[S.BEAT_ID])])])
 st.caption("Each block counts once, at a point inside it, weighted by its total for the filters: the maps show "
            "where presence concentrates, never where any single event happened.")
 left, right = st.columns(2)

@@ -8,14 +8,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from beatmap import store
+from beatmap import access, store
 from beatmap.errors import BeatmapError
-from beatmap.ingest import import_activity, load_areas
 from beatmap.report import csv_text
-from beatmap.ui import data
+from beatmap.ui import auth, data
+from beatmap.ui.safe import md_escape
 
 st.title("Import")
 engine, settings = data.get_engine(), data.get_settings()
+user = auth.current_user()  # imports are for supervisors, and are audited under their name
 GIS_TYPES = ["geojson", "json", "zip", "gpkg", "parquet", "shp"]
 
 
@@ -48,13 +49,13 @@ if areas_go:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                summary = load_areas(
-                    engine, saved(beats_file, Path(tmp)), settings=settings, beat_id_field=beat_id or None,
+                summary = access.load_areas_as(
+                    engine, user, saved(beats_file, Path(tmp)), settings=settings, beat_id_field=beat_id or None,
                     crs=crs or None, blocks_path=saved(blocks_file, Path(tmp)) if use_grid != "Square grid" else None,
                     block_id_field=block_id or None, grid_m=float(grid_m) if use_grid == "Square grid" else None,
                     progress=progress_bar())
             except BeatmapError as exc:
-                st.error(str(exc))
+                st.error(md_escape(exc))
             else:
                 st.success(f"Loaded {summary.beats:,} beats and {summary.blocks:,} blocks "
                            f"(analysis CRS {summary.crs}).")
@@ -79,12 +80,12 @@ if activity_go:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                summary = import_activity(
-                    engine, saved(activity_file, Path(tmp)), settings=settings,
+                summary = access.import_activity_as(
+                    engine, user, saved(activity_file, Path(tmp)), settings=settings,
                     mapping_path=saved(mapping_file, Path(tmp)) if mapping_file else None,
                     source=source or None, progress=progress_bar())
             except BeatmapError as exc:
-                st.error(str(exc))
+                st.error(md_escape(exc))
             else:
                 cols = st.columns(4)
                 cols[0].metric("Rows read", f"{summary.rows:,}")
@@ -93,12 +94,16 @@ if activity_go:
                                     "outside every beat.")
                 cols[2].metric("Duplicates", f"{summary.duplicates:,}")
                 cols[3].metric("Rejected", f"{summary.rejected:,}")
+                ignored = md_escape(", ".join(summary.ignored_columns))
                 st.caption(f"Snapped to the nearest block: {summary.snapped:,} · outside every beat: "
-                           f"{summary.outside:,}" + (f" · ignored columns: {', '.join(summary.ignored_columns)}"
-                                                     if summary.ignored_columns else ""))
+                           f"{summary.outside:,}" + (f" · ignored columns: {ignored}" if ignored else ""))
                 if summary.rejected:
                     reasons = pd.DataFrame(list(summary.reject_reasons.items()), columns=["reason", "rows"])
                     st.dataframe(reasons, hide_index=True, width="stretch")
                     rejects = store.read_rejects(engine, source=summary.source)
-                    st.download_button(f"Download the rejected rows of feed {summary.source} (CSV)", csv_text(rejects),
-                                       file_name=f"rejects-{Path(activity_file.name).stem}.csv", mime="text/csv")
+                    name = f"rejects-{Path(activity_file.name).stem}.csv"
+                    st.download_button(
+                        f"Download the rejected rows of feed {md_escape(summary.source)} (CSV)",
+                        lambda: access.export(engine, user, lambda: csv_text(rejects), file_name=name,
+                                              rows=len(rejects), what="rejected rows"),
+                        file_name=name, mime="text/csv", on_click="ignore")

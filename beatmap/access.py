@@ -1,0 +1,235 @@
+"""Who sees what: the one place the access rules live.
+
+The dashboard builds its page list from :func:`pages_for`, and every page
+passes the signed-in user to the functions here, which enforce the same rules
+again on the data: a page that reached the wrong person would still get
+nothing it may not show.
+
+- The public (not signed in) sees only the published public map.
+- An officer sees the blocks and flags of their beats, plans routes and logs
+  their own visits; no per-officer breakdown, no other officer's records, no
+  exports or imports.
+- A supervisor sees everything for their beats (or all beats): per-officer
+  breakdowns, imports, exports, publishing.
+- An administrator manages accounts, sees the settings and the audit log,
+  and no coverage data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from beatmap import audit, ingest
+from beatmap import schema as S
+from beatmap.accounts import ADMIN, OFFICER, PUBLIC, ROLES, SUPERVISOR, User, require, role_of
+from beatmap.ingest import AreasSummary, ImportSummary, Progress
+from beatmap.metrics import Window, coverage_by_block, coverage_by_officer
+from beatmap.settings import Settings
+
+__all__ = [
+    "PAGES", "block_coverage_for", "export", "export_audit_log", "heat_points", "import_activity_as",
+    "load_areas_as", "may_export", "may_open", "may_see_officers", "officer_breakdown", "pages_for",
+    "read_audit_for", "require", "restrict_to_beats", "visible_beats",
+]
+
+#: Every page of the dashboard and the roles that may open it, in menu order.
+PAGES: dict[str, tuple[str, ...]] = {
+    "coverage": (OFFICER, SUPERVISOR),
+    "route": (OFFICER, SUPERVISOR),
+    "log_visit": (OFFICER, SUPERVISOR),
+    "heatmap": (SUPERVISOR,),
+    "import": (SUPERVISOR,),
+    "users": (ADMIN,),
+    "audit": (ADMIN,),
+    "settings": (ADMIN,),
+    "public": (PUBLIC, *ROLES),
+}
+_DATA_ROLES = (OFFICER, SUPERVISOR)
+
+
+def pages_for(user: User | None) -> tuple[str, ...]:
+    """The pages ``user`` may open, in menu order (the public map alone when not signed in)."""
+    return tuple(page for page, roles in PAGES.items() if role_of(user) in roles)
+
+
+def may_open(user: User | None, page: str) -> bool:
+    """True when ``user`` may open ``page`` (a key of :data:`PAGES`)."""
+    return role_of(user) in PAGES[page]
+
+
+def may_see_officers(user: User | None) -> bool:
+    """True when ``user`` may see per-officer figures (supervisors)."""
+    return role_of(user) == SUPERVISOR
+
+
+def may_export(user: User | None) -> bool:
+    """True when ``user`` may download exports (supervisors)."""
+    return role_of(user) == SUPERVISOR
+
+
+def visible_beats(user: User | None, all_beats: Iterable[str]) -> list[str]:
+    """The beats of ``all_beats`` whose data ``user`` may see, in the given order.
+
+    Raises
+    ------
+    AccessError
+        For the public and administrators, who see no coverage data.
+    """
+    require(user, *_DATA_ROLES, what="coverage data")
+    if user.all_beats:
+        return list(dict.fromkeys(all_beats))
+    mine = set(user.beats)
+    return [b for b in dict.fromkeys(all_beats) if b in mine]
+
+
+def restrict_to_beats(user: User | None, frame: pd.DataFrame, *, column: str = S.BEAT_ID) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` is a beat ``user`` may see."""
+    return frame[frame[column].isin(visible_beats(user, frame[column].dropna().unique()))]
+
+
+def _activity_on(activity: pd.DataFrame, blocks: pd.DataFrame) -> pd.DataFrame:
+    return activity[activity[S.BLOCK_ID].isin(blocks[S.BLOCK_ID])]
+
+
+def block_coverage_for(
+    user: User | None,
+    blocks: pd.DataFrame,
+    activity: pd.DataFrame,
+    *,
+    window: Window,
+    settings: Settings,
+) -> pd.DataFrame:
+    """:func:`beatmap.metrics.coverage_by_block` of the blocks of the user's beats.
+
+    Parameters
+    ----------
+    user : User or None
+        An officer or supervisor.
+    blocks : DataFrame
+        ``block_id`` and ``beat_id`` of every block.
+    activity : DataFrame
+        A :func:`beatmap.metrics.local_activity` frame.
+
+    Returns
+    -------
+    DataFrame
+        One row per visible block; without the ``officers`` column unless
+        the user is a supervisor.
+    """
+    mine = restrict_to_beats(user, blocks)
+    # coverage_by_block counts only the blocks it is given, so other beats' activity never enters.
+    cov = coverage_by_block(mine, activity, window=window, settings=settings)
+    return cov if may_see_officers(user) else cov.drop(columns="officers")
+
+
+def officer_breakdown(user: User | None, activity: pd.DataFrame, blocks: pd.DataFrame, *,
+                      window: Window) -> pd.DataFrame:
+    """Per-officer presence (:func:`beatmap.metrics.coverage_by_officer`) on the user's beats; supervisors only."""
+    require(user, SUPERVISOR, what="per-officer figures")
+    return coverage_by_officer(_activity_on(activity, restrict_to_beats(user, blocks)), window=window)
+
+
+def heat_points(
+    user: User | None,
+    blocks: pd.DataFrame,
+    activity: pd.DataFrame,
+    *,
+    window: Window,
+    settings: Settings,
+) -> pd.DataFrame:
+    """One point per visible block (``block_id``, ``lat``, ``lon``) with its ``visits`` and ``enforcement``.
+
+    For the heat maps: supervisors only.  ``blocks`` needs ``lat`` and ``lon``
+    of a point inside each block.
+    """
+    require(user, SUPERVISOR, what="the heat maps")
+    cov = block_coverage_for(user, blocks, activity, window=window, settings=settings)
+    points = blocks.loc[cov.index, [S.BLOCK_ID, "lat", "lon"]]
+    return points.assign(visits=cov["visits"].to_numpy(), enforcement=cov["enforcement"].to_numpy())
+
+
+def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_name: str, rows: int,
+           what: str) -> str:
+    """Build an export's text for a supervisor and record it in the audit log.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store (for the audit log).
+    user : User or None
+        Who downloads it: a supervisor.
+    build : callable
+        Makes the file's text (only after the check passed).
+    file_name, rows, what : str, int, str
+        The file offered, how many rows it holds and what it shows (for the log).
+    """
+    require(user, SUPERVISOR, what="exports")
+    text = build()
+    audit.record(engine, actor=user.name, action="export", target=file_name, details={"what": what, "rows": rows})
+    return text
+
+
+def import_activity_as(
+    engine: Engine,
+    user: User | None,
+    path: str | Path,
+    *,
+    settings: Settings,
+    mapping_path: str | Path | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """:func:`beatmap.ingest.import_activity` for a supervisor, audited under their name."""
+    require(user, SUPERVISOR, what="imports")
+    return ingest.import_activity(engine, path, settings=settings, mapping_path=mapping_path, source=source,
+                                  progress=progress or ingest._no_progress, actor=user.name)
+
+
+def load_areas_as(
+    engine: Engine,
+    user: User | None,
+    beats_path: str | Path,
+    *,
+    settings: Settings,
+    beat_id_field: str | None = None,
+    crs: str | None = None,
+    blocks_path: str | Path | None = None,
+    block_id_field: str | None = None,
+    grid_m: float | None = None,
+    progress: Progress | None = None,
+) -> AreasSummary:
+    """:func:`beatmap.ingest.load_areas` for a supervisor, audited under their name."""
+    require(user, SUPERVISOR, what="imports")
+    return ingest.load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
+                             blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m,
+                             progress=progress or ingest._no_progress, actor=user.name)
+
+
+def read_audit_for(
+    engine: Engine,
+    user: User | None,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    timezone: str = "UTC",
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """:func:`beatmap.audit.read_audit` for an administrator."""
+    require(user, ADMIN, what="the audit log")
+    return audit.read_audit(engine, start=start, end=end, actor=actor, action=action, timezone=timezone,
+                            limit=limit)
+
+
+def export_audit_log(engine: Engine, user: User | None, entries: pd.DataFrame, *, file_name: str) -> str:
+    """Audit entries as CSV for an administrator; the download itself is audited."""
+    require(user, ADMIN, what="the audit log")
+    text = audit.audit_csv(entries)
+    audit.record(engine, actor=user.name, action="audit.export", target=file_name, details={"rows": len(entries)})
+    return text

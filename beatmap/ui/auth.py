@@ -1,0 +1,204 @@
+"""Who is signed in to the dashboard: local accounts, or single sign-on (OpenID Connect).
+
+``app.py`` calls :func:`resolve_user` once per run, before it builds the page
+list, and :func:`sidebar` to draw the sign-in form or the signed-in user with
+a sign-out button.  Pages call :func:`current_user` and pass the user to the
+:mod:`beatmap.access` functions, which enforce the rules on the data.
+
+A local session is the account name and the sign-in time in the session
+state; the account is read again on every run, so disabling it, or changing
+its role or beats, takes effect at the next page load.  A session ends
+``session_minutes`` (settings) after signing in.
+
+Single sign-on is Streamlit's own OpenID Connect (``st.login``, ``st.user``),
+used when ``.streamlit/secrets.toml`` has an ``[auth]`` section (see
+``.streamlit/secrets.toml.example``); :func:`beatmap.accounts.user_from_claims`
+maps the identity to a role.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from beatmap import access, accounts
+from beatmap.accounts import OFFICER, SUPERVISOR, User
+from beatmap.errors import BeatmapError
+from beatmap.settings import Settings
+from beatmap.ui.safe import md_escape
+
+#: Session-state keys of a local session: the account name and the (aware) sign-in time.
+SESSION_NAME = "auth_name"
+SESSION_SIGNED_IN_AT = "auth_signed_in_at"
+_USER = "auth_user"
+_NOTICE = "auth_notice"
+_SSO_SINCE = "auth_sso_since"
+_LANDING = "auth_landing"
+#: The key the route and visit pages read the signed-in officer's id from.
+OFFICER_ID = "officer_id"
+
+
+def sso_configured() -> bool:
+    """True when ``.streamlit/secrets.toml`` has an ``[auth]`` section (single sign-on is set up)."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets file at all
+        return False
+
+
+def take_landing() -> bool:
+    """True once after signing in or out: the app then opens the user's first page."""
+    return bool(st.session_state.pop(_LANDING, False))
+
+
+def current_user() -> User | None:
+    """The user signed in for this run (None: the public); set by :func:`resolve_user`."""
+    return st.session_state.get(_USER)
+
+
+def resolve_user(engine: Engine, settings: Settings, *, now: datetime | None = None) -> User | None:
+    """Work out who is signed in for this run, ending expired or disabled sessions.
+
+    Also sets ``st.session_state["officer_id"]`` for officers and supervisors
+    (the id the route and visit pages log under) and removes it otherwise.
+    """
+    now = now or datetime.now(UTC)
+    if sso_configured() and st.user.get("is_logged_in"):
+        user = _sso_user(engine, settings, now)
+    else:
+        user = _local_user(engine, settings, now)
+    st.session_state[_USER] = user
+    if user is not None and user.role in (OFFICER, SUPERVISOR):
+        st.session_state[OFFICER_ID] = user.officer_id or user.name
+    else:
+        st.session_state.pop(OFFICER_ID, None)
+    return user
+
+
+def _local_user(engine: Engine, settings: Settings, now: datetime) -> User | None:
+    name, since = st.session_state.get(SESSION_NAME), st.session_state.get(SESSION_SIGNED_IN_AT)
+    if not name:
+        return None
+    user = accounts.get_user(engine, name)
+    if user is None:
+        _end_session("Your account was disabled; ask an administrator.")
+        return None
+    if since is None or accounts.session_expired(since, now=now, settings=settings):
+        accounts.record_sign_out(engine, user, reason="session expired", now=now)
+        _end_session(f"Your session ended after {settings.session_minutes} minutes; sign in again.")
+        return None
+    return user
+
+
+def _sso_user(engine: Engine, settings: Settings, now: datetime) -> User | None:
+    user = accounts.user_from_claims(engine, st.user.to_dict(), settings=settings)
+    if user is None:
+        st.session_state[_NOTICE] = (f"{st.user.get('email') or 'This account'} has no role in beatmap; "
+                                     "ask an administrator to add your e-mail to an account.")
+        return None
+    since = st.session_state.get(_SSO_SINCE)
+    if since is None:
+        accounts.record_sign_in(engine, user, method="single sign-on", now=now)
+        st.session_state[_SSO_SINCE] = now
+    elif accounts.session_expired(since, now=now, settings=settings):
+        accounts.record_sign_out(engine, user, reason="session expired", now=now)
+        st.session_state.pop(_SSO_SINCE, None)
+        st.logout()
+    return user
+
+
+def _start_session(user: User, now: datetime) -> None:
+    st.session_state[SESSION_NAME] = user.name
+    st.session_state[SESSION_SIGNED_IN_AT] = now
+    st.session_state[_LANDING] = True
+
+
+def _end_session(notice: str | None = None) -> None:
+    for key in (SESSION_NAME, SESSION_SIGNED_IN_AT, _USER, _SSO_SINCE, OFFICER_ID):
+        st.session_state.pop(key, None)
+    if notice:
+        st.session_state[_NOTICE] = notice
+    st.session_state[_LANDING] = True
+
+
+def sidebar(engine: Engine, settings: Settings, user: User | None) -> None:
+    """The sidebar's account part: who is signed in and a sign-out button, or the ways to sign in."""
+    side = st.sidebar.container(border=True)
+    notice = st.session_state.pop(_NOTICE, None)
+    if notice:
+        side.warning(md_escape(notice))
+    if user is not None:
+        side.text(f"Signed in as {user.name} ({user.role})")
+        if side.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
+            accounts.record_sign_out(engine, user)
+            _end_session()
+            if sso_configured() and st.user.get("is_logged_in"):
+                st.logout()
+            st.rerun()
+        return
+    if not accounts.has_admin(engine):
+        _first_admin_form(engine, side)
+        return
+    _sign_in_form(engine, settings, side)
+    if sso_configured():
+        side.button("Sign in with single sign-on", key="auth_sso", on_click=st.login, icon=":material/key:")
+
+
+def _sign_in_form(engine: Engine, settings: Settings, side) -> None:
+    with side.form("auth_sign_in", clear_on_submit=True, border=False):
+        st.markdown("**Sign in**")
+        name = st.text_input("Name", key="auth_form_name", autocomplete="username")
+        password = st.text_input("Password", type="password", key="auth_form_password",
+                                 autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if not submitted:
+        return
+    now = datetime.now(UTC)
+    try:
+        user = accounts.authenticate(engine, name, password, now=now, settings=settings)
+    except BeatmapError as exc:
+        side.error(md_escape(exc))
+        return
+    _start_session(user, now)
+    st.rerun()
+
+
+def _first_admin_form(engine: Engine, side) -> None:
+    side.info("No administrator exists yet. Create the first one: they add everyone else. "
+              "(Or on the server: `beatmap users add NAME --role admin`.)")
+    with side.form("auth_first_admin", clear_on_submit=True, border=False):
+        st.markdown("**Create the first administrator**")
+        name = st.text_input("Name", key="auth_admin_name", autocomplete="username")
+        password = st.text_input("Password (at least 12 characters)", type="password", key="auth_admin_password",
+                                 autocomplete="new-password")
+        again = st.text_input("Password again", type="password", key="auth_admin_again",
+                              autocomplete="new-password")
+        submitted = st.form_submit_button("Create and sign in", type="primary")
+    if not submitted:
+        return
+    if password != again:
+        side.error("The two passwords differ; type the same password twice.")
+        return
+    now = datetime.now(UTC)
+    try:
+        user = accounts.create_first_admin(engine, name, password=password, now=now)
+    except BeatmapError as exc:
+        side.error(md_escape(exc))
+        return
+    accounts.record_sign_in(engine, user, method="first-run setup", now=now)
+    _start_session(user, now)
+    st.rerun()
+
+
+def require_page(page: str) -> User | None:
+    """The current user, when they may open ``page`` (a key of :data:`beatmap.access.PAGES`); else stop the page.
+
+    The navigation already leaves such pages out; this keeps a page safe if it is ever run another way.
+    """
+    user = current_user()
+    if not access.may_open(user, page):
+        st.error("This page is not available to you. Sign in with an account that may open it.")
+        st.stop()
+    return user

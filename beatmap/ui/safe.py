@@ -1,0 +1,13 @@
+"""Showing text that came from users (file names, ids, notes) without it turning into markup."""
+
+from __future__ import annotations
+
+import re
+
+# Markdown, Streamlit's colour/icon/emoji directives (":red[...]", ":material/x:") and LaTeX ("$").
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$:])")
+
+
+def md_escape(text: object) -> str:
+    """``text`` as Streamlit Markdown that shows it literally (no links, images, styling or HTML)."""
+    return _SPECIAL.sub(r"\\\1", str(text))

@@ -1,0 +1,152 @@
+"""Who sees what: page sets per role, and the data functions refusing or narrowing for the wrong role."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from beatmap import access, store
+from beatmap.accounts import ADMIN, OFFICER, SUPERVISOR, User
+from beatmap.errors import AccessError
+from beatmap.ingest import import_activity, load_areas
+from beatmap.metrics import Window
+from beatmap.report import read_activity
+from tests.conftest import metric_frame, square
+
+OFFICER_A = User("ofc", OFFICER, ("A",), officer_id="O1")
+SERGEANT_A = User("sgt", SUPERVISOR, ("A",))
+LIEUTENANT = User("lt", SUPERVISOR, all_beats=True)
+ADMINISTRATOR = User("boss", ADMIN)
+WINDOW = Window(date(2026, 3, 1), date(2026, 3, 31), "America/Chicago")
+
+
+@pytest.fixture
+def city(engine, tmp_path, settings):
+    """Beats A and B (grid blocks); visits by O1 and O2 in A, by O3 in B; enforcement in B."""
+    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
+    beats.to_file(tmp_path / "beats.geojson")
+    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
+    rows = ["occurred_at,lat,lon,kind,officer_id"]
+    rows += [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{1 + d % 2}" for d in range(1, 11)]
+    rows += [f"2026-03-{d:02d}T11:00,41.87689,-87.63150,community_visit,O3" for d in range(1, 4)]
+    rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement," for d in range(1, 6)]
+    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
+    import_activity(engine, tmp_path / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    blocks = store.read_blocks(engine)
+    inside = blocks.geometry.representative_point().to_crs("EPSG:4326")
+    frame = pd.DataFrame({"block_id": blocks["block_id"], "beat_id": blocks["beat_id"], "lat": inside.y,
+                          "lon": inside.x})
+    return engine, frame, read_activity(engine, timezone=settings.timezone)
+
+
+def test_page_sets_per_role():
+    assert access.pages_for(None) == ("public",)
+    assert access.pages_for(OFFICER_A) == ("coverage", "route", "log_visit", "public")
+    assert access.pages_for(SERGEANT_A) == ("coverage", "route", "log_visit", "heatmap", "import", "public")
+    assert access.pages_for(ADMINISTRATOR) == ("users", "audit", "settings", "public")
+    assert not access.may_open(OFFICER_A, "heatmap") and not access.may_open(ADMINISTRATOR, "coverage")
+    assert all(access.may_open(u, "public") for u in (None, OFFICER_A, SERGEANT_A, ADMINISTRATOR))
+
+
+def test_visible_beats():
+    every = ["A", "B", "C"]
+    assert access.visible_beats(OFFICER_A, every) == ["A"]
+    assert access.visible_beats(User("x", SUPERVISOR, ("C", "A")), every) == ["A", "C"]
+    assert access.visible_beats(LIEUTENANT, every) == every
+    assert access.visible_beats(User("new", OFFICER), every) == []
+    for nobody in (None, ADMINISTRATOR):
+        with pytest.raises(AccessError, match="coverage data"):
+            access.visible_beats(nobody, every)
+
+
+def test_block_coverage_is_narrowed_to_the_users_beats(city, settings):
+    _, blocks, activity = city
+    officer = access.block_coverage_for(OFFICER_A, blocks, activity, window=WINDOW, settings=settings)
+    assert set(officer["beat_id"]) == {"A"} and "officers" not in officer.columns
+    assert officer["visits"].sum() == 10
+    sergeant = access.block_coverage_for(SERGEANT_A, blocks, activity, window=WINDOW, settings=settings)
+    assert set(sergeant["beat_id"]) == {"A"} and sergeant["officers"].max() == 2
+    everything = access.block_coverage_for(LIEUTENANT, blocks, activity, window=WINDOW, settings=settings)
+    assert set(everything["beat_id"]) == {"A", "B"} and everything["enforcement"].sum() == 5
+    for nobody in (None, ADMINISTRATOR):
+        with pytest.raises(AccessError):
+            access.block_coverage_for(nobody, blocks, activity, window=WINDOW, settings=settings)
+
+
+def test_per_officer_breakdown_is_for_supervisors_of_the_beat(city):
+    _, blocks, activity = city
+    assert set(access.officer_breakdown(SERGEANT_A, activity, blocks, window=WINDOW)["officer_id"]) == {"O1", "O2"}
+    assert set(access.officer_breakdown(LIEUTENANT, activity, blocks, window=WINDOW)["officer_id"]) == {
+        "O1", "O2", "O3"}
+    for refused in (OFFICER_A, ADMINISTRATOR, None):
+        with pytest.raises(AccessError, match="per-officer figures"):
+            access.officer_breakdown(refused, activity, blocks, window=WINDOW)
+
+
+def test_heat_points_are_for_supervisors(city, settings):
+    _, blocks, activity = city
+    points = access.heat_points(SERGEANT_A, blocks, activity, window=WINDOW, settings=settings)
+    assert set(points["block_id"]) == set(blocks.loc[blocks["beat_id"] == "A", "block_id"])
+    assert {"lat", "lon", "visits", "enforcement"} <= set(points.columns)
+    with pytest.raises(AccessError, match="heat maps"):
+        access.heat_points(OFFICER_A, blocks, activity, window=WINDOW, settings=settings)
+
+
+def audit_entries(engine, action):
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.audit_log).where(store.audit_log.c.action == action)).mappings().all()
+    return [dict(r) | {"details": json.loads(r["details"])} for r in rows]
+
+
+def test_exports_refuse_officers_and_are_audited(city):
+    engine, _, _ = city
+    built: list[str] = []
+
+    def build() -> str:
+        built.append("built")
+        return "block_id\n"
+
+    for refused in (OFFICER_A, ADMINISTRATOR, None):
+        with pytest.raises(AccessError, match="exports"):
+            access.export(engine, refused, build, file_name="coverage.csv", rows=1, what="block table")
+    assert built == [] and audit_entries(engine, "export") == []
+    assert access.export(engine, SERGEANT_A, build, file_name="coverage.csv", rows=1, what="block table") == (
+        "block_id\n")
+    [entry] = audit_entries(engine, "export")
+    assert entry["actor"] == "sgt" and entry["target"] == "coverage.csv"
+    assert entry["details"] == {"what": "block table", "rows": 1}
+
+
+def test_imports_refuse_officers_and_are_audited_under_the_users_name(city, tmp_path, settings):
+    engine, _, _ = city
+    (tmp_path / "more.csv").write_text("occurred_at,lat,lon,kind\n2026-03-20T10:00,41.87596,-87.63631,foot_patrol\n")
+    for refused in (OFFICER_A, ADMINISTRATOR, None):
+        with pytest.raises(AccessError, match="imports"):
+            access.import_activity_as(engine, refused, tmp_path / "more.csv", settings=settings)
+        with pytest.raises(AccessError, match="imports"):
+            access.load_areas_as(engine, refused, tmp_path / "beats.geojson", settings=settings, grid_m=200)
+    assert store.counts(engine)["events"] == 18
+    summary = access.import_activity_as(engine, SERGEANT_A, tmp_path / "more.csv", settings=settings)
+    assert summary.imported == 1
+    entry = audit_entries(engine, "import.activity")[-1]
+    assert entry["actor"] == "sgt" and entry["target"].endswith("more.csv") and entry["details"]["imported"] == 1
+    access.load_areas_as(engine, SERGEANT_A, tmp_path / "beats.geojson", settings=settings, grid_m=200)
+    assert audit_entries(engine, "import.areas")[-1]["actor"] == "sgt"
+
+
+def test_the_audit_log_is_for_administrators(city):
+    engine, _, _ = city
+    for refused in (OFFICER_A, SERGEANT_A, None):
+        with pytest.raises(AccessError, match="audit log"):
+            access.read_audit_for(engine, refused)
+    entries = access.read_audit_for(engine, ADMINISTRATOR, action="import")
+    assert set(entries["action"]) == {"import.areas", "import.activity"}
+    text = access.export_audit_log(engine, ADMINISTRATOR, entries, file_name="audit.csv")
+    assert text.splitlines()[0] == "audit_id,at,actor,action,target,details"
+    assert audit_entries(engine, "audit.export")[0]["details"] == {"rows": len(entries)}
+    with pytest.raises(AccessError):
+        access.export_audit_log(engine, SERGEANT_A, entries, file_name="audit.csv")

@@ -1,0 +1,155 @@
+"""The audit log: append-only in the store and in the code, filtered reads, CSV export, and the command line."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from beatmap import accounts, audit, store
+from beatmap.cli import main
+from beatmap.report import csv_text
+from tests.conftest import ROOT, metric_frame, square
+
+
+def entries(engine) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.audit_log).order_by(store.audit_log.c.audit_id)).mappings().all()
+    return [dict(r) | {"details": json.loads(r["details"])} for r in rows]
+
+
+def test_the_store_refuses_to_change_or_remove_an_entry(engine):
+    audit.record(engine, actor="cli:test", action="export", target="x.csv")
+    for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.execute(sa.update(store.audit_log).values(target="y.csv"))
+    assert [(e["actor"], e["target"]) for e in entries(engine)] == [("cli:test", "x.csv")]
+
+
+def test_a_store_made_before_the_guard_gets_it_when_opened(tmp_path):
+    old = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    store.metadata.create_all(old)
+    with old.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER audit_log_no_delete")
+    engine = store.open_store(tmp_path / "old.db")
+    audit.record(engine, actor="cli:test", action="export")
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_log")
+
+
+def _writes_to_audit_log(node: ast.AST) -> bool:
+    """An update()/delete() call on the audit table, or SQL text that changes it."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in {"update", "delete"}:
+        return any("audit_log" in ast.unparse(arg) for arg in node.args)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = " ".join(node.value.upper().split())
+        return any(f"{verb} AUDIT_LOG" in text for verb in ("UPDATE", "DELETE FROM", "TRUNCATE"))
+    return False
+
+
+def test_no_code_path_changes_or_removes_an_entry():
+    """Neither the library nor the app has an update, delete or edit path for the audit log."""
+    found = {f"{path.relative_to(ROOT)}:{node.lineno}"
+             for path in [*(ROOT / "beatmap").rglob("*.py"), ROOT / "app.py"]
+             for node in ast.walk(ast.parse(path.read_text())) if _writes_to_audit_log(node)}
+    # The only mentions are the store's triggers that refuse such statements.
+    guard = {f"beatmap/store.py:{n.lineno}" for n in ast.walk(ast.parse((ROOT / "beatmap/store.py").read_text()))
+             if isinstance(n, ast.Constant) and isinstance(n.value, str) and "append-only" in n.value}
+    assert found <= guard
+    names = [name for name in dir(audit) + dir(store)
+             if "audit" in name.lower() and any(w in name.lower() for w in ("delete", "update", "edit", "remove"))]
+    assert names == []
+    page = (ROOT / "beatmap/ui/pages/admin_audit.py").read_text()
+    assert "data_editor" not in page and "record_audit" not in page
+
+
+def test_read_audit_filters_by_day_actor_and_action(engine):
+    with store.transaction(engine) as conn:
+        for day, actor, action in [(1, "alice", "sign_in"), (2, "alice", "sign_in.failure"), (2, "bob", "export"),
+                                   (3, "cli:root", "user.add")]:
+            store.record_audit(conn, actor=actor, action=action, at=datetime(2026, 3, day, 18, tzinfo=UTC))
+    tz = "America/Chicago"
+    assert list(audit.read_audit(engine, timezone=tz)["actor"]) == ["cli:root", "bob", "alice", "alice"]
+    assert list(audit.read_audit(engine, action="sign_in", timezone=tz)["action"]) == ["sign_in.failure", "sign_in"]
+    assert list(audit.read_audit(engine, actor="bob", timezone=tz)["action"]) == ["export"]
+    day2 = audit.read_audit(engine, start=date(2026, 3, 2), end=date(2026, 3, 2), timezone=tz)
+    assert len(day2) == 2 and str(day2["at"].dt.tz) == tz
+    assert len(audit.read_audit(engine, limit=1)) == 1
+
+
+def test_csv_exports_neutralise_formulas():
+    table = pd.DataFrame({"block_id": ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2", "@SUM(A1)", "ok", "\tx"],
+                          "visits": [1, 2, 3, 4, 5, 6]})
+    lines = csv_text(table).splitlines()
+    assert lines[1].startswith("\"'=HYPERLINK") and lines[2] == "'+1,2" and lines[3] == "'-2,3"
+    assert lines[4] == "'@SUM(A1),4" and lines[5] == "ok,5" and lines[6].startswith("'\tx")
+    log = pd.DataFrame({"audit_id": [1], "at": [pd.Timestamp("2026-03-01", tz="UTC")], "actor": ["=cmd|' /C calc'!A0"],
+                        "action": ["import.activity"], "target": ["=1+1.csv"], "details": ["{}"]})
+    row = audit.audit_csv(log).splitlines()[1]
+    assert "'=cmd" in row and "'=1+1.csv" in row and ",=" not in row
+
+
+def run_cli(args: list[str], capsys, stdin: str | None = None, monkeypatch=None) -> tuple[int, str, str]:
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_users_commands(tmp_path, capsys, monkeypatch, settings):
+    db = str(tmp_path / "cli.db")
+    monkeypatch.setattr("getpass.getuser", lambda: "ops")
+    code, out, _ = run_cli(["--db", db, "users", "add", "Chief", "--role", "admin"], capsys)
+    assert code == 0 and "added admin chief" in out and "password: " in out
+    generated = out.split("password: ")[1].split()[0]
+    assert accounts.authenticate(store.open_store(db), "chief", generated, now=datetime.now(UTC),
+                                 settings=settings).role == "admin"
+    code, out, _ = run_cli(["--db", db, "users", "add", "ofc", "--role", "officer", "--password-stdin"], capsys,
+                           stdin="a long typed passphrase\n", monkeypatch=monkeypatch)
+    assert code == 0 and "password:" not in out
+    code, _, err = run_cli(["--db", db, "users", "add", "weak", "--role", "officer", "--password-stdin"], capsys,
+                           stdin="short\n", monkeypatch=monkeypatch)
+    assert code == 2 and "too short" in err
+    code, out, _ = run_cli(["--db", db, "users", "passwd", "ofc"], capsys)
+    assert code == 0 and "password: " in out
+    assert run_cli(["--db", db, "users", "disable", "ofc"], capsys)[1].strip() == "ofc is disabled"
+    code, _, err = run_cli(["--db", db, "users", "disable", "chief"], capsys)
+    assert code == 2 and "last administrator" in err
+    code, out, _ = run_cli(["--db", db, "users", "list"], capsys)
+    assert "chief" in out and "ofc" in out and "argon2" not in out and generated not in out
+    actions = [(e["actor"], e["action"], e["target"]) for e in entries(store.open_store(db))
+               if e["action"].startswith("user.")]
+    assert actions == [("cli:ops", "user.add", "chief"), ("cli:ops", "user.add", "ofc"),
+                       ("cli:ops", "user.password", "ofc"), ("cli:ops", "user.disable", "ofc")]
+
+
+def test_audit_command_writes_a_filtered_neutralised_csv(tmp_path, capsys, monkeypatch, settings):
+    db = str(tmp_path / "cli.db")
+    monkeypatch.setattr("getpass.getuser", lambda: "ops")
+    monkeypatch.chdir(tmp_path)
+    beats = metric_frame({"beat_id": ["A"], "geometry": [square(0, 0, 400)]}, "EPSG:4326")
+    beats.to_file(tmp_path / "beats.geojson")
+    (tmp_path / "=1+2.csv").write_text("occurred_at,lat,lon,kind\n2026-03-02T10:00,41.87596,-87.63631,foot_patrol\n")
+    assert main(["--db", db, "areas", "--beats", str(tmp_path / "beats.geojson"), "--grid-m", "200"]) == 0
+    assert main(["--db", db, "import", "=1+2.csv"]) == 0
+    assert main(["--db", db, "coverage", "--out", str(tmp_path / "cov.csv")]) == 0
+    capsys.readouterr()
+    code, out, _ = run_cli(["--db", db, "audit", "--action", "import", "--out", str(tmp_path / "log.csv")], capsys)
+    assert code == 0 and "wrote 2 audit entries" in out
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert list(log["action"]) == ["import.activity", "import.areas"] and set(log["actor"]) == {"cli:ops"}
+    assert log.loc[0, "target"] == "'=1+2.csv"
+    assert json.loads(log.loc[0, "details"])["imported"] == 1
+    recorded = [(e["actor"], e["action"]) for e in entries(store.open_store(db))]
+    assert recorded[-2:] == [("cli:ops", "export"), ("cli:ops", "audit.export")]
+    code, _, err = run_cli(["--db", db, "audit", "--out", str(tmp_path / "log.json")], capsys)
+    assert code == 2 and "CSV" in err
