@@ -221,10 +221,11 @@ streets_table = Table(
     Column("segment_id", Integer, primary_key=True),  # 1..n in file order, after multi-lines are split
     Column("source_id", String(128)),  # the file's own id of the feature (street_id, OSM way id), if any
     Column("name", String(256)),
-    Column("xmin", Float, nullable=False),  # bounds in the streets' CRS, to read only a beat's streets
-    Column("ymin", Float, nullable=False),
-    Column("xmax", Float, nullable=False),
-    Column("ymax", Float, nullable=False),
+    # Bounds in the streets' CRS, to read only a beat's streets (not "xmin": PostgreSQL reserves it).
+    Column("min_x", Float, nullable=False),
+    Column("min_y", Float, nullable=False),
+    Column("max_x", Float, nullable=False),
+    Column("max_y", Float, nullable=False),
     Column("geom", LargeBinary, nullable=False),
 )
 
@@ -235,8 +236,8 @@ def write_streets(conn: Connection, streets: gpd.GeoDataFrame) -> None:
     geoms = streets.geometry.to_numpy()
     bounds = shapely.bounds(geoms) if len(geoms) else []
     rows = [
-        {"segment_id": i + 1, "source_id": sid, "name": name, "xmin": b[0], "ymin": b[1], "xmax": b[2],
-         "ymax": b[3], "geom": shapely.to_wkb(g)}
+        {"segment_id": i + 1, "source_id": sid, "name": name, "min_x": b[0], "min_y": b[1], "max_x": b[2],
+         "max_y": b[3], "geom": shapely.to_wkb(g)}
         for i, (sid, name, g, b) in enumerate(zip(streets["source_id"], streets["name"], geoms, bounds, strict=True))
     ]
     for chunk in _chunks(rows, 5000):
@@ -260,8 +261,8 @@ def read_streets(engine: Engine, *, bounds: tuple[float, float, float, float] | 
             if target is not None and not CRS(target).equals(crs):
                 bounds = tuple(gpd.GeoSeries([shapely.box(*bounds)], crs=target).to_crs(crs).total_bounds)
             xmin, ymin, xmax, ymax = bounds
-            query = query.where(streets_table.c.xmax >= xmin, streets_table.c.xmin <= xmax,
-                                streets_table.c.ymax >= ymin, streets_table.c.ymin <= ymax)
+            query = query.where(streets_table.c.max_x >= xmin, streets_table.c.min_x <= xmax,
+                                streets_table.c.max_y >= ymin, streets_table.c.min_y <= ymax)
         rows = conn.execute(query).all()
     frame = _geo_frame(rows, ["segment_id", "source_id", "name"], crs)
     target = analysis_crs(engine)
