@@ -9,7 +9,7 @@ already there), then prints:
 1. map payload bytes of the city view (beats only) and of the largest beat
    view, against the naive city view that sends every block;
 2. time to first render of the dashboard in a real browser (the system's
-   Chromium): from opening the page to the map's shapes drawn;
+   Chromium): from pressing "Sign in" to the city map's shapes drawn;
 3. time to rerun after a filter change: from the key press on the hours
    filter to the new figures on screen.
 
@@ -20,7 +20,6 @@ rerun after a filter change under 1 s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -34,6 +33,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from beatmap import schema as S
+from beatmap.accounts import add_user, set_password
+from beatmap.errors import BeatmapError
 from beatmap import store
 from beatmap.demo import make_demo_city, write_demo_city
 from beatmap.ingest import import_activity, load_areas
@@ -43,6 +44,7 @@ from beatmap.report import read_activity, window_from_store
 from beatmap.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH_USER, BENCH_PASSWORD = "bench-supervisor", "bench-only-password-2f9c"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -67,6 +69,15 @@ def build_store(folder: Path, *, beats: int, blocks_per_beat: int) -> Path:
     print(f"built {db}: {beats} beats, {len(city.blocks):,} blocks, {summary.imported:,} events "
           f"in {time.perf_counter() - t0:.0f} s")
     return db
+
+
+def bench_account(engine) -> None:
+    """A supervisor account for the browser runs (the dashboard needs a sign-in)."""
+    for name, role in (("bench-admin", "admin"), (BENCH_USER, "supervisor")):  # no admin: the app asks for one
+        try:
+            add_user(engine, name, role=role, all_beats=True, password=BENCH_PASSWORD, actor="bench")
+        except BeatmapError:
+            set_password(engine, name, BENCH_PASSWORD, actor="bench")
 
 
 def payloads(engine, settings: Settings) -> dict[str, int]:
@@ -111,6 +122,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def metric_values(page) -> list[str]:
+    return page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+
+
+def idle(page) -> None:
+    """Wait until the script run that drew the page has finished (no 'Running' indicator)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
 def browser_times(db: Path, *, runs: int = 3) -> tuple[list[float], list[float]]:
     """First render and filter-change rerun, measured in Chromium against `streamlit run app.py`."""
     port = free_port()
@@ -131,21 +152,26 @@ def browser_times(db: Path, *, runs: int = 3) -> tuple[list[float], list[float]]
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             for i in range(runs + 1):  # the first visit warms the server's caches and is not counted
                 page = browser.new_page(viewport={"width": 1300, "height": 1000})
-                t0 = time.perf_counter()
                 page.goto(url, wait_until="domcontentloaded")
+                side = page.locator('[data-testid="stSidebar"]')
+                side.get_by_role("textbox", name="Name", exact=True).fill(BENCH_USER)
+                side.get_by_role("textbox", name="Password", exact=True).fill(BENCH_PASSWORD)
+                t0 = time.perf_counter()
+                side.get_by_role("button", name="Sign in").click()
                 frame = page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", state="attached",
                                                timeout=120_000).content_frame()
                 frame.wait_for_selector("path.leaflet-interactive", timeout=120_000)
                 t_first = time.perf_counter() - t0
-                values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-                slider = page.get_by_role("slider").nth(1)
+                idle(page)
+                values = metric_values(page)
+                slider = page.get_by_role("slider").nth(1)  # the end of the hours range: 24 -> 23
                 slider.focus()
                 t0 = time.perf_counter()
-                slider.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
-                page.wait_for_function(
-                    "before => JSON.stringify([...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
-                    ".map(e => e.innerText)) != before", arg=json.dumps(values, separators=(",", ":")),
-                    timeout=60_000)
+                slider.press("ArrowLeft")
+                while metric_values(page) == values:
+                    if time.perf_counter() - t0 > 60:
+                        raise TimeoutError("the figures did not change within 60 s of the filter change")
+                    time.sleep(0.02)
                 t_rerun = time.perf_counter() - t0
                 if i:
                     first.append(t_first)
@@ -171,12 +197,13 @@ def main() -> None:
     t0 = time.perf_counter()
     read_activity(engine, timezone=settings.timezone)  # what `beatmap import` does after an import
     print(f"activity cache ready in {time.perf_counter() - t0:.1f} s")
+    bench_account(engine)
     print("\nmap payload (bytes the map component receives); target < 2,000,000")
     for view, size in payloads(engine, settings).items():
         print(f"  {view:<40} {size:>12,}")
     first, rerun = browser_times(db, runs=args.runs)
     print(f"\nin Chromium, {args.runs} runs after one warm-up visit (median, min-max)")
-    print(f"  first render (page open -> map drawn)   {statistics.median(first):5.2f} s  "
+    print(f"  first render (sign in -> map drawn)     {statistics.median(first):5.2f} s  "
           f"({min(first):.2f}-{max(first):.2f}); target < 3 s")
     print(f"  rerun after a filter change             {statistics.median(rerun):5.2f} s  "
           f"({min(rerun):.2f}-{max(rerun):.2f}); target < 1 s")
