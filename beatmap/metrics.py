@@ -162,7 +162,11 @@ def coverage_by_block(
         row[ev[S.BLOCK_ID].cat.codes.to_numpy() < 0] = -1
     else:
         row = pd.Index(ids).get_indexer(ev[S.BLOCK_ID])
-    kind = pd.Index(S.KINDS).get_indexer(ev[S.KIND].astype(object))
+    kinds = ev[S.KIND]
+    if isinstance(kinds.dtype, pd.CategoricalDtype):  # map category codes, not every row's text
+        kind = pd.Index(S.KINDS).get_indexer(kinds.cat.categories)[kinds.cat.codes.to_numpy()]
+    else:
+        kind = pd.Index(S.KINDS).get_indexer(kinds.astype(object))
     day = ev["day"].to_numpy().astype("datetime64[D]").astype(np.int64)
     listed = row >= 0
     row, kind, day = row[listed], kind[listed], day[listed]
