@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from beatmap import accounts, store
@@ -103,6 +104,21 @@ def map_frame(page):
                                   timeout=60_000).content_frame()
 
 
+def map_with_shapes(page, count: int, timeout_s: float = 60.0):
+    """The map frame once it shows ``count`` clickable shapes (the iframe is replaced when the view changes)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        for element in page.query_selector_all("iframe[title='streamlit_folium.st_folium']"):
+            frame = element.content_frame()
+            try:
+                if frame is not None and frame.locator("path.leaflet-interactive").count() == count:
+                    return frame
+            except PlaywrightError:
+                pass  # a frame detached while we looked: try the next one
+        time.sleep(0.2)
+    raise AssertionError(f"no map with {count} clickable shapes within {timeout_s} s")
+
+
 def test_dashboard_in_a_real_browser_offline(served_app):
     assert os.path.exists(CHROMIUM), "install chromium with the system package manager (make browser)"
     requests: list[str] = []
@@ -122,9 +138,7 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         # Clicking a beat opens its blocks (4 clickable blocks, plus the beat's outline).
         frame.locator("path.leaflet-interactive").nth(0).click()
         page.get_by_text("Colour blocks by").wait_for(timeout=30_000)
-        frame = map_frame(page)
-        frame.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length == 4",
-                                timeout=30_000)
+        frame = map_with_shapes(page, 4)  # the beat view's map replaces the city's: wait for the new one
         assert frame.locator(".leaflet-overlay-pane path").count() == 5
 
         # Clicking a block selects it.
