@@ -78,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", type=Path, default=Path("data/demo"),
                       help="where to write the demo files and ground truth (default data/demo)")
 
+    streets = sub.add_parser("streets", help="load the street network for walking routes (replaces any loaded before)")
+    streets.add_argument("file", type=Path, help="street centrelines (GeoJSON, Shapefile, GeoPackage) or an "
+                                                 "OpenStreetMap extract (.osm, .osm.pbf)")
+    streets.add_argument("--crs", help="CRS of a file that has none, e.g. EPSG:3452 (never guessed)")
+
+    route = sub.add_parser("route", help="plan a walking route through a beat's neglected blocks (GPX)")
+    route.add_argument("--beat", required=True, help="the beat to walk")
+    route.add_argument("--start", required=True, metavar="LAT,LON", help="where the walk starts, e.g. 41.60,-88.10")
+    route.add_argument("--minutes", required=True, type=float, help="time available, walking and stays together")
+    route.add_argument("--dwell-min", type=float, help="minutes on each block (default: dwell_min in the settings)")
+    route.add_argument("--end", metavar="LAT,LON", help="where the walk ends (default: back at the start)")
+    route.add_argument("--seed", type=int, help="chooses among equally good routes (default: today's date)")
+    route.add_argument("--out", required=True, type=Path, help="GPX file to write")
+    route.add_argument("--card", type=Path, help="also write a printable card (HTML)")
+
     sub.add_parser("info", help="what the store holds")
     cli_accounts.add_commands(sub, date_type=_date)
 
@@ -159,6 +174,24 @@ def _run(args: argparse.Namespace) -> int:
         flagged = table["flag"].notna().sum() if "flag" in table else int(table["flagged"].sum())
         print(f"wrote {len(table):,} rows to {path} for {window.start} to {window.end} ({window.days} days); "
               f"{flagged:,} flagged blocks")
+    elif args.command == "streets":
+        from beatmap.streets import load_streets, streets_text
+
+        print(streets_text(load_streets(engine, args.file, crs=args.crs, actor=cli_actor())))
+    elif args.command == "route":
+        from beatmap.routes import parse_lat_lon, route_card_html, route_from_store, route_text, write_gpx
+
+        planned = route_from_store(
+            engine, beat_id=args.beat, start=parse_lat_lon(args.start, what="--start"), minutes=args.minutes,
+            settings=settings, end=parse_lat_lon(args.end, what="--end") if args.end else None,
+            dwell_min=args.dwell_min, seed=args.seed)
+        path = write_gpx(planned, args.out)
+        print(route_text(planned))
+        print(f"wrote {path}")
+        if args.card is not None:
+            args.card.parent.mkdir(parents=True, exist_ok=True)
+            args.card.write_text(route_card_html(planned), encoding="utf-8")
+            print(f"wrote {args.card}")
     elif args.command == "info":
         print(format_info(engine))
     return 0

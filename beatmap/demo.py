@@ -396,6 +396,10 @@ def build_demo(
     areas = load_areas(engine, paths["beats"], blocks_path=paths["blocks"], settings=demo_settings, actor=actor)
     report(0.4, "importing a year of activity")
     summary = import_activity(engine, paths["activity"], settings=demo_settings, source="demo", actor=actor)
+    report(0.85, "loading the street network")
+    from beatmap.streets import load_streets  # only the demo build needs it here
+
+    load_streets(engine, paths["streets"], actor=actor)
     report(0.9, "adding the demo accounts")
     accounts_text = _demo_accounts(engine, actor=actor)
     report(1.0, "done")

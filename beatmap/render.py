@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import folium
 import geopandas as gpd
@@ -23,6 +24,9 @@ from branca.element import Element
 from beatmap import schema as S
 from beatmap.crs import WGS84
 from beatmap.errors import BeatmapError
+
+if TYPE_CHECKING:
+    from beatmap.routes import Route
 
 #: Where the app serves Leaflet (Streamlit static serving of ``static/``).
 DEFAULT_ASSET_BASE = "/app/static/vendor/leaflet"
@@ -340,3 +344,67 @@ iframe{{width:100%;height:330px;border:1px solid #bbb}}
 <p><small>Visits are logged foot patrols and community visits. A block is flagged when police came only to
 enforce, never came on foot, or came clearly less than the beat's typical block.</small></p>
 </body></html>"""
+
+
+def route_map(
+    blocks: gpd.GeoDataFrame,
+    beat: gpd.GeoDataFrame,
+    route: Route | None = None,
+    *,
+    marker: tuple[float, float] | None = None,
+    tiles: str = "none",
+    asset_base: str = DEFAULT_ASSET_BASE,
+) -> folium.Map:
+    """A beat's blocks coloured by flag, with a walking route drawn on them and its stops numbered.
+
+    Parameters
+    ----------
+    blocks : GeoDataFrame
+        The beat's block coverage (:func:`beatmap.report.block_coverage`) in a metric CRS.
+    beat : GeoDataFrame
+        The beat's outline (``beat_id`` and geometry) in a metric CRS.
+    route : Route, optional
+        A planned route (:func:`beatmap.routes.plan_walking_route`); its path, numbered stops,
+        start and end are drawn.
+    marker : tuple of float, optional
+        ``(lat, lon)`` of a chosen place (a start, or where a visit is logged), drawn as a ring.
+    """
+    light = display_frame(blocks, [S.BLOCK_ID, "flag", "flag_reason"])
+    outline = display_frame(beat, [S.BEAT_ID], tolerance_m=5.0)
+    m = base_map(outline.total_bounds if len(outline) else light.total_bounds, tiles=tiles, asset_base=asset_base)
+    colours = {k or "": v[0] for k, v in FLAG_STYLE.items()}
+    folium.GeoJson(
+        light.to_json(drop_id=True), name="Blocks",
+        style_function=lambda f: {"fillColor": colours.get(f["properties"].get("flag") or "", "#009E73"),
+                                  "color": "#ffffff", "weight": 0.5, "fillOpacity": 0.55},
+        tooltip=folium.GeoJsonTooltip(fields=[S.BLOCK_ID, "flag_reason"], aliases=["Block", "Why flagged"]),
+    ).add_to(m)
+    folium.GeoJson(outline.to_json(drop_id=True), name="Beat", interactive=False,
+                   style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2}).add_to(m)
+    if route is not None:
+        folium.PolyLine([list(p) for p in route.path], color="#0072B2", weight=4, opacity=0.9,
+                        dash_array="8 6" if route.straight_line else None,
+                        tooltip="Straight-line estimate" if route.straight_line else "Walking route").add_to(m)
+        folium.CircleMarker(list(route.start), radius=7, color="#000000", fill=True, fill_color="#ffffff",
+                            fill_opacity=1, tooltip="Start").add_to(m)
+        if route.end != route.start:
+            folium.CircleMarker(list(route.end), radius=7, color="#000000", fill=True, fill_color="#000000",
+                                fill_opacity=1, tooltip="End").add_to(m)
+        for stop in route.stops:
+            folium.Marker(
+                [stop.lat, stop.lon],
+                icon=folium.DivIcon(html=_stop_badge(stop.number), icon_size=(24, 24), icon_anchor=(12, 12)),
+                tooltip=html.escape(f"{stop.number}. {stop.block_id}: {stop.reason}"),
+            ).add_to(m)
+    if marker is not None:
+        folium.CircleMarker(list(marker), radius=9, color="#CC79A7", weight=3, fill=False,
+                            tooltip="Chosen place").add_to(m)
+    m.get_root().html.add_child(Element(legend_html()))
+    return m
+
+
+def _stop_badge(number: int) -> str:
+    """A numbered round badge for a route stop (HTML for a ``DivIcon``)."""
+    return ('<div style="width:24px;height:24px;border-radius:12px;background:#0072B2;color:#fff;'
+            'font:bold 13px/24px sans-serif;text-align:center;border:2px solid #fff;box-sizing:border-box">'
+            f'{int(number)}</div>')

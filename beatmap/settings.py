@@ -74,7 +74,8 @@ class Settings:
         ... counting at most this many days (a block never visited in the
         window counts the whole cap).
     route_time_limit_s : float
-        Walking routes: seconds the route solver searches for better routes.
+        Walking routes: the longest the route solver searches, in seconds
+        (it usually stops sooner, after a fixed number of solutions).
     visit_edit_hours : float
         Logged visits: an officer may correct or delete their own visit for
         this many hours after logging it; afterwards only a supervisor can.
@@ -116,7 +117,7 @@ class Settings:
     route_weight_rarely_visited: float = 2.0
     route_weight_per_day: float = 0.03
     route_days_cap: int = 30
-    route_time_limit_s: float = 2.0
+    route_time_limit_s: float = 4.0
     visit_edit_hours: float = 24.0
     visit_subtypes: tuple[str, ...] = ("porch visit", "business check", "school", "youth activity",
                                        "community meeting", "event")

@@ -23,3 +23,13 @@ def clicked(result: dict, field: str) -> str | None:
     feature = result.get("last_active_drawing") or {}
     value = (feature.get("properties") or {}).get(field)
     return str(value) if value is not None else None
+
+
+def show_tap_map(m: folium.Map, *, key: str, height: int = 480) -> tuple[float, float] | None:
+    """Render a map the user taps to choose a place; return the last tapped ``(lat, lon)``, if any.
+
+    Only the tap comes back, so panning and zooming never rerun the page.
+    """
+    result = st_folium(m, key=key, height=height, use_container_width=True, returned_objects=["last_clicked"]) or {}
+    point = result.get("last_clicked")
+    return (float(point["lat"]), float(point["lng"])) if point else None

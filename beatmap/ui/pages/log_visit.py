@@ -1,0 +1,117 @@
+"""Log a visit from a phone: tap the block, say what it was, save; see this week's visits and the flagged blocks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import streamlit as st
+
+from beatmap import schema as S
+from beatmap.errors import BeatmapError
+from beatmap.render import route_map
+from beatmap.ui import auth, data, mapview, officer
+from beatmap.visits import block_at, delete_visit, edit_visit, log_visit, own_visits, week_start
+
+KINDS = {"Community visit": S.COMMUNITY_VISIT, "Foot patrol": S.FOOT_PATROL}
+TOKEN, POINT, LAST_TAP = "visit-token", "visit-point", "visit-last-tap"
+
+st.title("Log a visit")
+engine, settings = data.get_engine(), data.get_settings()
+if not data.has_areas(engine):
+    st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
+    st.stop()
+url, v = str(engine.url), data.version(engine)
+officer_id = officer.officer_id()
+
+beat = st.selectbox("Beat", officer.beat_ids(engine, url, v))
+outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
+point = st.session_state.get(POINT)
+tap = mapview.show_tap_map(route_map(blocks, outline, marker=point, tiles=settings.map_tiles), key=f"visit-map-{beat}",
+                           height=380)
+if tap is not None and tap != st.session_state.get(LAST_TAP):  # a new tap: a new visit to log
+    st.session_state[LAST_TAP] = st.session_state[POINT] = point = tap
+    # One random id per placed visit: a second tap on Save (or a resend) finds it already saved.
+    st.session_state[TOKEN] = uuid.uuid4().hex
+
+found = None
+if point is None:
+    st.info("Tap the block you visited.")
+else:
+    try:
+        found = block_at(engine, lat=point[0], lon=point[1], settings=settings)
+    except BeatmapError as exc:
+        st.error(str(exc))
+    if found is None:
+        st.warning("That place is on no block; tap inside the block you visited.")
+    else:
+        moved = f" (moved {found['distance_m']:.0f} m from the street onto it)" if found["snapped"] else ""
+        st.success(f"Block **{found[S.BLOCK_ID]}**, beat {found[S.BEAT_ID]}{moved}")
+
+now = datetime.now(settings.zone)
+with st.form("visit"):
+    kind = st.radio("What", list(KINDS), horizontal=True)
+    subtype = st.selectbox("Type", ["—", *settings.visit_subtypes])
+    day, clock = st.columns(2)
+    when_day = day.date_input("Day", value=now.date(), max_value=now.date())
+    when_time = clock.time_input("Time", value=now.time().replace(second=0, microsecond=0), step=300)
+    duration = st.number_input("Minutes on the block (optional)", min_value=0, max_value=1440, value=0, step=5)
+    note = st.text_area("Note (optional)", max_chars=2000)
+    saved = st.form_submit_button("Save", type="primary", disabled=found is None, width="stretch")
+if saved and found is not None:
+    try:
+        event_id = log_visit(
+            engine, officer_id=officer_id, lat=point[0], lon=point[1], kind=KINDS[kind],
+            subtype=None if subtype == "—" else subtype,
+            occurred_at=datetime.combine(when_day, when_time, tzinfo=settings.zone),
+            duration_min=float(duration) if duration else None, note=note or None,
+            client_token=st.session_state[TOKEN], settings=settings)
+    except BeatmapError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state.pop(POINT, None)  # the next visit starts with a new tap
+        st.success(f"Saved visit {event_id} on block {found[S.BLOCK_ID]}.")
+
+st.subheader("My visits this week")
+if officer_id:
+    mine = own_visits(engine, officer_id, week_start(now, settings=settings))
+    if mine.empty:
+        st.caption("None yet this week.")
+    else:
+        mine["occurred_at"] = mine["occurred_at"].dt.tz_convert(settings.timezone).dt.strftime("%a %H:%M")
+        st.dataframe(mine[["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, "duration_min"]].rename(
+            columns={"event_id": "Visit", "occurred_at": "When", "kind": "What", "subtype": "Type",
+                     S.BLOCK_ID: "Block", "duration_min": "Minutes"}), hide_index=True, width="stretch")
+        logged = mine[mine["source"] == "app"]
+        if not logged.empty:
+            with st.expander("Correct or delete a visit"):
+                labels = {int(r.event_id): f"{r.event_id}: {r.occurred_at}, {r.kind}, block {r.block_id}"
+                          for r in logged.itertuples()}
+                chosen = st.selectbox("Visit", list(labels), format_func=labels.get)
+                row = logged.set_index("event_id").loc[chosen]
+                types = ["—", *settings.visit_subtypes]
+                fixed_type = st.selectbox("Type", types, key="fix-type",
+                                          index=types.index(row["subtype"]) if row["subtype"] in types else 0)
+                fixed_note = st.text_input("Note", value=row["notes"] or "", key="fix-note", max_chars=2000)
+                role = "supervisor" if getattr(auth.current_user(), "role", None) == "supervisor" else "officer"
+                change, remove = st.columns(2)
+                try:
+                    if change.button("Save changes"):
+                        edit_visit(engine, chosen, actor=officer_id, role=role, settings=settings,
+                                   subtype=None if fixed_type == "—" else fixed_type, note=fixed_note or None)
+                        st.rerun()
+                    if remove.button("Delete this visit"):
+                        delete_visit(engine, chosen, actor=officer_id, role=role, settings=settings)
+                        st.rerun()
+                except BeatmapError as exc:
+                    st.error(str(exc))
+else:
+    st.caption("Give your officer id to see your visits.")
+
+st.subheader(f"Flagged blocks in beat {beat}")
+flagged = data.as_table(blocks[blocks["flag"].notna()])
+if flagged.empty:
+    st.caption("No block is flagged.")
+else:
+    st.dataframe(flagged[[S.BLOCK_ID, "flag", "flag_reason"]].rename(
+        columns={S.BLOCK_ID: "Block", "flag": "Flag", "flag_reason": "Why"}), hide_index=True, width="stretch")

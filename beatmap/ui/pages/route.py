@@ -1,0 +1,67 @@
+"""Walking route: the beat's neglected blocks in the time an officer has, on the streets, as GPX or a card."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from beatmap.errors import BeatmapError
+from beatmap.render import route_map
+from beatmap.routes import default_seed, route_card_html, route_from_store, route_to_gpx
+from beatmap.ui import data, mapview, officer
+
+TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
+
+st.title("Walking route")
+engine, settings = data.get_engine(), data.get_settings()
+if not data.has_areas(engine):
+    st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
+    st.stop()
+url, v = str(engine.url), data.version(engine)
+
+beat = st.selectbox("Beat", officer.beat_ids(engine, url, v))
+outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
+left, middle, right = st.columns(3)
+minutes = left.number_input("Minutes available", min_value=10, max_value=480, value=60, step=5)
+dwell = middle.number_input("Minutes on each block", min_value=1, max_value=60, value=int(settings.dwell_min),
+                            help="10 to 15 minutes of presence per stop works best (Koper).")
+seed = right.number_input("Seed", min_value=0, value=default_seed(), step=1,
+                          help="Chooses among equally good routes; today's date by default, so each day differs.")
+where = st.radio("Start", [CENTRE, TAPPED], horizontal=True)
+tapped = st.session_state.get(f"route-start-{beat}")
+start = officer.beat_centre(outline) if where == CENTRE or tapped is None else tapped
+if where == TAPPED and tapped is None:
+    st.caption("Tap the map where you start; the beat centre is used until you do.")
+
+key = f"route-{beat}"
+if st.button("Plan the route", type="primary"):
+    try:
+        with st.spinner("Planning…"):
+            st.session_state[key] = route_from_store(engine, beat_id=beat, start=start, minutes=float(minutes),
+                                                     settings=settings, dwell_min=float(dwell), seed=int(seed))
+    except BeatmapError as exc:
+        st.session_state.pop(key, None)
+        st.error(str(exc))
+route = st.session_state.get(key)
+
+tap = mapview.show_tap_map(route_map(blocks, outline, route, marker=start, tiles=settings.map_tiles), key=f"map-{key}")
+if tap is not None and tap != tapped:
+    st.session_state[f"route-start-{beat}"] = tap
+    if where == TAPPED:
+        st.rerun()
+
+if route is not None:
+    if route.straight_line:
+        st.warning("No street network is loaded: these are straight-line estimates, and real walks are longer.")
+    st.subheader(f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km, about {route.total_min:.0f} of "
+                 f"{route.budget_min:g} minutes")
+    st.caption(f"Seed {route.seed}. Priority covered {route.priority:g}.")
+    st.dataframe(route.stops_frame()[["number", "block_id", "arrival_min", "stay_min", "reason"]].rename(
+        columns={"number": "#", "block_id": "Block", "arrival_min": "Arrive (min)", "stay_min": "Stay (min)",
+                 "reason": "Why this block"}), hide_index=True, width="stretch")
+    for note in route.notes:
+        st.caption(note)
+    a, b = st.columns(2)
+    a.download_button("Download GPX", route_to_gpx(route), file_name=f"route-{beat}-{route.seed}.gpx",
+                      mime="application/gpx+xml")
+    b.download_button("Printable card", route_card_html(route), file_name=f"route-{beat}-{route.seed}.html",
+                      mime="text/html")

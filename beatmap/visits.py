@@ -1,0 +1,384 @@
+"""Visits logged by officers from a phone: log, correct, delete, list.
+
+A logged visit is an ordinary activity event (source ``"app"``), assigned to
+a block by the same rules as an import (:func:`beatmap.ingest.assign_points`)
+and counted by every metric at once.  Each is saved in its own transaction
+with an audit entry and a store version bump, so views update at once.
+
+Rules:
+
+* **Double submits** (a phone resending the same form) create no second
+  visit: each form carries a ``client_token``, and a visit's fingerprint is
+  the one an import from feed ``"app"`` with ``source_id = client_token``
+  would have; a second submit returns the first visit's id.
+* **Corrections**: an officer may edit or delete their own visit for
+  ``visit_edit_hours`` (settings, default 24 h) after logging it; after that,
+  and for anyone else's visit, only a supervisor can.  Imported records are
+  corrected at their source and imported again, not here.
+* **Audit**: every log, edit and delete is in the audit log (actor, action
+  ``visit.log`` / ``visit.edit`` / ``visit.delete``, the event id, and the
+  values before and after).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, and_, delete, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from beatmap import schema as S
+from beatmap import store
+from beatmap.activity import _digest
+from beatmap.errors import AccessError, InputError, StoreError
+from beatmap.ingest import assign_points
+from beatmap.settings import Settings
+
+#: The feed name of visits logged in the app.
+APP_SOURCE = "app"
+ROLES = ("officer", "supervisor")
+#: Longest note kept, in characters.
+MAX_NOTE = 2000
+#: A visit may be logged this far ahead of the server clock (phones' clocks drift).
+_CLOCK_SKEW = timedelta(minutes=5)
+_UNCHANGED = object()
+#: Fields of a visit the audit log records before and after a change.
+_AUDITED = ("officer_id", "occurred_at", "kind", "subtype", "duration_min", "notes", "lat", "lon", S.BLOCK_ID,
+            S.BEAT_ID)
+
+
+def app_fingerprint(client_token: str) -> str:
+    """The events fingerprint of a visit logged with ``client_token`` (as if imported from feed "app")."""
+    return _digest(f"id|{APP_SOURCE}|{client_token}")
+
+
+def block_at(engine: Engine, *, lat: float, lon: float, settings: Settings) -> dict | None:
+    """The block a point is assigned to, as a logged visit there would be.
+
+    Returns
+    -------
+    dict or None
+        ``block_id``, ``beat_id``, ``snapped`` (moved from a street gap) and
+        ``distance_m``; None when the point is farther than ``snap_m`` from
+        every block.
+    """
+    _check_point(lat, lon)
+    blocks = store.read_blocks(engine)
+    if blocks.empty:
+        raise StoreError("no beats or blocks are loaded yet; load them with `beatmap areas` or `beatmap demo`.")
+    found = assign_points(pd.DataFrame({S.LAT: [lat], S.LON: [lon]}), blocks, settings=settings).iloc[0]
+    if pd.isna(found[S.BLOCK_ID]):
+        return None
+    return {S.BLOCK_ID: str(found[S.BLOCK_ID]), S.BEAT_ID: str(found[S.BEAT_ID]), "snapped": bool(found["snapped"]),
+            "distance_m": float(found["distance_m"])}
+
+
+def log_visit(
+    engine: Engine,
+    *,
+    officer_id: str,
+    lat: float,
+    lon: float,
+    kind: str,
+    client_token: str,
+    settings: Settings,
+    subtype: str | None = None,
+    occurred_at: datetime | None = None,
+    duration_min: float | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Save a foot patrol or community visit logged by an officer; return its event id.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store (beats and blocks loaded).
+    officer_id : str
+        Who logs it (the signed-in officer).
+    lat, lon : float
+        Where, in WGS84 degrees; assigned (snapped) to a block.
+    kind : str
+        ``"foot_patrol"`` or ``"community_visit"``.
+    client_token : str
+        A random id the form was created with; submitting it again returns
+        the same visit.
+    settings : Settings
+        ``visit_subtypes``, the snap distance and the time zone.
+    subtype : str, optional
+        One of ``settings.visit_subtypes``.
+    occurred_at : datetime, optional
+        When (time-zone aware); default now.
+    duration_min : float, optional
+        Minutes on the block (0 to 24 h).
+    note : str, optional
+        Free text (at most :data:`MAX_NOTE` characters).
+    now : datetime, optional
+        The clock (tests).
+
+    Raises
+    ------
+    InputError
+        When a value is not valid, or the point is on no block; the message
+        says which and how to fix it.
+    """
+    now = _now(now)
+    when = now if occurred_at is None else occurred_at
+    values = _checked(officer_id=officer_id, lat=lat, lon=lon, kind=kind, subtype=subtype, occurred_at=when,
+                      duration_min=duration_min, note=note, settings=settings, now=now)
+    token = str(client_token or "").strip()
+    if not token or len(token) > 128:
+        raise InputError("client_token: give the form's random id (1 to 128 characters), so a double submit "
+                         "is recognised.")
+    fingerprint = app_fingerprint(token)
+    existing = _event_id_of(engine, fingerprint)
+    if existing is not None:
+        return existing
+    values.update(_assignment(engine, lat=lat, lon=lon, settings=settings))
+    record = {**values, "fingerprint": fingerprint, "source": APP_SOURCE, "source_id": token,
+              "self_initiated": True}
+    try:
+        with store.transaction(engine) as conn:
+            batch_id = _app_batch(conn, when=now, settings=settings)
+            result = conn.execute(store.events.insert().values(batch_id=batch_id, **record))
+            event_id = int(result.inserted_primary_key[0])
+            store.record_audit(conn, actor=values["officer_id"], action="visit.log", target=str(event_id),
+                               details={"after": _audited(values)}, at=now)
+            store.bump_version(conn)
+    except StoreError as exc:
+        if isinstance(exc.__cause__, IntegrityError):  # the same form saved at the same moment
+            existing = _event_id_of(engine, fingerprint)
+            if existing is not None:
+                return existing
+        raise
+    return event_id
+
+
+def edit_visit(
+    engine: Engine,
+    event_id: int,
+    *,
+    actor: str,
+    role: str,
+    settings: Settings,
+    kind: str | object = _UNCHANGED,
+    subtype: str | None | object = _UNCHANGED,
+    occurred_at: datetime | object = _UNCHANGED,
+    duration_min: float | None | object = _UNCHANGED,
+    note: str | None | object = _UNCHANGED,
+    lat: float | object = _UNCHANGED,
+    lon: float | object = _UNCHANGED,
+    now: datetime | None = None,
+) -> dict:
+    """Correct a logged visit; fields not given stay as they are (give None to clear an optional one).
+
+    A new place is assigned to its block again.
+
+    Returns
+    -------
+    dict
+        The visit's values after the change.
+
+    Raises
+    ------
+    AccessError
+        When ``role`` may not change this visit (see the module docstring).
+    InputError
+        When the visit does not exist, was imported rather than logged, or a
+        new value is not valid.
+    """
+    now = _now(now)
+    with store.transaction(engine) as conn:
+        before = _permitted(conn, event_id, actor=actor, role=role, settings=settings, now=now, verb="edit")
+        asked = {"kind": kind, "subtype": subtype, "occurred_at": occurred_at, "duration_min": duration_min,
+                 "note": note, "lat": lat, "lon": lon}
+        merged = {key: before["notes" if key == "note" else key] if value is _UNCHANGED else value
+                  for key, value in asked.items()}
+        values = _checked(officer_id=before["officer_id"], settings=settings, now=now, **merged)
+        if lat is not _UNCHANGED or lon is not _UNCHANGED:
+            values.update(_assignment(engine, lat=values["lat"], lon=values["lon"], settings=settings))
+        changed = {k: v for k, v in values.items() if _differs(before.get(k), v)}
+        if changed:
+            conn.execute(update(store.events).where(store.events.c.event_id == event_id).values(**changed))
+            store.record_audit(conn, actor=actor, action="visit.edit", target=str(event_id),
+                               details={"role": role, "before": _audited({k: before.get(k) for k in changed}),
+                                        "after": _audited(changed)}, at=now)
+            store.bump_version(conn)
+    return {**before, **changed}
+
+
+def delete_visit(engine: Engine, event_id: int, *, actor: str, role: str, settings: Settings,
+                 now: datetime | None = None) -> None:
+    """Delete a logged visit (the audit log keeps what it was).
+
+    Raises
+    ------
+    AccessError
+        When ``role`` may not change this visit.
+    InputError
+        When the visit does not exist or was imported rather than logged.
+    """
+    now = _now(now)
+    with store.transaction(engine) as conn:
+        before = _permitted(conn, event_id, actor=actor, role=role, settings=settings, now=now, verb="delete")
+        conn.execute(delete(store.events).where(store.events.c.event_id == event_id))
+        store.record_audit(conn, actor=actor, action="visit.delete", target=str(event_id),
+                           details={"role": role, "before": _audited(before)}, at=now)
+        store.bump_version(conn)
+
+
+def own_visits(engine: Engine, officer_id: str, since: datetime) -> pd.DataFrame:
+    """An officer's foot patrols and community visits since a moment, newest first ("my visits this week").
+
+    Returns
+    -------
+    DataFrame
+        ``event_id``, ``occurred_at`` (UTC), ``kind``, ``subtype``,
+        ``block_id``, ``beat_id``, ``duration_min``, ``notes``, ``source``
+        (``"app"`` for visits logged in the app).
+    """
+    if since.tzinfo is None:
+        raise InputError("since: give an aware time (with its time zone).")
+    columns = ["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, S.BEAT_ID, "duration_min", "notes", "source"]
+    ev = store.events
+    query = (select(*(ev.c[c] for c in columns))
+             .where(and_(ev.c.officer_id == officer_id, ev.c.occurred_at >= since,
+                         ev.c.kind.in_(list(S.NON_ENFORCEMENT))))
+             .order_by(ev.c.occurred_at.desc(), ev.c.event_id.desc()))
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).all(), columns=columns)
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    return frame
+
+
+def week_start(now: datetime, *, settings: Settings) -> datetime:
+    """Local midnight of the Monday of ``now``'s week, as an aware UTC time."""
+    local = now.astimezone(settings.zone)
+    monday: date = local.date() - timedelta(days=local.weekday())
+    return pd.Timestamp(monday).tz_localize(settings.timezone).tz_convert(UTC).to_pydatetime()
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
+        raise InputError("now: give an aware time (with its time zone).")
+    return now
+
+
+def _check_point(lat: object, lon: object) -> None:
+    try:
+        ok = -90 <= float(lat) <= 90 and -180 <= float(lon) <= 180
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(f"place {lat},{lon}: give latitude (±90) and longitude (±180) in degrees; tap the map "
+                         "to place the visit.")
+
+
+def _checked(*, officer_id: object, lat: object, lon: object, kind: object, subtype: object, occurred_at: object,
+             duration_min: object, note: object, settings: Settings, now: datetime) -> dict:
+    """The event columns of a visit, after checking every value; all problems in one message."""
+    problems = []
+    officer = str(officer_id or "").strip()
+    if not officer or len(officer) > 64:
+        problems.append("officer: sign in (or give your officer id, 1 to 64 characters)")
+    try:
+        _check_point(lat, lon)
+    except InputError as exc:
+        problems.append(str(exc))
+    if kind not in S.NON_ENFORCEMENT:
+        problems.append(f"kind {kind!r}: choose {' or '.join(S.NON_ENFORCEMENT)}")
+    if subtype is not None and subtype not in settings.visit_subtypes:
+        problems.append(f"type {subtype!r}: choose one of {', '.join(settings.visit_subtypes)}")
+    if not isinstance(occurred_at, datetime) or occurred_at.tzinfo is None:
+        problems.append("time: give the time of the visit with its time zone")
+    elif occurred_at > now + _CLOCK_SKEW:
+        local = occurred_at.astimezone(settings.zone)
+        problems.append(f"time {local:%Y-%m-%d %H:%M} is in the future; give when the visit happened")
+    if duration_min is not None:
+        try:
+            minutes = float(duration_min)
+        except (TypeError, ValueError):
+            minutes = float("nan")
+        if not 0 < minutes <= 24 * 60:
+            problems.append(f"duration {duration_min!r}: give minutes between 1 and 1440, or leave it empty")
+    text = None if note is None else str(note).strip() or None
+    if text is not None and len(text) > MAX_NOTE:
+        problems.append(f"note: {len(text)} characters; keep it under {MAX_NOTE}")
+    if problems:
+        raise InputError("The visit was not saved:\n" + "\n".join(f"  - {p}" for p in problems))
+    return {"officer_id": officer, "lat": float(lat), "lon": float(lon), "kind": kind, "subtype": subtype,
+            "occurred_at": occurred_at.astimezone(UTC),
+            "duration_min": None if duration_min is None else float(duration_min), "notes": text}
+
+
+def _assignment(engine: Engine, *, lat: float, lon: float, settings: Settings) -> dict:
+    """Block, beat, snapped and distance of a visit's place; refused when it is on no block."""
+    found = block_at(engine, lat=lat, lon=lon, settings=settings)
+    if found is None:
+        raise InputError(f"place {lat:.6f},{lon:.6f} is not on any block of the beats (nothing within "
+                         f"{settings.snap_m:g} m); place the visit on the block you visited.")
+    return found
+
+
+def _event_id_of(engine: Engine, fingerprint: str) -> int | None:
+    with engine.connect() as conn:
+        found = conn.execute(select(store.events.c.event_id).where(store.events.c.fingerprint == fingerprint))
+        value = found.scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def _app_batch(conn: Connection, *, when: datetime, settings: Settings) -> int:
+    """The import batch of the app's visits of a local day (one per day, created on first use)."""
+    label = f"app visits {when.astimezone(settings.zone):%Y-%m-%d}"
+    b = store.batches
+    found = conn.execute(select(b.c.batch_id).where(and_(b.c.what == APP_SOURCE, b.c.file_name == label))
+                         .order_by(b.c.batch_id)).scalars().first()
+    if found is not None:
+        return int(found)
+    return store.add_batch(conn, what=APP_SOURCE, source=APP_SOURCE, file_name=label,
+                           summary={"note": "visits logged in the app"})
+
+
+def _permitted(conn: Connection, event_id: int, *, actor: str, role: str, settings: Settings, now: datetime,
+               verb: str) -> dict:
+    """The visit's row, after checking that ``actor`` in ``role`` may change it."""
+    if role not in ROLES:
+        raise InputError(f"role {role!r}: give one of {', '.join(ROLES)}.")
+    row = conn.execute(select(store.events).where(store.events.c.event_id == event_id)).mappings().first()
+    if row is None:
+        raise InputError(f"visit {event_id} does not exist (it may have been deleted).")
+    if row["source"] != APP_SOURCE:
+        raise InputError(f"record {event_id} was imported from {row['source']!r}, not logged in the app; "
+                         "correct it in that system and import it again.")
+    if role == "supervisor":
+        return dict(row)
+    if row["officer_id"] != actor:
+        raise AccessError(f"visit {event_id} was logged by another officer; only a supervisor can {verb} it.")
+    logged = conn.execute(select(store.audit_log.c.at).where(and_(
+        store.audit_log.c.action == "visit.log", store.audit_log.c.target == str(event_id)))).scalars().first()
+    limit = timedelta(hours=settings.visit_edit_hours)
+    if logged is None or now - logged > limit:
+        raise AccessError(f"visit {event_id} was logged more than {settings.visit_edit_hours:g} hours ago; "
+                          f"ask a supervisor to {verb} it.")
+    return dict(row)
+
+
+def _differs(old: object, new: object) -> bool:
+    if isinstance(old, float) and isinstance(new, float):
+        return not np.isclose(old, new)
+    return old != new
+
+
+def _audited(values: dict) -> dict:
+    """The audited fields of a visit as JSON-safe values."""
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items() if k in _AUDITED
+            and json.dumps(v, default=str) is not None}

@@ -1,0 +1,55 @@
+"""A tiny city with streets for the officer pages: beats A and B, 200 m blocks, a street on every block edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from beatmap import store
+from beatmap.ingest import import_activity, load_areas
+from beatmap.settings import Settings
+from beatmap.streets import load_streets
+from tests.conftest import X0, Y0, metric_frame, square
+
+_TO_WGS84 = Transformer.from_crs("EPSG:32616", "EPSG:4326", always_xy=True)
+#: Intersections every 200 m: x 0..800, y 0..400 (test-city metres).
+XS, YS = (0, 200, 400, 600, 800), (0, 200, 400)
+
+
+def lat_lon(x: float, y: float) -> tuple[float, float]:
+    """WGS84 ``(lat, lon)`` of a point in test-city metres."""
+    lon, lat = _TO_WGS84.transform(X0 + x, Y0 + y)
+    return round(lat, 7), round(lon, 7)
+
+
+def street_grid() -> gpd.GeoDataFrame:
+    """One street segment per block edge, in EPSG:4326."""
+    lines = [shapely.LineString([(X0 + a, Y0 + y), (X0 + b, Y0 + y)]) for y in YS for a, b in zip(XS, XS[1:])]
+    lines += [shapely.LineString([(X0 + x, Y0 + a), (X0 + x, Y0 + b)]) for x in XS for a, b in zip(YS, YS[1:])]
+    return metric_frame({"street_id": [f"S{i}" for i in range(len(lines))], "name": ["Test St"] * len(lines),
+                         "geometry": lines}, "EPSG:4326")
+
+
+def build_store(folder: Path, *, streets: bool = True) -> Path:
+    """A store in ``folder``: 8 blocks, some activity (one block enforcement-only), and the streets."""
+    settings = Settings()
+    db = folder / "officer.db"
+    engine = store.open_store(db)
+    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
+    beats.to_file(folder / "beats.geojson")
+    load_areas(engine, folder / "beats.geojson", settings=settings, grid_m=200)
+    visited, enforced = lat_lon(50, 50), lat_lon(250, 250)
+    rows = ["occurred_at,lat,lon,kind"]
+    rows += [f"2026-03-{d:02d}T10:00,{visited[0]},{visited[1]},foot_patrol" for d in range(1, 21)]
+    rows += [f"2026-03-{d:02d}T22:00,{enforced[0]},{enforced[1]},enforcement" for d in range(1, 6)]
+    (folder / "activity.csv").write_text("\n".join(rows) + "\n")
+    import_activity(engine, folder / "activity.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    if streets:
+        street_grid().to_file(folder / "streets.geojson")
+        load_streets(engine, folder / "streets.geojson")
+    engine.dispose()
+    return db

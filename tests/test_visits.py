@@ -1,0 +1,176 @@
+"""Visits logged from a phone: saved at once on the right block, double submits, corrections, audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from pyproj import Transformer
+from sqlalchemy import select
+
+from beatmap import store
+from beatmap.errors import AccessError, InputError
+from beatmap.ingest import load_areas
+from beatmap.metrics import Window
+from beatmap.report import block_coverage
+from beatmap.visits import block_at, delete_visit, edit_visit, log_visit, own_visits, week_start
+from tests.conftest import X0, Y0, metric_frame, square
+
+#: The edit window counts from when a visit was logged (the real clock), so these tests run on it.
+NOW = datetime.now(UTC).replace(microsecond=0)
+TO_WGS84 = Transformer.from_crs("EPSG:32616", "EPSG:4326", always_xy=True)
+
+
+def lat_lon(x: float, y: float) -> tuple[float, float]:
+    """WGS84 (lat, lon) of a point in test-city metres."""
+    lon, lat = TO_WGS84.transform(X0 + x, Y0 + y)
+    return lat, lon
+
+
+@pytest.fixture
+def areas(engine, settings, tmp_path):
+    """Beats A (0-400 m) and B (400-800 m), cut into 200 m cells."""
+    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
+    beats.to_file(tmp_path / "beats.geojson")
+    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
+    return engine
+
+
+def log(engine, settings, *, token="t1", officer="O7", x=50.0, y=50.0, when=NOW - timedelta(hours=1), now=NOW,
+        **extra):
+    lat, lon = lat_lon(x, y)
+    return log_visit(engine, officer_id=officer, lat=lat, lon=lon, kind=extra.pop("kind", "community_visit"),
+                     subtype=extra.pop("subtype", "porch visit"), occurred_at=when, client_token=token,
+                     settings=settings, now=now, **extra)
+
+
+def event(engine, event_id):
+    with engine.connect() as conn:
+        return conn.execute(select(store.events).where(store.events.c.event_id == event_id)).mappings().first()
+
+
+def audit(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.audit_log).where(store.audit_log.c.action.startswith("visit."))
+                            .order_by(store.audit_log.c.audit_id)).mappings().all()
+    return [dict(r, details=json.loads(r["details"])) for r in rows]
+
+
+def test_a_visit_is_saved_on_its_block_and_counts_at_once(areas, settings):
+    version = store.store_version(areas)
+    event_id = log(areas, settings, x=250, y=120, duration_min=15, note="Talked with the block club")
+    row = event(areas, event_id)
+    assert (row["block_id"], row["beat_id"], row["source"], row["kind"]) == (
+        block_at(areas, lat=row["lat"], lon=row["lon"], settings=settings)["block_id"], "A", "app", "community_visit")
+    assert row["subtype"] == "porch visit" and row["duration_min"] == 15 and row["officer_id"] == "O7"
+    assert row["occurred_at"] == NOW - timedelta(hours=1)
+    assert store.store_version(areas) == version + 1
+    window = Window(NOW.date() - timedelta(days=6), NOW.date(), settings.timezone)
+    cov = block_coverage(areas, window=window, settings=settings, beat_id="A").set_index("block_id")
+    assert cov.loc[row["block_id"], "community_visits"] == 1
+
+
+def test_a_tap_in_a_street_gap_snaps_to_the_nearest_block(areas, settings):
+    found = block_at(areas, lat=lat_lon(200, -5)[0], lon=lat_lon(200, -5)[1], settings=settings)
+    assert found["snapped"] and found["distance_m"] == pytest.approx(5, abs=0.1)
+    event_id = log(areas, settings, x=200, y=-5)
+    assert event(areas, event_id)["snapped"]
+
+
+def test_a_place_on_no_block_is_refused(areas, settings):
+    with pytest.raises(InputError, match="not on any block"):
+        log(areas, settings, x=100, y=-300)
+    assert store.counts(areas)["events"] == 0
+
+
+def test_a_double_submit_creates_no_second_visit(areas, settings):
+    first = log(areas, settings, token="form-123")
+    again = log(areas, settings, token="form-123")
+    other = log(areas, settings, token="form-456")
+    assert first == again != other
+    assert store.counts(areas)["events"] == 2
+    assert [a["action"] for a in audit(areas)] == ["visit.log", "visit.log"]
+
+
+def test_invalid_values_are_all_named_and_nothing_is_saved(areas, settings):
+    with pytest.raises(InputError) as err:
+        log(areas, settings, kind="enforcement", subtype="arrest", when=NOW + timedelta(hours=2), duration_min=-3)
+    message = str(err.value)
+    for part in ("kind 'enforcement'", "type 'arrest'", "in the future", "duration -3"):
+        assert part in message
+    assert store.counts(areas)["events"] == 0
+
+
+def test_a_naive_time_is_refused(areas, settings):
+    with pytest.raises(InputError, match="time zone"):
+        log(areas, settings, when=datetime(2026, 3, 10, 9, 0))
+
+
+def test_an_officer_corrects_their_own_visit_within_the_window(areas, settings):
+    event_id = log(areas, settings)
+    after = edit_visit(areas, event_id, actor="O7", role="officer", settings=settings, subtype="school",
+                       lat=lat_lon(650, 300)[0], lon=lat_lon(650, 300)[1], now=NOW + timedelta(hours=3))
+    row = event(areas, event_id)
+    assert row["subtype"] == "school" and row["beat_id"] == "B" and after["beat_id"] == "B"
+    entry = audit(areas)[-1]
+    assert (entry["action"], entry["actor"], entry["target"]) == ("visit.edit", "O7", str(event_id))
+    assert entry["details"]["before"]["subtype"] == "porch visit" and entry["details"]["after"]["subtype"] == "school"
+    assert entry["details"]["before"]["beat_id"] == "A" and entry["details"]["after"]["beat_id"] == "B"
+
+
+def test_after_the_window_only_a_supervisor_can_change_it(areas, settings):
+    event_id = log(areas, settings)
+    late = NOW + timedelta(hours=settings.visit_edit_hours + 1)
+    with pytest.raises(AccessError, match="ask a supervisor") as err:
+        edit_visit(areas, event_id, actor="O7", role="officer", settings=settings, note="late fix", now=late)
+    assert isinstance(err.value, PermissionError)
+    with pytest.raises(AccessError):
+        delete_visit(areas, event_id, actor="O7", role="officer", settings=settings, now=late)
+    edit_visit(areas, event_id, actor="Sgt Diaz", role="supervisor", settings=settings, note="late fix", now=late)
+    assert event(areas, event_id)["notes"] == "late fix"
+    assert audit(areas)[-1]["details"]["role"] == "supervisor"
+
+
+def test_an_officer_cannot_change_another_officers_visit(areas, settings):
+    event_id = log(areas, settings, officer="O7")
+    with pytest.raises(AccessError, match="another officer"):
+        edit_visit(areas, event_id, actor="O8", role="officer", settings=settings, note="x", now=NOW)
+    with pytest.raises(InputError, match="role"):
+        delete_visit(areas, event_id, actor="O8", role="chief", settings=settings, now=NOW)
+
+
+def test_delete_keeps_the_visit_in_the_audit_log(areas, settings):
+    event_id = log(areas, settings, note="wrong block")
+    version = store.store_version(areas)
+    delete_visit(areas, event_id, actor="O7", role="officer", settings=settings, now=NOW)
+    assert event(areas, event_id) is None and store.store_version(areas) == version + 1
+    entry = audit(areas)[-1]
+    assert entry["action"] == "visit.delete" and entry["details"]["before"]["notes"] == "wrong block"
+    with pytest.raises(InputError, match="does not exist"):
+        delete_visit(areas, event_id, actor="O7", role="supervisor", settings=settings, now=NOW)
+
+
+def test_imported_records_are_not_edited_here(areas, settings, tmp_path):
+    from beatmap.ingest import import_activity
+
+    lat, lon = lat_lon(50, 50)
+    (tmp_path / "a.csv").write_text(f"occurred_at,lat,lon,kind,officer_id\n2026-03-09T10:00,{lat},{lon},foot_patrol,O7\n")
+    import_activity(areas, tmp_path / "a.csv", settings=settings, now=pd.Timestamp(NOW))
+    with pytest.raises(InputError, match="imported from"):
+        edit_visit(areas, 1, actor="O7", role="supervisor", settings=settings, note="x", now=NOW)
+
+
+def test_own_visits_lists_this_weeks_visits_newest_first(areas, settings):
+    now = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # a Tuesday
+    log(areas, settings, token="a", when=datetime(2026, 3, 9, 14, tzinfo=UTC), now=now)  # Monday 09:00 Chicago
+    log(areas, settings, token="b", when=datetime(2026, 3, 10, 14, tzinfo=UTC), now=now, kind="foot_patrol",
+        subtype=None)
+    log(areas, settings, token="c", when=datetime(2026, 3, 7, 14, tzinfo=UTC), now=now)  # the Saturday before
+    log(areas, settings, token="d", officer="O8", when=datetime(2026, 3, 10, 14, tzinfo=UTC), now=now)
+    since = week_start(now, settings=settings)
+    assert since == datetime(2026, 3, 9, 5, tzinfo=UTC)  # Monday midnight in Chicago (CDT from Mar 8)
+    mine = own_visits(areas, "O7", since)
+    assert mine["kind"].tolist() == ["foot_patrol", "community_visit"]
+    assert (mine["source"] == "app").all() and mine["occurred_at"].dt.tz is not None
