@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from beatmap import schema as S
-from beatmap.metrics import Window, activity_mask, shift_hours
+from beatmap.metrics import Window, activity_mask, in_window, shift_hours
 from beatmap.settings import Settings
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -27,8 +27,14 @@ class Filters:
     hours: tuple[int, ...]
 
     def apply(self, activity: pd.DataFrame) -> pd.DataFrame:
-        """The activity rows these filters keep (any date: windows are applied by the metrics)."""
-        return activity[activity_mask(activity, kinds=self.kinds, weekdays=self.weekdays, hours=self.hours)]
+        """The activity rows these filters keep, in the window and the period of the same length before it.
+
+        Cutting the dates first keeps every later step (both periods' counts, the charts) on a fraction
+        of the year.
+        """
+        span = Window(self.window.previous().start, self.window.end, self.window.timezone)
+        rows = activity[in_window(activity, span)]
+        return rows[activity_mask(rows, kinds=self.kinds, weekdays=self.weekdays, hours=self.hours)]
 
     def describe(self) -> str:
         """The filters in a short sentence, for exports and captions."""
