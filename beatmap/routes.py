@@ -26,13 +26,15 @@ problem.  It is solved with OR-Tools' routing solver:
 and, on small instances, against the exact optimum.
 
 Routes are unpredictable by design, because a patrol that follows the same
-path every day can be read.  The seed stretches every walk's cost by a
-random factor of up to 25%: that decides among blocks of equal priority and
-among visiting orders that fit the time, never against priority; and a round
-trip is walked the other way round on half the seeds.  Two seeds give routes
-of the same priority, usually in a different order or through different
-blocks of the same priority.  The default seed is the date (``YYYYMMDD``),
-so each day differs; the same seed gives the same route again.
+path every day can be read.  A first search, without the seed, finds the
+best route it can.  A second search starts from it with every walk's cost
+stretched by a random factor of up to 25% drawn from the seed: that decides
+among blocks of equal priority and among visiting orders that fit the time,
+and its route is kept only if it covers as much priority as the first.  A
+round trip is also walked the other way round on half the seeds.  So two
+seeds give routes of the same priority, often through different blocks of
+equal priority or in a different order.  The default seed is the date
+(``YYYYMMDD``), so each day differs; the same seed gives the same route again.
 
 Walks follow the street network (:mod:`beatmap.streets`): the start and end
 snap to the nearest network node (the distance is reported and walked in a
@@ -86,10 +88,11 @@ _SEED_STRETCH = 0.25
 #: priorities in the arc costs the search needs stronger penalties to leave the first good route it finds
 #: (measured on the demo city against exact optima: 1 miss in 132 instances at 100, up to 27% gaps at 0.1).
 _GLS_LAMBDA = 100.0
-#: The search stops after this many solutions (about 1 s for 200 candidate blocks on one core).
+#: The search stops after this many solutions (about 1 s for 200 candidate blocks on one core) ...
 _SOLUTION_LIMIT = 1_000
+#: ... and the seed's search, which starts from its route, after this many.
+_SEED_SOLUTION_LIMIT = 300
 _GPX_NS = "http://www.topografix.com/GPX/1/1"
-_LABEL = {S.ENFORCEMENT_ONLY: "enforcement only", S.UNVISITED: "unvisited", S.RARELY_VISITED: "rarely visited"}
 
 
 class Stop(NamedTuple):
@@ -288,15 +291,15 @@ def route_from_store(
     beat = store.read_beats(engine).set_index(S.BEAT_ID).geometry[beat_id]
     crs = CRS(coverage.crs)
     reach = beat
-    for what, point in (("--start", start), ("--end", end)):
+    for what, point in (("start", start), ("end", end)):
         if point is None:
             continue
         _check_lat_lon(point, what=what)
         xy = shapely.Point(*(float(v[0]) for v in transform_xy([point[1]], [point[0]], WGS84, crs)))
         away = beat.distance(xy)
         if away > MAX_START_DISTANCE_M:
-            raise InputError(f"{what} {point[0]},{point[1]} is {away / 1000:.1f} km from beat {beat_id}; give a point "
-                             f"in the beat or within {MAX_START_DISTANCE_M:,.0f} m of it (latitude first).")
+            raise InputError(f"the {what} {point[0]},{point[1]} is {away / 1000:.1f} km from beat {beat_id}; give a "
+                             f"point in the beat or within {MAX_START_DISTANCE_M:,.0f} m of it (latitude first).")
         reach = reach.union(xy)
     priorities = block_priorities(coverage, window=window, settings=settings)
     candidates = coverage.join(priorities)
@@ -368,7 +371,8 @@ def plan_walking_route(
     if not (math.isfinite(minutes) and minutes > 0):
         raise InputError(f"minutes {minutes!r}: give the time available as a positive number of minutes.")
     if not 0 < dwell <= 120:
-        raise InputError(f"dwell {dwell:g} min: give the minutes on each block, between 1 and 120 (10 to 15 works best).")
+        raise InputError(f"dwell {dwell:g} min: give the minutes on each block, between 1 and 120 "
+                         "(10 to 15 works best).")
     where = f" in beat {beat_id}" if beat_id else ""
     if candidates.empty:
         raise InputError(f"no block{where} needs a visit: every block was visited recently and none is flagged.")
@@ -564,15 +568,40 @@ def _solve_orienteering(
 ) -> np.ndarray:
     """Which candidates to visit, in order (indices into ``priority``), with OR-Tools' routing solver.
 
-    ``travel_s`` and ``distance_m`` are square over [start, end, candidates...].
+    ``travel_s`` and ``distance_m`` are square over [start, end, candidates...].  Two searches: the
+    first without the seed finds the best route it can; the second, with the seed's stretched
+    distances, starts from it and may only swap blocks of equal priority or change the order, so
+    every seed's route is as good as the first (a seed's route is kept only if it is).
+    """
+    common = {"travel_s": travel_s, "priority": priority, "dwell_s": dwell_s, "budget_s": budget_s}
+    best = _search(distance_m=distance_m, initial=None, solutions=_SOLUTION_LIMIT,
+                   time_limit_s=0.75 * time_limit_s, **common)
+    stretch = 1 + _SEED_STRETCH * rng.random(distance_m.shape)
+    seeded = _search(distance_m=distance_m * stretch, initial=best, solutions=_SEED_SOLUTION_LIMIT,
+                     time_limit_s=0.25 * time_limit_s, **common)
+    if priority[seeded].sum() + 1e-9 >= priority[best].sum():
+        return seeded
+    return best
 
-    The objective is the one of the module docstring, written so that the
-    search sees the priorities: a block's priority is a reward on the arc
-    into it (``top - reward``) and leaving it out costs ``top``.  For every
-    route that adds up to ``candidates x top - priority collected + distance``,
-    the same as a penalty of the block's own priority for leaving it out, but
-    guided local search (which penalises arcs) can then trade one block for
-    two others instead of cycling around the first route it found.
+
+def _search(
+    *,
+    travel_s: np.ndarray,
+    distance_m: np.ndarray,
+    priority: np.ndarray,
+    dwell_s: float,
+    budget_s: float,
+    initial: np.ndarray | None,
+    solutions: int,
+    time_limit_s: float,
+) -> np.ndarray:
+    """One OR-Tools search (see the module docstring for the model), from ``initial`` when given.
+
+    A block's priority is a reward on the arc into it (``top - reward``) and leaving it out costs
+    ``top``: for every route that adds up to ``candidates x top - priority collected + distance``,
+    the same objective as a penalty of the block's own priority for leaving it out, but guided
+    local search (which penalises arcs) then trades one block for two others instead of cycling
+    around the first route it found.
     """
     n = len(priority)
     manager = pywrapcp.RoutingIndexManager(n + 2, 1, [0], [1])
@@ -585,10 +614,7 @@ def _solve_orienteering(
                          "time")
     reward = np.rint(priority * 10 ** PRIORITY_DECIMALS).astype(np.int64) * _PRIORITY_UNIT
     top = int(reward.max())
-    # The seed stretches each walk by up to _SEED_STRETCH: among blocks of equal priority, and among orders
-    # that fit the time, it decides which.
-    stretch = 1 + _SEED_STRETCH * rng.random(distance_m.shape)
-    cost = np.rint(distance_m * stretch).astype(np.int64) + np.r_[0, 0, top - reward][None, :]
+    cost = np.rint(distance_m).astype(np.int64) + np.r_[0, 0, top - reward][None, :]
     cost[:, 0] = 0
     routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitMatrix(cost.tolist()))
     for k in range(n):
@@ -599,11 +625,18 @@ def _solve_orienteering(
     params.guided_local_search_lambda_coefficient = _GLS_LAMBDA
     # A count of solutions, not the clock, ends the search, so the same seed gives the same route on any
     # machine; the time limit only caps it on a very large beat or a slow machine.
-    params.solution_limit = _SOLUTION_LIMIT
+    params.solution_limit = solutions
     params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
-    solution = routing.SolveWithParameters(params)
+    if initial is None:
+        solution = routing.SolveWithParameters(params)
+    else:
+        routing.CloseModelWithParameters(params)
+        start = routing.ReadAssignmentFromRoutes([[manager.NodeToIndex(int(k) + 2) for k in initial]], True)
+        if start is None:  # cannot happen for a route the same model accepted; keep it as it is
+            return initial
+        solution = routing.SolveFromAssignmentWithParameters(start, params)
     if solution is None:
-        return np.array([], dtype=np.int64)
+        return np.array([], dtype=np.int64) if initial is None else initial
     order = []
     index = solution.Value(routing.NextVar(routing.Start(0)))
     while not routing.IsEnd(index):
@@ -635,8 +668,9 @@ def _route(candidates: gpd.GeoDataFrame, walk: dict, visit: np.ndarray, *, start
     for number, (k, leg) in enumerate(zip(visit, legs, strict=False), start=1):
         clock += leg / speed
         flag = flags[k] if isinstance(flags[k], str) else None
-        stops.append(Stop(number, ids[k], round(float(stop_lat[number - 1]), 6), round(float(stop_lon[number - 1]), 6),
-                          round(clock, 1), dwell, round(float(leg), 1), float(priority[k]), flag, str(reasons[k] or "")))
+        stops.append(Stop(number, ids[k], round(float(stop_lat[number - 1]), 6),
+                          round(float(stop_lon[number - 1]), 6), round(clock, 1), dwell, round(float(leg), 1),
+                          float(priority[k]), flag, str(reasons[k] or "")))
         clock += dwell
     distance = float(sum(legs))
     walk_min = distance / speed

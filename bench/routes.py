@@ -164,7 +164,8 @@ def main() -> None:
                     "exact": None,
                 })
         for i in range(args.small):
-            beat_id, beat = city.beats["beat_id"].iloc[i % len(city.beats)], city.beats.geometry.iloc[i % len(city.beats)]
+            which = i % len(city.beats)
+            beat_id, beat = city.beats["beat_id"].iloc[which], city.beats.geometry.iloc[which]
             coverage = block_coverage(engine, window=window, settings=settings, beat_id=beat_id)
             pool = coverage.join(block_priorities(coverage, window=window, settings=settings))
             pool = pool[pool["priority"] > 0]

@@ -299,7 +299,7 @@ def test_route_from_store_refuses_an_unknown_beat_and_a_far_start(tmp_path, fast
     engine = store.open_store(build_store(tmp_path))
     with pytest.raises(InputError, match="no such beat"):
         route_from_store(engine, beat_id="Z", start=START, minutes=60, settings=fast)
-    with pytest.raises(InputError, match=r"--start .* is 2\.\d km from beat A"):
+    with pytest.raises(InputError, match=r"the start .* is 2\.\d km from beat A"):
         route_from_store(engine, beat_id="A", start=lat_lon(0, 2500), minutes=60, settings=fast)
 
 
@@ -349,3 +349,39 @@ def test_route_is_frozen(fast):
     route = plan_walking_route(blocks_at(P=(100, 1.0)), main_street(), start=START, minutes=30, settings=fast, seed=1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         route.seed = 2
+
+
+# --- command line -------------------------------------------------------------------------------------
+
+
+def test_command_line_loads_streets_and_writes_a_route(tmp_path, capsys):
+    from beatmap.cli import main
+
+    db = build_store(tmp_path, streets=False)
+    street_grid().to_file(tmp_path / "streets.geojson")
+    assert main(["--db", str(db), "streets", str(tmp_path / "streets.geojson")]) == 0
+    assert "22 features read" in capsys.readouterr().out
+    start = ",".join(str(v) for v in lat_lon(0, 0))
+    args = ["--db", str(db), "route", "--beat", "A", "--start", start, "--minutes", "60", "--seed", "4",
+            "--out", str(tmp_path / "walk.gpx"), "--card", str(tmp_path / "walk.html")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Walking route, beat A" in out and "seed 4" in out and "STRAIGHT-LINE" not in out
+    assert ET.parse(tmp_path / "walk.gpx").getroot().tag == f"{GPX}gpx"
+    assert "seed 4" in (tmp_path / "walk.html").read_text()
+    assert main([*args[:8], "5", *args[9:]]) == 2
+    assert "beatmap: error: 5 minutes is too short to visit any block in beat A" in capsys.readouterr().err
+
+
+def test_the_route_map_numbers_the_stops_and_shares_a_badge_at_one_corner(tmp_path, fast):
+    from beatmap.render import route_map
+    from beatmap.report import block_coverage, window_from_store
+
+    engine = store.open_store(build_store(tmp_path))
+    route = route_from_store(engine, beat_id="A", start=lat_lon(0, 0), minutes=60, settings=fast, seed=3)
+    blocks = block_coverage(engine, window=window_from_store(engine, settings=fast), settings=fast, beat_id="A")
+    beat = store.read_beats(engine).query("beat_id == 'A'")
+    page = route_map(blocks, beat, route).get_root().render()
+    assert [round(s.walk_m) for s in route.stops] == [400, 0, 200]  # stops 1 and 2 at the same corner
+    assert "\\u003e1, 2\\u003c/div" in page and "\\u003e3\\u003c/div" in page  # the badges, JSON-escaped
+    assert "/app/static/vendor/leaflet/leaflet.js" in page and "cdn" not in page.lower()
