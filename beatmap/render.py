@@ -390,11 +390,17 @@ def route_map(
         if route.end != route.start:
             folium.CircleMarker(list(route.end), radius=7, color="#000000", fill=True, fill_color="#000000",
                                 fill_opacity=1, tooltip="End").add_to(m)
-        for stop in route.stops:
+        at_place: dict[tuple[float, float], list] = {}
+        for stop in route.stops:  # neighbouring blocks can be reached at the same corner: one badge, "2, 3"
+            at_place.setdefault((stop.lat, stop.lon), []).append(stop)
+        for (lat, lon), stops in at_place.items():
+            label = ", ".join(str(stop.number) for stop in stops)
+            width = 16 + 8 * len(label)
             folium.Marker(
-                [stop.lat, stop.lon],
-                icon=folium.DivIcon(html=_stop_badge(stop.number), icon_size=(24, 24), icon_anchor=(12, 12)),
-                tooltip=html.escape(f"{stop.number}. {stop.block_id}: {stop.reason}"),
+                [lat, lon],
+                icon=folium.DivIcon(html=_stop_badge(label, width), icon_size=(width, 24),
+                                    icon_anchor=(width // 2, 12)),
+                tooltip=html.escape("; ".join(f"{stop.number}. {stop.block_id}: {stop.reason}" for stop in stops)),
             ).add_to(m)
     if marker is not None:
         folium.CircleMarker(list(marker), radius=9, color="#CC79A7", weight=3, fill=False,
@@ -403,8 +409,8 @@ def route_map(
     return m
 
 
-def _stop_badge(number: int) -> str:
-    """A numbered round badge for a route stop (HTML for a ``DivIcon``)."""
-    return ('<div style="width:24px;height:24px;border-radius:12px;background:#0072B2;color:#fff;'
-            'font:bold 13px/24px sans-serif;text-align:center;border:2px solid #fff;box-sizing:border-box">'
-            f'{int(number)}</div>')
+def _stop_badge(label: str, width: int) -> str:
+    """A numbered badge for the route stops at one place (HTML for a ``DivIcon``); ``label`` is digits."""
+    return (f'<div style="width:{width}px;height:24px;border-radius:12px;background:#0072B2;color:#fff;'
+            'font:bold 13px/20px sans-serif;text-align:center;border:2px solid #fff;box-sizing:border-box">'
+            f'{html.escape(label)}</div>')
