@@ -232,5 +232,8 @@ def streets_text(summary: dict) -> str:
              f"  not walkable {summary['not_walkable']:,}"]
     lines += [f"      {count:,} x {reason}" for reason, count in summary["reasons"].items()]
     lines.append(f"  rejected     {summary['rejected']:,}")
-    lines += [f"      feature {feature}: {reason}" for feature, reason in list(summary["rejected_features"].items())[:20]]
+    rejected = list(summary["rejected_features"].items())
+    lines += [f"      feature {feature}: {reason}" for feature, reason in rejected[:20]]
+    if len(rejected) > 20:
+        lines.append(f"      ... and {len(rejected) - 20:,} more")
     return "\n".join(lines)

@@ -156,7 +156,8 @@ def test_imported_records_are_not_edited_here(areas, settings, tmp_path):
     from beatmap.ingest import import_activity
 
     lat, lon = lat_lon(50, 50)
-    (tmp_path / "a.csv").write_text(f"occurred_at,lat,lon,kind,officer_id\n2026-03-09T10:00,{lat},{lon},foot_patrol,O7\n")
+    rows = f"occurred_at,lat,lon,kind,officer_id\n2026-03-09T10:00,{lat},{lon},foot_patrol,O7\n"
+    (tmp_path / "a.csv").write_text(rows)
     import_activity(areas, tmp_path / "a.csv", settings=settings, now=pd.Timestamp(NOW))
     with pytest.raises(InputError, match="imported from"):
         edit_visit(areas, 1, actor="O7", role="supervisor", settings=settings, note="x", now=NOW)
