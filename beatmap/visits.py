@@ -25,8 +25,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from pyproj import CRS
 from sqlalchemy import Engine, and_, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from beatmap import schema as S
 from beatmap import store
 from beatmap.activity import _digest
+from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import AccessError, InputError, StoreError
 from beatmap.ingest import assign_points
 from beatmap.settings import Settings
@@ -56,25 +60,79 @@ def app_fingerprint(client_token: str) -> str:
     return _digest(f"id|{APP_SOURCE}|{client_token}")
 
 
-def block_at(engine: Engine, *, lat: float, lon: float, settings: Settings) -> dict | None:
+def block_at(engine: Engine, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None,
+             blocks: gpd.GeoDataFrame | None = None) -> dict | None:
     """The block a point is assigned to, as a logged visit there would be.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store (beats and blocks loaded).
+    lat, lon : float
+        The point, in WGS84 degrees.
+    settings : Settings
+        ``snap_m`` and ``edge_tolerance_m``.
+    beat_id : str, optional
+        The beat the visit is on.  Only its blocks are searched, read with
+        :func:`beatmap.store.read_blocks` (or taken from ``blocks``): a point
+        on the beat's edge goes to this beat, and a point in a street gap
+        snaps to its nearest block within ``snap_m``, unless the point lies
+        inside another beat.  Default: every block, as an import assigns.
+    blocks : GeoDataFrame, optional
+        The blocks to search (``block_id``, ``beat_id``, polygons in the
+        analysis CRS), e.g. a page's cached frame of the beat's blocks,
+        instead of reading them from the store.
 
     Returns
     -------
     dict or None
         ``block_id``, ``beat_id``, ``snapped`` (moved from a street gap) and
         ``distance_m``; None when the point is farther than ``snap_m`` from
-        every block.
+        every block (of the beat, when ``beat_id`` is given) or inside
+        another beat.
+
+    Raises
+    ------
+    InputError
+        When the point is not in degrees, or ``beat_id`` is not a beat of the store.
+    StoreError
+        When no beats or blocks are loaded.
     """
     _check_point(lat, lon)
-    blocks = store.read_blocks(engine)
+    if blocks is None:
+        blocks = store.read_blocks(engine, beat_id=beat_id)
+    elif beat_id is not None:
+        blocks = blocks[blocks[S.BEAT_ID] == beat_id]
     if blocks.empty:
-        raise StoreError("no beats or blocks are loaded yet; load them with `beatmap areas` or `beatmap demo`.")
-    found = assign_points(pd.DataFrame({S.LAT: [lat], S.LON: [lon]}), blocks, settings=settings).iloc[0]
+        if beat_id is None or store.counts(engine)["blocks"] == 0:
+            raise StoreError("no beats or blocks are loaded yet; load them with `beatmap areas` or `beatmap demo`.")
+        raise InputError(f"beat {beat_id!r}: no such beat (or it has no blocks); choose one of the beats loaded.")
+    point = pd.DataFrame({S.LAT: [lat], S.LON: [lon]})
+    if beat_id is not None:  # on the beat's edge, the beat's own block wins the tie, as for an import naming it
+        point[S.REPORTED_BEAT] = beat_id
+    found = assign_points(point, blocks, settings=settings).iloc[0]
     if pd.isna(found[S.BLOCK_ID]):
+        return None
+    if beat_id is not None and found["snapped"] and _in_another_beat(engine, blocks.crs, lat=lat, lon=lon,
+                                                                     beat_id=beat_id, settings=settings):
         return None
     return {S.BLOCK_ID: str(found[S.BLOCK_ID]), S.BEAT_ID: str(found[S.BEAT_ID]), "snapped": bool(found["snapped"]),
             "distance_m": float(found["distance_m"])}
+
+
+def _in_another_beat(engine: Engine, crs: object, *, lat: float, lon: float, beat_id: str,
+                     settings: Settings) -> bool:
+    """True when a point lies inside a beat other than ``beat_id`` and not on ``beat_id``'s edge.
+
+    Such a point is in the other beat, not in a street gap of this one: it is not snapped onto this beat.
+    """
+    beats = store.read_beats(engine)
+    x, y = transform_xy([lon], [lat], WGS84, CRS(crs))
+    here = shapely.Point(float(x[0]), float(y[0]))
+    mine = beats[S.BEAT_ID] == beat_id
+    if shapely.dwithin(beats.geometry[mine].to_numpy(), here, settings.edge_tolerance_m).any():
+        return False
+    return bool(shapely.contains(beats.geometry[~mine].to_numpy(), here).any())
 
 
 def log_visit(
@@ -90,6 +148,7 @@ def log_visit(
     occurred_at: datetime | None = None,
     duration_min: float | None = None,
     note: str | None = None,
+    beat_id: str | None = None,
     now: datetime | None = None,
 ) -> int:
     """Save a foot patrol or community visit logged by an officer; return its event id.
@@ -117,14 +176,19 @@ def log_visit(
         Minutes on the block (0 to 24 h).
     note : str, optional
         Free text (at most :data:`MAX_NOTE` characters).
+    beat_id : str, optional
+        The beat the visit is on: the point is assigned among its blocks only
+        (see :func:`block_at`).  Default: among every block, as an import.
+        Which beats an officer may log on is checked by
+        :func:`beatmap.access.log_visit_as`.
     now : datetime, optional
         The clock (tests).
 
     Raises
     ------
     InputError
-        When a value is not valid, or the point is on no block; the message
-        says which and how to fix it.
+        When a value is not valid, or the point is on no block (of the beat);
+        the message says which and how to fix it.
     """
     now = _now(now)
     when = now if occurred_at is None else occurred_at
@@ -138,7 +202,7 @@ def log_visit(
     existing = _event_id_of(engine, fingerprint)
     if existing is not None:
         return existing
-    values.update(_assignment(engine, lat=lat, lon=lon, settings=settings))
+    values.update(_assignment(engine, lat=lat, lon=lon, settings=settings, beat_id=beat_id))
     record = {**values, "fingerprint": fingerprint, "source": APP_SOURCE, "source_id": token,
               "self_initiated": True}
     try:
@@ -320,9 +384,13 @@ def _checked(*, officer_id: object, lat: object, lon: object, kind: object, subt
             "duration_min": None if duration_min is None else float(duration_min), "notes": text}
 
 
-def _assignment(engine: Engine, *, lat: float, lon: float, settings: Settings) -> dict:
-    """Block, beat, snapped and distance of a visit's place; refused when it is on no block."""
-    found = block_at(engine, lat=lat, lon=lon, settings=settings)
+def _assignment(engine: Engine, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None) -> dict:
+    """Block, beat, snapped and distance of a visit's place; refused when it is on no block (of the beat)."""
+    found = block_at(engine, lat=lat, lon=lon, settings=settings, beat_id=beat_id)
+    if found is None and beat_id is not None:
+        raise InputError(f"place {lat:.6f},{lon:.6f} is outside beat {beat_id} (not on or within "
+                         f"{settings.snap_m:g} m of one of its blocks); place the visit on the block you visited, "
+                         "or choose that block's beat.")
     if found is None:
         raise InputError(f"place {lat:.6f},{lon:.6f} is not on any block of the beats (nothing within "
                          f"{settings.snap_m:g} m); place the visit on the block you visited.")

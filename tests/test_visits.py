@@ -79,6 +79,46 @@ def test_a_tap_in_a_street_gap_snaps_to_the_nearest_block(areas, settings):
     assert event(areas, event_id)["snapped"]
 
 
+def at(x: float, y: float) -> dict:
+    lat, lon = lat_lon(x, y)
+    return {"lat": lat, "lon": lon}
+
+
+def test_a_beats_visit_is_placed_among_that_beats_blocks_only(areas, settings, monkeypatch):
+    asked = []
+    read_blocks = store.read_blocks
+    monkeypatch.setattr(store, "read_blocks", lambda engine, beat_id=None: asked.append(beat_id) or read_blocks(
+        engine, beat_id=beat_id))
+    inside = block_at(areas, **at(250, 150), settings=settings, beat_id="A")
+    assert (inside["block_id"], inside["snapped"]) == ("A_r1c2", False)
+    assert asked == ["A"]  # one beat's blocks, not the whole city's
+    # On the edge between the beats: the chosen beat's block (every block, as an import: the lower id).
+    assert block_at(areas, **at(400, 100), settings=settings, beat_id="B")["block_id"] == "B_r1c3"
+    assert block_at(areas, **at(400, 100), settings=settings, beat_id="A")["block_id"] == "A_r1c2"
+    assert block_at(areas, **at(400, 100), settings=settings)["block_id"] == "A_r1c2"
+    # In the street gap south of beat A: snapped onto A, but too far from every block of B.
+    south = block_at(areas, **at(200, -5), settings=settings, beat_id="A")
+    assert south["snapped"] and south["distance_m"] == pytest.approx(5, abs=0.1)
+    assert block_at(areas, **at(200, -5), settings=settings, beat_id="B") is None
+    # 5 m inside beat B is in beat B, not a street gap of A, though A's block is within snap_m.
+    assert block_at(areas, **at(405, 100), settings=settings, beat_id="A") is None
+    assert block_at(areas, **at(405, 100), settings=settings, beat_id="B")["block_id"] == "B_r1c3"
+    with pytest.raises(InputError, match="beat 'Z': no such beat"):
+        block_at(areas, **at(250, 150), settings=settings, beat_id="Z")
+
+
+def test_block_at_takes_a_cached_frame_instead_of_reading_the_store(areas, settings, monkeypatch):
+    beat_a = store.read_blocks(areas, beat_id="A")
+
+    def no_store_read(*args, **kwargs):
+        raise AssertionError("block_at read the blocks from the store")
+
+    monkeypatch.setattr(store, "read_blocks", no_store_read)
+    found = block_at(areas, **at(250, 150), settings=settings, beat_id="A", blocks=beat_a)
+    assert found == {"block_id": "A_r1c2", "beat_id": "A", "snapped": False, "distance_m": 0.0}
+    assert block_at(areas, **at(650, 150), settings=settings, beat_id="A", blocks=beat_a) is None
+
+
 def test_a_place_on_no_block_is_refused(areas, settings):
     with pytest.raises(InputError, match="not on any block"):
         log(areas, settings, x=100, y=-300)
