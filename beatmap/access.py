@@ -7,8 +7,8 @@ nothing it may not show.
 
 - The public (not signed in) sees only the published public map.
 - An officer sees the blocks and flags of their beats, plans routes and logs
-  their own visits; no per-officer breakdown, no other officer's records, no
-  exports or imports.
+  their own visits on their beats; no per-officer breakdown, no other
+  officer's records, no exports or imports.
 - A supervisor sees everything for their beats (or all beats): per-officer
   breakdowns, imports, exports, publishing.
 - An administrator manages accounts, sees the settings and the audit log,
@@ -18,23 +18,29 @@ nothing it may not show.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from beatmap import audit, ingest
+from beatmap import audit, ingest, visits
 from beatmap import schema as S
 from beatmap.accounts import ADMIN, OFFICER, PUBLIC, ROLES, SUPERVISOR, User, require, role_of
+from beatmap.errors import AccessError
 from beatmap.ingest import AreasSummary, ImportSummary, Progress
 from beatmap.metrics import Window, coverage_by_block, coverage_by_officer
 from beatmap.settings import Settings
 
+if TYPE_CHECKING:
+    from beatmap.routes import Route
+
 __all__ = [
-    "PAGES", "block_coverage_for", "export", "export_audit_log", "heat_points", "import_activity_as",
-    "load_areas_as", "may_export", "may_open", "may_see_officers", "officer_breakdown", "pages_for",
-    "read_audit_for", "require", "restrict_to_beats", "visible_beats",
+    "NO_BEATS", "PAGES", "block_coverage_for", "check_beat", "export", "export_audit_log", "heat_points",
+    "import_activity_as", "load_areas_as", "log_visit_as", "may_export", "may_open", "may_see_officers",
+    "officer_breakdown", "officer_id_of", "pages_for", "plan_route_as", "read_audit_for", "require",
+    "restrict_to_beats", "visible_beats",
 ]
 
 #: Every page of the dashboard and the roles that may open it, in menu order.
@@ -50,6 +56,8 @@ PAGES: dict[str, tuple[str, ...]] = {
     "public": (PUBLIC, *ROLES),
 }
 _DATA_ROLES = (OFFICER, SUPERVISOR)
+#: What an officer or supervisor with no beat assigned is told.
+NO_BEATS = "No beat is assigned to you yet; ask an administrator to assign your beats."
 
 
 def pages_for(user: User | None) -> tuple[str, ...]:
@@ -85,6 +93,38 @@ def visible_beats(user: User | None, all_beats: Iterable[str]) -> list[str]:
         return list(dict.fromkeys(all_beats))
     mine = set(user.beats)
     return [b for b in dict.fromkeys(all_beats) if b in mine]
+
+
+def check_beat(user: User | None, beat_id: str, *, what: str) -> str:
+    """Return ``beat_id`` when ``user`` may work on it (one of their beats, or they have all beats).
+
+    Parameters
+    ----------
+    user : User or None
+        An officer or supervisor.
+    beat_id : str
+        The beat asked for.
+    what : str
+        What is being refused, for the message (e.g. ``"walking routes"``).
+
+    Raises
+    ------
+    AccessError
+        For the public and administrators, and for a beat not assigned to the
+        user; the message names the user's beats.
+    """
+    require(user, *_DATA_ROLES, what=what)
+    if user.all_beats or beat_id in user.beats:
+        return beat_id
+    if not user.beats:
+        raise AccessError(NO_BEATS)
+    raise AccessError(f"{what}: beat {beat_id!r} is not one of your beats ({', '.join(user.beats)}); choose one "
+                      "of yours, or ask an administrator to assign it.")
+
+
+def officer_id_of(user: User) -> str:
+    """The ``officer_id`` a user's own visits are logged under: their officer id, else their account name."""
+    return user.officer_id or user.name
 
 
 def restrict_to_beats(user: User | None, frame: pd.DataFrame, *, column: str = S.BEAT_ID) -> pd.DataFrame:
@@ -151,6 +191,67 @@ def heat_points(
     cov = block_coverage_for(user, blocks, activity, window=window, settings=settings)
     points = blocks.loc[cov.index, [S.BLOCK_ID, "lat", "lon"]]
     return points.assign(visits=cov["visits"].to_numpy(), enforcement=cov["enforcement"].to_numpy())
+
+
+def plan_route_as(
+    engine: Engine,
+    user: User | None,
+    *,
+    beat_id: str,
+    start: tuple[float, float],
+    minutes: float,
+    settings: Settings,
+    end: tuple[float, float] | None = None,
+    dwell_min: float | None = None,
+    seed: int | None = None,
+) -> Route:
+    """:func:`beatmap.routes.route_from_store` for an officer or supervisor, on one of their beats.
+
+    Raises
+    ------
+    AccessError
+        When ``user`` may not plan routes, or ``beat_id`` is not one of their beats.
+    """
+    from beatmap.routes import route_from_store  # the solver loads only when a route is planned
+
+    check_beat(user, beat_id, what="walking routes")
+    return route_from_store(engine, beat_id=beat_id, start=start, minutes=minutes, settings=settings, end=end,
+                            dwell_min=dwell_min, seed=seed)
+
+
+def log_visit_as(
+    engine: Engine,
+    user: User | None,
+    *,
+    beat_id: str,
+    lat: float,
+    lon: float,
+    kind: str,
+    client_token: str,
+    settings: Settings,
+    subtype: str | None = None,
+    occurred_at: datetime | None = None,
+    duration_min: float | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """:func:`beatmap.visits.log_visit` for an officer or supervisor, on one of their beats, under their id.
+
+    The visit is logged under :func:`officer_id_of` the user, and its place
+    is assigned among the blocks of ``beat_id`` only (a place outside the
+    beat is refused).
+
+    Raises
+    ------
+    AccessError
+        When ``user`` may not log visits, or ``beat_id`` is not one of their beats.
+    InputError
+        As :func:`beatmap.visits.log_visit`.
+    """
+    check_beat(user, beat_id, what="logging visits")
+    return visits.log_visit(engine, officer_id=officer_id_of(user), lat=lat, lon=lon, kind=kind,
+                            client_token=client_token, settings=settings, subtype=subtype, occurred_at=occurred_at,
+                            duration_min=duration_min, note=note, beat_id=beat_id, now=now)
 
 
 def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_name: str, rows: int,

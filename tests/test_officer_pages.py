@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from beatmap import store
+from beatmap import accounts, store
+from beatmap.accounts import User
+from beatmap.ui import auth
 from tests.conftest import ROOT
 from tests.street_city import build_store, lat_lon
 
+APP = str(ROOT / "app.py")
 ROUTE_PAGE = str(ROOT / "beatmap" / "ui" / "pages" / "route.py")
 VISIT_PAGE = str(ROOT / "beatmap" / "ui" / "pages" / "log_visit.py")
+#: Who the pages run for unless a test says otherwise: an officer of both beats, logging as O7.
+OFFICER_AB = User("o7", "officer", ("A", "B"), officer_id="O7")
 
 
 @pytest.fixture
@@ -44,10 +50,11 @@ def street_store(tmp_path, monkeypatch):
     return db
 
 
-def run(page: str, **state) -> AppTest:
+def run(page: str, user: User | None = OFFICER_AB) -> AppTest:
+    """Run a page on its own with ``user`` signed in, as app.py's sign-in leaves the session (None: nobody)."""
     at = AppTest.from_file(page, default_timeout=60)
-    for key, value in state.items():
-        at.session_state[key] = value
+    if user is not None:
+        at.session_state[auth.USER] = user
     at.run()
     assert not at.exception, at.exception
     return at
@@ -103,14 +110,14 @@ def test_route_page_without_streets_labels_the_straight_line_estimate(tmp_path, 
 
 
 def test_log_visit_page_asks_for_a_tap_first(street_store, taps):
-    at = run(VISIT_PAGE, officer_id="O7")
+    at = run(VISIT_PAGE)
     assert "Tap the block you visited" in at.info[0].value
     assert at.button[0].disabled  # Save waits for a place
 
 
 def test_log_visit_page_saves_a_visit_once_on_the_tapped_block(street_store, taps):
     taps.point = lat_lon(250, 150)  # block A_r1c2 (x 200-400, y 0-200)
-    at = run(VISIT_PAGE, officer_id="O7")
+    at = run(VISIT_PAGE)
     assert "Block **A_r1c2**" in at.success[0].value
     at.selectbox[1].select("business check")
     at.text_area[0].input("Owner asked about the back lot")
@@ -128,15 +135,16 @@ def test_log_visit_page_saves_a_visit_once_on_the_tapped_block(street_store, tap
 
 
 def test_log_visit_page_lists_the_beats_flagged_blocks(street_store, taps):
-    at = run(VISIT_PAGE, officer_id="O7")
+    at = run(VISIT_PAGE)
     flagged = at.dataframe[-1].value
     assert "enforcement_only" in set(flagged["Flag"])
 
 
-def test_log_visit_page_asks_for_an_officer_id_when_nobody_is_signed_in(street_store, taps):
-    at = run(VISIT_PAGE)
-    assert at.text_input[0].label == "Your officer id"
-    assert any("Give your officer id" in c.value for c in at.caption)
+@pytest.mark.parametrize("page", [ROUTE_PAGE, VISIT_PAGE])
+def test_the_officer_pages_show_nothing_when_nobody_is_signed_in(street_store, taps, page):
+    at = run(page, user=None)
+    assert "This page is not available to you" in at.error[0].value
+    assert not at.selectbox and not at.button and not taps.maps
 
 
 def test_gpx_of_the_page_parses(street_store, taps):
@@ -150,7 +158,7 @@ def test_gpx_of_the_page_parses(street_store, taps):
 
 def test_log_visit_page_corrects_and_deletes_the_officers_own_visit(street_store, taps):
     taps.point = lat_lon(250, 150)
-    at = run(VISIT_PAGE, officer_id="O7")
+    at = run(VISIT_PAGE)
     at.button[0].click().run()  # save with the defaults: a community visit, now
     assert any("Saved visit" in s.value for s in at.success)
     at.selectbox(key="fix-type").select("school")
@@ -170,3 +178,73 @@ def test_log_visit_page_corrects_and_deletes_the_officers_own_visit(street_store
         actions = conn.execute(select(store.audit_log.c.action).where(store.audit_log.c.action.startswith("visit."))
                                .order_by(store.audit_log.c.audit_id))
         assert list(actions.scalars()) == ["visit.log", "visit.edit", "visit.delete"]
+
+
+# --- beats: each user plans and logs on their own beats only -------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+#: name -> role, beats, all beats, officer id
+ACCOUNTS = {"ofc-a": ("officer", ["A"], False, "O1"), "sgt-b": ("supervisor", ["B"], False, None),
+            "lt": ("supervisor", [], True, None), "rookie": ("officer", [], False, "O9")}
+
+
+@pytest.fixture
+def staffed_store(street_store):
+    """The street city with one account per kind of beat assignment."""
+    engine = store.open_store(street_store)
+    for name, (role, beats, every, officer_id) in ACCOUNTS.items():
+        accounts.add_user(engine, name, role=role, beats=beats, all_beats=every, officer_id=officer_id,
+                          password=PASSWORD, actor="test")
+    engine.dispose()
+    return street_store
+
+
+def open_as(name: str, page: str) -> AppTest:
+    """The whole app (sign-in, navigation) with ``name`` signed in, opened at ``page`` by its address."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[auth.SESSION_NAME] = name
+    at.session_state[auth.SESSION_SIGNED_IN_AT] = datetime.now(UTC)
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("page, title", [(ROUTE_PAGE, "Walking route"), (VISIT_PAGE, "Log a visit")])
+@pytest.mark.parametrize("name, beats", [("ofc-a", ["A"]), ("sgt-b", ["B"]), ("lt", ["A", "B"])])
+def test_the_beat_list_holds_the_users_beats_only(staffed_store, taps, page, title, name, beats):
+    at = open_as(name, page)
+    assert [t.value for t in at.title] == [title]
+    assert at.selectbox[0].options == beats
+
+
+@pytest.mark.parametrize("page", [ROUTE_PAGE, VISIT_PAGE])
+def test_a_user_without_beats_is_told_so_and_gets_no_form(staffed_store, taps, page):
+    at = open_as("rookie", page)
+    assert [i.value for i in at.info] == ["No beat is assigned to you yet; ask an administrator to assign your beats."]
+    assert not at.selectbox and not at.main.button and not taps.maps
+
+
+def test_an_officer_of_one_beat_plans_there_and_logs_under_their_id(staffed_store, taps):
+    at = open_as("ofc-a", ROUTE_PAGE)
+    button(at, "Plan the route").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["route-A"].beat_id == "A"
+    taps.point = lat_lon(250, 150)  # block A_r1c2
+    at = open_as("ofc-a", VISIT_PAGE)
+    assert any(c.value == "Officer O1" for c in at.caption)
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert not at.exception and not at.error
+    engine = store.open_store(staffed_store)
+    with engine.connect() as conn:
+        row = conn.execute(select(store.events).where(store.events.c.source == "app")).mappings().one()
+    assert (row["officer_id"], row["beat_id"], row["block_id"]) == ("O1", "A", "A_r1c2")
+
+
+def test_a_tap_outside_the_chosen_beat_is_not_placed(street_store, taps):
+    taps.point = lat_lon(650, 150)  # well inside beat B
+    at = run(VISIT_PAGE)  # beat A is chosen first
+    assert at.selectbox[0].value == "A"
+    assert "That place is outside beat A" in at.warning[0].value
+    assert not at.success and next(b for b in at.button if b.label == "Save").disabled
+    at.selectbox[0].select("B").run()
+    assert "Block **B_r1c4**, beat B" in at.success[0].value

@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from beatmap import store
-from beatmap.errors import CRSError, InputError, StoreError
+from beatmap.errors import AccessError, CRSError, InputError, StoreError
 from beatmap.metrics import Window
 from beatmap.routes import (
     block_priorities,
@@ -301,6 +301,26 @@ def test_route_from_store_refuses_an_unknown_beat_and_a_far_start(tmp_path, fast
         route_from_store(engine, beat_id="Z", start=START, minutes=60, settings=fast)
     with pytest.raises(InputError, match=r"the start .* is 2\.\d km from beat A"):
         route_from_store(engine, beat_id="A", start=lat_lon(0, 2500), minutes=60, settings=fast)
+
+
+def test_a_user_plans_routes_on_their_own_beats_only(tmp_path, fast):
+    from beatmap.access import NO_BEATS, plan_route_as
+    from beatmap.accounts import User
+
+    engine = store.open_store(build_store(tmp_path))
+    officer = User("ofc-a", "officer", ("A",), officer_id="O1")
+    route = plan_route_as(engine, officer, beat_id="A", start=START, minutes=60, settings=fast, seed=1)
+    assert route.beat_id == "A" and route.stops
+    with pytest.raises(AccessError, match=r"beat 'B' is not one of your beats \(A\)"):
+        plan_route_as(engine, officer, beat_id="B", start=lat_lon(600, 0), minutes=60, settings=fast)
+    with pytest.raises(AccessError, match=NO_BEATS):
+        plan_route_as(engine, User("rookie", "officer"), beat_id="A", start=START, minutes=60, settings=fast)
+    for nobody in (None, User("boss", "admin")):
+        with pytest.raises(AccessError, match="Only officers and supervisors have access to walking routes"):
+            plan_route_as(engine, nobody, beat_id="A", start=START, minutes=60, settings=fast)
+    lieutenant = User("lt", "supervisor", all_beats=True)
+    assert plan_route_as(engine, lieutenant, beat_id="B", start=lat_lon(600, 0), minutes=60, settings=fast,
+                         seed=1).beat_id == "B"
 
 
 def test_route_from_store_walks_the_neglected_blocks(tmp_path, fast):

@@ -11,6 +11,8 @@ from pyproj import Transformer
 from sqlalchemy import select
 
 from beatmap import store
+from beatmap.access import NO_BEATS, log_visit_as
+from beatmap.accounts import User
 from beatmap.errors import AccessError, InputError
 from beatmap.ingest import load_areas
 from beatmap.metrics import Window
@@ -117,6 +119,35 @@ def test_block_at_takes_a_cached_frame_instead_of_reading_the_store(areas, setti
     found = block_at(areas, **at(250, 150), settings=settings, beat_id="A", blocks=beat_a)
     assert found == {"block_id": "A_r1c2", "beat_id": "A", "snapped": False, "distance_m": 0.0}
     assert block_at(areas, **at(650, 150), settings=settings, beat_id="A", blocks=beat_a) is None
+
+
+OFFICER_A = User("ofc-a", "officer", ("A",), officer_id="O1")
+
+
+def log_as(engine, settings, user, *, beat_id="A", x=250.0, y=150.0, token="t1"):
+    return log_visit_as(engine, user, beat_id=beat_id, **at(x, y), kind="community_visit", client_token=token,
+                        settings=settings, occurred_at=NOW - timedelta(hours=1), now=NOW)
+
+
+def test_a_visit_is_logged_on_the_users_beat_under_their_officer_id(areas, settings):
+    row = event(areas, log_as(areas, settings, OFFICER_A))
+    assert (row["officer_id"], row["beat_id"], row["block_id"]) == ("O1", "A", "A_r1c2")
+    sergeant = User("sgt", "supervisor", all_beats=True)  # no officer id: the account name
+    row = event(areas, log_as(areas, settings, sergeant, beat_id="B", x=650, token="t2"))
+    assert (row["officer_id"], row["beat_id"]) == ("sgt", "B")
+
+
+@pytest.mark.parametrize("user, beat_id, x, error, message", [
+    (OFFICER_A, "B", 650, AccessError, r"beat 'B' is not one of your beats \(A\)"),
+    (User("rookie", "officer"), "A", 250, AccessError, NO_BEATS),
+    (User("boss", "admin"), "A", 250, AccessError, "Only officers and supervisors"),
+    (None, "A", 250, AccessError, "you are not signed in"),
+    (OFFICER_A, "A", 650, InputError, "is outside beat A"),  # a place in beat B, logged as on beat A
+])
+def test_a_visit_off_the_users_beats_is_refused(areas, settings, user, beat_id, x, error, message):
+    with pytest.raises(error, match=message):
+        log_as(areas, settings, user, beat_id=beat_id, x=x)
+    assert store.counts(areas)["events"] == 0 and audit(areas) == []
 
 
 def test_a_place_on_no_block_is_refused(areas, settings):

@@ -32,11 +32,12 @@ from beatmap.ui.safe import md_escape
 #: Session-state keys of a local session: the account name and the (aware) sign-in time.
 SESSION_NAME = "auth_name"
 SESSION_SIGNED_IN_AT = "auth_signed_in_at"
-_USER = "auth_user"
+#: Session-state key of the signed-in User of this run (set by resolve_user; a page run alone in a test sets it).
+USER = "auth_user"
 _NOTICE = "auth_notice"
 _SSO_SINCE = "auth_sso_since"
 _LANDING = "auth_landing"
-#: The key the route and visit pages read the signed-in officer's id from.
+#: Session-state key of the officer id the signed-in user's visits log under (:func:`beatmap.access.officer_id_of`).
 OFFICER_ID = "officer_id"
 
 
@@ -55,7 +56,7 @@ def take_landing() -> bool:
 
 def current_user() -> User | None:
     """The user signed in for this run (None: the public); set by :func:`resolve_user`."""
-    return st.session_state.get(_USER)
+    return st.session_state.get(USER)
 
 
 def resolve_user(engine: Engine, settings: Settings, *, now: datetime | None = None) -> User | None:
@@ -69,9 +70,9 @@ def resolve_user(engine: Engine, settings: Settings, *, now: datetime | None = N
         user = _sso_user(engine, settings, now)
     else:
         user = _local_user(engine, settings, now)
-    st.session_state[_USER] = user
+    st.session_state[USER] = user
     if user is not None and user.role in (OFFICER, SUPERVISOR):
-        st.session_state[OFFICER_ID] = user.officer_id or user.name
+        st.session_state[OFFICER_ID] = access.officer_id_of(user)
     else:
         st.session_state.pop(OFFICER_ID, None)
     return user
@@ -116,7 +117,7 @@ def _start_session(user: User, now: datetime) -> None:
 
 
 def _end_session(notice: str | None = None) -> None:
-    for key in (SESSION_NAME, SESSION_SIGNED_IN_AT, _USER, _SSO_SINCE, OFFICER_ID):
+    for key in (SESSION_NAME, SESSION_SIGNED_IN_AT, USER, _SSO_SINCE, OFFICER_ID):
         st.session_state.pop(key, None)
     if notice:
         st.session_state[_NOTICE] = notice

@@ -6,14 +6,13 @@ import geopandas as gpd
 import streamlit as st
 from sqlalchemy import Engine
 
+from beatmap import access
 from beatmap import schema as S
 from beatmap import store
+from beatmap.accounts import User
 from beatmap.crs import WGS84
 from beatmap.report import block_coverage, window_from_store
 from beatmap.ui import data
-
-#: Session key the signed-in officer's id is read from (set by the app's sign-in).
-OFFICER_ID = "officer_id"
 
 
 @st.cache_data(show_spinner="Computing coverage…", max_entries=16)
@@ -31,9 +30,28 @@ def beat_outline(_engine: Engine, url: str, store_version: int, beat_id: str) ->
     return beats[beats[S.BEAT_ID] == beat_id].reset_index(drop=True)
 
 
-def beat_ids(engine: Engine, url: str, store_version: int) -> list[str]:
-    """Every beat id with blocks, sorted."""
-    return sorted(data.blocks(engine, url, store_version)[S.BEAT_ID].astype(str).unique())
+@st.cache_resource(show_spinner=False, max_entries=16)
+def beat_blocks(_engine: Engine, url: str, store_version: int, beat_id: str) -> gpd.GeoDataFrame:
+    """One beat's blocks (``block_id``, ``beat_id``, polygons in the metric CRS), for placing a tap.
+
+    Shared and read-only: never mutate it.
+    """
+    return store.read_blocks(_engine, beat_id=beat_id)
+
+
+def beat_ids(engine: Engine, url: str, store_version: int, user: User | None) -> list[str]:
+    """The beat ids with blocks that ``user`` may work on, sorted (every one for all-beats users)."""
+    every = sorted(data.blocks(engine, url, store_version)[S.BEAT_ID].astype(str).unique())
+    return access.visible_beats(user, every)
+
+
+def choose_beat(engine: Engine, url: str, store_version: int, user: User | None) -> str:
+    """The beat selectbox, listing the user's beats; stops the page with a message when they have none."""
+    beats = beat_ids(engine, url, store_version, user)
+    if not beats:
+        st.info(access.NO_BEATS)
+        st.stop()
+    return st.selectbox("Beat", beats)
 
 
 def beat_centre(outline: gpd.GeoDataFrame) -> tuple[float, float]:
@@ -42,10 +60,8 @@ def beat_centre(outline: gpd.GeoDataFrame) -> tuple[float, float]:
     return round(point.y, 6), round(point.x, 6)
 
 
-def officer_id() -> str:
-    """The signed-in officer's id, or the one typed in when nobody is signed in ('' until given)."""
-    signed_in = st.session_state.get(OFFICER_ID)
-    if signed_in:
-        st.caption(f"Officer {signed_in}")
-        return str(signed_in)
-    return st.text_input("Your officer id", key="officer_id_typed", max_chars=64).strip()
+def officer_id(user: User) -> str:
+    """The signed-in user's officer id (their visits are logged under it), shown as a caption."""
+    ident = access.officer_id_of(user)
+    st.caption(f"Officer {ident}")
+    return ident

@@ -8,23 +8,25 @@ from datetime import datetime
 import streamlit as st
 
 from beatmap import schema as S
+from beatmap.access import log_visit_as
 from beatmap.errors import BeatmapError
 from beatmap.render import route_map
 from beatmap.ui import auth, data, mapview, officer
-from beatmap.visits import block_at, delete_visit, edit_visit, log_visit, own_visits, week_start
+from beatmap.visits import block_at, delete_visit, edit_visit, own_visits, week_start
 
 KINDS = {"Community visit": S.COMMUNITY_VISIT, "Foot patrol": S.FOOT_PATROL}
 TOKEN, POINT, LAST_TAP = "visit-token", "visit-point", "visit-last-tap"
 
 st.title("Log a visit")
+user = auth.require_page("log_visit")  # visits are logged on the user's own beats, under their officer id
 engine, settings = data.get_engine(), data.get_settings()
 if not data.has_areas(engine):
     st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
     st.stop()
 url, v = str(engine.url), data.version(engine)
-officer_id = officer.officer_id()
+officer_id = officer.officer_id(user)
 
-beat = st.selectbox("Beat", officer.beat_ids(engine, url, v))
+beat = officer.choose_beat(engine, url, v, user)
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
 point = st.session_state.get(POINT)
 tap = mapview.show_tap_map(route_map(blocks, outline, marker=point, tiles=settings.map_tiles), key=f"visit-map-{beat}",
@@ -39,11 +41,12 @@ if point is None:
     st.info("Tap the block you visited.")
 else:
     try:
-        found = block_at(engine, lat=point[0], lon=point[1], settings=settings)
+        found = block_at(engine, lat=point[0], lon=point[1], settings=settings, beat_id=beat,
+                         blocks=officer.beat_blocks(engine, url, v, beat))
     except BeatmapError as exc:
         st.error(str(exc))
     if found is None:
-        st.warning("That place is on no block; tap inside the block you visited.")
+        st.warning(f"That place is outside beat {beat}; tap inside the block you visited, or choose its beat.")
     else:
         moved = f" (moved {found['distance_m']:.0f} m from the street onto it)" if found["snapped"] else ""
         st.success(f"Block **{found[S.BLOCK_ID]}**, beat {found[S.BEAT_ID]}{moved}")
@@ -60,8 +63,8 @@ with st.form("visit"):
     saved = st.form_submit_button("Save", type="primary", disabled=found is None, width="stretch")
 if saved and found is not None:
     try:
-        event_id = log_visit(
-            engine, officer_id=officer_id, lat=point[0], lon=point[1], kind=KINDS[kind],
+        event_id = log_visit_as(
+            engine, user, beat_id=beat, lat=point[0], lon=point[1], kind=KINDS[kind],
             subtype=None if subtype == "—" else subtype,
             occurred_at=datetime.combine(when_day, when_time, tzinfo=settings.zone),
             duration_min=float(duration) if duration else None, note=note or None,
@@ -73,40 +76,37 @@ if saved and found is not None:
         st.success(f"Saved visit {event_id} on block {found[S.BLOCK_ID]}.")
 
 st.subheader("My visits this week")
-if officer_id:
-    mine = own_visits(engine, officer_id, week_start(now, settings=settings))
-    if mine.empty:
-        st.caption("None yet this week.")
-    else:
-        mine["occurred_at"] = mine["occurred_at"].dt.tz_convert(settings.timezone).dt.strftime("%a %H:%M")
-        st.dataframe(mine[["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, "duration_min"]].rename(
-            columns={"event_id": "Visit", "occurred_at": "When", "kind": "What", "subtype": "Type",
-                     S.BLOCK_ID: "Block", "duration_min": "Minutes"}), hide_index=True, width="stretch")
-        logged = mine[mine["source"] == "app"]
-        if not logged.empty:
-            with st.expander("Correct or delete a visit"):
-                labels = {int(r.event_id): f"{r.event_id}: {r.occurred_at}, {r.kind}, block {r.block_id}"
-                          for r in logged.itertuples()}
-                chosen = st.selectbox("Visit", list(labels), format_func=labels.get)
-                row = logged.set_index("event_id").loc[chosen]
-                types = ["—", *settings.visit_subtypes]
-                fixed_type = st.selectbox("Type", types, key="fix-type",
-                                          index=types.index(row["subtype"]) if row["subtype"] in types else 0)
-                fixed_note = st.text_input("Note", value=row["notes"] or "", key="fix-note", max_chars=2000)
-                role = "supervisor" if getattr(auth.current_user(), "role", None) == "supervisor" else "officer"
-                change, remove = st.columns(2)
-                try:
-                    if change.button("Save changes"):
-                        edit_visit(engine, chosen, actor=officer_id, role=role, settings=settings,
-                                   subtype=None if fixed_type == "—" else fixed_type, note=fixed_note or None)
-                        st.rerun()
-                    if remove.button("Delete this visit"):
-                        delete_visit(engine, chosen, actor=officer_id, role=role, settings=settings)
-                        st.rerun()
-                except BeatmapError as exc:
-                    st.error(str(exc))
+mine = own_visits(engine, officer_id, week_start(now, settings=settings))
+if mine.empty:
+    st.caption("None yet this week.")
 else:
-    st.caption("Give your officer id to see your visits.")
+    mine["occurred_at"] = mine["occurred_at"].dt.tz_convert(settings.timezone).dt.strftime("%a %H:%M")
+    st.dataframe(mine[["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, "duration_min"]].rename(
+        columns={"event_id": "Visit", "occurred_at": "When", "kind": "What", "subtype": "Type",
+                 S.BLOCK_ID: "Block", "duration_min": "Minutes"}), hide_index=True, width="stretch")
+    logged = mine[mine["source"] == "app"]
+    if not logged.empty:
+        with st.expander("Correct or delete a visit"):
+            labels = {int(r.event_id): f"{r.event_id}: {r.occurred_at}, {r.kind}, block {r.block_id}"
+                      for r in logged.itertuples()}
+            chosen = st.selectbox("Visit", list(labels), format_func=labels.get)
+            row = logged.set_index("event_id").loc[chosen]
+            types = ["—", *settings.visit_subtypes]
+            fixed_type = st.selectbox("Type", types, key="fix-type",
+                                      index=types.index(row["subtype"]) if row["subtype"] in types else 0)
+            fixed_note = st.text_input("Note", value=row["notes"] or "", key="fix-note", max_chars=2000)
+            role = user.role  # officer or supervisor: the only roles that open this page
+            change, remove = st.columns(2)
+            try:
+                if change.button("Save changes"):
+                    edit_visit(engine, chosen, actor=officer_id, role=role, settings=settings,
+                               subtype=None if fixed_type == "—" else fixed_type, note=fixed_note or None)
+                    st.rerun()
+                if remove.button("Delete this visit"):
+                    delete_visit(engine, chosen, actor=officer_id, role=role, settings=settings)
+                    st.rerun()
+            except BeatmapError as exc:
+                st.error(str(exc))
 
 st.subheader(f"Flagged blocks in beat {beat}")
 flagged = data.as_table(blocks[blocks["flag"].notna()])

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import streamlit as st
 
+from beatmap.access import plan_route_as
 from beatmap.errors import BeatmapError
 from beatmap.render import route_map
-from beatmap.routes import default_seed, route_card_html, route_from_store, route_to_gpx
-from beatmap.ui import data, mapview, officer
+from beatmap.routes import default_seed, route_card_html, route_to_gpx
+from beatmap.ui import auth, data, mapview, officer
 
 TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
 
 st.title("Walking route")
+user = auth.require_page("route")  # routes are planned on the user's own beats only
 engine, settings = data.get_engine(), data.get_settings()
 if not data.has_areas(engine):
     st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
     st.stop()
 url, v = str(engine.url), data.version(engine)
 
-beat = st.selectbox("Beat", officer.beat_ids(engine, url, v))
+beat = officer.choose_beat(engine, url, v, user)
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
 left, middle, right = st.columns(3)
 minutes = left.number_input("Minutes available", min_value=10, max_value=480, value=60, step=5)
@@ -36,8 +38,8 @@ key = f"route-{beat}"
 if st.button("Plan the route", type="primary"):
     try:
         with st.spinner("Planning…"):
-            st.session_state[key] = route_from_store(engine, beat_id=beat, start=start, minutes=float(minutes),
-                                                     settings=settings, dwell_min=float(dwell), seed=int(seed))
+            st.session_state[key] = plan_route_as(engine, user, beat_id=beat, start=start, minutes=float(minutes),
+                                                  settings=settings, dwell_min=float(dwell), seed=int(seed))
     except BeatmapError as exc:
         st.session_state.pop(key, None)
         st.error(str(exc))
