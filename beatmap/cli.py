@@ -252,14 +252,24 @@ def format_areas(s: AreasSummary) -> str:
 
 
 def format_info(engine: Engine) -> str:
-    """What the store holds."""
+    """What the store holds: areas, activity, rejects and batches, and the street network."""
     n = store.counts(engine)
     span = store.activity_span(engine)
     when = f"{span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d} (UTC)" if span else "no activity yet"
+    loaded = store.latest_batch(engine, "streets") if n["streets"] else None
+    if loaded is not None:
+        streets = (f"  {n['streets']:,} street segments for walking routes, from {loaded['file_name']} "
+                   f"(loaded {loaded['imported_at']:%Y-%m-%d})")
+    elif n["streets"]:
+        streets = f"  {n['streets']:,} street segments for walking routes"
+    else:
+        streets = ("  no street network loaded (routes are straight-line estimates); "
+                   "load one with `beatmap streets FILE`")
     return (f"store {engine.url.render_as_string(hide_password=True)}\n"
             f"  {n['beats']:,} beats, {n['blocks']:,} blocks\n"
             f"  {n['events']:,} activity records, {when}\n"
-            f"  {n['rejects']:,} rejected rows kept, {n['batches']:,} import batches")
+            f"  {n['rejects']:,} rejected rows kept, {n['batches']:,} import batches\n"
+            f"{streets}")
 
 
 def entry_point() -> None:

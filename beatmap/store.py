@@ -580,11 +580,26 @@ def read_rejects(engine: Engine, *, batch_id: int | None = None, source: str | N
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    """How many beats, blocks, events, rejects and batches the store holds."""
+    """How many beats, blocks, events, rejects, batches and street segments the store holds."""
     tables = {"beats": beats_table, "blocks": blocks_table, "events": events, "rejects": rejects_table,
-              "batches": batches}
+              "batches": batches, "streets": streets_table}
     with engine.connect() as conn:
         return {name: int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for name, t in tables.items()}
+
+
+def latest_batch(engine: Engine, what: str) -> dict | None:
+    """The last import batch of a kind (``"areas"``, ``"activity"``, ``"streets"``, ``"app"``), or None.
+
+    Returns
+    -------
+    dict or None
+        ``batch_id``, ``what``, ``source``, ``file_name``, ``imported_at``
+        (UTC) and ``summary`` (the counts, as a dict).
+    """
+    query = select(batches).where(batches.c.what == what).order_by(batches.c.batch_id.desc()).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return None if row is None else {**row, "summary": json.loads(row["summary"])}
 
 
 @contextmanager

@@ -81,6 +81,23 @@ def test_window_and_beat_errors(files, capsys):
     assert code == 2 and "--beat 'Q': no such beat; beats include A, B" in err
 
 
+def test_info_lists_the_street_network_or_how_to_load_one(files, capsys):
+    from tests.street_city import street_grid
+
+    db = str(files / "s.db")
+    run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")
+    code, out, _ = run(capsys, "--db", db, "info")
+    assert code == 0 and "2 beats, 32 blocks" in out
+    assert "no street network loaded (routes are straight-line estimates); load one with `beatmap streets FILE`" in out
+    street_grid().to_file(files / "streets.geojson")
+    assert run(capsys, "--db", db, "streets", str(files / "streets.geojson"))[0] == 0
+    code, out, _ = run(capsys, "--db", db, "info")
+    today = pd.Timestamp.now(tz="UTC")
+    assert code == 0 and "no street network" not in out
+    assert f"22 street segments for walking routes, from {files / 'streets.geojson'} (loaded " in out
+    assert any(f"(loaded {day:%Y-%m-%d})" in out for day in (today, today - pd.Timedelta(days=1)))
+
+
 def test_console_script_runs_as_module(files):
     proc = subprocess.run([sys.executable, "-m", "beatmap", "--db", str(files / "s.db"), "areas", "--beats",
                            str(files / "activity.csv"), "--grid-m", "100"], capture_output=True, text=True, cwd=ROOT)
