@@ -111,6 +111,50 @@ def test_openstreetmap_xml_keeps_walkable_ways_joined_at_shared_nodes(tmp_path):
     assert nx.is_connected(graph) and graph.number_of_nodes() == 4
 
 
+def write_osm_pbf(path) -> None:
+    """A tiny OpenStreetMap extract as .osm.pbf (pyosmium): Oak St, a footway off its middle, a motorway."""
+    import osmium
+    from osmium.osm.mutable import Node, Way
+
+    corners = {1: (0, 0), 2: (200, 0), 3: (400, 0), 4: (200, 200), 5: (400, 200)}  # test-city metres
+    with osmium.SimpleWriter(str(path)) as writer:
+        for node_id, (x, y) in corners.items():
+            lat, lon = lat_lon(x, y)
+            writer.add_node(Node(id=node_id, location=(lon, lat)))
+        writer.add_way(Way(id=10, nodes=[1, 2, 3], tags={"highway": "residential", "name": "Oak St"}))
+        writer.add_way(Way(id=11, nodes=[2, 4], tags={"highway": "footway"}))
+        writer.add_way(Way(id=12, nodes=[4, 5], tags={"highway": "motorway", "name": "Skyway"}))
+
+
+def test_openstreetmap_pbf_keeps_walkable_ways_and_leaves_out_the_motorway(tmp_path):
+    path = tmp_path / "tiny.osm.pbf"
+    write_osm_pbf(path)
+    assert path.read_bytes()[4:15] == b"\n\tOSMHeader"  # a real PBF file, not XML with a .pbf name
+    streets, summary = streets_from_file(path)
+    assert sorted(streets["source_id"]) == ["10", "11"] and "Skyway" not in set(streets["name"])
+    assert (summary["features"], summary["kept"], summary["segments"], summary["not_walkable"],
+            summary["rejected"]) == (3, 2, 2, 1, 0)
+    assert summary["reasons"] == {"highway=motorway is not for walking": 1}
+    assert streets.crs.to_epsg() == 4326
+    graph = street_graph(streets.to_crs("EPSG:32616"))
+    assert nx.is_connected(graph) and graph.number_of_nodes() == 4  # the footway joins Oak St at node 2
+    assert sum(d["length"] for *_, d in graph.edges(data=True)) == pytest.approx(600, abs=0.5)
+
+
+def test_command_line_loads_an_osm_pbf_extract(tmp_path, capsys):
+    from beatmap.cli import main
+
+    db = build_store(tmp_path, streets=False)
+    write_osm_pbf(tmp_path / "city.osm.pbf")
+    assert main(["--db", str(db), "streets", str(tmp_path / "city.osm.pbf")]) == 0
+    out = capsys.readouterr().out
+    assert "3 features read" in out and "kept         2  (2 segments, 2 touching a beat)" in out
+    assert "1 x highway=motorway is not for walking" in out
+    assert sorted(store.read_streets(store.open_store(db))["source_id"]) == ["10", "11"]
+    assert main(["--db", str(db), "info"]) == 0
+    assert f"2 street segments for walking routes, from {tmp_path / 'city.osm.pbf'}" in capsys.readouterr().out
+
+
 def test_openstreetmap_is_wgs84_and_a_contradicting_crs_is_refused(tmp_path):
     path = tmp_path / "tiny.osm"
     path.write_text(OSM_XML)
