@@ -140,9 +140,16 @@ def _dummy_hash() -> str:
     return _hasher().hash(generate_password())
 
 
-def generate_password(length: int = GENERATED_LENGTH) -> str:
-    """A random password from :mod:`secrets`: letters and digits without look-alikes."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+def generate_password(length: int = GENERATED_LENGTH, *, name: str = "") -> str:
+    """A random password from :mod:`secrets`: letters and digits without look-alikes.
+
+    Drawn again in the rare case it contains ``name`` (the account's), which
+    :func:`check_password` would refuse.
+    """
+    while True:
+        password = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+        if not name or name.lower() not in password.lower():
+            return password
 
 
 def check_password(password: str, *, name: str) -> None:
@@ -349,7 +356,7 @@ def add_user(
     """
     who = _acting(actor)
     clean, role = _normal_name(name), _check_role(role)
-    generated = None if password else generate_password()
+    generated = None if password else generate_password(name=clean)
     secret = password or generated
     check_password(secret, name=clean)
     mail = _clean_email(email)
@@ -401,9 +408,9 @@ def set_password(engine: Engine, name: str, password: str | None = None, *, acto
         The generated password, to show once; None when one was given.
     """
     who = _acting(actor)
-    generated = None if password else generate_password()
     with store.transaction(engine) as conn:
         row = _existing(conn, name)
+        generated = None if password else generate_password(name=row["name"])
         check_password(password or generated, name=row["name"])
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(
             password_hash=hash_password(password or generated), failed_attempts=0, locked_until=None))

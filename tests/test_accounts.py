@@ -56,6 +56,9 @@ def test_generated_passwords_are_long_random_and_unambiguous():
     made = {accounts.generate_password() for _ in range(200)}
     assert len(made) == 200
     assert all(len(p) == 20 and p.isalnum() and not set(p) & set("0O1lI") for p in made)
+    # A generated password never holds the account's name (check_password would refuse it): with a
+    # one-letter name about half of all draws would, so 200 passwords test the redraw.
+    assert not any("k" in accounts.generate_password(name="K").lower() for _ in range(200))
 
 
 @pytest.mark.parametrize(("password", "problem"), [("short", "too short"), ("alice-is-the-best", "account name")])
