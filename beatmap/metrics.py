@@ -120,6 +120,22 @@ def in_window(activity: pd.DataFrame, window: Window) -> pd.Series:
     return (activity["day"] >= pd.Timestamp(window.start)) & (activity["day"] <= pd.Timestamp(window.end))
 
 
+def window_rows(activity: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """The activity rows whose local day lies in ``window``.
+
+    A frame sorted by day (as :func:`beatmap.report.read_activity` returns
+    it) is cut by binary search, a slice of the rows without copying them;
+    any other frame by a mask.
+    """
+    day = activity["day"]
+    if not day.is_monotonic_increasing:
+        return activity[in_window(activity, window)]
+    values = day.to_numpy()
+    first, after = np.searchsorted(values, np.array([pd.Timestamp(window.start), pd.Timestamp(window.end)
+                                                     + pd.Timedelta(days=1)], dtype=values.dtype))
+    return activity.iloc[first:after]
+
+
 def coverage_by_block(
     blocks: pd.DataFrame,
     activity: pd.DataFrame,
@@ -152,7 +168,7 @@ def coverage_by_block(
     """
     if "day" not in activity:
         activity = local_activity(activity, timezone=window.timezone)
-    ev = activity[in_window(activity, window)]
+    ev = window_rows(activity, window)
     ids = blocks[S.BLOCK_ID].to_numpy()
     n = len(ids)
     # Work on integer codes: the block's row in ``blocks`` (-1 when not listed) and the kind's position.
@@ -172,7 +188,7 @@ def coverage_by_block(
     row, kind, day = row[listed], kind[listed], day[listed]
     counts = np.bincount(row * len(S.KINDS) + kind, minlength=n * len(S.KINDS)).reshape(n, len(S.KINDS))
 
-    visit = np.isin(kind, [S.KINDS.index(k) for k in S.NON_ENFORCEMENT])
+    visit = _lookup(len(S.KINDS), [S.KINDS.index(k) for k in S.NON_ENFORCEMENT])[kind]
     visit_rows, visit_days = row[visit], day[visit]
     span = int(visit_days.max() - visit_days.min() + 1) if len(visit_days) else 1
     pairs = _distinct(visit_rows * span + (visit_days - (visit_days.min() if len(visit_days) else 0)))
@@ -203,6 +219,13 @@ def coverage_by_block(
     out["flag"] = flag
     out["flag_reason"] = reason
     return out[list(S.COVERAGE_COLUMNS)]
+
+
+def _lookup(size: int, members) -> np.ndarray:
+    """A table answering "is this small integer code one of ``members``?" by indexing (faster than np.isin)."""
+    table = np.zeros(size, dtype=bool)
+    table[list(members)] = True
+    return table
 
 
 def _distinct(keys: np.ndarray) -> np.ndarray:
@@ -312,12 +335,17 @@ def activity_mask(
     hours: tuple[int, ...] | list[int] = tuple(range(24)),
 ) -> pd.Series:
     """Mask of activity rows of the given kinds, local weekdays (0 = Monday) and local hours."""
-    mask = activity[S.KIND].isin(list(kinds))
+    kind = activity[S.KIND]
+    if isinstance(kind.dtype, pd.CategoricalDtype):  # a table over the category codes, not every row's text
+        chosen = np.r_[kind.cat.categories.isin(list(kinds)), False]  # code -1 (missing) lands on the False
+        mask = chosen[kind.cat.codes.to_numpy()]
+    else:
+        mask = kind.isin(list(kinds)).to_numpy()
     if len(weekdays) < 7:
-        mask &= activity["weekday"].isin(list(weekdays))
+        mask &= _lookup(7, weekdays)[activity["weekday"].to_numpy()]
     if len(hours) < 24:
-        mask &= activity["hour"].isin(list(hours))
-    return mask
+        mask &= _lookup(24, hours)[activity["hour"].to_numpy()]
+    return pd.Series(mask, index=activity.index)
 
 
 def weekly_trend(activity: pd.DataFrame, block_ids: pd.Series | list[str], *, window: Window) -> pd.DataFrame:

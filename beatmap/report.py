@@ -23,6 +23,8 @@ from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default
 from beatmap.settings import Settings
 
 DEFAULT_CACHE = Path("data/cache")
+#: Changes when the cached activity frame's layout changes (f2: rows sorted by day), so old files are rebuilt.
+_ACTIVITY_FORMAT = "f2"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -35,7 +37,7 @@ def window_from_store(
 
 
 def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None = None) -> pd.DataFrame:
-    """Every event on a block as a :func:`beatmap.metrics.local_activity` frame.
+    """Every event on a block as a :func:`beatmap.metrics.local_activity` frame, sorted by day.
 
     The frame is kept as a Parquet file per store version in ``cache_dir``
     (default ``$BEATMAP_CACHE`` or ``data/cache``), so a dashboard start after
@@ -44,19 +46,22 @@ def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None
     """
     folder = Path(cache_dir or os.environ.get("BEATMAP_CACHE") or DEFAULT_CACHE)
     key = hashlib.sha1(f"{engine.url.render_as_string(hide_password=True)}|{timezone}".encode()).hexdigest()[:12]
-    path = folder / f"activity-{key}-v{store.store_version(engine)}.parquet"
+    path = folder / f"activity-{key}-v{store.store_version(engine)}-{_ACTIVITY_FORMAT}.parquet"
     if path.exists():
-        return pd.read_parquet(path)
+        cached = pd.read_parquet(path)
+        cached["day"] = cached["day"].astype("datetime64[s]")  # Parquet keeps milliseconds at the finest
+        return cached
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT occurred_at, kind, officer_id, block_id FROM events WHERE block_id IS NOT NULL").all()
     events = pd.DataFrame(rows, columns=["occurred_at", S.KIND, S.OFFICER_ID, S.BLOCK_ID])
     # SQLite hands back the stored UTC text; PostgreSQL aware datetimes.
     events["occurred_at"] = pd.to_datetime(events["occurred_at"], utc=True, format="ISO8601")
-    activity = local_activity(events, timezone=timezone).reset_index(drop=True)
+    # Sorted by day, so a window is a slice (beatmap.metrics.window_rows).
+    activity = local_activity(events, timezone=timezone).sort_values("day", kind="stable").reset_index(drop=True)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob(f"activity-{key}-v*.parquet"):
+        for old in folder.glob(f"activity-{key}-v*.parquet"):  # older versions and formats
             old.unlink()
         activity.to_parquet(path)
     except OSError:

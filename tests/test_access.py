@@ -150,3 +150,12 @@ def test_the_audit_log_is_for_administrators(city):
     assert audit_entries(engine, "audit.export")[0]["details"] == {"rows": len(entries)}
     with pytest.raises(AccessError):
         access.export_audit_log(engine, SERGEANT_A, entries, file_name="audit.csv")
+
+
+def test_the_activity_frame_is_sorted_by_day_and_cached_per_store_version(city, settings, tmp_path):
+    engine, _, activity = city
+    assert activity["day"].is_monotonic_increasing and len(activity) == 18
+    again = read_activity(engine, timezone=settings.timezone, cache_dir=tmp_path / "c")
+    cached = list((tmp_path / "c").glob("activity-*.parquet"))
+    assert len(cached) == 1 and f"-v{store.store_version(engine)}-" in cached[0].name
+    pd.testing.assert_frame_equal(read_activity(engine, timezone=settings.timezone, cache_dir=tmp_path / "c"), again)

@@ -20,6 +20,7 @@ from beatmap.metrics import (
     shift_hours,
     visits_by_hour_and_weekday,
     weekly_trend,
+    window_rows,
 )
 from beatmap.settings import Settings
 
@@ -135,3 +136,26 @@ def test_activity_filters_and_dashboard_tables():
 
     officers = coverage_by_officer(activity, window=WINDOW)
     assert officers["visits"].sum() == 21 and set(officers["officer_id"]) == {"O0", "O1", "O2"}
+
+
+def test_window_rows_cut_a_day_sorted_frame_by_slice_and_any_other_by_mask():
+    counts = {"a": {"foot_patrol": 50, "enforcement": 20}, "b": {"community_visit": 40}}
+    activity = local_activity(events_for(counts, day="2025-12-20T12:00"), timezone="America/Chicago")
+    expected = activity[(activity["day"] >= "2026-01-01") & (activity["day"] <= "2026-01-31")]
+    window = Window(date(2026, 1, 1), date(2026, 1, 31), "America/Chicago")
+    shuffled = window_rows(activity, window)  # events_for repeats days per block: not sorted, so a mask
+    ordered = activity.sort_values("day", kind="stable")
+    sliced = window_rows(ordered, window)
+    assert not activity["day"].is_monotonic_increasing and 0 < len(expected) < len(activity)
+    assert sorted(shuffled.index) == sorted(expected.index) == sorted(sliced.index)
+    assert sliced["day"].min() == pd.Timestamp("2026-01-01") and sliced["day"].max() == pd.Timestamp("2026-01-31")
+    assert window_rows(ordered, Window(date(2027, 1, 1), date(2027, 1, 2), "America/Chicago")).empty
+
+
+def test_activity_mask_counts_no_row_of_a_missing_kind():
+    activity = pd.DataFrame({"kind": pd.Categorical(["foot_patrol", None, "enforcement"], categories=["foot_patrol",
+                                                                                                  "enforcement"]),
+                             "weekday": np.array([0, 1, 2], dtype="int8"), "hour": np.array([5, 6, 7], dtype="int8")})
+    assert activity_mask(activity, kinds=["foot_patrol", "enforcement"]).tolist() == [True, False, True]
+    assert activity_mask(activity, kinds=["enforcement"], hours=[7, 8]).tolist() == [False, False, True]
+    assert activity_mask(activity, weekdays=[0, 1]).tolist() == [True, False, False]

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from beatmap import schema as S
-from beatmap.metrics import Window, activity_mask, in_window, shift_hours
+from beatmap.metrics import Window, activity_mask, shift_hours, window_rows
 from beatmap.settings import Settings
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -33,8 +33,10 @@ class Filters:
         of the year.
         """
         span = Window(self.window.previous().start, self.window.end, self.window.timezone)
-        rows = activity[in_window(activity, span)]
-        return rows[activity_mask(rows, kinds=self.kinds, weekdays=self.weekdays, hours=self.hours)]
+        rows = window_rows(activity, span)
+        if len(self.kinds) == len(S.KINDS) and len(self.weekdays) == 7 and len(self.hours) == 24:
+            return rows
+        return rows[activity_mask(rows, kinds=self.kinds, weekdays=self.weekdays, hours=self.hours).to_numpy()]
 
     def describe(self) -> str:
         """The filters in a short sentence, for exports and captions."""
