@@ -254,6 +254,32 @@ def log_visit_as(
                             duration_min=duration_min, note=note, beat_id=beat_id, now=now)
 
 
+def edit_visit_as(engine: Engine, user: User | None, event_id: int, *, settings: Settings,
+                  now: datetime | None = None, **changes: object) -> dict:
+    """:func:`beatmap.visits.edit_visit` by a signed-in officer or supervisor, within their beats.
+
+    ``changes`` are the fields to correct (``kind``, ``subtype``, ``note``, ...).
+    An officer changes their own recent visits; a supervisor any visit logged
+    in the app on their beats.
+
+    Raises
+    ------
+    AccessError
+        When ``user`` may not change this visit, or it is (or would move) outside their beats.
+    """
+    require(user, *_DATA_ROLES, what="correcting visits")
+    return visits.edit_visit(engine, event_id, actor=officer_id_of(user), role=user.role, settings=settings,
+                             beats=None if user.all_beats else tuple(user.beats), now=now, **changes)
+
+
+def delete_visit_as(engine: Engine, user: User | None, event_id: int, *, settings: Settings,
+                    now: datetime | None = None) -> None:
+    """:func:`beatmap.visits.delete_visit` by a signed-in officer or supervisor, within their beats."""
+    require(user, *_DATA_ROLES, what="deleting visits")
+    visits.delete_visit(engine, event_id, actor=officer_id_of(user), role=user.role, settings=settings,
+                        beats=None if user.all_beats else tuple(user.beats), now=now)
+
+
 def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_name: str, rows: int,
            what: str) -> str:
     """Build an export's text for a supervisor and record it in the audit log.

@@ -13,8 +13,10 @@ Rules:
   would have; a second submit returns the first visit's id.
 * **Corrections**: an officer may edit or delete their own visit for
   ``visit_edit_hours`` (settings, default 24 h) after logging it; after that,
-  and for anyone else's visit, only a supervisor can.  Imported records are
-  corrected at their source and imported again, not here.
+  and for anyone else's visit, only a supervisor can.  Given the beats the
+  person works on (``beats``), neither may touch a visit on another beat or
+  move one there.  Imported records are corrected at their source and
+  imported again, not here.
 * **Audit**: every log, edit and delete is in the audit log (actor, action
   ``visit.log`` / ``visit.edit`` / ``visit.delete``, the event id, and the
   values before and after).
@@ -23,6 +25,7 @@ Rules:
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 
 import geopandas as gpd
@@ -236,11 +239,14 @@ def edit_visit(
     note: str | None | object = _UNCHANGED,
     lat: float | object = _UNCHANGED,
     lon: float | object = _UNCHANGED,
+    beats: Collection[str] | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Correct a logged visit; fields not given stay as they are (give None to clear an optional one).
 
-    A new place is assigned to its block again.
+    A new place is assigned to its block again.  ``beats`` are the beats
+    ``actor`` works on (None: every beat): a visit on another beat, or a
+    new place on another beat, is refused.
 
     Returns
     -------
@@ -257,7 +263,8 @@ def edit_visit(
     """
     now = _now(now)
     with store.transaction(engine) as conn:
-        before = _permitted(conn, event_id, actor=actor, role=role, settings=settings, now=now, verb="edit")
+        before = _permitted(conn, event_id, actor=actor, role=role, settings=settings, now=now, verb="edit",
+                            beats=beats)
         asked = {"kind": kind, "subtype": subtype, "occurred_at": occurred_at, "duration_min": duration_min,
                  "note": note, "lat": lat, "lon": lon}
         merged = {key: before["notes" if key == "note" else key] if value is _UNCHANGED else value
@@ -265,6 +272,9 @@ def edit_visit(
         values = _checked(officer_id=before["officer_id"], settings=settings, now=now, **merged)
         if lat is not _UNCHANGED or lon is not _UNCHANGED:
             values.update(_assignment(engine, lat=values["lat"], lon=values["lon"], settings=settings))
+            if beats is not None and values[S.BEAT_ID] not in beats:
+                raise AccessError(f"the new place of visit {event_id} is on beat {values[S.BEAT_ID]}, not one of "
+                                  "yours; a visit can only be moved within your beats.")
         changed = {k: v for k, v in values.items() if _differs(before.get(k), v)}
         if changed:
             conn.execute(update(store.events).where(store.events.c.event_id == event_id).values(**changed))
@@ -276,8 +286,8 @@ def edit_visit(
 
 
 def delete_visit(engine: Engine, event_id: int, *, actor: str, role: str, settings: Settings,
-                 now: datetime | None = None) -> None:
-    """Delete a logged visit (the audit log keeps what it was).
+                 beats: Collection[str] | None = None, now: datetime | None = None) -> None:
+    """Delete a logged visit (the audit log keeps what it was); ``beats`` as in :func:`edit_visit`.
 
     Raises
     ------
@@ -288,7 +298,8 @@ def delete_visit(engine: Engine, event_id: int, *, actor: str, role: str, settin
     """
     now = _now(now)
     with store.transaction(engine) as conn:
-        before = _permitted(conn, event_id, actor=actor, role=role, settings=settings, now=now, verb="delete")
+        before = _permitted(conn, event_id, actor=actor, role=role, settings=settings, now=now, verb="delete",
+                            beats=beats)
         conn.execute(delete(store.events).where(store.events.c.event_id == event_id))
         store.record_audit(conn, actor=actor, action="visit.delete", target=str(event_id),
                            details={"role": role, "before": _audited(before)}, at=now)
@@ -417,8 +428,8 @@ def _app_batch(conn: Connection, *, when: datetime, settings: Settings) -> int:
 
 
 def _permitted(conn: Connection, event_id: int, *, actor: str, role: str, settings: Settings, now: datetime,
-               verb: str) -> dict:
-    """The visit's row, after checking that ``actor`` in ``role`` may change it."""
+               verb: str, beats: Collection[str] | None) -> dict:
+    """The visit's row, after checking that ``actor`` in ``role``, working on ``beats``, may change it."""
     if role not in ROLES:
         raise InputError(f"role {role!r}: give one of {', '.join(ROLES)}.")
     row = conn.execute(select(store.events).where(store.events.c.event_id == event_id)).mappings().first()
@@ -427,6 +438,9 @@ def _permitted(conn: Connection, event_id: int, *, actor: str, role: str, settin
     if row["source"] != APP_SOURCE:
         raise InputError(f"record {event_id} was imported from {row['source']!r}, not logged in the app; "
                          "correct it in that system and import it again.")
+    if beats is not None and row[S.BEAT_ID] not in beats:
+        raise AccessError(f"visit {event_id} is on beat {row[S.BEAT_ID]}, not one of yours; a supervisor of that "
+                          f"beat can {verb} it.")
     if role == "supervisor":
         return dict(row)
     if row["officer_id"] != actor:

@@ -246,3 +246,25 @@ def test_own_visits_lists_this_weeks_visits_newest_first(areas, settings):
     mine = own_visits(areas, "O7", since)
     assert mine["kind"].tolist() == ["foot_patrol", "community_visit"]
     assert (mine["source"] == "app").all() and mine["occurred_at"].dt.tz is not None
+
+
+def test_a_supervisor_changes_visits_on_their_own_beats_only(areas, settings):
+    from beatmap.access import delete_visit_as, edit_visit_as
+
+    on_a = log_as(areas, settings, OFFICER_A)
+    sergeant_b = User("sgt-b", "supervisor", beats=("B",))
+    later = NOW + timedelta(hours=settings.visit_edit_hours + 1)  # past the officer's own window
+    with pytest.raises(AccessError, match=f"visit {on_a} is on beat A, not one of yours"):
+        edit_visit_as(areas, sergeant_b, on_a, settings=settings, note="not mine", now=later)
+    with pytest.raises(AccessError, match="not one of yours"):
+        delete_visit_as(areas, sergeant_b, on_a, settings=settings, now=later)
+    sergeant_a = User("sgt-a", "supervisor", beats=("A",))
+    edit_visit_as(areas, sergeant_a, on_a, settings=settings, note="checked", now=later)
+    assert event(areas, on_a)["notes"] == "checked" and audit(areas)[-1]["actor"] == "sgt-a"
+    # Nor can a visit be moved onto a beat the person does not work on, by an officer or a supervisor.
+    for who in (OFFICER_A, sergeant_a):
+        with pytest.raises(AccessError, match="on beat B, not one of yours"):
+            edit_visit_as(areas, who, on_a, settings=settings, **at(650, 150), now=NOW)
+    assert event(areas, on_a)["beat_id"] == "A"
+    delete_visit_as(areas, sergeant_a, on_a, settings=settings, now=later)
+    assert event(areas, on_a) is None

@@ -8,11 +8,11 @@ from datetime import datetime
 import streamlit as st
 
 from beatmap import schema as S
-from beatmap.access import log_visit_as
+from beatmap.access import delete_visit_as, edit_visit_as, log_visit_as
 from beatmap.errors import BeatmapError
 from beatmap.render import route_map
 from beatmap.ui import auth, data, mapview, officer
-from beatmap.visits import block_at, delete_visit, edit_visit, own_visits, week_start
+from beatmap.visits import block_at, own_visits, week_start
 
 KINDS = {"Community visit": S.COMMUNITY_VISIT, "Foot patrol": S.FOOT_PATROL}
 TOKEN, POINT, LAST_TAP = "visit-token", "visit-point", "visit-last-tap"
@@ -95,15 +95,14 @@ else:
             fixed_type = st.selectbox("Type", types, key="fix-type",
                                       index=types.index(row["subtype"]) if row["subtype"] in types else 0)
             fixed_note = st.text_input("Note", value=row["notes"] or "", key="fix-note", max_chars=2000)
-            role = user.role  # officer or supervisor: the only roles that open this page
             change, remove = st.columns(2)
             try:
                 if change.button("Save changes"):
-                    edit_visit(engine, chosen, actor=officer_id, role=role, settings=settings,
-                               subtype=None if fixed_type == "—" else fixed_type, note=fixed_note or None)
+                    edit_visit_as(engine, user, chosen, settings=settings,
+                                  subtype=None if fixed_type == "—" else fixed_type, note=fixed_note or None)
                     st.rerun()
                 if remove.button("Delete this visit"):
-                    delete_visit(engine, chosen, actor=officer_id, role=role, settings=settings)
+                    delete_visit_as(engine, user, chosen, settings=settings)
                     st.rerun()
             except BeatmapError as exc:
                 st.error(str(exc))
