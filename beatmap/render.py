@@ -3,8 +3,10 @@
 Geometry is prepared for the browser once: simplified in metres with shared
 edges kept (coverage simplification), reprojected to WGS84, snapped to about
 1 m, and stripped to the columns the view shows (folium writes every column
-it is given into the page).  Every text value is HTML-escaped.  Leaflet is
-loaded from the app's own server (``asset_base``), never from a CDN.
+it is given into the page).  Property values keep their raw text, so ids join,
+compare and come back from a click as they are; tooltips show them as text
+(:class:`TextTooltip`), never as markup.  Leaflet is loaded from the app's own
+server (``asset_base``), never from a CDN.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from branca.element import Element
+from folium.template import Template
 
 from beatmap import schema as S
 from beatmap.crs import WGS84
@@ -38,6 +41,34 @@ FLAG_STYLE: dict[str | None, tuple[str, str]] = {
     S.RARELY_VISITED: ("#E69F00", "Rarely visited: clearly below the beat's typical block"),
     None: ("#009E73", "Visited: not flagged"),
 }
+
+
+class TextTooltip(folium.GeoJsonTooltip):
+    """A GeoJSON tooltip (fields with aliases, as :class:`folium.GeoJsonTooltip`) that shows values as text.
+
+    folium's own tooltip pastes each property value into an HTML string, so a
+    value like ``<img src=x onerror=...>`` would become an element.  This one
+    builds the same table with DOM nodes and ``textContent``: the GeoJSON keeps
+    raw values, and what is shown is never read as markup.  The table, class
+    name and options are folium's, so it looks the same (``localize`` is not
+    supported: values show as they are).
+    """
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    {{ this._parent.get_name() }}.bindTooltip(function(layer){
+        let div = L.DomUtil.create('div'), table = L.DomUtil.create('table', '', div);
+        let aliases = {{ this.aliases | tojson }};
+        {{ this.fields | tojson }}.forEach(function(field, i){
+            let row = L.DomUtil.create('tr', '', table), value = layer.feature.properties[field];
+            {% if this.labels %}L.DomUtil.create('th', '', row).textContent = aliases[i];{% endif %}
+            L.DomUtil.create('td', '', row).textContent = value === null || value === undefined ? ''
+                : typeof value == 'object' ? JSON.stringify(value) : String(value);
+        });
+        return div;
+    }, {{ this.tooltip_options | tojavascript }});
+    {% endmacro %}
+    """)
 
 
 def display_frame(
@@ -59,6 +90,10 @@ def display_frame(
         Simplification tolerance in metres; shared edges stay shared.
     precision_deg : float
         Coordinate grid in degrees (1e-5 is about 1 m).
+
+    Text columns are plain ``str`` (missing values become ``""``) and keep
+    their raw text: show them with :class:`TextTooltip`, which never reads
+    them as HTML.
     """
     geoms = frame.geometry.to_numpy()
     if tolerance_m > 0 and len(geoms):
@@ -67,7 +102,7 @@ def display_frame(
     light["geometry"] = shapely.set_precision(light.geometry.to_numpy(), precision_deg)
     for name in columns:
         if light[name].dtype == object or pd.api.types.is_string_dtype(light[name]):
-            light[name] = light[name].map(lambda v: html.escape(str(v)) if v is not None and v == v else "")
+            light[name] = light[name].map(lambda v: str(v) if v is not None and v == v else "")
     return light
 
 
@@ -122,8 +157,7 @@ def coverage_map(
         style_function=lambda f: {"fillColor": colours.get(f["properties"].get("flag") or "", "#009E73"),
                                   "color": "#ffffff", "weight": 0.5, "fillOpacity": 0.75},
         highlight_function=lambda f: {"weight": 2, "color": "#000000"},
-        tooltip=folium.GeoJsonTooltip(fields=tooltip_fields,
-                                      aliases=["Block", "Beat", "Visits", "Enforcement", "Why flagged"]),
+        tooltip=TextTooltip(fields=tooltip_fields, aliases=["Block", "Beat", "Visits", "Enforcement", "Why flagged"]),
     ).add_to(m)
     folium.GeoJson(
         outlines.to_json(drop_id=True),
@@ -214,8 +248,9 @@ def choropleth(
 ) -> folium.FeatureGroup:
     """A clickable layer of polygons filled with the given colours, as a feature group.
 
-    ``light`` comes from :func:`display_frame` (escaped, WGS84).  The block or
-    beat named by ``highlight`` gets a thick outline.
+    ``light`` comes from :func:`display_frame` (raw ids, WGS84).  The block or
+    beat whose ``id_field`` is ``highlight`` (the raw id) gets a thick outline.
+    Tooltips show the values as text (:class:`TextTooltip`).
     """
     frame = light.assign(_fill=list(colours))
     group = folium.FeatureGroup(name=name)
@@ -227,7 +262,7 @@ def choropleth(
                else {}),
         },
         highlight_function=lambda f: {"weight": 3, "color": "#000000"},
-        tooltip=folium.GeoJsonTooltip(fields=list(tooltip_fields), aliases=list(aliases)),
+        tooltip=TextTooltip(fields=list(tooltip_fields), aliases=list(aliases)),
     ).add_to(group)
     return group
 
@@ -377,7 +412,7 @@ def route_map(
         light.to_json(drop_id=True), name="Blocks",
         style_function=lambda f: {"fillColor": colours.get(f["properties"].get("flag") or "", "#009E73"),
                                   "color": "#ffffff", "weight": 0.5, "fillOpacity": 0.55},
-        tooltip=folium.GeoJsonTooltip(fields=[S.BLOCK_ID, "flag_reason"], aliases=["Block", "Why flagged"]),
+        tooltip=TextTooltip(fields=[S.BLOCK_ID, "flag_reason"], aliases=["Block", "Why flagged"]),
     ).add_to(m)
     folium.GeoJson(outline.to_json(drop_id=True), name="Beat", interactive=False,
                    style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2}).add_to(m)

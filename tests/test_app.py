@@ -174,3 +174,94 @@ def test_empty_store_suggests_the_next_step(tmp_path, monkeypatch, maps):
     accounts.add_user(store.open_store(tmp_path / "empty.db"), "sgt", role="supervisor", all_beats=True, actor="test")
     at = run_app()
     assert "beatmap demo" in at.info[0].value and maps[0] == []
+
+
+#: A beat id that is markup, with a literal entity: it must reach the browser raw and show only as text.
+HOSTILE = "<img src=x onerror=alert(1)> &amp; A&1"
+
+
+@pytest.fixture
+def hostile_store(tmp_path, monkeypatch, settings):
+    """Beats HOSTILE (foot patrols at one block, so the others are flagged) and B, 200 m grid blocks."""
+    db = tmp_path / "hostile.db"
+    engine = store.open_store(db)
+    beats = metric_frame({"beat_id": [HOSTILE, "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]},
+                         "EPSG:4326")
+    beats.to_file(tmp_path / "beats.geojson")
+    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
+    rows = ["occurred_at,lat,lon,kind"] + [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 9)]
+    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
+    import_activity(engine, tmp_path / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, actor="test")
+    monkeypatch.setenv("BEATMAP_DB", str(db))
+    monkeypatch.setenv("BEATMAP_CACHE", str(tmp_path / "cache"))
+    return db
+
+
+def map_page(m, layers) -> str:
+    """The page the map component gets: the map with the view's layers on it."""
+    for layer in layers:
+        layer.add_to(m)
+    return m.get_root().render()
+
+
+def shapes_of(layer) -> list[dict]:
+    """The GeoJSON features of a layer (a feature group holding one GeoJson)."""
+    return next(iter(layer._children.values())).data["features"]
+
+
+def assert_only_as_text(page: str, text: str) -> None:
+    """``text`` is in the page only as JSON data (never as markup, never HTML-escaped) and shown with textContent."""
+    as_json = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    assert as_json in page
+    assert page.count("onerror=alert(1)") == page.count("\\u003cimg src=x onerror=alert(1)\\u003e")
+    assert "<img" not in page and "&lt;img" not in page and "&amp;" not in page
+    assert ".textContent = " in page and "innerHTML" not in page  # the tooltip never reads values as HTML
+
+
+def test_a_hostile_id_stays_raw_on_the_map_shows_as_text_and_selects_by_click(hostile_store, maps):
+    from beatmap.render import TextTooltip
+
+    drawn, clicks = maps
+    at = run_app()
+    key, m, layers = drawn[-1]
+    assert key == "map-city"
+    assert HOSTILE in [f["properties"]["beat_id"] for f in shapes_of(layers[0])]  # raw: it joins and compares
+    assert any(isinstance(c, TextTooltip) for c in next(iter(layers[0]._children.values()))._children.values())
+    assert_only_as_text(map_page(m, layers), HOSTILE)
+
+    # A click returns the raw id (streamlit-folium sends the layer's own properties): it opens the beat.
+    clicks["map-city"] = {"last_active_drawing": {"properties": {"beat_id": HOSTILE}}}
+    at.run()
+    assert not at.exception and at.selectbox[0].value == HOSTILE
+    key, m, layers = drawn[-1]
+    assert key == f"map-beat-{HOSTILE}"
+    assert [f["properties"]["beat_id"] for f in shapes_of(layers[1])] == [HOSTILE]  # the beat's outline is found
+    blocks = [f["properties"]["block_id"] for f in shapes_of(layers[0])]
+    assert len(blocks) == 4 and all(b.startswith(HOSTILE) for b in blocks)
+    assert_only_as_text(map_page(m, layers), blocks[0])
+
+    # Clicking a block (raw id) selects it: the note names it and the map outlines it.
+    flagged = at.dataframe[-1].value
+    block = flagged["block_id"].iloc[0]
+    clicks[f"map-beat-{HOSTILE}"] = {"last_active_drawing": {"properties": {"block_id": block}}}
+    at.run()
+    assert not at.exception and at.session_state["f_block"] == block
+    assert any(i.value.startswith(f"Selected block **{md_escape(block)}**") for i in at.info)
+    assert outlined(drawn) == block
+
+    # A row of the flagged table selects its block too (the table holds raw ids, as the map does).
+    other = flagged["block_id"].iloc[1]
+    at.session_state[f"flagged-{HOSTILE}-{block}"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception and at.session_state["f_block"] == other
+    assert any(i.value.startswith(f"Selected block **{md_escape(other)}**") for i in at.info)
+    assert outlined(drawn) == other
+
+
+def outlined(drawn) -> str:
+    """The one block the last beat map outlines thickly (the selected one)."""
+    geojson = next(iter(drawn[-1][2][0]._children.values()))
+    thick = [f["properties"]["block_id"] for f in geojson.data["features"] if geojson.style_function(f)["weight"] == 4]
+    assert len(thick) == 1, thick
+    return thick[0]

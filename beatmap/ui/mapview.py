@@ -19,7 +19,11 @@ def show_map(m: folium.Map, *, key: str, height: int = 560, layers: list | None 
 
 
 def clicked(result: dict, field: str) -> str | None:
-    """The ``field`` property of the clicked feature, if any."""
+    """The ``field`` property of the clicked feature, if any.
+
+    streamlit-folium returns the clicked layer's ``toGeoJSON()``: its properties
+    as the layer holds them, so an id comes back as raw as it was drawn.
+    """
     feature = result.get("last_active_drawing") or {}
     value = (feature.get("properties") or {}).get(field)
     return str(value) if value is not None else None

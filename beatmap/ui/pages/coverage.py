@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape, unescape
-
 import streamlit as st
 
 from beatmap import access
@@ -46,8 +44,6 @@ if cov.empty:
     st.stop()
 before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings)
 beats = coverage_by_beat(cov)
-# Map shapes carry HTML-escaped ids (see beatmap.render.display_frame): join and compare on those.
-esc_beats = beats.assign(**{S.BEAT_ID: beats[S.BEAT_ID].map(escape)})
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
 if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID]]:
@@ -67,8 +63,8 @@ if beat == CITY:
     shown, shown_before = cov, before
     figures = components.key_figures(cov, before)
     shapes = data.beat_shapes(engine, url, v)
-    shapes = shapes[shapes[S.BEAT_ID].isin(esc_beats[S.BEAT_ID])]
-    light = shapes.merge(esc_beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
+    shapes = shapes[shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
+    light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
     colours, entries = measure_colours(light["coverage_pct"], "coverage_pct")
     layer = choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
                        tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
@@ -82,7 +78,6 @@ if beat == CITY:
                           [(c, f"{t} %") for c, t in entries])
         st.caption("Click a beat to see its blocks.")
     picked = mapview.clicked(result, S.BEAT_ID)
-    picked = unescape(picked) if picked else picked
     if picked and picked != st.session_state.get("f_city_click"):
         st.session_state.update(f_city_click=picked, f_beat=picked, f_block=None)
         st.rerun()
@@ -100,18 +95,17 @@ else:
     values = shown.assign(days_since_visit=(
         (filters.window.end - shown["last_visit"]).map(lambda d: d.days if d == d and d is not None else None)
         if shown["last_visit"].notna().any() else None))
-    values = values.assign(**{S.BLOCK_ID: values[S.BLOCK_ID].map(escape)})
     light = shapes.merge(values[[S.BLOCK_ID, "flag", "visits", "enforcement", "days_visited", "enforcement_share",
                                  "days_since_visit", "flag_reason"]], on=S.BLOCK_ID, how="left")
     light["flag_reason"] = light["flag_reason"].fillna("")
     colours, entries = measure_colours(light[measure], measure)
     selected = st.session_state.get("f_block")
     layer = choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
-                       highlight=escape(selected) if selected else None,
+                       highlight=selected or None,
                        tooltip_fields=[S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
                        aliases=["Block", "Visits", "Enforcement", "Why flagged"])
     all_outlines = data.beat_shapes(engine, url, v)
-    beat_outline = all_outlines[all_outlines[S.BEAT_ID] == escape(beat)]
+    beat_outline = all_outlines[all_outlines[S.BEAT_ID] == beat]
     left, right = st.columns([4, 1])
     with left:
         result = mapview.show_map(base_map(data.bounds(shapes), tiles=settings.map_tiles), key=f"map-beat-{beat}",
@@ -120,7 +114,6 @@ else:
         components.legend(MEASURES[measure], entries)
         st.caption("Click a block to select it.")
     picked = mapview.clicked(result, S.BLOCK_ID)
-    picked = unescape(picked) if picked else picked
     if picked and picked != st.session_state.get("f_map_click"):
         st.session_state.update(f_map_click=picked, f_block=picked)
         st.rerun()

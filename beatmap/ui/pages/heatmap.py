@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape
-
 import streamlit as st
 
 from beatmap import access
@@ -28,8 +26,8 @@ points = access.heat_points(user, blocks, filters.apply(data.activity(engine, ur
 if points.empty:
     st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
-shapes = data.beat_shapes(engine, url, v)  # ids HTML-escaped for the browser
-bounds = data.bounds(shapes[shapes[S.BEAT_ID].isin([escape(b) for b in access.visible_beats(user, blocks[S.BEAT_ID])])])
+shapes = data.beat_shapes(engine, url, v)
+bounds = data.bounds(shapes[shapes[S.BEAT_ID].isin(access.visible_beats(user, blocks[S.BEAT_ID]))])
 st.caption("Each block counts once, at a point inside it, weighted by its total for the filters: the maps show "
            "where presence concentrates, never where any single event happened.")
 left, right = st.columns(2)
