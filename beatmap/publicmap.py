@@ -6,7 +6,9 @@ dashboard page draw the same map from the same file, so what residents see is
 exactly what was published and checked.  Colours are from the Okabe-Ito palette
 (distinguishable with colour-blindness), and no colour carries meaning alone:
 levels are named in the legend, tooltips and the page's text tables, and
-"mostly enforcement" is a dashed edge as well as a colour.
+"mostly enforcement" is a dashed edge as well as a colour.  Values keep their
+raw text in the map's GeoJSON; the tooltip shows them as text
+(:class:`beatmap.render.TextTooltip`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import shapely
 from branca.element import Element
 from shapely.geometry import mapping, shape
 
-from beatmap.render import DEFAULT_ASSET_BASE, base_map
+from beatmap.render import DEFAULT_ASSET_BASE, TextTooltip, base_map
 from beatmap.snapshot import BLOCK_FIELDS, COORD_DECIMALS, LEVELS, MOSTLY_ENFORCEMENT
 
 #: Fill colour and legend words per visit level (Okabe-Ito; darker means more visits).
@@ -66,7 +68,7 @@ def public_map(
         As for :func:`beatmap.render.base_map`.
     """
     features = collection.get("features") or []
-    blocks = {"type": "FeatureCollection", "features": [_escaped(f) for f in features]}
+    blocks = {"type": "FeatureCollection", "features": [_published(f) for f in features]}
     outlines = _beat_outlines(features)
     bounds = shapely.bounds(shapely.union_all([shape(f["geometry"]) for f in features])) if features else (
         -180.0, -85.0, 180.0, 85.0)
@@ -76,7 +78,7 @@ def public_map(
         name="Blocks",
         style_function=_block_style,
         highlight_function=lambda f: {"weight": 3, "color": "#000000"},
-        tooltip=folium.GeoJsonTooltip(fields=list(BLOCK_FIELDS), aliases=[ALIASES[k] for k in BLOCK_FIELDS]),
+        tooltip=TextTooltip(fields=list(BLOCK_FIELDS), aliases=[ALIASES[k] for k in BLOCK_FIELDS]),
     ).add_to(m)
     folium.GeoJson(
         outlines,
@@ -97,11 +99,11 @@ def _block_style(feature: dict) -> dict:
     return {"fillColor": fill, "fillOpacity": 0.8, "color": "#ffffff", "weight": 0.6}
 
 
-def _escaped(feature: dict) -> dict:
-    """A feature with only the published fields, every value HTML-escaped (tooltips are HTML)."""
+def _published(feature: dict) -> dict:
+    """A feature with only the published fields, as text (raw: the tooltip shows it as text, not HTML)."""
     props = feature.get("properties") or {}
     return {"type": "Feature", "geometry": feature["geometry"],
-            "properties": {k: html.escape(str(props.get(k, ""))) for k in BLOCK_FIELDS}}
+            "properties": {k: str(props.get(k, "")) for k in BLOCK_FIELDS}}
 
 
 def _beat_outlines(features: list[dict]) -> dict:
@@ -112,7 +114,7 @@ def _beat_outlines(features: list[dict]) -> dict:
     outlines = []
     for beat_id, shapes in sorted(by_beat.items()):
         merged = shapely.set_precision(shapely.union_all(shapes), 10.0 ** -COORD_DECIMALS)
-        outlines.append({"type": "Feature", "properties": {"beat_id": html.escape(beat_id)},
+        outlines.append({"type": "Feature", "properties": {"beat_id": beat_id},
                          "geometry": round_coordinates(mapping(merged))})
     return {"type": "FeatureCollection", "features": outlines}
 

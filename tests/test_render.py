@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from shapely.geometry import mapping
 
+from beatmap.publicmap import public_map
 from beatmap.render import TextTooltip, base_map, choropleth, coverage_map, display_frame
 from tests.conftest import ROOT, metric_frame, square
 
@@ -66,9 +68,20 @@ def test_every_map_builder_uses_the_text_tooltip():
     m = coverage_map(blocks, beats)
     assert len(tooltips(m)) == 1
     assert_raw_in_data_only(m.get_root().render())
+    light = display_frame(blocks, ["block_id", "beat_id"])
+    collection = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": mapping(g), "properties": {
+            "block_id": b, "beat_id": beat, "visit_level": "low", "visits": "3", "enforcement": "0",
+            "presence": "mostly visits"}} for g, b, beat in zip(light.geometry, light["block_id"], light["beat_id"])]}
+    m = public_map(collection)
+    assert len(tooltips(m)) == 1
+    geojsons = [c for c in m._children.values() if c.__class__.__name__ == "GeoJson"]
+    assert [f["properties"]["block_id"] for f in geojsons[0].data["features"]] == [HOSTILE, "B1"]
+    assert [f["properties"]["beat_id"] for f in geojsons[1].data["features"]] == [HOSTILE]
+    assert_raw_in_data_only(m.get_root().render())
 
 
-@pytest.mark.parametrize("builder", ["choropleth"])
+@pytest.mark.parametrize("builder", ["choropleth", "public"])
 def test_the_tooltip_shows_the_id_as_text_in_a_real_browser(builder, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -81,6 +94,11 @@ def test_the_tooltip_shows_the_id_as_text_in_a_real_browser(builder, tmp_path):
         m = base_map(light.total_bounds)
         choropleth(light, ["#000000", "#ffffff"], name="Blocks", tooltip_fields=["block_id", "flag_reason"],
                    aliases=["Block", "Why"]).add_to(m)
+    else:
+        m = public_map({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": mapping(g), "properties": {
+                "block_id": b, "beat_id": HOSTILE, "visit_level": "low", "visits": "3", "enforcement": "0",
+                "presence": r}} for g, b, r in zip(light.geometry, light["block_id"], light["flag_reason"])]})
     page_html = standalone_html(m, vendor_dir=ROOT / "static" / "vendor" / "leaflet")
     dialogs: list[str] = []
     with sync_playwright() as p:
