@@ -85,10 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     route = sub.add_parser("route", help="plan a walking route through a beat's neglected blocks (GPX)")
     route.add_argument("--beat", required=True, help="the beat to walk")
-    route.add_argument("--start", required=True, metavar="LAT,LON", help="where the walk starts, e.g. 41.60,-88.10")
+    route.add_argument("--start", required=True, metavar="LAT,LON",
+                       help="where the walk starts, e.g. 41.60,-88.10, or a landmark named in the settings")
     route.add_argument("--minutes", required=True, type=float, help="time available, walking and stays together")
     route.add_argument("--dwell-min", type=float, help="minutes on each block (default: dwell_min in the settings)")
-    route.add_argument("--end", metavar="LAT,LON", help="where the walk ends (default: back at the start)")
+    route.add_argument("--end", metavar="LAT,LON",
+                       help="where the walk ends, as --start (default: back at the start)")
     route.add_argument("--seed", type=int, help="chooses among equally good routes (default: today's date)")
     route.add_argument("--out", required=True, type=Path, help="GPX file to write")
     route.add_argument("--card", type=Path, help="also write a printable card (HTML)")
@@ -179,11 +181,11 @@ def _run(args: argparse.Namespace) -> int:
 
         print(streets_text(load_streets(engine, args.file, crs=args.crs, actor=cli_actor())))
     elif args.command == "route":
-        from beatmap.routes import parse_lat_lon, route_card_html, route_from_store, route_text, write_gpx
+        from beatmap.routes import route_card_html, route_from_store, route_text, start_point, write_gpx
 
         planned = route_from_store(
-            engine, beat_id=args.beat, start=parse_lat_lon(args.start, what="--start"), minutes=args.minutes,
-            settings=settings, end=parse_lat_lon(args.end, what="--end") if args.end else None,
+            engine, beat_id=args.beat, start=start_point(args.start, settings=settings), minutes=args.minutes,
+            settings=settings, end=start_point(args.end, settings=settings, what="--end") if args.end else None,
             dwell_min=args.dwell_min, seed=args.seed)
         path = write_gpx(planned, args.out)
         print(route_text(planned))

@@ -44,7 +44,7 @@ class Settings:
         ``rarely_visited``: the block's visit rate is below this fraction of
         its beat's median block ...
     rarely_confidence : float
-        ... with at least this posterior probability (empirical Bayes).
+        ... by a one-sided exact Poisson test at this confidence.
     shifts : dict
         Named shifts as ``name -> (start_hour, end_hour)`` in local time; an
         end before the start wraps past midnight.
@@ -76,6 +76,10 @@ class Settings:
     route_time_limit_s : float
         Walking routes: the longest the route solver searches, in seconds
         (it usually stops sooner, after a fixed number of solutions).
+    landmarks : dict
+        Walking routes: named places a walk can start or end at, as
+        ``name -> (lat, lon)`` (the station, a school); the route page offers
+        those near the chosen beat, and ``beatmap route --start`` takes a name.
     visit_edit_hours : float
         Logged visits: an officer may correct or delete their own visit for
         this many hours after logging it; afterwards only a supervisor can.
@@ -118,6 +122,7 @@ class Settings:
     route_weight_per_day: float = 0.03
     route_days_cap: int = 30
     route_time_limit_s: float = 4.0
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
     visit_edit_hours: float = 24.0
     visit_subtypes: tuple[str, ...] = ("porch visit", "business check", "school", "youth activity",
                                        "community meeting", "event")
@@ -150,6 +155,9 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "visits": ("visit_edit_hours", "visit_subtypes"),
     "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim"),
 }
+
+#: Sections that are tables of ``name = [a, b]`` (the setting of the same name).
+_TABLES = ("shifts", "landmarks")
 
 
 def _problems(s: Settings) -> list[str]:
@@ -189,6 +197,10 @@ def _problems(s: Settings) -> list[str]:
         problems.append("route_days_cap must be at least 1")
     if not 0.1 <= s.route_time_limit_s <= 60:
         problems.append("route_time_limit_s must be between 0.1 and 60 seconds")
+    for name, point in s.landmarks.items():
+        if (len(point) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
+                or not (-90 <= point[0] <= 90 and -180 <= point[1] <= 180)):
+            problems.append(f"landmark {name!r} must be [latitude, longitude] in degrees, e.g. [41.60, -88.10]")
     if s.visit_edit_hours < 0:
         problems.append("visit_edit_hours must not be negative")
     if (isinstance(s.visit_subtypes, str) or not s.visit_subtypes
@@ -227,12 +239,15 @@ def read_settings(path: str | Path | None = None) -> Settings:
     values: dict[str, object] = {}
     problems: list[str] = []
     for section, body in raw.items():
-        if section == "shifts":
-            values["shifts"] = {str(k): tuple(v) for k, v in body.items()}
+        if section in _TABLES:  # name = [a, b] tables
+            if not isinstance(body, dict) or not all(isinstance(v, list) for v in body.values()):
+                problems.append(f"[{section}] must hold lines of the form name = [a, b]")
+            else:
+                values[section] = {str(k): tuple(v) for k, v in body.items()}
             continue
         known = _SECTIONS.get(section)
         if known is None or not isinstance(body, dict):
-            problems.append(f"unknown section [{section}]; known: {', '.join([*_SECTIONS, 'shifts'])}")
+            problems.append(f"unknown section [{section}]; known: {', '.join([*_SECTIONS, *_TABLES])}")
             continue
         for key, value in body.items():
             if key not in known:

@@ -248,3 +248,17 @@ def test_a_tap_outside_the_chosen_beat_is_not_placed(street_store, taps):
     assert not at.success and next(b for b in at.button if b.label == "Save").disabled
     at.selectbox[0].select("B").run()
     assert "Block **B_r1c4**, beat B" in at.success[0].value
+
+
+def test_route_page_offers_the_landmarks_near_the_beat_and_starts_there(street_store, taps, tmp_path, monkeypatch):
+    station, far = lat_lon(150, 50), lat_lon(40_000, 0)
+    toml = tmp_path / "settings.toml"
+    toml.write_text(f'[landmarks]\n"Station" = [{station[0]}, {station[1]}]\n"Airport" = [{far[0]}, {far[1]}]\n')
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(toml))
+    at = run(ROUTE_PAGE)
+    assert at.radio[0].options == ["Station", "Beat centre", "Where I tap on the map"]  # the airport is too far
+    assert at.radio[0].value == "Station"
+    button(at, "Plan the route").click().run()
+    assert not at.exception and not at.error
+    route = at.session_state["route-A"]
+    assert route.start == pytest.approx(station) and route.end == route.start

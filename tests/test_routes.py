@@ -449,3 +449,26 @@ def test_the_route_map_numbers_the_stops_and_shares_a_badge_at_one_corner(tmp_pa
     assert [round(s.walk_m) for s in route.stops] == [400, 0, 200]  # stops 1 and 2 at the same corner
     assert "\\u003e1, 2\\u003c/div" in page and "\\u003e3\\u003c/div" in page  # the badges, JSON-escaped
     assert "/app/static/vendor/leaflet/leaflet.js" in page and "cdn" not in page.lower()
+
+
+def test_landmarks_near_the_beat_are_offered_nearest_first_and_named_on_the_command_line(tmp_path, capsys):
+    from beatmap.cli import main
+    from beatmap.routes import landmarks_near, start_point
+
+    db = build_store(tmp_path)
+    places = {"Far school": lat_lon(-900, 0), "Station": lat_lon(100, 100), "Other city": lat_lon(50_000, 0)}
+    settings = Settings(landmarks=places)
+    beat = store.read_beats(store.open_store(db)).query("beat_id == 'A'")
+    assert list(landmarks_near(beat, settings)) == ["Station", "Far school"]  # within 1 km, nearest first
+    assert start_point("station", settings=settings) == places["Station"]
+    assert start_point("41.6,-88.1", settings=settings) == (41.6, -88.1)
+    with pytest.raises(InputError, match="'Statoin': not a landmark of the settings \\(Far school, Station, Other"):
+        start_point("Statoin", settings=settings)
+    toml = tmp_path / "s.toml"
+    toml.write_text("[landmarks]\n" + "".join(f'"{n}" = [{p[0]}, {p[1]}]\n' for n, p in places.items()))
+    args = ["--db", str(db), "--settings", str(toml), "route", "--beat", "A", "--minutes", "60",
+            "--out", str(tmp_path / "walk.gpx")]
+    assert main([*args, "--start", "Station"]) == 0
+    assert f"{places['Station'][0]:.5f}" in (tmp_path / "walk.gpx").read_text()
+    assert main([*args, "--start", "Other city"]) == 2
+    assert "km from beat A" in capsys.readouterr().err

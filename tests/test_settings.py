@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from beatmap.errors import InputError
@@ -10,7 +12,15 @@ from tests.conftest import ROOT
 
 
 def test_shipped_settings_file_matches_the_defaults():
-    assert read_settings(ROOT / "data" / "settings.toml") == Settings()
+    shipped = read_settings(ROOT / "data" / "settings.toml")
+    assert dataclasses.replace(shipped, landmarks={}) == Settings()
+    assert shipped.landmarks["District station"] == (41.5996, -88.0998)  # the demo city's
+
+
+def test_landmarks_are_read_as_latitude_longitude_pairs(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[landmarks]\n"District 7 station" = [41.78, -87.66]\nSchool = [41.79, -87.65]\n')
+    assert read_settings(path).landmarks == {"District 7 station": (41.78, -87.66), "School": (41.79, -87.65)}
 
 
 def test_values_are_read_by_section(tmp_path):
@@ -28,6 +38,9 @@ def test_values_are_read_by_section(tmp_path):
     ("[public]\npublic_delay_days = 2\n", "only be made stricter"),
     ("[flags]\nrarely_fraction = 2\n", "between 0 and 1"),
     ("not toml at all = =", "not a valid TOML"),
+    ("[landmarks]\nStation = [-87.66, 41.78, 0]\n", "landmark 'Station' must be \\[latitude, longitude\\]"),
+    ("[landmarks]\nStation = [-187.66, 41.78]\n", "landmark 'Station' must be"),
+    ("[landmarks]\nStation = \"here\"\n", r"\[landmarks\] must hold lines of the form name = \[a, b\]"),
 ])
 def test_bad_settings_are_refused_with_the_file_named(tmp_path, text, message):
     path = tmp_path / "s.toml"

@@ -7,7 +7,7 @@ import streamlit as st
 from beatmap.access import plan_route_as
 from beatmap.errors import BeatmapError
 from beatmap.render import route_map
-from beatmap.routes import default_seed, route_card_html, route_to_gpx
+from beatmap.routes import default_seed, landmarks_near, route_card_html, route_to_gpx
 from beatmap.ui import auth, data, mapview, officer
 
 TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
@@ -28,9 +28,14 @@ dwell = middle.number_input("Minutes on each block", min_value=1, max_value=60, 
                             help="10 to 15 minutes of presence per stop works best (Koper).")
 seed = right.number_input("Seed", min_value=0, value=default_seed(), step=1,
                           help="Chooses among equally good routes; today's date by default, so each day differs.")
-where = st.radio("Start", [CENTRE, TAPPED], horizontal=True)
+places = landmarks_near(outline, settings)  # the station and other named places near this beat (settings)
+where = st.radio("Start", [*places, CENTRE, TAPPED], horizontal=True,
+                 help="The walk ends where it starts, where the car is parked.")
 tapped = st.session_state.get(f"route-start-{beat}")
-start = officer.beat_centre(outline) if where == CENTRE or tapped is None else tapped
+if where in places:
+    start = places[where]
+else:
+    start = officer.beat_centre(outline) if where == CENTRE or tapped is None else tapped
 if where == TAPPED and tapped is None:
     st.caption("Tap the map where you start; the beat centre is used until you do.")
 
