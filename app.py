@@ -43,4 +43,6 @@ navigation = st.navigation(pages)
 if auth.take_landing():  # just signed in or out: open the first page of the new set
     st.switch_page(pages[0])
 auth.sidebar(engine, settings, user)
+if user is None:  # on a phone the sidebar starts closed: say where the sign-in is
+    st.caption("Police staff: sign in from the side menu (**»** at the top left).")
 navigation.run()
