@@ -310,7 +310,7 @@ def test_single_sign_on_maps_the_identity_to_a_role(city):
 
 
 def test_user_text_is_escaped_in_page_markdown(city, tmp_path, settings):
-    beats = metric_frame({"beat_id": ["*bold* [x](javascript:alert(1)) <b>"], "geometry": [square(0, 0, 400)]},
+    beats = metric_frame({"beat_id": ["*bold* [x](javascript:alert(1)) <b> &amp;"], "geometry": [square(0, 0, 400)]},
                          "EPSG:4326")
     beats.to_file(tmp_path / "odd.geojson")
     load_areas(city, tmp_path / "odd.geojson", settings=settings, grid_m=200)
@@ -321,6 +321,7 @@ def test_user_text_is_escaped_in_page_markdown(city, tmp_path, settings):
     at.run()
     info = next(i.value for i in at.info if i.value.startswith("Selected block"))
     assert "\\*bold\\*" in info and "\\[x\\]\\(javascript\\:alert\\(1\\)\\)" in info and "\\<b\\>" in info
+    assert "\\&amp;" in info  # an entity reference shows as typed, not as "&"
 
 
 def test_server_hardening_stays_in_place():

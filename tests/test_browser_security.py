@@ -16,7 +16,7 @@ from beatmap.settings import Settings
 from tests.conftest import metric_frame, square
 from tests.test_browser import ARGS, CHROMIUM, PASSWORD, serve_app, sign_in
 
-BEAT = "<img src=x onerror=alert(1)>"
+BEAT = "<img src=x onerror=alert(1)> &amp;"  # the entity must show as typed, not as "&"
 NOTE = "<script>alert(2)</script>"
 COLUMN = "<script>alert(3)</script>"
 FEED = "<img src=y onerror=alert(4)>"

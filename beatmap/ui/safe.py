@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# Markdown, Streamlit's colour/icon/emoji directives (":red[...]", ":material/x:") and LaTeX ("$").
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$:])")
+# Markdown, Streamlit's colour/icon/emoji directives (":red[...]", ":material/x:"), LaTeX ("$") and entity
+# references ("&amp;" would show as "&").
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$:&])")
 
 
 def md_escape(text: object) -> str:
