@@ -132,6 +132,7 @@ def test_log_visit_page_saves_a_visit_once_on_the_tapped_block(street_store, tap
     assert (rows[0]["block_id"], rows[0]["officer_id"], rows[0]["subtype"]) == ("A_r1c2", "O7", "business check")
     mine = at.dataframe[0].value
     assert mine["Block"].tolist() == ["A_r1c2"]
+    assert (mine["What"].tolist(), mine["Type"].tolist()) == (["Community visit"], ["business check"])
 
 
 def test_log_visit_page_lists_the_beats_flagged_blocks(street_store, taps):

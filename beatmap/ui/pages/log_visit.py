@@ -81,7 +81,9 @@ if mine.empty:
     st.caption("None yet this week.")
 else:
     mine["occurred_at"] = mine["occurred_at"].dt.tz_convert(settings.timezone).dt.strftime("%a %H:%M")
-    st.dataframe(mine[["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, "duration_min"]].rename(
+    shown = mine.assign(kind=mine["kind"].map({v: k for k, v in KINDS.items()}).fillna(mine["kind"]),
+                        subtype=mine["subtype"].fillna("—"))
+    st.dataframe(shown[["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, "duration_min"]].rename(
         columns={"event_id": "Visit", "occurred_at": "When", "kind": "What", "subtype": "Type",
                  S.BLOCK_ID: "Block", "duration_min": "Minutes"}), hide_index=True, width="stretch")
     logged = mine[mine["source"] == "app"]
