@@ -185,7 +185,10 @@ def coverage_by_block(
         kind = pd.Index(S.KINDS).get_indexer(kinds.astype(object))
     day = ev["day"].to_numpy().astype("datetime64[D]").astype(np.int64)
     listed = row >= 0
-    row, kind, day = row[listed], kind[listed], day[listed]
+    if listed.all():  # the usual case: skip copying every column
+        listed = slice(None)
+    else:
+        row, kind, day = row[listed], kind[listed], day[listed]
     counts = np.bincount(row * len(S.KINDS) + kind, minlength=n * len(S.KINDS)).reshape(n, len(S.KINDS))
 
     visit = _lookup(len(S.KINDS), [S.KINDS.index(k) for k in S.NON_ENFORCEMENT])[kind]
@@ -200,7 +203,10 @@ def coverage_by_block(
         last[block_of_pair[ends]] = pairs[ends] % span + visit_days.min()
     officers = np.zeros(n, dtype=np.int64)
     if S.OFFICER_ID in ev:
-        officer = ev[S.OFFICER_ID].astype("category").cat.codes.to_numpy()[listed][visit]
+        officer = ev[S.OFFICER_ID]
+        if not isinstance(officer.dtype, pd.CategoricalDtype):
+            officer = officer.astype("category")
+        officer = officer.cat.codes.to_numpy()[listed][visit]
         known = officer >= 0
         pairs_o = _distinct(visit_rows[known] * (int(officer.max(initial=0)) + 1) + officer[known])
         officers = np.bincount(pairs_o // (int(officer.max(initial=0)) + 1), minlength=n)
