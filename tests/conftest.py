@@ -1,19 +1,33 @@
-"""Shared fixtures: tiny hand-built areas in three CRSs, a temporary store, the real data folder."""
+"""Shared fixtures: tiny hand-built areas in three CRSs, a temporary store, the real data folder, and the
+AppTest seams (the app signed in as a user, the map component patched)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
+from sqlalchemy import Engine
 
 from beatmap import store
+from beatmap.ingest import ImportSummary, import_activity, load_areas
 from beatmap.settings import Settings
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
+#: The dashboard's entry point, for AppTest.
+APP = str(ROOT / "app.py")
+#: The clock the tests' imports of March 2026 activity run at.
+IMPORT_NOW = pd.Timestamp("2026-04-01", tz="UTC")
 
 #: A degree CRS, a metre CRS and a US-feet state-plane CRS (Illinois East).
 CRS_CASES = ["EPSG:4326", "EPSG:32616", "EPSG:3435"]
@@ -30,6 +44,29 @@ def square(x: float, y: float, size: float) -> shapely.Polygon:
 def metric_frame(records: dict, crs: str) -> gpd.GeoDataFrame:
     """A GeoDataFrame built in EPSG:32616 metres, then expressed in ``crs``."""
     return gpd.GeoDataFrame(records, crs="EPSG:32616").to_crs(crs)
+
+
+def two_beats(crs: str = "EPSG:4326", *, ids: Sequence[str] = ("A", "B")) -> gpd.GeoDataFrame:
+    """The two-beat test city: beats ``ids[0]`` (0..400 m) and ``ids[1]`` (400..800 m), 400 m tall."""
+    return metric_frame({"beat_id": list(ids), "geometry": [square(0, 0, 400), square(400, 0, 400)]}, crs)
+
+
+def load_two_beats(engine: Engine, folder: Path, *, settings: Settings, ids: Sequence[str] = ("A", "B"),
+                   grid_m: float = 200) -> Engine:
+    """Write the two-beat city to ``folder/beats.geojson`` and load it into ``engine`` as ``grid_m`` grid blocks."""
+    path = folder / "beats.geojson"
+    two_beats(ids=ids).to_file(path)
+    load_areas(engine, path, settings=settings, grid_m=grid_m)
+    return engine
+
+
+def import_rows(engine: Engine, folder: Path, rows: Sequence[str], *, settings: Settings,
+                header: str = "occurred_at,lat,lon,kind", now: pd.Timestamp = IMPORT_NOW,
+                name: str = "a.csv") -> ImportSummary:
+    """Write ``header`` and the CSV ``rows`` to ``folder/name`` and import them into ``engine`` at ``now``."""
+    path = folder / name
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return import_activity(engine, path, settings=settings, now=now)
 
 
 @pytest.fixture(autouse=True)
@@ -56,3 +93,34 @@ def realdata() -> Path:
             pytest.fail(f"{REALDATA} is missing on CI; the real-data tests must run there")
         pytest.skip(f"real data folder {REALDATA} is absent (it sits beside the checkout on CI)")
     return REALDATA
+
+
+def app_as(name: str | None, *, signed_in_at: datetime | None = None) -> AppTest:
+    """The whole app (AppTest) with ``name`` signed in, as beatmap.ui.auth keeps a local session (None: nobody)."""
+    from streamlit.testing.v1 import AppTest
+
+    from beatmap.ui import auth
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    if name is not None:
+        at.session_state[auth.SESSION_NAME] = name
+        at.session_state[auth.SESSION_SIGNED_IN_AT] = signed_in_at or datetime.now(UTC)
+    return at
+
+
+@pytest.fixture
+def maps(monkeypatch):
+    """Patch the st_folium seam (opaque to AppTest): record the maps drawn as ``(key, map, layers)``, and answer
+    with the pretend click in ``clicks[key]`` (none unless a test sets one)."""
+    drawn: list = []
+    clicks: dict[str, dict] = {}
+
+    def fake_show_map(m, *, key, height=560, layers=None):
+        drawn.append((key, m, layers or []))
+        return clicks.get(key, {})
+
+    import beatmap.ui.mapview
+
+    monkeypatch.setattr(beatmap.ui.mapview, "show_map", fake_show_map)
+    fake_show_map.clicks = clicks
+    return drawn, clicks

@@ -10,9 +10,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from beatmap import store
-from beatmap.ingest import import_activity, load_areas
+from beatmap.publish import publish_snapshot
 from beatmap.settings import Settings
-from tests.conftest import metric_frame, square
+from tests import conftest
 
 #: Publication date of the tiny city's snapshots: they publish the period 2026-03-02 to 2026-05-31.
 AS_OF = date(2026, 6, 10)
@@ -23,11 +23,7 @@ A, B = "A", "B"
 
 def tiny_city(folder: Path, *, settings: Settings) -> Engine:
     """A store with beats A and B (400 m squares) cut into four 200 m blocks each, and no activity."""
-    engine = store.open_store(folder / "tiny.db")
-    beats = metric_frame({"beat_id": [A, B], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(folder / "beats.geojson")
-    load_areas(engine, folder / "beats.geojson", settings=settings, grid_m=200)
-    return engine
+    return conftest.load_two_beats(store.open_store(folder / "tiny.db"), folder, settings=settings, ids=(A, B))
 
 
 def block_points(engine: Engine) -> pd.DataFrame:
@@ -58,11 +54,23 @@ def activity_rows(engine: Engine, counts: dict[tuple[str, str], int], *, first_d
 
 
 def import_rows(engine: Engine, folder: Path, rows: list[str], *, settings: Settings, name: str = "a.csv") -> None:
-    """Import canonical activity rows (``occurred_at,lat,lon,kind``) into the store."""
-    path = folder / name
-    path.write_text("\n".join(["occurred_at,lat,lon,kind", *rows]) + "\n")
-    summary = import_activity(engine, path, settings=settings, now=pd.Timestamp("2026-11-01", tz="UTC"))
+    """Import canonical activity rows (``occurred_at,lat,lon,kind``) into the store, at a clock after every
+    period the snapshots publish, and check that every row went in."""
+    summary = conftest.import_rows(engine, folder, rows, settings=settings, name=name,
+                                   now=pd.Timestamp("2026-11-01", tz="UTC"))
     assert summary.rejected == 0 and summary.imported == len(rows), summary
+
+
+def publish_tiny_city(folder: Path, counts: dict[tuple[str, int, str], int], *, settings: Settings) -> Path:
+    """The tiny city with ``counts[(beat_id, i, kind)]`` events on the ``i``-th block of that beat (see
+    :func:`activity_rows`), published as of AS_OF; returns the published folder, ``folder/public``."""
+    engine = tiny_city(folder, settings=settings)
+    blocks = {beat_id: blocks_of(engine, beat_id) for beat_id in (A, B)}
+    rows = activity_rows(engine, {(blocks[beat_id][i], kind): n for (beat_id, i, kind), n in counts.items()})
+    import_rows(engine, folder, rows, settings=settings)
+    publish_snapshot(engine, folder / "public", settings=settings, as_of=AS_OF)
+    engine.dispose()
+    return folder / "public"
 
 
 def normalised_html(text: str) -> str:

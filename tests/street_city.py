@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 import shapely
 from pyproj import Transformer
 
 from beatmap import store
-from beatmap.ingest import import_activity, load_areas
 from beatmap.settings import Settings
 from beatmap.streets import load_streets
-from tests.conftest import X0, Y0, metric_frame, square
+from tests.conftest import X0, Y0, import_rows, load_two_beats, metric_frame
 
 _TO_WGS84 = Transformer.from_crs("EPSG:32616", "EPSG:4326", always_xy=True)
 #: Intersections every 200 m: x 0..800, y 0..400 (test-city metres).
@@ -38,16 +36,11 @@ def build_store(folder: Path, *, streets: bool = True) -> Path:
     """A store in ``folder``: 8 blocks, some activity (one block enforcement-only), and the streets."""
     settings = Settings()
     db = folder / "officer.db"
-    engine = store.open_store(db)
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(folder / "beats.geojson")
-    load_areas(engine, folder / "beats.geojson", settings=settings, grid_m=200)
+    engine = load_two_beats(store.open_store(db), folder, settings=settings)
     visited, enforced = lat_lon(50, 50), lat_lon(250, 250)
-    rows = ["occurred_at,lat,lon,kind"]
-    rows += [f"2026-03-{d:02d}T10:00,{visited[0]},{visited[1]},foot_patrol" for d in range(1, 21)]
+    rows = [f"2026-03-{d:02d}T10:00,{visited[0]},{visited[1]},foot_patrol" for d in range(1, 21)]
     rows += [f"2026-03-{d:02d}T22:00,{enforced[0]},{enforced[1]},enforcement" for d in range(1, 6)]
-    (folder / "activity.csv").write_text("\n".join(rows) + "\n")
-    import_activity(engine, folder / "activity.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    import_rows(engine, folder, rows, settings=settings, name="activity.csv")
     if streets:
         street_grid().to_file(folder / "streets.geojson")
         load_streets(engine, folder / "streets.geojson")

@@ -12,10 +12,9 @@ from sqlalchemy import select
 from beatmap import access, store
 from beatmap.accounts import ADMIN, OFFICER, SUPERVISOR, User
 from beatmap.errors import AccessError
-from beatmap.ingest import import_activity, load_areas
 from beatmap.metrics import Window
 from beatmap.report import read_activity
-from tests.conftest import metric_frame, square
+from tests.conftest import import_rows, load_two_beats
 
 OFFICER_A = User("ofc", OFFICER, ("A",), officer_id="O1")
 SERGEANT_A = User("sgt", SUPERVISOR, ("A",))
@@ -27,15 +26,11 @@ WINDOW = Window(date(2026, 3, 1), date(2026, 3, 31), "America/Chicago")
 @pytest.fixture
 def city(engine, tmp_path, settings):
     """Beats A and B (grid blocks); visits by O1 and O2 in A, by O3 in B; enforcement in B."""
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp_path / "beats.geojson")
-    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
-    rows = ["occurred_at,lat,lon,kind,officer_id"]
-    rows += [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{1 + d % 2}" for d in range(1, 11)]
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{1 + d % 2}" for d in range(1, 11)]
     rows += [f"2026-03-{d:02d}T11:00,41.87689,-87.63150,community_visit,O3" for d in range(1, 4)]
     rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement," for d in range(1, 6)]
-    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
-    import_activity(engine, tmp_path / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    import_rows(engine, tmp_path, rows, settings=settings, header="occurred_at,lat,lon,kind,officer_id")
     blocks = store.read_blocks(engine)
     inside = blocks.geometry.representative_point().to_crs("EPSG:4326")
     frame = pd.DataFrame({"block_id": blocks["block_id"], "beat_id": blocks["beat_id"], "lat": inside.y,

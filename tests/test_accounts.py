@@ -11,9 +11,8 @@ from sqlalchemy import select
 from beatmap import accounts, store
 from beatmap.accounts import ADMIN, OFFICER, SUPERVISOR, User
 from beatmap.errors import AccessError, InputError
-from beatmap.ingest import load_areas
 from beatmap.settings import Settings
-from tests.conftest import metric_frame, square
+from tests.conftest import load_two_beats
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 09:00 in Chicago
 PASSWORD = "correct horse battery staple"
@@ -22,10 +21,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def areas(engine, tmp_path, settings):
     """A store with beats A and B."""
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp_path / "beats.geojson")
-    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
-    return engine
+    return load_two_beats(engine, tmp_path, settings=settings)
 
 
 def audit_rows(engine, action: str | None = None) -> list[dict]:

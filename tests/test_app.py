@@ -2,67 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from beatmap import accounts, store
-from beatmap.ingest import import_activity, load_areas
-from beatmap.ui import auth
 from beatmap.ui.safe import md_escape
-from tests.conftest import ROOT, metric_frame, square
-
-APP = str(ROOT / "app.py")
+from tests.conftest import app_as, import_rows, load_two_beats
 
 
-@pytest.fixture
-def maps(monkeypatch):
-    """Patch the st_folium seam: record the maps drawn, and answer with a pretend click when told to."""
-    drawn: list = []
-    clicks: dict[str, dict] = {}
-
-    def fake_show_map(m, *, key, height=560, layers=None):
-        drawn.append((key, m, layers or []))
-        return clicks.get(key, {})
-
-    import beatmap.ui.mapview
-
-    monkeypatch.setattr(beatmap.ui.mapview, "show_map", fake_show_map)
-    fake_show_map.clicks = clicks
-    return drawn, clicks
+def open_app_store(db, monkeypatch, settings, *, ids, rows, header="occurred_at,lat,lon,kind"):
+    """A store at ``db`` with the two beats ``ids`` (200 m grid blocks), the activity ``rows`` and the all-beats
+    supervisor "sgt"; the app pointed at it, with a private cache."""
+    engine = load_two_beats(store.open_store(db), db.parent, settings=settings, ids=ids)
+    import_rows(engine, db.parent, rows, settings=settings, header=header)
+    accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, actor="test")
+    monkeypatch.setenv("BEATMAP_DB", str(db))
+    monkeypatch.setenv("BEATMAP_CACHE", str(db.parent / "cache"))
+    return db
 
 
 @pytest.fixture
 def small_store(tmp_path, monkeypatch, settings):
     """Beats A (visited) and B (enforcement only at one block), 200 m grid blocks."""
-    db = tmp_path / "app.db"
-    engine = store.open_store(db)
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp_path / "beats.geojson")
-    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
-    rows = ["occurred_at,lat,lon,kind,officer_id"]
-    rows += [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{d % 2}" for d in range(1, 21)]
+    rows = [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{d % 2}" for d in range(1, 21)]
     rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement," for d in range(1, 6)]
-    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
-    import_activity(engine, tmp_path / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
-    accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, actor="test")
-    monkeypatch.setenv("BEATMAP_DB", str(db))
-    monkeypatch.setenv("BEATMAP_CACHE", str(tmp_path / "cache"))
-    return db
-
-
-def app_as(name: str = "sgt") -> AppTest:
-    """The app with ``name`` signed in (a local session, as beatmap.ui.auth keeps it)."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state[auth.SESSION_NAME] = name
-    at.session_state[auth.SESSION_SIGNED_IN_AT] = datetime.now(UTC)
-    return at
+    return open_app_store(tmp_path / "app.db", monkeypatch, settings, ids=("A", "B"), rows=rows,
+                          header="occurred_at,lat,lon,kind,officer_id")
 
 
 def run_app() -> AppTest:
-    at = app_as()
+    at = app_as("sgt")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -152,7 +122,7 @@ def test_beat_view_charts_officers_and_measures(small_store, maps):
 
 def test_heat_map_page_draws_both_maps(small_store, maps):
     drawn, _ = maps
-    at = app_as()
+    at = app_as("sgt")
     at.switch_page("beatmap/ui/pages/heatmap.py").run()
     assert not at.exception
     keys = [k for k, _, _ in drawn]
@@ -162,7 +132,7 @@ def test_heat_map_page_draws_both_maps(small_store, maps):
 
 
 def test_import_page_asks_for_files(small_store, maps):
-    at = app_as()
+    at = app_as("sgt")
     at.switch_page("beatmap/ui/pages/import_data.py").run()
     assert not at.exception
     next(b for b in at.button if b.label == "Import activity").click().run()
@@ -183,19 +153,8 @@ HOSTILE = "<img src=x onerror=alert(1)> &amp; A&1"
 @pytest.fixture
 def hostile_store(tmp_path, monkeypatch, settings):
     """Beats HOSTILE (foot patrols at one block, so the others are flagged) and B, 200 m grid blocks."""
-    db = tmp_path / "hostile.db"
-    engine = store.open_store(db)
-    beats = metric_frame({"beat_id": [HOSTILE, "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]},
-                         "EPSG:4326")
-    beats.to_file(tmp_path / "beats.geojson")
-    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
-    rows = ["occurred_at,lat,lon,kind"] + [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 9)]
-    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
-    import_activity(engine, tmp_path / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
-    accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, actor="test")
-    monkeypatch.setenv("BEATMAP_DB", str(db))
-    monkeypatch.setenv("BEATMAP_CACHE", str(tmp_path / "cache"))
-    return db
+    rows = [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 9)]
+    return open_app_store(tmp_path / "hostile.db", monkeypatch, settings, ids=(HOSTILE, "B"), rows=rows)
 
 
 def map_page(m, layers) -> str:

@@ -12,12 +12,11 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from beatmap import access, accounts, store
-from beatmap.ingest import import_activity, load_areas
+from beatmap.ingest import load_areas
 from beatmap.settings import Settings
 from beatmap.ui import auth
-from tests.conftest import ROOT, metric_frame, square
+from tests.conftest import APP, ROOT, app_as, import_rows, load_two_beats, metric_frame, square
 
-APP = str(ROOT / "app.py")
 PASSWORD = "correct horse battery staple"
 #: Page key -> file, and the title it shows (None: a page of another piece of work, title not pinned here).
 PAGE_FILES = {
@@ -46,15 +45,10 @@ ROLE_OF = {None: "public", **{name: spec[0] for name, spec in ACCOUNTS.items()}}
 def city(tmp_path, monkeypatch, settings):
     """Beats A and B; visits by O1 and O2 in A; enforcement in B; one account per role; nothing published."""
     db = tmp_path / "roles.db"
-    engine = store.open_store(db)
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp_path / "beats.geojson")
-    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
-    rows = ["occurred_at,lat,lon,kind,officer_id"]
-    rows += [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{1 + d % 2}" for d in range(1, 21)]
+    engine = load_two_beats(store.open_store(db), tmp_path, settings=settings)
+    rows = [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{1 + d % 2}" for d in range(1, 21)]
     rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement," for d in range(1, 6)]
-    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
-    import_activity(engine, tmp_path / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    import_rows(engine, tmp_path, rows, settings=settings, header="occurred_at,lat,lon,kind,officer_id")
     for name, (role, beats_, every, officer_id) in ACCOUNTS.items():
         accounts.add_user(engine, name, role=role, beats=beats_, all_beats=every, officer_id=officer_id,
                           password=PASSWORD, actor="test")
@@ -64,20 +58,8 @@ def city(tmp_path, monkeypatch, settings):
 
 
 @pytest.fixture(autouse=True)
-def no_maps(monkeypatch):
-    """streamlit-folium is opaque to AppTest: the one seam that calls it answers with no click."""
-    import beatmap.ui.mapview
-
-    monkeypatch.setattr(beatmap.ui.mapview, "show_map", lambda m, *, key, height=560, layers=None: {})
-
-
-def app_as(name: str | None, *, signed_in_at: datetime | None = None) -> AppTest:
-    """The app with ``name`` signed in, as beatmap.ui.auth keeps a local session (None: not signed in)."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    if name is not None:
-        at.session_state[auth.SESSION_NAME] = name
-        at.session_state[auth.SESSION_SIGNED_IN_AT] = signed_in_at or datetime.now(UTC)
-    return at
+def no_maps(maps):
+    """streamlit-folium is opaque to AppTest: the one seam that calls it answers with no click (none is set)."""
 
 
 def titles(at: AppTest) -> list[str]:

@@ -10,12 +10,7 @@ import shapely
 
 from beatmap.areas import blocks_from_grid, blocks_to_beats, prepare_areas, read_layer
 from beatmap.errors import CRSError, InputError
-from tests.conftest import CRS_CASES, X0, Y0, metric_frame, square
-
-
-def two_beats(crs: str) -> gpd.GeoDataFrame:
-    """Beats A (0..400 m) and B (400..800 m), 400 m tall."""
-    return metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, crs)
+from tests.conftest import CRS_CASES, X0, Y0, metric_frame, square, two_beats
 
 
 @pytest.mark.parametrize("crs", CRS_CASES)

@@ -15,14 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pandas as pd
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from beatmap import accounts, store
-from beatmap.ingest import import_activity, load_areas
-from tests.conftest import ROOT, metric_frame, square
+from tests.conftest import ROOT, import_rows, load_two_beats
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -44,13 +42,9 @@ def served_app(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("browser")
     settings = Settings()
-    engine = store.open_store(tmp / "b.db")
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp / "beats.geojson")
-    load_areas(engine, tmp / "beats.geojson", settings=settings, grid_m=200)
-    rows = ["occurred_at,lat,lon,kind"] + [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 9)]
-    (tmp / "a.csv").write_text("\n".join(rows) + "\n")
-    import_activity(engine, tmp / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    engine = load_two_beats(store.open_store(tmp / "b.db"), tmp, settings=settings)
+    rows = [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 9)]
+    import_rows(engine, tmp, rows, settings=settings)
     accounts.add_user(engine, "admin", role="admin", actor="test")
     accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, password=PASSWORD, actor="test")
     with serve_app(tmp / "b.db") as url:
@@ -84,6 +78,19 @@ def serve_app(db: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def watched_page(viewport: dict) -> Iterator[tuple]:
+    """A page in the system's Chromium, and the list of the messages of every dialog a script opened on it
+    (each dismissed); yields ``(page, dialogs)``."""
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport=viewport)
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        yield page, dialogs
+        browser.close()
 
 
 def sign_in(page, name: str, password: str = PASSWORD) -> None:

@@ -8,13 +8,12 @@ import time
 
 import pandas as pd
 import pytest
-from playwright.sync_api import sync_playwright
 
 from beatmap import accounts, store
-from beatmap.ingest import import_activity, load_areas
+from beatmap.ingest import import_activity
 from beatmap.settings import Settings
-from tests.conftest import metric_frame, square
-from tests.test_browser import ARGS, CHROMIUM, PASSWORD, serve_app, sign_in
+from tests.conftest import IMPORT_NOW, load_two_beats
+from tests.test_browser import CHROMIUM, PASSWORD, serve_app, sign_in, watched_page
 
 BEAT = "<img src=x onerror=alert(1)> &amp;"  # the entity must show as typed, not as "&"
 NOTE = "<script>alert(2)</script>"
@@ -38,14 +37,11 @@ def hostile_app(tmp_path_factory):
     """A store whose beat (and so its grid blocks) is named like an HTML image with a script handler."""
     tmp = tmp_path_factory.mktemp("hostile")
     settings = Settings()
-    engine = store.open_store(tmp / "h.db")
-    beats = metric_frame({"beat_id": [BEAT, "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp / "beats.geojson")
-    load_areas(engine, tmp / "beats.geojson", settings=settings, grid_m=200)
+    engine = load_two_beats(store.open_store(tmp / "h.db"), tmp, settings=settings, ids=(BEAT, "B"))
     rows = pd.DataFrame({"occurred_at": [f"2026-03-{d:02d}T10:00" for d in range(1, 9)], "lat": 41.87596,
                          "lon": -87.63631, "kind": "foot_patrol", "notes": NOTE})
     rows.to_csv(tmp / "a.csv", index=False)
-    import_activity(engine, tmp / "a.csv", settings=settings, now=pd.Timestamp("2026-04-01", tz="UTC"))
+    import_activity(engine, tmp / "a.csv", settings=settings, now=IMPORT_NOW)
     upload = pd.DataFrame({"occurred_at": ["2026-03-10T10:00", "not a time"], "lat": 41.87596, "lon": -87.63631,
                            "kind": "community_visit", "notes": NOTE, COLUMN: "x"})
     upload.to_csv(tmp / "upload.csv", index=False)
@@ -58,11 +54,7 @@ def hostile_app(tmp_path_factory):
 def test_hostile_names_render_as_text_and_run_nothing(hostile_app):
     assert os.path.exists(CHROMIUM), "install chromium with the system package manager (make browser)"
     url, upload = hostile_app
-    dialogs: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1000})
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    with watched_page({"width": 1300, "height": 1000}) as (page, dialogs):
         page.goto(url, wait_until="domcontentloaded")
         sign_in(page, "sgt")
 
@@ -101,5 +93,4 @@ def test_hostile_names_render_as_text_and_run_nothing(hostile_app):
         download.wait_for(timeout=30_000)
         assert download.inner_text() == f"Download the rejected rows of feed {FEED} (CSV)"
         assert page.locator("img[src='y']").count() == 0
-        browser.close()
     assert dialogs == [], f"a script ran: {dialogs}"

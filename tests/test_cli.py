@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 
 from beatmap.cli import main
-from tests.conftest import ROOT, metric_frame, square
+from tests.conftest import ROOT, two_beats
 
 
 @pytest.fixture
 def files(tmp_path):
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp_path / "beats.geojson")
+    two_beats().to_file(tmp_path / "beats.geojson")
     (tmp_path / "activity.csv").write_text(
         "occurred_at,lat,lon,kind,officer_id,shoe_size\n"
         "2026-03-01T10:00,41.87596,-87.63631,foot_patrol,O1,9\n"

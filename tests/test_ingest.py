@@ -12,7 +12,7 @@ import pytest
 from beatmap import store
 from beatmap.errors import InputError, StoreError
 from beatmap.ingest import import_activity, load_areas
-from tests.conftest import metric_frame, square
+from tests.conftest import load_two_beats, metric_frame, square
 
 NOW = pd.Timestamp("2026-06-01", tz="UTC")
 # Points (lat, lon) inside the test city's beat A (0..400 m east of X0) and far away.
@@ -22,11 +22,7 @@ FAR = "40.0,-80.0"
 
 @pytest.fixture
 def loaded(engine, settings, tmp_path):
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    path = tmp_path / "beats.geojson"
-    beats.to_file(path)
-    load_areas(engine, path, settings=settings, grid_m=100)
-    return engine
+    return load_two_beats(engine, tmp_path, settings=settings, grid_m=100)
 
 
 def csv(tmp_path, body: str, name: str = "activity.csv"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -12,10 +11,9 @@ from streamlit.testing.v1 import AppTest
 from beatmap import accounts, store
 from beatmap.accounts import User
 from beatmap.ui import auth
-from tests.conftest import ROOT
+from tests.conftest import ROOT, app_as
 from tests.street_city import build_store, lat_lon
 
-APP = str(ROOT / "app.py")
 ROUTE_PAGE = str(ROOT / "beatmap" / "ui" / "pages" / "route.py")
 VISIT_PAGE = str(ROOT / "beatmap" / "ui" / "pages" / "log_visit.py")
 #: Who the pages run for unless a test says otherwise: an officer of both beats, logging as O7.
@@ -202,9 +200,7 @@ def staffed_store(street_store):
 
 def open_as(name: str, page: str) -> AppTest:
     """The whole app (sign-in, navigation) with ``name`` signed in, opened at ``page`` by its address."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state[auth.SESSION_NAME] = name
-    at.session_state[auth.SESSION_SIGNED_IN_AT] = datetime.now(UTC)
+    at = app_as(name)
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from beatmap import store
 from beatmap.ingest import import_activity, load_areas
 from beatmap.report import block_coverage, window_from_store
-from tests.conftest import metric_frame, square
+from tests.conftest import two_beats
 
 SERVER = os.environ.get("BEATMAP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -36,8 +36,7 @@ def pg_url():
 
 
 def test_import_and_coverage_match_sqlite(pg_url, tmp_path, settings):
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp_path / "beats.geojson")
+    two_beats().to_file(tmp_path / "beats.geojson")
     rows = ["occurred_at,lat,lon,kind,officer_id"]
     rows += [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{d % 3}" for d in range(1, 21)]
     rows += ["2026-03-05T22:00,41.87689,-87.63150,enforcement,", "bad,41.87,-87.63,foot_patrol,"]

@@ -23,7 +23,6 @@ from beatmap.privacy import (
     weekly_coverage,
     withhold_counts,
 )
-from beatmap.publish import publish_snapshot
 from beatmap.snapshot import PERIOD_EPOCH
 from beatmap.settings import Settings
 from tests.public_helpers import (
@@ -35,6 +34,7 @@ from tests.public_helpers import (
     blocks_of,
     import_rows,
     normalised_html,
+    publish_tiny_city,
     tiny_city,
 )
 
@@ -144,11 +144,7 @@ def test_weekly_coverage_counts_shown_blocks_in_whole_weeks_rounded_to_ten():
 def _tiny_snapshot(tmp_path, settings, counts, name):
     folder = tmp_path / name
     folder.mkdir()
-    engine = tiny_city(folder, settings=settings)
-    rows = activity_rows(engine, counts(engine))
-    import_rows(engine, folder, rows, settings=settings)
-    publish_snapshot(engine, folder / "public", settings=settings, as_of=AS_OF)
-    return folder / "public"
+    return publish_tiny_city(folder, counts, settings=settings)
 
 
 @pytest.mark.parametrize("kind", ["foot_patrol", "enforcement"])
@@ -156,15 +152,11 @@ def test_one_small_block_in_a_beat_cannot_be_recovered_from_any_published_total(
     """Beat A has exactly one block with a small count; a 1 and a 2 there publish byte-identical data."""
 
     def counts(small: int):
-        def build(engine):
-            a = blocks_of(engine, A)
-            b = blocks_of(engine, B)
-            c = {(a[0], kind): small, (a[1], "foot_patrol"): 5, (a[2], "foot_patrol"): 7, (a[3], "foot_patrol"): 9,
-                 (b[0], "foot_patrol"): 6, (b[1], "enforcement"): 4}
-            if kind == "enforcement":
-                c[(a[0], "foot_patrol")] = 4
-            return c
-        return build
+        c = {(A, 0, kind): small, (A, 1, "foot_patrol"): 5, (A, 2, "foot_patrol"): 7, (A, 3, "foot_patrol"): 9,
+             (B, 0, "foot_patrol"): 6, (B, 1, "enforcement"): 4}
+        if kind == "enforcement":
+            c[(A, 0, "foot_patrol")] = 4
+        return c
 
     one = _tiny_snapshot(tmp_path, settings, counts(1), "one")
     two = _tiny_snapshot(tmp_path, settings, counts(2), "two")

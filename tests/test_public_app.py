@@ -15,10 +15,9 @@ from streamlit.testing.v1 import AppTest
 import beatmap.store
 import beatmap.ui.mapview
 from beatmap import snapshot as snap
-from beatmap.publish import publish_snapshot
 from beatmap.settings import Settings
 from tests.conftest import ROOT
-from tests.public_helpers import AS_OF, DATA_END, A, B, activity_rows, blocks_of, import_rows, tiny_city
+from tests.public_helpers import DATA_END, A, B, publish_tiny_city
 
 APP = str(ROOT / "app.py")
 PAGE = ROOT / "beatmap" / "ui" / "pages" / "public.py"
@@ -27,15 +26,8 @@ PAGE = ROOT / "beatmap" / "ui" / "pages" / "public.py"
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """A snapshot of the tiny city, published as of AS_OF."""
-    tmp = tmp_path_factory.mktemp("public_app")
-    settings = Settings()
-    engine = tiny_city(tmp, settings=settings)
-    a, b = blocks_of(engine, A), blocks_of(engine, B)
-    rows = activity_rows(engine, {(a[0], "foot_patrol"): 8, (a[1], "community_visit"): 1, (b[0], "enforcement"): 5})
-    import_rows(engine, tmp, rows, settings=settings)
-    publish_snapshot(engine, tmp / "public", settings=settings, as_of=AS_OF)
-    engine.dispose()
-    return tmp / "public"
+    counts = {(A, 0, "foot_patrol"): 8, (A, 1, "community_visit"): 1, (B, 0, "enforcement"): 5}
+    return publish_tiny_city(tmp_path_factory.mktemp("public_app"), counts, settings=Settings())
 
 
 @pytest.fixture

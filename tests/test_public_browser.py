@@ -8,22 +8,16 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from beatmap import snapshot as snap
-from beatmap.publish import publish_snapshot
 from beatmap.settings import Settings
-from tests.public_helpers import AS_OF, A, B, activity_rows, blocks_of, import_rows, tiny_city
+from tests.public_helpers import A, B, publish_tiny_city
 from tests.test_browser import ARGS, CHROMIUM
 
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("public_browser")
-    settings = Settings()
-    engine = tiny_city(tmp, settings=settings)
-    a, b = blocks_of(engine, A), blocks_of(engine, B)
-    rows = activity_rows(engine, {(a[0], "foot_patrol"): 8, (a[1], "foot_patrol"): 1, (b[0], "enforcement"): 6})
-    import_rows(engine, tmp, rows, settings=settings)
-    publish_snapshot(engine, tmp / "public", settings=settings, as_of=AS_OF)
-    return (tmp / "public" / snap.INDEX).as_uri()
+    counts = {(A, 0, "foot_patrol"): 8, (A, 1, "foot_patrol"): 1, (B, 0, "enforcement"): 6}
+    public = publish_tiny_city(tmp_path_factory.mktemp("public_browser"), counts, settings=Settings())
+    return (public / snap.INDEX).as_uri()
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1200, "height": 900}, {"width": 375, "height": 740}],

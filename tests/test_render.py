@@ -83,10 +83,8 @@ def test_every_map_builder_uses_the_text_tooltip():
 
 @pytest.mark.parametrize("builder", ["choropleth", "public"])
 def test_the_tooltip_shows_the_id_as_text_in_a_real_browser(builder, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from beatmap.render import standalone_html
-    from tests.test_browser import ARGS, CHROMIUM
+    from tests.test_browser import CHROMIUM, watched_page
 
     assert os.path.exists(CHROMIUM), "install chromium with the system package manager (make browser)"
     light = display_frame(blocks_frame(), ["block_id", "flag_reason"])
@@ -100,11 +98,7 @@ def test_the_tooltip_shows_the_id_as_text_in_a_real_browser(builder, tmp_path):
                 "block_id": b, "beat_id": HOSTILE, "visit_level": "low", "visits": "3", "enforcement": "0",
                 "presence": r}} for g, b, r in zip(light.geometry, light["block_id"], light["flag_reason"])]})
     page_html = standalone_html(m, vendor_dir=ROOT / "static" / "vendor" / "leaflet")
-    dialogs: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 900, "height": 700})
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    with watched_page({"width": 900, "height": 700}) as (page, dialogs):
         page.set_content(page_html, wait_until="load")
         shapes = page.locator("path.leaflet-interactive")
         shapes.first.wait_for(timeout=30_000)
@@ -117,5 +111,4 @@ def test_the_tooltip_shows_the_id_as_text_in_a_real_browser(builder, tmp_path):
             assert page.locator(".leaflet-tooltip td *, img").count() == 0  # text only: no <b>, no <img>
             page.mouse.move(0, 0)
             page.locator(".leaflet-tooltip").wait_for(state="detached", timeout=30_000)
-        browser.close()
     assert dialogs == [], f"a script ran: {dialogs}"

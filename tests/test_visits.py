@@ -14,11 +14,10 @@ from beatmap import store
 from beatmap.access import NO_BEATS, log_visit_as
 from beatmap.accounts import User
 from beatmap.errors import AccessError, InputError
-from beatmap.ingest import load_areas
 from beatmap.metrics import Window
 from beatmap.report import block_coverage
 from beatmap.visits import block_at, delete_visit, edit_visit, log_visit, own_visits, week_start
-from tests.conftest import X0, Y0, metric_frame, square
+from tests.conftest import X0, Y0, load_two_beats
 
 #: The edit window counts from when a visit was logged (the real clock), so these tests run on it.
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -34,10 +33,7 @@ def lat_lon(x: float, y: float) -> tuple[float, float]:
 @pytest.fixture
 def areas(engine, settings, tmp_path):
     """Beats A (0-400 m) and B (400-800 m), cut into 200 m cells."""
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 400), square(400, 0, 400)]}, "EPSG:4326")
-    beats.to_file(tmp_path / "beats.geojson")
-    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200)
-    return engine
+    return load_two_beats(engine, tmp_path, settings=settings)
 
 
 def log(engine, settings, *, token="t1", officer="O7", x=50.0, y=50.0, when=NOW - timedelta(hours=1), now=NOW,
