@@ -1,18 +1,19 @@
 """Benchmark of the walking-route planner on the demo city.
 
-Run: ``.venv/bin/python bench/routes.py [--seed 11] [--time-limit 2]``
+Run: ``.venv/bin/python bench/routes.py [--seed 11] [--sizes 110,210,315] [--time-limit 2]``
 
-Builds a demo city with big beats (about 225 blocks each) into a temporary
-store, with its streets, and plans 60-minute walks:
+Builds demo cities whose beats have 110, 210 and 315 blocks (about 100, 200
+and 300 candidate blocks) into temporary stores, with their streets, and
+plans 60-minute walks:
 
 * large instances: every block of a beat with a priority above 0 is a
-  candidate (about 200); planning seconds (target < 5 s, store reads
-  included) and the priority covered, against a greedy nearest-neighbour
-  baseline (walk to the nearest block that still leaves time to finish;
-  must never beat the planner) and, for reference, a greedy by priority per
-  minute; the priority with seeds 2 and 3 (equally good routes) and how
-  many of them repeat seed 1's stops;
-* small instances: 9 candidate blocks drawn from a beat, so the exact
+  candidate; planning seconds (target < 5 s, store reads included) and the
+  priority covered, against a greedy nearest-neighbour baseline (walk to
+  the nearest block that still leaves time to finish; must never beat the
+  planner) and, for reference, a greedy by priority per minute; the
+  priority with seeds 2 and 3 (equally good routes) and how many of them
+  repeat seed 1's stops;
+* small instances: 8 or 9 candidate blocks drawn from a beat, so the exact
   optimum can be found by enumerating every visiting order; the gap to it
   (target within 5%).
 """
@@ -48,9 +49,10 @@ from beatmap.streets import load_streets  # noqa: E402
 MINUTES = 60.0
 
 
-def build_city(folder: Path, *, seed: int, settings: Settings) -> tuple:
-    """A demo city with four beats of about 225 blocks, loaded with its streets into a store in ``folder``."""
-    city = make_demo_city(seed, n_beats=4, blocks_per_beat=225, days=120)
+def build_city(folder: Path, *, seed: int, settings: Settings, beats: int, blocks_per_beat: int) -> tuple:
+    """A demo city of ``beats`` beats of ``blocks_per_beat`` blocks, with its streets, in a store in ``folder``."""
+    folder.mkdir(parents=True)
+    city = make_demo_city(seed, n_beats=beats, blocks_per_beat=blocks_per_beat, days=120)
     paths = write_demo_city(city, folder)
     engine = store.open_store(folder / "bench.db")
     load_areas(engine, paths["beats"], blocks_path=paths["blocks"], settings=settings)
@@ -117,80 +119,106 @@ def random_start(rng: np.random.Generator, beat: shapely.Geometry) -> tuple[floa
             return float(lat), float(lon)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=11, help="demo city seed")
-    parser.add_argument("--time-limit", type=float, default=None, help="solver seconds (default: settings)")
-    parser.add_argument("--starts", type=int, default=3, help="start points per beat")
-    parser.add_argument("--small", type=int, default=10, help="small instances")
-    args = parser.parse_args()
-    settings = Settings()
-    speed = settings.walking_speed_kmh * 1000 / 60
-    dwell = settings.dwell_min
-    rng = np.random.default_rng(args.seed)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        engine, city = build_city(Path(tmp), seed=args.seed, settings=settings)
-        print(f"demo city seed {args.seed}: {len(city.beats)} beats, {len(city.blocks)} blocks, "
-              f"{len(city.streets)} street segments, built in {time.perf_counter() - t0:.1f} s\n")
-        window = window_from_store(engine, settings=settings)
-        rows = []
-        for beat_id, beat in zip(city.beats["beat_id"], city.beats.geometry, strict=True):
-            coverage = block_coverage(engine, window=window, settings=settings, beat_id=beat_id)
-            candidates = coverage.join(block_priorities(coverage, window=window, settings=settings))
-            candidates = candidates[candidates["priority"] > 0]
-            beat_m = store.read_beats(engine).set_index("beat_id").geometry[beat_id]
-            streets = store.read_streets(engine, bounds=beat_m.buffer(STREET_MARGIN_M).bounds)
-            for _ in range(args.starts):
-                start = random_start(rng, beat)
-                t = time.perf_counter()
-                route = route_from_store(engine, beat_id=beat_id, start=start, minutes=MINUTES, settings=settings,
-                                         seed=1, window=window, time_limit_s=args.time_limit)
-                seconds = time.perf_counter() - t
-                others = [route_from_store(engine, beat_id=beat_id, start=start, minutes=MINUTES, settings=settings,
-                                           seed=seed, window=window, time_limit_s=args.time_limit)
-                          for seed in (2, 3)]
-                walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start)["distance"],
-                                    speed=speed)
-                pri = candidates["priority"].to_numpy(dtype=float)
-                rows.append({
-                    "instance": f"{beat_id} large", "candidates": route.candidates, "seconds": round(seconds, 2),
-                    "stops": len(route.stops), "planner": route.priority,
-                    "seeds_2_3": "/".join(f"{r.priority:g}" for r in others),
-                    "same_order": sum(r.stops == route.stops for r in others),
-                    "greedy_nn": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=False),
-                    "greedy_ratio": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=True),
-                    "exact": None,
-                })
-        for i in range(args.small):
-            which = i % len(city.beats)
-            beat_id, beat = city.beats["beat_id"].iloc[which], city.beats.geometry.iloc[which]
-            coverage = block_coverage(engine, window=window, settings=settings, beat_id=beat_id)
-            pool = coverage.join(block_priorities(coverage, window=window, settings=settings))
-            pool = pool[pool["priority"] > 0]
-            size = 8 + i % 2
+def large_rows(engine, city, *, rng, settings: Settings, starts: int, time_limit: float | None) -> list[dict]:
+    """Every block with a priority above 0 as a candidate, from random starts: planner, seeds, greedy baselines."""
+    speed, dwell = settings.walking_speed_kmh * 1000 / 60, settings.dwell_min
+    window = window_from_store(engine, settings=settings)
+    rows = []
+    for beat_id, beat in zip(city.beats["beat_id"], city.beats.geometry, strict=True):
+        coverage = block_coverage(engine, window=window, settings=settings, beat_id=beat_id)
+        candidates = coverage.join(block_priorities(coverage, window=window, settings=settings))
+        candidates = candidates[candidates["priority"] > 0]
+        beat_m = store.read_beats(engine).set_index("beat_id").geometry[beat_id]
+        streets = store.read_streets(engine, bounds=beat_m.buffer(STREET_MARGIN_M).bounds)
+        for _ in range(starts):
             start = random_start(rng, beat)
-            beat_m = store.read_beats(engine).set_index("beat_id").geometry[beat_id]
-            streets = store.read_streets(engine, bounds=beat_m.buffer(STREET_MARGIN_M).bounds)
-            # Blocks within about 600 m of the start, so that several fit in an hour and the order matters.
-            start_m = walking_distances(pool.iloc[:1], None, start=start, end=start)["xy"][0]
-            near = pool[pool.geometry.distance(shapely.Point(start_m)) < 600]
-            candidates = near.sample(n=min(size, len(near)), random_state=int(rng.integers(1 << 31)))
             t = time.perf_counter()
-            route = plan_walking_route(candidates, streets, start=start, minutes=MINUTES, settings=settings, seed=1,
-                                       beat_id=beat_id, time_limit_s=args.time_limit)
+            route = route_from_store(engine, beat_id=beat_id, start=start, minutes=MINUTES, settings=settings,
+                                     seed=1, window=window, time_limit_s=time_limit)
             seconds = time.perf_counter() - t
+            others = [route_from_store(engine, beat_id=beat_id, start=start, minutes=MINUTES, settings=settings,
+                                       seed=seed, window=window, time_limit_s=time_limit)
+                      for seed in (2, 3)]
             walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start)["distance"],
                                 speed=speed)
             pri = candidates["priority"].to_numpy(dtype=float)
             rows.append({
-                "instance": f"{beat_id} small", "candidates": len(candidates), "seconds": round(seconds, 2),
-                "stops": len(route.stops), "planner": route.priority, "seeds_2_3": "", "same_order": None,
+                "instance": f"{beat_id} large", "candidates": route.candidates, "seconds": round(seconds, 2),
+                "stops": len(route.stops), "planner": route.priority,
+                "seeds_2_3": "/".join(f"{r.priority:g}" for r in others),
+                "same_order": sum(r.stops == route.stops for r in others),
                 "greedy_nn": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=False),
                 "greedy_ratio": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=True),
-                "exact": exact(walk, pri, dwell=dwell, budget=MINUTES),
+                "exact": None,
             })
+    return rows
+
+
+def small_rows(engine, city, *, rng, settings: Settings, count: int, time_limit: float | None) -> list[dict]:
+    """8 or 9 candidate blocks near a random start, so the exact optimum can be found by trying every order."""
+    speed, dwell = settings.walking_speed_kmh * 1000 / 60, settings.dwell_min
+    window = window_from_store(engine, settings=settings)
+    rows = []
+    for i in range(count):
+        which = i % len(city.beats)
+        beat_id, beat = city.beats["beat_id"].iloc[which], city.beats.geometry.iloc[which]
+        coverage = block_coverage(engine, window=window, settings=settings, beat_id=beat_id)
+        pool = coverage.join(block_priorities(coverage, window=window, settings=settings))
+        pool = pool[pool["priority"] > 0]
+        size = 8 + i % 2
+        start = random_start(rng, beat)
+        beat_m = store.read_beats(engine).set_index("beat_id").geometry[beat_id]
+        streets = store.read_streets(engine, bounds=beat_m.buffer(STREET_MARGIN_M).bounds)
+        # Blocks within about 600 m of the start, so that several fit in an hour and the order matters.
+        start_m = walking_distances(pool.iloc[:1], None, start=start, end=start)["xy"][0]
+        near = pool[pool.geometry.distance(shapely.Point(start_m)) < 600]
+        candidates = near.sample(n=min(size, len(near)), random_state=int(rng.integers(1 << 31)))
+        t = time.perf_counter()
+        route = plan_walking_route(candidates, streets, start=start, minutes=MINUTES, settings=settings, seed=1,
+                                   beat_id=beat_id, time_limit_s=time_limit)
+        seconds = time.perf_counter() - t
+        walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start)["distance"], speed=speed)
+        pri = candidates["priority"].to_numpy(dtype=float)
+        rows.append({
+            "instance": f"{beat_id} small", "candidates": len(candidates), "seconds": round(seconds, 2),
+            "stops": len(route.stops), "planner": route.priority, "seeds_2_3": "", "same_order": None,
+            "greedy_nn": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=False),
+            "greedy_ratio": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=True),
+            "exact": exact(walk, pri, dwell=dwell, budget=MINUTES),
+        })
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=11, help="demo city seed")
+    parser.add_argument("--time-limit", type=float, default=None, help="solver seconds (default: settings)")
+    parser.add_argument("--sizes", default="110,210,315",
+                        help="blocks per beat of the demo cities built, comma-separated (default: cities whose "
+                             "beats have about 100, 200 and 300 candidate blocks)")
+    parser.add_argument("--beats", type=int, default=3, help="beats per demo city")
+    parser.add_argument("--starts", type=int, default=3, help="start points per beat")
+    parser.add_argument("--small", type=int, default=10, help="small instances (on the first city)")
+    args = parser.parse_args()
+    settings = Settings()
+    dwell = settings.dwell_min
+    rng = np.random.default_rng(args.seed)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, size in enumerate(int(v) for v in args.sizes.split(",")):
+            t0 = time.perf_counter()
+            engine, city = build_city(Path(tmp) / str(size), seed=args.seed, settings=settings, beats=args.beats,
+                                      blocks_per_beat=size)
+            print(f"demo city seed {args.seed}: {len(city.beats)} beats, {len(city.blocks)} blocks, "
+                  f"{len(city.streets)} street segments, built in {time.perf_counter() - t0:.1f} s")
+            rows += large_rows(engine, city, rng=rng, settings=settings, starts=args.starts,
+                               time_limit=args.time_limit)
+            if n == 0:
+                rows += small_rows(engine, city, rng=rng, settings=settings, count=args.small,
+                                   time_limit=args.time_limit)
+            engine.dispose()
+    print()
 
     table = pd.DataFrame(rows)
     table["vs_greedy_nn"] = (table["planner"] - table["greedy_nn"]).round(3)

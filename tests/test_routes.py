@@ -472,3 +472,24 @@ def test_landmarks_near_the_beat_are_offered_nearest_first_and_named_on_the_comm
     assert f"{places['Station'][0]:.5f}" in (tmp_path / "walk.gpx").read_text()
     assert main([*args, "--start", "Other city"]) == 2
     assert "km from beat A" in capsys.readouterr().err
+
+
+def test_a_seeds_route_is_kept_only_when_it_covers_exactly_as_much_priority(monkeypatch):
+    """The seed chooses among equally good routes only; a better route one seed stumbles on is not taken."""
+    import numpy as np
+
+    import beatmap.routes as routes
+
+    priority = np.array([2.0, 2.0, 3.0, 1.0])
+    answers: list[np.ndarray] = []
+    monkeypatch.setattr(routes, "_search", lambda **kw: answers.pop(0))
+    square = np.ones((6, 6))
+
+    def solve(first, seeded):
+        answers[:] = [np.array(first), np.array(seeded)]
+        return routes._solve_orienteering(square, square, priority, dwell_s=1, budget_s=10,
+                                          rng=np.random.default_rng(1), time_limit_s=1).tolist()
+
+    assert solve([0, 2], [2, 1]) == [2, 1]  # the same 5.0 through another block: the seed's
+    assert solve([0, 2], [0, 1, 2]) == [0, 2]  # 7.0 > 5.0: not every seed would find it
+    assert solve([0, 2], [0]) == [0, 2]  # 2.0 < 5.0
