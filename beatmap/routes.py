@@ -87,9 +87,10 @@ _SEED_STRETCH = 0.25
 #: priorities in the arc costs the search needs stronger penalties to leave the first good route it finds
 #: (measured on the demo city against exact optima: 1 miss in 132 instances at 100, up to 27% gaps at 0.1).
 _GLS_LAMBDA = 100.0
-#: The first search stops after this many solutions (about 1.5 s for 200 candidate blocks on one core;
-#: bench/routes.py: 1,000 gave 0.9% less priority on average and missed one route by 22%) ...
-_SOLUTION_LIMIT = 2_500
+#: The first search stops after this many solutions (bench/routes.py: at most 2.5 s for 300 candidate
+#: blocks, within the time limit's share; 1,000 gave 0.9% less priority and missed one route by 22%,
+#: 2,500 no more priority than 1,500) ...
+_SOLUTION_LIMIT = 1_500
 #: ... and the seed's search, which starts from its route, after this many.
 _SEED_SOLUTION_LIMIT = 300
 #: Priority totals closer than this are the same (priorities carry PRIORITY_DECIMALS decimals).
