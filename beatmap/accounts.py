@@ -553,6 +553,14 @@ def session_expired(signed_in_at: datetime, *, now: datetime, settings: Settings
     return now - signed_in_at >= timedelta(minutes=settings.session_minutes)
 
 
+def password_changed_since(engine: Engine, name: str, since: datetime) -> bool:
+    """True when ``name``'s password was set after ``since`` (a session begun before then should end)."""
+    log = store.audit_log
+    query = select(log.c.audit_id).where(log.c.action == "user.password", log.c.target == name, log.c.at > since)
+    with engine.connect() as conn:
+        return conn.execute(query.limit(1)).first() is not None
+
+
 def user_from_claims(engine: Engine, claims: Mapping, *, settings: Settings) -> User | None:
     """The beatmap user of a single sign-on identity, or None when it has no role here.
 

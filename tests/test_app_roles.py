@@ -186,6 +186,18 @@ def test_an_expired_session_or_a_disabled_account_ends_the_session(city, setting
     assert any("disabled" in w.value for w in at.warning)
 
 
+def test_a_password_reset_ends_the_sessions_begun_before_it(city):
+    at = app_as("sgt", signed_in_at=datetime.now(UTC) - timedelta(minutes=5)).run()
+    assert titles(at) == ["Coverage"]
+    accounts.set_password(city, "sgt", "a new passphrase for the sergeant", actor="boss")
+    at.run()
+    assert titles(at) == ["Police presence outside enforcement"]
+    assert any("Your password was changed" in w.value for w in at.warning)
+    assert audit_actions(city, "sgt")[-1][1:] == ("sign_out", "sgt", {"reason": "password changed"})
+    at = app_as("sgt").run()  # signed in again after the change
+    assert titles(at) == ["Coverage"]
+
+
 def test_first_run_creates_the_first_administrator_without_a_default_password(tmp_path, monkeypatch):
     monkeypatch.setenv("BEATMAP_DB", str(tmp_path / "fresh.db"))
     monkeypatch.setenv("BEATMAP_PUBLIC_DIR", str(tmp_path / "public"))

@@ -90,6 +90,10 @@ def _local_user(engine: Engine, settings: Settings, now: datetime) -> User | Non
         accounts.record_sign_out(engine, user, reason="session expired", now=now)
         _end_session(f"Your session ended after {settings.session_minutes} minutes; sign in again.")
         return None
+    if accounts.password_changed_since(engine, user.name, since):  # e.g. reset by an administrator
+        accounts.record_sign_out(engine, user, reason="password changed", now=now)
+        _end_session("Your password was changed; sign in again with the new one.")
+        return None
     return user
 
 
