@@ -109,6 +109,16 @@ def test_date_range_without_activity_says_so(small_store, maps):
     assert any("No activity matches the filters between 2025-01-01 and 2025-01-31" in w.value for w in at.warning)
 
 
+def test_enforcement_without_visits_says_what_is_missing(small_store, maps):
+    at = run_app()
+    assert not any("only enforcement" in i.value for i in at.info)  # visits are there
+    at.sidebar.multiselect[2].set_value(["enforcement"]).run()  # Activity: enforcement only
+    assert metric(at, "Visits") == "0"
+    assert any("No foot patrol or community visit is recorded between" in i.value and "only enforcement" in i.value
+               for i in at.info)
+    assert not any("No activity matches" in w.value for w in at.warning)
+
+
 def test_beat_view_charts_officers_and_measures(small_store, maps):
     drawn, _ = maps
     at = run_app()

@@ -11,6 +11,15 @@ from beatmap.metrics import gini
 from beatmap.render import legend_block
 
 
+#: Headers of the coverage tables, in words (st.dataframe's column_config; the frames keep their names).
+COLUMN_LABELS = {
+    S.BEAT_ID: "Beat", S.BLOCK_ID: "Block", "blocks": "Blocks", "blocks_visited": "Blocks visited",
+    "visits": "Visits", "enforcement": "Enforcement", S.ENFORCEMENT_ONLY: "Enforcement only",
+    S.UNVISITED: "Unvisited", S.RARELY_VISITED: "Rarely visited", "flagged": "Flagged", "flag": "Flag",
+    "days_visited": "Days visited", "last_visit": "Last visit",
+}
+
+
 def key_figures(now: pd.DataFrame, before: pd.DataFrame) -> list[tuple[str, str]]:
     """Coverage, flags and evenness of some blocks, with the change against the previous period.
 

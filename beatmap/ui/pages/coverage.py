@@ -58,6 +58,11 @@ beat = st.selectbox("Beat", [CITY, *beats[S.BEAT_ID]], key="_w_f_beat",
 if int(cov["visits"].sum() + cov["enforcement"].sum()) == 0:
     st.warning(f"No activity matches the filters between {filters.window.start} and {filters.window.end}. "
                "Widen the dates or the filters in the sidebar, or import activity on the Import page.")
+elif int(cov["visits"].sum()) == 0:
+    st.info(f"No foot patrol or community visit is recorded between {filters.window.start} and "
+            f"{filters.window.end}, only enforcement: coverage is 0% and every block counts as unvisited or "
+            "enforcement only. Import the foot-patrol or visit log on the Import page, or check the Activity "
+            "filter in the sidebar.")
 
 if beat == CITY:
     shown, shown_before = cov, before
@@ -83,6 +88,7 @@ if beat == CITY:
         st.rerun()
     st.subheader("Beats")
     st.dataframe(beats.sort_values("coverage_pct"), hide_index=True, width="stretch", column_config={
+        **components.COLUMN_LABELS,
         "coverage_pct": st.column_config.ProgressColumn("Coverage %", min_value=0, max_value=100, format="%.0f%%"),
         "gini": st.column_config.NumberColumn("Unevenness", format="%.2f")})
 else:
@@ -153,7 +159,8 @@ else:
     event = st.dataframe(
         flagged, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
         key=f"flagged-{beat}-{selected}", selection_default={"selection": {"rows": rows[:1]}},
-        placeholder="", column_config={"flag_reason": st.column_config.TextColumn("Why", width="large")},
+        placeholder="", column_config={**components.COLUMN_LABELS,
+                                       "flag_reason": st.column_config.TextColumn("Why", width="large")},
     )
     chosen = event.selection.rows
     if chosen and flagged.at[chosen[0], S.BLOCK_ID] != selected:
