@@ -170,14 +170,21 @@ def coverage_map(
 
 
 def legend_html() -> str:
-    """The flag legend as a small HTML block (colours with words)."""
+    """The flag legend as a small HTML block (colours with words) over the map.
+
+    It folds away ("Colours", a tap opens it) on a map narrower than 600 px,
+    where it would cover a quarter of a phone's map.
+    """
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
         f'margin-right:6px"></span>{html.escape(text)}</div>'
         for colour, text in FLAG_STYLE.values()
     )
-    return ('<div style="position:absolute;bottom:24px;right:10px;z-index:1000;background:#fff;padding:6px 8px;'
-            f'font:12px sans-serif;border:1px solid #999;border-radius:4px">{rows}</div>')
+    return ('<details class="bm-legend" open style="position:absolute;bottom:24px;right:10px;z-index:1000;'
+            'background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px">'
+            f'<summary style="cursor:pointer">Colours</summary>{rows}</details>'
+            "<script>if (window.innerWidth < 600) document.querySelectorAll('details.bm-legend')"
+            ".forEach(function (d) { d.open = false; });</script>")
 
 
 #: Sequential palette for numeric measures (viridis, light end last: readable with colour-blindness).

@@ -112,3 +112,22 @@ def test_the_tooltip_shows_the_id_as_text_in_a_real_browser(builder, tmp_path):
             page.mouse.move(0, 0)
             page.locator(".leaflet-tooltip").wait_for(state="detached", timeout=30_000)
     assert dialogs == [], f"a script ran: {dialogs}"
+
+
+@pytest.mark.parametrize(("width", "shown"), [(1200, True), (375, False)], ids=["desktop", "phone"])
+def test_the_flag_legend_folds_away_on_a_phone_width_map(width, shown):
+    from beatmap.render import coverage_map, standalone_html
+    from tests.test_browser import CHROMIUM, watched_page
+
+    assert os.path.exists(CHROMIUM), "install chromium with the system package manager (make browser)"
+    blocks = blocks_frame()
+    beats = blocks.dissolve("beat_id").reset_index()[["beat_id", "geometry"]]
+    page_html = standalone_html(coverage_map(blocks, beats), vendor_dir=ROOT / "static" / "vendor" / "leaflet")
+    with watched_page({"width": width, "height": 700}) as (page, _):
+        page.set_content(page_html, wait_until="load")
+        legend = page.locator("details.bm-legend")
+        assert legend.evaluate("d => d.open") is shown
+        assert legend.locator("summary").inner_text() == "Colours"
+        legend.locator("summary").click()  # a tap opens (or folds) it
+        assert legend.evaluate("d => d.open") is not shown
+        assert legend.get_by_text("Enforcement only").is_visible() is not shown
