@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from beatmap.routes import Route
 
 __all__ = [
-    "NO_BEATS", "PAGES", "block_coverage_for", "check_beat", "export", "export_audit_log", "heat_points",
-    "import_activity_as", "load_areas_as", "log_visit_as", "may_export", "may_open", "may_see_officers",
+    "NO_BEATS", "PAGES", "block_coverage_for", "check_beat", "delete_visit_as", "edit_visit_as", "export",
+    "export_audit_log", "heat_points", "import_activity_as", "load_areas_as", "log_visit_as", "may_export", "may_open", "may_see_officers",
     "officer_breakdown", "officer_id_of", "pages_for", "plan_route_as", "read_audit_for", "require",
     "restrict_to_beats", "visible_beats",
 ]
@@ -269,7 +269,7 @@ def edit_visit_as(engine: Engine, user: User | None, event_id: int, *, settings:
     """
     require(user, *_DATA_ROLES, what="correcting visits")
     return visits.edit_visit(engine, event_id, actor=officer_id_of(user), role=user.role, settings=settings,
-                             beats=None if user.all_beats else tuple(user.beats), now=now, **changes)
+                             beats=_beats_of(user), now=now, **changes)
 
 
 def delete_visit_as(engine: Engine, user: User | None, event_id: int, *, settings: Settings,
@@ -277,7 +277,12 @@ def delete_visit_as(engine: Engine, user: User | None, event_id: int, *, setting
     """:func:`beatmap.visits.delete_visit` by a signed-in officer or supervisor, within their beats."""
     require(user, *_DATA_ROLES, what="deleting visits")
     visits.delete_visit(engine, event_id, actor=officer_id_of(user), role=user.role, settings=settings,
-                        beats=None if user.all_beats else tuple(user.beats), now=now)
+                        beats=_beats_of(user), now=now)
+
+
+def _beats_of(user: User) -> tuple[str, ...] | None:
+    """The beats ``user`` works on; None for every beat."""
+    return None if user.all_beats else tuple(user.beats)
 
 
 def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_name: str, rows: int,

@@ -123,7 +123,7 @@ def test_a_role_change_closes_pages_at_the_next_page_load(city):
 def test_officer_sees_their_beat_without_officer_figures_or_exports(city):
     at = app_as("ofc").run()
     assert at.selectbox[0].options == ["All my beats", "A"]
-    assert at.session_state["officer_id"] == "O1"
+    assert access.officer_id_of(at.session_state[auth.USER]) == "O1"  # the id their visits log under
     assert not any(e.label == "Export" for e in at.expander)
     at.selectbox[0].select("A").run()
     assert not at.exception
@@ -182,7 +182,7 @@ def test_an_expired_session_or_a_disabled_account_ends_the_session(city, setting
     assert titles(at) == ["Coverage"]
     accounts.disable_user(city, "ofc", actor="cli:test")
     at.run()
-    assert titles(at) == ["Police presence outside enforcement"] and "officer_id" not in at.session_state
+    assert titles(at) == ["Police presence outside enforcement"] and at.session_state[auth.USER] is None
     assert any("disabled" in w.value for w in at.warning)
 
 

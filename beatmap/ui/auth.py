@@ -24,7 +24,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from beatmap import access, accounts
-from beatmap.accounts import OFFICER, SUPERVISOR, User
+from beatmap.accounts import User
 from beatmap.errors import BeatmapError
 from beatmap.settings import Settings
 from beatmap.ui.safe import md_escape
@@ -37,8 +37,6 @@ USER = "auth_user"
 _NOTICE = "auth_notice"
 _SSO_SINCE = "auth_sso_since"
 _LANDING = "auth_landing"
-#: Session-state key of the officer id the signed-in user's visits log under (:func:`beatmap.access.officer_id_of`).
-OFFICER_ID = "officer_id"
 
 
 def sso_configured() -> bool:
@@ -60,21 +58,13 @@ def current_user() -> User | None:
 
 
 def resolve_user(engine: Engine, settings: Settings, *, now: datetime | None = None) -> User | None:
-    """Work out who is signed in for this run, ending expired or disabled sessions.
-
-    Also sets ``st.session_state["officer_id"]`` for officers and supervisors
-    (the id the route and visit pages log under) and removes it otherwise.
-    """
+    """Work out who is signed in for this run, ending expired or disabled sessions."""
     now = now or datetime.now(UTC)
     if sso_configured() and st.user.get("is_logged_in"):
         user = _sso_user(engine, settings, now)
     else:
         user = _local_user(engine, settings, now)
     st.session_state[USER] = user
-    if user is not None and user.role in (OFFICER, SUPERVISOR):
-        st.session_state[OFFICER_ID] = access.officer_id_of(user)
-    else:
-        st.session_state.pop(OFFICER_ID, None)
     return user
 
 
@@ -121,7 +111,7 @@ def _start_session(user: User, now: datetime) -> None:
 
 
 def _end_session(notice: str | None = None) -> None:
-    for key in (SESSION_NAME, SESSION_SIGNED_IN_AT, USER, _SSO_SINCE, OFFICER_ID):
+    for key in (SESSION_NAME, SESSION_SIGNED_IN_AT, USER, _SSO_SINCE):
         st.session_state.pop(key, None)
     if notice:
         st.session_state[_NOTICE] = notice
