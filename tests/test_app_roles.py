@@ -204,17 +204,23 @@ def test_first_run_creates_the_first_administrator_without_a_default_password(tm
     at = app_as(None).run()
     assert any("No administrator exists yet" in i.value for i in at.info)
     assert not any(b.label == "Sign in" for b in at.button)
-    at.text_input(key="auth_admin_name").input("chief")
-    at.text_input(key="auth_admin_password").input(PASSWORD)
-    at.text_input(key="auth_admin_again").input(PASSWORD + "x")
-    next(b for b in at.button if b.label == "Create and sign in").click().run()
-    assert any("differ" in e.value for e in at.error)
-    at.text_input(key="auth_admin_name").input("chief")  # the form clears on every submit
-    at.text_input(key="auth_admin_password").input(PASSWORD)
-    at.text_input(key="auth_admin_again").input(PASSWORD)
-    next(b for b in at.button if b.label == "Create and sign in").click().run()
-    assert not at.exception and titles(at) == ["Users"]
     engine = store.open_store(tmp_path / "fresh.db")
+    code = auth.setup_code(engine)  # what the server printed on its console when the form first showed
+    assert len(code) == 12 and auth.setup_code(engine) == code
+
+    def submit(setup_code: str, again: str = PASSWORD) -> None:  # the form clears on every submit
+        at.text_input(key="auth_setup_code").input(setup_code)
+        at.text_input(key="auth_admin_name").input("chief")
+        at.text_input(key="auth_admin_password").input(PASSWORD)
+        at.text_input(key="auth_admin_again").input(again)
+        next(b for b in at.button if b.label == "Create and sign in").click().run()
+
+    submit("not-the-code")
+    assert any("not the setup code" in e.value for e in at.error) and not accounts.has_admin(engine)
+    submit(code, again=PASSWORD + "x")
+    assert any("differ" in e.value for e in at.error)
+    submit(code)
+    assert not at.exception and titles(at) == ["Users"]
     assert accounts.has_admin(engine)
     at = app_as(None).run()  # from now on: the sign-in form, not the setup form
     assert any(b.label == "Sign in" for b in at.button) and not any(b.label == "Create and sign in" for b in at.button)

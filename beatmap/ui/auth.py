@@ -18,6 +18,9 @@ maps the identity to a role.
 
 from __future__ import annotations
 
+import secrets
+import sys
+import threading
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -37,6 +40,9 @@ USER = "auth_user"
 _NOTICE = "auth_notice"
 _SSO_SINCE = "auth_sso_since"
 _LANDING = "auth_landing"
+#: First-run setup codes per store URL, for the life of the server process (see setup_code).
+_SETUP_CODES: dict[str, str] = {}
+_SETUP_LOCK = threading.Lock()
 
 
 def sso_configured() -> bool:
@@ -160,11 +166,30 @@ def _sign_in_form(engine: Engine, settings: Settings, side) -> None:
     st.rerun()
 
 
+def setup_code(engine: Engine) -> str:
+    """The one-time code the first-administrator form asks for, printed on the server's console.
+
+    Whoever reaches a new dashboard first could otherwise make themselves its
+    administrator; the code proves access to the server.  One code per store
+    and server process.
+    """
+    url = engine.url.render_as_string(hide_password=True)
+    with _SETUP_LOCK:
+        if url not in _SETUP_CODES:
+            _SETUP_CODES[url] = accounts.generate_password(12)
+            print(f"beatmap: no administrator exists yet for {url}. To create the first one in the dashboard, "
+                  f"give this setup code: {_SETUP_CODES[url]}", file=sys.stderr, flush=True)
+        return _SETUP_CODES[url]
+
+
 def _first_admin_form(engine: Engine, side) -> None:
-    side.info("No administrator exists yet. Create the first one: they add everyone else. "
+    code = setup_code(engine)
+    side.info("No administrator exists yet. Create the first one: they add everyone else. The setup code is "
+              "printed on the console of the server running the dashboard. "
               "(Or on the server: `beatmap users add NAME --role admin`.)")
     with side.form("auth_first_admin", clear_on_submit=True, border=False):
         st.markdown("**Create the first administrator**")
+        given = st.text_input("Setup code (from the server's console)", type="password", key="auth_setup_code")
         name = st.text_input("Name", key="auth_admin_name", autocomplete="username")
         password = st.text_input("Password (at least 12 characters)", type="password", key="auth_admin_password",
                                  autocomplete="new-password")
@@ -172,6 +197,9 @@ def _first_admin_form(engine: Engine, side) -> None:
                               autocomplete="new-password")
         submitted = st.form_submit_button("Create and sign in", type="primary")
     if not submitted:
+        return
+    if not secrets.compare_digest(given.strip().encode(), code.encode()):
+        side.error("That is not the setup code; copy it from the console of the server running the dashboard.")
         return
     if password != again:
         side.error("The two passwords differ; type the same password twice.")
