@@ -284,12 +284,16 @@ def to_metric(layer: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
     return out
 
 
-def blocks_from_grid(beats: gpd.GeoDataFrame, *, size_m: float) -> gpd.GeoDataFrame:
+def blocks_from_grid(beats: gpd.GeoDataFrame, *, size_m: float, merge_under: float = 0.25) -> gpd.GeoDataFrame:
     """Cut beats into square grid cells of ``size_m`` metres, clipped to each beat.
 
     The grid is aligned across the city, so a cell straddling a beat edge
     becomes one block on each side: blocks tessellate every beat.  Pieces
-    under 1 m\\ :sup:`2` (numerical slivers) are dropped.
+    under 1 m\\ :sup:`2` (numerical slivers) are dropped.  An edge piece
+    smaller than ``merge_under`` of a whole cell joins the neighbouring block
+    of its beat it shares the longest edge with (an isolated piece stays a
+    block of its own): a strip a few metres wide along a beat boundary is
+    not a place to patrol, and would be flagged as never visited.
 
     Parameters
     ----------
@@ -297,17 +301,21 @@ def blocks_from_grid(beats: gpd.GeoDataFrame, *, size_m: float) -> gpd.GeoDataFr
         ``beat_id`` and geometry, in a metric CRS.
     size_m : float
         Cell side in metres.
+    merge_under : float
+        Fraction of a whole cell under which an edge piece is merged (0: never).
 
     Returns
     -------
     GeoDataFrame
-        ``block_id`` (``<beat>_r<row>c<col>``), ``beat_id``, geometry.
+        ``block_id`` (``<beat>_r<row>c<col>``, the larger piece's when merged),
+        ``beat_id``, geometry.  ``attrs["merged_pieces"]`` counts the pieces
+        merged into a neighbour.
     """
     if not size_m > 0:
         raise InputError(f"--grid-m must be a positive number of metres, not {size_m}.")
     minx, miny, _, _ = beats.total_bounds
     x0, y0 = np.floor(minx / size_m) * size_m, np.floor(miny / size_m) * size_m
-    frames = []
+    frames, merged = [], 0
     for beat_id, geom in zip(beats[BEAT_ID], beats.geometry, strict=True):
         bx0, by0, bx1, by1 = geom.bounds
         cols = np.arange(np.floor((bx0 - x0) / size_m), np.ceil((bx1 - x0) / size_m)).astype(int)
@@ -319,15 +327,39 @@ def blocks_from_grid(beats: gpd.GeoDataFrame, *, size_m: float) -> gpd.GeoDataFr
         pieces = shapely.intersection(cells[hit], geom)
         pieces = np.array([_polygonal_part(p) for p in pieces], dtype=object)
         ok = np.array([p is not None and p.area >= 1.0 for p in pieces], dtype=bool)
-        frames.append(pd.DataFrame({
-            BLOCK_ID: [f"{beat_id}_r{r}c{c}" for r, c in zip(rr[hit][ok], cc[hit][ok], strict=True)],
-            BEAT_ID: beat_id,
-            GEOMETRY: pieces[ok],
-        }))
+        ids = np.array([f"{beat_id}_r{r}c{c}" for r, c in zip(rr[hit][ok], cc[hit][ok], strict=True)], dtype=object)
+        kept = _merge_small_pieces(pieces[ok], min_area=merge_under * size_m**2)
+        merged += int(ok.sum()) - len(kept)
+        frames.append(pd.DataFrame({BLOCK_ID: ids[list(kept)], BEAT_ID: beat_id, GEOMETRY: list(kept.values())}))
     grid = pd.concat(frames, ignore_index=True)
     if grid.empty:
         raise InputError(f"--grid-m {size_m}: no grid cell overlaps the beats; check the size and the beats' CRS.")
-    return gpd.GeoDataFrame(grid, geometry=GEOMETRY, crs=beats.crs)
+    out = gpd.GeoDataFrame(grid, geometry=GEOMETRY, crs=beats.crs)
+    out.attrs["merged_pieces"] = merged
+    return out
+
+
+def _merge_small_pieces(pieces: np.ndarray, *, min_area: float) -> dict[int, shapely.Geometry]:
+    """Join each piece under ``min_area`` to the neighbour it shares the longest edge with, smallest first.
+
+    Returns the pieces left, by their index in ``pieces`` (a merged piece's geometry grows; an isolated
+    small piece stays as it is).
+    """
+    current = dict(enumerate(pieces))
+    owner = list(range(len(pieces)))  # which remaining piece holds each original one
+    tree = shapely.STRtree(pieces)
+    for i in sorted(current, key=lambda k: current[k].area):
+        if i not in current or current[i].area >= min_area:
+            continue
+        edge = current[i].boundary
+        near = {owner[j] for j in tree.query(current[i])} - {i}
+        shared = {j: edge.intersection(current[j]).length for j in near}
+        best = max(shared, key=lambda j: (shared[j], -j), default=None)
+        if best is None or shared[best] <= 0:
+            continue  # touches nothing along an edge: stays a block of its own
+        current[best] = shapely.union(current[best], current.pop(i))
+        owner = [best if o == i else o for o in owner]
+    return current
 
 
 def blocks_to_beats(blocks: gpd.GeoDataFrame, beats: gpd.GeoDataFrame) -> pd.Series:
@@ -390,6 +422,12 @@ def prepare_areas(
     notes = [beat_notes]
     if grid_m is not None:
         blocks = blocks_from_grid(beats, size_m=grid_m)
+        if blocks.attrs["merged_pieces"]:
+            notes.append(pd.DataFrame({
+                "layer": ["block"], "feature": [None], "id": [None], "action": ["merged"],
+                "detail": [f"{blocks.attrs['merged_pieces']:,} grid pieces under a quarter of a {grid_m:g} m cell, "
+                           "along beat edges, joined the neighbouring block of their beat"],
+            }))
     else:
         blocks, block_notes = polygons_from_layer(
             blocks_layer, id_field=block_id_field, default_id_field=BLOCK_ID, id_name=BLOCK_ID, source=blocks_source
