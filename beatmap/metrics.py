@@ -364,7 +364,8 @@ def weekly_trend(activity: pd.DataFrame, block_ids: pd.Series | list[str], *, wi
         (share of the blocks with a non-enforcement visit that week).
     """
     ids = pd.Index(block_ids)
-    ev = activity[in_window(activity, window) & activity[S.BLOCK_ID].isin(ids)]
+    ev = window_rows(activity, window)
+    ev = ev[ev[S.BLOCK_ID].isin(ids)]
     week = ev["day"] - pd.to_timedelta(ev["weekday"].astype(int), unit="D")
     visit = ev[S.KIND].isin(S.NON_ENFORCEMENT)
     first = pd.Timestamp(window.start) - pd.Timedelta(days=pd.Timestamp(window.start).weekday())
@@ -381,7 +382,8 @@ def weekly_trend(activity: pd.DataFrame, block_ids: pd.Series | list[str], *, wi
 
 def visits_by_hour_and_weekday(activity: pd.DataFrame, *, window: Window) -> pd.DataFrame:
     """Non-enforcement visits in ``window`` as a 7 x 24 table: weekday (Mon..Sun) by local hour."""
-    ev = activity[in_window(activity, window) & activity[S.KIND].isin(S.NON_ENFORCEMENT)]
+    ev = window_rows(activity, window)
+    ev = ev[ev[S.KIND].isin(S.NON_ENFORCEMENT)]
     table = ev.groupby(["weekday", "hour"]).size().unstack(fill_value=0)
     table = table.reindex(index=range(7), columns=range(24), fill_value=0)
     table.index = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -393,8 +395,8 @@ def coverage_by_officer(activity: pd.DataFrame, *, window: Window) -> pd.DataFra
 
     Officer-level data: for supervisors only.
     """
-    ev = activity[in_window(activity, window) & activity[S.KIND].isin(S.NON_ENFORCEMENT)
-                  & activity[S.OFFICER_ID].notna()]
+    ev = window_rows(activity, window)
+    ev = ev[ev[S.KIND].isin(S.NON_ENFORCEMENT) & ev[S.OFFICER_ID].notna()]
     grouped = ev.groupby(S.OFFICER_ID, observed=True)
     out = pd.DataFrame({
         "blocks_visited": grouped[S.BLOCK_ID].nunique(),
