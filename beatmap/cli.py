@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from beatmap import __version__, cli_accounts, store
+from beatmap import __version__, cli_accounts, cli_db, store
 from beatmap.audit import cli_actor, record
 from beatmap.errors import BeatmapError
 from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="what the store holds")
     cli_accounts.add_commands(sub, date_type=_date)
+    cli_db.add_command(sub)
 
     pub = sub.add_parser("publish", help="write the public map snapshot (aggregated, delayed, suppressed), "
                                          "or --check one")
@@ -144,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "publish":
         return _publish(args, settings)
+    if args.command == cli_db.COMMAND:
+        return cli_db.run(args, db=args.db)
     if args.command in cli_accounts.COMMANDS:
         return cli_accounts.run(args, db=args.db, settings=settings)
     engine = store.open_store(args.db, create=args.command in {"areas", "import"})

@@ -1,0 +1,101 @@
+"""The store: one SQL database behind everything (a SQLite file by default, PostgreSQL for a department server).
+
+One concern a module:
+
+- :mod:`~beatmap.store.tables`: the tables (SQLAlchemy Core) at the newest schema revision;
+- :mod:`~beatmap.store.migrate` and ``migrations/``: schema versions (Alembic), checked on open;
+- :mod:`~beatmap.store.engine`: the URL, connection settings, write transactions;
+- :mod:`~beatmap.store.meta`: identity, version counter, analysis CRS;
+- :mod:`~beatmap.store.areas`, :mod:`~beatmap.store.activity`, :mod:`~beatmap.store.audit`: reads and writes;
+- :mod:`~beatmap.store.backup`: consistent copies and restores.
+
+Times are stored in UTC and always come back time-zone aware.  Geometries are
+stored as WKB in the analysis CRS, which the ``meta`` table records.
+"""
+
+from beatmap.store.activity import (
+    EVENT_COLUMNS,
+    activity_span,
+    add_batch,
+    counts,
+    existing_fingerprints,
+    insert_events,
+    insert_rejects,
+    latest_batch,
+    read_event_locations,
+    read_events,
+    read_rejects,
+    set_batch_summary,
+    update_assignments,
+)
+from beatmap.store.areas import read_beats, read_blocks, read_streets, write_area_notes, write_areas, write_streets
+from beatmap.store.audit import record_audit
+from beatmap.store.engine import DEFAULT_DB, ENV_VAR, open_store, store_url, transaction
+from beatmap.store.meta import analysis_crs, bump_version, cache_key, get_meta, set_meta, store_identity, store_version
+from beatmap.store.tables import (
+    ID_MAX,
+    TEXT_MAX,
+    UTCDateTime,
+    area_notes,
+    audit_log,
+    batches,
+    beats_table,
+    blocks_table,
+    events,
+    meta,
+    metadata,
+    rejects_table,
+    streets_table,
+    user_beats,
+    users_table,
+)
+
+__all__ = [
+    "DEFAULT_DB",
+    "ENV_VAR",
+    "EVENT_COLUMNS",
+    "ID_MAX",
+    "TEXT_MAX",
+    "UTCDateTime",
+    "activity_span",
+    "add_batch",
+    "analysis_crs",
+    "area_notes",
+    "audit_log",
+    "batches",
+    "beats_table",
+    "blocks_table",
+    "bump_version",
+    "cache_key",
+    "counts",
+    "events",
+    "existing_fingerprints",
+    "get_meta",
+    "insert_events",
+    "insert_rejects",
+    "latest_batch",
+    "meta",
+    "metadata",
+    "open_store",
+    "read_beats",
+    "read_blocks",
+    "read_event_locations",
+    "read_events",
+    "read_rejects",
+    "read_streets",
+    "record_audit",
+    "rejects_table",
+    "set_batch_summary",
+    "set_meta",
+    "store_identity",
+    "store_url",
+    "store_version",
+    "streets_table",
+    "transaction",
+    "update_assignments",
+    "user_beats",
+    "users_table",
+    "write_area_notes",
+    "write_areas",
+    "write_streets",
+]

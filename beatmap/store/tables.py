@@ -1,0 +1,201 @@
+"""The store's tables: SQLAlchemy Core definitions of the schema at the newest migration.
+
+A new store is created from these definitions and stamped at the newest
+revision; an existing store reaches the same schema through the migrations in
+``beatmap/store/migrations`` (a test compares the two on SQLite and PostgreSQL).
+
+Text columns are ``TEXT`` on every database; lengths are checked by the code
+(:data:`ID_MAX`, :data:`TEXT_MAX`) so SQLite and PostgreSQL accept the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+from beatmap.errors import StoreError
+from beatmap.schema import BEAT_ID, BLOCK_ID
+
+#: The longest id (beat, block, officer, unit, source, feed, account name) any table keeps.
+ID_MAX = 128
+#: The longest free text (notes, subtypes) any table keeps.
+TEXT_MAX = 4000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC that refuses naive input and returns aware values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None or value is pd.NaT:
+            return None
+        if isinstance(value, pd.Timestamp):
+            value = value.to_pydatetime()
+        if value.tzinfo is None:
+            raise StoreError("refusing to store a time without a time zone; convert it to UTC first")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", Text, primary_key=True), Column("value", Text, nullable=False))
+
+beats_table = Table(
+    "beats", metadata,
+    Column(BEAT_ID, Text, primary_key=True),
+    Column("area_m2", Float, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+)
+
+blocks_table = Table(
+    "blocks", metadata,
+    Column(BLOCK_ID, Text, primary_key=True),
+    Column(BEAT_ID, Text, ForeignKey("beats.beat_id"), nullable=False, index=True),
+    Column("area_m2", Float, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+)
+
+batches = Table(
+    "import_batches", metadata,
+    Column("batch_id", Integer, primary_key=True, autoincrement=True),
+    Column("what", Text, nullable=False),  # "areas", "activity", "streets", "app"
+    Column("source", Text, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("summary", Text, nullable=False),  # JSON: the counts printed to the user
+    sqlite_autoincrement=True,
+)
+
+events = Table(
+    "events", metadata,
+    # AUTOINCREMENT on SQLite: an id is never handed out twice, even after the newest row is deleted.
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", Text, nullable=False, unique=True),
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False),
+    Column("row_number", Integer, nullable=True),
+    Column("source", Text, nullable=False),
+    Column("source_id", Text),
+    Column("occurred_at", UTCDateTime, nullable=False, index=True),
+    Column("ended_at", UTCDateTime),
+    Column("duration_min", Float),
+    Column("kind", Text, nullable=False, index=True),
+    Column("subtype", Text),
+    Column("officer_id", Text),
+    Column("unit_id", Text),
+    Column("self_initiated", Boolean),
+    Column("notes", Text),
+    Column("reported_beat", Text),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column(BLOCK_ID, Text, index=True),
+    Column(BEAT_ID, Text, index=True),
+    Column("snapped", Boolean, nullable=False, default=False),
+    Column("distance_m", Float),
+    sqlite_autoincrement=True,
+)
+
+rejects_table = Table(
+    "rejects", metadata,
+    Column("reject_id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", Text, nullable=False, unique=True),
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # JSON object of the row's cells
+    sqlite_autoincrement=True,
+)
+
+area_notes = Table(
+    "area_notes", metadata,
+    Column("note_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False),
+    Column("layer", Text, nullable=False),
+    Column("feature", Integer),
+    Column("feature_id", Text),
+    Column("action", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# Append-only: triggers (see :mod:`beatmap.store.triggers`) refuse UPDATE and DELETE in the database itself.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", Text, nullable=False),  # account name, or "cli:<os user>" for the command line
+    Column("action", Text, nullable=False, index=True),  # e.g. "import", "export", "visit.edit"
+    Column("target", Text),  # what it acted on: a file, a beat, an event id
+    Column("details", Text, nullable=False),  # JSON object
+    sqlite_autoincrement=True,
+)
+
+users_table = Table(
+    "users", metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("email", Text, unique=True),  # matches the single sign-on e-mail claim
+    Column("password_hash", Text, nullable=False),  # argon2id, never the password
+    Column("role", Text, nullable=False),  # officer, supervisor, admin
+    Column("all_beats", Boolean, nullable=False, default=False),
+    # The officer_id of this person's activity records: one account per officer, so no account can act as another.
+    Column("officer_id", Text),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_sign_in", UTCDateTime),
+    UniqueConstraint("officer_id", name="uq_users_officer_id"),
+    sqlite_autoincrement=True,
+)
+
+# No foreign key to beats: loading areas again replaces every beat, and assignments outlive that.
+user_beats = Table(
+    "user_beats", metadata,
+    Column("user_id", Integer, ForeignKey("users.user_id"), primary_key=True),
+    Column(BEAT_ID, Text, primary_key=True),
+)
+
+streets_table = Table(
+    "streets", metadata,
+    Column("segment_id", Integer, primary_key=True),  # 1..n in file order, after multi-lines are split
+    Column("source_id", Text),  # the file's own id of the feature (street_id, OSM way id), if any
+    Column("name", Text),
+    # Bounds in the streets' CRS, to read only a beat's streets (not "xmin": PostgreSQL reserves it).
+    Column("min_x", Float, nullable=False),
+    Column("min_y", Float, nullable=False),
+    Column("max_x", Float, nullable=False),
+    Column("max_y", Float, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+)
+
+
+def now_utc() -> datetime:
+    """The clock, aware, in UTC (one place, so stores and tests agree)."""
+    return datetime.now(UTC)
