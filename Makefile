@@ -9,13 +9,17 @@ VENDOR  := static/vendor
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT    ?= 8501
 
-.PHONY: run test install install-dev vendor browser demo bench clean
+PGURL   ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test install install-dev vendor browser postgres demo bench clean
 
 run: install vendor data/beatmap.db
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-test: install-dev vendor browser
+# The whole suite on SQLite, then the library and store tests again on PostgreSQL.
+test: install-dev vendor browser postgres
 	$(BIN)/python -m pytest
+	BEATMAP_TEST_DB=$(PGURL) $(BIN)/python -m pytest -m "not ui"
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -47,6 +51,10 @@ $(VENDOR)/.installed: package.json package-lock.json | install
 # The browser tests drive the system's Chromium (a browser download at test time fails offline).
 browser:
 	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+# The store tests' PostgreSQL server (installed from Debian's packages where none answers; CI has one).
+postgres:
+	scripts/test-postgres
 
 data/beatmap.db: | install
 	$(BIN)/beatmap demo

@@ -251,7 +251,7 @@ def log_visit_as(
     check_beat(user, beat_id, what="logging visits")
     return visits.log_visit(engine, officer_id=officer_id_of(user), lat=lat, lon=lon, kind=kind,
                             client_token=client_token, settings=settings, subtype=subtype, occurred_at=occurred_at,
-                            duration_min=duration_min, note=note, beat_id=beat_id, now=now)
+                            duration_min=duration_min, note=note, beat_id=beat_id, actor=user.name, now=now)
 
 
 def edit_visit_as(engine: Engine, user: User | None, event_id: int, *, settings: Settings,
@@ -268,16 +268,16 @@ def edit_visit_as(engine: Engine, user: User | None, event_id: int, *, settings:
         When ``user`` may not change this visit, or it is (or would move) outside their beats.
     """
     require(user, *_DATA_ROLES, what="correcting visits")
-    return visits.edit_visit(engine, event_id, actor=officer_id_of(user), role=user.role, settings=settings,
-                             beats=_beats_of(user), now=now, **changes)
+    return visits.edit_visit(engine, event_id, actor=user.name, officer_id=officer_id_of(user), role=user.role,
+                             settings=settings, beats=_beats_of(user), now=now, **changes)
 
 
 def delete_visit_as(engine: Engine, user: User | None, event_id: int, *, settings: Settings,
                     now: datetime | None = None) -> None:
     """:func:`beatmap.visits.delete_visit` by a signed-in officer or supervisor, within their beats."""
     require(user, *_DATA_ROLES, what="deleting visits")
-    visits.delete_visit(engine, event_id, actor=officer_id_of(user), role=user.role, settings=settings,
-                        beats=_beats_of(user), now=now)
+    visits.delete_visit(engine, event_id, actor=user.name, officer_id=officer_id_of(user), role=user.role,
+                        settings=settings, beats=_beats_of(user), now=now)
 
 
 def _beats_of(user: User) -> tuple[str, ...] | None:

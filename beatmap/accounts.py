@@ -36,12 +36,12 @@ from functools import cache
 import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, case, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap import store
 from beatmap.errors import AccessError, InputError
-from beatmap.schema import BEAT_ID
+from beatmap.schema import BEAT_ID, ID_MAX
 from beatmap.settings import Settings
 
 __all__ = [
@@ -361,11 +361,19 @@ def add_user(
     check_password(secret, name=clean)
     mail = _clean_email(email)
     officer = (officer_id or "").strip() or (clean if role == OFFICER else None)
+    if officer is not None and (len(officer) > ID_MAX or "\x00" in officer):
+        raise InputError(f"officer id of {len(officer)} characters: give the id the person's activity records "
+                         f"carry, at most {ID_MAX} characters.")
     with store.transaction(engine) as conn:
         if _row(conn, clean) is not None:
             raise InputError(f"an account named {clean!r} already exists; change it with `beatmap users` commands.")
         if mail and conn.execute(select(_U.c.name).where(_U.c.email == mail)).first():
             raise InputError(f"another account already has the e-mail {mail!r}.")
+        if officer is not None:
+            holder = conn.execute(select(_U.c.name).where(_U.c.officer_id == officer)).scalar_one_or_none()
+            if holder is not None:
+                raise InputError(f"the account {holder!r} already has officer id {officer!r}; one account per "
+                                 "officer, so that nobody can change another person's visits.")
         wanted = _clean_beats(conn, beats)
         user_id = conn.execute(insert(_U).values(
             name=clean, email=mail, password_hash=hash_password(secret), role=role, all_beats=bool(all_beats),
@@ -521,14 +529,12 @@ def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *,
         audit("sign_in.refused", reason="locked", locked_until=locked_until.isoformat())
         return _locked_message(locked_until, settings=settings)
     if not verify_password(row["password_hash"], password):
-        failures = (0 if locked_until is not None else row["failed_attempts"]) + 1
-        values: dict[str, object] = {"failed_attempts": failures, "locked_until": None}
+        failures = _count_failure(conn, row["user_id"], now=now)
         if failures >= settings.sign_in_max_failures:
-            values["locked_until"] = now + timedelta(minutes=settings.lockout_minutes)
-        conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(**values))
-        if values["locked_until"] is not None:
-            audit("sign_in.lockout", failed_attempts=failures, locked_until=values["locked_until"].isoformat())
-            return _locked_message(values["locked_until"], settings=settings)
+            until = now + timedelta(minutes=settings.lockout_minutes)
+            conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(locked_until=until))
+            audit("sign_in.lockout", failed_attempts=failures, locked_until=until.isoformat())
+            return _locked_message(until, settings=settings)
         audit("sign_in.failure", reason="wrong password", failed_attempts=failures)
         return wrong
     if row["disabled"]:
@@ -540,6 +546,20 @@ def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *,
     conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(**values))
     audit("sign_in", method="password")
     return _user_from_row(conn, row)
+
+
+def _count_failure(conn: Connection, user_id: int, *, now: datetime) -> int:
+    """Add one failed attempt in a single statement and return the count.
+
+    Reading the count and writing it back lost attempts made at the same time;
+    the database adds instead.  A lock that has run out starts the count again.
+    """
+    expired = _U.c.locked_until.is_not(None) & (_U.c.locked_until <= now)
+    statement = (update(_U).where(_U.c.user_id == user_id)
+                 .values(failed_attempts=case((expired, 1), else_=_U.c.failed_attempts + 1),
+                         locked_until=case((expired, None), else_=_U.c.locked_until))
+                 .returning(_U.c.failed_attempts))
+    return int(conn.execute(statement).scalar_one())
 
 
 def _locked_message(until: datetime, *, settings: Settings) -> str:

@@ -34,7 +34,8 @@ ROW = "row"
 
 _TRUE = {"y", "yes", "true", "t", "1"}
 _FALSE = {"n", "no", "false", "f", "0"}
-_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+#: An ISO time's UTC offset: after a time of day (so the "-2026" of "05-03-2026" is not one).
+_OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$", re.IGNORECASE)
 _EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
 
 
@@ -329,6 +330,12 @@ def parse_activity(
     beat = col(S.REPORTED_BEAT)
     if mapping.beat_zero_pad:
         beat = beat.where(beat == "", beat.str.zfill(mapping.beat_zero_pad))
+    for name, values, limit in [*((n, col(n), S.ID_MAX) for n in (S.OFFICER_ID, S.UNIT_ID, S.SOURCE_ID)),
+                                (S.REPORTED_BEAT, beat, S.ID_MAX),
+                                *((n, col(n), S.TEXT_MAX) for n in (S.SUBTYPE, S.NOTES))]:
+        length = values.str.len()
+        reject(length > limit, name + " is " + length.astype(str) + f" characters long, over the {limit:,} "
+               "beatmap keeps; check that the mapping names the right column")
 
     ok = reasons == ""
     records = pd.DataFrame({
@@ -379,7 +386,10 @@ def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[pd.S
     """
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     present = values != ""
-    offset = present & values.str.contains(_OFFSET, regex=True)
+    if fmt is None:
+        offset = present & values.str.contains(_OFFSET, regex=True)
+    else:  # with a stated format, only its %z says a value carries an offset
+        offset = present & ("%z" in fmt or "%Z" in fmt)
     if offset.any():
         out[offset] = pd.to_datetime(values[offset], utc=True, errors="coerce", format=fmt or "ISO8601")
     naive = present & ~offset

@@ -19,7 +19,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from beatmap.crs import metric_crs_for, with_crs
+from beatmap.crs import is_metric, label, metric_crs_for, scale_error, with_crs
 from beatmap.errors import InputError
 from beatmap.schema import BEAT_ID, BLOCK_ID, GEOMETRY
 
@@ -418,8 +418,15 @@ def prepare_areas(
         beats_layer, id_field=beat_id_field, default_id_field=BEAT_ID, id_name=BEAT_ID, source=beats_source
     )
     crs = metric_crs_for(beats, preferred=analysis_crs)
-    beats = to_metric(beats, crs)
     notes = [beat_notes]
+    own = CRS(beats.crs)
+    if is_metric(own) and not own.equals(crs):
+        notes.append(pd.DataFrame({
+            "layer": ["beat"], "feature": [None], "id": [None], "action": ["reprojected"],
+            "detail": [f"{label(own)} distorts distances by up to {scale_error(own, beats):.0%} at these beats; "
+                       f"analysed in {label(crs)} instead"],
+        }))
+    beats = to_metric(beats, crs)
     if grid_m is not None:
         blocks = blocks_from_grid(beats, size_m=grid_m)
         if blocks.attrs["merged_pieces"]:

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, or_, select
 
 from beatmap import store
 from beatmap.errors import InputError
-from beatmap.report import csv_text
+from beatmap.export import csv_text
 
 __all__ = ["AUDIT_COLUMNS", "audit_csv", "cli_actor", "read_audit", "record"]
 

@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from beatmap import __version__, cli_accounts, cli_db, store
 from beatmap.audit import cli_actor, record
 from beatmap.errors import BeatmapError
+from beatmap.export import write_table
 from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
-from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store, write_table
+from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
 
 EXIT_ERROR = 2

@@ -213,33 +213,34 @@ def import_activity(
     raw = read_activity_csv(path)
     ignored = check_columns(raw, mapping, source=str(path))
     progress(0.2, f"checking {len(raw):,} rows")
-    blocks = store.read_blocks(engine)
     records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now,
-                                      area_bounds=_area_bounds(blocks))
+                                      area_bounds=_area_bounds(store.read_beats(engine)))
     rejects["fingerprint"] = reject_fingerprints(rejects, source=source)
     in_file_duplicate = records["fingerprint"].duplicated(keep="first")
 
     progress(0.5, "assigning points to blocks")
+    # One transaction from the duplicate check to the last write: two imports of one file at once give one
+    # import and one count of duplicates, and the blocks assigned to are the ones stored when it commits.
     with store.transaction(engine) as conn:
         known = store.existing_fingerprints(conn, store.events, records["fingerprint"])
         duplicate = in_file_duplicate | records["fingerprint"].isin(known)
         new = records[~duplicate].copy()
-        assigned = assign_points(new, blocks, settings=settings)
-        new = new.join(assigned)
+        new = new.join(assign_points(new, store.read_blocks(conn), settings=settings))
         new["row_number"] = new.index
-        outside = int(new[S.BLOCK_ID].isna().sum())
-        summary = ImportSummary(
-            file=str(path), source=source, batch_id=None, rows=len(raw), imported=len(new),
-            duplicates=int(duplicate.sum()), rejected=len(rejects), snapped=int(new["snapped"].sum()),
-            outside=outside, ignored_columns=tuple(ignored), reject_reasons=_reason_counts(rejects),
-        )
         batch_id = store.add_batch(conn, what="activity", source=source, file_name=str(path), summary={})
         progress(0.7, f"writing {len(new):,} records")
-        store.insert_events(conn, batch_id, new)
+        written = store.insert_events(conn, batch_id, new)
+        if len(written) < len(new):  # written by another import since the check (PostgreSQL): duplicates too
+            new = new[new["fingerprint"].isin(written)]
         known_rejects = store.existing_fingerprints(conn, store.rejects_table, rejects["fingerprint"])
         store.insert_rejects(conn, batch_id, rejects[~rejects["fingerprint"].isin(known_rejects)],
                              source=source, file_name=str(path))
-        summary = replace(summary, batch_id=batch_id)
+        summary = ImportSummary(
+            file=str(path), source=source, batch_id=batch_id, rows=len(raw), imported=len(new),
+            duplicates=len(records) - len(new), rejected=len(rejects), snapped=int(new["snapped"].sum()),
+            outside=int(new[S.BLOCK_ID].isna().sum()), ignored_columns=tuple(ignored),
+            reject_reasons=_reason_counts(rejects),
+        )
         store.set_batch_summary(conn, batch_id, summary.to_dict())
         store.record_audit(conn, actor=actor, action="import.activity", target=str(path),
                            details={k: v for k, v in summary.to_dict().items() if k != "file"})
@@ -248,11 +249,11 @@ def import_activity(
     return summary
 
 
-def _area_bounds(blocks: gpd.GeoDataFrame, *, margin_deg: float = 0.1) -> tuple[float, float, float, float] | None:
-    """The blocks' extent in WGS84, widened by about 10 km, or None before any are loaded."""
-    if blocks.empty:
+def _area_bounds(beats: gpd.GeoDataFrame, *, margin_deg: float = 0.1) -> tuple[float, float, float, float] | None:
+    """The beats' extent in WGS84, widened by about 10 km, or None before any are loaded."""
+    if beats.empty:
         return None
-    west, south, east, north = blocks.to_crs(WGS84).total_bounds
+    west, south, east, north = beats.to_crs(WGS84).total_bounds
     return west - margin_deg, south - margin_deg, east + margin_deg, north + margin_deg
 
 

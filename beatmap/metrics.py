@@ -25,13 +25,14 @@ Flags (one per block, first that applies):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 from scipy.stats import poisson
 
 from beatmap import schema as S
+from beatmap.clock import day_start
 from beatmap.errors import InputError
 from beatmap.settings import Settings
 
@@ -54,10 +55,11 @@ class Window:
         return (self.end - self.start).days + 1
 
     def utc_bounds(self) -> tuple[datetime, datetime]:
-        """``[start, end)`` as aware UTC datetimes: local midnight to the midnight after ``end``."""
-        first = pd.Timestamp(self.start).tz_localize(self.timezone).tz_convert(UTC)
-        after = pd.Timestamp(self.end + timedelta(days=1)).tz_localize(self.timezone).tz_convert(UTC)
-        return first.to_pydatetime(), after.to_pydatetime()
+        """``[start, end)`` as aware UTC datetimes: the start of ``start`` to the start of the day after ``end``.
+
+        A day starts at its first valid instant (see :func:`beatmap.clock.day_start`).
+        """
+        return day_start(self.start, self.timezone), day_start(self.end + timedelta(days=1), self.timezone)
 
     def previous(self) -> Window:
         """The window of the same length just before this one."""

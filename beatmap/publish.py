@@ -27,10 +27,10 @@ from sqlalchemy import Engine
 from beatmap import snapshot as snap
 from beatmap import store
 from beatmap.errors import BeatmapError, InputError
+from beatmap.export import neutralise_cell
 from beatmap.privacy import PublicAggregates, aggregates_from_store
 from beatmap.publicmap import public_legend_html, public_map, round_coordinates
 from beatmap.render import display_frame, standalone_html
-from beatmap.report import neutralise_cell
 from beatmap.settings import Settings
 from beatmap.snapshot import check_snapshot, snapshot_violations
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine
 
 from beatmap import schema as S
 from beatmap import store
-from beatmap.crs import WGS84
 from beatmap.errors import InputError, StoreError
 from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window, local_activity
 from beatmap.settings import Settings
@@ -25,7 +25,6 @@ from beatmap.settings import Settings
 DEFAULT_CACHE = Path("data/cache")
 #: Changes when the cached activity frame's layout changes (f2: rows sorted by day), so old files are rebuilt.
 _ACTIVITY_FORMAT = "f2"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def window_from_store(
@@ -39,19 +38,24 @@ def window_from_store(
 def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None = None) -> pd.DataFrame:
     """Every event on a block as a :func:`beatmap.metrics.local_activity` frame, sorted by day.
 
-    The frame is kept as a Parquet file per store version in ``cache_dir``
-    (default ``$BEATMAP_CACHE`` or ``data/cache``), so a dashboard start after
-    an import reads a few compact columns instead of every event row.  The
-    store stays the only source of truth: a missing or old cache is rebuilt.
+    The frame is kept as a Parquet file per store identity and version in
+    ``cache_dir`` (default ``$BEATMAP_CACHE`` or ``data/cache``), so a dashboard
+    start after an import reads a few compact columns instead of every event
+    row.  The store stays the only source of truth: a missing, old or damaged
+    cache file is rebuilt.  A file is written under a temporary name and then
+    renamed, so a reader never sees half of one.
     """
     folder = Path(cache_dir or os.environ.get("BEATMAP_CACHE") or DEFAULT_CACHE)
-    key = hashlib.sha1(f"{engine.url.render_as_string(hide_password=True)}|{timezone}".encode()).hexdigest()[:12]
-    path = folder / f"activity-{key}-v{store.store_version(engine)}-{_ACTIVITY_FORMAT}.parquet"
-    if path.exists():
-        cached = pd.read_parquet(path)
-        cached["day"] = cached["day"].astype("datetime64[s]")  # Parquet keeps milliseconds at the finest
-        return cached
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # the version and the rows from one snapshot
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        identity = store.get_meta(conn, "store_id") or "none"
+        version = int(store.get_meta(conn, "version") or 0)
+        key = hashlib.sha1(f"{identity}|{timezone}".encode()).hexdigest()[:12]
+        path = folder / f"activity-{key}-v{version}-{_ACTIVITY_FORMAT}.parquet"
+        cached = _read_cached(path)
+        if cached is not None:
+            return cached
         rows = conn.exec_driver_sql(
             "SELECT occurred_at, kind, officer_id, block_id FROM events WHERE block_id IS NOT NULL").all()
     events = pd.DataFrame(rows, columns=["occurred_at", S.KIND, S.OFFICER_ID, S.BLOCK_ID])
@@ -61,12 +65,25 @@ def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None
     activity = local_activity(events, timezone=timezone).sort_values("day", kind="stable").reset_index(drop=True)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        activity.to_parquet(partial)
+        os.replace(partial, path)
         for old in folder.glob(f"activity-{key}-v*.parquet"):  # older versions and formats
-            old.unlink()
-        activity.to_parquet(path)
+            if old != path:
+                old.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only disk only costs speed: the frame was built from the store
     return activity
+
+
+def _read_cached(path: Path) -> pd.DataFrame | None:
+    """The cached frame at ``path``, or None when it is missing or cannot be read (then it is rebuilt)."""
+    try:
+        cached = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    cached["day"] = cached["day"].astype("datetime64[s]")  # Parquet keeps milliseconds at the finest
+    return cached
 
 
 def block_coverage(
@@ -103,41 +120,3 @@ def beat_coverage(engine: Engine, *, window: Window, settings: Settings) -> gpd.
     summary = coverage_by_beat(block_coverage(engine, window=window, settings=settings))
     merged = beats[[S.BEAT_ID, "geometry"]].merge(summary, on=S.BEAT_ID, how="left")
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=beats.crs)
-
-
-def write_table(frame: gpd.GeoDataFrame | pd.DataFrame, path: str | Path) -> Path:
-    """Write a table as ``.csv`` (no geometry) or ``.geojson`` (WGS84)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in {".csv", ".geojson"}:
-        raise InputError(f"--out {path}: give a file ending in .csv or .geojson.")
-    if suffix == ".geojson" and not isinstance(frame, gpd.GeoDataFrame):
-        raise InputError(f"--out {path}: this table has no geometry; write it as .csv.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(geojson_text(frame) if suffix == ".geojson" else csv_text(frame), encoding="utf-8")
-    return path
-
-
-def csv_text(frame: pd.DataFrame) -> str:
-    """A table as CSV text, without geometry; text a spreadsheet would run as a formula is neutralised."""
-    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    # Text columns are object or (pandas 3) string dtype: both are checked.
-    table = table.apply(lambda col: col.map(neutralise_cell)
-                        if col.dtype == object or pd.api.types.is_string_dtype(col) else col)
-    return table.to_csv(index=False)
-
-
-def geojson_text(frame: gpd.GeoDataFrame) -> str:
-    """A table with geometry as GeoJSON text in WGS84 (dates as ISO text)."""
-    out = frame.to_crs(WGS84)
-    for name in out.columns:
-        if name != out.geometry.name and out[name].dtype == object:
-            out[name] = out[name].map(lambda v: v.isoformat() if isinstance(v, date) else v)
-    return out.to_json(drop_id=True, na="null")
-
-
-def neutralise_cell(value: object) -> object:
-    """Prefix text that starts like a spreadsheet formula with a quote, so it is shown, not run."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value

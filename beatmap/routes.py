@@ -65,6 +65,7 @@ from sqlalchemy import Engine
 
 from beatmap import schema as S
 from beatmap import store
+from beatmap.clock import local_today
 from beatmap.crs import WGS84, is_metric, transform_xy
 from beatmap.errors import CRSError, InputError
 from beatmap.metrics import Window
@@ -176,9 +177,8 @@ class Route:
         return pd.DataFrame(list(self.stops), columns=list(Stop._fields))
 
 
-def default_seed(today: date | None = None) -> int:
-    """The seed of the day, ``YYYYMMDD`` (local date of the machine when not given)."""
-    today = today or date.today()
+def default_seed(today: date) -> int:
+    """The seed of the day, ``YYYYMMDD`` of the department's date (:func:`beatmap.clock.local_today`)."""
     return today.year * 10_000 + today.month * 100 + today.day
 
 
@@ -393,7 +393,7 @@ def plan_walking_route(
         When the candidates are not in a metric CRS, or the streets in another.
     """
     dwell = float(settings.dwell_min if dwell_min is None else dwell_min)
-    seed = default_seed() if seed is None else int(seed)
+    seed = default_seed(local_today(settings.timezone)) if seed is None else int(seed)
     end = start if end is None else end
     _check_lat_lon(start, what="start")
     _check_lat_lon(end, what="end")

@@ -46,6 +46,11 @@ OPTIONAL_ACTIVITY_COLUMNS: tuple[str, ...] = (
 )
 ACTIVITY_COLUMNS: tuple[str, ...] = REQUIRED_ACTIVITY_COLUMNS + OPTIONAL_ACTIVITY_COLUMNS
 
+#: The longest id (beat, block, officer, unit, source id, feed, account name) beatmap keeps, on every database.
+ID_MAX = 128
+#: The longest free text (notes, subtypes) beatmap keeps, on every database.
+TEXT_MAX = 4000
+
 BEAT_ID = "beat_id"
 BLOCK_ID = "block_id"
 GEOMETRY = "geometry"

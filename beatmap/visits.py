@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from beatmap import schema as S
 from beatmap import store
 from beatmap.activity import _digest
+from beatmap.clock import day_start
 from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import AccessError, InputError, StoreError
 from beatmap.ingest import assign_points
@@ -49,7 +50,7 @@ from beatmap.settings import Settings
 APP_SOURCE = "app"
 ROLES = ("officer", "supervisor")
 #: Longest note kept, in characters.
-MAX_NOTE = 2000
+MAX_NOTE = S.TEXT_MAX
 #: A visit may be logged this far ahead of the server clock (phones' clocks drift).
 _CLOCK_SKEW = timedelta(minutes=5)
 _UNCHANGED = object()
@@ -63,14 +64,14 @@ def app_fingerprint(client_token: str) -> str:
     return _digest(f"id|{APP_SOURCE}|{client_token}")
 
 
-def block_at(engine: Engine, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None,
+def block_at(engine: Engine | Connection, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None,
              blocks: gpd.GeoDataFrame | None = None) -> dict | None:
     """The block a point is assigned to, as a logged visit there would be.
 
     Parameters
     ----------
-    engine : Engine
-        The store (beats and blocks loaded).
+    engine : Engine or Connection
+        The store (beats and blocks loaded), or a connection to read inside its transaction.
     lat, lon : float
         The point, in WGS84 degrees.
     settings : Settings
@@ -123,7 +124,7 @@ def block_at(engine: Engine, *, lat: float, lon: float, settings: Settings, beat
             "distance_m": float(found["distance_m"])}
 
 
-def _in_another_beat(engine: Engine, crs: object, *, lat: float, lon: float, beat_id: str,
+def _in_another_beat(engine: Engine | Connection, crs: object, *, lat: float, lon: float, beat_id: str,
                      settings: Settings) -> bool:
     """True when a point lies inside a beat other than ``beat_id`` and not on ``beat_id``'s edge.
 
@@ -152,6 +153,7 @@ def log_visit(
     duration_min: float | None = None,
     note: str | None = None,
     beat_id: str | None = None,
+    actor: str | None = None,
     now: datetime | None = None,
 ) -> int:
     """Save a foot patrol or community visit logged by an officer; return its event id.
@@ -184,6 +186,8 @@ def log_visit(
         (see :func:`block_at`).  Default: among every block, as an import.
         Which beats an officer may log on is checked by
         :func:`beatmap.access.log_visit_as`.
+    actor : str, optional
+        The account that logs the visit, for the audit log (default ``officer_id``).
     now : datetime, optional
         The clock (tests).
 
@@ -213,7 +217,7 @@ def log_visit(
             batch_id = _app_batch(conn, when=now, settings=settings)
             result = conn.execute(store.events.insert().values(batch_id=batch_id, **record))
             event_id = int(result.inserted_primary_key[0])
-            store.record_audit(conn, actor=values["officer_id"], action="visit.log", target=str(event_id),
+            store.record_audit(conn, actor=actor or values["officer_id"], action="visit.log", target=str(event_id),
                                details={"after": _audited(values)}, at=now)
             store.bump_version(conn)
     except StoreError as exc:
@@ -232,6 +236,7 @@ def edit_visit(
     actor: str,
     role: str,
     settings: Settings,
+    officer_id: str | None = None,
     kind: str | object = _UNCHANGED,
     subtype: str | None | object = _UNCHANGED,
     occurred_at: datetime | object = _UNCHANGED,
@@ -244,9 +249,11 @@ def edit_visit(
 ) -> dict:
     """Correct a logged visit; fields not given stay as they are (give None to clear an optional one).
 
-    A new place is assigned to its block again.  ``beats`` are the beats
-    ``actor`` works on (None: every beat): a visit on another beat, or a
-    new place on another beat, is refused.
+    A new place is assigned to its block again.  ``actor`` is the account
+    that makes the change (the audit log names it); ``officer_id`` is that
+    person's officer id (default ``actor``): an officer may change only visits
+    logged under it.  ``beats`` are the beats ``actor`` works on (None: every
+    beat): a visit on another beat, or a new place on another beat, is refused.
 
     Returns
     -------
@@ -263,15 +270,15 @@ def edit_visit(
     """
     now = _now(now)
     with store.transaction(engine) as conn:
-        before = _permitted(conn, event_id, actor=actor, role=role, settings=settings, now=now, verb="edit",
-                            beats=beats)
+        before = _permitted(conn, event_id, officer_id=officer_id or actor, role=role, settings=settings, now=now,
+                            verb="edit", beats=beats)
         asked = {"kind": kind, "subtype": subtype, "occurred_at": occurred_at, "duration_min": duration_min,
                  "note": note, "lat": lat, "lon": lon}
         merged = {key: before["notes" if key == "note" else key] if value is _UNCHANGED else value
                   for key, value in asked.items()}
         values = _checked(officer_id=before["officer_id"], settings=settings, now=now, **merged)
         if lat is not _UNCHANGED or lon is not _UNCHANGED:
-            values.update(_assignment(engine, lat=values["lat"], lon=values["lon"], settings=settings))
+            values.update(_assignment(conn, lat=values["lat"], lon=values["lon"], settings=settings))
             if beats is not None and values[S.BEAT_ID] not in beats:
                 raise AccessError(f"the new place of visit {event_id} is on beat {values[S.BEAT_ID]}, not one of "
                                   "yours; a visit can only be moved within your beats.")
@@ -286,8 +293,9 @@ def edit_visit(
 
 
 def delete_visit(engine: Engine, event_id: int, *, actor: str, role: str, settings: Settings,
-                 beats: Collection[str] | None = None, now: datetime | None = None) -> None:
-    """Delete a logged visit (the audit log keeps what it was); ``beats`` as in :func:`edit_visit`.
+                 officer_id: str | None = None, beats: Collection[str] | None = None,
+                 now: datetime | None = None) -> None:
+    """Delete a logged visit (the audit log keeps what it was); the arguments as in :func:`edit_visit`.
 
     Raises
     ------
@@ -298,8 +306,8 @@ def delete_visit(engine: Engine, event_id: int, *, actor: str, role: str, settin
     """
     now = _now(now)
     with store.transaction(engine) as conn:
-        before = _permitted(conn, event_id, actor=actor, role=role, settings=settings, now=now, verb="delete",
-                            beats=beats)
+        before = _permitted(conn, event_id, officer_id=officer_id or actor, role=role, settings=settings, now=now,
+                            verb="delete", beats=beats)
         conn.execute(delete(store.events).where(store.events.c.event_id == event_id))
         store.record_audit(conn, actor=actor, action="visit.delete", target=str(event_id),
                            details={"role": role, "before": _audited(before)}, at=now)
@@ -331,10 +339,10 @@ def own_visits(engine: Engine, officer_id: str, since: datetime) -> pd.DataFrame
 
 
 def week_start(now: datetime, *, settings: Settings) -> datetime:
-    """Local midnight of the Monday of ``now``'s week, as an aware UTC time."""
+    """The start of the Monday of ``now``'s week (its first valid instant), as an aware UTC time."""
     local = now.astimezone(settings.zone)
     monday: date = local.date() - timedelta(days=local.weekday())
-    return pd.Timestamp(monday).tz_localize(settings.timezone).tz_convert(UTC).to_pydatetime()
+    return day_start(monday, settings.timezone)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -363,8 +371,8 @@ def _checked(*, officer_id: object, lat: object, lon: object, kind: object, subt
     """The event columns of a visit, after checking every value; all problems in one message."""
     problems = []
     officer = str(officer_id or "").strip()
-    if not officer or len(officer) > 64:
-        problems.append("officer: sign in (or give your officer id, 1 to 64 characters)")
+    if not officer or len(officer) > S.ID_MAX:
+        problems.append(f"officer: sign in (or give your officer id, 1 to {S.ID_MAX} characters)")
     try:
         _check_point(lat, lon)
     except InputError as exc:
@@ -395,7 +403,7 @@ def _checked(*, officer_id: object, lat: object, lon: object, kind: object, subt
             "duration_min": None if duration_min is None else float(duration_min), "notes": text}
 
 
-def _assignment(engine: Engine, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None) -> dict:
+def _assignment(engine: Engine | Connection, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None) -> dict:
     """Block, beat, snapped and distance of a visit's place; refused when it is on no block (of the beat)."""
     found = block_at(engine, lat=lat, lon=lon, settings=settings, beat_id=beat_id)
     if found is None and beat_id is not None:
@@ -427,9 +435,10 @@ def _app_batch(conn: Connection, *, when: datetime, settings: Settings) -> int:
                            summary={"note": "visits logged in the app"})
 
 
-def _permitted(conn: Connection, event_id: int, *, actor: str, role: str, settings: Settings, now: datetime,
+def _permitted(conn: Connection, event_id: int, *, officer_id: str, role: str, settings: Settings, now: datetime,
                verb: str, beats: Collection[str] | None) -> dict:
-    """The visit's row, after checking that ``actor`` in ``role``, working on ``beats``, may change it."""
+    """The visit's row, after checking that the person with ``officer_id`` in ``role``, working on ``beats``,
+    may change it."""
     if role not in ROLES:
         raise InputError(f"role {role!r}: give one of {', '.join(ROLES)}.")
     row = conn.execute(select(store.events).where(store.events.c.event_id == event_id)).mappings().first()
@@ -443,7 +452,7 @@ def _permitted(conn: Connection, event_id: int, *, actor: str, role: str, settin
                           f"beat can {verb} it.")
     if role == "supervisor":
         return dict(row)
-    if row["officer_id"] != actor:
+    if row["officer_id"] != officer_id:
         raise AccessError(f"visit {event_id} was logged by another officer; only a supervisor can {verb} it.")
     logged = conn.execute(select(store.audit_log.c.at).where(and_(
         store.audit_log.c.action == "visit.log", store.audit_log.c.target == str(event_id)))).scalars().first()

@@ -1,10 +1,17 @@
 """Shared fixtures: tiny hand-built areas in three CRSs, a temporary store, the real data folder, and the
-AppTest seams (the app signed in as a user, the map component patched)."""
+AppTest seams (the app signed in as a user, the map component patched).
+
+Stores are SQLite files unless ``$BEATMAP_TEST_DB`` names a PostgreSQL database
+(a SQLAlchemy URL): then :func:`store_db` gives every test store a schema of its
+own there, dropped at the end of the session.  An unreachable server fails the
+run; it never skips.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +20,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from beatmap import store
@@ -28,6 +36,48 @@ REALDATA = ROOT.parent / "shared" / "realdata"
 APP = str(ROOT / "app.py")
 #: The clock the tests' imports of March 2026 activity run at.
 IMPORT_NOW = pd.Timestamp("2026-04-01", tz="UTC")
+
+#: The database the store tests run on: empty for SQLite files, else a PostgreSQL URL.
+TEST_DB = os.environ.get("BEATMAP_TEST_DB", "")
+_schemas: list[str] = []
+_admin: list[Engine] = []
+
+
+def on_postgres() -> bool:
+    """True when this run's stores live on PostgreSQL."""
+    return TEST_DB.startswith("postgresql")
+
+
+def store_db(path: Path) -> str:
+    """Where a test's store lives: the SQLite file ``path``, or on PostgreSQL a schema named after ``path``.
+
+    The same path always gives the same store, so a test can open it again.
+    """
+    if not on_postgres():
+        return str(path)
+    schema = "t_" + hashlib.sha1(str(path).encode()).hexdigest()[:20]
+    if not _admin:
+        _admin.append(sa.create_engine(TEST_DB, isolation_level="AUTOCOMMIT"))
+    try:
+        with _admin[0].connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"BEATMAP_TEST_DB={TEST_DB} is not reachable: {exc}")
+    if schema not in _schemas:
+        _schemas.append(schema)
+    return sa.make_url(TEST_DB).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_schemas() -> Iterator[None]:
+    yield
+    if _admin:
+        with _admin[0].connect() as conn:
+            for schema in _schemas:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        _admin[0].dispose()
+
 
 #: A degree CRS, a metre CRS and a US-feet state-plane CRS (Illinois East).
 CRS_CASES = ["EPSG:4326", "EPSG:32616", "EPSG:3435"]
@@ -81,8 +131,11 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return store.open_store(tmp_path / "test.db")
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A new, empty store (SQLite, or PostgreSQL under ``$BEATMAP_TEST_DB``)."""
+    opened = store.open_store(store_db(tmp_path / "test.db"))
+    yield opened
+    opened.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ A, B = "A", "B"
 
 def tiny_city(folder: Path, *, settings: Settings) -> Engine:
     """A store with beats A and B (400 m squares) cut into four 200 m blocks each, and no activity."""
-    return conftest.load_two_beats(store.open_store(folder / "tiny.db"), folder, settings=settings, ids=(A, B))
+    return conftest.load_two_beats(store.open_store(conftest.store_db(folder / "tiny.db")), folder, settings=settings, ids=(A, B))
 
 
 def block_points(engine: Engine) -> pd.DataFrame:

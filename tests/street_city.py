@@ -11,7 +11,7 @@ from pyproj import Transformer
 from beatmap import store
 from beatmap.settings import Settings
 from beatmap.streets import load_streets
-from tests.conftest import X0, Y0, import_rows, load_two_beats, metric_frame
+from tests.conftest import X0, Y0, import_rows, load_two_beats, metric_frame, store_db
 
 _TO_WGS84 = Transformer.from_crs("EPSG:32616", "EPSG:4326", always_xy=True)
 #: Intersections every 200 m: x 0..800, y 0..400 (test-city metres).
@@ -32,10 +32,10 @@ def street_grid() -> gpd.GeoDataFrame:
                          "geometry": lines}, "EPSG:4326")
 
 
-def build_store(folder: Path, *, streets: bool = True) -> Path:
+def build_store(folder: Path, *, streets: bool = True) -> str:
     """A store in ``folder``: 8 blocks, some activity (one block enforcement-only), and the streets."""
     settings = Settings()
-    db = folder / "officer.db"
+    db = store_db(folder / "officer.db")
     engine = load_two_beats(store.open_store(db), folder, settings=settings)
     visited, enforced = lat_lon(50, 50), lat_lon(250, 250)
     rows = [f"2026-03-{d:02d}T10:00,{visited[0]},{visited[1]},foot_patrol" for d in range(1, 21)]

@@ -10,6 +10,9 @@ from beatmap import accounts, store
 from beatmap.ui.safe import md_escape
 from tests.conftest import app_as, import_rows, load_two_beats
 
+#: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
+pytestmark = pytest.mark.ui
+
 
 def open_app_store(db, monkeypatch, settings, *, ids, rows, header="occurred_at,lat,lon,kind"):
     """A store at ``db`` with the two beats ``ids`` (200 m grid blocks), the activity ``rows`` and the all-beats

@@ -17,6 +17,9 @@ from beatmap.settings import Settings
 from beatmap.ui import auth
 from tests.conftest import APP, ROOT, app_as, import_rows, load_two_beats, metric_frame, square
 
+#: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
+pytestmark = pytest.mark.ui
+
 PASSWORD = "correct horse battery staple"
 #: Page key -> file, and the title it shows (None: a page of another piece of work, title not pinned here).
 PAGE_FILES = {

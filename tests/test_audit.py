@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from beatmap import accounts, audit, store
 from beatmap.cli import main
-from beatmap.report import csv_text
-from tests.conftest import ROOT, metric_frame, square
+from beatmap.export import csv_text
+from tests.conftest import ROOT, metric_frame, square, store_db
 
 
 def entries(engine) -> list[dict]:
@@ -96,7 +96,7 @@ def run_cli(args: list[str], capsys, stdin: str | None = None, monkeypatch=None)
 
 
 def test_users_commands(tmp_path, capsys, monkeypatch, settings):
-    db = str(tmp_path / "cli.db")
+    db = store_db(tmp_path / "cli.db")
     monkeypatch.setattr("getpass.getuser", lambda: "ops")
     code, out, _ = run_cli(["--db", db, "users", "add", "Chief", "--role", "admin"], capsys)
     assert code == 0 and "added admin chief" in out and "password: " in out
@@ -123,7 +123,7 @@ def test_users_commands(tmp_path, capsys, monkeypatch, settings):
 
 
 def test_audit_command_writes_a_filtered_neutralised_csv(tmp_path, capsys, monkeypatch, settings):
-    db = str(tmp_path / "cli.db")
+    db = store_db(tmp_path / "cli.db")
     monkeypatch.setattr("getpass.getuser", lambda: "ops")
     monkeypatch.chdir(tmp_path)
     beats = metric_frame({"beat_id": ["A"], "geometry": [square(0, 0, 400)]}, "EPSG:4326")

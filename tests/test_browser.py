@@ -22,6 +22,9 @@ from playwright.sync_api import sync_playwright
 from beatmap import accounts, store
 from tests.conftest import ROOT, import_rows, load_two_beats
 
+#: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
+pytestmark = pytest.mark.ui
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]

@@ -15,6 +15,9 @@ from beatmap.settings import Settings
 from tests.conftest import IMPORT_NOW, load_two_beats
 from tests.test_browser import CHROMIUM, PASSWORD, serve_app, sign_in, watched_page
 
+#: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
+pytestmark = pytest.mark.ui
+
 BEAT = "<img src=x onerror=alert(1)> &amp;"  # the entity must show as typed, not as "&"
 NOTE = "<script>alert(2)</script>"
 COLUMN = "<script>alert(3)</script>"

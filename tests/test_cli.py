@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from beatmap.cli import main
-from tests.conftest import ROOT, two_beats
+from tests.conftest import ROOT, store_db, two_beats
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def run(capsys, *args):
 
 
 def test_areas_import_coverage_beats_rejects(files, capsys):
-    db = str(files / "s.db")
+    db = store_db(files / "s.db")
     code, out, _ = run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")
     assert code == 0 and "loaded 2 beats and 32 blocks" in out
     code, out, _ = run(capsys, "--db", db, "import", str(files / "activity.csv"), "--json")
@@ -67,12 +67,12 @@ def test_areas_import_coverage_beats_rejects(files, capsys):
 ])
 def test_errors_are_one_line_and_exit_2(files, capsys, monkeypatch, args, message):
     monkeypatch.chdir(files)
-    code, out, err = run(capsys, "--db", str(files / "s.db"), *args)
+    code, out, err = run(capsys, "--db", store_db(files / "s.db"), *args)
     assert code == 2 and message in err and err.startswith("beatmap: error:") and "Traceback" not in err
 
 
 def test_window_and_beat_errors(files, capsys):
-    db = str(files / "s.db")
+    db = store_db(files / "s.db")
     run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")
     code, _, err = run(capsys, "--db", db, "coverage", "--from", "2026-05-01", "--to", "2026-04-01", "--out", "x.csv")
     assert code == 2 and "swap --from and --to" in err
@@ -83,7 +83,7 @@ def test_window_and_beat_errors(files, capsys):
 def test_info_lists_the_street_network_or_how_to_load_one(files, capsys):
     from tests.street_city import street_grid
 
-    db = str(files / "s.db")
+    db = store_db(files / "s.db")
     run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")
     code, out, _ = run(capsys, "--db", db, "info")
     assert code == 0 and "2 beats, 32 blocks" in out
@@ -98,7 +98,7 @@ def test_info_lists_the_street_network_or_how_to_load_one(files, capsys):
 
 
 def test_console_script_runs_as_module(files):
-    proc = subprocess.run([sys.executable, "-m", "beatmap", "--db", str(files / "s.db"), "areas", "--beats",
+    proc = subprocess.run([sys.executable, "-m", "beatmap", "--db", store_db(files / "s.db"), "areas", "--beats",
                            str(files / "activity.csv"), "--grid-m", "100"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert proc.stderr.startswith("beatmap: error:") and "Traceback" not in proc.stderr

@@ -6,13 +6,14 @@ import pandas as pd
 import pytest
 
 from beatmap.cli import main
+from tests.conftest import store_db
 
 SEEDS = [7, 11]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_flags_recover_planted_neglect(tmp_path, capsys, seed):
-    db, out = str(tmp_path / "demo.db"), tmp_path / "demo"
+    db, out = store_db(tmp_path / "demo.db"), tmp_path / "demo"
     assert main(["--db", db, "demo", "--seed", str(seed), "--dir", str(out)]) == 0
     assert main(["--db", db, "coverage", "--out", str(tmp_path / "coverage.csv")]) == 0
     capsys.readouterr()

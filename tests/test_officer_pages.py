@@ -14,6 +14,9 @@ from beatmap.ui import auth
 from tests.conftest import ROOT, app_as
 from tests.street_city import build_store, lat_lon
 
+#: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
+pytestmark = pytest.mark.ui
+
 ROUTE_PAGE = str(ROOT / "beatmap" / "ui" / "pages" / "route.py")
 VISIT_PAGE = str(ROOT / "beatmap" / "ui" / "pages" / "log_visit.py")
 #: Who the pages run for unless a test says otherwise: an officer of both beats, logging as O7.

@@ -19,6 +19,9 @@ from beatmap.settings import Settings
 from tests.conftest import ROOT
 from tests.public_helpers import DATA_END, A, B, publish_tiny_city
 
+#: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
+pytestmark = pytest.mark.ui
+
 APP = str(ROOT / "app.py")
 PAGE = ROOT / "beatmap" / "ui" / "pages" / "public.py"
 

@@ -12,6 +12,9 @@ from beatmap.settings import Settings
 from tests.public_helpers import A, B, publish_tiny_city
 from tests.test_browser import ARGS, CHROMIUM
 
+#: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
+pytestmark = pytest.mark.ui
+
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):

@@ -18,6 +18,7 @@ from beatmap import snapshot as snap
 from beatmap import store
 from beatmap.cli import main
 from beatmap.demo import build_demo
+from tests.conftest import store_db
 from beatmap.errors import BeatmapError, InputError
 from beatmap.publish import check_snapshot, publish_snapshot
 from beatmap.render import display_frame
@@ -33,7 +34,7 @@ def demo(tmp_path_factory):
     """The demo city in a temporary store, and its snapshot published as of AS_OF."""
     tmp = tmp_path_factory.mktemp("publish")
     settings = Settings()
-    engine = store.open_store(tmp / "demo.db")
+    engine = store.open_store(store_db(tmp / "demo.db"))
     build_demo(engine, settings=settings, seed=7, directory=tmp / "demo")
     manifest = publish_snapshot(engine, tmp / "public", settings=settings, as_of=AS_OF, actor="test:supervisor")
     activity = pd.read_csv(tmp / "demo" / "activity.csv", dtype=str)
@@ -254,7 +255,7 @@ def test_check_of_a_clean_snapshot_exits_zero(demo, capsys):
 
 
 def test_cli_publishes_and_refuses_a_future_date(demo, tmp_path, capsys):
-    db = str(demo["tmp"] / "demo.db")
+    db = store_db(demo["tmp"] / "demo.db")
     assert main(["--db", db, "publish", "--out", str(tmp_path / "pub"), "--as-of", "2026-10-27"]) == 0
     assert "data 2026-06-01 to 2026-08-30" in capsys.readouterr().out
     assert check_snapshot(tmp_path / "pub", settings=demo["settings"]) == []

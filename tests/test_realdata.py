@@ -12,7 +12,7 @@ from beatmap.areas import prepare_areas, read_layer
 from beatmap.errors import CRSError
 from beatmap.ingest import import_activity, load_areas
 from beatmap.report import block_coverage, window_from_store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, store_db
 
 
 def test_chicago_beats_dissolve_the_duplicate_beat(realdata):
@@ -43,7 +43,7 @@ def chicago(realdata, tmp_path_factory):
     from beatmap.settings import Settings
 
     settings = Settings(timezone="America/Chicago")
-    engine = store.open_store(tmp_path_factory.mktemp("chicago") / "store.db")
+    engine = store.open_store(store_db(tmp_path_factory.mktemp("chicago") / "store.db"))
     load_areas(engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=250,
                settings=settings)
     summary = import_activity(engine, realdata / "chicago" / "crimes_2019_sample20k.csv", settings=settings,
@@ -79,7 +79,7 @@ def test_new_orleans_calls_reject_placeholders_and_reproject(realdata, tmp_path)
     from beatmap.settings import Settings
 
     settings = Settings(timezone="America/Chicago")
-    engine = store.open_store(tmp_path / "nola.db")
+    engine = store.open_store(store_db(tmp_path / "nola.db"))
     load_areas(engine, realdata / "new_orleans" / "NOPD_Police_Districts.shp", crs="EPSG:3452", grid_m=500,
                settings=settings)
     summary = import_activity(engine, realdata / "new_orleans" / "nopd_calls_for_service_2022_subset.csv",

@@ -13,6 +13,9 @@ from beatmap import accounts, store
 from tests.street_city import build_store
 from tests.test_browser import ARGS, CHROMIUM, PASSWORD, map_frame, serve_app, sign_in
 
+#: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
+pytestmark = pytest.mark.ui
+
 GPX = "{http://www.topografix.com/GPX/1/1}"
 
 

@@ -13,6 +13,7 @@ Times are stored in UTC and always come back time-zone aware.  Geometries are
 stored as WKB in the analysis CRS, which the ``meta`` table records.
 """
 
+from beatmap.schema import ID_MAX, TEXT_MAX
 from beatmap.store.activity import (
     EVENT_COLUMNS,
     activity_span,
@@ -33,8 +34,6 @@ from beatmap.store.audit import record_audit
 from beatmap.store.engine import DEFAULT_DB, ENV_VAR, open_store, store_url, transaction
 from beatmap.store.meta import analysis_crs, bump_version, cache_key, get_meta, set_meta, store_identity, store_version
 from beatmap.store.tables import (
-    ID_MAX,
-    TEXT_MAX,
     UTCDateTime,
     area_notes,
     audit_log,

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.engine import Connection
 
 from beatmap.schema import BEAT_ID, BLOCK_ID
+from beatmap.store.bind import Bind, connection
 from beatmap.store.meta import ANALYSIS_CRS, analysis_crs, get_meta, set_meta
 from beatmap.store.tables import area_notes, beats_table, blocks_table, streets_table
 
@@ -54,21 +55,24 @@ def _geo_frame(rows: list[Any], columns: list[str], crs: CRS | None) -> gpd.GeoD
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=crs, index=frame.index), crs=crs)
 
 
-def read_beats(engine: Engine) -> gpd.GeoDataFrame:
+def read_beats(bind: Bind) -> gpd.GeoDataFrame:
     """All beats (``beat_id``, ``area_m2``, geometry) in the analysis CRS, sorted by id."""
-    crs = analysis_crs(engine)
-    with engine.connect() as conn:
+    crs = analysis_crs(bind)
+    with connection(bind) as conn:
         rows = conn.execute(select(beats_table).order_by(beats_table.c.beat_id)).all()
     return _geo_frame(rows, [BEAT_ID, "area_m2"], crs)
 
 
-def read_blocks(engine: Engine, *, beat_id: str | None = None) -> gpd.GeoDataFrame:
-    """Blocks (``block_id``, ``beat_id``, ``area_m2``, geometry) in the analysis CRS, sorted by id."""
-    crs = analysis_crs(engine)
+def read_blocks(bind: Bind, *, beat_id: str | None = None) -> gpd.GeoDataFrame:
+    """Blocks (``block_id``, ``beat_id``, ``area_m2``, geometry) in the analysis CRS, sorted by id.
+
+    ``bind`` may be a connection, to read inside the caller's transaction.
+    """
+    crs = analysis_crs(bind)
     query = select(blocks_table).order_by(blocks_table.c.block_id)
     if beat_id is not None:
         query = query.where(blocks_table.c.beat_id == beat_id)
-    with engine.connect() as conn:
+    with connection(bind) as conn:
         rows = conn.execute(query).all()
     return _geo_frame(rows, [BLOCK_ID, BEAT_ID, "area_m2"], crs)
 

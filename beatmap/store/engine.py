@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from beatmap.errors import StoreError
 from beatmap.store import migrate
@@ -50,9 +51,11 @@ def connect(db: str | os.PathLike[str] | None = None) -> Engine:
     """An engine on the store's database with beatmap's connection settings, without checking its schema."""
     url = store_url(db)
     try:
-        engine = create_engine(url)
+        # SQLite: no pooled connections, so a store deleted and made again at the same path is the one read.
+        engine = create_engine(url, poolclass=NullPool) if url.startswith("sqlite") else create_engine(url)
     except ArgumentError as exc:
-        raise StoreError(f"{url!r} is not a database URL; give a file path or e.g. postgresql+psycopg://host/db") from exc
+        raise StoreError(f"{url!r} is not a database URL; give a file path or "
+                         "e.g. postgresql+psycopg://host/db") from exc
     except ModuleNotFoundError as exc:
         raise StoreError(f"cannot open {safe_url(url)}: its database driver is not installed ({exc.name})") from exc
     check_dialect(engine.dialect.name)
@@ -78,18 +81,23 @@ def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = True)
     """
     url = store_url(db)
     path = sqlite_path(url)
+    missing = StoreError(f"no store at {path or safe_url(url)}; load data with `beatmap areas` and `beatmap import`, "
+                         "or build the demo city with `beatmap demo`.")
     if path is not None:
         if not create and not path.exists():
-            raise StoreError(f"no store at {path}; load data with `beatmap areas` and `beatmap import`, "
-                             "or build the demo city with `beatmap demo`.")
+            raise missing
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = connect(url)
     try:
-        with transaction(engine) as conn:
-            if create and not inspect(conn).get_table_names():
+        with engine.connect() as conn:
+            empty = migrate.is_empty(conn)
+        if empty and not create:
+            raise missing
+        if empty:
+            with transaction(engine) as conn:
                 migrate.create_schema(conn)
         with engine.connect() as conn:
-            migrate.require_current(conn, created_hint=not create)
+            migrate.require_current(conn)
     except OperationalError as exc:
         engine.dispose()
         raise StoreError(f"cannot open the store at {safe_url(url)}: {str(exc.orig).strip()}") from exc

@@ -13,6 +13,7 @@ from pyproj import CRS
 from sqlalchemy import Engine, Integer, Text, cast, insert, select, update
 from sqlalchemy.engine import Connection
 
+from beatmap.store.bind import Bind, connection
 from beatmap.store.tables import meta
 
 STORE_ID = "store_id"
@@ -73,8 +74,8 @@ def cache_key(engine: Engine) -> tuple[str, int]:
     return str(rows.get(STORE_ID, "")), int(rows.get(VERSION) or 0)
 
 
-def analysis_crs(engine: Engine) -> CRS | None:
+def analysis_crs(bind: Bind) -> CRS | None:
     """The CRS the beats and blocks are stored in, or None before any areas are loaded."""
-    with engine.connect() as conn:
+    with connection(bind) as conn:
         wkt = get_meta(conn, ANALYSIS_CRS)
     return CRS.from_wkt(wkt) if wkt else None

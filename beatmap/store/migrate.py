@@ -101,15 +101,15 @@ def _is_stamped(conn: Connection) -> bool:
     return MigrationContext.configure(conn).get_current_revision() is not None
 
 
-def require_current(conn: Connection, *, created_hint: bool = False) -> None:
+def require_current(conn: Connection) -> None:
     """Refuse a store whose schema is not the newest one, naming the command that fixes it."""
     revision = current(conn)
     newest = head()
     if revision == newest:
         return
     if revision is None:
-        raise StoreError("the database is empty: no store was created there yet; "
-                         + ("run `beatmap demo` or load areas first" if created_hint else "open it to create one"))
+        raise StoreError("the database is empty: no store was created there yet; run `beatmap db upgrade` "
+                         "to create one, or load areas with `beatmap areas`")
     known = {r.revision for r in history()}
     if revision not in known:
         raise StoreError(f"the store's schema is at revision {revision}, which this beatmap does not know "

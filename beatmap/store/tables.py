@@ -5,7 +5,8 @@ revision; an existing store reaches the same schema through the migrations in
 ``beatmap/store/migrations`` (a test compares the two on SQLite and PostgreSQL).
 
 Text columns are ``TEXT`` on every database; lengths are checked by the code
-(:data:`ID_MAX`, :data:`TEXT_MAX`) so SQLite and PostgreSQL accept the same rows.
+(:data:`beatmap.schema.ID_MAX`, :data:`beatmap.schema.TEXT_MAX`) so SQLite and
+PostgreSQL accept the same rows.
 """
 
 from __future__ import annotations
@@ -32,11 +33,6 @@ from sqlalchemy import (
 
 from beatmap.errors import StoreError
 from beatmap.schema import BEAT_ID, BLOCK_ID
-
-#: The longest id (beat, block, officer, unit, source, feed, account name) any table keeps.
-ID_MAX = 128
-#: The longest free text (notes, subtypes) any table keeps.
-TEXT_MAX = 4000
 
 
 class UTCDateTime(TypeDecorator[datetime]):

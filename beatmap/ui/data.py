@@ -43,9 +43,13 @@ def _engine_at(url: str) -> Engine:
     return store.open_store(url)
 
 
-def version(engine: Engine) -> int:
-    """The store's change counter, used as a cache key."""
-    return store.store_version(engine)
+def version(engine: Engine) -> tuple[str, int]:
+    """The store's identity and change counter: the key of every cached view.
+
+    The identity tells a store re-created at the same path from the old one,
+    whose counter may have reached the same number.
+    """
+    return store.cache_key(engine)
 
 
 def has_areas(engine: Engine) -> bool:
@@ -54,20 +58,20 @@ def has_areas(engine: Engine) -> bool:
 
 
 @st.cache_resource(show_spinner="Loading activity…", max_entries=2)
-def activity(_engine: Engine, url: str, store_version: int, timezone: str) -> pd.DataFrame:
+def activity(_engine: Engine, url: str, store_version: tuple[str, int], timezone: str) -> pd.DataFrame:
     """Every event on a block as local codes (shared, read-only: never mutate it)."""
     return read_activity(_engine, timezone=timezone)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def default_window(_engine: Engine, url: str, store_version: int) -> tuple:
+def default_window(_engine: Engine, url: str, store_version: tuple[str, int]) -> tuple:
     """Start and end of the default window (the last ``window_days`` days of data)."""
     window = window_from_store(_engine, settings=get_settings())
     return window.start, window.end
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def blocks(_engine: Engine, url: str, store_version: int) -> pd.DataFrame:
+def blocks(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.DataFrame:
     """``block_id``, ``beat_id`` and ``lat``/``lon`` of a point inside each block (no geometry)."""
     frame = store.read_blocks(_engine)
     inside = frame.geometry.representative_point().to_crs(WGS84)
@@ -76,13 +80,13 @@ def blocks(_engine: Engine, url: str, store_version: int) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def beat_shapes(_engine: Engine, url: str, store_version: int) -> gpd.GeoDataFrame:
+def beat_shapes(_engine: Engine, url: str, store_version: tuple[str, int]) -> gpd.GeoDataFrame:
     """Beat polygons for the browser: simplified, WGS84, ``beat_id`` only."""
     return display_frame(store.read_beats(_engine), [S.BEAT_ID], tolerance_m=10.0)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def block_shapes(_engine: Engine, url: str, store_version: int, beat_id: str) -> gpd.GeoDataFrame:
+def block_shapes(_engine: Engine, url: str, store_version: tuple[str, int], beat_id: str) -> gpd.GeoDataFrame:
     """One beat's block polygons for the browser: simplified, WGS84, ``block_id`` only."""
     return display_frame(store.read_blocks(_engine, beat_id=beat_id), [S.BLOCK_ID], tolerance_m=2.0)
 

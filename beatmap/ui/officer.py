@@ -16,7 +16,7 @@ from beatmap.ui import data
 
 
 @st.cache_data(show_spinner="Computing coverage…", max_entries=16)
-def beat_coverage(_engine: Engine, url: str, store_version: int, beat_id: str) -> gpd.GeoDataFrame:
+def beat_coverage(_engine: Engine, url: str, store_version: tuple[str, int], beat_id: str) -> gpd.GeoDataFrame:
     """Block coverage and flags of one beat over the default window (metric CRS)."""
     settings = data.get_settings()
     window = window_from_store(_engine, settings=settings)
@@ -24,14 +24,14 @@ def beat_coverage(_engine: Engine, url: str, store_version: int, beat_id: str) -
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def beat_outline(_engine: Engine, url: str, store_version: int, beat_id: str) -> gpd.GeoDataFrame:
+def beat_outline(_engine: Engine, url: str, store_version: tuple[str, int], beat_id: str) -> gpd.GeoDataFrame:
     """One beat's polygon (metric CRS)."""
     beats = store.read_beats(_engine)
     return beats[beats[S.BEAT_ID] == beat_id].reset_index(drop=True)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def beat_blocks(_engine: Engine, url: str, store_version: int, beat_id: str) -> gpd.GeoDataFrame:
+def beat_blocks(_engine: Engine, url: str, store_version: tuple[str, int], beat_id: str) -> gpd.GeoDataFrame:
     """One beat's blocks (``block_id``, ``beat_id``, polygons in the metric CRS), for placing a tap.
 
     Shared and read-only: never mutate it.
@@ -39,13 +39,13 @@ def beat_blocks(_engine: Engine, url: str, store_version: int, beat_id: str) -> 
     return store.read_blocks(_engine, beat_id=beat_id)
 
 
-def beat_ids(engine: Engine, url: str, store_version: int, user: User | None) -> list[str]:
+def beat_ids(engine: Engine, url: str, store_version: tuple[str, int], user: User | None) -> list[str]:
     """The beat ids with blocks that ``user`` may work on, sorted (every one for all-beats users)."""
     every = sorted(data.blocks(engine, url, store_version)[S.BEAT_ID].astype(str).unique())
     return access.visible_beats(user, every)
 
 
-def choose_beat(engine: Engine, url: str, store_version: int, user: User | None) -> str:
+def choose_beat(engine: Engine, url: str, store_version: tuple[str, int], user: User | None) -> str:
     """The beat selectbox, listing the user's beats; stops the page with a message when they have none."""
     beats = beat_ids(engine, url, store_version, user)
     if not beats:

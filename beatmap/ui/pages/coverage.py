@@ -16,7 +16,7 @@ from beatmap.render import (
     outlines,
     standalone_html,
 )
-from beatmap.report import csv_text, geojson_text
+from beatmap.export import csv_text, geojson_text
 from beatmap.ui import auth, components, data, mapview
 from beatmap.ui.filters import sidebar_filters
 from beatmap.ui.safe import md_escape

@@ -10,7 +10,7 @@ import streamlit as st
 
 from beatmap import access, store
 from beatmap.errors import BeatmapError
-from beatmap.report import csv_text
+from beatmap.export import csv_text
 from beatmap.ui import auth, data
 from beatmap.ui.safe import md_escape
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from beatmap.access import plan_route_as
+from beatmap.clock import local_today
 from beatmap.errors import BeatmapError
 from beatmap.render import route_map
 from beatmap.routes import default_seed, landmarks_near, route_card_html, route_to_gpx
@@ -26,7 +27,7 @@ left, middle, right = st.columns(3)
 minutes = left.number_input("Minutes available", min_value=10, max_value=480, value=60, step=5)
 dwell = middle.number_input("Minutes on each block", min_value=1, max_value=60, value=int(settings.dwell_min),
                             help="10 to 15 minutes of presence per stop works best (Koper).")
-seed = right.number_input("Seed", min_value=0, value=default_seed(), step=1,
+seed = right.number_input("Seed", min_value=0, value=default_seed(local_today(settings.timezone)), step=1,
                           help="Chooses among equally good routes; today's date by default, so each day differs.")
 places = landmarks_near(outline, settings)  # the station and other named places near this beat (settings)
 where = st.radio("Start", [*places, CENTRE, TAPPED], horizontal=True,
