@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--beat", help="only this beat")
         cmd.add_argument("--out", required=True, type=Path, help="file to write: .csv or .geojson")
 
-    demo = sub.add_parser("demo", help="build the demo city into the store (replaces its areas)")
+    demo = sub.add_parser("demo", help="build the demo city into a new, empty store (a store holding data is refused)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--dir", type=Path, default=Path("data/demo"),
                       help="where to write the demo files and ground truth (default data/demo)")

@@ -362,8 +362,10 @@ def weekly_trend(activity: pd.DataFrame, block_ids: pd.Series | list[str], *, wi
     Returns
     -------
     DataFrame
-        ``week`` (Monday), ``visits``, ``enforcement`` and ``coverage_pct``
-        (share of the blocks with a non-enforcement visit that week).
+        ``week`` (Monday), ``days`` (of that week inside the window: fewer
+        than 7 at its ends), ``visits``, ``enforcement`` and ``coverage_pct``
+        (share of the blocks with a non-enforcement visit that week; missing
+        for a partial week, whose few days would read as a dip in coverage).
     """
     ids = pd.Index(block_ids)
     ev = window_rows(activity, window)
@@ -377,7 +379,11 @@ def weekly_trend(activity: pd.DataFrame, block_ids: pd.Series | list[str], *, wi
         "enforcement": (ev[S.KIND] == S.ENFORCEMENT).groupby(week).sum(),
         "blocks": ev[visit].groupby(week[visit])[S.BLOCK_ID].nunique(),
     }).reindex(weeks, fill_value=0).fillna(0)
-    out["coverage_pct"] = (100 * out["blocks"] / max(len(ids), 1)).round(1)
+    start, after = pd.Timestamp(window.start), pd.Timestamp(window.end) + pd.Timedelta(days=1)
+    week_end = weeks + pd.Timedelta(days=7)
+    days = (week_end.where(week_end < after, after) - weeks.where(weeks > start, start)).days
+    out.insert(0, "days", days.to_numpy())
+    out["coverage_pct"] = (100 * out["blocks"] / max(len(ids), 1)).round(1).where(out["days"] == 7)
     return out.drop(columns="blocks").rename_axis("week").reset_index().astype(
         {"visits": int, "enforcement": int})
 

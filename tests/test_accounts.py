@@ -244,3 +244,12 @@ def test_require_names_what_who_and_why():
     with pytest.raises(AccessError, match="you are signed in as ofc \\(officer\\)"):
         accounts.require(officer, SUPERVISOR, ADMIN, what="the audit log")
     assert accounts.require(officer, OFFICER, SUPERVISOR, what="coverage") is officer
+
+
+def test_one_account_per_officer_id_and_ids_within_the_length_policy(engine):
+    accounts.add_user(engine, "jdoe", role=OFFICER, actor="cli:test", officer_id="O7")
+    with pytest.raises(InputError, match="'jdoe' already has officer id 'O7'"):
+        accounts.add_user(engine, "jdoe2", role=OFFICER, actor="cli:test", officer_id="O7")
+    with pytest.raises(InputError, match="at most 128 characters"):
+        accounts.add_user(engine, "long", role=OFFICER, actor="cli:test", officer_id="O" * 129)
+    accounts.add_user(engine, "long", role=OFFICER, actor="cli:test", officer_id="O" * 128)

@@ -173,3 +173,11 @@ def test_mapping_with_xy_rules_and_placeholders(tmp_path):
 def test_bad_mappings_name_the_problem(tmp_path, text, message):
     with pytest.raises(InputError, match=message):
         read_mapping(write(tmp_path, text, "bad.toml"))
+
+
+def test_day_first_dates_are_local_days_not_utc(tmp_path):
+    """With time_format %d-%m-%Y the "-2026" is not a UTC offset: the date is a local day."""
+    records, rejects = parse(tmp_path, "occurred_at,lat,lon,kind\n05-03-2026,41.88,-87.63,foot_patrol\n",
+                             Mapping(time_format="%d-%m-%Y"))
+    assert rejects.empty
+    assert records["occurred_at"].iloc[0] == pd.Timestamp("2026-03-05T06:00", tz="UTC")  # midnight in Chicago

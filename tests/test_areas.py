@@ -176,3 +176,17 @@ def test_unreadable_files_say_so(tmp_path, content):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         read_layer(tmp_path / "nope.geojson")
+
+
+def test_web_mercator_beats_are_analysed_in_their_utm_zone_and_the_summary_says_so():
+    beats = two_beats("EPSG:3857")
+    out, blocks, notes = prepare_areas(beats, None, grid_m=200)
+    assert out.crs.to_epsg() == 32616
+    assert len(blocks) == 8 and blocks.area.round().eq(40_000).all()  # 200 m on the ground, not 151 m
+    (detail,) = notes.loc[notes["action"] == "reprojected", "detail"]
+    assert "EPSG:3857" in detail and "distorts distances by up to 3" in detail and "EPSG:32616" in detail
+
+
+def test_a_distorting_analysis_crs_in_the_settings_is_refused():
+    with pytest.raises(CRSError, match="distorts distances by up to .*choose a low-distortion CRS"):
+        prepare_areas(two_beats(), None, grid_m=200, analysis_crs="EPSG:3857")

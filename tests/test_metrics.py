@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -159,3 +159,17 @@ def test_activity_mask_counts_no_row_of_a_missing_kind():
     assert activity_mask(activity, kinds=["foot_patrol", "enforcement"]).tolist() == [True, False, True]
     assert activity_mask(activity, kinds=["enforcement"], hours=[7, 8]).tolist() == [False, False, True]
     assert activity_mask(activity, weekdays=[0, 1]).tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize("zone, day", [("America/Santiago", date(2026, 9, 6)), ("America/Havana", date(2026, 3, 8))])
+def test_a_day_without_a_local_midnight_starts_at_its_first_valid_instant(zone, day):
+    first, after = Window(day, day, zone).utc_bounds()
+    assert first.tzinfo is not None and timedelta(hours=22) < after - first <= timedelta(hours=24)
+    assert pd.Timestamp(first).tz_convert(zone).hour == 1  # the clocks jump from 00:00 to 01:00
+
+
+def test_partial_weeks_at_the_ends_of_the_trend_have_no_coverage_figure():
+    activity = local_activity(events_for({"a": {"foot_patrol": 14}}), timezone="America/Chicago")
+    trend = weekly_trend(activity, ["a", "b"], window=WINDOW)
+    assert trend["days"].iloc[0] == 4 and trend["days"].iloc[-1] == 2 and trend["days"].iloc[1:-1].eq(7).all()
+    assert trend["coverage_pct"].iloc[[0, -1]].isna().all() and trend["coverage_pct"].iloc[1:-1].notna().all()

@@ -16,6 +16,7 @@ from beatmap.accounts import User
 from beatmap.errors import AccessError, InputError
 from beatmap.metrics import Window
 from beatmap.report import block_coverage
+from beatmap.settings import Settings
 from beatmap.visits import block_at, delete_visit, edit_visit, log_visit, own_visits, week_start
 from tests.conftest import X0, Y0, load_two_beats
 
@@ -264,3 +265,23 @@ def test_a_supervisor_changes_visits_on_their_own_beats_only(areas, settings):
     assert event(areas, on_a)["beat_id"] == "A"
     delete_visit_as(areas, sergeant_a, on_a, settings=settings, now=later)
     assert event(areas, on_a) is None
+
+
+def test_week_start_in_a_zone_without_that_midnight():
+    settings = Settings(timezone="America/Santiago")
+    start = week_start(datetime(2026, 9, 9, 15, tzinfo=UTC), settings=settings)  # the Monday is 2026-09-07
+    assert start == datetime(2026, 9, 7, 3, tzinfo=UTC)
+    assert week_start(datetime(2026, 9, 6, 15, tzinfo=UTC), settings=settings) < start  # a Sunday: the week before
+
+
+def test_visit_changes_are_audited_under_the_account_that_made_them(areas, settings):
+    from beatmap.access import delete_visit_as, edit_visit_as
+
+    officer = User(name="jdoe", role="officer", beats=("A",), officer_id="O7")
+    sergeant = User(name="sgt.smith", role="supervisor", beats=("A",), officer_id="S1")
+    first, second = log(areas, settings, token="a1"), log(areas, settings, token="a2", x=60)
+    edit_visit_as(areas, officer, first, settings=settings, note="porch", now=NOW)
+    edit_visit_as(areas, sergeant, first, settings=settings, note="checked", now=NOW)
+    delete_visit_as(areas, sergeant, second, settings=settings, now=NOW)
+    actions = [(e["action"], e["actor"]) for e in audit(areas) if e["action"] != "visit.log"]
+    assert actions == [("visit.edit", "jdoe"), ("visit.edit", "sgt.smith"), ("visit.delete", "sgt.smith")]

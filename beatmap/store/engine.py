@@ -51,6 +51,7 @@ def connect(db: str | os.PathLike[str] | None = None) -> Engine:
     """An engine on the store's database with beatmap's connection settings, without checking its schema."""
     url = store_url(db)
     try:
+        check_dialect(make_url(url).get_backend_name())
         # SQLite: no pooled connections, so a store deleted and made again at the same path is the one read.
         engine = create_engine(url, poolclass=NullPool) if url.startswith("sqlite") else create_engine(url)
     except ArgumentError as exc:
@@ -58,7 +59,6 @@ def connect(db: str | os.PathLike[str] | None = None) -> Engine:
                          "e.g. postgresql+psycopg://host/db") from exc
     except ModuleNotFoundError as exc:
         raise StoreError(f"cannot open {safe_url(url)}: its database driver is not installed ({exc.name})") from exc
-    check_dialect(engine.dialect.name)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)

@@ -68,6 +68,10 @@ def trend_chart(trend: pd.DataFrame) -> None:
     if trend.empty or not (trend["visits"].sum() + trend["enforcement"].sum()):
         st.info("No activity in this period to chart.")
         return
+    trend = trend[trend["days"] == 7]  # a few days at the period's ends would read as a dip
+    if trend.empty:
+        st.info("The period holds no full week (Monday to Sunday) to chart.")
+        return
     long = trend.melt(id_vars="week", value_vars=["visits", "enforcement"], var_name="what", value_name="count")
     counts = alt.Chart(long, height=200).mark_line(point=True).encode(
         x=alt.X("week:T", title=None), y=alt.Y("count:Q", title="Events per week"),
