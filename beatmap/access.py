@@ -319,7 +319,7 @@ def import_activity_as(
     """:func:`beatmap.ingest.import_activity` for a supervisor, audited under their name."""
     require(user, SUPERVISOR, what="imports")
     return ingest.import_activity(engine, path, settings=settings, mapping_path=mapping_path, source=source,
-                                  progress=progress or ingest._no_progress, actor=user.name)
+                                  progress=progress or ingest.no_progress, actor=user.name)
 
 
 def load_areas_as(
@@ -339,7 +339,7 @@ def load_areas_as(
     require(user, SUPERVISOR, what="imports")
     return ingest.load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
                              blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m,
-                             progress=progress or ingest._no_progress, actor=user.name)
+                             progress=progress or ingest.no_progress, actor=user.name)
 
 
 def read_audit_for(

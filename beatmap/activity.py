@@ -485,5 +485,10 @@ def reject_fingerprints(rejects: pd.DataFrame, *, source: str) -> pd.Series:
     return pd.Series([_digest(k) for k in keys], index=rejects.index, dtype=object)
 
 
+def id_fingerprint(source: str, source_id: str) -> str:
+    """The identity of the record ``source_id`` of feed ``source``, as an import of it computes it."""
+    return _digest(f"id|{source}|{source_id}")
+
+
 def _digest(key: str) -> str:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()

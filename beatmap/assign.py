@@ -21,8 +21,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
+from beatmap import schema as S
+from beatmap.crs import WGS84, transform_xy
 from beatmap.schema import BEAT_ID, BLOCK_ID
+from beatmap.settings import Settings
 
 #: Columns of the frame :func:`activity_to_blocks` returns.
 ASSIGNMENT_COLUMNS = (BLOCK_ID, BEAT_ID, "snapped", "distance_m")
@@ -99,3 +103,18 @@ def activity_to_blocks(
         out.loc[found, BLOCK_ID] = blocks[BLOCK_ID].to_numpy(dtype=object)[block_of[found]]
         out.loc[found, BEAT_ID] = blocks[BEAT_ID].to_numpy(dtype=object)[block_of[found]]
     return out
+
+
+def assign_points(records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: Settings) -> pd.DataFrame:
+    """Assign records with ``lon``/``lat`` (and optional ``reported_beat``) to ``blocks``.
+
+    Returns the frame of :func:`activity_to_blocks`, with ``records``' index.
+    """
+    if blocks.empty:
+        nowhere = np.zeros(len(records))
+        return activity_to_blocks(nowhere, nowhere, blocks).set_axis(records.index)
+    x, y = transform_xy(records[S.LON].to_numpy(), records[S.LAT].to_numpy(), WGS84, CRS(blocks.crs))
+    reported = records[S.REPORTED_BEAT].to_numpy(dtype=object) if S.REPORTED_BEAT in records else None
+    out = activity_to_blocks(x, y, blocks, reported_beat=reported, edge_tolerance_m=settings.edge_tolerance_m,
+                             snap_m=settings.snap_m)
+    return out.set_axis(records.index)

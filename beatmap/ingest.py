@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 from pyproj import CRS
 from sqlalchemy import Engine
@@ -27,8 +26,8 @@ from beatmap.activity import (
     reject_fingerprints,
 )
 from beatmap.areas import prepare_areas, read_layer
-from beatmap.assign import activity_to_blocks
-from beatmap.crs import WGS84, parse_crs, transform_xy
+from beatmap.assign import assign_points
+from beatmap.crs import WGS84, parse_crs
 from beatmap.errors import CRSError, InputError
 from beatmap.settings import Settings
 
@@ -36,7 +35,7 @@ from beatmap.settings import Settings
 Progress = Callable[[float, str], None]
 
 
-def _no_progress(_fraction: float, _message: str) -> None:
+def no_progress(_fraction: float, _message: str) -> None:
     return None
 
 
@@ -94,7 +93,7 @@ def load_areas(
     blocks_path: str | Path | None = None,
     block_id_field: str | None = None,
     grid_m: float | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     actor: str = "library",
 ) -> AreasSummary:
     """Read, validate and store beats and blocks, replacing any loaded before.
@@ -124,7 +123,7 @@ def store_areas(
     settings: Settings,
     source: str,
     file_name: str,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     actor: str = "library",
 ) -> AreasSummary:
     """Write prepared layers (see :func:`beatmap.areas.prepare_areas`) and re-assign activity (audited as ``actor``)."""
@@ -149,22 +148,6 @@ def store_areas(
                         events_reassigned=len(located))
 
 
-def assign_points(records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: Settings) -> pd.DataFrame:
-    """Assign records with ``lon``/``lat`` (and optional ``reported_beat``) to ``blocks``.
-
-    Returns the frame of :func:`beatmap.assign.activity_to_blocks`, with
-    ``records``' index.
-    """
-    if blocks.empty:
-        nowhere = np.zeros(len(records))
-        return activity_to_blocks(nowhere, nowhere, blocks).set_axis(records.index)
-    x, y = transform_xy(records[S.LON].to_numpy(), records[S.LAT].to_numpy(), WGS84, CRS(blocks.crs))
-    reported = records[S.REPORTED_BEAT].to_numpy(dtype=object) if S.REPORTED_BEAT in records else None
-    out = activity_to_blocks(x, y, blocks, reported_beat=reported, edge_tolerance_m=settings.edge_tolerance_m,
-                             snap_m=settings.snap_m)
-    return out.set_axis(records.index)
-
-
 def import_activity(
     engine: Engine,
     path: str | Path,
@@ -174,7 +157,7 @@ def import_activity(
     crs: str | None = None,
     source: str | None = None,
     now: pd.Timestamp | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     actor: str = "library",
 ) -> ImportSummary:
     """Import an activity CSV into the store, as one transaction.

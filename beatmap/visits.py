@@ -1,7 +1,7 @@
 """Visits logged by officers from a phone: log, correct, delete, list.
 
 A logged visit is an ordinary activity event (source ``"app"``), assigned to
-a block by the same rules as an import (:func:`beatmap.ingest.assign_points`)
+a block by the same rules as an import (:func:`beatmap.assign.assign_points`)
 and counted by every metric at once.  Each is saved in its own transaction
 with an audit entry and a store version bump, so views update at once.
 
@@ -39,11 +39,11 @@ from sqlalchemy.exc import IntegrityError
 
 from beatmap import schema as S
 from beatmap import store
-from beatmap.activity import _digest
+from beatmap.activity import id_fingerprint
+from beatmap.assign import assign_points
 from beatmap.clock import day_start
 from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import AccessError, InputError, StoreError
-from beatmap.ingest import assign_points
 from beatmap.settings import Settings
 
 #: The feed name of visits logged in the app.
@@ -61,7 +61,7 @@ _AUDITED = ("officer_id", "occurred_at", "kind", "subtype", "duration_min", "not
 
 def app_fingerprint(client_token: str) -> str:
     """The events fingerprint of a visit logged with ``client_token`` (as if imported from feed "app")."""
-    return _digest(f"id|{APP_SOURCE}|{client_token}")
+    return id_fingerprint(APP_SOURCE, client_token)
 
 
 def block_at(engine: Engine | Connection, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None,

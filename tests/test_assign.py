@@ -9,7 +9,7 @@ import pytest
 from beatmap.areas import prepare_areas
 from beatmap.assign import activity_to_blocks
 from beatmap.crs import WGS84, transform_xy
-from beatmap.ingest import assign_points
+from beatmap.assign import assign_points
 from tests.conftest import CRS_CASES, X0, Y0, metric_frame, square
 
 
