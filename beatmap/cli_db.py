@@ -13,7 +13,7 @@ from beatmap.store.engine import connect, safe_url, store_url
 COMMAND = "db"
 
 
-def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(sub: argparse._SubParsersAction) -> None:
     """Add ``db`` to the main parser's subcommands."""
     db = sub.add_parser("db", help="the store itself: upgrade its schema, show its revision, back up, restore")
     actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -33,8 +33,8 @@ def run(args: argparse.Namespace, *, db: str | None) -> int:
     url = store_url(db)
     where = safe_url(url)
     if args.db_command == "history":
-        for revision in migrate.history():
-            print(f"{revision.revision}  {revision.doc.splitlines()[0] if revision.doc else ''}")
+        for step in migrate.history():
+            print(f"{step.revision}  {step.doc.splitlines()[0] if step.doc else ''}")
         return 0
     if args.db_command == "restore":
         restore_store(url, args.file, force=args.force)

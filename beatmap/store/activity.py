@@ -31,7 +31,9 @@ def add_batch(conn: Connection, *, what: str, source: str, file_name: str, summa
     result = conn.execute(insert(batches).values(
         what=what, source=source, file_name=file_name, imported_at=datetime.now(UTC), summary=json.dumps(summary),
     ))
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def set_batch_summary(conn: Connection, batch_id: int, summary: dict) -> None:
@@ -96,7 +98,9 @@ def _copy_events(conn: Connection, rows: list[tuple[Any, ...]], names: str) -> s
     """PostgreSQL: COPY the rows into a staging table, then move the new ones over; their fingerprints."""
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE events_stage ON COMMIT DROP AS SELECT {names} FROM events WITH NO DATA")
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
     with cursor.copy(f"COPY events_stage ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)

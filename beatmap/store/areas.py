@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -49,7 +50,7 @@ def write_area_notes(conn: Connection, batch_id: int, notes: pd.DataFrame) -> No
         conn.execute(insert(area_notes), rows)
 
 
-def _geo_frame(rows: list[Any], columns: list[str], crs: CRS | None) -> gpd.GeoDataFrame:
+def _geo_frame(rows: Sequence[Any], columns: list[str], crs: CRS | None) -> gpd.GeoDataFrame:
     frame = pd.DataFrame(rows, columns=[*columns, "geom"])
     geometry = shapely.from_wkb(frame.pop("geom").to_numpy()) if len(frame) else []
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=crs, index=frame.index), crs=crs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -126,7 +127,7 @@ def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str]:
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             # Rebuilding a table with foreign keys on would cascade; the check runs after the migration instead.
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # outside any transaction
+            _driver(conn).execute("PRAGMA foreign_keys=OFF")  # outside any transaction
         conn.execution_options(beatmap_write=True)
         with conn.begin():
             lock(conn)
@@ -144,6 +145,13 @@ def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str]:
                     raise StoreError(f"the migration left {len(problems)} rows whose references are broken; "
                                      "nothing was changed")
         if engine.dialect.name == "sqlite":
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+            _driver(conn).execute("PRAGMA foreign_keys=ON")
     assert after is not None
     return before, after
+
+
+def _driver(conn: Connection) -> Any:
+    """The DB-API connection under ``conn`` (for a statement SQLite must see outside any transaction)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return driver
