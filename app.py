@@ -21,6 +21,7 @@ if os.environ.get("BEATMAP_PUBLIC_ONLY") == "1":
     st.stop()
 
 from beatmap.access import pages_for  # noqa: E402  (after the public-only switch: that mode needs neither)
+from beatmap.errors import StoreError  # noqa: E402
 from beatmap.ui import auth, data  # noqa: E402
 
 # Page key (as in beatmap.access.PAGES) -> file, title, icon.
@@ -35,7 +36,12 @@ PAGES = {
     "settings": ("beatmap/ui/pages/admin_settings.py", "Settings", ":material/settings:"),
     "public": (PUBLIC_PAGE, "Public map", ":material/public:"),
 }
-engine, settings = data.get_engine(), data.get_settings()
+try:
+    engine = data.get_engine()
+except StoreError as exc:  # e.g. a store whose schema is behind: the message names the command to run
+    st.error(f"The dashboard cannot open its store: {exc}")
+    st.stop()
+settings = data.get_settings()
 user = auth.resolve_user(engine, settings)
 allowed = [PAGES[name] for name in pages_for(user)]
 pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(allowed)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -237,3 +239,16 @@ def outlined(drawn) -> str:
     thick = [f["properties"]["block_id"] for f in geojson.data["features"] if geojson.style_function(f)["weight"] == 4]
     assert len(thick) == 1, thick
     return thick[0]
+
+
+def test_a_store_behind_the_schema_is_refused_with_the_command_to_run(tmp_path, monkeypatch):
+    db = tmp_path / "behind.db"
+    store.open_store(db).dispose()
+    with sqlite3.connect(db) as conn:  # as a store made by an older beatmap would be
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    conn.close()
+    monkeypatch.setenv("BEATMAP_DB", str(db))
+    at = app_as(None)
+    at.run()
+    assert not at.exception
+    assert any("beatmap db upgrade" in e.value for e in at.error)
