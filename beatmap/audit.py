@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, func, or_, select
 
 from beatmap import store
 from beatmap.errors import InputError
@@ -93,7 +93,9 @@ def read_audit(
     if actor:
         query = query.where(log.c.actor == actor)
     if action:
-        query = query.where(or_(log.c.action == action, log.c.action.startswith(f"{action}.", autoescape=True)))
+        # A prefix compared as text, not LIKE: SQLite's LIKE ignores case and PostgreSQL's does not.
+        prefix = f"{action}."
+        query = query.where(or_(log.c.action == action, func.substr(log.c.action, 1, len(prefix)) == prefix))
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:

@@ -143,3 +143,10 @@ def test_audit_command_writes_a_filtered_neutralised_csv(tmp_path, capsys, monke
     assert recorded[-2:] == [("cli:ops", "export"), ("cli:ops", "audit.export")]
     code, _, err = run_cli(["--db", db, "audit", "--out", str(tmp_path / "log.json")], capsys)
     assert code == 2 and "CSV" in err
+
+
+def test_the_action_filter_compares_the_same_on_both_databases(engine):
+    """A prefix match by text: SQLite's LIKE would ignore case where PostgreSQL's does not."""
+    for action in ("import.activity", "Import.activity", "importer"):
+        audit.record(engine, actor="cli:test", action=action)
+    assert audit.read_audit(engine, action="import")["action"].tolist() == ["import.activity"]
