@@ -11,7 +11,7 @@ PORT    ?= 8501
 
 PGURL   ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install install-dev vendor browser postgres demo bench clean
+.PHONY: run test lint install install-dev vendor browser postgres demo bench clean
 
 run: install vendor data/beatmap.db
 	$(BIN)/streamlit run app.py --server.port $(PORT)
@@ -51,6 +51,12 @@ $(VENDOR)/.installed: package.json package-lock.json | install
 # The browser tests drive the system's Chromium (a browser download at test time fails offline).
 browser:
 	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+# Lint, format check and type check of the library and the app (configured in pyproject.toml).
+lint: install-dev
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+	$(BIN)/mypy
 
 # The store tests' PostgreSQL server (installed from Debian's packages where none answers; CI has one).
 postgres:
