@@ -143,6 +143,7 @@ def block_coverage_for(
     *,
     window: Window,
     settings: Settings,
+    neighbours: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """:func:`beatmap.metrics.coverage_by_block` of the blocks of the user's beats.
 
@@ -154,6 +155,9 @@ def block_coverage_for(
         ``block_id`` and ``beat_id`` of every block.
     activity : DataFrame
         A :func:`beatmap.metrics.local_activity` frame.
+    neighbours : DataFrame, optional
+        Neighbouring blocks (:func:`beatmap.metrics.neighbour_pairs`), for
+        the ``neighbours`` flag rule.
 
     Returns
     -------
@@ -163,7 +167,7 @@ def block_coverage_for(
     """
     mine = restrict_to_beats(user, blocks)
     # coverage_by_block counts only the blocks it is given, so other beats' activity never enters.
-    cov = coverage_by_block(mine, activity, window=window, settings=settings)
+    cov = coverage_by_block(mine, activity, window=window, settings=settings, neighbours=neighbours)
     return cov if may_see_officers(user) else cov.drop(columns="officers")
 
 

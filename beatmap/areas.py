@@ -454,3 +454,35 @@ def prepare_areas(
     all_notes = pd.concat([n for n in notes if not n.empty], ignore_index=True) if any(
         not n.empty for n in notes) else pd.DataFrame(columns=list(NOTE_COLUMNS))
     return beats, blocks, all_notes
+
+
+#: Blocks of one beat closer than this are neighbours (metres): wide enough to step over a street between
+#: city blocks, narrow enough not to reach the next block but one.
+NEIGHBOUR_GAP_M = 25.0
+
+
+def block_neighbours(blocks: gpd.GeoDataFrame, *, gap_m: float = NEIGHBOUR_GAP_M) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of blocks of one beat that touch, or face each other across a street.
+
+    Parameters
+    ----------
+    blocks : GeoDataFrame
+        ``beat_id`` and polygons in a metric CRS.
+    gap_m : float
+        Blocks at most this far apart are neighbours (0: only touching ones).
+
+    Returns
+    -------
+    tuple of two int arrays
+        Positions ``(i, j)`` in ``blocks`` with ``i < j``, sorted; blocks of
+        different beats are never neighbours.
+    """
+    geoms = blocks.geometry.to_numpy()
+    if len(geoms) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="dwithin", distance=gap_m)
+    beat = blocks[BEAT_ID].to_numpy()
+    keep = (left < right) & (beat[left] == beat[right])
+    order = np.lexsort((right[keep], left[keep]))
+    return left[keep][order].astype(np.int64), right[keep][order].astype(np.int64)

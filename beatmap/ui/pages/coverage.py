@@ -38,11 +38,13 @@ if filters is None:
     st.stop()
 blocks = data.blocks(engine, url, v)
 activity = filters.apply(data.activity(engine, url, v, settings.timezone))
-cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings)
+pairs = data.neighbours(engine, url, v)
+cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings, neighbours=pairs)
 if cov.empty:
     st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
-before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings)
+before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings,
+                                   neighbours=pairs)
 beats = coverage_by_beat(cov)
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
