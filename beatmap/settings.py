@@ -119,7 +119,7 @@ class Settings:
     enforcement_only_min: int = 3
     rarely_rule: str = "neighbours"
     rarely_fraction: float = 0.75
-    rarely_confidence: float = 0.99
+    rarely_confidence: float = 0.98
     rarely_neighbour_gate: float = 0.1
     shifts: dict[str, tuple[int, int]] = field(
         default_factory=lambda: {"day": (7, 15), "evening": (15, 23), "night": (23, 7)}

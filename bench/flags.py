@@ -100,7 +100,7 @@ class Rule:
 
 
 #: The default of the settings (rarely_rule, rarely_fraction, rarely_confidence, rarely_neighbour_gate).
-CHOSEN = Rule("neighbours, 75% of typical, 99%, gate 0.1 (the default)", "neighbours", 0.75, 0.99, 0.1)
+CHOSEN = Rule("neighbours, 75% of typical, 98%, gate 0.1 (the default)", "neighbours", 0.75, 0.98, 0.1)
 RULES = (
     Rule("before: poisson, 25% of typical, 95%", "poisson", 0.25, 0.95),
     Rule("poisson, 50% of typical, 95%", "poisson", 0.50, 0.95),
