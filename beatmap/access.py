@@ -34,7 +34,7 @@ from beatmap.metrics import Window, coverage_by_block, coverage_by_officer
 from beatmap.settings import Settings
 
 if TYPE_CHECKING:
-    from beatmap.routes import Route
+    from beatmap.routing.route import Route
 
 __all__ = [
     "NO_BEATS", "PAGES", "block_coverage_for", "check_beat", "delete_visit_as", "edit_visit_as", "export",
@@ -209,14 +209,14 @@ def plan_route_as(
     dwell_min: float | None = None,
     seed: int | None = None,
 ) -> Route:
-    """:func:`beatmap.routes.route_from_store` for an officer or supervisor, on one of their beats.
+    """:func:`beatmap.routing.plan.route_from_store` for an officer or supervisor, on one of their beats.
 
     Raises
     ------
     AccessError
         When ``user`` may not plan routes, or ``beat_id`` is not one of their beats.
     """
-    from beatmap.routes import route_from_store  # the solver loads only when a route is planned
+    from beatmap.routing.plan import route_from_store  # the solver loads only when a route is planned
 
     check_beat(user, beat_id, what="walking routes")
     return route_from_store(engine, beat_id=beat_id, start=start, minutes=minutes, settings=settings, end=end,

@@ -185,7 +185,9 @@ def _run(args: argparse.Namespace) -> int:
 
         print(streets_text(load_streets(engine, args.file, crs=args.crs, actor=cli_actor())))
     elif args.command == "route":
-        from beatmap.routes import route_card_html, route_from_store, route_text, start_point, write_gpx
+        from beatmap.routing.landmarks import start_point
+        from beatmap.routing.output import route_card_html, route_text, write_gpx
+        from beatmap.routing.plan import route_from_store
 
         planned = route_from_store(
             engine, beat_id=args.beat, start=start_point(args.start, settings=settings), minutes=args.minutes,

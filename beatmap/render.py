@@ -29,7 +29,7 @@ from beatmap.crs import WGS84
 from beatmap.errors import BeatmapError
 
 if TYPE_CHECKING:
-    from beatmap.routes import Route
+    from beatmap.routing.route import Route
 
 #: Where the app serves Leaflet (Streamlit static serving of ``static/``).
 DEFAULT_ASSET_BASE = "/app/static/vendor/leaflet"
@@ -406,7 +406,7 @@ def route_map(
     beat : GeoDataFrame
         The beat's outline (``beat_id`` and geometry) in a metric CRS.
     route : Route, optional
-        A planned route (:func:`beatmap.routes.plan_walking_route`); its path, numbered stops,
+        A planned route (:func:`beatmap.routing.plan.plan_walking_route`); its path, numbered stops,
         start and end are drawn.
     marker : tuple of float, optional
         ``(lat, lon)`` of a chosen place (a start, or where a visit is logged), drawn as a ring.

@@ -152,7 +152,7 @@ def test_the_officer_pages_show_nothing_when_nobody_is_signed_in(street_store, t
 def test_gpx_of_the_page_parses(street_store, taps):
     at = run(ROUTE_PAGE)
     button(at, "Plan the route").click().run()
-    from beatmap.routes import route_to_gpx
+    from beatmap.routing.output import route_to_gpx
 
     root = ET.fromstring(route_to_gpx(at.session_state["route-A"]))
     assert root.tag == "{http://www.topografix.com/GPX/1/1}gpx"

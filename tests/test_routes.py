@@ -16,17 +16,11 @@ import shapely
 from beatmap import store
 from beatmap.errors import AccessError, CRSError, InputError, StoreError
 from beatmap.metrics import Window
-from beatmap.routes import (
-    block_priorities,
-    default_seed,
-    parse_lat_lon,
-    plan_walking_route,
-    route_card_html,
-    route_from_store,
-    route_text,
-    route_to_gpx,
-    write_gpx,
-)
+from beatmap.routing.landmarks import parse_lat_lon
+from beatmap.routing.output import route_card_html, route_text, route_to_gpx, write_gpx
+from beatmap.routing.plan import plan_walking_route, route_from_store
+from beatmap.routing.priorities import block_priorities
+from beatmap.routing.route import default_seed
 from beatmap.settings import Settings
 from beatmap.streets import load_streets, street_graph, streets_from_file
 from tests.conftest import CRS_CASES, X0, Y0, metric_frame
@@ -232,7 +226,7 @@ def test_the_planner_matches_brute_force_on_a_small_grid(fast):
         geometry=[shapely.box(X0 + x + 20, Y0 + y + 20, X0 + x + 180, Y0 + y + 180) for x, y in cells],
         crs="EPSG:32616")
     route = plan_walking_route(blocks, streets, start=lat_lon(400, 200), minutes=50, settings=fast, seed=2)
-    from beatmap.routes import walking_distances
+    from beatmap.routing.network import walking_distances
 
     walk = walking_distances(blocks, streets, start=lat_lon(400, 200), end=lat_lon(400, 200))
     best = 0.0
@@ -453,7 +447,7 @@ def test_the_route_map_numbers_the_stops_and_shares_a_badge_at_one_corner(tmp_pa
 
 def test_landmarks_near_the_beat_are_offered_nearest_first_and_named_on_the_command_line(tmp_path, capsys):
     from beatmap.cli import main
-    from beatmap.routes import landmarks_near, start_point
+    from beatmap.routing.landmarks import landmarks_near, start_point
 
     db = build_store(tmp_path)
     places = {"Far school": lat_lon(-900, 0), "Station": lat_lon(100, 100), "Other city": lat_lon(50_000, 0)}
@@ -478,16 +472,16 @@ def test_a_seeds_route_is_kept_only_when_it_covers_exactly_as_much_priority(monk
     """The seed chooses among equally good routes only; a better route one seed stumbles on is not taken."""
     import numpy as np
 
-    import beatmap.routes as routes
+    from beatmap.routing import solver
 
     priority = np.array([2.0, 2.0, 3.0, 1.0])
     answers: list[np.ndarray] = []
-    monkeypatch.setattr(routes, "_search", lambda **kw: answers.pop(0))
+    monkeypatch.setattr(solver, "_search", lambda **kw: answers.pop(0))
     square = np.ones((6, 6))
 
     def solve(first, seeded):
         answers[:] = [np.array(first), np.array(seeded)]
-        return routes._solve_orienteering(square, square, priority, dwell_s=1, budget_s=10,
+        return solver.solve_orienteering(square, square, priority, dwell_s=1, budget_s=10,
                                           rng=np.random.default_rng(1), time_limit_s=1).tolist()
 
     assert solve([0, 2], [2, 1]) == [2, 1]  # the same 5.0 through another block: the seed's

@@ -8,7 +8,9 @@ from beatmap.access import plan_route_as
 from beatmap.clock import local_today
 from beatmap.errors import BeatmapError
 from beatmap.render import route_map
-from beatmap.routes import default_seed, landmarks_near, route_card_html, route_to_gpx
+from beatmap.routing.landmarks import landmarks_near
+from beatmap.routing.output import route_card_html, route_to_gpx
+from beatmap.routing.route import default_seed
 from beatmap.ui import auth, data, mapview, officer
 
 TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
