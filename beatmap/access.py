@@ -208,8 +208,11 @@ def plan_route_as(
     end: tuple[float, float] | None = None,
     dwell_min: float | None = None,
     seed: int | None = None,
+    area_id: str | None = None,
 ) -> Route:
     """:func:`beatmap.routing.plan.route_from_store` for an officer or supervisor, on one of their beats.
+
+    ``area_id`` targets one neglected area of the beat (:mod:`beatmap.neglect`).
 
     Raises
     ------
@@ -220,7 +223,7 @@ def plan_route_as(
 
     check_beat(user, beat_id, what="walking routes")
     return route_from_store(engine, beat_id=beat_id, start=start, minutes=minutes, settings=settings, end=end,
-                            dwell_min=dwell_min, seed=seed)
+                            dwell_min=dwell_min, seed=seed, area_id=area_id)
 
 
 def log_visit_as(

@@ -282,6 +282,15 @@ def outlines(light: gpd.GeoDataFrame, *, name: str = "Beats") -> folium.FeatureG
     return group
 
 
+def area_outlines(light: gpd.GeoDataFrame, *, name: str = "Neglected areas") -> folium.FeatureGroup:
+    """Neglected areas as thick dashed outlines over the blocks (not clickable: a click still picks a block)."""
+    group = folium.FeatureGroup(name=name)
+    folium.GeoJson(light.to_json(drop_id=True), interactive=False,
+                   style_function=lambda f: {"fill": False, "color": "#000000", "weight": 4,
+                                             "dashArray": "8 6"}).add_to(group)
+    return group
+
+
 def legend_block(title: str, entries: Sequence[tuple[str, str]]) -> str:
     """A legend in words: a title and one swatch with text per class (HTML, escaped)."""
     rows = "".join(

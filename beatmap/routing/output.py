@@ -98,7 +98,8 @@ td, th {{ border: 1px solid #999; padding: 4pt 6pt; text-align: left; vertical-a
 
 
 def _title(route: Route) -> str:
-    return f"Walking route{f', beat {route.beat_id}' if route.beat_id else ''}"
+    where = f", beat {route.beat_id}" if route.beat_id else ""
+    return f"Walking route{where}" + (f", area {route.area}" if route.area else "")
 
 
 def _summary(route: Route) -> str:

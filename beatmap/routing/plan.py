@@ -21,6 +21,7 @@ and, on small instances, against the exact optimum.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import geopandas as gpd
@@ -35,6 +36,7 @@ from beatmap.clock import local_today
 from beatmap.crs import WGS84, is_metric, transform_xy
 from beatmap.errors import CRSError, InputError
 from beatmap.metrics import Window
+from beatmap.neglect import area_block_ids, neglected_areas
 from beatmap.report import block_coverage, window_from_store
 from beatmap.routing.landmarks import MAX_START_DISTANCE_M, check_lat_lon
 from beatmap.routing.network import walking_distances
@@ -59,18 +61,21 @@ def route_from_store(
     seed: int | None = None,
     window: Window | None = None,
     time_limit_s: float | None = None,
+    area_id: str | None = None,
 ) -> Route:
     """Plan a walking route through one beat's blocks from the coverage and streets in the store.
 
     Every block of the beat with a priority above 0 (see
-    :func:`block_priorities`) is a candidate; the streets of the beat and
-    :data:`STREET_MARGIN_M` around it are walked.  See
-    :func:`plan_walking_route` for the other parameters.
+    :func:`block_priorities`) is a candidate, or with ``area_id`` every
+    block of that neglected area of the beat
+    (:func:`beatmap.neglect.neglected_areas`, over the same window); the
+    streets of the beat and :data:`STREET_MARGIN_M` around it are walked.
+    See :func:`plan_walking_route` for the other parameters.
 
     Raises
     ------
     InputError
-        When the beat is unknown, the start or end is more than
+        When the beat or area is unknown, the start or end is more than
         :data:`MAX_START_DISTANCE_M` from the beat, or no block fits in the time.
     StoreError
         When no areas are loaded.
@@ -94,9 +99,20 @@ def route_from_store(
     candidates = coverage.join(priorities)
     candidates = candidates[candidates["priority"] > 0]
     streets = store.read_streets(engine, bounds=reach.buffer(STREET_MARGIN_M).bounds)
-    return plan_walking_route(candidates, streets if len(streets) else None, start=start, minutes=minutes,
-                              settings=settings, end=end, dwell_min=dwell_min, seed=seed, beat_id=beat_id,
-                              time_limit_s=time_limit_s)
+    area = None
+    if area_id is not None:
+        areas = neglected_areas(coverage, streets=streets if len(streets) else None)
+        candidates = candidates[candidates[S.BLOCK_ID].isin(area_block_ids(areas, area_id))]
+        area = f"{area_id}, {areas.set_index('area_id').at[str(area_id), 'name']}"
+    route = plan_walking_route(candidates, streets if len(streets) else None, start=start, minutes=minutes,
+                               settings=settings, end=end, dwell_min=dwell_min, seed=seed, beat_id=beat_id,
+                               time_limit_s=time_limit_s)
+    if area is None:
+        return route
+    left = len(candidates) - len(route.stops)
+    note = (f"This walk covers neglected area {area}" + (f"; {left} of its blocks do not fit in the time."
+                                                         if left else ": every one of its blocks."))
+    return dataclasses.replace(route, area=area, notes=(note, *route.notes))
 
 
 def plan_walking_route(

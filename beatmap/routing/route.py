@@ -60,6 +60,8 @@ class Route:
         straight-line estimates, and real walks are longer.
     notes : tuple of str
         Plain sentences for the officer (snaps, straight lines, skipped blocks).
+    area : str or None
+        The neglected area the walk targets (its id and name), if any.
     """
 
     beat_id: str | None
@@ -81,6 +83,7 @@ class Route:
     seed: int
     straight_line: bool
     notes: tuple[str, ...]
+    area: str | None = None
 
     def stops_frame(self) -> pd.DataFrame:
         """The stops as a table (one row per stop, the :class:`Stop` fields as columns)."""

@@ -81,9 +81,22 @@ def blocks(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.Data
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
+def block_polygons(_engine: Engine, url: str, store_version: tuple[str, int]) -> gpd.GeoDataFrame:
+    """Every block's polygon in the analysis CRS (``block_id``, ``beat_id``, geometry; shared: never mutate it)."""
+    return store.read_blocks(_engine)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
 def neighbours(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.DataFrame:
     """Blocks of one beat that touch or face each other (``block_id``, ``neighbour_id``), for the flag rule."""
-    return neighbour_pairs(store.read_blocks(_engine))
+    return neighbour_pairs(block_polygons(_engine, url, store_version))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def streets(_engine: Engine, url: str, store_version: tuple[str, int]) -> gpd.GeoDataFrame | None:
+    """The loaded street segments (analysis CRS), to name neglected areas; None when none are loaded."""
+    frame = store.read_streets(_engine)
+    return frame if len(frame) else None
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
