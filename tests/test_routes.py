@@ -487,3 +487,25 @@ def test_a_seeds_route_is_kept_only_when_it_covers_exactly_as_much_priority(monk
     assert solve([0, 2], [2, 1]) == [2, 1]  # the same 5.0 through another block: the seed's
     assert solve([0, 2], [0, 1, 2]) == [0, 2]  # 7.0 > 5.0: not every seed would find it
     assert solve([0, 2], [0]) == [0, 2]  # 2.0 < 5.0
+
+
+def test_a_route_can_target_one_neglected_area(tmp_path, fast):
+    from beatmap.neglect import neglected_areas_from_store
+
+    engine = store.open_store(build_store(tmp_path))
+    window = Window(pd.Timestamp("2026-01-01").date(), pd.Timestamp("2026-03-31").date(), "America/Chicago")
+    areas = neglected_areas_from_store(engine, window=window, settings=fast, beat_id="A").set_index("area_id")
+    assert list(areas.index) == ["A-1"] and areas.at["A-1", "name"] == "3 blocks along Test St"
+    area_blocks = set(areas.at["A-1", "block_ids"].split())
+    route = route_from_store(engine, beat_id="A", start=START, minutes=60, settings=fast, seed=1, area_id="A-1",
+                             window=window)
+    assert route.stops and {s.block_id for s in route.stops} <= area_blocks
+    assert route.area == "A-1, 3 blocks along Test St"
+    assert route.notes[0].startswith("This walk covers neglected area A-1, 3 blocks along Test St")
+    assert "area A-1, 3 blocks along Test St" in route_card_html(route)
+    short = route_from_store(engine, beat_id="A", start=START, minutes=25, settings=fast, seed=1, area_id="A-1",
+                             window=window)
+    left = len(area_blocks) - len(short.stops)
+    assert left > 0 and f"{left} of its blocks do not fit in the time" in short.notes[0]
+    with pytest.raises(InputError, match="--area 'A-9': no such neglected area; areas: A-1"):
+        route_from_store(engine, beat_id="A", start=START, minutes=60, settings=fast, area_id="A-9", window=window)
