@@ -480,9 +480,14 @@ def block_neighbours(blocks: gpd.GeoDataFrame, *, gap_m: float = NEIGHBOUR_GAP_M
     geoms = blocks.geometry.to_numpy()
     if len(geoms) == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="dwithin", distance=gap_m)
+    # Boxes grown by the gap find the candidates; the exact distance is measured only on those of one beat.
+    box = shapely.bounds(geoms)
+    grown = shapely.box(box[:, 0] - gap_m, box[:, 1] - gap_m, box[:, 2] + gap_m, box[:, 3] + gap_m)
+    left, right = shapely.STRtree(geoms).query(grown)
     beat = blocks[BEAT_ID].to_numpy()
     keep = (left < right) & (beat[left] == beat[right])
-    order = np.lexsort((right[keep], left[keep]))
-    return left[keep][order].astype(np.int64), right[keep][order].astype(np.int64)
+    left, right = left[keep], right[keep]
+    near = shapely.dwithin(geoms[left], geoms[right], gap_m)
+    left, right = left[near], right[near]
+    order = np.lexsort((right, left))
+    return left[order].astype(np.int64), right[order].astype(np.int64)

@@ -81,50 +81,61 @@ def neglected_areas(
     InputError
         When the coverage has no polygons or a street layer is in another CRS.
     """
+    table = pd.DataFrame(coverage.drop(columns="geometry", errors="ignore"))
     if blocks is not None:
-        shapes = blocks[[S.BLOCK_ID, "geometry"]]
-        coverage = gpd.GeoDataFrame(pd.DataFrame(coverage.drop(columns="geometry", errors="ignore")).merge(
-            shapes, on=S.BLOCK_ID, how="inner"), geometry="geometry", crs=blocks.crs)
-    if not isinstance(coverage, gpd.GeoDataFrame) or coverage.crs is None:
+        places = pd.Index(blocks[S.BLOCK_ID]).get_indexer(table[S.BLOCK_ID])
+        table = table[places >= 0]
+        geoms, crs = blocks.geometry.to_numpy()[places[places >= 0]], blocks.crs
+    elif isinstance(coverage, gpd.GeoDataFrame) and coverage.crs is not None:
+        geoms, crs = coverage.geometry.to_numpy(), coverage.crs
+    else:
         raise InputError("neglected areas need the blocks' polygons: give a coverage table with geometry "
                          "(beatmap.report.block_coverage).")
-    if streets is not None and len(streets) and not streets.crs.equals(coverage.crs):
-        raise InputError(f"the streets are in {streets.crs.name} but the blocks in {coverage.crs.name}; "
+    if streets is not None and len(streets) and not streets.crs.equals(crs):
+        raise InputError(f"the streets are in {streets.crs.name} but the blocks in {crs.name}; "
                          "give both in the analysis CRS.")
-    flagged = coverage[coverage["flag"].notna()].reset_index(drop=True)
-    empty = gpd.GeoDataFrame({c: [] for c in AREA_COLUMNS}, geometry=gpd.GeoSeries([], crs=coverage.crs))
-    if flagged.empty:
+    empty = gpd.GeoDataFrame({c: [] for c in AREA_COLUMNS}, geometry=gpd.GeoSeries([], crs=crs))
+    is_flagged = table["flag"].notna().to_numpy()
+    if not is_flagged.any():
         return empty
-    left, right = block_neighbours(flagged, gap_m=gap_m)
+    flagged = table[is_flagged].reset_index(drop=True)
+    shapes = geoms[is_flagged]
+    left, right = block_neighbours(gpd.GeoDataFrame({S.BEAT_ID: flagged[S.BEAT_ID].to_numpy()}, geometry=shapes,
+                                                    crs=crs), gap_m=gap_m)
     graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(flagged), len(flagged)))
     _, piece = connected_components(graph, directed=False)
-    flagged["piece"] = piece
-    sizes = flagged.groupby("piece").size()
-    flagged = flagged[flagged["piece"].map(sizes) >= min_blocks]
-    if flagged.empty:
+    sizes = np.bincount(piece)
+    keep = sizes[piece] >= min_blocks
+    if not keep.any():
         return empty
-    centres = _beat_centres(coverage)
-    rows = []
-    for _, group in flagged.groupby("piece", sort=False):
-        group = group.sort_values(S.BLOCK_ID)
-        outline = _outline(group.geometry.to_numpy(), gap_m=gap_m)
-        counts = group["flag"].value_counts()
-        majority = max(S.FLAGS, key=lambda f: (int(counts.get(f, 0)), -S.FLAGS.index(f)))
-        rows.append({
-            S.BEAT_ID: group[S.BEAT_ID].iloc[0],
-            "blocks": len(group),
-            "flag": majority,
-            "flags": ", ".join(f"{int(counts[f])} {_WORDS[f]}" for f in S.FLAGS if f in counts),
-            "visits": int(group["visits"].sum()),
-            "enforcement": int(group["enforcement"].sum()),
-            "area_ha": round(float(group.geometry.area.sum()) / 10_000, 2),
-            "block_ids": " ".join(group[S.BLOCK_ID].astype(str)),
-            "geometry": outline,
-        })
-    areas = gpd.GeoDataFrame(rows, geometry="geometry", crs=coverage.crs)
-    areas["first"] = areas["block_ids"].str.split(" ").str[0]
+    flagged, shapes, piece = flagged[keep].reset_index(drop=True), shapes[keep], piece[keep]
+    # One pass over the kept blocks, ordered by area then block id: totals by bincount, ids by slicing.
+    ids = flagged[S.BLOCK_ID].astype(str).to_numpy()
+    order = np.lexsort((ids, piece))
+    piece, ids, shapes, flagged = piece[order], ids[order], shapes[order], flagged.iloc[order].reset_index(drop=True)
+    starts = np.flatnonzero(np.r_[True, piece[1:] != piece[:-1]])
+    ends = np.r_[starts[1:], len(piece)]
+    number = np.repeat(np.arange(len(starts)), ends - starts)
+    code = pd.Index(S.FLAGS).get_indexer(flagged["flag"])
+    counts = np.bincount(number * len(S.FLAGS) + code, minlength=len(starts) * len(S.FLAGS)).reshape(-1, len(S.FLAGS))
+    half = gap_m / 2
+    grown = shapely.buffer(shapes, half, join_style="mitre")
+    outlines = shapely.buffer(np.array([shapely.union_all(grown[a:b]) for a, b in zip(starts, ends, strict=True)]),
+                              -half, join_style="mitre")
+    areas = gpd.GeoDataFrame({
+        S.BEAT_ID: flagged[S.BEAT_ID].to_numpy()[starts],
+        "blocks": ends - starts,
+        "flag": [S.FLAGS[int(np.argmax(row))] for row in counts],  # argmax: ties go to the first in S.FLAGS
+        "flags": [", ".join(f"{n} {_WORDS[f]}" for f, n in zip(S.FLAGS, row, strict=True) if n) for row in counts],
+        "visits": np.bincount(number, weights=flagged["visits"].to_numpy(dtype=float)).astype(int),
+        "enforcement": np.bincount(number, weights=flagged["enforcement"].to_numpy(dtype=float)).astype(int),
+        "area_ha": np.round(np.bincount(number, weights=shapely.area(shapes)) / 10_000, 2),
+        "block_ids": [" ".join(ids[a:b]) for a, b in zip(starts, ends, strict=True)],
+        "first": ids[starts],
+    }, geometry=list(outlines), crs=crs)
     areas = areas.sort_values(["blocks", S.BEAT_ID, "first"], ascending=[False, True, True]).reset_index(drop=True)
     areas["area_id"] = areas[S.BEAT_ID].astype(str) + "-" + (areas.groupby(S.BEAT_ID).cumcount() + 1).astype(str)
+    centres = _beat_centres(table[S.BEAT_ID].to_numpy(), geoms, set(areas[S.BEAT_ID]))
     areas["name"] = [
         f"{n} blocks " + (_street_name(outline, streets) or _direction_name(outline, beat, centres))
         for n, outline, beat in zip(areas["blocks"], areas.geometry, areas[S.BEAT_ID], strict=True)
@@ -132,19 +143,13 @@ def neglected_areas(
     return areas[[*AREA_COLUMNS, "geometry"]]
 
 
-def _outline(blocks: np.ndarray, *, gap_m: float) -> shapely.Geometry:
-    """The blocks as one shape: joined across the streets between them (closed by half the gap), not beyond."""
-    half = gap_m / 2
-    return shapely.buffer(shapely.buffer(shapely.union_all(shapely.buffer(blocks, half, join_style="mitre")),
-                                         -half, join_style="mitre"), 0)
-
-
-def _beat_centres(coverage: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Area-weighted centre (x, y) and a typical half-width of each beat, from its blocks."""
-    area = coverage.geometry.area.to_numpy()
-    xy = shapely.get_coordinates(shapely.centroid(coverage.geometry.to_numpy()))
-    frame = pd.DataFrame({S.BEAT_ID: coverage[S.BEAT_ID].to_numpy(), "w": area, "x": xy[:, 0] * area,
-                          "y": xy[:, 1] * area})
+def _beat_centres(beats: np.ndarray, geoms: np.ndarray, wanted: set) -> pd.DataFrame:
+    """Area-weighted centre (x, y) and a typical half-width of the ``wanted`` beats, from their blocks' boxes."""
+    mine = pd.Series(beats).isin(wanted).to_numpy()
+    box = shapely.bounds(geoms[mine])
+    area = shapely.area(geoms[mine])
+    frame = pd.DataFrame({S.BEAT_ID: beats[mine], "w": area, "x": (box[:, 0] + box[:, 2]) / 2 * area,
+                          "y": (box[:, 1] + box[:, 3]) / 2 * area})
     sums = frame.groupby(S.BEAT_ID).sum()
     return pd.DataFrame({"x": sums["x"] / sums["w"], "y": sums["y"] / sums["w"],
                          "radius": np.sqrt(sums["w"] / math.pi)})
