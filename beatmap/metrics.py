@@ -28,6 +28,7 @@ Flags (one per block, first that applies):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -262,7 +263,7 @@ def neighbour_pairs(blocks: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({S.BLOCK_ID: ids[left], "neighbour_id": ids[right]})
 
 
-def _lookup(size: int, members) -> np.ndarray:
+def _lookup(size: int, members: Sequence[int]) -> np.ndarray:
     """A table answering "is this small integer code one of ``members``?" by indexing (faster than np.isin)."""
     table = np.zeros(size, dtype=bool)
     table[list(members)] = True

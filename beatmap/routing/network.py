@@ -57,7 +57,7 @@ def walking_distances(
 
 def _metric_points(start: tuple[float, float], end: tuple[float, float], crs: CRS) -> np.ndarray:
     """``[[x, y] of start, [x, y] of end]`` in ``crs`` from ``(lat, lon)`` pairs."""
-    x, y = transform_xy([start[1], end[1]], [start[0], end[0]], WGS84, crs)
+    x, y = transform_xy(np.array([start[1], end[1]]), np.array([start[0], end[0]]), WGS84, crs)
     return np.column_stack([x, y])
 
 

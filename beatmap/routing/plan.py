@@ -89,7 +89,8 @@ def route_from_store(
         if point is None:
             continue
         check_lat_lon(point, what=what)
-        xy = shapely.Point(*(float(v[0]) for v in transform_xy([point[1]], [point[0]], WGS84, crs)))
+        xy = shapely.Point(*(float(v[0]) for v in transform_xy(np.array([point[1]]), np.array([point[0]]), WGS84,
+                                                                crs)))
         away = beat.distance(xy)
         if away > MAX_START_DISTANCE_M:
             raise InputError(f"the {what} {point[0]},{point[1]} is {away / 1000:.1f} km from beat {beat_id}; give a "
@@ -185,7 +186,7 @@ def plan_walking_route(
     if crs is None or not is_metric(crs):
         raise CRSError("the candidate blocks must be in a projected CRS in metres (the store's analysis CRS).")
     use_streets = streets is not None and len(streets) > 0
-    if use_streets and not CRS(streets.crs).equals(crs):
+    if streets is not None and use_streets and not CRS(streets.crs).equals(crs):
         raise CRSError(f"the streets are in {CRS(streets.crs).name} but the blocks in {crs.name}; "
                        "give both in the analysis CRS.")
 
@@ -275,7 +276,7 @@ def _route(candidates: gpd.GeoDataFrame, walk: dict, visit: np.ndarray, *, start
     distance = float(sum(legs))
     walk_min = distance / speed
     return Route(
-        beat_id=beat_id, stops=tuple(stops), start=tuple(start), end=tuple(end),
+        beat_id=beat_id, stops=tuple(stops), start=(start[0], start[1]), end=(end[0], end[1]),
         start_snap_m=round(walk["start_snap"], 1), end_snap_m=round(walk["end_snap"], 1),
         distance_m=round(distance, 1), walk_min=round(walk_min, 1), total_min=round(walk_min + dwell * len(stops), 1),
         budget_min=budget, dwell_min=dwell, priority=round(float(priority[visit].sum()), PRIORITY_DECIMALS),

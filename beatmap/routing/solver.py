@@ -69,12 +69,11 @@ def solve_orienteering(
     and the seed decides only among equally good routes (a better route a seed's search stumbles
     on is not taken: other seeds would not find it).
     """
-    common = {"travel_s": travel_s, "priority": priority, "dwell_s": dwell_s, "budget_s": budget_s}
-    best = _search(distance_m=distance_m, initial=None, solutions=_SOLUTION_LIMIT,
-                   time_limit_s=0.75 * time_limit_s, **common)
+    best = _search(travel_s=travel_s, distance_m=distance_m, priority=priority, dwell_s=dwell_s, budget_s=budget_s,
+                   initial=None, solutions=_SOLUTION_LIMIT, time_limit_s=0.75 * time_limit_s)
     stretch = 1 + _SEED_STRETCH * rng.random(distance_m.shape)
-    seeded = _search(distance_m=distance_m * stretch, initial=best, solutions=_SEED_SOLUTION_LIMIT,
-                     time_limit_s=0.25 * time_limit_s, **common)
+    seeded = _search(travel_s=travel_s, distance_m=distance_m * stretch, priority=priority, dwell_s=dwell_s,
+                     budget_s=budget_s, initial=best, solutions=_SEED_SOLUTION_LIMIT, time_limit_s=0.25 * time_limit_s)
     return seeded if abs(priority[seeded].sum() - priority[best].sum()) <= _SAME_PRIORITY else best
 
 
