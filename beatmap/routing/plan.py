@@ -22,6 +22,7 @@ and, on small instances, against the exact optimum.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import geopandas as gpd
@@ -252,9 +253,9 @@ def _route(candidates: gpd.GeoDataFrame, walk: dict, visit: np.ndarray, *, start
     """Assemble the :class:`Route` of a visiting order: arrival times, path in WGS84, stop details."""
     crs = CRS(candidates.crs)
     sequence = [0, *(visit + 2), 1]
-    legs = [walk["distance"][a, b] for a, b in zip(sequence[:-1], sequence[1:], strict=True)]
+    legs = [walk["distance"][a, b] for a, b in itertools.pairwise(sequence)]
     line: list[np.ndarray] = []
-    for a, b in zip(sequence[:-1], sequence[1:], strict=True):
+    for a, b in itertools.pairwise(sequence):
         piece = walk["path"](a, b)
         line.extend(piece if not line else piece[1:])
     xy = np.array(line)

@@ -103,7 +103,7 @@ def _search(
     # Round walking times up, so a route the solver accepts is never longer than the budget.
     time_matrix = np.ceil(travel_s + service[:, None]).astype(np.int64)
     time_matrix[:, 0] = 0  # nothing returns to the start depot
-    routing.AddDimension(routing.RegisterTransitMatrix(time_matrix.tolist()), 0, int(math.floor(budget_s)), True,
+    routing.AddDimension(routing.RegisterTransitMatrix(time_matrix.tolist()), 0, math.floor(budget_s), True,
                          "time")
     reward = np.rint(priority * 10 ** PRIORITY_DECIMALS).astype(np.int64) * _PRIORITY_UNIT
     top = int(reward.max())

@@ -6,6 +6,7 @@ import streamlit as st
 
 from beatmap import access
 from beatmap import schema as S
+from beatmap.export import csv_text, geojson_text
 from beatmap.metrics import coverage_by_beat, visits_by_hour_and_weekday, weekly_trend
 from beatmap.neglect import neglected_areas
 from beatmap.render import (
@@ -19,7 +20,6 @@ from beatmap.render import (
     outlines,
     standalone_html,
 )
-from beatmap.export import csv_text, geojson_text
 from beatmap.ui import auth, components, data, mapview
 from beatmap.ui.filters import sidebar_filters
 from beatmap.ui.safe import md_escape
