@@ -34,7 +34,7 @@ from beatmap.metrics import Window, coverage_by_block, coverage_by_officer
 from beatmap.settings import Settings
 
 if TYPE_CHECKING:
-    from beatmap.routes import Route
+    from beatmap.routing.route import Route
 
 __all__ = [
     "NO_BEATS", "PAGES", "block_coverage_for", "check_beat", "delete_visit_as", "edit_visit_as", "export",
@@ -143,6 +143,7 @@ def block_coverage_for(
     *,
     window: Window,
     settings: Settings,
+    neighbours: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """:func:`beatmap.metrics.coverage_by_block` of the blocks of the user's beats.
 
@@ -154,6 +155,9 @@ def block_coverage_for(
         ``block_id`` and ``beat_id`` of every block.
     activity : DataFrame
         A :func:`beatmap.metrics.local_activity` frame.
+    neighbours : DataFrame, optional
+        Neighbouring blocks (:func:`beatmap.metrics.neighbour_pairs`), for
+        the ``neighbours`` flag rule.
 
     Returns
     -------
@@ -163,7 +167,7 @@ def block_coverage_for(
     """
     mine = restrict_to_beats(user, blocks)
     # coverage_by_block counts only the blocks it is given, so other beats' activity never enters.
-    cov = coverage_by_block(mine, activity, window=window, settings=settings)
+    cov = coverage_by_block(mine, activity, window=window, settings=settings, neighbours=neighbours)
     return cov if may_see_officers(user) else cov.drop(columns="officers")
 
 
@@ -204,19 +208,22 @@ def plan_route_as(
     end: tuple[float, float] | None = None,
     dwell_min: float | None = None,
     seed: int | None = None,
+    area_id: str | None = None,
 ) -> Route:
-    """:func:`beatmap.routes.route_from_store` for an officer or supervisor, on one of their beats.
+    """:func:`beatmap.routing.plan.route_from_store` for an officer or supervisor, on one of their beats.
+
+    ``area_id`` targets one neglected area of the beat (:mod:`beatmap.neglect`).
 
     Raises
     ------
     AccessError
         When ``user`` may not plan routes, or ``beat_id`` is not one of their beats.
     """
-    from beatmap.routes import route_from_store  # the solver loads only when a route is planned
+    from beatmap.routing.plan import route_from_store  # the solver loads only when a route is planned
 
     check_beat(user, beat_id, what="walking routes")
     return route_from_store(engine, beat_id=beat_id, start=start, minutes=minutes, settings=settings, end=end,
-                            dwell_min=dwell_min, seed=seed)
+                            dwell_min=dwell_min, seed=seed, area_id=area_id)
 
 
 def log_visit_as(

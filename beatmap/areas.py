@@ -454,3 +454,40 @@ def prepare_areas(
     all_notes = pd.concat([n for n in notes if not n.empty], ignore_index=True) if any(
         not n.empty for n in notes) else pd.DataFrame(columns=list(NOTE_COLUMNS))
     return beats, blocks, all_notes
+
+
+#: Blocks of one beat closer than this are neighbours (metres): wide enough to step over a street between
+#: city blocks, narrow enough not to reach the next block but one.
+NEIGHBOUR_GAP_M = 25.0
+
+
+def block_neighbours(blocks: gpd.GeoDataFrame, *, gap_m: float = NEIGHBOUR_GAP_M) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of blocks of one beat that touch, or face each other across a street.
+
+    Parameters
+    ----------
+    blocks : GeoDataFrame
+        ``beat_id`` and polygons in a metric CRS.
+    gap_m : float
+        Blocks at most this far apart are neighbours (0: only touching ones).
+
+    Returns
+    -------
+    tuple of two int arrays
+        Positions ``(i, j)`` in ``blocks`` with ``i < j``, sorted; blocks of
+        different beats are never neighbours.
+    """
+    geoms = blocks.geometry.to_numpy()
+    if len(geoms) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    # Boxes grown by the gap find the candidates; the exact distance is measured only on those of one beat.
+    box = shapely.bounds(geoms)
+    grown = shapely.box(box[:, 0] - gap_m, box[:, 1] - gap_m, box[:, 2] + gap_m, box[:, 3] + gap_m)
+    left, right = shapely.STRtree(geoms).query(grown)
+    beat = blocks[BEAT_ID].to_numpy()
+    keep = (left < right) & (beat[left] == beat[right])
+    left, right = left[keep], right[keep]
+    near = shapely.dwithin(geoms[left], geoms[right], gap_m)
+    left, right = left[near], right[near]
+    order = np.lexsort((right, left))
+    return left[order].astype(np.int64), right[order].astype(np.int64)

@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--seed", type=int, help="chooses among equally good routes (default: today's date)")
     route.add_argument("--out", required=True, type=Path, help="GPX file to write")
     route.add_argument("--card", type=Path, help="also write a printable card (HTML)")
+    route.add_argument("--area", metavar="ID",
+                       help="walk only this neglected area of the beat (see `beatmap neglected`)")
+
+    neglected = sub.add_parser("neglected", help="list neglected areas (adjacent flagged blocks of a beat, named by "
+                                                 "their streets), or write them to .csv or .geojson")
+    neglected.add_argument("--from", dest="start", type=_date, help="first day (default: window_days before --to)")
+    neglected.add_argument("--to", dest="end", type=_date, help="last day (default: last day of data)")
+    neglected.add_argument("--beat", help="only this beat")
+    neglected.add_argument("--out", type=Path, help="also write them: .csv (block ids listed) or .geojson (outlines)")
 
     sub.add_parser("info", help="what the store holds")
     cli_accounts.add_commands(sub, date_type=_date)
@@ -185,12 +194,14 @@ def _run(args: argparse.Namespace) -> int:
 
         print(streets_text(load_streets(engine, args.file, crs=args.crs, actor=cli_actor())))
     elif args.command == "route":
-        from beatmap.routes import route_card_html, route_from_store, route_text, start_point, write_gpx
+        from beatmap.routing.landmarks import start_point
+        from beatmap.routing.output import route_card_html, route_text, write_gpx
+        from beatmap.routing.plan import route_from_store
 
         planned = route_from_store(
             engine, beat_id=args.beat, start=start_point(args.start, settings=settings), minutes=args.minutes,
             settings=settings, end=start_point(args.end, settings=settings, what="--end") if args.end else None,
-            dwell_min=args.dwell_min, seed=args.seed)
+            dwell_min=args.dwell_min, seed=args.seed, area_id=args.area)
         path = write_gpx(planned, args.out)
         print(route_text(planned))
         print(f"wrote {path}")
@@ -198,6 +209,17 @@ def _run(args: argparse.Namespace) -> int:
             args.card.parent.mkdir(parents=True, exist_ok=True)
             args.card.write_text(route_card_html(planned), encoding="utf-8")
             print(f"wrote {args.card}")
+    elif args.command == "neglected":
+        from beatmap.neglect import areas_text, neglected_areas_from_store
+
+        window = window_from_store(engine, settings=settings, start=args.start, end=args.end)
+        areas = neglected_areas_from_store(engine, window=window, settings=settings, beat_id=args.beat)
+        print(areas_text(areas, window))
+        if args.out is not None:
+            path = write_table(areas, args.out)
+            record(engine, actor=cli_actor(), action="export", target=str(path),
+                   details={"what": "neglected areas", "rows": len(areas), "from": window.start, "to": window.end})
+            print(f"wrote {len(areas):,} areas to {path}")
     elif args.command == "info":
         print(format_info(engine))
     return 0

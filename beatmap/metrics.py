@@ -11,26 +11,31 @@ Flags (one per block, first that applies):
 ``unvisited``
     No foot patrol or community visit in the window.
 ``rarely_visited``
-    Visited, but clearly less than the beat's typical block.  The typical
-    block is the median of the beat's block visit counts (robust to the
-    neglected blocks themselves).  A block is flagged when an exact one-sided
-    Poisson test rejects, at ``1 - rarely_confidence``, that its visit rate is
-    at least ``rarely_fraction`` of typical: ``P(X <= visits | rate =
-    rarely_fraction * median) < 1 - rarely_confidence``.  With small numbers
-    the test cannot reject, so noise in quiet beats is never flagged: where
-    the typical block has 4 visits, even 0 or 1 visit is not "clearly below"
-    (0 is ``unvisited`` anyway).
+    Visited, but clearly less than the beat's typical block (the median of
+    the beat's block visit counts, robust to the neglected blocks
+    themselves), by the rule the settings name (``rarely_rule``; see
+    :mod:`beatmap.flags`).  The default, ``neighbours``: a block is flagged
+    when ``P(X <= visits | rate = rarely_fraction x typical) < 1 -
+    rarely_confidence`` (exact one-sided Poisson test), or when that
+    probability is below ``rarely_neighbour_gate`` and the block is joined
+    through such low neighbours of its beat to a block flagged by the test.
+    With small numbers the test cannot reject, so noise in quiet beats is
+    never flagged: where the typical block has 5 visits, even 1 visit is not
+    "clearly below" (0 is ``unvisited`` anyway).  ``bench/flags.py``
+    measures how often each rule finds planted neglect and how often it is
+    wrong.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 
+from beatmap import flags as F
 from beatmap import schema as S
 from beatmap.clock import day_start
 from beatmap.errors import InputError
@@ -144,6 +149,7 @@ def coverage_by_block(
     *,
     window: Window,
     settings: Settings,
+    neighbours: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Coverage and flag of every block over a window.
 
@@ -151,6 +157,8 @@ def coverage_by_block(
     ----------
     blocks : DataFrame
         ``block_id`` and ``beat_id``; the result is aligned to its index.
+        With polygons (a GeoDataFrame in a metric CRS) and no
+        ``neighbours``, the neighbours are found from them.
     activity : DataFrame
         A :func:`local_activity` frame (already filtered by any other
         criterion, e.g. shift or kind); rows outside the window are ignored.
@@ -158,6 +166,12 @@ def coverage_by_block(
         ``officer_id``) is converted first.
     window : Window
     settings : Settings
+    neighbours : DataFrame, optional
+        ``block_id`` and ``neighbour_id``: blocks of one beat that touch or
+        face each other (:func:`neighbour_pairs`), for the ``neighbours``
+        rule.  Pairs naming a block not in ``blocks`` are ignored.  Without
+        them (and without polygons) each block stands alone, as in the
+        ``poisson`` rule.
 
     Returns
     -------
@@ -223,13 +237,33 @@ def coverage_by_block(
     out["officers"] = officers
     total = out["visits"] + out["enforcement"]
     out["enforcement_share"] = (out["enforcement"] / total.where(total > 0)).round(3)
-    flag, reason = _flags(out, window=window, settings=settings)
+    if neighbours is None and settings.rarely_rule == "neighbours" and "geometry" in blocks.columns:
+        neighbours = neighbour_pairs(blocks)
+    flag, reason = _flags(out, window=window, settings=settings, neighbours=neighbours)
     out["flag"] = flag
     out["flag_reason"] = reason
     return out[list(S.COVERAGE_COLUMNS)]
 
 
-def _lookup(size: int, members) -> np.ndarray:
+def neighbour_pairs(blocks: pd.DataFrame) -> pd.DataFrame:
+    """Blocks of one beat that touch or face each other across a street, as ``block_id``, ``neighbour_id``.
+
+    Each pair once (see :func:`beatmap.areas.block_neighbours`); computed
+    once per set of areas and passed to :func:`coverage_by_block`.
+
+    Parameters
+    ----------
+    blocks : GeoDataFrame
+        ``block_id``, ``beat_id`` and polygons in a metric CRS.
+    """
+    from beatmap.areas import block_neighbours  # geometry work: loaded only when neighbours are needed
+
+    left, right = block_neighbours(blocks)
+    ids = blocks[S.BLOCK_ID].to_numpy()
+    return pd.DataFrame({S.BLOCK_ID: ids[left], "neighbour_id": ids[right]})
+
+
+def _lookup(size: int, members: Sequence[int]) -> np.ndarray:
     """A table answering "is this small integer code one of ``members``?" by indexing (faster than np.isin)."""
     table = np.zeros(size, dtype=bool)
     table[list(members)] = True
@@ -242,34 +276,51 @@ def _distinct(keys: np.ndarray) -> np.ndarray:
     return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
-def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings) -> tuple[pd.Series, pd.Series]:
+def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings,
+           neighbours: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
     """The flag of each block and a sentence a sergeant can read, with the numbers."""
     period = f"from {window.start:%b %d, %Y} to {window.end:%b %d, %Y}"
     visits, enforcement = cov["visits"], cov["enforcement"]
-    typical = cov.groupby(S.BEAT_ID)["visits"].transform("median")
-    threshold = settings.rarely_fraction * typical
-    p_value = pd.Series(poisson.cdf(visits, threshold.clip(lower=1e-12)), index=cov.index)
+    count, beats = visits.to_numpy(), cov[S.BEAT_ID].to_numpy()
+    typical = F.typical_visits(count, beats)
+    fraction, confidence = settings.rarely_fraction, settings.rarely_confidence
+    if settings.rarely_rule == "empirical_bayes":
+        rarely, p_value = F.rarely_by_empirical_bayes(count, typical, beats, fraction=fraction, confidence=confidence)
+        alone = rarely
+    else:
+        pairs = _positions(cov[S.BLOCK_ID], neighbours) if settings.rarely_rule == "neighbours" else None
+        alone, p_value = F.rarely_by_poisson(count, typical, fraction=fraction, confidence=confidence)
+        rarely = alone if pairs is None else F.rarely_by_neighbours(
+            count, typical, pairs, fraction=fraction, confidence=confidence, gate=settings.rarely_neighbour_gate)[0]
 
     enforcement_only = (visits == 0) & (enforcement >= settings.enforcement_only_min)
     unvisited = (visits == 0) & ~enforcement_only
-    rarely = (visits > 0) & (p_value < 1 - settings.rarely_confidence)
-
     flag = pd.Series(None, index=cov.index, dtype=object)
     flag[rarely] = S.RARELY_VISITED
     flag[unvisited] = S.UNVISITED
     flag[enforcement_only] = S.ENFORCEMENT_ONLY
     reason = pd.Series("", index=cov.index, dtype=object)
-    reason[flag.notna()] = [
-        _reason(f, int(e), int(v), beat, t, p, period=period, fraction=settings.rarely_fraction)
-        for f, e, v, beat, t, p in zip(flag[flag.notna()], enforcement[flag.notna()], visits[flag.notna()],
-                                       cov[S.BEAT_ID][flag.notna()], typical[flag.notna()], p_value[flag.notna()],
-                                       strict=True)
+    shown = flag.notna().to_numpy()
+    reason[shown] = [
+        _reason(f, int(e), int(v), beat, t, p, bool(a), period=period, settings=settings)
+        for f, e, v, beat, t, p, a in zip(flag[shown], enforcement[shown], visits[shown], beats[shown],
+                                          typical[shown], p_value[shown], alone[shown], strict=True)
     ]
     return flag, reason
 
 
-def _reason(flag: str, n_enf: int, n_vis: int, beat: str, typical: float, p: float, *, period: str,
-            fraction: float) -> str:
+def _positions(ids: pd.Series, neighbours: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Neighbour pairs as positions in ``ids`` (pairs naming a block not there dropped); None without pairs."""
+    if neighbours is None:
+        return None
+    index = pd.Index(ids)
+    left, right = index.get_indexer(neighbours[S.BLOCK_ID]), index.get_indexer(neighbours["neighbour_id"])
+    keep = (left >= 0) & (right >= 0)
+    return left[keep], right[keep]
+
+
+def _reason(flag: str, n_enf: int, n_vis: int, beat: str, typical: float, p: float, alone: bool, *, period: str,
+            settings: Settings) -> str:
     """The plain sentence behind a flag, with its numbers."""
     if flag == S.ENFORCEMENT_ONLY:
         return (f"Police came only to enforce: {_plural(n_enf, 'enforcement event')} "
@@ -278,8 +329,16 @@ def _reason(flag: str, n_enf: int, n_vis: int, beat: str, typical: float, p: flo
         extra = f" ({_plural(n_enf, 'enforcement event')})" if n_enf else ""
         return f"No foot patrol or community visit {period}{extra}."
     visited = "1 foot patrol or community visit" if n_vis == 1 else f"{n_vis} foot patrols or community visits"
-    return (f"Only {visited} {period}, while the typical block in beat {beat} had {typical:g}; clearly below "
-            f"{fraction:.0%} of typical (Poisson test, p = {p:.3f}).")
+    share = f"{settings.rarely_fraction:.0%} of typical"
+    if settings.rarely_rule == "empirical_bayes":
+        why = (f"its rate is below {share} with {settings.rarely_confidence:.1%} probability "
+               f"(empirical Bayes, p = {p:.3f})")
+    elif alone:
+        why = f"too few even for a block visited at {share} (Poisson test, p = {p:.3f})"
+    else:
+        why = (f"few for a block visited at {share} (Poisson test, p = {p:.3f}), and next to neighbouring blocks "
+               "flagged as rarely visited")
+    return f"Only {visited} {period}, while the typical block in beat {beat} had {typical:g}; {why}."
 
 
 def _plural(n: int, noun: str) -> str:

@@ -29,7 +29,7 @@ from beatmap.crs import WGS84
 from beatmap.errors import BeatmapError
 
 if TYPE_CHECKING:
-    from beatmap.routes import Route
+    from beatmap.routing.route import Route
 
 #: Where the app serves Leaflet (Streamlit static serving of ``static/``).
 DEFAULT_ASSET_BASE = "/app/static/vendor/leaflet"
@@ -282,6 +282,15 @@ def outlines(light: gpd.GeoDataFrame, *, name: str = "Beats") -> folium.FeatureG
     return group
 
 
+def area_outlines(light: gpd.GeoDataFrame, *, name: str = "Neglected areas") -> folium.FeatureGroup:
+    """Neglected areas as thick dashed outlines over the blocks (not clickable: a click still picks a block)."""
+    group = folium.FeatureGroup(name=name)
+    folium.GeoJson(light.to_json(drop_id=True), interactive=False,
+                   style_function=lambda f: {"fill": False, "color": "#000000", "weight": 4,
+                                             "dashArray": "8 6"}).add_to(group)
+    return group
+
+
 def legend_block(title: str, entries: Sequence[tuple[str, str]]) -> str:
     """A legend in words: a title and one swatch with text per class (HTML, escaped)."""
     rows = "".join(
@@ -406,7 +415,7 @@ def route_map(
     beat : GeoDataFrame
         The beat's outline (``beat_id`` and geometry) in a metric CRS.
     route : Route, optional
-        A planned route (:func:`beatmap.routes.plan_walking_route`); its path, numbered stops,
+        A planned route (:func:`beatmap.routing.plan.plan_walking_route`); its path, numbered stops,
         start and end are drawn.
     marker : tuple of float, optional
         ``(lat, lon)`` of a chosen place (a start, or where a visit is logged), drawn as a ring.

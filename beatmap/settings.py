@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from beatmap.errors import InputError
 
+#: The rarely_visited rules (beatmap.flags); listed here so reading settings loads no statistics.
+RULES: tuple[str, ...] = ("neighbours", "poisson", "empirical_bayes")
+
 DEFAULT_SETTINGS_PATH = Path("data/settings.toml")
 
 
@@ -40,11 +43,20 @@ class Settings:
     enforcement_only_min : int
         Enforcement events, with no non-enforcement visit, that make a block
         ``enforcement_only``.
+    rarely_rule : str
+        ``rarely_visited``: how a visited block is judged clearly below its
+        beat's typical (median) block: ``"neighbours"`` (the Poisson test,
+        plus low blocks joined to a flagged one), ``"poisson"`` (the test
+        alone) or ``"empirical_bayes"`` (see :mod:`beatmap.flags`).
     rarely_fraction : float
-        ``rarely_visited``: the block's visit rate is below this fraction of
-        its beat's median block ...
+        ``rarely_visited``: flagged when the block's visits are too few for a
+        block visited at this fraction of its beat's median block ...
     rarely_confidence : float
-        ... by a one-sided exact Poisson test at this confidence.
+        ... by a one-sided exact Poisson test at this confidence (a false
+        alarm rate of ``1 - rarely_confidence`` for such a block).
+    rarely_neighbour_gate : float
+        ``neighbours`` rule: a block joined to a flagged block is flagged
+        with weaker evidence, the test's probability below this.
     shifts : dict
         Named shifts as ``name -> (start_hour, end_hour)`` in local time; an
         end before the start wraps past midnight.
@@ -105,8 +117,10 @@ class Settings:
     snap_m: float = 15.0
     edge_tolerance_m: float = 1.0
     enforcement_only_min: int = 3
-    rarely_fraction: float = 0.25
-    rarely_confidence: float = 0.95
+    rarely_rule: str = "neighbours"
+    rarely_fraction: float = 0.75
+    rarely_confidence: float = 0.98
+    rarely_neighbour_gate: float = 0.1
     shifts: dict[str, tuple[int, int]] = field(
         default_factory=lambda: {"day": (7, 15), "evening": (15, 23), "night": (23, 7)}
     )
@@ -147,7 +161,7 @@ class Settings:
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "department": ("timezone", "analysis_crs"),
     "coverage": ("window_days", "snap_m", "edge_tolerance_m"),
-    "flags": ("enforcement_only_min", "rarely_fraction", "rarely_confidence"),
+    "flags": ("enforcement_only_min", "rarely_rule", "rarely_fraction", "rarely_confidence", "rarely_neighbour_gate"),
     "public": ("public_min_count", "public_delay_days", "public_dir"),
     "map": ("map_tiles",),
     "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
@@ -176,6 +190,11 @@ def _problems(s: Settings) -> list[str]:
         problems.append("rarely_fraction must be between 0 and 1")
     if not 0.5 <= s.rarely_confidence < 1:
         problems.append("rarely_confidence must be at least 0.5 and below 1")
+    if s.rarely_rule not in RULES:
+        problems.append(f"rarely_rule {s.rarely_rule!r} must be one of {', '.join(RULES)}")
+    if not 0 < s.rarely_neighbour_gate < 1:
+        problems.append("rarely_neighbour_gate must be between 0 and 1 (0.2: a block joined to a flagged one "
+                        "needs weaker evidence of its own)")
     for name, hours in s.shifts.items():
         if len(hours) != 2 or not all(isinstance(h, int) and 0 <= h <= 24 for h in hours):
             problems.append(f"shift {name!r} must be [start_hour, end_hour] with hours 0-24")

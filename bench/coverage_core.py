@@ -27,7 +27,7 @@ from beatmap.assign import activity_to_blocks
 from beatmap.crs import WGS84, transform_xy
 from beatmap.demo import make_demo_city, write_demo_city
 from beatmap.ingest import import_activity, load_areas
-from beatmap.metrics import Window, coverage_by_block
+from beatmap.metrics import Window, coverage_by_block, neighbour_pairs
 from beatmap.settings import Settings
 
 
@@ -86,9 +86,11 @@ def main() -> None:
                                                   WGS84, blocks.crs), blocks)["block_id"].to_numpy(),
     )[["occurred_at", "kind", "officer_id", "block_id"]]
     window = Window(pd.Timestamp(city.end).date() - pd.Timedelta(days=89), city.end, city.timezone)
+    pairs, t_pairs = timed(neighbour_pairs, city.blocks.to_crs("EPSG:32616"))
     cov, t_cov = timed(coverage_by_block, city.blocks[["block_id", "beat_id"]], events, window=window,
-                       settings=Settings(timezone=city.timezone))
+                       settings=Settings(timezone=city.timezone), neighbours=pairs)
     print(f"\ncoverage and flags for {len(cov):,} blocks over 90 days ({len(events):,} events in the year)")
+    print(f"  neighbour_pairs (once per set of areas) {t_pairs:6.2f} s  ({len(pairs):,} pairs)")
     print(f"  coverage_by_block           {t_cov:6.2f} s  ({cov['flag'].notna().sum():,} flagged)")
 
 

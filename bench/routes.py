@@ -36,13 +36,9 @@ from beatmap import store  # noqa: E402
 from beatmap.demo import make_demo_city, write_demo_city  # noqa: E402
 from beatmap.ingest import import_activity, load_areas  # noqa: E402
 from beatmap.report import block_coverage, window_from_store  # noqa: E402
-from beatmap.routes import (  # noqa: E402
-    STREET_MARGIN_M,
-    block_priorities,
-    plan_walking_route,
-    route_from_store,
-    walking_distances,
-)
+from beatmap.routing.network import walking_distances  # noqa: E402
+from beatmap.routing.plan import STREET_MARGIN_M, plan_walking_route, route_from_store  # noqa: E402
+from beatmap.routing.priorities import block_priorities  # noqa: E402
 from beatmap.settings import Settings  # noqa: E402
 from beatmap.streets import load_streets  # noqa: E402
 

@@ -252,3 +252,21 @@ def test_a_store_behind_the_schema_is_refused_with_the_command_to_run(tmp_path, 
     at.run()
     assert not at.exception
     assert any("beatmap db upgrade" in e.value for e in at.error)
+
+
+def test_neglected_areas_are_listed_outlined_and_exported(small_store, maps):
+    drawn, _ = maps
+    at = run_app()
+    assert any(h.value == "Neglected areas" for h in at.subheader)
+    areas = next(d.value for d in at.dataframe if "area_id" in d.value.columns)
+    assert areas["area_id"].tolist() == ["B-1", "A-1"]  # B's four blocks, then A's three
+    assert areas.set_index("area_id").at["B-1", "flags"] == "1 enforcement only, 3 unvisited"
+    at.selectbox[0].select("B").run()
+    assert not at.exception
+    key, _, layers = drawn[-1]
+    assert key == "map-beat-B" and len(layers) == 3
+    outline = next(iter(layers[2]._children.values()))
+    assert [f["properties"]["area_id"] for f in outline.data["features"]] == ["B-1"]
+    assert any("Dashed outlines: neglected areas" in c.value for c in at.caption)
+    labels = [d.label for d in at.get("download_button")]
+    assert "Neglected areas (CSV)" in labels and "Neglected areas (GeoJSON)" in labels

@@ -190,3 +190,16 @@ def test_web_mercator_beats_are_analysed_in_their_utm_zone_and_the_summary_says_
 def test_a_distorting_analysis_crs_in_the_settings_is_refused():
     with pytest.raises(CRSError, match="distorts distances by up to .*choose a low-distortion CRS"):
         prepare_areas(two_beats(), None, grid_m=200, analysis_crs="EPSG:3857")
+
+
+def test_block_neighbours_stay_within_a_beat_and_step_over_a_street():
+    from beatmap.areas import block_neighbours
+
+    # Three 100 m blocks in a row with 20 m streets between them, and a fourth across a beat edge.
+    boxes = [shapely.box(x, 0, x + 100, 100) for x in (0, 120, 240, 360)]
+    blocks = gpd.GeoDataFrame({"block_id": ["a", "b", "c", "d"], "beat_id": ["1", "1", "1", "2"]},
+                              geometry=boxes, crs="EPSG:32616")
+    left, right = block_neighbours(blocks)
+    assert list(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 1), (1, 2)]
+    left, right = block_neighbours(blocks, gap_m=10)
+    assert len(left) == 0

@@ -145,11 +145,13 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         frame.wait_for_selector("path.leaflet-interactive", timeout=30_000)
         assert frame.locator("path.leaflet-interactive").count() == 2
 
-        # Clicking a beat opens its blocks (4 clickable blocks, plus the beat's outline).
+        # Clicking a beat opens its blocks (4 clickable blocks, plus the beat's outline and its neglected area's
+        # dashed outline: three adjacent flagged blocks).
         frame.locator("path.leaflet-interactive").nth(0).click()
         page.get_by_text("Colour blocks by").wait_for(timeout=30_000)
         frame = map_with_shapes(page, 4)  # the beat view's map replaces the city's: wait for the new one
-        assert frame.locator(".leaflet-overlay-pane path").count() == 5
+        assert frame.locator(".leaflet-overlay-pane path").count() == 6
+        assert frame.locator(".leaflet-overlay-pane path[stroke-dasharray='8 6']").count() == 1
 
         # Clicking a block selects it.
         frame.locator("path.leaflet-interactive").nth(3).click()

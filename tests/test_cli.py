@@ -102,3 +102,24 @@ def test_console_script_runs_as_module(files):
                            str(files / "activity.csv"), "--grid-m", "100"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert proc.stderr.startswith("beatmap: error:") and "Traceback" not in proc.stderr
+
+
+def test_neglected_areas_are_listed_and_written_and_a_route_walks_one(tmp_path, capsys):
+    import geopandas as gpd
+
+    from tests.street_city import build_store
+
+    db = build_store(tmp_path)
+    window = ["--from", "2026-01-01", "--to", "2026-03-31"]
+    code, out, _ = run(capsys, "--db", db, "neglected", *window, "--out", str(tmp_path / "areas.geojson"))
+    assert code == 0 and "2 neglected area(s) from 2026-01-01 to 2026-03-31:" in out
+    assert "A-1        3 blocks along Test St:" in out and f"wrote 2 areas to {tmp_path / 'areas.geojson'}" in out
+    shapes = gpd.read_file(tmp_path / "areas.geojson")
+    assert sorted(shapes["area_id"]) == ["A-1", "B-1"] and shapes.crs.to_epsg() == 4326
+    code, out, _ = run(capsys, "--db", db, "neglected", *window, "--beat", "B", "--out", str(tmp_path / "b.csv"))
+    table = pd.read_csv(tmp_path / "b.csv")
+    assert code == 0 and table["area_id"].tolist() == ["B-1"] and len(table["block_ids"][0].split()) == 4
+    code, out, err = run(capsys, "--db", db, "route", "--beat", "A", "--area", "A-1", "--start", "41.8759,-87.6363",
+                         "--minutes", "60", "--seed", "1", "--out", str(tmp_path / "walk.gpx"))
+    assert code == 0, err
+    assert "area A-1, 3 blocks along Test St" in out and "note: This walk covers neglected area A-1" in out

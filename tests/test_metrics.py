@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 from beatmap.metrics import (
     Window,
@@ -17,6 +19,7 @@ from beatmap.metrics import (
     default_window,
     gini,
     local_activity,
+    neighbour_pairs,
     shift_hours,
     visits_by_hour_and_weekday,
     weekly_trend,
@@ -44,7 +47,7 @@ def test_flags_and_reasons():
               "enf": {"enforcement": 5},
               "none": {"enforcement": 1},
               "rare": {"foot_patrol": 1, "community_visit": 1},
-              "low-but-fine": {"foot_patrol": 12}}
+              "low-but-fine": {"foot_patrol": 18}}  # 60% of typical: within chance of 75%
     blocks = pd.DataFrame({"block_id": list(counts), "beat_id": "B1"})
     cov = coverage_by_block(blocks, events_for(counts), window=WINDOW, settings=Settings()).set_index("block_id")
     assert cov.loc["enf", "flag"] == "enforcement_only"
@@ -173,3 +176,57 @@ def test_partial_weeks_at_the_ends_of_the_trend_have_no_coverage_figure():
     trend = weekly_trend(activity, ["a", "b"], window=WINDOW)
     assert trend["days"].iloc[0] == 4 and trend["days"].iloc[-1] == 2 and trend["days"].iloc[1:-1].eq(7).all()
     assert trend["coverage_pct"].iloc[[0, -1]].isna().all() and trend["coverage_pct"].iloc[1:-1].notna().all()
+
+
+def grid_blocks(columns: int, rows: int, *, beat_of) -> gpd.GeoDataFrame:
+    """100 m square blocks in a metric CRS, ``r<row>c<col>``, in the beat ``beat_of(row, col)`` names."""
+    cells = [(r, c) for r in range(rows) for c in range(columns)]
+    return gpd.GeoDataFrame({
+        "block_id": [f"r{r}c{c}" for r, c in cells],
+        "beat_id": [beat_of(r, c) for r, c in cells],
+    }, geometry=[shapely.box(c * 100, r * 100, (c + 1) * 100, (r + 1) * 100) for r, c in cells], crs="EPSG:32616")
+
+
+def test_neighbours_rule_joins_low_blocks_of_a_beat_but_not_across_its_edge():
+    # Two beats of 4 x 4 blocks side by side; typical 40.  r1c3 (beat A) is clearly low; r1c2 beside it and
+    # r1c4 across the beat edge have 21 visits, low but not clearly so on their own.
+    blocks = grid_blocks(8, 4, beat_of=lambda r, c: "A" if c < 4 else "B")
+    counts = {b: {"foot_patrol": 40} for b in blocks["block_id"]}
+    counts["r1c3"] = {"foot_patrol": 6}
+    counts["r1c2"] = counts["r1c4"] = {"foot_patrol": 21}
+    events = events_for(counts)
+    cov = coverage_by_block(blocks, events, window=WINDOW, settings=Settings()).set_index("block_id")
+    assert cov.loc["r1c3", "flag"] == "rarely_visited"
+    assert "too few even for a block visited at 75% of typical" in cov.loc["r1c3", "flag_reason"]
+    assert cov.loc["r1c2", "flag"] == "rarely_visited"
+    assert "next to neighbouring blocks flagged" in cov.loc["r1c2", "flag_reason"]
+    assert pd.isna(cov.loc["r1c4", "flag"])
+    assert cov["flag"].notna().sum() == 2
+
+    alone = coverage_by_block(blocks, events, window=WINDOW, settings=Settings(rarely_rule="poisson"))
+    assert alone.set_index("block_id")["flag"].notna().sum() == 1
+    # The same pairs given as a table (as the dashboard passes them) give the same flags.
+    pairs = neighbour_pairs(blocks)
+    assert not (pairs["block_id"].str[-1].astype(int).lt(4) != pairs["neighbour_id"].str[-1].astype(int).lt(4)).any()
+    plain = coverage_by_block(pd.DataFrame(blocks[["block_id", "beat_id"]]), events, window=WINDOW,
+                              settings=Settings(), neighbours=pairs)
+    assert plain["flag"].tolist() == cov["flag"].tolist()
+
+
+def test_quiet_hand_made_beat_has_no_flag_with_its_neighbours():
+    blocks = grid_blocks(4, 3, beat_of=lambda r, c: "quiet")
+    visits = [4, 3, 5, 4, 1, 2, 6, 3, 5, 1, 2, 4]
+    counts = {b: {"foot_patrol": n} for b, n in zip(blocks["block_id"], visits, strict=True)}
+    for rule in ("neighbours", "poisson", "empirical_bayes"):
+        cov = coverage_by_block(blocks, events_for(counts), window=WINDOW, settings=Settings(rarely_rule=rule))
+        assert cov["flag"].isna().all(), rule
+
+
+def test_empirical_bayes_reason_says_so():
+    counts = {f"t{i}": {"foot_patrol": 40 + (i % 5) - 2} for i in range(12)}
+    counts["low"] = {"foot_patrol": 5}
+    blocks = pd.DataFrame({"block_id": list(counts), "beat_id": "B1"})
+    cov = coverage_by_block(blocks, events_for(counts), window=WINDOW,
+                            settings=Settings(rarely_rule="empirical_bayes")).set_index("block_id")
+    assert cov["flag"].notna().sum() == 1 and cov.loc["low", "flag"] == "rarely_visited"
+    assert "empirical Bayes" in cov.loc["low", "flag_reason"]

@@ -152,7 +152,7 @@ def test_the_officer_pages_show_nothing_when_nobody_is_signed_in(street_store, t
 def test_gpx_of_the_page_parses(street_store, taps):
     at = run(ROUTE_PAGE)
     button(at, "Plan the route").click().run()
-    from beatmap.routes import route_to_gpx
+    from beatmap.routing.output import route_to_gpx
 
     root = ET.fromstring(route_to_gpx(at.session_state["route-A"]))
     assert root.tag == "{http://www.topografix.com/GPX/1/1}gpx"
@@ -262,3 +262,15 @@ def test_route_page_offers_the_landmarks_near_the_beat_and_starts_there(street_s
     assert not at.exception and not at.error
     route = at.session_state["route-A"]
     assert route.start == pytest.approx(station) and route.end == route.start
+
+
+def test_route_page_can_cover_one_neglected_area(street_store, taps):
+    at = run(ROUTE_PAGE)
+    cover = at.selectbox[1]
+    assert cover.label == "Cover" and cover.options == ["The whole beat", "A-1: 3 blocks along Test St"]
+    cover.select_index(1).run()
+    button(at, "Plan the route").click().run()
+    assert not at.exception and not at.error
+    route = at.session_state["route-A-A-1"]
+    assert route.area == "A-1, 3 blocks along Test St" and route.stops
+    assert any("This walk covers neglected area A-1" in c.value for c in at.caption)

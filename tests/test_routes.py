@@ -16,17 +16,11 @@ import shapely
 from beatmap import store
 from beatmap.errors import AccessError, CRSError, InputError, StoreError
 from beatmap.metrics import Window
-from beatmap.routes import (
-    block_priorities,
-    default_seed,
-    parse_lat_lon,
-    plan_walking_route,
-    route_card_html,
-    route_from_store,
-    route_text,
-    route_to_gpx,
-    write_gpx,
-)
+from beatmap.routing.landmarks import parse_lat_lon
+from beatmap.routing.output import route_card_html, route_text, route_to_gpx, write_gpx
+from beatmap.routing.plan import plan_walking_route, route_from_store
+from beatmap.routing.priorities import block_priorities
+from beatmap.routing.route import default_seed
 from beatmap.settings import Settings
 from beatmap.streets import load_streets, street_graph, streets_from_file
 from tests.conftest import CRS_CASES, X0, Y0, metric_frame
@@ -232,7 +226,7 @@ def test_the_planner_matches_brute_force_on_a_small_grid(fast):
         geometry=[shapely.box(X0 + x + 20, Y0 + y + 20, X0 + x + 180, Y0 + y + 180) for x, y in cells],
         crs="EPSG:32616")
     route = plan_walking_route(blocks, streets, start=lat_lon(400, 200), minutes=50, settings=fast, seed=2)
-    from beatmap.routes import walking_distances
+    from beatmap.routing.network import walking_distances
 
     walk = walking_distances(blocks, streets, start=lat_lon(400, 200), end=lat_lon(400, 200))
     best = 0.0
@@ -453,7 +447,7 @@ def test_the_route_map_numbers_the_stops_and_shares_a_badge_at_one_corner(tmp_pa
 
 def test_landmarks_near_the_beat_are_offered_nearest_first_and_named_on_the_command_line(tmp_path, capsys):
     from beatmap.cli import main
-    from beatmap.routes import landmarks_near, start_point
+    from beatmap.routing.landmarks import landmarks_near, start_point
 
     db = build_store(tmp_path)
     places = {"Far school": lat_lon(-900, 0), "Station": lat_lon(100, 100), "Other city": lat_lon(50_000, 0)}
@@ -478,18 +472,40 @@ def test_a_seeds_route_is_kept_only_when_it_covers_exactly_as_much_priority(monk
     """The seed chooses among equally good routes only; a better route one seed stumbles on is not taken."""
     import numpy as np
 
-    import beatmap.routes as routes
+    from beatmap.routing import solver
 
     priority = np.array([2.0, 2.0, 3.0, 1.0])
     answers: list[np.ndarray] = []
-    monkeypatch.setattr(routes, "_search", lambda **kw: answers.pop(0))
+    monkeypatch.setattr(solver, "_search", lambda **kw: answers.pop(0))
     square = np.ones((6, 6))
 
     def solve(first, seeded):
         answers[:] = [np.array(first), np.array(seeded)]
-        return routes._solve_orienteering(square, square, priority, dwell_s=1, budget_s=10,
+        return solver.solve_orienteering(square, square, priority, dwell_s=1, budget_s=10,
                                           rng=np.random.default_rng(1), time_limit_s=1).tolist()
 
     assert solve([0, 2], [2, 1]) == [2, 1]  # the same 5.0 through another block: the seed's
     assert solve([0, 2], [0, 1, 2]) == [0, 2]  # 7.0 > 5.0: not every seed would find it
     assert solve([0, 2], [0]) == [0, 2]  # 2.0 < 5.0
+
+
+def test_a_route_can_target_one_neglected_area(tmp_path, fast):
+    from beatmap.neglect import neglected_areas_from_store
+
+    engine = store.open_store(build_store(tmp_path))
+    window = Window(pd.Timestamp("2026-01-01").date(), pd.Timestamp("2026-03-31").date(), "America/Chicago")
+    areas = neglected_areas_from_store(engine, window=window, settings=fast, beat_id="A").set_index("area_id")
+    assert list(areas.index) == ["A-1"] and areas.at["A-1", "name"] == "3 blocks along Test St"
+    area_blocks = set(areas.at["A-1", "block_ids"].split())
+    route = route_from_store(engine, beat_id="A", start=START, minutes=60, settings=fast, seed=1, area_id="A-1",
+                             window=window)
+    assert route.stops and {s.block_id for s in route.stops} <= area_blocks
+    assert route.area == "A-1, 3 blocks along Test St"
+    assert route.notes[0].startswith("This walk covers neglected area A-1, 3 blocks along Test St")
+    assert "area A-1, 3 blocks along Test St" in route_card_html(route)
+    short = route_from_store(engine, beat_id="A", start=START, minutes=25, settings=fast, seed=1, area_id="A-1",
+                             window=window)
+    left = len(area_blocks) - len(short.stops)
+    assert left > 0 and f"{left} of its blocks do not fit in the time" in short.notes[0]
+    with pytest.raises(InputError, match="--area 'A-9': no such neglected area; areas: A-1"):
+        route_from_store(engine, beat_id="A", start=START, minutes=60, settings=fast, area_id="A-9", window=window)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from beatmap import schema as S
 from beatmap import store
 from beatmap.crs import WGS84
+from beatmap.metrics import neighbour_pairs
 from beatmap.render import display_frame
 from beatmap.report import read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
@@ -77,6 +78,25 @@ def blocks(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.Data
     inside = frame.geometry.representative_point().to_crs(WGS84)
     return pd.DataFrame({S.BLOCK_ID: frame[S.BLOCK_ID], S.BEAT_ID: frame[S.BEAT_ID],
                          "lat": inside.y.round(5), "lon": inside.x.round(5)})
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def block_polygons(_engine: Engine, url: str, store_version: tuple[str, int]) -> gpd.GeoDataFrame:
+    """Every block's polygon in the analysis CRS (``block_id``, ``beat_id``, geometry; shared: never mutate it)."""
+    return store.read_blocks(_engine)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def neighbours(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.DataFrame:
+    """Blocks of one beat that touch or face each other (``block_id``, ``neighbour_id``), for the flag rule."""
+    return neighbour_pairs(block_polygons(_engine, url, store_version))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def streets(_engine: Engine, url: str, store_version: tuple[str, int]) -> gpd.GeoDataFrame | None:
+    """The loaded street segments (analysis CRS), to name neglected areas; None when none are loaded."""
+    frame = store.read_streets(_engine)
+    return frame if len(frame) else None
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

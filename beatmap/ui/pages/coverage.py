@@ -6,17 +6,20 @@ import streamlit as st
 
 from beatmap import access
 from beatmap import schema as S
+from beatmap.export import csv_text, geojson_text
 from beatmap.metrics import coverage_by_beat, visits_by_hour_and_weekday, weekly_trend
+from beatmap.neglect import neglected_areas
 from beatmap.render import (
     MEASURES,
+    area_outlines,
     base_map,
     beat_summary_html,
     choropleth,
+    display_frame,
     measure_colours,
     outlines,
     standalone_html,
 )
-from beatmap.export import csv_text, geojson_text
 from beatmap.ui import auth, components, data, mapview
 from beatmap.ui.filters import sidebar_filters
 from beatmap.ui.safe import md_escape
@@ -38,11 +41,13 @@ if filters is None:
     st.stop()
 blocks = data.blocks(engine, url, v)
 activity = filters.apply(data.activity(engine, url, v, settings.timezone))
-cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings)
+pairs = data.neighbours(engine, url, v)
+cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings, neighbours=pairs)
 if cov.empty:
     st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
-before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings)
+before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings,
+                                   neighbours=pairs)
 beats = coverage_by_beat(cov)
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
@@ -105,6 +110,7 @@ else:
                                  "days_since_visit", "flag_reason"]], on=S.BLOCK_ID, how="left")
     light["flag_reason"] = light["flag_reason"].fillna("")
     colours, entries = measure_colours(light[measure], measure)
+    areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
     selected = st.session_state.get("f_block")
     layer = choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
                        highlight=selected or None,
@@ -115,9 +121,13 @@ else:
     left, right = st.columns([4, 1])
     with left:
         result = mapview.show_map(base_map(data.bounds(shapes), tiles=settings.map_tiles), key=f"map-beat-{beat}",
-                                  layers=[layer, outlines(beat_outline)])
+                                  layers=[layer, outlines(beat_outline),
+                                          *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))]
+                                            if len(areas) else [])])
     with right:
         components.legend(MEASURES[measure], entries)
+        if len(areas):
+            st.caption("Dashed outlines: neglected areas (listed below the map).")
         st.caption("Click a block to select it.")
     picked = mapview.clicked(result, S.BLOCK_ID)
     if picked and picked != st.session_state.get("f_map_click"):
@@ -145,6 +155,18 @@ else:
                 st.info("No officer logged a foot patrol or community visit here in this period.")
             else:
                 st.dataframe(officers, hide_index=True, width="stretch")
+
+if beat == CITY:
+    areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
+# Neglected areas: adjacent flagged blocks of a beat, named by their streets.
+st.subheader("Neglected areas")
+if areas.empty:
+    st.caption("No two adjacent blocks of a beat are flagged together.")
+else:
+    st.dataframe(data.as_table(areas).drop(columns=["block_ids"]), hide_index=True, width="stretch",
+                 column_config={**components.COLUMN_LABELS, "area_id": "Area", "name": "Where", "blocks": "Blocks",
+                                "flags": "Flags", "area_ha": st.column_config.NumberColumn("Hectares", format="%.1f")})
+    st.caption("Plan a walk through one on the **Walking route** page.")
 
 # The flagged blocks: sortable; a row selects its block on the map.
 st.subheader("Flagged blocks")
@@ -174,9 +196,10 @@ with st.expander("Export"):
     name = "city" if beat == CITY else f"beat-{beat}"
     table = shown.drop(columns=["officers"])
 
-    def audited(build, file_name: str, what: str):
+    def audited(build, file_name: str, what: str, rows: int | None = None):
         """The download's callable: checks the role and records the export when the file is made."""
-        return lambda: access.export(engine, user, build, file_name=file_name, rows=len(table), what=what)
+        return lambda: access.export(engine, user, build, file_name=file_name,
+                                     rows=len(table) if rows is None else rows, what=what)
 
     st.download_button("Block table (CSV)", audited(lambda: csv_text(table), f"coverage-{name}.csv", "block table"),
                        file_name=f"coverage-{name}.csv", mime="text/csv", on_click="ignore")
@@ -189,6 +212,13 @@ with st.expander("Export"):
 
     st.download_button("Block table (GeoJSON)", audited(geojson, f"coverage-{name}.geojson", "block table"),
                        file_name=f"coverage-{name}.geojson", mime="application/geo+json", on_click="ignore")
+
+    st.download_button("Neglected areas (CSV)", audited(lambda: csv_text(areas), f"areas-{name}.csv",
+                                                        "neglected areas", len(areas)),
+                       file_name=f"areas-{name}.csv", mime="text/csv", on_click="ignore")
+    st.download_button("Neglected areas (GeoJSON)", audited(lambda: geojson_text(areas), f"areas-{name}.geojson",
+                                                            "neglected areas", len(areas)),
+                       file_name=f"areas-{name}.geojson", mime="application/geo+json", on_click="ignore")
 
     def map_page() -> str:
         m = base_map(data.bounds(shapes), tiles="none")

@@ -7,8 +7,11 @@ import streamlit as st
 from beatmap.access import plan_route_as
 from beatmap.clock import local_today
 from beatmap.errors import BeatmapError
+from beatmap.neglect import neglected_areas
 from beatmap.render import route_map
-from beatmap.routes import default_seed, landmarks_near, route_card_html, route_to_gpx
+from beatmap.routing.landmarks import landmarks_near
+from beatmap.routing.output import route_card_html, route_to_gpx
+from beatmap.routing.route import default_seed
 from beatmap.ui import auth, data, mapview, officer
 
 TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
@@ -23,6 +26,11 @@ url, v = str(engine.url), data.version(engine)
 
 beat = officer.choose_beat(engine, url, v, user)
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
+areas = neglected_areas(blocks, streets=data.streets(engine, url, v))
+names = dict(zip(areas["area_id"], areas["name"], strict=True))
+area = st.selectbox("Cover", [None, *names],
+                    format_func=lambda a: "The whole beat" if a is None else f"{a}: {names[a]}",
+                    help="A neglected area: adjacent flagged blocks, listed on the Coverage page.")
 left, middle, right = st.columns(3)
 minutes = left.number_input("Minutes available", min_value=10, max_value=480, value=60, step=5)
 dwell = middle.number_input("Minutes on each block", min_value=1, max_value=60, value=int(settings.dwell_min),
@@ -40,12 +48,13 @@ else:
 if where == TAPPED and tapped is None:
     st.caption("Tap the map where you start; the beat centre is used until you do.")
 
-key = f"route-{beat}"
+key = f"route-{beat}" + (f"-{area}" if area else "")
 if st.button("Plan the route", type="primary"):
     try:
         with st.spinner("Planning…"):
             st.session_state[key] = plan_route_as(engine, user, beat_id=beat, start=start, minutes=float(minutes),
-                                                  settings=settings, dwell_min=float(dwell), seed=int(seed))
+                                                  settings=settings, dwell_min=float(dwell), seed=int(seed),
+                                                  area_id=area)
     except BeatmapError as exc:
         st.session_state.pop(key, None)
         st.error(str(exc))
