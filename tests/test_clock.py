@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from beatmap.clock import day_start, local_today
-from beatmap.routes import default_seed
+from beatmap.routing.route import default_seed
 
 
 def test_a_skipped_midnight_starts_the_day_at_the_first_valid_minute():
