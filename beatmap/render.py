@@ -27,6 +27,7 @@ from folium.template import Template
 from beatmap import schema as S
 from beatmap.crs import WGS84
 from beatmap.errors import BeatmapError
+from beatmap.naming import block_label
 
 if TYPE_CHECKING:
     from beatmap.routing.route import Route
@@ -41,6 +42,10 @@ FLAG_STYLE: dict[str | None, tuple[str, str]] = {
     S.RARELY_VISITED: ("#E69F00", "Rarely visited: clearly below the beat's typical block"),
     None: ("#009E73", "Visited: not flagged"),
 }
+
+#: A flag in words, for tables and text a person reads (the frames keep the codes).
+FLAG_WORDS: dict[str, str] = {S.ENFORCEMENT_ONLY: "Enforcement only", S.UNVISITED: "Unvisited",
+                              S.RARELY_VISITED: "Rarely visited"}
 
 
 class TextTooltip(folium.GeoJsonTooltip):
@@ -369,7 +374,8 @@ def beat_summary_html(
     cells = "".join(f"<div class='fig'><div class='v'>{esc(v)}</div><div>{esc(k)}</div></div>" for k, v in figures)
     rows = "".join(
         "<tr>" + "".join(f"<td>{esc('' if v is None or v != v else str(v))}</td>" for v in (
-            r.block_id, str(r.flag).replace("_", " "), r.visits, r.enforcement, r.last_visit, r.flag_reason)) + "</tr>"
+            block_label(r.block_id, getattr(r, "street_name", None)), str(r.flag).replace("_", " "), r.visits,
+            r.enforcement, r.last_visit, r.flag_reason)) + "</tr>"
         for r in flagged.itertuples(index=False)
     ) or "<tr><td colspan='6'>No block is flagged in this period.</td></tr>"
     frame = (f"<iframe srcdoc='{esc(map_html, quote=True)}' title='Map of beat {esc(beat_id)}'></iframe>"

@@ -77,11 +77,11 @@ def test_clicking_a_block_selects_it(small_store, maps):
     at = run_app()
     at.selectbox[0].select("B").run()
     flagged = at.dataframe[-1].value
-    enforcement_only = flagged.loc[flagged["flag"] == "enforcement_only", "block_id"].iloc[0]
+    enforcement_only = flagged.loc[flagged["flag"] == "Enforcement only", "block_id"].iloc[0]
     clicks["map-beat-B"] = {"last_active_drawing": {"properties": {"block_id": enforcement_only}}}
     at.run()
     assert not at.exception
-    assert any(f"Selected block **{md_escape(enforcement_only)}**" in i.value and "only to enforce" in i.value for i in at.info)
+    assert any(f"Selected block **{md_escape(enforcement_only)}" in i.value and "only to enforce" in i.value for i in at.info)
     assert enforcement_only in set(at.dataframe[-1].value["block_id"])
 
 

@@ -16,7 +16,8 @@ COLUMN_LABELS = {
     S.BEAT_ID: "Beat", S.BLOCK_ID: "Block", "blocks": "Blocks", "blocks_visited": "Blocks visited",
     "visits": "Visits", "enforcement": "Enforcement", S.ENFORCEMENT_ONLY: "Enforcement only",
     S.UNVISITED: "Unvisited", S.RARELY_VISITED: "Rarely visited", "flagged": "Flagged", "flag": "Flag",
-    "days_visited": "Days visited", "last_visit": "Last visit",
+    "days_visited": "Days visited", "last_visit": "Last visit", "street_name": "Where",
+    "flag_reason": "Why flagged", "enforcement_share": "Enforcement share", "officers": "Officers",
 }
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from beatmap import basemap
 from beatmap import schema as S
 from beatmap.access import delete_visit_as, edit_visit_as, log_visit_as
 from beatmap.errors import BeatmapError
@@ -29,7 +30,8 @@ officer_id = officer.officer_id(user)
 beat = officer.choose_beat(engine, url, v, user)
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
 point = st.session_state.get(POINT)
-tap = mapview.show_tap_map(route_map(blocks, outline, marker=point, tiles=settings.map_tiles), key=f"visit-map-{beat}",
+tap = mapview.show_tap_map(basemap.add_streets(route_map(blocks, outline, marker=point, tiles=settings.map_tiles),
+                                               data.street_lines(engine, url, v, beat)), key=f"visit-map-{beat}",
                            height=380)
 if tap is not None and tap != st.session_state.get(LAST_TAP):  # a new tap: a new visit to log
     st.session_state[LAST_TAP] = st.session_state[POINT] = point = tap
