@@ -448,7 +448,8 @@ def test_command_line_loads_streets_and_writes_a_route(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Walking route, beat A" in out and "seed 4" in out and "STRAIGHT-LINE" not in out
     assert ET.parse(tmp_path / "walk.gpx").getroot().tag == f"{GPX}gpx"
-    assert "seed 4" in (tmp_path / "walk.html").read_text()
+    card = (tmp_path / "walk.html").read_text()
+    assert "seed" not in card.lower() and "<td>Test St, " in card and "<svg" in card
     assert main([*args[:8], "5", *args[9:]]) == 2
     assert "beatmap: error: 5 minutes is too short to visit any block in beat A" in capsys.readouterr().err
 
