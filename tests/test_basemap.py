@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from beatmap import basemap, store
+from beatmap import basemap
 from beatmap.settings import Settings
 from beatmap.streets import load_streets
 from tests.conftest import X0, Y0, load_two_beats
@@ -78,10 +78,10 @@ def test_names_in_the_page_are_data_never_markup():
 
 
 @pytest.mark.parametrize("beat_id", [None, "A"])
-def test_streets_from_store(tmp_path, beat_id):
+def test_streets_from_store(engine, tmp_path, beat_id):
     from tests.street_city import street_grid
 
-    engine = load_two_beats(store.open_store(tmp_path / "s.db"), tmp_path, settings=Settings())
+    engine = load_two_beats(engine, tmp_path, settings=Settings())
     assert basemap.streets_from_store(engine, beat_id=beat_id)["lines"]["features"] == []
     far = street_grid()
     far["name"] = "Far St"

@@ -85,10 +85,10 @@ def test_block_label_falls_back_to_the_id():
     assert naming.block_label("B7", None) == "B7" and naming.block_label("B7", float("nan")) == "B7"
 
 
-def test_names_from_store(tmp_path):
+def test_names_from_store(engine, tmp_path):
     from tests.street_city import street_grid
 
-    engine = load_two_beats(store.open_store(tmp_path / "s.db"), tmp_path, settings=Settings())
+    engine = load_two_beats(engine, tmp_path, settings=Settings())
     assert naming.names_from_store(engine).empty  # no streets loaded yet
     grid = street_grid()
     grid["name"] = [f"Street {i}" for i in range(len(grid))]
