@@ -10,7 +10,9 @@ panes that take no clicks or taps (clicks reach the blocks below), and are
 not keyboard stops.
 
 Nothing is fetched: the lines travel in the page, within
-:data:`MAX_STREET_BYTES`, and Leaflet draws them.
+:data:`MAX_STREET_BYTES`, and Leaflet draws them.  This module never opens the
+store (the public page uses it); :func:`beatmap.streets.map_streets_from_store`
+reads the store's streets for it.
 """
 
 from __future__ import annotations
@@ -24,14 +26,11 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement
 from folium.template import Template
-from sqlalchemy import Engine
 
 from beatmap import schema as S
-from beatmap import store
 from beatmap.crs import WGS84
 
-__all__ = ["MAX_STREET_BYTES", "BeatLabels", "StreetLayer", "add_streets", "beat_label_points", "streets_for_map",
-           "streets_from_store"]
+__all__ = ["MAX_STREET_BYTES", "BeatLabels", "StreetLayer", "add_streets", "beat_label_points", "streets_for_map"]
 
 #: The street lines of one view stay under this many bytes (a view's whole payload stays under 2 MB).
 MAX_STREET_BYTES = 600_000
@@ -102,23 +101,6 @@ def streets_for_map(
     return {"lines": {"type": "FeatureCollection", "features": features[:keep]},
             "labels": [label for label in labels if label[2] in kept_names],
             "dropped": len(features) - keep}
-
-
-def streets_from_store(engine: Engine, *, beat_id: str | None = None, margin_m: float = 150.0) -> dict:
-    """The store's streets prepared for a map (:func:`streets_for_map`): the city's, or around one beat.
-
-    Empty (no lines) when no streets are loaded.
-    """
-    bounds = None
-    if beat_id is not None:
-        blocks = store.read_blocks(engine, beat_id=beat_id)
-        if not blocks.empty:
-            west, south, east, north = blocks.total_bounds
-            bounds = (west - margin_m, south - margin_m, east + margin_m, north + margin_m)
-    streets = store.read_streets(engine, bounds=bounds)
-    if bounds is not None and not streets.empty:
-        streets = streets.clip(shapely.box(*bounds))
-    return streets_for_map(streets)
 
 
 def _label_points(named: gpd.GeoDataFrame) -> list[list]:

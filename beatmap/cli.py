@@ -207,12 +207,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         if args.card is not None:
             args.card.parent.mkdir(parents=True, exist_ok=True)
-            from beatmap.basemap import streets_from_store
             from beatmap.naming import names_from_store
+            from beatmap.streets import map_streets_from_store
 
             names = names_from_store(engine, beat_id=args.beat).dropna().to_dict()
             card = route_card_html(planned, stop_names=names, landmarks=settings.landmarks,
-                                   streets=streets_from_store(engine, beat_id=args.beat, margin_m=400.0))
+                                   streets=map_streets_from_store(engine, beat_id=args.beat, margin_m=400.0))
             args.card.write_text(card, encoding="utf-8")
             print(f"wrote {args.card}")
     elif args.command == "neglected":

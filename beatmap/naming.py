@@ -15,16 +15,19 @@ neglected areas.  Blocks with no named street within reach get no name
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from sqlalchemy import Engine
 
 from beatmap import schema as S
-from beatmap import store
 from beatmap.errors import CRSError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = ["REACH_M", "block_label", "block_street_names", "names_from_store"]
 
@@ -167,6 +170,8 @@ def names_from_store(engine: Engine, *, beat_id: str | None = None) -> pd.Series
     share a name, and so carry their side, is a city-wide question).  Empty when no streets are loaded;
     ``None`` for a block with no named street in reach.
     """
+    from beatmap import store  # here, not at the top: the public page imports this module and never the store
+
     blocks = store.read_blocks(engine)
     streets = store.read_streets(engine) if not blocks.empty else None
     if blocks.empty or streets is None or streets.empty:

@@ -12,7 +12,7 @@ import shapely
 
 from beatmap import basemap
 from beatmap.settings import Settings
-from beatmap.streets import load_streets
+from beatmap.streets import load_streets, map_streets_from_store
 from tests.conftest import X0, Y0, load_two_beats
 
 CRS = "EPSG:32616"
@@ -82,12 +82,12 @@ def test_streets_from_store(engine, tmp_path, beat_id):
     from tests.street_city import street_grid
 
     engine = load_two_beats(engine, tmp_path, settings=Settings())
-    assert basemap.streets_from_store(engine, beat_id=beat_id)["lines"]["features"] == []
+    assert map_streets_from_store(engine, beat_id=beat_id)["lines"]["features"] == []
     far = street_grid()
     far["name"] = "Far St"
     far["geometry"] = far.geometry.to_crs(CRS).translate(5000, 0).to_crs(4326)
     near = street_grid()
     gpd.GeoDataFrame(pd.concat([near, far], ignore_index=True), crs=4326).to_file(tmp_path / "streets.geojson")
     load_streets(engine, tmp_path / "streets.geojson")
-    names = {f["properties"]["name"] for f in basemap.streets_from_store(engine, beat_id=beat_id)["lines"]["features"]}
+    names = {f["properties"]["name"] for f in map_streets_from_store(engine, beat_id=beat_id)["lines"]["features"]}
     assert names == ({"Test St", "Far St"} if beat_id is None else {"Test St"})  # a beat's view: its streets only

@@ -190,8 +190,12 @@ def test_the_page_works_offline_on_a_phone_with_a_text_alternative(demo):
     assert "user-scalable=no" not in page
     assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", page)  # Leaflet is inlined
     assert "cdn" not in page.lower()
-    for colour in ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00"):  # Okabe-Ito
+    from beatmap.publicmap import ENFORCEMENT_EDGE, LEVEL_STYLE
+
+    for colour in [*(style[0] for style in LEVEL_STYLE.values()), ENFORCEMENT_EDGE]:
         assert colour in page
+    assert page.index('class="skip" href="#tables"') < page.index('class="folium-map"') < page.index('id="tables"')
+    assert 'id="block-search"' in page and "Where" in page
     assert page.count("<tr>") >= 288 + 8  # every block and every beat as text
     assert "About this map" in page and "fewer than 3" in page
 
@@ -213,11 +217,13 @@ def test_check_catches_a_tampered_snapshot(demo, tmp_path, tamper, capsys):
         data["features"][0]["properties"]["officer_id"] = "O101"
         geojson.write_text(json.dumps(data))
     elif tamper == "count_of_one":
-        text = blocks_csv.read_text()
-        first = text.splitlines()[1]
-        parts = first.split(",")
-        parts[3] = "1"
-        blocks_csv.write_text(text.replace(first, ",".join(parts), 1))
+        rows = list(csv.DictReader(io.StringIO(blocks_csv.read_text())))
+        rows[0]["visits"] = "1"
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        blocks_csv.write_text(out.getvalue())
     elif tamper == "extra_file":
         (folder / "events.csv").write_text("occurred_at,lat,lon\n2026-10-01T10:00,41.6,-88.1\n")
     elif tamper == "point":
@@ -306,3 +312,26 @@ def test_missing_leaflet_says_run_make_vendor(demo, tmp_path):
         publish_snapshot(demo["engine"], tmp_path / "pub", settings=demo["settings"], as_of=AS_OF,
                          leaflet_dir=tmp_path / "no-leaflet")
     assert not (tmp_path / "pub").exists()
+
+
+def test_the_level_scale_is_ordered_and_none_stands_apart():
+    from beatmap.publicmap import ENFORCEMENT_EDGE, LEVEL_STYLE
+
+    def lightness(colour: str) -> float:
+        r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b  # relative luminance (sRGB weights, no gamma: order only)
+
+    values = [lightness(LEVEL_STYLE[k][0]) for k in snap.LEVELS]
+    assert values == sorted(values, reverse=True) and len(set(values)) == 4  # none lightest, high darkest
+    assert values[0] - values[1] > 0.1  # "none" clearly apart from "low"
+    assert ENFORCEMENT_EDGE not in {style[0] for style in LEVEL_STYLE.values()}  # a mark of its own
+
+
+def test_levels_no_block_reaches_are_left_out_of_the_legend():
+    from beatmap.publicmap import public_legend_html
+    from beatmap.publish import level_text
+
+    assert list(level_text(None)) == ["none", "low"] and list(level_text((5, 5))) == ["none", "low", "high"]
+    assert "no block" not in " ".join(level_text((5, 5)).values())
+    legend = public_legend_html(level_text((5, 5)))
+    assert "Low: 1 to 5 visits" in legend and "Medium" not in legend and "High: more than 5 visits" in legend

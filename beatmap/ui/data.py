@@ -15,13 +15,14 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from beatmap import basemap, naming, store
+from beatmap import naming, store
 from beatmap import schema as S
 from beatmap.crs import WGS84
 from beatmap.metrics import neighbour_pairs
 from beatmap.render import display_frame
 from beatmap.report import read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
+from beatmap.streets import map_streets_from_store
 
 
 def get_settings() -> Settings:
@@ -114,7 +115,7 @@ def block_shapes(_engine: Engine, url: str, store_version: tuple[str, int], beat
 @st.cache_resource(show_spinner=False, max_entries=16)
 def street_lines(_engine: Engine, url: str, store_version: int, beat_id: str | None) -> dict:
     """The streets for a map (the city's, or around one beat), prepared once (read-only)."""
-    return basemap.streets_from_store(_engine, beat_id=beat_id)
+    return map_streets_from_store(_engine, beat_id=beat_id)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

@@ -13,6 +13,7 @@ from beatmap.render import route_map
 from beatmap.routing.landmarks import landmarks_near
 from beatmap.routing.output import route_card_html, route_to_gpx
 from beatmap.routing.route import default_seed
+from beatmap.streets import map_streets_from_store
 from beatmap.ui import auth, data, mapview, officer
 
 TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
@@ -87,7 +88,7 @@ if route is not None:
                       file_name=f"route-{beat}-{route.seed}.gpx", mime="application/gpx+xml")
 
     def card() -> str:
-        around = basemap.streets_from_store(engine, beat_id=beat, margin_m=400.0)
+        around = map_streets_from_store(engine, beat_id=beat, margin_m=400.0)
         return route_card_html(route, stop_names=names, landmarks=settings.landmarks, streets=around)
 
     b.download_button("Printable card", card, file_name=f"route-{beat}-{route.seed}.html", mime="text/html",
