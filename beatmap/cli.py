@@ -22,6 +22,7 @@ from beatmap.export import write_table
 from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
 from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
+from beatmap.snapshot import public_dir
 
 EXIT_ERROR = 2
 
@@ -149,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
 
         engine = store.open_store(args.db)
         result = build_demo(engine, seed=args.seed, directory=args.dir, settings=settings, progress=_progress,
-                            actor=cli_actor())
+                            actor=cli_actor(), public_dir=public_dir(settings))
         read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(result)
         return 0
