@@ -34,7 +34,11 @@ from beatmap.render import display_frame, standalone_html
 from beatmap.settings import Settings
 from beatmap.snapshot import check_snapshot, snapshot_violations
 
-__all__ = ["DEFAULT_LEAFLET_DIR", "check_snapshot", "publish_snapshot", "write_snapshot"]
+__all__ = ["DEFAULT_LEAFLET_DIR", "MOST_WITHHELD", "check_snapshot", "publish_history", "publish_snapshot",
+           "publish_warnings", "write_snapshot"]
+
+#: Warn before publishing when more than this share of the blocks would have their visit count withheld.
+MOST_WITHHELD = 0.5
 
 #: Where `make vendor` installs Leaflet (from the npm registry).
 DEFAULT_LEAFLET_DIR = Path(__file__).resolve().parents[1] / "static" / "vendor" / "leaflet"
@@ -112,6 +116,60 @@ def publish_snapshot(
         if staging.exists():
             shutil.rmtree(staging)
     return manifest
+
+
+def publish_warnings(aggregates: PublicAggregates) -> list[str]:
+    """What a supervisor should know before publishing these aggregates, in plain sentences (empty: nothing).
+
+    Warned of: a period holding no activity at all (every block would show "none"), no foot patrol or
+    community visit in the period, and most blocks' visit counts withheld (the map would say little).
+    """
+    blocks = aggregates.blocks
+    p = aggregates.period
+    label = snap.withheld_label(aggregates.min_count)
+    n = len(blocks)
+    warnings = []
+    active = (blocks["visits"] != 0) | (blocks["enforcement"] != 0)
+    if n and not active.any():
+        warnings.append(f"The period {_day(p.start)} to {_day(p.end)} holds no activity on any block: the map would "
+                        "show every block as \"none\". Import the period's records first, or wait for the next period.")
+    elif n and (blocks["visits"] == 0).all():
+        warnings.append(f"No foot patrol or community visit is recorded from {_day(p.start)} to {_day(p.end)}: every "
+                        "block would show \"none\". Check that the visit log for the period is imported.")
+    withheld = int((blocks["visits"] == label).sum())
+    if n and withheld / n > MOST_WITHHELD:
+        warnings.append(f"{withheld:,} of {n:,} blocks ({withheld / n:.0%}) would have their visit count withheld as "
+                        f"\"{label}\": the map would say little about them.")
+    return warnings
+
+
+def publish_history(engine: Engine, *, timezone: str = "UTC", limit: int = 50) -> pd.DataFrame:
+    """Earlier publications from the audit log, newest first.
+
+    Returns
+    -------
+    DataFrame
+        ``published_at`` (aware, ``timezone``), ``by``, ``data_start``, ``data_end``, ``dated``, ``blocks``,
+        ``folder``, and ``shorter_delay`` (True when published with an override).
+    """
+    from beatmap.audit import read_audit  # the audit reader, only for the history
+
+    log = read_audit(engine, action="publish", timezone=timezone, limit=limit)
+    rows = []
+    for entry in log.itertuples(index=False):
+        details = json.loads(entry.details or "{}")
+        rows.append({"published_at": entry.at, "by": entry.actor, "data_start": details.get("data_start"),
+                     "data_end": details.get("data_end"), "dated": details.get("as_of"),
+                     "blocks": (details.get("counts") or {}).get("blocks"), "folder": entry.target,
+                     "shorter_delay": entry.action == "publish.override"})
+    columns = ["published_at", "by", "data_start", "data_end", "dated", "blocks", "folder", "shorter_delay"]
+    frame = pd.DataFrame(rows, columns=columns)
+    # An override is logged just before its publication (so just after it, newest first): one row per
+    # publication, marked.
+    if len(frame):
+        marked = frame["shorter_delay"].shift(-1, fill_value=False).astype(bool)
+        frame = frame[~frame["shorter_delay"]].assign(shorter_delay=marked[~frame["shorter_delay"]].to_numpy())
+    return frame.reset_index(drop=True)
 
 
 def _leaflet_dir(given: str | os.PathLike | None) -> Path:

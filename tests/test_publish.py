@@ -335,3 +335,37 @@ def test_levels_no_block_reaches_are_left_out_of_the_legend():
     assert "no block" not in " ".join(level_text((5, 5)).values())
     legend = public_legend_html(level_text((5, 5)))
     assert "Low: 1 to 5 visits" in legend and "Medium" not in legend and "High: more than 5 visits" in legend
+
+
+def test_warnings_before_publishing(demo):
+    import dataclasses
+
+    from beatmap.privacy import aggregates_from_store
+    from beatmap.publish import publish_warnings
+
+    aggregates = aggregates_from_store(demo["engine"], settings=demo["settings"], as_of=AS_OF)
+    assert publish_warnings(aggregates) == []  # a full period, most counts shown
+    blocks = aggregates.blocks
+    empty = dataclasses.replace(aggregates, blocks=blocks.assign(visits=0, enforcement=0))
+    assert len(publish_warnings(empty)) == 1 and "holds no activity" in publish_warnings(empty)[0]
+    no_visits = dataclasses.replace(aggregates, blocks=blocks.assign(visits=0))
+    assert "No foot patrol or community visit" in publish_warnings(no_visits)[0]
+    withheld = blocks.assign(visits=[LABEL if i % 4 else 5 for i in range(len(blocks))])
+    warned = publish_warnings(dataclasses.replace(aggregates, blocks=withheld))
+    assert len(warned) == 1 and f"{(len(blocks) * 3 + 3) // 4:,} of {len(blocks):,} blocks" in warned[0]
+
+
+def test_publish_history_lists_each_publication_once(demo, tmp_path):
+    from beatmap.publish import publish_history
+
+    engine, settings = demo["engine"], demo["settings"]
+    before = publish_history(engine)
+    publish_snapshot(engine, tmp_path / "again", settings=settings, as_of=AS_OF, actor="test:lt",
+                     override_delay_days=3, override_reason="community meeting")
+    history = publish_history(engine, timezone="America/Chicago")
+    assert len(history) == len(before) + 1
+    newest = history.iloc[0]
+    assert newest["by"] == "test:lt" and bool(newest["shorter_delay"]) and newest["blocks"] == 288
+    assert newest["folder"] == str((tmp_path / "again").resolve())
+    assert str(newest["published_at"].tz) == "America/Chicago"
+    assert history["shorter_delay"].sum() == before["shorter_delay"].sum() + 1
