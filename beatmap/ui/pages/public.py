@@ -85,7 +85,7 @@ except BeatmapError as exc:
     st.error(str(exc))
     st.stop()
 
-st.caption(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
+st.markdown(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
            f"{manifest['data_end']}. Published {manifest['as_of']}; nothing from the last "
            f"{manifest['rules']['delay_days']} days is included.")
 st.markdown("[Skip the map: go to the tables](#beats)")
@@ -97,7 +97,7 @@ shown_beats = beats.assign(coverage_pct=beats["coverage_pct"].map(lambda v: f"{v
 st.dataframe(shown_beats.rename(columns=BEAT_LABELS), hide_index=True, width="stretch")
 
 st.subheader("Week by week")
-st.caption("Share of each beat's blocks with a foot patrol or community visit, rounded to the nearest 10%.")
+st.markdown("Share of each beat's blocks with a foot patrol or community visit, rounded to the nearest 10%.")
 if len(trend):
     weekly = trend.assign(coverage_pct=trend["coverage_pct"].map(lambda v: f"{v}%"),
                           week=trend["week_start"].map(lambda d: f"Week of {d}"))
@@ -113,7 +113,7 @@ if len(blocks):
     if words:
         text = blocks.astype(str).agg(" ".join, axis=1).str.lower()
         blocks = blocks[text.map(lambda t: all(w in t for w in words))]
-        st.caption(f"{len(blocks):,} block{'s' * (len(blocks) != 1)} found.")
+        st.markdown(f"{len(blocks):,} block{'s' * (len(blocks) != 1)} found.")
     shown_blocks = blocks.assign(visit_level=blocks["visit_level"].str.capitalize()) if len(blocks) else blocks
     st.dataframe(shown_blocks[[c for c in BLOCK_LABELS if c in shown_blocks]].rename(columns=BLOCK_LABELS),
                  hide_index=True, width="stretch")
