@@ -82,7 +82,8 @@ def test_public_only_app_shows_the_snapshot_without_the_store(published, public_
     # Words and percent signs, not column names; the skip link goes past the map to the tables.
     assert all(str(v).endswith("%") for v in beats["Coverage"]) and "beat_id" not in beats.columns
     weekly = at.dataframe[1].value
-    assert list(weekly.columns)[0] == "Beat" and all(c.startswith("Week of ") for c in list(weekly.columns)[1:])
+    first, *weeks = weekly.columns
+    assert first == "Beat" and all(c.startswith("Week of ") for c in weeks)
     assert all(str(v).endswith("%") for v in weekly.iloc[:, 1:].to_numpy().ravel())
     assert any("(#beats)" in m.value and "Skip the map" in m.value for m in at.markdown)
 
