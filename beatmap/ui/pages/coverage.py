@@ -50,6 +50,7 @@ if cov.empty:
     st.stop()
 before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings,
                                    neighbours=pairs)
+before_label = f"{filters.window.previous().start} to {filters.window.previous().end}"
 beats = coverage_by_beat(cov)
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
@@ -73,7 +74,7 @@ elif int(cov["visits"].sum()) == 0:
 
 if beat == CITY:
     shown, shown_before = cov, before
-    figures = components.key_figures(cov, before)
+    figures = components.key_figures(cov, before, before_label=before_label)
     shapes = data.beat_shapes(engine, url, v)
     shapes = shapes[shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
     light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
@@ -103,7 +104,7 @@ if beat == CITY:
 else:
     in_beat = cov[S.BEAT_ID] == beat
     shown, shown_before = cov[in_beat], before[before[S.BEAT_ID] == beat]
-    figures = components.key_figures(shown, shown_before)
+    figures = components.key_figures(shown, shown_before, before_label=before_label)
     measure = st.radio("Colour blocks by", list(MEASURES), format_func=MEASURES.get, horizontal=True,
                        key="f_measure")
     shapes = data.block_shapes(engine, url, v, beat)
