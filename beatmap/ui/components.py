@@ -16,7 +16,7 @@ COLUMN_LABELS = {
     "visits": "Visits", "enforcement": "Enforcement", S.ENFORCEMENT_ONLY: "Enforcement only",
     S.UNVISITED: "Unvisited", S.RARELY_VISITED: "Rarely visited", "flagged": "Flagged", "flag": "Flag",
     "days_visited": "Days visited", "last_visit": "Last visit", "street_name": "Where",
-    "flag_reason": "Why flagged", "enforcement_share": "Enforcement share", "officers": "Officers",
+    "flag_reason": "Why flagged", S.OFFICER_ID: "Officer", "enforcement_share": "Enforcement share", "officers": "Officers",
 }
 
 

@@ -163,7 +163,8 @@ else:
             if officers.empty:
                 st.info("No officer logged a foot patrol or community visit here in this period.")
             else:
-                st.dataframe(officers, hide_index=True, width="stretch")
+                st.dataframe(officers, hide_index=True, width="stretch", column_config={
+                    **components.COLUMN_LABELS, "days": "Days on foot or visiting"})
 
 if beat == CITY:
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
