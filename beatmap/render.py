@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element
+from branca.element import Element, MacroElement
 from folium.template import Template
 
 from beatmap import schema as S
@@ -111,6 +111,10 @@ def display_frame(
     return light
 
 
+#: Tooltips wrap inside the map instead of running off a phone's screen.
+_TOOLTIP_CSS = ".leaflet-tooltip{white-space:normal;max-width:min(280px,70vw);overflow-wrap:anywhere}"
+
+
 def base_map(
     bounds: Sequence[float],
     *,
@@ -127,6 +131,7 @@ def base_map(
                    prefer_canvas=False)
     m.default_js = [("leaflet", f"{asset_base}/leaflet.js")]
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
+    m.get_root().header.add_child(Element(f"<style>{_TOOLTIP_CSS}</style>"))
     if tiles == "openstreetmap":
         folium.TileLayer("OpenStreetMap").add_to(m)
     elif tiles not in ("", "none"):
@@ -170,26 +175,50 @@ def coverage_map(
         style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2},
         interactive=False,  # outlines sit on top; clicks must reach the blocks
     ).add_to(m)
+    return add_legend(m)
+
+
+class LegendFold(MacroElement):
+    """Opens the map's folding legend (:func:`legend_html`) when the map is at least 600 px wide.
+
+    The legend starts folded, and this runs with the map's own script (the dashboard inserts a
+    map's HTML where inline scripts never run, so a script beside the legend would not fold it).
+    """
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    if ({{ this._parent.get_name() }}.getContainer().clientWidth >= 600) {
+        document.querySelectorAll('details.bm-legend').forEach(function (d) { d.open = true; });
+    }
+    {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "LegendFold"
+
+
+def add_legend(m: folium.Map) -> folium.Map:
+    """Put the flag legend on a map, folded on phones (:func:`legend_html`, :class:`LegendFold`); returns the map."""
     m.get_root().html.add_child(Element(legend_html()))
+    LegendFold().add_to(m)
     return m
 
 
 def legend_html() -> str:
     """The flag legend as a small HTML block (colours with words) over the map.
 
-    It folds away ("Colours", a tap opens it) on a map narrower than 600 px,
-    where it would cover a quarter of a phone's map.
+    It starts folded ("Colours", a tap opens it); :class:`LegendFold` opens it on a map 600 px
+    wide or wider.  On a phone it would cover a quarter of the map.
     """
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
         f'margin-right:6px"></span>{html.escape(text)}</div>'
         for colour, text in FLAG_STYLE.values()
     )
-    return ('<details class="bm-legend" open style="position:absolute;bottom:24px;right:10px;z-index:1000;'
+    return ('<details class="bm-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
             'background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px">'
-            f'<summary style="cursor:pointer">Colours</summary>{rows}</details>'
-            "<script>if (window.innerWidth < 600) document.querySelectorAll('details.bm-legend')"
-            ".forEach(function (d) { d.open = false; });</script>")
+            f'<summary style="cursor:pointer">Colours</summary>{rows}</details>')
 
 
 #: Sequential palette for numeric measures (viridis, light end last: readable with colour-blindness).
@@ -462,8 +491,7 @@ def route_map(
     if marker is not None:
         folium.CircleMarker(list(marker), radius=9, color="#CC79A7", weight=3, fill=False,
                             tooltip="Chosen place").add_to(m)
-    m.get_root().html.add_child(Element(legend_html()))
-    return m
+    return add_legend(m)
 
 
 def _stop_badge(label: str, width: int) -> str:

@@ -127,6 +127,7 @@ def test_a_role_change_closes_pages_at_the_next_page_load(city):
 def test_officer_sees_their_beat_without_officer_figures_or_exports(city):
     at = app_as("ofc").run()
     assert at.selectbox[0].options == ["All my beats", "A"]
+    assert at.selectbox[0].value == "A" and [t.label for t in at.tabs]  # one beat: the page opens on it
     assert access.officer_id_of(at.session_state[auth.USER]) == "O1"  # the id their visits log under
     assert not any(e.label == "Export" for e in at.expander)
     at.selectbox[0].select("A").run()
@@ -137,10 +138,15 @@ def test_officer_sees_their_beat_without_officer_figures_or_exports(city):
     assert all(set(frame.get("beat_id", pd.Series(["A"]))) <= {"A"} for frame in shown)
 
 
+def lt_opens_on_the_city(at: AppTest) -> bool:
+    return at.selectbox[0].value == "Whole city"
+
+
 def test_sergeant_sees_assigned_beats_with_officer_figures_and_exports(city):
     at = app_as("sgt").run()
     assert at.selectbox[0].options == ["All my beats", "A"]
     assert any(e.label == "Export" for e in at.expander)
+    assert lt_opens_on_the_city(app_as("lt").run())
     at.selectbox[0].select("A").run()
     assert [t.label for t in at.tabs] == ["Trend", "When visits happen", "Officers"]
     officers = at.tabs[2].dataframe[0].value

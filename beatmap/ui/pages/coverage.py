@@ -55,7 +55,8 @@ beats = coverage_by_beat(cov)
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
 if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID]]:
-    st.session_state["f_beat"] = CITY
+    # Someone with one beat opens on it: a city view of one beat is one square to tap.
+    st.session_state["f_beat"] = beats[S.BEAT_ID].iloc[0] if len(beats) == 1 and not user.all_beats else CITY
 st.session_state["_w_f_beat"] = st.session_state["f_beat"]
 everywhere = CITY if user.all_beats else "All my beats"
 beat = st.selectbox("Beat", [CITY, *beats[S.BEAT_ID]], key="_w_f_beat",
