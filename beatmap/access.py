@@ -373,11 +373,11 @@ def publish_as(engine: Engine, user: User | None, out_dir: str | Path, *, settin
     """
     from beatmap.publish import publish_snapshot
 
-    require(user, SUPERVISOR, what="publishing")
-    if not user.all_beats:
+    supervisor = require(user, SUPERVISOR, what="publishing")
+    if not supervisor.all_beats:
         raise AccessError("publishing: the public map covers every beat, and you supervise "
-                          f"{', '.join(user.beats) or 'no beat'}; ask a supervisor of all beats to publish.")
-    return publish_snapshot(engine, out_dir, settings=settings, actor=user.name)
+                          f"{', '.join(supervisor.beats) or 'no beat'}; ask a supervisor of all beats to publish.")
+    return publish_snapshot(engine, out_dir, settings=settings, actor=supervisor.name)
 
 
 def read_audit_for(

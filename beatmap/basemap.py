@@ -73,8 +73,11 @@ def streets_for_map(
     empty = {"lines": {"type": "FeatureCollection", "features": []}, "labels": [], "dropped": 0}
     if streets is None or streets.empty:
         return empty
-    names = streets["name"].where(streets["name"].notna(), "").astype(str).str.strip() if "name" in streets else (
-        pd.Series("", index=streets.index))
+    names = (
+        streets["name"].where(streets["name"].notna(), "").astype(str).str.strip()
+        if "name" in streets
+        else (pd.Series("", index=streets.index))
+    )
     frame = gpd.GeoDataFrame({"name": names.to_numpy()}, geometry=streets.geometry.to_numpy(), crs=streets.crs)
     merged = frame.dissolve(by="name", as_index=False)
     merged["geometry"] = shapely.line_merge(shapely.simplify(merged.geometry.to_numpy(), tolerance_m))
@@ -88,9 +91,11 @@ def streets_for_map(
     labels = _label_points(merged[merged["name"].ne("")])
     light = merged[["name", "major", "geometry"]].to_crs(WGS84)
     light["geometry"] = shapely.set_precision(light.geometry.to_numpy(), 1e-5)
-    features = [{"type": "Feature", "properties": {"name": n, "major": int(m)},
-                 "geometry": shapely.geometry.mapping(g)}
-                for n, m, g in zip(light["name"], light["major"], light.geometry, strict=True) if not g.is_empty]
+    features = [
+        {"type": "Feature", "properties": {"name": n, "major": int(m)}, "geometry": shapely.geometry.mapping(g)}
+        for n, m, g in zip(light["name"], light["major"], light.geometry, strict=True)
+        if not g.is_empty
+    ]
     keep = len(features)
     sizes = np.cumsum([len(json.dumps(f, separators=(",", ":"))) for f in features])
     if keep and sizes[-1] > max_bytes:
@@ -98,9 +103,11 @@ def streets_for_map(
         if int(light["major"].sum()) < keep:
             keep = int(light["major"].sum())  # all major streets fit: the minor ones go whole
     kept_names = {f["properties"]["name"] for f in features[:keep]}
-    return {"lines": {"type": "FeatureCollection", "features": features[:keep]},
-            "labels": [label for label in labels if label[2] in kept_names],
-            "dropped": len(features) - keep}
+    return {
+        "lines": {"type": "FeatureCollection", "features": features[:keep]},
+        "labels": [label for label in labels if label[2] in kept_names],
+        "dropped": len(features) - keep,
+    }
 
 
 def _label_points(named: gpd.GeoDataFrame) -> list[list]:
@@ -124,8 +131,10 @@ def _label_points(named: gpd.GeoDataFrame) -> list[list]:
     if not points:
         return []
     lon_lat = gpd.GeoSeries(points, crs=named.crs).to_crs(WGS84)
-    return [[round(p.y, 5), round(p.x, 5), name, major, angle]
-            for p, name, major, angle in zip(lon_lat, label_names, majors, angles, strict=True)]
+    return [
+        [round(p.y, 5), round(p.x, 5), name, major, angle]
+        for p, name, major, angle in zip(lon_lat, label_names, majors, angles, strict=True)
+    ]
 
 
 def beat_label_points(beats: gpd.GeoDataFrame) -> list[list]:

@@ -85,8 +85,7 @@ def block_street_names(
     if len(block_i) == 0:
         return result
     pieces = shapely.intersection(lines[street_i], reach[block_i])
-    found = pd.DataFrame({"block": block_i, "name": names[street_i], "length": shapely.length(pieces),
-                          "piece": pieces})
+    found = pd.DataFrame({"block": block_i, "name": names[street_i], "length": shapely.length(pieces), "piece": pieces})
     found = found[found["length"] > 0]
     totals = found.groupby(["block", "name"], as_index=False)["length"].sum()
     totals = totals.sort_values(["block", "length", "name"], ascending=[True, False, True], kind="stable")
@@ -101,9 +100,11 @@ def _check_crs(blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> None:
     a, b = blocks.crs, streets.crs
     metres = a is not None and CRS(a).is_projected and CRS(a).axis_info[0].unit_name == "metre"
     if not metres or b is None or not CRS(a).equals(CRS(b)):
-        raise CRSError(f"naming blocks by their streets needs both layers in one metric CRS; the blocks are in "
-                       f"{a and CRS(a).name}, the streets in {b and CRS(b).name}. Reproject both to the analysis "
-                       "CRS (as the store keeps them) first.")
+        raise CRSError(
+            f"naming blocks by their streets needs both layers in one metric CRS; the blocks are in "
+            f"{a and CRS(a).name}, the streets in {b and CRS(b).name}. Reproject both to the analysis "
+            "CRS (as the store keeps them) first."
+        )
 
 
 def _texts(found: pd.DataFrame, main: pd.Series, shapes: np.ndarray) -> pd.Series:
@@ -146,8 +147,9 @@ def _texts(found: pd.DataFrame, main: pd.Series, shapes: np.ndarray) -> pd.Serie
     named = pd.Series(texts, index=blocks, dtype=object)
     shared = named.duplicated(keep=False)
     if shared.any():
-        named[shared] = [f"{text}, {_side(shapes[b], main_pieces[b], direction.loc[b])}"
-                         for b, text in named[shared].items()]
+        named[shared] = [
+            f"{text}, {_side(shapes[b], main_pieces[b], direction.loc[b])}" for b, text in named[shared].items()
+        ]
     return named
 
 
@@ -176,8 +178,9 @@ def names_from_store(engine: Engine, *, beat_id: str | None = None) -> pd.Series
     streets = store.read_streets(engine) if not blocks.empty else None
     if blocks.empty or streets is None or streets.empty:
         return pd.Series(dtype=object, name=NAME)
-    names = pd.Series(block_street_names(blocks, streets).to_numpy(), index=blocks[S.BLOCK_ID].to_numpy(),
-                      dtype=object, name=NAME)
+    names = pd.Series(
+        block_street_names(blocks, streets).to_numpy(), index=blocks[S.BLOCK_ID].to_numpy(), dtype=object, name=NAME
+    )
     if beat_id is not None:
         names = names[(blocks[S.BEAT_ID] == beat_id).to_numpy()]
     return names

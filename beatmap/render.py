@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import folium
 import geopandas as gpd
@@ -30,6 +30,8 @@ from beatmap.errors import BeatmapError
 from beatmap.naming import block_label
 
 if TYPE_CHECKING:
+    from branca.element import Figure
+
     from beatmap.routing.route import Route
 
 #: Where the app serves Leaflet (Streamlit static serving of ``static/``).
@@ -131,7 +133,8 @@ def base_map(
                    prefer_canvas=False)
     m.default_js = [("leaflet", f"{asset_base}/leaflet.js")]
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
-    m.get_root().header.add_child(Element(f"<style>{_TOOLTIP_CSS}</style>"))
+    root = cast("Figure", m.get_root())
+    root.header.add_child(Element(f"<style>{_TOOLTIP_CSS}</style>"))
     if tiles == "openstreetmap":
         folium.TileLayer("OpenStreetMap").add_to(m)
     elif tiles not in ("", "none"):

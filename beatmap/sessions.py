@@ -41,8 +41,11 @@ def start_session(engine: Engine, name: str, *, minutes: int, now: datetime | No
     with store.transaction(engine) as conn:
         user_id = conn.execute(select(_U.c.user_id).where(_U.c.name == name)).scalar_one()
         conn.execute(delete(_S).where(_S.c.expires_at <= now))
-        conn.execute(insert(_S).values(token_hash=_hash(token), user_id=user_id, created_at=now,
-                                       expires_at=now + timedelta(minutes=minutes)))
+        conn.execute(
+            insert(_S).values(
+                token_hash=_hash(token), user_id=user_id, created_at=now, expires_at=now + timedelta(minutes=minutes)
+            )
+        )
     return token
 
 
@@ -55,9 +58,15 @@ def session_user(engine: Engine, token: str | None, *, now: datetime | None = No
         return None
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
-        row = conn.execute(select(_U.c.name, _U.c.disabled, _S.c.created_at, _S.c.expires_at)
-                           .join(_U, _U.c.user_id == _S.c.user_id)
-                           .where(_S.c.token_hash == _hash(token))).mappings().first()
+        row = (
+            conn.execute(
+                select(_U.c.name, _U.c.disabled, _S.c.created_at, _S.c.expires_at)
+                .join(_U, _U.c.user_id == _S.c.user_id)
+                .where(_S.c.token_hash == _hash(token))
+            )
+            .mappings()
+            .first()
+        )
     if row is None:
         return None
     if row["expires_at"] <= now or row["disabled"]:

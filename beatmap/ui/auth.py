@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 import streamlit as st
 import streamlit.components.v1 as components
 from sqlalchemy import Engine
+from streamlit.delta_generator import DeltaGenerator
 
 from beatmap import access, accounts, sessions
 from beatmap.accounts import User
@@ -194,7 +195,7 @@ def sidebar(engine: Engine, settings: Settings, user: User | None) -> None:
         side.button("Sign in with single sign-on", key="auth_sso", on_click=st.login, icon=":material/key:")
 
 
-def _sign_in_form(engine: Engine, settings: Settings, side) -> None:
+def _sign_in_form(engine: Engine, settings: Settings, side: DeltaGenerator) -> None:
     with side.form("auth_sign_in", clear_on_submit=True, border=False):
         st.markdown("**Sign in**")
         name = st.text_input("Name", key="auth_form_name", autocomplete="username")
@@ -229,7 +230,7 @@ def setup_code(engine: Engine) -> str:
         return _SETUP_CODES[url]
 
 
-def _first_admin_form(engine: Engine, settings: Settings, side) -> None:
+def _first_admin_form(engine: Engine, settings: Settings, side: DeltaGenerator) -> None:
     code = setup_code(engine)
     side.info("No administrator exists yet. Create the first one: they add everyone else. The setup code is "
               "printed on the console of the server running the dashboard. "

@@ -113,13 +113,13 @@ def block_shapes(_engine: Engine, url: str, store_version: tuple[str, int], beat
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def street_lines(_engine: Engine, url: str, store_version: int, beat_id: str | None) -> dict:
+def street_lines(_engine: Engine, url: str, store_version: tuple[str, int], beat_id: str | None) -> dict:
     """The streets for a map (the city's, or around one beat), prepared once (read-only)."""
     return map_streets_from_store(_engine, beat_id=beat_id)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def street_names(_engine: Engine, url: str, store_version: int) -> pd.Series:
+def street_names(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.Series:
     """Every block's name by its streets, indexed by ``block_id`` (empty without streets; read-only)."""
     return naming.names_from_store(_engine)
 
