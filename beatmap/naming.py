@@ -78,15 +78,32 @@ def block_street_names(
     if named.empty:
         return result
     shapes = blocks.geometry.to_numpy()
-    lines = named.geometry.to_numpy()
     names = named["name"].astype(str).str.strip().to_numpy()
+    # Streets as straight two-point segments, so a segment's stretch near a block is clipped with arithmetic
+    # (an overlay per pair is many times slower at city scale).
+    parts, part_of = shapely.get_parts(named.geometry.to_numpy(), return_index=True)
+    coords, vertex_of = shapely.get_coordinates(parts, return_index=True)
+    same = vertex_of[:-1] == vertex_of[1:]
+    starts, ends = coords[:-1][same], coords[1:][same]
+    segment_names = names[part_of[vertex_of[:-1][same]]]
     reach = shapely.buffer(shapes, reach_m, quad_segs=2)
-    block_i, street_i = shapely.STRtree(lines).query(reach, predicate="intersects")
+    segments = shapely.linestrings(np.stack([starts, ends], axis=1))
+    block_i, segment_i = shapely.STRtree(segments).query(reach, predicate="intersects")
     if len(block_i) == 0:
         return result
-    pieces = shapely.intersection(lines[street_i], reach[block_i])
-    found = pd.DataFrame({"block": block_i, "name": names[street_i], "length": shapely.length(pieces), "piece": pieces})
-    found = found[found["length"] > 0]
+    # A street's length near a block is measured inside the block's reach box: it ranks the streets of a block
+    # as the buffered outline would.
+    a, b = _clip(starts[segment_i], ends[segment_i], shapely.bounds(reach[block_i]))
+    length = np.hypot(*(b - a).T)
+    keep = length > 0
+    found = pd.DataFrame(
+        {
+            "block": block_i[keep],
+            "name": segment_names[segment_i[keep]],
+            "length": length[keep],
+            "piece": shapely.linestrings(np.stack([a[keep], b[keep]], axis=1)),
+        }
+    )
     totals = found.groupby(["block", "name"], as_index=False)["length"].sum()
     totals = totals.sort_values(["block", "length", "name"], ascending=[True, False, True], kind="stable")
     main = totals.drop_duplicates("block").set_index("block")["name"]
@@ -94,6 +111,32 @@ def block_street_names(
     texts = _texts(found, main, shapes)
     result.iloc[texts.index.to_numpy()] = texts.to_numpy()
     return result
+
+
+def _clip(starts: np.ndarray, ends: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The part of each segment inside its box (Liang-Barsky), as new end points; empty parts start where they end.
+
+    ``starts`` and ``ends`` are (n, 2) arrays, ``boxes`` (n, 4) of xmin, ymin, xmax, ymax.
+    """
+    d = ends - starts
+    p = np.stack([-d[:, 0], d[:, 0], -d[:, 1], d[:, 1]], axis=1)
+    q = np.stack(
+        [
+            starts[:, 0] - boxes[:, 0],
+            boxes[:, 2] - starts[:, 0],
+            starts[:, 1] - boxes[:, 1],
+            boxes[:, 3] - starts[:, 1],
+        ],
+        axis=1,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = q / p
+    t0 = np.max(np.where(p < 0, r, 0.0), axis=1)
+    t1 = np.min(np.where(p > 0, r, 1.0), axis=1)
+    outside = ((p == 0) & (q < 0)).any(axis=1) | (t0 > t1)
+    t0 = np.clip(t0, 0.0, 1.0)
+    t1 = np.where(outside, t0, np.clip(t1, 0.0, 1.0))
+    return starts + t0[:, None] * d, starts + t1[:, None] * d
 
 
 def _check_crs(blocks: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> None:
@@ -123,10 +166,13 @@ def _texts(found: pd.DataFrame, main: pd.Series, shapes: np.ndarray) -> pd.Serie
     norm[norm == 0] = 1.0
     direction = pd.DataFrame({"dx": dx / norm, "dy": dy / norm}, index=first.index)
 
-    main_pieces = mains.groupby("block")["piece"].agg(lambda p: shapely.union_all(list(p)))
-    others = found[~found["main"]]
-    meets = shapely.dwithin(others["piece"].to_numpy(), main_pieces.reindex(others["block"]).to_numpy(), _MEET_M)
-    crossing = others[meets]
+    centre = ends.groupby("block")[["x", "y"]].mean()  # the middle of the main street's stretch
+    others = found[~found["main"]].reset_index(drop=True)
+    pairs = (
+        others[["block", "piece"]].reset_index().merge(mains[["block", "piece"]], on="block", suffixes=("", "_main"))
+    )
+    meets = shapely.dwithin(pairs["piece"].to_numpy(), pairs["piece_main"].to_numpy(), _MEET_M)
+    crossing = others.loc[np.unique(pairs["index"].to_numpy()[meets])]
     where = shapely.get_coordinates(shapely.centroid(crossing["piece"].to_numpy()))
     d = direction.reindex(crossing["block"])
     crossing = crossing.assign(pos=where[:, 0] * d["dx"].to_numpy() + where[:, 1] * d["dy"].to_numpy())
@@ -148,15 +194,15 @@ def _texts(found: pd.DataFrame, main: pd.Series, shapes: np.ndarray) -> pd.Serie
     shared = named.duplicated(keep=False)
     if shared.any():
         named[shared] = [
-            f"{text}, {_side(shapes[b], main_pieces[b], direction.loc[b])}" for b, text in named[shared].items()
+            f"{text}, {_side(shapes[b], centre.loc[b].to_numpy(), direction.loc[b])}"
+            for b, text in named[shared].items()
         ]
     return named
 
 
-def _side(shape: shapely.Geometry, main_piece: shapely.Geometry, direction: pd.Series) -> str:
-    """Which side of its main street a block lies on, in compass words."""
+def _side(shape: shapely.Geometry, on_street: np.ndarray, direction: pd.Series) -> str:
+    """Which side of its main street (``on_street``: a point of it) a block lies on, in compass words."""
     inside = shapely.get_coordinates(shapely.point_on_surface(shape))[0]
-    on_street = shapely.get_coordinates(shapely.centroid(main_piece))[0]
     rx, ry = inside - on_street
     across = direction["dx"] * ry - direction["dy"] * rx  # > 0: left of the direction of travel
     # Left of an eastward street is north; left of a northward street is west.
