@@ -63,7 +63,7 @@ if st.button("Plan the route", type="primary"):
 route = st.session_state.get(key)
 
 streets = data.street_lines(engine, url, v, beat)
-names = data.street_names(engine, url, v).dropna().to_dict()
+stop_names = data.street_names(engine, url, v).dropna().to_dict()
 walk_map = route_map(blocks, outline, route, marker=start, tiles=settings.map_tiles)
 tap = mapview.show_tap_map(basemap.add_streets(walk_map, streets), key=f"map-{key}")
 if tap is not None and tap != tapped:
@@ -77,19 +77,19 @@ if route is not None:
     st.subheader(f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km, about {route.total_min:.0f} of "
                  f"{route.budget_min:g} minutes")
     stops = route.stops_frame()
-    stops.insert(1, "where", stops["block_id"].map(names).fillna(""))
+    stops.insert(1, "where", stops["block_id"].map(stop_names).fillna(""))
     st.dataframe(stops[["number", "where", "block_id", "arrival_min", "stay_min", "reason"]].rename(
         columns={"number": "#", "where": "Where", "block_id": "Block", "arrival_min": "Arrive (min)",
                  "stay_min": "Stay (min)", "reason": "Why this block"}), hide_index=True, width="stretch")
     for note in route.notes:
         st.caption(note)
     a, b = st.columns(2)
-    a.download_button("Download GPX", route_to_gpx(route, stop_names=names),
+    a.download_button("Download GPX", route_to_gpx(route, stop_names=stop_names),
                       file_name=f"route-{beat}-{route.seed}.gpx", mime="application/gpx+xml")
 
     def card() -> str:
         around = map_streets_from_store(engine, beat_id=beat, margin_m=400.0)
-        return route_card_html(route, stop_names=names, landmarks=settings.landmarks, streets=around)
+        return route_card_html(route, stop_names=stop_names, landmarks=settings.landmarks, streets=around)
 
     b.download_button("Printable card", card, file_name=f"route-{beat}-{route.seed}.html", mime="text/html",
                       on_click="ignore")
