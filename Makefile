@@ -36,6 +36,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 # Leaflet comes from the npm registry at setup time and is served by the app itself (static/),
 # so maps work on a closed network; the heat-map plugin is the file the folium wheel ships.
+# axe-core (npm) is for the browser tests' accessibility checks only; no page loads it.
 # Nothing here is fetched at run time.
 vendor: $(VENDOR)/.installed
 $(VENDOR)/.installed: package.json package-lock.json | install
@@ -46,6 +47,8 @@ $(VENDOR)/.installed: package.json package-lock.json | install
 	cp -r node_modules/leaflet/dist/images $(VENDOR)/leaflet/
 	mkdir -p $(VENDOR)/leaflet.heat
 	cp "$$($(BIN)/python -c 'import folium, pathlib; print(pathlib.Path(folium.__file__).parent / "templates" / "leaflet_heat.min.js")')" $(VENDOR)/leaflet.heat/leaflet-heat.js
+	mkdir -p $(VENDOR)/axe-core
+	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE $(VENDOR)/axe-core/
 	touch $@
 
 # The browser tests drive the system's Chromium (a browser download at test time fails offline).

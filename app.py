@@ -31,6 +31,7 @@ PAGES = {
     "log_visit": ("beatmap/ui/pages/log_visit.py", "Log a visit", ":material/edit_note:"),
     "heatmap": ("beatmap/ui/pages/heatmap.py", "Heat map", ":material/local_fire_department:"),
     "import": ("beatmap/ui/pages/import_data.py", "Import", ":material/upload_file:"),
+    "publish": ("beatmap/ui/pages/publish.py", "Publish", ":material/campaign:"),
     "users": ("beatmap/ui/pages/admin_users.py", "Users", ":material/group:"),
     "audit": ("beatmap/ui/pages/admin_audit.py", "Audit log", ":material/policy:"),
     "settings": ("beatmap/ui/pages/admin_settings.py", "Settings", ":material/settings:"),

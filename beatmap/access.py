@@ -34,12 +34,14 @@ from beatmap.metrics import Window, coverage_by_block, coverage_by_officer
 from beatmap.settings import Settings
 
 if TYPE_CHECKING:
+    from beatmap.privacy import PublicAggregates
     from beatmap.routing.route import Route
 
 __all__ = [
     "NO_BEATS", "PAGES", "block_coverage_for", "check_beat", "delete_visit_as", "edit_visit_as", "export",
     "export_audit_log", "heat_points", "import_activity_as", "load_areas_as", "log_visit_as", "may_export", "may_open", "may_see_officers",
-    "officer_breakdown", "officer_id_of", "pages_for", "plan_route_as", "read_audit_for", "require",
+    "officer_breakdown", "officer_id_of", "pages_for", "plan_route_as", "preview_publication_as", "publish_as",
+    "read_audit_for", "require",
     "restrict_to_beats", "visible_beats",
 ]
 
@@ -50,6 +52,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "log_visit": (OFFICER, SUPERVISOR),
     "heatmap": (SUPERVISOR,),
     "import": (SUPERVISOR,),
+    "publish": (SUPERVISOR,),
     "users": (ADMIN,),
     "audit": (ADMIN,),
     "settings": (ADMIN,),
@@ -347,6 +350,34 @@ def load_areas_as(
     return ingest.load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
                              blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m,
                              progress=progress or ingest.no_progress, actor=user.name)
+
+
+def preview_publication_as(engine: Engine, user: User | None, *, settings: Settings) -> PublicAggregates:
+    """What publishing now would make public (:func:`beatmap.privacy.aggregates_from_store`), for a supervisor.
+
+    Only public figures come back (the same a resident would see), so a supervisor of some beats may look.
+    """
+    from beatmap.privacy import aggregates_from_store
+
+    require(user, SUPERVISOR, what="publishing")
+    return aggregates_from_store(engine, settings=settings)
+
+
+def publish_as(engine: Engine, user: User | None, out_dir: str | Path, *, settings: Settings) -> dict:
+    """:func:`beatmap.publish.publish_snapshot` for a supervisor of every beat, audited under their name.
+
+    Raises
+    ------
+    AccessError
+        For anyone but a supervisor, and for a supervisor of some beats only: the public map covers every beat.
+    """
+    from beatmap.publish import publish_snapshot
+
+    supervisor = require(user, SUPERVISOR, what="publishing")
+    if not supervisor.all_beats:
+        raise AccessError("publishing: the public map covers every beat, and you supervise "
+                          f"{', '.join(supervisor.beats) or 'no beat'}; ask a supervisor of all beats to publish.")
+    return publish_snapshot(engine, out_dir, settings=settings, actor=supervisor.name)
 
 
 def read_audit_for(

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 from beatmap import store
 from beatmap.errors import AccessError, InputError
 from beatmap.schema import BEAT_ID, ID_MAX
+from beatmap.sessions import end_sessions_of
 from beatmap.settings import Settings
 
 __all__ = [
@@ -422,6 +423,7 @@ def set_password(engine: Engine, name: str, password: str | None = None, *, acto
         check_password(password or generated, name=row["name"])
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(
             password_hash=hash_password(password or generated), failed_attempts=0, locked_until=None))
+        end_sessions_of(conn, row["user_id"])  # a new password ends every session begun with the old one
         store.record_audit(conn, actor=who, action="user.password", target=row["name"], at=_now(now),
                            details={"password": "generated" if generated else "chosen"})
     return generated
@@ -434,6 +436,8 @@ def _set_disabled(engine: Engine, name: str, disabled: bool, *, actor: User | st
         if disabled and row["role"] == ADMIN and not row["disabled"] and _count_admins(conn) == 1:
             raise InputError(f"{row['name']} is the last administrator; add another administrator first.")
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(disabled=disabled))
+        if disabled:
+            end_sessions_of(conn, row["user_id"])
         store.record_audit(conn, actor=who, action="user.disable" if disabled else "user.enable",
                            target=row["name"])
 

@@ -22,6 +22,7 @@ from beatmap.export import write_table
 from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
 from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
+from beatmap.snapshot import public_dir
 
 EXIT_ERROR = 2
 
@@ -149,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
 
         engine = store.open_store(args.db)
         result = build_demo(engine, seed=args.seed, directory=args.dir, settings=settings, progress=_progress,
-                            actor=cli_actor())
+                            actor=cli_actor(), public_dir=public_dir(settings))
         read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(result)
         return 0
@@ -207,7 +208,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         if args.card is not None:
             args.card.parent.mkdir(parents=True, exist_ok=True)
-            args.card.write_text(route_card_html(planned), encoding="utf-8")
+            from beatmap.naming import names_from_store
+            from beatmap.streets import map_streets_from_store
+
+            names = names_from_store(engine, beat_id=args.beat).dropna().to_dict()
+            card = route_card_html(planned, stop_names=names, landmarks=settings.landmarks,
+                                   streets=map_streets_from_store(engine, beat_id=args.beat, margin_m=400.0))
+            args.card.write_text(card, encoding="utf-8")
             print(f"wrote {args.card}")
     elif args.command == "neglected":
         from beatmap.neglect import areas_text, neglected_areas_from_store

@@ -26,7 +26,7 @@ from pyproj import Transformer
 from sqlalchemy import Engine
 
 from beatmap import accounts, store
-from beatmap.errors import InputError, StoreError
+from beatmap.errors import BeatmapError, InputError, StoreError
 from beatmap.ingest import Progress, import_activity, load_areas
 from beatmap.settings import Settings
 
@@ -363,6 +363,7 @@ def build_demo(
     directory: pathlib.Path = pathlib.Path("data/demo"),
     progress: Progress | None = None,
     actor: str = "demo",
+    public_dir: pathlib.Path | None = None,
 ) -> str:
     """Generate the demo city, write its files to ``directory`` and load them into an empty store.
 
@@ -370,6 +371,10 @@ def build_demo(
     ``beatmap import``).  ``ground_truth.csv`` beside them lists the planted neglected blocks.
     One dashboard account per role is added (see :func:`_demo_accounts`), with generated
     passwords that appear in the summary only.  ``actor`` is who builds it, for the audit log.
+    Given ``public_dir``, the demo's first public snapshot is published there (dated the demo's
+    last day plus the public delay, so its period is full of data), and the public page has a
+    map at once; when it cannot be published (Leaflet not installed, a folder in the way), the
+    summary says why and the demo is built all the same.
 
     Returns
     -------
@@ -403,13 +408,33 @@ def build_demo(
     load_streets(engine, paths["streets"], actor=actor)
     report(0.9, "adding the demo accounts")
     accounts_text = _demo_accounts(engine, actor=actor)
+    published = ""
+    if public_dir is not None:
+        report(0.95, "publishing the first public snapshot")
+        published = "\n" + _publish_first(engine, public_dir, settings=demo_settings, last_day=city.end, actor=actor)
     report(1.0, "done")
     return (
         f"demo city (seed {seed}): {areas.beats} beats, {areas.blocks} blocks, "
         f"{summary.imported:,} activity records from {city.start} to {city.end}\n"
         f"  files and the planted ground truth ({len(city.truth)} neglected blocks) are in {directory}/\n"
         + accounts_text
+        + published
     )
+
+
+def _publish_first(engine: Engine, public_dir: pathlib.Path, *, settings: Settings, last_day: datetime.date,
+                   actor: str) -> str:
+    """Publish the demo's first public snapshot; the summary line (why not, when it cannot be)."""
+    from beatmap.publish import publish_snapshot  # only the demo build publishes from here
+
+    today = datetime.datetime.now(settings.zone).date()
+    as_of = min(today, last_day + datetime.timedelta(days=settings.public_delay_days))
+    try:
+        manifest = publish_snapshot(engine, public_dir, settings=settings, as_of=as_of, actor=actor)
+    except BeatmapError as exc:
+        return f"  the public map was not published: {exc}"
+    return (f"  public map published to {public_dir}/ (data from {manifest['data_start']} to "
+            f"{manifest['data_end']}); publish again from the Publish page")
 
 
 def _demo_accounts(engine: Engine, *, actor: str) -> str:

@@ -77,10 +77,13 @@ def default_window(
     settings: Settings,
     start: date | None = None,
     end: date | None = None,
+    first_activity: datetime | None = None,
 ) -> Window:
     """The window to use: as given, else the last ``window_days`` days of data.
 
-    Without activity in the store the window ends today.
+    Without activity in the store the window ends today.  Given ``first_activity``, a default
+    start is never before the first day of data (a window half before the data would show a
+    trend of zeros and changes against nothing).
     """
     zone = settings.zone
     if end is None:
@@ -88,6 +91,8 @@ def default_window(
                else datetime.now(zone).date())
     if start is None:
         start = end - timedelta(days=settings.window_days - 1)
+        if first_activity is not None:
+            start = min(end, max(start, first_activity.astimezone(zone).date()))
     return Window(start, end, settings.timezone)
 
 

@@ -72,7 +72,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from beatmap import report, store
+from beatmap import naming, report, store
 from beatmap import schema as S
 from beatmap.errors import InputError
 from beatmap.metrics import Window
@@ -204,8 +204,12 @@ def presence_category(visits: pd.Series, enforcement: pd.Series, *, min_count: i
     return pd.Series(values, index=visits.index, dtype=object, name="presence")
 
 
-def public_blocks(coverage: pd.DataFrame, *, min_count: int, cuts: tuple[int, int] | None) -> pd.DataFrame:
+def public_blocks(coverage: pd.DataFrame, *, min_count: int, cuts: tuple[int, int] | None,
+                  streets: pd.Series | None = None) -> pd.DataFrame:
     """The published row of every block, from a coverage table (:func:`beatmap.report.block_coverage`).
+
+    ``streets`` names blocks by their streets (block id -> text, :func:`beatmap.naming.names_from_store`);
+    a block without a name gets an empty ``streets``.
 
     Returns
     -------
@@ -216,6 +220,8 @@ def public_blocks(coverage: pd.DataFrame, *, min_count: int, cuts: tuple[int, in
     visits, enforcement = coverage["visits"].astype(int), coverage["enforcement"].astype(int)
     out = pd.DataFrame({
         "block_id": coverage[S.BLOCK_ID].astype(str),
+        "streets": (coverage[S.BLOCK_ID].map(streets) if streets is not None and len(streets) else
+                    pd.Series(None, index=coverage.index, dtype=object)).map(lambda v: v if isinstance(v, str) else ""),
         "beat_id": coverage[S.BEAT_ID].astype(str),
         "visit_level": visit_levels(visits, min_count=min_count, cuts=cuts),
         "visits": withhold_counts(visits, min_count=min_count),
@@ -349,7 +355,7 @@ def aggregates_from_store(
     events = store.read_events(engine, start=first, end=after, columns=("occurred_at", S.KIND, S.BLOCK_ID))
     min_count = settings.public_min_count
     cuts = level_cuts(coverage["visits"].astype(int), min_count=min_count)
-    blocks = public_blocks(coverage, min_count=min_count, cuts=cuts)
+    blocks = public_blocks(coverage, min_count=min_count, cuts=cuts, streets=naming.names_from_store(engine))
     return PublicAggregates(
         blocks=blocks,
         beats=public_beats(blocks),

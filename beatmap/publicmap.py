@@ -3,10 +3,12 @@
 A pure builder like those in :mod:`beatmap.render`: a snapshot's GeoJSON in, a
 folium map out.  The published snapshot page (``index.html``) and the public
 dashboard page draw the same map from the same file, so what residents see is
-exactly what was published and checked.  Colours are from the Okabe-Ito palette
-(distinguishable with colour-blindness), and no colour carries meaning alone:
+exactly what was published and checked.  The levels are one ordered scale of a
+single hue (white for none, then light to dark blue: readable with any
+colour-blindness and in grey print), and no colour carries meaning alone:
 levels are named in the legend, tooltips and the page's text tables, and
-"mostly enforcement" is a dashed edge as well as a colour.  Values keep their
+"mostly enforcement" is a separate mark, a dashed vermillion edge, that no
+level uses.  Values keep their
 raw text in the map's GeoJSON; the tooltip shows them as text
 (:class:`beatmap.render.TextTooltip`).
 """
@@ -17,25 +19,32 @@ import html
 from collections.abc import Mapping
 
 import folium
+import geopandas as gpd
 import shapely
 from branca.element import Element
 from shapely.geometry import mapping, shape
 
+from beatmap.basemap import BeatLabels, beat_label_points
+from beatmap.crs import WGS84
 from beatmap.render import DEFAULT_ASSET_BASE, TextTooltip, base_map
 from beatmap.snapshot import BLOCK_FIELDS, COORD_DECIMALS, LEVELS, MOSTLY_ENFORCEMENT
 
-#: Fill colour and legend words per visit level (Okabe-Ito; darker means more visits).
+#: Fill colour and legend words per visit level, in order: white for none, then light to dark blue
+#: (ColorBrewer "Blues"; darker means more visits).
 LEVEL_STYLE: dict[str, tuple[str, str]] = {
-    "none": ("#E69F00", "None: no foot patrol or community visit"),
-    "low": ("#56B4E9", "Low"),
-    "medium": ("#009E73", "Medium"),
-    "high": ("#0072B2", "High"),
+    "none": ("#FFFFFF", "None: no foot patrol or community visit"),
+    "low": ("#BDD7E7", "Low"),
+    "medium": ("#6BAED6", "Medium"),
+    "high": ("#08519C", "High"),
 }
+#: Block edges: grey, so white ("none") blocks stand out from the background and from each other.
+BLOCK_EDGE = "#737373"
 #: Edge colour of blocks where police presence is mostly enforcement (Okabe-Ito vermillion).
 ENFORCEMENT_EDGE = "#D55E00"
 #: Tooltip labels of the published block fields.
 ALIASES: dict[str, str] = {
     "block_id": "Block",
+    "streets": "Where",
     "beat_id": "Beat",
     "visit_level": "Visit level",
     "visits": "Foot patrols and community visits",
@@ -86,17 +95,27 @@ def public_map(
         style_function=lambda f: {"fill": False, "color": "#000000", "weight": 2},
         interactive=False,  # outlines sit on top; taps must reach the blocks
     ).add_to(m)
+    BeatLabels(_beat_label_points(outlines)).add_to(m)
     if legend:
         m.get_root().html.add_child(Element(public_legend_html(level_text)))
     return m
+
+
+def _beat_label_points(outlines: dict) -> list[list]:
+    features = outlines["features"]
+    if not features:
+        return []
+    frame = gpd.GeoDataFrame({"beat_id": [f["properties"]["beat_id"] for f in features]},
+                             geometry=[shape(f["geometry"]) for f in features], crs=WGS84)
+    return beat_label_points(frame)
 
 
 def _block_style(feature: dict) -> dict:
     props = feature["properties"]
     fill = LEVEL_STYLE.get(props.get("visit_level", ""), ("#FFFFFF", ""))[0]
     if props.get("presence") == MOSTLY_ENFORCEMENT:
-        return {"fillColor": fill, "fillOpacity": 0.8, "color": ENFORCEMENT_EDGE, "weight": 3, "dashArray": "6 4"}
-    return {"fillColor": fill, "fillOpacity": 0.8, "color": "#ffffff", "weight": 0.6}
+        return {"fillColor": fill, "fillOpacity": 0.85, "color": ENFORCEMENT_EDGE, "weight": 3, "dashArray": "6 4"}
+    return {"fillColor": fill, "fillOpacity": 0.85, "color": BLOCK_EDGE, "weight": 0.6}
 
 
 def _published(feature: dict) -> dict:
@@ -133,13 +152,15 @@ def round_coordinates(geometry: dict, decimals: int = COORD_DECIMALS) -> dict:
 def public_legend_html(level_text: Mapping[str, str] | None = None, *, overlay: bool = True) -> str:
     """The public map's legend as HTML: a swatch and words per level, and the dashed edge.
 
-    ``overlay`` places it in the map's corner; otherwise it flows with the page.
+    ``overlay`` places it in the map's corner; otherwise it flows with the page.  Given ``level_text``,
+    only its levels are listed (a level no block reached this period is left out).
     """
-    words = {k: (level_text or {}).get(k, LEVEL_STYLE[k][1]) for k in LEVELS}
+    shown = [k for k in LEVELS if level_text is None or level_text.get(k)]
+    words = {k: (level_text or {}).get(k) or LEVEL_STYLE[k][1] for k in shown}
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{LEVEL_STYLE[k][0]};'
         f'margin-right:6px;border:1px solid #555"></span>{html.escape(words[k])}</div>'
-        for k in LEVELS
+        for k in shown
     )
     rows += (f'<div><span style="display:inline-block;width:10px;height:10px;border:2px dashed {ENFORCEMENT_EDGE};'
              'margin-right:6px"></span>Dashed edge: police presence here is mostly enforcement</div>')

@@ -34,7 +34,11 @@ from beatmap.render import display_frame, standalone_html
 from beatmap.settings import Settings
 from beatmap.snapshot import check_snapshot, snapshot_violations
 
-__all__ = ["DEFAULT_LEAFLET_DIR", "check_snapshot", "publish_snapshot", "write_snapshot"]
+__all__ = ["DEFAULT_LEAFLET_DIR", "MOST_WITHHELD", "check_snapshot", "publish_history", "publish_snapshot",
+           "publish_warnings", "write_snapshot"]
+
+#: Warn before publishing when more than this share of the blocks would have their visit count withheld.
+MOST_WITHHELD = 0.5
 
 #: Where `make vendor` installs Leaflet (from the npm registry).
 DEFAULT_LEAFLET_DIR = Path(__file__).resolve().parents[1] / "static" / "vendor" / "leaflet"
@@ -114,6 +118,60 @@ def publish_snapshot(
     return manifest
 
 
+def publish_warnings(aggregates: PublicAggregates) -> list[str]:
+    """What a supervisor should know before publishing these aggregates, in plain sentences (empty: nothing).
+
+    Warned of: a period holding no activity at all (every block would show "none"), no foot patrol or
+    community visit in the period, and most blocks' visit counts withheld (the map would say little).
+    """
+    blocks = aggregates.blocks
+    p = aggregates.period
+    label = snap.withheld_label(aggregates.min_count)
+    n = len(blocks)
+    warnings = []
+    active = (blocks["visits"] != 0) | (blocks["enforcement"] != 0)
+    if n and not active.any():
+        warnings.append(f"The period {_day(p.start)} to {_day(p.end)} holds no activity on any block: the map would "
+                        "show every block as \"none\". Import the period's records first, or wait for the next period.")
+    elif n and (blocks["visits"] == 0).all():
+        warnings.append(f"No foot patrol or community visit is recorded from {_day(p.start)} to {_day(p.end)}: every "
+                        "block would show \"none\". Check that the visit log for the period is imported.")
+    withheld = int((blocks["visits"] == label).sum())
+    if n and withheld / n > MOST_WITHHELD:
+        warnings.append(f"{withheld:,} of {n:,} blocks ({withheld / n:.0%}) would have their visit count withheld as "
+                        f"\"{label}\": the map would say little about them.")
+    return warnings
+
+
+def publish_history(engine: Engine, *, timezone: str = "UTC", limit: int = 50) -> pd.DataFrame:
+    """Earlier publications from the audit log, newest first.
+
+    Returns
+    -------
+    DataFrame
+        ``published_at`` (aware, ``timezone``), ``by``, ``data_start``, ``data_end``, ``dated``, ``blocks``,
+        ``folder``, and ``shorter_delay`` (True when published with an override).
+    """
+    from beatmap.audit import read_audit  # the audit reader, only for the history
+
+    log = read_audit(engine, action="publish", timezone=timezone, limit=limit)
+    rows = []
+    for entry in log.itertuples(index=False):
+        details = json.loads(entry.details or "{}")
+        rows.append({"published_at": entry.at, "by": entry.actor, "data_start": details.get("data_start"),
+                     "data_end": details.get("data_end"), "dated": details.get("as_of"),
+                     "blocks": (details.get("counts") or {}).get("blocks"), "folder": entry.target,
+                     "shorter_delay": entry.action == "publish.override"})
+    columns = ["published_at", "by", "data_start", "data_end", "dated", "blocks", "folder", "shorter_delay"]
+    frame = pd.DataFrame(rows, columns=columns)
+    # An override is logged just before its publication (so just after it, newest first): one row per
+    # publication, marked.
+    if len(frame):
+        marked = frame["shorter_delay"].shift(-1, fill_value=False).astype(bool)
+        frame = frame[~frame["shorter_delay"]].assign(shorter_delay=marked[~frame["shorter_delay"]].to_numpy())
+    return frame.reset_index(drop=True)
+
+
 def _leaflet_dir(given: str | os.PathLike | None) -> Path:
     folder = Path(given) if given is not None else DEFAULT_LEAFLET_DIR
     missing = [n for n in ("leaflet.js", "leaflet.css") if not (folder / n).is_file()]
@@ -146,7 +204,7 @@ def _out_dir(out: Path) -> Path:
         except InputError as exc:
             raise InputError(f"--out {out}: this folder is not empty and holds no published snapshot; publishing "
                              "replaces the folder's contents, so give an empty or new folder.") from exc
-        if manifest.get("format") != snap.FORMAT:
+        if not str(manifest.get("format", "")).startswith(snap.FORMAT_PREFIX):
             raise InputError(f"--out {out}: holds a manifest that beatmap did not write; give another folder.")
     return out
 
@@ -214,15 +272,16 @@ def _csv(frame: pd.DataFrame, fields: Sequence[str]) -> str:
 
 
 def level_text(cuts: tuple[int, int] | None) -> dict[str, str]:
-    """Legend words per visit level, with the snapshot's cut points."""
+    """Legend words per visit level, with the snapshot's cut points.
+
+    A level no block can reach this period (too few shown counts to split) is left out.
+    """
     text = {"none": "None: no foot patrol or community visit"}
     if cuts is None:
-        return {**text, "low": "Low: at least 1 visit", "medium": "Medium: no block this period",
-                "high": "High: no block this period"}
+        return {**text, "low": "Low: at least 1 visit"}
     low, medium = cuts
-    return {**text, "low": f"Low: 1 to {low} visits",
-            "medium": f"Medium: {low + 1} to {medium} visits" if medium > low else "Medium: no block this period",
-            "high": f"High: more than {medium} visits"}
+    middle = {"medium": f"Medium: {low + 1} to {medium} visits"} if medium > low else {}
+    return {**text, "low": f"Low: 1 to {low} visits", **middle, "high": f"High: more than {medium} visits"}
 
 
 def _manifest(aggregates: PublicAggregates, folder: Path, *, settings: Settings, levels: Mapping[str, str],
@@ -280,7 +339,7 @@ def about_text(aggregates: PublicAggregates, *, override: dict | None = None) ->
         "- Every city block, coloured by how often police were there outside enforcement: foot patrols and "
         "community visits (porch visits, business checks, school visits, community meetings) that officers "
         "logged.",
-        f"- {levels['none']}. {levels['low']}. {levels['medium']}. {levels['high']}. The cut points split the "
+        f"- {'. '.join(levels.values())}. The cut points split the "
         f"blocks with at least {m} visits into three equal groups across the whole city, so colours compare "
         "between beats.",
         "- A dashed red-orange edge marks blocks where most police presence was enforcement (stops, citations, "
@@ -331,6 +390,9 @@ td.n{text-align:right}
 .legend-static div{display:inline-block;margin:2px 14px 2px 0}
 a{color:#0072B2}
 .sr{position:absolute;left:-9999px;width:1px;height:1px;overflow:hidden}
+.skip{position:absolute;left:-9999px;top:0;background:#fff;padding:6px 10px;border:2px solid #0072B2;z-index:2000}
+.skip:focus{left:8px;top:8px}
+.search{margin:8px 0}.search input{font:inherit;padding:4px 6px;min-width:16em}
 @media (max-width:600px){h1{font-size:1.3rem}.folium-map{height:55vh !important}table{font-size:13px}}
 """
 
@@ -343,6 +405,7 @@ def page_html(aggregates: PublicAggregates, collection: dict, *, about: str, lev
     page = page.replace("<html>", '<html lang="en">', 1)
     page = _set_head(page, title="Police presence outside enforcement")
     before = (
+        '<a class="skip" href="#tables">Skip the map: go to the tables</a>'
         f"<header><h1>Police presence outside enforcement</h1><p>Foot patrols and community visits by police, block "
         f"by block, from {_day(p.start)} to {_day(p.end)}. Published {_day(aggregates.as_of)}; nothing from the "
         f"last {aggregates.delay_days} days is included.</p></header><main>"
@@ -350,7 +413,8 @@ def page_html(aggregates: PublicAggregates, collection: dict, *, about: str, lev
         "version of the map is in the tables below.</p>"
         '<div class="map-wrap" role="region" aria-label="Map of blocks" aria-describedby="map-help">'
     )
-    after = "</div>" + _legend_static(levels) + _tables_html(aggregates) + _about_html(about) + _files_html() + "</main>"
+    after = ("</div>" + _legend_static(levels) + _tables_html(aggregates) + _about_html(about) + _files_html()
+             + "</main>")
     return _around_map(page, before=before, after=after)
 
 
@@ -397,13 +461,38 @@ def _tables_html(aggregates: PublicAggregates) -> str:
     trend_table = _table(["Beat", *[f"Week of {d}" for d in trend.columns]], trend_rows,
                          caption="Share of blocks visited each week")
     block_rows = aggregates.blocks[list(snap.BLOCK_FIELDS)].to_numpy().tolist()
-    block_table = _table(["Block", "Beat", "Visit level", "Foot patrols and community visits", "Enforcement events",
-                          "Police presence"], block_rows, caption="Every block")
-    return (f"<h2>Beats</h2>{beat_table}"
+    headers = ["Block", "Where", "Beat", "Visit level", "Foot patrols and community visits", "Enforcement events",
+               "Police presence"]
+    block_table = _table(headers, block_rows, caption="Every block")
+    return (f'<h2 id="tables" tabindex="-1">Beats</h2>{beat_table}'
             f"<h2>Week by week</h2><p>Share of each beat's blocks with a foot patrol or community visit, "
             f"rounded to the nearest 10%.</p>{trend_table}"
-            f"<h2>Every block</h2><details><summary>Show all {len(block_rows):,} blocks (the map as a table)"
-            f"</summary>{block_table}</details>")
+            f'<h2 id="blocks">Every block</h2>{_SEARCH}'
+            f'<details id="block-table"><summary>Show all {len(block_rows):,} blocks (the map as a table)'
+            f"</summary>{block_table}</details>{_SEARCH_SCRIPT}")
+
+
+#: A search box over the block table: it works offline, on the table's own text (street names, block and beat).
+_SEARCH = ('<div class="search" role="search"><label for="block-search">Find a block by street name or block: '
+           '</label><input id="block-search" type="search" autocomplete="off" aria-describedby="block-found">'
+           ' <span id="block-found" aria-live="polite"></span></div>')
+_SEARCH_SCRIPT = r"""<script>
+(function () {
+  var box = document.getElementById('block-search'), found = document.getElementById('block-found');
+  var table = document.getElementById('block-table'), rows = table.querySelectorAll('tbody tr');
+  box.addEventListener('input', function () {
+    var words = box.value.toLowerCase().split(/\s+/).filter(Boolean), shown = 0;
+    rows.forEach(function (row) {
+      var text = row.textContent.toLowerCase();
+      var hit = words.every(function (w) { return text.indexOf(w) >= 0; });
+      row.hidden = !hit;
+      if (hit) shown += 1;
+    });
+    if (words.length) { table.open = true; found.textContent = shown + (shown === 1 ? ' block' : ' blocks'); }
+    else found.textContent = '';
+  });
+})();
+</script>"""
 
 
 def _about_html(about: str) -> str:

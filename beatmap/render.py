@@ -14,21 +14,24 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element
+from branca.element import Element, MacroElement
 from folium.template import Template
 
 from beatmap import schema as S
 from beatmap.crs import WGS84
 from beatmap.errors import BeatmapError
+from beatmap.naming import block_label
 
 if TYPE_CHECKING:
+    from branca.element import Figure
+
     from beatmap.routing.route import Route
 
 #: Where the app serves Leaflet (Streamlit static serving of ``static/``).
@@ -41,6 +44,10 @@ FLAG_STYLE: dict[str | None, tuple[str, str]] = {
     S.RARELY_VISITED: ("#E69F00", "Rarely visited: clearly below the beat's typical block"),
     None: ("#009E73", "Visited: not flagged"),
 }
+
+#: A flag in words, for tables and text a person reads (the frames keep the codes).
+FLAG_WORDS: dict[str, str] = {S.ENFORCEMENT_ONLY: "Enforcement only", S.UNVISITED: "Unvisited",
+                              S.RARELY_VISITED: "Rarely visited"}
 
 
 class TextTooltip(folium.GeoJsonTooltip):
@@ -106,6 +113,10 @@ def display_frame(
     return light
 
 
+#: Tooltips wrap inside the map instead of running off a phone's screen.
+_TOOLTIP_CSS = ".leaflet-tooltip{white-space:normal;max-width:min(280px,70vw);overflow-wrap:anywhere}"
+
+
 def base_map(
     bounds: Sequence[float],
     *,
@@ -122,6 +133,8 @@ def base_map(
                    prefer_canvas=False)
     m.default_js = [("leaflet", f"{asset_base}/leaflet.js")]
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
+    root = cast("Figure", m.get_root())
+    root.header.add_child(Element(f"<style>{_TOOLTIP_CSS}</style>"))
     if tiles == "openstreetmap":
         folium.TileLayer("OpenStreetMap").add_to(m)
     elif tiles not in ("", "none"):
@@ -165,26 +178,50 @@ def coverage_map(
         style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2},
         interactive=False,  # outlines sit on top; clicks must reach the blocks
     ).add_to(m)
+    return add_legend(m)
+
+
+class LegendFold(MacroElement):
+    """Opens the map's folding legend (:func:`legend_html`) when the map is at least 600 px wide.
+
+    The legend starts folded, and this runs with the map's own script (the dashboard inserts a
+    map's HTML where inline scripts never run, so a script beside the legend would not fold it).
+    """
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    if ({{ this._parent.get_name() }}.getContainer().clientWidth >= 600) {
+        document.querySelectorAll('details.bm-legend').forEach(function (d) { d.open = true; });
+    }
+    {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "LegendFold"
+
+
+def add_legend(m: folium.Map) -> folium.Map:
+    """Put the flag legend on a map, folded on phones (:func:`legend_html`, :class:`LegendFold`); returns the map."""
     m.get_root().html.add_child(Element(legend_html()))
+    LegendFold().add_to(m)
     return m
 
 
 def legend_html() -> str:
     """The flag legend as a small HTML block (colours with words) over the map.
 
-    It folds away ("Colours", a tap opens it) on a map narrower than 600 px,
-    where it would cover a quarter of a phone's map.
+    It starts folded ("Colours", a tap opens it); :class:`LegendFold` opens it on a map 600 px
+    wide or wider.  On a phone it would cover a quarter of the map.
     """
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
         f'margin-right:6px"></span>{html.escape(text)}</div>'
         for colour, text in FLAG_STYLE.values()
     )
-    return ('<details class="bm-legend" open style="position:absolute;bottom:24px;right:10px;z-index:1000;'
+    return ('<details class="bm-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
             'background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px">'
-            f'<summary style="cursor:pointer">Colours</summary>{rows}</details>'
-            "<script>if (window.innerWidth < 600) document.querySelectorAll('details.bm-legend')"
-            ".forEach(function (d) { d.open = false; });</script>")
+            f'<summary style="cursor:pointer">Colours</summary>{rows}</details>')
 
 
 #: Sequential palette for numeric measures (viridis, light end last: readable with colour-blindness).
@@ -369,7 +406,8 @@ def beat_summary_html(
     cells = "".join(f"<div class='fig'><div class='v'>{esc(v)}</div><div>{esc(k)}</div></div>" for k, v in figures)
     rows = "".join(
         "<tr>" + "".join(f"<td>{esc('' if v is None or v != v else str(v))}</td>" for v in (
-            r.block_id, str(r.flag).replace("_", " "), r.visits, r.enforcement, r.last_visit, r.flag_reason)) + "</tr>"
+            block_label(r.block_id, getattr(r, "street_name", None)), str(r.flag).replace("_", " "), r.visits,
+            r.enforcement, r.last_visit, r.flag_reason)) + "</tr>"
         for r in flagged.itertuples(index=False)
     ) or "<tr><td colspan='6'>No block is flagged in this period.</td></tr>"
     frame = (f"<iframe srcdoc='{esc(map_html, quote=True)}' title='Map of beat {esc(beat_id)}'></iframe>"
@@ -456,8 +494,7 @@ def route_map(
     if marker is not None:
         folium.CircleMarker(list(marker), radius=9, color="#CC79A7", weight=3, fill=False,
                             tooltip="Chosen place").add_to(m)
-    m.get_root().html.add_child(Element(legend_html()))
-    return m
+    return add_legend(m)
 
 
 def _stop_badge(label: str, width: int) -> str:

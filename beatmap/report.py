@@ -30,9 +30,10 @@ _ACTIVITY_FORMAT = "f2"
 def window_from_store(
     engine: Engine, *, settings: Settings, start: date | None = None, end: date | None = None
 ) -> Window:
-    """The window asked for, defaulting to the last ``window_days`` days of data in the store."""
+    """The window asked for, defaulting to the last ``window_days`` days of data in the store (from its first day)."""
     span = store.activity_span(engine)
-    return default_window(span[1] if span else None, settings=settings, start=start, end=end)
+    return default_window(span[1] if span else None, settings=settings, start=start, end=end,
+                          first_activity=span[0] if span else None)
 
 
 def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None = None) -> pd.DataFrame:

@@ -31,7 +31,9 @@ from beatmap.errors import InputError
 from beatmap.settings import Settings
 
 #: Identifies the file layout; bump when a field changes meaning.
-FORMAT = "beatmap-public-snapshot/1"
+FORMAT = "beatmap-public-snapshot/2"
+#: Every format beatmap has written (an older snapshot may be replaced by a new one; only the current is shown).
+FORMAT_PREFIX = "beatmap-public-snapshot/"
 MANIFEST = "manifest.json"
 INDEX = "index.html"
 GEOJSON = "coverage.geojson"
@@ -43,7 +45,10 @@ ABOUT = "README.txt"
 FILES: tuple[str, ...] = (INDEX, GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV, ABOUT)
 
 #: The only fields a published block may carry (coverage.geojson properties, coverage.csv columns).
-BLOCK_FIELDS: tuple[str, ...] = ("block_id", "beat_id", "visit_level", "visits", "enforcement", "presence")
+#: ``streets`` names the block by its streets ("Main St between 1st Ave and 2nd Ave"; empty without a street
+#: layer): public geography, for residents to find their block.
+BLOCK_FIELDS: tuple[str, ...] = ("block_id", "streets", "beat_id", "visit_level", "visits", "enforcement",
+                                 "presence")
 #: The only columns of beats.csv.
 BEAT_FIELDS: tuple[str, ...] = (
     "beat_id",

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from beatmap import store
 from beatmap.areas import read_layer
+from beatmap.basemap import streets_for_map
 from beatmap.errors import InputError, StoreError
 
 #: Vertices are merged into one node when they round to the same coordinates at this precision (metres).
@@ -187,6 +188,23 @@ def load_streets(engine: Engine, path: str | Path, *, crs: CRS | str | None = No
                            details={k: summary[k] for k in ("segments", "not_walkable", "rejected", "in_beats")})
         store.bump_version(conn)
     return summary
+
+
+def map_streets_from_store(engine: Engine, *, beat_id: str | None = None, margin_m: float = 150.0) -> dict:
+    """The store's streets prepared for a map (:func:`beatmap.basemap.streets_for_map`): the city's, or around one beat.
+
+    Empty (no lines) when no streets are loaded.
+    """
+    bounds = None
+    if beat_id is not None:
+        blocks = store.read_blocks(engine, beat_id=beat_id)
+        if not blocks.empty:
+            west, south, east, north = blocks.total_bounds
+            bounds = (west - margin_m, south - margin_m, east + margin_m, north + margin_m)
+    streets = store.read_streets(engine, bounds=bounds)
+    if bounds is not None and not streets.empty:
+        streets = streets.clip(shapely.box(*bounds))
+    return streets_for_map(streets)
 
 
 def street_graph(streets: gpd.GeoDataFrame) -> nx.Graph:

@@ -14,6 +14,7 @@ from beatmap.accounts import ADMIN, OFFICER, SUPERVISOR, User
 from beatmap.errors import AccessError
 from beatmap.metrics import Window
 from beatmap.report import read_activity
+from beatmap.settings import Settings
 from tests.conftest import import_rows, load_two_beats
 
 OFFICER_A = User("ofc", OFFICER, ("A",), officer_id="O1")
@@ -41,7 +42,8 @@ def city(engine, tmp_path, settings):
 def test_page_sets_per_role():
     assert access.pages_for(None) == ("public",)
     assert access.pages_for(OFFICER_A) == ("coverage", "route", "log_visit", "public")
-    assert access.pages_for(SERGEANT_A) == ("coverage", "route", "log_visit", "heatmap", "import", "public")
+    assert access.pages_for(SERGEANT_A) == ("coverage", "route", "log_visit", "heatmap", "import", "publish",
+                                            "public")
     assert access.pages_for(ADMINISTRATOR) == ("users", "audit", "settings", "public")
     assert not access.may_open(OFFICER_A, "heatmap") and not access.may_open(ADMINISTRATOR, "coverage")
     assert all(access.may_open(u, "public") for u in (None, OFFICER_A, SERGEANT_A, ADMINISTRATOR))
@@ -154,3 +156,16 @@ def test_the_activity_frame_is_sorted_by_day_and_cached_per_store_version(city, 
     cached = list((tmp_path / "c").glob("activity-*.parquet"))
     assert len(cached) == 1 and f"-v{store.store_version(engine)}-" in cached[0].name
     pd.testing.assert_frame_equal(read_activity(engine, timezone=settings.timezone, cache_dir=tmp_path / "c"), again)
+
+
+@pytest.mark.parametrize("user", [None, OFFICER_A, ADMINISTRATOR, SERGEANT_A])
+def test_only_a_supervisor_of_every_beat_publishes(engine, tmp_path, user):
+    with pytest.raises(AccessError, match="publishing"):
+        access.publish_as(engine, user, tmp_path / "public", settings=Settings())
+    assert not (tmp_path / "public").exists()
+
+
+@pytest.mark.parametrize("user", [None, OFFICER_A, ADMINISTRATOR])
+def test_only_supervisors_preview_a_publication(engine, user):
+    with pytest.raises(AccessError, match="publishing"):
+        access.preview_publication_as(engine, user, settings=Settings())

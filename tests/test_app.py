@@ -77,11 +77,11 @@ def test_clicking_a_block_selects_it(small_store, maps):
     at = run_app()
     at.selectbox[0].select("B").run()
     flagged = at.dataframe[-1].value
-    enforcement_only = flagged.loc[flagged["flag"] == "enforcement_only", "block_id"].iloc[0]
+    enforcement_only = flagged.loc[flagged["flag"] == "Enforcement only", "block_id"].iloc[0]
     clicks["map-beat-B"] = {"last_active_drawing": {"properties": {"block_id": enforcement_only}}}
     at.run()
     assert not at.exception
-    assert any(f"Selected block **{md_escape(enforcement_only)}**" in i.value and "only to enforce" in i.value for i in at.info)
+    assert any(f"Selected block **{md_escape(enforcement_only)}" in i.value and "only to enforce" in i.value for i in at.info)
     assert enforcement_only in set(at.dataframe[-1].value["block_id"])
 
 
@@ -270,3 +270,22 @@ def test_neglected_areas_are_listed_outlined_and_exported(small_store, maps):
     assert any("Dashed outlines: neglected areas" in c.value for c in at.caption)
     labels = [d.label for d in at.get("download_button")]
     assert "Neglected areas (CSV)" in labels and "Neglected areas (GeoJSON)" in labels
+
+
+def test_the_default_window_starts_with_the_data_and_an_empty_previous_period_shows_no_change(small_store, maps):
+    at = run_app()
+    start, end = at.sidebar.date_input[0].value
+    assert (str(start), str(end)) == ("2026-03-01", "2026-03-20")  # not 90 days back, before the first record
+    deltas = {m.label: m.delta for m in at.metric}
+    assert all(not d for d in deltas.values()), deltas  # nothing to compare with: no change shown, no red
+    assert any("No change is shown" in c.value and "holds no activity" in c.value for c in at.caption)
+
+
+def test_an_unchanged_figure_is_grey_and_says_so(small_store, maps):
+    at = run_app()
+    at.sidebar.date_input[0].set_value((pd.Timestamp("2026-03-11").date(), pd.Timestamp("2026-03-20").date())).run()
+    assert not at.exception
+    deltas = {m.label: m.delta for m in at.metric}
+    # March 1-10 had the 5 enforcement events and 10 visits; March 11-20 the other 10 visits, on the same block.
+    assert deltas["Visits"] == "no change" and deltas["Enforcement only"] == "-1"
+    assert not any("No change is shown" in c.value for c in at.caption)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from beatmap import access, accounts, store
+from beatmap import access, accounts, snapshot, store
 from beatmap.ingest import load_areas
 from beatmap.settings import Settings
 from beatmap.ui import auth
@@ -28,6 +28,7 @@ PAGE_FILES = {
     "log_visit": ("beatmap/ui/pages/log_visit.py", None),
     "heatmap": ("beatmap/ui/pages/heatmap.py", "Presence heat map"),
     "import": ("beatmap/ui/pages/import_data.py", "Import"),
+    "publish": ("beatmap/ui/pages/publish.py", "Publish the public map"),
     "users": ("beatmap/ui/pages/admin_users.py", "Users"),
     "audit": ("beatmap/ui/pages/admin_audit.py", "Audit log"),
     "settings": ("beatmap/ui/pages/admin_settings.py", "Settings"),
@@ -126,6 +127,7 @@ def test_a_role_change_closes_pages_at_the_next_page_load(city):
 def test_officer_sees_their_beat_without_officer_figures_or_exports(city):
     at = app_as("ofc").run()
     assert at.selectbox[0].options == ["All my beats", "A"]
+    assert at.selectbox[0].value == "A" and [t.label for t in at.tabs]  # one beat: the page opens on it
     assert access.officer_id_of(at.session_state[auth.USER]) == "O1"  # the id their visits log under
     assert not any(e.label == "Export" for e in at.expander)
     at.selectbox[0].select("A").run()
@@ -136,10 +138,15 @@ def test_officer_sees_their_beat_without_officer_figures_or_exports(city):
     assert all(set(frame.get("beat_id", pd.Series(["A"]))) <= {"A"} for frame in shown)
 
 
+def lt_opens_on_the_city(at: AppTest) -> bool:
+    return at.selectbox[0].value == "Whole city"
+
+
 def test_sergeant_sees_assigned_beats_with_officer_figures_and_exports(city):
     at = app_as("sgt").run()
     assert at.selectbox[0].options == ["All my beats", "A"]
     assert any(e.label == "Export" for e in at.expander)
+    assert lt_opens_on_the_city(app_as("lt").run())
     at.selectbox[0].select("A").run()
     assert [t.label for t in at.tabs] == ["Trend", "When visits happen", "Officers"]
     officers = at.tabs[2].dataframe[0].value
@@ -337,3 +344,33 @@ def test_server_hardening_stays_in_place():
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
     assert set(example["auth"]) >= {"redirect_uri", "cookie_secret", "client_id", "client_secret",
                                     "server_metadata_url"}
+
+
+def test_a_supervisor_of_all_beats_publishes_from_the_page_after_reading_the_warnings(city, tmp_path):
+    at = app_as("lt").run()
+    at.switch_page(PAGE_FILES["publish"][0]).run()
+    assert not at.exception, at.exception
+    # The city's activity is in March; today's period holds none: said before anything is published.
+    assert any("holds no activity" in w.value for w in at.warning)
+    publish = next(b for b in at.button if b.label == "Publish now")
+    assert publish.disabled  # until the warnings are acknowledged
+    assert any("Nothing has been published yet" in i.value for i in at.info)
+    preview = at.dataframe[0].value
+    assert list(preview["Beat"]) == ["A", "B"] and all(str(v).endswith("%") for v in preview["Coverage"])
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Publish now").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(s.value.startswith("Published:") for s in at.success)
+    assert snapshot.check_snapshot(tmp_path / "public", settings=Settings()) == []
+    history = at.dataframe[-1].value
+    assert len(history) == 1 and history.loc[0, "By"] == "lt"
+    assert [a for _, a, _, _ in audit_actions(city, "lt") if a.startswith("publish")] == ["publish"]
+
+
+def test_a_supervisor_of_some_beats_sees_the_preview_but_may_not_publish(city, tmp_path):
+    at = app_as("sgt").run()
+    at.switch_page(PAGE_FILES["publish"][0]).run()
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Publish now").click().run()
+    assert any("covers every beat" in e.value for e in at.error)
+    assert not (tmp_path / "public").exists()

@@ -169,3 +169,38 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         browser.close()
     outside = {urlparse(u).hostname for u in requests if u.startswith("http")} - {"127.0.0.1", "localhost"}
     assert outside == set(), f"requests left the app: {outside}"
+
+
+def test_a_reload_keeps_you_signed_in_until_you_sign_out(served_app):
+    from beatmap import sessions
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.goto(served_app, wait_until="domcontentloaded")
+        sign_in(page, "sgt")
+        side = page.locator('[data-testid="stSidebar"]')
+        deadline = time.time() + 30
+        while not [c for c in context.cookies() if c["name"] == sessions.COOKIE] and time.time() < deadline:
+            page.wait_for_timeout(200)
+        cookie = next(c for c in context.cookies() if c["name"] == sessions.COOKIE)
+        assert cookie["sameSite"] == "Strict" and not cookie["secure"]  # plain http here; Secure over https
+        assert PASSWORD not in cookie["value"] and cookie["value"] not in page.url
+        page.reload(wait_until="domcontentloaded")  # as a phone reloads a background tab
+        side.get_by_text("Signed in as sgt").wait_for(timeout=60_000)
+        assert "Sign in" not in side.get_by_role("button").all_inner_texts()
+        side.get_by_role("button", name="Sign out").click()
+        side.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+        deadline = time.time() + 30
+        while [c for c in context.cookies() if c["name"] == sessions.COOKIE] and time.time() < deadline:
+            page.wait_for_timeout(200)
+        page.reload(wait_until="domcontentloaded")
+        side.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+        assert side.get_by_text("Signed in as").count() == 0
+        # The old token opens nothing now, even if a copy of the cookie were sent again.
+        context.add_cookies([{**cookie}])
+        page.reload(wait_until="domcontentloaded")
+        side.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+        assert side.get_by_text("Signed in as").count() == 0
+        browser.close()

@@ -5,16 +5,23 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from beatmap import snapshot
 from beatmap.cli import main
+from beatmap.settings import Settings
 from tests.conftest import store_db
 
 SEEDS = [7, 11]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_flags_recover_planted_neglect(tmp_path, capsys, seed):
+def test_flags_recover_planted_neglect(tmp_path, capsys, seed, monkeypatch):
+    monkeypatch.setenv("BEATMAP_PUBLIC_DIR", str(tmp_path / "public"))
     db, out = store_db(tmp_path / "demo.db"), tmp_path / "demo"
     assert main(["--db", db, "demo", "--seed", str(seed), "--dir", str(out)]) == 0
+    # The demo publishes its first public snapshot: the public page has a map on first run.
+    assert "public map published to" in capsys.readouterr().out
+    assert snapshot.check_snapshot(tmp_path / "public", settings=Settings()) == []
+    assert len(snapshot.read_features(tmp_path / "public")["features"]) == 288
     assert main(["--db", db, "coverage", "--out", str(tmp_path / "coverage.csv")]) == 0
     capsys.readouterr()
     coverage = pd.read_csv(tmp_path / "coverage.csv", dtype={"block_id": str})

@@ -111,6 +111,18 @@ def test_default_window_is_last_days_of_data():
     assert window.previous().end == date(2025, 12, 30)
 
 
+def test_default_window_starts_no_earlier_than_the_data():
+    first = pd.Timestamp("2026-02-15T05:30Z").to_pydatetime()  # still February 14 in Chicago
+    last = pd.Timestamp("2026-03-31T03:00Z").to_pydatetime()
+    settings = Settings(window_days=90)
+    window = default_window(last, settings=settings, first_activity=first)
+    assert (window.start, window.end) == (date(2026, 2, 14), date(2026, 3, 30))
+    long_ago = pd.Timestamp("2020-01-01T12:00Z").to_pydatetime()  # more data than the window: the last 90 days
+    assert default_window(last, settings=settings, first_activity=long_ago).start == date(2025, 12, 31)
+    chosen = default_window(last, settings=settings, first_activity=first, start=date(2026, 1, 1))
+    assert chosen.start == date(2026, 1, 1)  # a start the user chose is kept
+
+
 def test_window_bounds_are_local_midnights():
     first, after = Window(date(2026, 3, 1), date(2026, 3, 8), "America/Chicago").utc_bounds()
     assert first.isoformat() == "2026-03-01T06:00:00+00:00" and after.isoformat() == "2026-03-09T05:00:00+00:00"

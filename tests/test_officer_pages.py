@@ -74,7 +74,8 @@ def test_route_page_plans_a_route_on_the_streets_with_gpx_and_card(street_store,
     table = at.dataframe[0].value
     # Every block of beat A but the one walked daily (last visit on the window's last day: priority 0).
     assert sorted(table["Block"]) == ["A_r1c2", "A_r2c1", "A_r2c2"]
-    assert any("Seed" in c.value for c in at.caption)
+    assert not any("Seed" in c.value or "Priority" in c.value for c in at.caption)  # planner's figures, not shown
+    assert table["Where"].str.startswith("Test St").all()  # every stop named by its street
     downloads = {d.label: d for d in at.get("download_button")}
     assert set(downloads) == {"Download GPX", "Printable card"}
     html = taps.maps[-1].get_root().render()
@@ -116,16 +117,30 @@ def test_log_visit_page_asks_for_a_tap_first(street_store, taps):
     assert at.button[0].disabled  # Save waits for a place
 
 
+def block_flag(m, block_id: str) -> str | None:
+    """The flag a drawn map gives a block (from its GeoJSON layer), or None when the block is not drawn."""
+    for child in m._children.values():
+        data = getattr(child, "data", None)
+        if isinstance(data, dict):
+            for feature in data.get("features", []):
+                if feature["properties"].get("block_id") == block_id:
+                    return feature["properties"].get("flag")
+    return None
+
+
 def test_log_visit_page_saves_a_visit_once_on_the_tapped_block(street_store, taps):
     taps.point = lat_lon(250, 150)  # block A_r1c2 (x 200-400, y 0-200)
     at = run(VISIT_PAGE)
     assert "Block **A_r1c2**" in at.success[0].value
     at.selectbox[1].select("business check")
     at.text_area[0].input("Owner asked about the back lot")
+    assert block_flag(taps.maps[-1], "A_r1c2") == "unvisited"
     at.button[0].click().run()
     assert not at.exception and not at.error
     assert any("Saved visit" in s.value for s in at.success)
-    at.button[0].click().run()  # a second tap on Save: no second visit
+    # The page draws the map again after the save: the block shows the new visit.
+    assert block_flag(taps.maps[-1], "A_r1c2") == ""
+    assert at.button[0].disabled  # Save waits for the next tap: no second visit from a second press
     engine = store.open_store(street_store)
     with engine.connect() as conn:
         rows = conn.execute(select(store.events).where(store.events.c.source == "app")).mappings().all()
@@ -139,7 +154,7 @@ def test_log_visit_page_saves_a_visit_once_on_the_tapped_block(street_store, tap
 def test_log_visit_page_lists_the_beats_flagged_blocks(street_store, taps):
     at = run(VISIT_PAGE)
     flagged = at.dataframe[-1].value
-    assert "enforcement_only" in set(flagged["Flag"])
+    assert "Enforcement only" in set(flagged["Flag"]) and flagged["Where"].str.startswith("Test St").all()
 
 
 @pytest.mark.parametrize("page", [ROUTE_PAGE, VISIT_PAGE])

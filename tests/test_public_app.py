@@ -70,7 +70,7 @@ def test_public_only_app_shows_the_snapshot_without_the_store(published, public_
     monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(published))
     at = run_app()
     assert at.title[0].value == "Police presence outside enforcement"
-    assert DATA_END.isoformat() in at.caption[0].value and "last 7 days" in at.caption[0].value
+    assert any(DATA_END.isoformat() in m.value and "last 7 days" in m.value for m in at.markdown)
     assert len(public_only["drawn"]) == 1
     page = public_only["drawn"][0].get_root().render()
     assert "/app/static/vendor/leaflet/leaflet.js" in page and "fewer than 3" in page
@@ -79,13 +79,36 @@ def test_public_only_app_shows_the_snapshot_without_the_store(published, public_
     assert any("What the map does not show" in m.value for m in at.markdown)
     assert public_only["opened"] == [] and not public_only["db"].exists()
     assert at.error == [] and at.info == []
+    # Words and percent signs, not column names; the skip link goes past the map to the tables.
+    assert all(str(v).endswith("%") for v in beats["Coverage"]) and "beat_id" not in beats.columns
+    weekly = at.dataframe[1].value
+    first, *weeks = weekly.columns
+    assert first == "Beat" and all(c.startswith("Week of ") for c in weeks)
+    assert all(str(v).endswith("%") for v in weekly.iloc[:, 1:].to_numpy().ravel())
+    assert any("(#beats)" in m.value and "Skip the map" in m.value for m in at.markdown)
 
 
-def test_nothing_published_yet_says_how_to_publish(public_only, monkeypatch, tmp_path):
+def test_the_block_table_lists_every_block_and_searches_it(published, public_only, monkeypatch):
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(published))
+    at = run_app()
+    everything = at.dataframe[2].value
+    published_ids = [f["properties"]["block_id"] for f in snap.read_features(published)["features"]]
+    assert sorted(everything["Block"]) == sorted(published_ids)
+    assert {"Where", "Visit level", "Police presence"} <= set(everything.columns)
+    wanted = published_ids[1]
+    at.text_input[0].input(wanted).run()
+    found = at.dataframe[2].value
+    assert wanted in set(found["Block"]) and 0 < len(found) < len(everything)
+    assert any(m.value.endswith("found.") for m in at.markdown)
+    at.text_input[0].input("no such street anywhere").run()
+    assert at.dataframe[2].value.empty
+
+
+def test_nothing_published_yet_tells_residents_no_command(public_only, monkeypatch, tmp_path):
     monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(tmp_path / "public"))
     at = run_app()
-    assert "nothing published yet" in at.info[0].value.lower()
-    assert "beatmap publish --out data/public" in at.info[0].value
+    assert "nothing has been published yet" in at.info[0].value.lower()
+    assert "beatmap" not in at.info[0].value and "`" not in at.info[0].value
     assert public_only["drawn"] == [] and public_only["opened"] == []
 
 

@@ -190,8 +190,12 @@ def test_the_page_works_offline_on_a_phone_with_a_text_alternative(demo):
     assert "user-scalable=no" not in page
     assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", page)  # Leaflet is inlined
     assert "cdn" not in page.lower()
-    for colour in ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00"):  # Okabe-Ito
+    from beatmap.publicmap import ENFORCEMENT_EDGE, LEVEL_STYLE
+
+    for colour in [*(style[0] for style in LEVEL_STYLE.values()), ENFORCEMENT_EDGE]:
         assert colour in page
+    assert page.index('class="skip" href="#tables"') < page.index('class="folium-map"') < page.index('id="tables"')
+    assert 'id="block-search"' in page and "Where" in page
     assert page.count("<tr>") >= 288 + 8  # every block and every beat as text
     assert "About this map" in page and "fewer than 3" in page
 
@@ -213,11 +217,13 @@ def test_check_catches_a_tampered_snapshot(demo, tmp_path, tamper, capsys):
         data["features"][0]["properties"]["officer_id"] = "O101"
         geojson.write_text(json.dumps(data))
     elif tamper == "count_of_one":
-        text = blocks_csv.read_text()
-        first = text.splitlines()[1]
-        parts = first.split(",")
-        parts[3] = "1"
-        blocks_csv.write_text(text.replace(first, ",".join(parts), 1))
+        rows = list(csv.DictReader(io.StringIO(blocks_csv.read_text())))
+        rows[0]["visits"] = "1"
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        blocks_csv.write_text(out.getvalue())
     elif tamper == "extra_file":
         (folder / "events.csv").write_text("occurred_at,lat,lon\n2026-10-01T10:00,41.6,-88.1\n")
     elif tamper == "point":
@@ -306,3 +312,60 @@ def test_missing_leaflet_says_run_make_vendor(demo, tmp_path):
         publish_snapshot(demo["engine"], tmp_path / "pub", settings=demo["settings"], as_of=AS_OF,
                          leaflet_dir=tmp_path / "no-leaflet")
     assert not (tmp_path / "pub").exists()
+
+
+def test_the_level_scale_is_ordered_and_none_stands_apart():
+    from beatmap.publicmap import ENFORCEMENT_EDGE, LEVEL_STYLE
+
+    def lightness(colour: str) -> float:
+        r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b  # relative luminance (sRGB weights, no gamma: order only)
+
+    values = [lightness(LEVEL_STYLE[k][0]) for k in snap.LEVELS]
+    assert values == sorted(values, reverse=True) and len(set(values)) == 4  # none lightest, high darkest
+    assert values[0] - values[1] > 0.1  # "none" clearly apart from "low"
+    assert ENFORCEMENT_EDGE not in {style[0] for style in LEVEL_STYLE.values()}  # a mark of its own
+
+
+def test_levels_no_block_reaches_are_left_out_of_the_legend():
+    from beatmap.publicmap import public_legend_html
+    from beatmap.publish import level_text
+
+    assert list(level_text(None)) == ["none", "low"] and list(level_text((5, 5))) == ["none", "low", "high"]
+    assert "no block" not in " ".join(level_text((5, 5)).values())
+    legend = public_legend_html(level_text((5, 5)))
+    assert "Low: 1 to 5 visits" in legend and "Medium" not in legend and "High: more than 5 visits" in legend
+
+
+def test_warnings_before_publishing(demo):
+    import dataclasses
+
+    from beatmap.privacy import aggregates_from_store
+    from beatmap.publish import publish_warnings
+
+    aggregates = aggregates_from_store(demo["engine"], settings=demo["settings"], as_of=AS_OF)
+    assert publish_warnings(aggregates) == []  # a full period, most counts shown
+    blocks = aggregates.blocks
+    empty = dataclasses.replace(aggregates, blocks=blocks.assign(visits=0, enforcement=0))
+    assert len(publish_warnings(empty)) == 1 and "holds no activity" in publish_warnings(empty)[0]
+    no_visits = dataclasses.replace(aggregates, blocks=blocks.assign(visits=0))
+    assert "No foot patrol or community visit" in publish_warnings(no_visits)[0]
+    withheld = blocks.assign(visits=[LABEL if i % 4 else 5 for i in range(len(blocks))])
+    warned = publish_warnings(dataclasses.replace(aggregates, blocks=withheld))
+    assert len(warned) == 1 and f"{(len(blocks) * 3 + 3) // 4:,} of {len(blocks):,} blocks" in warned[0]
+
+
+def test_publish_history_lists_each_publication_once(demo, tmp_path):
+    from beatmap.publish import publish_history
+
+    engine, settings = demo["engine"], demo["settings"]
+    before = publish_history(engine)
+    publish_snapshot(engine, tmp_path / "again", settings=settings, as_of=AS_OF, actor="test:lt",
+                     override_delay_days=3, override_reason="community meeting")
+    history = publish_history(engine, timezone="America/Chicago")
+    assert len(history) == len(before) + 1
+    newest = history.iloc[0]
+    assert newest["by"] == "test:lt" and bool(newest["shorter_delay"]) and newest["blocks"] == 288
+    assert newest["folder"] == str((tmp_path / "again").resolve())
+    assert str(newest["published_at"].tz) == "America/Chicago"
+    assert history["shorter_delay"].sum() == before["shorter_delay"].sum() + 1

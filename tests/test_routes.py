@@ -400,7 +400,29 @@ def test_the_card_escapes_what_it_prints(fast):
     route = plan_walking_route(blocks, main_street(), start=START, minutes=30, settings=fast, seed=1)
     card = route_card_html(route)
     assert "&lt;b&gt;P&lt;/b&gt;" in card and "<b>P</b>" not in card
-    assert "seed 1" in card and card.startswith("<!DOCTYPE html>")
+    assert "seed" not in card.lower() and "priority" not in card.lower() and card.startswith("<!DOCTYPE html>")
+
+
+def test_the_card_names_stops_by_street_starts_at_the_landmark_and_draws_the_walk(fast):
+    route = plan_walking_route(blocks_at(P=(100, 1.0)), main_street(), start=START, minutes=30, settings=fast, seed=1)
+    streets = {"lines": {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "<i>Main</i> St", "major": 1},
+         "geometry": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in route.path]}}]},
+        "labels": [[*route.path[0], "<i>Main</i> St", 1, 0]]}
+    card = route_card_html(route, stop_names={"P": "Main St between <1st> and 2nd"},
+                           landmarks={"Lincoln School": route.start, "Far away": (0.0, 0.0)}, streets=streets)
+    assert "Main St between &lt;1st&gt; and 2nd" in card and "block P" in card
+    assert "Start and end: Lincoln School." in card and f"{route.start[0]:.5f}" not in card
+    assert card.count("<svg") == 1 and card.count('fill="#0072B2"') == len(route.stops)  # one badge per stop
+    assert "&lt;i&gt;Main&lt;/i&gt; St" in card and "<i>" not in card
+    plain = route_card_html(route)  # no names, no landmark: block ids and coordinates
+    assert f"{route.start[0]:.5f}, {route.start[1]:.5f}" in plain and ">P<" in plain
+
+
+def test_gpx_names_waypoints_by_street(fast):
+    route = plan_walking_route(blocks_at(P=(100, 1.0)), main_street(), start=START, minutes=30, settings=fast, seed=1)
+    gpx = route_to_gpx(route, stop_names={"P": "Main St at 1st Ave"})
+    assert "<name>1. Main St at 1st Ave (block P)</name>" in gpx
 
 
 def test_route_is_frozen(fast):
@@ -426,7 +448,8 @@ def test_command_line_loads_streets_and_writes_a_route(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Walking route, beat A" in out and "seed 4" in out and "STRAIGHT-LINE" not in out
     assert ET.parse(tmp_path / "walk.gpx").getroot().tag == f"{GPX}gpx"
-    assert "seed 4" in (tmp_path / "walk.html").read_text()
+    card = (tmp_path / "walk.html").read_text()
+    assert "seed" not in card.lower() and "<td>Test St, " in card and "<svg" in card
     assert main([*args[:8], "5", *args[9:]]) == 2
     assert "beatmap: error: 5 minutes is too short to visit any block in beat A" in capsys.readouterr().err
 

@@ -178,6 +178,16 @@ user_beats = Table(
     Column(BEAT_ID, Text, primary_key=True),
 )
 
+#: Signed-in sessions that outlive a page reload.  The browser holds a random token in a cookie; the store keeps
+#: only its SHA-256.  Deleting a row ends the session (signing out, a new password, a disabled account).
+sessions_table = Table(
+    "sessions", metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.user_id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 streets_table = Table(
     "streets", metadata,
     Column("segment_id", Integer, primary_key=True),  # 1..n in file order, after multi-lines are split

@@ -8,7 +8,10 @@ a sign-out button.  Pages call :func:`current_user` and pass the user to the
 A local session is the account name and the sign-in time in the session
 state; the account is read again on every run, so disabling it, or changing
 its role or beats, takes effect at the next page load.  A session ends
-``session_minutes`` (settings) after signing in.
+``session_minutes`` (settings) after signing in.  It outlives a page reload
+(phones reload background tabs): the browser keeps a random token in a cookie
+(:mod:`beatmap.sessions`, SameSite=Strict, Secure over HTTPS), which a new
+page load trades for the session; signing out ends it.
 
 Single sign-on is Streamlit's own OpenID Connect (``st.login``, ``st.user``),
 used when ``.streamlit/secrets.toml`` has an ``[auth]`` section (see
@@ -18,15 +21,18 @@ maps the identity to a role.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 import threading
 from datetime import UTC, datetime
 
 import streamlit as st
+import streamlit.components.v1 as components
 from sqlalchemy import Engine
+from streamlit.delta_generator import DeltaGenerator
 
-from beatmap import access, accounts
+from beatmap import access, accounts, sessions
 from beatmap.accounts import User
 from beatmap.errors import BeatmapError
 from beatmap.settings import Settings
@@ -40,6 +46,8 @@ USER = "auth_user"
 _NOTICE = "auth_notice"
 _SSO_SINCE = "auth_sso_since"
 _LANDING = "auth_landing"
+#: Session-state key of a cookie to write (a new session's token) or clear (""), at the next sidebar.
+_COOKIE_TO_WRITE = "auth_cookie"
 #: First-run setup codes per store URL, for the life of the server process (see setup_code).
 _SETUP_CODES: dict[str, str] = {}
 _SETUP_LOCK = threading.Lock()
@@ -74,21 +82,36 @@ def resolve_user(engine: Engine, settings: Settings, *, now: datetime | None = N
     return user
 
 
+def _cookie_token() -> str | None:
+    """The session token the browser sent with this page load, if any."""
+    try:
+        value = st.context.cookies.get(sessions.COOKIE)
+    except (AttributeError, RuntimeError):  # no browser request behind this run
+        return None
+    return value if isinstance(value, str) and value else None  # a test run has no real cookies
+
+
 def _local_user(engine: Engine, settings: Settings, now: datetime) -> User | None:
     name, since = st.session_state.get(SESSION_NAME), st.session_state.get(SESSION_SIGNED_IN_AT)
+    if not name and _COOKIE_TO_WRITE not in st.session_state:  # a new page load: the cookie may carry a session
+        found = sessions.session_user(engine, _cookie_token(), now=now)
+        if found is not None:
+            name, since = found
+            st.session_state[SESSION_NAME], st.session_state[SESSION_SIGNED_IN_AT] = found
     if not name:
         return None
     user = accounts.get_user(engine, name)
     if user is None:
-        _end_session("Your account was disabled; ask an administrator.")
+        _end_session("Your account was disabled; ask an administrator.", engine=engine)
         return None
     if since is None or accounts.session_expired(since, now=now, settings=settings):
         accounts.record_sign_out(engine, user, reason="session expired", now=now)
-        _end_session(f"Your session ended after {settings.session_minutes} minutes; sign in again.")
+        _end_session(f"Your session ended after {settings.session_minutes} minutes; sign in again.",
+                     engine=engine)
         return None
     if accounts.password_changed_since(engine, user.name, since):  # e.g. reset by an administrator
         accounts.record_sign_out(engine, user, reason="password changed", now=now)
-        _end_session("Your password was changed; sign in again with the new one.")
+        _end_session("Your password was changed; sign in again with the new one.", engine=engine)
         return None
     return user
 
@@ -110,23 +133,48 @@ def _sso_user(engine: Engine, settings: Settings, now: datetime) -> User | None:
     return user
 
 
-def _start_session(user: User, now: datetime) -> None:
+def _start_session(engine: Engine, settings: Settings, user: User, now: datetime) -> None:
     st.session_state[SESSION_NAME] = user.name
     st.session_state[SESSION_SIGNED_IN_AT] = now
+    st.session_state[_COOKIE_TO_WRITE] = sessions.start_session(engine, user.name, minutes=settings.session_minutes,
+                                                                now=now)
     st.session_state[_LANDING] = True
 
 
-def _end_session(notice: str | None = None) -> None:
+def _end_session(notice: str | None = None, *, engine: Engine | None = None) -> None:
     for key in (SESSION_NAME, SESSION_SIGNED_IN_AT, USER, _SSO_SINCE):
         st.session_state.pop(key, None)
+    if engine is not None:
+        sessions.end_session(engine, _cookie_token())
+        sessions.end_session(engine, st.session_state.get(_COOKIE_TO_WRITE))
+    st.session_state[_COOKIE_TO_WRITE] = ""  # the browser forgets the token
     if notice:
         st.session_state[_NOTICE] = notice
     st.session_state[_LANDING] = True
 
 
+def _write_cookie() -> None:
+    """Hand the browser the session token to keep (or tell it to forget it), once.
+
+    A zero-height frame of this app's own origin sets the cookie on the page (SameSite=Strict, Secure
+    over HTTPS, for the whole app); the token travels in the app's own connection, never in a URL.
+    """
+    token = st.session_state.pop(_COOKIE_TO_WRITE, None)
+    if token is None:
+        return
+    value = json.dumps(token)
+    age = "" if token else "; max-age=0"
+    components.html(
+        "<script>(function () { var page = window.parent; var secure = page.location.protocol === 'https:' ? "
+        f"'; Secure' : ''; page.document.cookie = '{sessions.COOKIE}=' + encodeURIComponent({value}) + "
+        f"'; path=/; SameSite=Strict{age}' + secure; }})();</script>", height=0)
+
+
 def sidebar(engine: Engine, settings: Settings, user: User | None) -> None:
     """The sidebar's account part: who is signed in and a sign-out button, or the ways to sign in."""
     side = st.sidebar.container(border=True)
+    with st.sidebar:
+        _write_cookie()
     notice = st.session_state.pop(_NOTICE, None)
     if notice:
         side.warning(md_escape(notice))
@@ -134,20 +182,20 @@ def sidebar(engine: Engine, settings: Settings, user: User | None) -> None:
         side.text(f"Signed in as {user.name} ({user.role})")
         if side.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
             accounts.record_sign_out(engine, user)
-            _end_session()
+            _end_session(engine=engine)
             if sso_configured() and st.user.get("is_logged_in"):
                 st.logout()
             st.rerun()
         return
     if not accounts.has_admin(engine):
-        _first_admin_form(engine, side)
+        _first_admin_form(engine, settings, side)
         return
     _sign_in_form(engine, settings, side)
     if sso_configured():
         side.button("Sign in with single sign-on", key="auth_sso", on_click=st.login, icon=":material/key:")
 
 
-def _sign_in_form(engine: Engine, settings: Settings, side) -> None:
+def _sign_in_form(engine: Engine, settings: Settings, side: DeltaGenerator) -> None:
     with side.form("auth_sign_in", clear_on_submit=True, border=False):
         st.markdown("**Sign in**")
         name = st.text_input("Name", key="auth_form_name", autocomplete="username")
@@ -162,7 +210,7 @@ def _sign_in_form(engine: Engine, settings: Settings, side) -> None:
     except BeatmapError as exc:
         side.error(md_escape(exc))
         return
-    _start_session(user, now)
+    _start_session(engine, settings, user, now)
     st.rerun()
 
 
@@ -182,7 +230,7 @@ def setup_code(engine: Engine) -> str:
         return _SETUP_CODES[url]
 
 
-def _first_admin_form(engine: Engine, side) -> None:
+def _first_admin_form(engine: Engine, settings: Settings, side: DeltaGenerator) -> None:
     code = setup_code(engine)
     side.info("No administrator exists yet. Create the first one: they add everyone else. The setup code is "
               "printed on the console of the server running the dashboard. "
@@ -211,7 +259,7 @@ def _first_admin_form(engine: Engine, side) -> None:
         side.error(md_escape(exc))
         return
     accounts.record_sign_in(engine, user, method="first-run setup", now=now)
-    _start_session(user, now)
+    _start_session(engine, settings, user, now)
     st.rerun()
 
 

@@ -10,21 +10,31 @@ from beatmap import schema as S
 from beatmap.metrics import gini
 from beatmap.render import legend_block
 
-
 #: Headers of the coverage tables, in words (st.dataframe's column_config; the frames keep their names).
 COLUMN_LABELS = {
     S.BEAT_ID: "Beat", S.BLOCK_ID: "Block", "blocks": "Blocks", "blocks_visited": "Blocks visited",
     "visits": "Visits", "enforcement": "Enforcement", S.ENFORCEMENT_ONLY: "Enforcement only",
     S.UNVISITED: "Unvisited", S.RARELY_VISITED: "Rarely visited", "flagged": "Flagged", "flag": "Flag",
-    "days_visited": "Days visited", "last_visit": "Last visit",
+    "days_visited": "Days visited", "last_visit": "Last visit", "street_name": "Where",
+    "flag_reason": "Why flagged", S.OFFICER_ID: "Officer", "enforcement_share": "Enforcement share", "officers": "Officers",
 }
 
 
-def key_figures(now: pd.DataFrame, before: pd.DataFrame) -> list[tuple[str, str]]:
+def _change(value: float, *, fmt: str, worse_when_up: bool = False) -> dict:
+    """``st.metric`` delta arguments: the change, coloured by whether it is better or worse; grey when it shows as 0."""
+    text = format(value, fmt)
+    if float(text.replace(",", "")) == 0:
+        return {"delta": "no change", "delta_color": "off", "delta_arrow": "off"}
+    return {"delta": text, "delta_color": "inverse" if worse_when_up else "normal"}
+
+
+def key_figures(now: pd.DataFrame, before: pd.DataFrame, *, before_label: str | None = None
+                ) -> list[tuple[str, str]]:
     """Coverage, flags and evenness of some blocks, with the change against the previous period.
 
-    ``now`` and ``before`` are block coverage tables of the same blocks.
-    Returns the figures as (label, value) pairs, and draws them.
+    ``now`` and ``before`` are block coverage tables of the same blocks.  When the previous
+    period holds no activity at all, no change is shown and a line says why (``before_label``
+    names that period).  Returns the figures as (label, value) pairs, and draws them.
     """
     def summary(cov: pd.DataFrame) -> dict[str, float]:
         return {
@@ -36,21 +46,33 @@ def key_figures(now: pd.DataFrame, before: pd.DataFrame) -> list[tuple[str, str]
         }
 
     a, b = summary(now), summary(before)
+    compare = bool(len(before)) and int(before["visits"].sum() + before["enforcement"].sum()) > 0
+    none: dict = {"delta": None}
+
+    def change(key: str, fmt: str, *, worse_when_up: bool = False) -> dict:
+        if not compare or pd.isna(a[key]) or pd.isna(b[key]):
+            return none
+        return _change(a[key] - b[key], fmt=fmt, worse_when_up=worse_when_up)
+
     cols = st.columns(5)
-    cols[0].metric("Coverage", f"{a['coverage']:.0f}%", f"{a['coverage'] - b['coverage']:+.0f} pts",
+    coverage_change = change("coverage", "+.0f")
+    if coverage_change.get("delta") not in (None, "no change"):
+        coverage_change["delta"] += " pts"
+    cols[0].metric("Coverage", f"{a['coverage']:.0f}%", **coverage_change,
                    help="Blocks with at least one foot patrol or community visit; change against the previous "
                         "period of the same length.")
-    cols[1].metric("Visits", f"{a['visits']:,}", f"{a['visits'] - b['visits']:+,}",
-                   help="Foot patrols and community visits.")
-    cols[2].metric("Flagged blocks", f"{a['flagged']:,}", f"{a['flagged'] - b['flagged']:+,}", delta_color="inverse")
+    cols[1].metric("Visits", f"{a['visits']:,}", **change("visits", "+,"), help="Foot patrols and community visits.")
+    cols[2].metric("Flagged blocks", f"{a['flagged']:,}", **change("flagged", "+,", worse_when_up=True))
     cols[3].metric("Enforcement only", f"{a[S.ENFORCEMENT_ONLY]:,}",
-                   f"{a[S.ENFORCEMENT_ONLY] - b[S.ENFORCEMENT_ONLY]:+,}", delta_color="inverse",
+                   **change(S.ENFORCEMENT_ONLY, "+,", worse_when_up=True),
                    help="Blocks where police came only to enforce.")
     evenness = "—" if pd.isna(a["gini"]) else f"{a['gini']:.2f}"
-    cols[4].metric("Unevenness (Gini)", evenness,
-                   None if pd.isna(a["gini"]) or pd.isna(b["gini"]) else f"{a['gini'] - b['gini']:+.2f}",
-                   delta_color="inverse",
-                   help="How unevenly visits are spread over the blocks: 0 = every block alike, 1 = all on one.")
+    cols[4].metric("Unevenness (Gini)", evenness, **change("gini", "+.2f", worse_when_up=True),
+                   help="How unevenly visits are spread over the blocks: 0 = every block alike, 1 = all on one. "
+                        "A dash: no visit to spread.")
+    if not compare:
+        st.caption(f"No change is shown: the previous period{f' ({before_label})' if before_label else ''} "
+                   "holds no activity to compare with.")
     st.caption(f"Unvisited: {a[S.UNVISITED]:,} · rarely visited: {a[S.RARELY_VISITED]:,} blocks.")
     return [("Coverage", f"{a['coverage']:.0f}%"), ("Visits", f"{a['visits']:,}"),
             ("Flagged blocks", f"{a['flagged']:,}"), ("Enforcement only", f"{a[S.ENFORCEMENT_ONLY]:,}"),

@@ -15,13 +15,14 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from beatmap import naming, store
 from beatmap import schema as S
-from beatmap import store
 from beatmap.crs import WGS84
 from beatmap.metrics import neighbour_pairs
 from beatmap.render import display_frame
 from beatmap.report import read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
+from beatmap.streets import map_streets_from_store
 
 
 def get_settings() -> Settings:
@@ -109,6 +110,26 @@ def beat_shapes(_engine: Engine, url: str, store_version: tuple[str, int]) -> gp
 def block_shapes(_engine: Engine, url: str, store_version: tuple[str, int], beat_id: str) -> gpd.GeoDataFrame:
     """One beat's block polygons for the browser: simplified, WGS84, ``block_id`` only."""
     return display_frame(store.read_blocks(_engine, beat_id=beat_id), [S.BLOCK_ID], tolerance_m=2.0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def street_lines(_engine: Engine, url: str, store_version: tuple[str, int], beat_id: str | None) -> dict:
+    """The streets for a map (the city's, or around one beat), prepared once (read-only)."""
+    return map_streets_from_store(_engine, beat_id=beat_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def street_names(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.Series:
+    """Every block's name by its streets, indexed by ``block_id`` (empty without streets; read-only)."""
+    return naming.names_from_store(_engine)
+
+
+def with_street_names(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    """``frame`` with a ``street_name`` column after ``block_id`` (empty text where a block has none)."""
+    values = frame[S.BLOCK_ID].map(names).where(lambda v: v.notna(), "") if len(names) else ""
+    out = frame.copy()
+    out.insert(list(out.columns).index(S.BLOCK_ID) + 1, naming.NAME, values)
+    return out
 
 
 def bounds(shapes: gpd.GeoDataFrame) -> list[float]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from beatmap import access
+from beatmap import access, basemap, naming
 from beatmap import schema as S
 from beatmap.export import csv_text, geojson_text
 from beatmap.metrics import coverage_by_beat, visits_by_hour_and_weekday, weekly_trend
 from beatmap.neglect import neglected_areas
 from beatmap.render import (
+    FLAG_WORDS,
     MEASURES,
     area_outlines,
     base_map,
@@ -40,6 +41,7 @@ filters = sidebar_filters(settings, data.default_window(engine, url, v))
 if filters is None:
     st.stop()
 blocks = data.blocks(engine, url, v)
+street_names = data.street_names(engine, url, v)
 activity = filters.apply(data.activity(engine, url, v, settings.timezone))
 pairs = data.neighbours(engine, url, v)
 cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings, neighbours=pairs)
@@ -48,11 +50,13 @@ if cov.empty:
     st.stop()
 before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings,
                                    neighbours=pairs)
+before_label = f"{filters.window.previous().start} to {filters.window.previous().end}"
 beats = coverage_by_beat(cov)
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
 if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID]]:
-    st.session_state["f_beat"] = CITY
+    # Someone with one beat opens on it: a city view of one beat is one square to tap.
+    st.session_state["f_beat"] = beats[S.BEAT_ID].iloc[0] if len(beats) == 1 and not user.all_beats else CITY
 st.session_state["_w_f_beat"] = st.session_state["f_beat"]
 everywhere = CITY if user.all_beats else "All my beats"
 beat = st.selectbox("Beat", [CITY, *beats[S.BEAT_ID]], key="_w_f_beat",
@@ -71,7 +75,7 @@ elif int(cov["visits"].sum()) == 0:
 
 if beat == CITY:
     shown, shown_before = cov, before
-    figures = components.key_figures(cov, before)
+    figures = components.key_figures(cov, before, before_label=before_label)
     shapes = data.beat_shapes(engine, url, v)
     shapes = shapes[shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
     light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
@@ -80,9 +84,11 @@ if beat == CITY:
                        tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
                        aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"])
     left, right = st.columns([4, 1])
+    city_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
+                                   data.street_lines(engine, url, v, None))
+    basemap.BeatLabels(basemap.beat_label_points(shapes)).add_to(city_map)
     with left:
-        result = mapview.show_map(base_map(data.bounds(shapes), tiles=settings.map_tiles), key="map-city",
-                                  layers=[layer])
+        result = mapview.show_map(city_map, key="map-city", layers=[layer])
     with right:
         components.legend("Coverage: share of the beat's blocks with a foot patrol or community visit",
                           [(c, f"{t} %") for c, t in entries])
@@ -99,7 +105,7 @@ if beat == CITY:
 else:
     in_beat = cov[S.BEAT_ID] == beat
     shown, shown_before = cov[in_beat], before[before[S.BEAT_ID] == beat]
-    figures = components.key_figures(shown, shown_before)
+    figures = components.key_figures(shown, shown_before, before_label=before_label)
     measure = st.radio("Colour blocks by", list(MEASURES), format_func=MEASURES.get, horizontal=True,
                        key="f_measure")
     shapes = data.block_shapes(engine, url, v, beat)
@@ -109,18 +115,21 @@ else:
     light = shapes.merge(values[[S.BLOCK_ID, "flag", "visits", "enforcement", "days_visited", "enforcement_share",
                                  "days_since_visit", "flag_reason"]], on=S.BLOCK_ID, how="left")
     light["flag_reason"] = light["flag_reason"].fillna("")
+    light = data.with_street_names(light, street_names)
     colours, entries = measure_colours(light[measure], measure)
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
     selected = st.session_state.get("f_block")
     layer = choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
                        highlight=selected or None,
-                       tooltip_fields=[S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
-                       aliases=["Block", "Visits", "Enforcement", "Why flagged"])
+                       tooltip_fields=[naming.NAME, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
+                       aliases=["Where", "Block", "Visits", "Enforcement", "Why flagged"])
     all_outlines = data.beat_shapes(engine, url, v)
     beat_outline = all_outlines[all_outlines[S.BEAT_ID] == beat]
     left, right = st.columns([4, 1])
     with left:
-        result = mapview.show_map(base_map(data.bounds(shapes), tiles=settings.map_tiles), key=f"map-beat-{beat}",
+        beat_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
+                                       data.street_lines(engine, url, v, beat))
+        result = mapview.show_map(beat_map, key=f"map-beat-{beat}",
                                   layers=[layer, outlines(beat_outline),
                                           *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))]
                                             if len(areas) else [])])
@@ -137,7 +146,8 @@ else:
     if selected in set(shown[S.BLOCK_ID]):
         row = shown.set_index(S.BLOCK_ID).loc[selected]
         last = row["last_visit"] if row["last_visit"] is not None and row["last_visit"] == row["last_visit"] else "never"
-        st.info(f"Selected block **{md_escape(selected)}**: {row['visits']} foot patrols and community visits, "
+        st.info(f"Selected block **{md_escape(naming.block_label(selected, street_names.get(selected)))}**: "
+                f"{row['visits']} foot patrols and community visits, "
                 f"{row['enforcement']} enforcement events, last visit {last}. "
                 + md_escape(row["flag_reason"] or "Not flagged."))
 
@@ -154,7 +164,8 @@ else:
             if officers.empty:
                 st.info("No officer logged a foot patrol or community visit here in this period.")
             else:
-                st.dataframe(officers, hide_index=True, width="stretch")
+                st.dataframe(officers, hide_index=True, width="stretch", column_config={
+                    **components.COLUMN_LABELS, "days": "Days on foot or visiting"})
 
 if beat == CITY:
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
@@ -171,7 +182,9 @@ else:
 # The flagged blocks: sortable; a row selects its block on the map.
 st.subheader("Flagged blocks")
 flagged = data.as_table(shown[shown["flag"].notna()]).sort_values(["flag", "enforcement"], ascending=[True, False])
-flagged = flagged[[S.BLOCK_ID, S.BEAT_ID, "flag", "visits", "enforcement", "days_visited", "last_visit",
+flagged = data.with_street_names(flagged, street_names)
+flagged["flag"] = flagged["flag"].map(lambda f: FLAG_WORDS.get(f, f))
+flagged = flagged[[S.BLOCK_ID, naming.NAME, S.BEAT_ID, "flag", "visits", "enforcement", "days_visited", "last_visit",
                    "flag_reason"]].reset_index(drop=True)
 if flagged.empty:
     st.success("No block is flagged for these filters.")
@@ -194,7 +207,7 @@ if not access.may_export(user):
     st.stop()  # exports are for supervisors; nothing follows but the export section
 with st.expander("Export"):
     name = "city" if beat == CITY else f"beat-{beat}"
-    table = shown.drop(columns=["officers"])
+    table = data.with_street_names(shown.drop(columns=["officers"]), street_names)
 
     def audited(build, file_name: str, what: str, rows: int | None = None):
         """The download's callable: checks the role and records the export when the file is made."""

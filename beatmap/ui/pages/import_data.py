@@ -60,8 +60,11 @@ if areas_go:
                 st.success(f"Loaded {summary.beats:,} beats and {summary.blocks:,} blocks "
                            f"(analysis CRS {summary.crs}).")
                 if not summary.notes.empty:
-                    st.warning(f"{len(summary.notes)} features needed attention:")
-                    st.dataframe(summary.notes, hide_index=True, width="stretch")
+                    n = len(summary.notes)
+                    st.warning(f"{n} feature{' needed' if n == 1 else 's needed'} attention:")
+                    st.dataframe(summary.notes.rename(columns={
+                        "layer": "Layer", "feature": "Feature", "id": "Id", "action": "What was done",
+                        "detail": "Why"}), hide_index=True, width="stretch")
 
 st.subheader("2. Activity")
 with st.form("activity"):

@@ -7,15 +7,16 @@ from datetime import datetime
 
 import streamlit as st
 
+from beatmap import basemap
 from beatmap import schema as S
 from beatmap.access import delete_visit_as, edit_visit_as, log_visit_as
 from beatmap.errors import BeatmapError
-from beatmap.render import route_map
+from beatmap.render import FLAG_WORDS, route_map
 from beatmap.ui import auth, data, mapview, officer
 from beatmap.visits import block_at, own_visits, week_start
 
 KINDS = {"Community visit": S.COMMUNITY_VISIT, "Foot patrol": S.FOOT_PATROL}
-TOKEN, POINT, LAST_TAP = "visit-token", "visit-point", "visit-last-tap"
+TOKEN, POINT, LAST_TAP, SAVED = "visit-token", "visit-point", "visit-last-tap", "visit-saved"
 
 st.title("Log a visit")
 user = auth.require_page("log_visit")  # visits are logged on the user's own beats, under their officer id
@@ -29,7 +30,8 @@ officer_id = officer.officer_id(user)
 beat = officer.choose_beat(engine, url, v, user)
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
 point = st.session_state.get(POINT)
-tap = mapview.show_tap_map(route_map(blocks, outline, marker=point, tiles=settings.map_tiles), key=f"visit-map-{beat}",
+tap = mapview.show_tap_map(basemap.add_streets(route_map(blocks, outline, marker=point, tiles=settings.map_tiles),
+                                               data.street_lines(engine, url, v, beat)), key=f"visit-map-{beat}",
                            height=380)
 if tap is not None and tap != st.session_state.get(LAST_TAP):  # a new tap: a new visit to log
     st.session_state[LAST_TAP] = st.session_state[POINT] = point = tap
@@ -73,7 +75,10 @@ if saved and found is not None:
         st.error(str(exc))
     else:
         st.session_state.pop(POINT, None)  # the next visit starts with a new tap
-        st.success(f"Saved visit {event_id} on block {found[S.BLOCK_ID]}.")
+        st.session_state[SAVED] = f"Saved visit {event_id} on block {found[S.BLOCK_ID]}."
+        st.rerun()  # the map above was drawn before the save: draw it again with the new visit
+if SAVED in st.session_state:
+    st.success(st.session_state.pop(SAVED))
 
 st.subheader("My visits this week")
 mine = own_visits(engine, officer_id, week_start(now, settings=settings))
@@ -114,5 +119,9 @@ flagged = data.as_table(blocks[blocks["flag"].notna()])
 if flagged.empty:
     st.caption("No block is flagged.")
 else:
-    st.dataframe(flagged[[S.BLOCK_ID, "flag", "flag_reason"]].rename(
-        columns={S.BLOCK_ID: "Block", "flag": "Flag", "flag_reason": "Why"}), hide_index=True, width="stretch")
+    names = data.street_names(engine, url, v)
+    flagged = flagged.assign(flag=flagged["flag"].map(lambda f: FLAG_WORDS.get(f, f)),
+                             where=flagged[S.BLOCK_ID].map(names).fillna("") if len(names) else "")
+    st.dataframe(flagged[[S.BLOCK_ID, "where", "flag", "flag_reason"]].rename(
+        columns={S.BLOCK_ID: "Block", "where": "Where", "flag": "Flag", "flag_reason": "Why"}), hide_index=True,
+        width="stretch")

@@ -23,11 +23,20 @@ BEAT_LABELS = {
     "beat_id": "Beat",
     "blocks": "Blocks",
     "blocks_visited": "Blocks visited",
-    "coverage_pct": "Coverage (%)",
+    "coverage_pct": "Coverage",
     "blocks_visits_withheld": "Blocks with visits withheld",
     "visits_on_shown_blocks": "Visits on shown blocks",
     "enforcement_on_shown_blocks": "Enforcement on shown blocks",
     "blocks_mostly_enforcement": "Blocks mostly enforcement",
+}
+BLOCK_LABELS = {
+    "block_id": "Block",
+    "streets": "Where",
+    "beat_id": "Beat",
+    "visit_level": "Visit level",
+    "visits": "Foot patrols and community visits",
+    "enforcement": "Enforcement events",
+    "presence": "Police presence",
 }
 
 
@@ -56,13 +65,14 @@ except BeatmapError as exc:
 
 folder = snapshot.find_snapshot(snapshot.public_dir(settings))
 if folder is None:
-    st.info("Nothing published yet; a supervisor publishes with `beatmap publish --out data/public`.")
+    st.info("Nothing has been published yet. The department publishes this map from its records, delayed and "
+            "block by block; please come back later.")
     st.stop()
 
 problems = _problems(str(folder), _file_stamps(folder), settings.public_min_count, settings.public_delay_days)
 if problems:
-    st.error(f"The published snapshot in {folder} does not pass the public map checks, so it is not shown. "
-             "A supervisor can see why with `beatmap publish --check` and publish it again.")
+    st.error("The published map does not pass the public map checks, so it is not shown. Please come back "
+             "later.")
     st.stop()
 
 try:
@@ -75,19 +85,38 @@ except BeatmapError as exc:
     st.error(str(exc))
     st.stop()
 
-st.caption(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
+st.markdown(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
            f"{manifest['data_end']}. Published {manifest['as_of']}; nothing from the last "
            f"{manifest['rules']['delay_days']} days is included.")
+st.markdown("[Skip the map: go to the tables](#beats)")
 show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
          key="public-map")
 
-st.subheader("Beats")
-st.dataframe(beats.rename(columns=BEAT_LABELS), hide_index=True, width="stretch")
+st.subheader("Beats", anchor="beats")
+shown_beats = beats.assign(coverage_pct=beats["coverage_pct"].map(lambda v: f"{v}%")) if len(beats) else beats
+st.dataframe(shown_beats.rename(columns=BEAT_LABELS), hide_index=True, width="stretch")
 
 st.subheader("Week by week")
-st.caption("Share of each beat's blocks with a foot patrol or community visit, rounded to the nearest 10%.")
-weekly = trend.pivot(index="beat_id", columns="week_start", values="coverage_pct") if len(trend) else trend
-st.dataframe(weekly, width="stretch")
+st.markdown("Share of each beat's blocks with a foot patrol or community visit, rounded to the nearest 10%.")
+if len(trend):
+    weekly = trend.assign(coverage_pct=trend["coverage_pct"].map(lambda v: f"{v}%"),
+                          week=trend["week_start"].map(lambda d: f"Week of {d}"))
+    weekly = weekly.pivot(index="beat_id", columns="week", values="coverage_pct").rename_axis("Beat").reset_index()
+    st.dataframe(weekly, hide_index=True, width="stretch")
+
+st.subheader("Every block", anchor="blocks")
+blocks = pd.DataFrame([f["properties"] for f in features.get("features", [])])
+if len(blocks):
+    query = st.text_input("Find a block by street name or block", placeholder="e.g. Main St, or a block number",
+                          key="public-search")
+    words = [w for w in query.lower().split() if w]
+    if words:
+        text = blocks.astype(str).agg(" ".join, axis=1).str.lower()
+        blocks = blocks[text.map(lambda t: all(w in t for w in words))]
+        st.markdown(f"{len(blocks):,} block{'s' * (len(blocks) != 1)} found.")
+    shown_blocks = blocks.assign(visit_level=blocks["visit_level"].str.capitalize()) if len(blocks) else blocks
+    st.dataframe(shown_blocks[[c for c in BLOCK_LABELS if c in shown_blocks]].rename(columns=BLOCK_LABELS),
+                 hide_index=True, width="stretch")
 
 with st.expander("About this map", expanded=True):
     st.markdown(about)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from beatmap import basemap
 from beatmap.access import plan_route_as
 from beatmap.clock import local_today
 from beatmap.errors import BeatmapError
@@ -12,6 +13,7 @@ from beatmap.render import route_map
 from beatmap.routing.landmarks import landmarks_near
 from beatmap.routing.output import route_card_html, route_to_gpx
 from beatmap.routing.route import default_seed
+from beatmap.streets import map_streets_from_store
 from beatmap.ui import auth, data, mapview, officer
 
 TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
@@ -60,7 +62,10 @@ if st.button("Plan the route", type="primary"):
         st.error(str(exc))
 route = st.session_state.get(key)
 
-tap = mapview.show_tap_map(route_map(blocks, outline, route, marker=start, tiles=settings.map_tiles), key=f"map-{key}")
+streets = data.street_lines(engine, url, v, beat)
+stop_names = data.street_names(engine, url, v).dropna().to_dict()
+walk_map = route_map(blocks, outline, route, marker=start, tiles=settings.map_tiles)
+tap = mapview.show_tap_map(basemap.add_streets(walk_map, streets), key=f"map-{key}")
 if tap is not None and tap != tapped:
     st.session_state[f"route-start-{beat}"] = tap
     if where == TAPPED:
@@ -71,14 +76,20 @@ if route is not None:
         st.warning("No street network is loaded: these are straight-line estimates, and real walks are longer.")
     st.subheader(f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km, about {route.total_min:.0f} of "
                  f"{route.budget_min:g} minutes")
-    st.caption(f"Seed {route.seed}. Priority covered {route.priority:g}.")
-    st.dataframe(route.stops_frame()[["number", "block_id", "arrival_min", "stay_min", "reason"]].rename(
-        columns={"number": "#", "block_id": "Block", "arrival_min": "Arrive (min)", "stay_min": "Stay (min)",
-                 "reason": "Why this block"}), hide_index=True, width="stretch")
+    stops = route.stops_frame()
+    stops.insert(1, "where", stops["block_id"].map(stop_names).fillna(""))
+    st.dataframe(stops[["number", "where", "block_id", "arrival_min", "stay_min", "reason"]].rename(
+        columns={"number": "#", "where": "Where", "block_id": "Block", "arrival_min": "Arrive (min)",
+                 "stay_min": "Stay (min)", "reason": "Why this block"}), hide_index=True, width="stretch")
     for note in route.notes:
         st.caption(note)
     a, b = st.columns(2)
-    a.download_button("Download GPX", route_to_gpx(route), file_name=f"route-{beat}-{route.seed}.gpx",
-                      mime="application/gpx+xml")
-    b.download_button("Printable card", route_card_html(route), file_name=f"route-{beat}-{route.seed}.html",
-                      mime="text/html")
+    a.download_button("Download GPX", route_to_gpx(route, stop_names=stop_names),
+                      file_name=f"route-{beat}-{route.seed}.gpx", mime="application/gpx+xml")
+
+    def card() -> str:
+        around = map_streets_from_store(engine, beat_id=beat, margin_m=400.0)
+        return route_card_html(route, stop_names=stop_names, landmarks=settings.landmarks, streets=around)
+
+    b.download_button("Printable card", card, file_name=f"route-{beat}-{route.seed}.html", mime="text/html",
+                      on_click="ignore")

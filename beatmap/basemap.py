@@ -1,0 +1,253 @@
+"""The offline street base map: streets, street names and beat labels drawn over a map, no tiles.
+
+The streets come from the layer the department loads for walking routes
+(``beatmap streets``).  They are prepared for the browser once: joined per
+street name, simplified in metres, reprojected to WGS84 and rounded to about
+1 m.  Major streets (the longest named streets, which cross the city) are
+drawn at city zoom; every street and every name appears closer in.  Names and
+beat labels are placed with ``textContent`` (never read as markup), sit in
+panes that take no clicks or taps (clicks reach the blocks below), and are
+not keyboard stops.
+
+Nothing is fetched: the lines travel in the page, within
+:data:`MAX_STREET_BYTES`, and Leaflet draws them.  This module never opens the
+store (the public page uses it); :func:`beatmap.streets.map_streets_from_store`
+reads the store's streets for it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import MacroElement
+from folium.template import Template
+
+from beatmap import schema as S
+from beatmap.crs import WGS84
+
+__all__ = ["MAX_STREET_BYTES", "BeatLabels", "StreetLayer", "add_streets", "beat_label_points", "streets_for_map"]
+
+#: The street lines of one view stay under this many bytes (a view's whole payload stays under 2 MB).
+MAX_STREET_BYTES = 600_000
+#: Share of the named streets, by total length, drawn at city zoom.
+MAJOR_SHARE = 0.2
+#: Zoom from which every street is drawn, and from which every street is named.
+ALL_STREETS_ZOOM = 15
+ALL_NAMES_ZOOM = 16
+#: Zoom from which major streets are named.
+MAJOR_NAMES_ZOOM = 13
+#: A name is repeated along a street about this often, metres.
+LABEL_EVERY_M = 450.0
+
+
+def streets_for_map(
+    streets: gpd.GeoDataFrame,
+    *,
+    tolerance_m: float = 3.0,
+    max_bytes: int = MAX_STREET_BYTES,
+) -> dict:
+    """Street lines and name points for :class:`StreetLayer`, light enough for a page.
+
+    Parameters
+    ----------
+    streets : GeoDataFrame
+        Street segments with ``name`` in a metric CRS (as the store keeps them).
+    tolerance_m : float
+        Simplification tolerance in metres.
+    max_bytes : int
+        When all streets would be larger, only the major ones are kept (and,
+        if still too large, the longest of those).
+
+    Returns
+    -------
+    dict
+        ``lines``: a GeoJSON FeatureCollection (WGS84) whose features carry
+        ``name`` and ``major`` (1 or 0); ``labels``: ``[lat, lon, name, major, angle]``
+        lists; ``dropped``: how many street names were left out to stay light.
+    """
+    empty = {"lines": {"type": "FeatureCollection", "features": []}, "labels": [], "dropped": 0}
+    if streets is None or streets.empty:
+        return empty
+    names = (
+        streets["name"].where(streets["name"].notna(), "").astype(str).str.strip()
+        if "name" in streets
+        else (pd.Series("", index=streets.index))
+    )
+    frame = gpd.GeoDataFrame({"name": names.to_numpy()}, geometry=streets.geometry.to_numpy(), crs=streets.crs)
+    merged = frame.dissolve(by="name", as_index=False)
+    merged["geometry"] = shapely.line_merge(shapely.simplify(merged.geometry.to_numpy(), tolerance_m))
+    merged["length"] = shapely.length(merged.geometry.to_numpy())
+    named = merged["name"].ne("")
+    order = merged[named].sort_values("length", ascending=False)
+    n_major = max(1, int(np.ceil(MAJOR_SHARE * len(order)))) if len(order) else 0
+    merged["major"] = 0
+    merged.loc[order.index[:n_major], "major"] = 1
+    merged = merged.sort_values(["major", "length"], ascending=False).reset_index(drop=True)
+    labels = _label_points(merged[merged["name"].ne("")])
+    light = merged[["name", "major", "geometry"]].to_crs(WGS84)
+    light["geometry"] = shapely.set_precision(light.geometry.to_numpy(), 1e-5)
+    features = [
+        {"type": "Feature", "properties": {"name": n, "major": int(m)}, "geometry": shapely.geometry.mapping(g)}
+        for n, m, g in zip(light["name"], light["major"], light.geometry, strict=True)
+        if not g.is_empty
+    ]
+    keep = len(features)
+    sizes = np.cumsum([len(json.dumps(f, separators=(",", ":"))) for f in features])
+    if keep and sizes[-1] > max_bytes:
+        keep = int(np.searchsorted(sizes, max_bytes, side="right"))
+        if int(light["major"].sum()) < keep:
+            keep = int(light["major"].sum())  # all major streets fit: the minor ones go whole
+    kept_names = {f["properties"]["name"] for f in features[:keep]}
+    return {
+        "lines": {"type": "FeatureCollection", "features": features[:keep]},
+        "labels": [label for label in labels if label[2] in kept_names],
+        "dropped": len(features) - keep,
+    }
+
+
+def _label_points(named: gpd.GeoDataFrame) -> list[list]:
+    """Points along each named street (every :data:`LABEL_EVERY_M`, at least one, mid-line)."""
+    points, angles, label_names, majors = [], [], [], []
+    for name, major, geometry in zip(named["name"], named["major"], named.geometry, strict=True):
+        for part in shapely.get_parts(geometry):
+            length = part.length
+            if length < 40:  # too short to carry a readable name
+                continue
+            count = max(1, int(length // LABEL_EVERY_M))
+            for k in range(count):
+                at = (k + 0.5) * length / count
+                ahead, behind = part.interpolate(min(length, at + 10)), part.interpolate(max(0.0, at - 10))
+                # Screen angle (clockwise, as CSS turns), kept upright: -90 to 90 degrees.
+                angle = -np.degrees(np.arctan2(ahead.y - behind.y, ahead.x - behind.x))
+                angles.append(round((angle + 90) % 180 - 90))
+                points.append(part.interpolate(at))
+                label_names.append(name)
+                majors.append(int(major))
+    if not points:
+        return []
+    lon_lat = gpd.GeoSeries(points, crs=named.crs).to_crs(WGS84)
+    return [
+        [round(p.y, 5), round(p.x, 5), name, major, angle]
+        for p, name, major, angle in zip(lon_lat, label_names, majors, angles, strict=True)
+    ]
+
+
+def beat_label_points(beats: gpd.GeoDataFrame) -> list[list]:
+    """``[lat, lon, beat_id]`` at a point inside each beat (any CRS), for :class:`BeatLabels`."""
+    if beats.empty:
+        return []
+    inside = gpd.GeoSeries(shapely.point_on_surface(beats.geometry.to_numpy()), crs=beats.crs).to_crs(WGS84)
+    return [[round(p.y, 5), round(p.x, 5), str(b)] for p, b in zip(inside, beats[S.BEAT_ID], strict=True)]
+
+
+_LABEL_CSS = (
+    ".bm-street-label,.bm-beat-label{background:none;border:none;white-space:nowrap;pointer-events:none}"
+    ".bm-street-label span{font:11px/1 sans-serif;color:#222;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff;"
+    "position:relative;left:-50%;top:-6px}"
+    ".bm-beat-label span{font:bold 14px/1 sans-serif;color:#000;background:rgba(255,255,255,.85);"
+    "border:1px solid #333;border-radius:3px;padding:2px 4px;position:relative;left:-50%;top:-9px}"
+)
+
+
+class StreetLayer(MacroElement):
+    """Streets and their names over a folium map, shown by zoom (see the module notes).
+
+    Parameters
+    ----------
+    prepared : dict
+        The output of :func:`streets_for_map`.
+    """
+
+    _template = Template("""
+    {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+    {% macro script(this, kwargs) %}
+    (function () {
+        var map = {{ this._parent.get_name() }}, data = {{ this.data | tojson }};
+        ['bm-streets', 'bm-labels'].forEach(function (name, i) {
+            var pane = map.getPane(name) || map.createPane(name);
+            pane.style.zIndex = 450 + 10 * i;
+            pane.style.pointerEvents = 'none';
+        });
+        function lines(major) {
+            return L.geoJSON(data.lines, {
+                pane: 'bm-streets', interactive: false,
+                filter: function (f) { return f.properties.major === major; },
+                style: {color: '#ffffff', weight: major ? 4 : 2, opacity: major ? 0.95 : 0.85}
+            });
+        }
+        function names(major) {
+            var group = L.layerGroup();
+            data.labels.forEach(function (p) {
+                if (p[3] !== major) return;
+                var span = document.createElement('span');
+                var inner = document.createElement('span');
+                inner.textContent = p[2];
+                inner.style.transform = 'rotate(' + p[4] + 'deg)';
+                inner.style.display = 'inline-block';
+                span.appendChild(inner);
+                L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
+                    icon: L.divIcon({className: 'bm-street-label', html: span, iconSize: null})}).addTo(group);
+            });
+            return group;
+        }
+        var layers = [[lines(1), 0], [lines(0), {{ this.all_zoom }}], [names(1), {{ this.major_names_zoom }}],
+                      [names(0), {{ this.all_names_zoom }}]];
+        function show() {
+            var z = map.getZoom();
+            layers.forEach(function (l) {
+                if (z >= l[1]) { if (!map.hasLayer(l[0])) l[0].addTo(map); }
+                else if (map.hasLayer(l[0])) map.removeLayer(l[0]);
+            });
+        }
+        map.on('zoomend', show);
+        map.whenReady(show);
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, prepared: dict) -> None:
+        super().__init__()
+        self._name = "StreetLayer"
+        self.data = {"lines": prepared["lines"], "labels": prepared["labels"]}
+        self.css = _LABEL_CSS
+        self.all_zoom, self.all_names_zoom, self.major_names_zoom = ALL_STREETS_ZOOM, ALL_NAMES_ZOOM, MAJOR_NAMES_ZOOM
+
+
+class BeatLabels(MacroElement):
+    """Beat ids written on the map at a point inside each beat (:func:`beat_label_points`)."""
+
+    _template = Template("""
+    {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+    {% macro script(this, kwargs) %}
+    (function () {
+        var map = {{ this._parent.get_name() }};
+        var pane = map.getPane('bm-labels') || map.createPane('bm-labels');
+        pane.style.zIndex = 460;
+        pane.style.pointerEvents = 'none';
+        {{ this.points | tojson }}.forEach(function (p) {
+            var span = document.createElement('span');
+            span.textContent = p[2];
+            L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
+                icon: L.divIcon({className: 'bm-beat-label', html: span, iconSize: null})}).addTo(map);
+        });
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, points: list[list]) -> None:
+        super().__init__()
+        self._name = "BeatLabels"
+        self.points = points
+        self.css = _LABEL_CSS
+
+
+def add_streets(m: folium.Map, prepared: dict | None) -> folium.Map:
+    """Add a prepared street layer (:func:`streets_for_map`) to a map, if there are streets; returns the map."""
+    if prepared and prepared["lines"]["features"]:
+        StreetLayer(prepared).add_to(m)
+    return m
