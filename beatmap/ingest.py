@@ -6,7 +6,7 @@ Both account for every input feature or row in the summary they return.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from beatmap import schema as S
 from beatmap import store
 from beatmap.activity import (
+    ROW,
     Mapping,
     check_columns,
     parse_activity,
@@ -159,6 +160,7 @@ def import_activity(
     now: pd.Timestamp | None = None,
     progress: Progress = no_progress,
     actor: str = "library",
+    beats: Collection[str] | None = None,
 ) -> ImportSummary:
     """Import an activity CSV into the store, as one transaction.
 
@@ -183,6 +185,10 @@ def import_activity(
         ``progress(fraction, message)``.
     actor : str
         Who imports, for the audit log (``cli:<os user>``, a dashboard user).
+    beats : collection of str, optional
+        The only beats the importer may add records to (a supervisor of some
+        beats).  A new record on another beat, or outside every beat, is
+        rejected with that reason.  None: every beat.
 
     Returns
     -------
@@ -209,6 +215,9 @@ def import_activity(
         duplicate = in_file_duplicate | records["fingerprint"].isin(known)
         new = records[~duplicate].copy()
         new = new.join(assign_points(new, store.read_blocks(conn), settings=settings))
+        refused = 0  # rows on beats that are not the importer's (counted among the rejects)
+        if beats is not None:
+            new, rejects, refused = _keep_to_beats(new, rejects, raw, beats=beats, source=source)
         new["row_number"] = new.index
         batch_id = store.add_batch(conn, what="activity", source=source, file_name=str(path), summary={})
         progress(0.7, f"writing {len(new):,} records")
@@ -220,8 +229,8 @@ def import_activity(
                              source=source, file_name=str(path))
         summary = ImportSummary(
             file=str(path), source=source, batch_id=batch_id, rows=len(raw), imported=len(new),
-            duplicates=len(records) - len(new), rejected=len(rejects), snapped=int(new["snapped"].sum()),
-            outside=int(new[S.BLOCK_ID].isna().sum()), ignored_columns=tuple(ignored),
+            duplicates=len(records) - len(new) - refused, rejected=len(rejects),
+            snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()), ignored_columns=tuple(ignored),
             reject_reasons=_reason_counts(rejects),
         )
         store.set_batch_summary(conn, batch_id, summary.to_dict())
@@ -230,6 +239,25 @@ def import_activity(
         store.bump_version(conn)
     progress(1.0, "done")
     return summary
+
+
+def _keep_to_beats(new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, *, beats: Collection[str],
+                   source: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Move the new records that fall outside ``beats`` to the rejects, with the reason; and how many moved."""
+    allowed = sorted(set(beats))
+    outside = ~new[S.BEAT_ID].isin(allowed)
+    if not outside.any():
+        return new, rejects, 0
+    yours = ", ".join(allowed) or "none"
+    beat = new.loc[outside, S.BEAT_ID]
+    reason = np.where(beat.isna(), f"outside every beat; your beats are {yours}: a supervisor of all beats "
+                                   "imports such rows",
+                      "on beat '" + beat.fillna("").astype(str) + f"', not one of your beats ({yours}); a "
+                      "supervisor of that beat or of all beats imports it")
+    moved = pd.DataFrame({ROW: new.index[outside], "reason": reason,
+                          "raw": raw.loc[new.index[outside]].to_dict(orient="records")})
+    moved["fingerprint"] = reject_fingerprints(moved, source=source)
+    return new[~outside].copy(), pd.concat([rejects, moved], ignore_index=True), int(outside.sum())
 
 
 def _area_bounds(beats: gpd.GeoDataFrame, *, margin_deg: float = 0.1) -> tuple[float, float, float, float] | None:

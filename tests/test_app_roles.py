@@ -374,3 +374,15 @@ def test_a_supervisor_of_some_beats_sees_the_preview_but_may_not_publish(city, t
     next(b for b in at.button if b.label == "Publish now").click().run()
     assert any("covers every beat" in e.value for e in at.error)
     assert not (tmp_path / "public").exists()
+
+
+def test_the_import_page_offers_beats_and_blocks_to_supervisors_of_all_beats_only(city):
+    sergeant = app_as("sgt").run()
+    sergeant.switch_page(PAGE_FILES["import"][0]).run()
+    assert not sergeant.exception
+    buttons = [b.label for b in sergeant.button]
+    assert "Import activity" in buttons and "Load beats and blocks" not in buttons
+    assert any("supervisor of all beats" in c.value for c in sergeant.caption)
+    lieutenant = app_as("lt").run()
+    lieutenant.switch_page(PAGE_FILES["import"][0]).run()
+    assert "Load beats and blocks" in [b.label for b in lieutenant.button]
