@@ -46,7 +46,7 @@ from beatmap.sessions import end_sessions_of
 from beatmap.settings import Settings
 
 __all__ = [
-    "ADMIN", "OFFICER", "PUBLIC", "ROLES", "SUPERVISOR", "User", "add_user", "authenticate", "check_password",
+    "ADMIN", "OFFICER", "PUBLIC", "ROLES", "SUPERVISOR", "UNKNOWN_ACCOUNT", "User", "add_user", "authenticate", "check_password",
     "create_first_admin", "disable_user", "enable_user", "generate_password", "get_user", "has_admin",
     "hash_password", "list_users", "record_sign_in", "record_sign_out", "require", "role_of", "session_expired",
     "set_beats", "set_password", "set_role", "user_from_claims", "verify_password",
@@ -56,6 +56,8 @@ OFFICER, SUPERVISOR, ADMIN = "officer", "supervisor", "admin"
 #: The roles an account can have; anyone not signed in is :data:`PUBLIC`.
 ROLES = (OFFICER, SUPERVISOR, ADMIN)
 PUBLIC = "public"
+#: The actor and target of a failed sign-in under a name no account has (the typed text is not kept).
+UNKNOWN_ACCOUNT = "unknown account"
 _ROLE_WORDS = {PUBLIC: "the public (not signed in)", OFFICER: "officers", SUPERVISOR: "supervisors",
                ADMIN: "administrators"}
 
@@ -509,7 +511,7 @@ def authenticate(engine: Engine, name: str, password: str, *, now: datetime, set
         clean = None
     with store.transaction(engine) as conn:
         row = _row(conn, clean) if clean else None
-        outcome = _attempt(conn, row, str(name)[:128], password, now=now, settings=settings)
+        outcome = _attempt(conn, row, str(name), password, now=now, settings=settings)
     if isinstance(outcome, str):
         raise AccessError(outcome)
     return outcome
@@ -520,13 +522,15 @@ def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *,
     """One sign-in attempt inside a transaction: the user, or the message to show (audited either way)."""
     wrong = "wrong name or password."
 
+    # An unknown name may be a password typed into the wrong box: only its length is kept, never the text.
+    who = row["name"] if row else UNKNOWN_ACCOUNT
+
     def audit(action: str, **details: object) -> None:
-        store.record_audit(conn, actor=row["name"] if row else name, action=action,
-                           target=row["name"] if row else name, details=details, at=now)
+        store.record_audit(conn, actor=who, action=action, target=who, details=details, at=now)
 
     if row is None:
         verify_password(_dummy_hash(), password)
-        audit("sign_in.failure", reason="unknown name")
+        audit("sign_in.failure", reason="unknown name", name_length=len(name))
         return wrong
     locked_until = row["locked_until"]
     if locked_until is not None and now < locked_until:

@@ -130,7 +130,19 @@ def test_an_unknown_name_gets_the_same_answer_and_is_audited(engine):
     with pytest.raises(AccessError, match="^wrong name or password"):
         accounts.authenticate(engine, "mallory", PASSWORD, now=NOW, settings=Settings())
     [entry] = audit_rows(engine, "sign_in.failure")
-    assert entry["target"] == "mallory" and entry["details"] == {"reason": "unknown name"}
+    assert entry["target"] == entry["actor"] == "unknown account"
+    assert entry["details"] == {"reason": "unknown name", "name_length": 7}
+
+
+def test_a_password_typed_into_the_name_box_is_not_kept(engine):
+    """A failed sign-in under an unknown name keeps its length only, not the text (which may be a password)."""
+    accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
+    typed = "Tr0ub4dor&3-horse-battery"
+    for name in (typed, typed.lower()):  # one not a valid account name, one that is
+        with pytest.raises(AccessError, match="^wrong name or password"):
+            accounts.authenticate(engine, name, "", now=NOW, settings=Settings())
+    assert typed.lower() not in every_text_in_the_store(engine).lower()
+    assert [r["details"]["name_length"] for r in audit_rows(engine, "sign_in.failure")] == [len(typed)] * 2
 
 
 def test_a_new_password_lifts_the_lockout(engine):
