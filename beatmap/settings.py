@@ -97,6 +97,10 @@ class Settings:
         this many hours after logging it; afterwards only a supervisor can.
     visit_subtypes : tuple of str
         Logged visits: the kinds of visit an officer can pick.
+    visit_backdate_days : int
+        Logged visits: how many days back a visit's time may be given (or
+        moved by a correction); never on or before the last day of the latest
+        published public map period, whatever this says.
     sign_in_max_failures : int
         Accounts: failed sign-ins in a row that lock an account ...
     lockout_minutes : int
@@ -140,6 +144,7 @@ class Settings:
     visit_edit_hours: float = 24.0
     visit_subtypes: tuple[str, ...] = ("porch visit", "business check", "school", "youth activity",
                                        "community meeting", "event")
+    visit_backdate_days: int = 7
     sign_in_max_failures: int = 5
     lockout_minutes: int = 15
     session_minutes: int = 480
@@ -166,7 +171,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "map": ("map_tiles",),
     "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
                "route_weight_rarely_visited", "route_weight_per_day", "route_days_cap", "route_time_limit_s"),
-    "visits": ("visit_edit_hours", "visit_subtypes"),
+    "visits": ("visit_edit_hours", "visit_subtypes", "visit_backdate_days"),
     "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim"),
 }
 
@@ -222,6 +227,8 @@ def _problems(s: Settings) -> list[str]:
             problems.append(f"landmark {name!r} must be [latitude, longitude] in degrees, e.g. [41.60, -88.10]")
     if s.visit_edit_hours < 0:
         problems.append("visit_edit_hours must not be negative")
+    if not 0 <= s.visit_backdate_days <= 31:
+        problems.append("visit_backdate_days must be between 0 and 31")
     if (isinstance(s.visit_subtypes, str) or not s.visit_subtypes
             or not all(isinstance(t, str) and t.strip() for t in s.visit_subtypes)):
         problems.append("visit_subtypes must be a non-empty list of names such as [\"porch visit\", \"school\"]")
