@@ -44,7 +44,7 @@ __all__ = [
     "load_streets_as", "log_visit_as", "may_change_city", "may_export", "may_open", "may_see_officers",
     "officer_breakdown", "officer_id_of", "own_import_batches", "pages_for", "plan_route_as",
     "preview_publication_as", "publish_as", "read_audit_for", "rejects_for", "require", "require_all_beats",
-    "restrict_to_beats", "visible_beats",
+    "restrict_to_beats", "route_file", "visible_beats",
 ]
 
 #: Every page of the dashboard and the roles that may open it, in menu order.
@@ -315,6 +315,20 @@ def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_
     require(user, SUPERVISOR, what="exports")
     text = build()
     audit.record(engine, actor=user.name, action="export", target=file_name, details={"what": what, "rows": rows})
+    return text
+
+
+def route_file(engine: Engine, user: User | None, build: Callable[[], str], *, beat_id: str, file_name: str,
+               what: str) -> str:
+    """Make a walking route's file (GPX or card) for someone who may plan routes on ``beat_id``; audited.
+
+    The route names the blocks to walk and when: who took one away is in the
+    audit log (``route.download``).
+    """
+    check_beat(user, beat_id, what="walking routes")
+    text = build()
+    audit.record(engine, actor=user.name, action="route.download", target=file_name,
+                 details={"what": what, "beat_id": beat_id})
     return text
 
 

@@ -49,7 +49,7 @@ __all__ = [
     "ADMIN", "OFFICER", "PUBLIC", "ROLES", "SUPERVISOR", "UNKNOWN_ACCOUNT", "User", "add_user", "authenticate", "check_password",
     "create_first_admin", "disable_user", "enable_user", "generate_password", "get_user", "has_admin",
     "hash_password", "list_users", "record_sign_in", "record_sign_out", "require", "role_of", "session_expired",
-    "set_beats", "set_password", "set_role", "user_from_claims", "verify_password",
+    "set_beats", "set_password", "set_role", "still_signed_in", "user_from_claims", "verify_password",
 ]
 
 OFFICER, SUPERVISOR, ADMIN = "officer", "supervisor", "admin"
@@ -587,6 +587,29 @@ def password_changed_since(engine: Engine, name: str, since: datetime) -> bool:
     query = select(log.c.audit_id).where(log.c.action == "user.password", log.c.target == name, log.c.at > since)
     with engine.connect() as conn:
         return conn.execute(query.limit(1)).first() is not None
+
+
+def still_signed_in(engine: Engine, user: User | None, *, signed_in_at: datetime | None, now: datetime,
+                    settings: Settings) -> User | None:
+    """``user`` as they are now, or None when what they were given may no longer be used.
+
+    For acts that run later than the page that offered them (a download
+    button's file is made when it is clicked): None when the session has
+    ended (``session_minutes`` after ``signed_in_at``), or the account was
+    disabled, its password set again, or its role or beats changed since.  A
+    single sign-on user without an account here keeps their claims until the
+    session ends.
+    """
+    if user is None or signed_in_at is None or session_expired(signed_in_at, now=now, settings=settings):
+        return None
+    with engine.connect() as conn:
+        row = _row(conn, user.name)
+        if row is None:  # a single sign-on identity known only from its claims
+            return user
+        current = None if row["disabled"] else _user_from_row(conn, row)
+    if current != user or password_changed_since(engine, user.name, signed_in_at):
+        return None
+    return current
 
 
 def user_from_claims(engine: Engine, claims: Mapping, *, settings: Settings) -> User | None:

@@ -11,7 +11,8 @@ Actions
 ``sign_in``, ``sign_in.failure``, ``sign_in.lockout``, ``sign_in.refused``,
 ``sign_out``; ``user.add``, ``user.password``, ``user.disable``,
 ``user.enable``, ``user.role``, ``user.beats``; ``import.areas``,
-``import.activity``; ``export``, ``audit.export``; ``publish``,
+``import.activity`` and their refusals ``import.areas.failed``,
+``import.activity.failed``; ``export``, ``audit.export``; ``route.download``; ``publish``,
 ``publish.override``; ``visit.*`` (logged visits).
 """
 

@@ -16,7 +16,7 @@ from pyproj import CRS
 from sqlalchemy import Engine
 
 from beatmap import schema as S
-from beatmap import store
+from beatmap import audit, store
 from beatmap.activity import (
     ROW,
     Mapping,
@@ -29,7 +29,7 @@ from beatmap.activity import (
 from beatmap.areas import prepare_areas, read_layer
 from beatmap.assign import assign_points
 from beatmap.crs import WGS84, parse_crs
-from beatmap.errors import CRSError, InputError
+from beatmap.errors import BeatmapError, CRSError, InputError
 from beatmap.settings import Settings
 
 #: ``progress(fraction, message)``: called as long work advances (fraction 0..1).
@@ -103,6 +103,19 @@ def load_areas(
     already in the store is assigned again to the new blocks.  ``actor``
     (who loads them) goes to the audit log with the load.
     """
+    try:
+        return _load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
+                           blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m, progress=progress,
+                           actor=actor)
+    except BeatmapError as exc:
+        _audit_failure(engine, actor=actor, action="import.areas.failed",
+                       target=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}", error=exc)
+        raise
+
+
+def _load_areas(engine: Engine, beats_path: str | Path, *, settings: Settings, beat_id_field: str | None,
+                crs: str | None, blocks_path: str | Path | None, block_id_field: str | None, grid_m: float | None,
+                progress: Progress, actor: str) -> AreasSummary:
     progress(0.0, "reading beats")
     beats_layer = read_layer(beats_path, crs=crs)
     blocks_layer = read_layer(blocks_path, crs=crs) if blocks_path is not None else None
@@ -194,7 +207,24 @@ def import_activity(
     -------
     ImportSummary
     """
-    path = Path(path)
+    try:
+        return _import_activity(engine, Path(path), settings=settings, mapping_path=mapping_path, crs=crs,
+                                source=source, now=now, progress=progress, actor=actor, beats=beats)
+    except BeatmapError as exc:
+        _audit_failure(engine, actor=actor, action="import.activity.failed", target=str(path), error=exc)
+        raise
+
+
+def _audit_failure(engine: Engine, *, actor: str, action: str, target: str, error: BeatmapError) -> None:
+    """Record a refused import (nothing was written) in the audit log, with the first line of the reason."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    audit.record(engine, actor=actor, action=action, target=target,
+                 details={"error": type(error).__name__, "reason": reason[:500]})
+
+
+def _import_activity(engine: Engine, path: Path, *, settings: Settings, mapping_path: str | Path | None,
+                     crs: str | None, source: str | None, now: pd.Timestamp | None, progress: Progress, actor: str,
+                     beats: Collection[str] | None) -> ImportSummary:
     mapping = read_mapping(mapping_path) if mapping_path is not None else Mapping()
     mapping = _with_xy_crs(mapping, crs, mapping_path=mapping_path)
     source = source or mapping.name or path.stem

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from beatmap import access, store
 from beatmap.accounts import ADMIN, OFFICER, SUPERVISOR, User
-from beatmap.errors import AccessError
+from beatmap.errors import AccessError, InputError
 from beatmap.metrics import Window
 from beatmap.report import read_activity
 from beatmap.settings import Settings
@@ -245,3 +245,33 @@ def test_only_a_supervisor_of_every_beat_publishes(engine, tmp_path, user):
 def test_only_supervisors_preview_a_publication(engine, user):
     with pytest.raises(AccessError, match="publishing"):
         access.preview_publication_as(engine, user, settings=Settings())
+
+
+def test_a_refused_import_is_audited(city, tmp_path, settings):
+    engine, _, _ = city
+    (tmp_path / "broken.csv").write_text("when,where\n1,2\n")
+    with pytest.raises(InputError, match="missing column"):
+        access.import_activity_as(engine, LIEUTENANT, tmp_path / "broken.csv", settings=settings)
+    [entry] = audit_entries(engine, "import.activity.failed")
+    assert entry["actor"] == "lt" and entry["target"].endswith("broken.csv")
+    assert entry["details"]["error"] == "InputError" and "missing column" in entry["details"]["reason"]
+    with pytest.raises(InputError):
+        access.load_areas_as(engine, LIEUTENANT, tmp_path / "broken.csv", settings=settings, grid_m=200)
+    assert audit_entries(engine, "import.areas.failed")[0]["actor"] == "lt"
+
+
+def test_route_files_are_for_the_users_beats_and_audited(city):
+    engine, _, _ = city
+    made: list[str] = []
+
+    def build() -> str:
+        made.append("gpx")
+        return "<gpx/>"
+
+    for refused, beat in ((OFFICER_A, "B"), (ADMINISTRATOR, "A"), (None, "A")):
+        with pytest.raises(AccessError):
+            access.route_file(engine, refused, build, beat_id=beat, file_name="route.gpx", what="GPX")
+    assert made == [] and audit_entries(engine, "route.download") == []
+    assert access.route_file(engine, OFFICER_A, build, beat_id="A", file_name="route.gpx", what="GPX") == "<gpx/>"
+    [entry] = audit_entries(engine, "route.download")
+    assert entry["actor"] == "ofc" and entry["details"] == {"what": "GPX", "beat_id": "A"}

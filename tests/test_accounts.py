@@ -265,3 +265,29 @@ def test_one_account_per_officer_id_and_ids_within_the_length_policy(engine):
     with pytest.raises(InputError, match="at most 128 characters"):
         accounts.add_user(engine, "long", role=OFFICER, actor="cli:test", officer_id="O" * 129)
     accounts.add_user(engine, "long", role=OFFICER, actor="cli:test", officer_id="O" * 128)
+
+
+def test_a_user_given_a_download_before_a_demotion_has_nothing_at_the_click(engine):
+    """still_signed_in is what a download button asks when clicked: the user as drawn, only while nothing changed."""
+    settings = Settings(session_minutes=60)
+    accounts.add_user(engine, "sgt", role=SUPERVISOR, beats=["A", "B"], password=PASSWORD, actor="cli:test")
+    drawn = accounts.get_user(engine, "sgt")
+
+    def at_click(minutes: float = 1) -> accounts.User | None:
+        return accounts.still_signed_in(engine, drawn, signed_in_at=NOW, now=NOW + timedelta(minutes=minutes),
+                                        settings=settings)
+
+    assert at_click() == drawn
+    assert at_click(61) is None  # the session has ended
+    assert accounts.still_signed_in(engine, None, signed_in_at=NOW, now=NOW, settings=settings) is None
+    accounts.set_beats(engine, "sgt", ["A"], actor="cli:test")
+    assert at_click() is None
+    accounts.set_beats(engine, "sgt", ["A", "B"], actor="cli:test")
+    assert at_click() == drawn
+    accounts.set_role(engine, "sgt", OFFICER, actor="cli:test")
+    assert at_click() is None
+    accounts.set_role(engine, "sgt", SUPERVISOR, actor="cli:test")
+    accounts.disable_user(engine, "sgt", actor="cli:test")
+    assert at_click() is None
+    sso = accounts.User("someone@pd.example", SUPERVISOR, all_beats=True)
+    assert accounts.still_signed_in(engine, sso, signed_in_at=NOW, now=NOW, settings=settings) == sso

@@ -112,8 +112,9 @@ if activity_go:
                     st.dataframe(reasons, hide_index=True, width="stretch")
                     rejects = access.rejects_for(engine, user, batch_id=summary.batch_id)
                     name = f"rejects-{Path(activity_file.name).stem}.csv"
+                    who = auth.at_click(engine, settings)
                     st.download_button(
                         f"Download the rejected rows of feed {md_escape(summary.source)} (CSV)",
-                        lambda: access.export(engine, user, lambda: csv_text(rejects), file_name=name,
+                        lambda: access.export(engine, who(), lambda: csv_text(rejects), file_name=name,
                                               rows=len(rejects), what="rejected rows"),
                         file_name=name, mime="text/csv", on_click="ignore")

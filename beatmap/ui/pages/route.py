@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from beatmap import basemap
-from beatmap.access import plan_route_as
+from beatmap.access import plan_route_as, route_file
 from beatmap.clock import local_today
 from beatmap.errors import BeatmapError
 from beatmap.neglect import neglected_areas
@@ -84,12 +84,17 @@ if route is not None:
     for note in route.notes:
         st.caption(note)
     a, b = st.columns(2)
-    a.download_button("Download GPX", route_to_gpx(route, stop_names=stop_names),
-                      file_name=f"route-{beat}-{route.seed}.gpx", mime="application/gpx+xml")
+    who = auth.at_click(engine, settings)  # the files are made, checked and audited when clicked
+    gpx_name, card_name = f"route-{beat}-{route.seed}.gpx", f"route-{beat}-{route.seed}.html"
 
     def card() -> str:
         around = map_streets_from_store(engine, beat_id=beat, margin_m=400.0)
         return route_card_html(route, stop_names=stop_names, landmarks=settings.landmarks, streets=around)
 
-    b.download_button("Printable card", card, file_name=f"route-{beat}-{route.seed}.html", mime="text/html",
-                      on_click="ignore")
+    a.download_button("Download GPX",
+                      lambda: route_file(engine, who(), lambda: route_to_gpx(route, stop_names=stop_names),
+                                         beat_id=beat, file_name=gpx_name, what="GPX"),
+                      file_name=gpx_name, mime="application/gpx+xml", on_click="ignore")
+    b.download_button("Printable card", lambda: route_file(engine, who(), card, beat_id=beat, file_name=card_name,
+                                                            what="card"),
+                      file_name=card_name, mime="text/html", on_click="ignore")
