@@ -62,7 +62,7 @@ if access.may_change_city(user):
                     st.error(md_escape(exc))
                 else:
                     st.success(f"Loaded {summary.beats:,} beats and {summary.blocks:,} blocks "
-                               f"(analysis CRS {summary.crs}).")
+                               f"(analysis CRS {md_escape(summary.crs)}).")
                     if not summary.notes.empty:
                         n = len(summary.notes)
                         st.warning(f"{n} feature{' needed' if n == 1 else 's needed'} attention:")

@@ -18,6 +18,7 @@ from beatmap.errors import BeatmapError
 from beatmap.publicmap import public_map
 from beatmap.settings import Settings, read_settings
 from beatmap.ui.mapview import show_map
+from beatmap.ui.safe import md_escape
 
 BEAT_LABELS = {
     "beat_id": "Beat",
@@ -60,7 +61,7 @@ st.title("Police presence outside enforcement")
 try:
     settings = _settings(os.environ.get("BEATMAP_SETTINGS"))
 except BeatmapError as exc:
-    st.error(str(exc))
+    st.error(md_escape(exc))
     st.stop()
 
 folder = snapshot.find_snapshot(snapshot.public_dir(settings))
@@ -82,12 +83,12 @@ try:
     trend = pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV))
     about = snapshot.read_about(folder)
 except BeatmapError as exc:
-    st.error(str(exc))
+    st.error(md_escape(exc))
     st.stop()
 
-st.markdown(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
-           f"{manifest['data_end']}. Published {manifest['as_of']}; nothing from the last "
-           f"{manifest['rules']['delay_days']} days is included.")
+st.markdown(md_escape(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
+                      f"{manifest['data_end']}. Published {manifest['as_of']}; nothing from the last "
+                      f"{manifest['rules']['delay_days']} days is included."))
 st.markdown("[Skip the map: go to the tables](#beats)")
 show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
          key="public-map")
@@ -119,7 +120,7 @@ if len(blocks):
                  hide_index=True, width="stretch")
 
 with st.expander("About this map", expanded=True):
-    st.markdown(about)
+    st.markdown(md_escape(about))  # the snapshot's text is shown as text: no link, image or HTML
 
 left, right = st.columns(2)
 left.download_button("Blocks (CSV)", (Path(folder) / snapshot.BLOCKS_CSV).read_bytes(), file_name="coverage.csv",

@@ -15,6 +15,7 @@ from beatmap.routing.output import route_card_html, route_to_gpx
 from beatmap.routing.route import default_seed
 from beatmap.streets import map_streets_from_store
 from beatmap.ui import auth, data, mapview, officer
+from beatmap.ui.safe import md_escape
 
 TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
 
@@ -59,7 +60,7 @@ if st.button("Plan the route", type="primary"):
                                                   area_id=area)
     except BeatmapError as exc:
         st.session_state.pop(key, None)
-        st.error(str(exc))
+        st.error(md_escape(exc))
 route = st.session_state.get(key)
 
 streets = data.street_lines(engine, url, v, beat)
