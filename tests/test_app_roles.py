@@ -15,6 +15,7 @@ from beatmap import access, accounts, snapshot, store
 from beatmap.ingest import load_areas
 from beatmap.settings import Settings
 from beatmap.ui import auth
+from beatmap.ui.safe import md_escape
 from tests.conftest import APP, ROOT, app_as, import_rows, load_two_beats, metric_frame, square
 
 #: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
@@ -165,7 +166,7 @@ def test_sign_in_form_wrong_password_lockout_and_sign_out(city):
     at = app_as(None).run()
     assert titles(at) == ["Police presence outside enforcement"]
     sign_in(at, "sgt", "not the password")
-    assert [e.value for e in at.error] == ["wrong name or password."]
+    assert [e.value for e in at.error] == [md_escape("wrong name or password.")]
     sign_in(at, "sgt", PASSWORD)
     assert not at.exception and titles(at) == ["Coverage"]
     assert at.session_state[auth.SESSION_NAME] == "sgt"

@@ -8,6 +8,7 @@ snapshot only after it passes the public map checks.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -86,9 +87,10 @@ except BeatmapError as exc:
     st.error(md_escape(exc))
     st.stop()
 
-st.markdown(md_escape(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
-                      f"{manifest['data_end']}. Published {manifest['as_of']}; nothing from the last "
-                      f"{manifest['rules']['delay_days']} days is included."))
+# Dates and numbers are read as such (the check passed them), so no text of the files reaches the page as markup.
+st.markdown(f"Foot patrols and community visits, block by block, from {date.fromisoformat(manifest['data_start'])} "
+            f"to {date.fromisoformat(manifest['data_end'])}. Published {date.fromisoformat(manifest['as_of'])}; "
+            f"nothing from the last {int(manifest['rules']['delay_days'])} days is included.")
 st.markdown("[Skip the map: go to the tables](#beats)")
 show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
          key="public-map")
