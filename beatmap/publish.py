@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 from shapely.geometry import mapping
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from beatmap import snapshot as snap
 from beatmap import store
@@ -101,7 +101,9 @@ def publish_snapshot(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         manifest = write_snapshot(aggregates, staging, settings=settings, leaflet_dir=leaflet, override=override)
-        problems = snapshot_violations(staging, min_count=settings.public_min_count, delay_days=delay)
+        problems = snapshot_violations(staging, min_count=settings.public_min_count, delay_days=delay,
+                                       trend_min_blocks=settings.public_trend_min_blocks)
+        problems += archive_violations(manifest, published_periods(engine))
         if problems:
             raise BeatmapError("the snapshot failed its own check, so nothing was published:\n"
                                + "\n".join(f"  - {p}" for p in problems))
@@ -220,6 +222,41 @@ def _replace_folder(staging: Path, out: Path) -> None:
     shutil.rmtree(old)
 
 
+def published_periods(engine: Engine) -> list[dict[str, str]]:
+    """Every snapshot published from this store (the audit log's ``publish`` entries): ``as_of``,
+    ``data_start`` and ``data_end`` as ISO dates, oldest first."""
+    log = store.audit_log
+    query = select(log.c.details).where(log.c.action == "publish").order_by(log.c.audit_id)
+    with engine.connect() as conn:
+        entries = [json.loads(d) for d in conn.execute(query).scalars()]
+    return [{k: str(e.get(k)) for k in ("as_of", "data_start", "data_end")} for e in entries if e.get("data_start")]
+
+
+def archive_violations(manifest: Mapping, earlier: Sequence[Mapping[str, str]]) -> list[str]:
+    """Refuse a period that overlaps an earlier publication's without equalling it.
+
+    Two snapshots of overlapping, unequal periods can be subtracted: the weeks
+    one holds and the other does not come out block by block, withheld counts
+    included.  With the fixed calendar this only happens across a change of
+    the calendar itself, so it is checked against every earlier publication.
+    """
+    try:
+        start, end = date.fromisoformat(str(manifest["data_start"])), date.fromisoformat(str(manifest["data_end"]))
+    except (KeyError, ValueError):
+        return ["manifest.json: data_start and data_end must be dates; publish it again."]
+    problems = []
+    for before in earlier:
+        try:
+            first, last = date.fromisoformat(before["data_start"]), date.fromisoformat(before["data_end"])
+        except ValueError:
+            continue
+        if (first, last) != (start, end) and first <= end and start <= last:
+            problems.append(f"the data {start} to {end} overlaps the period {first} to {last} published on "
+                            f"{before['as_of']} without equalling it; subtracting the two snapshots would reveal "
+                            "the weeks they do not share. Publish a period of the fixed calendar.")
+    return problems
+
+
 def _audit_details(manifest: dict) -> dict:
     keep = ("as_of", "data_start", "data_end", "counts", "override")
     return {**{k: manifest[k] for k in keep}, "rules": {k: manifest["rules"][k] for k in ("min_count", "delay_days")},
@@ -301,6 +338,7 @@ def _manifest(aggregates: PublicAggregates, folder: Path, *, settings: Settings,
             "week": "Monday to Sunday",
             "period": f"fixed periods of {period.days // 7} weeks counted from {snap.PERIOD_EPOCH}",
             "window_days": period.days,
+            "trend_min_blocks": settings.public_trend_min_blocks,
             "geometry": f"block polygons, simplified {SIMPLIFY_M:g} m, coordinates rounded to "
                         f"{snap.COORD_DECIMALS} decimal places (about 1 m)",
             "suppression": f"counts 1 to {aggregates.min_count - 1} withheld as "

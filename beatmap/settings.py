@@ -64,6 +64,9 @@ class Settings:
         Public map: counts below this are suppressed.
     public_delay_days : int
         Public map: nothing newer than this many days is published.
+    public_trend_min_blocks : int
+        Public map: weekly shares are published only for beats of at least
+        this many blocks (one block then moves a share by at most 5 points).
     public_dir : str
         Public map: the folder a published snapshot is written to and the
         public page reads (``$BEATMAP_PUBLIC_DIR`` overrides it there).
@@ -130,6 +133,7 @@ class Settings:
     )
     public_min_count: int = 3
     public_delay_days: int = 7
+    public_trend_min_blocks: int = 20
     public_dir: str = "data/public"
     map_tiles: str = "none"
     walking_speed_kmh: float = 4.5
@@ -167,7 +171,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "department": ("timezone", "analysis_crs"),
     "coverage": ("window_days", "snap_m", "edge_tolerance_m"),
     "flags": ("enforcement_only_min", "rarely_rule", "rarely_fraction", "rarely_confidence", "rarely_neighbour_gate"),
-    "public": ("public_min_count", "public_delay_days", "public_dir"),
+    "public": ("public_min_count", "public_delay_days", "public_trend_min_blocks", "public_dir"),
     "map": ("map_tiles",),
     "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
                "route_weight_rarely_visited", "route_weight_per_day", "route_days_cap", "route_time_limit_s"),
@@ -207,6 +211,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("public_min_count can only be made stricter than 3")
     if s.public_delay_days < 7:
         problems.append("public_delay_days can only be made stricter than 7")
+    if s.public_trend_min_blocks < 20:
+        problems.append("public_trend_min_blocks can only be made stricter than 20")
     if not isinstance(s.public_dir, str) or not s.public_dir.strip():
         problems.append("public_dir must be a folder path such as \"data/public\"")
     if not 1 <= s.walking_speed_kmh <= 10:

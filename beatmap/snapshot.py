@@ -75,6 +75,8 @@ PRESENCE: tuple[str, ...] = (NO_ACTIVITY, TOO_FEW, MOSTLY_VISITS, MOSTLY_ENFORCE
 
 #: A Monday: snapshot periods are back-to-back runs of whole weeks counted from it.
 PERIOD_EPOCH = date(2000, 1, 3)
+#: Weeks in every published period: one fixed calendar that no setting changes (13 weeks, about a quarter).
+PERIOD_WEEKS = 13
 #: Decimal places of published coordinates (1e-5 degrees is about 1 m, the block layer's own grid).
 COORD_DECIMALS = 5
 #: The environment variable that overrides the ``public_dir`` setting.
@@ -199,11 +201,12 @@ def check_snapshot(folder: str | os.PathLike, *, settings: Settings) -> list[str
         One sentence per violation, naming the file and the fix; empty when
         the snapshot keeps every rule.
     """
-    return snapshot_violations(folder, min_count=settings.public_min_count,
-                               delay_days=settings.public_delay_days)
+    return snapshot_violations(folder, min_count=settings.public_min_count, delay_days=settings.public_delay_days,
+                               trend_min_blocks=settings.public_trend_min_blocks)
 
 
-def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days: int) -> list[str]:
+def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days: int,
+                        trend_min_blocks: int = 20) -> list[str]:
     """:func:`check_snapshot` with the two thresholds given directly.
 
     :func:`beatmap.publish.publish_snapshot` uses it to verify a snapshot
@@ -226,7 +229,7 @@ def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days
     problems += _check_table(folder, BEATS_CSV, BEAT_FIELDS, BEAT_COUNT_FIELDS, min_count=min_count,
                              labels=set())
     problems += _check_table(folder, TREND_CSV, TREND_FIELDS, (), min_count=min_count, labels=set())
-    problems += _check_trend(folder, manifest)
+    problems += _check_trend(folder, manifest, min_blocks=trend_min_blocks)
     problems += _check_dates(folder, data_end)
     problems += _check_html(folder, min_count=min_count, labels=labels)
     return problems
@@ -289,9 +292,9 @@ def _check_rules(folder: Path, manifest: dict, *, min_count: int, delay_days: in
         problems.append(f"{where}: data ends on {end:%A} {end}, not at the end of a week (Sunday); "
                         "publish it again.")
     span = (end - start).days + 1
-    if span < 7 or span % 7 or (start - PERIOD_EPOCH).days % span:
-        problems.append(f"{where}: {start} to {end} is not one of the fixed periods of whole weeks counted from "
-                        f"{PERIOD_EPOCH}; overlapping periods let snapshots be subtracted. Publish it again.")
+    if span != 7 * PERIOD_WEEKS or (start - PERIOD_EPOCH).days % span:
+        problems.append(f"{where}: {start} to {end} is not one of the fixed periods of {PERIOD_WEEKS} weeks counted "
+                        f"from {PERIOD_EPOCH}; overlapping periods let snapshots be subtracted. Publish it again.")
     built = str(manifest.get("built_at", ""))
     if built[:10] < as_of.isoformat():
         problems.append(f"{where}: dated {as_of}, later than the day it was built ({built[:10] or 'unknown'}); "
@@ -404,14 +407,23 @@ def _check_table(folder: Path, name: str, allowed: tuple[str, ...], counts: tupl
     return problems
 
 
-def _check_trend(folder: Path, manifest: dict) -> list[str]:
+def _check_trend(folder: Path, manifest: dict, *, min_blocks: int) -> list[str]:
     path = folder / TREND_CSV
     start, end = _manifest_date(manifest, "data_start"), _manifest_date(manifest, "data_end")
     try:
         rows = read_rows(folder, TREND_CSV)
+        blocks = read_rows(folder, BLOCKS_CSV)
     except InputError:
         return []
+    sizes: dict[str, int] = {}
+    for block in blocks:
+        sizes[block.get("beat_id", "")] = sizes.get(block.get("beat_id", ""), 0) + 1
     problems = []
+    small = sorted({row.get("beat_id", "") for row in rows if sizes.get(row.get("beat_id", ""), 0) < min_blocks})
+    for beat in small:
+        problems.append(f"{path}: weekly shares of beat {beat!r}, which has {sizes.get(beat, 0)} blocks; in a beat "
+                        f"of fewer than {min_blocks} blocks one block's visits show in its weekly share. Publish "
+                        "again (small beats get no weekly rows).")
     for number, row in enumerate(rows, start=1):
         try:
             first, last = date.fromisoformat(row.get("week_start", "")), date.fromisoformat(row.get("week_end", ""))
