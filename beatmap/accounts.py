@@ -46,7 +46,8 @@ from beatmap.sessions import end_sessions_of
 from beatmap.settings import Settings
 
 __all__ = [
-    "ADMIN", "OFFICER", "PUBLIC", "ROLES", "SUPERVISOR", "UNKNOWN_ACCOUNT", "User", "add_user", "authenticate", "check_password",
+    "ADMIN", "OFFICER", "PUBLIC", "ROLES", "SUPERVISOR", "UNKNOWN_ACCOUNT", "User", "add_user", "authenticate",
+    "check_password",
     "create_first_admin", "disable_user", "enable_user", "generate_password", "get_user", "has_admin",
     "hash_password", "list_users", "record_sign_in", "record_sign_out", "require", "role_of", "session_expired",
     "set_beats", "set_password", "set_role", "still_signed_in", "user_from_claims", "verify_password",

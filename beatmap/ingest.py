@@ -15,8 +15,8 @@ import pandas as pd
 from pyproj import CRS
 from sqlalchemy import Engine
 
-from beatmap import schema as S
 from beatmap import audit, store
+from beatmap import schema as S
 from beatmap.activity import (
     ROW,
     Mapping,
@@ -260,7 +260,8 @@ def _import_activity(engine: Engine, path: Path, *, settings: Settings, mapping_
         summary = ImportSummary(
             file=str(path), source=source, batch_id=batch_id, rows=len(raw), imported=len(new),
             duplicates=len(records) - len(new) - refused, rejected=len(rejects),
-            snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()), ignored_columns=tuple(ignored),
+            snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()),
+            ignored_columns=tuple(ignored),
             reject_reasons=_reason_counts(rejects),
         )
         store.set_batch_summary(conn, batch_id, summary.to_dict())

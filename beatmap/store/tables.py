@@ -149,6 +149,8 @@ audit_log = Table(
     Column("action", Text, nullable=False, index=True),  # e.g. "import", "export", "visit.edit"
     Column("target", Text),  # what it acted on: a file, a beat, an event id
     Column("details", Text, nullable=False),  # JSON object
+    # SHA-256 over the entry and the previous entry's hash (tamper evidence; see beatmap.store.audit.entry_hash).
+    Column("entry_hash", Text),
     sqlite_autoincrement=True,
 )
 

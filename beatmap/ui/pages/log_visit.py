@@ -49,7 +49,8 @@ else:
     except BeatmapError as exc:
         st.error(md_escape(exc))
     if found is None:
-        st.warning(f"That place is outside beat {md_escape(beat)}; tap inside the block you visited, or choose its beat.")
+        st.warning(f"That place is outside beat {md_escape(beat)}; tap inside the block you visited, or choose its "
+                   "beat.")
     else:
         moved = f" (moved {found['distance_m']:.0f} m from the street onto it)" if found["snapped"] else ""
         st.success(f"Block **{md_escape(found[S.BLOCK_ID])}**, beat {md_escape(found[S.BEAT_ID])}{moved}")
