@@ -326,8 +326,9 @@ def route_file(engine: Engine, user: User | None, build: Callable[[], str], *, b
     audit log (``route.download``).
     """
     check_beat(user, beat_id, what="walking routes")
+    who = require(user, *_DATA_ROLES, what="walking routes")
     text = build()
-    audit.record(engine, actor=user.name, action="route.download", target=file_name,
+    audit.record(engine, actor=who.name, action="route.download", target=file_name,
                  details={"what": what, "beat_id": beat_id})
     return text
 
@@ -348,10 +349,10 @@ def import_activity_as(
     falls on another beat, or outside every beat, is rejected with that
     reason (and counted among the rejects).
     """
-    require(user, SUPERVISOR, what="imports")
+    who = require(user, SUPERVISOR, what="imports")
     return ingest.import_activity(engine, path, settings=settings, mapping_path=mapping_path, source=source,
-                                  progress=progress or ingest.no_progress, actor=user.name,
-                                  beats=_beats_of(user))
+                                  progress=progress or ingest.no_progress, actor=who.name,
+                                  beats=_beats_of(who))
 
 
 def load_areas_as(
@@ -374,10 +375,10 @@ def load_areas_as(
     AccessError
         For anyone else: beats and blocks are the whole city's.
     """
-    require_all_beats(user, what="loading beats and blocks")
+    who = require_all_beats(user, what="loading beats and blocks")
     return ingest.load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
                              blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m,
-                             progress=progress or ingest.no_progress, actor=user.name)
+                             progress=progress or ingest.no_progress, actor=who.name)
 
 
 def preview_publication_as(engine: Engine, user: User | None, *, settings: Settings) -> PublicAggregates:
@@ -419,19 +420,19 @@ def require_all_beats(user: User | None, *, what: str) -> User:
     Loading beats, blocks or streets and publishing act on the whole city, so a
     supervisor of some beats may not do them.
     """
-    require(user, SUPERVISOR, what=what)
-    if not user.all_beats:
+    who = require(user, SUPERVISOR, what=what)
+    if not who.all_beats:
         raise AccessError(f"Only a supervisor of all beats has access to {what}: it changes every beat, and your "
-                          f"beats are {', '.join(user.beats) or 'none'}. Ask a supervisor of all beats.")
-    return user
+                          f"beats are {', '.join(who.beats) or 'none'}. Ask a supervisor of all beats.")
+    return who
 
 
 def load_streets_as(engine: Engine, user: User | None, path: str | Path, *, crs: str | None = None) -> dict:
     """:func:`beatmap.streets.load_streets` for a supervisor of all beats, audited under their name."""
     from beatmap.streets import load_streets
 
-    require_all_beats(user, what="loading the street network")
-    return load_streets(engine, path, crs=crs, actor=user.name)
+    who = require_all_beats(user, what="loading the street network")
+    return load_streets(engine, path, crs=crs, actor=who.name)
 
 
 def own_import_batches(engine: Engine, user: User) -> set[int]:
@@ -450,11 +451,11 @@ def rejects_for(engine: Engine, user: User | None, *, source: str | None = None,
     it cannot be shown by beat, and another's file may hold other beats' rows,
     officer ids and notes.
     """
-    require(user, SUPERVISOR, what="rejected rows")
+    who = require(user, SUPERVISOR, what="rejected rows")
     rows = store.read_rejects(engine, source=source, batch_id=batch_id)
-    if user.all_beats:
+    if who.all_beats:
         return rows
-    return rows[rows["batch_id"].isin(sorted(own_import_batches(engine, user)))].reset_index(drop=True)
+    return rows[rows["batch_id"].isin(sorted(own_import_batches(engine, who)))].reset_index(drop=True)
 
 
 def import_history_for(engine: Engine, user: User | None) -> pd.DataFrame:
@@ -465,14 +466,14 @@ def import_history_for(engine: Engine, user: User | None) -> pd.DataFrame:
     DataFrame
         ``batch_id``, ``source``, ``file_name``, ``imported_at`` (UTC), newest first.
     """
-    require(user, SUPERVISOR, what="import histories")
+    who = require(user, SUPERVISOR, what="import histories")
     b = store.batches
     query = (select(b.c.batch_id, b.c.source, b.c.file_name, b.c.imported_at).where(b.c.what == "activity")
              .order_by(b.c.batch_id.desc()))
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).all(), columns=["batch_id", "source", "file_name", "imported_at"])
-    if not user.all_beats:
-        frame = frame[frame["batch_id"].isin(sorted(own_import_batches(engine, user)))]
+    if not who.all_beats:
+        frame = frame[frame["batch_id"].isin(sorted(own_import_batches(engine, who)))]
     return frame.reset_index(drop=True)
 
 

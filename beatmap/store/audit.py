@@ -102,7 +102,7 @@ def verify_audit_chain(engine: Engine) -> ChainCheck:
     return ChainCheck(entries=count, first_bad=None, reason="", last_hash=previous)
 
 
-def _mismatch(row: Mapping[str, Any], previous: str | None) -> str:
+def _mismatch(row: Mapping[Any, Any], previous: str | None) -> str:
     if row["entry_hash"] is None:
         return "it has no hash (written outside beatmap, or the chain was removed)"
     expected = entry_hash(previous, at=row["at"], actor=row["actor"], action=row["action"], target=row["target"],
