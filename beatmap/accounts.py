@@ -401,8 +401,11 @@ def create_first_admin(engine: Engine, name: str, *, password: str, now: datetim
         When an administrator already exists: from then on only an
         administrator adds accounts.
     InputError
-        For a bad name or password.
+        For a bad name or password, or no password (none is generated here).
     """
+    if not password:  # a generated one would never be shown in the first-run form
+        raise InputError("type a password for the first administrator (at least 12 characters; a few unrelated "
+                         "words work well).")
     with engine.connect() as conn:
         if _count_admins(conn):
             raise AccessError("an administrator already exists; ask them for an account.")

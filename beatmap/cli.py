@@ -251,10 +251,10 @@ def _archive_problems(args: argparse.Namespace, settings: Settings) -> list[str]
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     """``beatmap publish``: build and publish the public snapshot, or ``--check`` one (exit 1 on a violation)."""
-    from beatmap.publish import check_snapshot, publish_snapshot
+    from beatmap.publish import check_published, publish_snapshot
 
     if args.check is not None:
-        problems = check_snapshot(args.check, settings=settings)
+        problems = check_published(args.check, settings=settings)
         problems += _archive_problems(args, settings)
         for problem in problems:
             print(problem)

@@ -134,6 +134,7 @@ class PublicAggregates:
     delay_days: int
     min_count: int
     level_cuts: tuple[int, int] | None
+    trend_min_blocks: int = 20
 
     def withheld(self, field: str) -> int:
         """How many blocks have ``field`` (``visits`` or ``enforcement``) withheld."""
@@ -379,4 +380,5 @@ def aggregates_from_store(
         delay_days=delay,
         min_count=min_count,
         level_cuts=cuts,
+        trend_min_blocks=settings.public_trend_min_blocks,
     )

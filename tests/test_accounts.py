@@ -291,3 +291,11 @@ def test_a_user_given_a_download_before_a_demotion_has_nothing_at_the_click(engi
     assert at_click() is None
     sso = accounts.User("someone@pd.example", SUPERVISOR, all_beats=True)
     assert accounts.still_signed_in(engine, sso, signed_in_at=NOW, now=NOW, settings=settings) == sso
+
+
+def test_the_first_administrator_needs_a_typed_password(engine):
+    """Empty password fields used to create the account with a generated password nobody was ever shown."""
+    with pytest.raises(InputError, match="type a password for the first administrator"):
+        accounts.create_first_admin(engine, "chief", password="")
+    assert not accounts.has_admin(engine) and accounts.list_users(engine).empty
+    assert accounts.create_first_admin(engine, "chief", password=PASSWORD).role == ADMIN

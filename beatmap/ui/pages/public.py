@@ -53,6 +53,15 @@ def _problems(folder: str, files: tuple, min_count: int, delay_days: int) -> lis
     return snapshot.snapshot_violations(folder, min_count=min_count, delay_days=delay_days)
 
 
+def _override(folder: Path) -> int | None:
+    """The shorter delay a snapshot was published with (``--override-delay-days``), or None."""
+    try:
+        override = snapshot.read_manifest(folder).get("override")
+        return int(override["delay_days"]) if isinstance(override, dict) and override["delay_days"] >= 0 else None
+    except (BeatmapError, KeyError, TypeError, ValueError):
+        return None  # the check reports an unreadable manifest
+
+
 def _file_stamps(folder: Path) -> tuple:
     """Name, size and modification time of every file in the folder (the check's cache key)."""
     return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
@@ -71,7 +80,9 @@ if folder is None:
             "block by block; please come back later.")
     st.stop()
 
-problems = _problems(str(folder), _file_stamps(folder), settings.public_min_count, settings.public_delay_days)
+override = _override(folder)  # published with a shorter delay, by a decision in the audit log: shown with a notice
+delay = settings.public_delay_days if override is None else min(settings.public_delay_days, override)
+problems = _problems(str(folder), _file_stamps(folder), settings.public_min_count, delay)
 if problems:
     st.error("The published map does not pass the public map checks, so it is not shown. Please come back "
              "later.")
@@ -82,7 +93,7 @@ try:
     features = snapshot.read_features(folder)
     beats = pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV))
     trend = pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV))
-    about = snapshot.read_about(folder)
+    about = snapshot.about_from_manifest(manifest)  # made from the dates and rules, not read from README.txt
 except BeatmapError as exc:
     st.error(md_escape(exc))
     st.stop()
@@ -92,6 +103,9 @@ st.markdown(f"Foot patrols and community visits, block by block, from {date.from
             f"to {date.fromisoformat(manifest['data_end'])}. Published {date.fromisoformat(manifest['as_of'])}; "
             f"nothing from the last {int(manifest['rules']['delay_days'])} days is included.")
 st.markdown("[Skip the map: go to the tables](#beats)")
+if override is not None:
+    st.warning(f"This snapshot was published with a shorter delay ({override} days) than the usual "
+               f"{settings.public_delay_days} days, by a decision the department recorded.")
 show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
          key="public-map")
 
