@@ -25,6 +25,7 @@ Anyone not signed in is ``public`` and sees the published public map only.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import string
@@ -37,6 +38,8 @@ import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine, case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from beatmap import store
@@ -429,7 +432,8 @@ def set_password(engine: Engine, name: str, password: str | None = None, *, acto
         check_password(password or generated, name=row["name"])
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(
             password_hash=hash_password(password or generated), failed_attempts=0, locked_until=None))
-        end_sessions_of(conn, row["user_id"])  # a new password ends every session begun with the old one
+        conn.execute(delete(store.sign_in_failures).where(  # lifts the lockouts of every client
+            store.sign_in_failures.c.name_key == _name_key(conn, row["name"])))
         store.record_audit(conn, actor=who, action="user.password", target=row["name"], at=_now(now),
                            details={"password": "generated" if generated else "chosen"})
     return generated
@@ -489,12 +493,19 @@ def set_beats(engine: Engine, name: str, beats: Iterable[str], *, all_beats: boo
 # --- signing in ---------------------------------------------------------------------------------------------------
 
 
-def authenticate(engine: Engine, name: str, password: str, *, now: datetime, settings: Settings) -> User:
-    """Check a name and password; count failures and lock the account after too many.
+def authenticate(engine: Engine, name: str, password: str, *, now: datetime, settings: Settings,
+                 client: str = "local") -> User:
+    """Check a name and password; count failures and lock the name for that client after too many.
 
-    After ``settings.sign_in_max_failures`` failures in a row the account is
-    locked for ``settings.lockout_minutes``; a success or a new password
-    resets the count.  Every attempt is in the audit log (never the password).
+    After ``settings.sign_in_max_failures`` failures in a row from one
+    ``client`` (the address the server saw) under one name, that name is
+    locked for that client for ``settings.lockout_minutes``: someone guessing
+    from one place cannot lock an officer out everywhere.  Unknown names are
+    counted and locked the same way, with the same answers and the same work
+    (a password hash is checked either way), so the answers tell nothing about
+    which names exist.  A success or a new password resets the count.  Every
+    attempt is in the audit log (never the password; an unknown name only by
+    its length).
 
     Returns
     -------
@@ -515,43 +526,53 @@ def authenticate(engine: Engine, name: str, password: str, *, now: datetime, set
         clean = None
     with store.transaction(engine) as conn:
         row = _row(conn, clean) if clean else None
-        outcome = _attempt(conn, row, str(name), password, now=now, settings=settings)
+        key = _name_key(conn, clean or str(name).strip().lower())
+        outcome = _attempt(conn, row, str(name), password, key=key, client=str(client)[:128] or "unknown", now=now,
+                           settings=settings)
     if isinstance(outcome, str):
         raise AccessError(outcome)
     return outcome
 
 
-def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *, now: datetime,
-             settings: Settings) -> User | str:
-    """One sign-in attempt inside a transaction: the user, or the message to show (audited either way)."""
+def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *, key: str, client: str,
+             now: datetime, settings: Settings) -> User | str:
+    """One sign-in attempt inside a transaction: the user, or the message to show (audited either way).
+
+    Known and unknown names take the same steps: the lock of (name, client) is
+    read, a password hash is checked, and a failure is counted for (name, client).
+    """
     wrong = "wrong name or password."
 
     # An unknown name may be a password typed into the wrong box: only its length is kept, never the text.
     who = row["name"] if row else UNKNOWN_ACCOUNT
+    about_name = {"name_length": len(name)} if row is None else {}
 
     def audit(action: str, **details: object) -> None:
-        store.record_audit(conn, actor=who, action=action, target=who, details=details, at=now)
+        store.record_audit(conn, actor=who, action=action, target=who, details={**details, **about_name,
+                                                                                "client": client}, at=now)
 
-    if row is None:
-        verify_password(_dummy_hash(), password)
-        audit("sign_in.failure", reason="unknown name", name_length=len(name))
-        return wrong
-    locked_until = row["locked_until"]
+    throttle = store.sign_in_failures
+    here = (throttle.c.name_key == key) & (throttle.c.client == client)
+    locked_until = conn.execute(select(throttle.c.locked_until).where(here)).scalar()
     if locked_until is not None and now < locked_until:
         audit("sign_in.refused", reason="locked", locked_until=locked_until.isoformat())
         return _locked_message(locked_until, settings=settings)
-    if not verify_password(row["password_hash"], password):
-        failures = _count_failure(conn, row["user_id"], now=now)
+    matches = verify_password(row["password_hash"] if row is not None else _dummy_hash(), password)
+    if row is None or not matches:
+        failures = _count_client_failure(conn, key, client, now=now)
+        if row is not None:
+            _count_failure(conn, row["user_id"], now=now)  # the account's own count, shown to administrators
         if failures >= settings.sign_in_max_failures:
             until = now + timedelta(minutes=settings.lockout_minutes)
-            conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(locked_until=until))
+            conn.execute(update(throttle).where(here).values(locked_until=until))
             audit("sign_in.lockout", failed_attempts=failures, locked_until=until.isoformat())
             return _locked_message(until, settings=settings)
-        audit("sign_in.failure", reason="wrong password", failed_attempts=failures)
+        audit("sign_in.failure", reason="unknown name" if row is None else "wrong password", failed_attempts=failures)
         return wrong
     if row["disabled"]:
         audit("sign_in.refused", reason="disabled")
         return f"the account {row['name']} is disabled; ask an administrator."
+    conn.execute(delete(throttle).where(here))
     values = {"failed_attempts": 0, "locked_until": None, "last_sign_in": now}
     if _hasher().check_needs_rehash(row["password_hash"]):
         values["password_hash"] = hash_password(password)
@@ -571,6 +592,27 @@ def _count_failure(conn: Connection, user_id: int, *, now: datetime) -> int:
                  .values(failed_attempts=case((expired, 1), else_=_U.c.failed_attempts + 1),
                          locked_until=case((expired, None), else_=_U.c.locked_until))
                  .returning(_U.c.failed_attempts))
+    return int(conn.execute(statement).scalar_one())
+
+
+def _name_key(conn: Connection, name: str) -> str:
+    """The key failed sign-ins are counted under: a hash of the typed name keyed with the store's identity."""
+    salt = store.get_meta(conn, "store_id") or ""
+    return hashlib.sha256(f"{salt}\x1f{name}".encode()).hexdigest()
+
+
+def _count_client_failure(conn: Connection, key: str, client: str, *, now: datetime) -> int:
+    """Add one failed attempt for (name, client) in a single statement and return the count (a run-out lock
+    starts it again)."""
+    throttle = store.sign_in_failures
+    expired = throttle.c.locked_until.is_not(None) & (throttle.c.locked_until <= now)
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(throttle).values(name_key=key, client=client, failed_attempts=1, locked_until=None)
+    statement = statement.on_conflict_do_update(
+        index_elements=["name_key", "client"],
+        set_={"failed_attempts": case((expired, 1), else_=throttle.c.failed_attempts + 1),
+              "locked_until": case((expired, None), else_=throttle.c.locked_until)},
+    ).returning(throttle.c.failed_attempts)
     return int(conn.execute(statement).scalar_one())
 
 

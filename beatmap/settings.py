@@ -105,7 +105,8 @@ class Settings:
         moved by a correction); never on or before the last day of the latest
         published public map period, whatever this says.
     sign_in_max_failures : int
-        Accounts: failed sign-ins in a row that lock an account ...
+        Accounts: failed sign-ins in a row, from one client under one name,
+        that lock that name for that client ...
     lockout_minutes : int
         ... for this many minutes.
     session_minutes : int
@@ -116,6 +117,11 @@ class Settings:
         the user's e-mail.
     sso_beats_claim : str
         Single sign-on: the claim holding the beats of such a user.
+    trusted_proxy_header : str
+        Accounts: the request header that names the client behind a reverse
+        proxy the department runs (e.g. ``X-Forwarded-For``, its first
+        address); empty: the address the server sees.  Set it only behind such
+        a proxy, as anyone can send the header.
     """
 
     timezone: str = "America/Chicago"
@@ -154,6 +160,7 @@ class Settings:
     session_minutes: int = 480
     sso_roles_claim: str = "roles"
     sso_beats_claim: str = "beats"
+    trusted_proxy_header: str = ""
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -176,7 +183,8 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
                "route_weight_rarely_visited", "route_weight_per_day", "route_days_cap", "route_time_limit_s"),
     "visits": ("visit_edit_hours", "visit_subtypes", "visit_backdate_days"),
-    "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim"),
+    "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim",
+                 "trusted_proxy_header"),
 }
 
 #: Sections that are tables of ``name = [a, b]`` (the setting of the same name).

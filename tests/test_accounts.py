@@ -131,7 +131,71 @@ def test_an_unknown_name_gets_the_same_answer_and_is_audited(engine):
         accounts.authenticate(engine, "mallory", PASSWORD, now=NOW, settings=Settings())
     [entry] = audit_rows(engine, "sign_in.failure")
     assert entry["target"] == entry["actor"] == "unknown account"
-    assert entry["details"] == {"reason": "unknown name", "name_length": 7}
+    assert entry["details"] == {"reason": "unknown name", "name_length": 7, "failed_attempts": 1, "client": "local"}
+
+
+def test_a_lockout_holds_for_the_client_that_caused_it_only(engine):
+    """Five wrong passwords from one place used to lock the officer out everywhere."""
+    settings = Settings(sign_in_max_failures=5, lockout_minutes=15)
+    accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
+    for attempt in range(4):
+        with pytest.raises(AccessError, match="wrong name or password"):
+            accounts.authenticate(engine, "alice", f"guess {attempt}", now=NOW, settings=settings,
+                                  client="203.0.113.9")
+    with pytest.raises(AccessError, match="account locked until 09:15"):
+        accounts.authenticate(engine, "alice", "guess 5", now=NOW, settings=settings, client="203.0.113.9")
+    with pytest.raises(AccessError, match="account locked"):
+        accounts.authenticate(engine, "alice", PASSWORD, now=NOW, settings=settings, client="203.0.113.9")
+    # Alice at the station is not locked out by someone guessing elsewhere.
+    assert accounts.authenticate(engine, "alice", PASSWORD, now=NOW, settings=settings, client="10.0.0.5").name == (
+        "alice")
+    # A new password lifts the lock everywhere.
+    accounts.set_password(engine, "alice", PASSWORD + " again", actor="cli:test")
+    assert accounts.authenticate(engine, "alice", PASSWORD + " again", now=NOW, settings=settings,
+                                 client="203.0.113.9").name == "alice"
+
+
+def test_unknown_and_known_names_get_the_same_answers(engine):
+    """An unknown name used never to lock, so the fifth answer told which names exist; now both lock alike."""
+    settings = Settings(sign_in_max_failures=3, lockout_minutes=15)
+    accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
+    answers = {}
+    for name in ("alice", "mallory"):
+        seen = []
+        for attempt in range(5):
+            with pytest.raises(AccessError) as refused:
+                accounts.authenticate(engine, name, f"guess {attempt}", now=NOW, settings=settings, client="x")
+            seen.append(str(refused.value))
+        answers[name] = seen
+    assert answers["alice"] == answers["mallory"]
+    assert answers["alice"][:2] == ["wrong name or password."] * 2 and "locked until 09:15" in answers["alice"][2]
+    assert "mallory" not in every_text_in_the_store(engine)
+
+
+def test_unknown_and_known_names_take_the_same_time(engine, monkeypatch):
+    """Median time of 50 wrong sign-ins under a known name and 50 under unknown names (each from its own client,
+    so none is locked): the same work is done, a password hash checked either way.  A cheap hash keeps the test
+    short and makes any other difference in work stand out more, not less."""
+    import statistics
+    import time
+
+    from argon2 import PasswordHasher
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    dummy = cheap.hash("a password nobody has")
+    monkeypatch.setattr(accounts, "_hasher", lambda: cheap)
+    monkeypatch.setattr(accounts, "_dummy_hash", lambda: dummy)
+    settings = Settings(sign_in_max_failures=20)
+    accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    for i in range(50):
+        for kind, name in (("known", "alice"), ("unknown", f"nobody{i}")):
+            start = time.perf_counter()
+            with pytest.raises(AccessError, match="wrong name or password"):
+                accounts.authenticate(engine, name, "not it at all", now=NOW, settings=settings, client=f"c{i}")
+            times[kind].append(time.perf_counter() - start)
+    known, unknown = statistics.median(times["known"]), statistics.median(times["unknown"])
+    assert abs(known - unknown) < 0.25 * max(known, unknown), (known, unknown)
 
 
 def test_a_password_typed_into_the_name_box_is_not_kept(engine):

@@ -173,6 +173,17 @@ users_table = Table(
     sqlite_autoincrement=True,
 )
 
+# Failed sign-ins per typed name and client: a lockout holds for one client only, so an attacker in one place
+# cannot lock an officer out everywhere; unknown names count too, so a lockout tells nothing about which names
+# exist.  ``name_key`` is a keyed hash of the typed name (it may be a password typed into the wrong box).
+sign_in_failures = Table(
+    "sign_in_failures", metadata,
+    Column("name_key", Text, primary_key=True),
+    Column("client", Text, primary_key=True),  # the address the server saw, or the trusted proxy header's
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
+)
+
 # No foreign key to beats: loading areas again replaces every beat, and assignments outlive that.
 user_beats = Table(
     "user_beats", metadata,
