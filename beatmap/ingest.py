@@ -281,11 +281,11 @@ def _keep_to_beats(new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, 
         return new, rejects, 0
     yours = ", ".join(allowed) or "none"
     beat = new.loc[outside, S.BEAT_ID]
-    reason = np.where(beat.isna(), f"outside every beat; your beats are {yours}: a supervisor of all beats "
-                                   "imports such rows",
-                      "on beat '" + beat.fillna("").astype(str) + f"', not one of your beats ({yours}); a "
-                      "supervisor of that beat or of all beats imports it")
-    moved = pd.DataFrame({ROW: new.index[outside], "reason": reason,
+    on_other = "on beat '" + beat.fillna("").astype(str) + (f"', not one of your beats ({yours}); a supervisor "
+                                                            "of that beat or of all beats imports it")
+    reason = on_other.where(beat.notna(), f"outside every beat; your beats are {yours}: a supervisor of all beats "
+                                          "imports such rows")
+    moved = pd.DataFrame({ROW: new.index[outside], "reason": reason.to_numpy(),
                           "raw": raw.loc[new.index[outside]].to_dict(orient="records")})
     moved["fingerprint"] = reject_fingerprints(moved, source=source)
     return new[~outside].copy(), pd.concat([rejects, moved], ignore_index=True), int(outside.sum())

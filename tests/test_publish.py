@@ -18,11 +18,11 @@ from beatmap import snapshot as snap
 from beatmap import store
 from beatmap.cli import main
 from beatmap.demo import build_demo
-from tests.conftest import store_db
 from beatmap.errors import BeatmapError, InputError
 from beatmap.publish import check_published, check_snapshot, publish_snapshot
 from beatmap.render import display_frame
 from beatmap.settings import Settings
+from tests.conftest import store_db
 from tests.public_helpers import A, publish_tiny_city
 
 AS_OF = date(2026, 10, 20)  # inside the demo's year of data, so later events exist and must be held back
