@@ -94,7 +94,7 @@ def test_a_store_made_before_migrations_is_refused_then_upgrades_with_nothing_lo
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), conn.begin():
             conn.exec_driver_sql("DELETE FROM audit_log")
         assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
-    chain = store.verify_audit_chain(engine)  # 0003 chained the old entries, oldest first
+    chain = store.verify_audit_chain(engine)  # 0004 chained the old entries, oldest first
     assert chain.first_bad is None and chain.entries == len(before["audit"]) and chain.last_hash
     with raw.connect() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"), conn.begin():
         conn.exec_driver_sql("INSERT INTO audit_log (audit_id, at, actor, action, details) "

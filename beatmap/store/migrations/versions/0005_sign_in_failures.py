@@ -5,8 +5,8 @@ knew the name; and unknown names never locked, which told an outsider which
 names exist.  The new table ``sign_in_failures`` counts failures per keyed hash
 of the typed name (known or not) and per client address.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
