@@ -165,14 +165,13 @@ def test_areas_streets_and_publishing_need_a_supervisor_of_all_beats(city, tmp_p
         with pytest.raises(AccessError):
             access.load_streets_as(engine, refused, tmp_path / "streets.geojson")
         with pytest.raises(AccessError):
-            access.publish_as(engine, refused, tmp_path / "public", settings=settings, as_of=date(2026, 4, 20))
+            access.publish_as(engine, refused, tmp_path / "public", settings=settings)
     with pytest.raises(AccessError, match=r"supervisor of all beats.*your beats are A"):
         access.load_areas_as(engine, SERGEANT_A, tmp_path / "beats.geojson", settings=settings, grid_m=100)
     assert store.store_version(engine) == version and not (tmp_path / "public").exists()
     assert audit_entries(engine, "import.areas")[-1]["actor"] != "sgt"
     assert not access.may_change_city(SERGEANT_A) and access.may_change_city(LIEUTENANT)
-    manifest = access.publish_as(engine, LIEUTENANT, tmp_path / "public", settings=settings,
-                                 as_of=date(2026, 4, 20))
+    manifest = access.publish_as(engine, LIEUTENANT, tmp_path / "public", settings=settings)
     assert manifest["rules"] and audit_entries(engine, "publish")[-1]["actor"] == "lt"
 
 

@@ -44,6 +44,7 @@ from beatmap.store.tables import (
     meta,
     metadata,
     rejects_table,
+    sessions_table,
     sign_in_failures,
     streets_table,
     user_beats,
