@@ -133,11 +133,13 @@ def publish_warnings(aggregates: PublicAggregates) -> list[str]:
     warnings = []
     active = (blocks["visits"] != 0) | (blocks["enforcement"] != 0)
     if n and not active.any():
-        warnings.append(f"The period {_day(p.start)} to {_day(p.end)} holds no activity on any block: the map would "
-                        "show every block as \"none\". Import the period's records first, or wait for the next period.")
+        warnings.append(f"The period {snap.day_text(p.start)} to {snap.day_text(p.end)} holds no activity on any "
+                        "block: the map would show every block as \"none\". Import the period's records first, or "
+                        "wait for the next period.")
     elif n and (blocks["visits"] == 0).all():
-        warnings.append(f"No foot patrol or community visit is recorded from {_day(p.start)} to {_day(p.end)}: every "
-                        "block would show \"none\". Check that the visit log for the period is imported.")
+        warnings.append(f"No foot patrol or community visit is recorded from {snap.day_text(p.start)} to "
+                        f"{snap.day_text(p.end)}: every block would show \"none\". Check that the visit log for the "
+                        "period is imported.")
     withheld = int((blocks["visits"] == label).sum())
     if n and withheld / n > MOST_WITHHELD:
         warnings.append(f"{withheld:,} of {n:,} blocks ({withheld / n:.0%}) would have their visit count withheld as "
