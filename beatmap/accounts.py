@@ -432,6 +432,7 @@ def set_password(engine: Engine, name: str, password: str | None = None, *, acto
         check_password(password or generated, name=row["name"])
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(
             password_hash=hash_password(password or generated), failed_attempts=0, locked_until=None))
+        end_sessions_of(conn, row["user_id"])  # a new password ends every session begun with the old one
         conn.execute(delete(store.sign_in_failures).where(  # lifts the lockouts of every client
             store.sign_in_failures.c.name_key == _name_key(conn, row["name"])))
         store.record_audit(conn, actor=who, action="user.password", target=row["name"], at=_now(now),
