@@ -17,15 +17,16 @@ nothing it may not show.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from beatmap import audit, ingest, visits
+from beatmap import audit, ingest, store, visits
 from beatmap import schema as S
 from beatmap.accounts import ADMIN, OFFICER, PUBLIC, ROLES, SUPERVISOR, User, require, role_of
 from beatmap.errors import AccessError
@@ -39,10 +40,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_BEATS", "PAGES", "block_coverage_for", "check_beat", "delete_visit_as", "edit_visit_as", "export",
-    "export_audit_log", "heat_points", "import_activity_as", "load_areas_as", "log_visit_as", "may_export", "may_open", "may_see_officers",
-    "officer_breakdown", "officer_id_of", "pages_for", "plan_route_as", "preview_publication_as", "publish_as",
-    "read_audit_for", "require",
-    "restrict_to_beats", "visible_beats",
+    "export_audit_log", "heat_points", "import_activity_as", "import_history_for", "load_areas_as",
+    "load_streets_as", "log_visit_as", "may_change_city", "may_export", "may_open", "may_see_officers",
+    "officer_breakdown", "officer_id_of", "own_import_batches", "pages_for", "plan_route_as",
+    "preview_publication_as", "publish_as", "read_audit_for", "rejects_for", "require", "require_all_beats",
+    "restrict_to_beats", "route_file", "visible_beats",
 ]
 
 #: Every page of the dashboard and the roles that may open it, in menu order.
@@ -316,6 +318,21 @@ def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_
     return text
 
 
+def route_file(engine: Engine, user: User | None, build: Callable[[], str], *, beat_id: str, file_name: str,
+               what: str) -> str:
+    """Make a walking route's file (GPX or card) for someone who may plan routes on ``beat_id``; audited.
+
+    The route names the blocks to walk and when: who took one away is in the
+    audit log (``route.download``).
+    """
+    check_beat(user, beat_id, what="walking routes")
+    who = require(user, *_DATA_ROLES, what="walking routes")
+    text = build()
+    audit.record(engine, actor=who.name, action="route.download", target=file_name,
+                 details={"what": what, "beat_id": beat_id})
+    return text
+
+
 def import_activity_as(
     engine: Engine,
     user: User | None,
@@ -326,10 +343,16 @@ def import_activity_as(
     source: str | None = None,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """:func:`beatmap.ingest.import_activity` for a supervisor, audited under their name."""
-    require(user, SUPERVISOR, what="imports")
+    """:func:`beatmap.ingest.import_activity` for a supervisor, audited under their name.
+
+    A supervisor of some beats adds records to their beats only: a row that
+    falls on another beat, or outside every beat, is rejected with that
+    reason (and counted among the rejects).
+    """
+    who = require(user, SUPERVISOR, what="imports")
     return ingest.import_activity(engine, path, settings=settings, mapping_path=mapping_path, source=source,
-                                  progress=progress or ingest.no_progress, actor=user.name)
+                                  progress=progress or ingest.no_progress, actor=who.name,
+                                  beats=_beats_of(who))
 
 
 def load_areas_as(
@@ -345,11 +368,17 @@ def load_areas_as(
     grid_m: float | None = None,
     progress: Progress | None = None,
 ) -> AreasSummary:
-    """:func:`beatmap.ingest.load_areas` for a supervisor, audited under their name."""
-    require(user, SUPERVISOR, what="imports")
+    """:func:`beatmap.ingest.load_areas` for a supervisor of all beats, audited under their name.
+
+    Raises
+    ------
+    AccessError
+        For anyone else: beats and blocks are the whole city's.
+    """
+    who = require_all_beats(user, what="loading beats and blocks")
     return ingest.load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
                              blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m,
-                             progress=progress or ingest.no_progress, actor=user.name)
+                             progress=progress or ingest.no_progress, actor=who.name)
 
 
 def preview_publication_as(engine: Engine, user: User | None, *, settings: Settings) -> PublicAggregates:
@@ -378,6 +407,74 @@ def publish_as(engine: Engine, user: User | None, out_dir: str | Path, *, settin
         raise AccessError("publishing: the public map covers every beat, and you supervise "
                           f"{', '.join(supervisor.beats) or 'no beat'}; ask a supervisor of all beats to publish.")
     return publish_snapshot(engine, out_dir, settings=settings, actor=supervisor.name)
+
+
+def may_change_city(user: User | None) -> bool:
+    """True when ``user`` may load areas or streets and publish: a supervisor of all beats."""
+    return role_of(user) == SUPERVISOR and user is not None and user.all_beats
+
+
+def require_all_beats(user: User | None, *, what: str) -> User:
+    """Return ``user`` when they are a supervisor of all beats; raise otherwise.
+
+    Loading beats, blocks or streets and publishing act on the whole city, so a
+    supervisor of some beats may not do them.
+    """
+    who = require(user, SUPERVISOR, what=what)
+    if not who.all_beats:
+        raise AccessError(f"Only a supervisor of all beats has access to {what}: it changes every beat, and your "
+                          f"beats are {', '.join(who.beats) or 'none'}. Ask a supervisor of all beats.")
+    return who
+
+
+def load_streets_as(engine: Engine, user: User | None, path: str | Path, *, crs: str | None = None) -> dict:
+    """:func:`beatmap.streets.load_streets` for a supervisor of all beats, audited under their name."""
+    from beatmap.streets import load_streets
+
+    who = require_all_beats(user, what="loading the street network")
+    return load_streets(engine, path, crs=crs, actor=who.name)
+
+
+def own_import_batches(engine: Engine, user: User) -> set[int]:
+    """The import batches ``user`` made (from the audit log's ``import.activity`` entries under their name)."""
+    entries = audit.read_audit(engine, actor=user.name, action="import.activity")
+    return {int(json.loads(d)["batch_id"]) for d in entries["details"] if json.loads(d).get("batch_id") is not None}
+
+
+def rejects_for(engine: Engine, user: User | None, *, source: str | None = None,
+                batch_id: int | None = None) -> pd.DataFrame:
+    """:func:`beatmap.store.read_rejects` as ``user`` may see them (supervisors).
+
+    A supervisor of all beats sees every rejected row.  A supervisor of some
+    beats sees only the rows of files they imported themselves: a rejected row
+    may have no usable place (it is kept because it could not be placed), so
+    it cannot be shown by beat, and another's file may hold other beats' rows,
+    officer ids and notes.
+    """
+    who = require(user, SUPERVISOR, what="rejected rows")
+    rows = store.read_rejects(engine, source=source, batch_id=batch_id)
+    if who.all_beats:
+        return rows
+    return rows[rows["batch_id"].isin(sorted(own_import_batches(engine, who)))].reset_index(drop=True)
+
+
+def import_history_for(engine: Engine, user: User | None) -> pd.DataFrame:
+    """The activity import batches ``user`` may see: all for a supervisor of all beats, else their own.
+
+    Returns
+    -------
+    DataFrame
+        ``batch_id``, ``source``, ``file_name``, ``imported_at`` (UTC), newest first.
+    """
+    who = require(user, SUPERVISOR, what="import histories")
+    b = store.batches
+    query = (select(b.c.batch_id, b.c.source, b.c.file_name, b.c.imported_at).where(b.c.what == "activity")
+             .order_by(b.c.batch_id.desc()))
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).all(), columns=["batch_id", "source", "file_name", "imported_at"])
+    if not who.all_beats:
+        frame = frame[frame["batch_id"].isin(sorted(own_import_batches(engine, who)))]
+    return frame.reset_index(drop=True)
 
 
 def read_audit_for(

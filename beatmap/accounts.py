@@ -25,6 +25,7 @@ Anyone not signed in is ``public`` and sees the published public map only.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import string
@@ -37,6 +38,8 @@ import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine, case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from beatmap import store
@@ -46,16 +49,19 @@ from beatmap.sessions import end_sessions_of
 from beatmap.settings import Settings
 
 __all__ = [
-    "ADMIN", "OFFICER", "PUBLIC", "ROLES", "SUPERVISOR", "User", "add_user", "authenticate", "check_password",
+    "ADMIN", "OFFICER", "PUBLIC", "ROLES", "SUPERVISOR", "UNKNOWN_ACCOUNT", "User", "add_user", "authenticate",
+    "check_password",
     "create_first_admin", "disable_user", "enable_user", "generate_password", "get_user", "has_admin",
     "hash_password", "list_users", "record_sign_in", "record_sign_out", "require", "role_of", "session_expired",
-    "set_beats", "set_password", "set_role", "user_from_claims", "verify_password",
+    "set_beats", "set_password", "set_role", "still_signed_in", "user_from_claims", "verify_password",
 ]
 
 OFFICER, SUPERVISOR, ADMIN = "officer", "supervisor", "admin"
 #: The roles an account can have; anyone not signed in is :data:`PUBLIC`.
 ROLES = (OFFICER, SUPERVISOR, ADMIN)
 PUBLIC = "public"
+#: The actor and target of a failed sign-in under a name no account has (the typed text is not kept).
+UNKNOWN_ACCOUNT = "unknown account"
 _ROLE_WORDS = {PUBLIC: "the public (not signed in)", OFFICER: "officers", SUPERVISOR: "supervisors",
                ADMIN: "administrators"}
 
@@ -398,8 +404,11 @@ def create_first_admin(engine: Engine, name: str, *, password: str, now: datetim
         When an administrator already exists: from then on only an
         administrator adds accounts.
     InputError
-        For a bad name or password.
+        For a bad name or password, or no password (none is generated here).
     """
+    if not password:  # a generated one would never be shown in the first-run form
+        raise InputError("type a password for the first administrator (at least 12 characters; a few unrelated "
+                         "words work well).")
     with engine.connect() as conn:
         if _count_admins(conn):
             raise AccessError("an administrator already exists; ask them for an account.")
@@ -424,6 +433,8 @@ def set_password(engine: Engine, name: str, password: str | None = None, *, acto
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(
             password_hash=hash_password(password or generated), failed_attempts=0, locked_until=None))
         end_sessions_of(conn, row["user_id"])  # a new password ends every session begun with the old one
+        conn.execute(delete(store.sign_in_failures).where(  # lifts the lockouts of every client
+            store.sign_in_failures.c.name_key == _name_key(conn, row["name"])))
         store.record_audit(conn, actor=who, action="user.password", target=row["name"], at=_now(now),
                            details={"password": "generated" if generated else "chosen"})
     return generated
@@ -483,12 +494,19 @@ def set_beats(engine: Engine, name: str, beats: Iterable[str], *, all_beats: boo
 # --- signing in ---------------------------------------------------------------------------------------------------
 
 
-def authenticate(engine: Engine, name: str, password: str, *, now: datetime, settings: Settings) -> User:
-    """Check a name and password; count failures and lock the account after too many.
+def authenticate(engine: Engine, name: str, password: str, *, now: datetime, settings: Settings,
+                 client: str = "local") -> User:
+    """Check a name and password; count failures and lock the name for that client after too many.
 
-    After ``settings.sign_in_max_failures`` failures in a row the account is
-    locked for ``settings.lockout_minutes``; a success or a new password
-    resets the count.  Every attempt is in the audit log (never the password).
+    After ``settings.sign_in_max_failures`` failures in a row from one
+    ``client`` (the address the server saw) under one name, that name is
+    locked for that client for ``settings.lockout_minutes``: someone guessing
+    from one place cannot lock an officer out everywhere.  Unknown names are
+    counted and locked the same way, with the same answers and the same work
+    (a password hash is checked either way), so the answers tell nothing about
+    which names exist.  A success or a new password resets the count.  Every
+    attempt is in the audit log (never the password; an unknown name only by
+    its length).
 
     Returns
     -------
@@ -509,41 +527,53 @@ def authenticate(engine: Engine, name: str, password: str, *, now: datetime, set
         clean = None
     with store.transaction(engine) as conn:
         row = _row(conn, clean) if clean else None
-        outcome = _attempt(conn, row, str(name)[:128], password, now=now, settings=settings)
+        key = _name_key(conn, clean or str(name).strip().lower())
+        outcome = _attempt(conn, row, str(name), password, key=key, client=str(client)[:128] or "unknown", now=now,
+                           settings=settings)
     if isinstance(outcome, str):
         raise AccessError(outcome)
     return outcome
 
 
-def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *, now: datetime,
-             settings: Settings) -> User | str:
-    """One sign-in attempt inside a transaction: the user, or the message to show (audited either way)."""
+def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *, key: str, client: str,
+             now: datetime, settings: Settings) -> User | str:
+    """One sign-in attempt inside a transaction: the user, or the message to show (audited either way).
+
+    Known and unknown names take the same steps: the lock of (name, client) is
+    read, a password hash is checked, and a failure is counted for (name, client).
+    """
     wrong = "wrong name or password."
 
-    def audit(action: str, **details: object) -> None:
-        store.record_audit(conn, actor=row["name"] if row else name, action=action,
-                           target=row["name"] if row else name, details=details, at=now)
+    # An unknown name may be a password typed into the wrong box: only its length is kept, never the text.
+    who = row["name"] if row else UNKNOWN_ACCOUNT
+    about_name = {"name_length": len(name)} if row is None else {}
 
-    if row is None:
-        verify_password(_dummy_hash(), password)
-        audit("sign_in.failure", reason="unknown name")
-        return wrong
-    locked_until = row["locked_until"]
+    def audit(action: str, **details: object) -> None:
+        store.record_audit(conn, actor=who, action=action, target=who, details={**details, **about_name,
+                                                                                "client": client}, at=now)
+
+    throttle = store.sign_in_failures
+    here = (throttle.c.name_key == key) & (throttle.c.client == client)
+    locked_until = conn.execute(select(throttle.c.locked_until).where(here)).scalar()
     if locked_until is not None and now < locked_until:
         audit("sign_in.refused", reason="locked", locked_until=locked_until.isoformat())
         return _locked_message(locked_until, settings=settings)
-    if not verify_password(row["password_hash"], password):
-        failures = _count_failure(conn, row["user_id"], now=now)
+    matches = verify_password(row["password_hash"] if row is not None else _dummy_hash(), password)
+    if row is None or not matches:
+        failures = _count_client_failure(conn, key, client, now=now)
+        if row is not None:
+            _count_failure(conn, row["user_id"], now=now)  # the account's own count, shown to administrators
         if failures >= settings.sign_in_max_failures:
             until = now + timedelta(minutes=settings.lockout_minutes)
-            conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(locked_until=until))
+            conn.execute(update(throttle).where(here).values(locked_until=until))
             audit("sign_in.lockout", failed_attempts=failures, locked_until=until.isoformat())
             return _locked_message(until, settings=settings)
-        audit("sign_in.failure", reason="wrong password", failed_attempts=failures)
+        audit("sign_in.failure", reason="unknown name" if row is None else "wrong password", failed_attempts=failures)
         return wrong
     if row["disabled"]:
         audit("sign_in.refused", reason="disabled")
         return f"the account {row['name']} is disabled; ask an administrator."
+    conn.execute(delete(throttle).where(here))
     values = {"failed_attempts": 0, "locked_until": None, "last_sign_in": now}
     if _hasher().check_needs_rehash(row["password_hash"]):
         values["password_hash"] = hash_password(password)
@@ -566,6 +596,27 @@ def _count_failure(conn: Connection, user_id: int, *, now: datetime) -> int:
     return int(conn.execute(statement).scalar_one())
 
 
+def _name_key(conn: Connection, name: str) -> str:
+    """The key failed sign-ins are counted under: a hash of the typed name keyed with the store's identity."""
+    salt = store.get_meta(conn, "store_id") or ""
+    return hashlib.sha256(f"{salt}\x1f{name}".encode()).hexdigest()
+
+
+def _count_client_failure(conn: Connection, key: str, client: str, *, now: datetime) -> int:
+    """Add one failed attempt for (name, client) in a single statement and return the count (a run-out lock
+    starts it again)."""
+    throttle = store.sign_in_failures
+    expired = throttle.c.locked_until.is_not(None) & (throttle.c.locked_until <= now)
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(throttle).values(name_key=key, client=client, failed_attempts=1, locked_until=None)
+    statement = statement.on_conflict_do_update(
+        index_elements=["name_key", "client"],
+        set_={"failed_attempts": case((expired, 1), else_=throttle.c.failed_attempts + 1),
+              "locked_until": case((expired, None), else_=throttle.c.locked_until)},
+    ).returning(throttle.c.failed_attempts)
+    return int(conn.execute(statement).scalar_one())
+
+
 def _locked_message(until: datetime, *, settings: Settings) -> str:
     local = until.astimezone(settings.zone)
     return (f"account locked until {local:%H:%M} after {settings.sign_in_max_failures} failed attempts; "
@@ -583,6 +634,29 @@ def password_changed_since(engine: Engine, name: str, since: datetime) -> bool:
     query = select(log.c.audit_id).where(log.c.action == "user.password", log.c.target == name, log.c.at > since)
     with engine.connect() as conn:
         return conn.execute(query.limit(1)).first() is not None
+
+
+def still_signed_in(engine: Engine, user: User | None, *, signed_in_at: datetime | None, now: datetime,
+                    settings: Settings) -> User | None:
+    """``user`` as they are now, or None when what they were given may no longer be used.
+
+    For acts that run later than the page that offered them (a download
+    button's file is made when it is clicked): None when the session has
+    ended (``session_minutes`` after ``signed_in_at``), or the account was
+    disabled, its password set again, or its role or beats changed since.  A
+    single sign-on user without an account here keeps their claims until the
+    session ends.
+    """
+    if user is None or signed_in_at is None or session_expired(signed_in_at, now=now, settings=settings):
+        return None
+    with engine.connect() as conn:
+        row = _row(conn, user.name)
+        if row is None:  # a single sign-on identity known only from its claims
+            return user
+        current = None if row["disabled"] else _user_from_row(conn, row)
+    if current != user or password_changed_since(engine, user.name, signed_in_at):
+        return None
+    return current
 
 
 def user_from_claims(engine: Engine, claims: Mapping, *, settings: Settings) -> User | None:

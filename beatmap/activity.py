@@ -14,6 +14,8 @@ Every row read ends up in exactly one of them.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
 import re
 import tomllib
@@ -192,13 +194,12 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path}: is not a text CSV file (it contains binary data). Export the activity as CSV.")
     if not head.strip():
         raise InputError(f"{path}: is empty. Export the activity with a header row and at least one row.")
+    encoding = _check_bytes(path)
+    _check_header(path, encoding)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=True)
-    except UnicodeDecodeError:
-        try:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise InputError(f"{path}: cannot be read as CSV ({exc}). Export it as UTF-8 CSV.") from exc
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, skip_blank_lines=True)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot be read as {encoding} text ({exc}). Export it as UTF-8 CSV.") from exc
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: is empty. Export the activity with a header row.") from exc
     except pd.errors.ParserError as exc:
@@ -213,6 +214,59 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
     raw.columns = [str(c).strip() for c in raw.columns]
     raw.index = pd.RangeIndex(1, len(raw) + 1, name=ROW)
     return raw
+
+
+# A multi-byte UTF-8 sequence: a file holding one is UTF-8 (another encoding rarely forms one by chance).
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_CHUNK_BYTES = 1 << 20
+
+
+def _check_bytes(path: Path) -> str:
+    """The file's encoding (``utf-8-sig``, or ``cp1252`` for a file with no UTF-8 at all), after refusing NUL
+    bytes and a file that mixes UTF-8 with another encoding.
+
+    A Latin-1 row in a UTF-8 file would otherwise turn every ``José`` of the
+    file into ``JosÃ©`` (decoding it all as cp1252), and a NUL byte cuts the
+    text it is in.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, not_utf8, has_utf8 = 1, None, False
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK_BYTES), b""):
+            if b"\x00" in chunk:
+                at = line + chunk.count(b"\n", 0, chunk.index(b"\x00"))
+                raise InputError(f"{path}: line {at} holds a NUL byte, which would cut the id or text it is in "
+                                 "(two ids could become one). Remove it and import again.")
+            if not_utf8 is None:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    not_utf8 = line + chunk.count(b"\n", 0, exc.start)
+            has_utf8 = has_utf8 or _UTF8_SEQUENCE.search(chunk) is not None
+            line += chunk.count(b"\n")
+    if not_utf8 is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            not_utf8 = line
+    if not_utf8 is None:
+        return "utf-8-sig"
+    if has_utf8:
+        raise InputError(f"{path}: line {not_utf8} is not UTF-8 while other lines are (text in another encoding, "
+                         "such as Latin-1, in a UTF-8 file); read either way some names would come out wrong, "
+                         "like 'JosÃ©' for 'José'. Save the whole file as UTF-8 and import it again.")
+    return "cp1252"  # no UTF-8 anywhere: a Windows (Latin-1) export, read as such
+
+
+def _check_header(path: Path, encoding: str) -> None:
+    """Refuse a header that names a column twice (the reader would keep one copy without a word)."""
+    with path.open(encoding=encoding, newline="") as fh:
+        header = next(csv.reader(fh), [])
+    names = [str(c).strip() for c in header]
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if repeated:
+        raise InputError(f"{path}: the header names column(s) {', '.join(map(repr, repeated))} more than once; "
+                         "rename or remove the extra copy so each column has one name, and import again.")
 
 
 def _first_line(exc: BaseException) -> str:

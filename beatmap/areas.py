@@ -8,6 +8,7 @@ feature that was not used as is.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -54,6 +55,8 @@ def read_layer(path: str | Path, *, crs: CRS | str | None = None, layer: str | N
         raise InputError(f"{path}: file not found. Check the path.")
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give the file itself ({_READABLE}).")
+    if path.suffix.lower() in {".geojson", ".json"}:
+        _refuse_nul(path)
     try:
         if path.suffix.lower() in {".parquet", ".geoparquet"}:
             gdf = gpd.read_parquet(path)
@@ -69,6 +72,18 @@ def read_layer(path: str | Path, *, crs: CRS | str | None = None, layer: str | N
         raise InputError(f"{path}: has no features. Check that this is the right file.")
     gdf = with_crs(gdf, crs, source=str(path))
     return gdf.reset_index(drop=True)
+
+
+def _refuse_nul(path: Path) -> None:
+    """Refuse a GeoJSON file holding a NUL character: GIS readers cut text at it, so ids merge without a word."""
+    tail = b""
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            if re.search(rb"\x00|\\u0000", tail + chunk, flags=re.IGNORECASE):
+                raise InputError(f"{path}: holds a NUL character (\\u0000); the GIS reader cuts text at it, so ids "
+                                 "such as 'B01\\u0000x' and 'B01\\u0000y' would both become 'B01' and merge. "
+                                 "Remove it from the file and load again.")
+            tail = chunk[-5:]
 
 
 def _sidecar(path: Path, suffix: str) -> bool:

@@ -11,7 +11,8 @@ Actions
 ``sign_in``, ``sign_in.failure``, ``sign_in.lockout``, ``sign_in.refused``,
 ``sign_out``; ``user.add``, ``user.password``, ``user.disable``,
 ``user.enable``, ``user.role``, ``user.beats``; ``import.areas``,
-``import.activity``; ``export``, ``audit.export``; ``publish``,
+``import.activity`` and their refusals ``import.areas.failed``,
+``import.activity.failed``; ``export``, ``audit.export``; ``route.download``; ``publish``,
 ``publish.override``; ``visit.*`` (logged visits).
 """
 
@@ -27,8 +28,9 @@ from sqlalchemy import Engine, func, or_, select
 from beatmap import store
 from beatmap.errors import InputError
 from beatmap.export import csv_text
+from beatmap.store.audit import ChainCheck
 
-__all__ = ["AUDIT_COLUMNS", "audit_csv", "cli_actor", "read_audit", "record"]
+__all__ = ["AUDIT_COLUMNS", "ChainCheck", "audit_csv", "cli_actor", "read_audit", "record", "verify_audit_chain"]
 
 AUDIT_COLUMNS = ("audit_id", "at", "actor", "action", "target", "details")
 
@@ -46,6 +48,12 @@ def record(engine: Engine, *, actor: str, action: str, target: str | None = None
     """Append one entry in a transaction of its own (for acts that write nothing else)."""
     with store.transaction(engine) as conn:
         store.record_audit(conn, actor=actor, action=action, target=target, details=details)
+
+
+def verify_audit_chain(engine: Engine) -> ChainCheck:
+    """Check the audit log's hash chain (:func:`beatmap.store.audit.verify_audit_chain`): the first entry that
+    does not match, or none."""
+    return store.verify_audit_chain(engine)
 
 
 def read_audit(

@@ -236,12 +236,26 @@ def _quiet(_fraction: float, _message: str) -> None:
     return None
 
 
+def _archive_problems(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """A checked snapshot against every earlier publication in the store's audit log (when there is a store)."""
+    from beatmap.publish import archive_violations, published_periods
+    from beatmap.snapshot import read_manifest
+
+    try:
+        engine = store.open_store(args.db, create=False)
+        manifest = read_manifest(args.check)
+    except BeatmapError:
+        return []  # no store here (a public server) or no manifest (already reported)
+    return [f"{args.check}: {p}" for p in archive_violations(manifest, published_periods(engine))]
+
+
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     """``beatmap publish``: build and publish the public snapshot, or ``--check`` one (exit 1 on a violation)."""
-    from beatmap.publish import check_snapshot, publish_snapshot
+    from beatmap.publish import check_published, publish_snapshot
 
     if args.check is not None:
-        problems = check_snapshot(args.check, settings=settings)
+        problems = check_published(args.check, settings=settings)
+        problems += _archive_problems(args, settings)
         for problem in problems:
             print(problem)
         print(f"{args.check}: {len(problems)} violation(s) of the public map rules" if problems

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from beatmap import accounts, store
-from beatmap.audit import audit_csv, cli_actor, read_audit, record
+from beatmap.audit import audit_csv, cli_actor, read_audit, record, verify_audit_chain
 from beatmap.errors import InputError
 from beatmap.settings import Settings
 
@@ -54,12 +54,26 @@ def add_commands(sub: argparse._SubParsersAction, *, date_type: Callable[[str], 
 
     actions.add_parser("list", help="every account, without passwords")
 
-    log = sub.add_parser("audit", help="write the audit log (newest first) as CSV")
+    log = sub.add_parser("audit", help="write the audit log (newest first) as CSV, or verify its hash chain")
+    log.add_argument("verify", nargs="?", choices=["verify"],
+                     help="recompute every entry's chained hash; name the first that does not match (exit 1)")
     log.add_argument("--from", dest="start", type=date_type, help="first day (department time)")
     log.add_argument("--to", dest="end", type=date_type, help="last day (department time)")
     log.add_argument("--actor", help="only this actor, e.g. a user name or cli:alice")
     log.add_argument("--action", help="only this action and its sub-actions, e.g. sign_in or user.role")
-    log.add_argument("--out", required=True, type=Path, help="CSV file to write")
+    log.add_argument("--out", type=Path, help="CSV file to write")
+
+
+def _verify(engine: Engine) -> int:
+    check = verify_audit_chain(engine)
+    if check.first_bad is not None:
+        print(f"audit log: entry {check.first_bad} does not match: {check.reason}. The entries before it are intact; "
+              "compare with a backup or an exported copy to see what changed.")
+        return 1
+    print(f"audit log: all {check.entries:,} entries match their hash chain; the newest hash is "
+          f"{check.last_hash or '(none)'} (write it down elsewhere: a later check then shows nothing before it "
+          "was rewritten)")
+    return 0
 
 
 def _beat_options(parser: argparse.ArgumentParser) -> None:
@@ -127,6 +141,10 @@ def _print_once(generated: str | None, name: str) -> None:
 
 
 def _audit(engine: Engine, args: argparse.Namespace, *, actor: str, settings: Settings) -> int:
+    if args.verify:
+        return _verify(engine)
+    if args.out is None:
+        raise InputError("beatmap audit: give --out FILE.csv to write the entries, or `beatmap audit verify`.")
     path = args.out if args.out.suffix else args.out.with_suffix(".csv")
     if path.suffix.lower() != ".csv":
         raise InputError(f"--out {args.out}: the audit log is written as CSV; give a file ending in .csv.")

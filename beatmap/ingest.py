@@ -6,7 +6,7 @@ Both account for every input feature or row in the summary they return.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,9 +15,10 @@ import pandas as pd
 from pyproj import CRS
 from sqlalchemy import Engine
 
+from beatmap import audit, store
 from beatmap import schema as S
-from beatmap import store
 from beatmap.activity import (
+    ROW,
     Mapping,
     check_columns,
     parse_activity,
@@ -28,7 +29,7 @@ from beatmap.activity import (
 from beatmap.areas import prepare_areas, read_layer
 from beatmap.assign import assign_points
 from beatmap.crs import WGS84, parse_crs
-from beatmap.errors import CRSError, InputError
+from beatmap.errors import BeatmapError, CRSError, InputError
 from beatmap.settings import Settings
 
 #: ``progress(fraction, message)``: called as long work advances (fraction 0..1).
@@ -102,6 +103,19 @@ def load_areas(
     already in the store is assigned again to the new blocks.  ``actor``
     (who loads them) goes to the audit log with the load.
     """
+    try:
+        return _load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
+                           blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m, progress=progress,
+                           actor=actor)
+    except BeatmapError as exc:
+        _audit_failure(engine, actor=actor, action="import.areas.failed",
+                       target=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}", error=exc)
+        raise
+
+
+def _load_areas(engine: Engine, beats_path: str | Path, *, settings: Settings, beat_id_field: str | None,
+                crs: str | None, blocks_path: str | Path | None, block_id_field: str | None, grid_m: float | None,
+                progress: Progress, actor: str) -> AreasSummary:
     progress(0.0, "reading beats")
     beats_layer = read_layer(beats_path, crs=crs)
     blocks_layer = read_layer(blocks_path, crs=crs) if blocks_path is not None else None
@@ -159,6 +173,7 @@ def import_activity(
     now: pd.Timestamp | None = None,
     progress: Progress = no_progress,
     actor: str = "library",
+    beats: Collection[str] | None = None,
 ) -> ImportSummary:
     """Import an activity CSV into the store, as one transaction.
 
@@ -183,12 +198,33 @@ def import_activity(
         ``progress(fraction, message)``.
     actor : str
         Who imports, for the audit log (``cli:<os user>``, a dashboard user).
+    beats : collection of str, optional
+        The only beats the importer may add records to (a supervisor of some
+        beats).  A new record on another beat, or outside every beat, is
+        rejected with that reason.  None: every beat.
 
     Returns
     -------
     ImportSummary
     """
-    path = Path(path)
+    try:
+        return _import_activity(engine, Path(path), settings=settings, mapping_path=mapping_path, crs=crs,
+                                source=source, now=now, progress=progress, actor=actor, beats=beats)
+    except BeatmapError as exc:
+        _audit_failure(engine, actor=actor, action="import.activity.failed", target=str(path), error=exc)
+        raise
+
+
+def _audit_failure(engine: Engine, *, actor: str, action: str, target: str, error: BeatmapError) -> None:
+    """Record a refused import (nothing was written) in the audit log, with the first line of the reason."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    audit.record(engine, actor=actor, action=action, target=target,
+                 details={"error": type(error).__name__, "reason": reason[:500]})
+
+
+def _import_activity(engine: Engine, path: Path, *, settings: Settings, mapping_path: str | Path | None,
+                     crs: str | None, source: str | None, now: pd.Timestamp | None, progress: Progress, actor: str,
+                     beats: Collection[str] | None) -> ImportSummary:
     mapping = read_mapping(mapping_path) if mapping_path is not None else Mapping()
     mapping = _with_xy_crs(mapping, crs, mapping_path=mapping_path)
     source = source or mapping.name or path.stem
@@ -209,6 +245,9 @@ def import_activity(
         duplicate = in_file_duplicate | records["fingerprint"].isin(known)
         new = records[~duplicate].copy()
         new = new.join(assign_points(new, store.read_blocks(conn), settings=settings))
+        refused = 0  # rows on beats that are not the importer's (counted among the rejects)
+        if beats is not None:
+            new, rejects, refused = _keep_to_beats(new, rejects, raw, beats=beats, source=source)
         new["row_number"] = new.index
         batch_id = store.add_batch(conn, what="activity", source=source, file_name=str(path), summary={})
         progress(0.7, f"writing {len(new):,} records")
@@ -220,8 +259,9 @@ def import_activity(
                              source=source, file_name=str(path))
         summary = ImportSummary(
             file=str(path), source=source, batch_id=batch_id, rows=len(raw), imported=len(new),
-            duplicates=len(records) - len(new), rejected=len(rejects), snapped=int(new["snapped"].sum()),
-            outside=int(new[S.BLOCK_ID].isna().sum()), ignored_columns=tuple(ignored),
+            duplicates=len(records) - len(new) - refused, rejected=len(rejects),
+            snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()),
+            ignored_columns=tuple(ignored),
             reject_reasons=_reason_counts(rejects),
         )
         store.set_batch_summary(conn, batch_id, summary.to_dict())
@@ -230,6 +270,25 @@ def import_activity(
         store.bump_version(conn)
     progress(1.0, "done")
     return summary
+
+
+def _keep_to_beats(new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, *, beats: Collection[str],
+                   source: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Move the new records that fall outside ``beats`` to the rejects, with the reason; and how many moved."""
+    allowed = sorted(set(beats))
+    outside = ~new[S.BEAT_ID].isin(allowed)
+    if not outside.any():
+        return new, rejects, 0
+    yours = ", ".join(allowed) or "none"
+    beat = new.loc[outside, S.BEAT_ID]
+    on_other = "on beat '" + beat.fillna("").astype(str) + (f"', not one of your beats ({yours}); a supervisor "
+                                                            "of that beat or of all beats imports it")
+    reason = on_other.where(beat.notna(), f"outside every beat; your beats are {yours}: a supervisor of all beats "
+                                          "imports such rows")
+    moved = pd.DataFrame({ROW: new.index[outside], "reason": reason.to_numpy(),
+                          "raw": raw.loc[new.index[outside]].to_dict(orient="records")})
+    moved["fingerprint"] = reject_fingerprints(moved, source=source)
+    return new[~outside].copy(), pd.concat([rejects, moved], ignore_index=True), int(outside.sum())
 
 
 def _area_bounds(beats: gpd.GeoDataFrame, *, margin_deg: float = 0.1) -> tuple[float, float, float, float] | None:

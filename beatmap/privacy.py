@@ -9,15 +9,26 @@ two thresholds live in the settings (``public_min_count`` = 3 and
 
 Period
     A snapshot is dated ``as_of`` (today by default, never later) and publishes
-    one fixed period: ``window_days`` rounded to whole Monday-to-Sunday weeks (90
-    days: 13 weeks), in back-to-back periods counted from :data:`PERIOD_EPOCH`.
-    It is the latest such period that ended at least ``public_delay_days`` full
-    days before ``as_of``.  Fixed periods, not a window sliding with ``as_of``:
-    two snapshots either hold the same data or periods that do not overlap, so
-    comparing archived snapshots cannot reveal what happened in a single week
-    (with a sliding window, the difference between two snapshots a week apart
-    is one week's count per block, small counts included).  The price is age:
+    one period of a fixed calendar that no setting changes: back-to-back runs of
+    :data:`~beatmap.snapshot.PERIOD_WEEKS` (13) Monday-to-Sunday weeks counted
+    from :data:`PERIOD_EPOCH`.  It is the latest such period that ended at
+    least ``public_delay_days`` full days before ``as_of``.  Fixed periods, not
+    a window sliding with ``as_of`` or sized by ``window_days``: two snapshots
+    either hold the same data or periods that do not overlap, so comparing
+    archived snapshots cannot reveal what happened in a single week (with a
+    sliding window, or periods of 7 days in one snapshot and 14 in the next,
+    the difference is one week's count per block, small counts included).
+    Publishing also refuses a period that overlaps an earlier publication's
+    without equalling it (the audit log keeps every one).  The price is age:
     the data can be up to one period plus the delay old.
+
+Weekly shares
+    ``trend.csv`` gives, per beat and week, the share of its blocks visited,
+    rounded to 10%.  In a small beat one block is a large share (in a beat of 4
+    blocks, one block visited once a week shows as 30% in exactly those
+    weeks), so weekly shares are published only for beats of at least
+    ``public_trend_min_blocks`` (20) blocks, where one block moves the share by
+    at most 5 points; smaller beats have no weekly rows.
 
 Withheld counts
     A block's count of foot patrols and community visits, and its count of
@@ -84,6 +95,7 @@ from beatmap.snapshot import (
     MOSTLY_VISITS,
     NO_ACTIVITY,
     PERIOD_EPOCH,
+    PERIOD_WEEKS,
     TOO_FEW,
     TREND_FIELDS,
     withheld_label,
@@ -122,28 +134,24 @@ class PublicAggregates:
     delay_days: int
     min_count: int
     level_cuts: tuple[int, int] | None
+    trend_min_blocks: int = 20
 
     def withheld(self, field: str) -> int:
         """How many blocks have ``field`` (``visits`` or ``enforcement``) withheld."""
         return int((self.blocks[field] == withheld_label(self.min_count)).sum())
 
 
-def period_weeks(window_days: int) -> int:
-    """Whole weeks in a snapshot period: ``window_days`` rounded to the nearest week (at least one)."""
-    return max(1, round(window_days / 7))
-
-
-def snapshot_period(as_of: date, *, window_days: int, delay_days: int, timezone: str) -> Window:
+def snapshot_period(as_of: date, *, delay_days: int, timezone: str) -> Window:
     """The fixed period a snapshot dated ``as_of`` publishes.
 
     Returns
     -------
     Window
-        The latest of the back-to-back periods of :func:`period_weeks` weeks
+        The latest of the back-to-back periods of ``PERIOD_WEEKS`` weeks
         from :data:`PERIOD_EPOCH` that ended at least ``delay_days`` full days
         before ``as_of``; it starts on a Monday and ends on a Sunday.
     """
-    length = 7 * period_weeks(window_days)
+    length = 7 * PERIOD_WEEKS
     latest = as_of - timedelta(days=delay_days + 1)  # the last day that may be published
     ended = ((latest - PERIOD_EPOCH).days + 1) // length  # whole periods over by then
     end = PERIOD_EPOCH + timedelta(days=ended * length - 1)
@@ -273,7 +281,8 @@ def trend_weeks(period: Window) -> list[date]:
     return [period.end - timedelta(days=7 * k - 1) for k in range(n, 0, -1)]
 
 
-def weekly_coverage(events: pd.DataFrame, blocks: pd.DataFrame, *, period: Window) -> pd.DataFrame:
+def weekly_coverage(events: pd.DataFrame, blocks: pd.DataFrame, *, period: Window,
+                    min_blocks: int = 20) -> pd.DataFrame:
     """Per beat and week, the share of its blocks visited that week, rounded to the nearest 10%.
 
     Parameters
@@ -285,6 +294,10 @@ def weekly_coverage(events: pd.DataFrame, blocks: pd.DataFrame, *, period: Windo
         count is shown and above zero are counted as visited.
     period : Window
         The snapshot's period; its end is a Sunday.
+    min_blocks : int
+        Only beats of at least this many blocks get weekly rows
+        (``public_trend_min_blocks``): in a smaller beat one block moves the
+        share by more than 5 points.
 
     Returns
     -------
@@ -305,6 +318,8 @@ def weekly_coverage(events: pd.DataFrame, blocks: pd.DataFrame, *, period: Windo
     sizes = blocks.groupby("beat_id").size()
     rows = []
     for beat_id, size in sizes.items():
+        if size < min_blocks:
+            continue
         for week, monday in enumerate(mondays):
             share = 100 * int(visited.get((beat_id, week), 0)) / size
             rows.append({"beat_id": beat_id, "week_start": monday.isoformat(),
@@ -327,7 +342,7 @@ def aggregates_from_store(
     engine : Engine
         The store.
     settings : Settings
-        ``public_min_count``, ``public_delay_days``, ``window_days``, ``timezone``.
+        ``public_min_count``, ``public_delay_days``, ``public_trend_min_blocks``, ``timezone``.
     as_of : date, optional
         The publication date; today (department time) by default, never later.
     delay_days : int, optional
@@ -349,7 +364,7 @@ def aggregates_from_store(
     delay = settings.public_delay_days if delay_days is None else delay_days
     if delay < 0:
         raise InputError(f"a delay of {delay} days is not possible; give 0 or more days.")
-    period = snapshot_period(as_of, window_days=settings.window_days, delay_days=delay, timezone=settings.timezone)
+    period = snapshot_period(as_of, delay_days=delay, timezone=settings.timezone)
     coverage = report.block_coverage(engine, window=period, settings=settings)
     first, after = period.utc_bounds()
     events = store.read_events(engine, start=first, end=after, columns=("occurred_at", S.KIND, S.BLOCK_ID))
@@ -359,10 +374,11 @@ def aggregates_from_store(
     return PublicAggregates(
         blocks=blocks,
         beats=public_beats(blocks),
-        trend=weekly_coverage(events, blocks, period=period),
+        trend=weekly_coverage(events, blocks, period=period, min_blocks=settings.public_trend_min_blocks),
         period=period,
         as_of=as_of,
         delay_days=delay,
         min_count=min_count,
         level_cuts=cuts,
+        trend_min_blocks=settings.public_trend_min_blocks,
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 from shapely.geometry import mapping
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from beatmap import snapshot as snap
 from beatmap import store
@@ -32,7 +32,7 @@ from beatmap.privacy import PublicAggregates, aggregates_from_store
 from beatmap.publicmap import public_legend_html, public_map, round_coordinates
 from beatmap.render import display_frame, standalone_html
 from beatmap.settings import Settings
-from beatmap.snapshot import check_snapshot, snapshot_violations
+from beatmap.snapshot import check_snapshot, level_text, snapshot_violations
 
 __all__ = ["DEFAULT_LEAFLET_DIR", "MOST_WITHHELD", "check_snapshot", "publish_history", "publish_snapshot",
            "publish_warnings", "write_snapshot"]
@@ -101,7 +101,9 @@ def publish_snapshot(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         manifest = write_snapshot(aggregates, staging, settings=settings, leaflet_dir=leaflet, override=override)
-        problems = snapshot_violations(staging, min_count=settings.public_min_count, delay_days=delay)
+        problems = snapshot_violations(staging, min_count=settings.public_min_count, delay_days=delay,
+                                       trend_min_blocks=settings.public_trend_min_blocks)
+        problems += archive_violations(manifest, published_periods(engine))
         if problems:
             raise BeatmapError("the snapshot failed its own check, so nothing was published:\n"
                                + "\n".join(f"  - {p}" for p in problems))
@@ -131,11 +133,13 @@ def publish_warnings(aggregates: PublicAggregates) -> list[str]:
     warnings = []
     active = (blocks["visits"] != 0) | (blocks["enforcement"] != 0)
     if n and not active.any():
-        warnings.append(f"The period {_day(p.start)} to {_day(p.end)} holds no activity on any block: the map would "
-                        "show every block as \"none\". Import the period's records first, or wait for the next period.")
+        warnings.append(f"The period {snap.day_text(p.start)} to {snap.day_text(p.end)} holds no activity on any "
+                        "block: the map would show every block as \"none\". Import the period's records first, or "
+                        "wait for the next period.")
     elif n and (blocks["visits"] == 0).all():
-        warnings.append(f"No foot patrol or community visit is recorded from {_day(p.start)} to {_day(p.end)}: every "
-                        "block would show \"none\". Check that the visit log for the period is imported.")
+        warnings.append(f"No foot patrol or community visit is recorded from {snap.day_text(p.start)} to "
+                        f"{snap.day_text(p.end)}: every block would show \"none\". Check that the visit log for the "
+                        "period is imported.")
     withheld = int((blocks["visits"] == label).sum())
     if n and withheld / n > MOST_WITHHELD:
         warnings.append(f"{withheld:,} of {n:,} blocks ({withheld / n:.0%}) would have their visit count withheld as "
@@ -220,6 +224,41 @@ def _replace_folder(staging: Path, out: Path) -> None:
     shutil.rmtree(old)
 
 
+def published_periods(engine: Engine) -> list[dict[str, str]]:
+    """Every snapshot published from this store (the audit log's ``publish`` entries): ``as_of``,
+    ``data_start`` and ``data_end`` as ISO dates, oldest first."""
+    log = store.audit_log
+    query = select(log.c.details).where(log.c.action == "publish").order_by(log.c.audit_id)
+    with engine.connect() as conn:
+        entries = [json.loads(d) for d in conn.execute(query).scalars()]
+    return [{k: str(e.get(k)) for k in ("as_of", "data_start", "data_end")} for e in entries if e.get("data_start")]
+
+
+def archive_violations(manifest: Mapping, earlier: Sequence[Mapping[str, str]]) -> list[str]:
+    """Refuse a period that overlaps an earlier publication's without equalling it.
+
+    Two snapshots of overlapping, unequal periods can be subtracted: the weeks
+    one holds and the other does not come out block by block, withheld counts
+    included.  With the fixed calendar this only happens across a change of
+    the calendar itself, so it is checked against every earlier publication.
+    """
+    try:
+        start, end = date.fromisoformat(str(manifest["data_start"])), date.fromisoformat(str(manifest["data_end"]))
+    except (KeyError, ValueError):
+        return ["manifest.json: data_start and data_end must be dates; publish it again."]
+    problems = []
+    for before in earlier:
+        try:
+            first, last = date.fromisoformat(before["data_start"]), date.fromisoformat(before["data_end"])
+        except ValueError:
+            continue
+        if (first, last) != (start, end) and first <= end and start <= last:
+            problems.append(f"the data {start} to {end} overlaps the period {first} to {last} published on "
+                            f"{before['as_of']} without equalling it; subtracting the two snapshots would reveal "
+                            "the weeks they do not share. Publish a period of the fixed calendar.")
+    return problems
+
+
 def _audit_details(manifest: dict) -> dict:
     keep = ("as_of", "data_start", "data_end", "counts", "override")
     return {**{k: manifest[k] for k in keep}, "rules": {k: manifest["rules"][k] for k in ("min_count", "delay_days")},
@@ -271,19 +310,6 @@ def _csv(frame: pd.DataFrame, fields: Sequence[str]) -> str:
     return table.to_csv(index=False, lineterminator="\n")
 
 
-def level_text(cuts: tuple[int, int] | None) -> dict[str, str]:
-    """Legend words per visit level, with the snapshot's cut points.
-
-    A level no block can reach this period (too few shown counts to split) is left out.
-    """
-    text = {"none": "None: no foot patrol or community visit"}
-    if cuts is None:
-        return {**text, "low": "Low: at least 1 visit"}
-    low, medium = cuts
-    middle = {"medium": f"Medium: {low + 1} to {medium} visits"} if medium > low else {}
-    return {**text, "low": f"Low: 1 to {low} visits", **middle, "high": f"High: more than {medium} visits"}
-
-
 def _manifest(aggregates: PublicAggregates, folder: Path, *, settings: Settings, levels: Mapping[str, str],
               override: dict | None) -> dict:
     period = aggregates.period
@@ -301,6 +327,7 @@ def _manifest(aggregates: PublicAggregates, folder: Path, *, settings: Settings,
             "week": "Monday to Sunday",
             "period": f"fixed periods of {period.days // 7} weeks counted from {snap.PERIOD_EPOCH}",
             "window_days": period.days,
+            "trend_min_blocks": aggregates.trend_min_blocks,
             "geometry": f"block polygons, simplified {SIMPLIFY_M:g} m, coordinates rounded to "
                         f"{snap.COORD_DECIMALS} decimal places (about 1 m)",
             "suppression": f"counts 1 to {aggregates.min_count - 1} withheld as "
@@ -321,58 +348,26 @@ def _manifest(aggregates: PublicAggregates, folder: Path, *, settings: Settings,
     }
 
 
-def _day(d: date) -> str:
-    return f"{d:%B} {d.day}, {d.year}"
-
-
 def about_text(aggregates: PublicAggregates, *, override: dict | None = None) -> str:
     """The plain-language notes: what the map shows and doesn't, how the numbers are made (``README.txt``)."""
-    p, m = aggregates.period, aggregates.min_count
-    levels = level_text(aggregates.level_cuts)
-    weeks = p.days // 7
-    delay = aggregates.delay_days
-    title = "Police presence outside enforcement: public map"
-    lines = [
-        title, "=" * len(title), "",
-        f"Data from {_day(p.start)} to {_day(p.end)} ({p.days} days), published {_day(aggregates.as_of)}.", "",
-        "What the map shows", "-" * 18, "",
-        "- Every city block, coloured by how often police were there outside enforcement: foot patrols and "
-        "community visits (porch visits, business checks, school visits, community meetings) that officers "
-        "logged.",
-        f"- {'. '.join(levels.values())}. The cut points split the "
-        f"blocks with at least {m} visits into three equal groups across the whole city, so colours compare "
-        "between beats.",
-        "- A dashed red-orange edge marks blocks where most police presence was enforcement (stops, citations, "
-        f"arrests, answering calls), shown only where the block had at least {m} enforcement events.",
-        "- For each beat: how many of its blocks had at least one foot patrol or community visit (coverage), and "
-        f"the same share for each of the period's {weeks} weeks, rounded to the nearest 10%.", "",
-        "What the map does not show", "-" * 26, "",
-        "- No officer, unit, name, note, time of day, patrol route, GPS track or exact location: only counts per "
-        "block for the whole period, and shares per beat and week.",
-        "- No enforcement detail beyond one count per block: not what kind, not why, not who.",
-        f"- Nothing recent. The data is a fixed period of {weeks} whole weeks (Monday to Sunday), the latest "
-        f"that ended at least {delay} days before publication, so the map cannot show where police are now or "
-        "will be next. Every snapshot until the next period is over shows the same data, and periods never "
-        "overlap, so comparing snapshots reveals nothing about a single week.",
-        "- Presence that officers did not log, and driving through in a car.",
-        "- Crime or safety. A block with few visits is not a safer or a more dangerous block.", "",
-        "How the numbers are made", "-" * 24, "",
-        f"- A count from 1 to {m - 1} is withheld and shown as \"{snap.withheld_label(m)}\", so a single visit, "
-        "which could point to one household, is never shown. A count of 0 is shown: it says nothing about any "
-        "person.",
-        "- Withheld counts are never added into any total. A beat's totals (visits and enforcement on shown "
-        "blocks) add only the block counts that are shown, and the beat table says how many blocks were "
-        "withheld; the week-by-week shares count only blocks whose count is shown. So subtracting the shown "
-        "blocks from a total can never reveal a withheld count.",
-        "- Block shapes are simplified by about 2 metres and rounded to about 1 metre; no point locations are "
-        "published.",
-        "- Files: coverage.csv and coverage.geojson (one row per block), beats.csv (one row per beat), trend.csv "
-        "(one row per beat and week), manifest.json (the rules applied and a checksum of every file).",
-    ]
-    if override is not None:
-        lines += ["", f"This snapshot was published with a shorter delay ({override['delay_days']} days) than the "
-                      f"usual {override['rule_delay_days']} days, by a decision the department recorded."]
-    return "\n".join(lines) + "\n"
+    p = aggregates.period
+    return snap.notes_text(p.start, p.end, aggregates.as_of, min_count=aggregates.min_count,
+                           cuts=aggregates.level_cuts, delay=aggregates.delay_days, override=override,
+                           trend_min_blocks=aggregates.trend_min_blocks)
+
+
+def check_published(folder: str | os.PathLike, *, settings: Settings) -> list[str]:
+    """:func:`beatmap.snapshot.check_snapshot`, and ``README.txt`` compared with the text its manifest gives."""
+    problems = check_snapshot(folder, settings=settings)
+    try:
+        expected = snap.about_from_manifest(snap.read_manifest(folder))
+        written = snap.read_about(folder)
+    except InputError:
+        return problems  # already reported by the check
+    if written != expected:
+        problems.append(f"{Path(folder) / snap.ABOUT}: differs from the notes its manifest gives (edited after "
+                        "publishing); publish the snapshot again.")
+    return problems
 
 
 # --- the page -----------------------------------------------------------------------------------
@@ -407,8 +402,9 @@ def page_html(aggregates: PublicAggregates, collection: dict, *, about: str, lev
     before = (
         '<a class="skip" href="#tables">Skip the map: go to the tables</a>'
         f"<header><h1>Police presence outside enforcement</h1><p>Foot patrols and community visits by police, block "
-        f"by block, from {_day(p.start)} to {_day(p.end)}. Published {_day(aggregates.as_of)}; nothing from the "
-        f"last {aggregates.delay_days} days is included.</p></header><main>"
+        f"by block, from {snap.day_text(p.start)} to {snap.day_text(p.end)}. Published "
+        f"{snap.day_text(aggregates.as_of)}; nothing from the last {aggregates.delay_days} days is included.</p>"
+        "</header><main>"
         '<p id="map-help">Each block is coloured by how often police walked it or visited people there. A text '
         "version of the map is in the tables below.</p>"
         '<div class="map-wrap" role="region" aria-label="Map of blocks" aria-describedby="map-help">'

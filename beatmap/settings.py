@@ -64,6 +64,9 @@ class Settings:
         Public map: counts below this are suppressed.
     public_delay_days : int
         Public map: nothing newer than this many days is published.
+    public_trend_min_blocks : int
+        Public map: weekly shares are published only for beats of at least
+        this many blocks (one block then moves a share by at most 5 points).
     public_dir : str
         Public map: the folder a published snapshot is written to and the
         public page reads (``$BEATMAP_PUBLIC_DIR`` overrides it there).
@@ -97,8 +100,13 @@ class Settings:
         this many hours after logging it; afterwards only a supervisor can.
     visit_subtypes : tuple of str
         Logged visits: the kinds of visit an officer can pick.
+    visit_backdate_days : int
+        Logged visits: how many days back a visit's time may be given (or
+        moved by a correction); never on or before the last day of the latest
+        published public map period, whatever this says.
     sign_in_max_failures : int
-        Accounts: failed sign-ins in a row that lock an account ...
+        Accounts: failed sign-ins in a row, from one client under one name,
+        that lock that name for that client ...
     lockout_minutes : int
         ... for this many minutes.
     session_minutes : int
@@ -109,6 +117,11 @@ class Settings:
         the user's e-mail.
     sso_beats_claim : str
         Single sign-on: the claim holding the beats of such a user.
+    trusted_proxy_header : str
+        Accounts: the request header that names the client behind a reverse
+        proxy the department runs (e.g. ``X-Forwarded-For``, its first
+        address); empty: the address the server sees.  Set it only behind such
+        a proxy, as anyone can send the header.
     """
 
     timezone: str = "America/Chicago"
@@ -126,6 +139,7 @@ class Settings:
     )
     public_min_count: int = 3
     public_delay_days: int = 7
+    public_trend_min_blocks: int = 20
     public_dir: str = "data/public"
     map_tiles: str = "none"
     walking_speed_kmh: float = 4.5
@@ -140,11 +154,13 @@ class Settings:
     visit_edit_hours: float = 24.0
     visit_subtypes: tuple[str, ...] = ("porch visit", "business check", "school", "youth activity",
                                        "community meeting", "event")
+    visit_backdate_days: int = 7
     sign_in_max_failures: int = 5
     lockout_minutes: int = 15
     session_minutes: int = 480
     sso_roles_claim: str = "roles"
     sso_beats_claim: str = "beats"
+    trusted_proxy_header: str = ""
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -162,12 +178,13 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "department": ("timezone", "analysis_crs"),
     "coverage": ("window_days", "snap_m", "edge_tolerance_m"),
     "flags": ("enforcement_only_min", "rarely_rule", "rarely_fraction", "rarely_confidence", "rarely_neighbour_gate"),
-    "public": ("public_min_count", "public_delay_days", "public_dir"),
+    "public": ("public_min_count", "public_delay_days", "public_trend_min_blocks", "public_dir"),
     "map": ("map_tiles",),
     "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
                "route_weight_rarely_visited", "route_weight_per_day", "route_days_cap", "route_time_limit_s"),
-    "visits": ("visit_edit_hours", "visit_subtypes"),
-    "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim"),
+    "visits": ("visit_edit_hours", "visit_subtypes", "visit_backdate_days"),
+    "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim",
+                 "trusted_proxy_header"),
 }
 
 #: Sections that are tables of ``name = [a, b]`` (the setting of the same name).
@@ -202,6 +219,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append("public_min_count can only be made stricter than 3")
     if s.public_delay_days < 7:
         problems.append("public_delay_days can only be made stricter than 7")
+    if s.public_trend_min_blocks < 20:
+        problems.append("public_trend_min_blocks can only be made stricter than 20")
     if not isinstance(s.public_dir, str) or not s.public_dir.strip():
         problems.append("public_dir must be a folder path such as \"data/public\"")
     if not 1 <= s.walking_speed_kmh <= 10:
@@ -222,6 +241,8 @@ def _problems(s: Settings) -> list[str]:
             problems.append(f"landmark {name!r} must be [latitude, longitude] in degrees, e.g. [41.60, -88.10]")
     if s.visit_edit_hours < 0:
         problems.append("visit_edit_hours must not be negative")
+    if not 0 <= s.visit_backdate_days <= 31:
+        problems.append("visit_backdate_days must be between 0 and 31")
     if (isinstance(s.visit_subtypes, str) or not s.visit_subtypes
             or not all(isinstance(t, str) and t.strip() for t in s.visit_subtypes)):
         problems.append("visit_subtypes must be a non-empty list of names such as [\"porch visit\", \"school\"]")

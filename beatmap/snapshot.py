@@ -23,7 +23,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -75,6 +75,8 @@ PRESENCE: tuple[str, ...] = (NO_ACTIVITY, TOO_FEW, MOSTLY_VISITS, MOSTLY_ENFORCE
 
 #: A Monday: snapshot periods are back-to-back runs of whole weeks counted from it.
 PERIOD_EPOCH = date(2000, 1, 3)
+#: Weeks in every published period: one fixed calendar that no setting changes (13 weeks, about a quarter).
+PERIOD_WEEKS = 13
 #: Decimal places of published coordinates (1e-5 degrees is about 1 m, the block layer's own grid).
 COORD_DECIMALS = 5
 #: The environment variable that overrides the ``public_dir`` setting.
@@ -199,11 +201,12 @@ def check_snapshot(folder: str | os.PathLike, *, settings: Settings) -> list[str
         One sentence per violation, naming the file and the fix; empty when
         the snapshot keeps every rule.
     """
-    return snapshot_violations(folder, min_count=settings.public_min_count,
-                               delay_days=settings.public_delay_days)
+    return snapshot_violations(folder, min_count=settings.public_min_count, delay_days=settings.public_delay_days,
+                               trend_min_blocks=settings.public_trend_min_blocks)
 
 
-def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days: int) -> list[str]:
+def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days: int,
+                        trend_min_blocks: int = 20) -> list[str]:
     """:func:`check_snapshot` with the two thresholds given directly.
 
     :func:`beatmap.publish.publish_snapshot` uses it to verify a snapshot
@@ -226,7 +229,7 @@ def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days
     problems += _check_table(folder, BEATS_CSV, BEAT_FIELDS, BEAT_COUNT_FIELDS, min_count=min_count,
                              labels=set())
     problems += _check_table(folder, TREND_CSV, TREND_FIELDS, (), min_count=min_count, labels=set())
-    problems += _check_trend(folder, manifest)
+    problems += _check_trend(folder, manifest, min_blocks=trend_min_blocks)
     problems += _check_dates(folder, data_end)
     problems += _check_html(folder, min_count=min_count, labels=labels)
     return problems
@@ -289,9 +292,9 @@ def _check_rules(folder: Path, manifest: dict, *, min_count: int, delay_days: in
         problems.append(f"{where}: data ends on {end:%A} {end}, not at the end of a week (Sunday); "
                         "publish it again.")
     span = (end - start).days + 1
-    if span < 7 or span % 7 or (start - PERIOD_EPOCH).days % span:
-        problems.append(f"{where}: {start} to {end} is not one of the fixed periods of whole weeks counted from "
-                        f"{PERIOD_EPOCH}; overlapping periods let snapshots be subtracted. Publish it again.")
+    if span != 7 * PERIOD_WEEKS or (start - PERIOD_EPOCH).days % span:
+        problems.append(f"{where}: {start} to {end} is not one of the fixed periods of {PERIOD_WEEKS} weeks counted "
+                        f"from {PERIOD_EPOCH}; overlapping periods let snapshots be subtracted. Publish it again.")
     built = str(manifest.get("built_at", ""))
     if built[:10] < as_of.isoformat():
         problems.append(f"{where}: dated {as_of}, later than the day it was built ({built[:10] or 'unknown'}); "
@@ -404,14 +407,23 @@ def _check_table(folder: Path, name: str, allowed: tuple[str, ...], counts: tupl
     return problems
 
 
-def _check_trend(folder: Path, manifest: dict) -> list[str]:
+def _check_trend(folder: Path, manifest: dict, *, min_blocks: int) -> list[str]:
     path = folder / TREND_CSV
     start, end = _manifest_date(manifest, "data_start"), _manifest_date(manifest, "data_end")
     try:
         rows = read_rows(folder, TREND_CSV)
+        blocks = read_rows(folder, BLOCKS_CSV)
     except InputError:
         return []
+    sizes: dict[str, int] = {}
+    for block in blocks:
+        sizes[block.get("beat_id", "")] = sizes.get(block.get("beat_id", ""), 0) + 1
     problems = []
+    small = sorted({row.get("beat_id", "") for row in rows if sizes.get(row.get("beat_id", ""), 0) < min_blocks})
+    for beat in small:
+        problems.append(f"{path}: weekly shares of beat {beat!r}, which has {sizes.get(beat, 0)} blocks; in a beat "
+                        f"of fewer than {min_blocks} blocks one block's visits show in its weekly share. Publish "
+                        "again (small beats get no weekly rows).")
     for number, row in enumerate(rows, start=1):
         try:
             first, last = date.fromisoformat(row.get("week_start", "")), date.fromisoformat(row.get("week_end", ""))
@@ -475,3 +487,104 @@ def _check_html(folder: Path, *, min_count: int, labels: set[str]) -> list[str]:
         problems += _check_collection(f"{path} (map data)", collection, allowed=BLOCK_FIELDS, min_count=min_count,
                                       labels=labels)
     return problems
+
+
+# --- the notes -----------------------------------------------------------------------------------
+
+
+def level_text(cuts: tuple[int, int] | None) -> dict[str, str]:
+    """Legend words per visit level, with the snapshot's cut points.
+
+    A level no block can reach this period (too few shown counts to split) is left out.
+    """
+    text = {"none": "None: no foot patrol or community visit"}
+    if cuts is None:
+        return {**text, "low": "Low: at least 1 visit"}
+    low, medium = cuts
+    middle = {"medium": f"Medium: {low + 1} to {medium} visits"} if medium > low else {}
+    return {**text, "low": f"Low: 1 to {low} visits", **middle, "high": f"High: more than {medium} visits"}
+
+
+def about_from_manifest(manifest: Mapping) -> str:
+    """:func:`about_text` made again from a snapshot's manifest (its dates and rules), not read from its files.
+
+    The public page shows this, and ``publish --check`` compares ``README.txt``
+    with it: an edited README with its checksum recomputed shows nothing.
+
+    Raises
+    ------
+    InputError
+        When the manifest lacks the dates or rules (the snapshot check says which).
+    """
+    try:
+        rules = manifest["rules"]
+        cuts = rules.get("level_cuts")
+        override = manifest.get("override")
+        return notes_text(date.fromisoformat(str(manifest["data_start"])),
+                          date.fromisoformat(str(manifest["data_end"])),
+                          date.fromisoformat(str(manifest["as_of"])), min_count=int(rules["min_count"]),
+                          cuts=(int(cuts[0]), int(cuts[1])) if cuts else None, delay=int(rules["delay_days"]),
+                          override={"delay_days": int(override["delay_days"]),
+                                    "rule_delay_days": int(override["rule_delay_days"])} if override else None,
+                          trend_min_blocks=int(rules.get("trend_min_blocks", 20)))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(f"{MANIFEST}: its dates or rules cannot be read ({exc}); publish the snapshot "
+                         "again.") from exc
+
+
+def notes_text(start: date, end: date, as_of: date, *, min_count: int, cuts: tuple[int, int] | None, delay: int,
+               override: Mapping | None, trend_min_blocks: int) -> str:
+    """The plain-language notes of a snapshot (``README.txt``): what the map shows and doesn't, how the numbers
+    are made; from its dates and rules alone."""
+    m = min_count
+    levels = level_text(cuts)
+    days = (end - start).days + 1
+    weeks = days // 7
+    title = "Police presence outside enforcement: public map"
+    lines = [
+        title, "=" * len(title), "",
+        f"Data from {day_text(start)} to {day_text(end)} ({days} days), published {day_text(as_of)}.", "",
+        "What the map shows", "-" * 18, "",
+        "- Every city block, coloured by how often police were there outside enforcement: foot patrols and "
+        "community visits (porch visits, business checks, school visits, community meetings) that officers "
+        "logged.",
+        f"- {'. '.join(levels.values())}. The cut points split the "
+        f"blocks with at least {m} visits into three equal groups across the whole city, so colours compare "
+        "between beats.",
+        "- A dashed red-orange edge marks blocks where most police presence was enforcement (stops, citations, "
+        f"arrests, answering calls), shown only where the block had at least {m} enforcement events.",
+        "- For each beat: how many of its blocks had at least one foot patrol or community visit (coverage), and, "
+        f"for beats of at least {trend_min_blocks} blocks, the same share for each of the period's {weeks} weeks, "
+        "rounded to the nearest 10% (in a smaller beat one block would show week by week).", "",
+        "What the map does not show", "-" * 26, "",
+        "- No officer, unit, name, note, time of day, patrol route, GPS track or exact location: only counts per "
+        "block for the whole period, and shares per beat and week.",
+        "- No enforcement detail beyond one count per block: not what kind, not why, not who.",
+        f"- Nothing recent. The data is a fixed period of {weeks} whole weeks (Monday to Sunday), the latest "
+        f"that ended at least {delay} days before publication, so the map cannot show where police are now or "
+        "will be next. Every snapshot until the next period is over shows the same data, and periods never "
+        "overlap, so comparing snapshots reveals nothing about a single week.",
+        "- Presence that officers did not log, and driving through in a car.",
+        "- Crime or safety. A block with few visits is not a safer or a more dangerous block.", "",
+        "How the numbers are made", "-" * 24, "",
+        f"- A count from 1 to {m - 1} is withheld and shown as \"{withheld_label(m)}\", so a single visit, "
+        "which could point to one household, is never shown. A count of 0 is shown: it says nothing about any "
+        "person.",
+        "- Withheld counts are never added into any total. A beat's totals (visits and enforcement on shown "
+        "blocks) add only the block counts that are shown, and the beat table says how many blocks were "
+        "withheld; the week-by-week shares count only blocks whose count is shown. So subtracting the shown "
+        "blocks from a total can never reveal a withheld count.",
+        "- Block shapes are simplified by about 2 metres and rounded to about 1 metre; no point locations are "
+        "published.",
+        "- Files: coverage.csv and coverage.geojson (one row per block), beats.csv (one row per beat), trend.csv "
+        "(one row per beat and week), manifest.json (the rules applied and a checksum of every file).",
+    ]
+    if override is not None:
+        lines += ["", f"This snapshot was published with a shorter delay ({override['delay_days']} days) than the "
+                      f"usual {override['rule_delay_days']} days, by a decision the department recorded."]
+    return "\n".join(lines) + "\n"
+
+
+def day_text(d: date) -> str:
+    """A date as the notes write it: 'March 2, 2026'."""
+    return f"{d:%B} {d.day}, {d.year}"

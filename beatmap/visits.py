@@ -201,6 +201,7 @@ def log_visit(
     when = now if occurred_at is None else occurred_at
     values = _checked(officer_id=officer_id, lat=lat, lon=lon, kind=kind, subtype=subtype, occurred_at=when,
                       duration_min=duration_min, note=note, settings=settings, now=now)
+    check_backdating(engine, values["occurred_at"], settings=settings, now=now)
     token = str(client_token or "").strip()
     if not token or len(token) > 128:
         raise InputError("client_token: give the form's random id (1 to 128 characters), so a double submit "
@@ -277,6 +278,8 @@ def edit_visit(
         merged = {key: before["notes" if key == "note" else key] if value is _UNCHANGED else value
                   for key, value in asked.items()}
         values = _checked(officer_id=before["officer_id"], settings=settings, now=now, **merged)
+        if occurred_at is not _UNCHANGED and _differs(before.get("occurred_at"), values["occurred_at"]):
+            check_backdating(conn, values["occurred_at"], settings=settings, now=now)
         if lat is not _UNCHANGED or lon is not _UNCHANGED:
             values.update(_assignment(conn, lat=values["lat"], lon=values["lon"], settings=settings))
             if beats is not None and values[S.BEAT_ID] not in beats:
@@ -364,6 +367,45 @@ def _check_point(lat: object, lon: object) -> None:
     if not ok:
         raise InputError(f"place {lat},{lon}: give latitude (±90) and longitude (±180) in degrees; tap the map "
                          "to place the visit.")
+
+
+def published_until(connectable: Engine | Connection) -> date | None:
+    """The last day of the latest published public map period (from the audit log), or None."""
+    log = store.audit_log
+    query = select(log.c.details).where(log.c.action == "publish").order_by(log.c.audit_id.desc()).limit(1)
+    if isinstance(connectable, Engine):
+        with connectable.connect() as conn:
+            details = conn.execute(query).scalar_one_or_none()
+    else:
+        details = connectable.execute(query).scalar_one_or_none()
+    end = json.loads(details).get("data_end") if details else None
+    return date.fromisoformat(end) if end else None
+
+
+def check_backdating(connectable: Engine | Connection, occurred_at: datetime, *, settings: Settings,
+                     now: datetime) -> None:
+    """Refuse a visit time more than ``settings.visit_backdate_days`` back, or inside a published period.
+
+    A visit dated back far enough would change counts the public map has
+    already published (and the figures of past meetings), so it is refused.
+
+    Raises
+    ------
+    InputError
+        Naming the earliest day allowed.
+    """
+    zone = settings.zone
+    day = occurred_at.astimezone(zone).date()
+    earliest = (now.astimezone(zone) - timedelta(days=settings.visit_backdate_days)).date()
+    published = published_until(connectable)
+    if published is not None and published + timedelta(days=1) > earliest:
+        earliest = published + timedelta(days=1)
+    if day < earliest:
+        why = (f"the public map has published up to {published}" if published is not None and
+               earliest == published + timedelta(days=1) else
+               f"visits can be dated back at most {settings.visit_backdate_days} days (visit_backdate_days)")
+        raise InputError(f"The visit was not saved: its day {day} is before {earliest}, as {why}. Give the day "
+                         "it happened if it is later, or ask a supervisor to add it to the department's records.")
 
 
 def _checked(*, officer_id: object, lat: object, lon: object, kind: object, subtype: object, occurred_at: object,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from beatmap import access, store
 from beatmap.accounts import ADMIN, OFFICER, SUPERVISOR, User
-from beatmap.errors import AccessError
+from beatmap.errors import AccessError, InputError
 from beatmap.metrics import Window
 from beatmap.report import read_activity
 from beatmap.settings import Settings
@@ -124,15 +124,90 @@ def test_imports_refuse_officers_and_are_audited_under_the_users_name(city, tmp_
     for refused in (OFFICER_A, ADMINISTRATOR, None):
         with pytest.raises(AccessError, match="imports"):
             access.import_activity_as(engine, refused, tmp_path / "more.csv", settings=settings)
-        with pytest.raises(AccessError, match="imports"):
+        with pytest.raises(AccessError, match="loading beats and blocks"):
             access.load_areas_as(engine, refused, tmp_path / "beats.geojson", settings=settings, grid_m=200)
     assert store.counts(engine)["events"] == 18
     summary = access.import_activity_as(engine, SERGEANT_A, tmp_path / "more.csv", settings=settings)
     assert summary.imported == 1
     entry = audit_entries(engine, "import.activity")[-1]
     assert entry["actor"] == "sgt" and entry["target"].endswith("more.csv") and entry["details"]["imported"] == 1
-    access.load_areas_as(engine, SERGEANT_A, tmp_path / "beats.geojson", settings=settings, grid_m=200)
-    assert audit_entries(engine, "import.areas")[-1]["actor"] == "sgt"
+    access.load_areas_as(engine, LIEUTENANT, tmp_path / "beats.geojson", settings=settings, grid_m=200)
+    assert audit_entries(engine, "import.areas")[-1]["actor"] == "lt"
+
+
+#: A point on beat A, one on beat B and one far outside both (about 2 km east).
+ON_A, ON_B, NOWHERE = "41.87596,-87.63631", "41.87689,-87.63150", "41.87600,-87.61000"
+
+
+def test_a_supervisor_of_some_beats_imports_onto_their_beats_only(city, tmp_path, settings):
+    engine, _, _ = city
+    (tmp_path / "fake.csv").write_text("occurred_at,lat,lon,kind\n" + "".join(
+        f"2026-03-2{d}T10:00,{where},foot_patrol\n" for d, where in enumerate((ON_A, ON_B, NOWHERE))))
+    before = store.read_events(engine, beat_id="B")
+    summary = access.import_activity_as(engine, SERGEANT_A, tmp_path / "fake.csv", settings=settings)
+    assert (summary.rows, summary.imported, summary.duplicates, summary.rejected) == (3, 1, 0, 2)
+    assert len(store.read_events(engine, beat_id="B")) == len(before)  # nothing was added to beat B
+    rejects = access.rejects_for(engine, SERGEANT_A, batch_id=summary.batch_id)
+    assert rejects["row_number"].tolist() == [2, 3]
+    assert "on beat 'B', not one of your beats (A)" in rejects["reason"].iloc[0]
+    assert "outside every beat" in rejects["reason"].iloc[1]
+    everything = access.import_activity_as(engine, LIEUTENANT, tmp_path / "fake.csv", settings=settings,
+                                           source="lt-feed")
+    assert (everything.imported, everything.duplicates, everything.rejected) == (2, 1, 0)  # the A row is in
+
+
+def test_areas_streets_and_publishing_need_a_supervisor_of_all_beats(city, tmp_path, settings):
+    engine, _, _ = city
+    version = store.store_version(engine)
+    for refused in (SERGEANT_A, OFFICER_A, ADMINISTRATOR, None):
+        with pytest.raises(AccessError):
+            access.load_areas_as(engine, refused, tmp_path / "beats.geojson", settings=settings, grid_m=100)
+        with pytest.raises(AccessError):
+            access.load_streets_as(engine, refused, tmp_path / "streets.geojson")
+        with pytest.raises(AccessError):
+            access.publish_as(engine, refused, tmp_path / "public", settings=settings)
+    with pytest.raises(AccessError, match=r"supervisor of all beats.*your beats are A"):
+        access.load_areas_as(engine, SERGEANT_A, tmp_path / "beats.geojson", settings=settings, grid_m=100)
+    assert store.store_version(engine) == version and not (tmp_path / "public").exists()
+    assert audit_entries(engine, "import.areas")[-1]["actor"] != "sgt"
+    assert not access.may_change_city(SERGEANT_A) and access.may_change_city(LIEUTENANT)
+    manifest = access.publish_as(engine, LIEUTENANT, tmp_path / "public", settings=settings)
+    assert manifest["rules"] and audit_entries(engine, "publish")[-1]["actor"] == "lt"
+
+
+def test_rejects_and_import_history_are_narrowed_to_the_users_own_imports(city, tmp_path, settings):
+    """The lieutenant's feed 'cad' has a rejected row on beat B with a note; the sergeant typing 'cad' sees none."""
+    engine, _, _ = city
+    (tmp_path / "cad.csv").write_text("occurred_at,lat,lon,kind,notes\n"
+                                      f"2026-03-20T10:00,{ON_B},walking,informant at 12 Elm St\n"
+                                      "not a time,,,foot_patrol,\n")
+    (tmp_path / "mine.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-21T10:00,{ON_A},strolling\n")
+    theirs = access.import_activity_as(engine, LIEUTENANT, tmp_path / "cad.csv", settings=settings, source="cad")
+    mine = access.import_activity_as(engine, SERGEANT_A, tmp_path / "mine.csv", settings=settings, source="cad")
+    assert theirs.rejected == 2 and mine.rejected == 1
+    seen = access.rejects_for(engine, SERGEANT_A, source="cad")
+    assert seen["batch_id"].tolist() == [mine.batch_id] and "informant" not in seen.to_csv()
+    assert access.rejects_for(engine, SERGEANT_A, batch_id=theirs.batch_id).empty
+    assert len(access.rejects_for(engine, LIEUTENANT, source="cad")) == 3
+    assert access.import_history_for(engine, SERGEANT_A)["batch_id"].tolist() == [mine.batch_id]
+    assert set(access.import_history_for(engine, LIEUTENANT)["batch_id"]) >= {mine.batch_id, theirs.batch_id}
+    for refused in (OFFICER_A, ADMINISTRATOR, None):
+        with pytest.raises(AccessError):
+            access.rejects_for(engine, refused)
+        with pytest.raises(AccessError):
+            access.import_history_for(engine, refused)
+
+
+def test_a_supervisor_of_some_beats_logs_visits_and_plans_routes_on_their_beats_only(city, settings):
+    engine, _, _ = city
+    with pytest.raises(AccessError, match="not one of your beats"):
+        access.log_visit_as(engine, SERGEANT_A, beat_id="B", lat=41.87689, lon=-87.63150, kind="foot_patrol",
+                            client_token="t1", settings=settings)
+    with pytest.raises(AccessError, match="not one of your beats"):
+        access.plan_route_as(engine, SERGEANT_A, beat_id="B", start=(41.87689, -87.63150), minutes=30,
+                             settings=settings)
+    assert access.log_visit_as(engine, SERGEANT_A, beat_id="A", lat=41.87596, lon=-87.63631, kind="foot_patrol",
+                               client_token="t2", settings=settings) > 0
 
 
 def test_the_audit_log_is_for_administrators(city):
@@ -169,3 +244,33 @@ def test_only_a_supervisor_of_every_beat_publishes(engine, tmp_path, user):
 def test_only_supervisors_preview_a_publication(engine, user):
     with pytest.raises(AccessError, match="publishing"):
         access.preview_publication_as(engine, user, settings=Settings())
+
+
+def test_a_refused_import_is_audited(city, tmp_path, settings):
+    engine, _, _ = city
+    (tmp_path / "broken.csv").write_text("when,where\n1,2\n")
+    with pytest.raises(InputError, match="missing column"):
+        access.import_activity_as(engine, LIEUTENANT, tmp_path / "broken.csv", settings=settings)
+    [entry] = audit_entries(engine, "import.activity.failed")
+    assert entry["actor"] == "lt" and entry["target"].endswith("broken.csv")
+    assert entry["details"]["error"] == "InputError" and "missing column" in entry["details"]["reason"]
+    with pytest.raises(InputError):
+        access.load_areas_as(engine, LIEUTENANT, tmp_path / "broken.csv", settings=settings, grid_m=200)
+    assert audit_entries(engine, "import.areas.failed")[0]["actor"] == "lt"
+
+
+def test_route_files_are_for_the_users_beats_and_audited(city):
+    engine, _, _ = city
+    made: list[str] = []
+
+    def build() -> str:
+        made.append("gpx")
+        return "<gpx/>"
+
+    for refused, beat in ((OFFICER_A, "B"), (ADMINISTRATOR, "A"), (None, "A")):
+        with pytest.raises(AccessError):
+            access.route_file(engine, refused, build, beat_id=beat, file_name="route.gpx", what="GPX")
+    assert made == [] and audit_entries(engine, "route.download") == []
+    assert access.route_file(engine, OFFICER_A, build, beat_id="A", file_name="route.gpx", what="GPX") == "<gpx/>"
+    [entry] = audit_entries(engine, "route.download")
+    assert entry["actor"] == "ofc" and entry["details"] == {"what": "GPX", "beat_id": "A"}

@@ -130,7 +130,83 @@ def test_an_unknown_name_gets_the_same_answer_and_is_audited(engine):
     with pytest.raises(AccessError, match="^wrong name or password"):
         accounts.authenticate(engine, "mallory", PASSWORD, now=NOW, settings=Settings())
     [entry] = audit_rows(engine, "sign_in.failure")
-    assert entry["target"] == "mallory" and entry["details"] == {"reason": "unknown name"}
+    assert entry["target"] == entry["actor"] == "unknown account"
+    assert entry["details"] == {"reason": "unknown name", "name_length": 7, "failed_attempts": 1, "client": "local"}
+
+
+def test_a_lockout_holds_for_the_client_that_caused_it_only(engine):
+    """Five wrong passwords from one place used to lock the officer out everywhere."""
+    settings = Settings(sign_in_max_failures=5, lockout_minutes=15)
+    accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
+    for attempt in range(4):
+        with pytest.raises(AccessError, match="wrong name or password"):
+            accounts.authenticate(engine, "alice", f"guess {attempt}", now=NOW, settings=settings,
+                                  client="203.0.113.9")
+    with pytest.raises(AccessError, match="account locked until 09:15"):
+        accounts.authenticate(engine, "alice", "guess 5", now=NOW, settings=settings, client="203.0.113.9")
+    with pytest.raises(AccessError, match="account locked"):
+        accounts.authenticate(engine, "alice", PASSWORD, now=NOW, settings=settings, client="203.0.113.9")
+    # Alice at the station is not locked out by someone guessing elsewhere.
+    assert accounts.authenticate(engine, "alice", PASSWORD, now=NOW, settings=settings, client="10.0.0.5").name == (
+        "alice")
+    # A new password lifts the lock everywhere.
+    accounts.set_password(engine, "alice", PASSWORD + " again", actor="cli:test")
+    assert accounts.authenticate(engine, "alice", PASSWORD + " again", now=NOW, settings=settings,
+                                 client="203.0.113.9").name == "alice"
+
+
+def test_unknown_and_known_names_get_the_same_answers(engine):
+    """An unknown name used never to lock, so the fifth answer told which names exist; now both lock alike."""
+    settings = Settings(sign_in_max_failures=3, lockout_minutes=15)
+    accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
+    answers = {}
+    for name in ("alice", "mallory"):
+        seen = []
+        for attempt in range(5):
+            with pytest.raises(AccessError) as refused:
+                accounts.authenticate(engine, name, f"guess {attempt}", now=NOW, settings=settings, client="x")
+            seen.append(str(refused.value))
+        answers[name] = seen
+    assert answers["alice"] == answers["mallory"]
+    assert answers["alice"][:2] == ["wrong name or password."] * 2 and "locked until 09:15" in answers["alice"][2]
+    assert "mallory" not in every_text_in_the_store(engine)
+
+
+def test_unknown_and_known_names_take_the_same_time(engine, monkeypatch):
+    """Median time of 50 wrong sign-ins under a known name and 50 under unknown names (each from its own client,
+    so none is locked): the same work is done, a password hash checked either way.  A cheap hash keeps the test
+    short and makes any other difference in work stand out more, not less."""
+    import statistics
+    import time
+
+    from argon2 import PasswordHasher
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    dummy = cheap.hash("a password nobody has")
+    monkeypatch.setattr(accounts, "_hasher", lambda: cheap)
+    monkeypatch.setattr(accounts, "_dummy_hash", lambda: dummy)
+    settings = Settings(sign_in_max_failures=20)
+    accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    for i in range(50):
+        for kind, name in (("known", "alice"), ("unknown", f"nobody{i}")):
+            start = time.perf_counter()
+            with pytest.raises(AccessError, match="wrong name or password"):
+                accounts.authenticate(engine, name, "not it at all", now=NOW, settings=settings, client=f"c{i}")
+            times[kind].append(time.perf_counter() - start)
+    known, unknown = statistics.median(times["known"]), statistics.median(times["unknown"])
+    assert abs(known - unknown) < 0.25 * max(known, unknown), (known, unknown)
+
+
+def test_a_password_typed_into_the_name_box_is_not_kept(engine):
+    """A failed sign-in under an unknown name keeps its length only, not the text (which may be a password)."""
+    accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
+    typed = "Tr0ub4dor&3-horse-battery"
+    for name in (typed, typed.lower()):  # one not a valid account name, one that is
+        with pytest.raises(AccessError, match="^wrong name or password"):
+            accounts.authenticate(engine, name, "", now=NOW, settings=Settings())
+    assert typed.lower() not in every_text_in_the_store(engine).lower()
+    assert [r["details"]["name_length"] for r in audit_rows(engine, "sign_in.failure")] == [len(typed)] * 2
 
 
 def test_a_new_password_lifts_the_lockout(engine):
@@ -253,3 +329,37 @@ def test_one_account_per_officer_id_and_ids_within_the_length_policy(engine):
     with pytest.raises(InputError, match="at most 128 characters"):
         accounts.add_user(engine, "long", role=OFFICER, actor="cli:test", officer_id="O" * 129)
     accounts.add_user(engine, "long", role=OFFICER, actor="cli:test", officer_id="O" * 128)
+
+
+def test_a_user_given_a_download_before_a_demotion_has_nothing_at_the_click(engine):
+    """still_signed_in is what a download button asks when clicked: the user as drawn, only while nothing changed."""
+    settings = Settings(session_minutes=60)
+    accounts.add_user(engine, "sgt", role=SUPERVISOR, beats=["A", "B"], password=PASSWORD, actor="cli:test")
+    drawn = accounts.get_user(engine, "sgt")
+
+    def at_click(minutes: float = 1) -> accounts.User | None:
+        return accounts.still_signed_in(engine, drawn, signed_in_at=NOW, now=NOW + timedelta(minutes=minutes),
+                                        settings=settings)
+
+    assert at_click() == drawn
+    assert at_click(61) is None  # the session has ended
+    assert accounts.still_signed_in(engine, None, signed_in_at=NOW, now=NOW, settings=settings) is None
+    accounts.set_beats(engine, "sgt", ["A"], actor="cli:test")
+    assert at_click() is None
+    accounts.set_beats(engine, "sgt", ["A", "B"], actor="cli:test")
+    assert at_click() == drawn
+    accounts.set_role(engine, "sgt", OFFICER, actor="cli:test")
+    assert at_click() is None
+    accounts.set_role(engine, "sgt", SUPERVISOR, actor="cli:test")
+    accounts.disable_user(engine, "sgt", actor="cli:test")
+    assert at_click() is None
+    sso = accounts.User("someone@pd.example", SUPERVISOR, all_beats=True)
+    assert accounts.still_signed_in(engine, sso, signed_in_at=NOW, now=NOW, settings=settings) == sso
+
+
+def test_the_first_administrator_needs_a_typed_password(engine):
+    """Empty password fields used to create the account with a generated password nobody was ever shown."""
+    with pytest.raises(InputError, match="type a password for the first administrator"):
+        accounts.create_first_admin(engine, "chief", password="")
+    assert not accounts.has_admin(engine) and accounts.list_users(engine).empty
+    assert accounts.create_first_admin(engine, "chief", password=PASSWORD).role == ADMIN

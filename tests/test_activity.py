@@ -181,3 +181,32 @@ def test_day_first_dates_are_local_days_not_utc(tmp_path):
                              Mapping(time_format="%d-%m-%Y"))
     assert rejects.empty
     assert records["occurred_at"].iloc[0] == pd.Timestamp("2026-03-05T06:00", tz="UTC")  # midnight in Chicago
+
+
+def test_a_latin1_row_in_a_utf8_file_is_refused_naming_its_line(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes("occurred_at,lat,lon,kind,notes\n".encode()
+                     + "2026-03-01T10:00,41.8,-87.6,foot_patrol,José\n".encode()
+                     + "2026-03-02T10:00,41.8,-87.6,foot_patrol,Müller\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"line 3 is not UTF-8 while other lines are.*Save the whole file as UTF-8"):
+        read_activity_csv(path)
+    path.write_bytes("occurred_at,lat,lon,kind,notes\n2026-03-01T10:00,41.8,-87.6,foot_patrol,José\n".encode("cp1252"))
+    assert read_activity_csv(path)["notes"].tolist() == ["José"]  # a whole Windows file is read as one
+    path.write_bytes("occurred_at,lat,lon,kind,notes\n2026-03-01T10:00,41.8,-87.6,foot_patrol,José\n".encode())
+    assert read_activity_csv(path)["notes"].tolist() == ["José"]
+
+
+def test_a_repeated_header_is_refused_naming_the_column(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("occurred_at,lat,lon,kind,kind\n2026-03-01T10:00,41.8,-87.6,foot_patrol,enforcement\n")
+    with pytest.raises(InputError, match="names column\\(s\\) 'kind' more than once"):
+        read_activity_csv(path)
+
+
+def test_a_nul_byte_anywhere_is_refused_naming_its_line(tmp_path):
+    path = tmp_path / "nul.csv"
+    rows = [f"2026-03-01T10:00,41.8,-87.6,foot_patrol,O{i}" for i in range(1, 600)]  # past the first 8 KB
+    rows[500] = "2026-03-01T10:00,41.8,-87.6,foot_patrol,O1\x00x"
+    path.write_text("occurred_at,lat,lon,kind,officer_id\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputError, match="line 502 holds a NUL byte"):
+        read_activity_csv(path)

@@ -15,6 +15,7 @@ from beatmap import access, accounts, snapshot, store
 from beatmap.ingest import load_areas
 from beatmap.settings import Settings
 from beatmap.ui import auth
+from beatmap.ui.safe import md_escape
 from tests.conftest import APP, ROOT, app_as, import_rows, load_two_beats, metric_frame, square
 
 #: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
@@ -165,7 +166,7 @@ def test_sign_in_form_wrong_password_lockout_and_sign_out(city):
     at = app_as(None).run()
     assert titles(at) == ["Police presence outside enforcement"]
     sign_in(at, "sgt", "not the password")
-    assert [e.value for e in at.error] == ["wrong name or password."]
+    assert [e.value for e in at.error] == [md_escape("wrong name or password.")]
     sign_in(at, "sgt", PASSWORD)
     assert not at.exception and titles(at) == ["Coverage"]
     assert at.session_state[auth.SESSION_NAME] == "sgt"
@@ -374,3 +375,15 @@ def test_a_supervisor_of_some_beats_sees_the_preview_but_may_not_publish(city, t
     next(b for b in at.button if b.label == "Publish now").click().run()
     assert any("covers every beat" in e.value for e in at.error)
     assert not (tmp_path / "public").exists()
+
+
+def test_the_import_page_offers_beats_and_blocks_to_supervisors_of_all_beats_only(city):
+    sergeant = app_as("sgt").run()
+    sergeant.switch_page(PAGE_FILES["import"][0]).run()
+    assert not sergeant.exception
+    buttons = [b.label for b in sergeant.button]
+    assert "Import activity" in buttons and "Load beats and blocks" not in buttons
+    assert any("supervisor of all beats" in c.value for c in sergeant.caption)
+    lieutenant = app_as("lt").run()
+    lieutenant.switch_page(PAGE_FILES["import"][0]).run()
+    assert "Load beats and blocks" in [b.label for b in lieutenant.button]

@@ -203,3 +203,12 @@ def test_block_neighbours_stay_within_a_beat_and_step_over_a_street():
     assert list(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 1), (1, 2)]
     left, right = block_neighbours(blocks, gap_m=10)
     assert len(left) == 0
+
+
+def test_a_nul_in_a_geojson_id_is_refused_instead_of_merging_two_beats(tmp_path):
+    """GIS readers cut text at NUL: 'B01\\u0000x' and 'B01\\u0000y' would load as one beat 'B01'."""
+    path = tmp_path / "nul.geojson"
+    path.write_text(two_beats(ids=("B01\x00x", "B01\x00y")).to_json())
+    assert "\\u0000" in path.read_text()
+    with pytest.raises(InputError, match="NUL character"):
+        read_layer(path)

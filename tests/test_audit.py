@@ -34,6 +34,65 @@ def test_the_store_refuses_to_change_or_remove_an_entry(engine):
     assert [(e["actor"], e["target"]) for e in entries(engine)] == [("cli:test", "x.csv")]
 
 
+#: Ways to write over entry 1, per database (REPLACE and INSERT OR REPLACE are SQLite's; PostgreSQL has neither).
+_OVERWRITES = {
+    "sqlite": [
+        "REPLACE INTO audit_log (audit_id, at, actor, action, target, details) "
+        "VALUES (1, '2026-01-01 00:00:00', 'mallory', 'export', 'x', '{}')",
+        "INSERT OR REPLACE INTO audit_log (audit_id, at, actor, action, target, details) "
+        "VALUES (1, '2026-01-01 00:00:00', 'mallory', 'export', 'x', '{}')",
+        "INSERT INTO audit_log (audit_id, at, actor, action, target, details) "
+        "VALUES (1, '2026-01-01 00:00:00', 'mallory', 'export', 'x', '{}') "
+        "ON CONFLICT (audit_id) DO UPDATE SET actor = excluded.actor",
+    ],
+    "postgresql": [
+        "INSERT INTO audit_log (audit_id, at, actor, action, target, details) "
+        "VALUES (1, now(), 'mallory', 'export', 'x', '{}') ON CONFLICT (audit_id) DO UPDATE SET actor = excluded.actor",
+        "INSERT INTO audit_log (audit_id, at, actor, action, target, details) "
+        "VALUES (1, now(), 'mallory', 'export', 'x', '{}') ON CONFLICT (audit_id) DO NOTHING",
+    ],
+}
+
+
+def test_an_insert_over_an_existing_entry_is_refused(engine):
+    """REPLACE deleted the old row without firing the DELETE trigger; a BEFORE INSERT trigger refuses it."""
+    audit.record(engine, actor="cli:test", action="export", target="x.csv")
+    audit.record(engine, actor="cli:test", action="export", target="y.csv")
+    for statement in _OVERWRITES[engine.dialect.name]:
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    assert [(e["actor"], e["target"]) for e in entries(engine)] == [("cli:test", "x.csv"), ("cli:test", "y.csv")]
+    assert audit.verify_audit_chain(engine).first_bad is None
+
+
+#: What someone holding the database file runs to lift the guard before rewriting the log.
+_DROP_GUARD = {"sqlite": ["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
+               "postgresql": ["DROP TRIGGER audit_log_append_only ON audit_log"]}
+
+
+def test_a_rewritten_entry_breaks_the_hash_chain_and_verify_names_it(engine, tmp_path, capsys, monkeypatch):
+    for name in ("a.csv", "b.csv", "c.csv", "d.csv"):
+        audit.record(engine, actor="cli:test", action="export", target=name, details={"rows": 1})
+    check = audit.verify_audit_chain(engine)
+    assert (check.entries, check.first_bad) == (4, None) and len(check.last_hash) == 64
+    monkeypatch.setenv("BEATMAP_DB", store_db(tmp_path / "test.db"))
+    assert main(["audit", "verify"]) == 0 and "all 4 entries match" in capsys.readouterr().out
+    ids = [e["audit_id"] for e in entries(engine)]
+    with engine.begin() as conn:
+        for statement in _DROP_GUARD[engine.dialect.name]:
+            conn.exec_driver_sql(statement)
+        conn.execute(sa.update(store.audit_log).where(store.audit_log.c.audit_id == ids[1]).values(actor="nobody"))
+    check = audit.verify_audit_chain(engine)
+    assert check.first_bad == ids[1] and "changed" in check.reason
+    assert main(["audit", "verify"]) == 1 and f"entry {ids[1]} does not match" in capsys.readouterr().out
+    with engine.begin() as conn:  # put it back...
+        conn.execute(sa.update(store.audit_log).where(store.audit_log.c.audit_id == ids[1]).values(actor="cli:test"))
+    assert audit.verify_audit_chain(engine).first_bad is None
+    with engine.begin() as conn:  # ...and remove the third entry instead
+        conn.execute(sa.delete(store.audit_log).where(store.audit_log.c.audit_id == ids[2]))
+    assert audit.verify_audit_chain(engine).first_bad == ids[3]
+
+
 def _writes_to_audit_log(node: ast.AST) -> bool:
     """An update()/delete() call on the audit table, or SQL text that changes it."""
     if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in {"update", "delete"}:

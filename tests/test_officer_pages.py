@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from beatmap import accounts, store
 from beatmap.accounts import User
 from beatmap.ui import auth
+from beatmap.ui.safe import md_escape
 from tests.conftest import ROOT, app_as
 from tests.street_city import build_store, lat_lon
 
@@ -131,7 +132,7 @@ def block_flag(m, block_id: str) -> str | None:
 def test_log_visit_page_saves_a_visit_once_on_the_tapped_block(street_store, taps):
     taps.point = lat_lon(250, 150)  # block A_r1c2 (x 200-400, y 0-200)
     at = run(VISIT_PAGE)
-    assert "Block **A_r1c2**" in at.success[0].value
+    assert f"Block **{md_escape('A_r1c2')}**" in at.success[0].value
     at.selectbox[1].select("business check")
     at.text_area[0].input("Owner asked about the back lot")
     assert block_flag(taps.maps[-1], "A_r1c2") == "unvisited"
@@ -262,7 +263,7 @@ def test_a_tap_outside_the_chosen_beat_is_not_placed(street_store, taps):
     assert "That place is outside beat A" in at.warning[0].value
     assert not at.success and next(b for b in at.button if b.label == "Save").disabled
     at.selectbox[0].select("B").run()
-    assert "Block **B_r1c4**, beat B" in at.success[0].value
+    assert f"Block **{md_escape('B_r1c4')}**, beat B" in at.success[0].value
 
 
 def test_route_page_offers_the_landmarks_near_the_beat_and_starts_there(street_store, taps, tmp_path, monkeypatch):

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
 from beatmap import snapshot as snap
-from beatmap.errors import InputError
+from beatmap import store
+from beatmap.errors import BeatmapError, InputError
 from beatmap.metrics import Window
 from beatmap.privacy import (
     aggregates_from_store,
     level_cuts,
-    period_weeks,
     presence_category,
     public_beats,
     public_blocks,
@@ -23,8 +24,9 @@ from beatmap.privacy import (
     weekly_coverage,
     withhold_counts,
 )
-from beatmap.snapshot import PERIOD_EPOCH
+from beatmap.publish import archive_violations, publish_snapshot, published_periods
 from beatmap.settings import Settings
+from beatmap.snapshot import PERIOD_EPOCH
 from tests.public_helpers import (
     AS_OF,
     DATA_END,
@@ -44,7 +46,7 @@ LABEL = snap.withheld_label(3)
 @pytest.mark.parametrize("as_of", [date(2026, 6, 1) + timedelta(days=k) for k in range(0, 120, 5)])
 @pytest.mark.parametrize("delay_days", [7, 30])
 def test_period_is_the_latest_fixed_period_a_full_delay_before_as_of(as_of, delay_days):
-    period = snapshot_period(as_of, window_days=90, delay_days=delay_days, timezone="America/Chicago")
+    period = snapshot_period(as_of, delay_days=delay_days, timezone="America/Chicago")
     assert period.start.weekday() == 0 and period.end.weekday() == 6 and period.days == 91  # 13 whole weeks
     assert (period.start - PERIOD_EPOCH).days % 91 == 0  # one of a fixed series
     assert (as_of - period.end).days - 1 >= delay_days  # whole days between the data and publication
@@ -53,11 +55,10 @@ def test_period_is_the_latest_fixed_period_a_full_delay_before_as_of(as_of, dela
 
 def test_snapshots_hold_the_same_period_or_periods_that_do_not_overlap():
     """So subtracting one archived snapshot from another never isolates a single week."""
-    periods = sorted({snapshot_period(date(2025, 1, 1) + timedelta(days=k), window_days=90, delay_days=7,
-                                      timezone="UTC") for k in range(400)}, key=lambda w: w.start)
+    periods = sorted({snapshot_period(date(2025, 1, 1) + timedelta(days=k), delay_days=7, timezone="UTC")
+                      for k in range(400)}, key=lambda w: w.start)
     assert len(periods) == 5
     assert all(b.start == a.end + timedelta(days=1) for a, b in zip(periods, periods[1:]))
-    assert period_weeks(28) == 4 and period_weeks(3) == 1
 
 
 def test_rules_can_only_be_made_stricter():
@@ -130,7 +131,7 @@ def test_weekly_coverage_counts_shown_blocks_in_whole_weeks_rounded_to_ten():
         "kind": ["foot_patrol", "community_visit", "foot_patrol"],
         "block_id": ["b0", "b0", "b1"],  # b1 is withheld: its visit is not counted
     })
-    trend = weekly_coverage(events, blocks, period=period)
+    trend = weekly_coverage(events, blocks, period=period, min_blocks=1)  # the arithmetic; small beats below
     assert list(trend.columns) == list(snap.TREND_FIELDS) and len(trend) == 9
     assert trend["week_start"].map(lambda d: date.fromisoformat(d).weekday()).eq(0).all()
     last = trend.iloc[-1]
@@ -186,7 +187,7 @@ def test_events_newer_than_the_delay_are_not_published(tmp_path, settings):
     published = agg.blocks.set_index("block_id")["visits"]
     assert published[a[0]] == 4  # up to and including the last day of the data
     assert published[a[1]] == 0  # everything from the Monday after is held back
-    assert agg.trend["week_end"].max() == DATA_END.isoformat()
+    assert agg.trend.empty  # beats of four blocks get no weekly shares (see the small-beat test)
 
 
 def test_a_snapshot_cannot_be_dated_in_the_future(tmp_path, settings):
@@ -199,4 +200,76 @@ def test_a_city_without_activity_publishes_every_block_as_none(tmp_path, setting
     engine = tiny_city(tmp_path, settings=settings)
     agg = aggregates_from_store(engine, settings=settings, as_of=AS_OF)
     assert set(agg.blocks["visit_level"]) == {"none"} and set(agg.blocks["presence"]) == {snap.NO_ACTIVITY}
-    assert agg.level_cuts is None and agg.trend["coverage_pct"].eq(0).all() and len(agg.trend) == 2 * 13
+    assert agg.level_cuts is None and agg.trend.empty  # beats of four blocks: no weekly shares
+
+
+# --- differencing -----------------------------------------------------------------------------------------------
+
+
+def test_snapshots_before_and_after_a_window_days_change_cannot_be_subtracted(tmp_path):
+    """The attack: snapshots at window_days 7 and 14 (as of 2026-06-15 and 2026-06-22) used to publish one and two
+    weeks, so the second minus the first gave each block's withheld weekly count. Now both publish the one period
+    of the fixed calendar, byte for byte the same data."""
+    engine = tiny_city(tmp_path, settings=Settings())
+    a = blocks_of(engine, A)
+    # Block a[0]: 5 visits in the week of June 1 and 1 in the week of June 8 (a withheld weekly count).
+    rows = activity_rows(engine, {(a[0], "foot_patrol"): 5}, first_day=date(2026, 6, 1), days=5)
+    rows += activity_rows(engine, {(a[0], "community_visit"): 1}, first_day=date(2026, 6, 9), days=1)
+    import_rows(engine, tmp_path, rows, settings=Settings())
+    folders = []
+    for window_days, as_of in ((7, date(2026, 6, 15)), (14, date(2026, 6, 22))):
+        settings = Settings(window_days=window_days)
+        folder = tmp_path / f"public-{window_days}"
+        manifest = publish_snapshot(engine, folder, settings=settings, as_of=as_of)
+        assert (manifest["data_start"], manifest["data_end"]) == ("2026-03-02", "2026-05-31")
+        assert snap.check_snapshot(folder, settings=settings) == []
+        folders.append(folder)
+    for name in (snap.BLOCKS_CSV, snap.BEATS_CSV, snap.TREND_CSV, snap.GEOJSON):
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name
+
+
+def test_a_period_overlapping_an_earlier_publication_without_equalling_it_is_refused(tmp_path, settings):
+    engine = tiny_city(tmp_path, settings=settings)
+    first = publish_snapshot(engine, tmp_path / "public", settings=settings, as_of=AS_OF)
+    assert archive_violations(first, published_periods(engine)) == []  # the same period again is fine
+    later = {"data_start": "2026-06-01", "data_end": "2026-08-30"}  # the next period: no overlap
+    assert archive_violations(later, published_periods(engine)) == []
+    shifted = {"data_start": "2026-03-09", "data_end": "2026-06-07"}  # a week later: 12 weeks shared
+    [problem] = archive_violations(shifted, published_periods(engine))
+    assert "overlaps the period 2026-03-02 to 2026-05-31 published on 2026-06-10" in problem
+    # An earlier publication of another calendar (a former beatmap, another rule) blocks the next overlapping one.
+    with store.transaction(engine) as conn:
+        store.record_audit(conn, actor="cli:old", action="publish", target="data/public",
+                           details={"as_of": "2026-06-20", "data_start": "2026-06-01", "data_end": "2026-06-14"})
+    with pytest.raises(BeatmapError, match="overlaps the period 2026-06-01 to 2026-06-14"):
+        publish_snapshot(engine, tmp_path / "public", settings=settings, as_of=date(2026, 9, 10))
+    assert snap.read_manifest(tmp_path / "public")["as_of"] == AS_OF.isoformat()  # the old snapshot stays
+
+
+def test_small_beats_get_no_weekly_shares(tmp_path, settings):
+    """In a beat of 4 blocks, one block visited once a week showed as 30% in exactly those weeks."""
+    engine = tiny_city(tmp_path, settings=settings)
+    a = blocks_of(engine, A)
+    mondays = [date(2026, 3, 2) + timedelta(weeks=k) for k in range(0, 13, 2)]  # every other week
+    rows = [r for monday in mondays for r in activity_rows(engine, {(a[0], "foot_patrol"): 1}, first_day=monday,
+                                                           days=1)]
+    import_rows(engine, tmp_path, rows, settings=settings)
+    agg = aggregates_from_store(engine, settings=settings, as_of=AS_OF)
+    exposed = weekly_coverage(store.read_events(engine, columns=("occurred_at", "kind", "block_id")), agg.blocks,
+                              period=agg.period, min_blocks=1)
+    visited_weeks = exposed.loc[(exposed["beat_id"] == A) & (exposed["coverage_pct"] > 0), "week_start"]
+    assert visited_weeks.tolist() == [m.isoformat() for m in mondays]  # what a small beat's weekly rows gave away
+    assert agg.trend.empty and settings.public_trend_min_blocks == 20
+    folder = tmp_path / "public"
+    publish_snapshot(engine, folder, settings=settings, as_of=AS_OF)
+    assert snap.read_rows(folder, snap.TREND_CSV) == []
+    # A snapshot whose trend holds a small beat fails the check (the manifest's hashes recomputed to match).
+    trend = folder / snap.TREND_CSV
+    trend.write_text(trend.read_text() + "A,2026-03-02,2026-03-08,30\n")
+    manifest = json.loads((folder / snap.MANIFEST).read_text())
+    manifest["files"][snap.TREND_CSV]["sha256"] = snap.sha256_of(trend)
+    (folder / snap.MANIFEST).write_text(json.dumps(manifest))
+    problems = snap.check_snapshot(folder, settings=settings)
+    assert any("weekly shares of beat 'A', which has 4 blocks" in p for p in problems), problems
+    with pytest.raises(InputError, match="public_trend_min_blocks"):
+        Settings(public_trend_min_blocks=19)

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 import sqlalchemy
@@ -81,27 +82,26 @@ def test_public_only_app_shows_the_snapshot_without_the_store(published, public_
     assert at.error == [] and at.info == []
     # Words and percent signs, not column names; the skip link goes past the map to the tables.
     assert all(str(v).endswith("%") for v in beats["Coverage"]) and "beat_id" not in beats.columns
-    weekly = at.dataframe[1].value
-    first, *weeks = weekly.columns
-    assert first == "Beat" and all(c.startswith("Week of ") for c in weeks)
-    assert all(str(v).endswith("%") for v in weekly.iloc[:, 1:].to_numpy().ravel())
+    # The tiny city's beats have 4 blocks, under public_trend_min_blocks: no weekly rows, so no weekly table.
+    assert snap.read_rows(published, snap.TREND_CSV) == []
+    assert "Block" in at.dataframe[1].value.columns
     assert any("(#beats)" in m.value and "Skip the map" in m.value for m in at.markdown)
 
 
 def test_the_block_table_lists_every_block_and_searches_it(published, public_only, monkeypatch):
     monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(published))
     at = run_app()
-    everything = at.dataframe[2].value
+    everything = at.dataframe[-1].value
     published_ids = [f["properties"]["block_id"] for f in snap.read_features(published)["features"]]
     assert sorted(everything["Block"]) == sorted(published_ids)
     assert {"Where", "Visit level", "Police presence"} <= set(everything.columns)
     wanted = published_ids[1]
     at.text_input[0].input(wanted).run()
-    found = at.dataframe[2].value
+    found = at.dataframe[-1].value
     assert wanted in set(found["Block"]) and 0 < len(found) < len(everything)
     assert any(m.value.endswith("found.") for m in at.markdown)
     at.text_input[0].input("no such street anywhere").run()
-    assert at.dataframe[2].value.empty
+    assert at.dataframe[-1].value.empty
 
 
 def test_nothing_published_yet_tells_residents_no_command(public_only, monkeypatch, tmp_path):
@@ -152,3 +152,34 @@ def test_public_page_imports_nothing_that_reaches_the_store():
             "or m in ('beatmap.store', 'beatmap.ui.data', 'beatmap.report', 'beatmap.privacy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_snapshot_published_with_an_override_is_shown_with_its_notice(request, monkeypatch, tmp_path):
+    """A shorter delay is a recorded decision (publish --override-delay-days): shown, and said."""
+    from beatmap.publish import publish_snapshot
+    from tests.public_helpers import AS_OF, tiny_city
+
+    engine = tiny_city(tmp_path, settings=Settings())
+    publish_snapshot(engine, tmp_path / "public", settings=Settings(), as_of=AS_OF + timedelta(days=91 - 7),
+                     override_delay_days=2, override_reason="council meeting tonight")
+    engine.dispose()
+    public_only = request.getfixturevalue("public_only")  # from here on, nothing may reach the store
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(tmp_path / "public"))
+    at = run_app()
+    assert at.error == [] and len(public_only["drawn"]) == 1
+    assert any("shorter delay (2 days)" in w.value for w in at.warning)
+
+
+def test_the_notes_shown_are_made_from_the_manifest_not_read_from_readme(published, public_only, monkeypatch,
+                                                                          tmp_path):
+    folder = tmp_path / "public"
+    shutil.copytree(published, folder)
+    readme = folder / snap.ABOUT
+    readme.write_text(readme.read_text() + "\n![x](http://evil.example/p.png)\n", encoding="utf-8")
+    manifest = json.loads((folder / snap.MANIFEST).read_text())
+    manifest["files"][snap.ABOUT]["sha256"] = snap.sha256_of(readme)
+    (folder / snap.MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(folder))
+    at = run_app()
+    assert any("What the map does not show" in m.value for m in at.markdown)
+    assert not any("evil" in m.value for m in at.markdown)

@@ -18,11 +18,12 @@ from beatmap import snapshot as snap
 from beatmap import store
 from beatmap.cli import main
 from beatmap.demo import build_demo
-from tests.conftest import store_db
 from beatmap.errors import BeatmapError, InputError
-from beatmap.publish import check_snapshot, publish_snapshot
+from beatmap.publish import check_published, check_snapshot, publish_snapshot
 from beatmap.render import display_frame
 from beatmap.settings import Settings
+from tests.conftest import store_db
+from tests.public_helpers import A, publish_tiny_city
 
 AS_OF = date(2026, 10, 20)  # inside the demo's year of data, so later events exist and must be held back
 DATA_START, DATA_END = date(2026, 6, 1), date(2026, 8, 30)  # the latest 13-week period over by Oct 12
@@ -369,3 +370,17 @@ def test_publish_history_lists_each_publication_once(demo, tmp_path):
     assert newest["folder"] == str((tmp_path / "again").resolve())
     assert str(newest["published_at"].tz) == "America/Chicago"
     assert history["shorter_delay"].sum() == before["shorter_delay"].sum() + 1
+
+
+def test_an_edited_readme_with_its_checksum_recomputed_is_reported_and_never_shown(tmp_path, settings):
+    folder = publish_tiny_city(tmp_path, {(A, 0, "foot_patrol"): 4}, settings=settings)
+    manifest = snap.read_manifest(folder)
+    assert snap.about_from_manifest(manifest) == snap.read_about(folder)  # the notes are made from the manifest
+    readme = folder / snap.ABOUT
+    readme.write_text(readme.read_text() + "\n[Report a crime here](http://evil.example)\n", encoding="utf-8")
+    manifest["files"][snap.ABOUT]["sha256"] = snap.sha256_of(readme)
+    (folder / snap.MANIFEST).write_text(json.dumps(manifest))
+    assert snap.check_snapshot(folder, settings=settings) == []  # the checksums alone cannot tell
+    [problem] = check_published(folder, settings=settings)
+    assert "README.txt: differs from the notes its manifest gives" in problem
+    assert "evil.example" not in snap.about_from_manifest(snap.read_manifest(folder))  # what the public page shows

@@ -94,6 +94,11 @@ def test_a_store_made_before_migrations_is_refused_then_upgrades_with_nothing_lo
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), conn.begin():
             conn.exec_driver_sql("DELETE FROM audit_log")
         assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
+    chain = store.verify_audit_chain(engine)  # 0004 chained the old entries, oldest first
+    assert chain.first_bad is None and chain.entries == len(before["audit"]) and chain.last_hash
+    with raw.connect() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"), conn.begin():
+        conn.exec_driver_sql("INSERT INTO audit_log (audit_id, at, actor, action, details) "
+                             "VALUES (1, CURRENT_TIMESTAMP, 'x', 'x', '{}')")
     assert migrate.upgrade(raw) == (migrate.head(), migrate.head())  # a second upgrade changes nothing
     raw.dispose()
     engine.dispose()

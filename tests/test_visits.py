@@ -285,3 +285,30 @@ def test_visit_changes_are_audited_under_the_account_that_made_them(areas, setti
     delete_visit_as(areas, sergeant, second, settings=settings, now=NOW)
     actions = [(e["action"], e["actor"]) for e in audit(areas) if e["action"] != "visit.log"]
     assert actions == [("visit.edit", "jdoe"), ("visit.edit", "sgt.smith"), ("visit.delete", "sgt.smith")]
+
+
+def test_a_visit_cannot_be_dated_back_beyond_the_setting_or_into_a_published_period(areas, settings):
+    with pytest.raises(InputError, match="at most 7 days"):
+        log(areas, settings, token="old", when=NOW - timedelta(days=300))
+    with pytest.raises(InputError, match="at most 7 days"):
+        log(areas, settings, token="old2", when=NOW - timedelta(days=8, hours=12))
+    assert log(areas, settings, token="recent", when=NOW - timedelta(days=6)) > 0
+    wider = Settings(timezone=settings.timezone, visit_backdate_days=14)
+    assert log(areas, wider, token="ten", when=NOW - timedelta(days=10)) > 0
+    # A publication that covers up to three days ago closes those days, whatever the setting says.
+    published = (NOW - timedelta(days=3)).astimezone(settings.zone).date()
+    store_audit(areas, "publish", {"data_end": published.isoformat()})
+    with pytest.raises(InputError, match=f"published up to {published}"):
+        log(areas, wider, token="in-period", when=NOW - timedelta(days=4))
+    event_id = log(areas, settings, token="after", when=NOW - timedelta(days=1))
+    with pytest.raises(InputError, match="published up to"):
+        edit_visit(areas, event_id, actor="O7", role="officer", settings=settings, occurred_at=NOW - timedelta(days=5),
+                   now=NOW)
+    edited = edit_visit(areas, event_id, actor="O7", role="officer", settings=settings, note="ok", now=NOW)
+    assert edited["notes"] == "ok"  # a correction that keeps the time is not backdating
+    assert len([e for e in audit(areas) if e["action"] == "visit.log"]) == 3
+
+
+def store_audit(engine, action: str, details: dict) -> None:
+    with store.transaction(engine) as conn:
+        store.record_audit(conn, actor="cli:test", action=action, target="data/public", details=details)

@@ -30,7 +30,7 @@ from beatmap.store.activity import (
     update_assignments,
 )
 from beatmap.store.areas import read_beats, read_blocks, read_streets, write_area_notes, write_areas, write_streets
-from beatmap.store.audit import record_audit
+from beatmap.store.audit import ChainCheck, entry_hash, record_audit, verify_audit_chain
 from beatmap.store.engine import DEFAULT_DB, ENV_VAR, open_store, store_url, transaction
 from beatmap.store.meta import analysis_crs, bump_version, cache_key, get_meta, set_meta, store_identity, store_version
 from beatmap.store.tables import (
@@ -45,6 +45,7 @@ from beatmap.store.tables import (
     metadata,
     rejects_table,
     sessions_table,
+    sign_in_failures,
     streets_table,
     user_beats,
     users_table,
@@ -56,6 +57,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "ID_MAX",
     "TEXT_MAX",
+    "ChainCheck",
     "UTCDateTime",
     "activity_span",
     "add_batch",
@@ -68,6 +70,7 @@ __all__ = [
     "bump_version",
     "cache_key",
     "counts",
+    "entry_hash",
     "events",
     "existing_fingerprints",
     "get_meta",
@@ -88,6 +91,7 @@ __all__ = [
     "sessions_table",
     "set_batch_summary",
     "set_meta",
+    "sign_in_failures",
     "store_identity",
     "store_url",
     "store_version",
@@ -96,6 +100,7 @@ __all__ = [
     "update_assignments",
     "user_beats",
     "users_table",
+    "verify_audit_chain",
     "write_area_notes",
     "write_areas",
     "write_streets",

@@ -149,6 +149,8 @@ audit_log = Table(
     Column("action", Text, nullable=False, index=True),  # e.g. "import", "export", "visit.edit"
     Column("target", Text),  # what it acted on: a file, a beat, an event id
     Column("details", Text, nullable=False),  # JSON object
+    # SHA-256 over the entry and the previous entry's hash (tamper evidence; see beatmap.store.audit.entry_hash).
+    Column("entry_hash", Text),
     sqlite_autoincrement=True,
 )
 
@@ -169,6 +171,17 @@ users_table = Table(
     Column("last_sign_in", UTCDateTime),
     UniqueConstraint("officer_id", name="uq_users_officer_id"),
     sqlite_autoincrement=True,
+)
+
+# Failed sign-ins per typed name and client: a lockout holds for one client only, so an attacker in one place
+# cannot lock an officer out everywhere; unknown names count too, so a lockout tells nothing about which names
+# exist.  ``name_key`` is a keyed hash of the typed name (it may be a password typed into the wrong box).
+sign_in_failures = Table(
+    "sign_in_failures", metadata,
+    Column("name_key", Text, primary_key=True),
+    Column("client", Text, primary_key=True),  # the address the server saw, or the trusted proxy header's
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
 )
 
 # No foreign key to beats: loading areas again replaces every beat, and assignments outlive that.

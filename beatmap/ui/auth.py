@@ -25,6 +25,7 @@ import json
 import secrets
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -206,12 +207,24 @@ def _sign_in_form(engine: Engine, settings: Settings, side: DeltaGenerator) -> N
         return
     now = datetime.now(UTC)
     try:
-        user = accounts.authenticate(engine, name, password, now=now, settings=settings)
+        user = accounts.authenticate(engine, name, password, now=now, settings=settings, client=client_of(settings))
     except BeatmapError as exc:
         side.error(md_escape(exc))
         return
     _start_session(engine, settings, user, now)
     st.rerun()
+
+
+def client_of(settings: Settings) -> str:
+    """Who is signing in, for the failed sign-in count: the address the server sees, or the first address in
+    ``settings.trusted_proxy_header`` behind the department's reverse proxy."""
+    if settings.trusted_proxy_header:
+        forwarded = st.context.headers.get(settings.trusted_proxy_header)
+        first = forwarded.split(",")[0].strip() if isinstance(forwarded, str) else ""
+        if first:
+            return first[:128]
+    address = st.context.ip_address
+    return address[:128] if isinstance(address, str) and address else "unknown"
 
 
 def setup_code(engine: Engine) -> str:
@@ -261,6 +274,22 @@ def _first_admin_form(engine: Engine, settings: Settings, side: DeltaGenerator) 
     accounts.record_sign_in(engine, user, method="first-run setup", now=now)
     _start_session(engine, settings, user, now)
     st.rerun()
+
+
+def at_click(engine: Engine, settings: Settings) -> Callable[[], User | None]:
+    """A function giving the signed-in user as they are when it is called, for a download made at click time.
+
+    A download button drawn for a supervisor who is then demoted, disabled or
+    signed out must not still work: its file is made when clicked, and this
+    answers None then (see :func:`beatmap.accounts.still_signed_in`).
+    """
+    user = current_user()
+    since = st.session_state.get(SESSION_SIGNED_IN_AT) or st.session_state.get(_SSO_SINCE)
+
+    def now_user() -> User | None:
+        return accounts.still_signed_in(engine, user, signed_in_at=since, now=datetime.now(UTC), settings=settings)
+
+    return now_user
 
 
 def require_page(page: str) -> User | None:

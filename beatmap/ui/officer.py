@@ -13,6 +13,7 @@ from beatmap.accounts import User
 from beatmap.crs import WGS84
 from beatmap.report import block_coverage, window_from_store
 from beatmap.ui import data
+from beatmap.ui.safe import md_escape
 
 
 @st.cache_data(show_spinner="Computing coverage…", max_entries=16)
@@ -63,5 +64,5 @@ def beat_centre(outline: gpd.GeoDataFrame) -> tuple[float, float]:
 def officer_id(user: User) -> str:
     """The signed-in user's officer id (their visits are logged under it), shown as a caption."""
     ident = access.officer_id_of(user)
-    st.caption(f"Officer {ident}")
+    st.caption(f"Officer {md_escape(ident)}")
     return ident

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
-# Markdown, Streamlit's colour/icon/emoji directives (":red[...]", ":material/x:"), LaTeX ("$") and entity
-# references ("&amp;" would show as "&").
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$:&])")
+# Markdown, Streamlit's colour/icon/emoji directives (":red[...]", ":material/x:"), LaTeX ("$"), entity
+# references ("&amp;" would show as "&"), and what makes a bare URL or e-mail address a link: the ":" of
+# "http://", the "." of "www.evil.example" and the "@" of "a@b.example" (GitHub-style autolinks).  A list
+# marker or a heading underline at a line's start ("-", "=", "1.") is escaped too.
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$:&.@=-])")
 
 
 def md_escape(text: object) -> str:

@@ -13,7 +13,8 @@ from beatmap.ui.safe import md_escape
 
 #: Action families offered in the filter (an action matches its family and sub-actions).
 ACTIONS = {"": "Everything", "sign_in": "Sign-ins, failures and lockouts", "sign_out": "Sign-outs",
-           "user": "Account changes", "import": "Imports", "export": "Exports", "audit": "Audit log downloads",
+           "user": "Account changes", "import": "Imports (and refused imports)", "export": "Exports",
+           "route": "Walking route downloads", "audit": "Audit log downloads",
            "publish": "Publications", "visit": "Visit corrections and deletions"}
 SHOWN = 5000
 
@@ -46,6 +47,7 @@ st.dataframe(entries, hide_index=True, width="stretch", column_config={
     "details": st.column_config.TextColumn("Details", width="large"),
 })
 file_name = f"audit-{days[0]}-{days[1]}.csv"
+who = auth.at_click(engine, settings)  # checked again when clicked
 st.download_button("Download these entries (CSV)",
-                   lambda: access.export_audit_log(engine, user, entries, file_name=file_name),
+                   lambda: access.export_audit_log(engine, who(), entries, file_name=file_name),
                    file_name=file_name, mime="text/csv", on_click="ignore", disabled=entries.empty)

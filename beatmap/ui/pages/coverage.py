@@ -209,9 +209,11 @@ with st.expander("Export"):
     name = "city" if beat == CITY else f"beat-{beat}"
     table = data.with_street_names(shown.drop(columns=["officers"]), street_names)
 
+    who = auth.at_click(engine, settings)  # the user as they are at the click: demoted or signed out gets nothing
+
     def audited(build, file_name: str, what: str, rows: int | None = None):
         """The download's callable: checks the role and records the export when the file is made."""
-        return lambda: access.export(engine, user, build, file_name=file_name,
+        return lambda: access.export(engine, who(), build, file_name=file_name,
                                      rows=len(table) if rows is None else rows, what=what)
 
     st.download_button("Block table (CSV)", audited(lambda: csv_text(table), f"coverage-{name}.csv", "block table"),

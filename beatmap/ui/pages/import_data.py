@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from beatmap import access, store
+from beatmap import access
 from beatmap.errors import BeatmapError
 from beatmap.export import csv_text
 from beatmap.ui import auth, data
@@ -32,41 +32,48 @@ def progress_bar():
     return lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
 
-st.subheader("1. Beats and blocks")
-with st.form("areas"):
-    beats_file = st.file_uploader("Beat polygons", type=GIS_TYPES,
-                                  help="GeoJSON, zipped Shapefile, GeoPackage or GeoParquet.")
-    beat_id = st.text_input("Beat id field", placeholder="beat_id", help="Leave empty for a field named beat_id.")
-    crs = st.text_input("CRS, only if the file has none", placeholder="EPSG:3435")
-    use_grid = st.radio("Blocks", ["Square grid", "My block layer"], horizontal=True)
-    grid_m = st.number_input("Grid cell size (m)", min_value=25, max_value=2000, value=150, step=25)
-    blocks_file = st.file_uploader("Block polygons (for 'My block layer')", type=GIS_TYPES)
-    block_id = st.text_input("Block id field", placeholder="block_id")
-    areas_go = st.form_submit_button("Load beats and blocks", type="primary")
-if areas_go:
-    if beats_file is None or (use_grid == "My block layer" and blocks_file is None):
-        st.error("Choose the beat file (and the block file when using your own blocks).")
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                summary = access.load_areas_as(
-                    engine, user, saved(beats_file, Path(tmp)), settings=settings, beat_id_field=beat_id or None,
-                    crs=crs or None, blocks_path=saved(blocks_file, Path(tmp)) if use_grid != "Square grid" else None,
-                    block_id_field=block_id or None, grid_m=float(grid_m) if use_grid == "Square grid" else None,
-                    progress=progress_bar())
-            except BeatmapError as exc:
-                st.error(md_escape(exc))
-            else:
-                st.success(f"Loaded {summary.beats:,} beats and {summary.blocks:,} blocks "
-                           f"(analysis CRS {summary.crs}).")
-                if not summary.notes.empty:
-                    n = len(summary.notes)
-                    st.warning(f"{n} feature{' needed' if n == 1 else 's needed'} attention:")
-                    st.dataframe(summary.notes.rename(columns={
-                        "layer": "Layer", "feature": "Feature", "id": "Id", "action": "What was done",
-                        "detail": "Why"}), hide_index=True, width="stretch")
+if access.may_change_city(user):
+    st.subheader("1. Beats and blocks")
+    with st.form("areas"):
+        beats_file = st.file_uploader("Beat polygons", type=GIS_TYPES,
+                                      help="GeoJSON, zipped Shapefile, GeoPackage or GeoParquet.")
+        beat_id = st.text_input("Beat id field", placeholder="beat_id",
+                                help="Leave empty for a field named beat_id.")
+        crs = st.text_input("CRS, only if the file has none", placeholder="EPSG:3435")
+        use_grid = st.radio("Blocks", ["Square grid", "My block layer"], horizontal=True)
+        grid_m = st.number_input("Grid cell size (m)", min_value=25, max_value=2000, value=150, step=25)
+        blocks_file = st.file_uploader("Block polygons (for 'My block layer')", type=GIS_TYPES)
+        block_id = st.text_input("Block id field", placeholder="block_id")
+        areas_go = st.form_submit_button("Load beats and blocks", type="primary")
+    if areas_go:
+        if beats_file is None or (use_grid == "My block layer" and blocks_file is None):
+            st.error("Choose the beat file (and the block file when using your own blocks).")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    own_blocks = use_grid != "Square grid"
+                    summary = access.load_areas_as(
+                        engine, user, saved(beats_file, Path(tmp)), settings=settings,
+                        beat_id_field=beat_id or None, crs=crs or None,
+                        blocks_path=saved(blocks_file, Path(tmp)) if own_blocks else None,
+                        block_id_field=block_id or None, grid_m=None if own_blocks else float(grid_m),
+                        progress=progress_bar())
+                except BeatmapError as exc:
+                    st.error(md_escape(exc))
+                else:
+                    st.success(f"Loaded {summary.beats:,} beats and {summary.blocks:,} blocks "
+                               f"(analysis CRS {md_escape(summary.crs)}).")
+                    if not summary.notes.empty:
+                        n = len(summary.notes)
+                        st.warning(f"{n} feature{' needed' if n == 1 else 's needed'} attention:")
+                        st.dataframe(summary.notes.rename(columns={
+                            "layer": "Layer", "feature": "Feature", "id": "Id", "action": "What was done",
+                            "detail": "Why"}), hide_index=True, width="stretch")
+else:
+    st.caption("Beats and blocks are loaded by a supervisor of all beats, as they change every beat. You import "
+               "activity for your beats; rows on other beats are rejected with the reason.")
 
-st.subheader("2. Activity")
+st.subheader("2. Activity" if access.may_change_city(user) else "Activity")
 with st.form("activity"):
     activity_file = st.file_uploader("Activity CSV", type=["csv", "txt"],
                                      help="Canonical columns occurred_at, lat, lon, kind; or any export with a "
@@ -103,10 +110,11 @@ if activity_go:
                 if summary.rejected:
                     reasons = pd.DataFrame(list(summary.reject_reasons.items()), columns=["reason", "rows"])
                     st.dataframe(reasons, hide_index=True, width="stretch")
-                    rejects = store.read_rejects(engine, source=summary.source)
+                    rejects = access.rejects_for(engine, user, batch_id=summary.batch_id)
                     name = f"rejects-{Path(activity_file.name).stem}.csv"
+                    who = auth.at_click(engine, settings)
                     st.download_button(
                         f"Download the rejected rows of feed {md_escape(summary.source)} (CSV)",
-                        lambda: access.export(engine, user, lambda: csv_text(rejects), file_name=name,
+                        lambda: access.export(engine, who(), lambda: csv_text(rejects), file_name=name,
                                               rows=len(rejects), what="rejected rows"),
                         file_name=name, mime="text/csv", on_click="ignore")

@@ -13,6 +13,7 @@ from beatmap.access import delete_visit_as, edit_visit_as, log_visit_as
 from beatmap.errors import BeatmapError
 from beatmap.render import FLAG_WORDS, route_map
 from beatmap.ui import auth, data, mapview, officer
+from beatmap.ui.safe import md_escape
 from beatmap.visits import block_at, own_visits, week_start
 
 KINDS = {"Community visit": S.COMMUNITY_VISIT, "Foot patrol": S.FOOT_PATROL}
@@ -46,12 +47,13 @@ else:
         found = block_at(engine, lat=point[0], lon=point[1], settings=settings, beat_id=beat,
                          blocks=officer.beat_blocks(engine, url, v, beat))
     except BeatmapError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
     if found is None:
-        st.warning(f"That place is outside beat {beat}; tap inside the block you visited, or choose its beat.")
+        st.warning(f"That place is outside beat {md_escape(beat)}; tap inside the block you visited, or choose its "
+                   "beat.")
     else:
         moved = f" (moved {found['distance_m']:.0f} m from the street onto it)" if found["snapped"] else ""
-        st.success(f"Block **{found[S.BLOCK_ID]}**, beat {found[S.BEAT_ID]}{moved}")
+        st.success(f"Block **{md_escape(found[S.BLOCK_ID])}**, beat {md_escape(found[S.BEAT_ID])}{moved}")
 
 now = datetime.now(settings.zone)
 with st.form("visit"):
@@ -72,10 +74,10 @@ if saved and found is not None:
             duration_min=float(duration) if duration else None, note=note or None,
             client_token=st.session_state[TOKEN], settings=settings)
     except BeatmapError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
     else:
         st.session_state.pop(POINT, None)  # the next visit starts with a new tap
-        st.session_state[SAVED] = f"Saved visit {event_id} on block {found[S.BLOCK_ID]}."
+        st.session_state[SAVED] = f"Saved visit {event_id} on block {md_escape(found[S.BLOCK_ID])}."
         st.rerun()  # the map above was drawn before the save: draw it again with the new visit
 if SAVED in st.session_state:
     st.success(st.session_state.pop(SAVED))
@@ -112,9 +114,9 @@ else:
                     delete_visit_as(engine, user, chosen, settings=settings)
                     st.rerun()
             except BeatmapError as exc:
-                st.error(str(exc))
+                st.error(md_escape(exc))
 
-st.subheader(f"Flagged blocks in beat {beat}")
+st.subheader(f"Flagged blocks in beat {md_escape(beat)}")
 flagged = data.as_table(blocks[blocks["flag"].notna()])
 if flagged.empty:
     st.caption("No block is flagged.")

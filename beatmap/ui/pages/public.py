@@ -8,6 +8,7 @@ snapshot only after it passes the public map checks.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from beatmap.errors import BeatmapError
 from beatmap.publicmap import public_map
 from beatmap.settings import Settings, read_settings
 from beatmap.ui.mapview import show_map
+from beatmap.ui.safe import md_escape
 
 BEAT_LABELS = {
     "beat_id": "Beat",
@@ -51,6 +53,15 @@ def _problems(folder: str, files: tuple, min_count: int, delay_days: int) -> lis
     return snapshot.snapshot_violations(folder, min_count=min_count, delay_days=delay_days)
 
 
+def _override(folder: Path) -> int | None:
+    """The shorter delay a snapshot was published with (``--override-delay-days``), or None."""
+    try:
+        override = snapshot.read_manifest(folder).get("override")
+        return int(override["delay_days"]) if isinstance(override, dict) and override["delay_days"] >= 0 else None
+    except (BeatmapError, KeyError, TypeError, ValueError):
+        return None  # the check reports an unreadable manifest
+
+
 def _file_stamps(folder: Path) -> tuple:
     """Name, size and modification time of every file in the folder (the check's cache key)."""
     return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
@@ -60,7 +71,7 @@ st.title("Police presence outside enforcement")
 try:
     settings = _settings(os.environ.get("BEATMAP_SETTINGS"))
 except BeatmapError as exc:
-    st.error(str(exc))
+    st.error(md_escape(exc))
     st.stop()
 
 folder = snapshot.find_snapshot(snapshot.public_dir(settings))
@@ -69,7 +80,9 @@ if folder is None:
             "block by block; please come back later.")
     st.stop()
 
-problems = _problems(str(folder), _file_stamps(folder), settings.public_min_count, settings.public_delay_days)
+override = _override(folder)  # published with a shorter delay, by a decision in the audit log: shown with a notice
+delay = settings.public_delay_days if override is None else min(settings.public_delay_days, override)
+problems = _problems(str(folder), _file_stamps(folder), settings.public_min_count, delay)
 if problems:
     st.error("The published map does not pass the public map checks, so it is not shown. Please come back "
              "later.")
@@ -80,15 +93,19 @@ try:
     features = snapshot.read_features(folder)
     beats = pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV))
     trend = pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV))
-    about = snapshot.read_about(folder)
+    about = snapshot.about_from_manifest(manifest)  # made from the dates and rules, not read from README.txt
 except BeatmapError as exc:
-    st.error(str(exc))
+    st.error(md_escape(exc))
     st.stop()
 
-st.markdown(f"Foot patrols and community visits, block by block, from {manifest['data_start']} to "
-           f"{manifest['data_end']}. Published {manifest['as_of']}; nothing from the last "
-           f"{manifest['rules']['delay_days']} days is included.")
+# Dates and numbers are read as such (the check passed them), so no text of the files reaches the page as markup.
+st.markdown(f"Foot patrols and community visits, block by block, from {date.fromisoformat(manifest['data_start'])} "
+            f"to {date.fromisoformat(manifest['data_end'])}. Published {date.fromisoformat(manifest['as_of'])}; "
+            f"nothing from the last {int(manifest['rules']['delay_days'])} days is included.")
 st.markdown("[Skip the map: go to the tables](#beats)")
+if override is not None:
+    st.warning(f"This snapshot was published with a shorter delay ({override} days) than the usual "
+               f"{settings.public_delay_days} days, by a decision the department recorded.")
 show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
          key="public-map")
 
@@ -119,7 +136,7 @@ if len(blocks):
                  hide_index=True, width="stretch")
 
 with st.expander("About this map", expanded=True):
-    st.markdown(about)
+    st.markdown(md_escape(about))  # the snapshot's text is shown as text: no link, image or HTML
 
 left, right = st.columns(2)
 left.download_button("Blocks (CSV)", (Path(folder) / snapshot.BLOCKS_CSV).read_bytes(), file_name="coverage.csv",

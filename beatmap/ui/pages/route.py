@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from beatmap import basemap
-from beatmap.access import plan_route_as
+from beatmap.access import plan_route_as, route_file
 from beatmap.clock import local_today
 from beatmap.errors import BeatmapError
 from beatmap.neglect import neglected_areas
@@ -15,6 +15,7 @@ from beatmap.routing.output import route_card_html, route_to_gpx
 from beatmap.routing.route import default_seed
 from beatmap.streets import map_streets_from_store
 from beatmap.ui import auth, data, mapview, officer
+from beatmap.ui.safe import md_escape
 
 TAPPED, CENTRE = "Where I tap on the map", "Beat centre"
 
@@ -59,7 +60,7 @@ if st.button("Plan the route", type="primary"):
                                                   area_id=area)
     except BeatmapError as exc:
         st.session_state.pop(key, None)
-        st.error(str(exc))
+        st.error(md_escape(exc))
 route = st.session_state.get(key)
 
 streets = data.street_lines(engine, url, v, beat)
@@ -84,12 +85,17 @@ if route is not None:
     for note in route.notes:
         st.caption(note)
     a, b = st.columns(2)
-    a.download_button("Download GPX", route_to_gpx(route, stop_names=stop_names),
-                      file_name=f"route-{beat}-{route.seed}.gpx", mime="application/gpx+xml")
+    who = auth.at_click(engine, settings)  # the files are made, checked and audited when clicked
+    gpx_name, card_name = f"route-{beat}-{route.seed}.gpx", f"route-{beat}-{route.seed}.html"
 
     def card() -> str:
         around = map_streets_from_store(engine, beat_id=beat, margin_m=400.0)
         return route_card_html(route, stop_names=stop_names, landmarks=settings.landmarks, streets=around)
 
-    b.download_button("Printable card", card, file_name=f"route-{beat}-{route.seed}.html", mime="text/html",
-                      on_click="ignore")
+    a.download_button("Download GPX",
+                      lambda: route_file(engine, who(), lambda: route_to_gpx(route, stop_names=stop_names),
+                                         beat_id=beat, file_name=gpx_name, what="GPX"),
+                      file_name=gpx_name, mime="application/gpx+xml", on_click="ignore")
+    b.download_button("Printable card", lambda: route_file(engine, who(), card, beat_id=beat, file_name=card_name,
+                                                            what="card"),
+                      file_name=card_name, mime="text/html", on_click="ignore")
