@@ -192,8 +192,10 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path}: is not a text CSV file (it contains binary data). Export the activity as CSV.")
     if not head.strip():
         raise InputError(f"{path}: is empty. Export the activity with a header row and at least one row.")
+    raw = _read_clean_csv(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=True)
+        if raw is None:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=True)
     except UnicodeDecodeError:
         try:
             raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
@@ -213,6 +215,38 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
     raw.columns = [str(c).strip() for c in raw.columns]
     raw.index = pd.RangeIndex(1, len(raw) + 1, name=ROW)
     return raw
+
+
+def _read_clean_csv(path: Path) -> pd.DataFrame | None:
+    """A well-formed UTF-8 CSV through pyarrow's multi-threaded reader, every cell as text.
+
+    None when the file needs the careful reader (another encoding, ragged rows,
+    repeated column names): it then reads it and words the problem.
+    """
+    import csv
+
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            names = next(csv.reader(fh), [])
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if len(names) < 2 or len(set(names)) != len(names) or "" in names:
+        return None
+    try:
+        table = pa_csv.read_csv(
+            path,
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(column_types={name: pa.string() for name in names},
+                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if table.column_names != names:
+        return None
+    return pd.DataFrame({name: table.column(name).to_pandas() for name in names})
 
 
 def _first_line(exc: BaseException) -> str:
@@ -467,15 +501,19 @@ def _kinds(raw: pd.DataFrame, mapping: Mapping, col) -> pd.Series:
 
 def _fingerprints(records: pd.DataFrame, *, source: str) -> pd.Series:
     """A stable identity per record: the feed and its id, or the record's content."""
-    content = (
-        records[S.OCCURRED_AT].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
-        + "|" + records[S.LAT].round(6).astype(str) + "|" + records[S.LON].round(6).astype(str)
-        + "|" + records[S.KIND].astype(str)
-        + "|" + records[S.OFFICER_ID].fillna("").astype(str) + "|" + records[S.UNIT_ID].fillna("").astype(str)
-        + "|" + records[S.SUBTYPE].fillna("").astype(str)
-    )
-    key = ("id|" + source + "|" + records[S.SOURCE_ID].astype(str)).where(records[S.SOURCE_ID].notna(), "row|" + content)
-    return key.map(_digest)
+    has_id = records[S.SOURCE_ID].notna()
+    key = "id|" + source + "|" + records[S.SOURCE_ID].astype(str)
+    no_id = records[~has_id]
+    if len(no_id):  # the content only where there is no id: formatting times is most of the cost
+        content = (
+            no_id[S.OCCURRED_AT].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
+            + "|" + no_id[S.LAT].round(6).astype(str) + "|" + no_id[S.LON].round(6).astype(str)
+            + "|" + no_id[S.KIND].astype(str)
+            + "|" + no_id[S.OFFICER_ID].fillna("").astype(str) + "|" + no_id[S.UNIT_ID].fillna("").astype(str)
+            + "|" + no_id[S.SUBTYPE].fillna("").astype(str)
+        )
+        key = key.where(has_id, "row|" + content)
+    return pd.Series([_digest(k) for k in key], index=records.index, dtype=object)
 
 
 def reject_fingerprints(rejects: pd.DataFrame, *, source: str) -> pd.Series:
