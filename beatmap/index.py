@@ -15,20 +15,27 @@ Cells are tested slightly enlarged (by ``_MARGIN_M``) so that a point's cell,
 found by floating-point division, always lies inside the tested box.
 
 The index is built from blocks in a fixed row order (the store's, sorted by
-``block_id``) and answers with those rows.  :func:`index_to_bytes` and
-:func:`index_from_bytes` turn it into bytes for the store and back.
+``block_id``) and answers with those rows; its key (:func:`blocks_key`)
+covers ids, beats, geometry, CRS and that order.  It is built when areas load
+and kept in the store (:func:`save_block_index`); :func:`block_index_for`
+gives the index of the blocks an import reads, from memory, the store, or
+built again when missing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import shapely
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
+from beatmap import store
 from beatmap.errors import InputError
 from beatmap.schema import BLOCK_ID
 
@@ -241,9 +248,9 @@ def index_lookup(index: BlockIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def index_to_bytes(index: BlockIndex) -> bytes:
-    """The index as bytes (NumPy ``.npz``), for the store."""
+    """The index as bytes (NumPy ``.npz``, not compressed: a few MB for a city, and quick), for the store."""
     buffer = io.BytesIO()
-    np.savez_compressed(
+    np.savez(
         buffer, format=np.array(INDEX_FORMAT), blocks_key=np.array(index.blocks_key),
         numbers=np.array([index.x0, index.y0, index.cell_m, index.edge_tolerance_m, index.snap_m]),
         sizes=np.array([index.depth, index.nx, index.ny, index.n_blocks]), value=index.value, child=index.child)
@@ -260,3 +267,54 @@ def index_from_bytes(data: bytes) -> BlockIndex | None:
         return BlockIndex(x0=x0, y0=y0, cell_m=cell_m, depth=depth, nx=nx, ny=ny, edge_tolerance_m=tolerance,
                           snap_m=snap, n_blocks=n_blocks, blocks_key=str(saved["blocks_key"]),
                           value=saved["value"], child=saved["child"])
+
+
+#: Indexes built or read in this process, newest last: (areas key, tolerance, snap) -> index.
+_LOADED: OrderedDict[tuple[str, float, float], BlockIndex] = OrderedDict()
+_LOADED_MAX = 2
+
+
+def block_index_for(bind: Engine | Connection, blocks: gpd.GeoDataFrame, *, edge_tolerance_m: float,
+                    snap_m: float) -> BlockIndex:
+    """The index of ``blocks`` (as :func:`beatmap.store.read_blocks` returns them): from memory, else from the
+    store, else built now and kept in the store.
+
+    ``bind`` is the store, or a connection in a write transaction (an import's):
+    an index built then is kept with that transaction.  Indexes are kept in
+    memory per process (the two last areas), so a dashboard or a second import
+    in one process does not read one again.
+    """
+    key = (blocks_key(blocks), float(edge_tolerance_m), float(snap_m))
+    index = _LOADED.get(key)
+    if index is None:
+        data = store.read_block_index(bind, key[0], fmt=INDEX_FORMAT, edge_tolerance_m=key[1], snap_m=key[2])
+        index = index_from_bytes(data) if data is not None else None
+        if index is None or index.n_blocks != len(blocks):
+            index = build_block_index(blocks, edge_tolerance_m=edge_tolerance_m, snap_m=snap_m)
+            if isinstance(bind, Connection):
+                save_block_index(bind, index)
+            else:
+                with store.transaction(bind) as conn:
+                    save_block_index(conn, index)
+    remember_block_index(index)
+    return index
+
+
+def save_block_index(conn: Connection, index: BlockIndex) -> None:
+    """Keep ``index`` in the store (inside the caller's transaction), replacing the one kept before."""
+    store.write_block_index(conn, index.blocks_key, index_to_bytes(index), fmt=INDEX_FORMAT,
+                            edge_tolerance_m=index.edge_tolerance_m, snap_m=index.snap_m)
+
+
+def remember_block_index(index: BlockIndex) -> None:
+    """Keep ``index`` in this process's memory for :func:`block_index_for`."""
+    key = (index.blocks_key, index.edge_tolerance_m, index.snap_m)
+    _LOADED[key] = index
+    _LOADED.move_to_end(key)
+    while len(_LOADED) > _LOADED_MAX:
+        _LOADED.popitem(last=False)
+
+
+def forget_block_indexes() -> None:
+    """Drop the indexes kept in this process's memory (the store keeps its own)."""
+    _LOADED.clear()
