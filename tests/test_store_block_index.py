@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -19,30 +16,13 @@ from beatmap.index import (
     index_from_bytes,
 )
 from beatmap.store import migrate
-from tests.conftest import import_rows, load_two_beats
-
-SERVER = os.environ.get("BEATMAP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from tests.conftest import import_rows, load_two_beats, store_db
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    """A fresh store URL on SQLite, then on the local PostgreSQL server (a database dropped afterwards)."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "s.db")
-        return
-    admin = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    name = f"beatmap_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {SERVER} on CI: {exc}")
-        pytest.skip(f"no PostgreSQL server at {SERVER}")
-    yield sa.engine.make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+@pytest.fixture
+def url(tmp_path):
+    """A fresh store: a SQLite file, or a PostgreSQL schema with $BEATMAP_TEST_DB."""
+    return store_db(tmp_path / "s.db")
 
 
 def kept_keys(engine: sa.Engine) -> list[str]:
