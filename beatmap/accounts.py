@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 
 from beatmap import store
 from beatmap.errors import AccessError, InputError
-from beatmap.schema import BEAT_ID, ID_MAX
+from beatmap.schema import ACCOUNT_ROLES, BEAT_ID, ID_MAX
 from beatmap.sessions import end_sessions_of
 from beatmap.settings import Settings
 
@@ -54,7 +54,7 @@ __all__ = [
 
 OFFICER, SUPERVISOR, ADMIN = "officer", "supervisor", "admin"
 #: The roles an account can have; anyone not signed in is :data:`PUBLIC`.
-ROLES = (OFFICER, SUPERVISOR, ADMIN)
+ROLES = ACCOUNT_ROLES
 PUBLIC = "public"
 _ROLE_WORDS = {PUBLIC: "the public (not signed in)", OFFICER: "officers", SUPERVISOR: "supervisors",
                ADMIN: "administrators"}
