@@ -93,3 +93,17 @@ def test_nothing_to_write_writes_nothing(url):
                              source="feed", file_name="f.csv")
     assert store.counts(engine)["rejects"] == 0
     engine.dispose()
+
+
+def test_known_fingerprints_by_look_up_and_by_reading_the_column(url):
+    engine = store.open_store(url)
+    batch = new_batch(engine)
+    with store.transaction(engine) as conn:
+        assert store.existing_fingerprints(conn, store.events, ["fp0001"]) == set()
+        store.insert_events(conn, batch, records(9))
+        # One of nine: looked up; most of the table: the column read once.  Same answers.
+        assert store.existing_fingerprints(conn, store.events, ["fp0001", "zz"][:1]) == {"fp0001"}
+        assert store.existing_fingerprints(conn, store.events, ["nope"]) == set()
+        many = [f"fp{i:04d}" for i in range(5, 15)]
+        assert store.existing_fingerprints(conn, store.events, many) == {f"fp{i:04d}" for i in range(5, 9)}
+    engine.dispose()
