@@ -25,6 +25,7 @@ from beatmap.activity import (
     read_mapping,
     reject_fingerprints,
 )
+from beatmap.activity_cache import add_activity_part, areas_batch
 from beatmap.areas import prepare_areas, read_layer
 from beatmap.assign import assign_points
 from beatmap.crs import WGS84, parse_crs
@@ -245,7 +246,10 @@ def import_activity(
         store.set_batch_summary(conn, batch_id, summary.to_dict())
         store.record_audit(conn, actor=actor, action="import.activity", target=str(path),
                            details={k: v for k, v in summary.to_dict().items() if k != "file"})
+        areas = areas_batch(conn)
         store.bump_version(conn)
+    # The dashboard's cache gets this batch's part from the rows just written, none read back.
+    add_activity_part(engine, batch_id, new, timezone=settings.timezone, areas_batch=areas)
     progress(1.0, "done")
     return summary
 

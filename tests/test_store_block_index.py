@@ -85,7 +85,7 @@ def test_migration_adds_the_index_table_and_drops_unused_event_indexes(url):
     inspector = sa.inspect(engine)
     after = {ix["name"] for ix in inspector.get_indexes("events")}
     assert not {"ix_events_kind", "ix_events_block_id"} & after
-    assert {"ix_events_occurred_at", "ix_events_beat_id"} <= after
+    assert {"ix_events_occurred_at", "ix_events_beat_id", "ix_events_batch_id"} <= after
     assert {c["name"] for c in inspector.get_columns("block_index")} == {
         "areas_key", "format", "edge_tolerance_m", "snap_m", "data"}
     engine.dispose()

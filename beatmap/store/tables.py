@@ -92,7 +92,8 @@ events = Table(
     # AUTOINCREMENT on SQLite: an id is never handed out twice, even after the newest row is deleted.
     Column("event_id", Integer, primary_key=True, autoincrement=True),
     Column("fingerprint", Text, nullable=False, unique=True),
-    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False),
+    # Indexed: the dashboard's cache reads one batch's rows (an index in insertion order costs little).
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False, index=True),
     Column("row_number", Integer, nullable=True),
     Column("source", Text, nullable=False),
     Column("source_id", Text),

@@ -6,6 +6,9 @@
 - ``events.kind`` and ``events.block_id`` lose their indexes: no query selects
   events by kind or by block (the dashboard reads every located event once),
   and SQLite kept them up to date row by row on every import.
+- ``events.batch_id`` gets one: the dashboard's cache, kept in a part per
+  batch, rebuilds a part by reading that batch's rows.  Batch ids grow with
+  the rows, so SQLite appends to this index instead of searching it.
 
 Revision ID: 0003
 Revises: 0002
@@ -33,6 +36,7 @@ def upgrade() -> None:
     )
     op.drop_index("ix_events_kind", table_name="events")
     op.drop_index("ix_events_block_id", table_name="events")
+    op.create_index("ix_events_batch_id", "events", ["batch_id"])
 
 
 def downgrade() -> None:
