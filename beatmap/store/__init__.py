@@ -29,26 +29,11 @@ from beatmap.store.activity import (
     set_batch_summary,
     update_assignments,
 )
-from beatmap.store.areas import (
-    read_beats,
-    read_blocks,
-    read_streets,
-    write_area_notes,
-    write_areas,
-    write_streets,
-)
+from beatmap.store.areas import read_beats, read_blocks, read_streets, write_area_notes, write_areas, write_streets
 from beatmap.store.audit import record_audit
 from beatmap.store.block_index import read_block_index, write_block_index
 from beatmap.store.engine import DEFAULT_DB, ENV_VAR, open_store, store_url, transaction
-from beatmap.store.meta import (
-    analysis_crs,
-    bump_version,
-    cache_key,
-    get_meta,
-    set_meta,
-    store_identity,
-    store_version,
-)
+from beatmap.store.meta import analysis_crs, bump_version, cache_key, get_meta, set_meta, store_identity, store_version
 from beatmap.store.tables import (
     UTCDateTime,
     area_notes,
