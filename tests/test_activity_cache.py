@@ -110,7 +110,8 @@ def test_two_imports_at_once_keep_both_parts(city, settings, tmp_path):
         path.write_text("\n".join([HEADER, *(row(x, 50 + k, f"2026-03-0{1 + i}T1{k}:00") for k in range(5))]) + "\n")
         files.append(path)
     env = {"BEATMAP_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
-    runs = [subprocess.Popen([sys.executable, "-m", "beatmap", "--db", str(tmp_path / "test.db"), "import", str(f)],
+    db = city.url.render_as_string(hide_password=False)
+    runs = [subprocess.Popen([sys.executable, "-m", "beatmap", "--db", db, "import", str(f)],
                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in files]
     for run in runs:
         assert run.wait(timeout=300) == 0, run.stderr.read() if run.stderr else ""
