@@ -53,13 +53,13 @@ def timed_run(*args: str) -> float:
     subprocess.run([sys.executable, *args], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[args] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    CPU.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     return wall
 
 
-#: CPU seconds (user + system) of each process :func:`timed_run` ran: on a shared machine the wall time
-#: also counts the time other processes held the cores.
-CPU: dict[tuple[str, ...], float] = {}
+#: CPU seconds (user + system) of each process :func:`timed_run` ran, in order: on a shared machine the
+#: wall time also counts the time other processes held the cores.
+CPU: list[float] = []
 
 
 def make_records(n: int, path: Path, *, seed: int = 11) -> None:
@@ -114,7 +114,7 @@ def pipeline(records: int, out: Path) -> None:
     t_again = timed_run(*base, "import", str(csv), "--source", "bench")
     t_plain = timed_run(str(ROOT / "bench" / "plain_pipeline.py"), str(BEATS), "BEAT_NUM", str(csv), str(GRID_M),
                         str(out / "coverage_plain.csv"))
-    cpu = list(CPU.values())[-5:]  # areas, import, coverage, import again, plain
+    cpu = CPU[-5:]  # areas, import, coverage, import again, plain
     ours = t_areas + t_import + t_coverage
     print(f"1. whole pipeline, {records:,} records over the Chicago beats ({GRID_M} m grid); wall (CPU) seconds")
     print(f"   beatmap areas {t_areas:.1f} ({cpu[0]:.1f}) + import {t_import:.1f} ({cpu[1]:.1f}) + coverage "
