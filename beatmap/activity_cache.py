@@ -73,9 +73,11 @@ def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None
         if cached is not None:
             return cached
         areas = areas_batch(conn)
-        wanted = conn.execute(select(store.batches.c.batch_id, store.batches.c.what)
-                              .where(store.batches.c.what.not_in(_NO_EVENTS))
-                              .order_by(store.batches.c.batch_id)).all()
+        wanted = conn.execute(
+            select(store.batches.c.batch_id, store.batches.c.what)
+            .where(store.batches.c.what.not_in(_NO_EVENTS))
+            .order_by(store.batches.c.batch_id)
+        ).all()
         parts = []
         for batch_id, what in wanted:
             path = folder / _part_name(batch_id, areas=areas if what == _FIXED else None, version=version)
@@ -90,8 +92,15 @@ def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None
     return activity
 
 
-def add_activity_part(engine: Engine, batch_id: int, events: pd.DataFrame, *, timezone: str, areas_batch: int,
-                      cache_dir: str | Path | None = None) -> None:
+def add_activity_part(
+    engine: Engine,
+    batch_id: int,
+    events: pd.DataFrame,
+    *,
+    timezone: str,
+    areas_batch: int,
+    cache_dir: str | Path | None = None,
+) -> None:
     """Write the part of an import batch from the rows it has just written (nothing is read back).
 
     Parameters
@@ -129,8 +138,10 @@ def _part_name(batch_id: int, *, areas: int | None, version: int | None) -> str:
 
 def _part_from_store(conn: Connection, batch_id: int, *, timezone: str) -> pd.DataFrame:
     """One batch's located rows, read as columns (the batch index finds them)."""
-    query = text("SELECT occurred_at, kind, officer_id, block_id FROM events "
-                 "WHERE batch_id = :batch AND block_id IS NOT NULL ORDER BY event_id")
+    query = text(
+        "SELECT occurred_at, kind, officer_id, block_id FROM events "
+        "WHERE batch_id = :batch AND block_id IS NOT NULL ORDER BY event_id"
+    )
     frame = pd.read_sql(query, conn, params={"batch": batch_id})
     # SQLite hands back the stored UTC text; PostgreSQL aware datetimes.
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")

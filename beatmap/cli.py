@@ -174,10 +174,10 @@ def _run(args: argparse.Namespace) -> int:
     from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
 
     if args.command == "areas":
-        summary = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
-                             blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
-                             progress=_progress, actor=cli_actor())
-        print(format_areas(summary))
+        loaded = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
+                            blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
+                            progress=_progress, actor=cli_actor())
+        print(format_areas(loaded))
     elif args.command == "import":
         summary = import_activity(engine, args.file, settings=settings, mapping_path=args.mapping, crs=args.crs,
                                   source=args.source, progress=_progress if not args.json else _quiet,

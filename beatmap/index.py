@@ -138,8 +138,16 @@ def build_block_index(
     first_id = 0
     for level in range(_DEPTH + 1):
         size = top / 2**level
-        value, split = _classify(tree, geoms, x0 + cx * size, y0 + cy * size, size, reach=reach,
-                                 edge_tolerance_m=edge_tolerance_m, last=level == _DEPTH)
+        value, split = _classify(
+            tree,
+            geoms,
+            x0 + cx * size,
+            y0 + cy * size,
+            size,
+            reach=reach,
+            edge_tolerance_m=edge_tolerance_m,
+            last=level == _DEPTH,
+        )
         n = len(cx)
         child = np.full(n, -1, dtype=np.int32)
         parents = np.flatnonzero(split)
@@ -154,9 +162,18 @@ def build_block_index(
         if not len(parents):
             break
     return BlockIndex(
-        x0=float(x0), y0=float(y0), cell_m=float(cell_m), depth=_DEPTH, nx=nx, ny=ny,
-        edge_tolerance_m=float(edge_tolerance_m), snap_m=float(snap_m), n_blocks=len(blocks),
-        blocks_key=blocks_key(blocks), value=np.concatenate(values), child=np.concatenate(children),
+        x0=float(x0),
+        y0=float(y0),
+        cell_m=float(cell_m),
+        depth=_DEPTH,
+        nx=nx,
+        ny=ny,
+        edge_tolerance_m=float(edge_tolerance_m),
+        snap_m=float(snap_m),
+        n_blocks=len(blocks),
+        blocks_key=blocks_key(blocks),
+        value=np.concatenate(values),
+        child=np.concatenate(children),
     )
 
 
@@ -181,8 +198,14 @@ def _classify(
     near_cell, _ = tree.query(_diagonals(left - reach, bottom - reach, right + reach, top + reach))
     near = np.flatnonzero(np.bincount(near_cell, minlength=n))
     value[near] = EXACT
-    cell, block = tree.query(_diagonals(left[near] - edge_tolerance_m, bottom[near] - edge_tolerance_m,
-                                        right[near] + edge_tolerance_m, top[near] + edge_tolerance_m))
+    cell, block = tree.query(
+        _diagonals(
+            left[near] - edge_tolerance_m,
+            bottom[near] - edge_tolerance_m,
+            right[near] + edge_tolerance_m,
+            top[near] + edge_tolerance_m,
+        )
+    )
     touching = np.bincount(cell, minlength=len(near))
     single = np.flatnonzero(touching == 1)
     # The one block that may lie within the tolerance of each such cell.
@@ -251,9 +274,14 @@ def index_to_bytes(index: BlockIndex) -> bytes:
     """The index as bytes (NumPy ``.npz``, not compressed: a few MB for a city, and quick), for the store."""
     buffer = io.BytesIO()
     np.savez(
-        buffer, format=np.array(INDEX_FORMAT), blocks_key=np.array(index.blocks_key),
+        buffer,
+        format=np.array(INDEX_FORMAT),
+        blocks_key=np.array(index.blocks_key),
         numbers=np.array([index.x0, index.y0, index.cell_m, index.edge_tolerance_m, index.snap_m]),
-        sizes=np.array([index.depth, index.nx, index.ny, index.n_blocks]), value=index.value, child=index.child)
+        sizes=np.array([index.depth, index.nx, index.ny, index.n_blocks]),
+        value=index.value,
+        child=index.child,
+    )
     return buffer.getvalue()
 
 
@@ -264,9 +292,20 @@ def index_from_bytes(data: bytes) -> BlockIndex | None:
             return None
         x0, y0, cell_m, tolerance, snap = (float(v) for v in saved["numbers"])
         depth, nx, ny, n_blocks = (int(v) for v in saved["sizes"])
-        return BlockIndex(x0=x0, y0=y0, cell_m=cell_m, depth=depth, nx=nx, ny=ny, edge_tolerance_m=tolerance,
-                          snap_m=snap, n_blocks=n_blocks, blocks_key=str(saved["blocks_key"]),
-                          value=saved["value"], child=saved["child"])
+        return BlockIndex(
+            x0=x0,
+            y0=y0,
+            cell_m=cell_m,
+            depth=depth,
+            nx=nx,
+            ny=ny,
+            edge_tolerance_m=tolerance,
+            snap_m=snap,
+            n_blocks=n_blocks,
+            blocks_key=str(saved["blocks_key"]),
+            value=saved["value"],
+            child=saved["child"],
+        )
 
 
 #: Indexes built or read in this process, newest last: (areas key, tolerance, snap) -> index.
@@ -274,8 +313,9 @@ _LOADED: OrderedDict[tuple[str, float, float], BlockIndex] = OrderedDict()
 _LOADED_MAX = 2
 
 
-def block_index_for(bind: Engine | Connection, blocks: gpd.GeoDataFrame, *, edge_tolerance_m: float,
-                    snap_m: float) -> BlockIndex:
+def block_index_for(
+    bind: Engine | Connection, blocks: gpd.GeoDataFrame, *, edge_tolerance_m: float, snap_m: float
+) -> BlockIndex:
     """The index of ``blocks`` (as :func:`beatmap.store.read_blocks` returns them): from memory, else from the
     store, else built now and kept in the store.
 
@@ -302,8 +342,14 @@ def block_index_for(bind: Engine | Connection, blocks: gpd.GeoDataFrame, *, edge
 
 def save_block_index(conn: Connection, index: BlockIndex) -> None:
     """Keep ``index`` in the store (inside the caller's transaction), replacing the one kept before."""
-    store.write_block_index(conn, index.blocks_key, index_to_bytes(index), fmt=INDEX_FORMAT,
-                            edge_tolerance_m=index.edge_tolerance_m, snap_m=index.snap_m)
+    store.write_block_index(
+        conn,
+        index.blocks_key,
+        index_to_bytes(index),
+        fmt=INDEX_FORMAT,
+        edge_tolerance_m=index.edge_tolerance_m,
+        snap_m=index.snap_m,
+    )
 
 
 def remember_block_index(index: BlockIndex) -> None:
