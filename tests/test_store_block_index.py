@@ -78,7 +78,7 @@ def test_loading_other_areas_replaces_the_kept_index(url, tmp_path, settings):
 def test_migration_adds_the_index_table_and_drops_unused_event_indexes(url):
     engine = sa.create_engine(store.store_url(url))
     with engine.begin() as conn:
-        command.upgrade(migrate.config(conn), "0002")
+        command.upgrade(migrate.config(conn), "0003")
     before = {ix["name"] for ix in sa.inspect(engine).get_indexes("events")}
     assert {"ix_events_kind", "ix_events_block_id"} <= before
     migrate.upgrade(engine)
