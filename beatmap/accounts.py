@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection
 
 from beatmap import store
 from beatmap.errors import AccessError, InputError
-from beatmap.schema import BEAT_ID, ID_MAX
+from beatmap.schema import ACCOUNT_ROLES, BEAT_ID, ID_MAX
 from beatmap.sessions import end_sessions_of
 from beatmap.settings import Settings
 
@@ -58,7 +58,7 @@ __all__ = [
 
 OFFICER, SUPERVISOR, ADMIN = "officer", "supervisor", "admin"
 #: The roles an account can have; anyone not signed in is :data:`PUBLIC`.
-ROLES = (OFFICER, SUPERVISOR, ADMIN)
+ROLES = ACCOUNT_ROLES
 PUBLIC = "public"
 #: The actor and target of a failed sign-in under a name no account has (the typed text is not kept).
 UNKNOWN_ACCOUNT = "unknown account"

@@ -196,8 +196,10 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path}: is empty. Export the activity with a header row and at least one row.")
     encoding = _check_bytes(path)
     _check_header(path, encoding)
+    raw = _read_clean_csv(path) if encoding == "utf-8-sig" else None
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, skip_blank_lines=True)
+        if raw is None:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, skip_blank_lines=True)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: cannot be read as {encoding} text ({exc}). Export it as UTF-8 CSV.") from exc
     except pd.errors.EmptyDataError as exc:
@@ -267,6 +269,38 @@ def _check_header(path: Path, encoding: str) -> None:
     if repeated:
         raise InputError(f"{path}: the header names column(s) {', '.join(map(repr, repeated))} more than once; "
                          "rename or remove the extra copy so each column has one name, and import again.")
+
+
+def _read_clean_csv(path: Path) -> pd.DataFrame | None:
+    """A well-formed UTF-8 CSV through pyarrow's multi-threaded reader, every cell as text.
+
+    None when the file needs the careful reader (another encoding, ragged rows,
+    repeated column names): it then reads it and words the problem.
+    """
+    import csv
+
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            names = next(csv.reader(fh), [])
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if len(names) < 2 or len(set(names)) != len(names) or "" in names:
+        return None
+    try:
+        table = pa_csv.read_csv(
+            path,
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(column_types={name: pa.string() for name in names},
+                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if table.column_names != names:
+        return None
+    return pd.DataFrame({name: table.column(name).to_pandas() for name in names})
 
 
 def _first_line(exc: BaseException) -> str:
@@ -521,15 +555,19 @@ def _kinds(raw: pd.DataFrame, mapping: Mapping, col) -> pd.Series:
 
 def _fingerprints(records: pd.DataFrame, *, source: str) -> pd.Series:
     """A stable identity per record: the feed and its id, or the record's content."""
-    content = (
-        records[S.OCCURRED_AT].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
-        + "|" + records[S.LAT].round(6).astype(str) + "|" + records[S.LON].round(6).astype(str)
-        + "|" + records[S.KIND].astype(str)
-        + "|" + records[S.OFFICER_ID].fillna("").astype(str) + "|" + records[S.UNIT_ID].fillna("").astype(str)
-        + "|" + records[S.SUBTYPE].fillna("").astype(str)
-    )
-    key = ("id|" + source + "|" + records[S.SOURCE_ID].astype(str)).where(records[S.SOURCE_ID].notna(), "row|" + content)
-    return key.map(_digest)
+    has_id = records[S.SOURCE_ID].notna()
+    key = "id|" + source + "|" + records[S.SOURCE_ID].astype(str)
+    no_id = records[~has_id]
+    if len(no_id):  # the content only where there is no id: formatting times is most of the cost
+        content = (
+            no_id[S.OCCURRED_AT].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
+            + "|" + no_id[S.LAT].round(6).astype(str) + "|" + no_id[S.LON].round(6).astype(str)
+            + "|" + no_id[S.KIND].astype(str)
+            + "|" + no_id[S.OFFICER_ID].fillna("").astype(str) + "|" + no_id[S.UNIT_ID].fillna("").astype(str)
+            + "|" + no_id[S.SUBTYPE].fillna("").astype(str)
+        )
+        key = key.where(has_id, "row|" + content)
+    return pd.Series([_digest(k) for k in key], index=records.index, dtype=object)
 
 
 def reject_fingerprints(rejects: pd.DataFrame, *, source: str) -> pd.Series:

@@ -13,6 +13,10 @@ Ties among candidates are broken, in order, by: a block in the beat the
 record reports (``reported_beat``), the smaller distance, the lower
 ``block_id``.  So a point on the line between two beats goes to the beat its
 record names, and otherwise always to the same block.
+
+With a :class:`beatmap.index.BlockIndex` of the blocks, most points answer
+by an array look-up; only points near a block's edge or in a street gap go
+through the exact rule above, and the answers are the same.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pyproj import CRS
 
 from beatmap import schema as S
 from beatmap.crs import WGS84, transform_xy
+from beatmap.errors import InputError
+from beatmap.index import EXACT, BlockIndex, index_lookup
 from beatmap.schema import BEAT_ID, BLOCK_ID
 from beatmap.settings import Settings
 
@@ -40,6 +46,7 @@ def activity_to_blocks(
     reported_beat: np.ndarray | None = None,
     edge_tolerance_m: float = 1.0,
     snap_m: float = 15.0,
+    index: BlockIndex | None = None,
 ) -> pd.DataFrame:
     """Assign points to blocks.
 
@@ -53,6 +60,10 @@ def activity_to_blocks(
         The beat each record names, used only to break ties.
     edge_tolerance_m, snap_m : float
         See the module docstring.
+    index : BlockIndex, optional
+        An index built from these very ``blocks`` (same rows, same order) with
+        the same tolerance and snap distance; the answers do not change, only
+        the time they take.
 
     Returns
     -------
@@ -60,6 +71,53 @@ def activity_to_blocks(
         One row per point, in input order: ``block_id`` and ``beat_id``
         (missing when outside), ``snapped`` (bool) and ``distance_m`` from the
         point to its block.
+
+    Raises
+    ------
+    InputError
+        When ``index`` was built for other blocks or other distances.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    reported = None if reported_beat is None else np.asarray(reported_beat, dtype=object)
+    if index is None or not len(x) or blocks.empty:
+        position, snapped, distance = assign_positions(x, y, blocks, reported_beat=reported,
+                                                       edge_tolerance_m=edge_tolerance_m, snap_m=snap_m)
+        return assignment_frame(blocks, position, snapped, distance)
+    if (index.n_blocks != len(blocks) or index.edge_tolerance_m != edge_tolerance_m
+            or index.snap_m != snap_m):
+        raise InputError(f"the block index was built for {index.n_blocks:,} blocks with edge tolerance "
+                         f"{index.edge_tolerance_m} m and snap {index.snap_m} m, not for these {len(blocks):,} "
+                         f"blocks with {edge_tolerance_m} m and {snap_m} m; build it again with build_block_index.")
+    position = index_lookup(index, x, y)
+    snapped = np.zeros(len(x), dtype=bool)
+    distance = np.where(position >= 0, 0.0, np.nan)
+    exact = np.flatnonzero(position == EXACT)
+    if len(exact):
+        position[exact], snapped[exact], distance[exact] = assign_positions(
+            x[exact], y[exact], blocks, reported_beat=None if reported is None else reported[exact],
+            edge_tolerance_m=edge_tolerance_m, snap_m=snap_m)
+    return assignment_frame(blocks, position, snapped, distance)
+
+
+def assign_positions(
+    x: np.ndarray,
+    y: np.ndarray,
+    blocks: gpd.GeoDataFrame,
+    *,
+    reported_beat: np.ndarray | None = None,
+    edge_tolerance_m: float = 1.0,
+    snap_m: float = 15.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The exact rule of the module docstring, as arrays.
+
+    Returns
+    -------
+    position : array of int64
+        Row of ``blocks`` each point goes to, -1 when outside.
+    snapped : array of bool
+    distance : array of float
+        Distance to the block (NaN when outside).
     """
     n = len(x)
     points = shapely.points(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
@@ -92,23 +150,30 @@ def activity_to_blocks(
                 points[left], max_distance=snap_m, return_distance=True, all_matches=True)
             take_best(left[qi], bi, dist)
             snapped[left[np.unique(qi)]] = True
-    found = block_of >= 0
-    out = pd.DataFrame({
-        BLOCK_ID: pd.Series([None] * n, dtype=object),
-        BEAT_ID: pd.Series([None] * n, dtype=object),
-        "snapped": snapped,
-        "distance_m": distance,
+    return block_of, snapped, distance
+
+
+def assignment_frame(
+    blocks: gpd.GeoDataFrame, position: np.ndarray, snapped: np.ndarray, distance: np.ndarray
+) -> pd.DataFrame:
+    """The frame :func:`activity_to_blocks` returns, from block rows (-1: outside) per point."""
+    # One extra slot holding None, so that position -1 (outside) reads it.
+    block_ids = np.concatenate([blocks[BLOCK_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
+    beat_ids = np.concatenate([blocks[BEAT_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
+    return pd.DataFrame({
+        BLOCK_ID: pd.Series(block_ids[position], dtype=object),
+        BEAT_ID: pd.Series(beat_ids[position], dtype=object),
+        "snapped": np.asarray(snapped, dtype=bool),
+        "distance_m": np.asarray(distance, dtype=float),
     })
-    if found.any():
-        out.loc[found, BLOCK_ID] = blocks[BLOCK_ID].to_numpy(dtype=object)[block_of[found]]
-        out.loc[found, BEAT_ID] = blocks[BEAT_ID].to_numpy(dtype=object)[block_of[found]]
-    return out
 
 
-def assign_points(records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: Settings) -> pd.DataFrame:
+def assign_points(records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: Settings,
+                  index: BlockIndex | None = None) -> pd.DataFrame:
     """Assign records with ``lon``/``lat`` (and optional ``reported_beat``) to ``blocks``.
 
-    Returns the frame of :func:`activity_to_blocks`, with ``records``' index.
+    Returns the frame of :func:`activity_to_blocks`, with ``records``' index;
+    ``index`` (of these ``blocks``) only makes it faster.
     """
     if blocks.empty:
         nowhere = np.zeros(len(records))
@@ -116,5 +181,5 @@ def assign_points(records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: 
     x, y = transform_xy(records[S.LON].to_numpy(), records[S.LAT].to_numpy(), WGS84, CRS(blocks.crs))
     reported = records[S.REPORTED_BEAT].to_numpy(dtype=object) if S.REPORTED_BEAT in records else None
     out = activity_to_blocks(x, y, blocks, reported_beat=reported, edge_tolerance_m=settings.edge_tolerance_m,
-                             snap_m=settings.snap_m)
+                             snap_m=settings.snap_m, index=index)
     return out.set_axis(records.index)

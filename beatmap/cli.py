@@ -12,17 +12,20 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
-from beatmap import __version__, cli_accounts, cli_db, store
-from beatmap.audit import cli_actor, record
+from beatmap import __version__, cli_accounts, cli_db
 from beatmap.errors import BeatmapError
-from beatmap.export import write_table
-from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
-from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
 from beatmap.snapshot import public_dir
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from beatmap.ingest import AreasSummary, ImportSummary
+
+# Each command imports what it needs when it runs: `beatmap --help` and a quick command do not pay for
+# geopandas, SQLAlchemy and SciPy (a second and a half together, against about 0.6 s for pandas alone).
 
 EXIT_ERROR = 2
 
@@ -41,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure non-enforcement police presence block by block, and flag neglected blocks.",
     )
     parser.add_argument("--version", action="version", version=f"beatmap {__version__}")
-    parser.add_argument("--db", help=f"store: a SQLite file path or SQLAlchemy URL "
-                                     f"(default ${store.ENV_VAR} or {store.DEFAULT_DB})")
+    parser.add_argument("--db", help="store: a SQLite file path or SQLAlchemy URL "
+                                     "(default $BEATMAP_DB or data/beatmap.db)")
     parser.add_argument("--settings", help="settings TOML file (default data/settings.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -144,9 +147,13 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from beatmap import store
+    from beatmap.audit import cli_actor, record
+
     settings = read_settings(args.settings)
     if args.command == "demo":
         from beatmap.demo import build_demo
+        from beatmap.report import read_activity
 
         engine = store.open_store(args.db)
         result = build_demo(engine, seed=args.seed, directory=args.dir, settings=settings, progress=_progress,
@@ -161,11 +168,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in cli_accounts.COMMANDS:
         return cli_accounts.run(args, db=args.db, settings=settings)
     engine = store.open_store(args.db, create=args.command in {"areas", "import"})
+    # The store's commands (below) share these; `--help` and the commands above never import them.
+    from beatmap.export import write_table
+    from beatmap.ingest import import_activity, load_areas
+    from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
+
     if args.command == "areas":
-        summary = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
-                             blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
-                             progress=_progress, actor=cli_actor())
-        print(format_areas(summary))
+        loaded = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
+                            blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
+                            progress=_progress, actor=cli_actor())
+        print(format_areas(loaded))
     elif args.command == "import":
         summary = import_activity(engine, args.file, settings=settings, mapping_path=args.mapping, crs=args.crs,
                                   source=args.source, progress=_progress if not args.json else _quiet,
@@ -238,6 +250,7 @@ def _quiet(_fraction: float, _message: str) -> None:
 
 def _archive_problems(args: argparse.Namespace, settings: Settings) -> list[str]:
     """A checked snapshot against every earlier publication in the store's audit log (when there is a store)."""
+    from beatmap import store
     from beatmap.publish import archive_violations, published_periods
     from beatmap.snapshot import read_manifest
 
@@ -251,6 +264,8 @@ def _archive_problems(args: argparse.Namespace, settings: Settings) -> list[str]
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     """``beatmap publish``: build and publish the public snapshot, or ``--check`` one (exit 1 on a violation)."""
+    from beatmap import store
+    from beatmap.audit import cli_actor
     from beatmap.publish import check_published, publish_snapshot
 
     if args.check is not None:
@@ -302,6 +317,8 @@ def format_areas(s: AreasSummary) -> str:
 
 def format_info(engine: Engine) -> str:
     """What the store holds: areas, activity, rejects and batches, and the street network."""
+    from beatmap import store
+
     n = store.counts(engine)
     span = store.activity_span(engine)
     when = f"{span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d} (UTC)" if span else "no activity yet"

@@ -11,13 +11,16 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
-from beatmap import accounts, store
-from beatmap.audit import audit_csv, cli_actor, read_audit, record, verify_audit_chain
 from beatmap.errors import InputError
+from beatmap.schema import ACCOUNT_ROLES
 from beatmap.settings import Settings
+
+if TYPE_CHECKING:  # the modules themselves are imported by the commands that use them (a quick --help)
+    from sqlalchemy import Engine
+
+    from beatmap.accounts import User
 
 COMMANDS = ("users", "audit")
 
@@ -29,7 +32,7 @@ def add_commands(sub: argparse._SubParsersAction, *, date_type: Callable[[str], 
 
     add = actions.add_parser("add", help="add an account; prints a generated password once")
     add.add_argument("name", help="2 to 64 letters, digits, '.', '_', '-' or '@'")
-    add.add_argument("--role", required=True, choices=accounts.ROLES)
+    add.add_argument("--role", required=True, choices=ACCOUNT_ROLES)
     _beat_options(add)
     add.add_argument("--officer-id", help="the officer_id of the person's activity records (officers: the name)")
     add.add_argument("--email", help="the e-mail single sign-on reports for this person")
@@ -46,7 +49,7 @@ def add_commands(sub: argparse._SubParsersAction, *, date_type: Callable[[str], 
 
     role = actions.add_parser("role", help="change an account's role")
     role.add_argument("name")
-    role.add_argument("role", choices=accounts.ROLES)
+    role.add_argument("role", choices=ACCOUNT_ROLES)
 
     beats = actions.add_parser("beats", help="replace an account's beats")
     beats.add_argument("name")
@@ -65,6 +68,8 @@ def add_commands(sub: argparse._SubParsersAction, *, date_type: Callable[[str], 
 
 
 def _verify(engine: Engine) -> int:
+    from beatmap.audit import verify_audit_chain
+
     check = verify_audit_chain(engine)
     if check.first_bad is not None:
         print(f"audit log: entry {check.first_bad} does not match: {check.reason}. The entries before it are intact; "
@@ -82,6 +87,9 @@ def _beat_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, *, db: str | None, settings: Settings) -> int:
+    from beatmap import accounts, store
+    from beatmap.audit import cli_actor
+
     """Run ``users`` or ``audit``; print a short summary and return the exit status."""
     actor = cli_actor()
     if args.command == "audit":
@@ -119,7 +127,7 @@ def run(args: argparse.Namespace, *, db: str | None, settings: Settings) -> int:
     return 0
 
 
-def _beats_text(user: accounts.User | None) -> str:
+def _beats_text(user: User | None) -> str:
     if user is None:
         return "disabled"
     if user.all_beats:
@@ -141,6 +149,8 @@ def _print_once(generated: str | None, name: str) -> None:
 
 
 def _audit(engine: Engine, args: argparse.Namespace, *, actor: str, settings: Settings) -> int:
+    from beatmap.audit import audit_csv, read_audit, record
+
     if args.verify:
         return _verify(engine)
     if args.out is None:

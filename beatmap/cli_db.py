@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from beatmap.audit import cli_actor, record
-from beatmap.store import migrate
-from beatmap.store.backup import backup_store, restore_store
-from beatmap.store.engine import connect, safe_url, store_url
-
 COMMAND = "db"
 
 
@@ -30,6 +25,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, *, db: str | None) -> int:
     """Run one ``beatmap db`` action; return the exit status."""
+    from beatmap.audit import cli_actor, record
+    from beatmap.store import migrate
+    from beatmap.store.backup import backup_store, restore_store
+    from beatmap.store.engine import connect, safe_url, store_url
+
     url = store_url(db)
     where = safe_url(url)
     if args.db_command == "history":

@@ -26,10 +26,17 @@ from beatmap.activity import (
     read_mapping,
     reject_fingerprints,
 )
+from beatmap.activity_cache import add_activity_part, areas_batch
 from beatmap.areas import prepare_areas, read_layer
 from beatmap.assign import assign_points
 from beatmap.crs import WGS84, parse_crs
 from beatmap.errors import BeatmapError, CRSError, InputError
+from beatmap.index import (
+    block_index_for,
+    build_block_index,
+    remember_block_index,
+    save_block_index,
+)
 from beatmap.settings import Settings
 
 #: ``progress(fraction, message)``: called as long work advances (fraction 0..1).
@@ -141,22 +148,31 @@ def store_areas(
     actor: str = "library",
 ) -> AreasSummary:
     """Write prepared layers (see :func:`beatmap.areas.prepare_areas`) and re-assign activity (audited as ``actor``)."""
+    progress(0.4, "building the block index")
+    # In the store's row order (sorted by id), so an import reading the blocks back finds this index by its key.
+    blocks = blocks.sort_values(S.BLOCK_ID, kind="stable").reset_index(drop=True)
+    index = (build_block_index(blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+             if not blocks.empty else None)
     progress(0.5, "writing beats and blocks")
     with store.transaction(engine) as conn:
         batch_id = store.add_batch(conn, what="areas", source=source, file_name=file_name,
                                    summary={"beats": len(beats), "blocks": len(blocks)})
         store.write_areas(conn, beats, blocks)
         store.write_area_notes(conn, batch_id, notes)
+        if index is not None:
+            save_block_index(conn, index)
         progress(0.7, "assigning stored activity to the new blocks")
         located = store.read_event_locations(conn)
         if len(located):
-            assigned = assign_points(located, blocks, settings=settings)
+            assigned = assign_points(located, blocks, settings=settings, index=index)
             assigned["event_id"] = located["event_id"].to_numpy()
             store.update_assignments(conn, assigned)
         store.record_audit(conn, actor=actor, action="import.areas", target=file_name,
                            details={"batch_id": batch_id, "beats": len(beats), "blocks": len(blocks),
                                     "notes": len(notes), "events_reassigned": len(located)})
         store.bump_version(conn)
+    if index is not None:
+        remember_block_index(index)
     progress(1.0, "done")
     return AreasSummary(beats=len(beats), blocks=len(blocks), crs=CRS(beats.crs).name, notes=notes,
                         events_reassigned=len(located))
@@ -244,7 +260,10 @@ def _import_activity(engine: Engine, path: Path, *, settings: Settings, mapping_
         known = store.existing_fingerprints(conn, store.events, records["fingerprint"])
         duplicate = in_file_duplicate | records["fingerprint"].isin(known)
         new = records[~duplicate].copy()
-        new = new.join(assign_points(new, store.read_blocks(conn), settings=settings))
+        blocks = store.read_blocks(conn)
+        index = (block_index_for(conn, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+                 if not blocks.empty else None)
+        new = new.join(assign_points(new, blocks, settings=settings, index=index))
         refused = 0  # rows on beats that are not the importer's (counted among the rejects)
         if beats is not None:
             new, rejects, refused = _keep_to_beats(new, rejects, raw, beats=beats, source=source)
@@ -267,7 +286,10 @@ def _import_activity(engine: Engine, path: Path, *, settings: Settings, mapping_
         store.set_batch_summary(conn, batch_id, summary.to_dict())
         store.record_audit(conn, actor=actor, action="import.activity", target=str(path),
                            details={k: v for k, v in summary.to_dict().items() if k != "file"})
+        areas = areas_batch(conn)
         store.bump_version(conn)
+    # The dashboard's cache gets this batch's part from the rows just written, none read back.
+    add_activity_part(engine, batch_id, new, timezone=settings.timezone, areas_batch=areas)
     progress(1.0, "done")
     return summary
 

@@ -70,3 +70,7 @@ COVERAGE_COLUMNS: tuple[str, ...] = (
     "flag",
     "flag_reason",
 )
+
+#: The roles an account can have (:data:`beatmap.accounts.ROLES`); here so the command line can offer them
+#: without importing the accounts module.
+ACCOUNT_ROLES = ("officer", "supervisor", "admin")

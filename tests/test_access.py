@@ -228,8 +228,8 @@ def test_the_activity_frame_is_sorted_by_day_and_cached_per_store_version(city, 
     engine, _, activity = city
     assert activity["day"].is_monotonic_increasing and len(activity) == 18
     again = read_activity(engine, timezone=settings.timezone, cache_dir=tmp_path / "c")
-    cached = list((tmp_path / "c").glob("activity-*.parquet"))
-    assert len(cached) == 1 and f"-v{store.store_version(engine)}-" in cached[0].name
+    cached = list((tmp_path / "c").glob("activity-*/activity-v*.parquet"))
+    assert len(cached) == 1 and cached[0].name == f"activity-v{store.store_version(engine)}.parquet"
     pd.testing.assert_frame_equal(read_activity(engine, timezone=settings.timezone, cache_dir=tmp_path / "c"), again)
 
 

@@ -7,7 +7,13 @@ import textwrap
 import pandas as pd
 import pytest
 
-from beatmap.activity import Mapping, check_columns, parse_activity, read_activity_csv, read_mapping
+from beatmap.activity import (
+    Mapping,
+    check_columns,
+    parse_activity,
+    read_activity_csv,
+    read_mapping,
+)
 from beatmap.errors import InputError
 
 NOW = pd.Timestamp("2026-06-01", tz="UTC")
@@ -209,4 +215,27 @@ def test_a_nul_byte_anywhere_is_refused_naming_its_line(tmp_path):
     rows[500] = "2026-03-01T10:00,41.8,-87.6,foot_patrol,O1\x00x"
     path.write_text("occurred_at,lat,lon,kind,officer_id\n" + "\n".join(rows) + "\n")
     with pytest.raises(InputError, match="line 502 holds a NUL byte"):
+        read_activity_csv(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8", "cp1252"])
+def test_every_reader_gives_the_same_text_cells(tmp_path, encoding):
+    # Quotes, a line break inside a cell, blank cells, a blank line, a BOM or a non-UTF-8 accent.
+    text = ('occurred_at,lat,lon,kind,notes\r\n2026-03-01T10:00,41.88,-87.63,foot_patrol,"porch, then ""school"""\r\n'
+            '\r\n2026-03-01T11:00,,-87.63,,"two\nlines"\r\n2026-03-01T12:00,41.88,-87.63,other,caf\u00e9\r\n')
+    path = tmp_path / "cells.csv"
+    path.write_bytes(text.encode(encoding))
+    raw = read_activity_csv(path)
+    assert raw.index.tolist() == [1, 2, 3]
+    assert raw["notes"].tolist() == ['porch, then "school"', "two\nlines", "caf\u00e9"]
+    assert raw["lat"].tolist() == ["41.88", "", "41.88"] and raw["kind"].tolist()[1] == ""
+
+
+def test_a_ragged_row_is_named_by_the_careful_reader(tmp_path):
+    path = write(tmp_path, """\
+        occurred_at,lat,lon,kind
+        2026-03-01T10:00,41.88,-87.63,foot_patrol
+        2026-03-01T11:00,41.88,-87.63,foot_patrol,extra,cells
+        """)
+    with pytest.raises(InputError, match="well-formed CSV"):
         read_activity_csv(path)

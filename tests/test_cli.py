@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from beatmap.cli import main
+from beatmap.cli import build_parser, main
 from tests.conftest import ROOT, store_db, two_beats
 
 
@@ -123,3 +123,19 @@ def test_neglected_areas_are_listed_and_written_and_a_route_walks_one(tmp_path, 
                          "--minutes", "60", "--seed", "1", "--out", str(tmp_path / "walk.gpx"))
     assert code == 0, err
     assert "area A-1, 3 blocks along Test St" in out and "note: This walk covers neglected area A-1" in out
+
+
+def test_help_imports_none_of_the_heavy_libraries():
+    # Start-up time: building the parser (what `beatmap --help` does) must not import these.
+    code = ("import sys; from beatmap.cli import build_parser; build_parser(); "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pandas', 'geopandas', 'shapely', 'sqlalchemy', 'scipy', 'pyproj', 'numpy', 'alembic', 'argon2'})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == ""
+
+
+def test_help_names_the_store_default():
+    from beatmap import store
+
+    text = build_parser().format_help()
+    assert f"${store.ENV_VAR}" in text and str(store.DEFAULT_DB) in text

@@ -149,10 +149,12 @@ def test_a_damaged_cache_file_is_rebuilt(engine, tmp_path, settings):
     import_rows(engine, tmp_path, ["2026-03-02T10:00,41.87596,-87.63631,foot_patrol"], settings=settings)
     cache = tmp_path / "cache"
     assert len(read_activity(engine, timezone=settings.timezone, cache_dir=cache)) == 1
-    (file,) = cache.glob("activity-*.parquet")
-    file.write_bytes(file.read_bytes()[:100])  # what a process killed while writing it used to leave
+    files = list(cache.glob("activity-*/*.parquet"))  # the whole frame and the batch's part
+    assert len(files) == 2
+    for file in files:
+        file.write_bytes(file.read_bytes()[:100])  # what a process killed while writing it used to leave
     assert len(read_activity(engine, timezone=settings.timezone, cache_dir=cache)) == 1
-    assert not list(cache.glob("*.partial"))
+    assert not list(cache.glob("**/*.partial"))
 
 
 def test_concurrent_version_bumps_all_count(engine):

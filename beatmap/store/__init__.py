@@ -31,6 +31,7 @@ from beatmap.store.activity import (
 )
 from beatmap.store.areas import read_beats, read_blocks, read_streets, write_area_notes, write_areas, write_streets
 from beatmap.store.audit import ChainCheck, entry_hash, record_audit, verify_audit_chain
+from beatmap.store.block_index import read_block_index, write_block_index
 from beatmap.store.engine import DEFAULT_DB, ENV_VAR, open_store, store_url, transaction
 from beatmap.store.meta import analysis_crs, bump_version, cache_key, get_meta, set_meta, store_identity, store_version
 from beatmap.store.tables import (
@@ -39,6 +40,7 @@ from beatmap.store.tables import (
     audit_log,
     batches,
     beats_table,
+    block_index_table,
     blocks_table,
     events,
     meta,
@@ -66,6 +68,7 @@ __all__ = [
     "audit_log",
     "batches",
     "beats_table",
+    "block_index_table",
     "blocks_table",
     "bump_version",
     "cache_key",
@@ -81,6 +84,7 @@ __all__ = [
     "metadata",
     "open_store",
     "read_beats",
+    "read_block_index",
     "read_blocks",
     "read_event_locations",
     "read_events",
@@ -103,5 +107,6 @@ __all__ = [
     "verify_audit_chain",
     "write_area_notes",
     "write_areas",
+    "write_block_index",
     "write_streets",
 ]

@@ -8,9 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, Table, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap.schema import BEAT_ID, BLOCK_ID
@@ -42,9 +40,23 @@ def set_batch_summary(conn: Connection, batch_id: int, summary: dict) -> None:
 
 
 def existing_fingerprints(conn: Connection, table: Table, fingerprints: Iterable[str]) -> set[str]:
-    """Which of ``fingerprints`` the table already holds."""
+    """Which of ``fingerprints`` the table already holds.
+
+    A few are looked up by the unique index; when they are a large share of
+    the table (a big import, or the same file again), one read of the whole
+    column is quicker than thousands of look-ups.
+    """
+    wanted = list(fingerprints)
+    if not wanted:
+        return set()
+    held = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    if held == 0:
+        return set()
+    if len(wanted) * 4 >= held:
+        column = conn.exec_driver_sql(f"SELECT fingerprint FROM {table.name}").scalars()
+        return set(wanted).intersection(column)
     found: set[str] = set()
-    for chunk in _chunks(list(fingerprints)):
+    for chunk in _chunks(wanted):
         found.update(conn.execute(select(table.c.fingerprint).where(table.c.fingerprint.in_(chunk))).scalars())
     return found
 
@@ -88,6 +100,10 @@ def insert_events(conn: Connection, batch_id: int, records: pd.DataFrame) -> set
     names = ", ".join(columns)
     if postgres:
         return _copy_events(conn, rows, names)
+    if len(rows) > 50_000:
+        # The unique fingerprint index takes keys in random order: with SQLite's default 2 MB page cache a
+        # large import rereads index pages for every row.  This connection keeps up to 256 MB instead.
+        conn.exec_driver_sql("PRAGMA cache_size = -262144")
     sql = f"INSERT INTO events ({names}) VALUES ({', '.join(['?'] * len(columns))})"
     for chunk in _chunks(rows, 20000):
         conn.exec_driver_sql(sql, chunk)
@@ -112,38 +128,81 @@ def _copy_events(conn: Connection, rows: list[tuple[Any, ...]], names: str) -> s
 
 
 def insert_rejects(conn: Connection, batch_id: int, rejects: pd.DataFrame, *, source: str, file_name: str) -> None:
-    """Keep rejected rows with their reasons for a batch (a row kept already, by any batch, is skipped)."""
-    rows = [
-        {"fingerprint": r.fingerprint, "batch_id": batch_id, "source": source, "file_name": file_name,
-         "row_number": int(r.row), "reason": r.reason, "raw": json.dumps(r.raw, ensure_ascii=False)}
-        for r in rejects.itertuples(index=False)
-    ]
-    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(rejects_table).on_conflict_do_nothing(index_elements=["fingerprint"])
-    for chunk in _chunks(rows, 10000):
-        conn.execute(statement, chunk)
+    """Keep rejected rows with their reasons for a batch (a row kept already, by any batch, is skipped).
+
+    As row arrays through the driver, not per-row dicts: ``executemany`` on
+    SQLite, ``COPY`` into a staging table on PostgreSQL.
+    """
+    if rejects.empty:
+        return
+    frame = pd.DataFrame({
+        "fingerprint": rejects["fingerprint"].to_numpy(dtype=object),
+        "batch_id": batch_id, "source": source, "file_name": file_name,
+        "row_number": rejects["row"].astype("int64").to_numpy(),
+        "reason": rejects["reason"].to_numpy(dtype=object),
+        "raw": [json.dumps(cells, ensure_ascii=False) for cells in rejects["raw"]],
+    })
+    columns = list(frame.columns)
+    rows = _driver_rows(frame, columns)
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        _copy_to_stage(conn, "rejects", columns, rows)
+        conn.exec_driver_sql(f"INSERT INTO rejects ({names}) SELECT {names} FROM rejects_stage "
+                             "ON CONFLICT (fingerprint) DO NOTHING")
+        conn.exec_driver_sql("DROP TABLE rejects_stage")
+        return
+    markers = ", ".join(["?"] * len(columns))
+    sql = f"INSERT INTO rejects ({names}) VALUES ({markers}) ON CONFLICT (fingerprint) DO NOTHING"
+    for chunk in _chunks(rows, 20000):
+        conn.exec_driver_sql(sql, chunk)
 
 
 def read_event_locations(conn: Connection) -> pd.DataFrame:
     """``event_id``, ``lat``, ``lon``, ``reported_beat`` of every event (for re-assignment)."""
-    query = select(events.c.event_id, events.c.lat, events.c.lon, events.c.reported_beat)
-    return pd.DataFrame(conn.execute(query).all(), columns=["event_id", "lat", "lon", "reported_beat"])
+    rows = conn.exec_driver_sql("SELECT event_id, lat, lon, reported_beat FROM events").all()
+    return pd.DataFrame(rows, columns=["event_id", "lat", "lon", "reported_beat"])
 
 
 def update_assignments(conn: Connection, assignments: pd.DataFrame) -> None:
-    """Write ``block_id``, ``beat_id``, ``snapped``, ``distance_m`` for events by ``event_id``."""
-    frame = assignments.astype(object).where(assignments.notna(), None)
-    rows = [
-        {"eid": r["event_id"], "b": r[BLOCK_ID], "t": r[BEAT_ID], "s": bool(r["snapped"]), "d": r["distance_m"]}
-        for r in frame.to_dict(orient="records")
-    ]
-    statement = (
-        update(events).where(events.c.event_id == bindparam("eid"))
-        .values({BLOCK_ID: bindparam("b"), BEAT_ID: bindparam("t"), "snapped": bindparam("s"),
-                 "distance_m": bindparam("d")})
-    )
-    for chunk in _chunks(rows, 10000):
-        conn.execute(statement, chunk)
+    """Write ``block_id``, ``beat_id``, ``snapped``, ``distance_m`` for events by ``event_id``.
+
+    As row arrays through the driver: ``executemany`` on SQLite, ``COPY`` into
+    a staging table and one ``UPDATE … FROM`` on PostgreSQL.
+    """
+    if assignments.empty:
+        return
+    columns = [BLOCK_ID, BEAT_ID, "snapped", "distance_m", "event_id"]
+    frame = assignments[columns].copy()
+    frame["snapped"] = frame["snapped"].astype(bool)
+    rows = _driver_rows(frame, columns)
+    if conn.dialect.name == "postgresql":
+        _copy_to_stage(conn, "events", columns, rows)
+        conn.exec_driver_sql(
+            f"UPDATE events AS e SET {BLOCK_ID} = s.{BLOCK_ID}, {BEAT_ID} = s.{BEAT_ID}, snapped = s.snapped, "
+            "distance_m = s.distance_m FROM events_stage AS s WHERE e.event_id = s.event_id")
+        conn.exec_driver_sql("DROP TABLE events_stage")
+        return
+    sql = f"UPDATE events SET {BLOCK_ID} = ?, {BEAT_ID} = ?, snapped = ?, distance_m = ? WHERE event_id = ?"
+    for chunk in _chunks(rows, 20000):
+        conn.exec_driver_sql(sql, chunk)
+
+
+def _driver_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The columns of ``frame`` (no times) as the driver's row tuples, None for missing values."""
+    values = [frame[name].astype(object).where(frame[name].notna(), None).tolist() for name in columns]
+    return list(zip(*values, strict=True))
+
+
+def _copy_to_stage(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: ``COPY`` rows into ``<table>_stage``, a temporary table of ``table``'s ``columns``."""
+    names = ", ".join(columns)
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {table}_stage ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA")
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f"COPY {table}_stage ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 #: Columns :func:`read_events` returns by default (no notes, no free text).

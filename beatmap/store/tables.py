@@ -92,14 +92,15 @@ events = Table(
     # AUTOINCREMENT on SQLite: an id is never handed out twice, even after the newest row is deleted.
     Column("event_id", Integer, primary_key=True, autoincrement=True),
     Column("fingerprint", Text, nullable=False, unique=True),
-    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False),
+    # Indexed: the dashboard's cache reads one batch's rows (an index in insertion order costs little).
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False, index=True),
     Column("row_number", Integer, nullable=True),
     Column("source", Text, nullable=False),
     Column("source_id", Text),
     Column("occurred_at", UTCDateTime, nullable=False, index=True),
     Column("ended_at", UTCDateTime),
     Column("duration_min", Float),
-    Column("kind", Text, nullable=False, index=True),
+    Column("kind", Text, nullable=False),  # no index: no query selects by kind
     Column("subtype", Text),
     Column("officer_id", Text),
     Column("unit_id", Text),
@@ -108,8 +109,8 @@ events = Table(
     Column("reported_beat", Text),
     Column("lat", Float, nullable=False),
     Column("lon", Float, nullable=False),
-    Column(BLOCK_ID, Text, index=True),
-    Column(BEAT_ID, Text, index=True),
+    Column(BLOCK_ID, Text),  # no index: no query selects by block
+    Column(BEAT_ID, Text, index=True),  # one beat's coverage
     Column("snapped", Boolean, nullable=False, default=False),
     Column("distance_m", Float),
     sqlite_autoincrement=True,
@@ -138,6 +139,16 @@ area_notes = Table(
     Column("action", Text, nullable=False),
     Column("detail", Text, nullable=False),
     sqlite_autoincrement=True,
+)
+
+# The block index of the loaded areas (beatmap.index), keyed by their identity (beatmap.index.blocks_key).
+block_index_table = Table(
+    "block_index", metadata,
+    Column("areas_key", Text, primary_key=True),
+    Column("format", Text, nullable=False),
+    Column("edge_tolerance_m", Float, nullable=False),
+    Column("snap_m", Float, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # NumPy .npz bytes (beatmap.index.index_to_bytes)
 )
 
 # Append-only: triggers (see :mod:`beatmap.store.triggers`) refuse UPDATE and DELETE in the database itself.

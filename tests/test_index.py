@@ -1,0 +1,126 @@
+"""The block index: the same answers as the exact rule on every point, by property test, and its bytes."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from shapely import affinity
+
+from beatmap.assign import activity_to_blocks
+from beatmap.errors import InputError
+from beatmap.index import (
+    EXACT,
+    OUTSIDE,
+    build_block_index,
+    index_from_bytes,
+    index_lookup,
+    index_to_bytes,
+)
+from tests.conftest import X0, Y0, square
+
+TOLERANCE, SNAP = 1.0, 15.0
+
+
+def city(cols: int, rows: int, size: float, gap: float, angle: float) -> gpd.GeoDataFrame:
+    """``cols`` x ``rows`` square blocks of ``size`` m, ``gap`` m of street between columns (0: shared edges),
+    the left half in beat A and the right half in beat B, turned by ``angle`` degrees about the origin."""
+    geoms, ids, beats = [], [], []
+    for c in range(cols):
+        for r in range(rows):
+            geoms.append(affinity.rotate(square(c * (size + gap), r * size, size), angle, origin=(X0, Y0)))
+            ids.append(f"k{c:02d}{r:02d}")
+            beats.append("A" if c < cols / 2 else "B")
+    frame = gpd.GeoDataFrame({"block_id": ids, "beat_id": beats}, geometry=geoms, crs="EPSG:32616")
+    return frame.sort_values("block_id").reset_index(drop=True)
+
+
+def probe_points(blocks: gpd.GeoDataFrame, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points of every hard kind: vertices, on edges, just inside and outside edges, in gaps, far outside."""
+    coords = shapely.get_coordinates(blocks.boundary.to_numpy())
+    xmin, ymin, xmax, ymax = blocks.total_bounds
+    vertices = coords[rng.integers(0, len(coords), n)]
+    # Points along edges: between consecutive vertices of one ring, nudged by up to 2 m either way.
+    start = rng.integers(0, len(coords) - 1, n)
+    t = rng.uniform(0, 1, n)[:, None]
+    along = coords[start] + t * (coords[start + 1] - coords[start])
+    nudged = along + rng.uniform(-2 * TOLERANCE, 2 * TOLERANCE, (n, 2))
+    near_tolerance = along + rng.choice([-1, 1], (n, 2)) * rng.uniform(0.9, 1.1, (n, 2)) * TOLERANCE / np.sqrt(2)
+    uniform = np.column_stack([rng.uniform(xmin - 40, xmax + 40, n), rng.uniform(ymin - 40, ymax + 40, n)])
+    points = np.concatenate([vertices, along, nudged, near_tolerance, uniform])
+    return points[:, 0], points[:, 1]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cols=st.integers(1, 5),
+    rows=st.integers(1, 4),
+    size=st.sampled_from([12.0, 40.0, 93.7]),
+    gap=st.sampled_from([0.0, 0.5, 1.5, 12.0, 40.0]),
+    angle=st.sampled_from([0.0, 17.0, 45.0]),
+    cell_m=st.sampled_from([None, 0.5, 3.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_index_gives_the_exact_answer_on_every_point(cols, rows, size, gap, angle, cell_m, seed):
+    blocks = city(cols, rows, size, gap, angle)
+    rng = np.random.default_rng(seed)
+    x, y = probe_points(blocks, rng, 300)
+    # Records that name a beat, often the neighbouring one: the tie-break must stay the same.
+    reported = rng.choice(np.array(["A", "B", None], dtype=object), len(x))
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP, cell_m=cell_m)
+    fast = activity_to_blocks(x, y, blocks, reported_beat=reported, index=index,
+                              edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    exact = activity_to_blocks(x, y, blocks, reported_beat=reported, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    pd.testing.assert_frame_equal(fast, exact)
+
+
+def test_a_point_within_the_tolerance_of_a_reported_neighbour_goes_to_it():
+    blocks = city(2, 1, 100.0, 0.0, 0.0)  # k0000 in beat A, k0100 in beat B, sharing the edge x = 100
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    x = X0 + np.array([99.6, 99.6, 50.0])
+    y = Y0 + np.array([50.0, 50.0, 50.0])
+    assert index_lookup(index, x, y)[:2].tolist() == [EXACT, EXACT]
+    out = activity_to_blocks(x, y, blocks, reported_beat=np.array(["B", None, "B"], dtype=object), index=index)
+    assert out["block_id"].tolist() == ["k0100", "k0000", "k0000"]
+
+
+def test_cells_answer_inside_outside_and_exact():
+    blocks = city(2, 2, 100.0, 20.0, 0.0)
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    rows = dict(zip(blocks["block_id"], range(len(blocks)), strict=True))
+    x = X0 + np.array([50.0, 170.0, 110.0, -500.0, 100.0, np.nan])
+    y = Y0 + np.array([50.0, 150.0, 50.0, 50.0, 50.0, 0.0])
+    assert index_lookup(index, x, y).tolist() == [rows["k0000"], rows["k0101"], EXACT, OUTSIDE, EXACT, EXACT]
+
+
+def test_most_of_a_block_answers_by_lookup():
+    blocks = city(3, 3, 100.0, 10.0, 0.0)
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    rng = np.random.default_rng(3)
+    x, y = X0 + rng.uniform(0, 100, 10_000), Y0 + rng.uniform(0, 100, 10_000)
+    share_exact = np.mean(index_lookup(index, x, y) == EXACT)
+    assert share_exact < 0.15
+
+
+def test_bytes_round_trip_and_mismatched_blocks_are_refused():
+    blocks = city(2, 2, 50.0, 5.0, 10.0)
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    again = index_from_bytes(index_to_bytes(index))
+    assert again is not None and again.blocks_key == index.blocks_key
+    np.testing.assert_array_equal(again.value, index.value)
+    np.testing.assert_array_equal(again.child, index.child)
+    x, y = X0 + np.linspace(-30, 130, 200), Y0 + np.linspace(-30, 130, 200)
+    np.testing.assert_array_equal(index_lookup(again, x, y), index_lookup(index, x, y))
+    with pytest.raises(InputError, match="build it again"):
+        activity_to_blocks(x, y, blocks.iloc[:3], index=index)
+    with pytest.raises(InputError, match="snap"):
+        activity_to_blocks(x, y, blocks, index=index, snap_m=5.0)
+
+
+def test_an_empty_layer_cannot_be_indexed():
+    with pytest.raises(InputError, match="load beats and blocks"):
+        build_block_index(city(1, 1, 10.0, 0.0, 0.0).iloc[:0], edge_tolerance_m=1.0, snap_m=15.0)

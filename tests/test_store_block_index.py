@@ -1,0 +1,91 @@
+"""The saved block index: kept with the areas, found by their identity, rebuilt when missing; the migration."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from beatmap import index as block_index
+from beatmap import store
+from beatmap.index import (
+    INDEX_FORMAT,
+    block_index_for,
+    blocks_key,
+    forget_block_indexes,
+    index_from_bytes,
+)
+from beatmap.store import migrate
+from tests.conftest import import_rows, load_two_beats, store_db
+
+
+@pytest.fixture
+def url(tmp_path):
+    """A fresh store: a SQLite file, or a PostgreSQL schema with $BEATMAP_TEST_DB."""
+    return store_db(tmp_path / "s.db")
+
+
+def kept_keys(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(store.block_index_table.c.areas_key)).scalars())
+
+
+def test_areas_keep_their_index_and_an_import_uses_it(url, tmp_path, settings, monkeypatch):
+    engine = store.open_store(url)
+    load_two_beats(engine, tmp_path, settings=settings)
+    blocks = store.read_blocks(engine)
+    assert kept_keys(engine) == [blocks_key(blocks)]
+    forget_block_indexes()
+
+    def no_build(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the kept index should have been read, not built")
+
+    monkeypatch.setattr(block_index, "build_block_index", no_build)
+    found = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+    assert found.blocks_key == blocks_key(blocks) and found.n_blocks == len(blocks)
+    summary = import_rows(engine, tmp_path, ["2026-03-02T10:00,41.8800,-87.6300,foot_patrol"], settings=settings)
+    assert summary.imported == 1
+    engine.dispose()
+
+
+def test_a_missing_index_is_built_again_and_kept(url, tmp_path, settings):
+    engine = store.open_store(url)
+    load_two_beats(engine, tmp_path, settings=settings)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(store.block_index_table))
+    forget_block_indexes()
+    blocks = store.read_blocks(engine)
+    built = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+    assert kept_keys(engine) == [built.blocks_key]
+    data = store.read_block_index(engine, built.blocks_key, fmt=INDEX_FORMAT,
+                                  edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+    assert data is not None and index_from_bytes(data) is not None
+    # Other distances are another index: none is kept for them.
+    assert store.read_block_index(engine, built.blocks_key, fmt=INDEX_FORMAT, edge_tolerance_m=2.0,
+                                  snap_m=settings.snap_m) is None
+    engine.dispose()
+
+
+def test_loading_other_areas_replaces_the_kept_index(url, tmp_path, settings):
+    engine = store.open_store(url)
+    load_two_beats(engine, tmp_path, settings=settings)
+    first = kept_keys(engine)
+    load_two_beats(engine, tmp_path, settings=settings, grid_m=100)
+    assert kept_keys(engine) != first and kept_keys(engine) == [blocks_key(store.read_blocks(engine))]
+    engine.dispose()
+
+
+def test_migration_adds_the_index_table_and_drops_unused_event_indexes(url):
+    engine = sa.create_engine(store.store_url(url))
+    with engine.begin() as conn:
+        command.upgrade(migrate.config(conn), "0003")
+    before = {ix["name"] for ix in sa.inspect(engine).get_indexes("events")}
+    assert {"ix_events_kind", "ix_events_block_id"} <= before
+    migrate.upgrade(engine)
+    inspector = sa.inspect(engine)
+    after = {ix["name"] for ix in inspector.get_indexes("events")}
+    assert not {"ix_events_kind", "ix_events_block_id"} & after
+    assert {"ix_events_occurred_at", "ix_events_beat_id", "ix_events_batch_id"} <= after
+    assert {c["name"] for c in inspector.get_columns("block_index")} == {
+        "areas_key", "format", "edge_tolerance_m", "snap_m", "data"}
+    engine.dispose()
