@@ -122,6 +122,43 @@ class Settings:
         proxy the department runs (e.g. ``X-Forwarded-For``, its first
         address); empty: the address the server sees.  Set it only behind such
         a proxy, as anyone can send the header.
+    max_gap_s : int
+        GPS tracks: a device's pings further apart than this (seconds) end a
+        segment.  Each ping is credited the time to the next ping, at most
+        this long; the rest counts as gap, never as presence.
+    mode_window_s : int
+        GPS tracks: foot or vehicle is decided from the straight-line speed
+        between the first and the last ping within this many seconds around
+        each ping (net displacement, so GPS jitter cancels out) ...
+    vehicle_speed_kmh : float
+        ... a ping whose window speed is above this is moving in a vehicle;
+        any other is on foot ...
+    stop_max_s : int
+        ... except a slower stretch at most this long between two vehicle
+        stretches (a red light, slow traffic), which stays vehicle.  Devices a
+        mapping declares ``vehicle`` (car AVL) are always vehicle.
+    visit_min_minutes : float
+        GPS tracks: a stay on foot on one block of at least this many minutes
+        outside calls is a track visit (Koper's dosage: 10, with 11 to 15 the
+        target); shorter is a pass-through.
+    call_default_minutes : float
+        GPS tracks: a CAD call without a clear time lasts this long.
+    max_accuracy_m : float
+        GPS pings: a fix reporting an accuracy worse than this is rejected.
+    max_speed_kmh : float
+        GPS pings: a fix that would mean moving faster than this since the
+        device's previous fix is rejected as an impossible jump.
+    retain_pings_days : int
+        GPS pings: days the raw pings are kept (as a compact archive per
+        import) so that presence can be computed again; afterwards only the
+        aggregates remain.
+    silent_minutes : int
+        GPS quality: a device silent for longer than this within a day on
+        which it reported is listed as gone silent.
+    show_officer_tracks : bool
+        GPS tracks: whether any page may show an individual officer's track
+        (default false; presence is shown per block and, to supervisors, per
+        officer or unit).
     """
 
     timezone: str = "America/Chicago"
@@ -161,6 +198,17 @@ class Settings:
     sso_roles_claim: str = "roles"
     sso_beats_claim: str = "beats"
     trusted_proxy_header: str = ""
+    max_gap_s: int = 300
+    mode_window_s: int = 120
+    vehicle_speed_kmh: float = 12.0
+    stop_max_s: int = 300
+    visit_min_minutes: float = 10.0
+    call_default_minutes: float = 30.0
+    max_accuracy_m: float = 50.0
+    max_speed_kmh: float = 200.0
+    retain_pings_days: int = 90
+    silent_minutes: int = 60
+    show_officer_tracks: bool = False
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -185,6 +233,9 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "visits": ("visit_edit_hours", "visit_subtypes", "visit_backdate_days"),
     "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim",
                  "trusted_proxy_header"),
+    "gps": ("max_gap_s", "mode_window_s", "vehicle_speed_kmh", "stop_max_s", "visit_min_minutes",
+            "call_default_minutes", "max_accuracy_m", "max_speed_kmh", "retain_pings_days", "silent_minutes",
+            "show_officer_tracks"),
 }
 
 #: Sections that are tables of ``name = [a, b]`` (the setting of the same name).
@@ -254,6 +305,29 @@ def _problems(s: Settings) -> list[str]:
         problems.append("session_minutes must be between 5 and 1440 (a day)")
     if not s.sso_roles_claim.strip() or not s.sso_beats_claim.strip():
         problems.append("sso_roles_claim and sso_beats_claim must name claims, e.g. \"roles\" and \"beats\"")
+    problems.extend(_gps_problems(s))
+    return problems
+
+
+def _gps_problems(s: Settings) -> list[str]:
+    problems = []
+    whole = ("max_gap_s", "mode_window_s", "stop_max_s", "retain_pings_days", "silent_minutes")
+    for name in whole:
+        value = getattr(s, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"{name} must be a whole number of at least 1")
+    if not 10 <= s.max_gap_s <= 3600:
+        problems.append("max_gap_s must be between 10 and 3600 seconds (300 suits pings every 10-30 s)")
+    if not 2 <= s.vehicle_speed_kmh <= 60:
+        problems.append("vehicle_speed_kmh must be between 2 and 60 (a brisk walk is about 6)")
+    if not 1 <= s.visit_min_minutes <= 120:
+        problems.append("visit_min_minutes must be between 1 and 120 minutes (10 is the dosage threshold)")
+    if not 1 <= s.call_default_minutes <= 24 * 60:
+        problems.append("call_default_minutes must be between 1 and 1440")
+    if s.max_accuracy_m <= 0 or s.max_speed_kmh <= 0:
+        problems.append("max_accuracy_m and max_speed_kmh must be positive")
+    if not isinstance(s.show_officer_tracks, bool):
+        problems.append("show_officer_tracks must be true or false")
     return problems
 
 
