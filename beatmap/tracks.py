@@ -458,9 +458,8 @@ def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: Track
 def _optional(frame: pd.DataFrame, column: str) -> np.ndarray:
     if column not in frame.columns:
         return np.full(len(frame), None, dtype=object)
-    values = frame[column].astype(object).to_numpy()
-    out: np.ndarray = np.where(pd.isna(values), None, values)
-    return out.astype(object)
+    values = frame[column].astype(object)
+    return values.where(values.notna(), None).to_numpy(dtype=object)
 
 
 def _merge_pieces(ping: np.ndarray, block: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray,
