@@ -153,7 +153,7 @@ def order_pings(pings: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in (DEVICE_ID, TS, "x", "y") if c not in pings.columns]
     if missing:
         raise InputError(f"pings lack the column(s) {', '.join(missing)}; read them with beatmap.pings first.")
-    ordered = pings.sort_values([DEVICE_ID, TS], kind="stable")
+    ordered = pings.assign(**{DEVICE_ID: pings[DEVICE_ID].astype(str)}).sort_values([DEVICE_ID, TS], kind="stable")
     ordered = ordered[~ordered.duplicated([DEVICE_ID, TS], keep="first")]
     return ordered.reset_index(drop=True)
 

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beatmap.areas import prepare_areas
 from beatmap.index import build_block_index
 from beatmap.tracks import (
     ENFORCEMENT,
@@ -21,21 +20,16 @@ from beatmap.tracks import (
     local_hours,
     segment_pings,
 )
-from tests.conftest import X0, Y0, metric_frame, square
+from tests.conftest import X0, Y0
+from tests.track_helpers import row_of_blocks
 
 RULES = TrackRules()
 T0 = int(pd.Timestamp("2026-03-02 14:00", tz="UTC").timestamp())
-#: Blocks b0..b7: 100 m squares with 20 m streets between them, in a row along x; beats A (b0-b3) and B (b4-b7).
-PITCH = 120
 
 
 @pytest.fixture(scope="module")
 def blocks():
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(-10, -10, 480), square(470, -10, 480)]},
-                         "EPSG:32616")
-    blocks = metric_frame({"block_id": [f"b{k}" for k in range(8)],
-                           "geometry": [square(k * PITCH, 0, 100) for k in range(8)]}, "EPSG:32616")
-    return prepare_areas(beats, blocks)[1]
+    return row_of_blocks()
 
 
 def track(points: list[tuple[int, float, float]], *, device: str = "r1", jitter: float = 0.0, seed: int = 0,
