@@ -66,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--source", help="feed name; records with the same feed and source_id are one record")
     imp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
+    pings = sub.add_parser("import-pings", help="import GPS ping files (CSV, Parquet, GPX) as presence per block")
+    pings.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    pings.add_argument("--mapping", type=Path, help="TOML ping mapping for a foreign export (see examples/)")
+    pings.add_argument("--roster", type=Path, help="device roster CSV: device_id, unit_id, officer_id, from, to")
+    pings.add_argument("--crs", help="CRS of x/y columns (the mapping's, or columns named x and y)")
+    pings.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    gpsq = sub.add_parser("gps-quality", help="write GPS data quality per device and day (.csv)")
+    gpsq.add_argument("--out", required=True, type=Path, help="CSV file to write")
+
     rej = sub.add_parser("rejects", help="write the rejected rows with their reasons")
     rej.add_argument("--out", required=True, type=Path, help="CSV file to write")
     rej.add_argument("--batch", type=int, help="only this import batch")
@@ -184,6 +194,22 @@ def _run(args: argparse.Namespace) -> int:
                                   actor=cli_actor())
         read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
+    elif args.command == "import-pings":
+        from beatmap.presence import format_ping_import, import_pings
+
+        ping_summary = import_pings(engine, args.files, settings=settings, mapping_path=args.mapping,
+                                    roster_path=args.roster, crs=args.crs,
+                                    progress=_progress if not args.json else _quiet, actor=cli_actor())
+        print(json.dumps(ping_summary.to_dict()) if args.json else format_ping_import(ping_summary))
+    elif args.command == "gps-quality":
+        from beatmap.export import write_table
+        from beatmap.presence import quality_table
+
+        quality = quality_table(engine, settings=settings)
+        path = write_table(quality, args.out if args.out.suffix else args.out.with_suffix(".csv"))
+        record(engine, actor=cli_actor(), action="export", target=str(path),
+               details={"what": "gps quality", "rows": len(quality)})
+        print(f"wrote {len(quality):,} device-days to {path}")
     elif args.command == "rejects":
         rejects = store.read_rejects(engine, batch_id=args.batch)
         path = write_table(rejects, args.out if args.out.suffix else args.out.with_suffix(".csv"))

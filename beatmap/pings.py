@@ -212,7 +212,8 @@ class PingRead:
         ``file`` is the position of the file in the list read, ``row`` the
         1-based data row (a GPX file counts its track points).
     rejects : DataFrame
-        ``file, row, reason``: rejected and duplicate rows.
+        ``file, row, reason, device_id, ts``: rejected and duplicate rows
+        (``ts`` -1 where the row has no readable time).
     counts : DataFrame
         Per file: ``file, path, rows, used, duplicates, rejected``.
     """
@@ -269,7 +270,7 @@ def read_pings(paths: Sequence[str | Path], *, settings: Settings, mapping: Ping
     if roster is not None and not roster.empty:
         pings = apply_roster(pings, roster)
     all_rejects = pd.concat([*rejects, duplicates, jumps], ignore_index=True)
-    all_rejects = all_rejects[["file", "row", "reason"]].sort_values(["file", "row"], kind="stable")
+    all_rejects = all_rejects[["file", "row", "reason", DEVICE_ID, TS]].sort_values(["file", "row"], kind="stable")
     table = pd.DataFrame(counts, columns=["file", "path", "rows"])
     used = pings.groupby("file").size()
     dup = duplicates.groupby("file").size()
@@ -367,7 +368,8 @@ def parse_ping_chunk(raw: pd.DataFrame, first_row: int, *, mapping: PingMapping,
         ``row, ts`` (int64 seconds, UTC), ``lon, lat``, the text columns as
         categories and ``accuracy_m, speed_mps`` (NaN when absent).
     rejects : DataFrame
-        ``row, reason``.
+        ``row, reason, device_id, ts`` (the last two as far as the row has
+        them: blank, and -1).
     """
     n = len(raw)
     missing = [c for c in REQUIRED_PING_COLUMNS
@@ -410,7 +412,8 @@ def parse_ping_chunk(raw: pd.DataFrame, first_row: int, *, mapping: PingMapping,
         OFFICER_ID: _category(col(OFFICER_ID)[good]), DEVICE_KIND: _category(kind[good]),
         ACCURACY_M: accuracy[good].astype(np.float32), SPEED_MPS: speed[good].astype(np.float32),
     })
-    rejects = pd.DataFrame({"row": rows[~good], "reason": reason[~good].astype(str)})
+    rejects = pd.DataFrame({"row": rows[~good], "reason": reason[~good].astype(str),
+                            DEVICE_ID: device.to_numpy(dtype=object)[~good], TS: ts[~good]})
     return pings, rejects
 
 
@@ -511,7 +514,8 @@ def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.D
     repeat = np.zeros(len(pings), dtype=bool)
     repeat[1:] = (device[1:] == device[:-1]) & (ts[1:] == ts[:-1])
     duplicates = pd.DataFrame({"file": pings["file"].to_numpy()[repeat], "row": pings["row"].to_numpy()[repeat],
-                               "reason": "duplicate: the same device and time as a ping read before"})
+                               "reason": "duplicate: the same device and time as a ping read before",
+                               DEVICE_ID: device[repeat], TS: ts[repeat]})
     pings = pings[~repeat].reset_index(drop=True)
     device, ts = device[~repeat], ts[~repeat]
     keep = np.ones(len(pings), dtype=bool)
@@ -527,7 +531,8 @@ def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.D
         keep[live[spike]] = False
     jump = ~keep
     jumps = pd.DataFrame({"file": pings["file"].to_numpy()[jump], "row": pings["row"].to_numpy()[jump],
-                          "reason": f"impossible jump (faster than max_speed_kmh, {max_speed_kmh:g} km/h)"})
+                          "reason": f"impossible jump (faster than max_speed_kmh, {max_speed_kmh:g} km/h)",
+                          DEVICE_ID: device[jump], TS: ts[jump]})
     return pings[~jump].reset_index(drop=True), duplicates, jumps
 
 

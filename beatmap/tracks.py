@@ -387,7 +387,8 @@ def enforcement_overlap(unit: np.ndarray, start: np.ndarray, length: np.ndarray,
 
 
 def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: TrackRules,
-                  calls: pd.DataFrame | None = None, index: BlockIndex | None = None) -> TrackCredit:
+                  calls: pd.DataFrame | None = None, index: BlockIndex | None = None,
+                  extra_keys: tuple[str, ...] = ()) -> TrackCredit:
     """Presence per block, hour, unit, officer, mode and purpose from GPS pings.
 
     Parameters
@@ -403,6 +404,10 @@ def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: Track
         CAD calls (see :func:`call_windows`).
     index : BlockIndex, optional
         The block index of ``blocks``; the answers are the same without it.
+    extra_keys : tuple of str
+        Columns of ``pings`` (such as the file a ping came from) that the
+        presence rows and the visits also keep apart; an interval counts
+        under its first ping's value.
 
     Returns
     -------
@@ -447,10 +452,10 @@ def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: Track
     non_seconds = apportion(owner, piece_weight, credit[interval] - enforcement[interval])
 
     presence = _aggregate(ordered, blocks, piece_ping, piece_block, enf_seconds, non_seconds, ts, vehicle, unit,
-                          officer)
+                          officer, extra_keys)
     track = ordered.assign(segment=segment, credit_s=credit, gap_s=gap, speed_kmh=speed,
                            mode=np.where(vehicle, VEHICLE, FOOT), block=block)
-    visits = _track_visits(track, blocks, piece_ping, piece_block, enf_seconds, non_seconds, rules)
+    visits = _track_visits(track, blocks, piece_ping, piece_block, enf_seconds, non_seconds, rules, extra_keys)
     devices = _device_summary(track, piece_ping, piece_block, enf_seconds + non_seconds)
     return TrackCredit(presence=presence, visits=visits, devices=devices, pings=track)
 
@@ -476,7 +481,7 @@ def _merge_pieces(ping: np.ndarray, block: np.ndarray, weight: np.ndarray) -> tu
 
 def _aggregate(ordered: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.ndarray, piece_block: np.ndarray,
                enf_seconds: np.ndarray, non_seconds: np.ndarray, ts: np.ndarray, vehicle: np.ndarray,
-               unit: np.ndarray, officer: np.ndarray) -> pd.DataFrame:
+               unit: np.ndarray, officer: np.ndarray, extra_keys: tuple[str, ...]) -> pd.DataFrame:
     block_ids = np.concatenate([blocks[BLOCK_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
     parts = []
     for purpose, seconds in ((ENFORCEMENT, enf_seconds), (NON_ENFORCEMENT, non_seconds)):
@@ -490,19 +495,21 @@ def _aggregate(ordered: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.n
             "mode": np.where(vehicle[p], VEHICLE, FOOT),
             "purpose": purpose,
             "seconds": seconds[keep],
+            **{key: ordered[key].to_numpy()[p] for key in extra_keys},
         }))
     frame = pd.concat(parts, ignore_index=True)
-    keys = [BLOCK_ID, "hour", UNIT_ID, OFFICER_ID, "mode", "purpose"]
+    keys = [*extra_keys, BLOCK_ID, "hour", UNIT_ID, OFFICER_ID, "mode", "purpose"]
     out = frame.groupby(keys, dropna=False, sort=True)["seconds"].sum().reset_index()
     out["hour"] = pd.to_datetime(out["hour"].astype(np.int64), unit="s", utc=True)
     out["seconds"] = out["seconds"].astype(np.int64)
     for column in (BLOCK_ID, UNIT_ID, OFFICER_ID):
         out[column] = out[column].astype(object).where(out[column].notna(), None)
-    return out[list(PRESENCE_COLUMNS)]
+    return out[[*extra_keys, *PRESENCE_COLUMNS]]
 
 
 def _track_visits(track: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.ndarray, piece_block: np.ndarray,
-                  enf_seconds: np.ndarray, non_seconds: np.ndarray, rules: TrackRules) -> pd.DataFrame:
+                  enf_seconds: np.ndarray, non_seconds: np.ndarray, rules: TrackRules,
+                  extra_keys: tuple[str, ...]) -> pd.DataFrame:
     n = len(track)
     block = track["block"].to_numpy()
     foot = track["mode"].to_numpy() == FOOT
@@ -516,7 +523,7 @@ def _track_visits(track: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.
     enf_own = np.bincount(piece_ping[own], weights=enf_seconds[own], minlength=n).astype(np.int64)
     starts = np.flatnonzero(change)
     if not n:
-        return pd.DataFrame({c: [] for c in VISIT_COLUMNS})
+        return pd.DataFrame({c: [] for c in (*extra_keys, *VISIT_COLUMNS)})
     run_non = np.add.reduceat(non_own, starts)
     run_enf = np.add.reduceat(enf_own, starts)
     ends = np.append(starts[1:], n) - 1
@@ -537,8 +544,9 @@ def _track_visits(track: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.
         "end": pd.to_datetime(ts[e] + credit[e], unit="s", utc=True),
         "seconds": run_non[hit],
         "enforcement_seconds": run_enf[hit],
+        **{key: rows[key].to_numpy() for key in extra_keys},
     })
-    return out[list(VISIT_COLUMNS)].reset_index(drop=True)
+    return out[[*extra_keys, *VISIT_COLUMNS]].reset_index(drop=True)
 
 
 def _device_summary(track: pd.DataFrame, piece_ping: np.ndarray, piece_block: np.ndarray,

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -149,6 +150,65 @@ block_index_table = Table(
     Column("edge_tolerance_m", Float, nullable=False),
     Column("snap_m", Float, nullable=False),
     Column("data", LargeBinary, nullable=False),  # NumPy .npz bytes (beatmap.index.index_to_bytes)
+)
+
+# GPS presence (beatmap.tracks): whole seconds per block, UTC hour, unit, officer, mode and purpose, per import batch.
+presence_table = Table(
+    "presence", metadata,
+    Column("presence_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False, index=True),
+    Column(BLOCK_ID, Text),  # missing: time outside every block
+    Column("hour", UTCDateTime, nullable=False, index=True),  # start of the UTC hour
+    Column("unit_id", Text),
+    Column("officer_id", Text),
+    Column("mode", Text, nullable=False),  # foot, vehicle
+    Column("purpose", Text, nullable=False),  # enforcement, non_enforcement
+    Column("seconds", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# One row per ping file imported: its content hash makes a second import of the same file change nothing.
+ping_files = Table(
+    "ping_files", metadata,
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), primary_key=True),
+    Column("content_hash", Text, nullable=False, unique=True),
+    Column("rows", Integer, nullable=False),
+    Column("used", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("first_ping", UTCDateTime),
+    Column("last_ping", UTCDateTime),
+)
+
+# GPS data quality per device and local day (so "not visited" can be told from "no data").
+device_days = Table(
+    "device_days", metadata,
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), primary_key=True),
+    Column("device_id", Text, primary_key=True),
+    Column("day", Text, primary_key=True),  # local date, ISO
+    Column("pings", Integer, nullable=False),
+    Column("median_interval_s", Float),
+    Column("gap_minutes", Float, nullable=False),
+    Column("longest_silence_minutes", Float, nullable=False),
+    Column("outside_share", Float, nullable=False),  # of credited time, outside every block
+    Column("poor_accuracy_share", Float, nullable=False),  # of the day's rows, rejected for accuracy
+)
+
+# Stays on foot found in tracks (beatmap.tracks): supervisors only.
+track_visits = Table(
+    "track_visits", metadata,
+    Column("visit_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False, index=True),
+    Column("device_id", Text, nullable=False),
+    Column("unit_id", Text),
+    Column("officer_id", Text),
+    Column(BLOCK_ID, Text, nullable=False),
+    Column(BEAT_ID, Text),
+    Column("start", UTCDateTime, nullable=False),
+    Column("end", UTCDateTime, nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("enforcement_seconds", Integer, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # Append-only: triggers (see :mod:`beatmap.store.triggers`) refuse UPDATE and DELETE in the database itself.

@@ -1,0 +1,107 @@
+"""GPS presence in the store: aggregates, ping files, device-day quality and track visits.
+
+Only aggregates are kept: no table holds a ping.  Views read these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
+
+from beatmap.store.bind import Bind, connection
+from beatmap.store.tables import device_days, ping_files, presence_table, track_visits
+
+PRESENCE_COLUMNS = ("block_id", "hour", "unit_id", "officer_id", "mode", "purpose", "seconds")
+VISIT_COLUMNS = ("device_id", "unit_id", "officer_id", "block_id", "beat_id", "start", "end", "seconds",
+                 "enforcement_seconds")
+DEVICE_DAY_COLUMNS = ("device_id", "day", "pings", "median_interval_s", "gap_minutes", "longest_silence_minutes",
+                      "outside_share", "poor_accuracy_share")
+
+
+def known_ping_file(bind: Bind, content_hash: str) -> int | None:
+    """The batch that imported a ping file with this content, or None."""
+    with connection(bind) as conn:
+        found = conn.execute(select(ping_files.c.batch_id).where(ping_files.c.content_hash == content_hash))
+        value = found.scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def write_ping_file(conn: Connection, batch_id: int, *, content_hash: str, rows: int, used: int, duplicates: int,
+                    rejected: int, first_ping: datetime | None, last_ping: datetime | None) -> None:
+    """Record one imported ping file (inside the import's transaction)."""
+    conn.execute(insert(ping_files).values(batch_id=batch_id, content_hash=content_hash, rows=rows, used=used,
+                                           duplicates=duplicates, rejected=rejected, first_ping=first_ping,
+                                           last_ping=last_ping))
+
+
+def _records(frame: pd.DataFrame, columns: tuple[str, ...], batch_id: int) -> list[dict]:
+    out = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), None)
+    records = out.to_dict("records")
+    for record in records:
+        record["batch_id"] = batch_id
+        for key, value in record.items():
+            if isinstance(value, pd.Timestamp):
+                record[key] = value.to_pydatetime()
+            elif hasattr(value, "item"):
+                record[key] = value.item()
+    return records
+
+
+def write_presence(conn: Connection, batch_id: int, presence: pd.DataFrame) -> None:
+    """Add a batch's presence rows (:data:`PRESENCE_COLUMNS`)."""
+    if not presence.empty:
+        conn.execute(insert(presence_table), _records(presence, PRESENCE_COLUMNS, batch_id))
+
+
+def write_track_visits(conn: Connection, batch_id: int, visits: pd.DataFrame) -> None:
+    """Add a batch's track visits (:data:`VISIT_COLUMNS`)."""
+    if not visits.empty:
+        conn.execute(insert(track_visits), _records(visits, VISIT_COLUMNS, batch_id))
+
+
+def write_device_days(conn: Connection, batch_id: int, days: pd.DataFrame) -> None:
+    """Add a batch's device-day quality figures (:data:`DEVICE_DAY_COLUMNS`)."""
+    if not days.empty:
+        conn.execute(insert(device_days), _records(days, DEVICE_DAY_COLUMNS, batch_id))
+
+
+def read_presence(bind: Bind, *, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+    """Presence seconds summed over batches, per block, hour, unit, officer, mode and purpose, in ``[start, end)``."""
+    t = presence_table
+    keys = [t.c.block_id, t.c.hour, t.c.unit_id, t.c.officer_id, t.c.mode, t.c.purpose]
+    query = select(*keys, func.sum(t.c.seconds)).group_by(*keys)
+    if start is not None:
+        query = query.where(t.c.hour >= start)
+    if end is not None:
+        query = query.where(t.c.hour < end)
+    with connection(bind) as conn:
+        frame = pd.DataFrame(conn.execute(query).all(), columns=list(PRESENCE_COLUMNS))
+    frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    frame["seconds"] = frame["seconds"].astype("int64")
+    return frame
+
+
+def read_track_visits(bind: Bind, *, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+    """Track visits starting in ``[start, end)``."""
+    t = track_visits
+    query = select(*[t.c[c] for c in VISIT_COLUMNS]).order_by(t.c.visit_id)
+    if start is not None:
+        query = query.where(t.c.start >= start)
+    if end is not None:
+        query = query.where(t.c.start < end)
+    with connection(bind) as conn:
+        frame = pd.DataFrame(conn.execute(query).all(), columns=list(VISIT_COLUMNS))
+    for name in ("start", "end"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
+def read_device_days(bind: Bind) -> pd.DataFrame:
+    """Device-day quality figures of every batch."""
+    query = select(*[device_days.c[c] for c in DEVICE_DAY_COLUMNS]).order_by(device_days.c.day,
+                                                                              device_days.c.device_id)
+    with connection(bind) as conn:
+        return pd.DataFrame(conn.execute(query).all(), columns=list(DEVICE_DAY_COLUMNS))

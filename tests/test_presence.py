@@ -1,0 +1,110 @@
+"""import-pings: presence aggregates in the store, CAD calls from the store, importing twice, the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from beatmap import store
+from beatmap.cli import main
+from beatmap.crs import WGS84, transform_xy
+from beatmap.errors import InputError
+from beatmap.presence import import_pings, quality_table
+from beatmap.store import presence as presence_store
+from tests.conftest import X0, Y0, import_rows, load_two_beats, store_db
+
+T0 = pd.Timestamp("2026-03-02 14:00", tz="UTC")
+
+
+def ping_rows(x: float, y: float, start: pd.Timestamp, minutes: int, *, device: str, unit: str = "",
+              step_s: int = 30) -> list[str]:
+    lon, lat = transform_xy(np.array([X0 + x]), np.array([Y0 + y]), "EPSG:32616", WGS84)
+    times = pd.date_range(start, start + pd.Timedelta(minutes=minutes), freq=f"{step_s}s")
+    return [f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{lat[0]},{lon[0]},{device},{unit}" for t in times]
+
+
+def write_pings(path, rows: list[str]):
+    path.write_text("\n".join(["ts,lat,lon,device_id,unit_id", *rows]) + "\n")
+    return path
+
+
+def test_import_stores_presence_and_a_second_import_changes_nothing(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    # A 20-minute stay in beat A (block around (100, 100)); unit U1 is on a call for its second half.
+    import_rows(engine, tmp_path, [f"{(T0 + pd.Timedelta(minutes=10)).isoformat()},"
+                                   f"{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,"
+                                   f"{(T0 + pd.Timedelta(minutes=20)).isoformat()}"],
+                settings=settings, header="occurred_at,lat,lon,kind,unit_id,ended_at", name="cad.csv")
+    path = write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1")
+                       + ["2026-03-02T14:05:00Z,,,r1,U1"])
+    summary = import_pings(engine, [path], settings=settings, chunk_rows=10)
+    first = summary.files[0]
+    assert (first.rows, first.used, first.duplicates, first.rejected) == (42, 41, 0, 1)
+    assert summary.presence_seconds == 1200
+    assert summary.enforcement_seconds == 600
+    assert summary.track_visits == 1
+    stored = presence_store.read_presence(engine)
+    assert stored["seconds"].sum() == 1200
+    assert stored.groupby("purpose")["seconds"].sum().to_dict() == {"enforcement": 600, "non_enforcement": 600}
+    assert stored["block_id"].nunique() == 1
+    visits = presence_store.read_track_visits(engine)
+    assert visits["seconds"].tolist() == [600]
+    rejects = store.read_rejects(engine, batch_id=first.batch_id)
+    assert rejects["row_number"].tolist() == [42]
+
+    again = import_pings(engine, [path], settings=settings)
+    assert again.files[0].already_imported == f"batch {first.batch_id}"
+    assert presence_store.read_presence(engine)["seconds"].sum() == 1200
+    assert len(presence_store.read_track_visits(engine)) == 1
+
+
+def test_files_of_one_import_are_one_track_and_each_is_its_own_batch(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = ping_rows(100, 100, T0, 20, device="r1")
+    a = write_pings(tmp_path / "a.csv", rows[:20])
+    b = write_pings(tmp_path / "b.csv", rows[20:])
+    summary = import_pings(engine, [b, a], settings=settings)
+    assert [f.used for f in summary.files] == [21, 20]
+    assert len({f.batch_id for f in summary.files}) == 2
+    # The interval from a's last ping to b's first is credited: 20 minutes, not 19.5.
+    assert presence_store.read_presence(engine)["seconds"].sum() == 1200
+    quality = quality_table(engine, settings=settings)
+    assert quality[["device_id", "day", "pings"]].values.tolist() == [["r1", "2026-03-02", 41]]
+    assert quality["median_interval_s"].iloc[0] == pytest.approx(30)
+
+
+def test_import_needs_areas(engine, tmp_path, settings):
+    path = write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 1, device="r1"))
+    with pytest.raises(InputError, match="load beats and blocks first"):
+        import_pings(engine, [path], settings=settings)
+
+
+def test_command_line_import_pings_and_gps_quality(tmp_path, settings, capsys):
+    db = store_db(tmp_path / "cli.db")
+    engine = store.open_store(db)
+    load_two_beats(engine, tmp_path, settings=settings)
+    engine.dispose()
+    path = write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 12, device="r1")
+                       + ping_rows(300, 100, T0 + pd.Timedelta(hours=3), 5, device="r1"))
+    assert main(["--db", db, "import-pings", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["files"][0]["used"] == 25 + 11
+    assert out["presence_seconds"] == 720 + 300 + 300
+    assert out["gap_seconds"] == 3 * 3600 - 720 - 300
+    assert main(["--db", db, "import-pings", str(path)]) == 0
+    assert "already imported" in capsys.readouterr().out
+    assert main(["--db", db, "gps-quality", "--out", str(tmp_path / "q.csv")]) == 0
+    quality = pd.read_csv(tmp_path / "q.csv")
+    assert quality["pings"].tolist() == [36]
+    assert bool(quality["silent"].iloc[0]) is True  # three hours without a fix, over silent_minutes
+
+
+def _lon(x: float, y: float) -> float:
+    return float(transform_xy(np.array([X0 + x]), np.array([Y0 + y]), "EPSG:32616", WGS84)[0][0])
+
+
+def _lat(x: float, y: float) -> float:
+    return float(transform_xy(np.array([X0 + x]), np.array([Y0 + y]), "EPSG:32616", WGS84)[1][0])
