@@ -155,6 +155,7 @@ def coverage_by_block(
     window: Window,
     settings: Settings,
     neighbours: pd.DataFrame | None = None,
+    track_visits: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Coverage and flag of every block over a window.
 
@@ -177,6 +178,12 @@ def coverage_by_block(
         rule.  Pairs naming a block not in ``blocks`` are ignored.  Without
         them (and without polygons) each block stands alone, as in the
         ``poisson`` rule.
+    track_visits : DataFrame, optional
+        Stays on foot found in GPS tracks (``block_id``), already cut to the
+        window and without those a logged visit counts already (see
+        :func:`unmatched_track_visits`).  When given, the result gains a
+        ``track_visits`` column and they count as visits, for ``visits``
+        and for the flags.
 
     Returns
     -------
@@ -236,6 +243,10 @@ def coverage_by_block(
     out["foot_patrols"] = counts[:, S.KINDS.index(S.FOOT_PATROL)]
     out["community_visits"] = counts[:, S.KINDS.index(S.COMMUNITY_VISIT)]
     out["visits"] = out["foot_patrols"] + out["community_visits"]
+    if track_visits is not None:
+        found = pd.Index(ids).get_indexer(track_visits[S.BLOCK_ID].astype(object))
+        out["track_visits"] = np.bincount(found[found >= 0], minlength=n)
+        out["visits"] += out["track_visits"]
     out["enforcement"] = counts[:, S.KINDS.index(S.ENFORCEMENT)]
     out["days_visited"] = days_visited
     out["last_visit"] = pd.Series(last.astype("datetime64[D]"), index=out.index).dt.date.where(last >= 0, None)
@@ -247,7 +258,31 @@ def coverage_by_block(
     flag, reason = _flags(out, window=window, settings=settings, neighbours=neighbours)
     out["flag"] = flag
     out["flag_reason"] = reason
-    return out[list(S.COVERAGE_COLUMNS)]
+    return out[[*S.COVERAGE_COLUMNS, *(["track_visits"] if track_visits is not None else [])]]
+
+
+def unmatched_track_visits(track_visits: pd.DataFrame, logged: pd.DataFrame) -> pd.DataFrame:
+    """Track visits not already counted as a logged visit.
+
+    A logged foot patrol or community visit by the same officer on the same
+    block between the stay's start and end makes the stay and the log one
+    visit, counted once (as the logged one).
+
+    Parameters
+    ----------
+    track_visits : DataFrame
+        ``officer_id, block_id, start, end`` (UTC).
+    logged : DataFrame
+        Events: ``occurred_at`` (UTC), ``kind``, ``officer_id``, ``block_id``.
+    """
+    if track_visits.empty or logged.empty or S.OFFICER_ID not in logged:
+        return track_visits
+    visits = logged[logged[S.KIND].isin(S.NON_ENFORCEMENT) & logged[S.OFFICER_ID].notna()]
+    candidates = track_visits.reset_index().merge(
+        visits[[S.OFFICER_ID, S.BLOCK_ID, S.OCCURRED_AT]], on=[S.OFFICER_ID, S.BLOCK_ID], how="inner")
+    during = candidates[(candidates[S.OCCURRED_AT] >= candidates["start"])
+                        & (candidates[S.OCCURRED_AT] <= candidates["end"])]
+    return track_visits.drop(index=during["index"].unique())
 
 
 def neighbour_pairs(blocks: pd.DataFrame) -> pd.DataFrame:

@@ -365,7 +365,8 @@ def aggregates_from_store(
     if delay < 0:
         raise InputError(f"a delay of {delay} days is not possible; give 0 or more days.")
     period = snapshot_period(as_of, delay_days=delay, timezone=settings.timezone)
-    coverage = report.block_coverage(engine, window=period, settings=settings)
+    # GPS presence is not published yet (it needs the three-device rule): logged visits only.
+    coverage = report.block_coverage(engine, window=period, settings=settings, gps=False)
     first, after = period.utc_bounds()
     events = store.read_events(engine, start=first, end=after, columns=("occurred_at", S.KIND, S.BLOCK_ID))
     min_count = settings.public_min_count

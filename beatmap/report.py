@@ -16,8 +16,13 @@ from sqlalchemy import Engine
 from beatmap import activity_cache, store
 from beatmap import schema as S
 from beatmap.errors import InputError, StoreError
-from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window
+from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window, unmatched_track_visits
 from beatmap.settings import Settings
+from beatmap.store import presence as presence_store
+
+#: GPS presence columns of the block coverage: (column, purpose, mode or None for any mode).
+PRESENCE_MINUTES = (("presence_minutes", "non_enforcement", "foot"), ("vehicle_minutes", "non_enforcement", "vehicle"),
+                    ("enforcement_minutes", "enforcement", None))
 
 
 def window_from_store(
@@ -45,8 +50,17 @@ def block_coverage(
     window: Window,
     settings: Settings,
     beat_id: str | None = None,
+    gps: bool = True,
 ) -> gpd.GeoDataFrame:
     """Coverage of every block (of one beat, or all) over ``window``, with geometry in the analysis CRS.
+
+    With ``gps`` (the default), the table gains the GPS presence of the window
+    (from the stored aggregates, never from pings): ``presence_minutes``
+    (not on a call, on foot), ``vehicle_minutes`` (not on a call, in a
+    vehicle), ``enforcement_minutes`` (on a call, any mode) and
+    ``track_visits`` (stays on foot of ``visit_min_minutes`` not already
+    logged as a visit by the same officer); track visits count as visits for
+    the flags.
 
     Raises
     ------
@@ -63,8 +77,19 @@ def block_coverage(
     first, after = window.utc_bounds()
     events = store.read_events(engine, start=first, end=after, beat_id=beat_id,
                                columns=("occurred_at", S.KIND, S.OFFICER_ID, S.BLOCK_ID))
-    cov = coverage_by_block(blocks, events, window=window, settings=settings)
-    return gpd.GeoDataFrame(cov, geometry=blocks.geometry, crs=blocks.crs)
+    if not gps:
+        cov = coverage_by_block(blocks, events, window=window, settings=settings)
+        return gpd.GeoDataFrame(cov, geometry=blocks.geometry, crs=blocks.crs)
+    tracks = presence_store.read_track_visits(engine, start=first, end=after)
+    cov = coverage_by_block(blocks, events, window=window, settings=settings,
+                            track_visits=unmatched_track_visits(tracks, events))
+    presence = presence_store.read_presence(engine, start=first, end=after)
+    for column, purpose, mode in PRESENCE_MINUTES:
+        chosen = (presence["purpose"] == purpose) & ((presence["mode"] == mode) if mode else True)
+        seconds = presence[chosen].groupby(S.BLOCK_ID)["seconds"].sum()
+        cov[column] = (cov[S.BLOCK_ID].map(seconds).fillna(0) / 60).round(1)
+    order = [*S.COVERAGE_COLUMNS, *(c for c, _, _ in PRESENCE_MINUTES), "track_visits"]
+    return gpd.GeoDataFrame(cov[order], geometry=blocks.geometry, crs=blocks.crs)
 
 
 def beat_coverage(engine: Engine, *, window: Window, settings: Settings) -> gpd.GeoDataFrame:

@@ -108,3 +108,44 @@ def _lon(x: float, y: float) -> float:
 
 def _lat(x: float, y: float) -> float:
     return float(transform_xy(np.array([X0 + x]), np.array([Y0 + y]), "EPSG:32616", WGS84)[1][0])
+
+
+def test_coverage_gains_presence_minutes_and_track_visits_count_as_visits(engine, tmp_path, settings):
+    from beatmap.report import block_coverage, window_from_store
+
+    load_two_beats(engine, tmp_path, settings=settings)
+    # Officer o1 (unit U1) stays 20 minutes on the block at (100, 100), half of it on a call, and logs a visit
+    # during the stay; radio r2 (officer o2) stays 15 minutes on the block at (300, 100); car c3 idles 10 minutes
+    # on the block at (100, 300).
+    call_end = (T0 + pd.Timedelta(minutes=10)).isoformat()
+    import_rows(engine, tmp_path, [
+        f"{T0.isoformat()},{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,,{call_end}",
+        f"{(T0 + pd.Timedelta(minutes=15)).isoformat()},{_lat(100, 100)},{_lon(100, 100)},foot_patrol,,o1,",
+    ], settings=settings, header="occurred_at,lat,lon,kind,unit_id,officer_id,ended_at", name="log.csv")
+    rows = ping_rows(100, 100, T0, 20, device="r1", unit="U1") + ping_rows(300, 100, T0, 15, device="r2")
+    rows += ping_rows(100, 300, T0, 10, device="c3")
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(["ts,lat,lon,device_id,unit_id", *rows]) + "\n")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("device_id,unit_id,officer_id,from,to,device_kind\nr1,U1,o1,,,radio\nr2,U2,o2,,,radio\n"
+                      "c3,U3,,,,vehicle\n")
+    import_pings(engine, [path], settings=settings, roster_path=roster)
+    window = window_from_store(engine, settings=settings)
+    cov = block_coverage(engine, window=window, settings=settings).set_index("block_id")
+    stay, walk, car = (cov.index[cov.geometry.contains(_point(x, y))][0] for x, y in ((100, 100), (300, 100),
+                                                                                      (100, 300)))
+    assert cov.loc[stay, ["presence_minutes", "enforcement_minutes", "vehicle_minutes"]].tolist() == [10, 10, 0]
+    assert cov.loc[car, ["presence_minutes", "enforcement_minutes", "vehicle_minutes"]].tolist() == [0, 0, 10]
+    assert cov.loc[walk, "presence_minutes"] == 15
+    # o1's stay holds a logged visit: one visit, not two.  o2's stay is a visit of its own: the block is not
+    # flagged unvisited.
+    assert cov.loc[stay, ["foot_patrols", "track_visits", "visits"]].tolist() == [1, 0, 1]
+    assert cov.loc[walk, ["track_visits", "visits"]].tolist() == [1, 1]
+    assert cov.loc[walk, "flag"] != "unvisited"
+    assert cov.loc[car, "flag"] == "unvisited"
+
+
+def _point(x: float, y: float):
+    import shapely
+
+    return shapely.Point(X0 + x, Y0 + y)
