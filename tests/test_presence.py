@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from beatmap import store
 from beatmap.cli import main
 from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import InputError
+from beatmap.ingest import import_activity
 from beatmap.presence import import_pings, quality_table
 from beatmap.store import presence as presence_store
 from tests.conftest import X0, Y0, import_rows, load_two_beats, store_db
@@ -149,3 +151,29 @@ def _point(x: float, y: float):
     import shapely
 
     return shapely.Point(X0 + x, Y0 + y)
+
+
+def test_the_example_cad_and_avl_mappings_split_presence_by_purpose(engine, tmp_path, settings):
+    from beatmap.activity import read_mapping
+    from beatmap.pings import read_ping_mapping
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    assert read_mapping(examples / "cad_unit_status.toml").columns["unit_id"] == "UnitID"
+    assert read_ping_mapping(examples / "avl_pings.toml").device_kind == "vehicle"
+    load_two_beats(engine, tmp_path, settings=settings)
+    x, y = transform_xy(np.array([X0 + 100]), np.array([Y0 + 100]), "EPSG:32616", "EPSG:3435")
+    cad = tmp_path / "units.csv"
+    cad.write_text("IncidentNumber,UnitID,PrimaryOfficer,Dispatched,Cleared,CallType,SelfInit,X,Y\n"
+                   f"I1,1A12,o5,03/02/2026 08:05:00,03/02/2026 08:10:00,DISTURBANCE,N,{x[0]},{y[0]}\n"
+                   f"I2,1A12,o5,03/02/2026 08:12:00,,FOOT PATROL,Y,{x[0]},{y[0]}\n")
+    import_activity(engine, cad, settings=settings, mapping_path=examples / "cad_unit_status.toml",
+                    now=pd.Timestamp("2026-04-01", tz="UTC"))
+    avl = tmp_path / "avl.csv"
+    fixes = pd.date_range("2026-03-02 08:00", "2026-03-02 08:20", freq="10s")
+    avl.write_text("FixTime,VehicleID,UnitID,HDOP_m,Speed,X,Y\n" + "".join(
+        f"{t:%Y-%m-%d %H:%M:%S},car-12,1A12,4,0,{x[0]},{y[0]}\n" for t in fixes))
+    summary = import_pings(engine, [avl], settings=settings, mapping_path=examples / "avl_pings.toml")
+    assert summary.presence_seconds == 1200
+    assert summary.vehicle_seconds == 1200
+    # Only the dispatched call (08:05-08:10) is enforcement; the self-initiated foot patrol is not.
+    assert summary.enforcement_seconds == 300

@@ -51,9 +51,29 @@ def _records(frame: pd.DataFrame, columns: tuple[str, ...], batch_id: int) -> li
 
 
 def write_presence(conn: Connection, batch_id: int, presence: pd.DataFrame) -> None:
-    """Add a batch's presence rows (:data:`PRESENCE_COLUMNS`)."""
-    if not presence.empty:
-        conn.execute(insert(presence_table), _records(presence, PRESENCE_COLUMNS, batch_id))
+    """Add a batch's presence rows (:data:`PRESENCE_COLUMNS`), as row tuples through the driver.
+
+    A large import writes a row per block, hour, unit, officer, mode and
+    purpose; tuples through ``executemany`` take a fraction of the time of
+    per-row dictionaries.
+    """
+    if presence.empty:
+        return
+    hours = pd.to_datetime(presence["hour"], utc=True)
+    if conn.dialect.name == "sqlite":  # as SQLAlchemy's SQLite DateTime stores UTC times
+        hour_values = hours.dt.strftime("%Y-%m-%d %H:%M:%S.000000").tolist()
+        marker = "?"
+    else:
+        hour_values = [t.to_pydatetime() for t in hours]
+        marker = "%s"
+    columns = [presence[c].astype(object).where(presence[c].notna(), None).tolist()
+               for c in ("block_id", "unit_id", "officer_id", "mode", "purpose")]
+    seconds = presence["seconds"].astype("int64").tolist()
+    rows = list(zip([batch_id] * len(presence), columns[0], hour_values, *columns[1:], seconds, strict=True))
+    names = "batch_id, block_id, hour, unit_id, officer_id, mode, purpose, seconds"
+    sql = f"INSERT INTO presence ({names}) VALUES ({', '.join([marker] * 8)})"
+    for start in range(0, len(rows), 50_000):
+        conn.exec_driver_sql(sql, rows[start:start + 50_000])
 
 
 def write_track_visits(conn: Connection, batch_id: int, visits: pd.DataFrame) -> None:
