@@ -53,7 +53,7 @@ from beatmap.crs import WGS84, parse_crs, transform_xy
 from beatmap.errors import InputError
 from beatmap.schema import LAT, LON, OFFICER_ID, UNIT_ID
 from beatmap.settings import Settings
-from beatmap.tracks import DEVICE_ID, DEVICE_KIND, DEVICE_KINDS, TS
+from beatmap.tracks import DEVICE_ID, DEVICE_KIND, DEVICE_KINDS, TS, device_codes
 
 ACCURACY_M = "accuracy_m"
 SPEED_MPS = "speed_mps"
@@ -506,7 +506,7 @@ def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.D
     (at a device's first or last ping, the one speed there is).  Two passes:
     spikes first, then the rest among the pings left.
     """
-    device = pings[DEVICE_ID].astype(str).to_numpy()
+    device = device_codes(pings[DEVICE_ID])
     order = np.lexsort((pings["row"].to_numpy(), pings["file"].to_numpy(), pings[TS].to_numpy(), device))
     pings = pings.iloc[order].reset_index(drop=True)
     device = device[order]
@@ -515,7 +515,7 @@ def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.D
     repeat[1:] = (device[1:] == device[:-1]) & (ts[1:] == ts[:-1])
     duplicates = pd.DataFrame({"file": pings["file"].to_numpy()[repeat], "row": pings["row"].to_numpy()[repeat],
                                "reason": "duplicate: the same device and time as a ping read before",
-                               DEVICE_ID: device[repeat], TS: ts[repeat]})
+                               DEVICE_ID: pings[DEVICE_ID].to_numpy(dtype=object)[repeat], TS: ts[repeat]})
     pings = pings[~repeat].reset_index(drop=True)
     device, ts = device[~repeat], ts[~repeat]
     keep = np.ones(len(pings), dtype=bool)
@@ -532,7 +532,7 @@ def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.D
     jump = ~keep
     jumps = pd.DataFrame({"file": pings["file"].to_numpy()[jump], "row": pings["row"].to_numpy()[jump],
                           "reason": f"impossible jump (faster than max_speed_kmh, {max_speed_kmh:g} km/h)",
-                          DEVICE_ID: device[jump], TS: ts[jump]})
+                          DEVICE_ID: pings[DEVICE_ID].to_numpy(dtype=object)[jump], TS: ts[jump]})
     return pings[~jump].reset_index(drop=True), duplicates, jumps
 
 

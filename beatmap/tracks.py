@@ -153,9 +153,25 @@ def order_pings(pings: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in (DEVICE_ID, TS, "x", "y") if c not in pings.columns]
     if missing:
         raise InputError(f"pings lack the column(s) {', '.join(missing)}; read them with beatmap.pings first.")
-    ordered = pings.assign(**{DEVICE_ID: pings[DEVICE_ID].astype(str)}).sort_values([DEVICE_ID, TS], kind="stable")
-    ordered = ordered[~ordered.duplicated([DEVICE_ID, TS], keep="first")]
-    return ordered.reset_index(drop=True)
+    codes = device_codes(pings[DEVICE_ID])
+    ts = pings[TS].to_numpy(dtype=np.int64)
+    order = np.lexsort((ts, codes))
+    codes, ts = codes[order], ts[order]
+    repeat = np.zeros(len(order), dtype=bool)
+    repeat[1:] = (codes[1:] == codes[:-1]) & (ts[1:] == ts[:-1])
+    return pings.iloc[order[~repeat]].reset_index(drop=True)
+
+
+def device_codes(devices: pd.Series) -> np.ndarray:
+    """An integer per device, equal for equal ids: sorted by id, so the order of the pings does not matter."""
+    if isinstance(devices.dtype, pd.CategoricalDtype):
+        categories = devices.cat.categories.astype(str)
+        rank = np.argsort(np.argsort(np.asarray(categories, dtype=object), kind="stable"))
+        codes = devices.cat.codes.to_numpy()
+        if (codes < 0).any():
+            raise InputError("a ping has no device_id; read pings with beatmap.pings, which rejects those rows.")
+        return rank[codes].astype(np.int64)
+    return pd.factorize(devices.astype(str), sort=True)[0].astype(np.int64)
 
 
 def segment_pings(device: np.ndarray, ts: np.ndarray, max_gap_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -415,11 +431,11 @@ def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: Track
     """
     ordered = order_pings(pings)
     n = len(ordered)
-    device_codes, _ = pd.factorize(ordered[DEVICE_ID].astype(str), sort=True)
+    codes = device_codes(ordered[DEVICE_ID])
     ts = ordered[TS].to_numpy(dtype=np.int64)
     x = ordered["x"].to_numpy(dtype=float)
     y = ordered["y"].to_numpy(dtype=float)
-    segment, credit, gap = segment_pings(np.asarray(device_codes), ts, rules.max_gap_s)
+    segment, credit, gap = segment_pings(codes, ts, rules.max_gap_s)
     speed = window_speed_kmh(segment, ts, x, y, rules.mode_window_s)
     declared = (ordered[DEVICE_KIND].astype(str).str.lower().to_numpy() == VEHICLE
                 if DEVICE_KIND in ordered.columns else np.zeros(n, dtype=bool))
@@ -546,7 +562,8 @@ def _track_visits(track: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.
         "enforcement_seconds": run_enf[hit],
         **{key: rows[key].to_numpy() for key in extra_keys},
     })
-    return out[[*extra_keys, *VISIT_COLUMNS]].reset_index(drop=True)
+    out[DEVICE_ID] = out[DEVICE_ID].astype(str)
+    return out[[*extra_keys, *VISIT_COLUMNS]].sort_values([DEVICE_ID, "start"], kind="stable").reset_index(drop=True)
 
 
 def _device_summary(track: pd.DataFrame, piece_ping: np.ndarray, piece_block: np.ndarray,
@@ -554,7 +571,7 @@ def _device_summary(track: pd.DataFrame, piece_ping: np.ndarray, piece_block: np
     outside = np.bincount(piece_ping[piece_block < 0], weights=seconds[piece_block < 0],
                           minlength=len(track)).astype(np.int64)
     frame = track.assign(outside_s=outside)
-    grouped = frame.groupby(DEVICE_ID, sort=True)
+    grouped = frame.groupby(DEVICE_ID, sort=False, observed=True)
     out = pd.DataFrame({
         "pings": grouped.size(),
         "segments": grouped["segment"].nunique(),
@@ -562,6 +579,8 @@ def _device_summary(track: pd.DataFrame, piece_ping: np.ndarray, piece_block: np
         "gap_seconds": grouped["gap_s"].sum(),
         "outside_seconds": grouped["outside_s"].sum(),
     }).reset_index()
+    out[DEVICE_ID] = out[DEVICE_ID].astype(str)
+    out = out.sort_values(DEVICE_ID).reset_index(drop=True)
     return out[list(DEVICE_COLUMNS)].astype({c: np.int64 for c in DEVICE_COLUMNS[1:]})
 
 
