@@ -107,7 +107,7 @@ reject = [[1, 1]]
     assert "placeholder" in read.rejects["reason"].iloc[0]
     bad = tmp_path / "bad.toml"
     bad.write_text('[source]\ndevice_kind = "horse"\n[colums]\nts = "t"\n')
-    with pytest.raises(InputError, match="horse.*|colums"):
+    with pytest.raises(InputError, match=r"horse.*|colums"):
         read_ping_mapping(bad)
 
 
@@ -133,7 +133,7 @@ def test_a_roster_maps_devices_to_units_and_officers_over_time(tmp_path, blocks)
     credit = credit_tracks(project_pings(read.pings, blocks.crs), blocks, rules=TrackRules())
     by_officer = credit.presence.groupby("officer_id")["seconds"].sum().to_dict()
     assert by_officer == {"o1": 600, "o2": 600, "o9": 240}
-    with pytest.raises(InputError, match="roster.csv.*row 1"):
+    with pytest.raises(InputError, match=r"roster\.csv.*row 1"):
         read_roster(write(tmp_path / "roster.csv", "device_id,from,to", ["r1,soon,"]), timezone="UTC")
 
 

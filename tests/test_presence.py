@@ -40,8 +40,8 @@ def test_import_stores_presence_and_a_second_import_changes_nothing(engine, tmp_
                                    f"{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,"
                                    f"{(T0 + pd.Timedelta(minutes=20)).isoformat()}"],
                 settings=settings, header="occurred_at,lat,lon,kind,unit_id,ended_at", name="cad.csv")
-    path = write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1")
-                       + ["2026-03-02T14:05:00Z,,,r1,U1"])
+    path = write_pings(tmp_path / "p.csv", [*ping_rows(100, 100, T0, 20, device="r1", unit="U1"),
+                                            "2026-03-02T14:05:00Z,,,r1,U1"])
     summary = import_pings(engine, [path], settings=settings, chunk_rows=10)
     first = summary.files[0]
     assert (first.rows, first.used, first.duplicates, first.rejected) == (42, 41, 0, 1)
