@@ -33,7 +33,7 @@ from beatmap.pings import PingMapping, project_pings, read_ping_mapping, read_pi
 from beatmap.schema import ENFORCEMENT, KIND, UNIT_ID
 from beatmap.settings import Settings
 from beatmap.store import presence as presence_store
-from beatmap.tracks import DEVICE_ID, TS, TrackCredit, TrackRules, credit_tracks
+from beatmap.tracks import DEVICE_ID, TS, TrackCredit, TrackRules, credit_tracks, device_codes
 
 Progress = Callable[[float, str], None]
 #: The reason :mod:`beatmap.pings` gives a fix with poor accuracy starts with this.
@@ -205,20 +205,23 @@ def device_day_quality(credit: TrackCredit, rejects: pd.DataFrame, *, settings: 
                                      "longest_silence_minutes", "outside_share", "poor_accuracy_share"])
     zone = settings.zone
     ts = track[TS].to_numpy(dtype=np.int64)
-    day = pd.to_datetime(ts, unit="s", utc=True).tz_convert(zone).strftime("%Y-%m-%d")
-    device = track[DEVICE_ID].astype(str).to_numpy()
+    local = pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True)).tz_convert(zone).tz_localize(None)
+    day = local.to_numpy().astype("datetime64[D]").astype(np.int64)  # days since 1970, local
+    device = device_codes(track[DEVICE_ID])
     interval = np.full(len(ts), np.nan)
     same = np.zeros(len(ts), dtype=bool)
-    same[1:] = (device[1:] == device[:-1]) & (np.asarray(day[1:]) == np.asarray(day[:-1]))
+    same[1:] = (device[1:] == device[:-1]) & (day[1:] == day[:-1])
     interval[1:] = np.where(same[1:], ts[1:] - ts[:-1], np.nan)
     outside = (track["block"].to_numpy() < 0) * track["credit_s"].to_numpy()
-    frame = pd.DataFrame({"file": track["file"].to_numpy(), DEVICE_ID: device, "day": np.asarray(day),
+    frame = pd.DataFrame({"file": track["file"].to_numpy(), DEVICE_ID: track[DEVICE_ID].to_numpy(), "day": day,
                           "interval": interval, "gap": track["gap_s"].to_numpy(), "credit": track["credit_s"],
                           "outside": outside})
-    grouped = frame.groupby(["file", DEVICE_ID, "day"], sort=True)
+    grouped = frame.groupby(["file", DEVICE_ID, "day"], sort=True, observed=True)
     out = grouped.agg(pings=("interval", "size"), median_interval_s=("interval", "median"),
                       gap=("gap", "sum"), silence=("interval", "max"), credit=("credit", "sum"),
                       outside=("outside", "sum")).reset_index()
+    out["day"] = pd.to_datetime(out["day"].to_numpy().astype("datetime64[D]")).strftime("%Y-%m-%d")
+    out[DEVICE_ID] = out[DEVICE_ID].astype(str)
     out["gap_minutes"] = out["gap"] / 60
     out["longest_silence_minutes"] = out["silence"].fillna(0) / 60
     out["outside_share"] = np.where(out["credit"] > 0, out["outside"] / out["credit"].where(out["credit"] > 0, 1),

@@ -177,3 +177,17 @@ def test_the_example_cad_and_avl_mappings_split_presence_by_purpose(engine, tmp_
     assert summary.vehicle_seconds == 1200
     # Only the dispatched call (08:05-08:10) is enforcement; the self-initiated foot patrol is not.
     assert summary.enforcement_seconds == 300
+
+
+def test_quality_counts_fixes_rejected_for_poor_accuracy(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = [f"{r},5" for r in ping_rows(100, 100, T0, 4, device="r1")]  # 9 fixes, accuracy 5 m
+    rows[3] = rows[3][:-1] + "80"  # one at 80 m, worse than max_accuracy_m
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(["ts,lat,lon,device_id,unit_id,accuracy_m", *rows]) + "\n")
+    summary = import_pings(engine, [path], settings=settings)
+    assert summary.files[0].rejected == 1
+    quality = quality_table(engine, settings=settings)
+    assert quality["pings"].tolist() == [8]
+    assert quality["poor_accuracy_share"].iloc[0] == pytest.approx(1 / 9)
+    assert bool(quality["silent"].iloc[0]) is False
