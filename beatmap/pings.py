@@ -61,8 +61,19 @@ REQUIRED_PING_COLUMNS: tuple[str, ...] = (TS, LAT, LON, DEVICE_ID)
 OPTIONAL_PING_COLUMNS: tuple[str, ...] = (OFFICER_ID, UNIT_ID, ACCURACY_M, SPEED_MPS)
 PING_COLUMNS: tuple[str, ...] = REQUIRED_PING_COLUMNS + OPTIONAL_PING_COLUMNS
 #: Columns of :attr:`PingRead.pings`.
-READ_COLUMNS: tuple[str, ...] = ("file", "row", TS, LON, LAT, DEVICE_ID, UNIT_ID, OFFICER_ID, DEVICE_KIND,
-                                 ACCURACY_M, SPEED_MPS)
+READ_COLUMNS: tuple[str, ...] = (
+    "file",
+    "row",
+    TS,
+    LON,
+    LAT,
+    DEVICE_ID,
+    UNIT_ID,
+    OFFICER_ID,
+    DEVICE_KIND,
+    ACCURACY_M,
+    SPEED_MPS,
+)
 #: Rows per chunk when reading.
 CHUNK_ROWS = 500_000
 _TEXT = (DEVICE_ID, UNIT_ID, OFFICER_ID, DEVICE_KIND)
@@ -118,15 +129,16 @@ def read_ping_mapping(path: str | Path) -> PingMapping:
         if known is None or not isinstance(body, dict):
             problems.append(f"unknown section [{section}] (known: {', '.join(_MAPPING_KEYS)})")
             continue
-        problems += [f"unknown key {k!r} in [{section}] (known: {', '.join(sorted(known))})"
-                     for k in body if k not in known]
+        problems += [
+            f"unknown key {k!r} in [{section}] (known: {', '.join(sorted(known))})" for k in body if k not in known
+        ]
     source, cols, coords = raw.get("source", {}), raw.get("columns", {}), raw.get("coordinates", {})
     if any(not isinstance(v, str) for v in cols.values()):
         problems.append("every value in [columns] must be a column name in quotes")
     if bool(coords.get("x")) != bool(coords.get("y")):
         problems.append("[coordinates] needs both x and y")
     if coords.get("x") and not coords.get("crs"):
-        problems.append("[coordinates] x and y need crs = \"EPSG:....\" (the CRS they are in)")
+        problems.append('[coordinates] x and y need crs = "EPSG:...." (the CRS they are in)')
     if coords.get("crs"):
         try:
             parse_crs(coords["crs"], what=f"{path}: [coordinates] crs")
@@ -149,10 +161,19 @@ def read_ping_mapping(path: str | Path) -> PingMapping:
             placeholders.append((float(point[0]), float(point[1])))
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems) + ". See examples/ for the format.")
-    return PingMapping(name=source.get("name"), columns=dict(cols), time_format=source.get("time_format"),
-                       timezone=timezone, x=coords.get("x"), y=coords.get("y"), xy_crs=coords.get("crs"),
-                       placeholders=tuple(placeholders), placeholder_tolerance=float(coords.get("tolerance", 1e-6)),
-                       device_kind=kind, device_id=source.get("device_id"))
+    return PingMapping(
+        name=source.get("name"),
+        columns=dict(cols),
+        time_format=source.get("time_format"),
+        timezone=timezone,
+        x=coords.get("x"),
+        y=coords.get("y"),
+        xy_crs=coords.get("crs"),
+        placeholders=tuple(placeholders),
+        placeholder_tolerance=float(coords.get("tolerance", 1e-6)),
+        device_kind=kind,
+        device_id=source.get("device_id"),
+    )
 
 
 def read_roster(path: str | Path, *, timezone: str) -> pd.DataFrame:
@@ -181,12 +202,16 @@ def read_roster(path: str | Path, *, timezone: str) -> pd.DataFrame:
     for column, open_value in (("from", np.iinfo(np.int64).min), ("to", np.iinfo(np.int64).max)):
         text = raw[column].str.strip() if column in raw.columns else pd.Series("", index=raw.index)
         times, bad = _parse_times(text, fmt=None, zone=timezone)
-        problems += [f"row {i + 1}: {column} {text[i]!r} is not a date and time such as 2026-03-01 07:00"
-                     for i in np.flatnonzero(bad.to_numpy())]
+        problems += [
+            f"row {i + 1}: {column} {text[i]!r} is not a date and time such as 2026-03-01 07:00"
+            for i in np.flatnonzero(bad.to_numpy())
+        ]
         bounds[column] = np.where(times < 0, open_value, times)
     kinds = raw[DEVICE_KIND].str.strip() if DEVICE_KIND in raw.columns else pd.Series("", index=raw.index)
-    problems += [f"row {i + 1}: device_kind {kinds[i]!r} is not one of {', '.join(DEVICE_KINDS)}"
-                 for i in np.flatnonzero((kinds != "") & ~kinds.isin(DEVICE_KINDS))]
+    problems += [
+        f"row {i + 1}: device_kind {kinds[i]!r} is not one of {', '.join(DEVICE_KINDS)}"
+        for i in np.flatnonzero((kinds != "") & ~kinds.isin(DEVICE_KINDS))
+    ]
     problems += [f"row {i + 1}: no device_id" for i in np.flatnonzero(raw[DEVICE_ID].str.strip() == "")]
     problems += [f"row {i + 1}: to is not after from" for i in np.flatnonzero(bounds["to"] <= bounds["from"])]
     if problems:
@@ -196,9 +221,16 @@ def read_roster(path: str | Path, *, timezone: str) -> pd.DataFrame:
         values = raw[name].str.strip() if name in raw.columns else pd.Series("", index=raw.index)
         return values.where(values != "", None).astype(object)
 
-    return pd.DataFrame({DEVICE_ID: raw[DEVICE_ID].str.strip().astype(object), UNIT_ID: text_column(UNIT_ID),
-                         OFFICER_ID: text_column(OFFICER_ID), DEVICE_KIND: text_column(DEVICE_KIND),
-                         "from": bounds["from"], "to": bounds["to"]})
+    return pd.DataFrame(
+        {
+            DEVICE_ID: raw[DEVICE_ID].str.strip().astype(object),
+            UNIT_ID: text_column(UNIT_ID),
+            OFFICER_ID: text_column(OFFICER_ID),
+            DEVICE_KIND: text_column(DEVICE_KIND),
+            "from": bounds["from"],
+            "to": bounds["to"],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -223,9 +255,15 @@ class PingRead:
     counts: pd.DataFrame
 
 
-def read_pings(paths: Sequence[str | Path], *, settings: Settings, mapping: PingMapping | None = None,
-               roster: pd.DataFrame | None = None, chunk_rows: int = CHUNK_ROWS,
-               progress: Callable[[float, str], None] | None = None) -> PingRead:
+def read_pings(
+    paths: Sequence[str | Path],
+    *,
+    settings: Settings,
+    mapping: PingMapping | None = None,
+    roster: pd.DataFrame | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[float, str], None] | None = None,
+) -> PingRead:
     """Read ping files in chunks, with every row accounted for.
 
     Parameters
@@ -257,8 +295,9 @@ def read_pings(paths: Sequence[str | Path], *, settings: Settings, mapping: Ping
             raise InputError(f"{path}: file not found. Check the path.")
         rows = 0
         for raw, first_row in _raw_chunks(path, mapping, chunk_rows):
-            good, bad = parse_ping_chunk(raw, first_row, mapping=mapping, zone=zone,
-                                         max_accuracy_m=settings.max_accuracy_m, source=str(path))
+            good, bad = parse_ping_chunk(
+                raw, first_row, mapping=mapping, zone=zone, max_accuracy_m=settings.max_accuracy_m, source=str(path)
+            )
             rows += len(raw)
             kept.append(good.assign(file=np.int32(number)))
             rejects.append(bad.assign(file=np.int32(number)))
@@ -308,8 +347,10 @@ def _raw_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[t
             yield chunk, first
             first += len(chunk)
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: not a readable UTF-8 CSV file ({str(exc).splitlines()[0]}). "
-                         "Export the pings as CSV with a header row.") from exc
+        raise InputError(
+            f"{path}: not a readable UTF-8 CSV file ({str(exc).splitlines()[0]}). "
+            "Export the pings as CSV with a header row."
+        ) from exc
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: is empty. Export the pings with a header row.") from exc
 
@@ -338,8 +379,14 @@ def _gpx_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[t
                 time = element.find(f"{_GPX_NS}time")
                 if time is None:
                     time = element.find("time")
-                rows.append((time.text or "" if time is not None else "", element.get("lat", ""),
-                             element.get("lon", ""), mapping.device_id or name))
+                rows.append(
+                    (
+                        time.text or "" if time is not None else "",
+                        element.get("lat", ""),
+                        element.get("lon", ""),
+                        mapping.device_id or name,
+                    )
+                )
                 element.clear()
                 if len(rows) >= chunk_rows:
                     yield pd.DataFrame(rows, columns=[TS, LAT, LON, DEVICE_ID]), first
@@ -351,8 +398,9 @@ def _gpx_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[t
         yield pd.DataFrame(rows, columns=[TS, LAT, LON, DEVICE_ID]), first
 
 
-def parse_ping_chunk(raw: pd.DataFrame, first_row: int, *, mapping: PingMapping, zone: str, max_accuracy_m: float,
-                     source: str = "pings") -> tuple[pd.DataFrame, pd.DataFrame]:
+def parse_ping_chunk(
+    raw: pd.DataFrame, first_row: int, *, mapping: PingMapping, zone: str, max_accuracy_m: float, source: str = "pings"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn text rows into pings and rejects.
 
     Parameters
@@ -372,14 +420,19 @@ def parse_ping_chunk(raw: pd.DataFrame, first_row: int, *, mapping: PingMapping,
         them: blank, and -1).
     """
     n = len(raw)
-    missing = [c for c in REQUIRED_PING_COLUMNS
-               if not (c == DEVICE_ID and mapping.device_id)
-               and not (c in (LAT, LON) and mapping.x)
-               and mapping.source_column(c) not in raw.columns]
+    missing = [
+        c
+        for c in REQUIRED_PING_COLUMNS
+        if not (c == DEVICE_ID and mapping.device_id)
+        and not (c in (LAT, LON) and mapping.x)
+        and mapping.source_column(c) not in raw.columns
+    ]
     if missing:
         names = ", ".join(mapping.source_column(c) for c in missing)
-        raise InputError(f"{source}: no column {names}; the columns are {', '.join(map(str, raw.columns))}. "
-                         "Rename them or give a mapping (--mapping) that names them.")
+        raise InputError(
+            f"{source}: no column {names}; the columns are {', '.join(map(str, raw.columns))}. "
+            "Rename them or give a mapping (--mapping) that names them."
+        )
     reason = np.full(n, None, dtype=object)
 
     def reject(mask: np.ndarray, why: str | np.ndarray) -> None:
@@ -406,14 +459,28 @@ def parse_ping_chunk(raw: pd.DataFrame, first_row: int, *, mapping: PingMapping,
     rows = np.arange(first_row, first_row + n, dtype=np.int64)
     good = pd.isna(reason)
     kind = pd.Series(mapping.device_kind or "", index=raw.index)
-    pings = pd.DataFrame({
-        "row": rows[good], TS: ts[good], LON: lon[good], LAT: lat[good],
-        DEVICE_ID: _category(device[good]), UNIT_ID: _category(col(UNIT_ID)[good]),
-        OFFICER_ID: _category(col(OFFICER_ID)[good]), DEVICE_KIND: _category(kind[good]),
-        ACCURACY_M: accuracy[good].astype(np.float32), SPEED_MPS: speed[good].astype(np.float32),
-    })
-    rejects = pd.DataFrame({"row": rows[~good], "reason": reason[~good].astype(str),
-                            DEVICE_ID: device.to_numpy(dtype=object)[~good], TS: ts[~good]})
+    pings = pd.DataFrame(
+        {
+            "row": rows[good],
+            TS: ts[good],
+            LON: lon[good],
+            LAT: lat[good],
+            DEVICE_ID: _category(device[good]),
+            UNIT_ID: _category(col(UNIT_ID)[good]),
+            OFFICER_ID: _category(col(OFFICER_ID)[good]),
+            DEVICE_KIND: _category(kind[good]),
+            ACCURACY_M: accuracy[good].astype(np.float32),
+            SPEED_MPS: speed[good].astype(np.float32),
+        }
+    )
+    rejects = pd.DataFrame(
+        {
+            "row": rows[~good],
+            "reason": reason[~good].astype(str),
+            DEVICE_ID: device.to_numpy(dtype=object)[~good],
+            TS: ts[~good],
+        }
+    )
     return pings, rejects
 
 
@@ -453,8 +520,12 @@ def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[np.n
     return out, pd.Series(present & ~ok, index=values.index)
 
 
-def _coordinates(raw: pd.DataFrame, mapping: PingMapping, col: Callable[[str], pd.Series],
-                 reject: Callable[[np.ndarray, str | np.ndarray], None]) -> tuple[np.ndarray, np.ndarray]:
+def _coordinates(
+    raw: pd.DataFrame,
+    mapping: PingMapping,
+    col: Callable[[str], pd.Series],
+    reject: Callable[[np.ndarray, str | np.ndarray], None],
+) -> tuple[np.ndarray, np.ndarray]:
     """Longitude and latitude in WGS84, rejecting unusable coordinates row by row."""
     if mapping.x:
         xs, ys = raw[mapping.x].astype(str).str.strip(), raw[mapping.y].astype(str).str.strip()
@@ -466,8 +537,11 @@ def _coordinates(raw: pd.DataFrame, mapping: PingMapping, col: Callable[[str], p
     reject(~finite, "bad coordinates " + xs.to_numpy(dtype=object) + "," + ys.to_numpy(dtype=object))
     placeholder = finite & (np.abs(x) < 1e-9) & (np.abs(y) < 1e-9)
     for px, py in mapping.placeholders:
-        placeholder |= finite & (np.abs(x - px) <= mapping.placeholder_tolerance) & (
-            np.abs(y - py) <= mapping.placeholder_tolerance)
+        placeholder |= (
+            finite
+            & (np.abs(x - px) <= mapping.placeholder_tolerance)
+            & (np.abs(y - py) <= mapping.placeholder_tolerance)
+        )
     reject(placeholder, "a placeholder point (the system's stand-in for 'no location')")
     usable = finite & ~placeholder
     if mapping.x:
@@ -477,8 +551,10 @@ def _coordinates(raw: pd.DataFrame, mapping: PingMapping, col: Callable[[str], p
     else:
         lon, lat = x, y
     with np.errstate(invalid="ignore"):
-        reject(usable & ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)),
-               "bad coordinates: outside the range of latitude and longitude")
+        reject(
+            usable & ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)),
+            "bad coordinates: outside the range of latitude and longitude",
+        )
     return lon, lat
 
 
@@ -489,16 +565,22 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     for name in READ_COLUMNS:
         parts = [f[name] for f in frames]
         if name in _TEXT:
-            columns[name] = pd.Series(union_categoricals([_category(pd.Series(p)) if not isinstance(
-                getattr(p, "dtype", None), pd.CategoricalDtype) else p for p in parts], ignore_order=True))
+            columns[name] = pd.Series(
+                union_categoricals(
+                    [
+                        _category(pd.Series(p)) if not isinstance(getattr(p, "dtype", None), pd.CategoricalDtype) else p
+                        for p in parts
+                    ],
+                    ignore_order=True,
+                )
+            )
         else:
             columns[name] = pd.Series(np.concatenate([np.asarray(p) for p in parts]))
     out = pd.DataFrame(columns)
     return out.astype({"file": np.int32, "row": np.int64, TS: np.int64})
 
 
-def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                                          pd.DataFrame]:
+def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Order by device and time; split off duplicates (the later read of a device and second) and jumps.
 
     A ping is an impossible jump when reaching it from the device's previous
@@ -513,9 +595,15 @@ def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.D
     ts = pings[TS].to_numpy()
     repeat = np.zeros(len(pings), dtype=bool)
     repeat[1:] = (device[1:] == device[:-1]) & (ts[1:] == ts[:-1])
-    duplicates = pd.DataFrame({"file": pings["file"].to_numpy()[repeat], "row": pings["row"].to_numpy()[repeat],
-                               "reason": "duplicate: the same device and time as a ping read before",
-                               DEVICE_ID: pings[DEVICE_ID].to_numpy(dtype=object)[repeat], TS: ts[repeat]})
+    duplicates = pd.DataFrame(
+        {
+            "file": pings["file"].to_numpy()[repeat],
+            "row": pings["row"].to_numpy()[repeat],
+            "reason": "duplicate: the same device and time as a ping read before",
+            DEVICE_ID: pings[DEVICE_ID].to_numpy(dtype=object)[repeat],
+            TS: ts[repeat],
+        }
+    )
     pings = pings[~repeat].reset_index(drop=True)
     device, ts = device[~repeat], ts[~repeat]
     keep = np.ones(len(pings), dtype=bool)
@@ -530,14 +618,21 @@ def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.D
             spike |= (into & ~has_next) | (out & ~has_prev)
         keep[live[spike]] = False
     jump = ~keep
-    jumps = pd.DataFrame({"file": pings["file"].to_numpy()[jump], "row": pings["row"].to_numpy()[jump],
-                          "reason": f"impossible jump (faster than max_speed_kmh, {max_speed_kmh:g} km/h)",
-                          DEVICE_ID: pings[DEVICE_ID].to_numpy(dtype=object)[jump], TS: ts[jump]})
+    jumps = pd.DataFrame(
+        {
+            "file": pings["file"].to_numpy()[jump],
+            "row": pings["row"].to_numpy()[jump],
+            "reason": f"impossible jump (faster than max_speed_kmh, {max_speed_kmh:g} km/h)",
+            DEVICE_ID: pings[DEVICE_ID].to_numpy(dtype=object)[jump],
+            TS: ts[jump],
+        }
+    )
     return pings[~jump].reset_index(drop=True), duplicates, jumps
 
 
-def _jumps(device: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
-           max_speed_kmh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _jumps(
+    device: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_speed_kmh: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per ordered ping: reached too fast, left too fast, has a previous and a next ping of its device."""
     n = len(ts)
     into, out = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -565,11 +660,13 @@ def apply_roster(pings: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     """
     if pings.empty or roster.empty:
         return pings
-    keys = pd.DataFrame({"i": np.arange(len(pings)), DEVICE_ID: pings[DEVICE_ID].astype(str).to_numpy(),
-                         TS: pings[TS].to_numpy()})
+    keys = pd.DataFrame(
+        {"i": np.arange(len(pings)), DEVICE_ID: pings[DEVICE_ID].astype(str).to_numpy(), TS: pings[TS].to_numpy()}
+    )
     entries = roster.assign(**{DEVICE_ID: roster[DEVICE_ID].astype(str)}).sort_values("from")
-    matched = pd.merge_asof(keys.sort_values(TS), entries.rename(columns={"from": TS}), on=TS, by=DEVICE_ID,
-                            direction="backward")
+    matched = pd.merge_asof(
+        keys.sort_values(TS), entries.rename(columns={"from": TS}), on=TS, by=DEVICE_ID, direction="backward"
+    )
     matched = matched[matched[TS] < matched["to"]].set_index("i")
     out = pings.copy()
     for column in (UNIT_ID, OFFICER_ID, DEVICE_KIND):

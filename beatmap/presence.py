@@ -63,9 +63,16 @@ class PingFileSummary:
 
     def to_dict(self) -> dict[str, object]:
         """The counts, as ``--json`` prints them."""
-        return {"file": self.file, "batch_id": self.batch_id, "rows": self.rows, "used": self.used,
-                "duplicates": self.duplicates, "rejected": self.rejected,
-                "already_imported": self.already_imported, "reject_reasons": self.reject_reasons}
+        return {
+            "file": self.file,
+            "batch_id": self.batch_id,
+            "rows": self.rows,
+            "used": self.used,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "already_imported": self.already_imported,
+            "reject_reasons": self.reject_reasons,
+        }
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,16 @@ class PingImportSummary:
 
     def to_dict(self) -> dict[str, object]:
         """The counts, as ``--json`` prints them."""
-        return {"files": [f.to_dict() for f in self.files], "presence_seconds": self.presence_seconds,
-                "enforcement_seconds": self.enforcement_seconds, "vehicle_seconds": self.vehicle_seconds,
-                "outside_seconds": self.outside_seconds, "gap_seconds": self.gap_seconds,
-                "track_visits": self.track_visits, "devices": self.devices}
+        return {
+            "files": [f.to_dict() for f in self.files],
+            "presence_seconds": self.presence_seconds,
+            "enforcement_seconds": self.enforcement_seconds,
+            "vehicle_seconds": self.vehicle_seconds,
+            "outside_seconds": self.outside_seconds,
+            "gap_seconds": self.gap_seconds,
+            "track_visits": self.track_visits,
+            "devices": self.devices,
+        }
 
 
 def file_hash(path: Path) -> str:
@@ -98,10 +111,18 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def import_pings(engine: Engine, paths: Sequence[str | Path], *, settings: Settings,
-                 mapping_path: str | Path | None = None, roster_path: str | Path | None = None,
-                 crs: str | None = None, progress: Progress = _quiet, actor: str = "library",
-                 chunk_rows: int | None = None) -> PingImportSummary:
+def import_pings(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    *,
+    settings: Settings,
+    mapping_path: str | Path | None = None,
+    roster_path: str | Path | None = None,
+    crs: str | None = None,
+    progress: Progress = _quiet,
+    actor: str = "library",
+    chunk_rows: int | None = None,
+) -> PingImportSummary:
     """Import GPS ping files into the store's presence aggregates.
 
     Parameters
@@ -145,26 +166,44 @@ def import_pings(engine: Engine, paths: Sequence[str | Path], *, settings: Setti
     earlier = [presence_store.known_ping_file(engine, h) for h in hashes]
     fresh = [i for i, batch in enumerate(earlier) if batch is None and hashes[i] not in hashes[:i]]
     progress(0.05, f"reading {len(fresh)} file(s)")
-    read = read_pings([files[i] for i in fresh], settings=settings, mapping=mapping, roster=roster,
-                      progress=lambda f, m: progress(0.05 + 0.45 * f, m),
-                      **({"chunk_rows": chunk_rows} if chunk_rows else {}))
+    read = read_pings(
+        [files[i] for i in fresh],
+        settings=settings,
+        mapping=mapping,
+        roster=roster,
+        progress=lambda f, m: progress(0.05 + 0.45 * f, m),
+        **({"chunk_rows": chunk_rows} if chunk_rows else {}),
+    )
     progress(0.5, f"crediting {len(read.pings):,} pings")
     index = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
     calls = _calls(engine, read.pings, settings)
-    credit = credit_tracks(project_pings(read.pings, blocks.crs), blocks, rules=TrackRules.from_settings(settings),
-                           calls=calls, index=index, extra_keys=("file",))
+    credit = credit_tracks(
+        project_pings(read.pings, blocks.crs),
+        blocks,
+        rules=TrackRules.from_settings(settings),
+        calls=calls,
+        index=index,
+        extra_keys=("file",),
+    )
     quality = device_day_quality(credit, read.rejects, settings=settings)
     summaries: list[PingFileSummary] = []
     for i, path in enumerate(files):
         if i not in fresh:
-            prior = (f"batch {earlier[i]}" if earlier[i] is not None
-                     else f"{files[hashes.index(hashes[i])]} in this import")
-            summaries.append(PingFileSummary(file=str(path), batch_id=None, rows=0, used=0, duplicates=0,
-                                             rejected=0, already_imported=prior))
+            prior = (
+                f"batch {earlier[i]}" if earlier[i] is not None else f"{files[hashes.index(hashes[i])]} in this import"
+            )
+            summaries.append(
+                PingFileSummary(
+                    file=str(path), batch_id=None, rows=0, used=0, duplicates=0, rejected=0, already_imported=prior
+                )
+            )
             continue
         number = fresh.index(i)
-        summaries.append(_write_file(engine, path, hashes[i], number, read.counts.iloc[number], credit, quality,
-                                     read.rejects, actor=actor))
+        summaries.append(
+            _write_file(
+                engine, path, hashes[i], number, read.counts.iloc[number], credit, quality, read.rejects, actor=actor
+            )
+        )
         progress(0.5 + 0.5 * (number + 1) / max(len(fresh), 1), f"stored {path.name}")
     presence = credit.presence
     return PingImportSummary(
@@ -185,8 +224,12 @@ def _calls(engine: Engine, pings: pd.DataFrame, settings: Settings) -> pd.DataFr
         return pd.DataFrame(columns=[UNIT_ID, "occurred_at", "ended_at"])
     first = pd.Timestamp(int(pings[TS].min()), unit="s", tz="UTC") - timedelta(days=1)
     last = pd.Timestamp(int(pings[TS].max()) + 1, unit="s", tz="UTC")
-    events = store.read_events(engine, start=first.to_pydatetime(), end=last.to_pydatetime(),
-                               columns=[UNIT_ID, "occurred_at", "ended_at", KIND])
+    events = store.read_events(
+        engine,
+        start=first.to_pydatetime(),
+        end=last.to_pydatetime(),
+        columns=[UNIT_ID, "occurred_at", "ended_at", KIND],
+    )
     return events[(events[KIND] == ENFORCEMENT) & events[UNIT_ID].notna()].reset_index(drop=True)
 
 
@@ -201,8 +244,19 @@ def device_day_quality(credit: TrackCredit, rejects: pd.DataFrame, *, settings: 
     """
     track = credit.pings
     if track.empty:
-        return pd.DataFrame(columns=["file", DEVICE_ID, "day", "pings", "median_interval_s", "gap_minutes",
-                                     "longest_silence_minutes", "outside_share", "poor_accuracy_share"])
+        return pd.DataFrame(
+            columns=[
+                "file",
+                DEVICE_ID,
+                "day",
+                "pings",
+                "median_interval_s",
+                "gap_minutes",
+                "longest_silence_minutes",
+                "outside_share",
+                "poor_accuracy_share",
+            ]
+        )
     zone = settings.zone
     ts = track[TS].to_numpy(dtype=np.int64)
     local = pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True)).tz_convert(zone).tz_localize(None)
@@ -213,31 +267,58 @@ def device_day_quality(credit: TrackCredit, rejects: pd.DataFrame, *, settings: 
     same[1:] = (device[1:] == device[:-1]) & (day[1:] == day[:-1])
     interval[1:] = np.where(same[1:], ts[1:] - ts[:-1], np.nan)
     outside = (track["block"].to_numpy() < 0) * track["credit_s"].to_numpy()
-    frame = pd.DataFrame({"file": track["file"].to_numpy(), DEVICE_ID: track[DEVICE_ID].to_numpy(), "day": day,
-                          "interval": interval, "gap": track["gap_s"].to_numpy(), "credit": track["credit_s"],
-                          "outside": outside})
+    frame = pd.DataFrame(
+        {
+            "file": track["file"].to_numpy(),
+            DEVICE_ID: track[DEVICE_ID].to_numpy(),
+            "day": day,
+            "interval": interval,
+            "gap": track["gap_s"].to_numpy(),
+            "credit": track["credit_s"],
+            "outside": outside,
+        }
+    )
     grouped = frame.groupby(["file", DEVICE_ID, "day"], sort=True, observed=True)
-    out = grouped.agg(pings=("interval", "size"), median_interval_s=("interval", "median"),
-                      gap=("gap", "sum"), silence=("interval", "max"), credit=("credit", "sum"),
-                      outside=("outside", "sum")).reset_index()
+    out = grouped.agg(
+        pings=("interval", "size"),
+        median_interval_s=("interval", "median"),
+        gap=("gap", "sum"),
+        silence=("interval", "max"),
+        credit=("credit", "sum"),
+        outside=("outside", "sum"),
+    ).reset_index()
     out["day"] = pd.to_datetime(out["day"].to_numpy().astype("datetime64[D]")).strftime("%Y-%m-%d")
     out[DEVICE_ID] = out[DEVICE_ID].astype(str)
     out["gap_minutes"] = out["gap"] / 60
     out["longest_silence_minutes"] = out["silence"].fillna(0) / 60
-    out["outside_share"] = np.where(out["credit"] > 0, out["outside"] / out["credit"].where(out["credit"] > 0, 1),
-                                    0.0)
+    out["outside_share"] = np.where(out["credit"] > 0, out["outside"] / out["credit"].where(out["credit"] > 0, 1), 0.0)
     poor = rejects[rejects["reason"].str.startswith(POOR_ACCURACY) & (rejects[TS] >= 0)]
     if not poor.empty:
         poor_day = pd.to_datetime(poor[TS], unit="s", utc=True).dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
-        poor_counts = poor.assign(day=poor_day.to_numpy(), **{DEVICE_ID: poor[DEVICE_ID].astype(str)}).groupby(
-            ["file", DEVICE_ID, "day"]).size().rename("poor")
+        poor_counts = (
+            poor.assign(day=poor_day.to_numpy(), **{DEVICE_ID: poor[DEVICE_ID].astype(str)})
+            .groupby(["file", DEVICE_ID, "day"])
+            .size()
+            .rename("poor")
+        )
         out = out.join(poor_counts, on=["file", DEVICE_ID, "day"])
     else:
         out["poor"] = 0
     out["poor"] = out["poor"].fillna(0)
     out["poor_accuracy_share"] = out["poor"] / (out["pings"] + out["poor"])
-    return out[["file", DEVICE_ID, "day", "pings", "median_interval_s", "gap_minutes", "longest_silence_minutes",
-                "outside_share", "poor_accuracy_share"]]
+    return out[
+        [
+            "file",
+            DEVICE_ID,
+            "day",
+            "pings",
+            "median_interval_s",
+            "gap_minutes",
+            "longest_silence_minutes",
+            "outside_share",
+            "poor_accuracy_share",
+        ]
+    ]
 
 
 def silent_devices(days: pd.DataFrame, *, silent_minutes: int) -> pd.DataFrame:
@@ -245,39 +326,81 @@ def silent_devices(days: pd.DataFrame, *, silent_minutes: int) -> pd.DataFrame:
     return days[days["longest_silence_minutes"] > silent_minutes].reset_index(drop=True)
 
 
-def _write_file(engine: Engine, path: Path, content_hash: str, number: int, counts: pd.Series, credit: TrackCredit,
-                quality: pd.DataFrame, rejects: pd.DataFrame, *, actor: str) -> PingFileSummary:
+def _write_file(
+    engine: Engine,
+    path: Path,
+    content_hash: str,
+    number: int,
+    counts: pd.Series,
+    credit: TrackCredit,
+    quality: pd.DataFrame,
+    rejects: pd.DataFrame,
+    *,
+    actor: str,
+) -> PingFileSummary:
     presence = credit.presence[credit.presence["file"] == number]
     visits = credit.visits[credit.visits["file"] == number]
     days = quality[quality["file"] == number]
     file_rejects = rejects[rejects["file"] == number]
     used_ts = credit.pings.loc[credit.pings["file"] == number, TS]
-    reasons = (file_rejects["reason"].str.split(r" [\('\"]|: |,", regex=True).str[0].value_counts().to_dict()
-               if not file_rejects.empty else {})
-    summary = PingFileSummary(file=str(path), batch_id=None, rows=int(counts["rows"]), used=int(counts["used"]),
-                              duplicates=int(counts["duplicates"]), rejected=int(counts["rejected"]),
-                              reject_reasons={str(k): int(v) for k, v in reasons.items()})
+    reasons = (
+        file_rejects["reason"].str.split(r" [\('\"]|: |,", regex=True).str[0].value_counts().to_dict()
+        if not file_rejects.empty
+        else {}
+    )
+    summary = PingFileSummary(
+        file=str(path),
+        batch_id=None,
+        rows=int(counts["rows"]),
+        used=int(counts["used"]),
+        duplicates=int(counts["duplicates"]),
+        rejected=int(counts["rejected"]),
+        reject_reasons={str(k): int(v) for k, v in reasons.items()},
+    )
     with store.transaction(engine) as conn:
         batch_id = store.add_batch(conn, what="pings", source="gps", file_name=str(path), summary={})
         presence_store.write_ping_file(
-            conn, batch_id, content_hash=content_hash, rows=summary.rows, used=summary.used,
-            duplicates=summary.duplicates, rejected=summary.rejected,
+            conn,
+            batch_id,
+            content_hash=content_hash,
+            rows=summary.rows,
+            used=summary.used,
+            duplicates=summary.duplicates,
+            rejected=summary.rejected,
             first_ping=pd.Timestamp(int(used_ts.min()), unit="s", tz="UTC").to_pydatetime() if len(used_ts) else None,
-            last_ping=pd.Timestamp(int(used_ts.max()), unit="s", tz="UTC").to_pydatetime() if len(used_ts) else None)
+            last_ping=pd.Timestamp(int(used_ts.max()), unit="s", tz="UTC").to_pydatetime() if len(used_ts) else None,
+        )
         presence_store.write_presence(conn, batch_id, presence)
         presence_store.write_track_visits(conn, batch_id, visits)
         presence_store.write_device_days(conn, batch_id, days)
         if not file_rejects.empty:
-            fingerprints = [hashlib.blake2b(f"pings\x1f{content_hash}\x1f{row}".encode(), digest_size=16).hexdigest()
-                            for row in file_rejects["row"]]
-            store.insert_rejects(conn, batch_id, pd.DataFrame({
-                "fingerprint": fingerprints, "row": file_rejects["row"].to_numpy(),
-                "reason": file_rejects["reason"].to_numpy(), "raw": [{}] * len(file_rejects)}),
-                source="gps", file_name=str(path))
+            fingerprints = [
+                hashlib.blake2b(f"pings\x1f{content_hash}\x1f{row}".encode(), digest_size=16).hexdigest()
+                for row in file_rejects["row"]
+            ]
+            store.insert_rejects(
+                conn,
+                batch_id,
+                pd.DataFrame(
+                    {
+                        "fingerprint": fingerprints,
+                        "row": file_rejects["row"].to_numpy(),
+                        "reason": file_rejects["reason"].to_numpy(),
+                        "raw": [{}] * len(file_rejects),
+                    }
+                ),
+                source="gps",
+                file_name=str(path),
+            )
         result = PingFileSummary(**{**summary.__dict__, "batch_id": batch_id})
         store.set_batch_summary(conn, batch_id, result.to_dict())
-        store.record_audit(conn, actor=actor, action="import.pings", target=str(path),
-                           details={k: v for k, v in result.to_dict().items() if k != "file"})
+        store.record_audit(
+            conn,
+            actor=actor,
+            action="import.pings",
+            target=str(path),
+            details={k: v for k, v in result.to_dict().items() if k != "file"},
+        )
         store.bump_version(conn)
     return result
 
@@ -289,14 +412,18 @@ def format_ping_import(summary: PingImportSummary) -> str:
         if f.already_imported is not None:
             lines.append(f"{f.file}: already imported ({f.already_imported}); nothing changed")
             continue
-        lines.append(f"{f.file}: {f.rows:,} rows: {f.used:,} used, {f.duplicates:,} duplicates, "
-                     f"{f.rejected:,} rejected (batch {f.batch_id})")
+        lines.append(
+            f"{f.file}: {f.rows:,} rows: {f.used:,} used, {f.duplicates:,} duplicates, "
+            f"{f.rejected:,} rejected (batch {f.batch_id})"
+        )
         lines += [f"  {count:,} {reason}" for reason, count in sorted(f.reject_reasons.items())]
     minutes = summary.presence_seconds / 60
-    lines.append(f"{summary.devices:,} devices, {minutes:,.0f} minutes of presence "
-                 f"({summary.enforcement_seconds / 60:,.0f} on calls, {summary.vehicle_seconds / 60:,.0f} in a "
-                 f"vehicle, {summary.outside_seconds / 60:,.0f} outside every block), "
-                 f"{summary.gap_seconds / 60:,.0f} minutes of gap, {summary.track_visits:,} track visits")
+    lines.append(
+        f"{summary.devices:,} devices, {minutes:,.0f} minutes of presence "
+        f"({summary.enforcement_seconds / 60:,.0f} on calls, {summary.vehicle_seconds / 60:,.0f} in a "
+        f"vehicle, {summary.outside_seconds / 60:,.0f} outside every block), "
+        f"{summary.gap_seconds / 60:,.0f} minutes of gap, {summary.track_visits:,} track visits"
+    )
     return "\n".join(lines)
 
 
@@ -312,16 +439,34 @@ def quality_table(engine: Engine, *, settings: Settings) -> pd.DataFrame:
     days = presence_store.read_device_days(engine)
     if days.empty:
         return days.assign(silent=pd.Series(dtype=bool))
-    weighted = days.assign(w_median=days["median_interval_s"] * days["pings"],
-                           w_outside=days["outside_share"] * days["pings"],
-                           w_poor=days["poor_accuracy_share"] * days["pings"])
+    weighted = days.assign(
+        w_median=days["median_interval_s"] * days["pings"],
+        w_outside=days["outside_share"] * days["pings"],
+        w_poor=days["poor_accuracy_share"] * days["pings"],
+    )
     grouped = weighted.groupby([DEVICE_ID, "day"], sort=True)
-    out = grouped.agg(pings=("pings", "sum"), w_median=("w_median", "sum"), gap_minutes=("gap_minutes", "sum"),
-                      longest_silence_minutes=("longest_silence_minutes", "max"), w_outside=("w_outside", "sum"),
-                      w_poor=("w_poor", "sum")).reset_index()
+    out = grouped.agg(
+        pings=("pings", "sum"),
+        w_median=("w_median", "sum"),
+        gap_minutes=("gap_minutes", "sum"),
+        longest_silence_minutes=("longest_silence_minutes", "max"),
+        w_outside=("w_outside", "sum"),
+        w_poor=("w_poor", "sum"),
+    ).reset_index()
     out["median_interval_s"] = out["w_median"] / out["pings"]
     out["outside_share"] = out["w_outside"] / out["pings"]
     out["poor_accuracy_share"] = out["w_poor"] / out["pings"]
     out["silent"] = out["longest_silence_minutes"] > settings.silent_minutes
-    return out[[DEVICE_ID, "day", "pings", "median_interval_s", "gap_minutes", "longest_silence_minutes",
-                "outside_share", "poor_accuracy_share", "silent"]]
+    return out[
+        [
+            DEVICE_ID,
+            "day",
+            "pings",
+            "median_interval_s",
+            "gap_minutes",
+            "longest_silence_minutes",
+            "outside_share",
+            "poor_accuracy_share",
+            "silent",
+        ]
+    ]

@@ -75,11 +75,19 @@ DEVICE_KIND = "device_kind"
 #: Columns of the presence frame, in order: one row per block, UTC hour, unit, officer, mode and purpose.
 PRESENCE_COLUMNS: tuple[str, ...] = (BLOCK_ID, "hour", UNIT_ID, OFFICER_ID, "mode", "purpose", "seconds")
 #: Columns of the track visit frame.
-VISIT_COLUMNS: tuple[str, ...] = (DEVICE_ID, UNIT_ID, OFFICER_ID, BLOCK_ID, BEAT_ID, "start", "end", "seconds",
-                                  "enforcement_seconds")
+VISIT_COLUMNS: tuple[str, ...] = (
+    DEVICE_ID,
+    UNIT_ID,
+    OFFICER_ID,
+    BLOCK_ID,
+    BEAT_ID,
+    "start",
+    "end",
+    "seconds",
+    "enforcement_seconds",
+)
 #: Columns of the per-device summary.
-DEVICE_COLUMNS: tuple[str, ...] = (DEVICE_ID, "pings", "segments", "credited_seconds", "gap_seconds",
-                                   "outside_seconds")
+DEVICE_COLUMNS: tuple[str, ...] = (DEVICE_ID, "pings", "segments", "credited_seconds", "gap_seconds", "outside_seconds")
 
 # Keys made of (group, time) pairs: times are shifted to start at 0 and must stay below this.
 _SPAN = np.int64(1) << 34
@@ -101,11 +109,16 @@ class TrackRules:
     @classmethod
     def from_settings(cls, settings: Settings) -> TrackRules:
         """The rules a department's settings give."""
-        return cls(max_gap_s=settings.max_gap_s, mode_window_s=settings.mode_window_s,
-                   vehicle_speed_kmh=settings.vehicle_speed_kmh, stop_max_s=settings.stop_max_s,
-                   visit_min_minutes=settings.visit_min_minutes,
-                   call_default_minutes=settings.call_default_minutes,
-                   edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+        return cls(
+            max_gap_s=settings.max_gap_s,
+            mode_window_s=settings.mode_window_s,
+            vehicle_speed_kmh=settings.vehicle_speed_kmh,
+            stop_max_s=settings.stop_max_s,
+            visit_min_minutes=settings.visit_min_minutes,
+            call_default_minutes=settings.call_default_minutes,
+            edge_tolerance_m=settings.edge_tolerance_m,
+            snap_m=settings.snap_m,
+        )
 
 
 @dataclass(frozen=True)
@@ -212,8 +225,7 @@ def segment_pings(device: np.ndarray, ts: np.ndarray, max_gap_s: int) -> tuple[n
     return np.cumsum(starts) - 1, credit, gap
 
 
-def window_speed_kmh(segment: np.ndarray, ts: np.ndarray, x: np.ndarray, y: np.ndarray,
-                     window_s: int) -> np.ndarray:
+def window_speed_kmh(segment: np.ndarray, ts: np.ndarray, x: np.ndarray, y: np.ndarray, window_s: int) -> np.ndarray:
     """Net speed around each ping: first to last ping of its segment within ``window_s / 2`` each side."""
     n = len(ts)
     if not n:
@@ -231,8 +243,9 @@ def window_speed_kmh(segment: np.ndarray, ts: np.ndarray, x: np.ndarray, y: np.n
         return np.where(seconds > 0, metres / seconds * 3.6, 0.0)
 
 
-def travel_modes(segment: np.ndarray, ts: np.ndarray, speed_kmh: np.ndarray, vehicle_device: np.ndarray,
-                 rules: TrackRules) -> np.ndarray:
+def travel_modes(
+    segment: np.ndarray, ts: np.ndarray, speed_kmh: np.ndarray, vehicle_device: np.ndarray, rules: TrackRules
+) -> np.ndarray:
     """Foot or vehicle per ping (rule 3 of the module docstring), as an array of bool: True is vehicle."""
     n = len(ts)
     fast = (np.asarray(speed_kmh) > rules.vehicle_speed_kmh) | np.asarray(vehicle_device, dtype=bool)
@@ -258,26 +271,38 @@ def travel_modes(segment: np.ndarray, ts: np.ndarray, speed_kmh: np.ndarray, veh
     return (run_fast | stop)[run]
 
 
-def locate(x: np.ndarray, y: np.ndarray, blocks: gpd.GeoDataFrame, rules: TrackRules,
-           index: BlockIndex | None = None) -> np.ndarray:
+def locate(
+    x: np.ndarray, y: np.ndarray, blocks: gpd.GeoDataFrame, rules: TrackRules, index: BlockIndex | None = None
+) -> np.ndarray:
     """Row of ``blocks`` each point is on (-1: outside), by the index where given, else the exact rule."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if index is None or blocks.empty or not len(x):
         return assign_positions(x, y, blocks, edge_tolerance_m=rules.edge_tolerance_m, snap_m=rules.snap_m)[0]
-    if index.n_blocks != len(blocks) or index.edge_tolerance_m != rules.edge_tolerance_m \
-            or index.snap_m != rules.snap_m:
+    if (
+        index.n_blocks != len(blocks)
+        or index.edge_tolerance_m != rules.edge_tolerance_m
+        or index.snap_m != rules.snap_m
+    ):
         raise InputError("the block index was built for other blocks or distances; build it again.")
     position = index_lookup(index, x, y)
     exact = np.flatnonzero(position == EXACT)
     if len(exact):
-        position[exact] = assign_positions(x[exact], y[exact], blocks, edge_tolerance_m=rules.edge_tolerance_m,
-                                           snap_m=rules.snap_m)[0]
+        position[exact] = assign_positions(
+            x[exact], y[exact], blocks, edge_tolerance_m=rules.edge_tolerance_m, snap_m=rules.snap_m
+        )[0]
     return position
 
 
-def line_pieces(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, b0: np.ndarray, b1: np.ndarray,
-                blocks: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def line_pieces(
+    x0: np.ndarray,
+    y0: np.ndarray,
+    x1: np.ndarray,
+    y1: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    blocks: gpd.GeoDataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shares of straight lines among blocks (rule 4): ``(line, block row or -1, length weight)`` triples.
 
     The part of each line inside a block is weighted by its length; the part
@@ -341,8 +366,9 @@ def call_windows(calls: pd.DataFrame | None, rules: TrackRules) -> pd.DataFrame:
         be matched to pings and are left out.
     """
     if calls is None or calls.empty:
-        return pd.DataFrame({UNIT_ID: pd.Series(dtype=object), "start": pd.Series(dtype=np.int64),
-                             "end": pd.Series(dtype=np.int64)})
+        return pd.DataFrame(
+            {UNIT_ID: pd.Series(dtype=object), "start": pd.Series(dtype=np.int64), "end": pd.Series(dtype=np.int64)}
+        )
     unit = calls[UNIT_ID].astype(object)
     start = _seconds(calls["occurred_at"])
     default_end = start + round(rules.call_default_minutes * 60)
@@ -402,9 +428,15 @@ def enforcement_overlap(unit: np.ndarray, start: np.ndarray, length: np.ndarray,
     return out
 
 
-def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: TrackRules,
-                  calls: pd.DataFrame | None = None, index: BlockIndex | None = None,
-                  extra_keys: tuple[str, ...] = ()) -> TrackCredit:
+def credit_tracks(
+    pings: pd.DataFrame,
+    blocks: gpd.GeoDataFrame,
+    *,
+    rules: TrackRules,
+    calls: pd.DataFrame | None = None,
+    index: BlockIndex | None = None,
+    extra_keys: tuple[str, ...] = (),
+) -> TrackCredit:
     """Presence per block, hour, unit, officer, mode and purpose from GPS pings.
 
     Parameters
@@ -437,8 +469,11 @@ def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: Track
     y = ordered["y"].to_numpy(dtype=float)
     segment, credit, gap = segment_pings(codes, ts, rules.max_gap_s)
     speed = window_speed_kmh(segment, ts, x, y, rules.mode_window_s)
-    declared = (ordered[DEVICE_KIND].astype(str).str.lower().to_numpy() == VEHICLE
-                if DEVICE_KIND in ordered.columns else np.zeros(n, dtype=bool))
+    declared = (
+        ordered[DEVICE_KIND].astype(str).str.lower().to_numpy() == VEHICLE
+        if DEVICE_KIND in ordered.columns
+        else np.zeros(n, dtype=bool)
+    )
     vehicle = travel_modes(segment, ts, speed, declared, rules)
     block = locate(x, y, blocks, rules, index)
     unit = _optional(ordered, UNIT_ID)
@@ -452,8 +487,9 @@ def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: Track
     end_block = np.where(joined, block[nxt], block)
     crossing = interval[block[interval] != end_block[interval]]
     single = interval[block[interval] == end_block[interval]]
-    li, lb, lw = line_pieces(x[crossing], y[crossing], x[nxt[crossing]], y[nxt[crossing]],
-                             block[crossing], end_block[crossing], blocks)
+    li, lb, lw = line_pieces(
+        x[crossing], y[crossing], x[nxt[crossing]], y[nxt[crossing]], block[crossing], end_block[crossing], blocks
+    )
     piece_ping = np.concatenate([single, crossing[li]])
     piece_block = np.concatenate([block[single], lb])
     piece_weight = np.concatenate([np.ones(len(single)), lw])
@@ -467,10 +503,12 @@ def credit_tracks(pings: pd.DataFrame, blocks: gpd.GeoDataFrame, *, rules: Track
     enf_seconds = apportion(owner, piece_weight, enforcement[interval])
     non_seconds = apportion(owner, piece_weight, credit[interval] - enforcement[interval])
 
-    presence = _aggregate(ordered, blocks, piece_ping, piece_block, enf_seconds, non_seconds, ts, vehicle, unit,
-                          officer, extra_keys)
-    track = ordered.assign(segment=segment, credit_s=credit, gap_s=gap, speed_kmh=speed,
-                           mode=np.where(vehicle, VEHICLE, FOOT), block=block)
+    presence = _aggregate(
+        ordered, blocks, piece_ping, piece_block, enf_seconds, non_seconds, ts, vehicle, unit, officer, extra_keys
+    )
+    track = ordered.assign(
+        segment=segment, credit_s=credit, gap_s=gap, speed_kmh=speed, mode=np.where(vehicle, VEHICLE, FOOT), block=block
+    )
     visits = _track_visits(track, blocks, piece_ping, piece_block, enf_seconds, non_seconds, rules, extra_keys)
     devices = _device_summary(track, piece_ping, piece_block, enf_seconds + non_seconds)
     return TrackCredit(presence=presence, visits=visits, devices=devices, pings=track)
@@ -483,8 +521,7 @@ def _optional(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values.where(values.notna(), None).to_numpy(dtype=object)
 
 
-def _merge_pieces(ping: np.ndarray, block: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                                    np.ndarray]:
+def _merge_pieces(ping: np.ndarray, block: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not len(ping):
         return ping.astype(np.int64), block.astype(np.int64), weight
     order = np.lexsort((block, ping))
@@ -495,24 +532,38 @@ def _merge_pieces(ping: np.ndarray, block: np.ndarray, weight: np.ndarray) -> tu
     return ping[starts], block[starts], np.add.reduceat(weight, starts)
 
 
-def _aggregate(ordered: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.ndarray, piece_block: np.ndarray,
-               enf_seconds: np.ndarray, non_seconds: np.ndarray, ts: np.ndarray, vehicle: np.ndarray,
-               unit: np.ndarray, officer: np.ndarray, extra_keys: tuple[str, ...]) -> pd.DataFrame:
+def _aggregate(
+    ordered: pd.DataFrame,
+    blocks: gpd.GeoDataFrame,
+    piece_ping: np.ndarray,
+    piece_block: np.ndarray,
+    enf_seconds: np.ndarray,
+    non_seconds: np.ndarray,
+    ts: np.ndarray,
+    vehicle: np.ndarray,
+    unit: np.ndarray,
+    officer: np.ndarray,
+    extra_keys: tuple[str, ...],
+) -> pd.DataFrame:
     block_ids = np.concatenate([blocks[BLOCK_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
     parts = []
     for purpose, seconds in ((ENFORCEMENT, enf_seconds), (NON_ENFORCEMENT, non_seconds)):
         keep = seconds > 0
         p = piece_ping[keep]
-        parts.append(pd.DataFrame({
-            BLOCK_ID: block_ids[piece_block[keep]],
-            "hour": ts[p] - ts[p] % 3600,
-            UNIT_ID: unit[p],
-            OFFICER_ID: officer[p],
-            "mode": np.where(vehicle[p], VEHICLE, FOOT),
-            "purpose": purpose,
-            "seconds": seconds[keep],
-            **{key: ordered[key].to_numpy()[p] for key in extra_keys},
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    BLOCK_ID: block_ids[piece_block[keep]],
+                    "hour": ts[p] - ts[p] % 3600,
+                    UNIT_ID: unit[p],
+                    OFFICER_ID: officer[p],
+                    "mode": np.where(vehicle[p], VEHICLE, FOOT),
+                    "purpose": purpose,
+                    "seconds": seconds[keep],
+                    **{key: ordered[key].to_numpy()[p] for key in extra_keys},
+                }
+            )
+        )
     frame = pd.concat(parts, ignore_index=True)
     keys = [*extra_keys, BLOCK_ID, "hour", UNIT_ID, OFFICER_ID, "mode", "purpose"]
     out = frame.groupby(keys, dropna=False, sort=True)["seconds"].sum().reset_index()
@@ -523,9 +574,16 @@ def _aggregate(ordered: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.n
     return out[[*extra_keys, *PRESENCE_COLUMNS]]
 
 
-def _track_visits(track: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.ndarray, piece_block: np.ndarray,
-                  enf_seconds: np.ndarray, non_seconds: np.ndarray, rules: TrackRules,
-                  extra_keys: tuple[str, ...]) -> pd.DataFrame:
+def _track_visits(
+    track: pd.DataFrame,
+    blocks: gpd.GeoDataFrame,
+    piece_ping: np.ndarray,
+    piece_block: np.ndarray,
+    enf_seconds: np.ndarray,
+    non_seconds: np.ndarray,
+    rules: TrackRules,
+    extra_keys: tuple[str, ...],
+) -> pd.DataFrame:
     n = len(track)
     block = track["block"].to_numpy()
     foot = track["mode"].to_numpy() == FOOT
@@ -545,40 +603,46 @@ def _track_visits(track: pd.DataFrame, blocks: gpd.GeoDataFrame, piece_ping: np.
     ends = np.append(starts[1:], n) - 1
     ts = track[TS].to_numpy(dtype=np.int64)
     credit = track["credit_s"].to_numpy(dtype=np.int64)
-    hit = (foot[starts] & (block[starts] >= 0) & (run_non >= rules.visit_min_minutes * 60))
+    hit = foot[starts] & (block[starts] >= 0) & (run_non >= rules.visit_min_minutes * 60)
     s, e = starts[hit], ends[hit]
     rows = track.iloc[s]
     beat_ids = blocks[BEAT_ID].to_numpy(dtype=object)
     block_ids = blocks[BLOCK_ID].to_numpy(dtype=object)
-    out = pd.DataFrame({
-        DEVICE_ID: rows[DEVICE_ID].to_numpy(),
-        UNIT_ID: _optional(rows, UNIT_ID),
-        OFFICER_ID: _optional(rows, OFFICER_ID),
-        BLOCK_ID: block_ids[block[s]],
-        BEAT_ID: beat_ids[block[s]],
-        "start": pd.to_datetime(ts[s], unit="s", utc=True),
-        "end": pd.to_datetime(ts[e] + credit[e], unit="s", utc=True),
-        "seconds": run_non[hit],
-        "enforcement_seconds": run_enf[hit],
-        **{key: rows[key].to_numpy() for key in extra_keys},
-    })
+    out = pd.DataFrame(
+        {
+            DEVICE_ID: rows[DEVICE_ID].to_numpy(),
+            UNIT_ID: _optional(rows, UNIT_ID),
+            OFFICER_ID: _optional(rows, OFFICER_ID),
+            BLOCK_ID: block_ids[block[s]],
+            BEAT_ID: beat_ids[block[s]],
+            "start": pd.to_datetime(ts[s], unit="s", utc=True),
+            "end": pd.to_datetime(ts[e] + credit[e], unit="s", utc=True),
+            "seconds": run_non[hit],
+            "enforcement_seconds": run_enf[hit],
+            **{key: rows[key].to_numpy() for key in extra_keys},
+        }
+    )
     out[DEVICE_ID] = out[DEVICE_ID].astype(str)
     return out[[*extra_keys, *VISIT_COLUMNS]].sort_values([DEVICE_ID, "start"], kind="stable").reset_index(drop=True)
 
 
-def _device_summary(track: pd.DataFrame, piece_ping: np.ndarray, piece_block: np.ndarray,
-                    seconds: np.ndarray) -> pd.DataFrame:
-    outside = np.bincount(piece_ping[piece_block < 0], weights=seconds[piece_block < 0],
-                          minlength=len(track)).astype(np.int64)
+def _device_summary(
+    track: pd.DataFrame, piece_ping: np.ndarray, piece_block: np.ndarray, seconds: np.ndarray
+) -> pd.DataFrame:
+    outside = np.bincount(piece_ping[piece_block < 0], weights=seconds[piece_block < 0], minlength=len(track)).astype(
+        np.int64
+    )
     frame = track.assign(outside_s=outside)
     grouped = frame.groupby(DEVICE_ID, sort=False, observed=True)
-    out = pd.DataFrame({
-        "pings": grouped.size(),
-        "segments": grouped["segment"].nunique(),
-        "credited_seconds": grouped["credit_s"].sum(),
-        "gap_seconds": grouped["gap_s"].sum(),
-        "outside_seconds": grouped["outside_s"].sum(),
-    }).reset_index()
+    out = pd.DataFrame(
+        {
+            "pings": grouped.size(),
+            "segments": grouped["segment"].nunique(),
+            "credited_seconds": grouped["credit_s"].sum(),
+            "gap_seconds": grouped["gap_s"].sum(),
+            "outside_seconds": grouped["outside_s"].sum(),
+        }
+    ).reset_index()
     out[DEVICE_ID] = out[DEVICE_ID].astype(str)
     out = out.sort_values(DEVICE_ID).reset_index(drop=True)
     return out[list(DEVICE_COLUMNS)].astype({c: np.int64 for c in DEVICE_COLUMNS[1:]})

@@ -15,10 +15,27 @@ from beatmap.store.bind import Bind, connection
 from beatmap.store.tables import device_days, ping_files, presence_table, track_visits
 
 PRESENCE_COLUMNS = ("block_id", "hour", "unit_id", "officer_id", "mode", "purpose", "seconds")
-VISIT_COLUMNS = ("device_id", "unit_id", "officer_id", "block_id", "beat_id", "start", "end", "seconds",
-                 "enforcement_seconds")
-DEVICE_DAY_COLUMNS = ("device_id", "day", "pings", "median_interval_s", "gap_minutes", "longest_silence_minutes",
-                      "outside_share", "poor_accuracy_share")
+VISIT_COLUMNS = (
+    "device_id",
+    "unit_id",
+    "officer_id",
+    "block_id",
+    "beat_id",
+    "start",
+    "end",
+    "seconds",
+    "enforcement_seconds",
+)
+DEVICE_DAY_COLUMNS = (
+    "device_id",
+    "day",
+    "pings",
+    "median_interval_s",
+    "gap_minutes",
+    "longest_silence_minutes",
+    "outside_share",
+    "poor_accuracy_share",
+)
 
 
 def known_ping_file(bind: Bind, content_hash: str) -> int | None:
@@ -29,12 +46,31 @@ def known_ping_file(bind: Bind, content_hash: str) -> int | None:
     return None if value is None else int(value)
 
 
-def write_ping_file(conn: Connection, batch_id: int, *, content_hash: str, rows: int, used: int, duplicates: int,
-                    rejected: int, first_ping: datetime | None, last_ping: datetime | None) -> None:
+def write_ping_file(
+    conn: Connection,
+    batch_id: int,
+    *,
+    content_hash: str,
+    rows: int,
+    used: int,
+    duplicates: int,
+    rejected: int,
+    first_ping: datetime | None,
+    last_ping: datetime | None,
+) -> None:
     """Record one imported ping file (inside the import's transaction)."""
-    conn.execute(insert(ping_files).values(batch_id=batch_id, content_hash=content_hash, rows=rows, used=used,
-                                           duplicates=duplicates, rejected=rejected, first_ping=first_ping,
-                                           last_ping=last_ping))
+    conn.execute(
+        insert(ping_files).values(
+            batch_id=batch_id,
+            content_hash=content_hash,
+            rows=rows,
+            used=used,
+            duplicates=duplicates,
+            rejected=rejected,
+            first_ping=first_ping,
+            last_ping=last_ping,
+        )
+    )
 
 
 def _records(frame: pd.DataFrame, columns: tuple[str, ...], batch_id: int) -> list[dict]:
@@ -66,14 +102,16 @@ def write_presence(conn: Connection, batch_id: int, presence: pd.DataFrame) -> N
     else:
         hour_values = [t.to_pydatetime() for t in hours]
         marker = "%s"
-    columns = [presence[c].astype(object).where(presence[c].notna(), None).tolist()
-               for c in ("block_id", "unit_id", "officer_id", "mode", "purpose")]
+    columns = [
+        presence[c].astype(object).where(presence[c].notna(), None).tolist()
+        for c in ("block_id", "unit_id", "officer_id", "mode", "purpose")
+    ]
     seconds = presence["seconds"].astype("int64").tolist()
     rows = list(zip([batch_id] * len(presence), columns[0], hour_values, *columns[1:], seconds, strict=True))
     names = "batch_id, block_id, hour, unit_id, officer_id, mode, purpose, seconds"
     sql = f"INSERT INTO presence ({names}) VALUES ({', '.join([marker] * 8)})"
     for start in range(0, len(rows), 50_000):
-        conn.exec_driver_sql(sql, rows[start:start + 50_000])
+        conn.exec_driver_sql(sql, rows[start : start + 50_000])
 
 
 def write_track_visits(conn: Connection, batch_id: int, visits: pd.DataFrame) -> None:
@@ -121,7 +159,6 @@ def read_track_visits(bind: Bind, *, start: datetime | None = None, end: datetim
 
 def read_device_days(bind: Bind) -> pd.DataFrame:
     """Device-day quality figures of every batch."""
-    query = select(*[device_days.c[c] for c in DEVICE_DAY_COLUMNS]).order_by(device_days.c.day,
-                                                                              device_days.c.device_id)
+    query = select(*[device_days.c[c] for c in DEVICE_DAY_COLUMNS]).order_by(device_days.c.day, device_days.c.device_id)
     with connection(bind) as conn:
         return pd.DataFrame(conn.execute(query).all(), columns=list(DEVICE_DAY_COLUMNS))
