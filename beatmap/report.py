@@ -20,6 +20,10 @@ from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default
 from beatmap.settings import Settings
 from beatmap.store import presence as presence_store
 
+#: A beat whose usable GPS hours (hours with presence credited on its blocks) are below this share of the window's
+#: hours has poor GPS coverage: an ``unvisited`` block there says it may be missing data.
+GPS_POOR_SHARE = 0.5
+
 #: GPS presence columns of the block coverage: (column, purpose, mode or None for any mode).
 PRESENCE_MINUTES = (("presence_minutes", "non_enforcement", "foot"), ("vehicle_minutes", "non_enforcement", "vehicle"),
                     ("enforcement_minutes", "enforcement", None))
@@ -88,8 +92,26 @@ def block_coverage(
         chosen = (presence["purpose"] == purpose) & ((presence["mode"] == mode) if mode else True)
         seconds = presence[chosen].groupby(S.BLOCK_ID)["seconds"].sum()
         cov[column] = (cov[S.BLOCK_ID].map(seconds).fillna(0) / 60).round(1)
+    if not presence.empty:
+        _gps_caveat(cov, presence, hours=int((after - first).total_seconds() // 3600))
     order = [*S.COVERAGE_COLUMNS, *(c for c, _, _ in PRESENCE_MINUTES), "track_visits"]
     return gpd.GeoDataFrame(cov[order], geometry=blocks.geometry, crs=blocks.crs)
+
+
+def _gps_caveat(cov: pd.DataFrame, presence: pd.DataFrame, *, hours: int) -> None:
+    """Add the poor-GPS caveat to ``unvisited`` reasons in beats with few usable GPS hours (in place).
+
+    Only when the store holds GPS presence for the window at all: a
+    department without GPS gets no caveat.
+    """
+    beat_of = cov.set_index(S.BLOCK_ID)[S.BEAT_ID]
+    located = presence[presence[S.BLOCK_ID].notna()]
+    usable = located.assign(beat=located[S.BLOCK_ID].map(beat_of)).groupby("beat")["hour"].nunique()
+    covered = cov[S.BEAT_ID].map(usable).fillna(0).astype(int)
+    poor = (cov["flag"] == S.UNVISITED) & (covered < GPS_POOR_SHARE * hours)
+    cov.loc[poor, "flag_reason"] = cov.loc[poor, "flag_reason"] + [
+        f" GPS data covers only {c:,} of the window's {hours:,} hours in beat {b}, so this may be missing "
+        "data rather than no visit." for c, b in zip(covered[poor], cov.loc[poor, S.BEAT_ID], strict=True)]
 
 
 def beat_coverage(engine: Engine, *, window: Window, settings: Settings) -> gpd.GeoDataFrame:

@@ -145,6 +145,8 @@ def test_coverage_gains_presence_minutes_and_track_visits_count_as_visits(engine
     assert cov.loc[walk, ["track_visits", "visits"]].tolist() == [1, 1]
     assert cov.loc[walk, "flag"] != "unvisited"
     assert cov.loc[car, "flag"] == "unvisited"
+    # Twenty minutes of GPS in a window of days is poor coverage: the unvisited flag says so.
+    assert "GPS data covers only 1 of the window's" in cov.loc[car, "flag_reason"]
 
 
 def _point(x: float, y: float):
