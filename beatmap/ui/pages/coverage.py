@@ -80,15 +80,19 @@ if beat == CITY:
     shapes = shapes[shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
     light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
     colours, entries = measure_colours(light["coverage_pct"], "coverage_pct")
-    layer = choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
-                       tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
-                       aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"])
+
+    def map_layers() -> list:
+        """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
+        return [choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
+                           tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
+                           aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"])]
+
     left, right = st.columns([4, 1])
     city_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
                                    data.street_lines(engine, url, v, None))
     basemap.BeatLabels(basemap.beat_label_points(shapes)).add_to(city_map)
     with left:
-        result = mapview.show_map(city_map, key="map-city", layers=[layer])
+        result = mapview.show_map(city_map, key="map-city", layers=map_layers())
     with right:
         components.legend("Coverage: share of the beat's blocks with a foot patrol or community visit",
                           [(c, f"{t} %") for c, t in entries])
@@ -119,20 +123,23 @@ else:
     colours, entries = measure_colours(light[measure], measure)
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
     selected = st.session_state.get("f_block")
-    layer = choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
-                       highlight=selected or None,
-                       tooltip_fields=[naming.NAME, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
-                       aliases=["Where", "Block", "Visits", "Enforcement", "Why flagged"])
     all_outlines = data.beat_shapes(engine, url, v)
     beat_outline = all_outlines[all_outlines[S.BEAT_ID] == beat]
+
+    def map_layers() -> list:
+        """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
+        return [choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
+                           highlight=selected or None,
+                           tooltip_fields=[naming.NAME, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
+                           aliases=["Where", "Block", "Visits", "Enforcement", "Why flagged"]),
+                outlines(beat_outline),
+                *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))] if len(areas) else [])]
+
     left, right = st.columns([4, 1])
     with left:
         beat_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
                                        data.street_lines(engine, url, v, beat))
-        result = mapview.show_map(beat_map, key=f"map-beat-{beat}",
-                                  layers=[layer, outlines(beat_outline),
-                                          *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))]
-                                            if len(areas) else [])])
+        result = mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers())
     with right:
         components.legend(MEASURES[measure], entries)
         if len(areas):
@@ -235,7 +242,8 @@ with st.expander("Export"):
 
     def map_page() -> str:
         m = base_map(data.bounds(shapes), tiles="none")
-        layer.add_to(m)
+        for layer in map_layers():  # new layers: the drawn ones were renamed for the dashboard's map
+            layer.add_to(m)
         return standalone_html(m, vendor_dir=VENDOR)
 
     st.download_button("Map (HTML, works offline)", audited(map_page, f"map-{name}.html", "map"),
