@@ -21,7 +21,8 @@ from beatmap.errors import BeatmapError
 from beatmap.export import write_table
 from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
 from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
-from beatmap.settings import Settings, read_settings
+from beatmap.settings import ENV_VAR as SETTINGS_ENV_VAR
+from beatmap.settings import Settings, read_settings, settings_path
 from beatmap.snapshot import public_dir
 
 EXIT_ERROR = 2
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"beatmap {__version__}")
     parser.add_argument("--db", help=f"store: a SQLite file path or SQLAlchemy URL "
                                      f"(default ${store.ENV_VAR} or {store.DEFAULT_DB})")
-    parser.add_argument("--settings", help="settings TOML file (default data/settings.toml)")
+    parser.add_argument("--settings", help=f"settings TOML file (default ${SETTINGS_ENV_VAR} or data/settings.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     areas = sub.add_parser("areas", help="load beat and block polygons (replaces any loaded before)")
@@ -144,7 +145,7 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = read_settings(args.settings)
+    settings = read_settings(settings_path(args.settings))
     if args.command == "demo":
         from beatmap.demo import build_demo
 

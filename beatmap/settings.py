@@ -7,6 +7,7 @@ the dashboard read unless told otherwise; a missing file means the defaults.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from beatmap.errors import InputError
 RULES: tuple[str, ...] = ("neighbours", "poisson", "empirical_bayes")
 
 DEFAULT_SETTINGS_PATH = Path("data/settings.toml")
+#: The environment variable naming the settings file, when no file is given (``--settings``).
+ENV_VAR = "BEATMAP_SETTINGS"
 
 
 @dataclass(frozen=True)
@@ -236,20 +239,27 @@ def _problems(s: Settings) -> list[str]:
     return problems
 
 
+def settings_path(given: str | Path | None = None) -> str | Path | None:
+    """The settings file to read: the one ``given``, else ``$BEATMAP_SETTINGS``, else None (the default file)."""
+    return given if given is not None else os.environ.get(ENV_VAR) or None
+
+
 def read_settings(path: str | Path | None = None) -> Settings:
     """Read settings from a TOML file; defaults where a key is absent.
 
     Parameters
     ----------
     path : str or Path, optional
-        The file; ``data/settings.toml`` when not given.  A missing default
-        file means all defaults; a missing named file is an error.
+        The file; ``data/settings.toml`` when not given (pass
+        :func:`settings_path` to honour ``$BEATMAP_SETTINGS``).  A missing
+        default file means all defaults; a missing named file is an error.
     """
     explicit = path is not None
     path = Path(path) if explicit else DEFAULT_SETTINGS_PATH
     if not path.exists():
         if explicit:
-            raise InputError(f"{path}: settings file not found. Check the path given to --settings.")
+            raise InputError(f"{path}: settings file not found. Check the path given to --settings or "
+                             f"in ${ENV_VAR}.")
         return Settings()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -123,3 +123,22 @@ def test_neglected_areas_are_listed_and_written_and_a_route_walks_one(tmp_path, 
                          "--minutes", "60", "--seed", "1", "--out", str(tmp_path / "walk.gpx"))
     assert code == 0, err
     assert "area A-1, 3 blocks along Test St" in out and "note: This walk covers neglected area A-1" in out
+
+
+def test_settings_variable_is_read_when_no_settings_file_is_given(files, capsys, monkeypatch):
+    db = str(files / "s.db")
+    assert run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")[0] == 0
+    assert run(capsys, "--db", db, "import", str(files / "activity.csv"))[0] == 0
+    short = files / "short.toml"
+    short.write_text("[coverage]\nwindow_days = 3\n")
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(short))
+    code, out, _ = run(capsys, "--db", db, "beats", "--out", str(files / "beats.csv"))
+    assert code == 0 and "(3 days)" in out  # the variable's window, not the default 28 days
+    code, out, _ = run(capsys, "--db", db, "--settings", str(files / "none.toml"), "beats",
+                       "--out", str(files / "beats.csv"))
+    assert code == 2  # --settings wins over the variable
+    broken = files / "broken.toml"
+    broken.write_text("[coverage]\nwindow_dayz = 3\n")
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(broken))
+    code, _, err = run(capsys, "--db", db, "beats", "--out", str(files / "beats.csv"))
+    assert code == 2 and "broken.toml" in err and "window_dayz" in err
