@@ -133,7 +133,7 @@ def test_settings_variable_is_read_when_no_settings_file_is_given(files, capsys,
     short.write_text("[coverage]\nwindow_days = 3\n")
     monkeypatch.setenv("BEATMAP_SETTINGS", str(short))
     code, out, _ = run(capsys, "--db", db, "beats", "--out", str(files / "beats.csv"))
-    assert code == 0 and "(3 days)" in out  # the variable's window, not the default 28 days
+    assert code == 0 and "(3 days)" in out  # the variable's window, not the default 90 days
     code, out, _ = run(capsys, "--db", db, "--settings", str(files / "none.toml"), "beats",
                        "--out", str(files / "beats.csv"))
     assert code == 2  # --settings wins over the variable
