@@ -325,11 +325,15 @@ def import_activity_as(
     mapping_path: str | Path | None = None,
     source: str | None = None,
     progress: Progress | None = None,
+    file_name: str | None = None,
 ) -> ImportSummary:
-    """:func:`beatmap.ingest.import_activity` for a supervisor, audited under their name."""
+    """:func:`beatmap.ingest.import_activity` for a supervisor, audited under their name.
+
+    ``file_name`` is the upload's own name, stored and shown in place of its temporary copy ``path``.
+    """
     require(user, SUPERVISOR, what="imports")
     return ingest.import_activity(engine, path, settings=settings, mapping_path=mapping_path, source=source,
-                                  progress=progress or ingest.no_progress, actor=user.name)
+                                  progress=progress or ingest.no_progress, actor=user.name, file_name=file_name)
 
 
 def load_areas_as(

@@ -28,6 +28,7 @@ from pyproj import CRS
 from beatmap import schema as S
 from beatmap.crs import WGS84, parse_crs, transform_xy
 from beatmap.errors import InputError
+from beatmap.timeformat import expected_text, time_hint
 
 #: Row numbers are 1-based counts of data rows: row 1 is the first line after the header.
 ROW = "row"
@@ -282,50 +283,70 @@ def parse_activity(
         columns, ``occurred_at``/``ended_at`` in UTC, ``lat``/``lon`` in WGS84,
         and ``fingerprint`` (identity for duplicate detection).
     rejects : DataFrame
-        ``row``, ``reason`` and ``raw`` (the row's cells as a dict) for every
-        row that cannot be used; a row with several problems lists them all.
+        ``row``, ``reason``, ``group`` and ``raw`` (the row's cells as a dict)
+        for every row that cannot be used; a row with several problems lists
+        them all.  ``reason`` gives the value found and what was expected;
+        ``group`` is the same words without the row's values (for counts).
     """
     zone = mapping.timezone or timezone
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     reasons = pd.Series("", index=raw.index, dtype=object)
+    groups = pd.Series("", index=raw.index, dtype=object)
 
-    def reject(mask: pd.Series, message: pd.Series | str) -> None:
+    def reject(mask: pd.Series, message: pd.Series | str, group: str | None = None) -> None:
+        """Add ``message`` (the row's own words: value found and what was expected) to the rows in ``mask``.
+
+        ``group`` is the same reason without the row's value, so like groups with like in a summary.
+        """
         mask = mask.fillna(False).astype(bool)
         if mask.any():
             text = message[mask] if isinstance(message, pd.Series) else message
             reasons[mask] = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + text
+            key = group if group is not None else str(message)
+            groups[mask] = groups[mask].where(groups[mask] == "", groups[mask] + "; ") + key
 
     def col(canonical: str) -> pd.Series:
         name = mapping.source_column(canonical)
         return raw[name].str.strip() if name in raw.columns else pd.Series("", index=raw.index, dtype=object)
 
-    occurred, bad = _parse_times(col(S.OCCURRED_AT), fmt=mapping.time_format, zone=zone)
-    blank = col(S.OCCURRED_AT) == ""
-    reject(blank, "occurred_at is empty")
-    reject(bad & ~blank, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), _time_hint(mapping.time_format)))
-    reject(occurred > now + pd.Timedelta(days=1), "occurred_at is in the future")
-    reject(occurred < _EARLIEST, "occurred_at is before 1970")
-
-    ended, bad_end = _parse_times(col(S.ENDED_AT), fmt=mapping.time_format, zone=zone)
-    reject(bad_end & (col(S.ENDED_AT) != ""), _quoted(S.ENDED_AT, col(S.ENDED_AT), _time_hint(mapping.time_format)))
-    reject(ended < occurred, "ended_at is before occurred_at")
+    for name, values in ((S.OCCURRED_AT, col(S.OCCURRED_AT)), (S.ENDED_AT, col(S.ENDED_AT))):
+        parsed, bad = _parse_times(values, fmt=mapping.time_format, zone=zone)
+        if bad.any():
+            why = f"not {expected_text(mapping.time_format)}: {time_hint(values[bad], mapping.time_format)}"
+            reject(bad, _quoted(name, values, why), f"{name} … is {why}")
+        if name == S.OCCURRED_AT:
+            occurred = parsed
+        else:
+            ended = parsed
+    reject(col(S.OCCURRED_AT) == "", "occurred_at is empty")
+    latest = now + pd.Timedelta(days=1)
+    reject(occurred > latest, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), f"in the future (after {latest:%Y-%m-%d})"),
+           f"occurred_at … is in the future (after {latest:%Y-%m-%d})")
+    reject(occurred < _EARLIEST, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), "before 1970"),
+           "occurred_at … is before 1970")
+    reject(ended < occurred, "ended_at " + col(S.ENDED_AT).map(repr) + " is before occurred_at "
+           + col(S.OCCURRED_AT).map(repr), "ended_at is before occurred_at")
 
     duration = pd.to_numeric(col(S.DURATION_MIN), errors="coerce")
     reject(col(S.DURATION_MIN).ne("") & ~(duration >= 0), _quoted(S.DURATION_MIN, col(S.DURATION_MIN),
-                                                                    "not a number of minutes"))
+                                                                    "not a number of minutes"),
+           f"{S.DURATION_MIN} … is not a number of minutes")
     from_end = (ended - occurred).dt.total_seconds() / 60
     duration = duration.where(duration.notna(), from_end)
 
     lon, lat = _coordinates(raw, mapping, col, reject, area_bounds)
 
     kind = _kinds(raw, mapping, col)
-    reject(kind.isna(), _quoted(S.KIND, col(S.KIND), f"not one of {', '.join(S.KINDS)}"))
+    kind_why = (f"not one of {', '.join(S.KINDS)}" + (": add a [kind] rule or default for it"
+                                                       if mapping.kind_rules or mapping.kind_default else ""))
+    reject(kind.isna(), _quoted(S.KIND, col(S.KIND), kind_why), f"{S.KIND} … is {kind_why}")
 
     flag_text = col(S.SELF_INITIATED).str.lower()
     self_initiated = pd.Series(pd.NA, index=raw.index, dtype="boolean")
     self_initiated[flag_text.isin(_TRUE)] = True
     self_initiated[flag_text.isin(_FALSE)] = False
-    reject(~flag_text.isin(_TRUE | _FALSE | {""}), _quoted(S.SELF_INITIATED, col(S.SELF_INITIATED), "not Y or N"))
+    reject(~flag_text.isin(_TRUE | _FALSE | {""}), _quoted(S.SELF_INITIATED, col(S.SELF_INITIATED), "not Y or N"),
+           f"{S.SELF_INITIATED} … is not Y or N")
 
     beat = col(S.REPORTED_BEAT)
     if mapping.beat_zero_pad:
@@ -354,6 +375,7 @@ def parse_activity(
     rejects = pd.DataFrame({
         ROW: raw.index[~ok],
         "reason": reasons[~ok].to_numpy(),
+        "group": groups[~ok].to_numpy(),
         "raw": raw[~ok].to_dict(orient="records"),
     })
     return records, rejects
@@ -365,10 +387,6 @@ def _text(values: pd.Series) -> pd.Series:
 
 def _quoted(name: str, values: pd.Series, why: str) -> pd.Series:
     return name + " " + values.map(repr) + " is " + why
-
-
-def _time_hint(fmt: str | None) -> str:
-    return f"not a date and time in the format {fmt!r}" if fmt else "not an ISO 8601 date and time (2026-03-01T14:30)"
 
 
 def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[pd.Series, pd.Series]:
@@ -411,14 +429,15 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tu
     x, y = pd.to_numeric(xs, errors="coerce"), pd.to_numeric(ys, errors="coerce")
     blank = (xs == "") | (ys == "")
     reject(blank, "no coordinates (the location is blank)")
-    reject(~blank & x.isna(), _quoted(names[0], xs, "not a number"))
-    reject(~blank & y.isna(), _quoted(names[1], ys, "not a number"))
+    reject(~blank & x.isna(), _quoted(names[0], xs, "not a number"), f"{names[0]} … is not a number")
+    reject(~blank & y.isna(), _quoted(names[1], ys, "not a number"), f"{names[1]} … is not a number")
     finite = x.notna() & y.notna()
     placeholder = finite & (x.abs() < 1e-9) & (y.abs() < 1e-9)
     for px, py in mapping.placeholders:
         placeholder |= finite & ((x - px).abs() <= mapping.placeholder_tolerance) & (
             (y - py).abs() <= mapping.placeholder_tolerance)
-    reject(placeholder, "placeholder coordinates " + xs + "," + ys + " (the system's stand-in for 'no location')")
+    reject(placeholder, "placeholder coordinates " + xs + "," + ys + " (the system's stand-in for 'no location')",
+           "placeholder coordinates (the system's stand-in for 'no location')")
     usable = finite & ~placeholder
     if mapping.x:
         lon = pd.Series(np.nan, index=raw.index)
@@ -438,10 +457,11 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tu
     swapped = usable & (lat.abs() > 90) & (lon.abs() <= 90)
     if bounds is not None:
         swapped |= usable & ~_inside(lon, lat, bounds) & _inside(lat, lon, bounds)
-    reject(swapped, "lat " + ys + " and lon " + xs + " look swapped (as given the point is out of range "
-                    "or far from the beats; swapped it fits)")
+    why = "look swapped (as given the point is out of range or far from the beats; swapped it fits)"
+    reject(swapped, "lat " + ys + " and lon " + xs + " " + why, f"lat and lon {why}")
     out_of_range = usable & ~swapped & ((lat.abs() > 90) | (lon.abs() > 180))
-    reject(out_of_range, "coordinates " + ys + "," + xs + " are outside the range of latitude/longitude")
+    reject(out_of_range, "coordinates " + ys + "," + xs + " are outside the range of latitude/longitude",
+           "coordinates are outside the range of latitude/longitude")
     return lon, lat
 
 

@@ -269,7 +269,9 @@ def format_import(s: ImportSummary) -> str:
         f"  duplicates  {s.duplicates:,}  (already in the store or repeated in the file)",
         f"  rejected    {s.rejected:,}" + ("  (see `beatmap rejects --out rejects.csv`)" if s.rejected else ""),
     ]
-    lines += [f"      {count:,} x {reason}" for reason, count in s.reject_reasons.items()]
+    for reason, count in s.reject_reasons.items():
+        lines.append(f"      {count:,} x {reason}")
+        lines += [f"          e.g. row {e['row']}: {e['reason']}" for e in s.reject_examples.get(reason, [])]
     if s.ignored_columns:
         lines.append(f"  ignored columns: {', '.join(s.ignored_columns)}")
     return "\n".join(lines)

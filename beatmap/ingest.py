@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from beatmap import schema as S
 from beatmap import store
 from beatmap.activity import (
+    ROW,
     Mapping,
     check_columns,
     parse_activity,
@@ -46,6 +47,9 @@ class ImportSummary:
     ``imported + duplicates + rejected == rows`` always holds.  ``snapped``
     and ``outside`` are among ``imported``: located in a street gap and moved
     to the nearest block, or farther than the snap distance from every block.
+    ``reject_reasons`` counts the rejected rows per reason (the reason without
+    the row's values), most common first; ``reject_examples`` gives up to
+    three rows per reason as ``{"row": n, "reason": words with the value}``.
     """
 
     file: str
@@ -59,6 +63,7 @@ class ImportSummary:
     outside: int
     ignored_columns: tuple[str, ...] = ()
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    reject_examples: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.imported + self.duplicates + self.rejected != self.rows:
@@ -69,7 +74,18 @@ class ImportSummary:
         return {"file": self.file, "source": self.source, "batch_id": self.batch_id, "rows": self.rows,
                 "imported": self.imported, "duplicates": self.duplicates, "rejected": self.rejected,
                 "snapped": self.snapped, "outside": self.outside, "ignored_columns": list(self.ignored_columns),
-                "reject_reasons": self.reject_reasons}
+                "reject_reasons": self.reject_reasons, "reject_examples": self.reject_examples}
+
+
+class ImportFailedError(InputError):
+    """An import that saved nothing: every row was rejected, or every located row fell outside the beats.
+
+    ``summary`` holds the counts and the grouped reasons with examples (``batch_id`` is None).
+    """
+
+    def __init__(self, message: str, summary: ImportSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -159,6 +175,7 @@ def import_activity(
     now: pd.Timestamp | None = None,
     progress: Progress = no_progress,
     actor: str = "library",
+    file_name: str | None = None,
 ) -> ImportSummary:
     """Import an activity CSV into the store, as one transaction.
 
@@ -183,18 +200,54 @@ def import_activity(
         ``progress(fraction, message)``.
     actor : str
         Who imports, for the audit log (``cli:<os user>``, a dashboard user).
+    file_name : str, optional
+        The name to store and show for the file (an upload's own name), in
+        place of ``path`` (a temporary copy); messages name it too.
 
     Returns
     -------
     ImportSummary
+
+    Raises
+    ------
+    ImportFailedError
+        When every row is rejected, or every new located row falls outside
+        the beats: nothing is saved, and the message gives the most common
+        reason with example rows.
     """
     path = Path(path)
+    if file_name is None:
+        return _import_activity(engine, path, settings=settings, mapping_path=mapping_path, crs=crs, source=source,
+                                now=now, progress=progress, actor=actor, file_name=str(path))
+    try:
+        return _import_activity(engine, path, settings=settings, mapping_path=mapping_path, crs=crs, source=source,
+                                now=now, progress=progress, actor=actor, file_name=file_name)
+    except ImportFailedError:
+        raise
+    except InputError as exc:  # name the upload, never its temporary copy
+        raise type(exc)(str(exc).replace(str(path), file_name)) from exc
+
+
+def _import_activity(
+    engine: Engine,
+    path: Path,
+    *,
+    settings: Settings,
+    mapping_path: str | Path | None,
+    crs: str | None,
+    source: str | None,
+    now: pd.Timestamp | None,
+    progress: Progress,
+    actor: str,
+    file_name: str,
+) -> ImportSummary:
+    """:func:`import_activity` once the file's shown name is settled."""
     mapping = read_mapping(mapping_path) if mapping_path is not None else Mapping()
     mapping = _with_xy_crs(mapping, crs, mapping_path=mapping_path)
-    source = source or mapping.name or path.stem
+    source = source or mapping.name or Path(file_name).stem
     progress(0.05, "reading the file")
     raw = read_activity_csv(path)
-    ignored = check_columns(raw, mapping, source=str(path))
+    ignored = check_columns(raw, mapping, source=file_name)
     progress(0.2, f"checking {len(raw):,} rows")
     records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now,
                                       area_bounds=_area_bounds(store.read_beats(engine)))
@@ -210,22 +263,27 @@ def import_activity(
         new = records[~duplicate].copy()
         new = new.join(assign_points(new, store.read_blocks(conn), settings=settings))
         new["row_number"] = new.index
-        batch_id = store.add_batch(conn, what="activity", source=source, file_name=str(path), summary={})
+        blocks = store.read_blocks(conn)
+        outside = int(new[S.BLOCK_ID].isna().sum())
+        summary = ImportSummary(
+            file=file_name, source=source, batch_id=None, rows=len(raw), imported=len(new),
+            duplicates=int(duplicate.sum()), rejected=len(rejects), snapped=int(new["snapped"].sum()),
+            outside=outside, ignored_columns=tuple(ignored), reject_reasons=reason_counts(rejects),
+            reject_examples=reason_examples(rejects),
+        )
+        _fail_if_nothing_usable(summary, new, areas_loaded=not blocks.empty)
+        batch_id = store.add_batch(conn, what="activity", source=source, file_name=file_name, summary={})
         progress(0.7, f"writing {len(new):,} records")
         written = store.insert_events(conn, batch_id, new)
         if len(written) < len(new):  # written by another import since the check (PostgreSQL): duplicates too
             new = new[new["fingerprint"].isin(written)]
         known_rejects = store.existing_fingerprints(conn, store.rejects_table, rejects["fingerprint"])
         store.insert_rejects(conn, batch_id, rejects[~rejects["fingerprint"].isin(known_rejects)],
-                             source=source, file_name=str(path))
-        summary = ImportSummary(
-            file=str(path), source=source, batch_id=batch_id, rows=len(raw), imported=len(new),
-            duplicates=len(records) - len(new), rejected=len(rejects), snapped=int(new["snapped"].sum()),
-            outside=int(new[S.BLOCK_ID].isna().sum()), ignored_columns=tuple(ignored),
-            reject_reasons=_reason_counts(rejects),
-        )
+                             source=source, file_name=file_name)
+        summary = replace(summary, batch_id=batch_id, imported=len(new), duplicates=len(records) - len(new),
+                          snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()))
         store.set_batch_summary(conn, batch_id, summary.to_dict())
-        store.record_audit(conn, actor=actor, action="import.activity", target=str(path),
+        store.record_audit(conn, actor=actor, action="import.activity", target=file_name,
                            details={k: v for k, v in summary.to_dict().items() if k != "file"})
         store.bump_version(conn)
     progress(1.0, "done")
@@ -259,10 +317,41 @@ def _with_xy_crs(mapping: Mapping, crs: str | None, *, mapping_path: str | Path 
     return replace(mapping, xy_crs=crs)
 
 
-def _reason_counts(rejects: pd.DataFrame, *, top: int = 10) -> dict[str, int]:
-    """The most common reasons, with the quoted values taken out so like groups with like."""
+def reason_counts(rejects: pd.DataFrame) -> dict[str, int]:
+    """Rejected rows per reason (``group``: the reason without the row's values), most common first."""
     if rejects.empty:
         return {}
-    general = rejects["reason"].str.replace(r"'[^']*'", "…", regex=True).str.replace(
-        r"coordinates [^ ]+ ", "coordinates … ", regex=True)
-    return {str(k): int(v) for k, v in general.value_counts().head(top).items()}
+    return {str(k): int(v) for k, v in rejects["group"].value_counts(sort=True).items()}
+
+
+def reason_examples(rejects: pd.DataFrame, *, per_reason: int = 3) -> dict[str, list[dict[str, object]]]:
+    """The first ``per_reason`` rows of each reason: ``{"row": n, "reason": the row's own words}``."""
+    if rejects.empty:
+        return {}
+    firsts = rejects.groupby("group", sort=False).head(per_reason)
+    out: dict[str, list[dict[str, object]]] = {}
+    for group, row, reason in zip(firsts["group"], firsts[ROW], firsts["reason"], strict=True):
+        out.setdefault(str(group), []).append({"row": int(row), "reason": str(reason)})
+    return out
+
+
+def _fail_if_nothing_usable(summary: ImportSummary, new: pd.DataFrame, *, areas_loaded: bool) -> None:
+    """Raise :class:`ImportFailedError` when the import would save nothing a person can use.
+
+    Before any areas are loaded every point is "outside": that is no failure (they are assigned when areas come).
+    """
+    if summary.rows and summary.rejected == summary.rows:
+        group, count = next(iter(summary.reject_reasons.items()))
+        examples = "; ".join(f"row {e['row']}: {e['reason']}" for e in summary.reject_examples[group])
+        others = len(summary.reject_reasons) - 1
+        raise ImportFailedError(
+            f"{summary.file}: all {summary.rows:,} rows were rejected, so nothing was imported. Most common reason "
+            f"({count:,} rows): {group}. For example {examples}."
+            + (f" ({others} other reason(s) too.)" if others else ""), summary)
+    if areas_loaded and summary.imported and summary.duplicates == 0 and summary.outside == summary.imported:
+        examples = "; ".join(f"row {r} at {lat:.5f},{lon:.5f}" for r, lat, lon in
+                             zip(new["row_number"].head(3), new[S.LAT].head(3), new[S.LON].head(3), strict=True))
+        raise ImportFailedError(
+            f"{summary.file}: every one of the {summary.imported:,} located rows falls outside every beat, so "
+            f"nothing was imported. For example {examples} (latitude,longitude). Check that the file is of this "
+            "city's area, that latitude and longitude are not swapped, and, for x/y columns, their CRS.", summary)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from beatmap import access, store
 from beatmap.errors import BeatmapError
+from beatmap.ingest import ImportFailedError
 from beatmap.export import csv_text
-from beatmap.ui import auth, data
+from beatmap.ui import auth, data, importview
 from beatmap.ui.safe import md_escape
 
 st.title("Import")
@@ -81,32 +81,36 @@ if activity_go:
     elif not data.has_areas(engine):
         st.error("Load beats and blocks first (step 1), so every point can be given its block.")
     else:
+        bar = st.progress(0.0, text="Starting…")
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 summary = access.import_activity_as(
                     engine, user, saved(activity_file, Path(tmp)), settings=settings,
                     mapping_path=saved(mapping_file, Path(tmp)) if mapping_file else None,
-                    source=source or None, progress=progress_bar())
+                    source=source or None, file_name=Path(activity_file.name).name,
+                    progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+            except ImportFailedError as exc:
+                bar.empty()
+                st.error(f"Nothing was imported from {md_escape(exc.summary.file)}: "
+                         + ("every row was rejected." if exc.summary.rejected == exc.summary.rows else
+                            "every located row falls outside every beat. Check that the file is of this city's "
+                            "area and that latitude and longitude are not swapped."))
+                importview.counts(exc.summary)
+                importview.reasons(exc.summary)
             except BeatmapError as exc:
+                bar.empty()
                 st.error(md_escape(exc))
             else:
-                cols = st.columns(4)
-                cols[0].metric("Rows read", f"{summary.rows:,}")
-                cols[1].metric("Imported", f"{summary.imported:,}",
-                               help=f"{summary.snapped:,} snapped to the nearest block; {summary.outside:,} "
-                                    "outside every beat.")
-                cols[2].metric("Duplicates", f"{summary.duplicates:,}")
-                cols[3].metric("Rejected", f"{summary.rejected:,}")
-                ignored = md_escape(", ".join(summary.ignored_columns))
-                st.caption(f"Snapped to the nearest block: {summary.snapped:,} · outside every beat: "
-                           f"{summary.outside:,}" + (f" · ignored columns: {ignored}" if ignored else ""))
+                bar.empty()
+                st.success(f"Imported {summary.imported:,} records from {md_escape(summary.file)} "
+                           f"(import {summary.batch_id}).")
+                importview.counts(summary)
                 if summary.rejected:
-                    reasons = pd.DataFrame(list(summary.reject_reasons.items()), columns=["reason", "rows"])
-                    st.dataframe(reasons, hide_index=True, width="stretch")
-                    rejects = store.read_rejects(engine, source=summary.source)
+                    importview.reasons(summary)
+                    rejects = store.read_rejects(engine, batch_id=summary.batch_id)
                     name = f"rejects-{Path(activity_file.name).stem}.csv"
                     st.download_button(
-                        f"Download the rejected rows of feed {md_escape(summary.source)} (CSV)",
+                        f"Download the rejected rows of this import ({summary.rejected:,}, CSV)",
                         lambda: access.export(engine, user, lambda: csv_text(rejects), file_name=name,
                                               rows=len(rejects), what="rejected rows"),
                         file_name=name, mime="text/csv", on_click="ignore")
