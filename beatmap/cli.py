@@ -64,7 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--source", help="feed name; records with the same feed and source_id are one record")
     imp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
-    rej = sub.add_parser("rejects", help="write the rejected rows with their reasons")
+    imps = sub.add_parser("imports", help="list the activity imports; undo one, or replace a feed with a corrected file")
+    imps.add_argument("--json", action="store_true", help="print as JSON")
+    imps_sub = imps.add_subparsers(dest="imports_action", metavar="ACTION")
+    undo = imps_sub.add_parser("undo", help="remove exactly what one import added (records other imports skipped "
+                                            "as duplicates are kept)")
+    undo.add_argument("batch", type=int, help="the import's batch number (see `beatmap imports`)")
+    undo.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    swap = imps_sub.add_parser("replace", help="swap a feed's records for a corrected file, in one transaction")
+    swap.add_argument("file", type=Path)
+    swap.add_argument("--feed", required=True, help="the feed whose imports the file replaces")
+    swap.add_argument("--mapping", type=Path, help="TOML mapping for a foreign export (see examples/)")
+    swap.add_argument("--crs", help="CRS of the x/y columns the mapping names, when the mapping does not say")
+    swap.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    rej = sub.add_parser("rejects", help="write the rejected rows with their reasons (of live imports not "
+                                         "superseded by a later import of the same file, or of one --batch)")
     rej.add_argument("--out", required=True, type=Path, help="CSV file to write")
     rej.add_argument("--batch", type=int, help="only this import batch")
 
@@ -173,8 +188,11 @@ def _run(args: argparse.Namespace) -> int:
                                   actor=cli_actor())
         read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
+    elif args.command == "imports":
+        return _imports(args, engine, settings)
     elif args.command == "rejects":
-        rejects = store.read_rejects(engine, batch_id=args.batch)
+        rejects = (store.read_rejects(engine, batch_id=args.batch) if args.batch is not None
+                   else store.read_current_rejects(engine))
         path = write_table(rejects, args.out if args.out.suffix else args.out.with_suffix(".csv"))
         record(engine, actor=cli_actor(), action="export", target=str(path),
                details={"what": "rejected rows", "rows": len(rejects)})
@@ -237,6 +255,24 @@ def _quiet(_fraction: float, _message: str) -> None:
     return None
 
 
+def _imports(args: argparse.Namespace, engine: Engine, settings: Settings) -> int:
+    """``beatmap imports`` (list), ``imports undo BATCH``, ``imports replace FILE --feed NAME``."""
+    from beatmap.imports import format_imports, format_undo, list_imports, replace_import, undo_import
+
+    if args.imports_action == "undo":
+        result = undo_import(engine, args.batch, actor=cli_actor())
+        print(json.dumps(result.to_dict()) if args.json else format_undo(result))
+    elif args.imports_action == "replace":
+        summary = replace_import(engine, args.file, feed=args.feed, settings=settings, mapping_path=args.mapping,
+                                 crs=args.crs, actor=cli_actor(), progress=_progress if not args.json else _quiet)
+        read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
+        print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
+    else:
+        table = list_imports(engine)
+        print(table.to_json(orient="records", date_format="iso") if args.json else format_imports(table))
+    return 0
+
+
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     """``beatmap publish``: build and publish the public snapshot, or ``--check`` one (exit 1 on a violation)."""
     from beatmap.publish import check_snapshot, publish_snapshot
@@ -264,16 +300,21 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
 def format_import(s: ImportSummary) -> str:
     """The human summary of an import."""
     lines = [
-        f"{s.file}: {s.rows:,} rows read",
+        f"{s.file}: {s.rows:,} rows read" + (f" (import {s.batch_id})" if s.batch_id is not None else ""),
         f"  imported    {s.imported:,}  (snapped to the nearest block: {s.snapped:,}; outside every beat: {s.outside:,})",
         f"  duplicates  {s.duplicates:,}  (already in the store or repeated in the file)",
-        f"  rejected    {s.rejected:,}" + ("  (see `beatmap rejects --out rejects.csv`)" if s.rejected else ""),
+        f"  rejected    {s.rejected:,}" + (f"  (see `beatmap rejects --batch {s.batch_id} --out rejects.csv`)" if s.rejected else ""),
     ]
     for reason, count in s.reject_reasons.items():
         lines.append(f"      {count:,} x {reason}")
         lines += [f"          e.g. row {e['row']}: {e['reason']}" for e in s.reject_examples.get(reason, [])]
     if s.ignored_columns:
         lines.append(f"  ignored columns: {', '.join(s.ignored_columns)}")
+    if s.replaced_batches:
+        lines.append(f"  replaced import(s) {', '.join(map(str, s.replaced_batches))}: "
+                     f"{s.records_removed:,} records removed")
+    if s.rejected > s.rejects_kept:
+        lines.append(f"  kept the first {s.rejects_kept:,} rejected rows per reason; the counts above are complete")
     return "\n".join(lines)
 
 

@@ -6,8 +6,10 @@ Both account for every input feature or row in the summary they return.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from dataclasses import replace as replace_fields
 from pathlib import Path
 
 import geopandas as gpd
@@ -50,6 +52,9 @@ class ImportSummary:
     ``reject_reasons`` counts the rejected rows per reason (the reason without
     the row's values), most common first; ``reject_examples`` gives up to
     three rows per reason as ``{"row": n, "reason": words with the value}``.
+    ``rejects_kept`` is how many rejected rows the store keeps (the first
+    ``rejects_kept_per_reason`` of each reason).  A replace names the batches
+    it replaced and the records it removed with them.
     """
 
     file: str
@@ -64,6 +69,9 @@ class ImportSummary:
     ignored_columns: tuple[str, ...] = ()
     reject_reasons: dict[str, int] = field(default_factory=dict)
     reject_examples: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    rejects_kept: int = 0
+    replaced_batches: tuple[int, ...] = ()
+    records_removed: int = 0
 
     def __post_init__(self) -> None:
         if self.imported + self.duplicates + self.rejected != self.rows:
@@ -74,7 +82,9 @@ class ImportSummary:
         return {"file": self.file, "source": self.source, "batch_id": self.batch_id, "rows": self.rows,
                 "imported": self.imported, "duplicates": self.duplicates, "rejected": self.rejected,
                 "snapped": self.snapped, "outside": self.outside, "ignored_columns": list(self.ignored_columns),
-                "reject_reasons": self.reject_reasons, "reject_examples": self.reject_examples}
+                "reject_reasons": self.reject_reasons, "reject_examples": self.reject_examples,
+                "rejects_kept": self.rejects_kept, "replaced_batches": list(self.replaced_batches),
+                "records_removed": self.records_removed}
 
 
 class ImportFailedError(InputError):
@@ -176,6 +186,7 @@ def import_activity(
     progress: Progress = no_progress,
     actor: str = "library",
     file_name: str | None = None,
+    replace_feed: bool = False,
 ) -> ImportSummary:
     """Import an activity CSV into the store, as one transaction.
 
@@ -203,6 +214,11 @@ def import_activity(
     file_name : str, optional
         The name to store and show for the file (an upload's own name), in
         place of ``path`` (a temporary copy); messages name it too.
+    replace_feed : bool
+        Swap the feed's records for this file's in the same transaction:
+        every live batch of the feed ``source`` is retired first (records a
+        batch of another feed skipped as duplicates are kept), and their
+        rejects are superseded by this import's.
 
     Returns
     -------
@@ -218,10 +234,10 @@ def import_activity(
     path = Path(path)
     if file_name is None:
         return _import_activity(engine, path, settings=settings, mapping_path=mapping_path, crs=crs, source=source,
-                                now=now, progress=progress, actor=actor, file_name=str(path))
+                                now=now, progress=progress, actor=actor, file_name=str(path), replace=replace_feed)
     try:
         return _import_activity(engine, path, settings=settings, mapping_path=mapping_path, crs=crs, source=source,
-                                now=now, progress=progress, actor=actor, file_name=file_name)
+                                now=now, progress=progress, actor=actor, file_name=file_name, replace=replace_feed)
     except ImportFailedError:
         raise
     except InputError as exc:  # name the upload, never its temporary copy
@@ -240,6 +256,7 @@ def _import_activity(
     progress: Progress,
     actor: str,
     file_name: str,
+    replace: bool,
 ) -> ImportSummary:
     """:func:`import_activity` once the file's shown name is settled."""
     mapping = read_mapping(mapping_path) if mapping_path is not None else Mapping()
@@ -254,37 +271,51 @@ def _import_activity(
     rejects["fingerprint"] = reject_fingerprints(rejects, source=source)
     in_file_duplicate = records["fingerprint"].duplicated(keep="first")
 
+    content_hash = file_digest(path)
     progress(0.5, "assigning points to blocks")
     # One transaction from the duplicate check to the last write: two imports of one file at once give one
     # import and one count of duplicates, and the blocks assigned to are the ones stored when it commits.
     with store.transaction(engine) as conn:
-        known = store.existing_fingerprints(conn, store.events, records["fingerprint"])
+        retired, replaced = store.Retired(0, 0, ()), []
+        if replace:
+            replaced = store.live_batch_ids(conn, source=source)
+            if not replaced:
+                raise InputError(f"{file_name}: feed {source!r} has no import to replace; import the file as a new "
+                                 "feed instead, or name the feed it corrects.")
+            retired = store.retire_batches(conn, replaced, actor=actor)
+        known = store.event_ids_by_fingerprint(conn, records["fingerprint"])
         duplicate = in_file_duplicate | records["fingerprint"].isin(known)
         new = records[~duplicate].copy()
-        new = new.join(assign_points(new, store.read_blocks(conn), settings=settings))
-        new["row_number"] = new.index
         blocks = store.read_blocks(conn)
+        new = new.join(assign_points(new, blocks, settings=settings))
+        new["row_number"] = new.index
         outside = int(new[S.BLOCK_ID].isna().sum())
+        kept = rejects.groupby("group", sort=False).head(settings.rejects_kept_per_reason)
         summary = ImportSummary(
             file=file_name, source=source, batch_id=None, rows=len(raw), imported=len(new),
             duplicates=int(duplicate.sum()), rejected=len(rejects), snapped=int(new["snapped"].sum()),
             outside=outside, ignored_columns=tuple(ignored), reject_reasons=reason_counts(rejects),
-            reject_examples=reason_examples(rejects),
+            reject_examples=reason_examples(rejects), rejects_kept=len(kept), replaced_batches=tuple(replaced),
+            records_removed=retired.removed,
         )
         _fail_if_nothing_usable(summary, new, areas_loaded=not blocks.empty)
-        batch_id = store.add_batch(conn, what="activity", source=source, file_name=file_name, summary={})
+        batch_id = store.add_batch(conn, what="activity", source=source, file_name=file_name, summary={},
+                                   imported_by=actor, content_hash=content_hash)
+        earlier = replaced or store.same_file_batches(conn, source=source, content_hash=content_hash, before=batch_id)
+        store.supersede_rejects(conn, by_batch=batch_id, batch_ids=earlier)
         progress(0.7, f"writing {len(new):,} records")
         written = store.insert_events(conn, batch_id, new)
         if len(written) < len(new):  # written by another import since the check (PostgreSQL): duplicates too
             new = new[new["fingerprint"].isin(written)]
-        known_rejects = store.existing_fingerprints(conn, store.rejects_table, rejects["fingerprint"])
-        store.insert_rejects(conn, batch_id, rejects[~rejects["fingerprint"].isin(known_rejects)],
-                             source=source, file_name=file_name)
-        summary = replace(summary, batch_id=batch_id, imported=len(new), duplicates=len(records) - len(new),
-                          snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()))
+        skipped = records.loc[duplicate, "fingerprint"].map(known).dropna()
+        store.record_skipped(conn, batch_id, skipped.astype(int))
+        store.insert_rejects(conn, batch_id, kept, source=source, file_name=file_name)
+        summary = replace_fields(summary, batch_id=batch_id, imported=len(new), duplicates=len(records) - len(new),
+                                 snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()))
         store.set_batch_summary(conn, batch_id, summary.to_dict())
-        store.record_audit(conn, actor=actor, action="import.activity", target=file_name,
-                           details={k: v for k, v in summary.to_dict().items() if k != "file"})
+        details = {k: v for k, v in summary.to_dict().items() if k not in ("file", "reject_examples")}
+        store.record_audit(conn, actor=actor, action="import.replace" if replace else "import.activity",
+                           target=file_name, details=details)
         store.bump_version(conn)
     progress(1.0, "done")
     return summary
@@ -314,7 +345,16 @@ def _with_xy_crs(mapping: Mapping, crs: str | None, *, mapping_path: str | Path 
     if mapping.xy_crs and not parse_crs(mapping.xy_crs).equals(stated, ignore_axis_order=True):
         raise CRSError(f"{mapping_path}: the mapping says x/y are in {mapping.xy_crs} but --crs says {crs}; "
                        "drop one of them.")
-    return replace(mapping, xy_crs=crs)
+    return replace_fields(mapping, xy_crs=crs)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in pieces (the same file imported again is recognised by it)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for piece in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def reason_counts(rejects: pd.DataFrame) -> dict[str, int]:

@@ -112,6 +112,18 @@ class Settings:
         the user's e-mail.
     sso_beats_claim : str
         Single sign-on: the claim holding the beats of such a user.
+    rejects_kept_per_reason : int
+        Imports: the rejected rows kept in the store per reason and import
+        (the counts per reason are always kept); a file of garbage no longer
+        fills the store.
+    pileup_share, pileup_min : float, int
+        Imports: a point holding more than ``pileup_share`` of an import's
+        located rows and at least ``pileup_min`` of them is a pile-up (a
+        geocoder's city centre, a station address), reported as a warning.
+    excluded_beats : tuple of str
+        Beats left out of the analysis (harbour beats, a catch-all "99"):
+        their blocks are shown as not analysed, never flagged, and left out
+        of coverage figures.
     """
 
     timezone: str = "America/Chicago"
@@ -148,6 +160,10 @@ class Settings:
     session_minutes: int = 480
     sso_roles_claim: str = "roles"
     sso_beats_claim: str = "beats"
+    rejects_kept_per_reason: int = 1000
+    pileup_share: float = 0.01
+    pileup_min: int = 50
+    excluded_beats: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -170,6 +186,8 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
                "route_weight_rarely_visited", "route_weight_per_day", "route_days_cap", "route_time_limit_s"),
     "visits": ("visit_edit_hours", "visit_subtypes"),
+    "imports": ("rejects_kept_per_reason", "pileup_share", "pileup_min"),
+    "analysis": ("excluded_beats",),
     "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim"),
 }
 
@@ -234,6 +252,14 @@ def _problems(s: Settings) -> list[str]:
         problems.append("lockout_minutes must be between 1 and 1440 (a day)")
     if not 5 <= s.session_minutes <= 1440:
         problems.append("session_minutes must be between 5 and 1440 (a day)")
+    if not (isinstance(s.rejects_kept_per_reason, int) and s.rejects_kept_per_reason >= 1):
+        problems.append("rejects_kept_per_reason must be a whole number of at least 1 (rows kept per reason)")
+    if not (isinstance(s.pileup_share, int | float) and 0 < s.pileup_share <= 1):
+        problems.append("pileup_share must be a share above 0 and at most 1, e.g. 0.01 for 1%")
+    if not (isinstance(s.pileup_min, int) and s.pileup_min >= 2):
+        problems.append("pileup_min must be a whole number of at least 2")
+    if not all(isinstance(b, str) and b.strip() for b in s.excluded_beats):
+        problems.append("excluded_beats must be a list of beat ids in quotes, e.g. [\"H1\", \"99\"]")
     if not s.sso_roles_claim.strip() or not s.sso_beats_claim.strip():
         problems.append("sso_roles_claim and sso_beats_claim must name claims, e.g. \"roles\" and \"beats\"")
     return problems

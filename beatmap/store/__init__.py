@@ -29,10 +29,37 @@ from beatmap.store.activity import (
     set_batch_summary,
     update_assignments,
 )
-from beatmap.store.areas import read_beats, read_blocks, read_streets, write_area_notes, write_areas, write_streets
+from beatmap.store.areas import (
+    read_beats,
+    read_blocks,
+    read_streets,
+    write_area_notes,
+    write_areas,
+    write_streets,
+)
 from beatmap.store.audit import record_audit
+from beatmap.store.batches import (
+    Retired,
+    event_ids_by_fingerprint,
+    get_batch,
+    list_batches,
+    live_batch_ids,
+    read_current_rejects,
+    record_skipped,
+    retire_batches,
+    same_file_batches,
+    supersede_rejects,
+)
 from beatmap.store.engine import DEFAULT_DB, ENV_VAR, open_store, store_url, transaction
-from beatmap.store.meta import analysis_crs, bump_version, cache_key, get_meta, set_meta, store_identity, store_version
+from beatmap.store.meta import (
+    analysis_crs,
+    bump_version,
+    cache_key,
+    get_meta,
+    set_meta,
+    store_identity,
+    store_version,
+)
 from beatmap.store.tables import (
     UTCDateTime,
     area_notes,
@@ -45,6 +72,9 @@ from beatmap.store.tables import (
     metadata,
     rejects_table,
     sessions_table,
+
+
+    skipped_duplicates,
     streets_table,
     user_beats,
     users_table,
@@ -56,6 +86,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "ID_MAX",
     "TEXT_MAX",
+    "Retired",
     "UTCDateTime",
     "activity_span",
     "add_batch",
@@ -68,30 +99,42 @@ __all__ = [
     "bump_version",
     "cache_key",
     "counts",
+    "event_ids_by_fingerprint",
     "events",
     "existing_fingerprints",
+    "get_batch",
     "get_meta",
     "insert_events",
     "insert_rejects",
     "latest_batch",
+    "list_batches",
+    "live_batch_ids",
     "meta",
     "metadata",
     "open_store",
     "read_beats",
     "read_blocks",
+    "read_current_rejects",
     "read_event_locations",
     "read_events",
     "read_rejects",
     "read_streets",
     "record_audit",
+    "record_skipped",
     "rejects_table",
     "sessions_table",
+
+
+    "retire_batches",
+    "same_file_batches",
     "set_batch_summary",
     "set_meta",
+    "skipped_duplicates",
     "store_identity",
     "store_url",
     "store_version",
     "streets_table",
+    "supersede_rejects",
     "transaction",
     "update_assignments",
     "user_beats",

@@ -9,8 +9,6 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from beatmap.schema import BEAT_ID, BLOCK_ID
@@ -26,10 +24,12 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start:start + size]
 
 
-def add_batch(conn: Connection, *, what: str, source: str, file_name: str, summary: dict) -> int:
-    """Record an import batch and return its id."""
+def add_batch(conn: Connection, *, what: str, source: str, file_name: str, summary: dict,
+              imported_by: str | None = None, content_hash: str | None = None) -> int:
+    """Record an import batch (who imported it, the file's SHA-256) and return its id."""
     result = conn.execute(insert(batches).values(
         what=what, source=source, file_name=file_name, imported_at=datetime.now(UTC), summary=json.dumps(summary),
+        imported_by=imported_by, content_hash=content_hash,
     ))
     key = result.inserted_primary_key
     assert key is not None
@@ -112,16 +112,15 @@ def _copy_events(conn: Connection, rows: list[tuple[Any, ...]], names: str) -> s
 
 
 def insert_rejects(conn: Connection, batch_id: int, rejects: pd.DataFrame, *, source: str, file_name: str) -> None:
-    """Keep rejected rows with their reasons for a batch (a row kept already, by any batch, is skipped)."""
+    """Keep rejected rows with their reasons for a batch (each batch its own: a row rejected again by a later
+    import is kept again, under that import, with its reason then)."""
     rows = [
         {"fingerprint": r.fingerprint, "batch_id": batch_id, "source": source, "file_name": file_name,
          "row_number": int(r.row), "reason": r.reason, "raw": json.dumps(r.raw, ensure_ascii=False)}
         for r in rejects.itertuples(index=False)
     ]
-    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(rejects_table).on_conflict_do_nothing(index_elements=["fingerprint"])
     for chunk in _chunks(rows, 10000):
-        conn.execute(statement, chunk)
+        conn.execute(insert(rejects_table), list(chunk))
 
 
 def read_event_locations(conn: Connection) -> pd.DataFrame:
