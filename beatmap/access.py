@@ -34,6 +34,7 @@ from beatmap.metrics import Window, coverage_by_block, coverage_by_officer
 from beatmap.settings import Settings
 
 if TYPE_CHECKING:
+    from beatmap.imports import UndoResult
     from beatmap.privacy import PublicAggregates
     from beatmap.routing.route import Route
 
@@ -42,7 +43,7 @@ __all__ = [
     "export_audit_log", "heat_points", "import_activity_as", "load_areas_as", "log_visit_as", "may_export", "may_open", "may_see_officers",
     "officer_breakdown", "officer_id_of", "pages_for", "plan_route_as", "preview_publication_as", "publish_as",
     "read_audit_for", "require",
-    "restrict_to_beats", "visible_beats",
+    "restrict_to_beats", "undo_import_as", "visible_beats",
 ]
 
 #: Every page of the dashboard and the roles that may open it, in menu order.
@@ -334,6 +335,14 @@ def import_activity_as(
     require(user, SUPERVISOR, what="imports")
     return ingest.import_activity(engine, path, settings=settings, mapping_path=mapping_path, source=source,
                                   progress=progress or ingest.no_progress, actor=user.name, file_name=file_name)
+
+
+def undo_import_as(engine: Engine, user: User | None, batch_id: int) -> UndoResult:
+    """:func:`beatmap.imports.undo_import` for a supervisor, audited under their name."""
+    from beatmap.imports import undo_import
+
+    require(user, SUPERVISOR, what="undoing imports")
+    return undo_import(engine, batch_id, actor=user.name)
 
 
 def load_areas_as(

@@ -9,6 +9,7 @@ import streamlit as st
 
 from beatmap import access, store
 from beatmap.errors import BeatmapError
+from beatmap.imports import format_undo, list_imports
 from beatmap.ingest import ImportFailedError
 from beatmap.export import csv_text
 from beatmap.ui import auth, data, importview
@@ -114,3 +115,34 @@ if activity_go:
                         lambda: access.export(engine, user, lambda: csv_text(rejects), file_name=name,
                                               rows=len(rejects), what="rejected rows"),
                         file_name=name, mime="text/csv", on_click="ignore")
+
+st.subheader("3. Imports so far")
+imports = list_imports(engine, limit=200)
+if imports.empty:
+    st.caption("No activity was imported yet.")
+else:
+    st.dataframe(imports.drop(columns=["what"]), hide_index=True, width="stretch", column_config={
+        "batch_id": "Import", "source": "Feed", "file_name": "File", "imported_at": "When (UTC)",
+        "imported_by": "Who", "rows": "Rows", "imported": "Imported", "duplicates": "Duplicates",
+        "rejected": "Rejected", "outside": "Outside the beats", "records_now": "Records now", "status": "Status"})
+    live = imports[imports["status"] == "live"]
+    if not live.empty:
+        with st.form("undo"):
+            labels = {int(r.batch_id): f"{r.batch_id}: {r.file_name} ({r.source}, {r.records_now:,} records)"
+                      for r in live.itertuples(index=False)}
+            batch = st.selectbox("Undo an import", list(labels), format_func=labels.get,
+                                 help="Removes exactly the records this import added. Records a later import "
+                                      "skipped as duplicates stay, and belong to that import from then on.")
+            sure = st.checkbox("Yes, remove this import's records")
+            undo_go = st.form_submit_button("Undo import")
+        if undo_go:
+            if not sure:
+                st.error("Tick the box to confirm: undoing removes the import's records from every view.")
+            else:
+                try:
+                    undone = access.undo_import_as(engine, user, int(batch))
+                except BeatmapError as exc:
+                    st.error(md_escape(exc))
+                else:
+                    text = format_undo(undone)
+                    st.success(md_escape(text[:1].upper() + text[1:]))
