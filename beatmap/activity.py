@@ -77,6 +77,7 @@ class Mapping:
     kind_default: str | None = None
     kind_rules: tuple[KindRule, ...] = ()
     beat_zero_pad: int | None = None
+    reject_pileups: bool = False
 
     def source_column(self, canonical: str) -> str:
         """The file's column that holds a canonical field."""
@@ -86,7 +87,7 @@ class Mapping:
 _MAPPING_KEYS = {
     "source": {"name", "timezone", "time_format"},
     "columns": set(S.ACTIVITY_COLUMNS),
-    "coordinates": {"x", "y", "crs", "reject", "tolerance"},
+    "coordinates": {"x", "y", "crs", "reject", "tolerance", "reject_pileups"},
     "kind": {"default", "rules"},
     "reported_beat": {"zero_pad"},
 }
@@ -152,6 +153,8 @@ def read_mapping(path: str | Path) -> Mapping:
                 continue
         rules.append(KindRule(column=rule["column"], kind=rule["kind"],
                               values=tuple(str(v) for v in rule.get("equals", [])), pattern=rule.get("matches")))
+    if not isinstance(coords.get("reject_pileups", False), bool):
+        problems.append("[coordinates] reject_pileups must be true or false")
     placeholders = []
     for point in coords.get("reject", []):
         if not (isinstance(point, list) and len(point) == 2 and all(isinstance(v, int | float) for v in point)):
@@ -173,6 +176,7 @@ def read_mapping(path: str | Path) -> Mapping:
         kind_default=default,
         kind_rules=tuple(rules),
         beat_zero_pad=raw.get("reported_beat", {}).get("zero_pad"),
+        reject_pileups=bool(coords.get("reject_pileups", False)),
     )
 
 

@@ -310,6 +310,8 @@ def format_import(s: ImportSummary) -> str:
         lines += [f"          e.g. row {e['row']}: {e['reason']}" for e in s.reject_examples.get(reason, [])]
     if s.ignored_columns:
         lines.append(f"  ignored columns: {', '.join(s.ignored_columns)}")
+    for warning in s.warnings:
+        lines.append(f"  warning: {warning['message']}")
     if s.replaced_batches:
         lines.append(f"  replaced import(s) {', '.join(map(str, s.replaced_batches))}: "
                      f"{s.records_removed:,} records removed")

@@ -32,6 +32,7 @@ from beatmap.areas import prepare_areas, read_layer
 from beatmap.assign import assign_points
 from beatmap.crs import WGS84, parse_crs
 from beatmap.errors import CRSError, InputError
+from beatmap.sanity import at_points, check_records, pileups
 from beatmap.settings import Settings
 
 #: ``progress(fraction, message)``: called as long work advances (fraction 0..1).
@@ -54,7 +55,9 @@ class ImportSummary:
     three rows per reason as ``{"row": n, "reason": words with the value}``.
     ``rejects_kept`` is how many rejected rows the store keeps (the first
     ``rejects_kept_per_reason`` of each reason).  A replace names the batches
-    it replaced and the records it removed with them.
+    it replaced and the records it removed with them.  ``warnings`` are
+    the sanity checks of :mod:`beatmap.sanity` on the records added (each
+    ``code``, ``message``, ``count``, ``details``).
     """
 
     file: str
@@ -72,6 +75,7 @@ class ImportSummary:
     rejects_kept: int = 0
     replaced_batches: tuple[int, ...] = ()
     records_removed: int = 0
+    warnings: tuple[dict[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         if self.imported + self.duplicates + self.rejected != self.rows:
@@ -84,7 +88,7 @@ class ImportSummary:
                 "snapped": self.snapped, "outside": self.outside, "ignored_columns": list(self.ignored_columns),
                 "reject_reasons": self.reject_reasons, "reject_examples": self.reject_examples,
                 "rejects_kept": self.rejects_kept, "replaced_batches": list(self.replaced_batches),
-                "records_removed": self.records_removed}
+                "records_removed": self.records_removed, "warnings": list(self.warnings)}
 
 
 class ImportFailedError(InputError):
@@ -268,6 +272,8 @@ def _import_activity(
     progress(0.2, f"checking {len(raw):,} rows")
     records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now,
                                       area_bounds=_area_bounds(store.read_beats(engine)))
+    if mapping.reject_pileups:
+        records, rejects = _reject_pileups(raw, records, rejects, settings=settings)
     rejects["fingerprint"] = reject_fingerprints(rejects, source=source)
     in_file_duplicate = records["fingerprint"].duplicated(keep="first")
 
@@ -291,12 +297,15 @@ def _import_activity(
         new["row_number"] = new.index
         outside = int(new[S.BLOCK_ID].isna().sum())
         kept = rejects.groupby("group", sort=False).head(settings.rejects_kept_per_reason)
+        warnings = check_records(new, beat_ids=set(blocks[S.BEAT_ID]) if not blocks.empty else set(),
+                                 now=now if now is not None else pd.Timestamp.now(tz="UTC"),
+                                 pileup_share=settings.pileup_share, pileup_min=settings.pileup_min)
         summary = ImportSummary(
             file=file_name, source=source, batch_id=None, rows=len(raw), imported=len(new),
             duplicates=int(duplicate.sum()), rejected=len(rejects), snapped=int(new["snapped"].sum()),
             outside=outside, ignored_columns=tuple(ignored), reject_reasons=reason_counts(rejects),
             reject_examples=reason_examples(rejects), rejects_kept=len(kept), replaced_batches=tuple(replaced),
-            records_removed=retired.removed,
+            records_removed=retired.removed, warnings=tuple(w.to_dict() for w in warnings),
         )
         _fail_if_nothing_usable(summary, new, areas_loaded=not blocks.empty)
         batch_id = store.add_batch(conn, what="activity", source=source, file_name=file_name, summary={},
@@ -346,6 +355,23 @@ def _with_xy_crs(mapping: Mapping, crs: str | None, *, mapping_path: str | Path 
         raise CRSError(f"{mapping_path}: the mapping says x/y are in {mapping.xy_crs} but --crs says {crs}; "
                        "drop one of them.")
     return replace_fields(mapping, xy_crs=crs)
+
+
+def _reject_pileups(raw: pd.DataFrame, records: pd.DataFrame, rejects: pd.DataFrame, *,
+                    settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move the records on pile-up points (see :func:`beatmap.sanity.pileups`) to the rejects."""
+    piles = pileups(records, share=settings.pileup_share, minimum=settings.pileup_min)
+    hit = at_points(records, piles)
+    if not hit.any():
+        return records, rejects
+    moved = records[hit]
+    rounded = moved[S.LAT].round(5).astype(str) + "," + moved[S.LON].round(5).astype(str)
+    size = rounded.map(rounded.value_counts())
+    why = "a pile-up point (reject_pileups in the mapping): the geocoder's stand-in, not where it happened"
+    reason = "point " + rounded + " holds " + size.astype(str) + " rows: " + why
+    extra = pd.DataFrame({ROW: moved.index, "reason": reason.to_numpy(), "group": f"point … holds many rows: {why}",
+                          "raw": raw.loc[moved.index].to_dict(orient="records")})
+    return records[~hit], pd.concat([rejects, extra], ignore_index=True).sort_values(ROW, kind="stable")
 
 
 def file_digest(path: Path) -> str:

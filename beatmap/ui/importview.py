@@ -28,3 +28,9 @@ def reasons(summary: ImportSummary) -> None:
         lines = [f"**{count:,} row{'s' if count != 1 else ''}**: {md_escape(reason)}"]
         lines += [f"- row {e['row']}: {md_escape(e['reason'])}" for e in examples]
         st.markdown("\n".join(lines))
+
+
+def warnings(summary: ImportSummary) -> None:
+    """The sanity checks' warnings (pile-ups, outside the beats, reported beats, odd times), one box each."""
+    for warning in summary.warnings:
+        st.warning(md_escape(str(warning["message"])))

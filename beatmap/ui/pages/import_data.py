@@ -106,6 +106,7 @@ if activity_go:
                 st.success(f"Imported {summary.imported:,} records from {md_escape(summary.file)} "
                            f"(import {summary.batch_id}).")
                 importview.counts(summary)
+                importview.warnings(summary)
                 if summary.rejected:
                     importview.reasons(summary)
                     rejects = store.read_rejects(engine, batch_id=summary.batch_id)
