@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from beatmap import __version__, cli_accounts, cli_db, store
 from beatmap.audit import cli_actor, record
 from beatmap.errors import BeatmapError
+from beatmap.exclusions import effective_settings, parse_beat_list
 from beatmap.export import write_table
 from beatmap.ingest import AreasSummary, ImportSummary, import_activity, load_areas
 from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--blocks", type=Path, help="block polygons (city or census blocks)")
     group.add_argument("--grid-m", type=float, help="no block layer: cut beats into square cells of this size (m)")
     areas.add_argument("--block-id", help="field with the block id (default: block_id)")
+    areas.add_argument("--exclude-beats", metavar="IDS", default="",
+                       help="beats left out of the analysis, e.g. H1,H3,99 (harbour beats, a catch-all): their "
+                            "blocks are never flagged and count in no figure (also: excluded_beats in the settings)")
 
     imp = sub.add_parser("import", help="import an activity CSV (canonical columns, or any export with --mapping)")
     imp.add_argument("file", type=Path)
@@ -177,10 +181,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in cli_accounts.COMMANDS:
         return cli_accounts.run(args, db=args.db, settings=settings)
     engine = store.open_store(args.db, create=args.command in {"areas", "import"})
+    if args.command != "areas":
+        settings = effective_settings(settings, engine)  # with the beats left out when the areas were loaded
     if args.command == "areas":
         summary = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
                              blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
-                             progress=_progress, actor=cli_actor())
+                             progress=_progress, actor=cli_actor(), exclude_beats=parse_beat_list(args.exclude_beats))
         print(format_areas(summary))
     elif args.command == "import":
         summary = import_activity(engine, args.file, settings=settings, mapping_path=args.mapping, crs=args.crs,
@@ -325,6 +331,9 @@ def format_areas(s: AreasSummary) -> str:
     lines = [f"loaded {s.beats:,} beats and {s.blocks:,} blocks; analysis CRS {s.crs}"]
     if s.events_reassigned:
         lines.append(f"  assigned {s.events_reassigned:,} stored activity records to the new blocks")
+    if s.excluded_beats:
+        lines.append(f"  not analysed: beats {', '.join(s.excluded_beats)} ({s.excluded_blocks:,} blocks, "
+                     f"{s.excluded_blocks / max(s.blocks, 1):.0%} of all): never flagged, in no coverage figure")
     for note in s.notes.itertuples(index=False):
         where = f"feature {note.feature}" if note.feature and note.feature == note.feature else "file"
         ident = f" (id {note.id})" if note.id is not None and note.id == note.id else ""

@@ -7,7 +7,7 @@ Both account for every input feature or row in the summary they return.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as replace_fields
 from pathlib import Path
@@ -32,6 +32,7 @@ from beatmap.areas import prepare_areas, read_layer
 from beatmap.assign import assign_points
 from beatmap.crs import WGS84, parse_crs
 from beatmap.errors import CRSError, InputError
+from beatmap.exclusions import check_known, store_exclusions
 from beatmap.sanity import at_points, check_records, pileups
 from beatmap.settings import Settings
 
@@ -111,6 +112,8 @@ class AreasSummary:
     crs: str
     notes: pd.DataFrame
     events_reassigned: int
+    excluded_beats: tuple[str, ...] = ()
+    excluded_blocks: int = 0
 
 
 def load_areas(
@@ -125,12 +128,15 @@ def load_areas(
     grid_m: float | None = None,
     progress: Progress = no_progress,
     actor: str = "library",
+    exclude_beats: Sequence[str] = (),
 ) -> AreasSummary:
     """Read, validate and store beats and blocks, replacing any loaded before.
 
     ``crs`` is the CRS the user states for files that have none.  Activity
     already in the store is assigned again to the new blocks.  ``actor``
-    (who loads them) goes to the audit log with the load.
+    (who loads them) goes to the audit log with the load.  ``exclude_beats``
+    (ids of the layer) are left out of the analysis until the next load (see
+    :mod:`beatmap.exclusions`).
     """
     progress(0.0, "reading beats")
     beats_layer = read_layer(beats_path, crs=crs)
@@ -140,8 +146,9 @@ def load_areas(
         beats_layer, blocks_layer, beat_id_field=beat_id_field, block_id_field=block_id_field, grid_m=grid_m,
         analysis_crs=settings.analysis_crs, beats_source=str(beats_path), blocks_source=str(blocks_path),
     )
+    excluded = check_known(exclude_beats, set(beats[S.BEAT_ID]), where="--exclude-beats")
     return store_areas(engine, beats, blocks, notes, settings=settings, progress=progress, actor=actor,
-                       source=str(beats_path), file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
+                       exclude_beats=excluded, source=str(beats_path), file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
 
 
 def store_areas(
@@ -155,6 +162,7 @@ def store_areas(
     file_name: str,
     progress: Progress = no_progress,
     actor: str = "library",
+    exclude_beats: Sequence[str] = (),
 ) -> AreasSummary:
     """Write prepared layers (see :func:`beatmap.areas.prepare_areas`) and re-assign activity (audited as ``actor``)."""
     progress(0.5, "writing beats and blocks")
@@ -163,6 +171,7 @@ def store_areas(
                                    summary={"beats": len(beats), "blocks": len(blocks)})
         store.write_areas(conn, beats, blocks)
         store.write_area_notes(conn, batch_id, notes)
+        store_exclusions(conn, exclude_beats)
         progress(0.7, "assigning stored activity to the new blocks")
         located = store.read_event_locations(conn)
         if len(located):
@@ -171,11 +180,13 @@ def store_areas(
             store.update_assignments(conn, assigned)
         store.record_audit(conn, actor=actor, action="import.areas", target=file_name,
                            details={"batch_id": batch_id, "beats": len(beats), "blocks": len(blocks),
+                                    "excluded_beats": list(exclude_beats),
                                     "notes": len(notes), "events_reassigned": len(located)})
         store.bump_version(conn)
     progress(1.0, "done")
     return AreasSummary(beats=len(beats), blocks=len(blocks), crs=CRS(beats.crs).name, notes=notes,
-                        events_reassigned=len(located))
+                        events_reassigned=len(located), excluded_beats=tuple(exclude_beats),
+                        excluded_blocks=int(blocks[S.BEAT_ID].isin(list(exclude_beats)).sum()))
 
 
 def import_activity(

@@ -328,6 +328,21 @@ def area_outlines(light: gpd.GeoDataFrame, *, name: str = "Neglected areas") -> 
     return group
 
 
+#: Fill of beats left out of the analysis (light grey, hatched look through low opacity).
+NOT_ANALYSED = "#BDBDBD"
+
+
+def not_analysed(light: gpd.GeoDataFrame, *, id_field: str = S.BEAT_ID) -> folium.FeatureGroup:
+    """Beats (or blocks) left out of the analysis: grey, not clickable, a tooltip saying so."""
+    frame = light.assign(_status="not analysed (left out of the analysis)")
+    group = folium.FeatureGroup(name="Not analysed")
+    folium.GeoJson(frame.to_json(drop_id=True),
+                   style_function=lambda f: {"fillColor": NOT_ANALYSED, "fillOpacity": 0.5, "color": "#999999",
+                                             "weight": 0.6, "dashArray": "4 3"},
+                   tooltip=TextTooltip(fields=[id_field, "_status"], aliases=["Beat", "Status"])).add_to(group)
+    return group
+
+
 def legend_block(title: str, entries: Sequence[tuple[str, str]]) -> str:
     """A legend in words: a title and one swatch with text per class (HTML, escaped)."""
     rows = "".join(

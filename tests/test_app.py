@@ -173,6 +173,19 @@ def test_import_page_lists_imports_and_a_supervisor_undoes_one(small_store, maps
     assert read_audit(engine).iloc[0][["action", "actor"]].tolist() == ["import.undo", "sgt"]
 
 
+def test_excluded_beat_is_shown_as_not_analysed_and_never_flagged(small_store, maps, tmp_path, monkeypatch):
+    settings = tmp_path / "s.toml"
+    settings.write_text('[analysis]\nexcluded_beats = ["B"]\n')
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(settings))
+    drawn, _ = maps
+    at = run_app()
+    _, _, layers = drawn[-1]
+    assert [layer.layer_name for layer in layers] == ["Beats", "Not analysed"]
+    assert metric(at, "Enforcement only") == "0"  # beat B's enforcement-only block is not analysed
+    beats = next(d.value for d in at.dataframe if "coverage_pct" in d.value.columns)
+    assert beats["beat_id"].tolist() == ["A"]
+
+
 def test_empty_store_suggests_the_next_step(tmp_path, monkeypatch, maps):
     monkeypatch.setenv("BEATMAP_DB", str(tmp_path / "empty.db"))
     accounts.add_user(store.open_store(tmp_path / "empty.db"), "sgt", role="supervisor", all_beats=True, actor="test")

@@ -12,12 +12,14 @@ from beatmap.neglect import neglected_areas
 from beatmap.render import (
     FLAG_WORDS,
     MEASURES,
+    NOT_ANALYSED,
     area_outlines,
     base_map,
     beat_summary_html,
     choropleth,
     display_frame,
     measure_colours,
+    not_analysed,
     outlines,
     standalone_html,
 )
@@ -76,8 +78,9 @@ elif int(cov["visits"].sum()) == 0:
 if beat == CITY:
     shown, shown_before = cov, before
     figures = components.key_figures(cov, before, before_label=before_label)
-    shapes = data.beat_shapes(engine, url, v)
-    shapes = shapes[shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
+    all_shapes = data.beat_shapes(engine, url, v)
+    shapes = all_shapes[all_shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
+    left_out = all_shapes[all_shapes[S.BEAT_ID].isin(list(settings.excluded_beats) if user.all_beats else [])]
     light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
     colours, entries = measure_colours(light["coverage_pct"], "coverage_pct")
 
@@ -85,7 +88,8 @@ if beat == CITY:
         """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
         return [choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
                            tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
-                           aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"])]
+                           aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"]),
+                *([not_analysed(left_out)] if len(left_out) else [])]
 
     left, right = st.columns([4, 1])
     city_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
@@ -95,7 +99,8 @@ if beat == CITY:
         result = mapview.show_map(city_map, key="map-city", layers=map_layers())
     with right:
         components.legend("Coverage: share of the beat's blocks with a foot patrol or community visit",
-                          [(c, f"{t} %") for c, t in entries])
+                          [(c, f"{t} %") for c, t in entries]
+                          + ([(NOT_ANALYSED, "Not analysed (left out)")] if len(left_out) else []))
         st.caption("Click a beat to see its blocks.")
     picked = mapview.clicked(result, S.BEAT_ID)
     if picked and picked != st.session_state.get("f_city_click"):
