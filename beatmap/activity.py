@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -78,10 +79,54 @@ class Mapping:
     kind_rules: tuple[KindRule, ...] = ()
     beat_zero_pad: int | None = None
     reject_pileups: bool = False
+    alternatives: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    time_formats: tuple[str, ...] = ()
 
     def source_column(self, canonical: str) -> str:
         """The file's column that holds a canonical field."""
         return self.columns.get(canonical, canonical)
+
+    @property
+    def formats(self) -> str | tuple[str, ...] | None:
+        """The time format, or the formats tried in turn when the mapping lists several."""
+        return self.time_formats if len(self.time_formats) > 1 else self.time_format
+
+
+def resolve_columns(mapping: Mapping, header: Sequence[str]) -> tuple[Mapping, list[str]]:
+    """Settle the columns a mapping lists alternatives for (``id = ["id", "ID"]``) against a file's header.
+
+    The first alternative the file has is used.  When it has none: an
+    optional field (``source_id``, ``subtype``, ...) is left out, with a note
+    (records without an id are matched by their content); a required one keeps
+    its first name, so the column check names it as missing.
+
+    Returns
+    -------
+    mapping : Mapping
+        With one column per field.
+    notes : list of str
+        One sentence per optional field left out.
+    """
+    if not mapping.alternatives:
+        return mapping, []
+    present = set(header)
+    columns = dict(mapping.columns)
+    x, y = mapping.x, mapping.y
+    notes: list[str] = []
+    for key, names in mapping.alternatives.items():
+        found = next((n for n in names if n in present), None)
+        if key in ("x", "y"):
+            chosen = found or names[0]
+            x, y = (chosen, y) if key == "x" else (x, chosen)
+        elif found is not None:
+            columns[key] = found
+        elif key in S.OPTIONAL_ACTIVITY_COLUMNS:
+            columns.pop(key, None)
+            notes.append(f"{key}: the file has none of {', '.join(names)}; left out"
+                         + (" (records are matched by their content)" if key == S.SOURCE_ID else ""))
+        else:
+            columns[key] = names[0]
+    return replace(mapping, columns=columns, x=x, y=y, alternatives={}), notes
 
 
 _MAPPING_KEYS = {
@@ -108,6 +153,21 @@ def read_mapping(path: str | Path) -> Mapping:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a valid TOML mapping ({exc}). See examples/ for the format.") from exc
+    return mapping_from_dict(raw, where=str(path))
+
+
+def _names(value: object) -> tuple[str, ...] | None:
+    """A column given as a name or a list of alternative names, as a tuple; None when it is neither."""
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    return None
+
+
+def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
+    """Check a mapping given as the dictionary of its TOML text (see :func:`read_mapping`); ``where`` names it."""
+    path = where
     problems: list[str] = []
     for section, body in raw.items():
         known = _MAPPING_KEYS.get(section)
@@ -118,10 +178,16 @@ def read_mapping(path: str | Path) -> Mapping:
                      for k in body if k not in known]
     source, cols = raw.get("source", {}), raw.get("columns", {})
     coords, kind = raw.get("coordinates", {}), raw.get("kind", {})
-    if any(not isinstance(v, str) for v in cols.values()):
-        problems.append("every value in [columns] must be a column name in quotes")
+    if any(_names(v) is None for v in cols.values()):
+        problems.append("every value in [columns] must be a column name in quotes, or a list of alternatives")
     if bool(coords.get("x")) != bool(coords.get("y")):
         problems.append("[coordinates] needs both x and y")
+    elif coords.get("x") and (_names(coords["x"]) is None or _names(coords["y"]) is None):
+        problems.append("[coordinates] x and y must be column names in quotes, or lists of alternatives")
+    formats = source.get("time_format")
+    if formats is not None and _names(formats) is None:
+        problems.append("[source] time_format must be a format in quotes, e.g. \"%m/%d/%Y %I:%M:%S %p\", or a list "
+                        "of formats tried in turn")
     if coords.get("crs"):
         try:
             parse_crs(coords["crs"], what=f"{path}: [coordinates] crs")
@@ -163,13 +229,19 @@ def read_mapping(path: str | Path) -> Mapping:
             placeholders.append((float(point[0]), float(point[1])))
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems) + ". See examples/ for the format.")
+    names = {k: _names(v) or () for k, v in cols.items()}
+    if coords.get("x"):
+        names |= {"x": _names(coords["x"]) or (), "y": _names(coords["y"]) or ()}
+    time_formats = _names(formats) or ()
     return Mapping(
         name=source.get("name"),
-        columns=dict(cols),
-        time_format=source.get("time_format"),
+        columns={k: v[0] for k, v in names.items() if k not in ("x", "y")},
+        time_format=time_formats[0] if time_formats else None,
+        time_formats=time_formats,
+        alternatives={k: v for k, v in names.items() if len(v) > 1},
         timezone=timezone,
-        x=coords.get("x"),
-        y=coords.get("y"),
+        x=names["x"][0] if "x" in names else None,
+        y=names["y"][0] if "y" in names else None,
         xy_crs=coords.get("crs"),
         placeholders=tuple(placeholders),
         placeholder_tolerance=float(coords.get("tolerance", 1e-6)),
@@ -232,6 +304,7 @@ def check_columns(raw: pd.DataFrame, mapping: Mapping, *, source: str) -> list[s
     InputError
         Naming the missing columns, the columns found and the fix.
     """
+    mapping, _ = resolve_columns(mapping, list(raw.columns))
     needed = {mapping.source_column(S.OCCURRED_AT)}
     if mapping.x:
         needed |= {mapping.x, mapping.y}
@@ -292,6 +365,7 @@ def parse_activity(
         them all.  ``reason`` gives the value found and what was expected;
         ``group`` is the same words without the row's values (for counts).
     """
+    mapping, _ = resolve_columns(mapping, list(raw.columns))
     zone = mapping.timezone or timezone
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     reasons = pd.Series("", index=raw.index, dtype=object)
@@ -314,9 +388,9 @@ def parse_activity(
         return raw[name].str.strip() if name in raw.columns else pd.Series("", index=raw.index, dtype=object)
 
     for name, values in ((S.OCCURRED_AT, col(S.OCCURRED_AT)), (S.ENDED_AT, col(S.ENDED_AT))):
-        parsed, bad = _parse_times(values, fmt=mapping.time_format, zone=zone)
+        parsed, bad = _parse_times(values, fmt=mapping.formats, zone=zone)
         if bad.any():
-            why = f"not {expected_text(mapping.time_format)}: {time_hint(values[bad], mapping.time_format)}"
+            why = f"not {expected_text(mapping.formats)}: {time_hint(values[bad], mapping.formats)}"
             reject(bad, _quoted(name, values, why), f"{name} … is {why}")
         if name == S.OCCURRED_AT:
             occurred = parsed
@@ -393,12 +467,15 @@ def _quoted(name: str, values: pd.Series, why: str) -> pd.Series:
     return name + " " + values.map(repr) + " is " + why
 
 
-def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[pd.Series, pd.Series]:
+def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None,
+                 zone: str) -> tuple[pd.Series, pd.Series]:
     """Parse local or offset times to UTC.
 
     Times without an offset are wall-clock times in ``zone``.  At the autumn
     change the repeated hour is read as its first (daylight-saving) occurrence;
     a time in the spring gap is moved forward to the first valid instant.
+    Several formats are tried in turn, each on the values the ones before it
+    could not read.
 
     Returns
     -------
@@ -406,6 +483,15 @@ def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[pd.S
     bad : Series of bool
         Non-blank values that could not be parsed.
     """
+    if isinstance(fmt, tuple):
+        out, bad = _parse_times(values, fmt=fmt[0], zone=zone)
+        for other in fmt[1:]:
+            if not bad.any():
+                break
+            more, still = _parse_times(values[bad], fmt=other, zone=zone)
+            out[bad] = more
+            bad = bad & still.reindex(bad.index, fill_value=False)
+        return out, bad
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     present = values != ""
     if fmt is None:

@@ -27,6 +27,7 @@ from beatmap.activity import (
     read_activity_csv,
     read_mapping,
     reject_fingerprints,
+    resolve_columns,
 )
 from beatmap.areas import prepare_areas, read_layer
 from beatmap.assign import assign_points
@@ -279,6 +280,7 @@ def _import_activity(
     source = source or mapping.name or Path(file_name).stem
     progress(0.05, "reading the file")
     raw = read_activity_csv(path)
+    mapping, column_notes = resolve_columns(mapping, list(raw.columns))
     ignored = check_columns(raw, mapping, source=file_name)
     progress(0.2, f"checking {len(raw):,} rows")
     records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now,
@@ -316,7 +318,9 @@ def _import_activity(
             duplicates=int(duplicate.sum()), rejected=len(rejects), snapped=int(new["snapped"].sum()),
             outside=outside, ignored_columns=tuple(ignored), reject_reasons=reason_counts(rejects),
             reject_examples=reason_examples(rejects), rejects_kept=len(kept), replaced_batches=tuple(replaced),
-            records_removed=retired.removed, warnings=tuple(w.to_dict() for w in warnings),
+            records_removed=retired.removed,
+            warnings=tuple([*({"code": "column_left_out", "message": note, "count": 0, "details": {}}
+                              for note in column_notes), *(w.to_dict() for w in warnings)]),
         )
         _fail_if_nothing_usable(summary, new, areas_loaded=not blocks.empty)
         batch_id = store.add_batch(conn, what="activity", source=source, file_name=file_name, summary={},

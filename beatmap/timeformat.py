@@ -53,22 +53,28 @@ def guess_time_format(values: pd.Series, *, sample: int = 200, share: float = 0.
     return None
 
 
-def expected_text(fmt: str | None) -> str:
-    """What a time should look like, in words: the format given, or ISO 8601 when none is."""
-    if fmt is None or fmt == ISO:
+def expected_text(fmt: str | tuple[str, ...] | None) -> str:
+    """What a time should look like, in words: the format(s) given, or ISO 8601 when none is."""
+    if isinstance(fmt, tuple):
+        return f"in any of the formats {', '.join(map(repr, fmt))} (time_format)"
+    if fmt is None:
         return "an ISO 8601 date and time such as 2026-03-01T14:30 (no time_format is given, so ISO is expected)"
+    if fmt == ISO:
+        return "an ISO 8601 date and time such as 2026-03-01T14:30"
     return f"in the format {fmt!r} (time_format)"
 
 
-def time_hint(bad_values: pd.Series, fmt: str | None) -> str:
+def time_hint(bad_values: pd.Series, fmt: str | tuple[str, ...] | None) -> str:
     """What to change when ``bad_values`` do not read in ``fmt``: the fix, in one clause.
 
     Looks at the values that failed: ISO times under a ``time_format`` ask for
     the format to be removed; values in another common format name it.
     """
     guessed = guess_time_format(bad_values, share=0.5)
-    if fmt is not None and fmt != ISO and guessed == ISO:
-        return "these are ISO times: remove time_format to read ISO times"
-    if guessed is not None and guessed != (fmt or ISO):
+    given = fmt if isinstance(fmt, tuple) else (fmt or ISO,)
+    if guessed == ISO and ISO not in given:
+        return ("these are ISO times: remove time_format to read ISO times" if len(given) == 1
+                else f"these are ISO times: add {ISO!r} to the time_format list")
+    if guessed is not None and guessed not in given:
         return f"the values look like {guessed!r}: set time_format = {guessed!r} under [source]"
     return "correct the value, or set time_format under [source] to the format the column uses"
