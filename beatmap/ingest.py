@@ -319,8 +319,8 @@ def _import_activity(
             outside=outside, ignored_columns=tuple(ignored), reject_reasons=reason_counts(rejects),
             reject_examples=reason_examples(rejects), rejects_kept=len(kept), replaced_batches=tuple(replaced),
             records_removed=retired.removed,
-            warnings=tuple([*({"code": "column_left_out", "message": note, "count": 0, "details": {}}
-                              for note in column_notes), *(w.to_dict() for w in warnings)]),
+            warnings=(*({"code": "column_left_out", "message": note, "count": 0, "details": {}}
+                         for note in column_notes), *(w.to_dict() for w in warnings)),
         )
         _fail_if_nothing_usable(summary, new, areas_loaded=not blocks.empty)
         batch_id = store.add_batch(conn, what="activity", source=source, file_name=file_name, summary={},
