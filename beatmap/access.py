@@ -357,12 +357,13 @@ def load_areas_as(
     block_id_field: str | None = None,
     grid_m: float | None = None,
     progress: Progress | None = None,
+    exclude_beats: tuple[str, ...] = (),
 ) -> AreasSummary:
     """:func:`beatmap.ingest.load_areas` for a supervisor, audited under their name."""
     require(user, SUPERVISOR, what="imports")
     return ingest.load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
                              blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m,
-                             progress=progress or ingest.no_progress, actor=user.name)
+                             progress=progress or ingest.no_progress, actor=user.name, exclude_beats=exclude_beats)
 
 
 def preview_publication_as(engine: Engine, user: User | None, *, settings: Settings) -> PublicAggregates:
