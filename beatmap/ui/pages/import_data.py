@@ -16,9 +16,9 @@ from beatmap import access, store
 from beatmap import schema as S
 from beatmap.errors import BeatmapError
 from beatmap.exclusions import parse_beat_list
+from beatmap.export import csv_text
 from beatmap.imports import format_undo, list_imports
 from beatmap.ingest import ImportFailedError
-from beatmap.export import csv_text
 from beatmap.mapping import (
     build_mapping,
     check_time_format,
