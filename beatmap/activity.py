@@ -334,6 +334,7 @@ def parse_activity(
     source: str,
     now: pd.Timestamp | None = None,
     area_bounds: tuple[float, float, float, float] | None = None,
+    raw_per_reason: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate activity rows and turn them into canonical records.
 
@@ -352,6 +353,10 @@ def parse_activity(
     area_bounds : tuple, optional
         ``(west, south, east, north)`` of the beats in WGS84.  A point outside
         them whose swapped coordinates fall inside is rejected as swapped.
+    raw_per_reason : int, optional
+        Keep the cells (``raw``) of only the first this many rejected rows of
+        each reason (the others get None): a file of garbage then costs
+        memory for its reasons, not for a copy of every cell.
 
     Returns
     -------
@@ -450,11 +455,17 @@ def parse_activity(
     })[ok]
     records["source"] = source
     records["fingerprint"] = _fingerprints(records, source=source)
+    bad_groups = groups[~ok]
+    keep = (bad_groups.groupby(bad_groups, sort=False).cumcount() < raw_per_reason if raw_per_reason is not None
+            else pd.Series(True, index=bad_groups.index))
+    cells = pd.Series(None, index=bad_groups.index, dtype=object)
+    if keep.any():
+        cells[keep] = raw.loc[keep[keep].index].to_dict(orient="records")
     rejects = pd.DataFrame({
         ROW: raw.index[~ok],
         "reason": reasons[~ok].to_numpy(),
-        "group": groups[~ok].to_numpy(),
-        "raw": raw[~ok].to_dict(orient="records"),
+        "group": bad_groups.to_numpy(),
+        "raw": cells.to_numpy(),
     })
     return records, rejects
 

@@ -284,10 +284,12 @@ def _import_activity(
     ignored = check_columns(raw, mapping, source=file_name)
     progress(0.2, f"checking {len(raw):,} rows")
     records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now,
-                                      area_bounds=_area_bounds(store.read_beats(engine)))
+                                      area_bounds=_area_bounds(store.read_beats(engine)),
+                                      raw_per_reason=settings.rejects_kept_per_reason)
     if mapping.reject_pileups:
         records, rejects = _reject_pileups(raw, records, rejects, settings=settings)
-    rejects["fingerprint"] = reject_fingerprints(rejects, source=source)
+    kept = rejects.groupby("group", sort=False).head(settings.rejects_kept_per_reason).copy()
+    kept["fingerprint"] = reject_fingerprints(kept, source=source)
     in_file_duplicate = records["fingerprint"].duplicated(keep="first")
 
     content_hash = file_digest(path)
@@ -309,7 +311,6 @@ def _import_activity(
         new = new.join(assign_points(new, blocks, settings=settings))
         new["row_number"] = new.index
         outside = int(new[S.BLOCK_ID].isna().sum())
-        kept = rejects.groupby("group", sort=False).head(settings.rejects_kept_per_reason)
         warnings = check_records(new, beat_ids=set(blocks[S.BEAT_ID]) if not blocks.empty else set(),
                                  now=now if now is not None else pd.Timestamp.now(tz="UTC"),
                                  pileup_share=settings.pileup_share, pileup_min=settings.pileup_min)

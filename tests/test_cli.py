@@ -126,7 +126,7 @@ def test_neglected_areas_are_listed_and_written_and_a_route_walks_one(tmp_path, 
 
 
 def test_settings_variable_is_read_when_no_settings_file_is_given(files, capsys, monkeypatch):
-    db = str(files / "s.db")
+    db = store_db(files / "s.db")
     assert run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")[0] == 0
     assert run(capsys, "--db", db, "import", str(files / "activity.csv"))[0] == 0
     short = files / "short.toml"
@@ -145,7 +145,7 @@ def test_settings_variable_is_read_when_no_settings_file_is_given(files, capsys,
 
 
 def test_excluded_beats_are_not_analysed(files, capsys, monkeypatch):
-    db = str(files / "s.db")
+    db = store_db(files / "s.db")
     code, _, err = run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100",
                        "--exclude-beats", "B,Z9")
     assert code == 2 and "no beat 'Z9'" in err and "A, B" in err

@@ -18,7 +18,7 @@ from beatmap.imports import list_imports, replace_import, undo_import
 from beatmap.ingest import ImportFailedError, import_activity
 from beatmap.settings import Settings
 from beatmap.store import migrate
-from tests.conftest import load_two_beats
+from tests.conftest import load_two_beats, on_postgres, store_db
 
 NOW = pd.Timestamp("2026-06-01", tz="UTC")
 INSIDE = "41.87596,-87.63631"
@@ -142,7 +142,7 @@ def test_stored_rejects_are_bounded_per_reason(loaded, tmp_path):
 
 
 def test_imports_on_the_command_line(loaded, tmp_path, capsys):
-    db = str(tmp_path / "test.db")
+    db = store_db(tmp_path / "test.db")
     path = write(tmp_path, "jan.csv", [row(1, "a"), row(2, "b", kind="nap")])
     assert main(["--db", db, "import", str(path), "--source", "cad"]) == 0
     out = capsys.readouterr().out
@@ -166,7 +166,8 @@ def test_imports_on_the_command_line(loaded, tmp_path, capsys):
 
 
 def test_migration_from_0002_keeps_rejects_and_matches_a_new_store(tmp_path):
-    old = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    where = store_db(tmp_path / "old.db")
+    old = sa.create_engine(where if on_postgres() else f"sqlite:///{where}")
     with old.begin() as conn:
         command.upgrade(migrate.config(conn), "0002")
         conn.execute(sa.text("INSERT INTO import_batches (what, source, file_name, imported_at, summary) "
@@ -174,7 +175,7 @@ def test_migration_from_0002_keeps_rejects_and_matches_a_new_store(tmp_path):
         conn.execute(sa.text("INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
                              "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{}')"))
     assert migrate.upgrade(old) == ("0002", migrate.head())
-    new = store.open_store(tmp_path / "new.db")
+    new = store.open_store(store_db(tmp_path / "new.db"))
 
     def shape(engine) -> dict:
         inspector = sa.inspect(engine)

@@ -158,7 +158,7 @@ def chicago_coarse(realdata, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("chicago_shapes")
     settings = Settings(timezone="America/Chicago")
-    engine = store.open_store(folder / "store.db")
+    engine = store.open_store(store_db(folder / "store.db"))
     load_areas(engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=1000,
                settings=settings)
     return engine, settings, folder
@@ -188,7 +188,7 @@ def test_socrata_mapping_reads_iso_times_and_lat_lon(realdata, tmp_path):
     from beatmap.settings import Settings
 
     settings = Settings(timezone="America/Chicago")
-    engine = store.open_store(tmp_path / "store.db")
+    engine = store.open_store(store_db(tmp_path / "store.db"))
     load_areas(engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=1000,
                settings=settings)
     api = chicago_shapes(realdata, tmp_path, rows=2000)["api"]

@@ -12,7 +12,7 @@ from beatmap.cli import main
 from beatmap.ingest import import_activity
 from beatmap.sanity import check_records, pileups
 from beatmap.settings import Settings
-from tests.conftest import load_two_beats
+from tests.conftest import load_two_beats, store_db
 
 NOW = pd.Timestamp("2026-06-01", tz="UTC")
 CENTRE = (41.87596, -87.63631)  # inside beat A of the test city
@@ -82,20 +82,20 @@ def write_pileup_file(tmp_path):
 def test_import_warns_of_a_pileup_and_a_mapping_rejects_it(tmp_path, capsys):
     settings = Settings(timezone="America/Chicago")
     path = write_pileup_file(tmp_path)
-    db = tmp_path / "cli.db"
+    db = store_db(tmp_path / "cli.db")
     load_two_beats(store.open_store(db), tmp_path, settings=settings, grid_m=100)
     capsys.readouterr()
-    assert main(["--db", str(db), "import", str(path), "--json"]) == 0
+    assert main(["--db", db, "import", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["imported"] == 1000 and [w["code"] for w in summary["warnings"]] == ["pileup"]
     assert summary["warnings"][0]["count"] == 60
-    human = tmp_path / "human.db"
+    human = store_db(tmp_path / "human.db")
     load_two_beats(store.open_store(human), tmp_path, settings=settings, grid_m=100)
-    assert main(["--db", str(human), "import", str(path)]) == 0
+    assert main(["--db", human, "import", str(path)]) == 0
     assert "warning: 60 records (6.0%) sit on one point" in capsys.readouterr().out
     mapping = tmp_path / "pile.toml"
     mapping.write_text("[coordinates]\nreject_pileups = true\n")
-    other = load_two_beats(store.open_store(tmp_path / "other.db"), tmp_path, settings=settings, grid_m=100)
+    other = load_two_beats(store.open_store(store_db(tmp_path / "other.db")), tmp_path, settings=settings, grid_m=100)
     summary = import_activity(other, path, settings=settings, mapping_path=mapping, now=NOW)
     assert (summary.imported, summary.rejected) == (940, 60) and summary.warnings == ()
     reason, = summary.reject_reasons
