@@ -149,7 +149,8 @@ def load_areas(
     )
     excluded = check_known(exclude_beats, set(beats[S.BEAT_ID]), where="--exclude-beats")
     return store_areas(engine, beats, blocks, notes, settings=settings, progress=progress, actor=actor,
-                       exclude_beats=excluded, source=str(beats_path), file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
+                       exclude_beats=excluded, source=str(beats_path),
+                       file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
 
 
 def store_areas(

@@ -22,9 +22,9 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beatmap import store  # noqa: E402
-from beatmap.ingest import import_activity, load_areas  # noqa: E402
-from beatmap.settings import Settings  # noqa: E402
+from beatmap import store
+from beatmap.ingest import import_activity, load_areas
+from beatmap.settings import Settings
 
 
 def main() -> None:
