@@ -266,3 +266,28 @@ def test_exported_maps_draw_their_shapes_offline(served_app, tmp_path):
         assert shapes_in_file(offline, beat_map) == (4, 5)
         assert shapes_in_file(offline, summary, framed=True) == (4, 5)
         browser.close()
+
+
+def test_mapping_wizard_imports_a_socrata_export_without_toml(served_app, tmp_path):
+    # A crime export the app has never seen: ISO times, latitude/longitude, its own column names.
+    export = tmp_path / "incidents.csv"
+    export.write_text("incident_id,incident_datetime,incident_category,latitude,longitude\n" + "".join(
+        f"X{i},2026-03-{1 + i % 9:02d}T{i % 24:02d}:15:00.000,THEFT,41.8759{i % 10},-87.6363{i % 10}\n"
+        for i in range(30)))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 2400})
+        page.goto(served_app, wait_until="domcontentloaded")
+        sign_in(page, "sgt")
+        page.get_by_role("link", name="Import").click()
+        page.get_by_text("2. Activity").wait_for(timeout=30_000)
+        page.locator('[data-testid="stFileUploader"]').nth(2).locator("input[type=file]").set_input_files(str(export))
+        page.get_by_text("'incident_datetime' reads as ISO 8601", exact=False).wait_for(timeout=30_000)
+        page.get_by_text("The format reads all 30 times of the first rows.").wait_for(timeout=30_000)
+        page.get_by_text("of the first 30 rows, 30 give a point and 0 would be rejected", exact=False).wait_for(
+            timeout=30_000)
+        page.get_by_role("button", name="Import activity").click()
+        page.get_by_text("Imported 30 records from incidents.csv", exact=False).wait_for(timeout=60_000)
+        body = page.locator("body").inner_text()
+        browser.close()
+    assert "/tmp" not in body and "--" not in body.replace("—", "")

@@ -281,7 +281,7 @@ if activity_go:
                     rejects = store.read_rejects(engine, batch_id=summary.batch_id)
                     name = f"rejects-{Path(activity_file.name).stem}.csv"
                     st.download_button(
-                        f"Download the rejected rows of this import ({len(rejects):,} kept, CSV)",
+                        f"Download the rejected rows of feed {md_escape(summary.source)} kept for this import (CSV)",
                         lambda: access.export(engine, user, lambda: csv_text(rejects), file_name=name,
                                               rows=len(rejects), what="rejected rows"),
                         file_name=name, mime="text/csv", on_click="ignore")
