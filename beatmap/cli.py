@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--source", help="feed name; records with the same feed and source_id are one record")
     imp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
-    imps = sub.add_parser("imports", help="list the activity imports; undo one, or replace a feed with a corrected file")
+    imps = sub.add_parser("imports",
+                          help="list the activity imports; undo one, or replace a feed with a corrected file")
     imps.add_argument("--json", action="store_true", help="print as JSON")
     imps_sub = imps.add_subparsers(dest="imports_action", metavar="ACTION")
     undo = imps_sub.add_parser("undo", help="remove exactly what one import added (records other imports skipped "
@@ -309,7 +310,8 @@ def format_import(s: ImportSummary) -> str:
         f"{s.file}: {s.rows:,} rows read" + (f" (import {s.batch_id})" if s.batch_id is not None else ""),
         f"  imported    {s.imported:,}  (snapped to the nearest block: {s.snapped:,}; outside every beat: {s.outside:,})",
         f"  duplicates  {s.duplicates:,}  (already in the store or repeated in the file)",
-        f"  rejected    {s.rejected:,}" + (f"  (see `beatmap rejects --batch {s.batch_id} --out rejects.csv`)" if s.rejected else ""),
+        f"  rejected    {s.rejected:,}"
+        + (f"  (see `beatmap rejects --batch {s.batch_id} --out rejects.csv`)" if s.rejected else ""),
     ]
     for reason, count in s.reject_reasons.items():
         lines.append(f"      {count:,} x {reason}")

@@ -119,7 +119,8 @@ def format_imports(table: pd.DataFrame) -> str:
 
 def format_undo(result: UndoResult) -> str:
     """What an undo did, in words."""
-    text = f"undid import {result.batch_id} ({result.file_name}, feed {result.source}): removed {result.removed:,} records"
+    text = (f"undid import {result.batch_id} ({result.file_name}, feed {result.source}): "
+            f"removed {result.removed:,} records")
     if result.moved:
         text += (f"; kept {result.moved:,} that import(s) {', '.join(map(str, result.moved_to))} had skipped as "
                  "duplicates (they now belong to those imports)")

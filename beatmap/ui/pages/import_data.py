@@ -230,7 +230,7 @@ if activity_file is not None:
             st.markdown(f"**Preview**: of the first {seen.rows:,} rows, {len(seen.points):,} give a point and "
                         f"{len(seen.rejects):,} would be rejected.")
             for reason, count in seen.reasons.items():
-                st.caption(f"{count:,} × {md_escape(reason)}")
+                st.caption(f"{count:,} rows: {md_escape(reason)}")
             outlines = (data.beat_shapes(engine, str(engine.url), data.version(engine)) if data.has_areas(engine)
                         else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"))
             mapview.show_map(points_map(seen.points, outlines, tiles=settings.map_tiles), key="map-preview",
