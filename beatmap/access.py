@@ -341,8 +341,8 @@ def undo_import_as(engine: Engine, user: User | None, batch_id: int) -> UndoResu
     """:func:`beatmap.imports.undo_import` for a supervisor, audited under their name."""
     from beatmap.imports import undo_import
 
-    require(user, SUPERVISOR, what="undoing imports")
-    return undo_import(engine, batch_id, actor=user.name)
+    who = require(user, SUPERVISOR, what="undoing imports")
+    return undo_import(engine, batch_id, actor=who.name)
 
 
 def load_areas_as(

@@ -80,7 +80,8 @@ if beat == CITY:
     figures = components.key_figures(cov, before, before_label=before_label)
     all_shapes = data.beat_shapes(engine, url, v)
     shapes = all_shapes[all_shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
-    left_out = all_shapes[all_shapes[S.BEAT_ID].isin(list(settings.excluded_beats) if user.all_beats else [])]
+    shown_out = list(settings.excluded_beats) if user is not None and user.all_beats else []
+    left_out = all_shapes[all_shapes[S.BEAT_ID].isin(shown_out)]
     light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
     colours, entries = measure_colours(light["coverage_pct"], "coverage_pct")
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import tempfile
 import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -40,7 +42,7 @@ GIS_TYPES = ["geojson", "json", "zip", "gpkg", "parquet", "shp", "shx", "dbf", "
 NONE = "(none)"
 
 
-def save_all(uploads, folder: Path) -> dict[str, str]:
+def save_all(uploads: Sequence[Any], folder: Path) -> dict[str, str]:
     """Keep uploads as files under their own (sanitised) names; return temporary path -> upload name."""
     names = {}
     for upload in uploads:
@@ -50,10 +52,14 @@ def save_all(uploads, folder: Path) -> dict[str, str]:
     return names
 
 
-def progress_bar():
+def progress_bar() -> tuple[Any, Callable[[float, str], None]]:
     """A progress bar and the callback that moves it; ``bar.empty()`` removes it when the work ends or fails."""
     bar = st.progress(0.0, text="Starting…")
-    return bar, lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    def moved(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    return bar, moved
 
 
 st.subheader("1. Beats and blocks")
@@ -85,10 +91,10 @@ if areas_go:
             blocks_dir.mkdir()
             names = {**save_all(beat_files, beats_dir), **save_all(block_files or [], blocks_dir)}
             try:
-                summary = access.load_areas_as(
-                    engine, user, beats_dir / Path(beats_name).name, settings=settings,
+                loaded = access.load_areas_as(
+                    engine, user, beats_dir / Path(str(beats_name)).name, settings=settings,
                     beat_id_field=beat_id or None, crs=crs or None,
-                    blocks_path=blocks_dir / Path(blocks_name).name if blocks_name else None,
+                    blocks_path=blocks_dir / Path(blocks_name).name if blocks_name is not None else None,
                     block_id_field=block_id or None, grid_m=float(grid_m) if use_grid == "Square grid" else None,
                     progress=moved, exclude_beats=parse_beat_list(left_out))
             except BeatmapError as exc:
@@ -96,15 +102,15 @@ if areas_go:
                 st.error(md_escape(for_page(str(exc), names)))
             else:
                 bar.empty()
-                st.success(f"Loaded {summary.beats:,} beats and {summary.blocks:,} blocks "
-                           f"(analysis CRS {summary.crs}).")
-                if summary.excluded_beats:
-                    st.info(f"Not analysed: beats {md_escape(', '.join(summary.excluded_beats))} "
-                            f"({summary.excluded_blocks:,} blocks).")
-                if not summary.notes.empty:
-                    n = len(summary.notes)
+                st.success(f"Loaded {loaded.beats:,} beats and {loaded.blocks:,} blocks "
+                           f"(analysis CRS {loaded.crs}).")
+                if loaded.excluded_beats:
+                    st.info(f"Not analysed: beats {md_escape(', '.join(loaded.excluded_beats))} "
+                            f"({loaded.excluded_blocks:,} blocks).")
+                if not loaded.notes.empty:
+                    n = len(loaded.notes)
                     st.warning(f"{n} feature{' needed' if n == 1 else 's needed'} attention:")
-                    notes = summary.notes.assign(detail=summary.notes["detail"].map(lambda t: for_page(t, names)))
+                    notes = loaded.notes.assign(detail=loaded.notes["detail"].map(lambda t: for_page(t, names)))
                     st.dataframe(notes.rename(columns={
                         "layer": "Layer", "feature": "Feature", "id": "Id", "action": "What was done",
                         "detail": "Why"}), hide_index=True, width="stretch")
@@ -141,7 +147,8 @@ if activity_file is not None:
         g = guess(head)
         st.caption("Guessed from the first rows: " + md_escape("; ".join(g.notes)) + ". Change anything below.")
 
-        def pick(label: str, guessed: str | None, key: str, *, optional: bool = False, help: str | None = None):
+        def pick(label: str, guessed: str | None, key: str, *, optional: bool = False,
+                 help: str | None = None) -> str | None:
             options = [NONE, *columns] if optional else columns
             index = options.index(guessed) if guessed in options else 0
             value = st.selectbox(label, options, index=index, key=key, help=help)
@@ -208,7 +215,7 @@ if activity_file is not None:
             kind_default = None if rest == NONE else rest
         try:
             mapping = build_mapping(
-                name=feed or None, occurred_at=occurred, time_format=fmt or None, lat=lat, lon=lon, x=x, y=y,
+                name=feed or None, occurred_at=str(occurred), time_format=fmt or None, lat=lat, lon=lon, x=x, y=y,
                 crs=xy_crs or None, placeholders=parse_points(stand_ins), reject_pileups=piles,
                 optional={k: v for k, v in optional.items() if v}, kind_column=kind_column,
                 kind_default=kind_default, kind_values=kind_values or None, zero_pad=int(zero_pad) or None)
@@ -300,7 +307,7 @@ else:
         with st.form("undo"):
             labels = {int(r.batch_id): f"{r.batch_id}: {r.file_name} ({r.source}, {r.records_now:,} records)"
                       for r in live.itertuples(index=False)}
-            batch = st.selectbox("Undo an import", list(labels), format_func=labels.get,
+            batch = st.selectbox("Undo an import", list(labels), format_func=lambda b: labels[b],
                                  help="Removes exactly the records this import added. Records a later import "
                                       "skipped as duplicates stay, and belong to that import from then on.")
             sure = st.checkbox("Yes, remove this import's records")
@@ -310,7 +317,7 @@ else:
                 st.error("Tick the box to confirm: undoing removes the import's records from every view.")
             else:
                 try:
-                    undone = access.undo_import_as(engine, user, int(batch))
+                    undone = access.undo_import_as(engine, user, int(batch or 0))
                 except BeatmapError as exc:
                     st.error(md_escape(exc))
                 else:

@@ -41,7 +41,7 @@ def upgrade() -> None:
                 batch.drop_constraint("uq_rejects_fingerprint", type_="unique")
     else:
         for constraint in unique:
-            op.drop_constraint(constraint["name"], "rejects", type_="unique")
+            op.drop_constraint(str(constraint["name"]), "rejects", type_="unique")
     op.create_index("ix_rejects_fingerprint", "rejects", ["fingerprint"])
     op.create_index("ix_rejects_batch_id", "rejects", ["batch_id"])
     op.create_table(
