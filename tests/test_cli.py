@@ -130,10 +130,10 @@ def test_settings_variable_is_read_when_no_settings_file_is_given(files, capsys,
     assert run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")[0] == 0
     assert run(capsys, "--db", db, "import", str(files / "activity.csv"))[0] == 0
     short = files / "short.toml"
-    short.write_text("[coverage]\nwindow_days = 3\n")
+    short.write_text("[coverage]\nwindow_days = 1\n")
     monkeypatch.setenv("BEATMAP_SETTINGS", str(short))
     code, out, _ = run(capsys, "--db", db, "beats", "--out", str(files / "beats.csv"))
-    assert code == 0 and "(3 days)" in out  # the variable's window, not the default 90 days
+    assert code == 0 and "2026-03-02 to 2026-03-02" in out  # the variable's one-day window, not the default
     code, out, _ = run(capsys, "--db", db, "--settings", str(files / "none.toml"), "beats",
                        "--out", str(files / "beats.csv"))
     assert code == 2  # --settings wins over the variable
