@@ -249,6 +249,8 @@ def test_exported_maps_draw_their_shapes_offline(served_app, tmp_path):
 
         # One beat: its 4 blocks (clickable) and the outlines over them, in the map file and in the one-page summary.
         # (a new session: a click on the map after a download does not always reach the page)
+        context.close()
+        context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
         page = context.new_page()
         page.goto(served_app, wait_until="domcontentloaded")
         sign_in(page, "sgt")
