@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from beatmap import audit, ingest, store, visits
 from beatmap import schema as S
@@ -35,6 +35,7 @@ from beatmap.metrics import Window, coverage_by_block, coverage_by_officer
 from beatmap.settings import Settings
 
 if TYPE_CHECKING:
+    from beatmap.imports import UndoResult
     from beatmap.privacy import PublicAggregates
     from beatmap.routing.route import Route
 
@@ -44,7 +45,7 @@ __all__ = [
     "load_streets_as", "log_visit_as", "may_change_city", "may_export", "may_open", "may_see_officers",
     "officer_breakdown", "officer_id_of", "own_import_batches", "pages_for", "plan_route_as",
     "preview_publication_as", "publish_as", "read_audit_for", "rejects_for", "require", "require_all_beats",
-    "restrict_to_beats", "route_file", "visible_beats",
+    "restrict_to_beats", "route_file", "undo_import_as", "visible_beats",
 ]
 
 #: Every page of the dashboard and the roles that may open it, in menu order.
@@ -342,17 +343,30 @@ def import_activity_as(
     mapping_path: str | Path | None = None,
     source: str | None = None,
     progress: Progress | None = None,
+    file_name: str | None = None,
 ) -> ImportSummary:
     """:func:`beatmap.ingest.import_activity` for a supervisor, audited under their name.
 
     A supervisor of some beats adds records to their beats only: a row that
     falls on another beat, or outside every beat, is rejected with that
-    reason (and counted among the rejects).
+    reason (and counted among the rejects).  ``file_name`` is the upload's own
+    name, stored and shown in place of its temporary copy ``path``.
     """
     who = require(user, SUPERVISOR, what="imports")
     return ingest.import_activity(engine, path, settings=settings, mapping_path=mapping_path, source=source,
                                   progress=progress or ingest.no_progress, actor=who.name,
-                                  beats=_beats_of(who))
+                                  beats=_beats_of(who), file_name=file_name)
+
+
+def undo_import_as(engine: Engine, user: User | None, batch_id: int) -> UndoResult:
+    """:func:`beatmap.imports.undo_import` for a supervisor of every beat, audited under their name.
+
+    Undoing removes records on any beat, so a supervisor of some beats may not.
+    """
+    from beatmap.imports import undo_import
+
+    who = require_all_beats(user, what="undoing imports")
+    return undo_import(engine, batch_id, actor=who.name)
 
 
 def load_areas_as(
@@ -367,6 +381,7 @@ def load_areas_as(
     block_id_field: str | None = None,
     grid_m: float | None = None,
     progress: Progress | None = None,
+    exclude_beats: tuple[str, ...] = (),
 ) -> AreasSummary:
     """:func:`beatmap.ingest.load_areas` for a supervisor of all beats, audited under their name.
 
@@ -378,7 +393,7 @@ def load_areas_as(
     who = require_all_beats(user, what="loading beats and blocks")
     return ingest.load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
                              blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m,
-                             progress=progress or ingest.no_progress, actor=who.name)
+                             progress=progress or ingest.no_progress, actor=who.name, exclude_beats=exclude_beats)
 
 
 def preview_publication_as(engine: Engine, user: User | None, *, settings: Settings) -> PublicAggregates:
@@ -458,20 +473,19 @@ def rejects_for(engine: Engine, user: User | None, *, source: str | None = None,
     return rows[rows["batch_id"].isin(sorted(own_import_batches(engine, who)))].reset_index(drop=True)
 
 
-def import_history_for(engine: Engine, user: User | None) -> pd.DataFrame:
-    """The activity import batches ``user`` may see: all for a supervisor of all beats, else their own.
+def import_history_for(engine: Engine, user: User | None, *, limit: int | None = None) -> pd.DataFrame:
+    """The activity imports ``user`` may see: all for a supervisor of all beats, else their own.
 
     Returns
     -------
     DataFrame
-        ``batch_id``, ``source``, ``file_name``, ``imported_at`` (UTC), newest first.
+        As :func:`beatmap.imports.list_imports` (``batch_id``, ``source``, ``file_name``, ``imported_at`` (UTC),
+        who, counts and status), newest first.
     """
+    from beatmap.imports import list_imports
+
     who = require(user, SUPERVISOR, what="import histories")
-    b = store.batches
-    query = (select(b.c.batch_id, b.c.source, b.c.file_name, b.c.imported_at).where(b.c.what == "activity")
-             .order_by(b.c.batch_id.desc()))
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(query).all(), columns=["batch_id", "source", "file_name", "imported_at"])
+    frame = list_imports(engine, limit=limit)
     if not who.all_beats:
         frame = frame[frame["batch_id"].isin(sorted(own_import_batches(engine, who)))]
     return frame.reset_index(drop=True)

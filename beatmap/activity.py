@@ -19,7 +19,8 @@ import csv
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +31,7 @@ from pyproj import CRS
 from beatmap import schema as S
 from beatmap.crs import WGS84, parse_crs, transform_xy
 from beatmap.errors import InputError
+from beatmap.timeformat import expected_text, time_hint
 
 #: Row numbers are 1-based counts of data rows: row 1 is the first line after the header.
 ROW = "row"
@@ -78,16 +80,61 @@ class Mapping:
     kind_default: str | None = None
     kind_rules: tuple[KindRule, ...] = ()
     beat_zero_pad: int | None = None
+    reject_pileups: bool = False
+    alternatives: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    time_formats: tuple[str, ...] = ()
 
     def source_column(self, canonical: str) -> str:
         """The file's column that holds a canonical field."""
         return self.columns.get(canonical, canonical)
 
+    @property
+    def formats(self) -> str | tuple[str, ...] | None:
+        """The time format, or the formats tried in turn when the mapping lists several."""
+        return self.time_formats if len(self.time_formats) > 1 else self.time_format
+
+
+def resolve_columns(mapping: Mapping, header: Sequence[str]) -> tuple[Mapping, list[str]]:
+    """Settle the columns a mapping lists alternatives for (``id = ["id", "ID"]``) against a file's header.
+
+    The first alternative the file has is used.  When it has none: an
+    optional field (``source_id``, ``subtype``, ...) is left out, with a note
+    (records without an id are matched by their content); a required one keeps
+    its first name, so the column check names it as missing.
+
+    Returns
+    -------
+    mapping : Mapping
+        With one column per field.
+    notes : list of str
+        One sentence per optional field left out.
+    """
+    if not mapping.alternatives:
+        return mapping, []
+    present = set(header)
+    columns = dict(mapping.columns)
+    x, y = mapping.x, mapping.y
+    notes: list[str] = []
+    for key, names in mapping.alternatives.items():
+        found = next((n for n in names if n in present), None)
+        if key in ("x", "y"):
+            chosen = found or names[0]
+            x, y = (chosen, y) if key == "x" else (x, chosen)
+        elif found is not None:
+            columns[key] = found
+        elif key in S.OPTIONAL_ACTIVITY_COLUMNS:
+            columns.pop(key, None)
+            notes.append(f"{key}: the file has none of {', '.join(names)}; left out"
+                         + (" (records are matched by their content)" if key == S.SOURCE_ID else ""))
+        else:
+            columns[key] = names[0]
+    return replace(mapping, columns=columns, x=x, y=y, alternatives={}), notes
+
 
 _MAPPING_KEYS = {
     "source": {"name", "timezone", "time_format"},
     "columns": set(S.ACTIVITY_COLUMNS),
-    "coordinates": {"x", "y", "crs", "reject", "tolerance"},
+    "coordinates": {"x", "y", "crs", "reject", "tolerance", "reject_pileups"},
     "kind": {"default", "rules"},
     "reported_beat": {"zero_pad"},
 }
@@ -108,6 +155,21 @@ def read_mapping(path: str | Path) -> Mapping:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a valid TOML mapping ({exc}). See examples/ for the format.") from exc
+    return mapping_from_dict(raw, where=str(path))
+
+
+def _names(value: object) -> tuple[str, ...] | None:
+    """A column given as a name or a list of alternative names, as a tuple; None when it is neither."""
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    return None
+
+
+def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
+    """Check a mapping given as the dictionary of its TOML text (see :func:`read_mapping`); ``where`` names it."""
+    path = where
     problems: list[str] = []
     for section, body in raw.items():
         known = _MAPPING_KEYS.get(section)
@@ -118,10 +180,16 @@ def read_mapping(path: str | Path) -> Mapping:
                      for k in body if k not in known]
     source, cols = raw.get("source", {}), raw.get("columns", {})
     coords, kind = raw.get("coordinates", {}), raw.get("kind", {})
-    if any(not isinstance(v, str) for v in cols.values()):
-        problems.append("every value in [columns] must be a column name in quotes")
+    if any(_names(v) is None for v in cols.values()):
+        problems.append("every value in [columns] must be a column name in quotes, or a list of alternatives")
     if bool(coords.get("x")) != bool(coords.get("y")):
         problems.append("[coordinates] needs both x and y")
+    elif coords.get("x") and (_names(coords["x"]) is None or _names(coords["y"]) is None):
+        problems.append("[coordinates] x and y must be column names in quotes, or lists of alternatives")
+    formats = source.get("time_format")
+    if formats is not None and _names(formats) is None:
+        problems.append("[source] time_format must be a format in quotes, e.g. \"%m/%d/%Y %I:%M:%S %p\", or a list "
+                        "of formats tried in turn")
     if coords.get("crs"):
         try:
             parse_crs(coords["crs"], what=f"{path}: [coordinates] crs")
@@ -153,6 +221,8 @@ def read_mapping(path: str | Path) -> Mapping:
                 continue
         rules.append(KindRule(column=rule["column"], kind=rule["kind"],
                               values=tuple(str(v) for v in rule.get("equals", [])), pattern=rule.get("matches")))
+    if not isinstance(coords.get("reject_pileups", False), bool):
+        problems.append("[coordinates] reject_pileups must be true or false")
     placeholders = []
     for point in coords.get("reject", []):
         if not (isinstance(point, list) and len(point) == 2 and all(isinstance(v, int | float) for v in point)):
@@ -161,19 +231,26 @@ def read_mapping(path: str | Path) -> Mapping:
             placeholders.append((float(point[0]), float(point[1])))
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems) + ". See examples/ for the format.")
+    names = {k: _names(v) or () for k, v in cols.items()}
+    if coords.get("x"):
+        names |= {"x": _names(coords["x"]) or (), "y": _names(coords["y"]) or ()}
+    time_formats = _names(formats) or ()
     return Mapping(
         name=source.get("name"),
-        columns=dict(cols),
-        time_format=source.get("time_format"),
+        columns={k: v[0] for k, v in names.items() if k not in ("x", "y")},
+        time_format=time_formats[0] if time_formats else None,
+        time_formats=time_formats,
+        alternatives={k: v for k, v in names.items() if len(v) > 1},
         timezone=timezone,
-        x=coords.get("x"),
-        y=coords.get("y"),
+        x=names["x"][0] if "x" in names else None,
+        y=names["y"][0] if "y" in names else None,
         xy_crs=coords.get("crs"),
         placeholders=tuple(placeholders),
         placeholder_tolerance=float(coords.get("tolerance", 1e-6)),
         kind_default=default,
         kind_rules=tuple(rules),
         beat_zero_pad=raw.get("reported_beat", {}).get("zero_pad"),
+        reject_pileups=bool(coords.get("reject_pileups", False)),
     )
 
 
@@ -315,6 +392,7 @@ def check_columns(raw: pd.DataFrame, mapping: Mapping, *, source: str) -> list[s
     InputError
         Naming the missing columns, the columns found and the fix.
     """
+    mapping, _ = resolve_columns(mapping, list(raw.columns))
     needed = {mapping.source_column(S.OCCURRED_AT)}
     if mapping.x:
         needed |= {mapping.x, mapping.y}
@@ -344,6 +422,7 @@ def parse_activity(
     source: str,
     now: pd.Timestamp | None = None,
     area_bounds: tuple[float, float, float, float] | None = None,
+    raw_per_reason: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate activity rows and turn them into canonical records.
 
@@ -362,6 +441,10 @@ def parse_activity(
     area_bounds : tuple, optional
         ``(west, south, east, north)`` of the beats in WGS84.  A point outside
         them whose swapped coordinates fall inside is rejected as swapped.
+    raw_per_reason : int, optional
+        Keep the cells (``raw``) of only the first this many rejected rows of
+        each reason (the others get None): a file of garbage then costs
+        memory for its reasons, not for a copy of every cell.
 
     Returns
     -------
@@ -370,50 +453,71 @@ def parse_activity(
         columns, ``occurred_at``/``ended_at`` in UTC, ``lat``/``lon`` in WGS84,
         and ``fingerprint`` (identity for duplicate detection).
     rejects : DataFrame
-        ``row``, ``reason`` and ``raw`` (the row's cells as a dict) for every
-        row that cannot be used; a row with several problems lists them all.
+        ``row``, ``reason``, ``group`` and ``raw`` (the row's cells as a dict)
+        for every row that cannot be used; a row with several problems lists
+        them all.  ``reason`` gives the value found and what was expected;
+        ``group`` is the same words without the row's values (for counts).
     """
+    mapping, _ = resolve_columns(mapping, list(raw.columns))
     zone = mapping.timezone or timezone
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     reasons = pd.Series("", index=raw.index, dtype=object)
+    groups = pd.Series("", index=raw.index, dtype=object)
 
-    def reject(mask: pd.Series, message: pd.Series | str) -> None:
+    def reject(mask: pd.Series, message: pd.Series | str, group: str | None = None) -> None:
+        """Add ``message`` (the row's own words: value found and what was expected) to the rows in ``mask``.
+
+        ``group`` is the same reason without the row's value, so like groups with like in a summary.
+        """
         mask = mask.fillna(False).astype(bool)
         if mask.any():
             text = message[mask] if isinstance(message, pd.Series) else message
             reasons[mask] = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + text
+            key = group if group is not None else str(message)
+            groups[mask] = groups[mask].where(groups[mask] == "", groups[mask] + "; ") + key
 
     def col(canonical: str) -> pd.Series:
         name = mapping.source_column(canonical)
         return raw[name].str.strip() if name in raw.columns else pd.Series("", index=raw.index, dtype=object)
 
-    occurred, bad = _parse_times(col(S.OCCURRED_AT), fmt=mapping.time_format, zone=zone)
-    blank = col(S.OCCURRED_AT) == ""
-    reject(blank, "occurred_at is empty")
-    reject(bad & ~blank, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), _time_hint(mapping.time_format)))
-    reject(occurred > now + pd.Timedelta(days=1), "occurred_at is in the future")
-    reject(occurred < _EARLIEST, "occurred_at is before 1970")
-
-    ended, bad_end = _parse_times(col(S.ENDED_AT), fmt=mapping.time_format, zone=zone)
-    reject(bad_end & (col(S.ENDED_AT) != ""), _quoted(S.ENDED_AT, col(S.ENDED_AT), _time_hint(mapping.time_format)))
-    reject(ended < occurred, "ended_at is before occurred_at")
+    for name, values in ((S.OCCURRED_AT, col(S.OCCURRED_AT)), (S.ENDED_AT, col(S.ENDED_AT))):
+        parsed, bad = _parse_times(values, fmt=mapping.formats, zone=zone)
+        if bad.any():
+            why = f"not {expected_text(mapping.formats)}: {time_hint(values[bad], mapping.formats)}"
+            reject(bad, _quoted(name, values, why), f"{name} … is {why}")
+        if name == S.OCCURRED_AT:
+            occurred = parsed
+        else:
+            ended = parsed
+    reject(col(S.OCCURRED_AT) == "", "occurred_at is empty")
+    latest = now + pd.Timedelta(days=1)
+    reject(occurred > latest, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), f"in the future (after {latest:%Y-%m-%d})"),
+           f"occurred_at … is in the future (after {latest:%Y-%m-%d})")
+    reject(occurred < _EARLIEST, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), "before 1970"),
+           "occurred_at … is before 1970")
+    reject(ended < occurred, "ended_at " + col(S.ENDED_AT).map(repr) + " is before occurred_at "
+           + col(S.OCCURRED_AT).map(repr), "ended_at is before occurred_at")
 
     duration = pd.to_numeric(col(S.DURATION_MIN), errors="coerce")
     reject(col(S.DURATION_MIN).ne("") & ~(duration >= 0), _quoted(S.DURATION_MIN, col(S.DURATION_MIN),
-                                                                    "not a number of minutes"))
+                                                                    "not a number of minutes"),
+           f"{S.DURATION_MIN} … is not a number of minutes")
     from_end = (ended - occurred).dt.total_seconds() / 60
     duration = duration.where(duration.notna(), from_end)
 
     lon, lat = _coordinates(raw, mapping, col, reject, area_bounds)
 
     kind = _kinds(raw, mapping, col)
-    reject(kind.isna(), _quoted(S.KIND, col(S.KIND), f"not one of {', '.join(S.KINDS)}"))
+    kind_why = (f"not one of {', '.join(S.KINDS)}" + (": add a [kind] rule or default for it"
+                                                       if mapping.kind_rules or mapping.kind_default else ""))
+    reject(kind.isna(), _quoted(S.KIND, col(S.KIND), kind_why), f"{S.KIND} … is {kind_why}")
 
     flag_text = col(S.SELF_INITIATED).str.lower()
     self_initiated = pd.Series(pd.NA, index=raw.index, dtype="boolean")
     self_initiated[flag_text.isin(_TRUE)] = True
     self_initiated[flag_text.isin(_FALSE)] = False
-    reject(~flag_text.isin(_TRUE | _FALSE | {""}), _quoted(S.SELF_INITIATED, col(S.SELF_INITIATED), "not Y or N"))
+    reject(~flag_text.isin(_TRUE | _FALSE | {""}), _quoted(S.SELF_INITIATED, col(S.SELF_INITIATED), "not Y or N"),
+           f"{S.SELF_INITIATED} … is not Y or N")
 
     beat = col(S.REPORTED_BEAT)
     if mapping.beat_zero_pad:
@@ -439,10 +543,17 @@ def parse_activity(
     })[ok]
     records["source"] = source
     records["fingerprint"] = _fingerprints(records, source=source)
+    bad_groups = groups[~ok]
+    keep = (bad_groups.groupby(bad_groups, sort=False).cumcount() < raw_per_reason if raw_per_reason is not None
+            else pd.Series(True, index=bad_groups.index))
+    cells = pd.Series(None, index=bad_groups.index, dtype=object)
+    if keep.any():
+        cells[keep] = raw.loc[keep[keep].index].to_dict(orient="records")
     rejects = pd.DataFrame({
         ROW: raw.index[~ok],
         "reason": reasons[~ok].to_numpy(),
-        "raw": raw[~ok].to_dict(orient="records"),
+        "group": bad_groups.to_numpy(),
+        "raw": cells.to_numpy(),
     })
     return records, rejects
 
@@ -455,16 +566,15 @@ def _quoted(name: str, values: pd.Series, why: str) -> pd.Series:
     return name + " " + values.map(repr) + " is " + why
 
 
-def _time_hint(fmt: str | None) -> str:
-    return f"not a date and time in the format {fmt!r}" if fmt else "not an ISO 8601 date and time (2026-03-01T14:30)"
-
-
-def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[pd.Series, pd.Series]:
+def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None,
+                 zone: str) -> tuple[pd.Series, pd.Series]:
     """Parse local or offset times to UTC.
 
     Times without an offset are wall-clock times in ``zone``.  At the autumn
     change the repeated hour is read as its first (daylight-saving) occurrence;
     a time in the spring gap is moved forward to the first valid instant.
+    Several formats are tried in turn, each on the values the ones before it
+    could not read.
 
     Returns
     -------
@@ -472,6 +582,15 @@ def _parse_times(values: pd.Series, *, fmt: str | None, zone: str) -> tuple[pd.S
     bad : Series of bool
         Non-blank values that could not be parsed.
     """
+    if isinstance(fmt, tuple):
+        out, bad = _parse_times(values, fmt=fmt[0], zone=zone)
+        for other in fmt[1:]:
+            if not bad.any():
+                break
+            more, still = _parse_times(values[bad], fmt=other, zone=zone)
+            out[bad] = more
+            bad = bad & still.reindex(bad.index, fill_value=False)
+        return out, bad
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     present = values != ""
     if fmt is None:
@@ -499,14 +618,15 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tu
     x, y = pd.to_numeric(xs, errors="coerce"), pd.to_numeric(ys, errors="coerce")
     blank = (xs == "") | (ys == "")
     reject(blank, "no coordinates (the location is blank)")
-    reject(~blank & x.isna(), _quoted(names[0], xs, "not a number"))
-    reject(~blank & y.isna(), _quoted(names[1], ys, "not a number"))
+    reject(~blank & x.isna(), _quoted(names[0], xs, "not a number"), f"{names[0]} … is not a number")
+    reject(~blank & y.isna(), _quoted(names[1], ys, "not a number"), f"{names[1]} … is not a number")
     finite = x.notna() & y.notna()
     placeholder = finite & (x.abs() < 1e-9) & (y.abs() < 1e-9)
     for px, py in mapping.placeholders:
         placeholder |= finite & ((x - px).abs() <= mapping.placeholder_tolerance) & (
             (y - py).abs() <= mapping.placeholder_tolerance)
-    reject(placeholder, "placeholder coordinates " + xs + "," + ys + " (the system's stand-in for 'no location')")
+    reject(placeholder, "placeholder coordinates " + xs + "," + ys + " (the system's stand-in for 'no location')",
+           "placeholder coordinates (the system's stand-in for 'no location')")
     usable = finite & ~placeholder
     if mapping.x:
         lon = pd.Series(np.nan, index=raw.index)
@@ -526,10 +646,11 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tu
     swapped = usable & (lat.abs() > 90) & (lon.abs() <= 90)
     if bounds is not None:
         swapped |= usable & ~_inside(lon, lat, bounds) & _inside(lat, lon, bounds)
-    reject(swapped, "lat " + ys + " and lon " + xs + " look swapped (as given the point is out of range "
-                    "or far from the beats; swapped it fits)")
+    why = "look swapped (as given the point is out of range or far from the beats; swapped it fits)"
+    reject(swapped, "lat " + ys + " and lon " + xs + " " + why, f"lat and lon {why}")
     out_of_range = usable & ~swapped & ((lat.abs() > 90) | (lon.abs() > 180))
-    reject(out_of_range, "coordinates " + ys + "," + xs + " are outside the range of latitude/longitude")
+    reject(out_of_range, "coordinates " + ys + "," + xs + " are outside the range of latitude/longitude",
+           "coordinates are outside the range of latitude/longitude")
     return lon, lat
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from beatmap import __version__, cli_accounts, cli_db
 from beatmap.errors import BeatmapError
-from beatmap.settings import Settings, read_settings
+from beatmap.settings import ENV_VAR as SETTINGS_ENV_VAR
+from beatmap.settings import Settings, read_settings, settings_path
 from beatmap.snapshot import public_dir
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"beatmap {__version__}")
     parser.add_argument("--db", help="store: a SQLite file path or SQLAlchemy URL "
                                      "(default $BEATMAP_DB or data/beatmap.db)")
-    parser.add_argument("--settings", help="settings TOML file (default data/settings.toml)")
+    parser.add_argument("--settings", help=f"settings TOML file (default ${SETTINGS_ENV_VAR} or data/settings.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     areas = sub.add_parser("areas", help="load beat and block polygons (replaces any loaded before)")
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--blocks", type=Path, help="block polygons (city or census blocks)")
     group.add_argument("--grid-m", type=float, help="no block layer: cut beats into square cells of this size (m)")
     areas.add_argument("--block-id", help="field with the block id (default: block_id)")
+    areas.add_argument("--exclude-beats", metavar="IDS", default="",
+                       help="beats left out of the analysis, e.g. H1,H3,99 (harbour beats, a catch-all): their "
+                            "blocks are never flagged and count in no figure (also: excluded_beats in the settings)")
 
     imp = sub.add_parser("import", help="import an activity CSV (canonical columns, or any export with --mapping)")
     imp.add_argument("file", type=Path)
@@ -76,7 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     gpsq = sub.add_parser("gps-quality", help="write GPS data quality per device and day (.csv)")
     gpsq.add_argument("--out", required=True, type=Path, help="CSV file to write")
 
-    rej = sub.add_parser("rejects", help="write the rejected rows with their reasons")
+    imps = sub.add_parser("imports",
+                          help="list the activity imports; undo one, or replace a feed with a corrected file")
+    imps.add_argument("--json", action="store_true", help="print as JSON")
+    imps_sub = imps.add_subparsers(dest="imports_action", metavar="ACTION")
+    undo = imps_sub.add_parser("undo", help="remove exactly what one import added (records other imports skipped "
+                                            "as duplicates are kept)")
+    undo.add_argument("batch", type=int, help="the import's batch number (see `beatmap imports`)")
+    undo.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    swap = imps_sub.add_parser("replace", help="swap a feed's records for a corrected file, in one transaction")
+    swap.add_argument("file", type=Path)
+    swap.add_argument("--feed", required=True, help="the feed whose imports the file replaces")
+    swap.add_argument("--mapping", type=Path, help="TOML mapping for a foreign export (see examples/)")
+    swap.add_argument("--crs", help="CRS of the x/y columns the mapping names, when the mapping does not say")
+    swap.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    rej = sub.add_parser("rejects", help="write the rejected rows with their reasons (of live imports not "
+                                         "superseded by a later import of the same file, or of one --batch)")
     rej.add_argument("--out", required=True, type=Path, help="CSV file to write")
     rej.add_argument("--batch", type=int, help="only this import batch")
 
@@ -160,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     from beatmap import store
     from beatmap.audit import cli_actor, record
 
-    settings = read_settings(args.settings)
+    settings = read_settings(settings_path(args.settings))
     if args.command == "demo":
         from beatmap.demo import build_demo
         from beatmap.report import read_activity
@@ -183,10 +203,14 @@ def _run(args: argparse.Namespace) -> int:
     from beatmap.ingest import import_activity, load_areas
     from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
 
+    from beatmap.exclusions import effective_settings, parse_beat_list
+
+    if args.command != "areas":
+        settings = effective_settings(settings, engine)  # with the beats left out when the areas were loaded
     if args.command == "areas":
         loaded = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
                             blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
-                            progress=_progress, actor=cli_actor())
+                            progress=_progress, actor=cli_actor(), exclude_beats=parse_beat_list(args.exclude_beats))
         print(format_areas(loaded))
     elif args.command == "import":
         summary = import_activity(engine, args.file, settings=settings, mapping_path=args.mapping, crs=args.crs,
@@ -194,6 +218,8 @@ def _run(args: argparse.Namespace) -> int:
                                   actor=cli_actor())
         read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
+    elif args.command == "imports":
+        return _imports(args, engine, settings)
     elif args.command == "import-pings":
         from beatmap.presence import format_ping_import, import_pings
 
@@ -211,7 +237,8 @@ def _run(args: argparse.Namespace) -> int:
                details={"what": "gps quality", "rows": len(quality)})
         print(f"wrote {len(quality):,} device-days to {path}")
     elif args.command == "rejects":
-        rejects = store.read_rejects(engine, batch_id=args.batch)
+        rejects = (store.read_rejects(engine, batch_id=args.batch) if args.batch is not None
+                   else store.read_current_rejects(engine))
         path = write_table(rejects, args.out if args.out.suffix else args.out.with_suffix(".csv"))
         record(engine, actor=cli_actor(), action="export", target=str(path),
                details={"what": "rejected rows", "rows": len(rejects)})
@@ -288,6 +315,26 @@ def _archive_problems(args: argparse.Namespace, settings: Settings) -> list[str]
     return [f"{args.check}: {p}" for p in archive_violations(manifest, published_periods(engine))]
 
 
+def _imports(args: argparse.Namespace, engine: Engine, settings: Settings) -> int:
+    """``beatmap imports`` (list), ``imports undo BATCH``, ``imports replace FILE --feed NAME``."""
+    from beatmap.audit import cli_actor
+    from beatmap.imports import format_imports, format_undo, list_imports, replace_import, undo_import
+    from beatmap.report import read_activity
+
+    if args.imports_action == "undo":
+        result = undo_import(engine, args.batch, actor=cli_actor())
+        print(json.dumps(result.to_dict()) if args.json else format_undo(result))
+    elif args.imports_action == "replace":
+        summary = replace_import(engine, args.file, feed=args.feed, settings=settings, mapping_path=args.mapping,
+                                 crs=args.crs, actor=cli_actor(), progress=_progress if not args.json else _quiet)
+        read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
+        print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
+    else:
+        table = list_imports(engine)
+        print(table.to_json(orient="records", date_format="iso") if args.json else format_imports(table))
+    return 0
+
+
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     """``beatmap publish``: build and publish the public snapshot, or ``--check`` one (exit 1 on a violation)."""
     from beatmap import store
@@ -318,14 +365,24 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
 def format_import(s: ImportSummary) -> str:
     """The human summary of an import."""
     lines = [
-        f"{s.file}: {s.rows:,} rows read",
+        f"{s.file}: {s.rows:,} rows read" + (f" (import {s.batch_id})" if s.batch_id is not None else ""),
         f"  imported    {s.imported:,}  (snapped to the nearest block: {s.snapped:,}; outside every beat: {s.outside:,})",
         f"  duplicates  {s.duplicates:,}  (already in the store or repeated in the file)",
-        f"  rejected    {s.rejected:,}" + ("  (see `beatmap rejects --out rejects.csv`)" if s.rejected else ""),
+        f"  rejected    {s.rejected:,}"
+        + (f"  (see `beatmap rejects --batch {s.batch_id} --out rejects.csv`)" if s.rejected else ""),
     ]
-    lines += [f"      {count:,} x {reason}" for reason, count in s.reject_reasons.items()]
+    for reason, count in s.reject_reasons.items():
+        lines.append(f"      {count:,} x {reason}")
+        lines += [f"          e.g. row {e['row']}: {e['reason']}" for e in s.reject_examples.get(reason, [])]
     if s.ignored_columns:
         lines.append(f"  ignored columns: {', '.join(s.ignored_columns)}")
+    for warning in s.warnings:
+        lines.append(f"  warning: {warning['message']}")
+    if s.replaced_batches:
+        lines.append(f"  replaced import(s) {', '.join(map(str, s.replaced_batches))}: "
+                     f"{s.records_removed:,} records removed")
+    if s.rejected > s.rejects_kept:
+        lines.append(f"  kept the first {s.rejects_kept:,} rejected rows per reason; the counts above are complete")
     return "\n".join(lines)
 
 
@@ -334,6 +391,9 @@ def format_areas(s: AreasSummary) -> str:
     lines = [f"loaded {s.beats:,} beats and {s.blocks:,} blocks; analysis CRS {s.crs}"]
     if s.events_reassigned:
         lines.append(f"  assigned {s.events_reassigned:,} stored activity records to the new blocks")
+    if s.excluded_beats:
+        lines.append(f"  not analysed: beats {', '.join(s.excluded_beats)} ({s.excluded_blocks:,} blocks, "
+                     f"{s.excluded_blocks / max(s.blocks, 1):.0%} of all): never flagged, in no coverage figure")
     for note in s.notes.itertuples(index=False):
         where = f"feature {note.feature}" if note.feature and note.feature == note.feature else "file"
         ident = f" (id {note.id})" if note.id is not None and note.id == note.id else ""

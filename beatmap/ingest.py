@@ -6,8 +6,10 @@ Both account for every input feature or row in the summary they return.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, replace
+import hashlib
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from dataclasses import replace as replace_fields
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,18 +27,21 @@ from beatmap.activity import (
     read_activity_csv,
     read_mapping,
     reject_fingerprints,
+    resolve_columns,
 )
 from beatmap.activity_cache import add_activity_part, areas_batch
 from beatmap.areas import prepare_areas, read_layer
 from beatmap.assign import assign_points
 from beatmap.crs import WGS84, parse_crs
 from beatmap.errors import BeatmapError, CRSError, InputError
+from beatmap.exclusions import check_known, store_exclusions
 from beatmap.index import (
     block_index_for,
     build_block_index,
     remember_block_index,
     save_block_index,
 )
+from beatmap.sanity import at_points, check_records, pileups
 from beatmap.settings import Settings
 
 #: ``progress(fraction, message)``: called as long work advances (fraction 0..1).
@@ -54,6 +59,14 @@ class ImportSummary:
     ``imported + duplicates + rejected == rows`` always holds.  ``snapped``
     and ``outside`` are among ``imported``: located in a street gap and moved
     to the nearest block, or farther than the snap distance from every block.
+    ``reject_reasons`` counts the rejected rows per reason (the reason without
+    the row's values), most common first; ``reject_examples`` gives up to
+    three rows per reason as ``{"row": n, "reason": words with the value}``.
+    ``rejects_kept`` is how many rejected rows the store keeps (the first
+    ``rejects_kept_per_reason`` of each reason).  A replace names the batches
+    it replaced and the records it removed with them.  ``warnings`` are
+    the sanity checks of :mod:`beatmap.sanity` on the records added (each
+    ``code``, ``message``, ``count``, ``details``).
     """
 
     file: str
@@ -67,6 +80,11 @@ class ImportSummary:
     outside: int
     ignored_columns: tuple[str, ...] = ()
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    reject_examples: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    rejects_kept: int = 0
+    replaced_batches: tuple[int, ...] = ()
+    records_removed: int = 0
+    warnings: tuple[dict[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         if self.imported + self.duplicates + self.rejected != self.rows:
@@ -77,7 +95,20 @@ class ImportSummary:
         return {"file": self.file, "source": self.source, "batch_id": self.batch_id, "rows": self.rows,
                 "imported": self.imported, "duplicates": self.duplicates, "rejected": self.rejected,
                 "snapped": self.snapped, "outside": self.outside, "ignored_columns": list(self.ignored_columns),
-                "reject_reasons": self.reject_reasons}
+                "reject_reasons": self.reject_reasons, "reject_examples": self.reject_examples,
+                "rejects_kept": self.rejects_kept, "replaced_batches": list(self.replaced_batches),
+                "records_removed": self.records_removed, "warnings": list(self.warnings)}
+
+
+class ImportFailedError(InputError):
+    """An import that saved nothing: every row was rejected, or every located row fell outside the beats.
+
+    ``summary`` holds the counts and the grouped reasons with examples (``batch_id`` is None).
+    """
+
+    def __init__(self, message: str, summary: ImportSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -89,6 +120,8 @@ class AreasSummary:
     crs: str
     notes: pd.DataFrame
     events_reassigned: int
+    excluded_beats: tuple[str, ...] = ()
+    excluded_blocks: int = 0
 
 
 def load_areas(
@@ -103,17 +136,20 @@ def load_areas(
     grid_m: float | None = None,
     progress: Progress = no_progress,
     actor: str = "library",
+    exclude_beats: Sequence[str] = (),
 ) -> AreasSummary:
     """Read, validate and store beats and blocks, replacing any loaded before.
 
     ``crs`` is the CRS the user states for files that have none.  Activity
     already in the store is assigned again to the new blocks.  ``actor``
-    (who loads them) goes to the audit log with the load.
+    (who loads them) goes to the audit log with the load.  ``exclude_beats``
+    (ids of the layer) are left out of the analysis until the next load (see
+    :mod:`beatmap.exclusions`).
     """
     try:
         return _load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
                            blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m, progress=progress,
-                           actor=actor)
+                           actor=actor, exclude_beats=exclude_beats)
     except BeatmapError as exc:
         _audit_failure(engine, actor=actor, action="import.areas.failed",
                        target=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}", error=exc)
@@ -122,7 +158,7 @@ def load_areas(
 
 def _load_areas(engine: Engine, beats_path: str | Path, *, settings: Settings, beat_id_field: str | None,
                 crs: str | None, blocks_path: str | Path | None, block_id_field: str | None, grid_m: float | None,
-                progress: Progress, actor: str) -> AreasSummary:
+                progress: Progress, actor: str, exclude_beats: Sequence[str]) -> AreasSummary:
     progress(0.0, "reading beats")
     beats_layer = read_layer(beats_path, crs=crs)
     blocks_layer = read_layer(blocks_path, crs=crs) if blocks_path is not None else None
@@ -131,8 +167,10 @@ def _load_areas(engine: Engine, beats_path: str | Path, *, settings: Settings, b
         beats_layer, blocks_layer, beat_id_field=beat_id_field, block_id_field=block_id_field, grid_m=grid_m,
         analysis_crs=settings.analysis_crs, beats_source=str(beats_path), blocks_source=str(blocks_path),
     )
+    excluded = check_known(exclude_beats, set(beats[S.BEAT_ID]), where="--exclude-beats")
     return store_areas(engine, beats, blocks, notes, settings=settings, progress=progress, actor=actor,
-                       source=str(beats_path), file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
+                       exclude_beats=excluded, source=str(beats_path),
+                       file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
 
 
 def store_areas(
@@ -146,6 +184,7 @@ def store_areas(
     file_name: str,
     progress: Progress = no_progress,
     actor: str = "library",
+    exclude_beats: Sequence[str] = (),
 ) -> AreasSummary:
     """Write prepared layers (see :func:`beatmap.areas.prepare_areas`) and re-assign activity (audited as ``actor``)."""
     progress(0.4, "building the block index")
@@ -161,6 +200,7 @@ def store_areas(
         store.write_area_notes(conn, batch_id, notes)
         if index is not None:
             save_block_index(conn, index)
+        store_exclusions(conn, exclude_beats)
         progress(0.7, "assigning stored activity to the new blocks")
         located = store.read_event_locations(conn)
         if len(located):
@@ -169,13 +209,15 @@ def store_areas(
             store.update_assignments(conn, assigned)
         store.record_audit(conn, actor=actor, action="import.areas", target=file_name,
                            details={"batch_id": batch_id, "beats": len(beats), "blocks": len(blocks),
+                                    "excluded_beats": list(exclude_beats),
                                     "notes": len(notes), "events_reassigned": len(located)})
         store.bump_version(conn)
     if index is not None:
         remember_block_index(index)
     progress(1.0, "done")
     return AreasSummary(beats=len(beats), blocks=len(blocks), crs=CRS(beats.crs).name, notes=notes,
-                        events_reassigned=len(located))
+                        events_reassigned=len(located), excluded_beats=tuple(exclude_beats),
+                        excluded_blocks=int(blocks[S.BEAT_ID].isin(list(exclude_beats)).sum()))
 
 
 def import_activity(
@@ -190,6 +232,8 @@ def import_activity(
     progress: Progress = no_progress,
     actor: str = "library",
     beats: Collection[str] | None = None,
+    file_name: str | None = None,
+    replace_feed: bool = False,
 ) -> ImportSummary:
     """Import an activity CSV into the store, as one transaction.
 
@@ -218,17 +262,37 @@ def import_activity(
         The only beats the importer may add records to (a supervisor of some
         beats).  A new record on another beat, or outside every beat, is
         rejected with that reason.  None: every beat.
+    file_name : str, optional
+        The name to store and show for the file (an upload's own name), in
+        place of ``path`` (a temporary copy); messages name it too.
+    replace_feed : bool
+        Swap the feed's records for this file's in the same transaction:
+        every live batch of the feed ``source`` is retired first (records a
+        batch of another feed skipped as duplicates are kept), and their
+        rejects are superseded by this import's.
 
     Returns
     -------
     ImportSummary
+
+    Raises
+    ------
+    ImportFailedError
+        When every row is rejected, or every new located row falls outside
+        the beats: nothing is saved, and the message gives the most common
+        reason with example rows.
     """
+    path = Path(path)
+    shown = file_name or str(path)
     try:
-        return _import_activity(engine, Path(path), settings=settings, mapping_path=mapping_path, crs=crs,
-                                source=source, now=now, progress=progress, actor=actor, beats=beats)
+        return _import_activity(engine, path, settings=settings, mapping_path=mapping_path, crs=crs, source=source,
+                                now=now, progress=progress, actor=actor, file_name=shown, replace=replace_feed,
+                                beats=beats)
     except BeatmapError as exc:
-        _audit_failure(engine, actor=actor, action="import.activity.failed", target=str(path), error=exc)
-        raise
+        _audit_failure(engine, actor=actor, action="import.activity.failed", target=shown, error=exc)
+        if file_name is None or isinstance(exc, ImportFailedError) or not isinstance(exc, InputError):
+            raise
+        raise type(exc)(str(exc).replace(str(path), file_name)) from exc  # name the upload, never its copy
 
 
 def _audit_failure(engine: Engine, *, actor: str, action: str, target: str, error: BeatmapError) -> None:
@@ -238,54 +302,98 @@ def _audit_failure(engine: Engine, *, actor: str, action: str, target: str, erro
                  details={"error": type(error).__name__, "reason": reason[:500]})
 
 
-def _import_activity(engine: Engine, path: Path, *, settings: Settings, mapping_path: str | Path | None,
-                     crs: str | None, source: str | None, now: pd.Timestamp | None, progress: Progress, actor: str,
-                     beats: Collection[str] | None) -> ImportSummary:
+def _import_activity(
+    engine: Engine,
+    path: Path,
+    *,
+    settings: Settings,
+    mapping_path: str | Path | None,
+    crs: str | None,
+    source: str | None,
+    now: pd.Timestamp | None,
+    progress: Progress,
+    actor: str,
+    file_name: str,
+    replace: bool,
+    beats: Collection[str] | None,
+) -> ImportSummary:
+    """:func:`import_activity` once the file's shown name is settled."""
     mapping = read_mapping(mapping_path) if mapping_path is not None else Mapping()
     mapping = _with_xy_crs(mapping, crs, mapping_path=mapping_path)
-    source = source or mapping.name or path.stem
+    source = source or mapping.name or Path(file_name).stem
     progress(0.05, "reading the file")
     raw = read_activity_csv(path)
-    ignored = check_columns(raw, mapping, source=str(path))
+    mapping, column_notes = resolve_columns(mapping, list(raw.columns))
+    ignored = check_columns(raw, mapping, source=file_name)
     progress(0.2, f"checking {len(raw):,} rows")
     records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now,
-                                      area_bounds=_area_bounds(store.read_beats(engine)))
-    rejects["fingerprint"] = reject_fingerprints(rejects, source=source)
+                                      area_bounds=_area_bounds(store.read_beats(engine)),
+                                      raw_per_reason=settings.rejects_kept_per_reason)
+    if mapping.reject_pileups:
+        records, rejects = _reject_pileups(raw, records, rejects, settings=settings)
+    kept = rejects.groupby("group", sort=False).head(settings.rejects_kept_per_reason).copy()
+    kept["fingerprint"] = reject_fingerprints(kept, source=source)
     in_file_duplicate = records["fingerprint"].duplicated(keep="first")
 
+    content_hash = file_digest(path)
     progress(0.5, "assigning points to blocks")
     # One transaction from the duplicate check to the last write: two imports of one file at once give one
     # import and one count of duplicates, and the blocks assigned to are the ones stored when it commits.
     with store.transaction(engine) as conn:
-        known = store.existing_fingerprints(conn, store.events, records["fingerprint"])
+        retired, replaced = store.Retired(0, 0, ()), []
+        if replace:
+            replaced = store.live_batch_ids(conn, source=source)
+            if not replaced:
+                raise InputError(f"{file_name}: feed {source!r} has no import to replace; import the file as a new "
+                                 "feed instead, or name the feed it corrects.")
+            retired = store.retire_batches(conn, replaced, actor=actor)
+        known = store.event_ids_by_fingerprint(conn, records["fingerprint"])
         duplicate = in_file_duplicate | records["fingerprint"].isin(known)
         new = records[~duplicate].copy()
         blocks = store.read_blocks(conn)
         index = (block_index_for(conn, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
                  if not blocks.empty else None)
         new = new.join(assign_points(new, blocks, settings=settings, index=index))
-        refused = 0  # rows on beats that are not the importer's (counted among the rejects)
+        refused = 0  # rows on beats that are not the importer's become rejects, with the reason
         if beats is not None:
-            new, rejects, refused = _keep_to_beats(new, rejects, raw, beats=beats, source=source)
+            new, rejects, moved = _keep_to_beats(new, rejects, raw, beats=beats, source=source)
+            kept = pd.concat([kept, moved.head(settings.rejects_kept_per_reason)], ignore_index=True)
+            refused = len(moved)
         new["row_number"] = new.index
-        batch_id = store.add_batch(conn, what="activity", source=source, file_name=str(path), summary={})
+        outside = int(new[S.BLOCK_ID].isna().sum())
+        warnings = check_records(new, beat_ids=set(blocks[S.BEAT_ID]) if not blocks.empty else set(),
+                                 now=now if now is not None else pd.Timestamp.now(tz="UTC"),
+                                 pileup_share=settings.pileup_share, pileup_min=settings.pileup_min)
+        summary = ImportSummary(
+            file=file_name, source=source, batch_id=None, rows=len(raw), imported=len(new),
+            duplicates=int(duplicate.sum()), rejected=len(rejects), snapped=int(new["snapped"].sum()),
+            outside=outside, ignored_columns=tuple(ignored), reject_reasons=reason_counts(rejects),
+            reject_examples=reason_examples(rejects), rejects_kept=len(kept), replaced_batches=tuple(replaced),
+            records_removed=retired.removed,
+            warnings=(*({"code": "column_left_out", "message": note, "count": 0, "details": {}}
+                         for note in column_notes), *(w.to_dict() for w in warnings)),
+        )
+        _fail_if_nothing_usable(summary, new, areas_loaded=not blocks.empty)
+        batch_id = store.add_batch(conn, what="activity", source=source, file_name=file_name, summary={},
+                                   imported_by=actor, content_hash=content_hash)
+        earlier = replaced or store.same_file_batches(conn, source=source, content_hash=content_hash, before=batch_id)
+        store.supersede_rejects(conn, by_batch=batch_id, batch_ids=earlier)
         progress(0.7, f"writing {len(new):,} records")
         written = store.insert_events(conn, batch_id, new)
         if len(written) < len(new):  # written by another import since the check (PostgreSQL): duplicates too
             new = new[new["fingerprint"].isin(written)]
-        known_rejects = store.existing_fingerprints(conn, store.rejects_table, rejects["fingerprint"])
-        store.insert_rejects(conn, batch_id, rejects[~rejects["fingerprint"].isin(known_rejects)],
-                             source=source, file_name=str(path))
-        summary = ImportSummary(
-            file=str(path), source=source, batch_id=batch_id, rows=len(raw), imported=len(new),
-            duplicates=len(records) - len(new) - refused, rejected=len(rejects),
-            snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()),
-            ignored_columns=tuple(ignored),
-            reject_reasons=_reason_counts(rejects),
-        )
+        skipped = records.loc[duplicate, "fingerprint"].map(known).dropna()
+        store.record_skipped(conn, batch_id, skipped.astype(int))
+        store.insert_rejects(conn, batch_id, kept, source=source, file_name=file_name)
+        summary = replace_fields(summary, batch_id=batch_id, imported=len(new),
+                                 duplicates=len(records) - len(new) - refused, rejected=len(rejects),
+                                 snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()),
+                                 reject_reasons=reason_counts(rejects), reject_examples=reason_examples(rejects),
+                                 rejects_kept=len(kept))
         store.set_batch_summary(conn, batch_id, summary.to_dict())
-        store.record_audit(conn, actor=actor, action="import.activity", target=str(path),
-                           details={k: v for k, v in summary.to_dict().items() if k != "file"})
+        details = {k: v for k, v in summary.to_dict().items() if k not in ("file", "reject_examples")}
+        store.record_audit(conn, actor=actor, action="import.replace" if replace else "import.activity",
+                           target=file_name, details=details)
         areas = areas_batch(conn)
         store.bump_version(conn)
     # The dashboard's cache gets this batch's part from the rows just written, none read back.
@@ -295,12 +403,12 @@ def _import_activity(engine: Engine, path: Path, *, settings: Settings, mapping_
 
 
 def _keep_to_beats(new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, *, beats: Collection[str],
-                   source: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Move the new records that fall outside ``beats`` to the rejects, with the reason; and how many moved."""
+                   source: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Move the new records that fall outside ``beats`` to the rejects, with the reason; and the moved rows."""
     allowed = sorted(set(beats))
     outside = ~new[S.BEAT_ID].isin(allowed)
     if not outside.any():
-        return new, rejects, 0
+        return new, rejects, rejects.iloc[:0]
     yours = ", ".join(allowed) or "none"
     beat = new.loc[outside, S.BEAT_ID]
     on_other = "on beat '" + beat.fillna("").astype(str) + (f"', not one of your beats ({yours}); a supervisor "
@@ -309,8 +417,9 @@ def _keep_to_beats(new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, 
                                           "imports such rows")
     moved = pd.DataFrame({ROW: new.index[outside], "reason": reason.to_numpy(),
                           "raw": raw.loc[new.index[outside]].to_dict(orient="records")})
+    moved["group"] = "on a beat that is not one of the importer's"
     moved["fingerprint"] = reject_fingerprints(moved, source=source)
-    return new[~outside].copy(), pd.concat([rejects, moved], ignore_index=True), int(outside.sum())
+    return new[~outside].copy(), pd.concat([rejects, moved], ignore_index=True), moved
 
 
 def _area_bounds(beats: gpd.GeoDataFrame, *, margin_deg: float = 0.1) -> tuple[float, float, float, float] | None:
@@ -337,13 +446,70 @@ def _with_xy_crs(mapping: Mapping, crs: str | None, *, mapping_path: str | Path 
     if mapping.xy_crs and not parse_crs(mapping.xy_crs).equals(stated, ignore_axis_order=True):
         raise CRSError(f"{mapping_path}: the mapping says x/y are in {mapping.xy_crs} but --crs says {crs}; "
                        "drop one of them.")
-    return replace(mapping, xy_crs=crs)
+    return replace_fields(mapping, xy_crs=crs)
 
 
-def _reason_counts(rejects: pd.DataFrame, *, top: int = 10) -> dict[str, int]:
-    """The most common reasons, with the quoted values taken out so like groups with like."""
+def _reject_pileups(raw: pd.DataFrame, records: pd.DataFrame, rejects: pd.DataFrame, *,
+                    settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move the records on pile-up points (see :func:`beatmap.sanity.pileups`) to the rejects."""
+    piles = pileups(records, share=settings.pileup_share, minimum=settings.pileup_min)
+    hit = at_points(records, piles)
+    if not hit.any():
+        return records, rejects
+    moved = records[hit]
+    rounded = moved[S.LAT].round(5).astype(str) + "," + moved[S.LON].round(5).astype(str)
+    size = rounded.map(rounded.value_counts())
+    why = "a pile-up point (reject_pileups in the mapping): the geocoder's stand-in, not where it happened"
+    reason = "point " + rounded + " holds " + size.astype(str) + " rows: " + why
+    extra = pd.DataFrame({ROW: moved.index, "reason": reason.to_numpy(), "group": f"point … holds many rows: {why}",
+                          "raw": raw.loc[moved.index].to_dict(orient="records")})
+    return records[~hit], pd.concat([rejects, extra], ignore_index=True).sort_values(ROW, kind="stable")
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in pieces (the same file imported again is recognised by it)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for piece in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def reason_counts(rejects: pd.DataFrame) -> dict[str, int]:
+    """Rejected rows per reason (``group``: the reason without the row's values), most common first."""
     if rejects.empty:
         return {}
-    general = rejects["reason"].str.replace(r"'[^']*'", "…", regex=True).str.replace(
-        r"coordinates [^ ]+ ", "coordinates … ", regex=True)
-    return {str(k): int(v) for k, v in general.value_counts().head(top).items()}
+    return {str(k): int(v) for k, v in rejects["group"].value_counts(sort=True).items()}
+
+
+def reason_examples(rejects: pd.DataFrame, *, per_reason: int = 3) -> dict[str, list[dict[str, object]]]:
+    """The first ``per_reason`` rows of each reason: ``{"row": n, "reason": the row's own words}``."""
+    if rejects.empty:
+        return {}
+    firsts = rejects.groupby("group", sort=False).head(per_reason)
+    out: dict[str, list[dict[str, object]]] = {}
+    for group, row, reason in zip(firsts["group"], firsts[ROW], firsts["reason"], strict=True):
+        out.setdefault(str(group), []).append({"row": int(row), "reason": str(reason)})
+    return out
+
+
+def _fail_if_nothing_usable(summary: ImportSummary, new: pd.DataFrame, *, areas_loaded: bool) -> None:
+    """Raise :class:`ImportFailedError` when the import would save nothing a person can use.
+
+    Before any areas are loaded every point is "outside": that is no failure (they are assigned when areas come).
+    """
+    if summary.rows and summary.rejected == summary.rows:
+        group, count = next(iter(summary.reject_reasons.items()))
+        examples = "; ".join(f"row {e['row']}: {e['reason']}" for e in summary.reject_examples[group])
+        others = len(summary.reject_reasons) - 1
+        raise ImportFailedError(
+            f"{summary.file}: all {summary.rows:,} rows were rejected, so nothing was imported. Most common reason "
+            f"({count:,} rows): {group}. For example {examples}."
+            + (f" ({others} other reason(s) too.)" if others else ""), summary)
+    if areas_loaded and summary.imported and summary.duplicates == 0 and summary.outside == summary.imported:
+        examples = "; ".join(f"row {r} at {lat:.5f},{lon:.5f}" for r, lat, lon in
+                             zip(new["row_number"].head(3), new[S.LAT].head(3), new[S.LON].head(3), strict=True))
+        raise ImportFailedError(
+            f"{summary.file}: every one of the {summary.imported:,} located rows falls outside every beat, so "
+            f"nothing was imported. For example {examples} (latitude,longitude). Check that the file is of this "
+            "city's area, that latitude and longitude are not swapped, and, for x/y columns, their CRS.", summary)

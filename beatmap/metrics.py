@@ -148,6 +148,13 @@ def window_rows(activity: pd.DataFrame, window: Window) -> pd.DataFrame:
     return activity.iloc[first:after]
 
 
+def analysed_blocks(blocks: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The blocks whose beat is analysed: those of ``settings.excluded_beats`` are left out."""
+    if not settings.excluded_beats:
+        return blocks
+    return blocks[~blocks[S.BEAT_ID].isin(list(settings.excluded_beats))]
+
+
 def coverage_by_block(
     blocks: pd.DataFrame,
     activity: pd.DataFrame,
@@ -192,8 +199,10 @@ def coverage_by_block(
         kind, ``visits`` (foot patrols + community visits), ``days_visited``,
         ``last_visit`` (local date), ``officers`` (distinct, non-enforcement),
         ``enforcement_share``, ``flag`` (None when not flagged) and
-        ``flag_reason``.
+        ``flag_reason``.  Blocks of excluded beats
+        (``settings.excluded_beats``) are left out: never flagged, in no figure.
     """
+    blocks = analysed_blocks(blocks, settings)
     if "day" not in activity:
         activity = local_activity(activity, timezone=window.timezone)
     ev = window_rows(activity, window)

@@ -328,6 +328,51 @@ def area_outlines(light: gpd.GeoDataFrame, *, name: str = "Neglected areas") -> 
     return group
 
 
+def points_map(
+    points: pd.DataFrame,
+    beats: gpd.GeoDataFrame,
+    *,
+    tiles: str = "none",
+    asset_base: str = DEFAULT_ASSET_BASE,
+    limit: int = 1000,
+) -> folium.Map:
+    """A preview of an import: its first ``limit`` points (``lat``, ``lon``, ``kind``) over the beat outlines.
+
+    ``beats`` is a light frame (:func:`display_frame`, WGS84) and may be empty.
+    """
+    shown = points.head(limit)
+    if len(shown):
+        bounds = [shown["lon"].min(), shown["lat"].min(), shown["lon"].max(), shown["lat"].max()]
+    elif len(beats):
+        bounds = list(beats.total_bounds)
+    else:
+        bounds = [-0.01, -0.01, 0.01, 0.01]
+    m = base_map(bounds, tiles=tiles, asset_base=asset_base)
+    if len(beats):
+        folium.GeoJson(beats.to_json(drop_id=True), name="Beats", interactive=False,
+                       style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 1.5}).add_to(m)
+    colours = {"enforcement": "#D55E00", "foot_patrol": "#009E73", "community_visit": "#0072B2", "other": "#7F7F7F"}
+    for row in shown.itertuples(index=False):
+        folium.CircleMarker([float(row.lat), float(row.lon)], radius=3, weight=1, fill=True, fill_opacity=0.7,
+                            color=colours.get(str(row.kind), "#7F7F7F")).add_to(m)
+    return m
+
+
+#: Fill of beats left out of the analysis (light grey, hatched look through low opacity).
+NOT_ANALYSED = "#BDBDBD"
+
+
+def not_analysed(light: gpd.GeoDataFrame, *, id_field: str = S.BEAT_ID) -> folium.FeatureGroup:
+    """Beats (or blocks) left out of the analysis: grey, not clickable, a tooltip saying so."""
+    frame = light.assign(_status="not analysed (left out of the analysis)")
+    group = folium.FeatureGroup(name="Not analysed")
+    folium.GeoJson(frame.to_json(drop_id=True),
+                   style_function=lambda f: {"fillColor": NOT_ANALYSED, "fillOpacity": 0.5, "color": "#999999",
+                                             "weight": 0.6, "dashArray": "4 3"},
+                   tooltip=TextTooltip(fields=[id_field, "_status"], aliases=["Beat", "Status"])).add_to(group)
+    return group
+
+
 def legend_block(title: str, entries: Sequence[tuple[str, str]]) -> str:
     """A legend in words: a title and one swatch with text per class (HTML, escaped)."""
     rows = "".join(

@@ -16,7 +16,14 @@ from sqlalchemy import Engine
 from beatmap import activity_cache, store
 from beatmap import schema as S
 from beatmap.errors import InputError, StoreError
-from beatmap.metrics import Window, coverage_by_beat, coverage_by_block, default_window, unmatched_track_visits
+from beatmap.metrics import (
+    Window,
+    analysed_blocks,
+    coverage_by_beat,
+    coverage_by_block,
+    default_window,
+    unmatched_track_visits,
+)
 from beatmap.settings import Settings
 from beatmap.store import presence as presence_store
 
@@ -78,6 +85,7 @@ def block_coverage(
             raise InputError(f"--beat {beat_id!r}: no such beat; beats include {known}.")
         raise StoreError("no beats or blocks in the store yet; load them with `beatmap areas` "
                          "or build the demo city with `beatmap demo`.")
+    blocks = analysed_blocks(blocks, settings)
     first, after = window.utc_bounds()
     events = store.read_events(engine, start=first, end=after, beat_id=beat_id,
                                columns=("occurred_at", S.KIND, S.OFFICER_ID, S.BLOCK_ID))
@@ -115,8 +123,12 @@ def _gps_caveat(cov: pd.DataFrame, presence: pd.DataFrame, *, hours: int) -> Non
 
 
 def beat_coverage(engine: Engine, *, window: Window, settings: Settings) -> gpd.GeoDataFrame:
-    """Per-beat summary over ``window``, with beat geometry in the analysis CRS."""
+    """Per-beat summary over ``window``, with beat geometry in the analysis CRS.
+
+    An excluded beat (``settings.excluded_beats``) has ``analysed`` False and no figures.
+    """
     beats = store.read_beats(engine)
     summary = coverage_by_beat(block_coverage(engine, window=window, settings=settings))
     merged = beats[[S.BEAT_ID, "geometry"]].merge(summary, on=S.BEAT_ID, how="left")
+    merged["analysed"] = ~merged[S.BEAT_ID].isin(list(settings.excluded_beats))
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=beats.crs)

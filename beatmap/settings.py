@@ -7,6 +7,7 @@ the dashboard read unless told otherwise; a missing file means the defaults.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from beatmap.errors import InputError
 RULES: tuple[str, ...] = ("neighbours", "poisson", "empirical_bayes")
 
 DEFAULT_SETTINGS_PATH = Path("data/settings.toml")
+#: The environment variable naming the settings file, when no file is given (``--settings``).
+ENV_VAR = "BEATMAP_SETTINGS"
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,18 @@ class Settings:
         GPS tracks: whether any page may show an individual officer's track
         (default false; presence is shown per block and, to supervisors, per
         officer or unit).
+    rejects_kept_per_reason : int
+        Imports: the rejected rows kept in the store per reason and import
+        (the counts per reason are always kept); a file of garbage no longer
+        fills the store.
+    pileup_share, pileup_min : float, int
+        Imports: a point holding more than ``pileup_share`` of an import's
+        located rows and at least ``pileup_min`` of them is a pile-up (a
+        geocoder's city centre, a station address), reported as a warning.
+    excluded_beats : tuple of str
+        Beats left out of the analysis (harbour beats, a catch-all "99"):
+        their blocks are shown as not analysed, never flagged, and left out
+        of coverage figures.
     """
 
     timezone: str = "America/Chicago"
@@ -209,6 +224,10 @@ class Settings:
     retain_pings_days: int = 90
     silent_minutes: int = 60
     show_officer_tracks: bool = False
+    rejects_kept_per_reason: int = 1000
+    pileup_share: float = 0.01
+    pileup_min: int = 50
+    excluded_beats: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -231,6 +250,8 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
                "route_weight_rarely_visited", "route_weight_per_day", "route_days_cap", "route_time_limit_s"),
     "visits": ("visit_edit_hours", "visit_subtypes", "visit_backdate_days"),
+    "imports": ("rejects_kept_per_reason", "pileup_share", "pileup_min"),
+    "analysis": ("excluded_beats",),
     "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim",
                  "trusted_proxy_header"),
     "gps": ("max_gap_s", "mode_window_s", "vehicle_speed_kmh", "stop_max_s", "visit_min_minutes",
@@ -303,6 +324,14 @@ def _problems(s: Settings) -> list[str]:
         problems.append("lockout_minutes must be between 1 and 1440 (a day)")
     if not 5 <= s.session_minutes <= 1440:
         problems.append("session_minutes must be between 5 and 1440 (a day)")
+    if not (isinstance(s.rejects_kept_per_reason, int) and s.rejects_kept_per_reason >= 1):
+        problems.append("rejects_kept_per_reason must be a whole number of at least 1 (rows kept per reason)")
+    if not (isinstance(s.pileup_share, int | float) and 0 < s.pileup_share <= 1):
+        problems.append("pileup_share must be a share above 0 and at most 1, e.g. 0.01 for 1%")
+    if not (isinstance(s.pileup_min, int) and s.pileup_min >= 2):
+        problems.append("pileup_min must be a whole number of at least 2")
+    if not all(isinstance(b, str) and b.strip() for b in s.excluded_beats):
+        problems.append("excluded_beats must be a list of beat ids in quotes, e.g. [\"H1\", \"99\"]")
     if not s.sso_roles_claim.strip() or not s.sso_beats_claim.strip():
         problems.append("sso_roles_claim and sso_beats_claim must name claims, e.g. \"roles\" and \"beats\"")
     problems.extend(_gps_problems(s))
@@ -331,20 +360,27 @@ def _gps_problems(s: Settings) -> list[str]:
     return problems
 
 
+def settings_path(given: str | Path | None = None) -> str | Path | None:
+    """The settings file to read: the one ``given``, else ``$BEATMAP_SETTINGS``, else None (the default file)."""
+    return given if given is not None else os.environ.get(ENV_VAR) or None
+
+
 def read_settings(path: str | Path | None = None) -> Settings:
     """Read settings from a TOML file; defaults where a key is absent.
 
     Parameters
     ----------
     path : str or Path, optional
-        The file; ``data/settings.toml`` when not given.  A missing default
-        file means all defaults; a missing named file is an error.
+        The file; ``data/settings.toml`` when not given (pass
+        :func:`settings_path` to honour ``$BEATMAP_SETTINGS``).  A missing
+        default file means all defaults; a missing named file is an error.
     """
     explicit = path is not None
     path = Path(path) if explicit else DEFAULT_SETTINGS_PATH
     if not path.exists():
         if explicit:
-            raise InputError(f"{path}: settings file not found. Check the path given to --settings.")
+            raise InputError(f"{path}: settings file not found. Check the path given to --settings or "
+                             f"in ${ENV_VAR}.")
         return Settings()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from beatmap import accounts, store
+from beatmap.audit import read_audit
 from beatmap.ui.safe import md_escape
 from tests.conftest import app_as, import_rows, load_two_beats
 
@@ -152,6 +153,37 @@ def test_import_page_asks_for_files(small_store, maps):
     assert not at.exception
     next(b for b in at.button if b.label == "Import activity").click().run()
     assert any("Choose the activity file" in e.value for e in at.error)
+
+
+def test_import_page_lists_imports_and_a_supervisor_undoes_one(small_store, maps):
+    at = app_as("sgt")
+    at.switch_page("beatmap/ui/pages/import_data.py").run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert table["status"].tolist() == ["live"] and table["file_name"].str.endswith("a.csv").all()
+    undo = next(b for b in at.button if b.label == "Undo import")
+    undo.click().run()
+    assert any("Tick the box" in e.value for e in at.error)  # nothing happens without the confirmation
+    assert store.counts(store.open_store(small_store))["events"] == 25
+    at.checkbox[0].check()
+    next(b for b in at.button if b.label == "Undo import").click().run()
+    assert not at.exception and any("removed 25 records" in s.value for s in at.success)
+    engine = store.open_store(small_store)
+    assert store.counts(engine)["events"] == 0
+    assert read_audit(engine).iloc[0][["action", "actor"]].tolist() == ["import.undo", "sgt"]
+
+
+def test_excluded_beat_is_shown_as_not_analysed_and_never_flagged(small_store, maps, tmp_path, monkeypatch):
+    settings = tmp_path / "s.toml"
+    settings.write_text('[analysis]\nexcluded_beats = ["B"]\n')
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(settings))
+    drawn, _ = maps
+    at = run_app()
+    _, _, layers = drawn[-1]
+    assert [layer.layer_name for layer in layers] == ["Beats", "Not analysed"]
+    assert metric(at, "Enforcement only") == "0"  # beat B's enforcement-only block is not analysed
+    beats = next(d.value for d in at.dataframe if "coverage_pct" in d.value.columns)
+    assert beats["beat_id"].tolist() == ["A"]
 
 
 def test_empty_store_suggests_the_next_step(tmp_path, monkeypatch, maps):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -203,4 +204,94 @@ def test_a_reload_keeps_you_signed_in_until_you_sign_out(served_app):
         page.reload(wait_until="domcontentloaded")
         side.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
         assert side.get_by_text("Signed in as").count() == 0
+
+
+def shapes_in_file(browser, path: Path, *, framed: bool = False) -> tuple[int, int]:
+    """Open a downloaded page from disk (no server) and count its map's drawn shapes: (clickable, all).
+
+    ``framed``: the map sits in an ``iframe`` of the page (the one-page beat summary).
+    """
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri(), wait_until="load")
+    frame = page.wait_for_selector("iframe", state="attached", timeout=30_000).content_frame() if framed else page
+    with contextlib.suppress(PlaywrightError):  # no shape drawn: the counts below say so
+        frame.wait_for_selector(".leaflet-overlay-pane path", state="attached", timeout=15_000)
+    counts = (frame.locator("path.leaflet-interactive").count(), frame.locator(".leaflet-overlay-pane path").count())
+    page.close()
+    assert errors == [], f"{path.name}: script errors {errors}"
+    return counts
+
+
+def download(page, label: str, folder: Path) -> Path:
+    """Click the download button ``label`` and save the file it gives in ``folder``."""
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name=label).click()
+    path = folder / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
+def test_exported_maps_draw_their_shapes_offline(served_app, tmp_path):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        page.goto(served_app, wait_until="domcontentloaded")
+        sign_in(page, "sgt")
+
+        # City level: the map file draws the two beats.
+        map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)
+        page.get_by_text("Export", exact=True).click()
+        city = download(page, "Map (HTML, works offline)", tmp_path)
+        assert city.name == "map-city.html"
+
+        # One beat: its 4 blocks (clickable) and the outlines over them, in the map file and in the one-page summary.
+        # (a new session: a click on the map after a download does not always reach the page)
+        context.close()
+        context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        page.goto(served_app, wait_until="domcontentloaded")
+        sign_in(page, "sgt")
+        map_with_shapes(page, 2).locator("path.leaflet-interactive").nth(0).click()
+        page.get_by_text("Colour blocks by").wait_for(timeout=30_000)
+        frame, drawn = map_with_shapes(page, 4), -1
+        while drawn != (drawn := frame.locator(".leaflet-overlay-pane path").count()):  # blocks, then outlines
+            page.wait_for_timeout(700)
+        assert drawn >= 5
+        page.get_by_text("Export", exact=True).click()
+        beat_map = download(page, "Map (HTML, works offline)", tmp_path)
+        summary = download(page, "One-page beat summary (print-ready HTML)", tmp_path)
+        context.close()
+
+        offline = browser.new_context(offline=True)
+        assert shapes_in_file(offline, city) == (2, 2)
+        assert shapes_in_file(offline, beat_map) == (4, drawn)  # what the dashboard draws for the beat
+        assert shapes_in_file(offline, summary, framed=True) == (4, drawn)
         browser.close()
+
+
+def test_mapping_wizard_imports_a_socrata_export_without_toml(served_app, tmp_path):
+    # A crime export the app has never seen: ISO times, latitude/longitude, its own column names.
+    export = tmp_path / "incidents.csv"
+    export.write_text("incident_id,incident_datetime,incident_category,latitude,longitude\n" + "".join(
+        f"X{i},2026-03-{1 + i % 9:02d}T{i % 24:02d}:15:00.000,THEFT,41.8759{i % 10},-87.6363{i % 10}\n"
+        for i in range(30)))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 2400})
+        page.goto(served_app, wait_until="domcontentloaded")
+        sign_in(page, "sgt")
+        page.get_by_role("link", name="Import").click()
+        page.get_by_text("2. Activity").wait_for(timeout=30_000)
+        page.locator('[data-testid="stFileUploader"]').nth(2).locator("input[type=file]").set_input_files(str(export))
+        page.get_by_text("'incident_datetime' reads as ISO 8601", exact=False).wait_for(timeout=30_000)
+        page.get_by_text("The format reads all 30 times of the first rows.").wait_for(timeout=30_000)
+        page.get_by_text("of the first 30 rows, 30 give a point and 0 would be rejected", exact=False).wait_for(
+            timeout=30_000)
+        page.get_by_role("button", name="Import activity").click()
+        page.get_by_text("Imported 30 records from incidents.csv", exact=False).wait_for(timeout=60_000)
+        body = page.locator("body").inner_text()
+        browser.close()
+    assert "/tmp" not in body and "--" not in body.replace("—", "")

@@ -87,13 +87,14 @@ def test_hostile_names_render_as_text_and_run_nothing(hostile_app):
         page.locator('[data-testid="stSidebarNav"]').get_by_text("Import").click()
         page.get_by_text("2. Activity").wait_for(timeout=30_000)
         page.locator('input[type="file"]').nth(2).set_input_files(str(upload))
-        page.get_by_role("textbox", name="Feed name").fill(FEED)
+        page.get_by_text("The first rows of upload.csv").wait_for(timeout=30_000)  # the mapping step is shown
+        page.get_by_role("textbox", name="Feed name for the import").fill(FEED)
         page.get_by_role("button", name="Import activity").click()
         ignored = page.get_by_text("ignored columns:")
         ignored.wait_for(timeout=60_000)
         assert COLUMN in ignored.inner_text()
         download = page.get_by_text("Download the rejected rows of feed")
         download.wait_for(timeout=30_000)
-        assert download.inner_text() == f"Download the rejected rows of feed {FEED} (CSV)"
+        assert download.inner_text() == f"Download the rejected rows of feed {FEED} kept for this import (CSV)"
         assert page.locator("img[src='y']").count() == 0
     assert dialogs == [], f"a script ran: {dialogs}"

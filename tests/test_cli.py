@@ -139,3 +139,54 @@ def test_help_names_the_store_default():
 
     text = build_parser().format_help()
     assert f"${store.ENV_VAR}" in text and str(store.DEFAULT_DB) in text
+
+
+def test_settings_variable_is_read_when_no_settings_file_is_given(files, capsys, monkeypatch):
+    db = store_db(files / "s.db")
+    assert run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")[0] == 0
+    assert run(capsys, "--db", db, "import", str(files / "activity.csv"))[0] == 0
+    short = files / "short.toml"
+    short.write_text("[coverage]\nwindow_days = 1\n")
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(short))
+    code, out, _ = run(capsys, "--db", db, "beats", "--out", str(files / "beats.csv"))
+    assert code == 0 and "2026-03-02 to 2026-03-02" in out  # the variable's one-day window, not the default
+    code, out, _ = run(capsys, "--db", db, "--settings", str(files / "none.toml"), "beats",
+                       "--out", str(files / "beats.csv"))
+    assert code == 2  # --settings wins over the variable
+    broken = files / "broken.toml"
+    broken.write_text("[coverage]\nwindow_dayz = 3\n")
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(broken))
+    code, _, err = run(capsys, "--db", db, "beats", "--out", str(files / "beats.csv"))
+    assert code == 2 and "broken.toml" in err and "window_dayz" in err
+
+
+def test_excluded_beats_are_not_analysed(files, capsys, monkeypatch):
+    db = store_db(files / "s.db")
+    code, _, err = run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100",
+                       "--exclude-beats", "B,Z9")
+    assert code == 2 and "no beat 'Z9'" in err and "A, B" in err
+    code, out, _ = run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100",
+                       "--exclude-beats", "B")
+    assert code == 0 and "not analysed: beats B (16 blocks, 50% of all)" in out
+    # Enforcement only in B: it would be flagged, but B is left out.
+    (files / "b.csv").write_text("occurred_at,lat,lon,kind\n2026-03-01T10:00,41.87596,-87.63631,foot_patrol\n"
+                                 + "".join(f"2026-03-0{d}T10:00,41.87689,-87.63150,enforcement\n" for d in range(1, 4)))
+    assert run(capsys, "--db", db, "import", str(files / "b.csv"))[0] == 0
+    code, out, _ = run(capsys, "--db", db, "coverage", "--from", "2026-03-01", "--to", "2026-03-31",
+                       "--out", str(files / "cov.csv"))
+    cov = pd.read_csv(files / "cov.csv")
+    assert code == 0 and set(cov["beat_id"]) == {"A"} and len(cov) == 16
+    code, out, _ = run(capsys, "--db", db, "beats", "--from", "2026-03-01", "--to", "2026-03-31",
+                       "--out", str(files / "beats.csv"))
+    beats = pd.read_csv(files / "beats.csv").set_index("beat_id")
+    assert not beats.loc["B", "analysed"] and pd.isna(beats.loc["B", "flagged"])
+    assert beats.loc["A", "analysed"] and beats.loc["A", "blocks"] == 16
+    # Loading the areas again without the option brings B back; the settings list leaves it out again.
+    assert run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")[0] == 0
+    run(capsys, "--db", db, "coverage", "--from", "2026-03-01", "--to", "2026-03-31", "--out", str(files / "c2.csv"))
+    flagged = pd.read_csv(files / "c2.csv")
+    assert (flagged["flag"] == "enforcement_only").sum() == 1
+    (files / "s.toml").write_text('[analysis]\nexcluded_beats = ["B"]\n')
+    run(capsys, "--db", db, "--settings", str(files / "s.toml"), "coverage", "--from", "2026-03-01", "--to",
+        "2026-03-31", "--out", str(files / "c3.csv"))
+    assert set(pd.read_csv(files / "c3.csv")["beat_id"]) == {"A"}

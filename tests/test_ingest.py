@@ -11,7 +11,7 @@ import pytest
 
 from beatmap import store
 from beatmap.errors import InputError, StoreError
-from beatmap.ingest import import_activity, load_areas
+from beatmap.ingest import ImportFailedError, import_activity, load_areas
 from tests.conftest import load_two_beats, metric_frame, square
 
 NOW = pd.Timestamp("2026-06-01", tz="UTC")
@@ -47,10 +47,11 @@ def test_import_accounts_for_every_row(loaded, settings, tmp_path):
 
     again = import_activity(loaded, path, settings=settings, now=NOW)
     assert (again.imported, again.duplicates, again.rejected) == (0, 3, 2)
-    assert store.counts(loaded)["events"] == 2 and store.counts(loaded)["rejects"] == 2
-
-    rejects = store.read_rejects(loaded)
-    assert rejects["row_number"].tolist() == [4, 5]
+    assert store.counts(loaded)["events"] == 2
+    # The same file again: its rejects are its own, and they supersede the first import's.
+    assert len(store.read_rejects(loaded, batch_id=again.batch_id)) == 2
+    rejects = store.read_current_rejects(loaded)
+    assert rejects["row_number"].tolist() == [4, 5] and set(rejects["batch_id"]) == {again.batch_id}
     assert json.loads(rejects["raw"].iloc[1])["kind"] == "nap"
 
 
@@ -124,3 +125,52 @@ def test_areas_round_trip_geometry(loaded):
     blocks = store.read_blocks(loaded)
     assert isinstance(blocks, gpd.GeoDataFrame) and len(blocks) == 32
     assert blocks.crs.is_projected and blocks.geometry.area.sum() == pytest.approx(800 * 400, rel=1e-6)
+
+
+def test_all_rejected_saves_nothing_and_names_the_reason(loaded, settings, tmp_path):
+    before = store.counts(loaded)
+    rows = "".join(f"03/{d:02d}/2026 10:00:00 AM,{INSIDE},foot_patrol,O1,\n" for d in range(1, 6))
+    with pytest.raises(ImportFailedError) as caught:
+        import_activity(loaded, csv(tmp_path, rows + f"2026-03-09T10:00,{INSIDE},nap,O1,\n"),
+                        settings=settings, now=NOW)
+    message = str(caught.value)
+    assert "all 6 rows were rejected" in message and "nothing was imported" in message
+    assert "(5 rows)" in message and "'03/01/2026 10:00:00 AM'" in message  # the most common reason, with a value
+    assert "set time_format = '%m/%d/%Y %I:%M:%S %p'" in message  # what to do
+    assert "1 other reason" in message
+    assert caught.value.summary.reject_reasons[next(iter(caught.value.summary.reject_reasons))] == 5
+    assert store.counts(loaded) == before
+
+
+def test_all_outside_the_beats_saves_nothing(loaded, settings, tmp_path):
+    before = store.counts(loaded)
+    north = "41.95,-87.63631"  # 8 km north of the test city
+    with pytest.raises(ImportFailedError, match="every one of the 2 located rows falls outside every beat"):
+        import_activity(loaded, csv(tmp_path, f"2026-03-01T10:00,{north},foot_patrol,O1,\n"
+                                              f"2026-03-02T10:00,{north},foot_patrol,O1,\n"), settings=settings, now=NOW)
+    assert store.counts(loaded) == before
+    # One row inside is enough to import (and the outside one is counted).
+    summary = import_activity(loaded, csv(tmp_path, f"2026-03-01T10:00,{north},foot_patrol,O1,\n"
+                                                    f"2026-03-02T10:00,{INSIDE},foot_patrol,O1,\n"),
+                              settings=settings, now=NOW)
+    assert (summary.imported, summary.outside) == (2, 1)
+
+
+def test_reasons_give_the_value_and_the_fix_grouped_with_examples(loaded, settings, tmp_path):
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[source]\ntime_format = "%m/%d/%Y %I:%M:%S %p"\n')
+    rows = "".join(f"2012-01-{d:02d}T00:00:00.000,{INSIDE},foot_patrol,O1,\n" for d in range(1, 6))
+    rows += f"01/09/2012 10:00:00 AM,{INSIDE},foot_patrol,O1,\n01/09/2012 11:00:00 AM,{INSIDE},,O1,\n"
+    summary = import_activity(loaded, csv(tmp_path, rows), settings=settings, mapping_path=mapping, now=NOW,
+                              file_name="crimes.csv")
+    assert (summary.imported, summary.rejected, summary.file) == (1, 6, "crimes.csv")
+    (time_reason, n_time), (kind_reason, n_kind) = summary.reject_reasons.items()
+    assert (n_time, n_kind) == (5, 1)
+    assert "'%m/%d/%Y %I:%M:%S %p'" in time_reason and "remove time_format to read ISO times" in time_reason
+    examples = summary.reject_examples[time_reason]
+    assert [e["row"] for e in examples] == [1, 2, 3]
+    assert examples[0]["reason"].startswith("occurred_at '2012-01-01T00:00:00.000' is not in the format")
+    assert summary.reject_examples[kind_reason][0]["reason"].startswith("kind '' is not one of")
+    stored = store.read_rejects(loaded, batch_id=summary.batch_id)
+    assert stored["reason"].str.endswith("remove time_format to read ISO times").sum() == 5  # never cut
+    assert set(stored["file_name"]) == {"crimes.csv"}

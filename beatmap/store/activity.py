@@ -24,10 +24,12 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start:start + size]
 
 
-def add_batch(conn: Connection, *, what: str, source: str, file_name: str, summary: dict) -> int:
-    """Record an import batch and return its id."""
+def add_batch(conn: Connection, *, what: str, source: str, file_name: str, summary: dict,
+              imported_by: str | None = None, content_hash: str | None = None) -> int:
+    """Record an import batch (who imported it, the file's SHA-256) and return its id."""
     result = conn.execute(insert(batches).values(
         what=what, source=source, file_name=file_name, imported_at=datetime.now(UTC), summary=json.dumps(summary),
+        imported_by=imported_by, content_hash=content_hash,
     ))
     key = result.inserted_primary_key
     assert key is not None
@@ -128,7 +130,8 @@ def _copy_events(conn: Connection, rows: list[tuple[Any, ...]], names: str) -> s
 
 
 def insert_rejects(conn: Connection, batch_id: int, rejects: pd.DataFrame, *, source: str, file_name: str) -> None:
-    """Keep rejected rows with their reasons for a batch (a row kept already, by any batch, is skipped).
+    """Keep rejected rows with their reasons for a batch (each batch its own: a row rejected again by a later
+    import is kept again, under that import, with its reason then).
 
     As row arrays through the driver, not per-row dicts: ``executemany`` on
     SQLite, ``COPY`` into a staging table on PostgreSQL.
@@ -147,12 +150,11 @@ def insert_rejects(conn: Connection, batch_id: int, rejects: pd.DataFrame, *, so
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         _copy_to_stage(conn, "rejects", columns, rows)
-        conn.exec_driver_sql(f"INSERT INTO rejects ({names}) SELECT {names} FROM rejects_stage "
-                             "ON CONFLICT (fingerprint) DO NOTHING")
+        conn.exec_driver_sql(f"INSERT INTO rejects ({names}) SELECT {names} FROM rejects_stage")
         conn.exec_driver_sql("DROP TABLE rejects_stage")
         return
     markers = ", ".join(["?"] * len(columns))
-    sql = f"INSERT INTO rejects ({names}) VALUES ({markers}) ON CONFLICT (fingerprint) DO NOTHING"
+    sql = f"INSERT INTO rejects ({names}) VALUES ({markers})"
     for chunk in _chunks(rows, 20000):
         conn.exec_driver_sql(sql, chunk)
 

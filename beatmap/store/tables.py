@@ -85,6 +85,11 @@ batches = Table(
     Column("file_name", Text, nullable=False),
     Column("imported_at", UTCDateTime, nullable=False),
     Column("summary", Text, nullable=False),  # JSON: the counts printed to the user
+    Column("imported_by", Text),  # account name, or "cli:<os user>"
+    Column("content_hash", Text),  # SHA-256 of the file: the same file imported again supersedes this batch's rejects
+    Column("superseded_by", Integer),  # the batch whose rejects replace this one's (same file again, or a replace)
+    Column("undone_at", UTCDateTime),  # set when the batch was undone or replaced: its records are gone
+    Column("undone_by", Text),
     sqlite_autoincrement=True,
 )
 
@@ -120,14 +125,22 @@ events = Table(
 rejects_table = Table(
     "rejects", metadata,
     Column("reject_id", Integer, primary_key=True, autoincrement=True),
-    Column("fingerprint", Text, nullable=False, unique=True),
-    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False),
+    Column("fingerprint", Text, nullable=False, index=True),  # the same row in several batches: one row per batch
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False, index=True),
     Column("source", Text, nullable=False),
     Column("file_name", Text, nullable=False),
     Column("row_number", Integer, nullable=False),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),  # JSON object of the row's cells
     sqlite_autoincrement=True,
+)
+
+# Records a batch did not add because the store already held them (a later import of an overlapping file):
+# undoing the batch that added them moves them to the earliest such batch instead of losing them.
+skipped_duplicates = Table(
+    "skipped_duplicates", metadata,
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.event_id"), primary_key=True, index=True),
 )
 
 area_notes = Table(

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from beatmap import naming, store
 from beatmap import schema as S
 from beatmap.crs import WGS84
+from beatmap.exclusions import effective_settings
 from beatmap.metrics import neighbour_pairs
 from beatmap.render import display_frame
 from beatmap.report import read_activity, window_from_store
@@ -26,8 +27,9 @@ from beatmap.streets import map_streets_from_store
 
 
 def get_settings() -> Settings:
-    """The department settings (``$BEATMAP_SETTINGS`` or ``data/settings.toml``)."""
-    return _settings_at(os.environ.get("BEATMAP_SETTINGS"))
+    """The department settings (``$BEATMAP_SETTINGS`` or ``data/settings.toml``), with the beats the store's
+    areas leave out of the analysis (see :mod:`beatmap.exclusions`)."""
+    return effective_settings(_settings_at(os.environ.get("BEATMAP_SETTINGS")), get_engine())
 
 
 @st.cache_resource

@@ -12,12 +12,14 @@ from beatmap.neglect import neglected_areas
 from beatmap.render import (
     FLAG_WORDS,
     MEASURES,
+    NOT_ANALYSED,
     area_outlines,
     base_map,
     beat_summary_html,
     choropleth,
     display_frame,
     measure_colours,
+    not_analysed,
     outlines,
     standalone_html,
 )
@@ -76,22 +78,30 @@ elif int(cov["visits"].sum()) == 0:
 if beat == CITY:
     shown, shown_before = cov, before
     figures = components.key_figures(cov, before, before_label=before_label)
-    shapes = data.beat_shapes(engine, url, v)
-    shapes = shapes[shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
+    all_shapes = data.beat_shapes(engine, url, v)
+    shapes = all_shapes[all_shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
+    shown_out = list(settings.excluded_beats) if user is not None and user.all_beats else []
+    left_out = all_shapes[all_shapes[S.BEAT_ID].isin(shown_out)]
     light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
     colours, entries = measure_colours(light["coverage_pct"], "coverage_pct")
-    layer = choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
-                       tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
-                       aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"])
+
+    def map_layers() -> list:
+        """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
+        return [choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
+                           tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
+                           aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"]),
+                *([not_analysed(left_out)] if len(left_out) else [])]
+
     left, right = st.columns([4, 1])
     city_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
                                    data.street_lines(engine, url, v, None))
     basemap.BeatLabels(basemap.beat_label_points(shapes)).add_to(city_map)
     with left:
-        result = mapview.show_map(city_map, key="map-city", layers=[layer])
+        result = mapview.show_map(city_map, key="map-city", layers=map_layers())
     with right:
         components.legend("Coverage: share of the beat's blocks with a foot patrol or community visit",
-                          [(c, f"{t} %") for c, t in entries])
+                          [(c, f"{t} %") for c, t in entries]
+                          + ([(NOT_ANALYSED, "Not analysed (left out)")] if len(left_out) else []))
         st.caption("Click a beat to see its blocks.")
     picked = mapview.clicked(result, S.BEAT_ID)
     if picked and picked != st.session_state.get("f_city_click"):
@@ -119,20 +129,23 @@ else:
     colours, entries = measure_colours(light[measure], measure)
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
     selected = st.session_state.get("f_block")
-    layer = choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
-                       highlight=selected or None,
-                       tooltip_fields=[naming.NAME, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
-                       aliases=["Where", "Block", "Visits", "Enforcement", "Why flagged"])
     all_outlines = data.beat_shapes(engine, url, v)
     beat_outline = all_outlines[all_outlines[S.BEAT_ID] == beat]
+
+    def map_layers() -> list:
+        """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
+        return [choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
+                           highlight=selected or None,
+                           tooltip_fields=[naming.NAME, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
+                           aliases=["Where", "Block", "Visits", "Enforcement", "Why flagged"]),
+                outlines(beat_outline),
+                *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))] if len(areas) else [])]
+
     left, right = st.columns([4, 1])
     with left:
         beat_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
                                        data.street_lines(engine, url, v, beat))
-        result = mapview.show_map(beat_map, key=f"map-beat-{beat}",
-                                  layers=[layer, outlines(beat_outline),
-                                          *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))]
-                                            if len(areas) else [])])
+        result = mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers())
     with right:
         components.legend(MEASURES[measure], entries)
         if len(areas):
@@ -237,7 +250,8 @@ with st.expander("Export"):
 
     def map_page() -> str:
         m = base_map(data.bounds(shapes), tiles="none")
-        layer.add_to(m)
+        for layer in map_layers():  # new layers: the drawn ones were renamed for the dashboard's map
+            layer.add_to(m)
         return standalone_html(m, vendor_dir=VENDOR)
 
     st.download_button("Map (HTML, works offline)", audited(map_page, f"map-{name}.html", "map"),
