@@ -40,12 +40,39 @@ if TYPE_CHECKING:
     from beatmap.routing.route import Route
 
 __all__ = [
-    "NO_BEATS", "PAGES", "block_coverage_for", "check_beat", "delete_visit_as", "edit_visit_as", "export",
-    "export_audit_log", "heat_points", "import_activity_as", "import_history_for", "load_areas_as",
-    "load_streets_as", "log_visit_as", "may_change_city", "may_export", "may_open", "may_see_officers",
-    "officer_breakdown", "officer_id_of", "own_import_batches", "pages_for", "plan_route_as",
-    "preview_publication_as", "publish_as", "read_audit_for", "rejects_for", "require", "require_all_beats",
-    "restrict_to_beats", "route_file", "undo_import_as", "visible_beats",
+    "NO_BEATS",
+    "PAGES",
+    "block_coverage_for",
+    "check_beat",
+    "delete_visit_as",
+    "edit_visit_as",
+    "export",
+    "export_audit_log",
+    "heat_points",
+    "import_activity_as",
+    "import_history_for",
+    "load_areas_as",
+    "load_streets_as",
+    "log_visit_as",
+    "may_change_city",
+    "may_export",
+    "may_open",
+    "may_see_officers",
+    "officer_breakdown",
+    "officer_id_of",
+    "own_import_batches",
+    "pages_for",
+    "plan_route_as",
+    "preview_publication_as",
+    "publish_as",
+    "read_audit_for",
+    "rejects_for",
+    "require",
+    "require_all_beats",
+    "restrict_to_beats",
+    "route_file",
+    "undo_import_as",
+    "visible_beats",
 ]
 
 #: Every page of the dashboard and the roles that may open it, in menu order.
@@ -124,8 +151,10 @@ def check_beat(user: User | None, beat_id: str, *, what: str) -> str:
         return beat_id
     if not user.beats:
         raise AccessError(NO_BEATS)
-    raise AccessError(f"{what}: beat {beat_id!r} is not one of your beats ({', '.join(user.beats)}); choose one "
-                      "of yours, or ask an administrator to assign it.")
+    raise AccessError(
+        f"{what}: beat {beat_id!r} is not one of your beats ({', '.join(user.beats)}); choose one "
+        "of yours, or ask an administrator to assign it."
+    )
 
 
 def officer_id_of(user: User) -> str:
@@ -177,8 +206,9 @@ def block_coverage_for(
     return cov if may_see_officers(user) else cov.drop(columns="officers")
 
 
-def officer_breakdown(user: User | None, activity: pd.DataFrame, blocks: pd.DataFrame, *,
-                      window: Window) -> pd.DataFrame:
+def officer_breakdown(
+    user: User | None, activity: pd.DataFrame, blocks: pd.DataFrame, *, window: Window
+) -> pd.DataFrame:
     """Per-officer presence (:func:`beatmap.metrics.coverage_by_officer`) on the user's beats; supervisors only."""
     require(user, SUPERVISOR, what="per-officer figures")
     return coverage_by_officer(_activity_on(activity, restrict_to_beats(user, blocks)), window=window)
@@ -228,8 +258,17 @@ def plan_route_as(
     from beatmap.routing.plan import route_from_store  # the solver loads only when a route is planned
 
     check_beat(user, beat_id, what="walking routes")
-    return route_from_store(engine, beat_id=beat_id, start=start, minutes=minutes, settings=settings, end=end,
-                            dwell_min=dwell_min, seed=seed, area_id=area_id)
+    return route_from_store(
+        engine,
+        beat_id=beat_id,
+        start=start,
+        minutes=minutes,
+        settings=settings,
+        end=end,
+        dwell_min=dwell_min,
+        seed=seed,
+        area_id=area_id,
+    )
 
 
 def log_visit_as(
@@ -262,13 +301,33 @@ def log_visit_as(
         As :func:`beatmap.visits.log_visit`.
     """
     check_beat(user, beat_id, what="logging visits")
-    return visits.log_visit(engine, officer_id=officer_id_of(user), lat=lat, lon=lon, kind=kind,
-                            client_token=client_token, settings=settings, subtype=subtype, occurred_at=occurred_at,
-                            duration_min=duration_min, note=note, beat_id=beat_id, actor=user.name, now=now)
+    return visits.log_visit(
+        engine,
+        officer_id=officer_id_of(user),
+        lat=lat,
+        lon=lon,
+        kind=kind,
+        client_token=client_token,
+        settings=settings,
+        subtype=subtype,
+        occurred_at=occurred_at,
+        duration_min=duration_min,
+        note=note,
+        beat_id=beat_id,
+        actor=user.name,
+        now=now,
+    )
 
 
-def edit_visit_as(engine: Engine, user: User | None, event_id: int, *, settings: Settings,
-                  now: datetime | None = None, **changes: object) -> dict:
+def edit_visit_as(
+    engine: Engine,
+    user: User | None,
+    event_id: int,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    **changes: object,
+) -> dict:
     """:func:`beatmap.visits.edit_visit` by a signed-in officer or supervisor, within their beats.
 
     ``changes`` are the fields to correct (``kind``, ``subtype``, ``note``, ...).
@@ -281,16 +340,34 @@ def edit_visit_as(engine: Engine, user: User | None, event_id: int, *, settings:
         When ``user`` may not change this visit, or it is (or would move) outside their beats.
     """
     require(user, *_DATA_ROLES, what="correcting visits")
-    return visits.edit_visit(engine, event_id, actor=user.name, officer_id=officer_id_of(user), role=user.role,
-                             settings=settings, beats=_beats_of(user), now=now, **changes)
+    return visits.edit_visit(
+        engine,
+        event_id,
+        actor=user.name,
+        officer_id=officer_id_of(user),
+        role=user.role,
+        settings=settings,
+        beats=_beats_of(user),
+        now=now,
+        **changes,
+    )
 
 
-def delete_visit_as(engine: Engine, user: User | None, event_id: int, *, settings: Settings,
-                    now: datetime | None = None) -> None:
+def delete_visit_as(
+    engine: Engine, user: User | None, event_id: int, *, settings: Settings, now: datetime | None = None
+) -> None:
     """:func:`beatmap.visits.delete_visit` by a signed-in officer or supervisor, within their beats."""
     require(user, *_DATA_ROLES, what="deleting visits")
-    visits.delete_visit(engine, event_id, actor=user.name, officer_id=officer_id_of(user), role=user.role,
-                        settings=settings, beats=_beats_of(user), now=now)
+    visits.delete_visit(
+        engine,
+        event_id,
+        actor=user.name,
+        officer_id=officer_id_of(user),
+        role=user.role,
+        settings=settings,
+        beats=_beats_of(user),
+        now=now,
+    )
 
 
 def _beats_of(user: User) -> tuple[str, ...] | None:
@@ -298,8 +375,7 @@ def _beats_of(user: User) -> tuple[str, ...] | None:
     return None if user.all_beats else tuple(user.beats)
 
 
-def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_name: str, rows: int,
-           what: str) -> str:
+def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_name: str, rows: int, what: str) -> str:
     """Build an export's text for a supervisor and record it in the audit log.
 
     Parameters
@@ -319,8 +395,9 @@ def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_
     return text
 
 
-def route_file(engine: Engine, user: User | None, build: Callable[[], str], *, beat_id: str, file_name: str,
-               what: str) -> str:
+def route_file(
+    engine: Engine, user: User | None, build: Callable[[], str], *, beat_id: str, file_name: str, what: str
+) -> str:
     """Make a walking route's file (GPX or card) for someone who may plan routes on ``beat_id``; audited.
 
     The route names the blocks to walk and when: who took one away is in the
@@ -329,8 +406,9 @@ def route_file(engine: Engine, user: User | None, build: Callable[[], str], *, b
     check_beat(user, beat_id, what="walking routes")
     who = require(user, *_DATA_ROLES, what="walking routes")
     text = build()
-    audit.record(engine, actor=who.name, action="route.download", target=file_name,
-                 details={"what": what, "beat_id": beat_id})
+    audit.record(
+        engine, actor=who.name, action="route.download", target=file_name, details={"what": what, "beat_id": beat_id}
+    )
     return text
 
 
@@ -353,9 +431,17 @@ def import_activity_as(
     name, stored and shown in place of its temporary copy ``path``.
     """
     who = require(user, SUPERVISOR, what="imports")
-    return ingest.import_activity(engine, path, settings=settings, mapping_path=mapping_path, source=source,
-                                  progress=progress or ingest.no_progress, actor=who.name,
-                                  beats=_beats_of(who), file_name=file_name)
+    return ingest.import_activity(
+        engine,
+        path,
+        settings=settings,
+        mapping_path=mapping_path,
+        source=source,
+        progress=progress or ingest.no_progress,
+        actor=who.name,
+        beats=_beats_of(who),
+        file_name=file_name,
+    )
 
 
 def undo_import_as(engine: Engine, user: User | None, batch_id: int) -> UndoResult:
@@ -391,9 +477,19 @@ def load_areas_as(
         For anyone else: beats and blocks are the whole city's.
     """
     who = require_all_beats(user, what="loading beats and blocks")
-    return ingest.load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
-                             blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m,
-                             progress=progress or ingest.no_progress, actor=who.name, exclude_beats=exclude_beats)
+    return ingest.load_areas(
+        engine,
+        beats_path,
+        settings=settings,
+        beat_id_field=beat_id_field,
+        crs=crs,
+        blocks_path=blocks_path,
+        block_id_field=block_id_field,
+        grid_m=grid_m,
+        progress=progress or ingest.no_progress,
+        actor=who.name,
+        exclude_beats=exclude_beats,
+    )
 
 
 def preview_publication_as(engine: Engine, user: User | None, *, settings: Settings) -> PublicAggregates:
@@ -419,8 +515,10 @@ def publish_as(engine: Engine, user: User | None, out_dir: str | Path, *, settin
 
     supervisor = require(user, SUPERVISOR, what="publishing")
     if not supervisor.all_beats:
-        raise AccessError("publishing: the public map covers every beat, and you supervise "
-                          f"{', '.join(supervisor.beats) or 'no beat'}; ask a supervisor of all beats to publish.")
+        raise AccessError(
+            "publishing: the public map covers every beat, and you supervise "
+            f"{', '.join(supervisor.beats) or 'no beat'}; ask a supervisor of all beats to publish."
+        )
     return publish_snapshot(engine, out_dir, settings=settings, actor=supervisor.name)
 
 
@@ -437,8 +535,10 @@ def require_all_beats(user: User | None, *, what: str) -> User:
     """
     who = require(user, SUPERVISOR, what=what)
     if not who.all_beats:
-        raise AccessError(f"Only a supervisor of all beats has access to {what}: it changes every beat, and your "
-                          f"beats are {', '.join(who.beats) or 'none'}. Ask a supervisor of all beats.")
+        raise AccessError(
+            f"Only a supervisor of all beats has access to {what}: it changes every beat, and your "
+            f"beats are {', '.join(who.beats) or 'none'}. Ask a supervisor of all beats."
+        )
     return who
 
 
@@ -456,8 +556,9 @@ def own_import_batches(engine: Engine, user: User) -> set[int]:
     return {int(json.loads(d)["batch_id"]) for d in entries["details"] if json.loads(d).get("batch_id") is not None}
 
 
-def rejects_for(engine: Engine, user: User | None, *, source: str | None = None,
-                batch_id: int | None = None) -> pd.DataFrame:
+def rejects_for(
+    engine: Engine, user: User | None, *, source: str | None = None, batch_id: int | None = None
+) -> pd.DataFrame:
     """:func:`beatmap.store.read_rejects` as ``user`` may see them (supervisors).
 
     A supervisor of all beats sees every rejected row.  A supervisor of some
@@ -504,8 +605,7 @@ def read_audit_for(
 ) -> pd.DataFrame:
     """:func:`beatmap.audit.read_audit` for an administrator."""
     require(user, ADMIN, what="the audit log")
-    return audit.read_audit(engine, start=start, end=end, actor=actor, action=action, timezone=timezone,
-                            limit=limit)
+    return audit.read_audit(engine, start=start, end=end, actor=actor, action=action, timezone=timezone, limit=limit)
 
 
 def export_audit_log(engine: Engine, user: User | None, entries: pd.DataFrame, *, file_name: str) -> str:

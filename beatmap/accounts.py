@@ -49,11 +49,35 @@ from beatmap.sessions import end_sessions_of
 from beatmap.settings import Settings
 
 __all__ = [
-    "ADMIN", "OFFICER", "PUBLIC", "ROLES", "SUPERVISOR", "UNKNOWN_ACCOUNT", "User", "add_user", "authenticate",
+    "ADMIN",
+    "OFFICER",
+    "PUBLIC",
+    "ROLES",
+    "SUPERVISOR",
+    "UNKNOWN_ACCOUNT",
+    "User",
+    "add_user",
+    "authenticate",
     "check_password",
-    "create_first_admin", "disable_user", "enable_user", "generate_password", "get_user", "has_admin",
-    "hash_password", "list_users", "record_sign_in", "record_sign_out", "require", "role_of", "session_expired",
-    "set_beats", "set_password", "set_role", "still_signed_in", "user_from_claims", "verify_password",
+    "create_first_admin",
+    "disable_user",
+    "enable_user",
+    "generate_password",
+    "get_user",
+    "has_admin",
+    "hash_password",
+    "list_users",
+    "record_sign_in",
+    "record_sign_out",
+    "require",
+    "role_of",
+    "session_expired",
+    "set_beats",
+    "set_password",
+    "set_role",
+    "still_signed_in",
+    "user_from_claims",
+    "verify_password",
 ]
 
 OFFICER, SUPERVISOR, ADMIN = "officer", "supervisor", "admin"
@@ -62,8 +86,12 @@ ROLES = ACCOUNT_ROLES
 PUBLIC = "public"
 #: The actor and target of a failed sign-in under a name no account has (the typed text is not kept).
 UNKNOWN_ACCOUNT = "unknown account"
-_ROLE_WORDS = {PUBLIC: "the public (not signed in)", OFFICER: "officers", SUPERVISOR: "supervisors",
-               ADMIN: "administrators"}
+_ROLE_WORDS = {
+    PUBLIC: "the public (not signed in)",
+    OFFICER: "officers",
+    SUPERVISOR: "supervisors",
+    ADMIN: "administrators",
+}
 
 MIN_PASSWORD_LENGTH = 12
 GENERATED_LENGTH = 20
@@ -168,8 +196,10 @@ def check_password(password: str, *, name: str) -> None:
         Saying what to change.
     """
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters "
-                         "(a few unrelated words work well), or leave it empty to generate one.")
+        raise InputError(
+            f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters "
+            "(a few unrelated words work well), or leave it empty to generate one."
+        )
     if name and name.lower() in password.lower():
         raise InputError("the password must not contain the account name.")
 
@@ -195,16 +225,30 @@ _U = store.users_table
 def _normal_name(name: str) -> str:
     clean = str(name).strip().lower()
     if not _NAME.match(clean):
-        raise InputError(f"account name {name!r} is not valid: use 2 to 64 letters, digits, '.', '_', '-' or '@', "
-                         "starting with a letter or digit.")
+        raise InputError(
+            f"account name {name!r} is not valid: use 2 to 64 letters, digits, '.', '_', '-' or '@', "
+            "starting with a letter or digit."
+        )
     return clean
 
 
 def _user_from_row(conn: Connection, row: Mapping) -> User:
-    beats = conn.execute(select(store.user_beats.c[BEAT_ID]).where(store.user_beats.c.user_id == row["user_id"])
-                         .order_by(store.user_beats.c[BEAT_ID])).scalars().all()
-    return User(name=row["name"], role=row["role"], beats=tuple(beats), all_beats=bool(row["all_beats"]),
-                officer_id=row["officer_id"])
+    beats = (
+        conn.execute(
+            select(store.user_beats.c[BEAT_ID])
+            .where(store.user_beats.c.user_id == row["user_id"])
+            .order_by(store.user_beats.c[BEAT_ID])
+        )
+        .scalars()
+        .all()
+    )
+    return User(
+        name=row["name"],
+        role=row["role"],
+        beats=tuple(beats),
+        all_beats=bool(row["all_beats"]),
+        officer_id=row["officer_id"],
+    )
 
 
 def _row(conn: Connection, name: str) -> Mapping | None:
@@ -250,15 +294,29 @@ def list_users(engine: Engine) -> pd.DataFrame:
         ``officer_id``, ``email``, ``disabled``, ``failed_attempts``,
         ``locked_until``, ``created_at``, ``last_sign_in`` (UTC), sorted by name.
     """
-    columns = ["name", "role", "beats", "officer_id", "email", "disabled", "failed_attempts", "locked_until",
-               "created_at", "last_sign_in"]
+    columns = [
+        "name",
+        "role",
+        "beats",
+        "officer_id",
+        "email",
+        "disabled",
+        "failed_attempts",
+        "locked_until",
+        "created_at",
+        "last_sign_in",
+    ]
     with engine.connect() as conn:
         rows = conn.execute(select(_U).order_by(_U.c.name)).mappings().all()
         records = []
         for row in rows:
             user = _user_from_row(conn, row)
-            records.append({**{c: row[c] for c in columns if c in row},
-                            "beats": "all" if user.all_beats else ", ".join(user.beats)})
+            records.append(
+                {
+                    **{c: row[c] for c in columns if c in row},
+                    "beats": "all" if user.all_beats else ", ".join(user.beats),
+                }
+            )
     return pd.DataFrame(records, columns=columns)
 
 
@@ -369,8 +427,10 @@ def add_user(
     mail = _clean_email(email)
     officer = (officer_id or "").strip() or (clean if role == OFFICER else None)
     if officer is not None and (len(officer) > ID_MAX or "\x00" in officer):
-        raise InputError(f"officer id of {len(officer)} characters: give the id the person's activity records "
-                         f"carry, at most {ID_MAX} characters.")
+        raise InputError(
+            f"officer id of {len(officer)} characters: give the id the person's activity records "
+            f"carry, at most {ID_MAX} characters."
+        )
     with store.transaction(engine) as conn:
         if _row(conn, clean) is not None:
             raise InputError(f"an account named {clean!r} already exists; change it with `beatmap users` commands.")
@@ -379,18 +439,40 @@ def add_user(
         if officer is not None:
             holder = conn.execute(select(_U.c.name).where(_U.c.officer_id == officer)).scalar_one_or_none()
             if holder is not None:
-                raise InputError(f"the account {holder!r} already has officer id {officer!r}; one account per "
-                                 "officer, so that nobody can change another person's visits.")
+                raise InputError(
+                    f"the account {holder!r} already has officer id {officer!r}; one account per "
+                    "officer, so that nobody can change another person's visits."
+                )
         wanted = _clean_beats(conn, beats)
-        user_id = conn.execute(insert(_U).values(
-            name=clean, email=mail, password_hash=hash_password(secret), role=role, all_beats=bool(all_beats),
-            officer_id=officer, disabled=False, failed_attempts=0, created_at=_now(now),
-        )).inserted_primary_key[0]
+        user_id = conn.execute(
+            insert(_U).values(
+                name=clean,
+                email=mail,
+                password_hash=hash_password(secret),
+                role=role,
+                all_beats=bool(all_beats),
+                officer_id=officer,
+                disabled=False,
+                failed_attempts=0,
+                created_at=_now(now),
+            )
+        ).inserted_primary_key[0]
         if wanted:
             conn.execute(insert(store.user_beats), [{"user_id": user_id, BEAT_ID: b} for b in wanted])
-        store.record_audit(conn, actor=who, action="user.add", target=clean, at=_now(now), details={
-            "role": role, "beats": "all" if all_beats else wanted, "officer_id": officer, "email": mail,
-            "password": "generated" if generated else "chosen"})
+        store.record_audit(
+            conn,
+            actor=who,
+            action="user.add",
+            target=clean,
+            at=_now(now),
+            details={
+                "role": role,
+                "beats": "all" if all_beats else wanted,
+                "officer_id": officer,
+                "email": mail,
+                "password": "generated" if generated else "chosen",
+            },
+        )
         user = _user_from_row(conn, _row(conn, clean))
     return user, generated
 
@@ -407,8 +489,9 @@ def create_first_admin(engine: Engine, name: str, *, password: str, now: datetim
         For a bad name or password, or no password (none is generated here).
     """
     if not password:  # a generated one would never be shown in the first-run form
-        raise InputError("type a password for the first administrator (at least 12 characters; a few unrelated "
-                         "words work well).")
+        raise InputError(
+            "type a password for the first administrator (at least 12 characters; a few unrelated words work well)."
+        )
     with engine.connect() as conn:
         if _count_admins(conn):
             raise AccessError("an administrator already exists; ask them for an account.")
@@ -416,8 +499,9 @@ def create_first_admin(engine: Engine, name: str, *, password: str, now: datetim
     return user
 
 
-def set_password(engine: Engine, name: str, password: str | None = None, *, actor: User | str,
-                 now: datetime | None = None) -> str | None:
+def set_password(
+    engine: Engine, name: str, password: str | None = None, *, actor: User | str, now: datetime | None = None
+) -> str | None:
     """Set a new password (generated when None) and lift any lockout.
 
     Returns
@@ -430,13 +514,25 @@ def set_password(engine: Engine, name: str, password: str | None = None, *, acto
         row = _existing(conn, name)
         generated = None if password else generate_password(name=row["name"])
         check_password(password or generated, name=row["name"])
-        conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(
-            password_hash=hash_password(password or generated), failed_attempts=0, locked_until=None))
+        conn.execute(
+            update(_U)
+            .where(_U.c.user_id == row["user_id"])
+            .values(password_hash=hash_password(password or generated), failed_attempts=0, locked_until=None)
+        )
         end_sessions_of(conn, row["user_id"])  # a new password ends every session begun with the old one
-        conn.execute(delete(store.sign_in_failures).where(  # lifts the lockouts of every client
-            store.sign_in_failures.c.name_key == _name_key(conn, row["name"])))
-        store.record_audit(conn, actor=who, action="user.password", target=row["name"], at=_now(now),
-                           details={"password": "generated" if generated else "chosen"})
+        conn.execute(
+            delete(store.sign_in_failures).where(  # lifts the lockouts of every client
+                store.sign_in_failures.c.name_key == _name_key(conn, row["name"])
+            )
+        )
+        store.record_audit(
+            conn,
+            actor=who,
+            action="user.password",
+            target=row["name"],
+            at=_now(now),
+            details={"password": "generated" if generated else "chosen"},
+        )
     return generated
 
 
@@ -449,8 +545,7 @@ def _set_disabled(engine: Engine, name: str, disabled: bool, *, actor: User | st
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(disabled=disabled))
         if disabled:
             end_sessions_of(conn, row["user_id"])
-        store.record_audit(conn, actor=who, action="user.disable" if disabled else "user.enable",
-                           target=row["name"])
+        store.record_audit(conn, actor=who, action="user.disable" if disabled else "user.enable", target=row["name"])
 
 
 def disable_user(engine: Engine, name: str, *, actor: User | str) -> None:
@@ -471,12 +566,12 @@ def set_role(engine: Engine, name: str, role: str, *, actor: User | str) -> None
         if row["role"] == ADMIN and role != ADMIN and not row["disabled"] and _count_admins(conn) == 1:
             raise InputError(f"{row['name']} is the last administrator; add another administrator first.")
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(role=role))
-        store.record_audit(conn, actor=who, action="user.role", target=row["name"],
-                           details={"from": row["role"], "to": role})
+        store.record_audit(
+            conn, actor=who, action="user.role", target=row["name"], details={"from": row["role"], "to": role}
+        )
 
 
-def set_beats(engine: Engine, name: str, beats: Iterable[str], *, all_beats: bool = False,
-              actor: User | str) -> None:
+def set_beats(engine: Engine, name: str, beats: Iterable[str], *, all_beats: bool = False, actor: User | str) -> None:
     """Replace an account's beats (or assign every beat with ``all_beats``)."""
     who = _acting(actor)
     with store.transaction(engine) as conn:
@@ -487,15 +582,21 @@ def set_beats(engine: Engine, name: str, beats: Iterable[str], *, all_beats: boo
         if wanted:
             conn.execute(insert(store.user_beats), [{"user_id": row["user_id"], BEAT_ID: b} for b in wanted])
         conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(all_beats=bool(all_beats)))
-        store.record_audit(conn, actor=who, action="user.beats", target=row["name"], details={
-            "from": "all" if before.all_beats else list(before.beats), "to": "all" if all_beats else wanted})
+        store.record_audit(
+            conn,
+            actor=who,
+            action="user.beats",
+            target=row["name"],
+            details={"from": "all" if before.all_beats else list(before.beats), "to": "all" if all_beats else wanted},
+        )
 
 
 # --- signing in ---------------------------------------------------------------------------------------------------
 
 
-def authenticate(engine: Engine, name: str, password: str, *, now: datetime, settings: Settings,
-                 client: str = "local") -> User:
+def authenticate(
+    engine: Engine, name: str, password: str, *, now: datetime, settings: Settings, client: str = "local"
+) -> User:
     """Check a name and password; count failures and lock the name for that client after too many.
 
     After ``settings.sign_in_max_failures`` failures in a row from one
@@ -528,15 +629,25 @@ def authenticate(engine: Engine, name: str, password: str, *, now: datetime, set
     with store.transaction(engine) as conn:
         row = _row(conn, clean) if clean else None
         key = _name_key(conn, clean or str(name).strip().lower())
-        outcome = _attempt(conn, row, str(name), password, key=key, client=str(client)[:128] or "unknown", now=now,
-                           settings=settings)
+        outcome = _attempt(
+            conn, row, str(name), password, key=key, client=str(client)[:128] or "unknown", now=now, settings=settings
+        )
     if isinstance(outcome, str):
         raise AccessError(outcome)
     return outcome
 
 
-def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *, key: str, client: str,
-             now: datetime, settings: Settings) -> User | str:
+def _attempt(
+    conn: Connection,
+    row: Mapping | None,
+    name: str,
+    password: str,
+    *,
+    key: str,
+    client: str,
+    now: datetime,
+    settings: Settings,
+) -> User | str:
     """One sign-in attempt inside a transaction: the user, or the message to show (audited either way).
 
     Known and unknown names take the same steps: the lock of (name, client) is
@@ -549,8 +660,9 @@ def _attempt(conn: Connection, row: Mapping | None, name: str, password: str, *,
     about_name = {"name_length": len(name)} if row is None else {}
 
     def audit(action: str, **details: object) -> None:
-        store.record_audit(conn, actor=who, action=action, target=who, details={**details, **about_name,
-                                                                                "client": client}, at=now)
+        store.record_audit(
+            conn, actor=who, action=action, target=who, details={**details, **about_name, "client": client}, at=now
+        )
 
     throttle = store.sign_in_failures
     here = (throttle.c.name_key == key) & (throttle.c.client == client)
@@ -589,10 +701,15 @@ def _count_failure(conn: Connection, user_id: int, *, now: datetime) -> int:
     the database adds instead.  A lock that has run out starts the count again.
     """
     expired = _U.c.locked_until.is_not(None) & (_U.c.locked_until <= now)
-    statement = (update(_U).where(_U.c.user_id == user_id)
-                 .values(failed_attempts=case((expired, 1), else_=_U.c.failed_attempts + 1),
-                         locked_until=case((expired, None), else_=_U.c.locked_until))
-                 .returning(_U.c.failed_attempts))
+    statement = (
+        update(_U)
+        .where(_U.c.user_id == user_id)
+        .values(
+            failed_attempts=case((expired, 1), else_=_U.c.failed_attempts + 1),
+            locked_until=case((expired, None), else_=_U.c.locked_until),
+        )
+        .returning(_U.c.failed_attempts)
+    )
     return int(conn.execute(statement).scalar_one())
 
 
@@ -611,16 +728,20 @@ def _count_client_failure(conn: Connection, key: str, client: str, *, now: datet
     statement = dialect_insert(throttle).values(name_key=key, client=client, failed_attempts=1, locked_until=None)
     statement = statement.on_conflict_do_update(
         index_elements=["name_key", "client"],
-        set_={"failed_attempts": case((expired, 1), else_=throttle.c.failed_attempts + 1),
-              "locked_until": case((expired, None), else_=throttle.c.locked_until)},
+        set_={
+            "failed_attempts": case((expired, 1), else_=throttle.c.failed_attempts + 1),
+            "locked_until": case((expired, None), else_=throttle.c.locked_until),
+        },
     ).returning(throttle.c.failed_attempts)
     return int(conn.execute(statement).scalar_one())
 
 
 def _locked_message(until: datetime, *, settings: Settings) -> str:
     local = until.astimezone(settings.zone)
-    return (f"account locked until {local:%H:%M} after {settings.sign_in_max_failures} failed attempts; "
-            "try again then, or ask an administrator to reset the password.")
+    return (
+        f"account locked until {local:%H:%M} after {settings.sign_in_max_failures} failed attempts; "
+        "try again then, or ask an administrator to reset the password."
+    )
 
 
 def session_expired(signed_in_at: datetime, *, now: datetime, settings: Settings) -> bool:
@@ -636,8 +757,9 @@ def password_changed_since(engine: Engine, name: str, since: datetime) -> bool:
         return conn.execute(query.limit(1)).first() is not None
 
 
-def still_signed_in(engine: Engine, user: User | None, *, signed_in_at: datetime | None, now: datetime,
-                    settings: Settings) -> User | None:
+def still_signed_in(
+    engine: Engine, user: User | None, *, signed_in_at: datetime | None, now: datetime, settings: Settings
+) -> User | None:
     """``user`` as they are now, or None when what they were given may no longer be used.
 
     For acts that run later than the page that offered them (a download
@@ -683,8 +805,13 @@ def user_from_claims(engine: Engine, claims: Mapping, *, settings: Settings) -> 
     if role is None or not who:
         return None
     beats = tuple(sorted(set(_as_list(claims.get(settings.sso_beats_claim)))))
-    return User(name=who, role=role, beats=beats, all_beats=role == SUPERVISOR and not beats,
-                officer_id=str(claims.get("officer_id") or who) if role != ADMIN else None)
+    return User(
+        name=who,
+        role=role,
+        beats=beats,
+        all_beats=role == SUPERVISOR and not beats,
+        officer_id=str(claims.get("officer_id") or who) if role != ADMIN else None,
+    )
 
 
 def _as_list(value: object) -> list[str]:
@@ -700,12 +827,19 @@ def _as_list(value: object) -> list[str]:
 def record_sign_in(engine: Engine, user: User, *, method: str, now: datetime | None = None) -> None:
     """Audit a sign-in that happened elsewhere (single sign-on)."""
     with store.transaction(engine) as conn:
-        store.record_audit(conn, actor=user.name, action="sign_in", target=user.name, at=_now(now),
-                           details={"method": method, "role": user.role})
+        store.record_audit(
+            conn,
+            actor=user.name,
+            action="sign_in",
+            target=user.name,
+            at=_now(now),
+            details={"method": method, "role": user.role},
+        )
 
 
 def record_sign_out(engine: Engine, user: User, *, reason: str = "signed out", now: datetime | None = None) -> None:
     """Audit the end of a session (signed out, or expired)."""
     with store.transaction(engine) as conn:
-        store.record_audit(conn, actor=user.name, action="sign_out", target=user.name, at=_now(now),
-                           details={"reason": reason})
+        store.record_audit(
+            conn, actor=user.name, action="sign_out", target=user.name, at=_now(now), details={"reason": reason}
+        )

@@ -124,8 +124,10 @@ def resolve_columns(mapping: Mapping, header: Sequence[str]) -> tuple[Mapping, l
             columns[key] = found
         elif key in S.OPTIONAL_ACTIVITY_COLUMNS:
             columns.pop(key, None)
-            notes.append(f"{key}: the file has none of {', '.join(names)}; left out"
-                         + (" (records are matched by their content)" if key == S.SOURCE_ID else ""))
+            notes.append(
+                f"{key}: the file has none of {', '.join(names)}; left out"
+                + (" (records are matched by their content)" if key == S.SOURCE_ID else "")
+            )
         else:
             columns[key] = names[0]
     return replace(mapping, columns=columns, x=x, y=y, alternatives={}), notes
@@ -176,8 +178,9 @@ def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
         if known is None or not isinstance(body, dict):
             problems.append(f"unknown section [{section}] (known: {', '.join(_MAPPING_KEYS)})")
             continue
-        problems += [f"unknown key {k!r} in [{section}] (known: {', '.join(sorted(known))})"
-                     for k in body if k not in known]
+        problems += [
+            f"unknown key {k!r} in [{section}] (known: {', '.join(sorted(known))})" for k in body if k not in known
+        ]
     source, cols = raw.get("source", {}), raw.get("columns", {})
     coords, kind = raw.get("coordinates", {}), raw.get("kind", {})
     if any(_names(v) is None for v in cols.values()):
@@ -188,8 +191,10 @@ def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
         problems.append("[coordinates] x and y must be column names in quotes, or lists of alternatives")
     formats = source.get("time_format")
     if formats is not None and _names(formats) is None:
-        problems.append("[source] time_format must be a format in quotes, e.g. \"%m/%d/%Y %I:%M:%S %p\", or a list "
-                        "of formats tried in turn")
+        problems.append(
+            '[source] time_format must be a format in quotes, e.g. "%m/%d/%Y %I:%M:%S %p", or a list '
+            "of formats tried in turn"
+        )
     if coords.get("crs"):
         try:
             parse_crs(coords["crs"], what=f"{path}: [coordinates] crs")
@@ -208,7 +213,7 @@ def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
     for i, rule in enumerate(kind.get("rules", []), start=1):
         unknown = set(rule) - {"column", "equals", "matches", "kind"}
         if unknown or "column" not in rule or "kind" not in rule or not ({"equals", "matches"} & set(rule)):
-            problems.append(f"[[kind.rules]] number {i} needs column, kind and equals = [...] or matches = \"regex\"")
+            problems.append(f'[[kind.rules]] number {i} needs column, kind and equals = [...] or matches = "regex"')
             continue
         if rule["kind"] not in S.KINDS:
             problems.append(f"[[kind.rules]] number {i}: kind {rule['kind']!r} is not one of {', '.join(S.KINDS)}")
@@ -219,8 +224,14 @@ def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
             except re.error as exc:
                 problems.append(f"[[kind.rules]] number {i}: matches is not a valid regular expression ({exc})")
                 continue
-        rules.append(KindRule(column=rule["column"], kind=rule["kind"],
-                              values=tuple(str(v) for v in rule.get("equals", [])), pattern=rule.get("matches")))
+        rules.append(
+            KindRule(
+                column=rule["column"],
+                kind=rule["kind"],
+                values=tuple(str(v) for v in rule.get("equals", [])),
+                pattern=rule.get("matches"),
+            )
+        )
     if not isinstance(coords.get("reject_pileups", False), bool):
         problems.append("[coordinates] reject_pileups must be true or false")
     placeholders = []
@@ -282,7 +293,9 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: is empty. Export the activity with a header row.") from exc
     except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: is not a well-formed CSV ({_first_line(exc)}). Check quoting and separators.") from exc
+        raise InputError(
+            f"{path}: is not a well-formed CSV ({_first_line(exc)}). Check quoting and separators."
+        ) from exc
     if raw.shape[1] < 2:
         raise InputError(
             f"{path}: found only one column ({', '.join(map(str, raw.columns))!s}); "
@@ -314,8 +327,10 @@ def _check_bytes(path: Path) -> str:
         for chunk in iter(lambda: fh.read(_CHUNK_BYTES), b""):
             if b"\x00" in chunk:
                 at = line + chunk.count(b"\n", 0, chunk.index(b"\x00"))
-                raise InputError(f"{path}: line {at} holds a NUL byte, which would cut the id or text it is in "
-                                 "(two ids could become one). Remove it and import again.")
+                raise InputError(
+                    f"{path}: line {at} holds a NUL byte, which would cut the id or text it is in "
+                    "(two ids could become one). Remove it and import again."
+                )
             if not_utf8 is None:
                 try:
                     decoder.decode(chunk)
@@ -331,9 +346,11 @@ def _check_bytes(path: Path) -> str:
     if not_utf8 is None:
         return "utf-8-sig"
     if has_utf8:
-        raise InputError(f"{path}: line {not_utf8} is not UTF-8 while other lines are (text in another encoding, "
-                         "such as Latin-1, in a UTF-8 file); read either way some names would come out wrong, "
-                         "like 'JosÃ©' for 'José'. Save the whole file as UTF-8 and import it again.")
+        raise InputError(
+            f"{path}: line {not_utf8} is not UTF-8 while other lines are (text in another encoding, "
+            "such as Latin-1, in a UTF-8 file); read either way some names would come out wrong, "
+            "like 'JosÃ©' for 'José'. Save the whole file as UTF-8 and import it again."
+        )
     return "cp1252"  # no UTF-8 anywhere: a Windows (Latin-1) export, read as such
 
 
@@ -344,8 +361,10 @@ def _check_header(path: Path, encoding: str) -> None:
     names = [str(c).strip() for c in header]
     repeated = sorted({n for n in names if n and names.count(n) > 1})
     if repeated:
-        raise InputError(f"{path}: the header names column(s) {', '.join(map(repr, repeated))} more than once; "
-                         "rename or remove the extra copy so each column has one name, and import again.")
+        raise InputError(
+            f"{path}: the header names column(s) {', '.join(map(repr, repeated))} more than once; "
+            "rename or remove the extra copy so each column has one name, and import again."
+        )
 
 
 def _read_clean_csv(path: Path) -> pd.DataFrame | None:
@@ -370,8 +389,11 @@ def _read_clean_csv(path: Path) -> pd.DataFrame | None:
         table = pa_csv.read_csv(
             path,
             parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(column_types={name: pa.string() for name in names},
-                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
     except (pa.ArrowInvalid, OSError):
         return None
@@ -404,8 +426,11 @@ def check_columns(raw: pd.DataFrame, mapping: Mapping, *, source: str) -> list[s
     needed |= set(mapping.columns.values())
     missing = sorted(needed - set(raw.columns))
     if missing:
-        hint = "fix the [columns] of the mapping file" if mapping.columns or mapping.x else (
-            "rename the columns to the canonical names (occurred_at, lat, lon, kind) or give --mapping FILE")
+        hint = (
+            "fix the [columns] of the mapping file"
+            if mapping.columns or mapping.x
+            else ("rename the columns to the canonical names (occurred_at, lat, lon, kind) or give --mapping FILE")
+        )
         raise InputError(
             f"{source}: missing column(s) {', '.join(missing)}; the file has {', '.join(raw.columns)}. "
             f"To import it, {hint}."
@@ -491,70 +516,95 @@ def parse_activity(
             ended = parsed
     reject(col(S.OCCURRED_AT) == "", "occurred_at is empty")
     latest = now + pd.Timedelta(days=1)
-    reject(occurred > latest, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), f"in the future (after {latest:%Y-%m-%d})"),
-           f"occurred_at … is in the future (after {latest:%Y-%m-%d})")
-    reject(occurred < _EARLIEST, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), "before 1970"),
-           "occurred_at … is before 1970")
-    reject(ended < occurred, "ended_at " + col(S.ENDED_AT).map(repr) + " is before occurred_at "
-           + col(S.OCCURRED_AT).map(repr), "ended_at is before occurred_at")
+    reject(
+        occurred > latest,
+        _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), f"in the future (after {latest:%Y-%m-%d})"),
+        f"occurred_at … is in the future (after {latest:%Y-%m-%d})",
+    )
+    reject(
+        occurred < _EARLIEST, _quoted(S.OCCURRED_AT, col(S.OCCURRED_AT), "before 1970"), "occurred_at … is before 1970"
+    )
+    reject(
+        ended < occurred,
+        "ended_at " + col(S.ENDED_AT).map(repr) + " is before occurred_at " + col(S.OCCURRED_AT).map(repr),
+        "ended_at is before occurred_at",
+    )
 
     duration = pd.to_numeric(col(S.DURATION_MIN), errors="coerce")
-    reject(col(S.DURATION_MIN).ne("") & ~(duration >= 0), _quoted(S.DURATION_MIN, col(S.DURATION_MIN),
-                                                                    "not a number of minutes"),
-           f"{S.DURATION_MIN} … is not a number of minutes")
+    reject(
+        col(S.DURATION_MIN).ne("") & ~(duration >= 0),
+        _quoted(S.DURATION_MIN, col(S.DURATION_MIN), "not a number of minutes"),
+        f"{S.DURATION_MIN} … is not a number of minutes",
+    )
     from_end = (ended - occurred).dt.total_seconds() / 60
     duration = duration.where(duration.notna(), from_end)
 
     lon, lat = _coordinates(raw, mapping, col, reject, area_bounds)
 
     kind = _kinds(raw, mapping, col)
-    kind_why = (f"not one of {', '.join(S.KINDS)}" + (": add a [kind] rule or default for it"
-                                                       if mapping.kind_rules or mapping.kind_default else ""))
+    kind_why = f"not one of {', '.join(S.KINDS)}" + (
+        ": add a [kind] rule or default for it" if mapping.kind_rules or mapping.kind_default else ""
+    )
     reject(kind.isna(), _quoted(S.KIND, col(S.KIND), kind_why), f"{S.KIND} … is {kind_why}")
 
     flag_text = col(S.SELF_INITIATED).str.lower()
     self_initiated = pd.Series(pd.NA, index=raw.index, dtype="boolean")
     self_initiated[flag_text.isin(_TRUE)] = True
     self_initiated[flag_text.isin(_FALSE)] = False
-    reject(~flag_text.isin(_TRUE | _FALSE | {""}), _quoted(S.SELF_INITIATED, col(S.SELF_INITIATED), "not Y or N"),
-           f"{S.SELF_INITIATED} … is not Y or N")
+    reject(
+        ~flag_text.isin(_TRUE | _FALSE | {""}),
+        _quoted(S.SELF_INITIATED, col(S.SELF_INITIATED), "not Y or N"),
+        f"{S.SELF_INITIATED} … is not Y or N",
+    )
 
     beat = col(S.REPORTED_BEAT)
     if mapping.beat_zero_pad:
         beat = beat.where(beat == "", beat.str.zfill(mapping.beat_zero_pad))
-    for name, values, limit in [*((n, col(n), S.ID_MAX) for n in (S.OFFICER_ID, S.UNIT_ID, S.SOURCE_ID)),
-                                (S.REPORTED_BEAT, beat, S.ID_MAX),
-                                *((n, col(n), S.TEXT_MAX) for n in (S.SUBTYPE, S.NOTES))]:
+    for name, values, limit in [
+        *((n, col(n), S.ID_MAX) for n in (S.OFFICER_ID, S.UNIT_ID, S.SOURCE_ID)),
+        (S.REPORTED_BEAT, beat, S.ID_MAX),
+        *((n, col(n), S.TEXT_MAX) for n in (S.SUBTYPE, S.NOTES)),
+    ]:
         length = values.str.len()
-        reject(length > limit, name + " is " + length.astype(str) + f" characters long, over the {limit:,} "
-               "beatmap keeps; check that the mapping names the right column")
+        reject(
+            length > limit,
+            name + " is " + length.astype(str) + f" characters long, over the {limit:,} "
+            "beatmap keeps; check that the mapping names the right column",
+        )
 
     ok = reasons == ""
-    records = pd.DataFrame({
-        S.OCCURRED_AT: occurred,
-        S.ENDED_AT: ended,
-        S.DURATION_MIN: duration.round(1),
-        S.LAT: lat,
-        S.LON: lon,
-        S.KIND: kind,
-        **{name: _text(col(name)) for name in (S.OFFICER_ID, S.UNIT_ID, S.SUBTYPE, S.SOURCE_ID, S.NOTES)},
-        S.SELF_INITIATED: self_initiated,
-        S.REPORTED_BEAT: _text(beat),
-    })[ok]
+    records = pd.DataFrame(
+        {
+            S.OCCURRED_AT: occurred,
+            S.ENDED_AT: ended,
+            S.DURATION_MIN: duration.round(1),
+            S.LAT: lat,
+            S.LON: lon,
+            S.KIND: kind,
+            **{name: _text(col(name)) for name in (S.OFFICER_ID, S.UNIT_ID, S.SUBTYPE, S.SOURCE_ID, S.NOTES)},
+            S.SELF_INITIATED: self_initiated,
+            S.REPORTED_BEAT: _text(beat),
+        }
+    )[ok]
     records["source"] = source
     records["fingerprint"] = _fingerprints(records, source=source)
     bad_groups = groups[~ok]
-    keep = (bad_groups.groupby(bad_groups, sort=False).cumcount() < raw_per_reason if raw_per_reason is not None
-            else pd.Series(True, index=bad_groups.index))
+    keep = (
+        bad_groups.groupby(bad_groups, sort=False).cumcount() < raw_per_reason
+        if raw_per_reason is not None
+        else pd.Series(True, index=bad_groups.index)
+    )
     cells = pd.Series(None, index=bad_groups.index, dtype=object)
     if keep.any():
         cells[keep] = raw.loc[keep[keep].index].to_dict(orient="records")
-    rejects = pd.DataFrame({
-        ROW: raw.index[~ok],
-        "reason": reasons[~ok].to_numpy(),
-        "group": bad_groups.to_numpy(),
-        "raw": cells.to_numpy(),
-    })
+    rejects = pd.DataFrame(
+        {
+            ROW: raw.index[~ok],
+            "reason": reasons[~ok].to_numpy(),
+            "group": bad_groups.to_numpy(),
+            "raw": cells.to_numpy(),
+        }
+    )
     return records, rejects
 
 
@@ -566,8 +616,7 @@ def _quoted(name: str, values: pd.Series, why: str) -> pd.Series:
     return name + " " + values.map(repr) + " is " + why
 
 
-def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None,
-                 zone: str) -> tuple[pd.Series, pd.Series]:
+def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None, zone: str) -> tuple[pd.Series, pd.Series]:
     """Parse local or offset times to UTC.
 
     Times without an offset are wall-clock times in ``zone``.  At the autumn
@@ -623,10 +672,16 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tu
     finite = x.notna() & y.notna()
     placeholder = finite & (x.abs() < 1e-9) & (y.abs() < 1e-9)
     for px, py in mapping.placeholders:
-        placeholder |= finite & ((x - px).abs() <= mapping.placeholder_tolerance) & (
-            (y - py).abs() <= mapping.placeholder_tolerance)
-    reject(placeholder, "placeholder coordinates " + xs + "," + ys + " (the system's stand-in for 'no location')",
-           "placeholder coordinates (the system's stand-in for 'no location')")
+        placeholder |= (
+            finite
+            & ((x - px).abs() <= mapping.placeholder_tolerance)
+            & ((y - py).abs() <= mapping.placeholder_tolerance)
+        )
+    reject(
+        placeholder,
+        "placeholder coordinates " + xs + "," + ys + " (the system's stand-in for 'no location')",
+        "placeholder coordinates (the system's stand-in for 'no location')",
+    )
     usable = finite & ~placeholder
     if mapping.x:
         lon = pd.Series(np.nan, index=raw.index)
@@ -639,8 +694,11 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tu
             sx, sy = transform_xy(y[usable].to_numpy(), x[usable].to_numpy(), CRS(mapping.xy_crs), WGS84)
             swapped = pd.Series(False, index=raw.index)
             swapped[usable] = _inside(sx, sy, bounds) & ~_inside(lon[usable].to_numpy(), lat[usable].to_numpy(), bounds)
-            reject(swapped, f"{names[0]} and {names[1]} look swapped: as given the point is far from the beats, "
-                            "swapped it falls among them")
+            reject(
+                swapped,
+                f"{names[0]} and {names[1]} look swapped: as given the point is far from the beats, "
+                "swapped it falls among them",
+            )
         return lon, lat
     lon, lat = x, y
     swapped = usable & (lat.abs() > 90) & (lon.abs() <= 90)
@@ -649,8 +707,11 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tu
     why = "look swapped (as given the point is out of range or far from the beats; swapped it fits)"
     reject(swapped, "lat " + ys + " and lon " + xs + " " + why, f"lat and lon {why}")
     out_of_range = usable & ~swapped & ((lat.abs() > 90) | (lon.abs() > 180))
-    reject(out_of_range, "coordinates " + ys + "," + xs + " are outside the range of latitude/longitude",
-           "coordinates are outside the range of latitude/longitude")
+    reject(
+        out_of_range,
+        "coordinates " + ys + "," + xs + " are outside the range of latitude/longitude",
+        "coordinates are outside the range of latitude/longitude",
+    )
     return lon, lat
 
 
@@ -682,10 +743,18 @@ def _fingerprints(records: pd.DataFrame, *, source: str) -> pd.Series:
     if len(no_id):  # the content only where there is no id: formatting times is most of the cost
         content = (
             no_id[S.OCCURRED_AT].dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
-            + "|" + no_id[S.LAT].round(6).astype(str) + "|" + no_id[S.LON].round(6).astype(str)
-            + "|" + no_id[S.KIND].astype(str)
-            + "|" + no_id[S.OFFICER_ID].fillna("").astype(str) + "|" + no_id[S.UNIT_ID].fillna("").astype(str)
-            + "|" + no_id[S.SUBTYPE].fillna("").astype(str)
+            + "|"
+            + no_id[S.LAT].round(6).astype(str)
+            + "|"
+            + no_id[S.LON].round(6).astype(str)
+            + "|"
+            + no_id[S.KIND].astype(str)
+            + "|"
+            + no_id[S.OFFICER_ID].fillna("").astype(str)
+            + "|"
+            + no_id[S.UNIT_ID].fillna("").astype(str)
+            + "|"
+            + no_id[S.SUBTYPE].fillna("").astype(str)
         )
         key = key.where(has_id, "row|" + content)
     return pd.Series([_digest(k) for k in key], index=records.index, dtype=object)
@@ -693,8 +762,10 @@ def _fingerprints(records: pd.DataFrame, *, source: str) -> pd.Series:
 
 def reject_fingerprints(rejects: pd.DataFrame, *, source: str) -> pd.Series:
     """Identity of rejected rows, so importing the same file again adds no new rejects."""
-    keys = (f"{source}|{row}|" + "\x1f".join(f"{k}={v}" for k, v in cells.items())
-            for row, cells in zip(rejects[ROW], rejects["raw"], strict=True))
+    keys = (
+        f"{source}|{row}|" + "\x1f".join(f"{k}={v}" for k, v in cells.items())
+        for row, cells in zip(rejects[ROW], rejects["raw"], strict=True)
+    )
     return pd.Series([_digest(k) for k in keys], index=rejects.index, dtype=object)
 
 

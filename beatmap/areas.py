@@ -80,9 +80,11 @@ def _refuse_nul(path: Path) -> None:
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             if re.search(rb"\x00|\\u0000", tail + chunk, flags=re.IGNORECASE):
-                raise InputError(f"{path}: holds a NUL character (\\u0000); the GIS reader cuts text at it, so ids "
-                                 "such as 'B01\\u0000x' and 'B01\\u0000y' would both become 'B01' and merge. "
-                                 "Remove it from the file and load again.")
+                raise InputError(
+                    f"{path}: holds a NUL character (\\u0000); the GIS reader cuts text at it, so ids "
+                    "such as 'B01\\u0000x' and 'B01\\u0000y' would both become 'B01' and merge. "
+                    "Remove it from the file and load again."
+                )
             tail = chunk[-5:]
 
 
@@ -153,8 +155,9 @@ def polygons_from_layer(
     """
     layer_name = id_name.removesuffix("_id")
     notes: list[dict[str, object]] = []
-    ids = _feature_ids(gdf, id_field=id_field, default_id_field=default_id_field, source=source, notes=notes,
-                       layer_name=layer_name)
+    ids = _feature_ids(
+        gdf, id_field=id_field, default_id_field=default_id_field, source=source, notes=notes, layer_name=layer_name
+    )
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     kept_ids: list[str] = []
     kept_geoms: list[shapely.Geometry] = []
@@ -183,17 +186,27 @@ def polygons_from_layer(
     layer = gpd.GeoDataFrame({id_name: kept_ids}, geometry=kept_geoms, crs=gdf.crs)
     layer, dissolved = _dissolve_duplicates(layer, id_name=id_name, feature_numbers=_feature_numbers(ids, notes))
     for fid, features in dissolved.items():
-        notes.append({
-            "layer": layer_name, "feature": features[0], "id": fid, "action": "dissolved",
-            "detail": f"{len(features)} features share this id (features {', '.join(map(str, features))}); "
-                      "merged into one",
-        })
+        notes.append(
+            {
+                "layer": layer_name,
+                "feature": features[0],
+                "id": fid,
+                "action": "dissolved",
+                "detail": f"{len(features)} features share this id (features {', '.join(map(str, features))}); "
+                "merged into one",
+            }
+        )
     return layer, pd.DataFrame(notes, columns=list(NOTE_COLUMNS))
 
 
 def _feature_ids(
-    gdf: gpd.GeoDataFrame, *, id_field: str | None, default_id_field: str, source: str,
-    notes: list[dict[str, object]], layer_name: str,
+    gdf: gpd.GeoDataFrame,
+    *,
+    id_field: str | None,
+    default_id_field: str,
+    source: str,
+    notes: list[dict[str, object]],
+    layer_name: str,
 ) -> list[str | None]:
     fields = [c for c in gdf.columns if c != gdf.geometry.name]
     field = id_field or (default_id_field if default_id_field in fields else None)
@@ -203,8 +216,15 @@ def _feature_ids(
                 f"{source}: no {default_id_field!r} field; name the {layer_name} id field with "
                 f"--{layer_name}-id FIELD (fields in the file: {', '.join(map(str, fields))})."
             )
-        notes.append({"layer": layer_name, "feature": 0, "id": None, "action": "numbered",
-                      "detail": f"the file has no attribute table; {layer_name}s are numbered by feature (1, 2, ...)"})
+        notes.append(
+            {
+                "layer": layer_name,
+                "feature": 0,
+                "id": None,
+                "action": "numbered",
+                "detail": f"the file has no attribute table; {layer_name}s are numbered by feature (1, 2, ...)",
+            }
+        )
         return [str(i + 1) for i in range(len(gdf))]
     if field not in fields:
         raise InputError(
@@ -391,11 +411,13 @@ def blocks_to_beats(blocks: gpd.GeoDataFrame, beats: gpd.GeoDataFrame) -> pd.Ser
     tree = shapely.STRtree(beats.geometry.values)
     block_idx, beat_idx = tree.query(blocks.geometry.values, predicate="intersects")
     overlap = shapely.area(shapely.intersection(blocks.geometry.values[block_idx], beats.geometry.values[beat_idx]))
-    pairs = pd.DataFrame({
-        "block": block_idx,
-        BEAT_ID: beats[BEAT_ID].to_numpy()[beat_idx],
-        "overlap": np.round(overlap),
-    })
+    pairs = pd.DataFrame(
+        {
+            "block": block_idx,
+            BEAT_ID: beats[BEAT_ID].to_numpy()[beat_idx],
+            "overlap": np.round(overlap),
+        }
+    )
     pairs = pairs[pairs["overlap"] > 0].sort_values(["block", "overlap", BEAT_ID], ascending=[True, False, True])
     best = pairs.drop_duplicates("block").set_index("block")[BEAT_ID]
     out = pd.Series(best.reindex(range(len(blocks))).to_numpy(), index=blocks.index, name=BEAT_ID, dtype=object)
@@ -436,20 +458,38 @@ def prepare_areas(
     notes = [beat_notes]
     own = CRS(beats.crs)
     if is_metric(own) and not own.equals(crs):
-        notes.append(pd.DataFrame({
-            "layer": ["beat"], "feature": [None], "id": [None], "action": ["reprojected"],
-            "detail": [f"{label(own)} distorts distances by up to {scale_error(own, beats):.0%} at these beats; "
-                       f"analysed in {label(crs)} instead"],
-        }))
+        notes.append(
+            pd.DataFrame(
+                {
+                    "layer": ["beat"],
+                    "feature": [None],
+                    "id": [None],
+                    "action": ["reprojected"],
+                    "detail": [
+                        f"{label(own)} distorts distances by up to {scale_error(own, beats):.0%} at these beats; "
+                        f"analysed in {label(crs)} instead"
+                    ],
+                }
+            )
+        )
     beats = to_metric(beats, crs)
     if grid_m is not None:
         blocks = blocks_from_grid(beats, size_m=grid_m)
         if blocks.attrs["merged_pieces"]:
-            notes.append(pd.DataFrame({
-                "layer": ["block"], "feature": [None], "id": [None], "action": ["merged"],
-                "detail": [f"{blocks.attrs['merged_pieces']:,} grid pieces under a quarter of a {grid_m:g} m cell, "
-                           "along beat edges, joined the neighbouring block of their beat"],
-            }))
+            notes.append(
+                pd.DataFrame(
+                    {
+                        "layer": ["block"],
+                        "feature": [None],
+                        "id": [None],
+                        "action": ["merged"],
+                        "detail": [
+                            f"{blocks.attrs['merged_pieces']:,} grid pieces under a quarter of a {grid_m:g} m cell, "
+                            "along beat edges, joined the neighbouring block of their beat"
+                        ],
+                    }
+                )
+            )
     else:
         blocks, block_notes = polygons_from_layer(
             blocks_layer, id_field=block_id_field, default_id_field=BLOCK_ID, id_name=BLOCK_ID, source=blocks_source
@@ -458,16 +498,26 @@ def prepare_areas(
         blocks[BEAT_ID] = blocks_to_beats(blocks, beats)
         outside = blocks[BEAT_ID].isna()
         notes.append(block_notes)
-        notes.append(pd.DataFrame({
-            "layer": "block", "feature": None, "id": blocks.loc[outside, BLOCK_ID],
-            "action": "rejected", "detail": "lies outside every beat",
-        }))
+        notes.append(
+            pd.DataFrame(
+                {
+                    "layer": "block",
+                    "feature": None,
+                    "id": blocks.loc[outside, BLOCK_ID],
+                    "action": "rejected",
+                    "detail": "lies outside every beat",
+                }
+            )
+        )
         blocks = blocks[~outside]
         if blocks.empty:
             raise InputError(f"{blocks_source}: no block overlaps any beat. Check that both files cover the same area.")
         blocks = blocks[[BLOCK_ID, BEAT_ID, GEOMETRY]].reset_index(drop=True)
-    all_notes = pd.concat([n for n in notes if not n.empty], ignore_index=True) if any(
-        not n.empty for n in notes) else pd.DataFrame(columns=list(NOTE_COLUMNS))
+    all_notes = (
+        pd.concat([n for n in notes if not n.empty], ignore_index=True)
+        if any(not n.empty for n in notes)
+        else pd.DataFrame(columns=list(NOTE_COLUMNS))
+    )
     return beats, blocks, all_notes
 
 

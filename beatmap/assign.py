@@ -81,22 +81,29 @@ def activity_to_blocks(
     y = np.asarray(y, dtype=float)
     reported = None if reported_beat is None else np.asarray(reported_beat, dtype=object)
     if index is None or not len(x) or blocks.empty:
-        position, snapped, distance = assign_positions(x, y, blocks, reported_beat=reported,
-                                                       edge_tolerance_m=edge_tolerance_m, snap_m=snap_m)
+        position, snapped, distance = assign_positions(
+            x, y, blocks, reported_beat=reported, edge_tolerance_m=edge_tolerance_m, snap_m=snap_m
+        )
         return assignment_frame(blocks, position, snapped, distance)
-    if (index.n_blocks != len(blocks) or index.edge_tolerance_m != edge_tolerance_m
-            or index.snap_m != snap_m):
-        raise InputError(f"the block index was built for {index.n_blocks:,} blocks with edge tolerance "
-                         f"{index.edge_tolerance_m} m and snap {index.snap_m} m, not for these {len(blocks):,} "
-                         f"blocks with {edge_tolerance_m} m and {snap_m} m; build it again with build_block_index.")
+    if index.n_blocks != len(blocks) or index.edge_tolerance_m != edge_tolerance_m or index.snap_m != snap_m:
+        raise InputError(
+            f"the block index was built for {index.n_blocks:,} blocks with edge tolerance "
+            f"{index.edge_tolerance_m} m and snap {index.snap_m} m, not for these {len(blocks):,} "
+            f"blocks with {edge_tolerance_m} m and {snap_m} m; build it again with build_block_index."
+        )
     position = index_lookup(index, x, y)
     snapped = np.zeros(len(x), dtype=bool)
     distance = np.where(position >= 0, 0.0, np.nan)
     exact = np.flatnonzero(position == EXACT)
     if len(exact):
         position[exact], snapped[exact], distance[exact] = assign_positions(
-            x[exact], y[exact], blocks, reported_beat=None if reported is None else reported[exact],
-            edge_tolerance_m=edge_tolerance_m, snap_m=snap_m)
+            x[exact],
+            y[exact],
+            blocks,
+            reported_beat=None if reported is None else reported[exact],
+            edge_tolerance_m=edge_tolerance_m,
+            snap_m=snap_m,
+        )
     return assignment_frame(blocks, position, snapped, distance)
 
 
@@ -130,8 +137,9 @@ def assign_positions(
         id_rank = np.empty(len(block_ids), dtype=np.int64)
         id_rank[np.argsort(block_ids.astype(str), kind="stable")] = np.arange(len(block_ids))
         beat_ids = blocks[BEAT_ID].to_numpy(dtype=object)
-        reported = (np.asarray(reported_beat, dtype=object) if reported_beat is not None
-                    else np.full(n, None, dtype=object))
+        reported = (
+            np.asarray(reported_beat, dtype=object) if reported_beat is not None else np.full(n, None, dtype=object)
+        )
 
         def take_best(pi: np.ndarray, bi: np.ndarray, dist: np.ndarray) -> None:
             # The tie-break rule: reported beat first, then distance, then the lower block id.
@@ -147,7 +155,8 @@ def assign_positions(
         left = np.flatnonzero(block_of < 0)
         if len(left) and snap_m > 0:
             (qi, bi), dist = shapely.STRtree(geoms).query_nearest(
-                points[left], max_distance=snap_m, return_distance=True, all_matches=True)
+                points[left], max_distance=snap_m, return_distance=True, all_matches=True
+            )
             take_best(left[qi], bi, dist)
             snapped[left[np.unique(qi)]] = True
     return block_of, snapped, distance
@@ -160,16 +169,19 @@ def assignment_frame(
     # One extra slot holding None, so that position -1 (outside) reads it.
     block_ids = np.concatenate([blocks[BLOCK_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
     beat_ids = np.concatenate([blocks[BEAT_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
-    return pd.DataFrame({
-        BLOCK_ID: pd.Series(block_ids[position], dtype=object),
-        BEAT_ID: pd.Series(beat_ids[position], dtype=object),
-        "snapped": np.asarray(snapped, dtype=bool),
-        "distance_m": np.asarray(distance, dtype=float),
-    })
+    return pd.DataFrame(
+        {
+            BLOCK_ID: pd.Series(block_ids[position], dtype=object),
+            BEAT_ID: pd.Series(beat_ids[position], dtype=object),
+            "snapped": np.asarray(snapped, dtype=bool),
+            "distance_m": np.asarray(distance, dtype=float),
+        }
+    )
 
 
-def assign_points(records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: Settings,
-                  index: BlockIndex | None = None) -> pd.DataFrame:
+def assign_points(
+    records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: Settings, index: BlockIndex | None = None
+) -> pd.DataFrame:
     """Assign records with ``lon``/``lat`` (and optional ``reported_beat``) to ``blocks``.
 
     Returns the frame of :func:`activity_to_blocks`, with ``records``' index;
@@ -180,6 +192,13 @@ def assign_points(records: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: 
         return activity_to_blocks(nowhere, nowhere, blocks).set_axis(records.index)
     x, y = transform_xy(records[S.LON].to_numpy(), records[S.LAT].to_numpy(), WGS84, CRS(blocks.crs))
     reported = records[S.REPORTED_BEAT].to_numpy(dtype=object) if S.REPORTED_BEAT in records else None
-    out = activity_to_blocks(x, y, blocks, reported_beat=reported, edge_tolerance_m=settings.edge_tolerance_m,
-                             snap_m=settings.snap_m, index=index)
+    out = activity_to_blocks(
+        x,
+        y,
+        blocks,
+        reported_beat=reported,
+        edge_tolerance_m=settings.edge_tolerance_m,
+        snap_m=settings.snap_m,
+        index=index,
+    )
     return out.set_axis(records.index)

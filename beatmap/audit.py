@@ -43,8 +43,7 @@ def cli_actor() -> str:
         return "cli:unknown"
 
 
-def record(engine: Engine, *, actor: str, action: str, target: str | None = None,
-           details: dict | None = None) -> None:
+def record(engine: Engine, *, actor: str, action: str, target: str | None = None, details: dict | None = None) -> None:
     """Append one entry in a transaction of its own (for acts that write nothing else)."""
     with store.transaction(engine) as conn:
         store.record_audit(conn, actor=actor, action=action, target=target, details=details)

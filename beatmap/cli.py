@@ -45,23 +45,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure non-enforcement police presence block by block, and flag neglected blocks.",
     )
     parser.add_argument("--version", action="version", version=f"beatmap {__version__}")
-    parser.add_argument("--db", help="store: a SQLite file path or SQLAlchemy URL "
-                                     "(default $BEATMAP_DB or data/beatmap.db)")
+    parser.add_argument(
+        "--db", help="store: a SQLite file path or SQLAlchemy URL (default $BEATMAP_DB or data/beatmap.db)"
+    )
     parser.add_argument("--settings", help=f"settings TOML file (default ${SETTINGS_ENV_VAR} or data/settings.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     areas = sub.add_parser("areas", help="load beat and block polygons (replaces any loaded before)")
-    areas.add_argument("--beats", required=True, type=Path, help="beat polygons: GeoJSON, Shapefile (.shp or .zip), "
-                                                                  "GeoPackage or GeoParquet")
+    areas.add_argument(
+        "--beats",
+        required=True,
+        type=Path,
+        help="beat polygons: GeoJSON, Shapefile (.shp or .zip), GeoPackage or GeoParquet",
+    )
     areas.add_argument("--beat-id", help="field with the beat id (default: beat_id)")
     areas.add_argument("--crs", help="CRS of files that have none, e.g. EPSG:3452 (never guessed)")
     group = areas.add_mutually_exclusive_group(required=True)
     group.add_argument("--blocks", type=Path, help="block polygons (city or census blocks)")
     group.add_argument("--grid-m", type=float, help="no block layer: cut beats into square cells of this size (m)")
     areas.add_argument("--block-id", help="field with the block id (default: block_id)")
-    areas.add_argument("--exclude-beats", metavar="IDS", default="",
-                       help="beats left out of the analysis, e.g. H1,H3,99 (harbour beats, a catch-all): their "
-                            "blocks are never flagged and count in no figure (also: excluded_beats in the settings)")
+    areas.add_argument(
+        "--exclude-beats",
+        metavar="IDS",
+        default="",
+        help="beats left out of the analysis, e.g. H1,H3,99 (harbour beats, a catch-all): their "
+        "blocks are never flagged and count in no figure (also: excluded_beats in the settings)",
+    )
 
     imp = sub.add_parser("import", help="import an activity CSV (canonical columns, or any export with --mapping)")
     imp.add_argument("file", type=Path)
@@ -80,12 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     gpsq = sub.add_parser("gps-quality", help="write GPS data quality per device and day (.csv)")
     gpsq.add_argument("--out", required=True, type=Path, help="CSV file to write")
 
-    imps = sub.add_parser("imports",
-                          help="list the activity imports; undo one, or replace a feed with a corrected file")
+    imps = sub.add_parser(
+        "imports", help="list the activity imports; undo one, or replace a feed with a corrected file"
+    )
     imps.add_argument("--json", action="store_true", help="print as JSON")
     imps_sub = imps.add_subparsers(dest="imports_action", metavar="ACTION")
-    undo = imps_sub.add_parser("undo", help="remove exactly what one import added (records other imports skipped "
-                                            "as duplicates are kept)")
+    undo = imps_sub.add_parser(
+        "undo", help="remove exactly what one import added (records other imports skipped as duplicates are kept)"
+    )
     undo.add_argument("batch", type=int, help="the import's batch number (see `beatmap imports`)")
     undo.add_argument("--json", action="store_true", help="print the result as one JSON object")
     swap = imps_sub.add_parser("replace", help="swap a feed's records for a corrected file, in one transaction")
@@ -95,8 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--crs", help="CRS of the x/y columns the mapping names, when the mapping does not say")
     swap.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
-    rej = sub.add_parser("rejects", help="write the rejected rows with their reasons (of live imports not "
-                                         "superseded by a later import of the same file, or of one --batch)")
+    rej = sub.add_parser(
+        "rejects",
+        help="write the rejected rows with their reasons (of live imports not "
+        "superseded by a later import of the same file, or of one --batch)",
+    )
     rej.add_argument("--out", required=True, type=Path, help="CSV file to write")
     rej.add_argument("--batch", type=int, help="only this import batch")
 
@@ -110,30 +124,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build the demo city into a new, empty store (a store holding data is refused)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    demo.add_argument("--dir", type=Path, default=Path("data/demo"),
-                      help="where to write the demo files and ground truth (default data/demo)")
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("data/demo"),
+        help="where to write the demo files and ground truth (default data/demo)",
+    )
 
     streets = sub.add_parser("streets", help="load the street network for walking routes (replaces any loaded before)")
-    streets.add_argument("file", type=Path, help="street centrelines (GeoJSON, Shapefile, GeoPackage) or an "
-                                                 "OpenStreetMap extract (.osm, .osm.pbf)")
+    streets.add_argument(
+        "file",
+        type=Path,
+        help="street centrelines (GeoJSON, Shapefile, GeoPackage) or an OpenStreetMap extract (.osm, .osm.pbf)",
+    )
     streets.add_argument("--crs", help="CRS of a file that has none, e.g. EPSG:3452 (never guessed)")
 
     route = sub.add_parser("route", help="plan a walking route through a beat's neglected blocks (GPX)")
     route.add_argument("--beat", required=True, help="the beat to walk")
-    route.add_argument("--start", required=True, metavar="LAT,LON",
-                       help="where the walk starts, e.g. 41.60,-88.10, or a landmark named in the settings")
+    route.add_argument(
+        "--start",
+        required=True,
+        metavar="LAT,LON",
+        help="where the walk starts, e.g. 41.60,-88.10, or a landmark named in the settings",
+    )
     route.add_argument("--minutes", required=True, type=float, help="time available, walking and stays together")
     route.add_argument("--dwell-min", type=float, help="minutes on each block (default: dwell_min in the settings)")
-    route.add_argument("--end", metavar="LAT,LON",
-                       help="where the walk ends, as --start (default: back at the start)")
+    route.add_argument("--end", metavar="LAT,LON", help="where the walk ends, as --start (default: back at the start)")
     route.add_argument("--seed", type=int, help="chooses among equally good routes (default: today's date)")
     route.add_argument("--out", required=True, type=Path, help="GPX file to write")
     route.add_argument("--card", type=Path, help="also write a printable card (HTML)")
-    route.add_argument("--area", metavar="ID",
-                       help="walk only this neglected area of the beat (see `beatmap neglected`)")
+    route.add_argument(
+        "--area", metavar="ID", help="walk only this neglected area of the beat (see `beatmap neglected`)"
+    )
 
-    neglected = sub.add_parser("neglected", help="list neglected areas (adjacent flagged blocks of a beat, named by "
-                                                 "their streets), or write them to .csv or .geojson")
+    neglected = sub.add_parser(
+        "neglected",
+        help="list neglected areas (adjacent flagged blocks of a beat, named by "
+        "their streets), or write them to .csv or .geojson",
+    )
     neglected.add_argument("--from", dest="start", type=_date, help="first day (default: window_days before --to)")
     neglected.add_argument("--to", dest="end", type=_date, help="last day (default: last day of data)")
     neglected.add_argument("--beat", help="only this beat")
@@ -143,16 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
     cli_accounts.add_commands(sub, date_type=_date)
     cli_db.add_command(sub)
 
-    pub = sub.add_parser("publish", help="write the public map snapshot (aggregated, delayed, suppressed), "
-                                         "or --check one")
+    pub = sub.add_parser(
+        "publish", help="write the public map snapshot (aggregated, delayed, suppressed), or --check one"
+    )
     where = pub.add_mutually_exclusive_group()
-    where.add_argument("--out", type=Path, help="folder to publish to; its contents are replaced "
-                                                "(default: public_dir in the settings)")
-    where.add_argument("--check", type=Path, metavar="DIR", help="verify a published snapshot against the rules; "
-                                                                 "exit 1 on any violation")
+    where.add_argument(
+        "--out", type=Path, help="folder to publish to; its contents are replaced (default: public_dir in the settings)"
+    )
+    where.add_argument(
+        "--check",
+        type=Path,
+        metavar="DIR",
+        help="verify a published snapshot against the rules; exit 1 on any violation",
+    )
     pub.add_argument("--as-of", type=_date, help="publication date (default today; never later)")
-    pub.add_argument("--override-delay-days", type=int, metavar="N",
-                     help="publish with a shorter delay than the settings allow; needs --reason, goes to the audit log")
+    pub.add_argument(
+        "--override-delay-days",
+        type=int,
+        metavar="N",
+        help="publish with a shorter delay than the settings allow; needs --reason, goes to the audit log",
+    )
     pub.add_argument("--reason", help="why the delay is overridden (audit log only, never published)")
     return parser
 
@@ -172,8 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _progress(fraction: float, message: str) -> None:
     if sys.stderr.isatty():
-        print(f"\r[{'#' * int(fraction * 20):<20}] {message:<50}", end="" if fraction < 1 else "\n",
-              file=sys.stderr, flush=True)
+        print(
+            f"\r[{'#' * int(fraction * 20):<20}] {message:<50}",
+            end="" if fraction < 1 else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -186,8 +228,15 @@ def _run(args: argparse.Namespace) -> int:
         from beatmap.report import read_activity
 
         engine = store.open_store(args.db)
-        result = build_demo(engine, seed=args.seed, directory=args.dir, settings=settings, progress=_progress,
-                            actor=cli_actor(), public_dir=public_dir(settings))
+        result = build_demo(
+            engine,
+            seed=args.seed,
+            directory=args.dir,
+            settings=settings,
+            progress=_progress,
+            actor=cli_actor(),
+            public_dir=public_dir(settings),
+        )
         read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(result)
         return 0
@@ -199,23 +248,39 @@ def _run(args: argparse.Namespace) -> int:
         return cli_accounts.run(args, db=args.db, settings=settings)
     engine = store.open_store(args.db, create=args.command in {"areas", "import"})
     # The store's commands (below) share these; `--help` and the commands above never import them.
+    from beatmap.exclusions import effective_settings, parse_beat_list
     from beatmap.export import write_table
     from beatmap.ingest import import_activity, load_areas
     from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
 
-    from beatmap.exclusions import effective_settings, parse_beat_list
-
     if args.command != "areas":
         settings = effective_settings(settings, engine)  # with the beats left out when the areas were loaded
     if args.command == "areas":
-        loaded = load_areas(engine, args.beats, settings=settings, beat_id_field=args.beat_id, crs=args.crs,
-                            blocks_path=args.blocks, block_id_field=args.block_id, grid_m=args.grid_m,
-                            progress=_progress, actor=cli_actor(), exclude_beats=parse_beat_list(args.exclude_beats))
+        loaded = load_areas(
+            engine,
+            args.beats,
+            settings=settings,
+            beat_id_field=args.beat_id,
+            crs=args.crs,
+            blocks_path=args.blocks,
+            block_id_field=args.block_id,
+            grid_m=args.grid_m,
+            progress=_progress,
+            actor=cli_actor(),
+            exclude_beats=parse_beat_list(args.exclude_beats),
+        )
         print(format_areas(loaded))
     elif args.command == "import":
-        summary = import_activity(engine, args.file, settings=settings, mapping_path=args.mapping, crs=args.crs,
-                                  source=args.source, progress=_progress if not args.json else _quiet,
-                                  actor=cli_actor())
+        summary = import_activity(
+            engine,
+            args.file,
+            settings=settings,
+            mapping_path=args.mapping,
+            crs=args.crs,
+            source=args.source,
+            progress=_progress if not args.json else _quiet,
+            actor=cli_actor(),
+        )
         read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
     elif args.command == "imports":
@@ -223,9 +288,16 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "import-pings":
         from beatmap.presence import format_ping_import, import_pings
 
-        ping_summary = import_pings(engine, args.files, settings=settings, mapping_path=args.mapping,
-                                    roster_path=args.roster, crs=args.crs,
-                                    progress=_progress if not args.json else _quiet, actor=cli_actor())
+        ping_summary = import_pings(
+            engine,
+            args.files,
+            settings=settings,
+            mapping_path=args.mapping,
+            roster_path=args.roster,
+            crs=args.crs,
+            progress=_progress if not args.json else _quiet,
+            actor=cli_actor(),
+        )
         print(json.dumps(ping_summary.to_dict()) if args.json else format_ping_import(ping_summary))
     elif args.command == "gps-quality":
         from beatmap.export import write_table
@@ -233,15 +305,28 @@ def _run(args: argparse.Namespace) -> int:
 
         quality = quality_table(engine, settings=settings)
         path = write_table(quality, args.out if args.out.suffix else args.out.with_suffix(".csv"))
-        record(engine, actor=cli_actor(), action="export", target=str(path),
-               details={"what": "gps quality", "rows": len(quality)})
+        record(
+            engine,
+            actor=cli_actor(),
+            action="export",
+            target=str(path),
+            details={"what": "gps quality", "rows": len(quality)},
+        )
         print(f"wrote {len(quality):,} device-days to {path}")
     elif args.command == "rejects":
-        rejects = (store.read_rejects(engine, batch_id=args.batch) if args.batch is not None
-                   else store.read_current_rejects(engine))
+        rejects = (
+            store.read_rejects(engine, batch_id=args.batch)
+            if args.batch is not None
+            else store.read_current_rejects(engine)
+        )
         path = write_table(rejects, args.out if args.out.suffix else args.out.with_suffix(".csv"))
-        record(engine, actor=cli_actor(), action="export", target=str(path),
-               details={"what": "rejected rows", "rows": len(rejects)})
+        record(
+            engine,
+            actor=cli_actor(),
+            action="export",
+            target=str(path),
+            details={"what": "rejected rows", "rows": len(rejects)},
+        )
         print(f"wrote {len(rejects):,} rejected rows to {path}")
     elif args.command in {"coverage", "beats"}:
         window = window_from_store(engine, settings=settings, start=args.start, end=args.end)
@@ -250,11 +335,18 @@ def _run(args: argparse.Namespace) -> int:
         else:
             table = beat_coverage(engine, window=window, settings=settings)
         path = write_table(table, args.out)
-        record(engine, actor=cli_actor(), action="export", target=str(path),
-               details={"what": f"{args.command} table", "rows": len(table), "from": window.start, "to": window.end})
+        record(
+            engine,
+            actor=cli_actor(),
+            action="export",
+            target=str(path),
+            details={"what": f"{args.command} table", "rows": len(table), "from": window.start, "to": window.end},
+        )
         flagged = table["flag"].notna().sum() if "flag" in table else int(table["flagged"].sum())
-        print(f"wrote {len(table):,} rows to {path} for {window.start} to {window.end} ({window.days} days); "
-              f"{flagged:,} flagged blocks")
+        print(
+            f"wrote {len(table):,} rows to {path} for {window.start} to {window.end} ({window.days} days); "
+            f"{flagged:,} flagged blocks"
+        )
     elif args.command == "streets":
         from beatmap.streets import load_streets, streets_text
 
@@ -265,9 +357,16 @@ def _run(args: argparse.Namespace) -> int:
         from beatmap.routing.plan import route_from_store
 
         planned = route_from_store(
-            engine, beat_id=args.beat, start=start_point(args.start, settings=settings), minutes=args.minutes,
-            settings=settings, end=start_point(args.end, settings=settings, what="--end") if args.end else None,
-            dwell_min=args.dwell_min, seed=args.seed, area_id=args.area)
+            engine,
+            beat_id=args.beat,
+            start=start_point(args.start, settings=settings),
+            minutes=args.minutes,
+            settings=settings,
+            end=start_point(args.end, settings=settings, what="--end") if args.end else None,
+            dwell_min=args.dwell_min,
+            seed=args.seed,
+            area_id=args.area,
+        )
         path = write_gpx(planned, args.out)
         print(route_text(planned))
         print(f"wrote {path}")
@@ -277,8 +376,12 @@ def _run(args: argparse.Namespace) -> int:
             from beatmap.streets import map_streets_from_store
 
             names = names_from_store(engine, beat_id=args.beat).dropna().to_dict()
-            card = route_card_html(planned, stop_names=names, landmarks=settings.landmarks,
-                                   streets=map_streets_from_store(engine, beat_id=args.beat, margin_m=400.0))
+            card = route_card_html(
+                planned,
+                stop_names=names,
+                landmarks=settings.landmarks,
+                streets=map_streets_from_store(engine, beat_id=args.beat, margin_m=400.0),
+            )
             args.card.write_text(card, encoding="utf-8")
             print(f"wrote {args.card}")
     elif args.command == "neglected":
@@ -289,8 +392,13 @@ def _run(args: argparse.Namespace) -> int:
         print(areas_text(areas, window))
         if args.out is not None:
             path = write_table(areas, args.out)
-            record(engine, actor=cli_actor(), action="export", target=str(path),
-                   details={"what": "neglected areas", "rows": len(areas), "from": window.start, "to": window.end})
+            record(
+                engine,
+                actor=cli_actor(),
+                action="export",
+                target=str(path),
+                details={"what": "neglected areas", "rows": len(areas), "from": window.start, "to": window.end},
+            )
             print(f"wrote {len(areas):,} areas to {path}")
     elif args.command == "info":
         print(format_info(engine))
@@ -325,8 +433,16 @@ def _imports(args: argparse.Namespace, engine: Engine, settings: Settings) -> in
         result = undo_import(engine, args.batch, actor=cli_actor())
         print(json.dumps(result.to_dict()) if args.json else format_undo(result))
     elif args.imports_action == "replace":
-        summary = replace_import(engine, args.file, feed=args.feed, settings=settings, mapping_path=args.mapping,
-                                 crs=args.crs, actor=cli_actor(), progress=_progress if not args.json else _quiet)
+        summary = replace_import(
+            engine,
+            args.file,
+            feed=args.feed,
+            settings=settings,
+            mapping_path=args.mapping,
+            crs=args.crs,
+            actor=cli_actor(),
+            progress=_progress if not args.json else _quiet,
+        )
         read_activity(engine, timezone=settings.timezone)  # the dashboard's start-up read, done now
         print(json.dumps(summary.to_dict()) if args.json else format_import(summary))
     else:
@@ -346,19 +462,31 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
         problems += _archive_problems(args, settings)
         for problem in problems:
             print(problem)
-        print(f"{args.check}: {len(problems)} violation(s) of the public map rules" if problems
-              else f"{args.check}: keeps every public map rule")
+        print(
+            f"{args.check}: {len(problems)} violation(s) of the public map rules"
+            if problems
+            else f"{args.check}: keeps every public map rule"
+        )
         return 1 if problems else 0
     out = args.out if args.out is not None else Path(settings.public_dir)
     engine = store.open_store(args.db, create=False)
-    m = publish_snapshot(engine, out, settings=settings, as_of=args.as_of, actor=cli_actor(),
-                         override_delay_days=args.override_delay_days, override_reason=args.reason)
+    m = publish_snapshot(
+        engine,
+        out,
+        settings=settings,
+        as_of=args.as_of,
+        actor=cli_actor(),
+        override_delay_days=args.override_delay_days,
+        override_reason=args.reason,
+    )
     counts, rules = m["counts"], m["rules"]
-    print(f"published the public map to {out}: data {m['data_start']} to {m['data_end']}, dated {m['as_of']} "
-          f"(delay {rules['delay_days']} days)\n"
-          f"  {counts['blocks']:,} blocks in {counts['beats']:,} beats; withheld as "
-          f"'fewer than {rules['min_count']}': {counts['visits_withheld']:,} visit counts, "
-          f"{counts['enforcement_withheld']:,} enforcement counts")
+    print(
+        f"published the public map to {out}: data {m['data_start']} to {m['data_end']}, dated {m['as_of']} "
+        f"(delay {rules['delay_days']} days)\n"
+        f"  {counts['blocks']:,} blocks in {counts['beats']:,} beats; withheld as "
+        f"'fewer than {rules['min_count']}': {counts['visits_withheld']:,} visit counts, "
+        f"{counts['enforcement_withheld']:,} enforcement counts"
+    )
     return 0
 
 
@@ -366,7 +494,8 @@ def format_import(s: ImportSummary) -> str:
     """The human summary of an import."""
     lines = [
         f"{s.file}: {s.rows:,} rows read" + (f" (import {s.batch_id})" if s.batch_id is not None else ""),
-        f"  imported    {s.imported:,}  (snapped to the nearest block: {s.snapped:,}; outside every beat: {s.outside:,})",
+        f"  imported    {s.imported:,}  (snapped to the nearest block: {s.snapped:,}; "
+        f"outside every beat: {s.outside:,})",
         f"  duplicates  {s.duplicates:,}  (already in the store or repeated in the file)",
         f"  rejected    {s.rejected:,}"
         + (f"  (see `beatmap rejects --batch {s.batch_id} --out rejects.csv`)" if s.rejected else ""),
@@ -379,8 +508,9 @@ def format_import(s: ImportSummary) -> str:
     for warning in s.warnings:
         lines.append(f"  warning: {warning['message']}")
     if s.replaced_batches:
-        lines.append(f"  replaced import(s) {', '.join(map(str, s.replaced_batches))}: "
-                     f"{s.records_removed:,} records removed")
+        lines.append(
+            f"  replaced import(s) {', '.join(map(str, s.replaced_batches))}: {s.records_removed:,} records removed"
+        )
     if s.rejected > s.rejects_kept:
         lines.append(f"  kept the first {s.rejects_kept:,} rejected rows per reason; the counts above are complete")
     return "\n".join(lines)
@@ -392,8 +522,10 @@ def format_areas(s: AreasSummary) -> str:
     if s.events_reassigned:
         lines.append(f"  assigned {s.events_reassigned:,} stored activity records to the new blocks")
     if s.excluded_beats:
-        lines.append(f"  not analysed: beats {', '.join(s.excluded_beats)} ({s.excluded_blocks:,} blocks, "
-                     f"{s.excluded_blocks / max(s.blocks, 1):.0%} of all): never flagged, in no coverage figure")
+        lines.append(
+            f"  not analysed: beats {', '.join(s.excluded_beats)} ({s.excluded_blocks:,} blocks, "
+            f"{s.excluded_blocks / max(s.blocks, 1):.0%} of all): never flagged, in no coverage figure"
+        )
     for note in s.notes.itertuples(index=False):
         where = f"feature {note.feature}" if note.feature and note.feature == note.feature else "file"
         ident = f" (id {note.id})" if note.id is not None and note.id == note.id else ""
@@ -410,18 +542,23 @@ def format_info(engine: Engine) -> str:
     when = f"{span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d} (UTC)" if span else "no activity yet"
     loaded = store.latest_batch(engine, "streets") if n["streets"] else None
     if loaded is not None:
-        streets = (f"  {n['streets']:,} street segments for walking routes, from {loaded['file_name']} "
-                   f"(loaded {loaded['imported_at']:%Y-%m-%d})")
+        streets = (
+            f"  {n['streets']:,} street segments for walking routes, from {loaded['file_name']} "
+            f"(loaded {loaded['imported_at']:%Y-%m-%d})"
+        )
     elif n["streets"]:
         streets = f"  {n['streets']:,} street segments for walking routes"
     else:
-        streets = ("  no street network loaded (routes are straight-line estimates); "
-                   "load one with `beatmap streets FILE`")
-    return (f"store {engine.url.render_as_string(hide_password=True)}\n"
-            f"  {n['beats']:,} beats, {n['blocks']:,} blocks\n"
-            f"  {n['events']:,} activity records, {when}\n"
-            f"  {n['rejects']:,} rejected rows kept, {n['batches']:,} import batches\n"
-            f"{streets}")
+        streets = (
+            "  no street network loaded (routes are straight-line estimates); load one with `beatmap streets FILE`"
+        )
+    return (
+        f"store {engine.url.render_as_string(hide_password=True)}\n"
+        f"  {n['beats']:,} beats, {n['blocks']:,} blocks\n"
+        f"  {n['events']:,} activity records, {when}\n"
+        f"  {n['rejects']:,} rejected rows kept, {n['batches']:,} import batches\n"
+        f"{streets}"
+    )
 
 
 def entry_point() -> None:
@@ -431,4 +568,3 @@ def entry_point() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     entry_point()
-

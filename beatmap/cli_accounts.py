@@ -36,11 +36,15 @@ def add_commands(sub: argparse._SubParsersAction, *, date_type: Callable[[str], 
     _beat_options(add)
     add.add_argument("--officer-id", help="the officer_id of the person's activity records (officers: the name)")
     add.add_argument("--email", help="the e-mail single sign-on reports for this person")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from standard input (at least 12 characters) instead of generating one")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (at least 12 characters) instead of generating one",
+    )
 
-    passwd = actions.add_parser("passwd", help="set a new password (generated unless --password-stdin); "
-                                               "lifts a lockout")
+    passwd = actions.add_parser(
+        "passwd", help="set a new password (generated unless --password-stdin); lifts a lockout"
+    )
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
@@ -58,8 +62,12 @@ def add_commands(sub: argparse._SubParsersAction, *, date_type: Callable[[str], 
     actions.add_parser("list", help="every account, without passwords")
 
     log = sub.add_parser("audit", help="write the audit log (newest first) as CSV, or verify its hash chain")
-    log.add_argument("verify", nargs="?", choices=["verify"],
-                     help="recompute every entry's chained hash; name the first that does not match (exit 1)")
+    log.add_argument(
+        "verify",
+        nargs="?",
+        choices=["verify"],
+        help="recompute every entry's chained hash; name the first that does not match (exit 1)",
+    )
     log.add_argument("--from", dest="start", type=date_type, help="first day (department time)")
     log.add_argument("--to", dest="end", type=date_type, help="last day (department time)")
     log.add_argument("--actor", help="only this actor, e.g. a user name or cli:alice")
@@ -72,12 +80,16 @@ def _verify(engine: Engine) -> int:
 
     check = verify_audit_chain(engine)
     if check.first_bad is not None:
-        print(f"audit log: entry {check.first_bad} does not match: {check.reason}. The entries before it are intact; "
-              "compare with a backup or an exported copy to see what changed.")
+        print(
+            f"audit log: entry {check.first_bad} does not match: {check.reason}. The entries before it are intact; "
+            "compare with a backup or an exported copy to see what changed."
+        )
         return 1
-    print(f"audit log: all {check.entries:,} entries match their hash chain; the newest hash is "
-          f"{check.last_hash or '(none)'} (write it down elsewhere: a later check then shows nothing before it "
-          "was rewritten)")
+    print(
+        f"audit log: all {check.entries:,} entries match their hash chain; the newest hash is "
+        f"{check.last_hash or '(none)'} (write it down elsewhere: a later check then shows nothing before it "
+        "was rewritten)"
+    )
     return 0
 
 
@@ -99,15 +111,26 @@ def run(args: argparse.Namespace, *, db: str | None, settings: Settings) -> int:
     action = args.users_command
     if action == "add":
         user, generated = accounts.add_user(
-            engine, args.name, role=args.role, actor=actor, beats=args.beat, all_beats=args.all_beats,
-            password=_stdin_password() if args.password_stdin else None, officer_id=args.officer_id,
-            email=args.email)
-        print(f"added {user.role} {user.name} ({_beats_text(user)}"
-              + (f"; officer id {user.officer_id}" if user.officer_id else "") + ")")
+            engine,
+            args.name,
+            role=args.role,
+            actor=actor,
+            beats=args.beat,
+            all_beats=args.all_beats,
+            password=_stdin_password() if args.password_stdin else None,
+            officer_id=args.officer_id,
+            email=args.email,
+        )
+        print(
+            f"added {user.role} {user.name} ({_beats_text(user)}"
+            + (f"; officer id {user.officer_id}" if user.officer_id else "")
+            + ")"
+        )
         _print_once(generated, user.name)
     elif action == "passwd":
-        generated = accounts.set_password(engine, args.name, _stdin_password() if args.password_stdin else None,
-                                          actor=actor)
+        generated = accounts.set_password(
+            engine, args.name, _stdin_password() if args.password_stdin else None, actor=actor
+        )
         print(f"new password set for {args.name.lower()}; any lockout is lifted")
         _print_once(generated, args.name.lower())
     elif action in ("disable", "enable"):
@@ -122,8 +145,11 @@ def run(args: argparse.Namespace, *, db: str | None, settings: Settings) -> int:
     elif action == "list":
         table = accounts.list_users(engine).drop(columns="created_at")
         table = table.astype(object).where(table.notna(), "")
-        print(table.to_string(index=False) if len(table) else
-              "no accounts yet; add the first administrator with `beatmap users add NAME --role admin`")
+        print(
+            table.to_string(index=False)
+            if len(table)
+            else "no accounts yet; add the first administrator with `beatmap users add NAME --role admin`"
+        )
     return 0
 
 
@@ -144,8 +170,10 @@ def _stdin_password() -> str:
 
 def _print_once(generated: str | None, name: str) -> None:
     if generated:
-        print(f"  password: {generated}\n  (shown only now; hand it to {name} in person. "
-              f"Set a new one with `beatmap users passwd {name}`.)")
+        print(
+            f"  password: {generated}\n  (shown only now; hand it to {name} in person. "
+            f"Set a new one with `beatmap users passwd {name}`.)"
+        )
 
 
 def _audit(engine: Engine, args: argparse.Namespace, *, actor: str, settings: Settings) -> int:
@@ -158,11 +186,17 @@ def _audit(engine: Engine, args: argparse.Namespace, *, actor: str, settings: Se
     path = args.out if args.out.suffix else args.out.with_suffix(".csv")
     if path.suffix.lower() != ".csv":
         raise InputError(f"--out {args.out}: the audit log is written as CSV; give a file ending in .csv.")
-    entries = read_audit(engine, start=args.start, end=args.end, actor=args.actor, action=args.action,
-                         timezone=settings.timezone)
+    entries = read_audit(
+        engine, start=args.start, end=args.end, actor=args.actor, action=args.action, timezone=settings.timezone
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(audit_csv(entries), encoding="utf-8")
-    record(engine, actor=actor, action="audit.export", target=str(path), details={
-        "rows": len(entries), "from": args.start, "to": args.end, "actor": args.actor, "action": args.action})
+    record(
+        engine,
+        actor=actor,
+        action="audit.export",
+        target=str(path),
+        details={"rows": len(entries), "from": args.start, "to": args.end, "actor": args.actor, "action": args.action},
+    )
     print(f"wrote {len(entries):,} audit entries to {path} (times in {settings.timezone})")
     return 0

@@ -50,22 +50,32 @@ def run(args: argparse.Namespace, *, db: str | None) -> int:
         if args.db_command == "current":
             with engine.connect() as conn:
                 revision = migrate.current(conn)
-            state = ("empty: no store yet" if revision is None else
-                     "the newest" if revision == migrate.head() else
-                     f"behind {migrate.head()}: run `beatmap db upgrade`")
+            state = (
+                "empty: no store yet"
+                if revision is None
+                else "the newest"
+                if revision == migrate.head()
+                else f"behind {migrate.head()}: run `beatmap db upgrade`"
+            )
             print(f"{where}: schema revision {revision or '-'} ({state})")
         elif args.db_command == "upgrade":
             before, after = migrate.upgrade(engine, args.to)
             if before == after:
                 print(f"{where}: schema already at revision {after}; nothing to do")
             else:
-                record(engine, actor=cli_actor(), action="db.upgrade", target=where,
-                       details={"from": before, "to": after})
+                record(
+                    engine, actor=cli_actor(), action="db.upgrade", target=where, details={"from": before, "to": after}
+                )
                 print(f"{where}: schema upgraded from {before or 'empty'} to {after}")
         elif args.db_command == "backup":
             result = backup_store(engine, args.file)
-            record(engine, actor=cli_actor(), action="db.backup", target=str(result.path),
-                   details={"bytes": result.size_bytes, "kind": result.kind})
+            record(
+                engine,
+                actor=cli_actor(),
+                action="db.backup",
+                target=str(result.path),
+                details={"bytes": result.size_bytes, "kind": result.kind},
+            )
             print(f"backed up {where} to {result.path} ({result.size_bytes:,} bytes, {result.kind})")
     finally:
         engine.dispose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import itertools
 import math
 import pathlib
 from dataclasses import dataclass
@@ -62,9 +63,7 @@ _TYPICAL_NOISE = (0.95, 1.05)
 _ENFORCEMENT_PER_DAY = (6.0, 10.0)
 _OTHER_PER_DAY = 3.0 / 7.0
 # Share of a day's events on each shift (rows: kind; columns: day, evening, night).
-_SHIFT_SHARES = np.array(
-    [[0.45, 0.40, 0.15], [0.55, 0.40, 0.05], [0.25, 0.40, 0.35], [0.70, 0.30, 0.00]]
-)
+_SHIFT_SHARES = np.array([[0.45, 0.40, 0.15], [0.55, 0.40, 0.05], [0.25, 0.40, 0.35], [0.70, 0.30, 0.00]])
 # Weekday factors Monday..Sunday by kind; each row averages 1.
 _WEEKDAY_FACTORS = np.array(
     [
@@ -120,9 +119,7 @@ _VISIT_SUBTYPE_P = np.array(
 _ENFORCEMENT_SUBTYPE_P = np.array([0.55, 0.22, 0.13, 0.10])
 _OTHER_SUBTYPE_P = np.array([0.35, 0.35, 0.20, 0.10])
 # Probability that an event was self-initiated, by subtype code (foot patrols: _FOOT_SELF_P).
-_SELF_INITIATED_P = np.array(
-    [0.90, 0.90, 0.50, 0.60, 0.20, 0.30, 0.00, 1.00, 0.85, 0.25, 0.0, 0.0, 0.0, 0.0]
-)
+_SELF_INITIATED_P = np.array([0.90, 0.90, 0.50, 0.60, 0.20, 0.30, 0.00, 1.00, 0.85, 0.25, 0.0, 0.0, 0.0, 0.0])
 _FOOT_SELF_P = 0.95
 # Duration ranges in minutes by subtype code (enforcement and other).
 _DURATION_RANGES = {
@@ -190,21 +187,96 @@ _CADENCE_JITTER = 0.15
 _UNVISITED_GAP_DAYS = (100.0, 220.0)  # shortest gap keeps 90-day windows to one enforcement
 
 _STREET_WORDS = (
-    "Oak", "Maple", "Elm", "Cedar", "Pine", "Walnut", "Hickory", "Chestnut", "Willow", "Birch",
-    "Ash", "Linden", "Poplar", "Sycamore", "Cherry", "Locust", "Spruce", "Juniper", "Hawthorn",
-    "Magnolia", "Prairie", "Meadow", "Orchard", "Harvest", "Clover", "Sumac", "Aspen", "Laurel",
-    "Dogwood", "Redbud", "Buckeye", "Cottonwood", "Beech", "Holly", "Larch", "Alder", "Hazel",
-    "Bluestem", "Foxtail", "Milkweed", "Goldenrod", "Sunflower", "Thistle", "Yarrow", "Aster",
-    "Primrose", "Ironwood", "Catalpa", "Mulberry", "Tamarack",
+    "Oak",
+    "Maple",
+    "Elm",
+    "Cedar",
+    "Pine",
+    "Walnut",
+    "Hickory",
+    "Chestnut",
+    "Willow",
+    "Birch",
+    "Ash",
+    "Linden",
+    "Poplar",
+    "Sycamore",
+    "Cherry",
+    "Locust",
+    "Spruce",
+    "Juniper",
+    "Hawthorn",
+    "Magnolia",
+    "Prairie",
+    "Meadow",
+    "Orchard",
+    "Harvest",
+    "Clover",
+    "Sumac",
+    "Aspen",
+    "Laurel",
+    "Dogwood",
+    "Redbud",
+    "Buckeye",
+    "Cottonwood",
+    "Beech",
+    "Holly",
+    "Larch",
+    "Alder",
+    "Hazel",
+    "Bluestem",
+    "Foxtail",
+    "Milkweed",
+    "Goldenrod",
+    "Sunflower",
+    "Thistle",
+    "Yarrow",
+    "Aster",
+    "Primrose",
+    "Ironwood",
+    "Catalpa",
+    "Mulberry",
+    "Tamarack",
 )
 _STREET_SUFFIXES = ("St", "Dr", "Rd", "Blvd", "Pl", "Ln", "Ter", "Ct")
 _BEAT_PREFIXES = (
-    "Mill", "Cedar", "Fox", "Oak", "Elm", "River", "Stone", "Maple", "Willow", "Brook", "Pine",
-    "Ash", "Birch", "Clay", "Hickory", "Prairie", "Lake", "Spring", "Meadow", "Ridge",
+    "Mill",
+    "Cedar",
+    "Fox",
+    "Oak",
+    "Elm",
+    "River",
+    "Stone",
+    "Maple",
+    "Willow",
+    "Brook",
+    "Pine",
+    "Ash",
+    "Birch",
+    "Clay",
+    "Hickory",
+    "Prairie",
+    "Lake",
+    "Spring",
+    "Meadow",
+    "Ridge",
 )
 _BEAT_SUFFIXES = (
-    "brook", " Park", " Heights", "field", " Hollow", "wood", "ton", " Flats", " Grove",
-    " Crossing", " Commons", "dale", " Point", " Gardens", " Village",
+    "brook",
+    " Park",
+    " Heights",
+    "field",
+    " Hollow",
+    "wood",
+    "ton",
+    " Flats",
+    " Grove",
+    " Crossing",
+    " Commons",
+    "dale",
+    " Point",
+    " Gardens",
+    " Village",
 )
 
 
@@ -422,8 +494,9 @@ def build_demo(
     )
 
 
-def _publish_first(engine: Engine, public_dir: pathlib.Path, *, settings: Settings, last_day: datetime.date,
-                   actor: str) -> str:
+def _publish_first(
+    engine: Engine, public_dir: pathlib.Path, *, settings: Settings, last_day: datetime.date, actor: str
+) -> str:
     """Publish the demo's first public snapshot; the summary line (why not, when it cannot be)."""
     from beatmap.publish import publish_snapshot  # only the demo build publishes from here
 
@@ -433,8 +506,10 @@ def _publish_first(engine: Engine, public_dir: pathlib.Path, *, settings: Settin
         manifest = publish_snapshot(engine, public_dir, settings=settings, as_of=as_of, actor=actor)
     except BeatmapError as exc:
         return f"  the public map was not published: {exc}"
-    return (f"  public map published to {public_dir}/ (data from {manifest['data_start']} to "
-            f"{manifest['data_end']}); publish again from the Publish page")
+    return (
+        f"  public map published to {public_dir}/ (data from {manifest['data_start']} to "
+        f"{manifest['data_end']}); publish again from the Publish page"
+    )
 
 
 def _demo_accounts(engine: Engine, *, actor: str) -> str:
@@ -448,18 +523,23 @@ def _demo_accounts(engine: Engine, *, actor: str) -> str:
     events = store.read_events(engine, columns=("officer_id", "beat_id"))
     events = events[events["beat_id"].isin(beats) & events["officer_id"].notna()]
     busiest = events.groupby("beat_id")["officer_id"].agg(lambda ids: ids.value_counts().index[0])
-    plan = [("admin", accounts.ADMIN, [], False, None), ("lieutenant", accounts.SUPERVISOR, [], True, None),
-            ("sergeant", accounts.SUPERVISOR, beats, False, None)]
+    plan = [
+        ("admin", accounts.ADMIN, [], False, None),
+        ("lieutenant", accounts.SUPERVISOR, [], True, None),
+        ("sergeant", accounts.SUPERVISOR, beats, False, None),
+    ]
     plan += [(f"officer-{b.lower()}", accounts.OFFICER, [b], False, busiest.get(b)) for b in beats]
     existing = set(accounts.list_users(engine)["name"])
-    lines = ["  demo accounts for the dashboard (passwords shown only now; change one with "
-             "`beatmap users passwd NAME`):"]
+    lines = [
+        "  demo accounts for the dashboard (passwords shown only now; change one with `beatmap users passwd NAME`):"
+    ]
     for name, role, their_beats, every, officer_id in plan:
         if name in existing:
             lines.append(f"    {name:<14} already exists, left as it is")
             continue
-        user, password = accounts.add_user(engine, name, role=role, actor=actor, beats=their_beats,
-                                           all_beats=every, officer_id=officer_id)
+        user, password = accounts.add_user(
+            engine, name, role=role, actor=actor, beats=their_beats, all_beats=every, officer_id=officer_id
+        )
         listed = f", beat{'s' * (len(their_beats) > 1)} {', '.join(their_beats)}"
         scope = "" if role == accounts.ADMIN else ", all beats" if every else listed
         who = f" (officer id {user.officer_id})" if role == accounts.OFFICER else ""
@@ -538,7 +618,7 @@ def _beat_boxes(row_counts: list[int], row_heights: list[int], *, n_cols: int) -
     row0 = 0
     for count, height in zip(row_counts, row_heights, strict=True):
         bounds = np.round(np.linspace(0, n_cols, count + 1)).astype(np.int64)
-        for col0, col1 in zip(bounds[:-1], bounds[1:], strict=True):
+        for col0, col1 in itertools.pairwise(bounds):
             boxes.append((row0, row0 + height, col0, col1))
         row0 += height
     return np.array(boxes, dtype=np.int64)
@@ -580,17 +660,14 @@ def _beat_ring(vertices: FloatArray, box: IntArray) -> FloatArray:
     return np.concatenate([south, east, north, west])
 
 
-def _beats_frame(
-    rng: np.random.Generator, vertices: FloatArray, boxes: IntArray
-) -> geopandas.GeoDataFrame:
+def _beats_frame(rng: np.random.Generator, vertices: FloatArray, boxes: IntArray) -> geopandas.GeoDataFrame:
     """Beat polygons with ids and neighbourhood names, in EPSG:4326."""
     n_beats = len(boxes)
     width = max(2, len(str(n_beats)))
     names = [prefix + suffix for prefix in _BEAT_PREFIXES for suffix in _BEAT_SUFFIXES]
     order = rng.permutation(len(names))
     beat_names = [
-        names[order[i % len(names)]] + ("" if i < len(names) else f" {i // len(names) + 1}")
-        for i in range(n_beats)
+        names[order[i % len(names)]] + ("" if i < len(names) else f" {i // len(names) + 1}") for i in range(n_beats)
     ]
     frame = geopandas.GeoDataFrame(
         {
@@ -673,7 +750,7 @@ def _streets_frame(rng: np.random.Generator, vertices: FloatArray) -> geopandas.
 def _plant_neglect(rng: np.random.Generator, block_offsets: IntArray) -> IntArray:
     """Planted label per block: an index into _PLANTED, or -1 for an ordinary block."""
     planted = np.full(int(block_offsets[-1]), -1, dtype=np.int64)
-    for first, stop in zip(block_offsets[:-1], block_offsets[1:], strict=True):
+    for first, stop in itertools.pairwise(block_offsets):
         size = int(stop - first)
         n_planted = round(_PLANTED_SHARE * size)
         chosen = rng.choice(size, size=n_planted, replace=False)
@@ -682,9 +759,7 @@ def _plant_neglect(rng: np.random.Generator, block_offsets: IntArray) -> IntArra
     return planted
 
 
-def _block_profiles(
-    rng: np.random.Generator, n_blocks: int
-) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
+def _block_profiles(rng: np.random.Generator, n_blocks: int) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
     """Land use and foot patrol, community visit and enforcement attraction of every block."""
     land_use = rng.choice(len(_LAND_USES), size=n_blocks, p=_LAND_USE_SHARES)
     foot = rng.gamma(2.0, 1 / 2.0, size=n_blocks) * _FOOT_FACTOR[land_use]
@@ -694,9 +769,7 @@ def _block_profiles(
     return land_use, foot, visit, enforcement
 
 
-def _duty_roster(
-    rng: np.random.Generator, n_beats: int, n_days: int
-) -> tuple[IntArray, IntArray]:
+def _duty_roster(rng: np.random.Generator, n_beats: int, n_days: int) -> tuple[IntArray, IntArray]:
     """Officers of every beat and who is on duty.
 
     Every beat has 3 to 5 officers, each on one home shift, every shift covered. Returns each
@@ -717,16 +790,12 @@ def _duty_roster(
     return np.array(officer_beat, dtype=np.int64), on_duty
 
 
-def _expected_counts(
-    rng: np.random.Generator, start: datetime.date, n_days: int, n_beats: int
-) -> FloatArray:
+def _expected_counts(rng: np.random.Generator, start: datetime.date, n_days: int, n_beats: int) -> FloatArray:
     """Expected events per beat, shift day (from the day before `start`), shift and kind."""
     dates = pd.date_range(start - datetime.timedelta(days=1), periods=n_days, freq="D")
     weekday = dates.day_of_week.to_numpy()
     day_of_year = dates.day_of_year.to_numpy()
-    season = 1 + _SEASON_AMPLITUDE[None, :] * np.cos(
-        2 * np.pi * (day_of_year[:, None] - _SEASON_PEAK_DAY) / 365.25
-    )
+    season = 1 + _SEASON_AMPLITUDE[None, :] * np.cos(2 * np.pi * (day_of_year[:, None] - _SEASON_PEAK_DAY) / 365.25)
     rates = np.stack(
         [
             np.full(n_beats, _FOOT_PER_DAY),
@@ -737,16 +806,10 @@ def _expected_counts(
         axis=1,
     )
     per_day = _WEEKDAY_FACTORS.T[weekday] * season  # (n_days, kind)
-    return (
-        rates[:, None, None, :]
-        * per_day[None, :, None, :]
-        * _SHIFT_SHARES.T[None, None, :, :]
-    )
+    return rates[:, None, None, :] * per_day[None, :, None, :] * _SHIFT_SHARES.T[None, None, :, :]
 
 
-def _segment_weights(
-    officer_beat: IntArray, block_offsets: IntArray
-) -> tuple[IntArray, IntArray, IntArray]:
+def _segment_weights(officer_beat: IntArray, block_offsets: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     """Layout of officer-by-block weights as one flat array.
 
     Returns each officer's first flat position, and the officer and block of every position.
@@ -796,7 +859,7 @@ def _visit_rates(
 def _beat_medians(values: FloatArray, block_offsets: IntArray, include: BoolArray) -> FloatArray:
     """Median of `values` over the included blocks of each beat, repeated per block."""
     medians = np.empty(values.size)
-    for first, stop in zip(block_offsets[:-1], block_offsets[1:], strict=True):
+    for first, stop in itertools.pairwise(block_offsets):
         chosen = values[first:stop][include[first:stop]]
         medians[first:stop] = np.median(chosen) if chosen.size else 0.0
     return medians
@@ -844,9 +907,7 @@ def _typical_scale(
     return np.where(medians > 0, _TYPICAL_SHARE * per_block / safe, 1.0) * noise
 
 
-def _draw_in_segments(
-    rng: np.random.Generator, weights: FloatArray, starts: IntArray, segments: IntArray
-) -> IntArray:
+def _draw_in_segments(rng: np.random.Generator, weights: FloatArray, starts: IntArray, segments: IntArray) -> IntArray:
     """Draw one flat position per requested segment, with probability proportional to weight.
 
     Parameters
@@ -913,9 +974,7 @@ def _simulate_events(
     expected = _expected_counts(rng, start, n_days, n_beats)
     starts, officer_of, block_of = _segment_weights(officer_beat, block_offsets)
 
-    preference = _officer_preferences(
-        rng, corners, block_offsets, officer_beat, officer_of, block_of
-    )
+    preference = _officer_preferences(rng, corners, block_offsets, officer_beat, officer_of, block_of)
     open_to_visits = planted[block_of] < 0
     weights = (
         preference * foot[block_of] * open_to_visits,
@@ -923,23 +982,17 @@ def _simulate_events(
     )
     officer_counts = np.stack(
         [
-            np.bincount(
-                on_duty.ravel(), weights=expected[..., kind].ravel(), minlength=officer_beat.size
-            )
+            np.bincount(on_duty.ravel(), weights=expected[..., kind].ravel(), minlength=officer_beat.size)
             for kind in (_FOOT, _VISIT)
         ],
         axis=1,
     )
-    weights, rates = _floor_visit_weights(
-        weights, officer_counts, officer_of, block_of, block_offsets, planted < 0
-    )
+    weights, rates = _floor_visit_weights(weights, officer_counts, officer_of, block_of, block_offsets, planted < 0)
     scale = _typical_scale(rng, expected, rates, block_offsets)
     expected[..., [_FOOT, _VISIT]] *= scale[:, None, None, None]
     enforcement = _plant_enforcement(rng, enforcement, planted, block_beat, block_offsets, expected)
 
-    routine = _routine_events(
-        rng, expected, on_duty, weights, starts, block_of, enforcement, block_offsets
-    )
+    routine = _routine_events(rng, expected, on_duty, weights, starts, block_of, enforcement, block_offsets)
     rare = _rare_visits(rng, planted, block_beat, on_duty, days)
     unvisited = _unvisited_enforcement(rng, planted, block_beat, on_duty, days)
     events = {key: np.concatenate([routine[key], rare[key], unvisited[key]]) for key in routine}
@@ -975,9 +1028,7 @@ def _routine_events(
     chosen = kind == _OTHER
     sizes = np.diff(block_offsets)[beat[chosen]]
     block[chosen] = block_offsets[beat[chosen]] + rng.integers(0, sizes)
-    return {
-        "beat": beat, "day": day, "shift": shift, "kind": kind, "officer": officer, "block": block
-    }
+    return {"beat": beat, "day": day, "shift": shift, "kind": kind, "officer": officer, "block": block}
 
 
 def _plant_enforcement(
@@ -1086,9 +1137,7 @@ def _subtypes(rng: np.random.Generator, kind: IntArray, land_use: IntArray) -> I
     return subtype
 
 
-def _durations(
-    rng: np.random.Generator, kind: IntArray, subtype: IntArray
-) -> pd.arrays.IntegerArray:
+def _durations(rng: np.random.Generator, kind: IntArray, subtype: IntArray) -> pd.arrays.IntegerArray:
     """Duration in whole minutes of every event; missing for some enforcement."""
     minutes = np.zeros(kind.size, dtype=np.int64)
     foot = kind == _FOOT
@@ -1119,9 +1168,7 @@ def _notes(rng: np.random.Generator, subtype: IntArray) -> np.ndarray:
     return notes
 
 
-def _points_in_blocks(
-    rng: np.random.Generator, corners: FloatArray, block: IntArray
-) -> tuple[FloatArray, FloatArray]:
+def _points_in_blocks(rng: np.random.Generator, corners: FloatArray, block: IntArray) -> tuple[FloatArray, FloatArray]:
     """Metric coordinates of points a few metres to about 15 m inside an edge of their block."""
     sw, se, ne, nw = (corners[:, i] for i in range(4))
     width = (np.hypot(*(se - sw).T) + np.hypot(*(ne - nw).T)) / 2
@@ -1159,10 +1206,7 @@ def _event_times(
     """
     dates = pd.date_range(start - datetime.timedelta(days=1), periods=n_days, freq="D")
     shift_starts = np.stack(
-        [
-            (dates + pd.Timedelta(hours=hour)).tz_localize(_TIMEZONE).as_unit("s").asi8
-            for hour in _SHIFT_START_HOURS
-        ],
+        [(dates + pd.Timedelta(hours=hour)).tz_localize(_TIMEZONE).as_unit("s").asi8 for hour in _SHIFT_START_HOURS],
         axis=1,
     )
     instant = shift_starts[day, shift] + rng.integers(0, _SHIFT_SECONDS - 600, size=day.size)

@@ -40,8 +40,10 @@ def check_known(excluded: Iterable[str], beat_ids: Collection[str], *, where: st
     unknown = [b for b in excluded if b not in beat_ids]
     if unknown:
         known = ", ".join(sorted(beat_ids)[:20])
-        raise InputError(f"{where}: no beat {', '.join(map(repr, unknown))} in the beat layer; its beats include "
-                         f"{known}. Give beat ids exactly as the layer has them.")
+        raise InputError(
+            f"{where}: no beat {', '.join(map(repr, unknown))} in the beat layer; its beats include "
+            f"{known}. Give beat ids exactly as the layer has them."
+        )
     return excluded
 
 

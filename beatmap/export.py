@@ -34,8 +34,9 @@ def csv_text(frame: pd.DataFrame) -> str:
     """A table as CSV text, without geometry; text a spreadsheet would run as a formula is neutralised."""
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
     # Text columns are object or (pandas 3) string dtype: both are checked.
-    table = table.apply(lambda col: col.map(neutralise_cell)
-                        if col.dtype == object or pd.api.types.is_string_dtype(col) else col)
+    table = table.apply(
+        lambda col: col.map(neutralise_cell) if col.dtype == object or pd.api.types.is_string_dtype(col) else col
+    )
     return table.to_csv(index=False)
 
 

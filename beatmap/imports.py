@@ -35,8 +35,14 @@ class UndoResult:
 
     def to_dict(self) -> dict[str, object]:
         """The counts, as ``--json`` prints them."""
-        return {"batch_id": self.batch_id, "file_name": self.file_name, "source": self.source,
-                "removed": self.removed, "moved": self.moved, "moved_to": list(self.moved_to)}
+        return {
+            "batch_id": self.batch_id,
+            "file_name": self.file_name,
+            "source": self.source,
+            "removed": self.removed,
+            "moved": self.moved,
+            "moved_to": list(self.moved_to),
+        }
 
 
 def list_imports(engine: Engine, *, beat_ids: Collection[str] | None = None, limit: int | None = None) -> pd.DataFrame:
@@ -66,16 +72,25 @@ def undo_import(engine: Engine, batch_id: int, *, actor: str) -> UndoResult:
         if batch is None:
             raise InputError(f"there is no import {batch_id}; list the imports to see their numbers.")
         if batch["what"] != "activity":
-            raise InputError(f"import {batch_id} loaded {batch['what']}, not activity: only activity imports can be "
-                             "undone (load the areas again to change them).")
+            raise InputError(
+                f"import {batch_id} loaded {batch['what']}, not activity: only activity imports can be "
+                "undone (load the areas again to change them)."
+            )
         if batch["undone_at"] is not None:
-            raise InputError(f"import {batch_id} ({batch['file_name']}) was already undone on "
-                             f"{batch['undone_at']:%Y-%m-%d %H:%M} UTC by {batch['undone_by']}.")
+            raise InputError(
+                f"import {batch_id} ({batch['file_name']}) was already undone on "
+                f"{batch['undone_at']:%Y-%m-%d %H:%M} UTC by {batch['undone_by']}."
+            )
         retired = store.retire_batches(conn, [batch_id], actor=actor)
-        result = UndoResult(batch_id=batch_id, file_name=batch["file_name"], source=batch["source"],
-                            removed=retired.removed, moved=retired.moved, moved_to=retired.moved_to)
-        store.record_audit(conn, actor=actor, action="import.undo", target=batch["file_name"],
-                           details=result.to_dict())
+        result = UndoResult(
+            batch_id=batch_id,
+            file_name=batch["file_name"],
+            source=batch["source"],
+            removed=retired.removed,
+            moved=retired.moved,
+            moved_to=retired.moved_to,
+        )
+        store.record_audit(conn, actor=actor, action="import.undo", target=batch["file_name"], details=result.to_dict())
         store.bump_version(conn)
     return result
 
@@ -98,30 +113,47 @@ def replace_import(
     that would save nothing leaves the feed as it was.
     """
     kwargs = {"progress": progress} if progress is not None else {}
-    return import_activity(engine, path, settings=settings, mapping_path=mapping_path, crs=crs, source=feed,
-                           actor=actor, file_name=file_name, replace_feed=True, **kwargs)
+    return import_activity(
+        engine,
+        path,
+        settings=settings,
+        mapping_path=mapping_path,
+        crs=crs,
+        source=feed,
+        actor=actor,
+        file_name=file_name,
+        replace_feed=True,
+        **kwargs,
+    )
 
 
 def format_imports(table: pd.DataFrame) -> str:
     """The import list as text, one line per import."""
     if table.empty:
         return "no activity imports yet"
-    header = (f"{'batch':>5}  {'when (UTC)':16}  {'feed':16} {'file':28} {'rows':>8} {'imported':>8} {'dupl.':>7} "
-              f"{'rejected':>8}  {'who':14} status")
+    header = (
+        f"{'batch':>5}  {'when (UTC)':16}  {'feed':16} {'file':28} {'rows':>8} {'imported':>8} {'dupl.':>7} "
+        f"{'rejected':>8}  {'who':14} status"
+    )
     lines = [header]
     for r in table.itertuples(index=False):
         when = pd.Timestamp(r.imported_at).strftime("%Y-%m-%d %H:%M")
-        lines.append(f"{r.batch_id:>5}  {when:16}  {r.source[:16]:16} {r.file_name[-28:]:28} {r.rows:>8,} "
-                     f"{r.imported:>8,} {r.duplicates:>7,} {r.rejected:>8,}  {r.imported_by[:14]:14} {r.status}"
-                     + (f" (holds {r.records_now:,})" if r.status == "live" and r.records_now != r.imported else ""))
+        lines.append(
+            f"{r.batch_id:>5}  {when:16}  {r.source[:16]:16} {r.file_name[-28:]:28} {r.rows:>8,} "
+            f"{r.imported:>8,} {r.duplicates:>7,} {r.rejected:>8,}  {r.imported_by[:14]:14} {r.status}"
+            + (f" (holds {r.records_now:,})" if r.status == "live" and r.records_now != r.imported else "")
+        )
     return "\n".join(lines)
 
 
 def format_undo(result: UndoResult) -> str:
     """What an undo did, in words."""
-    text = (f"undid import {result.batch_id} ({result.file_name}, feed {result.source}): "
-            f"removed {result.removed:,} records")
+    text = (
+        f"undid import {result.batch_id} ({result.file_name}, feed {result.source}): removed {result.removed:,} records"
+    )
     if result.moved:
-        text += (f"; kept {result.moved:,} that import(s) {', '.join(map(str, result.moved_to))} had skipped as "
-                 "duplicates (they now belong to those imports)")
+        text += (
+            f"; kept {result.moved:,} that import(s) {', '.join(map(str, result.moved_to))} had skipped as "
+            "duplicates (they now belong to those imports)"
+        )
     return text

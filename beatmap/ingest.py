@@ -92,12 +92,24 @@ class ImportSummary:
 
     def to_dict(self) -> dict[str, object]:
         """The counts, as the ``--json`` summary prints them."""
-        return {"file": self.file, "source": self.source, "batch_id": self.batch_id, "rows": self.rows,
-                "imported": self.imported, "duplicates": self.duplicates, "rejected": self.rejected,
-                "snapped": self.snapped, "outside": self.outside, "ignored_columns": list(self.ignored_columns),
-                "reject_reasons": self.reject_reasons, "reject_examples": self.reject_examples,
-                "rejects_kept": self.rejects_kept, "replaced_batches": list(self.replaced_batches),
-                "records_removed": self.records_removed, "warnings": list(self.warnings)}
+        return {
+            "file": self.file,
+            "source": self.source,
+            "batch_id": self.batch_id,
+            "rows": self.rows,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "snapped": self.snapped,
+            "outside": self.outside,
+            "ignored_columns": list(self.ignored_columns),
+            "reject_reasons": self.reject_reasons,
+            "reject_examples": self.reject_examples,
+            "rejects_kept": self.rejects_kept,
+            "replaced_batches": list(self.replaced_batches),
+            "records_removed": self.records_removed,
+            "warnings": list(self.warnings),
+        }
 
 
 class ImportFailedError(InputError):
@@ -147,30 +159,71 @@ def load_areas(
     :mod:`beatmap.exclusions`).
     """
     try:
-        return _load_areas(engine, beats_path, settings=settings, beat_id_field=beat_id_field, crs=crs,
-                           blocks_path=blocks_path, block_id_field=block_id_field, grid_m=grid_m, progress=progress,
-                           actor=actor, exclude_beats=exclude_beats)
+        return _load_areas(
+            engine,
+            beats_path,
+            settings=settings,
+            beat_id_field=beat_id_field,
+            crs=crs,
+            blocks_path=blocks_path,
+            block_id_field=block_id_field,
+            grid_m=grid_m,
+            progress=progress,
+            actor=actor,
+            exclude_beats=exclude_beats,
+        )
     except BeatmapError as exc:
-        _audit_failure(engine, actor=actor, action="import.areas.failed",
-                       target=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}", error=exc)
+        _audit_failure(
+            engine,
+            actor=actor,
+            action="import.areas.failed",
+            target=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}",
+            error=exc,
+        )
         raise
 
 
-def _load_areas(engine: Engine, beats_path: str | Path, *, settings: Settings, beat_id_field: str | None,
-                crs: str | None, blocks_path: str | Path | None, block_id_field: str | None, grid_m: float | None,
-                progress: Progress, actor: str, exclude_beats: Sequence[str]) -> AreasSummary:
+def _load_areas(
+    engine: Engine,
+    beats_path: str | Path,
+    *,
+    settings: Settings,
+    beat_id_field: str | None,
+    crs: str | None,
+    blocks_path: str | Path | None,
+    block_id_field: str | None,
+    grid_m: float | None,
+    progress: Progress,
+    actor: str,
+    exclude_beats: Sequence[str],
+) -> AreasSummary:
     progress(0.0, "reading beats")
     beats_layer = read_layer(beats_path, crs=crs)
     blocks_layer = read_layer(blocks_path, crs=crs) if blocks_path is not None else None
     progress(0.2, "checking and repairing polygons")
     beats, blocks, notes = prepare_areas(
-        beats_layer, blocks_layer, beat_id_field=beat_id_field, block_id_field=block_id_field, grid_m=grid_m,
-        analysis_crs=settings.analysis_crs, beats_source=str(beats_path), blocks_source=str(blocks_path),
+        beats_layer,
+        blocks_layer,
+        beat_id_field=beat_id_field,
+        block_id_field=block_id_field,
+        grid_m=grid_m,
+        analysis_crs=settings.analysis_crs,
+        beats_source=str(beats_path),
+        blocks_source=str(blocks_path),
     )
     excluded = check_known(exclude_beats, set(beats[S.BEAT_ID]), where="--exclude-beats")
-    return store_areas(engine, beats, blocks, notes, settings=settings, progress=progress, actor=actor,
-                       exclude_beats=excluded, source=str(beats_path),
-                       file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}")
+    return store_areas(
+        engine,
+        beats,
+        blocks,
+        notes,
+        settings=settings,
+        progress=progress,
+        actor=actor,
+        exclude_beats=excluded,
+        source=str(beats_path),
+        file_name=f"{beats_path} + {blocks_path or f'grid {grid_m} m'}",
+    )
 
 
 def store_areas(
@@ -190,12 +243,16 @@ def store_areas(
     progress(0.4, "building the block index")
     # In the store's row order (sorted by id), so an import reading the blocks back finds this index by its key.
     blocks = blocks.sort_values(S.BLOCK_ID, kind="stable").reset_index(drop=True)
-    index = (build_block_index(blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
-             if not blocks.empty else None)
+    index = (
+        build_block_index(blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+        if not blocks.empty
+        else None
+    )
     progress(0.5, "writing beats and blocks")
     with store.transaction(engine) as conn:
-        batch_id = store.add_batch(conn, what="areas", source=source, file_name=file_name,
-                                   summary={"beats": len(beats), "blocks": len(blocks)})
+        batch_id = store.add_batch(
+            conn, what="areas", source=source, file_name=file_name, summary={"beats": len(beats), "blocks": len(blocks)}
+        )
         store.write_areas(conn, beats, blocks)
         store.write_area_notes(conn, batch_id, notes)
         if index is not None:
@@ -207,17 +264,33 @@ def store_areas(
             assigned = assign_points(located, blocks, settings=settings, index=index)
             assigned["event_id"] = located["event_id"].to_numpy()
             store.update_assignments(conn, assigned)
-        store.record_audit(conn, actor=actor, action="import.areas", target=file_name,
-                           details={"batch_id": batch_id, "beats": len(beats), "blocks": len(blocks),
-                                    "excluded_beats": list(exclude_beats),
-                                    "notes": len(notes), "events_reassigned": len(located)})
+        store.record_audit(
+            conn,
+            actor=actor,
+            action="import.areas",
+            target=file_name,
+            details={
+                "batch_id": batch_id,
+                "beats": len(beats),
+                "blocks": len(blocks),
+                "excluded_beats": list(exclude_beats),
+                "notes": len(notes),
+                "events_reassigned": len(located),
+            },
+        )
         store.bump_version(conn)
     if index is not None:
         remember_block_index(index)
     progress(1.0, "done")
-    return AreasSummary(beats=len(beats), blocks=len(blocks), crs=CRS(beats.crs).name, notes=notes,
-                        events_reassigned=len(located), excluded_beats=tuple(exclude_beats),
-                        excluded_blocks=int(blocks[S.BEAT_ID].isin(list(exclude_beats)).sum()))
+    return AreasSummary(
+        beats=len(beats),
+        blocks=len(blocks),
+        crs=CRS(beats.crs).name,
+        notes=notes,
+        events_reassigned=len(located),
+        excluded_beats=tuple(exclude_beats),
+        excluded_blocks=int(blocks[S.BEAT_ID].isin(list(exclude_beats)).sum()),
+    )
 
 
 def import_activity(
@@ -285,9 +358,20 @@ def import_activity(
     path = Path(path)
     shown = file_name or str(path)
     try:
-        return _import_activity(engine, path, settings=settings, mapping_path=mapping_path, crs=crs, source=source,
-                                now=now, progress=progress, actor=actor, file_name=shown, replace=replace_feed,
-                                beats=beats)
+        return _import_activity(
+            engine,
+            path,
+            settings=settings,
+            mapping_path=mapping_path,
+            crs=crs,
+            source=source,
+            now=now,
+            progress=progress,
+            actor=actor,
+            file_name=shown,
+            replace=replace_feed,
+            beats=beats,
+        )
     except BeatmapError as exc:
         _audit_failure(engine, actor=actor, action="import.activity.failed", target=shown, error=exc)
         if file_name is None or isinstance(exc, ImportFailedError) or not isinstance(exc, InputError):
@@ -298,8 +382,13 @@ def import_activity(
 def _audit_failure(engine: Engine, *, actor: str, action: str, target: str, error: BeatmapError) -> None:
     """Record a refused import (nothing was written) in the audit log, with the first line of the reason."""
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    audit.record(engine, actor=actor, action=action, target=target,
-                 details={"error": type(error).__name__, "reason": reason[:500]})
+    audit.record(
+        engine,
+        actor=actor,
+        action=action,
+        target=target,
+        details={"error": type(error).__name__, "reason": reason[:500]},
+    )
 
 
 def _import_activity(
@@ -326,9 +415,15 @@ def _import_activity(
     mapping, column_notes = resolve_columns(mapping, list(raw.columns))
     ignored = check_columns(raw, mapping, source=file_name)
     progress(0.2, f"checking {len(raw):,} rows")
-    records, rejects = parse_activity(raw, mapping, timezone=settings.timezone, source=source, now=now,
-                                      area_bounds=_area_bounds(store.read_beats(engine)),
-                                      raw_per_reason=settings.rejects_kept_per_reason)
+    records, rejects = parse_activity(
+        raw,
+        mapping,
+        timezone=settings.timezone,
+        source=source,
+        now=now,
+        area_bounds=_area_bounds(store.read_beats(engine)),
+        raw_per_reason=settings.rejects_kept_per_reason,
+    )
     if mapping.reject_pileups:
         records, rejects = _reject_pileups(raw, records, rejects, settings=settings)
     kept = rejects.groupby("group", sort=False).head(settings.rejects_kept_per_reason).copy()
@@ -344,15 +439,20 @@ def _import_activity(
         if replace:
             replaced = store.live_batch_ids(conn, source=source)
             if not replaced:
-                raise InputError(f"{file_name}: feed {source!r} has no import to replace; import the file as a new "
-                                 "feed instead, or name the feed it corrects.")
+                raise InputError(
+                    f"{file_name}: feed {source!r} has no import to replace; import the file as a new "
+                    "feed instead, or name the feed it corrects."
+                )
             retired = store.retire_batches(conn, replaced, actor=actor)
         known = store.event_ids_by_fingerprint(conn, records["fingerprint"])
         duplicate = in_file_duplicate | records["fingerprint"].isin(known)
         new = records[~duplicate].copy()
         blocks = store.read_blocks(conn)
-        index = (block_index_for(conn, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
-                 if not blocks.empty else None)
+        index = (
+            block_index_for(conn, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+            if not blocks.empty
+            else None
+        )
         new = new.join(assign_points(new, blocks, settings=settings, index=index))
         refused = 0  # rows on beats that are not the importer's become rejects, with the reason
         if beats is not None:
@@ -361,21 +461,44 @@ def _import_activity(
             refused = len(moved)
         new["row_number"] = new.index
         outside = int(new[S.BLOCK_ID].isna().sum())
-        warnings = check_records(new, beat_ids=set(blocks[S.BEAT_ID]) if not blocks.empty else set(),
-                                 now=now if now is not None else pd.Timestamp.now(tz="UTC"),
-                                 pileup_share=settings.pileup_share, pileup_min=settings.pileup_min)
+        warnings = check_records(
+            new,
+            beat_ids=set(blocks[S.BEAT_ID]) if not blocks.empty else set(),
+            now=now if now is not None else pd.Timestamp.now(tz="UTC"),
+            pileup_share=settings.pileup_share,
+            pileup_min=settings.pileup_min,
+        )
         summary = ImportSummary(
-            file=file_name, source=source, batch_id=None, rows=len(raw), imported=len(new),
-            duplicates=int(duplicate.sum()), rejected=len(rejects), snapped=int(new["snapped"].sum()),
-            outside=outside, ignored_columns=tuple(ignored), reject_reasons=reason_counts(rejects),
-            reject_examples=reason_examples(rejects), rejects_kept=len(kept), replaced_batches=tuple(replaced),
+            file=file_name,
+            source=source,
+            batch_id=None,
+            rows=len(raw),
+            imported=len(new),
+            duplicates=int(duplicate.sum()),
+            rejected=len(rejects),
+            snapped=int(new["snapped"].sum()),
+            outside=outside,
+            ignored_columns=tuple(ignored),
+            reject_reasons=reason_counts(rejects),
+            reject_examples=reason_examples(rejects),
+            rejects_kept=len(kept),
+            replaced_batches=tuple(replaced),
             records_removed=retired.removed,
-            warnings=(*({"code": "column_left_out", "message": note, "count": 0, "details": {}}
-                         for note in column_notes), *(w.to_dict() for w in warnings)),
+            warnings=(
+                *({"code": "column_left_out", "message": note, "count": 0, "details": {}} for note in column_notes),
+                *(w.to_dict() for w in warnings),
+            ),
         )
         _fail_if_nothing_usable(summary, new, areas_loaded=not blocks.empty)
-        batch_id = store.add_batch(conn, what="activity", source=source, file_name=file_name, summary={},
-                                   imported_by=actor, content_hash=content_hash)
+        batch_id = store.add_batch(
+            conn,
+            what="activity",
+            source=source,
+            file_name=file_name,
+            summary={},
+            imported_by=actor,
+            content_hash=content_hash,
+        )
         earlier = replaced or store.same_file_batches(conn, source=source, content_hash=content_hash, before=batch_id)
         store.supersede_rejects(conn, by_batch=batch_id, batch_ids=earlier)
         progress(0.7, f"writing {len(new):,} records")
@@ -385,15 +508,27 @@ def _import_activity(
         skipped = records.loc[duplicate, "fingerprint"].map(known).dropna()
         store.record_skipped(conn, batch_id, skipped.astype(int))
         store.insert_rejects(conn, batch_id, kept, source=source, file_name=file_name)
-        summary = replace_fields(summary, batch_id=batch_id, imported=len(new),
-                                 duplicates=len(records) - len(new) - refused, rejected=len(rejects),
-                                 snapped=int(new["snapped"].sum()), outside=int(new[S.BLOCK_ID].isna().sum()),
-                                 reject_reasons=reason_counts(rejects), reject_examples=reason_examples(rejects),
-                                 rejects_kept=len(kept))
+        summary = replace_fields(
+            summary,
+            batch_id=batch_id,
+            imported=len(new),
+            duplicates=len(records) - len(new) - refused,
+            rejected=len(rejects),
+            snapped=int(new["snapped"].sum()),
+            outside=int(new[S.BLOCK_ID].isna().sum()),
+            reject_reasons=reason_counts(rejects),
+            reject_examples=reason_examples(rejects),
+            rejects_kept=len(kept),
+        )
         store.set_batch_summary(conn, batch_id, summary.to_dict())
         details = {k: v for k, v in summary.to_dict().items() if k not in ("file", "reject_examples")}
-        store.record_audit(conn, actor=actor, action="import.replace" if replace else "import.activity",
-                           target=file_name, details=details)
+        store.record_audit(
+            conn,
+            actor=actor,
+            action="import.replace" if replace else "import.activity",
+            target=file_name,
+            details=details,
+        )
         areas = areas_batch(conn)
         store.bump_version(conn)
     # The dashboard's cache gets this batch's part from the rows just written, none read back.
@@ -402,8 +537,9 @@ def _import_activity(
     return summary
 
 
-def _keep_to_beats(new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, *, beats: Collection[str],
-                   source: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _keep_to_beats(
+    new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, *, beats: Collection[str], source: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Move the new records that fall outside ``beats`` to the rejects, with the reason; and the moved rows."""
     allowed = sorted(set(beats))
     outside = ~new[S.BEAT_ID].isin(allowed)
@@ -411,12 +547,21 @@ def _keep_to_beats(new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, 
         return new, rejects, rejects.iloc[:0]
     yours = ", ".join(allowed) or "none"
     beat = new.loc[outside, S.BEAT_ID]
-    on_other = "on beat '" + beat.fillna("").astype(str) + (f"', not one of your beats ({yours}); a supervisor "
-                                                            "of that beat or of all beats imports it")
-    reason = on_other.where(beat.notna(), f"outside every beat; your beats are {yours}: a supervisor of all beats "
-                                          "imports such rows")
-    moved = pd.DataFrame({ROW: new.index[outside], "reason": reason.to_numpy(),
-                          "raw": raw.loc[new.index[outside]].to_dict(orient="records")})
+    on_other = (
+        "on beat '"
+        + beat.fillna("").astype(str)
+        + (f"', not one of your beats ({yours}); a supervisor of that beat or of all beats imports it")
+    )
+    reason = on_other.where(
+        beat.notna(), f"outside every beat; your beats are {yours}: a supervisor of all beats imports such rows"
+    )
+    moved = pd.DataFrame(
+        {
+            ROW: new.index[outside],
+            "reason": reason.to_numpy(),
+            "raw": raw.loc[new.index[outside]].to_dict(orient="records"),
+        }
+    )
     moved["group"] = "on a beat that is not one of the importer's"
     moved["fingerprint"] = reject_fingerprints(moved, source=source)
     return new[~outside].copy(), pd.concat([rejects, moved], ignore_index=True), moved
@@ -434,23 +579,29 @@ def _with_xy_crs(mapping: Mapping, crs: str | None, *, mapping_path: str | Path 
     """Settle the CRS of the coordinates: the mapping's, or the one stated with ``--crs``."""
     if crs is None:
         if mapping.x and not mapping.xy_crs:
-            raise CRSError(f"{mapping_path}: the mapping reads x/y columns but does not say their CRS; "
-                           "add crs = \"EPSG:...\" under [coordinates] or give --crs.")
+            raise CRSError(
+                f"{mapping_path}: the mapping reads x/y columns but does not say their CRS; "
+                'add crs = "EPSG:..." under [coordinates] or give --crs.'
+            )
         return mapping
     stated = parse_crs(crs)
     if not mapping.x:
         if not stated.equals(WGS84, ignore_axis_order=True):
-            raise InputError("--crs applies to x/y columns named in a mapping's [coordinates]; lat/lon columns "
-                             "are WGS84 longitude/latitude by definition. Drop --crs or use a mapping with x/y.")
+            raise InputError(
+                "--crs applies to x/y columns named in a mapping's [coordinates]; lat/lon columns "
+                "are WGS84 longitude/latitude by definition. Drop --crs or use a mapping with x/y."
+            )
         return mapping
     if mapping.xy_crs and not parse_crs(mapping.xy_crs).equals(stated, ignore_axis_order=True):
-        raise CRSError(f"{mapping_path}: the mapping says x/y are in {mapping.xy_crs} but --crs says {crs}; "
-                       "drop one of them.")
+        raise CRSError(
+            f"{mapping_path}: the mapping says x/y are in {mapping.xy_crs} but --crs says {crs}; drop one of them."
+        )
     return replace_fields(mapping, xy_crs=crs)
 
 
-def _reject_pileups(raw: pd.DataFrame, records: pd.DataFrame, rejects: pd.DataFrame, *,
-                    settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _reject_pileups(
+    raw: pd.DataFrame, records: pd.DataFrame, rejects: pd.DataFrame, *, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Move the records on pile-up points (see :func:`beatmap.sanity.pileups`) to the rejects."""
     piles = pileups(records, share=settings.pileup_share, minimum=settings.pileup_min)
     hit = at_points(records, piles)
@@ -461,8 +612,14 @@ def _reject_pileups(raw: pd.DataFrame, records: pd.DataFrame, rejects: pd.DataFr
     size = rounded.map(rounded.value_counts())
     why = "a pile-up point (reject_pileups in the mapping): the geocoder's stand-in, not where it happened"
     reason = "point " + rounded + " holds " + size.astype(str) + " rows: " + why
-    extra = pd.DataFrame({ROW: moved.index, "reason": reason.to_numpy(), "group": f"point … holds many rows: {why}",
-                          "raw": raw.loc[moved.index].to_dict(orient="records")})
+    extra = pd.DataFrame(
+        {
+            ROW: moved.index,
+            "reason": reason.to_numpy(),
+            "group": f"point … holds many rows: {why}",
+            "raw": raw.loc[moved.index].to_dict(orient="records"),
+        }
+    )
     return records[~hit], pd.concat([rejects, extra], ignore_index=True).sort_values(ROW, kind="stable")
 
 
@@ -505,11 +662,17 @@ def _fail_if_nothing_usable(summary: ImportSummary, new: pd.DataFrame, *, areas_
         raise ImportFailedError(
             f"{summary.file}: all {summary.rows:,} rows were rejected, so nothing was imported. Most common reason "
             f"({count:,} rows): {group}. For example {examples}."
-            + (f" ({others} other reason(s) too.)" if others else ""), summary)
+            + (f" ({others} other reason(s) too.)" if others else ""),
+            summary,
+        )
     if areas_loaded and summary.imported and summary.duplicates == 0 and summary.outside == summary.imported:
-        examples = "; ".join(f"row {r} at {lat:.5f},{lon:.5f}" for r, lat, lon in
-                             zip(new["row_number"].head(3), new[S.LAT].head(3), new[S.LON].head(3), strict=True))
+        examples = "; ".join(
+            f"row {r} at {lat:.5f},{lon:.5f}"
+            for r, lat, lon in zip(new["row_number"].head(3), new[S.LAT].head(3), new[S.LON].head(3), strict=True)
+        )
         raise ImportFailedError(
             f"{summary.file}: every one of the {summary.imported:,} located rows falls outside every beat, so "
             f"nothing was imported. For example {examples} (latitude,longitude). Check that the file is of this "
-            "city's area, that latitude and longitude are not swapped, and, for x/y columns, their CRS.", summary)
+            "city's area, that latitude and longitude are not swapped, and, for x/y columns, their CRS.",
+            summary,
+        )

@@ -28,12 +28,44 @@ HEAD_ROWS = 1000
 
 #: Column names that usually hold a field, lower-cased with spaces and underscores removed, best first.
 NAME_HINTS: dict[str, tuple[str, ...]] = {
-    S.OCCURRED_AT: ("occurredat", "date", "datetime", "timecreate", "createdat", "calltime", "reportdate",
-                    "occurreddate", "offensestartdatetime", "incidentdate", "time", "dispatchtime"),
-    S.SOURCE_ID: ("id", "sourceid", "incidentid", "eventnumber", "incidentnumber", "casenumber", "reportnumber",
-                  "nopditem", "callnumber", "cadnumber", "offenseid"),
-    S.SUBTYPE: ("subtype", "primarytype", "typetext", "calltype", "offense", "offensedescription", "crimetype",
-                "type", "description"),
+    S.OCCURRED_AT: (
+        "occurredat",
+        "date",
+        "datetime",
+        "timecreate",
+        "createdat",
+        "calltime",
+        "reportdate",
+        "occurreddate",
+        "offensestartdatetime",
+        "incidentdate",
+        "time",
+        "dispatchtime",
+    ),
+    S.SOURCE_ID: (
+        "id",
+        "sourceid",
+        "incidentid",
+        "eventnumber",
+        "incidentnumber",
+        "casenumber",
+        "reportnumber",
+        "nopditem",
+        "callnumber",
+        "cadnumber",
+        "offenseid",
+    ),
+    S.SUBTYPE: (
+        "subtype",
+        "primarytype",
+        "typetext",
+        "calltype",
+        "offense",
+        "offensedescription",
+        "crimetype",
+        "type",
+        "description",
+    ),
     S.REPORTED_BEAT: ("reportedbeat", "beat", "beatid", "patrolbeat"),
     S.OFFICER_ID: ("officerid", "officer", "badge", "badgenumber"),
     S.UNIT_ID: ("unitid", "unit", "primaryunit"),
@@ -93,8 +125,10 @@ def read_head(data: str | Path | bytes, rows: int = HEAD_ROWS, *, name: str | No
         except UnicodeDecodeError:
             head = read("cp1252")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InputError(f"{label}: cannot be read as a CSV with a header row "
-                         f"({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}).") from exc
+        raise InputError(
+            f"{label}: cannot be read as a CSV with a header row "
+            f"({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})."
+        ) from exc
     if head.shape[1] < 2 or head.empty:
         raise InputError(f"{label}: needs a header row, at least two columns and one row.")
     head.columns = [str(c).strip() for c in head.columns]
@@ -132,7 +166,8 @@ def guess(head: pd.DataFrame) -> Guess:
     notes: list[str] = []
     fmt = None
     candidates = [c for c in [_by_name(columns, S.OCCURRED_AT, taken)] if c] + [
-        c for c in columns if any(w in c.lower() for w in ("date", "time"))]
+        c for c in columns if any(w in c.lower() for w in ("date", "time"))
+    ]
     for column in dict.fromkeys(candidates):
         found = guess_time_format(head[column])
         if found is not None:
@@ -163,10 +198,19 @@ def guess(head: pd.DataFrame) -> Guess:
     if kind_column and not head[kind_column].str.lower().isin(S.KINDS).mean() > 0.5:
         kind_column = None
     if kind_column is None:
-        notes.append("kind: no column of foot_patrol/community_visit/enforcement/other; choose one kind for every "
-                     "row (a crime or arrest export is enforcement) or rules on a column")
-    return Guess(columns=chosen, time_format=None if fmt == ISO else fmt, coordinates=coordinates, x=x, y=y,
-                 kind_column=kind_column, notes=tuple(notes))
+        notes.append(
+            "kind: no column of foot_patrol/community_visit/enforcement/other; choose one kind for every "
+            "row (a crime or arrest export is enforcement) or rules on a column"
+        )
+    return Guess(
+        columns=chosen,
+        time_format=None if fmt == ISO else fmt,
+        coordinates=coordinates,
+        x=x,
+        y=y,
+        kind_column=kind_column,
+        notes=tuple(notes),
+    )
 
 
 @dataclass(frozen=True)
@@ -348,5 +392,6 @@ def preview(head: pd.DataFrame, mapping: dict, *, timezone: str) -> Preview:
         raise InputError(f"the file has no column {', '.join(map(repr, missing))}")
     records, rejects = parse_activity(head, parsed, timezone=timezone, source=parsed.name or "preview")
     points = records[[S.LAT, S.LON, S.KIND, S.OCCURRED_AT]].reset_index(drop=True)
-    return Preview(points=points[np.isfinite(points[S.LAT]) & np.isfinite(points[S.LON])], rejects=rejects,
-                   rows=len(head))
+    return Preview(
+        points=points[np.isfinite(points[S.LAT]) & np.isfinite(points[S.LON])], rejects=rejects, rows=len(head)
+    )

@@ -87,8 +87,7 @@ def default_window(
     """
     zone = settings.zone
     if end is None:
-        end = (last_activity.astimezone(zone).date() if last_activity is not None
-               else datetime.now(zone).date())
+        end = last_activity.astimezone(zone).date() if last_activity is not None else datetime.now(zone).date()
     if start is None:
         start = end - timedelta(days=settings.window_days - 1)
         if first_activity is not None:
@@ -117,14 +116,17 @@ def local_activity(events: pd.DataFrame, *, timezone: str) -> pd.DataFrame:
     ev = events[events[S.BLOCK_ID].notna()]
     local = ev["occurred_at"].dt.tz_convert(timezone)
     officer = ev[S.OFFICER_ID] if S.OFFICER_ID in ev else pd.Series(None, index=ev.index, dtype=object)
-    return pd.DataFrame({
-        S.BLOCK_ID: ev[S.BLOCK_ID].astype("category"),
-        S.KIND: pd.Categorical(ev[S.KIND], categories=list(S.KINDS)),
-        S.OFFICER_ID: officer.astype("category"),
-        "day": local.dt.tz_localize(None).dt.floor("D").astype("datetime64[s]"),
-        "hour": local.dt.hour.astype("int8"),
-        "weekday": local.dt.day_of_week.astype("int8"),
-    }, index=ev.index)
+    return pd.DataFrame(
+        {
+            S.BLOCK_ID: ev[S.BLOCK_ID].astype("category"),
+            S.KIND: pd.Categorical(ev[S.KIND], categories=list(S.KINDS)),
+            S.OFFICER_ID: officer.astype("category"),
+            "day": local.dt.tz_localize(None).dt.floor("D").astype("datetime64[s]"),
+            "hour": local.dt.hour.astype("int8"),
+            "weekday": local.dt.day_of_week.astype("int8"),
+        },
+        index=ev.index,
+    )
 
 
 def in_window(activity: pd.DataFrame, window: Window) -> pd.Series:
@@ -143,8 +145,10 @@ def window_rows(activity: pd.DataFrame, window: Window) -> pd.DataFrame:
     if not day.is_monotonic_increasing:
         return activity[in_window(activity, window)]
     values = day.to_numpy()
-    first, after = np.searchsorted(values, np.array([pd.Timestamp(window.start), pd.Timestamp(window.end)
-                                                     + pd.Timedelta(days=1)], dtype=values.dtype))
+    first, after = np.searchsorted(
+        values,
+        np.array([pd.Timestamp(window.start), pd.Timestamp(window.end) + pd.Timedelta(days=1)], dtype=values.dtype),
+    )
     return activity.iloc[first:after]
 
 
@@ -288,9 +292,11 @@ def unmatched_track_visits(track_visits: pd.DataFrame, logged: pd.DataFrame) -> 
         return track_visits
     visits = logged[logged[S.KIND].isin(S.NON_ENFORCEMENT) & logged[S.OFFICER_ID].notna()]
     candidates = track_visits.reset_index().merge(
-        visits[[S.OFFICER_ID, S.BLOCK_ID, S.OCCURRED_AT]], on=[S.OFFICER_ID, S.BLOCK_ID], how="inner")
-    during = candidates[(candidates[S.OCCURRED_AT] >= candidates["start"])
-                        & (candidates[S.OCCURRED_AT] <= candidates["end"])]
+        visits[[S.OFFICER_ID, S.BLOCK_ID, S.OCCURRED_AT]], on=[S.OFFICER_ID, S.BLOCK_ID], how="inner"
+    )
+    during = candidates[
+        (candidates[S.OCCURRED_AT] >= candidates["start"]) & (candidates[S.OCCURRED_AT] <= candidates["end"])
+    ]
     return track_visits.drop(index=during["index"].unique())
 
 
@@ -325,8 +331,9 @@ def _distinct(keys: np.ndarray) -> np.ndarray:
     return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
-def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings,
-           neighbours: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
+def _flags(
+    cov: pd.DataFrame, *, window: Window, settings: Settings, neighbours: pd.DataFrame | None
+) -> tuple[pd.Series, pd.Series]:
     """The flag of each block and a sentence a sergeant can read, with the numbers."""
     period = f"from {window.start:%b %d, %Y} to {window.end:%b %d, %Y}"
     visits, enforcement = cov["visits"], cov["enforcement"]
@@ -339,8 +346,13 @@ def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings,
     else:
         pairs = _positions(cov[S.BLOCK_ID], neighbours) if settings.rarely_rule == "neighbours" else None
         alone, p_value = F.rarely_by_poisson(count, typical, fraction=fraction, confidence=confidence)
-        rarely = alone if pairs is None else F.rarely_by_neighbours(
-            count, typical, pairs, fraction=fraction, confidence=confidence, gate=settings.rarely_neighbour_gate)[0]
+        rarely = (
+            alone
+            if pairs is None
+            else F.rarely_by_neighbours(
+                count, typical, pairs, fraction=fraction, confidence=confidence, gate=settings.rarely_neighbour_gate
+            )[0]
+        )
 
     enforcement_only = (visits == 0) & (enforcement >= settings.enforcement_only_min)
     unvisited = (visits == 0) & ~enforcement_only
@@ -352,8 +364,16 @@ def _flags(cov: pd.DataFrame, *, window: Window, settings: Settings,
     shown = flag.notna().to_numpy()
     reason[shown] = [
         _reason(f, int(e), int(v), beat, t, p, bool(a), period=period, settings=settings)
-        for f, e, v, beat, t, p, a in zip(flag[shown], enforcement[shown], visits[shown], beats[shown],
-                                          typical[shown], p_value[shown], alone[shown], strict=True)
+        for f, e, v, beat, t, p, a in zip(
+            flag[shown],
+            enforcement[shown],
+            visits[shown],
+            beats[shown],
+            typical[shown],
+            p_value[shown],
+            alone[shown],
+            strict=True,
+        )
     ]
     return flag, reason
 
@@ -368,25 +388,41 @@ def _positions(ids: pd.Series, neighbours: pd.DataFrame | None) -> tuple[np.ndar
     return left[keep], right[keep]
 
 
-def _reason(flag: str, n_enf: int, n_vis: int, beat: str, typical: float, p: float, alone: bool, *, period: str,
-            settings: Settings) -> str:
+def _reason(
+    flag: str,
+    n_enf: int,
+    n_vis: int,
+    beat: str,
+    typical: float,
+    p: float,
+    alone: bool,
+    *,
+    period: str,
+    settings: Settings,
+) -> str:
     """The plain sentence behind a flag, with its numbers."""
     if flag == S.ENFORCEMENT_ONLY:
-        return (f"Police came only to enforce: {_plural(n_enf, 'enforcement event')} "
-                f"and no foot patrol or community visit {period}.")
+        return (
+            f"Police came only to enforce: {_plural(n_enf, 'enforcement event')} "
+            f"and no foot patrol or community visit {period}."
+        )
     if flag == S.UNVISITED:
         extra = f" ({_plural(n_enf, 'enforcement event')})" if n_enf else ""
         return f"No foot patrol or community visit {period}{extra}."
     visited = "1 foot patrol or community visit" if n_vis == 1 else f"{n_vis} foot patrols or community visits"
     share = f"{settings.rarely_fraction:.0%} of typical"
     if settings.rarely_rule == "empirical_bayes":
-        why = (f"its rate is below {share} with {settings.rarely_confidence:.1%} probability "
-               f"(empirical Bayes, p = {p:.3f})")
+        why = (
+            f"its rate is below {share} with {settings.rarely_confidence:.1%} probability "
+            f"(empirical Bayes, p = {p:.3f})"
+        )
     elif alone:
         why = f"too few even for a block visited at {share} (Poisson test, p = {p:.3f})"
     else:
-        why = (f"few for a block visited at {share} (Poisson test, p = {p:.3f}), and next to neighbouring blocks "
-               "flagged as rarely visited")
+        why = (
+            f"few for a block visited at {share} (Poisson test, p = {p:.3f}), and next to neighbouring blocks "
+            "flagged as rarely visited"
+        )
     return f"Only {visited} {period}, while the typical block in beat {beat} had {typical:g}; {why}."
 
 
@@ -416,21 +452,24 @@ def coverage_by_beat(block_coverage: pd.DataFrame) -> pd.DataFrame:
         the beat's blocks: 0 = even, 1 = all on one block).
     """
     cov = block_coverage
-    parts = pd.DataFrame({
-        S.BEAT_ID: cov[S.BEAT_ID],
-        "blocks": 1,
-        "blocks_visited": (cov["visits"] > 0).astype(int),
-        "visits": cov["visits"],
-        "enforcement": cov["enforcement"],
-        **{name: (cov["flag"] == name).astype(int) for name in S.FLAGS},
-    })
+    parts = pd.DataFrame(
+        {
+            S.BEAT_ID: cov[S.BEAT_ID],
+            "blocks": 1,
+            "blocks_visited": (cov["visits"] > 0).astype(int),
+            "visits": cov["visits"],
+            "enforcement": cov["enforcement"],
+            **{name: (cov["flag"] == name).astype(int) for name in S.FLAGS},
+        }
+    )
     out = parts.groupby(S.BEAT_ID, sort=True).sum()
     out["coverage_pct"] = (100 * out["blocks_visited"] / out["blocks"]).round(1)
     out["flagged"] = out[list(S.FLAGS)].sum(axis=1)
     out["gini"] = cov.groupby(S.BEAT_ID, sort=True)["visits"].agg(gini).round(3)
     out = out.reset_index()
-    return out[[S.BEAT_ID, "blocks", "blocks_visited", "coverage_pct", "visits", "enforcement", *S.FLAGS,
-                "flagged", "gini"]]
+    return out[
+        [S.BEAT_ID, "blocks", "blocks_visited", "coverage_pct", "visits", "enforcement", *S.FLAGS, "flagged", "gini"]
+    ]
 
 
 def shift_hours(shifts: dict[str, tuple[int, int]], names: list[str] | tuple[str, ...]) -> tuple[int, ...]:
@@ -482,18 +521,23 @@ def weekly_trend(activity: pd.DataFrame, block_ids: pd.Series | list[str], *, wi
     visit = ev[S.KIND].isin(S.NON_ENFORCEMENT)
     first = pd.Timestamp(window.start) - pd.Timedelta(days=pd.Timestamp(window.start).weekday())
     weeks = pd.date_range(first, pd.Timestamp(window.end), freq="7D").astype("datetime64[s]")
-    out = pd.DataFrame({
-        "visits": visit.groupby(week).sum(),
-        "enforcement": (ev[S.KIND] == S.ENFORCEMENT).groupby(week).sum(),
-        "blocks": ev[visit].groupby(week[visit])[S.BLOCK_ID].nunique(),
-    }).reindex(weeks, fill_value=0).fillna(0)
+    out = (
+        pd.DataFrame(
+            {
+                "visits": visit.groupby(week).sum(),
+                "enforcement": (ev[S.KIND] == S.ENFORCEMENT).groupby(week).sum(),
+                "blocks": ev[visit].groupby(week[visit])[S.BLOCK_ID].nunique(),
+            }
+        )
+        .reindex(weeks, fill_value=0)
+        .fillna(0)
+    )
     start, after = pd.Timestamp(window.start), pd.Timestamp(window.end) + pd.Timedelta(days=1)
     week_end = weeks + pd.Timedelta(days=7)
     days = (week_end.where(week_end < after, after) - weeks.where(weeks > start, start)).days
     out.insert(0, "days", days.to_numpy())
     out["coverage_pct"] = (100 * out["blocks"] / max(len(ids), 1)).round(1).where(out["days"] == 7)
-    return out.drop(columns="blocks").rename_axis("week").reset_index().astype(
-        {"visits": int, "enforcement": int})
+    return out.drop(columns="blocks").rename_axis("week").reset_index().astype({"visits": int, "enforcement": int})
 
 
 def visits_by_hour_and_weekday(activity: pd.DataFrame, *, window: Window) -> pd.DataFrame:
@@ -514,10 +558,12 @@ def coverage_by_officer(activity: pd.DataFrame, *, window: Window) -> pd.DataFra
     ev = window_rows(activity, window)
     ev = ev[ev[S.KIND].isin(S.NON_ENFORCEMENT) & ev[S.OFFICER_ID].notna()]
     grouped = ev.groupby(S.OFFICER_ID, observed=True)
-    out = pd.DataFrame({
-        "blocks_visited": grouped[S.BLOCK_ID].nunique(),
-        "visits": grouped.size(),
-        "days": grouped["day"].nunique(),
-    }).sort_values(["visits", "blocks_visited"], ascending=False)
+    out = pd.DataFrame(
+        {
+            "blocks_visited": grouped[S.BLOCK_ID].nunique(),
+            "visits": grouped.size(),
+            "days": grouped["day"].nunique(),
+        }
+    ).sort_values(["visits", "blocks_visited"], ascending=False)
     out.index = out.index.astype(str)
     return out.rename_axis(S.OFFICER_ID).reset_index()

@@ -30,8 +30,18 @@ from beatmap.report import block_coverage
 from beatmap.settings import Settings
 
 #: Columns of a neglected-areas table (and geometry, the outline, in the analysis CRS).
-AREA_COLUMNS: tuple[str, ...] = ("area_id", S.BEAT_ID, "name", "blocks", "flag", "flags", "visits", "enforcement",
-                                 "area_ha", "block_ids")
+AREA_COLUMNS: tuple[str, ...] = (
+    "area_id",
+    S.BEAT_ID,
+    "name",
+    "blocks",
+    "flag",
+    "flags",
+    "visits",
+    "enforcement",
+    "area_ha",
+    "block_ids",
+)
 #: Fewest flagged blocks that make an area (a lone flagged block stays in the block table).
 MIN_BLOCKS = 2
 #: A street this close to an area runs along its edge (metres): half a wide street.
@@ -89,19 +99,23 @@ def neglected_areas(
     elif isinstance(coverage, gpd.GeoDataFrame) and coverage.crs is not None:
         geoms, crs = coverage.geometry.to_numpy(), coverage.crs
     else:
-        raise InputError("neglected areas need the blocks' polygons: give a coverage table with geometry "
-                         "(beatmap.report.block_coverage).")
+        raise InputError(
+            "neglected areas need the blocks' polygons: give a coverage table with geometry "
+            "(beatmap.report.block_coverage)."
+        )
     if streets is not None and len(streets) and not streets.crs.equals(crs):
-        raise InputError(f"the streets are in {streets.crs.name} but the blocks in {crs.name}; "
-                         "give both in the analysis CRS.")
+        raise InputError(
+            f"the streets are in {streets.crs.name} but the blocks in {crs.name}; give both in the analysis CRS."
+        )
     empty = gpd.GeoDataFrame({c: [] for c in AREA_COLUMNS}, geometry=gpd.GeoSeries([], crs=crs))
     is_flagged = table["flag"].notna().to_numpy()
     if not is_flagged.any():
         return empty
     flagged = table[is_flagged].reset_index(drop=True)
     shapes = geoms[is_flagged]
-    left, right = block_neighbours(gpd.GeoDataFrame({S.BEAT_ID: flagged[S.BEAT_ID].to_numpy()}, geometry=shapes,
-                                                    crs=crs), gap_m=gap_m)
+    left, right = block_neighbours(
+        gpd.GeoDataFrame({S.BEAT_ID: flagged[S.BEAT_ID].to_numpy()}, geometry=shapes, crs=crs), gap_m=gap_m
+    )
     graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(flagged), len(flagged)))
     _, piece = connected_components(graph, directed=False)
     sizes = np.bincount(piece)
@@ -120,19 +134,24 @@ def neglected_areas(
     counts = np.bincount(number * len(S.FLAGS) + code, minlength=len(starts) * len(S.FLAGS)).reshape(-1, len(S.FLAGS))
     half = gap_m / 2
     grown = shapely.buffer(shapes, half, join_style="mitre")
-    outlines = shapely.buffer(np.array([shapely.union_all(grown[a:b]) for a, b in zip(starts, ends, strict=True)]),
-                              -half, join_style="mitre")
-    areas = gpd.GeoDataFrame({
-        S.BEAT_ID: flagged[S.BEAT_ID].to_numpy()[starts],
-        "blocks": ends - starts,
-        "flag": [S.FLAGS[int(np.argmax(row))] for row in counts],  # argmax: ties go to the first in S.FLAGS
-        "flags": [", ".join(f"{n} {_WORDS[f]}" for f, n in zip(S.FLAGS, row, strict=True) if n) for row in counts],
-        "visits": np.bincount(number, weights=flagged["visits"].to_numpy(dtype=float)).astype(int),
-        "enforcement": np.bincount(number, weights=flagged["enforcement"].to_numpy(dtype=float)).astype(int),
-        "area_ha": np.round(np.bincount(number, weights=shapely.area(shapes)) / 10_000, 2),
-        "block_ids": [" ".join(ids[a:b]) for a, b in zip(starts, ends, strict=True)],
-        "first": ids[starts],
-    }, geometry=list(outlines), crs=crs)
+    outlines = shapely.buffer(
+        np.array([shapely.union_all(grown[a:b]) for a, b in zip(starts, ends, strict=True)]), -half, join_style="mitre"
+    )
+    areas = gpd.GeoDataFrame(
+        {
+            S.BEAT_ID: flagged[S.BEAT_ID].to_numpy()[starts],
+            "blocks": ends - starts,
+            "flag": [S.FLAGS[int(np.argmax(row))] for row in counts],  # argmax: ties go to the first in S.FLAGS
+            "flags": [", ".join(f"{n} {_WORDS[f]}" for f, n in zip(S.FLAGS, row, strict=True) if n) for row in counts],
+            "visits": np.bincount(number, weights=flagged["visits"].to_numpy(dtype=float)).astype(int),
+            "enforcement": np.bincount(number, weights=flagged["enforcement"].to_numpy(dtype=float)).astype(int),
+            "area_ha": np.round(np.bincount(number, weights=shapely.area(shapes)) / 10_000, 2),
+            "block_ids": [" ".join(ids[a:b]) for a, b in zip(starts, ends, strict=True)],
+            "first": ids[starts],
+        },
+        geometry=list(outlines),
+        crs=crs,
+    )
     areas = areas.sort_values(["blocks", S.BEAT_ID, "first"], ascending=[False, True, True]).reset_index(drop=True)
     areas["area_id"] = areas[S.BEAT_ID].astype(str) + "-" + (areas.groupby(S.BEAT_ID).cumcount() + 1).astype(str)
     centres = _beat_centres(table[S.BEAT_ID].to_numpy(), geoms, set(areas[S.BEAT_ID]))
@@ -148,11 +167,18 @@ def _beat_centres(beats: np.ndarray, geoms: np.ndarray, wanted: set) -> pd.DataF
     mine = pd.Series(beats).isin(wanted).to_numpy()
     box = shapely.bounds(geoms[mine])
     area = shapely.area(geoms[mine])
-    frame = pd.DataFrame({S.BEAT_ID: beats[mine], "w": area, "x": (box[:, 0] + box[:, 2]) / 2 * area,
-                          "y": (box[:, 1] + box[:, 3]) / 2 * area})
+    frame = pd.DataFrame(
+        {
+            S.BEAT_ID: beats[mine],
+            "w": area,
+            "x": (box[:, 0] + box[:, 2]) / 2 * area,
+            "y": (box[:, 1] + box[:, 3]) / 2 * area,
+        }
+    )
     sums = frame.groupby(S.BEAT_ID).sum()
-    return pd.DataFrame({"x": sums["x"] / sums["w"], "y": sums["y"] / sums["w"],
-                         "radius": np.sqrt(sums["w"] / math.pi)})
+    return pd.DataFrame(
+        {"x": sums["x"] / sums["w"], "y": sums["y"] / sums["w"], "radius": np.sqrt(sums["w"] / math.pi)}
+    )
 
 
 def _direction_name(outline: shapely.Geometry, beat: str, centres: pd.DataFrame) -> str:
@@ -167,7 +193,7 @@ def _direction_name(outline: shapely.Geometry, beat: str, centres: pd.DataFrame)
 
 
 def _street_name(outline: shapely.Geometry, streets: gpd.GeoDataFrame | None) -> str | None:
-    """"around A and B": the two named streets with the most length in or along the area; None without any."""
+    """ "around A and B": the two named streets with the most length in or along the area; None without any."""
     if streets is None or len(streets) == 0:
         return None
     reach = outline.buffer(STREET_REACH_M)
@@ -175,8 +201,10 @@ def _street_name(outline: shapely.Geometry, streets: gpd.GeoDataFrame | None) ->
     near = near[near["name"].notna() & (near["name"].astype(str).str.strip() != "")]
     if near.empty:
         return None
-    length = pd.Series(shapely.length(shapely.intersection(near.geometry.to_numpy(), reach)),
-                       index=near["name"].astype(str).str.strip().to_numpy())
+    length = pd.Series(
+        shapely.length(shapely.intersection(near.geometry.to_numpy(), reach)),
+        index=near["name"].astype(str).str.strip().to_numpy(),
+    )
     ranked = length.groupby(level=0).sum().sort_index().sort_values(ascending=False, kind="stable")
     names = list(ranked.index[:2])
     return "along " + names[0] if len(names) == 1 else f"around {names[0]} and {names[1]}"
@@ -221,8 +249,9 @@ def area_block_ids(areas: pd.DataFrame, area_id: str) -> list[str]:
     match = areas[areas["area_id"].astype(str) == str(area_id)]
     if match.empty:
         known = ", ".join(areas["area_id"].astype(str).head(10)) or "none in this window"
-        raise InputError(f"--area {area_id!r}: no such neglected area; areas: {known}. "
-                         "List them with `beatmap neglected`.")
+        raise InputError(
+            f"--area {area_id!r}: no such neglected area; areas: {known}. List them with `beatmap neglected`."
+        )
     return str(match["block_ids"].iloc[0]).split(" ")
 
 
@@ -232,9 +261,11 @@ def areas_text(areas: pd.DataFrame, window: Window) -> str:
     if areas.empty:
         return f"no neglected area (two or more adjacent flagged blocks of a beat) from {period}"
     lines = [f"{len(areas)} neglected area(s) from {period}:"]
-    lines += [f"  {a.area_id:<10} {a.name}: {a.flags}; {_count(a.visits, 'visit')}, "
-              f"{_count(a.enforcement, 'enforcement event')}, {a.area_ha:g} ha"
-              for a in areas.itertuples(index=False)]
+    lines += [
+        f"  {a.area_id:<10} {a.name}: {a.flags}; {_count(a.visits, 'visit')}, "
+        f"{_count(a.enforcement, 'enforcement event')}, {a.area_ha:g} ha"
+        for a in areas.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 

@@ -212,8 +212,9 @@ def presence_category(visits: pd.Series, enforcement: pd.Series, *, min_count: i
     return pd.Series(values, index=visits.index, dtype=object, name="presence")
 
 
-def public_blocks(coverage: pd.DataFrame, *, min_count: int, cuts: tuple[int, int] | None,
-                  streets: pd.Series | None = None) -> pd.DataFrame:
+def public_blocks(
+    coverage: pd.DataFrame, *, min_count: int, cuts: tuple[int, int] | None, streets: pd.Series | None = None
+) -> pd.DataFrame:
     """The published row of every block, from a coverage table (:func:`beatmap.report.block_coverage`).
 
     ``streets`` names blocks by their streets (block id -> text, :func:`beatmap.naming.names_from_store`);
@@ -226,16 +227,22 @@ def public_blocks(coverage: pd.DataFrame, *, min_count: int, cuts: tuple[int, in
         ``coverage`` has one), aligned to ``coverage``.
     """
     visits, enforcement = coverage["visits"].astype(int), coverage["enforcement"].astype(int)
-    out = pd.DataFrame({
-        "block_id": coverage[S.BLOCK_ID].astype(str),
-        "streets": (coverage[S.BLOCK_ID].map(streets) if streets is not None and len(streets) else
-                    pd.Series(None, index=coverage.index, dtype=object)).map(lambda v: v if isinstance(v, str) else ""),
-        "beat_id": coverage[S.BEAT_ID].astype(str),
-        "visit_level": visit_levels(visits, min_count=min_count, cuts=cuts),
-        "visits": withhold_counts(visits, min_count=min_count),
-        "enforcement": withhold_counts(enforcement, min_count=min_count),
-        "presence": presence_category(visits, enforcement, min_count=min_count),
-    }, index=coverage.index)[list(BLOCK_FIELDS)]
+    out = pd.DataFrame(
+        {
+            "block_id": coverage[S.BLOCK_ID].astype(str),
+            "streets": (
+                coverage[S.BLOCK_ID].map(streets)
+                if streets is not None and len(streets)
+                else pd.Series(None, index=coverage.index, dtype=object)
+            ).map(lambda v: v if isinstance(v, str) else ""),
+            "beat_id": coverage[S.BEAT_ID].astype(str),
+            "visit_level": visit_levels(visits, min_count=min_count, cuts=cuts),
+            "visits": withhold_counts(visits, min_count=min_count),
+            "enforcement": withhold_counts(enforcement, min_count=min_count),
+            "presence": presence_category(visits, enforcement, min_count=min_count),
+        },
+        index=coverage.index,
+    )[list(BLOCK_FIELDS)]
     if isinstance(coverage, gpd.GeoDataFrame):
         return gpd.GeoDataFrame(out, geometry=coverage.geometry, crs=coverage.crs)
     return out
@@ -254,23 +261,27 @@ def public_beats(blocks: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         :data:`~beatmap.snapshot.BEAT_FIELDS`, sorted by beat.
     """
-    frame = pd.DataFrame({
-        "beat_id": blocks["beat_id"].to_numpy(),
-        "visited": (blocks["visit_level"] != "none").to_numpy(),
-        "withheld": blocks["visits"].map(lambda v: not isinstance(v, int)).to_numpy(),
-        "visits": _shown(blocks["visits"]).to_numpy(),
-        "enforcement": _shown(blocks["enforcement"]).to_numpy(),
-        "mostly_enforcement": (blocks["presence"] == MOSTLY_ENFORCEMENT).to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "beat_id": blocks["beat_id"].to_numpy(),
+            "visited": (blocks["visit_level"] != "none").to_numpy(),
+            "withheld": blocks["visits"].map(lambda v: not isinstance(v, int)).to_numpy(),
+            "visits": _shown(blocks["visits"]).to_numpy(),
+            "enforcement": _shown(blocks["enforcement"]).to_numpy(),
+            "mostly_enforcement": (blocks["presence"] == MOSTLY_ENFORCEMENT).to_numpy(),
+        }
+    )
     grouped = frame.groupby("beat_id", sort=True)
-    out = pd.DataFrame({
-        "blocks": grouped.size(),
-        "blocks_visited": grouped["visited"].sum(),
-        "blocks_visits_withheld": grouped["withheld"].sum(),
-        "visits_on_shown_blocks": grouped["visits"].sum(),
-        "enforcement_on_shown_blocks": grouped["enforcement"].sum(),
-        "blocks_mostly_enforcement": grouped["mostly_enforcement"].sum(),
-    }).astype(int)
+    out = pd.DataFrame(
+        {
+            "blocks": grouped.size(),
+            "blocks_visited": grouped["visited"].sum(),
+            "blocks_visits_withheld": grouped["withheld"].sum(),
+            "visits_on_shown_blocks": grouped["visits"].sum(),
+            "enforcement_on_shown_blocks": grouped["enforcement"].sum(),
+            "blocks_mostly_enforcement": grouped["mostly_enforcement"].sum(),
+        }
+    ).astype(int)
     out["coverage_pct"] = (100 * out["blocks_visited"] / out["blocks"]).round().astype(int)
     return out.reset_index()[list(BEAT_FIELDS)]
 
@@ -281,8 +292,9 @@ def trend_weeks(period: Window) -> list[date]:
     return [period.end - timedelta(days=7 * k - 1) for k in range(n, 0, -1)]
 
 
-def weekly_coverage(events: pd.DataFrame, blocks: pd.DataFrame, *, period: Window,
-                    min_blocks: int = 20) -> pd.DataFrame:
+def weekly_coverage(
+    events: pd.DataFrame, blocks: pd.DataFrame, *, period: Window, min_blocks: int = 20
+) -> pd.DataFrame:
     """Per beat and week, the share of its blocks visited that week, rounded to the nearest 10%.
 
     Parameters
@@ -322,9 +334,14 @@ def weekly_coverage(events: pd.DataFrame, blocks: pd.DataFrame, *, period: Windo
             continue
         for week, monday in enumerate(mondays):
             share = 100 * int(visited.get((beat_id, week), 0)) / size
-            rows.append({"beat_id": beat_id, "week_start": monday.isoformat(),
-                         "week_end": (monday + timedelta(days=6)).isoformat(),
-                         "coverage_pct": int(math.floor(share / 10 + 0.5) * 10)})
+            rows.append(
+                {
+                    "beat_id": beat_id,
+                    "week_start": monday.isoformat(),
+                    "week_end": (monday + timedelta(days=6)).isoformat(),
+                    "coverage_pct": int(math.floor(share / 10 + 0.5) * 10),
+                }
+            )
     return pd.DataFrame(rows, columns=list(TREND_FIELDS))
 
 
@@ -359,8 +376,10 @@ def aggregates_from_store(
     today = datetime.now(settings.zone).date()
     as_of = as_of or today
     if as_of > today:
-        raise InputError(f"--as-of {as_of} is later than today ({today}); a snapshot cannot be dated in the "
-                         "future (it would shorten the delay). Leave --as-of out to use today.")
+        raise InputError(
+            f"--as-of {as_of} is later than today ({today}); a snapshot cannot be dated in the "
+            "future (it would shorten the delay). Leave --as-of out to use today."
+        )
     delay = settings.public_delay_days if delay_days is None else delay_days
     if delay < 0:
         raise InputError(f"a delay of {delay} days is not possible; give 0 or more days.")

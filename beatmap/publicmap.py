@@ -79,8 +79,11 @@ def public_map(
     features = collection.get("features") or []
     blocks = {"type": "FeatureCollection", "features": [_published(f) for f in features]}
     outlines = _beat_outlines(features)
-    bounds = shapely.bounds(shapely.union_all([shape(f["geometry"]) for f in features])) if features else (
-        -180.0, -85.0, 180.0, 85.0)
+    bounds = (
+        shapely.bounds(shapely.union_all([shape(f["geometry"]) for f in features]))
+        if features
+        else (-180.0, -85.0, 180.0, 85.0)
+    )
     m = base_map(bounds, tiles=tiles, asset_base=asset_base)
     folium.GeoJson(
         blocks,
@@ -105,8 +108,11 @@ def _beat_label_points(outlines: dict) -> list[list]:
     features = outlines["features"]
     if not features:
         return []
-    frame = gpd.GeoDataFrame({"beat_id": [f["properties"]["beat_id"] for f in features]},
-                             geometry=[shape(f["geometry"]) for f in features], crs=WGS84)
+    frame = gpd.GeoDataFrame(
+        {"beat_id": [f["properties"]["beat_id"] for f in features]},
+        geometry=[shape(f["geometry"]) for f in features],
+        crs=WGS84,
+    )
     return beat_label_points(frame)
 
 
@@ -121,8 +127,11 @@ def _block_style(feature: dict) -> dict:
 def _published(feature: dict) -> dict:
     """A feature with only the published fields, as text (raw: the tooltip shows it as text, not HTML)."""
     props = feature.get("properties") or {}
-    return {"type": "Feature", "geometry": feature["geometry"],
-            "properties": {k: str(props.get(k, "")) for k in BLOCK_FIELDS}}
+    return {
+        "type": "Feature",
+        "geometry": feature["geometry"],
+        "properties": {k: str(props.get(k, "")) for k in BLOCK_FIELDS},
+    }
 
 
 def _beat_outlines(features: list[dict]) -> dict:
@@ -132,9 +141,10 @@ def _beat_outlines(features: list[dict]) -> dict:
         by_beat.setdefault(str(feature["properties"].get("beat_id", "")), []).append(shape(feature["geometry"]))
     outlines = []
     for beat_id, shapes in sorted(by_beat.items()):
-        merged = shapely.set_precision(shapely.union_all(shapes), 10.0 ** -COORD_DECIMALS)
-        outlines.append({"type": "Feature", "properties": {"beat_id": beat_id},
-                         "geometry": round_coordinates(mapping(merged))})
+        merged = shapely.set_precision(shapely.union_all(shapes), 10.0**-COORD_DECIMALS)
+        outlines.append(
+            {"type": "Feature", "properties": {"beat_id": beat_id}, "geometry": round_coordinates(mapping(merged))}
+        )
     return {"type": "FeatureCollection", "features": outlines}
 
 
@@ -162,11 +172,15 @@ def public_legend_html(level_text: Mapping[str, str] | None = None, *, overlay: 
         f'margin-right:6px;border:1px solid #555"></span>{html.escape(words[k])}</div>'
         for k in shown
     )
-    rows += (f'<div><span style="display:inline-block;width:10px;height:10px;border:2px dashed {ENFORCEMENT_EDGE};'
-             'margin-right:6px"></span>Dashed edge: police presence here is mostly enforcement</div>')
+    rows += (
+        f'<div><span style="display:inline-block;width:10px;height:10px;border:2px dashed {ENFORCEMENT_EDGE};'
+        'margin-right:6px"></span>Dashed edge: police presence here is mostly enforcement</div>'
+    )
     title = "<b>Foot patrols and community visits</b>"
     if not overlay:
         return f'<div class="beatmap-legend">{title} {rows}</div>'
-    return ('<div class="beatmap-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
-            'background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px;'
-            f'max-width:60%">{title}{rows}</div>')
+    return (
+        '<div class="beatmap-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
+        "background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px;"
+        f'max-width:60%">{title}{rows}</div>'
+    )

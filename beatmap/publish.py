@@ -34,8 +34,15 @@ from beatmap.render import display_frame, standalone_html
 from beatmap.settings import Settings
 from beatmap.snapshot import check_snapshot, level_text, snapshot_violations
 
-__all__ = ["DEFAULT_LEAFLET_DIR", "MOST_WITHHELD", "check_snapshot", "publish_history", "publish_snapshot",
-           "publish_warnings", "write_snapshot"]
+__all__ = [
+    "DEFAULT_LEAFLET_DIR",
+    "MOST_WITHHELD",
+    "check_snapshot",
+    "publish_history",
+    "publish_snapshot",
+    "publish_warnings",
+    "write_snapshot",
+]
 
 #: Warn before publishing when more than this share of the blocks would have their visit count withheld.
 MOST_WITHHELD = 0.5
@@ -95,24 +102,37 @@ def publish_snapshot(
     delay = _delay_days(settings, override_delay_days, override_reason)
     out = _out_dir(Path(out_dir))
     aggregates = aggregates_from_store(engine, settings=settings, as_of=as_of, delay_days=delay)
-    override = None if override_delay_days is None else {"delay_days": delay,
-                                                         "rule_delay_days": settings.public_delay_days}
+    override = (
+        None if override_delay_days is None else {"delay_days": delay, "rule_delay_days": settings.public_delay_days}
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         manifest = write_snapshot(aggregates, staging, settings=settings, leaflet_dir=leaflet, override=override)
-        problems = snapshot_violations(staging, min_count=settings.public_min_count, delay_days=delay,
-                                       trend_min_blocks=settings.public_trend_min_blocks)
+        problems = snapshot_violations(
+            staging,
+            min_count=settings.public_min_count,
+            delay_days=delay,
+            trend_min_blocks=settings.public_trend_min_blocks,
+        )
         problems += archive_violations(manifest, published_periods(engine))
         if problems:
-            raise BeatmapError("the snapshot failed its own check, so nothing was published:\n"
-                               + "\n".join(f"  - {p}" for p in problems))
+            raise BeatmapError(
+                "the snapshot failed its own check, so nothing was published:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+            )
         with store.transaction(engine) as conn:
             if override is not None:
-                store.record_audit(conn, actor=actor, action="publish.override", target=str(out.resolve()),
-                                   details={**override, "reason": override_reason})
-            store.record_audit(conn, actor=actor, action="publish", target=str(out.resolve()),
-                               details=_audit_details(manifest))
+                store.record_audit(
+                    conn,
+                    actor=actor,
+                    action="publish.override",
+                    target=str(out.resolve()),
+                    details={**override, "reason": override_reason},
+                )
+            store.record_audit(
+                conn, actor=actor, action="publish", target=str(out.resolve()), details=_audit_details(manifest)
+            )
             _replace_folder(staging, out)
     finally:
         if staging.exists():
@@ -133,17 +153,23 @@ def publish_warnings(aggregates: PublicAggregates) -> list[str]:
     warnings = []
     active = (blocks["visits"] != 0) | (blocks["enforcement"] != 0)
     if n and not active.any():
-        warnings.append(f"The period {snap.day_text(p.start)} to {snap.day_text(p.end)} holds no activity on any "
-                        "block: the map would show every block as \"none\". Import the period's records first, or "
-                        "wait for the next period.")
+        warnings.append(
+            f"The period {snap.day_text(p.start)} to {snap.day_text(p.end)} holds no activity on any "
+            'block: the map would show every block as "none". Import the period\'s records first, or '
+            "wait for the next period."
+        )
     elif n and (blocks["visits"] == 0).all():
-        warnings.append(f"No foot patrol or community visit is recorded from {snap.day_text(p.start)} to "
-                        f"{snap.day_text(p.end)}: every block would show \"none\". Check that the visit log for the "
-                        "period is imported.")
+        warnings.append(
+            f"No foot patrol or community visit is recorded from {snap.day_text(p.start)} to "
+            f'{snap.day_text(p.end)}: every block would show "none". Check that the visit log for the '
+            "period is imported."
+        )
     withheld = int((blocks["visits"] == label).sum())
     if n and withheld / n > MOST_WITHHELD:
-        warnings.append(f"{withheld:,} of {n:,} blocks ({withheld / n:.0%}) would have their visit count withheld as "
-                        f"\"{label}\": the map would say little about them.")
+        warnings.append(
+            f"{withheld:,} of {n:,} blocks ({withheld / n:.0%}) would have their visit count withheld as "
+            f'"{label}": the map would say little about them.'
+        )
     return warnings
 
 
@@ -162,10 +188,18 @@ def publish_history(engine: Engine, *, timezone: str = "UTC", limit: int = 50) -
     rows = []
     for entry in log.itertuples(index=False):
         details = json.loads(entry.details or "{}")
-        rows.append({"published_at": entry.at, "by": entry.actor, "data_start": details.get("data_start"),
-                     "data_end": details.get("data_end"), "dated": details.get("as_of"),
-                     "blocks": (details.get("counts") or {}).get("blocks"), "folder": entry.target,
-                     "shorter_delay": entry.action == "publish.override"})
+        rows.append(
+            {
+                "published_at": entry.at,
+                "by": entry.actor,
+                "data_start": details.get("data_start"),
+                "data_end": details.get("data_end"),
+                "dated": details.get("as_of"),
+                "blocks": (details.get("counts") or {}).get("blocks"),
+                "folder": entry.target,
+                "shorter_delay": entry.action == "publish.override",
+            }
+        )
     columns = ["published_at", "by", "data_start", "data_end", "dated", "blocks", "folder", "shorter_delay"]
     frame = pd.DataFrame(rows, columns=columns)
     # An override is logged just before its publication (so just after it, newest first): one row per
@@ -180,8 +214,10 @@ def _leaflet_dir(given: str | os.PathLike | None) -> Path:
     folder = Path(given) if given is not None else DEFAULT_LEAFLET_DIR
     missing = [n for n in ("leaflet.js", "leaflet.css") if not (folder / n).is_file()]
     if missing:
-        raise BeatmapError(f"{folder}: {' and '.join(missing)} missing; the public map inlines Leaflet so it works "
-                           "offline. Run `make vendor` to install it from npm, then publish again.")
+        raise BeatmapError(
+            f"{folder}: {' and '.join(missing)} missing; the public map inlines Leaflet so it works "
+            "offline. Run `make vendor` to install it from npm, then publish again."
+        )
     return folder
 
 
@@ -191,8 +227,9 @@ def _delay_days(settings: Settings, override_days: int | None, reason: str | Non
             raise InputError("--reason explains --override-delay-days; give both, or neither.")
         return settings.public_delay_days
     if not reason or not reason.strip():
-        raise InputError("--override-delay-days needs --reason \"why\"; the override and its reason are written "
-                         "to the audit log.")
+        raise InputError(
+            '--override-delay-days needs --reason "why"; the override and its reason are written to the audit log.'
+        )
     if override_days < 0:
         raise InputError(f"--override-delay-days {override_days}: give 0 or more days.")
     return override_days
@@ -206,8 +243,10 @@ def _out_dir(out: Path) -> Path:
         try:
             manifest = snap.read_manifest(out)
         except InputError as exc:
-            raise InputError(f"--out {out}: this folder is not empty and holds no published snapshot; publishing "
-                             "replaces the folder's contents, so give an empty or new folder.") from exc
+            raise InputError(
+                f"--out {out}: this folder is not empty and holds no published snapshot; publishing "
+                "replaces the folder's contents, so give an empty or new folder."
+            ) from exc
         if not str(manifest.get("format", "")).startswith(snap.FORMAT_PREFIX):
             raise InputError(f"--out {out}: holds a manifest that beatmap did not write; give another folder.")
     return out
@@ -253,16 +292,21 @@ def archive_violations(manifest: Mapping, earlier: Sequence[Mapping[str, str]]) 
         except ValueError:
             continue
         if (first, last) != (start, end) and first <= end and start <= last:
-            problems.append(f"the data {start} to {end} overlaps the period {first} to {last} published on "
-                            f"{before['as_of']} without equalling it; subtracting the two snapshots would reveal "
-                            "the weeks they do not share. Publish a period of the fixed calendar.")
+            problems.append(
+                f"the data {start} to {end} overlaps the period {first} to {last} published on "
+                f"{before['as_of']} without equalling it; subtracting the two snapshots would reveal "
+                "the weeks they do not share. Publish a period of the fixed calendar."
+            )
     return problems
 
 
 def _audit_details(manifest: dict) -> dict:
     keep = ("as_of", "data_start", "data_end", "counts", "override")
-    return {**{k: manifest[k] for k in keep}, "rules": {k: manifest["rules"][k] for k in ("min_count", "delay_days")},
-            "files": {name: entry["sha256"] for name, entry in manifest["files"].items()}}
+    return {
+        **{k: manifest[k] for k in keep},
+        "rules": {k: manifest["rules"][k] for k in ("min_count", "delay_days")},
+        "files": {name: entry["sha256"] for name, entry in manifest["files"].items()},
+    }
 
 
 # --- the files ----------------------------------------------------------------------------------
@@ -299,8 +343,9 @@ def block_features(aggregates: PublicAggregates) -> dict:
     """The published blocks as a GeoJSON FeatureCollection: simplified, WGS84, rounded, whitelisted fields."""
     light = display_frame(aggregates.blocks, [], tolerance_m=SIMPLIFY_M)
     features = []
-    for geometry, row in zip(light.geometry, aggregates.blocks[list(snap.BLOCK_FIELDS)].to_dict("records"),
-                             strict=True):
+    for geometry, row in zip(
+        light.geometry, aggregates.blocks[list(snap.BLOCK_FIELDS)].to_dict("records"), strict=True
+    ):
         features.append({"type": "Feature", "properties": row, "geometry": round_coordinates(mapping(geometry))})
     return {"type": "FeatureCollection", "features": features}
 
@@ -310,8 +355,9 @@ def _csv(frame: pd.DataFrame, fields: Sequence[str]) -> str:
     return table.to_csv(index=False, lineterminator="\n")
 
 
-def _manifest(aggregates: PublicAggregates, folder: Path, *, settings: Settings, levels: Mapping[str, str],
-              override: dict | None) -> dict:
+def _manifest(
+    aggregates: PublicAggregates, folder: Path, *, settings: Settings, levels: Mapping[str, str], override: dict | None
+) -> dict:
     period = aggregates.period
     return {
         "format": snap.FORMAT,
@@ -329,10 +375,10 @@ def _manifest(aggregates: PublicAggregates, folder: Path, *, settings: Settings,
             "window_days": period.days,
             "trend_min_blocks": aggregates.trend_min_blocks,
             "geometry": f"block polygons, simplified {SIMPLIFY_M:g} m, coordinates rounded to "
-                        f"{snap.COORD_DECIMALS} decimal places (about 1 m)",
+            f"{snap.COORD_DECIMALS} decimal places (about 1 m)",
             "suppression": f"counts 1 to {aggregates.min_count - 1} withheld as "
-                           f"'{snap.withheld_label(aggregates.min_count)}'; withheld counts are added into no "
-                           "published total (beat totals and weekly shares use shown blocks only)",
+            f"'{snap.withheld_label(aggregates.min_count)}'; withheld counts are added into no "
+            "published total (beat totals and weekly shares use shown blocks only)",
             "levels": dict(levels),
             "level_cuts": list(aggregates.level_cuts) if aggregates.level_cuts else None,
         },
@@ -343,17 +389,26 @@ def _manifest(aggregates: PublicAggregates, folder: Path, *, settings: Settings,
             "visits_withheld": aggregates.withheld("visits"),
             "enforcement_withheld": aggregates.withheld("enforcement"),
         },
-        "files": {name: {"sha256": snap.sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
-                  for name in snap.FILES},
+        "files": {
+            name: {"sha256": snap.sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
+            for name in snap.FILES
+        },
     }
 
 
 def about_text(aggregates: PublicAggregates, *, override: dict | None = None) -> str:
     """The plain-language notes: what the map shows and doesn't, how the numbers are made (``README.txt``)."""
     p = aggregates.period
-    return snap.notes_text(p.start, p.end, aggregates.as_of, min_count=aggregates.min_count,
-                           cuts=aggregates.level_cuts, delay=aggregates.delay_days, override=override,
-                           trend_min_blocks=aggregates.trend_min_blocks)
+    return snap.notes_text(
+        p.start,
+        p.end,
+        aggregates.as_of,
+        min_count=aggregates.min_count,
+        cuts=aggregates.level_cuts,
+        delay=aggregates.delay_days,
+        override=override,
+        trend_min_blocks=aggregates.trend_min_blocks,
+    )
 
 
 def check_published(folder: str | os.PathLike, *, settings: Settings) -> list[str]:
@@ -365,8 +420,10 @@ def check_published(folder: str | os.PathLike, *, settings: Settings) -> list[st
     except InputError:
         return problems  # already reported by the check
     if written != expected:
-        problems.append(f"{Path(folder) / snap.ABOUT}: differs from the notes its manifest gives (edited after "
-                        "publishing); publish the snapshot again.")
+        problems.append(
+            f"{Path(folder) / snap.ABOUT}: differs from the notes its manifest gives (edited after "
+            "publishing); publish the snapshot again."
+        )
     return problems
 
 
@@ -392,8 +449,9 @@ a{color:#0072B2}
 """
 
 
-def page_html(aggregates: PublicAggregates, collection: dict, *, about: str, levels: Mapping[str, str],
-              leaflet_dir: Path) -> str:
+def page_html(
+    aggregates: PublicAggregates, collection: dict, *, about: str, levels: Mapping[str, str], leaflet_dir: Path
+) -> str:
     """The snapshot's ``index.html``: the map with Leaflet inlined, text tables, and the notes."""
     page = standalone_html(public_map(collection, level_text=levels, legend=False), vendor_dir=leaflet_dir)
     p = aggregates.period
@@ -409,8 +467,9 @@ def page_html(aggregates: PublicAggregates, collection: dict, *, about: str, lev
         "version of the map is in the tables below.</p>"
         '<div class="map-wrap" role="region" aria-label="Map of blocks" aria-describedby="map-help">'
     )
-    after = ("</div>" + _legend_static(levels) + _tables_html(aggregates) + _about_html(about) + _files_html()
-             + "</main>")
+    after = (
+        "</div>" + _legend_static(levels) + _tables_html(aggregates) + _about_html(about) + _files_html() + "</main>"
+    )
     return _around_map(page, before=before, after=after)
 
 
@@ -418,8 +477,10 @@ def _set_head(page: str, *, title: str) -> str:
     """An accessible head: zoom allowed on phones, a title, the page style."""
     start = page.index('<meta name="viewport"')
     end = page.index("/>", start) + 2
-    head = (f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style>")
+    head = (
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
+    )
     return page[:start] + head + page[end:]
 
 
@@ -437,41 +498,78 @@ def _legend_static(levels: Mapping[str, str]) -> str:
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, caption: str) -> str:
     head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=n" if isinstance(v, int) else ""}>{html.escape(str(v))}</td>' for v in row)
-        + "</tr>" for row in rows
+        "<tr>"
+        + "".join(f"<td{' class=n' if isinstance(v, int) else ''}>{html.escape(str(v))}</td>" for v in row)
+        + "</tr>"
+        for row in rows
     )
-    return (f'<div class="scroll"><table><caption class="sr">{html.escape(caption)}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+    return (
+        f'<div class="scroll"><table><caption class="sr">{html.escape(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 def _tables_html(aggregates: PublicAggregates) -> str:
     beats = aggregates.beats
-    beat_rows = [[r.beat_id, r.blocks, f"{r.coverage_pct}%", r.blocks_visits_withheld, r.visits_on_shown_blocks,
-                  r.enforcement_on_shown_blocks, r.blocks_mostly_enforcement] for r in beats.itertuples(index=False)]
-    beat_table = _table(["Beat", "Blocks", "Coverage", "Blocks with visits withheld", "Visits on shown blocks",
-                         "Enforcement on shown blocks", "Blocks mostly enforcement"], beat_rows,
-                        caption="Beats: coverage and counts")
+    beat_rows = [
+        [
+            r.beat_id,
+            r.blocks,
+            f"{r.coverage_pct}%",
+            r.blocks_visits_withheld,
+            r.visits_on_shown_blocks,
+            r.enforcement_on_shown_blocks,
+            r.blocks_mostly_enforcement,
+        ]
+        for r in beats.itertuples(index=False)
+    ]
+    beat_table = _table(
+        [
+            "Beat",
+            "Blocks",
+            "Coverage",
+            "Blocks with visits withheld",
+            "Visits on shown blocks",
+            "Enforcement on shown blocks",
+            "Blocks mostly enforcement",
+        ],
+        beat_rows,
+        caption="Beats: coverage and counts",
+    )
     trend = aggregates.trend.pivot(index="beat_id", columns="week_start", values="coverage_pct")
-    trend_rows = [[beat, *[f"{v}%" for v in values]] for beat, values in zip(trend.index, trend.to_numpy().tolist(),
-                                                                            strict=True)]
-    trend_table = _table(["Beat", *[f"Week of {d}" for d in trend.columns]], trend_rows,
-                         caption="Share of blocks visited each week")
+    trend_rows = [
+        [beat, *[f"{v}%" for v in values]] for beat, values in zip(trend.index, trend.to_numpy().tolist(), strict=True)
+    ]
+    trend_table = _table(
+        ["Beat", *[f"Week of {d}" for d in trend.columns]], trend_rows, caption="Share of blocks visited each week"
+    )
     block_rows = aggregates.blocks[list(snap.BLOCK_FIELDS)].to_numpy().tolist()
-    headers = ["Block", "Where", "Beat", "Visit level", "Foot patrols and community visits", "Enforcement events",
-               "Police presence"]
+    headers = [
+        "Block",
+        "Where",
+        "Beat",
+        "Visit level",
+        "Foot patrols and community visits",
+        "Enforcement events",
+        "Police presence",
+    ]
     block_table = _table(headers, block_rows, caption="Every block")
-    return (f'<h2 id="tables" tabindex="-1">Beats</h2>{beat_table}'
-            f"<h2>Week by week</h2><p>Share of each beat's blocks with a foot patrol or community visit, "
-            f"rounded to the nearest 10%.</p>{trend_table}"
-            f'<h2 id="blocks">Every block</h2>{_SEARCH}'
-            f'<details id="block-table"><summary>Show all {len(block_rows):,} blocks (the map as a table)'
-            f"</summary>{block_table}</details>{_SEARCH_SCRIPT}")
+    return (
+        f'<h2 id="tables" tabindex="-1">Beats</h2>{beat_table}'
+        f"<h2>Week by week</h2><p>Share of each beat's blocks with a foot patrol or community visit, "
+        f"rounded to the nearest 10%.</p>{trend_table}"
+        f'<h2 id="blocks">Every block</h2>{_SEARCH}'
+        f'<details id="block-table"><summary>Show all {len(block_rows):,} blocks (the map as a table)'
+        f"</summary>{block_table}</details>{_SEARCH_SCRIPT}"
+    )
 
 
 #: A search box over the block table: it works offline, on the table's own text (street names, block and beat).
-_SEARCH = ('<div class="search" role="search"><label for="block-search">Find a block by street name or block: '
-           '</label><input id="block-search" type="search" autocomplete="off" aria-describedby="block-found">'
-           ' <span id="block-found" aria-live="polite"></span></div>')
+_SEARCH = (
+    '<div class="search" role="search"><label for="block-search">Find a block by street name or block: '
+    '</label><input id="block-search" type="search" autocomplete="off" aria-describedby="block-found">'
+    ' <span id="block-found" aria-live="polite"></span></div>'
+)
 _SEARCH_SCRIPT = r"""<script>
 (function () {
   var box = document.getElementById('block-search'), found = document.getElementById('block-found');
@@ -506,6 +604,8 @@ def _about_html(about: str) -> str:
 
 
 def _files_html() -> str:
-    links = ", ".join(f'<a href="{n}">{n}</a>' for n in (snap.BLOCKS_CSV, snap.GEOJSON, snap.BEATS_CSV,
-                                                          snap.TREND_CSV, snap.ABOUT, snap.MANIFEST))
+    links = ", ".join(
+        f'<a href="{n}">{n}</a>'
+        for n in (snap.BLOCKS_CSV, snap.GEOJSON, snap.BEATS_CSV, snap.TREND_CSV, snap.ABOUT, snap.MANIFEST)
+    )
     return f"<p>Download the data: {links}.</p>"

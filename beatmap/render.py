@@ -46,8 +46,11 @@ FLAG_STYLE: dict[str | None, tuple[str, str]] = {
 }
 
 #: A flag in words, for tables and text a person reads (the frames keep the codes).
-FLAG_WORDS: dict[str, str] = {S.ENFORCEMENT_ONLY: "Enforcement only", S.UNVISITED: "Unvisited",
-                              S.RARELY_VISITED: "Rarely visited"}
+FLAG_WORDS: dict[str, str] = {
+    S.ENFORCEMENT_ONLY: "Enforcement only",
+    S.UNVISITED: "Unvisited",
+    S.RARELY_VISITED: "Rarely visited",
+}
 
 
 class TextTooltip(folium.GeoJsonTooltip):
@@ -129,8 +132,9 @@ def base_map(
     ``"openstreetmap"`` or a tile URL template of the department's server.
     """
     west, south, east, north = bounds
-    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles=None, control_scale=True,
-                   prefer_canvas=False)
+    m = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2], tiles=None, control_scale=True, prefer_canvas=False
+    )
     m.default_js = [("leaflet", f"{asset_base}/leaflet.js")]
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
     root = cast("Figure", m.get_root())
@@ -167,8 +171,12 @@ def coverage_map(
     folium.GeoJson(
         light.to_json(drop_id=True),
         name="Blocks",
-        style_function=lambda f: {"fillColor": colours.get(f["properties"].get("flag") or "", "#009E73"),
-                                  "color": "#ffffff", "weight": 0.5, "fillOpacity": 0.75},
+        style_function=lambda f: {
+            "fillColor": colours.get(f["properties"].get("flag") or "", "#009E73"),
+            "color": "#ffffff",
+            "weight": 0.5,
+            "fillOpacity": 0.75,
+        },
         highlight_function=lambda f: {"weight": 2, "color": "#000000"},
         tooltip=TextTooltip(fields=tooltip_fields, aliases=["Block", "Beat", "Visits", "Enforcement", "Why flagged"]),
     ).add_to(m)
@@ -219,9 +227,11 @@ def legend_html() -> str:
         f'margin-right:6px"></span>{html.escape(text)}</div>'
         for colour, text in FLAG_STYLE.values()
     )
-    return ('<details class="bm-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
-            'background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px">'
-            f'<summary style="cursor:pointer">Colours</summary>{rows}</details>')
+    return (
+        '<details class="bm-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
+        'background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px">'
+        f'<summary style="cursor:pointer">Colours</summary>{rows}</details>'
+    )
 
 
 #: Sequential palette for numeric measures (viridis, light end last: readable with colour-blindness).
@@ -256,12 +266,15 @@ def measure_colours(values: pd.Series, measure: str) -> tuple[pd.Series, list[tu
     if len(edges) == 1:
         edges = np.array([edges[0], edges[0]])
     codes = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, len(edges) - 2)
-    palette = SEQUENTIAL if len(edges) - 1 >= len(SEQUENTIAL) else SEQUENTIAL[:: max(1, len(SEQUENTIAL) // (len(edges) - 1))]
+    palette = (
+        SEQUENTIAL if len(edges) - 1 >= len(SEQUENTIAL) else SEQUENTIAL[:: max(1, len(SEQUENTIAL) // (len(edges) - 1))]
+    )
     colours = pd.Series([palette[min(c, len(palette) - 1)] for c in codes], index=values.index)
     colours[numbers.isna()] = NO_DATA
     fmt = _formatter(measure)
-    legend = [(palette[min(i, len(palette) - 1)], f"{fmt(edges[i])} to {fmt(edges[i + 1])}")
-              for i in range(len(edges) - 1)]
+    legend = [
+        (palette[min(i, len(palette) - 1)], f"{fmt(edges[i])} to {fmt(edges[i + 1])}") for i in range(len(edges) - 1)
+    ]
     if numbers.isna().any():
         legend.append((NO_DATA, "No data (never visited, or no presence at all)"))
     return colours, legend
@@ -301,9 +314,15 @@ def choropleth(
     folium.GeoJson(
         frame.to_json(drop_id=True),
         style_function=lambda f: {
-            "fillColor": f["properties"]["_fill"], "fillOpacity": 0.8, "color": "#ffffff", "weight": 0.6,
-            **({"color": "#000000", "weight": 4} if highlight is not None and f["properties"][id_field] == highlight
-               else {}),
+            "fillColor": f["properties"]["_fill"],
+            "fillOpacity": 0.8,
+            "color": "#ffffff",
+            "weight": 0.6,
+            **(
+                {"color": "#000000", "weight": 4}
+                if highlight is not None and f["properties"][id_field] == highlight
+                else {}
+            ),
         },
         highlight_function=lambda f: {"weight": 3, "color": "#000000"},
         tooltip=TextTooltip(fields=list(tooltip_fields), aliases=list(aliases)),
@@ -314,17 +333,22 @@ def choropleth(
 def outlines(light: gpd.GeoDataFrame, *, name: str = "Beats") -> folium.FeatureGroup:
     """Non-interactive outlines (beat edges) as a feature group."""
     group = folium.FeatureGroup(name=name)
-    folium.GeoJson(light.to_json(drop_id=True), interactive=False,
-                   style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2}).add_to(group)
+    folium.GeoJson(
+        light.to_json(drop_id=True),
+        interactive=False,
+        style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2},
+    ).add_to(group)
     return group
 
 
 def area_outlines(light: gpd.GeoDataFrame, *, name: str = "Neglected areas") -> folium.FeatureGroup:
     """Neglected areas as thick dashed outlines over the blocks (not clickable: a click still picks a block)."""
     group = folium.FeatureGroup(name=name)
-    folium.GeoJson(light.to_json(drop_id=True), interactive=False,
-                   style_function=lambda f: {"fill": False, "color": "#000000", "weight": 4,
-                                             "dashArray": "8 6"}).add_to(group)
+    folium.GeoJson(
+        light.to_json(drop_id=True),
+        interactive=False,
+        style_function=lambda f: {"fill": False, "color": "#000000", "weight": 4, "dashArray": "8 6"},
+    ).add_to(group)
     return group
 
 
@@ -349,12 +373,22 @@ def points_map(
         bounds = [-0.01, -0.01, 0.01, 0.01]
     m = base_map(bounds, tiles=tiles, asset_base=asset_base)
     if len(beats):
-        folium.GeoJson(beats.to_json(drop_id=True), name="Beats", interactive=False,
-                       style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 1.5}).add_to(m)
+        folium.GeoJson(
+            beats.to_json(drop_id=True),
+            name="Beats",
+            interactive=False,
+            style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 1.5},
+        ).add_to(m)
     colours = {"enforcement": "#D55E00", "foot_patrol": "#009E73", "community_visit": "#0072B2", "other": "#7F7F7F"}
     for row in shown.itertuples(index=False):
-        folium.CircleMarker([float(row.lat), float(row.lon)], radius=3, weight=1, fill=True, fill_opacity=0.7,
-                            color=colours.get(str(row.kind), "#7F7F7F")).add_to(m)
+        folium.CircleMarker(
+            [float(row.lat), float(row.lon)],
+            radius=3,
+            weight=1,
+            fill=True,
+            fill_opacity=0.7,
+            color=colours.get(str(row.kind), "#7F7F7F"),
+        ).add_to(m)
     return m
 
 
@@ -366,10 +400,17 @@ def not_analysed(light: gpd.GeoDataFrame, *, id_field: str = S.BEAT_ID) -> foliu
     """Beats (or blocks) left out of the analysis: grey, not clickable, a tooltip saying so."""
     frame = light.assign(_status="not analysed (left out of the analysis)")
     group = folium.FeatureGroup(name="Not analysed")
-    folium.GeoJson(frame.to_json(drop_id=True),
-                   style_function=lambda f: {"fillColor": NOT_ANALYSED, "fillOpacity": 0.5, "color": "#999999",
-                                             "weight": 0.6, "dashArray": "4 3"},
-                   tooltip=TextTooltip(fields=[id_field, "_status"], aliases=["Beat", "Status"])).add_to(group)
+    folium.GeoJson(
+        frame.to_json(drop_id=True),
+        style_function=lambda f: {
+            "fillColor": NOT_ANALYSED,
+            "fillOpacity": 0.5,
+            "color": "#999999",
+            "weight": 0.6,
+            "dashArray": "4 3",
+        },
+        tooltip=TextTooltip(fields=[id_field, "_status"], aliases=["Beat", "Status"]),
+    ).add_to(group)
     return group
 
 
@@ -449,14 +490,28 @@ def beat_summary_html(
     """
     esc = html.escape
     cells = "".join(f"<div class='fig'><div class='v'>{esc(v)}</div><div>{esc(k)}</div></div>" for k, v in figures)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{esc('' if v is None or v != v else str(v))}</td>" for v in (
-            block_label(r.block_id, getattr(r, "street_name", None)), str(r.flag).replace("_", " "), r.visits,
-            r.enforcement, r.last_visit, r.flag_reason)) + "</tr>"
-        for r in flagged.itertuples(index=False)
-    ) or "<tr><td colspan='6'>No block is flagged in this period.</td></tr>"
-    frame = (f"<iframe srcdoc='{esc(map_html, quote=True)}' title='Map of beat {esc(beat_id)}'></iframe>"
-             if map_html else "")
+    rows = (
+        "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{esc('' if v is None or v != v else str(v))}</td>"
+                for v in (
+                    block_label(r.block_id, getattr(r, "street_name", None)),
+                    str(r.flag).replace("_", " "),
+                    r.visits,
+                    r.enforcement,
+                    r.last_visit,
+                    r.flag_reason,
+                )
+            )
+            + "</tr>"
+            for r in flagged.itertuples(index=False)
+        )
+        or "<tr><td colspan='6'>No block is flagged in this period.</td></tr>"
+    )
+    frame = (
+        f"<iframe srcdoc='{esc(map_html, quote=True)}' title='Map of beat {esc(beat_id)}'></iframe>" if map_html else ""
+    )
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Beat {esc(beat_id)}: coverage summary</title>
@@ -508,22 +563,50 @@ def route_map(
     m = base_map(outline.total_bounds if len(outline) else light.total_bounds, tiles=tiles, asset_base=asset_base)
     colours = {k or "": v[0] for k, v in FLAG_STYLE.items()}
     folium.GeoJson(
-        light.to_json(drop_id=True), name="Blocks",
-        style_function=lambda f: {"fillColor": colours.get(f["properties"].get("flag") or "", "#009E73"),
-                                  "color": "#ffffff", "weight": 0.5, "fillOpacity": 0.55},
+        light.to_json(drop_id=True),
+        name="Blocks",
+        style_function=lambda f: {
+            "fillColor": colours.get(f["properties"].get("flag") or "", "#009E73"),
+            "color": "#ffffff",
+            "weight": 0.5,
+            "fillOpacity": 0.55,
+        },
         tooltip=TextTooltip(fields=[S.BLOCK_ID, "flag_reason"], aliases=["Block", "Why flagged"]),
     ).add_to(m)
-    folium.GeoJson(outline.to_json(drop_id=True), name="Beat", interactive=False,
-                   style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2}).add_to(m)
+    folium.GeoJson(
+        outline.to_json(drop_id=True),
+        name="Beat",
+        interactive=False,
+        style_function=lambda f: {"fill": False, "color": "#1a1a1a", "weight": 2},
+    ).add_to(m)
     if route is not None:
-        folium.PolyLine([list(p) for p in route.path], color="#0072B2", weight=4, opacity=0.9,
-                        dash_array="8 6" if route.straight_line else None,
-                        tooltip="Straight-line estimate" if route.straight_line else "Walking route").add_to(m)
-        folium.CircleMarker(list(route.start), radius=7, color="#000000", fill=True, fill_color="#ffffff",
-                            fill_opacity=1, tooltip="Start").add_to(m)
+        folium.PolyLine(
+            [list(p) for p in route.path],
+            color="#0072B2",
+            weight=4,
+            opacity=0.9,
+            dash_array="8 6" if route.straight_line else None,
+            tooltip="Straight-line estimate" if route.straight_line else "Walking route",
+        ).add_to(m)
+        folium.CircleMarker(
+            list(route.start),
+            radius=7,
+            color="#000000",
+            fill=True,
+            fill_color="#ffffff",
+            fill_opacity=1,
+            tooltip="Start",
+        ).add_to(m)
         if route.end != route.start:
-            folium.CircleMarker(list(route.end), radius=7, color="#000000", fill=True, fill_color="#000000",
-                                fill_opacity=1, tooltip="End").add_to(m)
+            folium.CircleMarker(
+                list(route.end),
+                radius=7,
+                color="#000000",
+                fill=True,
+                fill_color="#000000",
+                fill_opacity=1,
+                tooltip="End",
+            ).add_to(m)
         at_place: dict[tuple[float, float], list] = {}
         for stop in route.stops:  # neighbouring blocks can be reached at the same corner: one badge, "2, 3"
             at_place.setdefault((stop.lat, stop.lon), []).append(stop)
@@ -532,18 +615,22 @@ def route_map(
             width = 16 + 8 * len(label)
             folium.Marker(
                 [lat, lon],
-                icon=folium.DivIcon(html=_stop_badge(label, width), icon_size=(width, 24),
-                                    icon_anchor=(width // 2, 12)),
+                icon=folium.DivIcon(
+                    html=_stop_badge(label, width), icon_size=(width, 24), icon_anchor=(width // 2, 12)
+                ),
                 tooltip=html.escape("; ".join(f"{stop.number}. {stop.block_id}: {stop.reason}" for stop in stops)),
             ).add_to(m)
     if marker is not None:
-        folium.CircleMarker(list(marker), radius=9, color="#CC79A7", weight=3, fill=False,
-                            tooltip="Chosen place").add_to(m)
+        folium.CircleMarker(
+            list(marker), radius=9, color="#CC79A7", weight=3, fill=False, tooltip="Chosen place"
+        ).add_to(m)
     return add_legend(m)
 
 
 def _stop_badge(label: str, width: int) -> str:
     """A numbered badge for the route stops at one place (HTML for a ``DivIcon``); ``label`` is digits."""
-    return (f'<div style="width:{width}px;height:24px;border-radius:12px;background:#0072B2;color:#fff;'
-            'font:bold 13px/20px sans-serif;text-align:center;border:2px solid #fff;box-sizing:border-box">'
-            f'{html.escape(label)}</div>')
+    return (
+        f'<div style="width:{width}px;height:24px;border-radius:12px;background:#0072B2;color:#fff;'
+        'font:bold 13px/20px sans-serif;text-align:center;border:2px solid #fff;box-sizing:border-box">'
+        f"{html.escape(label)}</div>"
+    )

@@ -32,8 +32,11 @@ from beatmap.store import presence as presence_store
 GPS_POOR_SHARE = 0.5
 
 #: GPS presence columns of the block coverage: (column, purpose, mode or None for any mode).
-PRESENCE_MINUTES = (("presence_minutes", "non_enforcement", "foot"), ("vehicle_minutes", "non_enforcement", "vehicle"),
-                    ("enforcement_minutes", "enforcement", None))
+PRESENCE_MINUTES = (
+    ("presence_minutes", "non_enforcement", "foot"),
+    ("vehicle_minutes", "non_enforcement", "vehicle"),
+    ("enforcement_minutes", "enforcement", None),
+)
 
 
 def window_from_store(
@@ -41,8 +44,9 @@ def window_from_store(
 ) -> Window:
     """The window asked for, defaulting to the last ``window_days`` days of data in the store (from its first day)."""
     span = store.activity_span(engine)
-    return default_window(span[1] if span else None, settings=settings, start=start, end=end,
-                          first_activity=span[0] if span else None)
+    return default_window(
+        span[1] if span else None, settings=settings, start=start, end=end, first_activity=span[0] if span else None
+    )
 
 
 def read_activity(engine: Engine, *, timezone: str, cache_dir: str | Path | None = None) -> pd.DataFrame:
@@ -83,18 +87,22 @@ def block_coverage(
         if beat_id is not None and not store.read_blocks(engine).empty:
             known = ", ".join(store.read_beats(engine)[S.BEAT_ID].head(20))
             raise InputError(f"--beat {beat_id!r}: no such beat; beats include {known}.")
-        raise StoreError("no beats or blocks in the store yet; load them with `beatmap areas` "
-                         "or build the demo city with `beatmap demo`.")
+        raise StoreError(
+            "no beats or blocks in the store yet; load them with `beatmap areas` "
+            "or build the demo city with `beatmap demo`."
+        )
     blocks = analysed_blocks(blocks, settings)
     first, after = window.utc_bounds()
-    events = store.read_events(engine, start=first, end=after, beat_id=beat_id,
-                               columns=("occurred_at", S.KIND, S.OFFICER_ID, S.BLOCK_ID))
+    events = store.read_events(
+        engine, start=first, end=after, beat_id=beat_id, columns=("occurred_at", S.KIND, S.OFFICER_ID, S.BLOCK_ID)
+    )
     if not gps:
         cov = coverage_by_block(blocks, events, window=window, settings=settings)
         return gpd.GeoDataFrame(cov, geometry=blocks.geometry, crs=blocks.crs)
     tracks = presence_store.read_track_visits(engine, start=first, end=after)
-    cov = coverage_by_block(blocks, events, window=window, settings=settings,
-                            track_visits=unmatched_track_visits(tracks, events))
+    cov = coverage_by_block(
+        blocks, events, window=window, settings=settings, track_visits=unmatched_track_visits(tracks, events)
+    )
     presence = presence_store.read_presence(engine, start=first, end=after)
     for column, purpose, mode in PRESENCE_MINUTES:
         chosen = (presence["purpose"] == purpose) & ((presence["mode"] == mode) if mode else True)
@@ -119,7 +127,9 @@ def _gps_caveat(cov: pd.DataFrame, presence: pd.DataFrame, *, hours: int) -> Non
     poor = (cov["flag"] == S.UNVISITED) & (covered < GPS_POOR_SHARE * hours)
     cov.loc[poor, "flag_reason"] = cov.loc[poor, "flag_reason"] + [
         f" GPS data covers only {c:,} of the window's {hours:,} hours in beat {b}, so this may be missing "
-        "data rather than no visit." for c, b in zip(covered[poor], cov.loc[poor, S.BEAT_ID], strict=True)]
+        "data rather than no visit."
+        for c, b in zip(covered[poor], cov.loc[poor, S.BEAT_ID], strict=True)
+    ]
 
 
 def beat_coverage(engine: Engine, *, window: Window, settings: Settings) -> gpd.GeoDataFrame:

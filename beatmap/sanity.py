@@ -85,20 +85,29 @@ def check_records(
     piles = pileups(records, share=pileup_share, minimum=pileup_min)
     for p in piles.itertuples(index=False):
         rows = int(p.rows)
-        out.append(SanityWarning(
-            "pileup",
-            f"{rows:,} records ({rows / n:.1%}) sit on one point, {p.lat:.5f},{p.lon:.5f}: often a geocoder's "
-            "stand-in (a city centre) or a station address rather than where things happened. If so, reject the "
-            f"point: add [{p.lon}, {p.lat}] to reject under [coordinates] in the mapping, or set "
-            "reject_pileups = true there.",
-            rows, {"lat": float(p.lat), "lon": float(p.lon)}))
+        out.append(
+            SanityWarning(
+                "pileup",
+                f"{rows:,} records ({rows / n:.1%}) sit on one point, {p.lat:.5f},{p.lon:.5f}: often a geocoder's "
+                "stand-in (a city centre) or a station address rather than where things happened. If so, reject the "
+                f"point: add [{p.lon}, {p.lat}] to reject under [coordinates] in the mapping, or set "
+                "reject_pileups = true there.",
+                rows,
+                {"lat": float(p.lat), "lon": float(p.lon)},
+            )
+        )
     if beat_ids:
         outside = int(records[S.BLOCK_ID].isna().sum())
         if outside:
-            out.append(SanityWarning(
-                "outside", f"{outside:,} of {n:,} records ({outside / n:.1%}) fall outside every beat: they count "
-                "nowhere. Check that the file covers this city's area, or load beats that cover them.",
-                outside, {"share": outside / n}))
+            out.append(
+                SanityWarning(
+                    "outside",
+                    f"{outside:,} of {n:,} records ({outside / n:.1%}) fall outside every beat: they count "
+                    "nowhere. Check that the file covers this city's area, or load beats that cover them.",
+                    outside,
+                    {"share": outside / n},
+                )
+            )
         if S.REPORTED_BEAT in records:
             reported = records[S.REPORTED_BEAT]
             has = reported.notna() & records[S.BEAT_ID].notna()
@@ -106,31 +115,52 @@ def check_records(
             differs = has & ~unknown & (reported != records[S.BEAT_ID])
             if differs.any():
                 count = int(differs.sum())
-                out.append(SanityWarning(
-                    "beat_mismatch", f"{count:,} of {int(has.sum()):,} records with a reported beat "
-                    f"({count / has.sum():.1%}) fall in another beat than they report. The beat layer may be "
-                    "older or newer than the records, or the points may be off.",
-                    count, {"share": count / int(has.sum())}))
+                out.append(
+                    SanityWarning(
+                        "beat_mismatch",
+                        f"{count:,} of {int(has.sum()):,} records with a reported beat "
+                        f"({count / has.sum():.1%}) fall in another beat than they report. The beat layer may be "
+                        "older or newer than the records, or the points may be off.",
+                        count,
+                        {"share": count / int(has.sum())},
+                    )
+                )
             if unknown.any():
                 names = reported[unknown].value_counts()
                 shown = ", ".join(f"{b} ({c:,})" for b, c in names.head(8).items())
-                out.append(SanityWarning(
-                    "unknown_beats", f"{int(unknown.sum()):,} records report {len(names):,} beats the layer does not "
-                    f"have, e.g. {shown}: an old numbering, or a beat layer of another year? (If the ids only lack "
-                    "leading zeros, set zero_pad under [reported_beat] in the mapping.)",
-                    int(unknown.sum()), {"beats": [str(b) for b in names.index[:50]]}))
+                out.append(
+                    SanityWarning(
+                        "unknown_beats",
+                        f"{int(unknown.sum()):,} records report {len(names):,} beats the layer does not "
+                        f"have, e.g. {shown}: an old numbering, or a beat layer of another year? (If the ids only lack "
+                        "leading zeros, set zero_pad under [reported_beat] in the mapping.)",
+                        int(unknown.sum()),
+                        {"beats": [str(b) for b in names.index[:50]]},
+                    )
+                )
     times = records[S.OCCURRED_AT].dropna()
     if len(times):
         future = times > now
         if future.any():
-            out.append(SanityWarning(
-                "future", f"{int(future.sum()):,} records are dated after now (latest {times.max():%Y-%m-%d %H:%M} "
-                "UTC): a wrong time zone, or a wrong date format?", int(future.sum()), {"latest": str(times.max())}))
+            out.append(
+                SanityWarning(
+                    "future",
+                    f"{int(future.sum()):,} records are dated after now (latest {times.max():%Y-%m-%d %H:%M} "
+                    "UTC): a wrong time zone, or a wrong date format?",
+                    int(future.sum()),
+                    {"latest": str(times.max())},
+                )
+            )
         floor = times.quantile(0.01) - FAR_PAST
         early = times < floor
         if early.any():
-            out.append(SanityWarning(
-                "far_past", f"{int(early.sum()):,} records are dated more than a year before nearly all the others "
-                f"(earliest {times.min():%Y-%m-%d}): placeholder dates, or a day and month swapped?",
-                int(early.sum()), {"earliest": str(times.min())}))
+            out.append(
+                SanityWarning(
+                    "far_past",
+                    f"{int(early.sum()):,} records are dated more than a year before nearly all the others "
+                    f"(earliest {times.min():%Y-%m-%d}): placeholder dates, or a day and month swapped?",
+                    int(early.sum()),
+                    {"earliest": str(times.min())},
+                )
+            )
     return out

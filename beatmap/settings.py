@@ -204,8 +204,14 @@ class Settings:
     route_time_limit_s: float = 4.0
     landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
     visit_edit_hours: float = 24.0
-    visit_subtypes: tuple[str, ...] = ("porch visit", "business check", "school", "youth activity",
-                                       "community meeting", "event")
+    visit_subtypes: tuple[str, ...] = (
+        "porch visit",
+        "business check",
+        "school",
+        "youth activity",
+        "community meeting",
+        "event",
+    )
     visit_backdate_days: int = 7
     sign_in_max_failures: int = 5
     lockout_minutes: int = 15
@@ -247,16 +253,40 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "flags": ("enforcement_only_min", "rarely_rule", "rarely_fraction", "rarely_confidence", "rarely_neighbour_gate"),
     "public": ("public_min_count", "public_delay_days", "public_trend_min_blocks", "public_dir"),
     "map": ("map_tiles",),
-    "routes": ("walking_speed_kmh", "dwell_min", "route_weight_enforcement_only", "route_weight_unvisited",
-               "route_weight_rarely_visited", "route_weight_per_day", "route_days_cap", "route_time_limit_s"),
+    "routes": (
+        "walking_speed_kmh",
+        "dwell_min",
+        "route_weight_enforcement_only",
+        "route_weight_unvisited",
+        "route_weight_rarely_visited",
+        "route_weight_per_day",
+        "route_days_cap",
+        "route_time_limit_s",
+    ),
     "visits": ("visit_edit_hours", "visit_subtypes", "visit_backdate_days"),
     "imports": ("rejects_kept_per_reason", "pileup_share", "pileup_min"),
     "analysis": ("excluded_beats",),
-    "accounts": ("sign_in_max_failures", "lockout_minutes", "session_minutes", "sso_roles_claim", "sso_beats_claim",
-                 "trusted_proxy_header"),
-    "gps": ("max_gap_s", "mode_window_s", "vehicle_speed_kmh", "stop_max_s", "visit_min_minutes",
-            "call_default_minutes", "max_accuracy_m", "max_speed_kmh", "retain_pings_days", "silent_minutes",
-            "show_officer_tracks"),
+    "accounts": (
+        "sign_in_max_failures",
+        "lockout_minutes",
+        "session_minutes",
+        "sso_roles_claim",
+        "sso_beats_claim",
+        "trusted_proxy_header",
+    ),
+    "gps": (
+        "max_gap_s",
+        "mode_window_s",
+        "vehicle_speed_kmh",
+        "stop_max_s",
+        "visit_min_minutes",
+        "call_default_minutes",
+        "max_accuracy_m",
+        "max_speed_kmh",
+        "retain_pings_days",
+        "silent_minutes",
+        "show_officer_tracks",
+    ),
 }
 
 #: Sections that are tables of ``name = [a, b]`` (the setting of the same name).
@@ -282,8 +312,10 @@ def _problems(s: Settings) -> list[str]:
     if s.rarely_rule not in RULES:
         problems.append(f"rarely_rule {s.rarely_rule!r} must be one of {', '.join(RULES)}")
     if not 0 < s.rarely_neighbour_gate < 1:
-        problems.append("rarely_neighbour_gate must be between 0 and 1 (0.2: a block joined to a flagged one "
-                        "needs weaker evidence of its own)")
+        problems.append(
+            "rarely_neighbour_gate must be between 0 and 1 (0.2: a block joined to a flagged one "
+            "needs weaker evidence of its own)"
+        )
     for name, hours in s.shifts.items():
         if len(hours) != 2 or not all(isinstance(h, int) and 0 <= h <= 24 for h in hours):
             problems.append(f"shift {name!r} must be [start_hour, end_hour] with hours 0-24")
@@ -294,13 +326,17 @@ def _problems(s: Settings) -> list[str]:
     if s.public_trend_min_blocks < 20:
         problems.append("public_trend_min_blocks can only be made stricter than 20")
     if not isinstance(s.public_dir, str) or not s.public_dir.strip():
-        problems.append("public_dir must be a folder path such as \"data/public\"")
+        problems.append('public_dir must be a folder path such as "data/public"')
     if not 1 <= s.walking_speed_kmh <= 10:
         problems.append("walking_speed_kmh must be between 1 and 10 (a walk, not a drive)")
     if not 1 <= s.dwell_min <= 120:
         problems.append("dwell_min must be between 1 and 120 minutes (10 to 15 works best)")
-    weights = (s.route_weight_enforcement_only, s.route_weight_unvisited, s.route_weight_rarely_visited,
-               s.route_weight_per_day)
+    weights = (
+        s.route_weight_enforcement_only,
+        s.route_weight_unvisited,
+        s.route_weight_rarely_visited,
+        s.route_weight_per_day,
+    )
     if any(w < 0 for w in weights):
         problems.append("route weights must not be negative")
     if s.route_days_cap < 1:
@@ -308,16 +344,22 @@ def _problems(s: Settings) -> list[str]:
     if not 0.1 <= s.route_time_limit_s <= 60:
         problems.append("route_time_limit_s must be between 0.1 and 60 seconds")
     for name, point in s.landmarks.items():
-        if (len(point) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
-                or not (-90 <= point[0] <= 90 and -180 <= point[1] <= 180)):
+        if (
+            len(point) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
+            or not (-90 <= point[0] <= 90 and -180 <= point[1] <= 180)
+        ):
             problems.append(f"landmark {name!r} must be [latitude, longitude] in degrees, e.g. [41.60, -88.10]")
     if s.visit_edit_hours < 0:
         problems.append("visit_edit_hours must not be negative")
     if not 0 <= s.visit_backdate_days <= 31:
         problems.append("visit_backdate_days must be between 0 and 31")
-    if (isinstance(s.visit_subtypes, str) or not s.visit_subtypes
-            or not all(isinstance(t, str) and t.strip() for t in s.visit_subtypes)):
-        problems.append("visit_subtypes must be a non-empty list of names such as [\"porch visit\", \"school\"]")
+    if (
+        isinstance(s.visit_subtypes, str)
+        or not s.visit_subtypes
+        or not all(isinstance(t, str) and t.strip() for t in s.visit_subtypes)
+    ):
+        problems.append('visit_subtypes must be a non-empty list of names such as ["porch visit", "school"]')
     if not 1 <= s.sign_in_max_failures <= 20:
         problems.append("sign_in_max_failures must be between 1 and 20")
     if not 1 <= s.lockout_minutes <= 1440:
@@ -331,9 +373,9 @@ def _problems(s: Settings) -> list[str]:
     if not (isinstance(s.pileup_min, int) and s.pileup_min >= 2):
         problems.append("pileup_min must be a whole number of at least 2")
     if not all(isinstance(b, str) and b.strip() for b in s.excluded_beats):
-        problems.append("excluded_beats must be a list of beat ids in quotes, e.g. [\"H1\", \"99\"]")
+        problems.append('excluded_beats must be a list of beat ids in quotes, e.g. ["H1", "99"]')
     if not s.sso_roles_claim.strip() or not s.sso_beats_claim.strip():
-        problems.append("sso_roles_claim and sso_beats_claim must name claims, e.g. \"roles\" and \"beats\"")
+        problems.append('sso_roles_claim and sso_beats_claim must name claims, e.g. "roles" and "beats"')
     problems.extend(_gps_problems(s))
     return problems
 
@@ -379,8 +421,7 @@ def read_settings(path: str | Path | None = None) -> Settings:
     path = Path(path) if explicit else DEFAULT_SETTINGS_PATH
     if not path.exists():
         if explicit:
-            raise InputError(f"{path}: settings file not found. Check the path given to --settings or "
-                             f"in ${ENV_VAR}.")
+            raise InputError(f"{path}: settings file not found. Check the path given to --settings or in ${ENV_VAR}.")
         return Settings()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

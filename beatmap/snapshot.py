@@ -47,8 +47,7 @@ FILES: tuple[str, ...] = (INDEX, GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV, ABOU
 #: The only fields a published block may carry (coverage.geojson properties, coverage.csv columns).
 #: ``streets`` names the block by its streets ("Main St between 1st Ave and 2nd Ave"; empty without a street
 #: layer): public geography, for residents to find their block.
-BLOCK_FIELDS: tuple[str, ...] = ("block_id", "streets", "beat_id", "visit_level", "visits", "enforcement",
-                                 "presence")
+BLOCK_FIELDS: tuple[str, ...] = ("block_id", "streets", "beat_id", "visit_level", "visits", "enforcement", "presence")
 #: The only columns of beats.csv.
 BEAT_FIELDS: tuple[str, ...] = (
     "beat_id",
@@ -85,11 +84,12 @@ ENV_PUBLIC_DIR = "BEATMAP_PUBLIC_DIR"
 #: Field names that would identify a person, a unit, a time or a point; never allowed in a snapshot.
 _PERSONAL = re.compile(
     r"officer|unit|badge|employee|person|name|note|victim|address|subtype|source|track|gps|time|"
-    r"(^|_)(lat|lon|lng|x|y)($|_)", re.IGNORECASE)
+    r"(^|_)(lat|lon|lng|x|y)($|_)",
+    re.IGNORECASE,
+)
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 _CLOCK = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-_EXTERNAL = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//",
-                       re.IGNORECASE)
+_EXTERNAL = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", re.IGNORECASE)
 _EMBEDDED = re.compile(r'\{"features": \[')
 
 
@@ -137,8 +137,10 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise InputError(f"{path}: no manifest; this folder holds no published snapshot. "
-                         "Publish one with `beatmap publish --out FOLDER`.") from exc
+        raise InputError(
+            f"{path}: no manifest; this folder holds no published snapshot. "
+            "Publish one with `beatmap publish --out FOLDER`."
+        ) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc}); publish the snapshot again.") from exc
     if not isinstance(manifest, dict):
@@ -201,12 +203,17 @@ def check_snapshot(folder: str | os.PathLike, *, settings: Settings) -> list[str
         One sentence per violation, naming the file and the fix; empty when
         the snapshot keeps every rule.
     """
-    return snapshot_violations(folder, min_count=settings.public_min_count, delay_days=settings.public_delay_days,
-                               trend_min_blocks=settings.public_trend_min_blocks)
+    return snapshot_violations(
+        folder,
+        min_count=settings.public_min_count,
+        delay_days=settings.public_delay_days,
+        trend_min_blocks=settings.public_trend_min_blocks,
+    )
 
 
-def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days: int,
-                        trend_min_blocks: int = 20) -> list[str]:
+def snapshot_violations(
+    folder: str | os.PathLike, *, min_count: int, delay_days: int, trend_min_blocks: int = 20
+) -> list[str]:
     """:func:`check_snapshot` with the two thresholds given directly.
 
     :func:`beatmap.publish.publish_snapshot` uses it to verify a snapshot
@@ -224,10 +231,8 @@ def snapshot_violations(folder: str | os.PathLike, *, min_count: int, delay_days
     labels = _allowed_labels(manifest, min_count)
     data_end = _manifest_date(manifest, "data_end")
     problems += _check_geojson(folder, min_count=min_count, labels=labels)
-    problems += _check_table(folder, BLOCKS_CSV, BLOCK_FIELDS, BLOCK_COUNT_FIELDS, min_count=min_count,
-                             labels=labels)
-    problems += _check_table(folder, BEATS_CSV, BEAT_FIELDS, BEAT_COUNT_FIELDS, min_count=min_count,
-                             labels=set())
+    problems += _check_table(folder, BLOCKS_CSV, BLOCK_FIELDS, BLOCK_COUNT_FIELDS, min_count=min_count, labels=labels)
+    problems += _check_table(folder, BEATS_CSV, BEAT_FIELDS, BEAT_COUNT_FIELDS, min_count=min_count, labels=set())
     problems += _check_table(folder, TREND_CSV, TREND_FIELDS, (), min_count=min_count, labels=set())
     problems += _check_trend(folder, manifest, min_blocks=trend_min_blocks)
     problems += _check_dates(folder, data_end)
@@ -265,8 +270,9 @@ def _check_files(folder: Path, manifest: dict) -> list[str]:
         elif not path.is_file():
             problems.append(f"{path}: listed in the manifest but missing; publish the snapshot again.")
         elif not isinstance(entry, dict) or entry.get("sha256") != sha256_of(path):
-            problems.append(f"{path}: changed since it was published (SHA-256 differs from {MANIFEST}); "
-                            "publish the snapshot again.")
+            problems.append(
+                f"{path}: changed since it was published (SHA-256 differs from {MANIFEST}); publish the snapshot again."
+            )
     return problems
 
 
@@ -277,8 +283,10 @@ def _check_rules(folder: Path, manifest: dict, *, min_count: int, delay_days: in
         problems.append(f"{where}: format is {manifest.get('format')!r}, not {FORMAT!r}; publish it again.")
     rules = manifest.get("rules") if isinstance(manifest.get("rules"), dict) else {}
     if not isinstance(rules.get("min_count"), int) or rules["min_count"] < min_count:
-        problems.append(f"{where}: built with counts suppressed below {rules.get('min_count')!r}; the rules "
-                        f"need at least {min_count}. Publish again with the current settings.")
+        problems.append(
+            f"{where}: built with counts suppressed below {rules.get('min_count')!r}; the rules "
+            f"need at least {min_count}. Publish again with the current settings."
+        )
     if rules.get("time_bin") != "week":
         problems.append(f"{where}: time bins are {rules.get('time_bin')!r}; only weekly bins may be published.")
     as_of, start, end = (_manifest_date(manifest, k) for k in ("as_of", "data_start", "data_end"))
@@ -286,19 +294,24 @@ def _check_rules(folder: Path, manifest: dict, *, min_count: int, delay_days: in
         return [*problems, f"{where}: as_of, data_start and data_end must be dates; publish it again."]
     gap = (as_of - end).days - 1
     if gap < delay_days:
-        problems.append(f"{where}: data ends {end}, only {gap} full days before it was published ({as_of}); "
-                        f"the rules need at least {delay_days}. Publish again without a delay override.")
+        problems.append(
+            f"{where}: data ends {end}, only {gap} full days before it was published ({as_of}); "
+            f"the rules need at least {delay_days}. Publish again without a delay override."
+        )
     if end.weekday() != 6:
-        problems.append(f"{where}: data ends on {end:%A} {end}, not at the end of a week (Sunday); "
-                        "publish it again.")
+        problems.append(f"{where}: data ends on {end:%A} {end}, not at the end of a week (Sunday); publish it again.")
     span = (end - start).days + 1
     if span != 7 * PERIOD_WEEKS or (start - PERIOD_EPOCH).days % span:
-        problems.append(f"{where}: {start} to {end} is not one of the fixed periods of {PERIOD_WEEKS} weeks counted "
-                        f"from {PERIOD_EPOCH}; overlapping periods let snapshots be subtracted. Publish it again.")
+        problems.append(
+            f"{where}: {start} to {end} is not one of the fixed periods of {PERIOD_WEEKS} weeks counted "
+            f"from {PERIOD_EPOCH}; overlapping periods let snapshots be subtracted. Publish it again."
+        )
     built = str(manifest.get("built_at", ""))
     if built[:10] < as_of.isoformat():
-        problems.append(f"{where}: dated {as_of}, later than the day it was built ({built[:10] or 'unknown'}); "
-                        "a snapshot cannot be dated in the future.")
+        problems.append(
+            f"{where}: dated {as_of}, later than the day it was built ({built[:10] or 'unknown'}); "
+            "a snapshot cannot be dated in the future."
+        )
     return problems
 
 
@@ -306,11 +319,15 @@ def _check_fields(where: str, fields: list[str], allowed: tuple[str, ...]) -> li
     problems = []
     for name in fields:
         if _PERSONAL.search(name):
-            problems.append(f"{where}: field {name!r} looks like it identifies an officer, unit, note, time or "
-                            "point; it must never be published. Publish again with `beatmap publish`.")
+            problems.append(
+                f"{where}: field {name!r} looks like it identifies an officer, unit, note, time or "
+                "point; it must never be published. Publish again with `beatmap publish`."
+            )
         elif name not in allowed:
-            problems.append(f"{where}: field {name!r} is not on the allowed list ({', '.join(allowed)}); "
-                            "publish again with `beatmap publish`.")
+            problems.append(
+                f"{where}: field {name!r} is not on the allowed list ({', '.join(allowed)}); "
+                "publish again with `beatmap publish`."
+            )
     return problems
 
 
@@ -322,8 +339,10 @@ def _check_count(where: str, name: str, value: object, *, min_count: int, labels
     if number is None:
         return f"{where}: {name} is {value!r}, neither a count nor a withheld label."
     if 0 < number < min_count:
-        return (f"{where}: {name} is {value!r}, a count below {min_count} that must be withheld; "
-                "publish again with `beatmap publish`.")
+        return (
+            f"{where}: {name} is {value!r}, a count below {min_count} that must be withheld; "
+            "publish again with `beatmap publish`."
+        )
     return None
 
 
@@ -347,8 +366,9 @@ def _check_geojson(folder: Path, *, min_count: int, labels: set[str]) -> list[st
     return _check_collection(str(path), collection, allowed=BLOCK_FIELDS, min_count=min_count, labels=labels)
 
 
-def _check_collection(where: str, collection: object, *, allowed: tuple[str, ...], min_count: int,
-                      labels: set[str]) -> list[str]:
+def _check_collection(
+    where: str, collection: object, *, allowed: tuple[str, ...], min_count: int, labels: set[str]
+) -> list[str]:
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         return [f"{where}: not a GeoJSON FeatureCollection; publish again."]
     extra = sorted(set(collection) - {"type", "features"})
@@ -369,11 +389,13 @@ def _check_geometry(where: str, geometry: object) -> list[str]:
     if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
         kind = geometry.get("type") if isinstance(geometry, dict) else geometry
         return [f"{where}: geometry is {kind!r}; only block polygons may be published, never points or lines."]
-    scale = 10 ** COORD_DECIMALS
+    scale = 10**COORD_DECIMALS
     for x in _numbers(geometry.get("coordinates")):
         if not math.isfinite(x) or abs(x * scale - round(x * scale)) > 1e-6:
-            return [f"{where}: coordinate {x!r} is finer than the block layer's {COORD_DECIMALS} decimal places; "
-                    "publish again."]
+            return [
+                f"{where}: coordinate {x!r} is finer than the block layer's {COORD_DECIMALS} decimal places; "
+                "publish again."
+            ]
     return []
 
 
@@ -385,8 +407,9 @@ def _numbers(value: object) -> Iterator[float]:
         yield float(value)
 
 
-def _check_table(folder: Path, name: str, allowed: tuple[str, ...], counts: tuple[str, ...], *,
-                 min_count: int, labels: set[str]) -> list[str]:
+def _check_table(
+    folder: Path, name: str, allowed: tuple[str, ...], counts: tuple[str, ...], *, min_count: int, labels: set[str]
+) -> list[str]:
     path = folder / name
     try:
         text = path.read_text(encoding="utf-8")
@@ -401,8 +424,9 @@ def _check_table(folder: Path, name: str, allowed: tuple[str, ...], counts: tupl
     for row_number, row in enumerate(reader, start=1):
         for field in counts:
             if field in row:
-                problem = _check_count(f"{path} row {row_number}", field, row[field], min_count=min_count,
-                                       labels=labels)
+                problem = _check_count(
+                    f"{path} row {row_number}", field, row[field], min_count=min_count, labels=labels
+                )
                 problems += [problem] if problem else []
     return problems
 
@@ -421,9 +445,11 @@ def _check_trend(folder: Path, manifest: dict, *, min_blocks: int) -> list[str]:
     problems = []
     small = sorted({row.get("beat_id", "") for row in rows if sizes.get(row.get("beat_id", ""), 0) < min_blocks})
     for beat in small:
-        problems.append(f"{path}: weekly shares of beat {beat!r}, which has {sizes.get(beat, 0)} blocks; in a beat "
-                        f"of fewer than {min_blocks} blocks one block's visits show in its weekly share. Publish "
-                        "again (small beats get no weekly rows).")
+        problems.append(
+            f"{path}: weekly shares of beat {beat!r}, which has {sizes.get(beat, 0)} blocks; in a beat "
+            f"of fewer than {min_blocks} blocks one block's visits show in its weekly share. Publish "
+            "again (small beats get no weekly rows)."
+        )
     for number, row in enumerate(rows, start=1):
         try:
             first, last = date.fromisoformat(row.get("week_start", "")), date.fromisoformat(row.get("week_end", ""))
@@ -431,15 +457,20 @@ def _check_trend(folder: Path, manifest: dict, *, min_blocks: int) -> list[str]:
             problems.append(f"{path} row {number}: week_start and week_end must be dates.")
             continue
         if first.weekday() != 0 or last - first != timedelta(days=6):
-            problems.append(f"{path} row {number}: {first} to {last} is not one week from Monday to Sunday; "
-                            "only weekly bins may be published.")
+            problems.append(
+                f"{path} row {number}: {first} to {last} is not one week from Monday to Sunday; "
+                "only weekly bins may be published."
+            )
         if start is not None and end is not None and not start <= first <= last <= end:
-            problems.append(f"{path} row {number}: the week {first} to {last} lies outside the data "
-                            f"({start} to {end}).")
+            problems.append(
+                f"{path} row {number}: the week {first} to {last} lies outside the data ({start} to {end})."
+            )
         pct = _as_number(row.get("coverage_pct", ""))
         if pct is None or pct % 10 != 0 or not 0 <= pct <= 100:
-            problems.append(f"{path} row {number}: coverage_pct {row.get('coverage_pct')!r} must be a multiple of "
-                            "10 from 0 to 100 (weekly figures are coarse).")
+            problems.append(
+                f"{path} row {number}: coverage_pct {row.get('coverage_pct')!r} must be a multiple of "
+                "10 from 0 to 100 (weekly figures are coarse)."
+            )
     return problems
 
 
@@ -455,8 +486,9 @@ def _check_dates(folder: Path, data_end: date | None) -> list[str]:
             problems.append(f"{path}: holds a time of day; only dates and weekly bins may be published.")
         later = sorted({d for d in _DATE.findall(text) if data_end is not None and _is_after(d, data_end)})
         if later:
-            problems.append(f"{path}: holds dates after the end of the data ({data_end}): {', '.join(later[:5])}; "
-                            "publish again.")
+            problems.append(
+                f"{path}: holds dates after the end of the data ({data_end}): {', '.join(later[:5])}; publish again."
+            )
     return problems
 
 
@@ -475,8 +507,10 @@ def _check_html(folder: Path, *, min_count: int, labels: set[str]) -> list[str]:
         return [f"{path}: missing from the snapshot; publish it again."]
     problems = []
     if _EXTERNAL.search(page):
-        problems.append(f"{path}: loads a script, style or image from the internet; the page must work offline "
-                        "with Leaflet inlined. Publish again (run `make vendor` first).")
+        problems.append(
+            f"{path}: loads a script, style or image from the internet; the page must work offline "
+            "with Leaflet inlined. Publish again (run `make vendor` first)."
+        )
     decoder = json.JSONDecoder()
     for match in _EMBEDDED.finditer(page):
         try:
@@ -484,8 +518,9 @@ def _check_html(folder: Path, *, min_count: int, labels: set[str]) -> list[str]:
         except json.JSONDecodeError:
             problems.append(f"{path}: embedded map data at character {match.start()} is not valid JSON.")
             continue
-        problems += _check_collection(f"{path} (map data)", collection, allowed=BLOCK_FIELDS, min_count=min_count,
-                                      labels=labels)
+        problems += _check_collection(
+            f"{path} (map data)", collection, allowed=BLOCK_FIELDS, min_count=min_count, labels=labels
+        )
     return problems
 
 
@@ -520,20 +555,33 @@ def about_from_manifest(manifest: Mapping) -> str:
         rules = manifest["rules"]
         cuts = rules.get("level_cuts")
         override = manifest.get("override")
-        return notes_text(date.fromisoformat(str(manifest["data_start"])),
-                          date.fromisoformat(str(manifest["data_end"])),
-                          date.fromisoformat(str(manifest["as_of"])), min_count=int(rules["min_count"]),
-                          cuts=(int(cuts[0]), int(cuts[1])) if cuts else None, delay=int(rules["delay_days"]),
-                          override={"delay_days": int(override["delay_days"]),
-                                    "rule_delay_days": int(override["rule_delay_days"])} if override else None,
-                          trend_min_blocks=int(rules.get("trend_min_blocks", 20)))
+        return notes_text(
+            date.fromisoformat(str(manifest["data_start"])),
+            date.fromisoformat(str(manifest["data_end"])),
+            date.fromisoformat(str(manifest["as_of"])),
+            min_count=int(rules["min_count"]),
+            cuts=(int(cuts[0]), int(cuts[1])) if cuts else None,
+            delay=int(rules["delay_days"]),
+            override={"delay_days": int(override["delay_days"]), "rule_delay_days": int(override["rule_delay_days"])}
+            if override
+            else None,
+            trend_min_blocks=int(rules.get("trend_min_blocks", 20)),
+        )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise InputError(f"{MANIFEST}: its dates or rules cannot be read ({exc}); publish the snapshot "
-                         "again.") from exc
+        raise InputError(f"{MANIFEST}: its dates or rules cannot be read ({exc}); publish the snapshot again.") from exc
 
 
-def notes_text(start: date, end: date, as_of: date, *, min_count: int, cuts: tuple[int, int] | None, delay: int,
-               override: Mapping | None, trend_min_blocks: int) -> str:
+def notes_text(
+    start: date,
+    end: date,
+    as_of: date,
+    *,
+    min_count: int,
+    cuts: tuple[int, int] | None,
+    delay: int,
+    override: Mapping | None,
+    trend_min_blocks: int,
+) -> str:
     """The plain-language notes of a snapshot (``README.txt``): what the map shows and doesn't, how the numbers
     are made; from its dates and rules alone."""
     m = min_count
@@ -542,9 +590,14 @@ def notes_text(start: date, end: date, as_of: date, *, min_count: int, cuts: tup
     weeks = days // 7
     title = "Police presence outside enforcement: public map"
     lines = [
-        title, "=" * len(title), "",
-        f"Data from {day_text(start)} to {day_text(end)} ({days} days), published {day_text(as_of)}.", "",
-        "What the map shows", "-" * 18, "",
+        title,
+        "=" * len(title),
+        "",
+        f"Data from {day_text(start)} to {day_text(end)} ({days} days), published {day_text(as_of)}.",
+        "",
+        "What the map shows",
+        "-" * 18,
+        "",
         "- Every city block, coloured by how often police were there outside enforcement: foot patrols and "
         "community visits (porch visits, business checks, school visits, community meetings) that officers "
         "logged.",
@@ -555,8 +608,11 @@ def notes_text(start: date, end: date, as_of: date, *, min_count: int, cuts: tup
         f"arrests, answering calls), shown only where the block had at least {m} enforcement events.",
         "- For each beat: how many of its blocks had at least one foot patrol or community visit (coverage), and, "
         f"for beats of at least {trend_min_blocks} blocks, the same share for each of the period's {weeks} weeks, "
-        "rounded to the nearest 10% (in a smaller beat one block would show week by week).", "",
-        "What the map does not show", "-" * 26, "",
+        "rounded to the nearest 10% (in a smaller beat one block would show week by week).",
+        "",
+        "What the map does not show",
+        "-" * 26,
+        "",
         "- No officer, unit, name, note, time of day, patrol route, GPS track or exact location: only counts per "
         "block for the whole period, and shares per beat and week.",
         "- No enforcement detail beyond one count per block: not what kind, not why, not who.",
@@ -565,9 +621,12 @@ def notes_text(start: date, end: date, as_of: date, *, min_count: int, cuts: tup
         "will be next. Every snapshot until the next period is over shows the same data, and periods never "
         "overlap, so comparing snapshots reveals nothing about a single week.",
         "- Presence that officers did not log, and driving through in a car.",
-        "- Crime or safety. A block with few visits is not a safer or a more dangerous block.", "",
-        "How the numbers are made", "-" * 24, "",
-        f"- A count from 1 to {m - 1} is withheld and shown as \"{withheld_label(m)}\", so a single visit, "
+        "- Crime or safety. A block with few visits is not a safer or a more dangerous block.",
+        "",
+        "How the numbers are made",
+        "-" * 24,
+        "",
+        f'- A count from 1 to {m - 1} is withheld and shown as "{withheld_label(m)}", so a single visit, '
         "which could point to one household, is never shown. A count of 0 is shown: it says nothing about any "
         "person.",
         "- Withheld counts are never added into any total. A beat's totals (visits and enforcement on shown "
@@ -580,8 +639,11 @@ def notes_text(start: date, end: date, as_of: date, *, min_count: int, cuts: tup
         "(one row per beat and week), manifest.json (the rules applied and a checksum of every file).",
     ]
     if override is not None:
-        lines += ["", f"This snapshot was published with a shorter delay ({override['delay_days']} days) than the "
-                      f"usual {override['rule_delay_days']} days, by a decision the department recorded."]
+        lines += [
+            "",
+            f"This snapshot was published with a shorter delay ({override['delay_days']} days) than the "
+            f"usual {override['rule_delay_days']} days, by a decision the department recorded.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -84,28 +84,40 @@ def streets_from_file(path: str | Path, *, crs: CRS | str | None = None) -> tupl
     geoms = layer.geometry.to_numpy()
     kinds = shapely.get_type_id(geoms)
     linear = np.isin(kinds, [1, 5]) & ~shapely.is_empty(geoms)  # LineString, MultiLineString
-    rejected = {int(i) + 1: "not a line (points and polygons are not streets)" if kinds[i] >= 0 and not linear[i]
-                else "empty geometry" for i in np.flatnonzero(~linear)}
+    rejected = {
+        int(i) + 1: "not a line (points and polygons are not streets)"
+        if kinds[i] >= 0 and not linear[i]
+        else "empty geometry"
+        for i in np.flatnonzero(~linear)
+    }
     keep = linear & why_not.isna().to_numpy()
     ids = _ids(layer)
     names = layer["name"].astype(object) if "name" in layer else pd.Series(None, index=layer.index, dtype=object)
     kept = gpd.GeoDataFrame(
         {"source_id": ids[keep].to_numpy(), "name": names[keep].where(names[keep].notna(), None).to_numpy()},
-        geometry=list(geoms[keep]), crs=layer.crs,
+        geometry=list(geoms[keep]),
+        crs=layer.crs,
     )
     streets = kept.explode(index_parts=False, ignore_index=True)
     parts = streets.geometry.to_numpy()
     streets = streets[~shapely.is_empty(parts) & (shapely.length(parts) > 0)].reset_index(drop=True)
     not_walkable = why_not[linear & why_not.notna().to_numpy()]
     summary = {
-        "file": str(path), "features": n, "kept": int(keep.sum()), "segments": len(streets),
-        "not_walkable": len(not_walkable), "reasons": {str(k): int(v) for k, v in not_walkable.value_counts().items()},
-        "rejected": len(rejected), "rejected_features": rejected,
+        "file": str(path),
+        "features": n,
+        "kept": int(keep.sum()),
+        "segments": len(streets),
+        "not_walkable": len(not_walkable),
+        "reasons": {str(k): int(v) for k, v in not_walkable.value_counts().items()},
+        "rejected": len(rejected),
+        "rejected_features": rejected,
     }
     if streets.empty:
-        raise InputError(f"{path}: none of its {n:,} features is a walkable street line "
-                         f"({summary['not_walkable']:,} not walkable, {len(rejected):,} not lines). "
-                         "Give a street centreline layer or an OpenStreetMap extract with highway ways.")
+        raise InputError(
+            f"{path}: none of its {n:,} features is a walkable street line "
+            f"({summary['not_walkable']:,} not walkable, {len(rejected):,} not lines). "
+            "Give a street centreline layer or an OpenStreetMap extract with highway ways."
+        )
     return streets, summary
 
 
@@ -167,8 +179,10 @@ def load_streets(engine: Engine, path: str | Path, *, crs: CRS | str | None = No
     """
     target = store.analysis_crs(engine)
     if target is None:
-        raise StoreError("load beats and blocks before streets (`beatmap areas` or `beatmap demo`): streets are "
-                         "stored in the beats' metric CRS and checked against them.")
+        raise StoreError(
+            "load beats and blocks before streets (`beatmap areas` or `beatmap demo`): streets are "
+            "stored in the beats' metric CRS and checked against them."
+        )
     streets, summary = streets_from_file(path, crs=crs)
     streets = streets.to_crs(target)
     beats = store.read_beats(engine)
@@ -177,15 +191,27 @@ def load_streets(engine: Engine, path: str | Path, *, crs: CRS | str | None = No
     summary["in_beats"] = int(touching.sum())
     if summary["in_beats"] == 0:
         west, south, east, north = streets.to_crs(4326).total_bounds
-        raise InputError(f"{path}: none of its {len(streets):,} street segments touches a beat (the streets span "
-                         f"longitude {west:.4f} to {east:.4f}, latitude {south:.4f} to {north:.4f}). "
-                         "Check that it is the right city, and its CRS (--crs).")
+        raise InputError(
+            f"{path}: none of its {len(streets):,} street segments touches a beat (the streets span "
+            f"longitude {west:.4f} to {east:.4f}, latitude {south:.4f} to {north:.4f}). "
+            "Check that it is the right city, and its CRS (--crs)."
+        )
     with store.transaction(engine) as conn:
-        summary["batch_id"] = store.add_batch(conn, what="streets", source=Path(path).name, file_name=str(path),
-                                              summary={k: v for k, v in summary.items() if k != "rejected_features"})
+        summary["batch_id"] = store.add_batch(
+            conn,
+            what="streets",
+            source=Path(path).name,
+            file_name=str(path),
+            summary={k: v for k, v in summary.items() if k != "rejected_features"},
+        )
         store.write_streets(conn, streets)
-        store.record_audit(conn, actor=actor, action="import.streets", target=str(path),
-                           details={k: summary[k] for k in ("segments", "not_walkable", "rejected", "in_beats")})
+        store.record_audit(
+            conn,
+            actor=actor,
+            action="import.streets",
+            target=str(path),
+            details={k: summary[k] for k in ("segments", "not_walkable", "rejected", "in_beats")},
+        )
         store.bump_version(conn)
     return summary
 
@@ -244,10 +270,12 @@ def street_graph(streets: gpd.GeoDataFrame) -> nx.Graph:
 
 def streets_text(summary: dict) -> str:
     """A :func:`load_streets` summary as plain text: every feature accounted for."""
-    lines = [f"{summary['file']}: {summary['features']:,} features read",
-             f"  kept         {summary['kept']:,}  ({summary['segments']:,} segments, {summary.get('in_beats', 0):,} "
-             "touching a beat)",
-             f"  not walkable {summary['not_walkable']:,}"]
+    lines = [
+        f"{summary['file']}: {summary['features']:,} features read",
+        f"  kept         {summary['kept']:,}  ({summary['segments']:,} segments, {summary.get('in_beats', 0):,} "
+        "touching a beat)",
+        f"  not walkable {summary['not_walkable']:,}",
+    ]
     lines += [f"      {count:,} x {reason}" for reason, count in summary["reasons"].items()]
     lines.append(f"  rejected     {summary['rejected']:,}")
     rejected = list(summary["rejected_features"].items())

@@ -73,8 +73,11 @@ def time_hint(bad_values: pd.Series, fmt: str | tuple[str, ...] | None) -> str:
     guessed = guess_time_format(bad_values, share=0.5)
     given = fmt if isinstance(fmt, tuple) else (fmt or ISO,)
     if guessed == ISO and ISO not in given:
-        return ("these are ISO times: remove time_format to read ISO times" if len(given) == 1
-                else f"these are ISO times: add {ISO!r} to the time_format list")
+        return (
+            "these are ISO times: remove time_format to read ISO times"
+            if len(given) == 1
+            else f"these are ISO times: add {ISO!r} to the time_format list"
+        )
     if guessed is not None and guessed not in given:
         return f"the values look like {guessed!r}: set time_format = {guessed!r} under [source]"
     return "correct the value, or set time_format under [source] to the format the column uses"

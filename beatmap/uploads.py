@@ -51,13 +51,17 @@ def layer_upload(names: Sequence[str]) -> tuple[str | None, str | None]:
         have = {PurePath(n).suffix.lower() for n in names if PurePath(n).stem.lower() == stem}
         missing = [s for s in SHAPEFILE_PARTS if s not in have]
         if missing:
-            return None, (f"{shp[0]} came without its {', '.join(missing)}: upload the .shp with its .shx, .dbf and "
-                          ".prj (select them together), or a zip of them")
+            return None, (
+                f"{shp[0]} came without its {', '.join(missing)}: upload the .shp with its .shx, .dbf and "
+                ".prj (select them together), or a zip of them"
+            )
         return shp[0], None
     layers = [n for n in names if PurePath(n).suffix.lower() in LAYER_SUFFIXES]
     if len(layers) != 1:
-        return None, ("upload one layer: a GeoJSON, a GeoPackage, a GeoParquet, a zipped shapefile, or a .shp with "
-                      "its .shx, .dbf and .prj")
+        return None, (
+            "upload one layer: a GeoJSON, a GeoPackage, a GeoParquet, a zipped shapefile, or a .shp with "
+            "its .shx, .dbf and .prj"
+        )
     return layers[0], None
 
 

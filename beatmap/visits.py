@@ -55,8 +55,18 @@ MAX_NOTE = S.TEXT_MAX
 _CLOCK_SKEW = timedelta(minutes=5)
 _UNCHANGED = object()
 #: Fields of a visit the audit log records before and after a change.
-_AUDITED = ("officer_id", "occurred_at", "kind", "subtype", "duration_min", "notes", "lat", "lon", S.BLOCK_ID,
-            S.BEAT_ID)
+_AUDITED = (
+    "officer_id",
+    "occurred_at",
+    "kind",
+    "subtype",
+    "duration_min",
+    "notes",
+    "lat",
+    "lon",
+    S.BLOCK_ID,
+    S.BEAT_ID,
+)
 
 
 def app_fingerprint(client_token: str) -> str:
@@ -64,8 +74,15 @@ def app_fingerprint(client_token: str) -> str:
     return id_fingerprint(APP_SOURCE, client_token)
 
 
-def block_at(engine: Engine | Connection, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None,
-             blocks: gpd.GeoDataFrame | None = None) -> dict | None:
+def block_at(
+    engine: Engine | Connection,
+    *,
+    lat: float,
+    lon: float,
+    settings: Settings,
+    beat_id: str | None = None,
+    blocks: gpd.GeoDataFrame | None = None,
+) -> dict | None:
     """The block a point is assigned to, as a logged visit there would be.
 
     Parameters
@@ -117,15 +134,23 @@ def block_at(engine: Engine | Connection, *, lat: float, lon: float, settings: S
     found = assign_points(point, blocks, settings=settings).iloc[0]
     if pd.isna(found[S.BLOCK_ID]):
         return None
-    if beat_id is not None and found["snapped"] and _in_another_beat(engine, blocks.crs, lat=lat, lon=lon,
-                                                                     beat_id=beat_id, settings=settings):
+    if (
+        beat_id is not None
+        and found["snapped"]
+        and _in_another_beat(engine, blocks.crs, lat=lat, lon=lon, beat_id=beat_id, settings=settings)
+    ):
         return None
-    return {S.BLOCK_ID: str(found[S.BLOCK_ID]), S.BEAT_ID: str(found[S.BEAT_ID]), "snapped": bool(found["snapped"]),
-            "distance_m": float(found["distance_m"])}
+    return {
+        S.BLOCK_ID: str(found[S.BLOCK_ID]),
+        S.BEAT_ID: str(found[S.BEAT_ID]),
+        "snapped": bool(found["snapped"]),
+        "distance_m": float(found["distance_m"]),
+    }
 
 
-def _in_another_beat(engine: Engine | Connection, crs: object, *, lat: float, lon: float, beat_id: str,
-                     settings: Settings) -> bool:
+def _in_another_beat(
+    engine: Engine | Connection, crs: object, *, lat: float, lon: float, beat_id: str, settings: Settings
+) -> bool:
     """True when a point lies inside a beat other than ``beat_id`` and not on ``beat_id``'s edge.
 
     Such a point is in the other beat, not in a street gap of this one: it is not snapped onto this beat.
@@ -199,27 +224,43 @@ def log_visit(
     """
     now = _now(now)
     when = now if occurred_at is None else occurred_at
-    values = _checked(officer_id=officer_id, lat=lat, lon=lon, kind=kind, subtype=subtype, occurred_at=when,
-                      duration_min=duration_min, note=note, settings=settings, now=now)
+    values = _checked(
+        officer_id=officer_id,
+        lat=lat,
+        lon=lon,
+        kind=kind,
+        subtype=subtype,
+        occurred_at=when,
+        duration_min=duration_min,
+        note=note,
+        settings=settings,
+        now=now,
+    )
     check_backdating(engine, values["occurred_at"], settings=settings, now=now)
     token = str(client_token or "").strip()
     if not token or len(token) > 128:
-        raise InputError("client_token: give the form's random id (1 to 128 characters), so a double submit "
-                         "is recognised.")
+        raise InputError(
+            "client_token: give the form's random id (1 to 128 characters), so a double submit is recognised."
+        )
     fingerprint = app_fingerprint(token)
     existing = _event_id_of(engine, fingerprint)
     if existing is not None:
         return existing
     values.update(_assignment(engine, lat=lat, lon=lon, settings=settings, beat_id=beat_id))
-    record = {**values, "fingerprint": fingerprint, "source": APP_SOURCE, "source_id": token,
-              "self_initiated": True}
+    record = {**values, "fingerprint": fingerprint, "source": APP_SOURCE, "source_id": token, "self_initiated": True}
     try:
         with store.transaction(engine) as conn:
             batch_id = _app_batch(conn, when=now, settings=settings)
             result = conn.execute(store.events.insert().values(batch_id=batch_id, **record))
             event_id = int(result.inserted_primary_key[0])
-            store.record_audit(conn, actor=actor or values["officer_id"], action="visit.log", target=str(event_id),
-                               details={"after": _audited(values)}, at=now)
+            store.record_audit(
+                conn,
+                actor=actor or values["officer_id"],
+                action="visit.log",
+                target=str(event_id),
+                details={"after": _audited(values)},
+                at=now,
+            )
             store.bump_version(conn)
     except StoreError as exc:
         if isinstance(exc.__cause__, IntegrityError):  # the same form saved at the same moment
@@ -239,10 +280,10 @@ def edit_visit(
     settings: Settings,
     officer_id: str | None = None,
     kind: str | object = _UNCHANGED,
-    subtype: str | None | object = _UNCHANGED,
+    subtype: str | object | None = _UNCHANGED,
     occurred_at: datetime | object = _UNCHANGED,
-    duration_min: float | None | object = _UNCHANGED,
-    note: str | None | object = _UNCHANGED,
+    duration_min: float | object | None = _UNCHANGED,
+    note: str | object | None = _UNCHANGED,
     lat: float | object = _UNCHANGED,
     lon: float | object = _UNCHANGED,
     beats: Collection[str] | None = None,
@@ -271,33 +312,69 @@ def edit_visit(
     """
     now = _now(now)
     with store.transaction(engine) as conn:
-        before = _permitted(conn, event_id, officer_id=officer_id or actor, role=role, settings=settings, now=now,
-                            verb="edit", beats=beats)
-        asked = {"kind": kind, "subtype": subtype, "occurred_at": occurred_at, "duration_min": duration_min,
-                 "note": note, "lat": lat, "lon": lon}
-        merged = {key: before["notes" if key == "note" else key] if value is _UNCHANGED else value
-                  for key, value in asked.items()}
+        before = _permitted(
+            conn,
+            event_id,
+            officer_id=officer_id or actor,
+            role=role,
+            settings=settings,
+            now=now,
+            verb="edit",
+            beats=beats,
+        )
+        asked = {
+            "kind": kind,
+            "subtype": subtype,
+            "occurred_at": occurred_at,
+            "duration_min": duration_min,
+            "note": note,
+            "lat": lat,
+            "lon": lon,
+        }
+        merged = {
+            key: before["notes" if key == "note" else key] if value is _UNCHANGED else value
+            for key, value in asked.items()
+        }
         values = _checked(officer_id=before["officer_id"], settings=settings, now=now, **merged)
         if occurred_at is not _UNCHANGED and _differs(before.get("occurred_at"), values["occurred_at"]):
             check_backdating(conn, values["occurred_at"], settings=settings, now=now)
         if lat is not _UNCHANGED or lon is not _UNCHANGED:
             values.update(_assignment(conn, lat=values["lat"], lon=values["lon"], settings=settings))
             if beats is not None and values[S.BEAT_ID] not in beats:
-                raise AccessError(f"the new place of visit {event_id} is on beat {values[S.BEAT_ID]}, not one of "
-                                  "yours; a visit can only be moved within your beats.")
+                raise AccessError(
+                    f"the new place of visit {event_id} is on beat {values[S.BEAT_ID]}, not one of "
+                    "yours; a visit can only be moved within your beats."
+                )
         changed = {k: v for k, v in values.items() if _differs(before.get(k), v)}
         if changed:
             conn.execute(update(store.events).where(store.events.c.event_id == event_id).values(**changed))
-            store.record_audit(conn, actor=actor, action="visit.edit", target=str(event_id),
-                               details={"role": role, "before": _audited({k: before.get(k) for k in changed}),
-                                        "after": _audited(changed)}, at=now)
+            store.record_audit(
+                conn,
+                actor=actor,
+                action="visit.edit",
+                target=str(event_id),
+                details={
+                    "role": role,
+                    "before": _audited({k: before.get(k) for k in changed}),
+                    "after": _audited(changed),
+                },
+                at=now,
+            )
             store.bump_version(conn)
     return {**before, **changed}
 
 
-def delete_visit(engine: Engine, event_id: int, *, actor: str, role: str, settings: Settings,
-                 officer_id: str | None = None, beats: Collection[str] | None = None,
-                 now: datetime | None = None) -> None:
+def delete_visit(
+    engine: Engine,
+    event_id: int,
+    *,
+    actor: str,
+    role: str,
+    settings: Settings,
+    officer_id: str | None = None,
+    beats: Collection[str] | None = None,
+    now: datetime | None = None,
+) -> None:
     """Delete a logged visit (the audit log keeps what it was); the arguments as in :func:`edit_visit`.
 
     Raises
@@ -309,11 +386,25 @@ def delete_visit(engine: Engine, event_id: int, *, actor: str, role: str, settin
     """
     now = _now(now)
     with store.transaction(engine) as conn:
-        before = _permitted(conn, event_id, officer_id=officer_id or actor, role=role, settings=settings, now=now,
-                            verb="delete", beats=beats)
+        before = _permitted(
+            conn,
+            event_id,
+            officer_id=officer_id or actor,
+            role=role,
+            settings=settings,
+            now=now,
+            verb="delete",
+            beats=beats,
+        )
         conn.execute(delete(store.events).where(store.events.c.event_id == event_id))
-        store.record_audit(conn, actor=actor, action="visit.delete", target=str(event_id),
-                           details={"role": role, "before": _audited(before)}, at=now)
+        store.record_audit(
+            conn,
+            actor=actor,
+            action="visit.delete",
+            target=str(event_id),
+            details={"role": role, "before": _audited(before)},
+            at=now,
+        )
         store.bump_version(conn)
 
 
@@ -331,10 +422,11 @@ def own_visits(engine: Engine, officer_id: str, since: datetime) -> pd.DataFrame
         raise InputError("since: give an aware time (with its time zone).")
     columns = ["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, S.BEAT_ID, "duration_min", "notes", "source"]
     ev = store.events
-    query = (select(*(ev.c[c] for c in columns))
-             .where(and_(ev.c.officer_id == officer_id, ev.c.occurred_at >= since,
-                         ev.c.kind.in_(list(S.NON_ENFORCEMENT))))
-             .order_by(ev.c.occurred_at.desc(), ev.c.event_id.desc()))
+    query = (
+        select(*(ev.c[c] for c in columns))
+        .where(and_(ev.c.officer_id == officer_id, ev.c.occurred_at >= since, ev.c.kind.in_(list(S.NON_ENFORCEMENT))))
+        .order_by(ev.c.occurred_at.desc(), ev.c.event_id.desc())
+    )
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).all(), columns=columns)
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
@@ -365,8 +457,9 @@ def _check_point(lat: object, lon: object) -> None:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise InputError(f"place {lat},{lon}: give latitude (±90) and longitude (±180) in degrees; tap the map "
-                         "to place the visit.")
+        raise InputError(
+            f"place {lat},{lon}: give latitude (±90) and longitude (±180) in degrees; tap the map to place the visit."
+        )
 
 
 def published_until(connectable: Engine | Connection) -> date | None:
@@ -382,8 +475,9 @@ def published_until(connectable: Engine | Connection) -> date | None:
     return date.fromisoformat(end) if end else None
 
 
-def check_backdating(connectable: Engine | Connection, occurred_at: datetime, *, settings: Settings,
-                     now: datetime) -> None:
+def check_backdating(
+    connectable: Engine | Connection, occurred_at: datetime, *, settings: Settings, now: datetime
+) -> None:
     """Refuse a visit time more than ``settings.visit_backdate_days`` back, or inside a published period.
 
     A visit dated back far enough would change counts the public map has
@@ -401,15 +495,30 @@ def check_backdating(connectable: Engine | Connection, occurred_at: datetime, *,
     if published is not None and published + timedelta(days=1) > earliest:
         earliest = published + timedelta(days=1)
     if day < earliest:
-        why = (f"the public map has published up to {published}" if published is not None and
-               earliest == published + timedelta(days=1) else
-               f"visits can be dated back at most {settings.visit_backdate_days} days (visit_backdate_days)")
-        raise InputError(f"The visit was not saved: its day {day} is before {earliest}, as {why}. Give the day "
-                         "it happened if it is later, or ask a supervisor to add it to the department's records.")
+        why = (
+            f"the public map has published up to {published}"
+            if published is not None and earliest == published + timedelta(days=1)
+            else f"visits can be dated back at most {settings.visit_backdate_days} days (visit_backdate_days)"
+        )
+        raise InputError(
+            f"The visit was not saved: its day {day} is before {earliest}, as {why}. Give the day "
+            "it happened if it is later, or ask a supervisor to add it to the department's records."
+        )
 
 
-def _checked(*, officer_id: object, lat: object, lon: object, kind: object, subtype: object, occurred_at: object,
-             duration_min: object, note: object, settings: Settings, now: datetime) -> dict:
+def _checked(
+    *,
+    officer_id: object,
+    lat: object,
+    lon: object,
+    kind: object,
+    subtype: object,
+    occurred_at: object,
+    duration_min: object,
+    note: object,
+    settings: Settings,
+    now: datetime,
+) -> dict:
     """The event columns of a visit, after checking every value; all problems in one message."""
     problems = []
     officer = str(officer_id or "").strip()
@@ -440,21 +549,34 @@ def _checked(*, officer_id: object, lat: object, lon: object, kind: object, subt
         problems.append(f"note: {len(text)} characters; keep it under {MAX_NOTE}")
     if problems:
         raise InputError("The visit was not saved:\n" + "\n".join(f"  - {p}" for p in problems))
-    return {"officer_id": officer, "lat": float(lat), "lon": float(lon), "kind": kind, "subtype": subtype,
-            "occurred_at": occurred_at.astimezone(UTC),
-            "duration_min": None if duration_min is None else float(duration_min), "notes": text}
+    return {
+        "officer_id": officer,
+        "lat": float(lat),
+        "lon": float(lon),
+        "kind": kind,
+        "subtype": subtype,
+        "occurred_at": occurred_at.astimezone(UTC),
+        "duration_min": None if duration_min is None else float(duration_min),
+        "notes": text,
+    }
 
 
-def _assignment(engine: Engine | Connection, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None) -> dict:
+def _assignment(
+    engine: Engine | Connection, *, lat: float, lon: float, settings: Settings, beat_id: str | None = None
+) -> dict:
     """Block, beat, snapped and distance of a visit's place; refused when it is on no block (of the beat)."""
     found = block_at(engine, lat=lat, lon=lon, settings=settings, beat_id=beat_id)
     if found is None and beat_id is not None:
-        raise InputError(f"place {lat:.6f},{lon:.6f} is outside beat {beat_id} (not on or within "
-                         f"{settings.snap_m:g} m of one of its blocks); place the visit on the block you visited, "
-                         "or choose that block's beat.")
+        raise InputError(
+            f"place {lat:.6f},{lon:.6f} is outside beat {beat_id} (not on or within "
+            f"{settings.snap_m:g} m of one of its blocks); place the visit on the block you visited, "
+            "or choose that block's beat."
+        )
     if found is None:
-        raise InputError(f"place {lat:.6f},{lon:.6f} is not on any block of the beats (nothing within "
-                         f"{settings.snap_m:g} m); place the visit on the block you visited.")
+        raise InputError(
+            f"place {lat:.6f},{lon:.6f} is not on any block of the beats (nothing within "
+            f"{settings.snap_m:g} m); place the visit on the block you visited."
+        )
     return found
 
 
@@ -469,16 +591,31 @@ def _app_batch(conn: Connection, *, when: datetime, settings: Settings) -> int:
     """The import batch of the app's visits of a local day (one per day, created on first use)."""
     label = f"app visits {when.astimezone(settings.zone):%Y-%m-%d}"
     b = store.batches
-    found = conn.execute(select(b.c.batch_id).where(and_(b.c.what == APP_SOURCE, b.c.file_name == label))
-                         .order_by(b.c.batch_id)).scalars().first()
+    found = (
+        conn.execute(
+            select(b.c.batch_id).where(and_(b.c.what == APP_SOURCE, b.c.file_name == label)).order_by(b.c.batch_id)
+        )
+        .scalars()
+        .first()
+    )
     if found is not None:
         return int(found)
-    return store.add_batch(conn, what=APP_SOURCE, source=APP_SOURCE, file_name=label,
-                           summary={"note": "visits logged in the app"})
+    return store.add_batch(
+        conn, what=APP_SOURCE, source=APP_SOURCE, file_name=label, summary={"note": "visits logged in the app"}
+    )
 
 
-def _permitted(conn: Connection, event_id: int, *, officer_id: str, role: str, settings: Settings, now: datetime,
-               verb: str, beats: Collection[str] | None) -> dict:
+def _permitted(
+    conn: Connection,
+    event_id: int,
+    *,
+    officer_id: str,
+    role: str,
+    settings: Settings,
+    now: datetime,
+    verb: str,
+    beats: Collection[str] | None,
+) -> dict:
     """The visit's row, after checking that the person with ``officer_id`` in ``role``, working on ``beats``,
     may change it."""
     if role not in ROLES:
@@ -487,21 +624,33 @@ def _permitted(conn: Connection, event_id: int, *, officer_id: str, role: str, s
     if row is None:
         raise InputError(f"visit {event_id} does not exist (it may have been deleted).")
     if row["source"] != APP_SOURCE:
-        raise InputError(f"record {event_id} was imported from {row['source']!r}, not logged in the app; "
-                         "correct it in that system and import it again.")
+        raise InputError(
+            f"record {event_id} was imported from {row['source']!r}, not logged in the app; "
+            "correct it in that system and import it again."
+        )
     if beats is not None and row[S.BEAT_ID] not in beats:
-        raise AccessError(f"visit {event_id} is on beat {row[S.BEAT_ID]}, not one of yours; a supervisor of that "
-                          f"beat can {verb} it.")
+        raise AccessError(
+            f"visit {event_id} is on beat {row[S.BEAT_ID]}, not one of yours; a supervisor of that beat can {verb} it."
+        )
     if role == "supervisor":
         return dict(row)
     if row["officer_id"] != officer_id:
         raise AccessError(f"visit {event_id} was logged by another officer; only a supervisor can {verb} it.")
-    logged = conn.execute(select(store.audit_log.c.at).where(and_(
-        store.audit_log.c.action == "visit.log", store.audit_log.c.target == str(event_id)))).scalars().first()
+    logged = (
+        conn.execute(
+            select(store.audit_log.c.at).where(
+                and_(store.audit_log.c.action == "visit.log", store.audit_log.c.target == str(event_id))
+            )
+        )
+        .scalars()
+        .first()
+    )
     limit = timedelta(hours=settings.visit_edit_hours)
     if logged is None or now - logged > limit:
-        raise AccessError(f"visit {event_id} was logged more than {settings.visit_edit_hours:g} hours ago; "
-                          f"ask a supervisor to {verb} it.")
+        raise AccessError(
+            f"visit {event_id} was logged more than {settings.visit_edit_hours:g} hours ago; "
+            f"ask a supervisor to {verb} it."
+        )
     return dict(row)
 
 
@@ -513,5 +662,8 @@ def _differs(old: object, new: object) -> bool:
 
 def _audited(values: dict) -> dict:
     """The audited fields of a visit as JSON-safe values."""
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items() if k in _AUDITED
-            and json.dumps(v, default=str) is not None}
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in values.items()
+        if k in _AUDITED and json.dumps(v, default=str) is not None
+    }

@@ -40,8 +40,10 @@ def start_point(text: str, *, settings: Settings, what: str = "--start") -> tupl
     if str(text).strip().casefold() in named:
         return named[str(text).strip().casefold()]
     if "," not in str(text) and settings.landmarks:
-        raise InputError(f"{what} {text!r}: not a landmark of the settings ({', '.join(settings.landmarks)}); give "
-                         "one of those or latitude and longitude, e.g. 41.6012,-88.0995.")
+        raise InputError(
+            f"{what} {text!r}: not a landmark of the settings ({', '.join(settings.landmarks)}); give "
+            "one of those or latitude and longitude, e.g. 41.6012,-88.0995."
+        )
     return parse_lat_lon(text, what=what)
 
 
@@ -56,13 +58,17 @@ def landmarks_near(beat: gpd.GeoDataFrame, settings: Settings) -> dict[str, tupl
     lat, lon = (np.array([settings.landmarks[n][i] for n in names], dtype=float) for i in (0, 1))
     x, y = transform_xy(lon, lat, WGS84, CRS(beat.crs))
     away = shapely.distance(beat.geometry.iloc[0], shapely.points(x, y))
-    return {names[i]: settings.landmarks[names[i]] for i in np.argsort(away, kind="stable")
-            if away[i] <= MAX_START_DISTANCE_M}
+    return {
+        names[i]: settings.landmarks[names[i]]
+        for i in np.argsort(away, kind="stable")
+        if away[i] <= MAX_START_DISTANCE_M
+    }
 
 
 def check_lat_lon(point: tuple[float, float], *, what: str) -> None:
     """Refuse a ``(lat, lon)`` pair out of range, naming ``what`` it is."""
     lat, lon = point
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        raise InputError(f"{what} {lat},{lon}: latitude must be within ±90 and longitude within ±180 degrees "
-                         "(latitude first).")
+        raise InputError(
+            f"{what} {lat},{lon}: latitude must be within ±90 and longitude within ±180 degrees (latitude first)."
+        )

@@ -67,10 +67,17 @@ def _straight_walk(candidates: gpd.GeoDataFrame, points: np.ndarray) -> dict:
     xy = np.vstack([points, centres])
     distance = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     return {
-        "distance": distance, "xy": xy, "unreachable": np.zeros(len(candidates), dtype=bool),
-        "start_snap": 0.0, "end_snap": 0.0, "straight_line": True, "path": lambda i, j: [xy[i], xy[j]],
-        "notes": ["No street network is loaded: distances and times are straight-line estimates between block "
-                  "centres, and real walks are longer. Load streets with `beatmap streets FILE`."],
+        "distance": distance,
+        "xy": xy,
+        "unreachable": np.zeros(len(candidates), dtype=bool),
+        "start_snap": 0.0,
+        "end_snap": 0.0,
+        "straight_line": True,
+        "path": lambda i, j: [xy[i], xy[j]],
+        "notes": [
+            "No street network is loaded: distances and times are straight-line estimates between block "
+            "centres, and real walks are longer. Load streets with `beatmap streets FILE`."
+        ],
     }
 
 
@@ -87,8 +94,10 @@ def _network_walk(candidates: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, point
 
     piece = nx.node_connected_component(graph, int(start_node))
     if int(end_node) not in piece:
-        raise InputError("the end is on a piece of the street network not joined to the start's; "
-                         "choose an end on streets the start can walk to.")
+        raise InputError(
+            "the end is on a piece of the street network not joined to the start's; "
+            "choose an end on streets the start can walk to."
+        )
     unreachable = np.array([int(n) not in piece for n in block_node])
     targets = np.array([start_node, end_node, *block_node])
     sources, row_of = np.unique(targets, return_inverse=True)
@@ -118,15 +127,24 @@ def _network_walk(candidates: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, point
     notes = []
     for what, metres in (("start", snap_m[0]), ("end", snap_m[1])):
         if metres > 1:
-            notes.append(f"The {what} is {metres:.0f} m from the nearest street; that stretch is counted in a "
-                         "straight line.")
-    return {"distance": distance, "xy": np.vstack([points, node_xy[target_pos[2:]]]), "unreachable": unreachable,
-            "start_snap": float(snap_m[0]), "end_snap": float(snap_m[1]), "straight_line": False, "path": path,
-            "notes": notes}
+            notes.append(
+                f"The {what} is {metres:.0f} m from the nearest street; that stretch is counted in a straight line."
+            )
+    return {
+        "distance": distance,
+        "xy": np.vstack([points, node_xy[target_pos[2:]]]),
+        "unreachable": unreachable,
+        "start_snap": float(snap_m[0]),
+        "end_snap": float(snap_m[1]),
+        "straight_line": False,
+        "path": path,
+        "notes": notes,
+    }
 
 
-def _nearest_nodes(candidates: gpd.GeoDataFrame, tree: shapely.STRtree, nodes: np.ndarray,
-                   node_xy: np.ndarray) -> np.ndarray:
+def _nearest_nodes(
+    candidates: gpd.GeoDataFrame, tree: shapely.STRtree, nodes: np.ndarray, node_xy: np.ndarray
+) -> np.ndarray:
     """The network node nearest to each block; ties go to the node nearest the block's centre, then the lower id."""
     blocks = candidates.geometry.to_numpy()
     pairs = tree.query_nearest(blocks, all_matches=True)

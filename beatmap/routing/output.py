@@ -17,8 +17,7 @@ from beatmap.routing.route import Route, Stop
 _GPX_NS = "http://www.topografix.com/GPX/1/1"
 
 
-def route_to_gpx(route: Route, *, created: datetime | None = None, stop_names: Mapping[str, str] | None = None
-                 ) -> str:
+def route_to_gpx(route: Route, *, created: datetime | None = None, stop_names: Mapping[str, str] | None = None) -> str:
     """The route as a GPX 1.1 document: numbered waypoints for the stops and a route along the path.
 
     Parameters
@@ -37,8 +36,9 @@ def route_to_gpx(route: Route, *, created: datetime | None = None, stop_names: M
     metadata = ET.SubElement(root, q("metadata"))
     ET.SubElement(metadata, q("name")).text = _title(route)
     ET.SubElement(metadata, q("desc")).text = _summary(route)
-    ET.SubElement(metadata, q("time")).text = (created or datetime.now(UTC)).astimezone(UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+    ET.SubElement(metadata, q("time")).text = (
+        (created or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
 
     def waypoint(lat: float, lon: float, name: str, desc: str, sym: str, kind: str) -> None:
         wpt = ET.SubElement(root, q("wpt"), {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
@@ -50,9 +50,14 @@ def route_to_gpx(route: Route, *, created: datetime | None = None, stop_names: M
     waypoint(*route.start, "Start", "Start of the walk", "Flag, Green", "start")
     for stop in route.stops:
         where = f"{names[stop.block_id]} (block {stop.block_id})" if names.get(stop.block_id) else stop.block_id
-        waypoint(stop.lat, stop.lon, f"{stop.number}. {where}",
-                 f"Arrive about {stop.arrival_min:.0f} min after the start, stay {stop.stay_min:g} min. "
-                 f"Why: {stop.reason}", "Waypoint", stop.flag or "block")
+        waypoint(
+            stop.lat,
+            stop.lon,
+            f"{stop.number}. {where}",
+            f"Arrive about {stop.arrival_min:.0f} min after the start, stay {stop.stay_min:g} min. Why: {stop.reason}",
+            "Waypoint",
+            stop.flag or "block",
+        )
     if route.end != route.start:
         waypoint(*route.end, "End", "End of the walk", "Flag, Red", "end")
     rte = ET.SubElement(root, q("rte"))
@@ -109,8 +114,11 @@ def route_card_html(
         for s in route.stops
     )
     notes = "".join(f"<li>{e(n)}</li>" for n in route.notes)
-    warning = ('<p class="warn">Straight-line estimate: no street network was loaded, so real walks are longer.</p>'
-               if route.straight_line else "")
+    warning = (
+        '<p class="warn">Straight-line estimate: no street network was loaded, so real walks are longer.</p>'
+        if route.straight_line
+        else ""
+    )
     start, end = _place(route.start, landmarks), _place(route.end, landmarks)
     ends = f"Start and end: {e(start)}." if route.end == route.start else f"Start: {e(start)}. End: {e(end)}."
     return f"""<!DOCTYPE html>
@@ -146,8 +154,10 @@ def _place(point: tuple[float, float], landmarks: Mapping[str, tuple[float, floa
 
 def _card_summary(route: Route) -> str:
     kind = "straight-line estimate" if route.straight_line else "on the streets"
-    return (f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km {kind}, about {route.total_min:.0f} of "
-            f"{route.budget_min:g} minutes ({route.walk_min:.0f} walking, {route.dwell_min:g} on each block).")
+    return (
+        f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km {kind}, about {route.total_min:.0f} of "
+        f"{route.budget_min:g} minutes ({route.walk_min:.0f} walking, {route.dwell_min:g} on each block)."
+    )
 
 
 def walk_svg(route: Route, *, streets: dict | None = None, width: int = 600, height: int = 340) -> str:
@@ -178,29 +188,38 @@ def walk_svg(route: Route, *, streets: dict | None = None, width: int = 600, hei
         lines = [geometry["coordinates"]] if geometry["type"] == "LineString" else geometry["coordinates"]
         weight = 5 if feature["properties"].get("major") else 3
         for line in lines:
-            parts.append(f'<polyline points="{polyline((lat, lon) for lon, lat in line)}" fill="none" '
-                         f'stroke="#ffffff" stroke-width="{weight}"><title>{html.escape(feature["properties"]["name"])}'
-                         "</title></polyline>")
+            parts.append(
+                f'<polyline points="{polyline((lat, lon) for lon, lat in line)}" fill="none" '
+                f'stroke="#ffffff" stroke-width="{weight}"><title>{html.escape(feature["properties"]["name"])}'
+                "</title></polyline>"
+            )
     for lat, lon, name, major, angle in (streets or {}).get("labels", []):
         x, y = xy(lat, lon)
         if 0 <= x <= width and 0 <= y <= height:
-            parts.append(f'<text x="{x:.1f}" y="{y:.1f}" transform="rotate({angle} {x:.1f} {y:.1f})" '
-                         f'font-size="{10 if major else 9}" text-anchor="middle" fill="#333">'
-                         f"{html.escape(name)}</text>")
+            parts.append(
+                f'<text x="{x:.1f}" y="{y:.1f}" transform="rotate({angle} {x:.1f} {y:.1f})" '
+                f'font-size="{10 if major else 9}" text-anchor="middle" fill="#333">'
+                f"{html.escape(name)}</text>"
+            )
     if route.path:
         dash = ' stroke-dasharray="8 6"' if route.straight_line else ""
-        parts.append(f'<polyline points="{polyline(route.path)}" fill="none" stroke="#0072B2" '
-                     f'stroke-width="3"{dash}/>')
+        parts.append(f'<polyline points="{polyline(route.path)}" fill="none" stroke="#0072B2" stroke-width="3"{dash}/>')
     sx, sy = xy(*route.start)
-    parts.append(f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="7" fill="#ffffff" stroke="#000" stroke-width="2">'
-                 "<title>Start</title></circle>")
+    parts.append(
+        f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="7" fill="#ffffff" stroke="#000" stroke-width="2">'
+        "<title>Start</title></circle>"
+    )
     for stop in route.stops:
         x, y = xy(stop.lat, stop.lon)
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="#0072B2" stroke="#fff" stroke-width="2"/>'
-                     f'<text x="{x:.1f}" y="{y + 4:.1f}" font-size="11" font-weight="bold" text-anchor="middle" '
-                     f'fill="#fff">{stop.number}</text>')
-    return (f'<svg class="walk" viewBox="0 0 {width} {height}" role="img" aria-label="Map of the walk" '
-            f'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif">{"".join(parts)}</svg>')
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="#0072B2" stroke="#fff" stroke-width="2"/>'
+            f'<text x="{x:.1f}" y="{y + 4:.1f}" font-size="11" font-weight="bold" text-anchor="middle" '
+            f'fill="#fff">{stop.number}</text>'
+        )
+    return (
+        f'<svg class="walk" viewBox="0 0 {width} {height}" role="img" aria-label="Map of the walk" '
+        f'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif">{"".join(parts)}</svg>'
+    )
 
 
 def _title(route: Route) -> str:
@@ -210,9 +229,11 @@ def _title(route: Route) -> str:
 
 def _summary(route: Route) -> str:
     kind = "straight-line estimate" if route.straight_line else "on the streets"
-    return (f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km {kind}, about {route.total_min:.0f} of "
-            f"{route.budget_min:g} minutes ({route.walk_min:.0f} walking, {route.dwell_min:g} on each block); "
-            f"priority {route.priority:g}; seed {route.seed}.")
+    return (
+        f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km {kind}, about {route.total_min:.0f} of "
+        f"{route.budget_min:g} minutes ({route.walk_min:.0f} walking, {route.dwell_min:g} on each block); "
+        f"priority {route.priority:g}; seed {route.seed}."
+    )
 
 
 def route_text(route: Route) -> str:

@@ -90,12 +90,13 @@ def route_from_store(
         if point is None:
             continue
         check_lat_lon(point, what=what)
-        xy = shapely.Point(*(float(v[0]) for v in transform_xy(np.array([point[1]]), np.array([point[0]]), WGS84,
-                                                                crs)))
+        xy = shapely.Point(*(float(v[0]) for v in transform_xy(np.array([point[1]]), np.array([point[0]]), WGS84, crs)))
         away = beat.distance(xy)
         if away > MAX_START_DISTANCE_M:
-            raise InputError(f"the {what} {point[0]},{point[1]} is {away / 1000:.1f} km from beat {beat_id}; give a "
-                             f"point in the beat or within {MAX_START_DISTANCE_M:,.0f} m of it (latitude first).")
+            raise InputError(
+                f"the {what} {point[0]},{point[1]} is {away / 1000:.1f} km from beat {beat_id}; give a "
+                f"point in the beat or within {MAX_START_DISTANCE_M:,.0f} m of it (latitude first)."
+            )
         reach = reach.union(xy)
     priorities = block_priorities(coverage, window=window, settings=settings)
     candidates = coverage.join(priorities)
@@ -106,14 +107,24 @@ def route_from_store(
         areas = neglected_areas(coverage, streets=streets if len(streets) else None)
         candidates = candidates[candidates[S.BLOCK_ID].isin(area_block_ids(areas, area_id))]
         area = f"{area_id}, {areas.set_index('area_id').at[str(area_id), 'name']}"
-    route = plan_walking_route(candidates, streets if len(streets) else None, start=start, minutes=minutes,
-                               settings=settings, end=end, dwell_min=dwell_min, seed=seed, beat_id=beat_id,
-                               time_limit_s=time_limit_s)
+    route = plan_walking_route(
+        candidates,
+        streets if len(streets) else None,
+        start=start,
+        minutes=minutes,
+        settings=settings,
+        end=end,
+        dwell_min=dwell_min,
+        seed=seed,
+        beat_id=beat_id,
+        time_limit_s=time_limit_s,
+    )
     if area is None:
         return route
     left = len(candidates) - len(route.stops)
-    note = (f"This walk covers neglected area {area}" + (f"; {left} of its blocks do not fit in the time."
-                                                         if left else ": every one of its blocks."))
+    note = f"This walk covers neglected area {area}" + (
+        f"; {left} of its blocks do not fit in the time." if left else ": every one of its blocks."
+    )
     return dataclasses.replace(route, area=area, notes=(note, *route.notes))
 
 
@@ -178,8 +189,9 @@ def plan_walking_route(
     if not (math.isfinite(minutes) and minutes > 0):
         raise InputError(f"minutes {minutes!r}: give the time available as a positive number of minutes.")
     if not 0 < dwell <= 120:
-        raise InputError(f"dwell {dwell:g} min: give the minutes on each block, between 1 and 120 "
-                         "(10 to 15 works best).")
+        raise InputError(
+            f"dwell {dwell:g} min: give the minutes on each block, between 1 and 120 (10 to 15 works best)."
+        )
     where = f" in beat {beat_id}" if beat_id else ""
     if candidates.empty:
         raise InputError(f"no block{where} needs a visit: every block was visited recently and none is flagged.")
@@ -188,25 +200,30 @@ def plan_walking_route(
         raise CRSError("the candidate blocks must be in a projected CRS in metres (the store's analysis CRS).")
     use_streets = streets is not None and len(streets) > 0
     if streets is not None and use_streets and not CRS(streets.crs).equals(crs):
-        raise CRSError(f"the streets are in {CRS(streets.crs).name} but the blocks in {crs.name}; "
-                       "give both in the analysis CRS.")
+        raise CRSError(
+            f"the streets are in {CRS(streets.crs).name} but the blocks in {crs.name}; give both in the analysis CRS."
+        )
 
     ids = candidates[S.BLOCK_ID].astype(str).to_numpy()
     walk = walking_distances(candidates, streets if use_streets else None, start=start, end=end)
     notes = list(walk["notes"])
     reachable = ~walk["unreachable"]
     if not reachable.any():
-        raise InputError(f"none of the {len(ids)} blocks{where} that need a visit can be reached on the street "
-                         "network from the start: the start is on a piece of the network not joined to them. "
-                         "Start from a street inside the beat.")
+        raise InputError(
+            f"none of the {len(ids)} blocks{where} that need a visit can be reached on the street "
+            "network from the start: the start is on a piece of the network not joined to them. "
+            "Start from a street inside the beat."
+        )
 
     speed = settings.walking_speed_kmh * 1000 / 60  # metres per minute
     budget = float(minutes)
     dist = walk["distance"]  # rows/cols: 0 start, 1 end, 2.. candidates
     base = dist[0, 1] / speed
     if base > budget:
-        raise InputError(f"walking from the start to the end alone takes {base:.0f} minutes, more than the "
-                         f"{budget:g} available. Give more time or an end closer to the start.")
+        raise InputError(
+            f"walking from the start to the end alone takes {base:.0f} minutes, more than the "
+            f"{budget:g} available. Give more time or an end closer to the start."
+        )
     # In whole seconds, walking rounded up, as the solver counts.
     alone = (np.ceil(dist[0, 2:] / speed * 60) + np.ceil(dist[2:, 1] / speed * 60)) / 60 + dwell
     fits = reachable & (alone <= math.floor(budget * 60) / 60)
@@ -215,17 +232,22 @@ def plan_walking_route(
         raise InputError(
             f"{budget:g} minutes is too short to visit any block{where}: the nearest, {ids[nearest]}, needs about "
             f"{alone[nearest]:.0f} minutes ({alone[nearest] - dwell:.0f} walking and {dwell:g} on the block). "
-            f"Give at least {math.ceil(alone[nearest] - 1e-9)} minutes, or a shorter dwell.")
+            f"Give at least {math.ceil(alone[nearest] - 1e-9)} minutes, or a shorter dwell."
+        )
     unreachable = tuple(ids[~reachable])
     too_far = tuple(ids[reachable & ~fits])
     if unreachable:
-        notes.append(f"{len(unreachable)} block(s) are on streets not joined to the start's and were left out: "
-                     f"{', '.join(unreachable[:10])}{' …' if len(unreachable) > 10 else ''}.")
+        notes.append(
+            f"{len(unreachable)} block(s) are on streets not joined to the start's and were left out: "
+            f"{', '.join(unreachable[:10])}{' …' if len(unreachable) > 10 else ''}."
+        )
     if too_far:
         notes.append(f"{len(too_far)} block(s) are too far to reach and leave within {budget:g} minutes.")
     if dwell < 10:
-        notes.append(f"Stays of {dwell:g} minutes are short: hot-spot research finds 10 to 15 minutes of presence "
-                     "per stop works best (Koper).")
+        notes.append(
+            f"Stays of {dwell:g} minutes are short: hot-spot research finds 10 to 15 minutes of presence "
+            "per stop works best (Koper)."
+        )
 
     chosen = np.flatnonzero(fits)
     priority = candidates["priority"].to_numpy(dtype=float)
@@ -233,23 +255,53 @@ def plan_walking_route(
     order = solve_orienteering(
         dist[np.ix_([0, 1, *(chosen + 2)], [0, 1, *(chosen + 2)])] / speed * 60,
         dist[np.ix_([0, 1, *(chosen + 2)], [0, 1, *(chosen + 2)])],
-        priority[chosen], dwell_s=dwell * 60, budget_s=budget * 60, rng=rng,
+        priority[chosen],
+        dwell_s=dwell * 60,
+        budget_s=budget * 60,
+        rng=rng,
         time_limit_s=settings.route_time_limit_s if time_limit_s is None else time_limit_s,
     )
     if len(order) == 0:
-        raise InputError(f"no block{where} fits in {budget:g} minutes with {dwell:g} minutes on each; "
-                         "give more time or a shorter dwell.")
+        raise InputError(
+            f"no block{where} fits in {budget:g} minutes with {dwell:g} minutes on each; "
+            "give more time or a shorter dwell."
+        )
     visit = chosen[order]
     if rng.random() < 0.5 and tuple(start) == tuple(end):
         visit = visit[::-1]  # a round trip walked the other way is as good
-    return _route(candidates, walk, visit, start=start, end=end, speed=speed, dwell=dwell, budget=budget,
-                  seed=seed, beat_id=beat_id, notes=notes, unreachable=unreachable, too_far=too_far)
+    return _route(
+        candidates,
+        walk,
+        visit,
+        start=start,
+        end=end,
+        speed=speed,
+        dwell=dwell,
+        budget=budget,
+        seed=seed,
+        beat_id=beat_id,
+        notes=notes,
+        unreachable=unreachable,
+        too_far=too_far,
+    )
 
 
-
-def _route(candidates: gpd.GeoDataFrame, walk: dict, visit: np.ndarray, *, start: tuple[float, float],
-           end: tuple[float, float], speed: float, dwell: float, budget: float, seed: int, beat_id: str | None,
-           notes: list[str], unreachable: tuple[str, ...], too_far: tuple[str, ...]) -> Route:
+def _route(
+    candidates: gpd.GeoDataFrame,
+    walk: dict,
+    visit: np.ndarray,
+    *,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    speed: float,
+    dwell: float,
+    budget: float,
+    seed: int,
+    beat_id: str | None,
+    notes: list[str],
+    unreachable: tuple[str, ...],
+    too_far: tuple[str, ...],
+) -> Route:
     """Assemble the :class:`Route` of a visiting order: arrival times, path in WGS84, stop details."""
     crs = CRS(candidates.crs)
     sequence = [0, *(visit + 2), 1]
@@ -270,18 +322,41 @@ def _route(candidates: gpd.GeoDataFrame, walk: dict, visit: np.ndarray, *, start
     for number, (k, leg) in enumerate(zip(visit, legs, strict=False), start=1):
         clock += leg / speed
         flag = flags[k] if isinstance(flags[k], str) else None
-        stops.append(Stop(number, ids[k], round(float(stop_lat[number - 1]), 6),
-                          round(float(stop_lon[number - 1]), 6), round(clock, 1), dwell, round(float(leg), 1),
-                          float(priority[k]), flag, str(reasons[k] or "")))
+        stops.append(
+            Stop(
+                number,
+                ids[k],
+                round(float(stop_lat[number - 1]), 6),
+                round(float(stop_lon[number - 1]), 6),
+                round(clock, 1),
+                dwell,
+                round(float(leg), 1),
+                float(priority[k]),
+                flag,
+                str(reasons[k] or ""),
+            )
+        )
         clock += dwell
     distance = float(sum(legs))
     walk_min = distance / speed
     return Route(
-        beat_id=beat_id, stops=tuple(stops), start=(start[0], start[1]), end=(end[0], end[1]),
-        start_snap_m=round(walk["start_snap"], 1), end_snap_m=round(walk["end_snap"], 1),
-        distance_m=round(distance, 1), walk_min=round(walk_min, 1), total_min=round(walk_min + dwell * len(stops), 1),
-        budget_min=budget, dwell_min=dwell, priority=round(float(priority[visit].sum()), PRIORITY_DECIMALS),
-        candidates=len(candidates), unreachable=unreachable, too_far=too_far,
-        path=tuple(zip(np.round(lat, 6).tolist(), np.round(lon, 6).tolist(), strict=True)), seed=seed,
-        straight_line=walk["straight_line"], notes=tuple(notes),
+        beat_id=beat_id,
+        stops=tuple(stops),
+        start=(start[0], start[1]),
+        end=(end[0], end[1]),
+        start_snap_m=round(walk["start_snap"], 1),
+        end_snap_m=round(walk["end_snap"], 1),
+        distance_m=round(distance, 1),
+        walk_min=round(walk_min, 1),
+        total_min=round(walk_min + dwell * len(stops), 1),
+        budget_min=budget,
+        dwell_min=dwell,
+        priority=round(float(priority[visit].sum()), PRIORITY_DECIMALS),
+        candidates=len(candidates),
+        unreachable=unreachable,
+        too_far=too_far,
+        path=tuple(zip(np.round(lat, 6).tolist(), np.round(lon, 6).tolist(), strict=True)),
+        seed=seed,
+        straight_line=walk["straight_line"],
+        notes=tuple(notes),
     )

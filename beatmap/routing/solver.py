@@ -69,11 +69,27 @@ def solve_orienteering(
     and the seed decides only among equally good routes (a better route a seed's search stumbles
     on is not taken: other seeds would not find it).
     """
-    best = _search(travel_s=travel_s, distance_m=distance_m, priority=priority, dwell_s=dwell_s, budget_s=budget_s,
-                   initial=None, solutions=_SOLUTION_LIMIT, time_limit_s=0.75 * time_limit_s)
+    best = _search(
+        travel_s=travel_s,
+        distance_m=distance_m,
+        priority=priority,
+        dwell_s=dwell_s,
+        budget_s=budget_s,
+        initial=None,
+        solutions=_SOLUTION_LIMIT,
+        time_limit_s=0.75 * time_limit_s,
+    )
     stretch = 1 + _SEED_STRETCH * rng.random(distance_m.shape)
-    seeded = _search(travel_s=travel_s, distance_m=distance_m * stretch, priority=priority, dwell_s=dwell_s,
-                     budget_s=budget_s, initial=best, solutions=_SEED_SOLUTION_LIMIT, time_limit_s=0.25 * time_limit_s)
+    seeded = _search(
+        travel_s=travel_s,
+        distance_m=distance_m * stretch,
+        priority=priority,
+        dwell_s=dwell_s,
+        budget_s=budget_s,
+        initial=best,
+        solutions=_SEED_SOLUTION_LIMIT,
+        time_limit_s=0.25 * time_limit_s,
+    )
     return seeded if abs(priority[seeded].sum() - priority[best].sum()) <= _SAME_PRIORITY else best
 
 
@@ -103,9 +119,8 @@ def _search(
     # Round walking times up, so a route the solver accepts is never longer than the budget.
     time_matrix = np.ceil(travel_s + service[:, None]).astype(np.int64)
     time_matrix[:, 0] = 0  # nothing returns to the start depot
-    routing.AddDimension(routing.RegisterTransitMatrix(time_matrix.tolist()), 0, math.floor(budget_s), True,
-                         "time")
-    reward = np.rint(priority * 10 ** PRIORITY_DECIMALS).astype(np.int64) * _PRIORITY_UNIT
+    routing.AddDimension(routing.RegisterTransitMatrix(time_matrix.tolist()), 0, math.floor(budget_s), True, "time")
+    reward = np.rint(priority * 10**PRIORITY_DECIMALS).astype(np.int64) * _PRIORITY_UNIT
     top = int(reward.max())
     cost = np.rint(distance_m).astype(np.int64) + np.r_[0, 0, top - reward][None, :]
     cost[:, 0] = 0

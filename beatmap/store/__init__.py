@@ -120,11 +120,9 @@ __all__ = [
     "record_audit",
     "record_skipped",
     "rejects_table",
-    "sessions_table",
-
-
     "retire_batches",
     "same_file_batches",
+    "sessions_table",
     "set_batch_summary",
     "set_meta",
     "sign_in_failures",

@@ -21,16 +21,31 @@ _CHUNK = 900
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
-def add_batch(conn: Connection, *, what: str, source: str, file_name: str, summary: dict,
-              imported_by: str | None = None, content_hash: str | None = None) -> int:
+def add_batch(
+    conn: Connection,
+    *,
+    what: str,
+    source: str,
+    file_name: str,
+    summary: dict,
+    imported_by: str | None = None,
+    content_hash: str | None = None,
+) -> int:
     """Record an import batch (who imported it, the file's SHA-256) and return its id."""
-    result = conn.execute(insert(batches).values(
-        what=what, source=source, file_name=file_name, imported_at=datetime.now(UTC), summary=json.dumps(summary),
-        imported_by=imported_by, content_hash=content_hash,
-    ))
+    result = conn.execute(
+        insert(batches).values(
+            what=what,
+            source=source,
+            file_name=file_name,
+            imported_at=datetime.now(UTC),
+            summary=json.dumps(summary),
+            imported_by=imported_by,
+            content_hash=content_hash,
+        )
+    )
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
@@ -63,9 +78,28 @@ def existing_fingerprints(conn: Connection, table: Table, fingerprints: Iterable
     return found
 
 
-_EVENT_FIELDS = ("fingerprint", "row_number", "source", "source_id", "occurred_at", "ended_at", "duration_min",
-                 "kind", "subtype", "officer_id", "unit_id", "self_initiated", "notes", "reported_beat", "lat", "lon",
-                 BLOCK_ID, BEAT_ID, "snapped", "distance_m")
+_EVENT_FIELDS = (
+    "fingerprint",
+    "row_number",
+    "source",
+    "source_id",
+    "occurred_at",
+    "ended_at",
+    "duration_min",
+    "kind",
+    "subtype",
+    "officer_id",
+    "unit_id",
+    "self_initiated",
+    "notes",
+    "reported_beat",
+    "lat",
+    "lon",
+    BLOCK_ID,
+    BEAT_ID,
+    "snapped",
+    "distance_m",
+)
 
 
 def insert_events(conn: Connection, batch_id: int, records: pd.DataFrame) -> set[str]:
@@ -115,16 +149,22 @@ def insert_events(conn: Connection, batch_id: int, records: pd.DataFrame) -> set
 def _copy_events(conn: Connection, rows: list[tuple[Any, ...]], names: str) -> set[str]:
     """PostgreSQL: COPY the rows into a staging table, then move the new ones over; their fingerprints."""
     conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE events_stage ON COMMIT DROP AS SELECT {names} FROM events WITH NO DATA")
+        f"CREATE TEMPORARY TABLE events_stage ON COMMIT DROP AS SELECT {names} FROM events WITH NO DATA"
+    )
     driver = conn.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()
     with cursor.copy(f"COPY events_stage ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-    written = conn.exec_driver_sql(
-        f"INSERT INTO events ({names}) SELECT {names} FROM events_stage "
-        "ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint").scalars().all()
+    written = (
+        conn.exec_driver_sql(
+            f"INSERT INTO events ({names}) SELECT {names} FROM events_stage "
+            "ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
+        )
+        .scalars()
+        .all()
+    )
     conn.exec_driver_sql("DROP TABLE events_stage")
     return set(written)
 
@@ -138,13 +178,17 @@ def insert_rejects(conn: Connection, batch_id: int, rejects: pd.DataFrame, *, so
     """
     if rejects.empty:
         return
-    frame = pd.DataFrame({
-        "fingerprint": rejects["fingerprint"].to_numpy(dtype=object),
-        "batch_id": batch_id, "source": source, "file_name": file_name,
-        "row_number": rejects["row"].astype("int64").to_numpy(),
-        "reason": rejects["reason"].to_numpy(dtype=object),
-        "raw": [json.dumps(cells, ensure_ascii=False) for cells in rejects["raw"]],
-    })
+    frame = pd.DataFrame(
+        {
+            "fingerprint": rejects["fingerprint"].to_numpy(dtype=object),
+            "batch_id": batch_id,
+            "source": source,
+            "file_name": file_name,
+            "row_number": rejects["row"].astype("int64").to_numpy(),
+            "reason": rejects["reason"].to_numpy(dtype=object),
+            "raw": [json.dumps(cells, ensure_ascii=False) for cells in rejects["raw"]],
+        }
+    )
     columns = list(frame.columns)
     rows = _driver_rows(frame, columns)
     names = ", ".join(columns)
@@ -181,7 +225,8 @@ def update_assignments(conn: Connection, assignments: pd.DataFrame) -> None:
         _copy_to_stage(conn, "events", columns, rows)
         conn.exec_driver_sql(
             f"UPDATE events AS e SET {BLOCK_ID} = s.{BLOCK_ID}, {BEAT_ID} = s.{BEAT_ID}, snapped = s.snapped, "
-            "distance_m = s.distance_m FROM events_stage AS s WHERE e.event_id = s.event_id")
+            "distance_m = s.distance_m FROM events_stage AS s WHERE e.event_id = s.event_id"
+        )
         conn.exec_driver_sql("DROP TABLE events_stage")
         return
     sql = f"UPDATE events SET {BLOCK_ID} = ?, {BEAT_ID} = ?, snapped = ?, distance_m = ? WHERE event_id = ?"
@@ -199,7 +244,8 @@ def _copy_to_stage(conn: Connection, table: str, columns: Sequence[str], rows: l
     """PostgreSQL: ``COPY`` rows into ``<table>_stage``, a temporary table of ``table``'s ``columns``."""
     names = ", ".join(columns)
     conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {table}_stage ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA")
+        f"CREATE TEMPORARY TABLE {table}_stage ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"
+    )
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor, cursor.copy(f"COPY {table}_stage ({names}) FROM STDIN") as copy:
@@ -208,8 +254,17 @@ def _copy_to_stage(conn: Connection, table: str, columns: Sequence[str], rows: l
 
 
 #: Columns :func:`read_events` returns by default (no notes, no free text).
-EVENT_COLUMNS = ("event_id", "occurred_at", "kind", "subtype", "officer_id", BLOCK_ID, BEAT_ID, "snapped",
-                 "duration_min")
+EVENT_COLUMNS = (
+    "event_id",
+    "occurred_at",
+    "kind",
+    "subtype",
+    "officer_id",
+    BLOCK_ID,
+    BEAT_ID,
+    "snapped",
+    "duration_min",
+)
 
 
 def read_events(
@@ -255,22 +310,34 @@ def activity_span(engine: Engine) -> tuple[datetime, datetime] | None:
 def read_rejects(engine: Engine, *, batch_id: int | None = None, source: str | None = None) -> pd.DataFrame:
     """Rejected rows (of one batch or feed): ``batch_id``, ``source``, ``file_name``, ``row_number``, ``reason``,
     ``raw`` (JSON text)."""
-    query = select(rejects_table.c.batch_id, rejects_table.c.source, rejects_table.c.file_name,
-                   rejects_table.c.row_number, rejects_table.c.reason, rejects_table.c.raw).order_by(
-        rejects_table.c.reject_id)
+    query = select(
+        rejects_table.c.batch_id,
+        rejects_table.c.source,
+        rejects_table.c.file_name,
+        rejects_table.c.row_number,
+        rejects_table.c.reason,
+        rejects_table.c.raw,
+    ).order_by(rejects_table.c.reject_id)
     if batch_id is not None:
         query = query.where(rejects_table.c.batch_id == batch_id)
     if source is not None:
         query = query.where(rejects_table.c.source == source)
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(query).all(),
-                            columns=["batch_id", "source", "file_name", "row_number", "reason", "raw"])
+        return pd.DataFrame(
+            conn.execute(query).all(), columns=["batch_id", "source", "file_name", "row_number", "reason", "raw"]
+        )
 
 
 def counts(bind: Bind) -> dict[str, int]:
     """How many beats, blocks, events, rejects, batches and street segments the store holds."""
-    tables = {"beats": beats_table, "blocks": blocks_table, "events": events, "rejects": rejects_table,
-              "batches": batches, "streets": streets_table}
+    tables = {
+        "beats": beats_table,
+        "blocks": blocks_table,
+        "events": events,
+        "rejects": rejects_table,
+        "batches": batches,
+        "streets": streets_table,
+    }
     with connection(bind) as conn:
         return {name: int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for name, t in tables.items()}
 
@@ -288,5 +355,3 @@ def latest_batch(engine: Engine, what: str) -> dict | None:
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
     return None if row is None else {**row, "summary": json.loads(row["summary"])}
-
-

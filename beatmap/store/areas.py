@@ -35,15 +35,21 @@ def write_areas(conn: Connection, beats: gpd.GeoDataFrame, blocks: gpd.GeoDataFr
     ]
     conn.execute(insert(beats_table), beat_rows)
     for start in range(0, len(block_rows), _CHUNK):
-        conn.execute(insert(blocks_table), block_rows[start:start + _CHUNK])
+        conn.execute(insert(blocks_table), block_rows[start : start + _CHUNK])
     set_meta(conn, ANALYSIS_CRS, CRS(beats.crs).to_wkt())
 
 
 def write_area_notes(conn: Connection, batch_id: int, notes: pd.DataFrame) -> None:
     """Keep the per-feature notes of an areas load."""
     rows = [
-        {"batch_id": batch_id, "layer": r.layer, "feature": None if pd.isna(r.feature) else int(r.feature),
-         "feature_id": None if r.id is None or pd.isna(r.id) else str(r.id), "action": r.action, "detail": r.detail}
+        {
+            "batch_id": batch_id,
+            "layer": r.layer,
+            "feature": None if pd.isna(r.feature) else int(r.feature),
+            "feature_id": None if r.id is None or pd.isna(r.id) else str(r.id),
+            "action": r.action,
+            "detail": r.detail,
+        }
         for r in notes.itertuples(index=False)
     ]
     if rows:
@@ -78,19 +84,26 @@ def read_blocks(bind: Bind, *, beat_id: str | None = None) -> gpd.GeoDataFrame:
     return _geo_frame(rows, [BLOCK_ID, BEAT_ID, "area_m2"], crs)
 
 
-
 def write_streets(conn: Connection, streets: gpd.GeoDataFrame) -> None:
     """Replace the street network (``source_id``, ``name``, LineStrings in a metric CRS)."""
     conn.execute(delete(streets_table))
     geoms = streets.geometry.to_numpy()
     bounds = shapely.bounds(geoms) if len(geoms) else []
     rows = [
-        {"segment_id": i + 1, "source_id": sid, "name": name, "min_x": b[0], "min_y": b[1], "max_x": b[2],
-         "max_y": b[3], "geom": shapely.to_wkb(g)}
+        {
+            "segment_id": i + 1,
+            "source_id": sid,
+            "name": name,
+            "min_x": b[0],
+            "min_y": b[1],
+            "max_x": b[2],
+            "max_y": b[3],
+            "geom": shapely.to_wkb(g),
+        }
         for i, (sid, name, g, b) in enumerate(zip(streets["source_id"], streets["name"], geoms, bounds, strict=True))
     ]
     for start in range(0, len(rows), _CHUNK):
-        conn.execute(insert(streets_table), rows[start:start + _CHUNK])
+        conn.execute(insert(streets_table), rows[start : start + _CHUNK])
     set_meta(conn, "streets_crs", CRS(streets.crs).to_wkt())
 
 
@@ -102,19 +115,22 @@ def read_streets(engine: Engine, *, bounds: tuple[float, float, float, float] | 
     """
     with engine.connect() as conn:
         wkt = get_meta(conn, "streets_crs")
-        query = select(streets_table.c.segment_id, streets_table.c.source_id, streets_table.c.name,
-                       streets_table.c.geom).order_by(streets_table.c.segment_id)
+        query = select(
+            streets_table.c.segment_id, streets_table.c.source_id, streets_table.c.name, streets_table.c.geom
+        ).order_by(streets_table.c.segment_id)
         crs = CRS.from_wkt(wkt) if wkt else analysis_crs(engine)
         if bounds is not None and crs is not None:
             target = analysis_crs(engine)
             if target is not None and not CRS(target).equals(crs):
                 bounds = tuple(gpd.GeoSeries([shapely.box(*bounds)], crs=target).to_crs(crs).total_bounds)
             xmin, ymin, xmax, ymax = bounds
-            query = query.where(streets_table.c.max_x >= xmin, streets_table.c.min_x <= xmax,
-                                streets_table.c.max_y >= ymin, streets_table.c.min_y <= ymax)
+            query = query.where(
+                streets_table.c.max_x >= xmin,
+                streets_table.c.min_x <= xmax,
+                streets_table.c.max_y >= ymin,
+                streets_table.c.min_y <= ymax,
+            )
         rows = conn.execute(query).all()
     frame = _geo_frame(rows, ["segment_id", "source_id", "name"], crs)
     target = analysis_crs(engine)
     return frame.to_crs(target) if target is not None and crs is not None and len(frame) else frame
-
-

@@ -26,8 +26,7 @@ from beatmap.store.tables import audit_log
 _CHAIN_LOCK = 0x61756469  # "audi"
 
 
-def entry_hash(previous: str | None, *, at: datetime, actor: str, action: str, target: str | None,
-               details: str) -> str:
+def entry_hash(previous: str | None, *, at: datetime, actor: str, action: str, target: str | None, details: str) -> str:
     """The chained hash of one entry: SHA-256 (hex) over the previous hash and the entry's fields.
 
     ``details`` is the JSON text as stored; ``at`` is taken in UTC to the
@@ -36,13 +35,21 @@ def entry_hash(previous: str | None, *, at: datetime, actor: str, action: str, t
     """
     moment = at.to_pydatetime() if isinstance(at, pd.Timestamp) else at  # stored to the microsecond
     when = moment.astimezone(UTC).isoformat(timespec="microseconds")
-    payload = json.dumps([previous or "", when, actor, action, target, details], ensure_ascii=False,
-                         separators=(",", ":"))
+    payload = json.dumps(
+        [previous or "", when, actor, action, target, details], ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def record_audit(conn: Connection, *, actor: str, action: str, target: str | None = None,
-                 details: dict[str, Any] | None = None, at: datetime | None = None) -> None:
+def record_audit(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
     """Append one entry to the audit log (inside the caller's transaction, so it commits with the act).
 
     ``at`` (aware) defaults to the clock.  There is no function to change or
@@ -54,8 +61,9 @@ def record_audit(conn: Connection, *, actor: str, action: str, target: str | Non
     body = json.dumps(details or {}, default=str)
     previous = conn.execute(select(audit_log.c.entry_hash).order_by(audit_log.c.audit_id.desc()).limit(1)).scalar()
     digest = entry_hash(previous, at=when, actor=actor, action=action, target=target, details=body)
-    conn.execute(insert(audit_log).values(at=when, actor=actor, action=action, target=target, details=body,
-                                          entry_hash=digest))
+    conn.execute(
+        insert(audit_log).values(at=when, actor=actor, action=action, target=target, details=body, entry_hash=digest)
+    )
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,15 @@ def verify_audit_chain(engine: Engine) -> ChainCheck:
     that is not its predecessor's), or inserted between others breaks the
     chain from there on.
     """
-    query = select(audit_log.c.audit_id, audit_log.c.at, audit_log.c.actor, audit_log.c.action,
-                   audit_log.c.target, audit_log.c.details, audit_log.c.entry_hash).order_by(audit_log.c.audit_id)
+    query = select(
+        audit_log.c.audit_id,
+        audit_log.c.at,
+        audit_log.c.actor,
+        audit_log.c.action,
+        audit_log.c.target,
+        audit_log.c.details,
+        audit_log.c.entry_hash,
+    ).order_by(audit_log.c.audit_id)
     previous: str | None = None
     count = 0
     with engine.connect() as conn:
@@ -105,9 +120,12 @@ def verify_audit_chain(engine: Engine) -> ChainCheck:
 def _mismatch(row: Mapping[Any, Any], previous: str | None) -> str:
     if row["entry_hash"] is None:
         return "it has no hash (written outside beatmap, or the chain was removed)"
-    expected = entry_hash(previous, at=row["at"], actor=row["actor"], action=row["action"], target=row["target"],
-                          details=row["details"])
+    expected = entry_hash(
+        previous, at=row["at"], actor=row["actor"], action=row["action"], target=row["target"], details=row["details"]
+    )
     if expected != row["entry_hash"]:
-        return ("its hash does not match its content and the entry before it: it was changed, or an entry before "
-                "it was removed or inserted")
+        return (
+            "its hash does not match its content and the entry before it: it was changed, or an entry before "
+            "it was removed or inserted"
+        )
     return ""

@@ -87,8 +87,10 @@ def restore_store(db: str | os.PathLike[str] | None, path: str | os.PathLike[str
     engine = connect(url)
     try:
         if not force and not is_empty_store(engine):
-            raise StoreError(f"the store at {engine.url.render_as_string(hide_password=True)} holds data; "
-                             "restoring would replace it: add --force (back it up first with `beatmap db backup`)")
+            raise StoreError(
+                f"the store at {engine.url.render_as_string(hide_password=True)} holds data; "
+                "restoring would replace it: add --force (back it up first with `beatmap db backup`)"
+            )
     finally:
         engine.dispose()
     if target is not None:
@@ -98,8 +100,10 @@ def restore_store(db: str | os.PathLike[str] | None, path: str | os.PathLike[str
         src.close()
         dst.close()
     else:
-        _run_pg("pg_restore", ["--clean", "--if-exists", "--no-owner", "--single-transaction",
-                               f"--dbname={_libpq(url)}", str(source)])
+        _run_pg(
+            "pg_restore",
+            ["--clean", "--if-exists", "--no-owner", "--single-transaction", f"--dbname={_libpq(url)}", str(source)],
+        )
 
 
 def _libpq(url: str) -> str:
@@ -110,8 +114,10 @@ def _libpq(url: str) -> str:
 def _run_pg(program: str, args: list[str]) -> None:
     exe = shutil.which(program)
     if exe is None:
-        raise StoreError(f"{program} is not installed on this machine; install PostgreSQL's client programs "
-                         "(Debian: apt-get install postgresql-client) or follow the README's backup procedure")
+        raise StoreError(
+            f"{program} is not installed on this machine; install PostgreSQL's client programs "
+            "(Debian: apt-get install postgresql-client) or follow the README's backup procedure"
+        )
     done = subprocess.run([exe, *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise StoreError(f"{program} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")

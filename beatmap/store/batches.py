@@ -23,13 +23,26 @@ from beatmap.schema import BEAT_ID
 from beatmap.store.tables import batches, events, rejects_table, skipped_duplicates
 
 #: Columns of :func:`list_batches`.
-BATCH_COLUMNS = ("batch_id", "what", "source", "file_name", "imported_at", "imported_by", "rows", "imported",
-                 "duplicates", "rejected", "outside", "records_now", "status")
+BATCH_COLUMNS = (
+    "batch_id",
+    "what",
+    "source",
+    "file_name",
+    "imported_at",
+    "imported_by",
+    "rows",
+    "imported",
+    "duplicates",
+    "rejected",
+    "outside",
+    "records_now",
+    "status",
+)
 
 
 def _chunks(items: Sequence, size: int = 900) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 @dataclass(frozen=True)
@@ -65,28 +78,43 @@ def get_batch(conn: Connection, batch_id: int) -> dict | None:
 
 def live_batch_ids(conn: Connection, *, source: str, what: str = "activity") -> list[int]:
     """The live (not undone) batches of one feed, oldest first."""
-    query = (select(batches.c.batch_id).where(batches.c.what == what, batches.c.source == source,
-                                              batches.c.undone_at.is_(None)).order_by(batches.c.batch_id))
+    query = (
+        select(batches.c.batch_id)
+        .where(batches.c.what == what, batches.c.source == source, batches.c.undone_at.is_(None))
+        .order_by(batches.c.batch_id)
+    )
     return [int(b) for b in conn.execute(query).scalars()]
 
 
 def supersede_rejects(conn: Connection, *, by_batch: int, batch_ids: Collection[int]) -> None:
     """Mark the rejects of ``batch_ids`` as replaced by those of ``by_batch`` (left out of current listings)."""
     if batch_ids:
-        conn.execute(update(batches).where(batches.c.batch_id.in_(list(batch_ids)), batches.c.batch_id != by_batch,
-                                           batches.c.superseded_by.is_(None)).values(superseded_by=by_batch))
+        conn.execute(
+            update(batches)
+            .where(
+                batches.c.batch_id.in_(list(batch_ids)),
+                batches.c.batch_id != by_batch,
+                batches.c.superseded_by.is_(None),
+            )
+            .values(superseded_by=by_batch)
+        )
 
 
 def same_file_batches(conn: Connection, *, source: str, content_hash: str, before: int) -> list[int]:
     """Earlier live batches of the feed that imported a file with the same content."""
     query = select(batches.c.batch_id).where(
-        batches.c.what == "activity", batches.c.source == source, batches.c.content_hash == content_hash,
-        batches.c.batch_id < before, batches.c.undone_at.is_(None))
+        batches.c.what == "activity",
+        batches.c.source == source,
+        batches.c.content_hash == content_hash,
+        batches.c.batch_id < before,
+        batches.c.undone_at.is_(None),
+    )
     return [int(b) for b in conn.execute(query).scalars()]
 
 
-def retire_batches(conn: Connection, batch_ids: Collection[int], *, actor: str,
-                   superseded_by: int | None = None) -> Retired:
+def retire_batches(
+    conn: Connection, batch_ids: Collection[int], *, actor: str, superseded_by: int | None = None
+) -> Retired:
     """Remove what the batches added, keeping any record a live batch outside them skipped as a duplicate.
 
     Such a record moves to the earliest of those batches (which becomes the
@@ -101,15 +129,21 @@ def retire_batches(conn: Connection, batch_ids: Collection[int], *, actor: str,
     takers = (
         select(skipped_duplicates.c.event_id, func.min(skipped_duplicates.c.batch_id).label("taker"))
         .join(batches, batches.c.batch_id == skipped_duplicates.c.batch_id)
-        .where(skipped_duplicates.c.event_id.in_(ours), batches.c.undone_at.is_(None),
-               skipped_duplicates.c.batch_id.notin_(retiring))
+        .where(
+            skipped_duplicates.c.event_id.in_(ours),
+            batches.c.undone_at.is_(None),
+            skipped_duplicates.c.batch_id.notin_(retiring),
+        )
         .group_by(skipped_duplicates.c.event_id)
     )
     moves = conn.execute(takers).all()
     for event_id, taker in moves:
         conn.execute(update(events).where(events.c.event_id == event_id).values(batch_id=taker, row_number=None))
-        conn.execute(delete(skipped_duplicates).where(skipped_duplicates.c.event_id == event_id,
-                                                      skipped_duplicates.c.batch_id == taker))
+        conn.execute(
+            delete(skipped_duplicates).where(
+                skipped_duplicates.c.event_id == event_id, skipped_duplicates.c.batch_id == taker
+            )
+        )
     conn.execute(delete(skipped_duplicates).where(skipped_duplicates.c.batch_id.in_(retiring)))
     conn.execute(delete(skipped_duplicates).where(skipped_duplicates.c.event_id.in_(ours)))
     removed = conn.execute(delete(events).where(events.c.batch_id.in_(retiring))).rowcount
@@ -120,8 +154,9 @@ def retire_batches(conn: Connection, batch_ids: Collection[int], *, actor: str,
     return Retired(removed=int(removed or 0), moved=len(moves), moved_to=tuple(sorted({int(t) for _, t in moves})))
 
 
-def list_batches(engine: Engine, *, what: str | None = "activity", beat_ids: Collection[str] | None = None,
-                 limit: int | None = None) -> pd.DataFrame:
+def list_batches(
+    engine: Engine, *, what: str | None = "activity", beat_ids: Collection[str] | None = None, limit: int | None = None
+) -> pd.DataFrame:
     """Import batches, newest first, with their counts: one row per batch (columns :data:`BATCH_COLUMNS`).
 
     ``status`` is ``live``, ``undone`` or ``replaced``; ``records_now`` is how
@@ -134,8 +169,9 @@ def list_batches(engine: Engine, *, what: str | None = "activity", beat_ids: Col
     if what is not None:
         query = query.where(batches.c.what == what)
     if beat_ids is not None:
-        query = query.where(exists().where(and_(events.c.batch_id == batches.c.batch_id,
-                                                events.c[BEAT_ID].in_(list(beat_ids)))))
+        query = query.where(
+            exists().where(and_(events.c.batch_id == batches.c.batch_id, events.c[BEAT_ID].in_(list(beat_ids))))
+        )
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:
@@ -144,12 +180,19 @@ def list_batches(engine: Engine, *, what: str | None = "activity", beat_ids: Col
     for row in rows:
         summary = json.loads(row["summary"] or "{}")
         status = "live" if row["undone_at"] is None else ("replaced" if row["superseded_by"] else "undone")
-        out.append({"batch_id": row["batch_id"], "what": row["what"], "source": row["source"],
-                    "file_name": row["file_name"], "imported_at": row["imported_at"],
-                    "imported_by": row["imported_by"] or "",
-                    **{k: int(summary.get(k, 0) or 0) for k in ("rows", "imported", "duplicates", "rejected",
-                                                                 "outside")},
-                    "records_now": int(row["records_now"]), "status": status})
+        out.append(
+            {
+                "batch_id": row["batch_id"],
+                "what": row["what"],
+                "source": row["source"],
+                "file_name": row["file_name"],
+                "imported_at": row["imported_at"],
+                "imported_by": row["imported_by"] or "",
+                **{k: int(summary.get(k, 0) or 0) for k in ("rows", "imported", "duplicates", "rejected", "outside")},
+                "records_now": int(row["records_now"]),
+                "status": status,
+            }
+        )
     return pd.DataFrame(out, columns=list(BATCH_COLUMNS))
 
 
@@ -159,14 +202,27 @@ def read_current_rejects(engine: Engine, *, source: str | None = None) -> pd.Dat
     A row rejected by several such batches (an overlapping next export) is
     listed once, under the newest.  Columns as :func:`beatmap.store.read_rejects`.
     """
-    newest = (select(func.max(rejects_table.c.reject_id)).join(batches, batches.c.batch_id == rejects_table.c.batch_id)
-              .where(batches.c.undone_at.is_(None), batches.c.superseded_by.is_(None))
-              .group_by(rejects_table.c.fingerprint))
+    newest = (
+        select(func.max(rejects_table.c.reject_id))
+        .join(batches, batches.c.batch_id == rejects_table.c.batch_id)
+        .where(batches.c.undone_at.is_(None), batches.c.superseded_by.is_(None))
+        .group_by(rejects_table.c.fingerprint)
+    )
     if source is not None:
         newest = newest.where(rejects_table.c.source == source)
-    query = (select(rejects_table.c.batch_id, rejects_table.c.source, rejects_table.c.file_name,
-                    rejects_table.c.row_number, rejects_table.c.reason, rejects_table.c.raw)
-             .where(rejects_table.c.reject_id.in_(newest)).order_by(rejects_table.c.reject_id))
+    query = (
+        select(
+            rejects_table.c.batch_id,
+            rejects_table.c.source,
+            rejects_table.c.file_name,
+            rejects_table.c.row_number,
+            rejects_table.c.reason,
+            rejects_table.c.raw,
+        )
+        .where(rejects_table.c.reject_id.in_(newest))
+        .order_by(rejects_table.c.reject_id)
+    )
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(query).all(),
-                            columns=["batch_id", "source", "file_name", "row_number", "reason", "raw"])
+        return pd.DataFrame(
+            conn.execute(query).all(), columns=["batch_id", "source", "file_name", "row_number", "reason", "raw"]
+        )

@@ -55,8 +55,9 @@ def connect(db: str | os.PathLike[str] | None = None) -> Engine:
         # SQLite: no pooled connections, so a store deleted and made again at the same path is the one read.
         engine = create_engine(url, poolclass=NullPool) if url.startswith("sqlite") else create_engine(url)
     except ArgumentError as exc:
-        raise StoreError(f"{url!r} is not a database URL; give a file path or "
-                         "e.g. postgresql+psycopg://host/db") from exc
+        raise StoreError(
+            f"{url!r} is not a database URL; give a file path or e.g. postgresql+psycopg://host/db"
+        ) from exc
     except ModuleNotFoundError as exc:
         raise StoreError(f"cannot open {safe_url(url)}: its database driver is not installed ({exc.name})") from exc
     if engine.dialect.name == "sqlite":
@@ -81,8 +82,10 @@ def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = True)
     """
     url = store_url(db)
     path = sqlite_path(url)
-    missing = StoreError(f"no store at {path or safe_url(url)}; load data with `beatmap areas` and `beatmap import`, "
-                         "or build the demo city with `beatmap demo`.")
+    missing = StoreError(
+        f"no store at {path or safe_url(url)}; load data with `beatmap areas` and `beatmap import`, "
+        "or build the demo city with `beatmap demo`."
+    )
     if path is not None:
         if not create and not path.exists():
             raise missing
@@ -143,5 +146,6 @@ def transaction(engine: Engine) -> Iterator[Connection]:
             with conn.begin():
                 yield conn
     except SQLAlchemyError as exc:
-        raise StoreError(f"the store refused the change, nothing was written: {exc.__class__.__name__}: "
-                         f"{str(exc).splitlines()[0]}") from exc
+        raise StoreError(
+            f"the store refused the change, nothing was written: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+        ) from exc

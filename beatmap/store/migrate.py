@@ -64,8 +64,10 @@ def head() -> str:
 def history() -> list[Revision]:
     """Every revision, oldest first."""
     revisions = list(_script().walk_revisions())
-    return [Revision(r.revision, r.down_revision if isinstance(r.down_revision, str) else None,
-                     (r.doc or "").strip()) for r in reversed(revisions)]
+    return [
+        Revision(r.revision, r.down_revision if isinstance(r.down_revision, str) else None, (r.doc or "").strip())
+        for r in reversed(revisions)
+    ]
 
 
 def lock(conn: Connection) -> None:
@@ -109,14 +111,20 @@ def require_current(conn: Connection) -> None:
     if revision == newest:
         return
     if revision is None:
-        raise StoreError("the database is empty: no store was created there yet; run `beatmap db upgrade` "
-                         "to create one, or load areas with `beatmap areas`")
+        raise StoreError(
+            "the database is empty: no store was created there yet; run `beatmap db upgrade` "
+            "to create one, or load areas with `beatmap areas`"
+        )
     known = {r.revision for r in history()}
     if revision not in known:
-        raise StoreError(f"the store's schema is at revision {revision}, which this beatmap does not know "
-                         "(it was written by a newer version): update beatmap")
-    raise StoreError(f"the store's schema is at revision {revision}, behind this beatmap's {newest}: "
-                     "run `beatmap db upgrade` (back up first with `beatmap db backup FILE`)")
+        raise StoreError(
+            f"the store's schema is at revision {revision}, which this beatmap does not know "
+            "(it was written by a newer version): update beatmap"
+        )
+    raise StoreError(
+        f"the store's schema is at revision {revision}, behind this beatmap's {newest}: "
+        "run `beatmap db upgrade` (back up first with `beatmap db backup FILE`)"
+    )
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str]:
@@ -142,8 +150,9 @@ def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str]:
             if engine.dialect.name == "sqlite":
                 problems = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
                 if problems:
-                    raise StoreError(f"the migration left {len(problems)} rows whose references are broken; "
-                                     "nothing was changed")
+                    raise StoreError(
+                        f"the migration left {len(problems)} rows whose references are broken; nothing was changed"
+                    )
         if engine.dialect.name == "sqlite":
             _driver(conn).execute("PRAGMA foreign_keys=ON")
     assert after is not None

@@ -63,14 +63,16 @@ metadata = MetaData()
 meta = Table("meta", metadata, Column("key", Text, primary_key=True), Column("value", Text, nullable=False))
 
 beats_table = Table(
-    "beats", metadata,
+    "beats",
+    metadata,
     Column(BEAT_ID, Text, primary_key=True),
     Column("area_m2", Float, nullable=False),
     Column("geom", LargeBinary, nullable=False),
 )
 
 blocks_table = Table(
-    "blocks", metadata,
+    "blocks",
+    metadata,
     Column(BLOCK_ID, Text, primary_key=True),
     Column(BEAT_ID, Text, ForeignKey("beats.beat_id"), nullable=False, index=True),
     Column("area_m2", Float, nullable=False),
@@ -78,7 +80,8 @@ blocks_table = Table(
 )
 
 batches = Table(
-    "import_batches", metadata,
+    "import_batches",
+    metadata,
     Column("batch_id", Integer, primary_key=True, autoincrement=True),
     Column("what", Text, nullable=False),  # "areas", "activity", "streets", "app"
     Column("source", Text, nullable=False),
@@ -94,7 +97,8 @@ batches = Table(
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     # AUTOINCREMENT on SQLite: an id is never handed out twice, even after the newest row is deleted.
     Column("event_id", Integer, primary_key=True, autoincrement=True),
     Column("fingerprint", Text, nullable=False, unique=True),
@@ -123,7 +127,8 @@ events = Table(
 )
 
 rejects_table = Table(
-    "rejects", metadata,
+    "rejects",
+    metadata,
     Column("reject_id", Integer, primary_key=True, autoincrement=True),
     Column("fingerprint", Text, nullable=False, index=True),  # the same row in several batches: one row per batch
     Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False, index=True),
@@ -138,13 +143,15 @@ rejects_table = Table(
 # Records a batch did not add because the store already held them (a later import of an overlapping file):
 # undoing the batch that added them moves them to the earliest such batch instead of losing them.
 skipped_duplicates = Table(
-    "skipped_duplicates", metadata,
+    "skipped_duplicates",
+    metadata,
     Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), primary_key=True),
     Column("event_id", Integer, ForeignKey("events.event_id"), primary_key=True, index=True),
 )
 
 area_notes = Table(
-    "area_notes", metadata,
+    "area_notes",
+    metadata,
     Column("note_id", Integer, primary_key=True, autoincrement=True),
     Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False),
     Column("layer", Text, nullable=False),
@@ -157,7 +164,8 @@ area_notes = Table(
 
 # The block index of the loaded areas (beatmap.index), keyed by their identity (beatmap.index.blocks_key).
 block_index_table = Table(
-    "block_index", metadata,
+    "block_index",
+    metadata,
     Column("areas_key", Text, primary_key=True),
     Column("format", Text, nullable=False),
     Column("edge_tolerance_m", Float, nullable=False),
@@ -167,7 +175,8 @@ block_index_table = Table(
 
 # GPS presence (beatmap.tracks): whole seconds per block, UTC hour, unit, officer, mode and purpose, per import batch.
 presence_table = Table(
-    "presence", metadata,
+    "presence",
+    metadata,
     Column("presence_id", Integer, primary_key=True, autoincrement=True),
     Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False, index=True),
     Column(BLOCK_ID, Text),  # missing: time outside every block
@@ -182,7 +191,8 @@ presence_table = Table(
 
 # One row per ping file imported: its content hash makes a second import of the same file change nothing.
 ping_files = Table(
-    "ping_files", metadata,
+    "ping_files",
+    metadata,
     Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), primary_key=True),
     Column("content_hash", Text, nullable=False, unique=True),
     Column("rows", Integer, nullable=False),
@@ -195,7 +205,8 @@ ping_files = Table(
 
 # GPS data quality per device and local day (so "not visited" can be told from "no data").
 device_days = Table(
-    "device_days", metadata,
+    "device_days",
+    metadata,
     Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), primary_key=True),
     Column("device_id", Text, primary_key=True),
     Column("day", Text, primary_key=True),  # local date, ISO
@@ -209,7 +220,8 @@ device_days = Table(
 
 # Stays on foot found in tracks (beatmap.tracks): supervisors only.
 track_visits = Table(
-    "track_visits", metadata,
+    "track_visits",
+    metadata,
     Column("visit_id", Integer, primary_key=True, autoincrement=True),
     Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), nullable=False, index=True),
     Column("device_id", Text, nullable=False),
@@ -226,7 +238,8 @@ track_visits = Table(
 
 # Append-only: triggers (see :mod:`beatmap.store.triggers`) refuse UPDATE and DELETE in the database itself.
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("audit_id", Integer, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime, nullable=False, index=True),
     Column("actor", Text, nullable=False),  # account name, or "cli:<os user>" for the command line
@@ -239,7 +252,8 @@ audit_log = Table(
 )
 
 users_table = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("user_id", Integer, primary_key=True, autoincrement=True),
     Column("name", Text, nullable=False, unique=True),
     Column("email", Text, unique=True),  # matches the single sign-on e-mail claim
@@ -261,7 +275,8 @@ users_table = Table(
 # cannot lock an officer out everywhere; unknown names count too, so a lockout tells nothing about which names
 # exist.  ``name_key`` is a keyed hash of the typed name (it may be a password typed into the wrong box).
 sign_in_failures = Table(
-    "sign_in_failures", metadata,
+    "sign_in_failures",
+    metadata,
     Column("name_key", Text, primary_key=True),
     Column("client", Text, primary_key=True),  # the address the server saw, or the trusted proxy header's
     Column("failed_attempts", Integer, nullable=False, default=0),
@@ -270,7 +285,8 @@ sign_in_failures = Table(
 
 # No foreign key to beats: loading areas again replaces every beat, and assignments outlive that.
 user_beats = Table(
-    "user_beats", metadata,
+    "user_beats",
+    metadata,
     Column("user_id", Integer, ForeignKey("users.user_id"), primary_key=True),
     Column(BEAT_ID, Text, primary_key=True),
 )
@@ -278,7 +294,8 @@ user_beats = Table(
 #: Signed-in sessions that outlive a page reload.  The browser holds a random token in a cookie; the store keeps
 #: only its SHA-256.  Deleting a row ends the session (signing out, a new password, a disabled account).
 sessions_table = Table(
-    "sessions", metadata,
+    "sessions",
+    metadata,
     Column("token_hash", Text, primary_key=True),
     Column("user_id", Integer, ForeignKey("users.user_id"), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -286,7 +303,8 @@ sessions_table = Table(
 )
 
 streets_table = Table(
-    "streets", metadata,
+    "streets",
+    metadata,
     Column("segment_id", Integer, primary_key=True),  # 1..n in file order, after multi-lines are split
     Column("source_id", Text),  # the file's own id of the feature (street_id, OSM way id), if any
     Column("name", Text),

@@ -43,8 +43,10 @@ AUDIT_GUARD_DDL: dict[str, list[str]] = {
 def check_dialect(name: str) -> None:
     """Refuse a database other than SQLite or PostgreSQL, naming the ones that work."""
     if name not in SUPPORTED_DIALECTS:
-        raise StoreError(f"beatmap does not support {name} databases: the audit log's append-only triggers exist "
-                         "only for SQLite and PostgreSQL; use a SQLite file or a postgresql+psycopg:// URL")
+        raise StoreError(
+            f"beatmap does not support {name} databases: the audit log's append-only triggers exist "
+            "only for SQLite and PostgreSQL; use a SQLite file or a postgresql+psycopg:// URL"
+        )
 
 
 def create_audit_guard(conn: Connection) -> None:

@@ -107,8 +107,7 @@ def _local_user(engine: Engine, settings: Settings, now: datetime) -> User | Non
         return None
     if since is None or accounts.session_expired(since, now=now, settings=settings):
         accounts.record_sign_out(engine, user, reason="session expired", now=now)
-        _end_session(f"Your session ended after {settings.session_minutes} minutes; sign in again.",
-                     engine=engine)
+        _end_session(f"Your session ended after {settings.session_minutes} minutes; sign in again.", engine=engine)
         return None
     if accounts.password_changed_since(engine, user.name, since):  # e.g. reset by an administrator
         accounts.record_sign_out(engine, user, reason="password changed", now=now)
@@ -120,8 +119,10 @@ def _local_user(engine: Engine, settings: Settings, now: datetime) -> User | Non
 def _sso_user(engine: Engine, settings: Settings, now: datetime) -> User | None:
     user = accounts.user_from_claims(engine, st.user.to_dict(), settings=settings)
     if user is None:
-        st.session_state[_NOTICE] = (f"{st.user.get('email') or 'This account'} has no role in beatmap; "
-                                     "ask an administrator to add your e-mail to an account.")
+        st.session_state[_NOTICE] = (
+            f"{st.user.get('email') or 'This account'} has no role in beatmap; "
+            "ask an administrator to add your e-mail to an account."
+        )
         return None
     since = st.session_state.get(_SSO_SINCE)
     if since is None:
@@ -137,8 +138,9 @@ def _sso_user(engine: Engine, settings: Settings, now: datetime) -> User | None:
 def _start_session(engine: Engine, settings: Settings, user: User, now: datetime) -> None:
     st.session_state[SESSION_NAME] = user.name
     st.session_state[SESSION_SIGNED_IN_AT] = now
-    st.session_state[_COOKIE_TO_WRITE] = sessions.start_session(engine, user.name, minutes=settings.session_minutes,
-                                                                now=now)
+    st.session_state[_COOKIE_TO_WRITE] = sessions.start_session(
+        engine, user.name, minutes=settings.session_minutes, now=now
+    )
     st.session_state[_LANDING] = True
 
 
@@ -168,7 +170,9 @@ def _write_cookie() -> None:
     components.html(
         "<script>(function () { var page = window.parent; var secure = page.location.protocol === 'https:' ? "
         f"'; Secure' : ''; page.document.cookie = '{sessions.COOKIE}=' + encodeURIComponent({value}) + "
-        f"'; path=/; SameSite=Strict{age}' + secure; }})();</script>", height=0)
+        f"'; path=/; SameSite=Strict{age}' + secure; }})();</script>",
+        height=0,
+    )
 
 
 def sidebar(engine: Engine, settings: Settings, user: User | None) -> None:
@@ -200,8 +204,7 @@ def _sign_in_form(engine: Engine, settings: Settings, side: DeltaGenerator) -> N
     with side.form("auth_sign_in", clear_on_submit=True, border=False):
         st.markdown("**Sign in**")
         name = st.text_input("Name", key="auth_form_name", autocomplete="username")
-        password = st.text_input("Password", type="password", key="auth_form_password",
-                                 autocomplete="current-password")
+        password = st.text_input("Password", type="password", key="auth_form_password", autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if not submitted:
         return
@@ -238,24 +241,30 @@ def setup_code(engine: Engine) -> str:
     with _SETUP_LOCK:
         if url not in _SETUP_CODES:
             _SETUP_CODES[url] = accounts.generate_password(12)
-            print(f"beatmap: no administrator exists yet for {url}. To create the first one in the dashboard, "
-                  f"give this setup code: {_SETUP_CODES[url]}", file=sys.stderr, flush=True)
+            print(
+                f"beatmap: no administrator exists yet for {url}. To create the first one in the dashboard, "
+                f"give this setup code: {_SETUP_CODES[url]}",
+                file=sys.stderr,
+                flush=True,
+            )
         return _SETUP_CODES[url]
 
 
 def _first_admin_form(engine: Engine, settings: Settings, side: DeltaGenerator) -> None:
     code = setup_code(engine)
-    side.info("No administrator exists yet. Create the first one: they add everyone else. The setup code is "
-              "printed on the console of the server running the dashboard. "
-              "(Or on the server: `beatmap users add NAME --role admin`.)")
+    side.info(
+        "No administrator exists yet. Create the first one: they add everyone else. The setup code is "
+        "printed on the console of the server running the dashboard. "
+        "(Or on the server: `beatmap users add NAME --role admin`.)"
+    )
     with side.form("auth_first_admin", clear_on_submit=True, border=False):
         st.markdown("**Create the first administrator**")
         given = st.text_input("Setup code (from the server's console)", type="password", key="auth_setup_code")
         name = st.text_input("Name", key="auth_admin_name", autocomplete="username")
-        password = st.text_input("Password (at least 12 characters)", type="password", key="auth_admin_password",
-                                 autocomplete="new-password")
-        again = st.text_input("Password again", type="password", key="auth_admin_again",
-                              autocomplete="new-password")
+        password = st.text_input(
+            "Password (at least 12 characters)", type="password", key="auth_admin_password", autocomplete="new-password"
+        )
+        again = st.text_input("Password again", type="password", key="auth_admin_again", autocomplete="new-password")
         submitted = st.form_submit_button("Create and sign in", type="primary")
     if not submitted:
         return

@@ -12,11 +12,24 @@ from beatmap.render import legend_block
 
 #: Headers of the coverage tables, in words (st.dataframe's column_config; the frames keep their names).
 COLUMN_LABELS = {
-    S.BEAT_ID: "Beat", S.BLOCK_ID: "Block", "blocks": "Blocks", "blocks_visited": "Blocks visited",
-    "visits": "Visits", "enforcement": "Enforcement", S.ENFORCEMENT_ONLY: "Enforcement only",
-    S.UNVISITED: "Unvisited", S.RARELY_VISITED: "Rarely visited", "flagged": "Flagged", "flag": "Flag",
-    "days_visited": "Days visited", "last_visit": "Last visit", "street_name": "Where",
-    "flag_reason": "Why flagged", S.OFFICER_ID: "Officer", "enforcement_share": "Enforcement share", "officers": "Officers",
+    S.BEAT_ID: "Beat",
+    S.BLOCK_ID: "Block",
+    "blocks": "Blocks",
+    "blocks_visited": "Blocks visited",
+    "visits": "Visits",
+    "enforcement": "Enforcement",
+    S.ENFORCEMENT_ONLY: "Enforcement only",
+    S.UNVISITED: "Unvisited",
+    S.RARELY_VISITED: "Rarely visited",
+    "flagged": "Flagged",
+    "flag": "Flag",
+    "days_visited": "Days visited",
+    "last_visit": "Last visit",
+    "street_name": "Where",
+    "flag_reason": "Why flagged",
+    S.OFFICER_ID: "Officer",
+    "enforcement_share": "Enforcement share",
+    "officers": "Officers",
 }
 
 
@@ -28,14 +41,14 @@ def _change(value: float, *, fmt: str, worse_when_up: bool = False) -> dict:
     return {"delta": text, "delta_color": "inverse" if worse_when_up else "normal"}
 
 
-def key_figures(now: pd.DataFrame, before: pd.DataFrame, *, before_label: str | None = None
-                ) -> list[tuple[str, str]]:
+def key_figures(now: pd.DataFrame, before: pd.DataFrame, *, before_label: str | None = None) -> list[tuple[str, str]]:
     """Coverage, flags and evenness of some blocks, with the change against the previous period.
 
     ``now`` and ``before`` are block coverage tables of the same blocks.  When the previous
     period holds no activity at all, no change is shown and a line says why (``before_label``
     names that period).  Returns the figures as (label, value) pairs, and draws them.
     """
+
     def summary(cov: pd.DataFrame) -> dict[str, float]:
         return {
             "coverage": 100 * float((cov["visits"] > 0).mean()) if len(cov) else 0.0,
@@ -58,26 +71,44 @@ def key_figures(now: pd.DataFrame, before: pd.DataFrame, *, before_label: str | 
     coverage_change = change("coverage", "+.0f")
     if coverage_change.get("delta") not in (None, "no change"):
         coverage_change["delta"] += " pts"
-    cols[0].metric("Coverage", f"{a['coverage']:.0f}%", **coverage_change,
-                   help="Blocks with at least one foot patrol or community visit; change against the previous "
-                        "period of the same length.")
+    cols[0].metric(
+        "Coverage",
+        f"{a['coverage']:.0f}%",
+        **coverage_change,
+        help="Blocks with at least one foot patrol or community visit; change against the previous "
+        "period of the same length.",
+    )
     cols[1].metric("Visits", f"{a['visits']:,}", **change("visits", "+,"), help="Foot patrols and community visits.")
     cols[2].metric("Flagged blocks", f"{a['flagged']:,}", **change("flagged", "+,", worse_when_up=True))
-    cols[3].metric("Enforcement only", f"{a[S.ENFORCEMENT_ONLY]:,}",
-                   **change(S.ENFORCEMENT_ONLY, "+,", worse_when_up=True),
-                   help="Blocks where police came only to enforce.")
+    cols[3].metric(
+        "Enforcement only",
+        f"{a[S.ENFORCEMENT_ONLY]:,}",
+        **change(S.ENFORCEMENT_ONLY, "+,", worse_when_up=True),
+        help="Blocks where police came only to enforce.",
+    )
     evenness = "—" if pd.isna(a["gini"]) else f"{a['gini']:.2f}"
-    cols[4].metric("Unevenness (Gini)", evenness, **change("gini", "+.2f", worse_when_up=True),
-                   help="How unevenly visits are spread over the blocks: 0 = every block alike, 1 = all on one. "
-                        "A dash: no visit to spread.")
+    cols[4].metric(
+        "Unevenness (Gini)",
+        evenness,
+        **change("gini", "+.2f", worse_when_up=True),
+        help="How unevenly visits are spread over the blocks: 0 = every block alike, 1 = all on one. "
+        "A dash: no visit to spread.",
+    )
     if not compare:
-        st.caption(f"No change is shown: the previous period{f' ({before_label})' if before_label else ''} "
-                   "holds no activity to compare with.")
+        st.caption(
+            f"No change is shown: the previous period{f' ({before_label})' if before_label else ''} "
+            "holds no activity to compare with."
+        )
     st.caption(f"Unvisited: {a[S.UNVISITED]:,} · rarely visited: {a[S.RARELY_VISITED]:,} blocks.")
-    return [("Coverage", f"{a['coverage']:.0f}%"), ("Visits", f"{a['visits']:,}"),
-            ("Flagged blocks", f"{a['flagged']:,}"), ("Enforcement only", f"{a[S.ENFORCEMENT_ONLY]:,}"),
-            ("Unvisited", f"{a[S.UNVISITED]:,}"), ("Rarely visited", f"{a[S.RARELY_VISITED]:,}"),
-            ("Unevenness (Gini)", evenness)]
+    return [
+        ("Coverage", f"{a['coverage']:.0f}%"),
+        ("Visits", f"{a['visits']:,}"),
+        ("Flagged blocks", f"{a['flagged']:,}"),
+        ("Enforcement only", f"{a[S.ENFORCEMENT_ONLY]:,}"),
+        ("Unvisited", f"{a[S.UNVISITED]:,}"),
+        ("Rarely visited", f"{a[S.RARELY_VISITED]:,}"),
+        ("Unevenness (Gini)", evenness),
+    ]
 
 
 def legend(title: str, entries: list[tuple[str, str]]) -> None:
@@ -95,15 +126,27 @@ def trend_chart(trend: pd.DataFrame) -> None:
         st.info("The period holds no full week (Monday to Sunday) to chart.")
         return
     long = trend.melt(id_vars="week", value_vars=["visits", "enforcement"], var_name="what", value_name="count")
-    counts = alt.Chart(long, height=200).mark_line(point=True).encode(
-        x=alt.X("week:T", title=None), y=alt.Y("count:Q", title="Events per week"),
-        color=alt.Color("what:N", title=None, scale=alt.Scale(domain=["visits", "enforcement"],
-                                                              range=["#009E73", "#D55E00"])),
-        tooltip=["week:T", "what:N", "count:Q"])
-    coverage = alt.Chart(trend, height=120).mark_area(line=True, opacity=0.3, color="#0072B2").encode(
-        x=alt.X("week:T", title="Week starting"),
-        y=alt.Y("coverage_pct:Q", title="Coverage %", scale=alt.Scale(domain=[0, 100])),
-        tooltip=["week:T", "coverage_pct:Q"])
+    counts = (
+        alt.Chart(long, height=200)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("week:T", title=None),
+            y=alt.Y("count:Q", title="Events per week"),
+            color=alt.Color(
+                "what:N", title=None, scale=alt.Scale(domain=["visits", "enforcement"], range=["#009E73", "#D55E00"])
+            ),
+            tooltip=["week:T", "what:N", "count:Q"],
+        )
+    )
+    coverage = (
+        alt.Chart(trend, height=120)
+        .mark_area(line=True, opacity=0.3, color="#0072B2")
+        .encode(
+            x=alt.X("week:T", title="Week starting"),
+            y=alt.Y("coverage_pct:Q", title="Coverage %", scale=alt.Scale(domain=[0, 100])),
+            tooltip=["week:T", "coverage_pct:Q"],
+        )
+    )
     st.altair_chart(alt.vconcat(counts, coverage), width="stretch")
 
 
@@ -113,7 +156,14 @@ def hour_weekday_chart(grid: pd.DataFrame) -> None:
         st.info("No foot patrol or community visit in this period.")
         return
     long = grid.rename_axis("weekday").reset_index().melt(id_vars="weekday", var_name="hour", value_name="visits")
-    chart = alt.Chart(long).mark_rect().encode(
-        x=alt.X("hour:O", title="Hour of day"), y=alt.Y("weekday:N", sort=list(grid.index), title=None),
-        color=alt.Color("visits:Q", scale=alt.Scale(scheme="viridis")), tooltip=["weekday", "hour", "visits"])
+    chart = (
+        alt.Chart(long)
+        .mark_rect()
+        .encode(
+            x=alt.X("hour:O", title="Hour of day"),
+            y=alt.Y("weekday:N", sort=list(grid.index), title=None),
+            color=alt.Color("visits:Q", scale=alt.Scale(scheme="viridis")),
+            tooltip=["weekday", "hour", "visits"],
+        )
+    )
     st.altair_chart(chart, width="stretch")

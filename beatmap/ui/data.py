@@ -79,8 +79,9 @@ def blocks(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.Data
     """``block_id``, ``beat_id`` and ``lat``/``lon`` of a point inside each block (no geometry)."""
     frame = store.read_blocks(_engine)
     inside = frame.geometry.representative_point().to_crs(WGS84)
-    return pd.DataFrame({S.BLOCK_ID: frame[S.BLOCK_ID], S.BEAT_ID: frame[S.BEAT_ID],
-                         "lat": inside.y.round(5), "lon": inside.x.round(5)})
+    return pd.DataFrame(
+        {S.BLOCK_ID: frame[S.BLOCK_ID], S.BEAT_ID: frame[S.BEAT_ID], "lat": inside.y.round(5), "lon": inside.x.round(5)}
+    )
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

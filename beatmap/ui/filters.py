@@ -13,8 +13,12 @@ from beatmap.metrics import Window, activity_mask, shift_hours, window_rows
 from beatmap.settings import Settings
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-KIND_LABELS = {S.FOOT_PATROL: "Foot patrol", S.COMMUNITY_VISIT: "Community visit",
-               S.ENFORCEMENT: "Enforcement", S.OTHER: "Other"}
+KIND_LABELS = {
+    S.FOOT_PATROL: "Foot patrol",
+    S.COMMUNITY_VISIT: "Community visit",
+    S.ENFORCEMENT: "Enforcement",
+    S.OTHER: "Other",
+}
 
 
 @dataclass(frozen=True)
@@ -67,25 +71,44 @@ def sidebar_filters(settings: Settings, default_window: tuple[date, date]) -> Fi
     side = st.sidebar
     side.header("Filters")
     picked = side.date_input(
-        "Dates", key=_persistent("f_dates", default_window), on_change=_save, args=("f_dates",),
+        "Dates",
+        key=_persistent("f_dates", default_window),
+        on_change=_save,
+        args=("f_dates",),
         help="The window the counts and flags cover. Default: the last 90 days of data.",
     )
     shifts = list(settings.shifts)
     chosen_shifts = side.multiselect(
-        "Shifts", shifts, key=_persistent("f_shifts", shifts), on_change=_save, args=("f_shifts",),
+        "Shifts",
+        shifts,
+        key=_persistent("f_shifts", shifts),
+        on_change=_save,
+        args=("f_shifts",),
         help="Named shifts from the settings file, in local time.",
     )
     hour_range = side.slider(
-        "Hours", 0, 24, key=_persistent("f_hours", (0, 24)), on_change=_save, args=("f_hours",),
+        "Hours",
+        0,
+        24,
+        key=_persistent("f_hours", (0, 24)),
+        on_change=_save,
+        args=("f_hours",),
         help="Local hours of the day, from the first to before the last.",
     )
     days = side.multiselect(
-        "Days of the week", list(WEEKDAYS), key=_persistent("f_days", list(WEEKDAYS)), on_change=_save,
+        "Days of the week",
+        list(WEEKDAYS),
+        key=_persistent("f_days", list(WEEKDAYS)),
+        on_change=_save,
         args=("f_days",),
     )
     kinds = side.multiselect(
-        "Activity", list(S.KINDS), format_func=KIND_LABELS.get, key=_persistent("f_kinds", list(S.KINDS)),
-        on_change=_save, args=("f_kinds",),
+        "Activity",
+        list(S.KINDS),
+        format_func=KIND_LABELS.get,
+        key=_persistent("f_kinds", list(S.KINDS)),
+        on_change=_save,
+        args=("f_kinds",),
         help="Which kinds of activity count. Flags need enforcement and visits both counted.",
     )
     if st.sidebar.button("Reset filters"):

@@ -12,13 +12,18 @@ def counts(summary: ImportSummary) -> None:
     """Rows read, imported, duplicates and rejected, with the located rows' fate in the help."""
     cols = st.columns(4)
     cols[0].metric("Rows read", f"{summary.rows:,}")
-    cols[1].metric("Imported", f"{summary.imported:,}",
-                   help=f"{summary.snapped:,} snapped to the nearest block; {summary.outside:,} outside every beat.")
+    cols[1].metric(
+        "Imported",
+        f"{summary.imported:,}",
+        help=f"{summary.snapped:,} snapped to the nearest block; {summary.outside:,} outside every beat.",
+    )
     cols[2].metric("Duplicates", f"{summary.duplicates:,}")
     cols[3].metric("Rejected", f"{summary.rejected:,}")
     ignored = md_escape(", ".join(summary.ignored_columns))
-    st.caption(f"Snapped to the nearest block: {summary.snapped:,} · outside every beat: {summary.outside:,}"
-               + (f" · ignored columns: {ignored}" if ignored else ""))
+    st.caption(
+        f"Snapped to the nearest block: {summary.snapped:,} · outside every beat: {summary.outside:,}"
+        + (f" · ignored columns: {ignored}" if ignored else "")
+    )
 
 
 def reasons(summary: ImportSummary) -> None:

@@ -14,8 +14,17 @@ def show_map(m: folium.Map, *, key: str, height: int = 560, layers: list | None 
     swapped in place.  Only clicks come back, so panning and zooming never
     rerun the page.
     """
-    return st_folium(m, key=key, height=height, use_container_width=True, feature_group_to_add=layers,
-                     returned_objects=["last_active_drawing"]) or {}
+    return (
+        st_folium(
+            m,
+            key=key,
+            height=height,
+            use_container_width=True,
+            feature_group_to_add=layers,
+            returned_objects=["last_active_drawing"],
+        )
+        or {}
+    )
 
 
 def clicked(result: dict, field: str) -> str | None:

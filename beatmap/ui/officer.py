@@ -6,9 +6,8 @@ import geopandas as gpd
 import streamlit as st
 from sqlalchemy import Engine
 
-from beatmap import access
+from beatmap import access, store
 from beatmap import schema as S
-from beatmap import store
 from beatmap.accounts import User
 from beatmap.crs import WGS84
 from beatmap.report import block_coverage, window_from_store

@@ -34,8 +34,10 @@ def show_once(password: str | None, name: str) -> None:
         st.code(password, language=None)
 
 
-st.caption("Passwords are generated unless you type one, shown once, and stored only as a hash. Every change here "
-           "goes to the audit log.")
+st.caption(
+    "Passwords are generated unless you type one, shown once, and stored only as a hash. Every change here "
+    "goes to the audit log."
+)
 
 with st.expander("Add an account", expanded=False):
     with st.form("add_user", clear_on_submit=True):
@@ -45,13 +47,23 @@ with st.expander("Add an account", expanded=False):
         every = st.checkbox("All beats (supervisors who cover the whole city)")
         officer_id = st.text_input("Officer id in the activity records", help="Officers: defaults to the name.")
         email = st.text_input("E-mail, for single sign-on (optional)")
-        password = st.text_input("Password (leave empty to generate one)", type="password",
-                                 autocomplete="new-password")
+        password = st.text_input("Password (leave empty to generate one)", type="password", autocomplete="new-password")
         add = st.form_submit_button("Add account", type="primary")
     if add:
-        added = attempt(lambda: accounts.add_user(
-            engine, name, role=role, actor=user, beats=beats, all_beats=every, password=password or None,
-            officer_id=officer_id or None, email=email or None), f"Added {name.strip().lower()} ({role}).")
+        added = attempt(
+            lambda: accounts.add_user(
+                engine,
+                name,
+                role=role,
+                actor=user,
+                beats=beats,
+                all_beats=every,
+                password=password or None,
+                officer_id=officer_id or None,
+                email=email or None,
+            ),
+            f"Added {name.strip().lower()} ({role}).",
+        )
         if added:
             show_once(added[1], added[0].name)
 
@@ -72,28 +84,40 @@ with beats_tab:
     chosen = st.multiselect("Beats", sorted(set(beat_ids) | set(assigned)), default=assigned, key=f"beats-{target}")
     all_beats = st.checkbox("All beats", value=row["beats"] == "all", key=f"all-{target}")
     if st.button("Save beats", key=f"set-beats-{target}"):
-        attempt(lambda: accounts.set_beats(engine, target, chosen, all_beats=all_beats, actor=user),
-                f"Beats of {target} saved.")
+        attempt(
+            lambda: accounts.set_beats(engine, target, chosen, all_beats=all_beats, actor=user),
+            f"Beats of {target} saved.",
+        )
 with password_tab:
     st.write("A new password is generated and shown once; any lockout is lifted.")
     if st.button("Reset password", key=f"reset-{target}"):
-        show_once(attempt(lambda: accounts.set_password(engine, target, actor=user),
-                          f"Password of {target} reset."), target)
+        show_once(
+            attempt(lambda: accounts.set_password(engine, target, actor=user), f"Password of {target} reset."), target
+        )
 with access_tab:
     if row["disabled"]:
         if st.button("Enable account", key=f"enable-{target}"):
             attempt(lambda: accounts.enable_user(engine, target, actor=user), f"{target} can sign in again.")
     elif st.button("Disable account", key=f"disable-{target}", type="primary"):
-        attempt(lambda: accounts.disable_user(engine, target, actor=user),
-                f"{target} can no longer sign in; open sessions end at their next page load.")
+        attempt(
+            lambda: accounts.disable_user(engine, target, actor=user),
+            f"{target} can no longer sign in; open sessions end at their next page load.",
+        )
 
 st.subheader("Accounts")
 users = accounts.list_users(engine)
-st.dataframe(users, hide_index=True, width="stretch", column_config={
-    "failed_attempts": st.column_config.NumberColumn("Failed sign-ins"),
-    "locked_until": st.column_config.DatetimeColumn("Locked until (UTC)"),
-    "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
-    "last_sign_in": st.column_config.DatetimeColumn("Last sign-in (UTC)"),
-})
-st.caption(f"{(users['role'] == OFFICER).sum()} officers, {(users['role'] == SUPERVISOR).sum()} supervisors, "
-           f"{(users['role'] == ADMIN).sum()} administrators; {int(users['disabled'].sum())} disabled.")
+st.dataframe(
+    users,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "failed_attempts": st.column_config.NumberColumn("Failed sign-ins"),
+        "locked_until": st.column_config.DatetimeColumn("Locked until (UTC)"),
+        "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
+        "last_sign_in": st.column_config.DatetimeColumn("Last sign-in (UTC)"),
+    },
+)
+st.caption(
+    f"{(users['role'] == OFFICER).sum()} officers, {(users['role'] == SUPERVISOR).sum()} supervisors, "
+    f"{(users['role'] == ADMIN).sum()} administrators; {int(users['disabled'].sum())} disabled."
+)

@@ -34,8 +34,10 @@ st.title("Coverage")
 engine, settings = data.get_engine(), data.get_settings()
 user = auth.current_user()  # the access functions below show only what this user may see
 if not data.has_areas(engine):
-    st.info("No beats or blocks are loaded yet. Load them on the **Import** page, or on the command line with "
-            "`beatmap areas` and `beatmap import`; `beatmap demo` builds a demo city.")
+    st.info(
+        "No beats or blocks are loaded yet. Load them on the **Import** page, or on the command line with "
+        "`beatmap areas` and `beatmap import`; `beatmap demo` builds a demo city."
+    )
     st.stop()
 
 url, v = str(engine.url), data.version(engine)
@@ -50,8 +52,9 @@ cov = access.block_coverage_for(user, blocks, activity, window=filters.window, s
 if cov.empty:
     st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
-before = access.block_coverage_for(user, blocks, activity, window=filters.window.previous(), settings=settings,
-                                   neighbours=pairs)
+before = access.block_coverage_for(
+    user, blocks, activity, window=filters.window.previous(), settings=settings, neighbours=pairs
+)
 before_label = f"{filters.window.previous().start} to {filters.window.previous().end}"
 beats = coverage_by_beat(cov)
 
@@ -61,19 +64,27 @@ if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID]]:
     st.session_state["f_beat"] = beats[S.BEAT_ID].iloc[0] if len(beats) == 1 and not user.all_beats else CITY
 st.session_state["_w_f_beat"] = st.session_state["f_beat"]
 everywhere = CITY if user.all_beats else "All my beats"
-beat = st.selectbox("Beat", [CITY, *beats[S.BEAT_ID]], key="_w_f_beat",
-                    format_func=lambda b: everywhere if b == CITY else b,
-                    on_change=lambda: st.session_state.update(f_beat=st.session_state["_w_f_beat"], f_block=None),
-                    help="Pick a beat here, or click it on the city map.")
+beat = st.selectbox(
+    "Beat",
+    [CITY, *beats[S.BEAT_ID]],
+    key="_w_f_beat",
+    format_func=lambda b: everywhere if b == CITY else b,
+    on_change=lambda: st.session_state.update(f_beat=st.session_state["_w_f_beat"], f_block=None),
+    help="Pick a beat here, or click it on the city map.",
+)
 
 if int(cov["visits"].sum() + cov["enforcement"].sum()) == 0:
-    st.warning(f"No activity matches the filters between {filters.window.start} and {filters.window.end}. "
-               "Widen the dates or the filters in the sidebar, or import activity on the Import page.")
+    st.warning(
+        f"No activity matches the filters between {filters.window.start} and {filters.window.end}. "
+        "Widen the dates or the filters in the sidebar, or import activity on the Import page."
+    )
 elif int(cov["visits"].sum()) == 0:
-    st.info(f"No foot patrol or community visit is recorded between {filters.window.start} and "
-            f"{filters.window.end}, only enforcement: coverage is 0% and every block counts as unvisited or "
-            "enforcement only. Import the foot-patrol or visit log on the Import page, or check the Activity "
-            "filter in the sidebar.")
+    st.info(
+        f"No foot patrol or community visit is recorded between {filters.window.start} and "
+        f"{filters.window.end}, only enforcement: coverage is 0% and every block counts as unvisited or "
+        "enforcement only. Import the foot-patrol or visit log on the Import page, or check the Activity "
+        "filter in the sidebar."
+    )
 
 if beat == CITY:
     shown, shown_before = cov, before
@@ -87,43 +98,76 @@ if beat == CITY:
 
     def map_layers() -> list:
         """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
-        return [choropleth(light, colours, name="Beats", id_field=S.BEAT_ID,
-                           tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
-                           aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"]),
-                *([not_analysed(left_out)] if len(left_out) else [])]
+        return [
+            choropleth(
+                light,
+                colours,
+                name="Beats",
+                id_field=S.BEAT_ID,
+                tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
+                aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"],
+            ),
+            *([not_analysed(left_out)] if len(left_out) else []),
+        ]
 
     left, right = st.columns([4, 1])
-    city_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
-                                   data.street_lines(engine, url, v, None))
+    city_map = basemap.add_streets(
+        base_map(data.bounds(shapes), tiles=settings.map_tiles), data.street_lines(engine, url, v, None)
+    )
     basemap.BeatLabels(basemap.beat_label_points(shapes)).add_to(city_map)
     with left:
         result = mapview.show_map(city_map, key="map-city", layers=map_layers())
     with right:
-        components.legend("Coverage: share of the beat's blocks with a foot patrol or community visit",
-                          [(c, f"{t} %") for c, t in entries]
-                          + ([(NOT_ANALYSED, "Not analysed (left out)")] if len(left_out) else []))
+        components.legend(
+            "Coverage: share of the beat's blocks with a foot patrol or community visit",
+            [(c, f"{t} %") for c, t in entries]
+            + ([(NOT_ANALYSED, "Not analysed (left out)")] if len(left_out) else []),
+        )
         st.caption("Click a beat to see its blocks.")
     picked = mapview.clicked(result, S.BEAT_ID)
     if picked and picked != st.session_state.get("f_city_click"):
         st.session_state.update(f_city_click=picked, f_beat=picked, f_block=None)
         st.rerun()
     st.subheader("Beats")
-    st.dataframe(beats.sort_values("coverage_pct"), hide_index=True, width="stretch", column_config={
-        **components.COLUMN_LABELS,
-        "coverage_pct": st.column_config.ProgressColumn("Coverage %", min_value=0, max_value=100, format="%.0f%%"),
-        "gini": st.column_config.NumberColumn("Unevenness", format="%.2f")})
+    st.dataframe(
+        beats.sort_values("coverage_pct"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            **components.COLUMN_LABELS,
+            "coverage_pct": st.column_config.ProgressColumn("Coverage %", min_value=0, max_value=100, format="%.0f%%"),
+            "gini": st.column_config.NumberColumn("Unevenness", format="%.2f"),
+        },
+    )
 else:
     in_beat = cov[S.BEAT_ID] == beat
     shown, shown_before = cov[in_beat], before[before[S.BEAT_ID] == beat]
     figures = components.key_figures(shown, shown_before, before_label=before_label)
-    measure = st.radio("Colour blocks by", list(MEASURES), format_func=MEASURES.get, horizontal=True,
-                       key="f_measure")
+    measure = st.radio("Colour blocks by", list(MEASURES), format_func=MEASURES.get, horizontal=True, key="f_measure")
     shapes = data.block_shapes(engine, url, v, beat)
-    values = shown.assign(days_since_visit=(
-        (filters.window.end - shown["last_visit"]).map(lambda d: d.days if d == d and d is not None else None)
-        if shown["last_visit"].notna().any() else None))
-    light = shapes.merge(values[[S.BLOCK_ID, "flag", "visits", "enforcement", "days_visited", "enforcement_share",
-                                 "days_since_visit", "flag_reason"]], on=S.BLOCK_ID, how="left")
+    values = shown.assign(
+        days_since_visit=(
+            (filters.window.end - shown["last_visit"]).map(lambda d: d.days if d == d and d is not None else None)
+            if shown["last_visit"].notna().any()
+            else None
+        )
+    )
+    light = shapes.merge(
+        values[
+            [
+                S.BLOCK_ID,
+                "flag",
+                "visits",
+                "enforcement",
+                "days_visited",
+                "enforcement_share",
+                "days_since_visit",
+                "flag_reason",
+            ]
+        ],
+        on=S.BLOCK_ID,
+        how="left",
+    )
     light["flag_reason"] = light["flag_reason"].fillna("")
     light = data.with_street_names(light, street_names)
     colours, entries = measure_colours(light[measure], measure)
@@ -134,17 +178,24 @@ else:
 
     def map_layers() -> list:
         """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
-        return [choropleth(light.drop(columns=["days_since_visit", "enforcement_share"]), colours, name="Blocks",
-                           highlight=selected or None,
-                           tooltip_fields=[naming.NAME, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
-                           aliases=["Where", "Block", "Visits", "Enforcement", "Why flagged"]),
-                outlines(beat_outline),
-                *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))] if len(areas) else [])]
+        return [
+            choropleth(
+                light.drop(columns=["days_since_visit", "enforcement_share"]),
+                colours,
+                name="Blocks",
+                highlight=selected or None,
+                tooltip_fields=[naming.NAME, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
+                aliases=["Where", "Block", "Visits", "Enforcement", "Why flagged"],
+            ),
+            outlines(beat_outline),
+            *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))] if len(areas) else []),
+        ]
 
     left, right = st.columns([4, 1])
     with left:
-        beat_map = basemap.add_streets(base_map(data.bounds(shapes), tiles=settings.map_tiles),
-                                       data.street_lines(engine, url, v, beat))
+        beat_map = basemap.add_streets(
+            base_map(data.bounds(shapes), tiles=settings.map_tiles), data.street_lines(engine, url, v, beat)
+        )
         result = mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers())
     with right:
         components.legend(MEASURES[measure], entries)
@@ -158,11 +209,15 @@ else:
 
     if selected in set(shown[S.BLOCK_ID]):
         row = shown.set_index(S.BLOCK_ID).loc[selected]
-        last = row["last_visit"] if row["last_visit"] is not None and row["last_visit"] == row["last_visit"] else "never"
-        st.info(f"Selected block **{md_escape(naming.block_label(selected, street_names.get(selected)))}**: "
-                f"{row['visits']} foot patrols and community visits, "
-                f"{row['enforcement']} enforcement events, last visit {last}. "
-                + md_escape(row["flag_reason"] or "Not flagged."))
+        last = (
+            row["last_visit"] if row["last_visit"] is not None and row["last_visit"] == row["last_visit"] else "never"
+        )
+        st.info(
+            f"Selected block **{md_escape(naming.block_label(selected, street_names.get(selected)))}**: "
+            f"{row['visits']} foot patrols and community visits, "
+            f"{row['enforcement']} enforcement events, last visit {last}. "
+            + md_escape(row["flag_reason"] or "Not flagged.")
+        )
 
     officers_shown = access.may_see_officers(user)  # per-officer figures: supervisors only
     trend_tab, when_tab, *officer_tab = st.tabs(["Trend", "When visits happen", *(["Officers"] * officers_shown)])
@@ -177,8 +232,12 @@ else:
             if officers.empty:
                 st.info("No officer logged a foot patrol or community visit here in this period.")
             else:
-                st.dataframe(officers, hide_index=True, width="stretch", column_config={
-                    **components.COLUMN_LABELS, "days": "Days on foot or visiting"})
+                st.dataframe(
+                    officers,
+                    hide_index=True,
+                    width="stretch",
+                    column_config={**components.COLUMN_LABELS, "days": "Days on foot or visiting"},
+                )
 
 if beat == CITY:
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
@@ -187,9 +246,19 @@ st.subheader("Neglected areas")
 if areas.empty:
     st.caption("No two adjacent blocks of a beat are flagged together.")
 else:
-    st.dataframe(data.as_table(areas).drop(columns=["block_ids"]), hide_index=True, width="stretch",
-                 column_config={**components.COLUMN_LABELS, "area_id": "Area", "name": "Where", "blocks": "Blocks",
-                                "flags": "Flags", "area_ha": st.column_config.NumberColumn("Hectares", format="%.1f")})
+    st.dataframe(
+        data.as_table(areas).drop(columns=["block_ids"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            **components.COLUMN_LABELS,
+            "area_id": "Area",
+            "name": "Where",
+            "blocks": "Blocks",
+            "flags": "Flags",
+            "area_ha": st.column_config.NumberColumn("Hectares", format="%.1f"),
+        },
+    )
     st.caption("Plan a walk through one on the **Walking route** page.")
 
 # The flagged blocks: sortable; a row selects its block on the map.
@@ -197,18 +266,24 @@ st.subheader("Flagged blocks")
 flagged = data.as_table(shown[shown["flag"].notna()]).sort_values(["flag", "enforcement"], ascending=[True, False])
 flagged = data.with_street_names(flagged, street_names)
 flagged["flag"] = flagged["flag"].map(lambda f: FLAG_WORDS.get(f, f))
-flagged = flagged[[S.BLOCK_ID, naming.NAME, S.BEAT_ID, "flag", "visits", "enforcement", "days_visited", "last_visit",
-                   "flag_reason"]].reset_index(drop=True)
+flagged = flagged[
+    [S.BLOCK_ID, naming.NAME, S.BEAT_ID, "flag", "visits", "enforcement", "days_visited", "last_visit", "flag_reason"]
+].reset_index(drop=True)
 if flagged.empty:
     st.success("No block is flagged for these filters.")
 else:
     selected = st.session_state.get("f_block")
     rows = flagged.index[flagged[S.BLOCK_ID] == selected].tolist()
     event = st.dataframe(
-        flagged, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-        key=f"flagged-{beat}-{selected}", selection_default={"selection": {"rows": rows[:1]}},
-        placeholder="", column_config={**components.COLUMN_LABELS,
-                                       "flag_reason": st.column_config.TextColumn("Why", width="large")},
+        flagged,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"flagged-{beat}-{selected}",
+        selection_default={"selection": {"rows": rows[:1]}},
+        placeholder="",
+        column_config={**components.COLUMN_LABELS, "flag_reason": st.column_config.TextColumn("Why", width="large")},
     )
     chosen = event.selection.rows
     if chosen and flagged.at[chosen[0], S.BLOCK_ID] != selected:
@@ -226,11 +301,17 @@ with st.expander("Export"):
 
     def audited(build, file_name: str, what: str, rows: int | None = None):
         """The download's callable: checks the role and records the export when the file is made."""
-        return lambda: access.export(engine, who(), build, file_name=file_name,
-                                     rows=len(table) if rows is None else rows, what=what)
+        return lambda: access.export(
+            engine, who(), build, file_name=file_name, rows=len(table) if rows is None else rows, what=what
+        )
 
-    st.download_button("Block table (CSV)", audited(lambda: csv_text(table), f"coverage-{name}.csv", "block table"),
-                       file_name=f"coverage-{name}.csv", mime="text/csv", on_click="ignore")
+    st.download_button(
+        "Block table (CSV)",
+        audited(lambda: csv_text(table), f"coverage-{name}.csv", "block table"),
+        file_name=f"coverage-{name}.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
 
     def geojson() -> str:
         from beatmap import store
@@ -238,15 +319,28 @@ with st.expander("Export"):
         geometry = store.read_blocks(engine, beat_id=None if beat == CITY else beat)[[S.BLOCK_ID, "geometry"]]
         return geojson_text(geometry.merge(table, on=S.BLOCK_ID))
 
-    st.download_button("Block table (GeoJSON)", audited(geojson, f"coverage-{name}.geojson", "block table"),
-                       file_name=f"coverage-{name}.geojson", mime="application/geo+json", on_click="ignore")
+    st.download_button(
+        "Block table (GeoJSON)",
+        audited(geojson, f"coverage-{name}.geojson", "block table"),
+        file_name=f"coverage-{name}.geojson",
+        mime="application/geo+json",
+        on_click="ignore",
+    )
 
-    st.download_button("Neglected areas (CSV)", audited(lambda: csv_text(areas), f"areas-{name}.csv",
-                                                        "neglected areas", len(areas)),
-                       file_name=f"areas-{name}.csv", mime="text/csv", on_click="ignore")
-    st.download_button("Neglected areas (GeoJSON)", audited(lambda: geojson_text(areas), f"areas-{name}.geojson",
-                                                            "neglected areas", len(areas)),
-                       file_name=f"areas-{name}.geojson", mime="application/geo+json", on_click="ignore")
+    st.download_button(
+        "Neglected areas (CSV)",
+        audited(lambda: csv_text(areas), f"areas-{name}.csv", "neglected areas", len(areas)),
+        file_name=f"areas-{name}.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
+    st.download_button(
+        "Neglected areas (GeoJSON)",
+        audited(lambda: geojson_text(areas), f"areas-{name}.geojson", "neglected areas", len(areas)),
+        file_name=f"areas-{name}.geojson",
+        mime="application/geo+json",
+        on_click="ignore",
+    )
 
     def map_page() -> str:
         m = base_map(data.bounds(shapes), tiles="none")
@@ -254,12 +348,23 @@ with st.expander("Export"):
             layer.add_to(m)
         return standalone_html(m, vendor_dir=VENDOR)
 
-    st.download_button("Map (HTML, works offline)", audited(map_page, f"map-{name}.html", "map"),
-                       file_name=f"map-{name}.html", mime="text/html", on_click="ignore")
+    st.download_button(
+        "Map (HTML, works offline)",
+        audited(map_page, f"map-{name}.html", "map"),
+        file_name=f"map-{name}.html",
+        mime="text/html",
+        on_click="ignore",
+    )
     if beat != CITY:
         st.download_button(
             "One-page beat summary (print-ready HTML)",
-            audited(lambda: beat_summary_html(beat, filters.describe(), figures, flagged, map_page()),
-                    f"summary-{name}.html", "beat summary"),
-            file_name=f"summary-{name}.html", mime="text/html", on_click="ignore",
-            help="Open it in a browser and print it for roll call or a community meeting.")
+            audited(
+                lambda: beat_summary_html(beat, filters.describe(), figures, flagged, map_page()),
+                f"summary-{name}.html",
+                "beat summary",
+            ),
+            file_name=f"summary-{name}.html",
+            mime="text/html",
+            on_click="ignore",
+            help="Open it in a browser and print it for roll call or a community meeting.",
+        )

@@ -21,15 +21,22 @@ if filters is None:
     st.stop()
 user = auth.current_user()
 blocks = data.blocks(engine, url, v)
-points = access.heat_points(user, blocks, filters.apply(data.activity(engine, url, v, settings.timezone)),
-                            window=filters.window, settings=settings)
+points = access.heat_points(
+    user,
+    blocks,
+    filters.apply(data.activity(engine, url, v, settings.timezone)),
+    window=filters.window,
+    settings=settings,
+)
 if points.empty:
     st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
 shapes = data.beat_shapes(engine, url, v)
 bounds = data.bounds(shapes[shapes[S.BEAT_ID].isin(access.visible_beats(user, blocks[S.BEAT_ID]))])
-st.caption("Each block counts once, at a point inside it, weighted by its total for the filters: the maps show "
-           "where presence concentrates, never where any single event happened.")
+st.caption(
+    "Each block counts once, at a point inside it, weighted by its total for the filters: the maps show "
+    "where presence concentrates, never where any single event happened."
+)
 left, right = st.columns(2)
 for column, what, title, gradient in (
     (left, "visits", "Foot patrols and community visits", {0.2: "#c7e9c0", 0.6: "#41ab5d", 1.0: "#00441b"}),
@@ -42,5 +49,8 @@ for column, what, title, gradient in (
             st.info(f"No {title.lower()} for these filters.")
             continue
         st.caption(f"{total:,} in {int((points[what] > 0).sum()):,} blocks")
-        mapview.show_map(heat_map(points.rename(columns={what: "weight"}), bounds, tiles=settings.map_tiles,
-                                  gradient=gradient), key=f"heat-{what}", height=480)
+        mapview.show_map(
+            heat_map(points.rename(columns={what: "weight"}), bounds, tiles=settings.map_tiles, gradient=gradient),
+            key=f"heat-{what}",
+            height=480,
+        )

@@ -31,9 +31,13 @@ officer_id = officer.officer_id(user)
 beat = officer.choose_beat(engine, url, v, user)
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
 point = st.session_state.get(POINT)
-tap = mapview.show_tap_map(basemap.add_streets(route_map(blocks, outline, marker=point, tiles=settings.map_tiles),
-                                               data.street_lines(engine, url, v, beat)), key=f"visit-map-{beat}",
-                           height=380)
+tap = mapview.show_tap_map(
+    basemap.add_streets(
+        route_map(blocks, outline, marker=point, tiles=settings.map_tiles), data.street_lines(engine, url, v, beat)
+    ),
+    key=f"visit-map-{beat}",
+    height=380,
+)
 if tap is not None and tap != st.session_state.get(LAST_TAP):  # a new tap: a new visit to log
     st.session_state[LAST_TAP] = st.session_state[POINT] = point = tap
     # One random id per placed visit: a second tap on Save (or a resend) finds it already saved.
@@ -44,13 +48,20 @@ if point is None:
     st.info("Tap the block you visited.")
 else:
     try:
-        found = block_at(engine, lat=point[0], lon=point[1], settings=settings, beat_id=beat,
-                         blocks=officer.beat_blocks(engine, url, v, beat))
+        found = block_at(
+            engine,
+            lat=point[0],
+            lon=point[1],
+            settings=settings,
+            beat_id=beat,
+            blocks=officer.beat_blocks(engine, url, v, beat),
+        )
     except BeatmapError as exc:
         st.error(md_escape(exc))
     if found is None:
-        st.warning(f"That place is outside beat {md_escape(beat)}; tap inside the block you visited, or choose its "
-                   "beat.")
+        st.warning(
+            f"That place is outside beat {md_escape(beat)}; tap inside the block you visited, or choose its beat."
+        )
     else:
         moved = f" (moved {found['distance_m']:.0f} m from the street onto it)" if found["snapped"] else ""
         st.success(f"Block **{md_escape(found[S.BLOCK_ID])}**, beat {md_escape(found[S.BEAT_ID])}{moved}")
@@ -68,11 +79,19 @@ with st.form("visit"):
 if saved and found is not None:
     try:
         event_id = log_visit_as(
-            engine, user, beat_id=beat, lat=point[0], lon=point[1], kind=KINDS[kind],
+            engine,
+            user,
+            beat_id=beat,
+            lat=point[0],
+            lon=point[1],
+            kind=KINDS[kind],
             subtype=None if subtype == "—" else subtype,
             occurred_at=datetime.combine(when_day, when_time, tzinfo=settings.zone),
-            duration_min=float(duration) if duration else None, note=note or None,
-            client_token=st.session_state[TOKEN], settings=settings)
+            duration_min=float(duration) if duration else None,
+            note=note or None,
+            client_token=st.session_state[TOKEN],
+            settings=settings,
+        )
     except BeatmapError as exc:
         st.error(md_escape(exc))
     else:
@@ -88,27 +107,49 @@ if mine.empty:
     st.caption("None yet this week.")
 else:
     mine["occurred_at"] = mine["occurred_at"].dt.tz_convert(settings.timezone).dt.strftime("%a %H:%M")
-    shown = mine.assign(kind=mine["kind"].map({v: k for k, v in KINDS.items()}).fillna(mine["kind"]),
-                        subtype=mine["subtype"].fillna("—"))
-    st.dataframe(shown[["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, "duration_min"]].rename(
-        columns={"event_id": "Visit", "occurred_at": "When", "kind": "What", "subtype": "Type",
-                 S.BLOCK_ID: "Block", "duration_min": "Minutes"}), hide_index=True, width="stretch")
+    shown = mine.assign(
+        kind=mine["kind"].map({v: k for k, v in KINDS.items()}).fillna(mine["kind"]),
+        subtype=mine["subtype"].fillna("—"),
+    )
+    st.dataframe(
+        shown[["event_id", "occurred_at", "kind", "subtype", S.BLOCK_ID, "duration_min"]].rename(
+            columns={
+                "event_id": "Visit",
+                "occurred_at": "When",
+                "kind": "What",
+                "subtype": "Type",
+                S.BLOCK_ID: "Block",
+                "duration_min": "Minutes",
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
     logged = mine[mine["source"] == "app"]
     if not logged.empty:
         with st.expander("Correct or delete a visit"):
-            labels = {int(r.event_id): f"{r.event_id}: {r.occurred_at}, {r.kind}, block {r.block_id}"
-                      for r in logged.itertuples()}
+            labels = {
+                int(r.event_id): f"{r.event_id}: {r.occurred_at}, {r.kind}, block {r.block_id}"
+                for r in logged.itertuples()
+            }
             chosen = st.selectbox("Visit", list(labels), format_func=labels.get)
             row = logged.set_index("event_id").loc[chosen]
             types = ["—", *settings.visit_subtypes]
-            fixed_type = st.selectbox("Type", types, key="fix-type",
-                                      index=types.index(row["subtype"]) if row["subtype"] in types else 0)
+            fixed_type = st.selectbox(
+                "Type", types, key="fix-type", index=types.index(row["subtype"]) if row["subtype"] in types else 0
+            )
             fixed_note = st.text_input("Note", value=row["notes"] or "", key="fix-note", max_chars=2000)
             change, remove = st.columns(2)
             try:
                 if change.button("Save changes"):
-                    edit_visit_as(engine, user, chosen, settings=settings,
-                                  subtype=None if fixed_type == "—" else fixed_type, note=fixed_note or None)
+                    edit_visit_as(
+                        engine,
+                        user,
+                        chosen,
+                        settings=settings,
+                        subtype=None if fixed_type == "—" else fixed_type,
+                        note=fixed_note or None,
+                    )
                     st.rerun()
                 if remove.button("Delete this visit"):
                     delete_visit_as(engine, user, chosen, settings=settings)
@@ -122,8 +163,14 @@ if flagged.empty:
     st.caption("No block is flagged.")
 else:
     names = data.street_names(engine, url, v)
-    flagged = flagged.assign(flag=flagged["flag"].map(lambda f: FLAG_WORDS.get(f, f)),
-                             where=flagged[S.BLOCK_ID].map(names).fillna("") if len(names) else "")
-    st.dataframe(flagged[[S.BLOCK_ID, "where", "flag", "flag_reason"]].rename(
-        columns={S.BLOCK_ID: "Block", "where": "Where", "flag": "Flag", "flag_reason": "Why"}), hide_index=True,
-        width="stretch")
+    flagged = flagged.assign(
+        flag=flagged["flag"].map(lambda f: FLAG_WORDS.get(f, f)),
+        where=flagged[S.BLOCK_ID].map(names).fillna("") if len(names) else "",
+    )
+    st.dataframe(
+        flagged[[S.BLOCK_ID, "where", "flag", "flag_reason"]].rename(
+            columns={S.BLOCK_ID: "Block", "where": "Where", "flag": "Flag", "flag_reason": "Why"}
+        ),
+        hide_index=True,
+        width="stretch",
+    )

@@ -76,16 +76,17 @@ except BeatmapError as exc:
 
 folder = snapshot.find_snapshot(snapshot.public_dir(settings))
 if folder is None:
-    st.info("Nothing has been published yet. The department publishes this map from its records, delayed and "
-            "block by block; please come back later.")
+    st.info(
+        "Nothing has been published yet. The department publishes this map from its records, delayed and "
+        "block by block; please come back later."
+    )
     st.stop()
 
 override = _override(folder)  # published with a shorter delay, by a decision in the audit log: shown with a notice
 delay = settings.public_delay_days if override is None else min(settings.public_delay_days, override)
 problems = _problems(str(folder), _file_stamps(folder), settings.public_min_count, delay)
 if problems:
-    st.error("The published map does not pass the public map checks, so it is not shown. Please come back "
-             "later.")
+    st.error("The published map does not pass the public map checks, so it is not shown. Please come back later.")
     st.stop()
 
 try:
@@ -99,15 +100,18 @@ except BeatmapError as exc:
     st.stop()
 
 # Dates and numbers are read as such (the check passed them), so no text of the files reaches the page as markup.
-st.markdown(f"Foot patrols and community visits, block by block, from {date.fromisoformat(manifest['data_start'])} "
-            f"to {date.fromisoformat(manifest['data_end'])}. Published {date.fromisoformat(manifest['as_of'])}; "
-            f"nothing from the last {int(manifest['rules']['delay_days'])} days is included.")
+st.markdown(
+    f"Foot patrols and community visits, block by block, from {date.fromisoformat(manifest['data_start'])} "
+    f"to {date.fromisoformat(manifest['data_end'])}. Published {date.fromisoformat(manifest['as_of'])}; "
+    f"nothing from the last {int(manifest['rules']['delay_days'])} days is included."
+)
 st.markdown("[Skip the map: go to the tables](#beats)")
 if override is not None:
-    st.warning(f"This snapshot was published with a shorter delay ({override} days) than the usual "
-               f"{settings.public_delay_days} days, by a decision the department recorded.")
-show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
-         key="public-map")
+    st.warning(
+        f"This snapshot was published with a shorter delay ({override} days) than the usual "
+        f"{settings.public_delay_days} days, by a decision the department recorded."
+    )
+show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles), key="public-map")
 
 st.subheader("Beats", anchor="beats")
 shown_beats = beats.assign(coverage_pct=beats["coverage_pct"].map(lambda v: f"{v}%")) if len(beats) else beats
@@ -116,30 +120,38 @@ st.dataframe(shown_beats.rename(columns=BEAT_LABELS), hide_index=True, width="st
 st.subheader("Week by week")
 st.markdown("Share of each beat's blocks with a foot patrol or community visit, rounded to the nearest 10%.")
 if len(trend):
-    weekly = trend.assign(coverage_pct=trend["coverage_pct"].map(lambda v: f"{v}%"),
-                          week=trend["week_start"].map(lambda d: f"Week of {d}"))
+    weekly = trend.assign(
+        coverage_pct=trend["coverage_pct"].map(lambda v: f"{v}%"),
+        week=trend["week_start"].map(lambda d: f"Week of {d}"),
+    )
     weekly = weekly.pivot(index="beat_id", columns="week", values="coverage_pct").rename_axis("Beat").reset_index()
     st.dataframe(weekly, hide_index=True, width="stretch")
 
 st.subheader("Every block", anchor="blocks")
 blocks = pd.DataFrame([f["properties"] for f in features.get("features", [])])
 if len(blocks):
-    query = st.text_input("Find a block by street name or block", placeholder="e.g. Main St, or a block number",
-                          key="public-search")
+    query = st.text_input(
+        "Find a block by street name or block", placeholder="e.g. Main St, or a block number", key="public-search"
+    )
     words = [w for w in query.lower().split() if w]
     if words:
         text = blocks.astype(str).agg(" ".join, axis=1).str.lower()
         blocks = blocks[text.map(lambda t: all(w in t for w in words))]
         st.markdown(f"{len(blocks):,} block{'s' * (len(blocks) != 1)} found.")
     shown_blocks = blocks.assign(visit_level=blocks["visit_level"].str.capitalize()) if len(blocks) else blocks
-    st.dataframe(shown_blocks[[c for c in BLOCK_LABELS if c in shown_blocks]].rename(columns=BLOCK_LABELS),
-                 hide_index=True, width="stretch")
+    st.dataframe(
+        shown_blocks[[c for c in BLOCK_LABELS if c in shown_blocks]].rename(columns=BLOCK_LABELS),
+        hide_index=True,
+        width="stretch",
+    )
 
 with st.expander("About this map", expanded=True):
     st.markdown(md_escape(about))  # the snapshot's text is shown as text: no link, image or HTML
 
 left, right = st.columns(2)
-left.download_button("Blocks (CSV)", (Path(folder) / snapshot.BLOCKS_CSV).read_bytes(), file_name="coverage.csv",
-                     mime="text/csv")
-right.download_button("Beats (CSV)", (Path(folder) / snapshot.BEATS_CSV).read_bytes(), file_name="beats.csv",
-                      mime="text/csv")
+left.download_button(
+    "Blocks (CSV)", (Path(folder) / snapshot.BLOCKS_CSV).read_bytes(), file_name="coverage.csv", mime="text/csv"
+)
+right.download_button(
+    "Beats (CSV)", (Path(folder) / snapshot.BEATS_CSV).read_bytes(), file_name="beats.csv", mime="text/csv"
+)

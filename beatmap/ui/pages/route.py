@@ -31,18 +31,32 @@ beat = officer.choose_beat(engine, url, v, user)
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
 areas = neglected_areas(blocks, streets=data.streets(engine, url, v))
 names = dict(zip(areas["area_id"], areas["name"], strict=True))
-area = st.selectbox("Cover", [None, *names],
-                    format_func=lambda a: "The whole beat" if a is None else f"{a}: {names[a]}",
-                    help="A neglected area: adjacent flagged blocks, listed on the Coverage page.")
+area = st.selectbox(
+    "Cover",
+    [None, *names],
+    format_func=lambda a: "The whole beat" if a is None else f"{a}: {names[a]}",
+    help="A neglected area: adjacent flagged blocks, listed on the Coverage page.",
+)
 left, middle, right = st.columns(3)
 minutes = left.number_input("Minutes available", min_value=10, max_value=480, value=60, step=5)
-dwell = middle.number_input("Minutes on each block", min_value=1, max_value=60, value=int(settings.dwell_min),
-                            help="10 to 15 minutes of presence per stop works best (Koper).")
-seed = right.number_input("Seed", min_value=0, value=default_seed(local_today(settings.timezone)), step=1,
-                          help="Chooses among equally good routes; today's date by default, so each day differs.")
+dwell = middle.number_input(
+    "Minutes on each block",
+    min_value=1,
+    max_value=60,
+    value=int(settings.dwell_min),
+    help="10 to 15 minutes of presence per stop works best (Koper).",
+)
+seed = right.number_input(
+    "Seed",
+    min_value=0,
+    value=default_seed(local_today(settings.timezone)),
+    step=1,
+    help="Chooses among equally good routes; today's date by default, so each day differs.",
+)
 places = landmarks_near(outline, settings)  # the station and other named places near this beat (settings)
-where = st.radio("Start", [*places, CENTRE, TAPPED], horizontal=True,
-                 help="The walk ends where it starts, where the car is parked.")
+where = st.radio(
+    "Start", [*places, CENTRE, TAPPED], horizontal=True, help="The walk ends where it starts, where the car is parked."
+)
 tapped = st.session_state.get(f"route-start-{beat}")
 if where in places:
     start = places[where]
@@ -55,9 +69,17 @@ key = f"route-{beat}" + (f"-{area}" if area else "")
 if st.button("Plan the route", type="primary"):
     try:
         with st.spinner("Planning…"):
-            st.session_state[key] = plan_route_as(engine, user, beat_id=beat, start=start, minutes=float(minutes),
-                                                  settings=settings, dwell_min=float(dwell), seed=int(seed),
-                                                  area_id=area)
+            st.session_state[key] = plan_route_as(
+                engine,
+                user,
+                beat_id=beat,
+                start=start,
+                minutes=float(minutes),
+                settings=settings,
+                dwell_min=float(dwell),
+                seed=int(seed),
+                area_id=area,
+            )
     except BeatmapError as exc:
         st.session_state.pop(key, None)
         st.error(md_escape(exc))
@@ -75,13 +97,26 @@ if tap is not None and tap != tapped:
 if route is not None:
     if route.straight_line:
         st.warning("No street network is loaded: these are straight-line estimates, and real walks are longer.")
-    st.subheader(f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km, about {route.total_min:.0f} of "
-                 f"{route.budget_min:g} minutes")
+    st.subheader(
+        f"{len(route.stops)} stops, {route.distance_m / 1000:.1f} km, about {route.total_min:.0f} of "
+        f"{route.budget_min:g} minutes"
+    )
     stops = route.stops_frame()
     stops.insert(1, "where", stops["block_id"].map(stop_names).fillna(""))
-    st.dataframe(stops[["number", "where", "block_id", "arrival_min", "stay_min", "reason"]].rename(
-        columns={"number": "#", "where": "Where", "block_id": "Block", "arrival_min": "Arrive (min)",
-                 "stay_min": "Stay (min)", "reason": "Why this block"}), hide_index=True, width="stretch")
+    st.dataframe(
+        stops[["number", "where", "block_id", "arrival_min", "stay_min", "reason"]].rename(
+            columns={
+                "number": "#",
+                "where": "Where",
+                "block_id": "Block",
+                "arrival_min": "Arrive (min)",
+                "stay_min": "Stay (min)",
+                "reason": "Why this block",
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
     for note in route.notes:
         st.caption(note)
     a, b = st.columns(2)
@@ -92,10 +127,24 @@ if route is not None:
         around = map_streets_from_store(engine, beat_id=beat, margin_m=400.0)
         return route_card_html(route, stop_names=stop_names, landmarks=settings.landmarks, streets=around)
 
-    a.download_button("Download GPX",
-                      lambda: route_file(engine, who(), lambda: route_to_gpx(route, stop_names=stop_names),
-                                         beat_id=beat, file_name=gpx_name, what="GPX"),
-                      file_name=gpx_name, mime="application/gpx+xml", on_click="ignore")
-    b.download_button("Printable card", lambda: route_file(engine, who(), card, beat_id=beat, file_name=card_name,
-                                                            what="card"),
-                      file_name=card_name, mime="text/html", on_click="ignore")
+    a.download_button(
+        "Download GPX",
+        lambda: route_file(
+            engine,
+            who(),
+            lambda: route_to_gpx(route, stop_names=stop_names),
+            beat_id=beat,
+            file_name=gpx_name,
+            what="GPX",
+        ),
+        file_name=gpx_name,
+        mime="application/gpx+xml",
+        on_click="ignore",
+    )
+    b.download_button(
+        "Printable card",
+        lambda: route_file(engine, who(), card, beat_id=beat, file_name=card_name, what="card"),
+        file_name=card_name,
+        mime="text/html",
+        on_click="ignore",
+    )

@@ -38,8 +38,9 @@ def _utc() -> sa.DateTime:
 
 
 def upgrade() -> None:
-    op.create_table("meta", sa.Column("key", sa.String(64), primary_key=True),
-                    sa.Column("value", sa.Text, nullable=False))
+    op.create_table(
+        "meta", sa.Column("key", sa.String(64), primary_key=True), sa.Column("value", sa.Text, nullable=False)
+    )
     op.create_table(
         "beats",
         sa.Column("beat_id", sa.String(64), primary_key=True),

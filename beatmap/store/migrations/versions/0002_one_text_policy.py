@@ -25,8 +25,19 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_TABLES = ("meta", "beats", "blocks", "import_batches", "events", "rejects", "area_notes", "audit_log", "users",
-           "user_beats", "streets")
+_TABLES = (
+    "meta",
+    "beats",
+    "blocks",
+    "import_batches",
+    "events",
+    "rejects",
+    "area_notes",
+    "audit_log",
+    "users",
+    "user_beats",
+    "streets",
+)
 _AUTOINCREMENT = ("import_batches", "events", "rejects", "area_notes", "audit_log", "users")
 _SQLITE_AUDIT_GUARD = (
     "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
@@ -38,26 +49,36 @@ _SQLITE_AUDIT_GUARD = (
 
 def upgrade() -> None:
     bind = op.get_bind()
-    shared = bind.execute(sa.text(
-        "SELECT officer_id FROM users WHERE officer_id IS NOT NULL GROUP BY officer_id HAVING COUNT(*) > 1"
-    )).scalars().all()
+    shared = (
+        bind.execute(
+            sa.text("SELECT officer_id FROM users WHERE officer_id IS NOT NULL GROUP BY officer_id HAVING COUNT(*) > 1")
+        )
+        .scalars()
+        .all()
+    )
     if shared:
         raise RuntimeError(
             f"accounts share officer ids {', '.join(sorted(shared))}: give each account its own officer id with "
-            "`beatmap users` (or clear it), then run `beatmap db upgrade` again; nothing was changed")
+            "`beatmap users` (or clear it), then run `beatmap db upgrade` again; nothing was changed"
+        )
     sqlite = bind.dialect.name == "sqlite"
     inspector = sa.inspect(bind)
     for table in _TABLES:
-        columns = [c for c in inspector.get_columns(table)
-                   if isinstance(c["type"], sa.String) and not isinstance(c["type"], sa.Text)]
+        columns = [
+            c
+            for c in inspector.get_columns(table)
+            if isinstance(c["type"], sa.String) and not isinstance(c["type"], sa.Text)
+        ]
         kwargs = {"sqlite_autoincrement": True} if table in _AUTOINCREMENT else {}
         if not columns and not (sqlite and kwargs) and table != "users":
             continue
-        with op.batch_alter_table(table, recreate="always" if sqlite and kwargs else "auto",
-                                  table_kwargs=kwargs) as batch:
+        with op.batch_alter_table(
+            table, recreate="always" if sqlite and kwargs else "auto", table_kwargs=kwargs
+        ) as batch:
             for column in columns:
-                batch.alter_column(column["name"], type_=sa.Text(), existing_type=column["type"],
-                                   existing_nullable=column["nullable"])
+                batch.alter_column(
+                    column["name"], type_=sa.Text(), existing_type=column["type"], existing_nullable=column["nullable"]
+                )
             if table == "users":
                 batch.create_unique_constraint("uq_users_officer_id", ["officer_id"])
     if sqlite:

@@ -49,18 +49,22 @@ _LIFT_UPDATE_GUARD = {
     "postgresql": ["DROP TRIGGER audit_log_append_only ON audit_log"],
 }
 _RESTORE_UPDATE_GUARD = {
-    "sqlite": ["CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
-               "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"],
-    "postgresql": ["CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION beatmap_audit_append_only()"],
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION beatmap_audit_append_only()"
+    ],
 }
 
 
-def _entry_hash(previous: str | None, at: datetime, actor: str, action: str, target: str | None,
-                details: str) -> str:
+def _entry_hash(previous: str | None, at: datetime, actor: str, action: str, target: str | None, details: str) -> str:
     when = (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).isoformat(timespec="microseconds")
-    payload = json.dumps([previous or "", when, actor, action, target, details], ensure_ascii=False,
-                         separators=(",", ":"))
+    payload = json.dumps(
+        [previous or "", when, actor, action, target, details], ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -69,11 +73,21 @@ def upgrade() -> None:
     dialect = bind.dialect.name
     with op.batch_alter_table("audit_log") as batch:  # an ALTER TABLE ADD COLUMN: the table and triggers stay
         batch.add_column(sa.Column("entry_hash", sa.Text(), nullable=True))
-    log = sa.table("audit_log", sa.column("audit_id", sa.Integer), sa.column("at", sa.DateTime(timezone=True)),
-                   sa.column("actor", sa.Text), sa.column("action", sa.Text), sa.column("target", sa.Text),
-                   sa.column("details", sa.Text), sa.column("entry_hash", sa.Text))
-    rows = bind.execute(sa.select(log.c.audit_id, log.c.at, log.c.actor, log.c.action, log.c.target, log.c.details)
-                        .order_by(log.c.audit_id)).all()
+    log = sa.table(
+        "audit_log",
+        sa.column("audit_id", sa.Integer),
+        sa.column("at", sa.DateTime(timezone=True)),
+        sa.column("actor", sa.Text),
+        sa.column("action", sa.Text),
+        sa.column("target", sa.Text),
+        sa.column("details", sa.Text),
+        sa.column("entry_hash", sa.Text),
+    )
+    rows = bind.execute(
+        sa.select(log.c.audit_id, log.c.at, log.c.actor, log.c.action, log.c.target, log.c.details).order_by(
+            log.c.audit_id
+        )
+    ).all()
     if rows:
         for statement in _LIFT_UPDATE_GUARD[dialect]:
             op.execute(statement)

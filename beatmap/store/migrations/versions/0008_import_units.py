@@ -35,8 +35,12 @@ def upgrade() -> None:
     unique = [c for c in sa.inspect(bind).get_unique_constraints("rejects") if c["column_names"] == ["fingerprint"]]
     if bind.dialect.name == "sqlite":
         # SQLite's constraint is unnamed: name it through a convention, so the rebuilt table goes without it.
-        with op.batch_alter_table("rejects", recreate="always", table_kwargs={"sqlite_autoincrement": True},
-                                  naming_convention={"uq": "uq_%(table_name)s_%(column_0_name)s"}) as batch:
+        with op.batch_alter_table(
+            "rejects",
+            recreate="always",
+            table_kwargs={"sqlite_autoincrement": True},
+            naming_convention={"uq": "uq_%(table_name)s_%(column_0_name)s"},
+        ) as batch:
             if unique:
                 batch.drop_constraint("uq_rejects_fingerprint", type_="unique")
     else:
