@@ -16,8 +16,8 @@ PGURL   ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 run: install vendor data/beatmap.db
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-# The whole suite on SQLite, then the library and store tests again on PostgreSQL.
-test: install-dev vendor browser postgres
+# Lint and types, the whole suite on SQLite, then the library and store tests again on PostgreSQL.
+test: install-dev vendor browser postgres lint
 	$(BIN)/python -m pytest
 	BEATMAP_TEST_DB=$(PGURL) $(BIN)/python -m pytest -m "not ui"
 

@@ -284,3 +284,38 @@ def test_text_and_dates_compare_the_same_on_both_databases(engine, tmp_path, set
     assert "officer_id is 129 characters long, over the 128" in reasons[1]
     events = store.read_events(engine, start=datetime(2026, 3, 2, tzinfo=UTC), end=datetime(2026, 3, 3, tzinfo=UTC))
     assert len(events) == 1 and events["occurred_at"].iloc[0] == pd.Timestamp("2026-03-02T16:00", tz="UTC")
+
+
+def test_imports_and_visit_corrections_read_the_blocks_inside_their_own_transaction(engine, tmp_path, settings,
+                                                                                     monkeypatch):
+    """Areas read outside the import's transaction (or by a second connection inside it) could be replaced
+    between the read and the write."""
+    from beatmap import ingest
+
+    load_two_beats(engine, tmp_path, settings=settings)
+    binds: list[str] = []
+    original = store.read_blocks
+
+    def spy(bind, **kwargs):
+        binds.append(type(bind).__name__)
+        return original(bind, **kwargs)
+
+    monkeypatch.setattr(store, "read_blocks", spy)
+    import_rows(engine, tmp_path, ["2026-03-02T10:00,41.87596,-87.63631,foot_patrol"], settings=settings)
+    assert binds and set(binds) == {"Connection"}
+    assert ingest.store is store  # the spy is the function the import called
+    now = datetime.now(UTC)
+    kwargs = {"officer_id": "O1", "kind": "foot_patrol", "settings": settings}
+    visit = visits.log_visit(engine, lat=41.87596, lon=-87.63631, client_token="c1", now=now, **kwargs)
+    binds.clear()
+    visits.edit_visit(engine, visit, actor="O1", role="officer", settings=settings, lat=41.87689, lon=-87.63150,
+                      now=now)
+    assert binds == ["Connection"]
+
+
+def test_demo_help_says_it_needs_an_empty_store():
+    from beatmap.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    demo_help = text[text.index("demo build the demo city"):][:120]
+    assert "empty store" in demo_help and "replaces" not in demo_help
