@@ -211,6 +211,25 @@ def _side(shape: shapely.Geometry, on_street: np.ndarray, direction: pd.Series) 
     return "west side" if across > 0 else "east side"
 
 
+def area_street_name(outline: shapely.Geometry, streets: gpd.GeoDataFrame | None, *, reach_m: float) -> str | None:
+    """An area's name from its streets: "around A and B", the two named streets with the most length in the
+    area or within ``reach_m`` of it ("along A" with one); None without any named street there."""
+    if streets is None or len(streets) == 0:
+        return None
+    reach = outline.buffer(reach_m)
+    near = streets.iloc[streets.sindex.query(reach, predicate="intersects")]
+    near = near[near["name"].notna() & (near["name"].astype(str).str.strip() != "")]
+    if near.empty:
+        return None
+    length = pd.Series(
+        shapely.length(shapely.intersection(near.geometry.to_numpy(), reach)),
+        index=near["name"].astype(str).str.strip().to_numpy(),
+    )
+    ranked = length.groupby(level=0).sum().sort_index().sort_values(ascending=False, kind="stable")
+    names = list(ranked.index[:2])
+    return "along " + names[0] if len(names) == 1 else f"around {names[0]} and {names[1]}"
+
+
 def names_from_store(engine: Engine, *, beat_id: str | None = None) -> pd.Series:
     """Street names of the store's blocks (of one beat, or all), indexed by ``block_id``.
 

@@ -26,6 +26,7 @@ from beatmap import store
 from beatmap.areas import NEIGHBOUR_GAP_M, block_neighbours
 from beatmap.errors import InputError
 from beatmap.metrics import Window
+from beatmap.naming import area_street_name
 from beatmap.report import block_coverage
 from beatmap.settings import Settings
 
@@ -156,7 +157,8 @@ def neglected_areas(
     areas["area_id"] = areas[S.BEAT_ID].astype(str) + "-" + (areas.groupby(S.BEAT_ID).cumcount() + 1).astype(str)
     centres = _beat_centres(table[S.BEAT_ID].to_numpy(), geoms, set(areas[S.BEAT_ID]))
     areas["name"] = [
-        f"{n} blocks " + (_street_name(outline, streets) or _direction_name(outline, beat, centres))
+        f"{n} blocks "
+        + (area_street_name(outline, streets, reach_m=STREET_REACH_M) or _direction_name(outline, beat, centres))
         for n, outline, beat in zip(areas["blocks"], areas.geometry, areas[S.BEAT_ID], strict=True)
     ]
     return areas[[*AREA_COLUMNS, "geometry"]]
@@ -190,24 +192,6 @@ def _direction_name(outline: shapely.Geometry, beat: str, centres: pd.DataFrame)
         return f"in the middle of beat {beat}"
     sector = round(math.degrees(math.atan2(dy, dx)) / 45) % 8
     return f"{_DIRECTIONS[sector]} of beat {beat}"
-
-
-def _street_name(outline: shapely.Geometry, streets: gpd.GeoDataFrame | None) -> str | None:
-    """ "around A and B": the two named streets with the most length in or along the area; None without any."""
-    if streets is None or len(streets) == 0:
-        return None
-    reach = outline.buffer(STREET_REACH_M)
-    near = streets.iloc[streets.sindex.query(reach, predicate="intersects")]
-    near = near[near["name"].notna() & (near["name"].astype(str).str.strip() != "")]
-    if near.empty:
-        return None
-    length = pd.Series(
-        shapely.length(shapely.intersection(near.geometry.to_numpy(), reach)),
-        index=near["name"].astype(str).str.strip().to_numpy(),
-    )
-    ranked = length.groupby(level=0).sum().sort_index().sort_values(ascending=False, kind="stable")
-    names = list(ranked.index[:2])
-    return "along " + names[0] if len(names) == 1 else f"around {names[0]} and {names[1]}"
 
 
 def neglected_areas_from_store(
