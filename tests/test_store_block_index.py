@@ -43,8 +43,9 @@ def test_areas_keep_their_index_and_an_import_uses_it(url, tmp_path, settings, m
     monkeypatch.setattr(block_index, "build_block_index", no_build)
     found = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
     assert found.blocks_key == blocks_key(blocks) and found.n_blocks == len(blocks)
-    summary = import_rows(engine, tmp_path, ["2026-03-02T10:00,41.8800,-87.6300,foot_patrol"], settings=settings)
-    assert summary.imported == 1
+    # A point on block A of the test city (an import whose every point is outside the beats now fails).
+    summary = import_rows(engine, tmp_path, ["2026-03-02T10:00,41.87596,-87.63631,foot_patrol"], settings=settings)
+    assert summary.imported == 1 and summary.outside == 0
     engine.dispose()
 
 
