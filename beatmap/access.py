@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from beatmap.imports import UndoResult
     from beatmap.privacy import PublicAggregates
     from beatmap.routing.route import Route
+    from beatmap.streets import StreetsLoad
 
 __all__ = [
     "NO_BEATS",
@@ -121,7 +122,7 @@ def visible_beats(user: User | None, all_beats: Iterable[str]) -> list[str]:
     AccessError
         For the public and administrators, who see no coverage data.
     """
-    require(user, *_DATA_ROLES, what="coverage data")
+    user = require(user, *_DATA_ROLES, what="coverage data")
     if user.all_beats:
         return list(dict.fromkeys(all_beats))
     mine = set(user.beats)
@@ -146,7 +147,7 @@ def check_beat(user: User | None, beat_id: str, *, what: str) -> str:
         For the public and administrators, and for a beat not assigned to the
         user; the message names the user's beats.
     """
-    require(user, *_DATA_ROLES, what=what)
+    user = require(user, *_DATA_ROLES, what=what)
     if user.all_beats or beat_id in user.beats:
         return beat_id
     if not user.beats:
@@ -300,6 +301,7 @@ def log_visit_as(
     InputError
         As :func:`beatmap.visits.log_visit`.
     """
+    user = require(user, *_DATA_ROLES, what="logging visits")
     check_beat(user, beat_id, what="logging visits")
     return visits.log_visit(
         engine,
@@ -339,7 +341,7 @@ def edit_visit_as(
     AccessError
         When ``user`` may not change this visit, or it is (or would move) outside their beats.
     """
-    require(user, *_DATA_ROLES, what="correcting visits")
+    user = require(user, *_DATA_ROLES, what="correcting visits")
     return visits.edit_visit(
         engine,
         event_id,
@@ -357,7 +359,7 @@ def delete_visit_as(
     engine: Engine, user: User | None, event_id: int, *, settings: Settings, now: datetime | None = None
 ) -> None:
     """:func:`beatmap.visits.delete_visit` by a signed-in officer or supervisor, within their beats."""
-    require(user, *_DATA_ROLES, what="deleting visits")
+    user = require(user, *_DATA_ROLES, what="deleting visits")
     visits.delete_visit(
         engine,
         event_id,
@@ -389,7 +391,7 @@ def export(engine: Engine, user: User | None, build: Callable[[], str], *, file_
     file_name, rows, what : str, int, str
         The file offered, how many rows it holds and what it shows (for the log).
     """
-    require(user, SUPERVISOR, what="exports")
+    user = require(user, SUPERVISOR, what="exports")
     text = build()
     audit.record(engine, actor=user.name, action="export", target=file_name, details={"what": what, "rows": rows})
     return text
@@ -542,7 +544,7 @@ def require_all_beats(user: User | None, *, what: str) -> User:
     return who
 
 
-def load_streets_as(engine: Engine, user: User | None, path: str | Path, *, crs: str | None = None) -> dict:
+def load_streets_as(engine: Engine, user: User | None, path: str | Path, *, crs: str | None = None) -> StreetsLoad:
     """:func:`beatmap.streets.load_streets` for a supervisor of all beats, audited under their name."""
     from beatmap.streets import load_streets
 
@@ -610,7 +612,7 @@ def read_audit_for(
 
 def export_audit_log(engine: Engine, user: User | None, entries: pd.DataFrame, *, file_name: str) -> str:
     """Audit entries as CSV for an administrator; the download itself is audited."""
-    require(user, ADMIN, what="the audit log")
+    user = require(user, ADMIN, what="the audit log")
     text = audit.audit_csv(entries)
     audit.record(engine, actor=user.name, action="audit.export", target=file_name, details={"rows": len(entries)})
     return text

@@ -421,8 +421,8 @@ def add_user(
     """
     who = _acting(actor)
     clean, role = _normal_name(name), _check_role(role)
-    generated = None if password else generate_password(name=clean)
-    secret = password or generated
+    secret = password or generate_password(name=clean)
+    generated = None if password else secret
     check_password(secret, name=clean)
     mail = _clean_email(email)
     officer = (officer_id or "").strip() or (clean if role == OFFICER else None)
@@ -444,7 +444,7 @@ def add_user(
                     "officer, so that nobody can change another person's visits."
                 )
         wanted = _clean_beats(conn, beats)
-        user_id = conn.execute(
+        inserted = conn.execute(
             insert(_U).values(
                 name=clean,
                 email=mail,
@@ -456,7 +456,9 @@ def add_user(
                 failed_attempts=0,
                 created_at=_now(now),
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None  # an INSERT of one row always has its primary key
+        user_id = inserted[0]
         if wanted:
             conn.execute(insert(store.user_beats), [{"user_id": user_id, BEAT_ID: b} for b in wanted])
         store.record_audit(
@@ -473,7 +475,9 @@ def add_user(
                 "password": "generated" if generated else "chosen",
             },
         )
-        user = _user_from_row(conn, _row(conn, clean))
+        row = _row(conn, clean)
+        assert row is not None  # inserted above, in this transaction
+        user = _user_from_row(conn, row)
     return user, generated
 
 
@@ -512,12 +516,13 @@ def set_password(
     who = _acting(actor)
     with store.transaction(engine) as conn:
         row = _existing(conn, name)
-        generated = None if password else generate_password(name=row["name"])
-        check_password(password or generated, name=row["name"])
+        secret = password or generate_password(name=row["name"])
+        generated = None if password else secret
+        check_password(secret, name=row["name"])
         conn.execute(
             update(_U)
             .where(_U.c.user_id == row["user_id"])
-            .values(password_hash=hash_password(password or generated), failed_attempts=0, locked_until=None)
+            .values(password_hash=hash_password(secret), failed_attempts=0, locked_until=None)
         )
         end_sessions_of(conn, row["user_id"])  # a new password ends every session begun with the old one
         conn.execute(
@@ -686,7 +691,7 @@ def _attempt(
         audit("sign_in.refused", reason="disabled")
         return f"the account {row['name']} is disabled; ask an administrator."
     conn.execute(delete(throttle).where(here))
-    values = {"failed_attempts": 0, "locked_until": None, "last_sign_in": now}
+    values: dict[str, object] = {"failed_attempts": 0, "locked_until": None, "last_sign_in": now}
     if _hasher().check_needs_rehash(row["password_hash"]):
         values["password_hash"] = hash_password(password)
     conn.execute(update(_U).where(_U.c.user_id == row["user_id"]).values(**values))
@@ -725,8 +730,8 @@ def _count_client_failure(conn: Connection, key: str, client: str, *, now: datet
     throttle = store.sign_in_failures
     expired = throttle.c.locked_until.is_not(None) & (throttle.c.locked_until <= now)
     dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(throttle).values(name_key=key, client=client, failed_attempts=1, locked_until=None)
-    statement = statement.on_conflict_do_update(
+    inserting = dialect_insert(throttle).values(name_key=key, client=client, failed_attempts=1, locked_until=None)
+    statement = inserting.on_conflict_do_update(
         index_elements=["name_key", "client"],
         set_={
             "failed_attempts": case((expired, 1), else_=throttle.c.failed_attempts + 1),

@@ -15,6 +15,7 @@ share it (a bridge over a street, without a shared node, stays apart).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -157,7 +158,43 @@ def _ids(layer: gpd.GeoDataFrame) -> pd.Series:
     return pd.Series(None, index=layer.index, dtype=object)
 
 
-def load_streets(engine: Engine, path: str | Path, *, crs: CRS | str | None = None, actor: str = "library") -> dict:
+@dataclass(frozen=True)
+class StreetsLoad:
+    """What :func:`load_streets` stored: the summary of :func:`streets_from_file`, ``in_beats`` and ``batch_id``.
+
+    Attributes
+    ----------
+    file : str
+        The file read.
+    features, kept, segments, not_walkable, rejected : int
+        Features read, features kept, segments written, features dropped by
+        their OSM tags and features refused; ``kept + not_walkable + rejected
+        == features``.
+    reasons : dict of str to int
+        The features not walkable, counted by reason.
+    rejected_features : dict of int to str
+        The reason each refused feature (numbered from 1) was refused.
+    in_beats : int
+        Segments that touch a beat.
+    batch_id : int
+        The load's batch in the store.
+    """
+
+    file: str
+    features: int
+    kept: int
+    segments: int
+    not_walkable: int
+    reasons: dict[str, int]
+    rejected: int
+    rejected_features: dict[int, str]
+    in_beats: int
+    batch_id: int
+
+
+def load_streets(
+    engine: Engine, path: str | Path, *, crs: CRS | str | None = None, actor: str = "library"
+) -> StreetsLoad:
     """Read a street network and store it in the analysis CRS, replacing any loaded before.
 
     Beats and blocks must be loaded first: the streets are stored in their
@@ -166,7 +203,7 @@ def load_streets(engine: Engine, path: str | Path, *, crs: CRS | str | None = No
 
     Returns
     -------
-    dict
+    StreetsLoad
         The summary of :func:`streets_from_file`, plus ``in_beats`` (segments
         that touch a beat) and ``batch_id``.
 
@@ -197,7 +234,7 @@ def load_streets(engine: Engine, path: str | Path, *, crs: CRS | str | None = No
             "Check that it is the right city, and its CRS (--crs)."
         )
     with store.transaction(engine) as conn:
-        summary["batch_id"] = store.add_batch(
+        batch_id = store.add_batch(
             conn,
             what="streets",
             source=Path(path).name,
@@ -213,7 +250,18 @@ def load_streets(engine: Engine, path: str | Path, *, crs: CRS | str | None = No
             details={k: summary[k] for k in ("segments", "not_walkable", "rejected", "in_beats")},
         )
         store.bump_version(conn)
-    return summary
+    return StreetsLoad(
+        file=summary["file"],
+        features=summary["features"],
+        kept=summary["kept"],
+        segments=summary["segments"],
+        not_walkable=summary["not_walkable"],
+        reasons=summary["reasons"],
+        rejected=summary["rejected"],
+        rejected_features=summary["rejected_features"],
+        in_beats=summary["in_beats"],
+        batch_id=batch_id,
+    )
 
 
 def map_streets_from_store(engine: Engine, *, beat_id: str | None = None, margin_m: float = 150.0) -> dict:
@@ -268,17 +316,16 @@ def street_graph(streets: gpd.GeoDataFrame) -> nx.Graph:
     return graph
 
 
-def streets_text(summary: dict) -> str:
+def streets_text(summary: StreetsLoad) -> str:
     """A :func:`load_streets` summary as plain text: every feature accounted for."""
     lines = [
-        f"{summary['file']}: {summary['features']:,} features read",
-        f"  kept         {summary['kept']:,}  ({summary['segments']:,} segments, {summary.get('in_beats', 0):,} "
-        "touching a beat)",
-        f"  not walkable {summary['not_walkable']:,}",
+        f"{summary.file}: {summary.features:,} features read",
+        f"  kept         {summary.kept:,}  ({summary.segments:,} segments, {summary.in_beats:,} touching a beat)",
+        f"  not walkable {summary.not_walkable:,}",
     ]
-    lines += [f"      {count:,} x {reason}" for reason, count in summary["reasons"].items()]
-    lines.append(f"  rejected     {summary['rejected']:,}")
-    rejected = list(summary["rejected_features"].items())
+    lines += [f"      {count:,} x {reason}" for reason, count in summary.reasons.items()]
+    lines.append(f"  rejected     {summary.rejected:,}")
+    rejected = list(summary.rejected_features.items())
     lines += [f"      feature {feature}: {reason}" for feature, reason in rejected[:20]]
     if len(rejected) > 20:
         lines.append(f"      ... and {len(rejected) - 20:,} more")

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import SupportsFloat, SupportsIndex
 
 import geopandas as gpd
 import numpy as np
@@ -74,6 +76,26 @@ def app_fingerprint(client_token: str) -> str:
     return id_fingerprint(APP_SOURCE, client_token)
 
 
+@dataclass(frozen=True)
+class BlockHit:
+    """The block a point is assigned to (see :func:`block_at`).
+
+    Attributes
+    ----------
+    block_id, beat_id : str
+        The block and its beat.
+    snapped : bool
+        True when the point was moved from a street gap onto the block.
+    distance_m : float
+        How far it was moved, in metres (0 inside the block).
+    """
+
+    block_id: str
+    beat_id: str
+    snapped: bool
+    distance_m: float
+
+
 def block_at(
     engine: Engine | Connection,
     *,
@@ -82,7 +104,7 @@ def block_at(
     settings: Settings,
     beat_id: str | None = None,
     blocks: gpd.GeoDataFrame | None = None,
-) -> dict | None:
+) -> BlockHit | None:
     """The block a point is assigned to, as a logged visit there would be.
 
     Parameters
@@ -106,7 +128,7 @@ def block_at(
 
     Returns
     -------
-    dict or None
+    BlockHit or None
         ``block_id``, ``beat_id``, ``snapped`` (moved from a street gap) and
         ``distance_m``; None when the point is farther than ``snap_m`` from
         every block (of the beat, when ``beat_id`` is given) or inside
@@ -140,12 +162,12 @@ def block_at(
         and _in_another_beat(engine, blocks.crs, lat=lat, lon=lon, beat_id=beat_id, settings=settings)
     ):
         return None
-    return {
-        S.BLOCK_ID: str(found[S.BLOCK_ID]),
-        S.BEAT_ID: str(found[S.BEAT_ID]),
-        "snapped": bool(found["snapped"]),
-        "distance_m": float(found["distance_m"]),
-    }
+    return BlockHit(
+        block_id=str(found[S.BLOCK_ID]),
+        beat_id=str(found[S.BEAT_ID]),
+        snapped=bool(found["snapped"]),
+        distance_m=float(found["distance_m"]),
+    )
 
 
 def _in_another_beat(
@@ -156,7 +178,7 @@ def _in_another_beat(
     Such a point is in the other beat, not in a street gap of this one: it is not snapped onto this beat.
     """
     beats = store.read_beats(engine)
-    x, y = transform_xy([lon], [lat], WGS84, CRS(crs))
+    x, y = transform_xy(np.array([lon]), np.array([lat]), WGS84, CRS(crs))
     here = shapely.Point(float(x[0]), float(y[0]))
     mine = beats[S.BEAT_ID] == beat_id
     if shapely.dwithin(beats.geometry[mine].to_numpy(), here, settings.edge_tolerance_m).any():
@@ -252,7 +274,9 @@ def log_visit(
         with store.transaction(engine) as conn:
             batch_id = _app_batch(conn, when=now, settings=settings)
             result = conn.execute(store.events.insert().values(batch_id=batch_id, **record))
-            event_id = int(result.inserted_primary_key[0])
+            inserted = result.inserted_primary_key
+            assert inserted is not None  # an INSERT of one row always has its primary key
+            event_id = int(inserted[0])
             store.record_audit(
                 conn,
                 actor=actor or values["officer_id"],
@@ -451,9 +475,16 @@ def _now(now: datetime | None) -> datetime:
     return now
 
 
+def _as_float(value: object) -> float:
+    """``float(value)`` of a value not checked yet; raises TypeError or ValueError as :func:`float` does."""
+    if isinstance(value, str | bytes | bytearray | SupportsFloat | SupportsIndex):
+        return float(value)
+    raise TypeError(f"float() argument must be a string or a real number, not {type(value).__name__!r}")
+
+
 def _check_point(lat: object, lon: object) -> None:
     try:
-        ok = -90 <= float(lat) <= 90 and -180 <= float(lon) <= 180
+        ok = -90 <= _as_float(lat) <= 90 and -180 <= _as_float(lon) <= 180
     except (TypeError, ValueError):
         ok = False
     if not ok:
@@ -539,7 +570,7 @@ def _checked(
         problems.append(f"time {local:%Y-%m-%d %H:%M} is in the future; give when the visit happened")
     if duration_min is not None:
         try:
-            minutes = float(duration_min)
+            minutes = _as_float(duration_min)
         except (TypeError, ValueError):
             minutes = float("nan")
         if not 0 < minutes <= 24 * 60:
@@ -549,14 +580,15 @@ def _checked(
         problems.append(f"note: {len(text)} characters; keep it under {MAX_NOTE}")
     if problems:
         raise InputError("The visit was not saved:\n" + "\n".join(f"  - {p}" for p in problems))
+    assert isinstance(occurred_at, datetime)  # checked above: a problem otherwise
     return {
         "officer_id": officer,
-        "lat": float(lat),
-        "lon": float(lon),
+        "lat": _as_float(lat),
+        "lon": _as_float(lon),
         "kind": kind,
         "subtype": subtype,
         "occurred_at": occurred_at.astimezone(UTC),
-        "duration_min": None if duration_min is None else float(duration_min),
+        "duration_min": None if duration_min is None else _as_float(duration_min),
         "notes": text,
     }
 
@@ -577,7 +609,7 @@ def _assignment(
             f"place {lat:.6f},{lon:.6f} is not on any block of the beats (nothing within "
             f"{settings.snap_m:g} m); place the visit on the block you visited."
         )
-    return found
+    return asdict(found)
 
 
 def _event_id_of(engine: Engine, fingerprint: str) -> int | None:

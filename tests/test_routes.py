@@ -184,7 +184,7 @@ def test_streets_in_any_crs_give_the_same_walk(tmp_path, crs, fast):
     engine = store.open_store(db)
     street_grid().to_crs(crs).to_file(tmp_path / "streets.gpkg")
     summary = load_streets(engine, tmp_path / "streets.gpkg")
-    assert summary["segments"] == summary["in_beats"] == 22
+    assert summary.segments == summary.in_beats == 22
     route = route_from_store(engine, beat_id="A", start=lat_lon(0, 0), minutes=60, settings=fast, seed=3)
     assert not route.straight_line and len(route.stops) == 3
     # The three blocks meet at the corner 283 m from the start: 400 m there along the streets, the last block
@@ -233,7 +233,7 @@ def test_the_planner_matches_brute_force_on_a_small_grid(fast):
     for size in range(1, 6):
         for combo in itertools.permutations(range(8), size):
             legs = [0, *(k + 2 for k in combo), 1]
-            minutes = sum(walk["distance"][a, b] for a, b in zip(legs, legs[1:])) / 75 + 10 * size
+            minutes = sum(walk.distance[a, b] for a, b in zip(legs, legs[1:])) / 75 + 10 * size
             if minutes <= 50:
                 best = max(best, sum(priorities[k] for k in combo))
     assert route.priority == pytest.approx(best)

@@ -17,7 +17,7 @@ from beatmap.errors import AccessError, InputError
 from beatmap.metrics import Window
 from beatmap.report import block_coverage
 from beatmap.settings import Settings
-from beatmap.visits import block_at, delete_visit, edit_visit, log_visit, own_visits, week_start
+from beatmap.visits import BlockHit, block_at, delete_visit, edit_visit, log_visit, own_visits, week_start
 from tests.conftest import X0, Y0, load_two_beats
 
 #: The edit window counts from when a visit was logged (the real clock), so these tests run on it.
@@ -62,7 +62,7 @@ def test_a_visit_is_saved_on_its_block_and_counts_at_once(areas, settings):
     event_id = log(areas, settings, x=250, y=120, duration_min=15, note="Talked with the block club")
     row = event(areas, event_id)
     assert (row["block_id"], row["beat_id"], row["source"], row["kind"]) == (
-        block_at(areas, lat=row["lat"], lon=row["lon"], settings=settings)["block_id"], "A", "app", "community_visit")
+        block_at(areas, lat=row["lat"], lon=row["lon"], settings=settings).block_id, "A", "app", "community_visit")
     assert row["subtype"] == "porch visit" and row["duration_min"] == 15 and row["officer_id"] == "O7"
     assert row["occurred_at"] == NOW - timedelta(hours=1)
     assert store.store_version(areas) == version + 1
@@ -73,7 +73,7 @@ def test_a_visit_is_saved_on_its_block_and_counts_at_once(areas, settings):
 
 def test_a_tap_in_a_street_gap_snaps_to_the_nearest_block(areas, settings):
     found = block_at(areas, lat=lat_lon(200, -5)[0], lon=lat_lon(200, -5)[1], settings=settings)
-    assert found["snapped"] and found["distance_m"] == pytest.approx(5, abs=0.1)
+    assert found.snapped and found.distance_m == pytest.approx(5, abs=0.1)
     event_id = log(areas, settings, x=200, y=-5)
     assert event(areas, event_id)["snapped"]
 
@@ -89,19 +89,19 @@ def test_a_beats_visit_is_placed_among_that_beats_blocks_only(areas, settings, m
     monkeypatch.setattr(store, "read_blocks", lambda engine, beat_id=None: asked.append(beat_id) or read_blocks(
         engine, beat_id=beat_id))
     inside = block_at(areas, **at(250, 150), settings=settings, beat_id="A")
-    assert (inside["block_id"], inside["snapped"]) == ("A_r1c2", False)
+    assert (inside.block_id, inside.snapped) == ("A_r1c2", False)
     assert asked == ["A"]  # one beat's blocks, not the whole city's
     # On the edge between the beats: the chosen beat's block (every block, as an import: the lower id).
-    assert block_at(areas, **at(400, 100), settings=settings, beat_id="B")["block_id"] == "B_r1c3"
-    assert block_at(areas, **at(400, 100), settings=settings, beat_id="A")["block_id"] == "A_r1c2"
-    assert block_at(areas, **at(400, 100), settings=settings)["block_id"] == "A_r1c2"
+    assert block_at(areas, **at(400, 100), settings=settings, beat_id="B").block_id == "B_r1c3"
+    assert block_at(areas, **at(400, 100), settings=settings, beat_id="A").block_id == "A_r1c2"
+    assert block_at(areas, **at(400, 100), settings=settings).block_id == "A_r1c2"
     # In the street gap south of beat A: snapped onto A, but too far from every block of B.
     south = block_at(areas, **at(200, -5), settings=settings, beat_id="A")
-    assert south["snapped"] and south["distance_m"] == pytest.approx(5, abs=0.1)
+    assert south.snapped and south.distance_m == pytest.approx(5, abs=0.1)
     assert block_at(areas, **at(200, -5), settings=settings, beat_id="B") is None
     # 5 m inside beat B is in beat B, not a street gap of A, though A's block is within snap_m.
     assert block_at(areas, **at(405, 100), settings=settings, beat_id="A") is None
-    assert block_at(areas, **at(405, 100), settings=settings, beat_id="B")["block_id"] == "B_r1c3"
+    assert block_at(areas, **at(405, 100), settings=settings, beat_id="B").block_id == "B_r1c3"
     with pytest.raises(InputError, match="beat 'Z': no such beat"):
         block_at(areas, **at(250, 150), settings=settings, beat_id="Z")
 
@@ -114,7 +114,7 @@ def test_block_at_takes_a_cached_frame_instead_of_reading_the_store(areas, setti
 
     monkeypatch.setattr(store, "read_blocks", no_store_read)
     found = block_at(areas, **at(250, 150), settings=settings, beat_id="A", blocks=beat_a)
-    assert found == {"block_id": "A_r1c2", "beat_id": "A", "snapped": False, "distance_m": 0.0}
+    assert found == BlockHit(block_id="A_r1c2", beat_id="A", snapped=False, distance_m=0.0)
     assert block_at(areas, **at(650, 150), settings=settings, beat_id="A", blocks=beat_a) is None
 
 

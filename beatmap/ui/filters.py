@@ -105,7 +105,7 @@ def sidebar_filters(settings: Settings, default_window: tuple[date, date]) -> Fi
     kinds = side.multiselect(
         "Activity",
         list(S.KINDS),
-        format_func=KIND_LABELS.get,
+        format_func=KIND_LABELS.__getitem__,
         key=_persistent("f_kinds", list(S.KINDS)),
         on_change=_save,
         args=("f_kinds",),

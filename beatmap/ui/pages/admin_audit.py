@@ -38,7 +38,7 @@ left, middle, right = st.columns([2, 2, 3])
 today = date.today()
 days = left.date_input("Days", (today - timedelta(days=30), today), key="audit_days")
 actor = middle.text_input("Who", key="audit_actor", placeholder="an account name, or cli:<user>")
-action = right.selectbox("What", list(ACTIONS), format_func=ACTIONS.get, key="audit_action")
+action = right.selectbox("What", list(ACTIONS), format_func=ACTIONS.__getitem__, key="audit_action")
 if not isinstance(days, tuple | list) or len(days) != 2:
     st.info("Pick the last day of the range too.")
     st.stop()

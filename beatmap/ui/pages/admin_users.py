@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import streamlit as st
 
 from beatmap import accounts, store
@@ -12,12 +15,16 @@ from beatmap.ui import auth, data
 from beatmap.ui.safe import md_escape
 
 st.title("Users")
-user = auth.require_page("users")
+signed_in = auth.require_page("users")
+assert signed_in is not None  # the page is for administrators: require_page stopped it for the public
+user = signed_in
 engine = data.get_engine()
 beat_ids = store.read_beats(engine)[S.BEAT_ID].tolist()
 
+T = TypeVar("T")
 
-def attempt(change, done: str) -> object:
+
+def attempt(change: Callable[[], T], done: str) -> T | None:
     """Run an account change; say what happened, or why it was refused."""
     try:
         result = change()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from beatmap import access, basemap, naming
@@ -41,14 +43,16 @@ if not data.has_areas(engine):
     st.stop()
 
 url, v = str(engine.url), data.version(engine)
-filters = sidebar_filters(settings, data.default_window(engine, url, v))
-if filters is None:
+chosen_filters = sidebar_filters(settings, data.default_window(engine, url, v))
+if chosen_filters is None:
     st.stop()
+filters = chosen_filters  # narrowed for the callables below, which run at a click
 blocks = data.blocks(engine, url, v)
 street_names = data.street_names(engine, url, v)
 activity = filters.apply(data.activity(engine, url, v, settings.timezone))
 pairs = data.neighbours(engine, url, v)
 cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings, neighbours=pairs)
+assert user is not None  # block_coverage_for refuses the public
 if cov.empty:
     st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
@@ -299,7 +303,7 @@ with st.expander("Export"):
 
     who = auth.at_click(engine, settings)  # the user as they are at the click: demoted or signed out gets nothing
 
-    def audited(build, file_name: str, what: str, rows: int | None = None):
+    def audited(build: Callable[[], str], file_name: str, what: str, rows: int | None = None) -> Callable[[], str]:
         """The download's callable: checks the role and records the export when the file is made."""
         return lambda: access.export(
             engine, who(), build, file_name=file_name, rows=len(table) if rows is None else rows, what=what

@@ -21,6 +21,7 @@ TOKEN, POINT, LAST_TAP, SAVED = "visit-token", "visit-point", "visit-last-tap", 
 
 st.title("Log a visit")
 user = auth.require_page("log_visit")  # visits are logged on the user's own beats, under their officer id
+assert user is not None  # the page is for officers and supervisors: require_page stopped it for the public
 engine, settings = data.get_engine(), data.get_settings()
 if not data.has_areas(engine):
     st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
@@ -63,8 +64,8 @@ else:
             f"That place is outside beat {md_escape(beat)}; tap inside the block you visited, or choose its beat."
         )
     else:
-        moved = f" (moved {found['distance_m']:.0f} m from the street onto it)" if found["snapped"] else ""
-        st.success(f"Block **{md_escape(found[S.BLOCK_ID])}**, beat {md_escape(found[S.BEAT_ID])}{moved}")
+        moved = f" (moved {found.distance_m:.0f} m from the street onto it)" if found.snapped else ""
+        st.success(f"Block **{md_escape(found.block_id)}**, beat {md_escape(found.beat_id)}{moved}")
 
 now = datetime.now(settings.zone)
 with st.form("visit"):
@@ -76,7 +77,7 @@ with st.form("visit"):
     duration = st.number_input("Minutes on the block (optional)", min_value=0, max_value=1440, value=0, step=5)
     note = st.text_area("Note (optional)", max_chars=2000)
     saved = st.form_submit_button("Save", type="primary", disabled=found is None, width="stretch")
-if saved and found is not None:
+if saved and found is not None and point is not None:  # a block is found only for a placed point
     try:
         event_id = log_visit_as(
             engine,
@@ -96,7 +97,7 @@ if saved and found is not None:
         st.error(md_escape(exc))
     else:
         st.session_state.pop(POINT, None)  # the next visit starts with a new tap
-        st.session_state[SAVED] = f"Saved visit {event_id} on block {md_escape(found[S.BLOCK_ID])}."
+        st.session_state[SAVED] = f"Saved visit {event_id} on block {md_escape(found.block_id)}."
         st.rerun()  # the map above was drawn before the save: draw it again with the new visit
 if SAVED in st.session_state:
     st.success(st.session_state.pop(SAVED))
@@ -132,7 +133,8 @@ else:
                 int(r.event_id): f"{r.event_id}: {r.occurred_at}, {r.kind}, block {r.block_id}"
                 for r in logged.itertuples()
             }
-            chosen = st.selectbox("Visit", list(labels), format_func=labels.get)
+            chosen = st.selectbox("Visit", list(labels), format_func=labels.__getitem__)
+            assert chosen is not None  # the list of visits is not empty
             row = logged.set_index("event_id").loc[chosen]
             types = ["—", *settings.visit_subtypes]
             fixed_type = st.selectbox(

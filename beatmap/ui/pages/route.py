@@ -12,7 +12,7 @@ from beatmap.neglect import neglected_areas
 from beatmap.render import route_map
 from beatmap.routing.landmarks import landmarks_near
 from beatmap.routing.output import route_card_html, route_to_gpx
-from beatmap.routing.route import default_seed
+from beatmap.routing.route import Route, default_seed
 from beatmap.streets import map_streets_from_store
 from beatmap.ui import auth, data, mapview, officer
 from beatmap.ui.safe import md_escape
@@ -83,7 +83,7 @@ if st.button("Plan the route", type="primary"):
     except BeatmapError as exc:
         st.session_state.pop(key, None)
         st.error(md_escape(exc))
-route = st.session_state.get(key)
+route: Route | None = st.session_state.get(key)
 
 streets = data.street_lines(engine, url, v, beat)
 stop_names = data.street_names(engine, url, v).dropna().to_dict()
@@ -95,6 +95,7 @@ if tap is not None and tap != tapped:
         st.rerun()
 
 if route is not None:
+    planned = route  # a Route, for the files made at a click below
     if route.straight_line:
         st.warning("No street network is loaded: these are straight-line estimates, and real walks are longer.")
     st.subheader(
@@ -125,14 +126,14 @@ if route is not None:
 
     def card() -> str:
         around = map_streets_from_store(engine, beat_id=beat, margin_m=400.0)
-        return route_card_html(route, stop_names=stop_names, landmarks=settings.landmarks, streets=around)
+        return route_card_html(planned, stop_names=stop_names, landmarks=settings.landmarks, streets=around)
 
     a.download_button(
         "Download GPX",
         lambda: route_file(
             engine,
             who(),
-            lambda: route_to_gpx(route, stop_names=stop_names),
+            lambda: route_to_gpx(planned, stop_names=stop_names),
             beat_id=beat,
             file_name=gpx_name,
             what="GPX",
