@@ -19,7 +19,7 @@ import csv
 import hashlib
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -417,6 +417,7 @@ def check_columns(raw: pd.DataFrame, mapping: Mapping, *, source: str) -> list[s
     mapping, _ = resolve_columns(mapping, list(raw.columns))
     needed = {mapping.source_column(S.OCCURRED_AT)}
     if mapping.x:
+        assert mapping.y is not None  # the mapping's checks require x and y together
         needed |= {mapping.x, mapping.y}
     else:
         needed |= {mapping.source_column(S.LAT), mapping.source_column(S.LON)}
@@ -656,9 +657,16 @@ def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None, zone: 
     return out, present & out.isna()
 
 
-def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tuple[pd.Series, pd.Series]:
+def _coordinates(
+    raw: pd.DataFrame,
+    mapping: Mapping,
+    col: Callable[[str], pd.Series],
+    reject: Callable[..., None],
+    bounds: tuple[float, float, float, float] | None,
+) -> tuple[pd.Series, pd.Series]:
     """Longitude and latitude in WGS84, rejecting unusable coordinates row by row."""
     if mapping.x:
+        assert mapping.y is not None  # the mapping's checks require x and y together
         xs, ys = raw[mapping.x].str.strip(), raw[mapping.y].str.strip()
         names = (mapping.x, mapping.y)
     else:
@@ -715,13 +723,15 @@ def _coordinates(raw: pd.DataFrame, mapping: Mapping, col, reject, bounds) -> tu
     return lon, lat
 
 
-def _inside(lon, lat, bounds: tuple[float, float, float, float]) -> np.ndarray:
+def _inside(
+    lon: pd.Series | np.ndarray, lat: pd.Series | np.ndarray, bounds: tuple[float, float, float, float]
+) -> np.ndarray:
     west, south, east, north = bounds
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     return (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
 
 
-def _kinds(raw: pd.DataFrame, mapping: Mapping, col) -> pd.Series:
+def _kinds(raw: pd.DataFrame, mapping: Mapping, col: Callable[[str], pd.Series]) -> pd.Series:
     """The canonical kind of each row, or missing where no rule or value gives one."""
     if mapping.kind_rules or mapping.kind_default is not None:
         kind = pd.Series(mapping.kind_default, index=raw.index, dtype=object)

@@ -17,6 +17,7 @@ import itertools
 import math
 import pathlib
 from dataclasses import dataclass
+from typing import cast
 
 import geopandas
 import numpy as np
@@ -631,8 +632,8 @@ def _block_corners(vertices: FloatArray, boxes: IntArray) -> tuple[FloatArray, I
     """
     corners, beat_of_block = [], []
     for beat, (row0, row1, col0, col1) in enumerate(boxes):
-        rows, cols = np.meshgrid(np.arange(row0, row1), np.arange(col0, col1), indexing="ij")
-        rows, cols = rows.ravel(), cols.ravel()
+        row_grid, col_grid = np.meshgrid(np.arange(row0, row1), np.arange(col0, col1), indexing="ij")
+        rows, cols = row_grid.ravel(), col_grid.ravel()
         corners.append(
             np.stack(
                 [
@@ -980,12 +981,16 @@ def _simulate_events(
         preference * foot[block_of] * open_to_visits,
         np.sqrt(preference) * visit[block_of] * open_to_visits,
     )
-    officer_counts = np.stack(
-        [
-            np.bincount(on_duty.ravel(), weights=expected[..., kind].ravel(), minlength=officer_beat.size)
-            for kind in (_FOOT, _VISIT)
-        ],
-        axis=1,
+    # bincount with weights gives floats; numpy's stubs say integers
+    officer_counts = cast(
+        FloatArray,
+        np.stack(
+            [
+                np.bincount(on_duty.ravel(), weights=expected[..., kind].ravel(), minlength=officer_beat.size)
+                for kind in (_FOOT, _VISIT)
+            ],
+            axis=1,
+        ),
     )
     weights, rates = _floor_visit_weights(weights, officer_counts, officer_of, block_of, block_offsets, planted < 0)
     scale = _typical_scale(rng, expected, rates, block_offsets)
@@ -1119,7 +1124,7 @@ def _cadence_events(
 
 def _choose(rng: np.random.Generator, cumulative: FloatArray) -> IntArray:
     """Draw one index per row of a table of cumulative probabilities."""
-    return (rng.random(cumulative.shape[0])[:, None] >= cumulative[:, :-1]).sum(axis=1)
+    return (rng.random((cumulative.shape[0],))[:, None] >= cumulative[:, :-1]).sum(axis=1)
 
 
 def _subtypes(rng: np.random.Generator, kind: IntArray, land_use: IntArray) -> IntArray:
@@ -1217,7 +1222,7 @@ def _event_times(
 def _text(codes: IntArray, labels: tuple[str, ...] | list[str] | np.ndarray) -> pd.array:
     """String array of labels picked by code; code -1 gives a missing value."""
     table = np.asarray(labels, dtype=object)
-    return pd.array(np.where(codes >= 0, table[np.maximum(codes, 0)], None), dtype="str")
+    return pd.array(np.where(codes >= 0, table[np.maximum(codes, 0)], np.array(None)), dtype="str")
 
 
 def _activity_frame(

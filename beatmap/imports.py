@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from beatmap import store
 from beatmap.errors import InputError
-from beatmap.ingest import ImportSummary, Progress, import_activity
+from beatmap.ingest import ImportSummary, Progress, import_activity, no_progress
 from beatmap.settings import Settings
 
 
@@ -112,7 +112,6 @@ def replace_import(
     See :func:`beatmap.ingest.import_activity` (``replace_feed=True``): a file
     that would save nothing leaves the feed as it was.
     """
-    kwargs = {"progress": progress} if progress is not None else {}
     return import_activity(
         engine,
         path,
@@ -123,7 +122,7 @@ def replace_import(
         actor=actor,
         file_name=file_name,
         replace_feed=True,
-        **kwargs,
+        progress=progress if progress is not None else no_progress,
     )
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from typing import cast
 
 import folium
 import geopandas as gpd
 import shapely
-from branca.element import Element
+from branca.element import Element, Figure
 from shapely.geometry import mapping, shape
 
 from beatmap.basemap import BeatLabels, beat_label_points
@@ -100,7 +101,7 @@ def public_map(
     ).add_to(m)
     BeatLabels(_beat_label_points(outlines)).add_to(m)
     if legend:
-        m.get_root().html.add_child(Element(public_legend_html(level_text)))
+        cast(Figure, m.get_root()).html.add_child(Element(public_legend_html(level_text)))
     return m
 
 
@@ -154,7 +155,7 @@ def round_coordinates(geometry: dict, decimals: int = COORD_DECIMALS) -> dict:
     def walk(value: object) -> object:
         if isinstance(value, list | tuple):
             return [walk(v) for v in value]
-        return round(float(value), decimals)
+        return round(float(cast(float, value)), decimals)
 
     return {"type": geometry["type"], "coordinates": walk(geometry["coordinates"])}
 

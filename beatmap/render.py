@@ -12,7 +12,7 @@ server (``asset_base``), never from a CDN.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 
 from beatmap import schema as S
@@ -211,7 +211,7 @@ class LegendFold(MacroElement):
 
 def add_legend(m: folium.Map) -> folium.Map:
     """Put the flag legend on a map, folded on phones (:func:`legend_html`, :class:`LegendFold`); returns the map."""
-    m.get_root().html.add_child(Element(legend_html()))
+    cast(Figure, m.get_root()).html.add_child(Element(legend_html()))
     LegendFold().add_to(m)
     return m
 
@@ -287,7 +287,7 @@ _FIXED_EDGES = {
 }
 
 
-def _formatter(measure: str):
+def _formatter(measure: str) -> Callable[[float], str]:
     if measure == "enforcement_share":
         return lambda v: f"{v:.0%}"
     return lambda v: f"{v:,.0f}"

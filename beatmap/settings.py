@@ -11,6 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from beatmap.errors import InputError
@@ -418,7 +419,7 @@ def read_settings(path: str | Path | None = None) -> Settings:
         default file means all defaults; a missing named file is an error.
     """
     explicit = path is not None
-    path = Path(path) if explicit else DEFAULT_SETTINGS_PATH
+    path = Path(path) if path is not None else DEFAULT_SETTINGS_PATH
     if not path.exists():
         if explicit:
             raise InputError(f"{path}: settings file not found. Check the path given to --settings or in ${ENV_VAR}.")
@@ -427,7 +428,7 @@ def read_settings(path: str | Path | None = None) -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a valid TOML file ({exc}). Fix the syntax and try again.") from exc
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     problems: list[str] = []
     for section, body in raw.items():
         if section in _TABLES:  # name = [a, b] tables

@@ -281,7 +281,8 @@ def _check_rules(folder: Path, manifest: dict, *, min_count: int, delay_days: in
     problems = []
     if manifest.get("format") != FORMAT:
         problems.append(f"{where}: format is {manifest.get('format')!r}, not {FORMAT!r}; publish it again.")
-    rules = manifest.get("rules") if isinstance(manifest.get("rules"), dict) else {}
+    raw_rules = manifest.get("rules")
+    rules: dict = raw_rules if isinstance(raw_rules, dict) else {}
     if not isinstance(rules.get("min_count"), int) or rules["min_count"] < min_count:
         problems.append(
             f"{where}: built with counts suppressed below {rules.get('min_count')!r}; the rules "

@@ -135,7 +135,7 @@ def large_rows(engine, city, *, rng, settings: Settings, starts: int, time_limit
             others = [route_from_store(engine, beat_id=beat_id, start=start, minutes=MINUTES, settings=settings,
                                        seed=seed, window=window, time_limit_s=time_limit)
                       for seed in (2, 3)]
-            walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start)["distance"],
+            walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start).distance,
                                 speed=speed)
             pri = candidates["priority"].to_numpy(dtype=float)
             rows.append({
@@ -166,14 +166,14 @@ def small_rows(engine, city, *, rng, settings: Settings, count: int, time_limit:
         beat_m = store.read_beats(engine).set_index("beat_id").geometry[beat_id]
         streets = store.read_streets(engine, bounds=beat_m.buffer(STREET_MARGIN_M).bounds)
         # Blocks within about 600 m of the start, so that several fit in an hour and the order matters.
-        start_m = walking_distances(pool.iloc[:1], None, start=start, end=start)["xy"][0]
+        start_m = walking_distances(pool.iloc[:1], None, start=start, end=start).xy[0]
         near = pool[pool.geometry.distance(shapely.Point(start_m)) < 600]
         candidates = near.sample(n=min(size, len(near)), random_state=int(rng.integers(1 << 31)))
         t = time.perf_counter()
         route = plan_walking_route(candidates, streets, start=start, minutes=MINUTES, settings=settings, seed=1,
                                    beat_id=beat_id, time_limit_s=time_limit)
         seconds = time.perf_counter() - t
-        walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start)["distance"], speed=speed)
+        walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start).distance, speed=speed)
         pri = candidates["priority"].to_numpy(dtype=float)
         rows.append({
             "instance": f"{beat_id} small", "candidates": len(candidates), "seconds": round(seconds, 2),

@@ -7,6 +7,9 @@ start's piece is used (the blocks on other pieces are named as unreachable).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -20,13 +23,46 @@ from beatmap.errors import InputError
 from beatmap.streets import street_graph
 
 
+@dataclass(frozen=True)
+class WalkingDistances:
+    """Walking distances between the start, the end and candidate blocks.
+
+    Attributes
+    ----------
+    distance : ndarray
+        Square array of metres over [start, end, candidates...] (1e12 for blocks
+        off the start's piece of network).
+    xy : ndarray
+        Where each of those points is reached, in the candidates' CRS.
+    unreachable : ndarray
+        Bool per candidate: off the start's piece of network.
+    start_snap, end_snap : float
+        Metres from the start and the end to the nearest network node.
+    straight_line : bool
+        True when distances are straight lines between block centres.
+    path : callable
+        ``path(i, j)``: the metric points walked from point i to point j.
+    notes : list of str
+        Sentences for the officer.
+    """
+
+    distance: np.ndarray
+    xy: np.ndarray
+    unreachable: np.ndarray
+    start_snap: float
+    end_snap: float
+    straight_line: bool
+    path: Callable[[int, int], list[np.ndarray]]
+    notes: list[str]
+
+
 def walking_distances(
     candidates: gpd.GeoDataFrame,
     streets: gpd.GeoDataFrame | None,
     *,
     start: tuple[float, float],
     end: tuple[float, float],
-) -> dict:
+) -> WalkingDistances:
     """Walking distances between the start, the end and every candidate block.
 
     Parameters
@@ -41,13 +77,10 @@ def walking_distances(
 
     Returns
     -------
-    dict
-        ``distance``: square array of metres over [start, end, candidates...]
-        (1e12 for blocks off the start's piece of network); ``xy``: where each
-        of those points is reached, in the CRS; ``unreachable``: bool per
-        candidate; ``start_snap`` and ``end_snap`` (metres); ``straight_line``;
-        ``path(i, j)``: the metric points walked from point i to point j;
-        ``notes``: sentences for the officer.
+    WalkingDistances
+        The distance matrix over [start, end, candidates...], where each point
+        is reached, which blocks are unreachable, the snap distances, the
+        walked paths and notes for the officer.
     """
     points = _metric_points(start, end, CRS(candidates.crs))
     if streets is None or len(streets) == 0:
@@ -61,27 +94,27 @@ def _metric_points(start: tuple[float, float], end: tuple[float, float], crs: CR
     return np.column_stack([x, y])
 
 
-def _straight_walk(candidates: gpd.GeoDataFrame, points: np.ndarray) -> dict:
+def _straight_walk(candidates: gpd.GeoDataFrame, points: np.ndarray) -> WalkingDistances:
     """Straight-line distances between the start, the end and each block's inner point."""
     centres = shapely.get_coordinates(candidates.geometry.representative_point().to_numpy())
     xy = np.vstack([points, centres])
     distance = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
-    return {
-        "distance": distance,
-        "xy": xy,
-        "unreachable": np.zeros(len(candidates), dtype=bool),
-        "start_snap": 0.0,
-        "end_snap": 0.0,
-        "straight_line": True,
-        "path": lambda i, j: [xy[i], xy[j]],
-        "notes": [
+    return WalkingDistances(
+        distance=distance,
+        xy=xy,
+        unreachable=np.zeros(len(candidates), dtype=bool),
+        start_snap=0.0,
+        end_snap=0.0,
+        straight_line=True,
+        path=lambda i, j: [xy[i], xy[j]],
+        notes=[
             "No street network is loaded: distances and times are straight-line estimates between block "
             "centres, and real walks are longer. Load streets with `beatmap streets FILE`."
         ],
-    }
+    )
 
 
-def _network_walk(candidates: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, points: np.ndarray) -> dict:
+def _network_walk(candidates: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, points: np.ndarray) -> WalkingDistances:
     """Walking distances on the street network between the start, the end and each block's nearest node."""
     graph = street_graph(streets)
     nodes = np.array(sorted(graph.nodes))
@@ -124,22 +157,22 @@ def _network_walk(candidates: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, point
             line.append(points[1])
         return line
 
-    notes = []
+    notes: list[str] = []
     for what, metres in (("start", snap_m[0]), ("end", snap_m[1])):
         if metres > 1:
             notes.append(
                 f"The {what} is {metres:.0f} m from the nearest street; that stretch is counted in a straight line."
             )
-    return {
-        "distance": distance,
-        "xy": np.vstack([points, node_xy[target_pos[2:]]]),
-        "unreachable": unreachable,
-        "start_snap": float(snap_m[0]),
-        "end_snap": float(snap_m[1]),
-        "straight_line": False,
-        "path": path,
-        "notes": notes,
-    }
+    return WalkingDistances(
+        distance=distance,
+        xy=np.vstack([points, node_xy[target_pos[2:]]]),
+        unreachable=unreachable,
+        start_snap=float(snap_m[0]),
+        end_snap=float(snap_m[1]),
+        straight_line=False,
+        path=path,
+        notes=notes,
+    )
 
 
 def _nearest_nodes(

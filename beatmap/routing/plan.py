@@ -40,7 +40,7 @@ from beatmap.metrics import Window
 from beatmap.neglect import area_block_ids, neglected_areas
 from beatmap.report import block_coverage, window_from_store
 from beatmap.routing.landmarks import MAX_START_DISTANCE_M, check_lat_lon
-from beatmap.routing.network import walking_distances
+from beatmap.routing.network import WalkingDistances, walking_distances
 from beatmap.routing.priorities import PRIORITY_DECIMALS, block_priorities
 from beatmap.routing.route import Route, Stop, default_seed
 from beatmap.routing.solver import solve_orienteering
@@ -206,8 +206,8 @@ def plan_walking_route(
 
     ids = candidates[S.BLOCK_ID].astype(str).to_numpy()
     walk = walking_distances(candidates, streets if use_streets else None, start=start, end=end)
-    notes = list(walk["notes"])
-    reachable = ~walk["unreachable"]
+    notes = list(walk.notes)
+    reachable = ~walk.unreachable
     if not reachable.any():
         raise InputError(
             f"none of the {len(ids)} blocks{where} that need a visit can be reached on the street "
@@ -217,7 +217,7 @@ def plan_walking_route(
 
     speed = settings.walking_speed_kmh * 1000 / 60  # metres per minute
     budget = float(minutes)
-    dist = walk["distance"]  # rows/cols: 0 start, 1 end, 2.. candidates
+    dist = walk.distance  # rows/cols: 0 start, 1 end, 2.. candidates
     base = dist[0, 1] / speed
     if base > budget:
         raise InputError(
@@ -288,7 +288,7 @@ def plan_walking_route(
 
 def _route(
     candidates: gpd.GeoDataFrame,
-    walk: dict,
+    walk: WalkingDistances,
     visit: np.ndarray,
     *,
     start: tuple[float, float],
@@ -305,14 +305,14 @@ def _route(
     """Assemble the :class:`Route` of a visiting order: arrival times, path in WGS84, stop details."""
     crs = CRS(candidates.crs)
     sequence = [0, *(visit + 2), 1]
-    legs = [walk["distance"][a, b] for a, b in itertools.pairwise(sequence)]
+    legs = [walk.distance[a, b] for a, b in itertools.pairwise(sequence)]
     line: list[np.ndarray] = []
     for a, b in itertools.pairwise(sequence):
-        piece = walk["path"](a, b)
+        piece = walk.path(a, b)
         line.extend(piece if not line else piece[1:])
     xy = np.array(line)
     lon, lat = transform_xy(xy[:, 0], xy[:, 1], crs, WGS84)
-    stop_xy = walk["xy"][visit + 2] if len(visit) else np.empty((0, 2))
+    stop_xy = walk.xy[visit + 2] if len(visit) else np.empty((0, 2))
     stop_lon, stop_lat = transform_xy(stop_xy[:, 0], stop_xy[:, 1], crs, WGS84)
     flags = candidates["flag"].to_numpy(dtype=object) if "flag" in candidates else np.full(len(candidates), None)
     reasons = candidates["reason"].to_numpy(dtype=object) if "reason" in candidates else np.full(len(candidates), "")
@@ -344,8 +344,8 @@ def _route(
         stops=tuple(stops),
         start=(start[0], start[1]),
         end=(end[0], end[1]),
-        start_snap_m=round(walk["start_snap"], 1),
-        end_snap_m=round(walk["end_snap"], 1),
+        start_snap_m=round(walk.start_snap, 1),
+        end_snap_m=round(walk.end_snap, 1),
         distance_m=round(distance, 1),
         walk_min=round(walk_min, 1),
         total_min=round(walk_min + dwell * len(stops), 1),
@@ -357,6 +357,6 @@ def _route(
         too_far=too_far,
         path=tuple(zip(np.round(lat, 6).tolist(), np.round(lon, 6).tolist(), strict=True)),
         seed=seed,
-        straight_line=walk["straight_line"],
+        straight_line=walk.straight_line,
         notes=tuple(notes),
     )
