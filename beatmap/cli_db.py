@@ -69,13 +69,16 @@ def run(args: argparse.Namespace, *, db: str | None) -> int:
                 print(f"{where}: schema upgraded from {before or 'empty'} to {after}")
         elif args.db_command == "backup":
             result = backup_store(engine, args.file)
-            record(
-                engine,
-                actor=cli_actor(),
-                action="db.backup",
-                target=str(result.path),
-                details={"bytes": result.size_bytes, "kind": result.kind},
-            )
+            with engine.connect() as conn:
+                current = migrate.current(conn) == migrate.head()
+            if current:  # a store behind the schema (backed up before its upgrade) cannot take this entry
+                record(
+                    engine,
+                    actor=cli_actor(),
+                    action="db.backup",
+                    target=str(result.path),
+                    details={"bytes": result.size_bytes, "kind": result.kind},
+                )
             print(f"backed up {where} to {result.path} ({result.size_bytes:,} bytes, {result.kind})")
     finally:
         engine.dispose()

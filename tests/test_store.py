@@ -319,3 +319,14 @@ def test_demo_help_says_it_needs_an_empty_store():
     text = " ".join(build_parser().format_help().split())
     demo_help = text[text.index("demo build the demo city"):][:120]
     assert "empty store" in demo_help and "replaces" not in demo_help
+
+
+def test_a_store_behind_the_schema_can_be_backed_up_before_its_upgrade(old_code, tmp_path):
+    """`beatmap db backup` is the step before `beatmap db upgrade`: it must work on the old store."""
+    from beatmap.cli import main
+
+    db = tmp_path / "old.db"
+    _old(old_code, "-c", "import sys; from beatmap import store; store.open_store(sys.argv[1])", str(db))
+    assert main(["--db", str(db), "db", "backup", str(tmp_path / "before.db")]) == 0
+    assert (tmp_path / "before.db").stat().st_size > 0
+    assert main(["--db", str(db), "db", "upgrade"]) == 0
