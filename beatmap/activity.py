@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -150,14 +151,24 @@ def read_mapping(path: str | Path) -> Mapping:
     InputError
         Naming the file and every unknown section, key or value.
     """
+    return mapping_from_dict(read_mapping_file(path), where=str(path))
+
+
+def read_mapping_file(path: str | Path) -> dict[str, Any]:
+    """The TOML of a mapping file (activity or pings), unchecked.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or is not TOML.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: mapping file not found. Check the path given to --mapping.")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a valid TOML mapping ({exc}). See examples/ for the format.") from exc
-    return mapping_from_dict(raw, where=str(path))
 
 
 def _names(value: object) -> tuple[str, ...] | None:

@@ -37,7 +37,6 @@ kept, so memory stays bounded whatever the file's size.
 
 from __future__ import annotations
 
-import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 from pyproj import CRS
 
+from beatmap.activity import read_mapping_file
 from beatmap.crs import WGS84, parse_crs, transform_xy
 from beatmap.errors import InputError
 from beatmap.schema import LAT, LON, OFFICER_ID, UNIT_ID
@@ -117,12 +117,7 @@ def read_ping_mapping(path: str | Path) -> PingMapping:
         Naming the file and every unknown section, key or value.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: mapping file not found. Check the path given to --mapping.")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a valid TOML mapping ({exc}). See examples/ for the format.") from exc
+    raw = read_mapping_file(path)
     problems: list[str] = []
     for section, body in raw.items():
         known = _MAPPING_KEYS.get(section)
