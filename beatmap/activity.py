@@ -154,6 +154,23 @@ def read_mapping(path: str | Path) -> Mapping:
     return mapping_from_dict(read_mapping_file(path), where=str(path))
 
 
+def place_and_zone_problems(source: dict[str, Any], coords: dict[str, Any], *, where: str) -> list[str]:
+    """What is wrong with a mapping's ``[coordinates] crs`` and ``[source] timezone`` (activity and ping mappings)."""
+    problems: list[str] = []
+    if coords.get("crs"):
+        try:
+            parse_crs(coords["crs"], what=f"{where}: [coordinates] crs")
+        except InputError as exc:
+            problems.append(str(exc))
+    timezone = source.get("timezone")
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"[source] timezone {timezone!r} is not an IANA zone such as 'America/Chicago'")
+    return problems
+
+
 def read_mapping_file(path: str | Path) -> dict[str, Any]:
     """The TOML of a mapping file (activity or pings), unchecked.
 
@@ -206,17 +223,7 @@ def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
             '[source] time_format must be a format in quotes, e.g. "%m/%d/%Y %I:%M:%S %p", or a list '
             "of formats tried in turn"
         )
-    if coords.get("crs"):
-        try:
-            parse_crs(coords["crs"], what=f"{path}: [coordinates] crs")
-        except InputError as exc:
-            problems.append(str(exc))
-    timezone = source.get("timezone")
-    if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"[source] timezone {timezone!r} is not an IANA zone such as 'America/Chicago'")
+    problems += place_and_zone_problems(source, coords, where=path)
     rules = []
     default = kind.get("default")
     if default is not None and default not in S.KINDS:
@@ -263,7 +270,7 @@ def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
         time_format=time_formats[0] if time_formats else None,
         time_formats=time_formats,
         alternatives={k: v for k, v in names.items() if len(v) > 1},
-        timezone=timezone,
+        timezone=source.get("timezone"),
         x=names["x"][0] if "x" in names else None,
         y=names["y"][0] if "y" in names else None,
         xy_crs=coords.get("crs"),

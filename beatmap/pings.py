@@ -41,15 +41,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 from pyproj import CRS
 
-from beatmap.activity import read_mapping_file
-from beatmap.crs import WGS84, parse_crs, transform_xy
+from beatmap.activity import place_and_zone_problems, read_mapping_file
+from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import InputError
 from beatmap.schema import LAT, LON, OFFICER_ID, UNIT_ID
 from beatmap.settings import Settings
@@ -134,17 +133,7 @@ def read_ping_mapping(path: str | Path) -> PingMapping:
         problems.append("[coordinates] needs both x and y")
     if coords.get("x") and not coords.get("crs"):
         problems.append('[coordinates] x and y need crs = "EPSG:...." (the CRS they are in)')
-    if coords.get("crs"):
-        try:
-            parse_crs(coords["crs"], what=f"{path}: [coordinates] crs")
-        except InputError as exc:
-            problems.append(str(exc))
-    timezone = source.get("timezone")
-    if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"[source] timezone {timezone!r} is not an IANA zone such as 'America/Chicago'")
+    problems += place_and_zone_problems(source, coords, where=str(path))
     kind = source.get("device_kind")
     if kind is not None and kind not in DEVICE_KINDS:
         problems.append(f"[source] device_kind {kind!r} is not one of {', '.join(DEVICE_KINDS)}")
@@ -160,7 +149,7 @@ def read_ping_mapping(path: str | Path) -> PingMapping:
         name=source.get("name"),
         columns=dict(cols),
         time_format=source.get("time_format"),
-        timezone=timezone,
+        timezone=source.get("timezone"),
         x=coords.get("x"),
         y=coords.get("y"),
         xy_crs=coords.get("crs"),

@@ -40,6 +40,10 @@ Progress = Callable[[float, str], None]
 POOR_ACCURACY = "accuracy worse"
 
 
+#: Columns of the GPS quality table: the stored device-day figures, with the file they came from.
+_QUALITY_COLUMNS = ("file", *presence_store.DEVICE_DAY_COLUMNS)
+
+
 def _quiet(_fraction: float, _message: str) -> None:
     """A progress callback that shows nothing."""
 
@@ -244,19 +248,7 @@ def device_day_quality(credit: TrackCredit, rejects: pd.DataFrame, *, settings: 
     """
     track = credit.pings
     if track.empty:
-        return pd.DataFrame(
-            columns=[
-                "file",
-                DEVICE_ID,
-                "day",
-                "pings",
-                "median_interval_s",
-                "gap_minutes",
-                "longest_silence_minutes",
-                "outside_share",
-                "poor_accuracy_share",
-            ]
-        )
+        return pd.DataFrame(columns=list(_QUALITY_COLUMNS))
     zone = settings.zone
     ts = track[TS].to_numpy(dtype=np.int64)
     local = pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True)).tz_convert(zone).tz_localize(None)
@@ -306,19 +298,7 @@ def device_day_quality(credit: TrackCredit, rejects: pd.DataFrame, *, settings: 
         out["poor"] = 0
     out["poor"] = out["poor"].fillna(0)
     out["poor_accuracy_share"] = out["poor"] / (out["pings"] + out["poor"])
-    return out[
-        [
-            "file",
-            DEVICE_ID,
-            "day",
-            "pings",
-            "median_interval_s",
-            "gap_minutes",
-            "longest_silence_minutes",
-            "outside_share",
-            "poor_accuracy_share",
-        ]
-    ]
+    return out[list(_QUALITY_COLUMNS)]
 
 
 def silent_devices(days: pd.DataFrame, *, silent_minutes: int) -> pd.DataFrame:
