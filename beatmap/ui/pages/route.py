@@ -103,7 +103,7 @@ if route is not None:
         f"{route.budget_min:g} minutes"
     )
     stops = route.stops_frame()
-    stops.insert(1, "where", stops["block_id"].map(stop_names).fillna(""))
+    stops.insert(1, "where", [stop_names.get(block, "") for block in stops["block_id"]])
     st.dataframe(
         stops[["number", "where", "block_id", "arrival_min", "stay_min", "reason"]].rename(
             columns={
