@@ -283,6 +283,12 @@ def mapping_from_dict(raw: dict, *, where: str) -> Mapping:
     )
 
 
+#: The encoding a file was read in, kept in the frame's ``attrs`` (see :func:`encoding_note`).
+ENCODING = "encoding"
+#: What a file with no UTF-8 at all is read as: the Windows code page of Western European exports.
+GUESSED_ENCODING = "cp1252"
+
+
 def read_activity_csv(path: str | Path) -> pd.DataFrame:
     """Read an activity CSV as text, one row per data line, nothing dropped.
 
@@ -290,6 +296,9 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
     -------
     DataFrame
         Every cell as a string (blank for empty), index 1..n = row numbers.
+        ``attrs["encoding"]`` is the encoding it was read in: ``utf-8-sig``,
+        or ``cp1252`` (a guess) for a file with no UTF-8 text at all; see
+        :func:`encoding_note`.
     """
     path = Path(path)
     if not path.exists():
@@ -323,7 +332,24 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path}: has a header but no rows. Nothing to import.")
     raw.columns = [str(c).strip() for c in raw.columns]
     raw.index = pd.RangeIndex(1, len(raw) + 1, name=ROW)
+    raw.attrs[ENCODING] = encoding
     return raw
+
+
+def encoding_note(raw: pd.DataFrame, *, file: str) -> str | None:
+    """The sentence that reports a guessed encoding, for a frame of :func:`read_activity_csv`; None for UTF-8.
+
+    A file with no UTF-8 text at all is read as Windows-1252 (what Western
+    European Windows exports use): right for most such files, wrong for a
+    file in another code page, whose accented letters then come out as other
+    letters.  The import reports the guess so a person can check the names.
+    """
+    if raw.attrs.get(ENCODING, "utf-8-sig") != GUESSED_ENCODING:
+        return None
+    return (
+        f"{file}: read as Windows-1252 (no UTF-8 found). Check accented names: if they look wrong (a file "
+        "from another code page gives, for example, 'JosŽ' for 'José'), save the file as UTF-8 and import it again."
+    )
 
 
 # A multi-byte UTF-8 sequence: a file holding one is UTF-8 (another encoding rarely forms one by chance).
@@ -369,7 +395,7 @@ def _check_bytes(path: Path) -> str:
             "such as Latin-1, in a UTF-8 file); read either way some names would come out wrong, "
             "like 'JosÃ©' for 'José'. Save the whole file as UTF-8 and import it again."
         )
-    return "cp1252"  # no UTF-8 anywhere: a Windows (Latin-1) export, read as such
+    return GUESSED_ENCODING  # no UTF-8 anywhere: a Windows (Latin-1) export, read as such (and reported)
 
 
 def _check_header(path: Path, encoding: str) -> None:

@@ -23,6 +23,7 @@ from beatmap.activity import (
     ROW,
     Mapping,
     check_columns,
+    encoding_note,
     parse_activity,
     read_activity_csv,
     read_mapping,
@@ -66,7 +67,10 @@ class ImportSummary:
     ``rejects_kept_per_reason`` of each reason).  A replace names the batches
     it replaced and the records it removed with them.  ``warnings`` are
     the sanity checks of :mod:`beatmap.sanity` on the records added (each
-    ``code``, ``message``, ``count``, ``details``).
+    ``code``, ``message``, ``count``, ``details``), after the reader's own:
+    ``encoding_guessed`` (a file with no UTF-8 at all, read as Windows-1252)
+    and ``column_left_out`` (an optional column the mapping lists but the
+    file lacks).
     """
 
     file: str
@@ -412,6 +416,7 @@ def _import_activity(
     source = source or mapping.name or Path(file_name).stem
     progress(0.05, "reading the file")
     raw = read_activity_csv(path)
+    guessed = encoding_note(raw, file=file_name)
     mapping, column_notes = resolve_columns(mapping, list(raw.columns))
     ignored = check_columns(raw, mapping, source=file_name)
     progress(0.2, f"checking {len(raw):,} rows")
@@ -485,6 +490,18 @@ def _import_activity(
             replaced_batches=tuple(replaced),
             records_removed=retired.removed,
             warnings=(
+                *(
+                    [
+                        {
+                            "code": "encoding_guessed",
+                            "message": guessed,
+                            "count": len(raw),
+                            "details": {"encoding": "cp1252"},
+                        }
+                    ]
+                    if guessed
+                    else []
+                ),
                 *({"code": "column_left_out", "message": note, "count": 0, "details": {}} for note in column_notes),
                 *(w.to_dict() for w in warnings),
             ),
@@ -655,6 +672,7 @@ def _fail_if_nothing_usable(summary: ImportSummary, new: pd.DataFrame, *, areas_
 
     Before any areas are loaded every point is "outside": that is no failure (they are assigned when areas come).
     """
+    guessed = "".join(f" {w['message']}" for w in summary.warnings if w["code"] == "encoding_guessed")
     if summary.rows and summary.rejected == summary.rows:
         group, count = next(iter(summary.reject_reasons.items()))
         examples = "; ".join(f"row {e['row']}: {e['reason']}" for e in summary.reject_examples[group])
@@ -662,7 +680,8 @@ def _fail_if_nothing_usable(summary: ImportSummary, new: pd.DataFrame, *, areas_
         raise ImportFailedError(
             f"{summary.file}: all {summary.rows:,} rows were rejected, so nothing was imported. Most common reason "
             f"({count:,} rows): {group}. For example {examples}."
-            + (f" ({others} other reason(s) too.)" if others else ""),
+            + (f" ({others} other reason(s) too.)" if others else "")
+            + guessed,
             summary,
         )
     if areas_loaded and summary.imported and summary.duplicates == 0 and summary.outside == summary.imported:
@@ -673,6 +692,6 @@ def _fail_if_nothing_usable(summary: ImportSummary, new: pd.DataFrame, *, areas_
         raise ImportFailedError(
             f"{summary.file}: every one of the {summary.imported:,} located rows falls outside every beat, so "
             f"nothing was imported. For example {examples} (latitude,longitude). Check that the file is of this "
-            "city's area, that latitude and longitude are not swapped, and, for x/y columns, their CRS.",
+            "city's area, that latitude and longitude are not swapped, and, for x/y columns, their CRS." + guessed,
             summary,
         )

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from beatmap import schema as S
-from beatmap.activity import ROW, Mapping, mapping_from_dict, parse_activity
+from beatmap.activity import ENCODING, GUESSED_ENCODING, ROW, Mapping, mapping_from_dict, parse_activity
 from beatmap.errors import InputError
 from beatmap.timeformat import ISO, guess_time_format, parses
 
@@ -106,7 +106,8 @@ class Guess:
 
 def read_head(data: str | Path | bytes, rows: int = HEAD_ROWS, *, name: str | None = None) -> pd.DataFrame:
     """The first ``rows`` rows of a CSV (a path, or an upload's bytes) as text (blank for empty), index 1..n = row
-    numbers, columns stripped.  ``name`` names the file in messages.
+    numbers, columns stripped.  ``name`` names the file in messages.  Rows that are not UTF-8 are shown as
+    Windows-1252, and ``attrs["encoding"]`` says so (``cp1252``), as the import will report.
 
     Raises
     ------
@@ -121,9 +122,9 @@ def read_head(data: str | Path | bytes, rows: int = HEAD_ROWS, *, name: str | No
 
     try:
         try:
-            head = read("utf-8-sig")
+            head, encoding = read("utf-8-sig"), "utf-8-sig"
         except UnicodeDecodeError:
-            head = read("cp1252")
+            head, encoding = read(GUESSED_ENCODING), GUESSED_ENCODING
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise InputError(
             f"{label}: cannot be read as a CSV with a header row "
@@ -133,6 +134,7 @@ def read_head(data: str | Path | bytes, rows: int = HEAD_ROWS, *, name: str | No
         raise InputError(f"{label}: needs a header row, at least two columns and one row.")
     head.columns = [str(c).strip() for c in head.columns]
     head.index = pd.RangeIndex(1, len(head) + 1, name=ROW)
+    head.attrs[ENCODING] = encoding
     return head
 
 

@@ -10,6 +10,7 @@ import pytest
 from beatmap.activity import (
     Mapping,
     check_columns,
+    encoding_note,
     parse_activity,
     read_activity_csv,
     read_mapping,
@@ -200,6 +201,18 @@ def test_a_latin1_row_in_a_utf8_file_is_refused_naming_its_line(tmp_path):
     assert read_activity_csv(path)["notes"].tolist() == ["José"]  # a whole Windows file is read as one
     path.write_bytes("occurred_at,lat,lon,kind,notes\n2026-03-01T10:00,41.8,-87.6,foot_patrol,José\n".encode())
     assert read_activity_csv(path)["notes"].tolist() == ["José"]
+
+
+def test_a_file_with_no_utf8_is_read_as_windows_1252_and_the_guess_is_reported(tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes("occurred_at,lat,lon,kind,notes\n2026-03-01T10:00,41.8,-87.6,foot_patrol,José\n".encode("cp1252"))
+    raw = read_activity_csv(path)
+    note = encoding_note(raw, file="windows.csv")
+    assert raw["notes"].tolist() == ["José"]
+    assert note is not None and note.startswith("windows.csv: read as Windows-1252 (no UTF-8 found)")
+    for text in ("José", "plain ASCII"):  # UTF-8 (and ASCII, which is UTF-8) is no guess: nothing to report
+        path.write_bytes(f"occurred_at,lat,lon,kind,notes\n2026-03-01T10:00,41.8,-87.6,foot_patrol,{text}\n".encode())
+        assert encoding_note(read_activity_csv(path), file="windows.csv") is None
 
 
 def test_a_repeated_header_is_refused_naming_the_column(tmp_path):

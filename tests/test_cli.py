@@ -190,3 +190,18 @@ def test_excluded_beats_are_not_analysed(files, capsys, monkeypatch):
     run(capsys, "--db", db, "--settings", str(files / "s.toml"), "coverage", "--from", "2026-03-01", "--to",
         "2026-03-31", "--out", str(files / "c3.csv"))
     assert set(pd.read_csv(files / "c3.csv")["beat_id"]) == {"A"}
+
+
+def test_import_reports_a_windows_1252_guess_in_text_and_json(files, capsys):
+    db = store_db(files / "s.db")
+    run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")
+    path = files / "windows.csv"
+    path.write_bytes("occurred_at,lat,lon,kind,notes\n2026-03-01T10:00,41.87596,-87.63631,foot_patrol,José\n"
+                     .encode("cp1252"))
+    code, out, _ = run(capsys, "--db", db, "import", str(path))
+    assert code == 0 and "warning: " + str(path) + ": read as Windows-1252 (no UTF-8 found)" in out
+    path.write_bytes("occurred_at,lat,lon,kind,notes\n2026-03-02T10:00,41.87596,-87.63631,foot_patrol,José\n"
+                     .encode("cp1252"))
+    code, out, _ = run(capsys, "--db", db, "import", str(path), "--json")
+    warnings = json.loads(out)["warnings"]
+    assert code == 0 and [w["code"] for w in warnings if w["code"] == "encoding_guessed"] == ["encoding_guessed"]

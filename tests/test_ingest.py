@@ -174,3 +174,27 @@ def test_reasons_give_the_value_and_the_fix_grouped_with_examples(loaded, settin
     stored = store.read_rejects(loaded, batch_id=summary.batch_id)
     assert stored["reason"].str.endswith("remove time_format to read ISO times").sum() == 5  # never cut
     assert set(stored["file_name"]) == {"crimes.csv"}
+
+
+def test_a_windows_1252_file_is_imported_with_the_guess_reported(loaded, settings, tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes(
+        f"occurred_at,lat,lon,kind,officer_id,notes\n2026-03-01T10:00,{INSIDE},foot_patrol,O1,José\n".encode("cp1252")
+    )
+    summary = import_activity(loaded, path, settings=settings, now=NOW, file_name="upload.csv")
+    assert store.read_events(loaded, columns=("notes",))["notes"].tolist() == ["José"]
+    guessed = [w for w in summary.warnings if w["code"] == "encoding_guessed"]
+    assert len(guessed) == 1 and "upload.csv: read as Windows-1252 (no UTF-8 found)" in str(guessed[0]["message"])
+    assert guessed[0] in summary.to_dict()["warnings"]  # --json prints it
+    # A UTF-8 file gets no such warning.
+    path.write_bytes(f"occurred_at,lat,lon,kind,officer_id,notes\n2026-03-02T10:00,{INSIDE},foot_patrol,O1,José\n".encode())
+    again = import_activity(loaded, path, settings=settings, now=NOW)
+    assert not [w for w in again.warnings if w["code"] == "encoding_guessed"]
+
+
+def test_a_refused_windows_1252_import_still_names_the_guess(loaded, settings, tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes(f"occurred_at,lat,lon,kind,officer_id,notes\nnot-a-date,{INSIDE},foot_patrol,O1,José\n".encode("cp1252"))
+    with pytest.raises(ImportFailedError, match=r"read as Windows-1252 \(no UTF-8 found\)") as failed:
+        import_activity(loaded, path, settings=settings, now=NOW)
+    assert failed.value.summary.warnings[0]["code"] == "encoding_guessed"

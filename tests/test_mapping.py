@@ -93,3 +93,10 @@ def test_preview_shows_points_and_the_rows_it_would_reject(tmp_path):
     with pytest.raises(InputError, match="CRS"):
         preview(head, build_mapping(name="t", occurred_at="when", time_format=None, x="latitude", y="longitude",
                                     kind_default="enforcement"), timezone="UTC")
+
+
+def test_the_preview_says_when_it_shows_rows_as_windows_1252():
+    text = "occurred_at,lat,lon,kind,notes\n2026-03-01T10:00,41.8,-87.6,foot_patrol,José\n"
+    head = read_head(text.encode("cp1252"), name="w.csv")
+    assert head["notes"].tolist() == ["José"] and head.attrs["encoding"] == "cp1252"
+    assert read_head(text.encode(), name="u.csv").attrs["encoding"] == "utf-8-sig"

@@ -168,6 +168,11 @@ if activity_file is not None:
         st.stop()
     st.caption(f"The first rows of {md_escape(activity_file.name)} ({len(head.columns)} columns):")
     st.dataframe(head.head(5), width="stretch")
+    if head.attrs.get("encoding") == "cp1252":
+        st.warning(
+            "These rows are not UTF-8: shown as Windows-1252. Check accented names; the import reports how "
+            "it read the whole file."
+        )
     how = st.radio(
         "How to read it",
         ["Build a mapping here", "Use a saved mapping", "It has beatmap's own columns"],
@@ -409,6 +414,7 @@ if activity_go:
                     )
                 )
                 importview.counts(exc.summary)
+                importview.warnings(exc.summary)
                 importview.reasons(exc.summary)
             except BeatmapError as exc:
                 bar.empty()
