@@ -8,9 +8,12 @@ feature that was not used as is.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+import sqlite3
 import tempfile
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,7 +25,7 @@ from pyproj import CRS
 
 from beatmap.crs import is_metric, label, metric_crs_for, scale_error, with_crs
 from beatmap.errors import InputError
-from beatmap.schema import BEAT_ID, BLOCK_ID, GEOMETRY
+from beatmap.schema import BEAT_ID, BLOCK_ID, GEOMETRY, ID_MAX
 
 #: Columns of the per-feature notes returned by the cleaning functions.
 NOTE_COLUMNS = ("layer", "feature", "id", "action", "detail")
@@ -70,8 +73,98 @@ def read_layer(path: str | Path, *, crs: CRS | str | None = None, layer: str | N
         raise InputError(f"{path}: has no geometry column. Give {_READABLE}.")
     if len(gdf) == 0:
         raise InputError(f"{path}: has no features. Check that this is the right file.")
-    gdf = with_crs(gdf, crs, source=str(path))
-    return gdf.reset_index(drop=True)
+    gdf = with_crs(gdf, crs, source=str(path)).reset_index(drop=True)
+    gdf.attrs[NUL_FEATURES] = _cut_at_nul(path, layer)
+    return gdf
+
+
+#: ``attrs`` key of a layer read by :func:`read_layer`: ``{field: [feature numbers]}`` of the text values the
+#: GIS reader cut at a NUL byte (GeoPackage and Shapefile; a GeoJSON file with a NUL is refused as a whole).
+NUL_FEATURES = "nul_features"
+
+
+def _cut_at_nul(path: Path, layer: str | None) -> dict[str, list[int]]:
+    """The features (numbered 1, 2, ... in file order) per text field whose stored value holds a NUL byte.
+
+    GDAL reads text up to the first NUL, so ``B01<NUL>x`` and ``B01<NUL>y`` both
+    come back as ``B01``: the layer as read cannot show it, the file can.
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gpkg":
+            return _gpkg_nul_features(path, layer)
+        if suffix == ".shp" and _sidecar(path, ".dbf"):
+            dbf = path.with_suffix(".dbf") if path.with_suffix(".dbf").exists() else path.with_suffix(".DBF")
+            return _dbf_nul_features(dbf.read_bytes())
+        if suffix == ".dbf":
+            return _dbf_nul_features(path.read_bytes())
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                tables = [n for n in archive.namelist() if n.lower().endswith(".dbf")]
+                return _dbf_nul_features(archive.read(tables[0])) if len(tables) == 1 else {}
+    except (sqlite3.Error, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot be checked for NUL bytes ({_first_line(exc)}). Give {_READABLE}.") from exc
+    return {}
+
+
+def _gpkg_nul_features(path: Path, layer: str | None) -> dict[str, list[int]]:
+    """Per text column of the GeoPackage's layer (the first one unless named), the features with a NUL before
+    other text (NUL padding after the value cuts nothing and is not counted)."""
+    table = layer or str(pyogrio.list_layers(path)[0][0])
+    found: dict[str, list[int]] = {}
+    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        columns = conn.execute("SELECT name, type FROM pragma_table_info(?)", (table,)).fetchall()
+        quoted = '"' + table.replace('"', '""') + '"'
+        for name, kind in columns:
+            if not str(kind).upper().startswith(("TEXT", "VARCHAR", "CHAR")):
+                continue
+            column = '"' + str(name).replace('"', '""') + '"'
+            rows = conn.execute(
+                f"SELECT n, v FROM (SELECT row_number() OVER (ORDER BY rowid) AS n, CAST({column} AS BLOB) AS v "
+                f"FROM {quoted}) WHERE instr(v, X'00') > 0"
+            ).fetchall()
+            hits = [int(n) for n, value in rows if b"\x00" in bytes(value).rstrip(b"\x00 ")]
+            if hits:
+                found[str(name)] = hits
+    return found
+
+
+def _dbf_nul_features(data: bytes) -> dict[str, list[int]]:
+    """Per text (``C``) field of a dBASE table, the records with a NUL before other text.
+
+    NUL padding after the value (some writers pad with NULs, not spaces) cuts nothing and is not counted.
+    """
+    if len(data) < 32:
+        raise ValueError("the .dbf table is too short to hold a header")
+    count = int.from_bytes(data[4:8], "little")
+    header = int.from_bytes(data[8:10], "little")
+    width = int.from_bytes(data[10:12], "little")
+    fields: list[tuple[str, str, int, int]] = []
+    offset = 1  # each record starts with its deletion flag
+    for at in range(32, header - 1, 32):
+        if data[at] == 0x0D:
+            break
+        name = data[at : at + 11].split(b"\x00", 1)[0].decode("latin-1")
+        fields.append((name, chr(data[at + 11]), offset, data[at + 16]))
+        offset += data[at + 16]
+    count = min(count, max(len(data) - header, 0) // width) if width else 0
+    if not count:
+        return {}
+    records = np.frombuffer(data, dtype=np.uint8, count=count * width, offset=header).reshape(count, width)
+    found: dict[str, list[int]] = {}
+    for name, kind, start, size in fields:
+        if kind != "C" or size == 0:
+            continue
+        cells = records[:, start : start + size]
+        nul = cells == 0
+        text = ~nul & (cells != 0x20)
+        positions = np.arange(size)
+        first_nul = np.where(nul.any(axis=1), np.argmax(nul, axis=1), size)
+        last_text = np.where(text.any(axis=1), (text * positions).max(axis=1), -1)
+        hits = np.flatnonzero(last_text > first_nul) + 1
+        if len(hits):
+            found[name] = hits.tolist()
+    return found
 
 
 def _refuse_nul(path: Path) -> None:
@@ -231,7 +324,40 @@ def _feature_ids(
             f"{source}: no field {field!r}; fields in the file: {', '.join(map(str, fields)) or 'none'}. "
             f"Give the right one with --{layer_name}-id."
         )
-    return [_normalise_id(v) for v in gdf[field].tolist()]
+    ids = [_normalise_id(v) for v in gdf[field].tolist()]
+    _refuse_bad_ids(
+        ids, cut=gdf.attrs.get(NUL_FEATURES, {}).get(field, []), field=field, source=source, layer=layer_name
+    )
+    return ids
+
+
+def _features(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:5]))
+    return f"feature {shown}" if len(numbers) == 1 else f"features {shown}" + (" ..." if len(numbers) > 5 else "")
+
+
+def _refuse_bad_ids(ids: list[str | None], *, cut: list[int], field: str, source: str, layer: str) -> None:
+    """Refuse ids holding a NUL (in the file, ``cut``, or in the values read) or longer than ``ID_MAX`` characters.
+
+    A NUL cuts the id where a reader or database stops at it, so two beats
+    could merge into one; an id over ``ID_MAX`` is not one the store keeps.
+    """
+    nul = sorted(set(cut) | {i + 1 for i, fid in enumerate(ids) if fid is not None and "\x00" in fid})
+    if nul:
+        example = ids[nul[0] - 1] or ""
+        raise InputError(
+            f"{source}: {layer} {_features(nul)} hold a NUL byte in the id field {field!r} (feature {nul[0]} reads "
+            f"as {example.split(chr(0))[0]!r}); ids cut at it could merge two {layer}s into one. Remove the NUL "
+            "from the ids in the file and load again."
+        )
+    long = [i + 1 for i, fid in enumerate(ids) if fid is not None and len(fid) > ID_MAX]
+    if long:
+        size = len(ids[long[0] - 1] or "")
+        raise InputError(
+            f"{source}: {layer} {_features(long)} have ids in {field!r} longer than the {ID_MAX} characters "
+            f"beatmap keeps (feature {long[0]}: {size:,} characters). Check that --{layer}-id names the id "
+            "field, or shorten the ids in the file, and load again."
+        )
 
 
 def _normalise_id(value: object) -> str | None:

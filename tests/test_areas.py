@@ -212,3 +212,79 @@ def test_a_nul_in_a_geojson_id_is_refused_instead_of_merging_two_beats(tmp_path)
     assert "\\u0000" in path.read_text()
     with pytest.raises(InputError, match="NUL character"):
         read_layer(path)
+
+
+def _with_nul(path, ids):
+    """Put ``ids`` (which may hold NUL bytes) into the beat_id field of a GeoPackage or Shapefile written by GDAL.
+
+    GDAL itself cuts text at NUL when writing, so the bytes are put in place afterwards, as another program would.
+    """
+    if path.suffix == ".gpkg":
+        import sqlite3
+
+        with sqlite3.connect(path) as conn:
+            for fid, value in enumerate(ids, start=1):
+                conn.execute("UPDATE nul SET beat_id = CAST(? AS TEXT) WHERE fid = ?", (value.encode(), fid))
+        conn.close()
+        return
+    dbf = path.with_suffix(".dbf")
+    data = bytearray(dbf.read_bytes())
+    header, width = int.from_bytes(data[8:10], "little"), int.from_bytes(data[10:12], "little")
+    size = data[32 + 16]  # the first field (beat_id): its width
+    for i, value in enumerate(ids):
+        start = header + i * width + 1
+        data[start : start + size] = value.encode().ljust(size, b" ")
+    dbf.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".shp"])
+def test_a_nul_in_a_geopackage_or_shapefile_id_is_refused_naming_the_feature(tmp_path, suffix):
+    """GDAL reads 'B01<NUL>x' and 'B01<NUL>y' as 'B01': the two beats would load as one without a word."""
+    path = tmp_path / f"nul{suffix}"
+    two_beats().to_file(path, **({"SPATIAL_INDEX": "NO"} if suffix == ".gpkg" else {}))  # no triggers to run
+    _with_nul(path, ["B01\x00x", "B01\x00y"])
+    layer = read_layer(path)
+    assert layer["beat_id"].tolist() == ["B01", "B01"]  # what the reader gives: the cut is invisible here
+    with pytest.raises(
+        InputError,
+        match=rf"nul{suffix}: beat features 1, 2 hold a NUL byte in the id field "
+        r"'beat_id' \(feature 1 reads as 'B01'\).*Remove the NUL",
+    ):
+        prepare_areas(layer, None, grid_m=150, beats_source=str(path))
+    _with_nul(path, ["B01", "B02\x00\x00"])  # NUL padding after the id cuts nothing: loads as B01, B02
+    beats, _, _ = prepare_areas(read_layer(path), None, grid_m=150, beats_source=str(path))
+    assert beats["beat_id"].tolist() == ["B01", "B02"]
+
+
+def test_a_nul_in_a_zipped_shapefile_or_geoparquet_id_is_refused(tmp_path):
+    shp = tmp_path / "nul.shp"
+    two_beats().to_file(shp)
+    _with_nul(shp, ["A", "B\x00x"])
+    archive = tmp_path / "nul.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for part in tmp_path.glob("nul.*"):
+            if part != archive:
+                zf.write(part, part.name)
+    with pytest.raises(InputError, match=r"nul.zip: beat feature 2 hold"):
+        prepare_areas(read_layer(archive), None, grid_m=150, beats_source=str(archive))
+    parquet = tmp_path / "nul.parquet"
+    two_beats(ids=("A", "B\x00x")).to_parquet(parquet)  # Parquet keeps the NUL: refused from the values read
+    with pytest.raises(InputError, match=r"beat feature 2 hold a NUL byte"):
+        prepare_areas(read_layer(parquet), None, grid_m=150, beats_source=str(parquet))
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".shp", ".geojson"])
+def test_an_id_over_128_characters_is_refused_in_every_format(tmp_path, suffix):
+    path = tmp_path / f"long{suffix}"
+    two_beats(ids=("A", "B" * 129)).to_file(path)
+    with pytest.raises(
+        InputError,
+        match=r"long\.\w+: beat feature 2 have ids in 'beat_id' longer than the 128 "
+        r"characters beatmap keeps \(feature 2: 129 characters\)",
+    ):
+        prepare_areas(read_layer(path), None, grid_m=150, beats_source=str(path))
+    blocks = tmp_path / f"blocks{suffix}"
+    metric = two_beats("EPSG:32616").rename(columns={"beat_id": "block_id"})
+    metric.assign(block_id=["b1", "x" * 200]).to_file(blocks)
+    with pytest.raises(InputError, match=r"block feature 2 have ids in 'block_id' longer than the 128"):
+        prepare_areas(two_beats(), read_layer(blocks), beats_source="b", blocks_source=str(blocks))
