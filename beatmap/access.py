@@ -17,7 +17,6 @@ nothing it may not show.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
@@ -61,7 +60,6 @@ __all__ = [
     "may_see_officers",
     "officer_breakdown",
     "officer_id_of",
-    "own_import_batches",
     "pages_for",
     "plan_route_as",
     "preview_publication_as",
@@ -552,32 +550,31 @@ def load_streets_as(engine: Engine, user: User | None, path: str | Path, *, crs:
     return load_streets(engine, path, crs=crs, actor=who.name)
 
 
-def own_import_batches(engine: Engine, user: User) -> set[int]:
-    """The import batches ``user`` made (from the audit log's ``import.activity`` entries under their name)."""
-    entries = audit.read_audit(engine, actor=user.name, action="import.activity")
-    return {int(json.loads(d)["batch_id"]) for d in entries["details"] if json.loads(d).get("batch_id") is not None}
-
-
 def rejects_for(
-    engine: Engine, user: User | None, *, source: str | None = None, batch_id: int | None = None
+    engine: Engine,
+    user: User | None,
+    *,
+    source: str | None = None,
+    batch_id: int | None = None,
 ) -> pd.DataFrame:
     """:func:`beatmap.store.read_rejects` as ``user`` may see them (supervisors).
 
     A supervisor of all beats sees every rejected row.  A supervisor of some
-    beats sees only the rows of files they imported themselves: a rejected row
-    may have no usable place (it is kept because it could not be placed), so
-    it cannot be shown by beat, and another's file may hold other beats' rows,
-    officer ids and notes.
+    beats sees the rows placed in their beats (the beat of the row's point,
+    else the beat it reports; see :func:`beatmap.ingest.place_rejects`),
+    whoever imported them; a row with no location and no reported beat, or
+    rejected before rows were placed, is shown only to supervisors of all
+    beats (it may hold any beat's officer ids and notes).
     """
     who = require(user, SUPERVISOR, what="rejected rows")
-    rows = store.read_rejects(engine, source=source, batch_id=batch_id)
-    if who.all_beats:
-        return rows
-    return rows[rows["batch_id"].isin(sorted(own_import_batches(engine, who)))].reset_index(drop=True)
+    return store.read_rejects(engine, source=source, batch_id=batch_id, beat_ids=_beats_of(who))
 
 
 def import_history_for(engine: Engine, user: User | None, *, limit: int | None = None) -> pd.DataFrame:
-    """The activity imports ``user`` may see: all for a supervisor of all beats, else their own.
+    """The activity imports ``user`` may see: all for a supervisor of all beats, else those that touched their beats.
+
+    An import touched a beat when it added records there or kept rejected rows
+    placed there (see :func:`beatmap.store.list_batches`), whoever imported it.
 
     Returns
     -------
@@ -588,10 +585,7 @@ def import_history_for(engine: Engine, user: User | None, *, limit: int | None =
     from beatmap.imports import list_imports
 
     who = require(user, SUPERVISOR, what="import histories")
-    frame = list_imports(engine, limit=limit)
-    if not who.all_beats:
-        frame = frame[frame["batch_id"].isin(sorted(own_import_batches(engine, who)))]
-    return frame.reset_index(drop=True)
+    return list_imports(engine, beat_ids=_beats_of(who), limit=limit).reset_index(drop=True)
 
 
 def read_audit_for(

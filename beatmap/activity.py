@@ -527,6 +527,9 @@ def parse_activity(
         for every row that cannot be used; a row with several problems lists
         them all.  ``reason`` gives the value found and what was expected;
         ``group`` is the same words without the row's values (for counts).
+        ``lat``/``lon`` are the row's point when its coordinates raised no
+        problem (else missing) and ``reported_beat`` the beat it names: where
+        the row is, so its rejects can be shown by beat.
     """
     mapping, _ = resolve_columns(mapping, list(raw.columns))
     zone = mapping.timezone or timezone
@@ -584,7 +587,10 @@ def parse_activity(
     from_end = (ended - occurred).dt.total_seconds() / 60
     duration = duration.where(duration.notna(), from_end)
 
+    before_coordinates = reasons.copy()
     lon, lat = _coordinates(raw, mapping, col, reject, area_bounds)
+    # A row whose coordinates raised no problem has a place, even when it is rejected for another reason.
+    placed = (reasons == before_coordinates) & lon.notna() & lat.notna()
 
     kind = _kinds(raw, mapping, col)
     kind_why = f"not one of {', '.join(S.KINDS)}" + (
@@ -648,6 +654,9 @@ def parse_activity(
             "reason": reasons[~ok].to_numpy(),
             "group": bad_groups.to_numpy(),
             "raw": cells.to_numpy(),
+            S.LAT: lat.where(placed)[~ok].to_numpy(dtype=float),
+            S.LON: lon.where(placed)[~ok].to_numpy(dtype=float),
+            S.REPORTED_BEAT: _text(beat)[~ok].to_numpy(),
         }
     )
     return records, rejects

@@ -37,6 +37,7 @@ from beatmap.crs import WGS84, parse_crs
 from beatmap.errors import BeatmapError, CRSError, InputError
 from beatmap.exclusions import check_known, store_exclusions
 from beatmap.index import (
+    BlockIndex,
     block_index_for,
     build_block_index,
     remember_block_index,
@@ -268,6 +269,9 @@ def store_areas(
             assigned = assign_points(located, blocks, settings=settings, index=index)
             assigned["event_id"] = located["event_id"].to_numpy()
             store.update_assignments(conn, assigned)
+        places = store.read_reject_places(conn)
+        if len(places):  # kept rejected rows are shown by the beat they fall in: the new beats now
+            store.update_reject_beats(conn, place_rejects(places, blocks, settings=settings, index=index))
         store.record_audit(
             conn,
             actor=actor,
@@ -464,6 +468,7 @@ def _import_activity(
             new, rejects, moved = _keep_to_beats(new, rejects, raw, beats=beats, source=source)
             kept = pd.concat([kept, moved.head(settings.rejects_kept_per_reason)], ignore_index=True)
             refused = len(moved)
+        kept = place_rejects(kept, blocks, settings=settings, index=index)
         new["row_number"] = new.index
         outside = int(new[S.BLOCK_ID].isna().sum())
         warnings = check_records(
@@ -537,7 +542,9 @@ def _import_activity(
             reject_examples=reason_examples(rejects),
             rejects_kept=len(kept),
         )
-        store.set_batch_summary(conn, batch_id, summary.to_dict())
+        # The beats the import touched (records added, rejected rows kept): whose import history lists it.
+        touched = {str(b) for b in pd.concat([new[S.BEAT_ID], kept[S.BEAT_ID]]).dropna().unique()}
+        store.set_batch_summary(conn, batch_id, {**summary.to_dict(), "beats": sorted(touched)})
         details = {k: v for k, v in summary.to_dict().items() if k not in ("file", "reject_examples")}
         store.record_audit(
             conn,
@@ -577,11 +584,36 @@ def _keep_to_beats(
             ROW: new.index[outside],
             "reason": reason.to_numpy(),
             "raw": raw.loc[new.index[outside]].to_dict(orient="records"),
+            **{c: new.loc[outside, c].to_numpy() for c in (S.LAT, S.LON, S.REPORTED_BEAT, S.BEAT_ID)},
         }
     )
     moved["group"] = "on a beat that is not one of the importer's"
     moved["fingerprint"] = reject_fingerprints(moved, source=source)
     return new[~outside].copy(), pd.concat([rejects, moved], ignore_index=True), moved
+
+
+def place_rejects(
+    rejects: pd.DataFrame, blocks: gpd.GeoDataFrame, *, settings: Settings, index: BlockIndex | None = None
+) -> pd.DataFrame:
+    """``rejects`` with ``beat_id``: where each rejected row is, so it is shown to that beat's supervisors.
+
+    The beat of the row's point among ``blocks`` (as a record there would be
+    assigned), else the beat the row reports; missing when it has neither (such
+    a row is shown only to supervisors of all beats).  A ``beat_id`` already
+    given (a row refused for being on another's beat) is kept.
+    """
+    out = rejects.copy()
+    for column in (S.LAT, S.LON, S.REPORTED_BEAT, S.BEAT_ID):
+        if column not in out:
+            out[column] = None
+    out[[S.LAT, S.LON]] = out[[S.LAT, S.LON]].astype(float)
+    beat = out[S.BEAT_ID].astype(object)
+    todo = beat.isna() & out[S.LAT].notna() & out[S.LON].notna()
+    if todo.any() and not blocks.empty:
+        beat[todo] = assign_points(out[todo], blocks, settings=settings, index=index)[S.BEAT_ID].astype(object)
+    reported = out[S.REPORTED_BEAT].astype(object)
+    out[S.BEAT_ID] = beat.where(beat.notna(), reported.where(reported.notna() & (reported != ""), None))
+    return out
 
 
 def _area_bounds(beats: gpd.GeoDataFrame, *, margin_deg: float = 0.1) -> tuple[float, float, float, float] | None:
@@ -635,6 +667,7 @@ def _reject_pileups(
             "reason": reason.to_numpy(),
             "group": f"point … holds many rows: {why}",
             "raw": raw.loc[moved.index].to_dict(orient="records"),
+            **{c: moved[c].to_numpy() for c in (S.LAT, S.LON, S.REPORTED_BEAT)},
         }
     )
     return records[~hit], pd.concat([rejects, extra], ignore_index=True).sort_values(ROW, kind="stable")

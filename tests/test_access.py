@@ -19,6 +19,7 @@ from tests.conftest import import_rows, load_two_beats
 
 OFFICER_A = User("ofc", OFFICER, ("A",), officer_id="O1")
 SERGEANT_A = User("sgt", SUPERVISOR, ("A",))
+SERGEANT_B = User("sgt-b", SUPERVISOR, ("B",))
 LIEUTENANT = User("lt", SUPERVISOR, all_beats=True)
 ADMINISTRATOR = User("boss", ADMIN)
 WINDOW = Window(date(2026, 3, 1), date(2026, 3, 31), "America/Chicago")
@@ -147,10 +148,12 @@ def test_a_supervisor_of_some_beats_imports_onto_their_beats_only(city, tmp_path
     summary = access.import_activity_as(engine, SERGEANT_A, tmp_path / "fake.csv", settings=settings)
     assert (summary.rows, summary.imported, summary.duplicates, summary.rejected) == (3, 1, 0, 2)
     assert len(store.read_events(engine, beat_id="B")) == len(before)  # nothing was added to beat B
-    rejects = access.rejects_for(engine, SERGEANT_A, batch_id=summary.batch_id)
-    assert rejects["row_number"].tolist() == [2, 3]
-    assert "on beat 'B', not one of your beats (A)" in rejects["reason"].iloc[0]
-    assert "outside every beat" in rejects["reason"].iloc[1]
+    # The refused rows are shown by where they are: row 2 to beat B's supervisors, row 3 (no beat) to all beats'.
+    assert access.rejects_for(engine, SERGEANT_A, batch_id=summary.batch_id).empty
+    on_b = access.rejects_for(engine, SERGEANT_B, batch_id=summary.batch_id)
+    assert on_b["row_number"].tolist() == [2] and "on beat 'B', not one of your beats (A)" in on_b["reason"].iloc[0]
+    rejects = access.rejects_for(engine, LIEUTENANT, batch_id=summary.batch_id)
+    assert rejects["row_number"].tolist() == [2, 3] and "outside every beat" in rejects["reason"].iloc[1]
     everything = access.import_activity_as(engine, LIEUTENANT, tmp_path / "fake.csv", settings=settings,
                                            source="lt-feed")
     assert (everything.imported, everything.duplicates, everything.rejected) == (2, 1, 0)  # the A row is in
@@ -175,8 +178,9 @@ def test_areas_streets_and_publishing_need_a_supervisor_of_all_beats(city, tmp_p
     assert manifest["rules"] and audit_entries(engine, "publish")[-1]["actor"] == "lt"
 
 
-def test_rejects_and_import_history_are_narrowed_to_the_users_own_imports(city, tmp_path, settings):
-    """The lieutenant's feed 'cad' has a rejected row on beat B with a note; the sergeant typing 'cad' sees none."""
+def test_rejects_are_shown_by_the_beat_they_fall_in_whoever_imported_them(city, tmp_path, settings):
+    """The lieutenant's feed 'cad' has a rejected row on beat B with a note: beat B's supervisors see it, the
+    sergeant of beat A (typing 'cad') does not; a row with no location is for supervisors of all beats only."""
     engine, _, _ = city
     (tmp_path / "cad.csv").write_text("occurred_at,lat,lon,kind,notes\n"
                                       f"2026-03-20T10:00,{ON_B},walking,informant at 12 Elm St\n"
@@ -190,12 +194,64 @@ def test_rejects_and_import_history_are_narrowed_to_the_users_own_imports(city, 
     seen = access.rejects_for(engine, SERGEANT_A, source="cad")
     assert seen["batch_id"].tolist() == [mine.batch_id] and "informant" not in seen.to_csv()
     assert access.rejects_for(engine, SERGEANT_A, batch_id=theirs.batch_id).empty
-    assert len(access.rejects_for(engine, LIEUTENANT, source="cad")) == 3
-    assert access.import_history_for(engine, SERGEANT_A)["batch_id"].tolist() == [mine.batch_id]
-    assert set(access.import_history_for(engine, LIEUTENANT)["batch_id"]) >= {mine.batch_id, theirs.batch_id}
+    on_b = access.rejects_for(engine, SERGEANT_B, source="cad")  # imported by someone else, but on beat B
+    assert on_b["batch_id"].tolist() == [theirs.batch_id] and "informant" in on_b["raw"].iloc[0]
+    assert len(access.rejects_for(engine, LIEUTENANT, source="cad")) == 3  # with the row that has no location
+    assert access.rejects_for(engine, User("sgt-ab", SUPERVISOR, ("A", "B")), source="cad")["row_number"].tolist() \
+        == [1, 1]  # beats A and B: every row but the one with no location
     for refused in (OFFICER_A, ADMINISTRATOR, None):
         with pytest.raises(AccessError):
             access.rejects_for(engine, refused)
+
+
+def test_a_rejected_row_without_coordinates_goes_by_the_beat_it_reports(city, tmp_path, settings):
+    engine, _, _ = city
+    (tmp_path / "reported.csv").write_text(
+        "occurred_at,lat,lon,kind,reported_beat,notes\n"
+        "2026-03-20T10:00,,,foot_patrol,A,no point but beat A\n"  # no coordinates: the beat it reports
+        f"2026-03-20T10:00,{ON_B},nap,A,on B but says A\n"  # a point: the point decides
+        "2026-03-20T10:00,0,0,foot_patrol,,placeholder and no beat\n"  # neither: all beats only
+        f"2026-03-20T11:00,{ON_A},foot_patrol,A,\n"
+    )
+    summary = access.import_activity_as(engine, LIEUTENANT, tmp_path / "reported.csv", settings=settings)
+    assert summary.rejected == 3
+    assert access.rejects_for(engine, SERGEANT_A, batch_id=summary.batch_id)["row_number"].tolist() == [1]
+    assert access.rejects_for(engine, SERGEANT_B, batch_id=summary.batch_id)["row_number"].tolist() == [2]
+    assert access.rejects_for(engine, LIEUTENANT, batch_id=summary.batch_id)["row_number"].tolist() == [1, 2, 3]
+
+
+def test_rejects_follow_the_beats_when_the_areas_are_loaded_again(city, tmp_path, settings):
+    engine, _, _ = city
+    (tmp_path / "cad.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-20T10:00,{ON_B},walking\n"
+                                      f"2026-03-20T11:00,{ON_A},foot_patrol\n")
+    summary = access.import_activity_as(engine, LIEUTENANT, tmp_path / "cad.csv", settings=settings)
+    assert access.rejects_for(engine, SERGEANT_B, batch_id=summary.batch_id)["row_number"].tolist() == [1]
+    load_two_beats(engine, tmp_path, settings=settings, ids=("A", "B2"))  # beat B is now B2
+    assert access.rejects_for(engine, SERGEANT_B, batch_id=summary.batch_id).empty
+    assert len(access.rejects_for(engine, User("sgt-b2", SUPERVISOR, ("B2",)), batch_id=summary.batch_id)) == 1
+
+
+def test_import_history_lists_the_imports_that_touched_the_users_beats(city, tmp_path, settings):
+    engine, _, _ = city
+    (tmp_path / "b.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-20T10:00,{ON_B},foot_patrol\n")
+    (tmp_path / "a.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-21T10:00,{ON_A},foot_patrol\n")
+    (tmp_path / "rejected-on-a.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-22T10:00,{ON_A},nap\n"
+                                                f"2026-03-22T10:00,{ON_B},foot_patrol\n")
+    on_b = access.import_activity_as(engine, LIEUTENANT, tmp_path / "b.csv", settings=settings, source="b")
+    on_a = access.import_activity_as(engine, LIEUTENANT, tmp_path / "a.csv", settings=settings, source="a")
+    rejected_on_a = access.import_activity_as(engine, SERGEANT_B, tmp_path / "rejected-on-a.csv", settings=settings,
+                                              source="r")
+    history = {u: access.import_history_for(engine, u)["batch_id"].tolist() for u in (SERGEANT_A, SERGEANT_B)}
+    assert on_a.batch_id in history[SERGEANT_A] and rejected_on_a.batch_id in history[SERGEANT_A]
+    assert on_b.batch_id not in history[SERGEANT_A]  # imported by someone else on another beat
+    assert on_b.batch_id in history[SERGEANT_B] and on_a.batch_id not in history[SERGEANT_B]
+    access.undo_import_as(engine, LIEUTENANT, on_b.batch_id)  # its records are gone; it still touched beat B
+    assert on_b.batch_id in access.import_history_for(engine, SERGEANT_B)["batch_id"].tolist()
+    assert on_b.batch_id not in access.import_history_for(engine, SERGEANT_A)["batch_id"].tolist()
+    every = access.import_history_for(engine, LIEUTENANT)["batch_id"].tolist()
+    assert {on_a.batch_id, on_b.batch_id, rejected_on_a.batch_id} <= set(every)
+    assert access.import_history_for(engine, SERGEANT_A, limit=1)["batch_id"].tolist() == [rejected_on_a.batch_id]
+    for refused in (OFFICER_A, ADMINISTRATOR, None):
         with pytest.raises(AccessError):
             access.import_history_for(engine, refused)
 

@@ -25,9 +25,11 @@ from beatmap.store.activity import (
     latest_batch,
     read_event_locations,
     read_events,
+    read_reject_places,
     read_rejects,
     set_batch_summary,
     update_assignments,
+    update_reject_beats,
 )
 from beatmap.store.areas import read_beats, read_blocks, read_streets, write_area_notes, write_areas, write_streets
 from beatmap.store.audit import ChainCheck, entry_hash, record_audit, verify_audit_chain
@@ -115,6 +117,7 @@ __all__ = [
     "read_current_rejects",
     "read_event_locations",
     "read_events",
+    "read_reject_places",
     "read_rejects",
     "read_streets",
     "record_audit",
@@ -134,6 +137,7 @@ __all__ = [
     "supersede_rejects",
     "transaction",
     "update_assignments",
+    "update_reject_beats",
     "user_beats",
     "users_table",
     "verify_audit_chain",

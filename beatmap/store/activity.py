@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, func, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap.schema import BEAT_ID, BLOCK_ID
@@ -187,6 +187,12 @@ def insert_rejects(conn: Connection, batch_id: int, rejects: pd.DataFrame, *, so
             "row_number": rejects["row"].astype("int64").to_numpy(),
             "reason": rejects["reason"].to_numpy(dtype=object),
             "raw": [json.dumps(cells, ensure_ascii=False) for cells in rejects["raw"]],
+            **{
+                name: (rejects[name] if name in rejects else pd.Series(None, index=rejects.index)).to_numpy(
+                    dtype=float if name in ("lat", "lon") else object
+                )
+                for name in ("lat", "lon", "reported_beat", BEAT_ID)
+            },
         }
     )
     columns = list(frame.columns)
@@ -201,6 +207,26 @@ def insert_rejects(conn: Connection, batch_id: int, rejects: pd.DataFrame, *, so
     sql = f"INSERT INTO rejects ({names}) VALUES ({markers})"
     for chunk in _chunks(rows, 20000):
         conn.exec_driver_sql(sql, chunk)
+
+
+def read_reject_places(conn: Connection) -> pd.DataFrame:
+    """``reject_id``, ``lat``, ``lon``, ``reported_beat`` of every kept rejected row (to place them again)."""
+    rows = conn.exec_driver_sql("SELECT reject_id, lat, lon, reported_beat FROM rejects").all()
+    frame = pd.DataFrame(rows, columns=["reject_id", "lat", "lon", "reported_beat"])
+    return frame.astype({"lat": float, "lon": float})
+
+
+def update_reject_beats(conn: Connection, places: pd.DataFrame) -> None:
+    """Write ``beat_id`` of kept rejected rows by ``reject_id`` (after the areas changed)."""
+    rows = [
+        {"rid": int(r), "beat": None if b is None or b != b else str(b)}
+        for r, b in zip(places["reject_id"], places[BEAT_ID], strict=True)
+    ]
+    statement = (
+        update(rejects_table).where(rejects_table.c.reject_id == bindparam("rid")).values(beat_id=bindparam("beat"))
+    )
+    for chunk in _chunks(rows, 20000):
+        conn.execute(statement, list(chunk))
 
 
 def read_event_locations(conn: Connection) -> pd.DataFrame:
@@ -307,9 +333,16 @@ def activity_span(engine: Engine) -> tuple[datetime, datetime] | None:
     return first, last
 
 
-def read_rejects(engine: Engine, *, batch_id: int | None = None, source: str | None = None) -> pd.DataFrame:
+def read_rejects(
+    engine: Engine,
+    *,
+    batch_id: int | None = None,
+    source: str | None = None,
+    beat_ids: Iterable[str] | None = None,
+) -> pd.DataFrame:
     """Rejected rows (of one batch or feed): ``batch_id``, ``source``, ``file_name``, ``row_number``, ``reason``,
-    ``raw`` (JSON text)."""
+    ``raw`` (JSON text).  With ``beat_ids``, only the rows placed in those beats (see
+    :func:`beatmap.ingest.place_rejects`): a row with no beat is never among them."""
     query = select(
         rejects_table.c.batch_id,
         rejects_table.c.source,
@@ -322,6 +355,8 @@ def read_rejects(engine: Engine, *, batch_id: int | None = None, source: str | N
         query = query.where(rejects_table.c.batch_id == batch_id)
     if source is not None:
         query = query.where(rejects_table.c.source == source)
+    if beat_ids is not None:
+        query = query.where(rejects_table.c[BEAT_ID].in_(sorted(set(beat_ids))))
     with engine.connect() as conn:
         return pd.DataFrame(
             conn.execute(query).all(), columns=["batch_id", "source", "file_name", "row_number", "reason", "raw"]

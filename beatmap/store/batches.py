@@ -162,23 +162,34 @@ def list_batches(
     ``status`` is ``live``, ``undone`` or ``replaced``; ``records_now`` is how
     many records the batch holds today (fewer than ``imported`` after an undo
     of it, more when records moved to it).  With ``beat_ids``, only batches
-    holding a record in those beats (for a user limited to some beats).
+    that touched those beats (for a user limited to some beats): that hold a
+    record or a kept rejected row there now, or that added records or kept
+    rejected rows there when imported (the beats in their summary; an undone
+    import holds no record any more).
     """
     held = select(func.count()).where(events.c.batch_id == batches.c.batch_id).scalar_subquery()
     query = select(batches, held.label("records_now")).order_by(batches.c.batch_id.desc())
     if what is not None:
         query = query.where(batches.c.what == what)
-    if beat_ids is not None:
-        query = query.where(
-            exists().where(and_(events.c.batch_id == batches.c.batch_id, events.c[BEAT_ID].in_(list(beat_ids))))
-        )
-    if limit is not None:
+    wanted = sorted(set(beat_ids)) if beat_ids is not None else None
+    if wanted is not None:
+        holds = (
+            exists().where(and_(events.c.batch_id == batches.c.batch_id, events.c[BEAT_ID].in_(wanted)))
+            | exists().where(and_(rejects_table.c.batch_id == batches.c.batch_id, rejects_table.c[BEAT_ID].in_(wanted)))
+        ).label("holds")
+        query = query.add_columns(holds)
+    elif limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
-    out = []
+    out: list[dict[str, object]] = []
     for row in rows:
         summary = json.loads(row["summary"] or "{}")
+        if wanted is not None:
+            if not (row["holds"] or set(summary.get("beats", ())) & set(wanted)):
+                continue
+            if limit is not None and len(out) >= limit:
+                break
         status = "live" if row["undone_at"] is None else ("replaced" if row["superseded_by"] else "undone")
         out.append(
             {
@@ -196,11 +207,14 @@ def list_batches(
     return pd.DataFrame(out, columns=list(BATCH_COLUMNS))
 
 
-def read_current_rejects(engine: Engine, *, source: str | None = None) -> pd.DataFrame:
+def read_current_rejects(
+    engine: Engine, *, source: str | None = None, beat_ids: Collection[str] | None = None
+) -> pd.DataFrame:
     """The rejected rows still to act on: of live batches whose rejects no later import superseded.
 
     A row rejected by several such batches (an overlapping next export) is
-    listed once, under the newest.  Columns as :func:`beatmap.store.read_rejects`.
+    listed once, under the newest.  Columns as :func:`beatmap.store.read_rejects`;
+    with ``beat_ids``, only the rows placed in those beats.
     """
     newest = (
         select(func.max(rejects_table.c.reject_id))
@@ -222,6 +236,8 @@ def read_current_rejects(engine: Engine, *, source: str | None = None) -> pd.Dat
         .where(rejects_table.c.reject_id.in_(newest))
         .order_by(rejects_table.c.reject_id)
     )
+    if beat_ids is not None:
+        query = query.where(rejects_table.c[BEAT_ID].in_(sorted(set(beat_ids))))
     with engine.connect() as conn:
         return pd.DataFrame(
             conn.execute(query).all(), columns=["batch_id", "source", "file_name", "row_number", "reason", "raw"]

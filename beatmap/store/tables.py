@@ -137,6 +137,11 @@ rejects_table = Table(
     Column("row_number", Integer, nullable=False),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),  # JSON object of the row's cells
+    Column("lat", Float),  # the row's point (WGS84), when its coordinates could be read
+    Column("lon", Float),
+    Column("reported_beat", Text),  # the beat the row names
+    # The beat of its point, else the one it reports; NULL (neither): shown to supervisors of all beats only.
+    Column(BEAT_ID, Text, index=True),
     sqlite_autoincrement=True,
 )
 
