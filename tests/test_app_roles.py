@@ -387,3 +387,16 @@ def test_the_import_page_offers_beats_and_blocks_to_supervisors_of_all_beats_onl
     lieutenant = app_as("lt").run()
     lieutenant.switch_page(PAGE_FILES["import"][0]).run()
     assert "Load beats and blocks" in [b.label for b in lieutenant.button]
+
+
+def test_the_import_page_lists_a_supervisor_of_some_beats_the_imports_on_their_beats(city, tmp_path, settings):
+    from beatmap.ingest import import_activity
+
+    (tmp_path / "on-b.csv").write_text("occurred_at,lat,lon,kind\n2026-03-20T10:00,41.87689,-87.63150,foot_patrol\n")
+    other = import_activity(city, tmp_path / "on-b.csv", settings=settings, actor="lt", source="elsewhere")
+    at = app_as("sgt").run()
+    at.switch_page(PAGE_FILES["import"][0]).run()
+    assert not at.exception
+    listed = at.dataframe[-1].value
+    assert other.batch_id not in listed["batch_id"].tolist() and len(listed) >= 1
+    assert any("on your beats, whoever imported them" in c.value for c in at.caption)

@@ -445,9 +445,17 @@ if activity_go:
                         mime="text/csv",
                         on_click="ignore",
                     )
+                    if not access.may_change_city(user):
+                        st.caption(
+                            f"The file holds the {len(rejects):,} rejected rows that fall on your beats. Rows on "
+                            "other beats go to their supervisors; rows with no location and no reported beat, "
+                            "to a supervisor of all beats."
+                        )
 
 st.subheader("3. Imports so far")
 imports = access.import_history_for(engine, user, limit=200)
+if not access.may_change_city(user):
+    st.caption("The imports that added records, or kept rejected rows, on your beats, whoever imported them.")
 if imports.empty:
     st.caption("No activity was imported yet.")
 else:
