@@ -189,3 +189,23 @@ def test_migration_from_0002_keeps_rejects_and_matches_a_new_store(tmp_path):
         conn.execute(sa.text("INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
                              "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{}')"))
         assert conn.execute(sa.text("SELECT count(*) FROM rejects")).scalar_one() == 2
+
+
+def test_rejects_kept_before_0011_have_no_beat_and_only_supervisors_of_all_beats_see_them(tmp_path):
+    from beatmap import access
+    from beatmap.accounts import SUPERVISOR, User
+
+    where = store_db(tmp_path / "old.db")
+    old = sa.create_engine(where if on_postgres() else f"sqlite:///{where}")
+    with old.begin() as conn:
+        command.upgrade(migrate.config(conn), "0008")
+        conn.execute(sa.text("INSERT INTO import_batches (what, source, file_name, imported_at, summary) "
+                             "VALUES ('activity', 'cad', 'a.csv', '2026-01-01 00:00:00', '{}')"))
+        conn.execute(sa.text("INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
+                             "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{\"notes\": \"on beat A\"}')"))
+    assert migrate.upgrade(old)[0] == "0008"
+    kept = store.read_rejects(old)
+    assert len(kept) == 1
+    assert access.rejects_for(old, User("sgt", SUPERVISOR, ("A",))).empty
+    assert len(access.rejects_for(old, User("lt", SUPERVISOR, all_beats=True))) == 1
+    assert access.import_history_for(old, User("sgt", SUPERVISOR, ("A",))).empty

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy import Engine, Table, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap.schema import BEAT_ID, BLOCK_ID
@@ -217,16 +217,23 @@ def read_reject_places(conn: Connection) -> pd.DataFrame:
 
 
 def update_reject_beats(conn: Connection, places: pd.DataFrame) -> None:
-    """Write ``beat_id`` of kept rejected rows by ``reject_id`` (after the areas changed)."""
-    rows = [
-        {"rid": int(r), "beat": None if b is None or b != b else str(b)}
-        for r, b in zip(places["reject_id"], places[BEAT_ID], strict=True)
-    ]
-    statement = (
-        update(rejects_table).where(rejects_table.c.reject_id == bindparam("rid")).values(beat_id=bindparam("beat"))
-    )
+    """Write ``beat_id`` of kept rejected rows by ``reject_id`` (after the areas changed).
+
+    As :func:`update_assignments`: ``executemany`` on SQLite, ``COPY`` and one ``UPDATE … FROM`` on PostgreSQL.
+    """
+    if places.empty:
+        return
+    columns = [BEAT_ID, "reject_id"]
+    rows = _driver_rows(places[columns], columns)
+    if conn.dialect.name == "postgresql":
+        _copy_to_stage(conn, "rejects", columns, rows)
+        conn.exec_driver_sql(
+            f"UPDATE rejects AS r SET {BEAT_ID} = s.{BEAT_ID} FROM rejects_stage AS s WHERE r.reject_id = s.reject_id"
+        )
+        conn.exec_driver_sql("DROP TABLE rejects_stage")
+        return
     for chunk in _chunks(rows, 20000):
-        conn.execute(statement, list(chunk))
+        conn.exec_driver_sql(f"UPDATE rejects SET {BEAT_ID} = ? WHERE reject_id = ?", chunk)
 
 
 def read_event_locations(conn: Connection) -> pd.DataFrame:
