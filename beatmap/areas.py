@@ -151,6 +151,7 @@ def _dbf_nul_features(data: bytes) -> dict[str, list[int]]:
     if not count:
         return {}
     records = np.frombuffer(data, dtype=np.uint8, count=count * width, offset=header).reshape(count, width)
+    records = records[records[:, 0] != ord("*")]  # deleted records: the reader skips them, so they get no number
     found: dict[str, list[int]] = {}
     for name, kind, start, size in fields:
         if kind != "C" or size == 0:
