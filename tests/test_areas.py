@@ -288,3 +288,17 @@ def test_an_id_over_128_characters_is_refused_in_every_format(tmp_path, suffix):
     metric.assign(block_id=["b1", "x" * 200]).to_file(blocks)
     with pytest.raises(InputError, match=r"block feature 2 have ids in 'block_id' longer than the 128"):
         prepare_areas(two_beats(), read_layer(blocks), beats_source="b", blocks_source=str(blocks))
+
+
+def test_a_shapefiles_deleted_records_are_not_counted_when_naming_a_nul_feature(tmp_path):
+    path = tmp_path / "nul.shp"
+    gpd.GeoDataFrame({"beat_id": ["A", "B", "C"]}, geometry=[square(X0 + 400 * i, Y0, 400) for i in range(3)],
+                     crs="EPSG:32616").to_file(path)
+    _with_nul(path, ["A", "B", "C\x00x"])
+    dbf = path.with_suffix(".dbf")
+    data = bytearray(dbf.read_bytes())
+    data[int.from_bytes(data[8:10], "little")] = ord("*")  # the first record is deleted: the reader skips it
+    dbf.write_bytes(bytes(data))
+    assert read_layer(path)["beat_id"].tolist() == ["B", "C"]
+    with pytest.raises(InputError, match=r"beat feature 2 hold a NUL byte"):
+        prepare_areas(read_layer(path), None, grid_m=150, beats_source=str(path))
