@@ -248,7 +248,8 @@ def _run(args: argparse.Namespace) -> int:
         return cli_accounts.run(args, db=args.db, settings=settings)
     engine = store.open_store(args.db, create=args.command in {"areas", "import"})
     # The store's commands (below) share these; `--help` and the commands above never import them.
-    from beatmap.exclusions import effective_settings, parse_beat_list
+    from beatmap import schema as S
+    from beatmap.exclusions import NOT_ANALYSED, effective_settings, parse_beat_list
     from beatmap.export import write_table
     from beatmap.ingest import import_activity, load_areas
     from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
@@ -331,7 +332,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command in {"coverage", "beats"}:
         window = window_from_store(engine, settings=settings, start=args.start, end=args.end)
         if args.command == "coverage":
-            table = block_coverage(engine, window=window, settings=settings, beat_id=args.beat)
+            table = block_coverage(engine, window=window, settings=settings, beat_id=args.beat, not_analysed=True)
         else:
             table = beat_coverage(engine, window=window, settings=settings)
         path = write_table(table, args.out)
@@ -343,9 +344,16 @@ def _run(args: argparse.Namespace) -> int:
             details={"what": f"{args.command} table", "rows": len(table), "from": window.start, "to": window.end},
         )
         flagged = table["flag"].notna().sum() if "flag" in table else int(table["flagged"].sum())
+        left = table[table["status"] == NOT_ANALYSED]
         print(
             f"wrote {len(table):,} rows to {path} for {window.start} to {window.end} ({window.days} days); "
             f"{flagged:,} flagged blocks"
+            + (
+                f"; {len(left):,} {'blocks' if args.command == 'coverage' else 'beats'} not analysed "
+                f"(beats {', '.join(dict.fromkeys(left[S.BEAT_ID]))}: status 'not analysed', no figures)"
+                if len(left)
+                else ""
+            )
         )
     elif args.command == "streets":
         from beatmap.streets import load_streets, streets_text

@@ -396,8 +396,9 @@ def points_map(
 NOT_ANALYSED = "#BDBDBD"
 
 
-def not_analysed(light: gpd.GeoDataFrame, *, id_field: str = S.BEAT_ID) -> folium.FeatureGroup:
-    """Beats (or blocks) left out of the analysis: grey, not clickable, a tooltip saying so."""
+def not_analysed(light: gpd.GeoDataFrame, *, id_field: str = S.BEAT_ID, alias: str = "Beat") -> folium.FeatureGroup:
+    """Beats (or blocks: ``id_field`` ``block_id``, ``alias`` "Block") left out of the analysis: grey, a tooltip
+    saying so."""
     frame = light.assign(_status="not analysed (left out of the analysis)")
     group = folium.FeatureGroup(name="Not analysed")
     folium.GeoJson(
@@ -409,7 +410,7 @@ def not_analysed(light: gpd.GeoDataFrame, *, id_field: str = S.BEAT_ID) -> foliu
             "weight": 0.6,
             "dashArray": "4 3",
         },
-        tooltip=TextTooltip(fields=[id_field, "_status"], aliases=["Beat", "Status"]),
+        tooltip=TextTooltip(fields=[id_field, "_status"], aliases=[alias, "Status"]),
     ).add_to(group)
     return group
 
@@ -472,6 +473,7 @@ def beat_summary_html(
     figures: Sequence[tuple[str, str]],
     flagged: pd.DataFrame,
     map_html: str | None = None,
+    note: str | None = None,
 ) -> str:
     """A one-page, print-ready summary of a beat for roll call or a community meeting.
 
@@ -487,6 +489,9 @@ def beat_summary_html(
         ``last_visit``, ``flag_reason``.
     map_html : str, optional
         A standalone map page (:func:`standalone_html`) embedded as a frame.
+    note : str, optional
+        A line shown under the period and in place of an empty block list, e.g. that the beat is not
+        analysed.
     """
     esc = html.escape
     cells = "".join(f"<div class='fig'><div class='v'>{esc(v)}</div><div>{esc(k)}</div></div>" for k, v in figures)
@@ -507,8 +512,9 @@ def beat_summary_html(
             + "</tr>"
             for r in flagged.itertuples(index=False)
         )
-        or "<tr><td colspan='6'>No block is flagged in this period.</td></tr>"
+        or f"<tr><td colspan='6'>{esc(note or 'No block is flagged in this period.')}</td></tr>"
     )
+    remark = f"<p class='note'><b>{esc(note)}</b></p>" if note else ""
     frame = (
         f"<iframe srcdoc='{esc(map_html, quote=True)}' title='Map of beat {esc(beat_id)}'></iframe>" if map_html else ""
     )
@@ -525,6 +531,7 @@ iframe{{width:100%;height:330px;border:1px solid #bbb}}
 </style></head><body>
 <h1>Beat {esc(beat_id)}: where officers spent time outside enforcement</h1>
 <div>{esc(period)}</div>
+{remark}
 <div class="figs">{cells}</div>
 {frame}
 <h2>Blocks to attend to</h2>

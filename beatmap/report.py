@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from beatmap import activity_cache, store
 from beatmap import schema as S
 from beatmap.errors import InputError, StoreError
+from beatmap.exclusions import ANALYSED, NOT_ANALYSED, left_out, with_not_analysed
 from beatmap.metrics import (
     Window,
     analysed_blocks,
@@ -66,8 +67,15 @@ def block_coverage(
     settings: Settings,
     beat_id: str | None = None,
     gps: bool = True,
+    not_analysed: bool = False,
 ) -> gpd.GeoDataFrame:
     """Coverage of every block (of one beat, or all) over ``window``, with geometry in the analysis CRS.
+
+    The blocks of beats left out of the analysis (``settings.excluded_beats``)
+    are not in the table; with ``not_analysed`` they are, after the others,
+    with ``status`` ``not analysed``, no flag and no figures (the table then has
+    a ``status`` column, see :func:`beatmap.exclusions.with_not_analysed`):
+    the form of the table that is written to a file.
 
     With ``gps`` (the default), the table gains the GPS presence of the window
     (from the stored aggregates, never from pings): ``presence_minutes``
@@ -91,6 +99,10 @@ def block_coverage(
             "no beats or blocks in the store yet; load them with `beatmap areas` "
             "or build the demo city with `beatmap demo`."
         )
+    if not_analysed:
+        table = block_coverage(engine, window=window, settings=settings, beat_id=beat_id, gps=gps)
+        out = left_out(blocks, settings.excluded_beats)[[S.BLOCK_ID, S.BEAT_ID, "geometry"]]
+        return gpd.GeoDataFrame(with_not_analysed(table, out))
     blocks = analysed_blocks(blocks, settings)
     first, after = window.utc_bounds()
     events = store.read_events(
@@ -135,10 +147,12 @@ def _gps_caveat(cov: pd.DataFrame, presence: pd.DataFrame, *, hours: int) -> Non
 def beat_coverage(engine: Engine, *, window: Window, settings: Settings) -> gpd.GeoDataFrame:
     """Per-beat summary over ``window``, with beat geometry in the analysis CRS.
 
-    An excluded beat (``settings.excluded_beats``) has ``analysed`` False and no figures.
+    An excluded beat (``settings.excluded_beats``) has ``analysed`` False, ``status`` ``not analysed``
+    and no figures.
     """
     beats = store.read_beats(engine)
     summary = coverage_by_beat(block_coverage(engine, window=window, settings=settings))
     merged = beats[[S.BEAT_ID, "geometry"]].merge(summary, on=S.BEAT_ID, how="left")
     merged["analysed"] = ~merged[S.BEAT_ID].isin(list(settings.excluded_beats))
+    merged["status"] = merged["analysed"].map({True: ANALYSED, False: NOT_ANALYSED})
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=beats.crs)

@@ -183,14 +183,34 @@ def test_excluded_beat_is_shown_as_not_analysed_and_never_flagged(small_store, m
     assert [layer.layer_name for layer in layers] == ["Beats", "Not analysed"]
     assert metric(at, "Enforcement only") == "0"  # beat B's enforcement-only block is not analysed
     beats = next(d.value for d in at.dataframe if "coverage_pct" in d.value.columns)
-    assert beats["beat_id"].tolist() == ["A"]
+    # B is listed, as not analysed, with no figure.
+    assert beats[["beat_id", "status"]].values.tolist() == [["A", "analysed"], ["B", "not analysed"]]
+    assert beats.set_index("beat_id").loc["B", ["blocks", "coverage_pct", "flagged"]].isna().all()
+    not_analysed = next(iter(layers[1]._children.values())).data["features"]
+    assert [(f["properties"]["beat_id"], f["properties"]["_status"]) for f in not_analysed] == [
+        ("B", "not analysed (left out of the analysis)")
+    ]
+    # B can be opened: its blocks, grey and not analysed; no figure, no flag.
+    assert at.selectbox[0].options[-1] == "B (not analysed)"
+    at.selectbox[0].select("B").run()
+    assert not at.exception
+    key, _, layers = drawn[-1]
+    assert key == "map-beat-B" and [layer.layer_name for layer in layers] == ["Not analysed", "Beats"]
+    blocks = next(iter(layers[0]._children.values())).data["features"]
+    assert len(blocks) == 4 and {f["properties"]["_status"] for f in blocks} == {
+        "not analysed (left out of the analysis)"
+    }
+    assert any("Not analysed: this beat is left out of the analysis" in i.value for i in at.info)
+    assert not at.metric and any("No block is flagged" in s.value for s in at.success)
+    labels = [d.label for d in at.get("download_button")]
+    assert "Block table (CSV)" in labels and "One-page beat summary (print-ready HTML)" in labels
 
 
 def test_empty_store_suggests_the_next_step(tmp_path, monkeypatch, maps):
     monkeypatch.setenv("BEATMAP_DB", str(tmp_path / "empty.db"))
     accounts.add_user(store.open_store(tmp_path / "empty.db"), "sgt", role="supervisor", all_beats=True, actor="test")
     at = run_app()
-    assert "beatmap demo" in at.info[0].value and maps[0] == []
+    assert "the **Import** page" in at.info[0].value and maps[0] == []
 
 
 #: A beat id that is markup, with a literal entity: it must reach the browser raw and show only as text.

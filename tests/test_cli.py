@@ -174,12 +174,27 @@ def test_excluded_beats_are_not_analysed(files, capsys, monkeypatch):
     assert run(capsys, "--db", db, "import", str(files / "b.csv"))[0] == 0
     code, out, _ = run(capsys, "--db", db, "coverage", "--from", "2026-03-01", "--to", "2026-03-31",
                        "--out", str(files / "cov.csv"))
-    cov = pd.read_csv(files / "cov.csv")
-    assert code == 0 and set(cov["beat_id"]) == {"A"} and len(cov) == 16
+    cov = pd.read_csv(files / "cov.csv", keep_default_na=False)
+    # B's blocks are listed, as not analysed: no flag, no figure (empty cells, not 0).
+    assert code == 0 and len(cov) == 32 and "16 blocks not analysed (beats B" in out
+    assert set(cov.loc[cov["beat_id"] == "A", "status"]) == {"analysed"}
+    left = cov[cov["beat_id"] == "B"]
+    assert len(left) == 16 and set(left["status"]) == {"not analysed"}
+    assert set(left["flag"]) == {""} and set(left["enforcement"]) == {""} and set(left["visits"]) == {""}
+    assert cov.loc[cov["beat_id"] == "A", "visits"].astype(int).sum() == 1
+    code, out, _ = run(capsys, "--db", db, "coverage", "--from", "2026-03-01", "--to", "2026-03-31", "--beat", "B",
+                       "--out", str(files / "cov_b.geojson"))
+    features = json.loads((files / "cov_b.geojson").read_text())["features"]
+    assert code == 0 and len(features) == 16 and "0 flagged blocks; 16 blocks not analysed" in out
+    assert {(f["properties"]["status"], f["properties"]["flag"], f["properties"]["enforcement"]) for f in features} \
+        == {("not analysed", None, None)}
+    assert all(f["geometry"]["type"] == "Polygon" for f in features)
     code, out, _ = run(capsys, "--db", db, "beats", "--from", "2026-03-01", "--to", "2026-03-31",
                        "--out", str(files / "beats.csv"))
     beats = pd.read_csv(files / "beats.csv").set_index("beat_id")
     assert not beats.loc["B", "analysed"] and pd.isna(beats.loc["B", "flagged"])
+    assert beats.loc["B", "status"] == "not analysed" and beats.loc["A", "status"] == "analysed"
+    assert "1 beats not analysed (beats B" in out
     assert beats.loc["A", "analysed"] and beats.loc["A", "blocks"] == 16
     # Loading the areas again without the option brings B back; the settings list leaves it out again.
     assert run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")[0] == 0
@@ -189,7 +204,10 @@ def test_excluded_beats_are_not_analysed(files, capsys, monkeypatch):
     (files / "s.toml").write_text('[analysis]\nexcluded_beats = ["B"]\n')
     run(capsys, "--db", db, "--settings", str(files / "s.toml"), "coverage", "--from", "2026-03-01", "--to",
         "2026-03-31", "--out", str(files / "c3.csv"))
-    assert set(pd.read_csv(files / "c3.csv")["beat_id"]) == {"A"}
+    c3 = pd.read_csv(files / "c3.csv")
+    in_b = c3[c3["beat_id"] == "B"]
+    assert set(c3.loc[c3["status"] == "analysed", "beat_id"]) == {"A"}
+    assert len(in_b) == 16 and set(in_b["status"]) == {"not analysed"} and in_b["flag"].isna().all()
 
 
 def test_import_reports_a_windows_1252_guess_in_text_and_json(files, capsys):

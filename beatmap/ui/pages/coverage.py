@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pandas as pd
 import streamlit as st
 
 from beatmap import access, basemap, naming
 from beatmap import schema as S
+from beatmap.exclusions import left_out, with_not_analysed
 from beatmap.export import csv_text, geojson_text
 from beatmap.metrics import coverage_by_beat, visits_by_hour_and_weekday, weekly_trend
 from beatmap.neglect import neglected_areas
@@ -37,8 +39,8 @@ engine, settings = data.get_engine(), data.get_settings()
 user = auth.current_user()  # the access functions below show only what this user may see
 if not data.has_areas(engine):
     st.info(
-        "No beats or blocks are loaded yet. Load them on the **Import** page, or on the command line with "
-        "`beatmap areas` and `beatmap import`; `beatmap demo` builds a demo city."
+        "No beats or blocks are loaded yet. A supervisor loads the beat and block maps, then the activity, on "
+        "the **Import** page."
     )
     st.stop()
 
@@ -53,8 +55,18 @@ activity = filters.apply(data.activity(engine, url, v, settings.timezone))
 pairs = data.neighbours(engine, url, v)
 cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings, neighbours=pairs)
 assert user is not None  # block_coverage_for refuses the public
+# The user's beats left out of the analysis: shown, as not analysed, in every table, map and export.
+left_blocks = left_out(access.restrict_to_beats(user, blocks), settings.excluded_beats)[[S.BLOCK_ID, S.BEAT_ID]]
+left_beats = list(dict.fromkeys(left_blocks[S.BEAT_ID]))
+NOT_ANALYSED_NOTE = (
+    "Not analysed: this beat is left out of the analysis (in the settings, or when the beats were loaded). "
+    "Its blocks are never flagged and count in no coverage figure."
+)
 if cov.empty:
-    st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
+    if left_beats:
+        st.info(f"Your beats ({md_escape(', '.join(left_beats))}) are left out of the analysis: nothing to show.")
+    else:
+        st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
 before = access.block_coverage_for(
     user, blocks, activity, window=filters.window.previous(), settings=settings, neighbours=pairs
@@ -63,16 +75,16 @@ before_label = f"{filters.window.previous().start} to {filters.window.previous()
 beats = coverage_by_beat(cov)
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
-if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID]]:
+if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID], *left_beats]:
     # Someone with one beat opens on it: a city view of one beat is one square to tap.
     st.session_state["f_beat"] = beats[S.BEAT_ID].iloc[0] if len(beats) == 1 and not user.all_beats else CITY
 st.session_state["_w_f_beat"] = st.session_state["f_beat"]
 everywhere = CITY if user.all_beats else "All my beats"
 beat = st.selectbox(
     "Beat",
-    [CITY, *beats[S.BEAT_ID]],
+    [CITY, *beats[S.BEAT_ID], *left_beats],
     key="_w_f_beat",
-    format_func=lambda b: everywhere if b == CITY else b,
+    format_func=lambda b: everywhere if b == CITY else f"{b} (not analysed)" if b in left_beats else b,
     on_change=lambda: st.session_state.update(f_beat=st.session_state["_w_f_beat"], f_block=None),
     help="Pick a beat here, or click it on the city map.",
 )
@@ -95,8 +107,7 @@ if beat == CITY:
     figures = components.key_figures(cov, before, before_label=before_label)
     all_shapes = data.beat_shapes(engine, url, v)
     shapes = all_shapes[all_shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
-    shown_out = list(settings.excluded_beats) if user is not None and user.all_beats else []
-    left_out = all_shapes[all_shapes[S.BEAT_ID].isin(shown_out)]
+    left_shapes = all_shapes[all_shapes[S.BEAT_ID].isin(left_beats)]
     light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
     colours, entries = measure_colours(light["coverage_pct"], "coverage_pct")
 
@@ -111,7 +122,7 @@ if beat == CITY:
                 tooltip_fields=[S.BEAT_ID, "coverage_pct", "flagged", "visits"],
                 aliases=["Beat", "Coverage %", "Flagged blocks", "Visits"],
             ),
-            *([not_analysed(left_out)] if len(left_out) else []),
+            *([not_analysed(left_shapes)] if len(left_shapes) else []),
         ]
 
     left, right = st.columns([4, 1])
@@ -125,7 +136,7 @@ if beat == CITY:
         components.legend(
             "Coverage: share of the beat's blocks with a foot patrol or community visit",
             [(c, f"{t} %") for c, t in entries]
-            + ([(NOT_ANALYSED, "Not analysed (left out)")] if len(left_out) else []),
+            + ([(NOT_ANALYSED, "Not analysed (left out)")] if len(left_shapes) else []),
         )
         st.caption("Click a beat to see its blocks.")
     picked = mapview.clicked(result, S.BEAT_ID)
@@ -134,16 +145,39 @@ if beat == CITY:
         st.rerun()
     st.subheader("Beats")
     st.dataframe(
-        beats.sort_values("coverage_pct"),
+        with_not_analysed(beats.sort_values("coverage_pct"), pd.DataFrame({S.BEAT_ID: left_beats}), ids=[S.BEAT_ID]),
         hide_index=True,
         width="stretch",
         column_config={
             **components.COLUMN_LABELS,
             "coverage_pct": st.column_config.ProgressColumn("Coverage %", min_value=0, max_value=100, format="%.0f%%"),
             "gini": st.column_config.NumberColumn("Unevenness", format="%.2f"),
+            "status": "Status",
         },
     )
+elif beat in left_beats:
+    st.info(NOT_ANALYSED_NOTE)
+    shown, shown_before = cov.iloc[:0], before.iloc[:0]
+    left_blocks = left_blocks[left_blocks[S.BEAT_ID] == beat]
+    figures = [("Status", "Not analysed")]
+    shapes = data.block_shapes(engine, url, v, beat)
+    all_outlines = data.beat_shapes(engine, url, v)
+    beat_outline = all_outlines[all_outlines[S.BEAT_ID] == beat]
+
+    def map_layers() -> list:
+        """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
+        return [not_analysed(shapes, id_field=S.BLOCK_ID, alias="Block"), outlines(beat_outline)]
+
+    left, right = st.columns([4, 1])
+    with left:
+        beat_map = basemap.add_streets(
+            base_map(data.bounds(shapes), tiles=settings.map_tiles), data.street_lines(engine, url, v, beat)
+        )
+        mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers())
+    with right:
+        components.legend("Blocks", [(NOT_ANALYSED, "Not analysed (left out)")])
 else:
+    left_blocks = left_blocks.iloc[:0]
     in_beat = cov[S.BEAT_ID] == beat
     shown, shown_before = cov[in_beat], before[before[S.BEAT_ID] == beat]
     figures = components.key_figures(shown, shown_before, before_label=before_label)
@@ -243,7 +277,7 @@ else:
                     column_config={**components.COLUMN_LABELS, "days": "Days on foot or visiting"},
                 )
 
-if beat == CITY:
+if beat == CITY or beat in left_beats:
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
 # Neglected areas: adjacent flagged blocks of a beat, named by their streets.
 st.subheader("Neglected areas")
@@ -299,7 +333,7 @@ if not access.may_export(user):
     st.stop()  # exports are for supervisors; nothing follows but the export section
 with st.expander("Export"):
     name = "city" if beat == CITY else f"beat-{beat}"
-    table = data.with_street_names(shown.drop(columns=["officers"]), street_names)
+    table = data.with_street_names(with_not_analysed(shown.drop(columns=["officers"]), left_blocks), street_names)
 
     who = auth.at_click(engine, settings)  # the user as they are at the click: demoted or signed out gets nothing
 
@@ -363,7 +397,14 @@ with st.expander("Export"):
         st.download_button(
             "One-page beat summary (print-ready HTML)",
             audited(
-                lambda: beat_summary_html(beat, filters.describe(), figures, flagged, map_page()),
+                lambda: beat_summary_html(
+                    beat,
+                    filters.describe(),
+                    figures,
+                    flagged,
+                    map_page(),
+                    note=NOT_ANALYSED_NOTE if beat in left_beats else None,
+                ),
                 f"summary-{name}.html",
                 "beat summary",
             ),
