@@ -254,8 +254,7 @@ def _first_admin_form(engine: Engine, settings: Settings, side: DeltaGenerator) 
     code = setup_code(engine)
     side.info(
         "No administrator exists yet. Create the first one: they add everyone else. The setup code is "
-        "printed on the console of the server running the dashboard. "
-        "(Or on the server: `beatmap users add NAME --role admin`.)"
+        "printed on the console of the server running the dashboard; ask whoever runs the server for it."
     )
     with side.form("auth_first_admin", clear_on_submit=True, border=False):
         st.markdown("**Create the first administrator**")

@@ -13,7 +13,7 @@ from beatmap.ui.filters import sidebar_filters
 st.title("Presence heat map")
 engine, settings = data.get_engine(), data.get_settings()
 if not data.has_areas(engine):
-    st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
+    st.info("No beats or blocks are loaded yet. A supervisor loads them on the **Import** page.")
     st.stop()
 url, v = str(engine.url), data.version(engine)
 filters = sidebar_filters(settings, data.default_window(engine, url, v))

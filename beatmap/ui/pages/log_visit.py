@@ -24,7 +24,7 @@ user = auth.require_page("log_visit")  # visits are logged on the user's own bea
 assert user is not None  # the page is for officers and supervisors: require_page stopped it for the public
 engine, settings = data.get_engine(), data.get_settings()
 if not data.has_areas(engine):
-    st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
+    st.info("No beats or blocks are loaded yet. A supervisor loads them on the **Import** page.")
     st.stop()
 url, v = str(engine.url), data.version(engine)
 officer_id = officer.officer_id(user)

@@ -23,7 +23,7 @@ st.title("Walking route")
 user = auth.require_page("route")  # routes are planned on the user's own beats only
 engine, settings = data.get_engine(), data.get_settings()
 if not data.has_areas(engine):
-    st.info("No beats or blocks are loaded yet. Load them on the **Import** page or with `beatmap demo`.")
+    st.info("No beats or blocks are loaded yet. A supervisor loads them on the **Import** page.")
     st.stop()
 url, v = str(engine.url), data.version(engine)
 
