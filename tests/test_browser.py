@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pandas as pd
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
@@ -295,3 +296,52 @@ def test_mapping_wizard_imports_a_socrata_export_without_toml(served_app, tmp_pa
         body = page.locator("body").inner_text()
         browser.close()
     assert "/tmp" not in body and "--" not in body.replace("—", "")
+
+
+def test_a_beat_left_out_is_not_analysed_in_every_exported_file(tmp_path):
+    """Beat B left out when the areas were loaded: the block table, the city map, B's map and B's summary."""
+    from beatmap.ingest import load_areas
+    from beatmap.settings import Settings
+
+    settings = Settings()
+    engine = load_two_beats(store.open_store(tmp_path / "x.db"), tmp_path, settings=settings)
+    load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=200, exclude_beats=("B",))
+    rows = [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol" for d in range(1, 9)]
+    rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement" for d in range(1, 6)]  # in B
+    import_rows(engine, tmp_path, rows, settings=settings)
+    accounts.add_user(engine, "admin", role="admin", actor="test")
+    accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, password=PASSWORD, actor="test")
+    with serve_app(tmp_path / "x.db") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        page.goto(url, wait_until="domcontentloaded")
+        sign_in(page, "sgt")
+        map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)
+        page.get_by_text("Export", exact=True).click()
+        table = download(page, "Block table (CSV)", tmp_path)
+        city = download(page, "Map (HTML, works offline)", tmp_path)
+        # B's own view: chosen in the beat list, where it says it is not analysed.
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Beat").first.click()
+        page.get_by_role("option", name="B (not analysed)").click()
+        page.get_by_text("Not analysed: this beat is left out of the analysis").wait_for(timeout=30_000)
+        map_with_shapes(page, 4)
+        page.get_by_text("Export", exact=True).click()
+        beat_table = download(page, "Block table (GeoJSON)", tmp_path)
+        beat_map = download(page, "Map (HTML, works offline)", tmp_path)
+        summary = download(page, "One-page beat summary (print-ready HTML)", tmp_path)
+        context.close()
+
+        offline = browser.new_context(offline=True)
+        assert shapes_in_file(offline, city) == (2, 2)  # beat A, and beat B in grey
+        assert shapes_in_file(offline, beat_map) == (4, 5)  # B's 4 blocks in grey (with a tooltip), its outline
+        assert shapes_in_file(offline, summary, framed=True) == (4, 5)
+        browser.close()
+    blocks = pd.read_csv(table, keep_default_na=False)
+    assert blocks.groupby("beat_id")["status"].agg(set).to_dict() == {"A": {"analysed"}, "B": {"not analysed"}}
+    assert set(blocks.loc[blocks["beat_id"] == "B", "enforcement"]) == {""}  # its 5 enforcement events: no figure
+    features = json.loads(beat_table.read_text())["features"]
+    assert len(features) == 4 and {(f["properties"]["status"], f["properties"]["flag"]) for f in features} == {
+        ("not analysed", None)}
+    text = summary.read_text()
+    assert text.count("Not analysed: this beat is left out of the analysis") == 2 and "No block is flagged" not in text
