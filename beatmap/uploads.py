@@ -73,3 +73,35 @@ def for_page(message: str, names: Mapping[str, str]) -> str:
     for flag, words in PAGE_WORDS:
         message = message.replace(flag, words)
     return re.sub(r"`beatmap [^`]*`", "the Import page", message)
+
+
+#: What a mapping file calls a setting, and where the Import page's mapping wizard has it (patterns, in order).
+WIZARD_WORDS: tuple[tuple[str, str], ...] = (
+    (
+        r"add \[(-?[\d.]+), (-?[\d.]+)\] to reject under \[coordinates\] in the mapping, or set\s+"
+        r"reject_pileups = true there\.",
+        r"add \1,\2 to 'Placeholder points to reject' in the mapping above, or tick 'Reject points that hold "
+        r"many rows'.",
+    ),
+    (r"\(reject_pileups in the mapping\)", "(the mapping rejects points that hold many rows)"),
+    (
+        r"set zero_pad under \[reported_beat\] in the mapping",
+        "set 'Pad reported beats with zeros' (under 'More columns') in the mapping above",
+    ),
+    (r"remove time_format to read ISO times", "empty the 'Time format' box to read ISO times"),
+    (r"set time_format = ('[^']*') under \[source\]", r"put \1 in the 'Time format' box"),
+    (
+        r"set time_format under \[source\] to the format the column uses",
+        "put the format the column uses in the 'Time format' box",
+    ),
+    (r"\(no time_format is given, so ISO is expected\)", "(the 'Time format' box is empty, so ISO is expected)"),
+    (r"\(time_format\)", "(the 'Time format' box)"),
+)
+
+
+def in_wizard_words(message: str) -> str:
+    """A library message about a mapping built in the Import page's wizard: each mapping-file setting it names
+    (``zero_pad under [reported_beat]``, ``time_format``, a point to reject) becomes the wizard's field for it."""
+    for pattern, words in WIZARD_WORDS:
+        message = re.sub(pattern, words, message)
+    return message

@@ -88,7 +88,10 @@ def test_hostile_names_render_as_text_and_run_nothing(hostile_app):
         page.get_by_text("2. Activity").wait_for(timeout=30_000)
         page.locator('input[type="file"]').nth(2).set_input_files(str(upload))
         page.get_by_text("The first rows of upload.csv").wait_for(timeout=30_000)  # the mapping step is shown
-        page.get_by_role("textbox", name="Feed name for the import").fill(FEED)
+        feed = page.get_by_role("textbox", name="Feed name", exact=True)  # the mapping built on the page names it
+        feed.fill(FEED)
+        feed.press("Enter")
+        page.get_by_text("Preview", exact=False).first.wait_for(timeout=30_000)
         page.get_by_role("button", name="Import activity").click()
         ignored = page.get_by_text("ignored columns:")
         ignored.wait_for(timeout=60_000)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from beatmap.ingest import ImportSummary
 from beatmap.ui.safe import md_escape
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def counts(summary: ImportSummary) -> None:
@@ -26,16 +32,17 @@ def counts(summary: ImportSummary) -> None:
     )
 
 
-def reasons(summary: ImportSummary) -> None:
-    """Each reason for rejecting rows, with its count and up to three example rows in full words."""
+def reasons(summary: ImportSummary, say: Callable[[str], str] = _same) -> None:
+    """Each reason for rejecting rows, with its count and up to three example rows in full words (``say``: the
+    page's words for a library message)."""
     for reason, count in summary.reject_reasons.items():
         examples = summary.reject_examples.get(reason, [])
-        lines = [f"**{count:,} row{'s' if count != 1 else ''}**: {md_escape(reason)}"]
-        lines += [f"- row {e['row']}: {md_escape(e['reason'])}" for e in examples]
+        lines = [f"**{count:,} row{'s' if count != 1 else ''}**: {md_escape(say(reason))}"]
+        lines += [f"- row {e['row']}: {md_escape(say(str(e['reason'])))}" for e in examples]
         st.markdown("\n".join(lines))
 
 
-def warnings(summary: ImportSummary) -> None:
+def warnings(summary: ImportSummary, say: Callable[[str], str] = _same) -> None:
     """The sanity checks' warnings (pile-ups, outside the beats, reported beats, odd times), one box each."""
     for warning in summary.warnings:
-        st.warning(md_escape(str(warning["message"])))
+        st.warning(md_escape(say(str(warning["message"]))))

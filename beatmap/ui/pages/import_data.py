@@ -33,7 +33,7 @@ from beatmap.mapping import (
 from beatmap.render import points_map
 from beatmap.ui import auth, data, importview, mapview
 from beatmap.ui.safe import md_escape
-from beatmap.uploads import for_page, layer_upload
+from beatmap.uploads import for_page, in_wizard_words, layer_upload
 
 st.title("Import")
 engine, settings = data.get_engine(), data.get_settings()
@@ -160,6 +160,7 @@ activity_file = st.file_uploader(
     "it, say here which column holds what.",
 )
 mapping: dict | None = None
+say: Callable[[str], str] = str  # library messages about a mapping built here name the wizard's fields
 if activity_file is not None:
     try:
         head = read_head(activity_file.getvalue(), name=activity_file.name)
@@ -193,6 +194,7 @@ if activity_file is not None:
             st.caption("Using the mapping built on this page earlier in this session.")
             mapping = saved_here
     elif how == "Build a mapping here":
+        say = in_wizard_words
         g = guess(head)
         st.caption("Guessed from the first rows: " + md_escape("; ".join(g.notes)) + ". Change anything below.")
 
@@ -251,10 +253,12 @@ if activity_file is not None:
                     help="The department's projection, e.g. EPSG:3435 (Illinois East, US feet).",
                 )
             stand_ins = st.text_input(
-                "Placeholder points to reject (x,y; x,y)",
+                "Placeholder points to reject (longitude,latitude; …)"
+                if where == "Latitude/longitude"
+                else "Placeholder points to reject (x,y; x,y)",
                 key="map_reject",
-                placeholder="0,0; 37369000,3513814",
-                help="A system's stand-in for 'no location', in the columns' own units.",
+                placeholder="e.g. -90.0209,30.00973" if where == "Latitude/longitude" else "0,0; 37369000,3513814",
+                help="A system's stand-in for 'no location', in the columns' own units (0,0 is always rejected).",
             )
             piles = st.checkbox(
                 "Reject points that hold many rows (a geocoder's city centre, a station address)", key="map_piles"
@@ -361,18 +365,22 @@ if activity_file is not None:
                 f"{len(seen.rejects):,} would be rejected."
             )
             for reason, count in seen.reasons.items():
-                st.caption(f"{count:,} rows: {md_escape(reason)}")
+                st.caption(f"{count:,} rows: {md_escape(say(reason))}")
             outlines = (
                 data.beat_shapes(engine, str(engine.url), data.version(engine))
                 if data.has_areas(engine)
                 else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
             )
             mapview.show_map(points_map(seen.points, outlines, tiles=settings.map_tiles), key="map-preview", height=380)
-source = st.text_input(
-    "Feed name for the import",
-    placeholder="e.g. cad, foot-patrol-log",
-    key="import_feed",
-    help="Empty: the mapping's feed name, or the file's name. Records with the same feed and id are one record.",
+source = (
+    None  # a mapping built here names its feed above: one feed box, not two
+    if activity_file is not None and how == "Build a mapping here"
+    else st.text_input(
+        "Feed name for the import",
+        placeholder="e.g. cad, foot-patrol-log",
+        key="import_feed",
+        help="Empty: the mapping's feed name, or the file's name. Records with the same feed and id are one record.",
+    )
 )
 activity_go = st.button("Import activity", type="primary")
 if activity_go:
@@ -414,8 +422,8 @@ if activity_go:
                     )
                 )
                 importview.counts(exc.summary)
-                importview.warnings(exc.summary)
-                importview.reasons(exc.summary)
+                importview.warnings(exc.summary, say)
+                importview.reasons(exc.summary, say)
             except BeatmapError as exc:
                 bar.empty()
                 st.error(md_escape(for_page(str(exc), names)))
@@ -425,9 +433,9 @@ if activity_go:
                     f"Imported {summary.imported:,} records from {md_escape(summary.file)} (import {summary.batch_id})."
                 )
                 importview.counts(summary)
-                importview.warnings(summary)
+                importview.warnings(summary, say)
                 if summary.rejected:
-                    importview.reasons(summary)
+                    importview.reasons(summary, say)
                     rejects = access.rejects_for(engine, user, batch_id=summary.batch_id)
                     name = f"rejects-{Path(activity_file.name).stem}.csv"
                     who = auth.at_click(engine, settings)
