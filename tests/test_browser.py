@@ -274,11 +274,13 @@ def test_exported_maps_draw_their_shapes_offline(served_app, tmp_path):
 
 
 def test_mapping_wizard_imports_a_socrata_export_without_toml(served_app, tmp_path):
-    # A crime export the app has never seen: ISO times, latitude/longitude, its own column names.
+    # A crime export the app has never seen: ISO times, latitude/longitude, its own column names; 60 of its
+    # rows sit on one point (a geocoder's stand-in).
     export = tmp_path / "incidents.csv"
     export.write_text("incident_id,incident_datetime,incident_category,latitude,longitude\n" + "".join(
         f"X{i},2026-03-{1 + i % 9:02d}T{i % 24:02d}:15:00.000,THEFT,41.8759{i % 10},-87.6363{i % 10}\n"
-        for i in range(30)))
+        for i in range(30)) + "".join(
+        f"Y{i},2026-03-{1 + i % 9:02d}T{i % 24:02d}:45:00.000,THEFT,41.87612,-87.63420\n" for i in range(60)))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 2400})
@@ -288,14 +290,21 @@ def test_mapping_wizard_imports_a_socrata_export_without_toml(served_app, tmp_pa
         page.get_by_text("2. Activity").wait_for(timeout=30_000)
         page.locator('[data-testid="stFileUploader"]').nth(2).locator("input[type=file]").set_input_files(str(export))
         page.get_by_text("'incident_datetime' reads as ISO 8601", exact=False).wait_for(timeout=30_000)
-        page.get_by_text("The format reads all 30 times of the first rows.").wait_for(timeout=30_000)
-        page.get_by_text("of the first 30 rows, 30 give a point and 0 would be rejected", exact=False).wait_for(
+        page.get_by_text("The format reads all 90 times of the first rows.").wait_for(timeout=30_000)
+        page.get_by_text("of the first 90 rows, 90 give a point and 0 would be rejected", exact=False).wait_for(
             timeout=30_000)
+        # One feed box: the wizard's.
+        assert page.get_by_role("textbox", name="Feed name for the import").count() == 0
         page.get_by_role("button", name="Import activity").click()
-        page.get_by_text("Imported 30 records from incidents.csv", exact=False).wait_for(timeout=60_000)
+        page.get_by_text("Imported 90 records from incidents.csv", exact=False).wait_for(timeout=60_000)
+        # The pile-up warning says what to do in the wizard, not in a mapping file.
+        pile = page.get_by_text("60 records (66.7%) sit on one point", exact=False)
+        pile.wait_for(timeout=30_000)
+        assert "add -87.6342,41.87612 to 'Placeholder points to reject'" in pile.inner_text()
         body = page.locator("body").inner_text()
         browser.close()
     assert "/tmp" not in body and "--" not in body.replace("—", "")
+    assert "[coordinates]" not in body and "reject_pileups" not in body and "time_format" not in body
 
 
 def test_a_beat_left_out_is_not_analysed_in_every_exported_file(tmp_path):
