@@ -330,7 +330,14 @@ def test_a_beat_left_out_is_not_analysed_in_every_exported_file(tmp_path):
         page.get_by_text("Export", exact=True).click()
         table = download(page, "Block table (CSV)", tmp_path)
         city = download(page, "Map (HTML, works offline)", tmp_path)
-        # B's own view: chosen in the beat list, where it says it is not analysed.
+        # B's own view: chosen in the beat list, where it says it is not analysed (a new session: a click after
+        # a download does not always reach the page).
+        context.close()
+        context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        page.goto(url, wait_until="domcontentloaded")
+        sign_in(page, "sgt")
+        map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)
         page.locator('[data-testid="stSelectbox"]').filter(has_text="Beat").first.click()
         page.get_by_role("option", name="B (not analysed)").click()
         page.get_by_text("Not analysed: this beat is left out of the analysis").wait_for(timeout=30_000)
