@@ -28,7 +28,7 @@ from beatmap.settings import Settings
 META_KEY = "excluded_beats"
 
 #: The ``status`` of a row of a coverage table: its beat is analysed, or left out of the analysis.
-ANALYSED, NOT_ANALYSED = "analysed", "not analysed"
+ANALYSED, NOT_ANALYSED = S.ANALYSED, S.NOT_ANALYSED
 
 
 def parse_beat_list(text: str) -> tuple[str, ...]:

@@ -551,12 +551,14 @@ def route_map(
     tiles: str = "none",
     asset_base: str = DEFAULT_ASSET_BASE,
 ) -> folium.Map:
-    """A beat's blocks coloured by flag, with a walking route drawn on them and its stops numbered.
+    """A beat's blocks coloured by flag (grey when not analysed), with a walking route drawn on them and its stops
+    numbered.
 
     Parameters
     ----------
     blocks : GeoDataFrame
-        The beat's block coverage (:func:`beatmap.report.block_coverage`) in a metric CRS.
+        The beat's block coverage (:func:`beatmap.report.block_coverage`) in a metric CRS; a ``status``
+        column marks the blocks of a beat left out of the analysis (grey, "not analysed" in the tooltip).
     beat : GeoDataFrame
         The beat's outline (``beat_id`` and geometry) in a metric CRS.
     route : Route, optional
@@ -565,7 +567,9 @@ def route_map(
     marker : tuple of float, optional
         ``(lat, lon)`` of a chosen place (a start, or where a visit is logged), drawn as a ring.
     """
-    light = display_frame(blocks, [S.BLOCK_ID, "flag", "flag_reason"])
+    left_out = blocks["status"] == S.NOT_ANALYSED if "status" in blocks else pd.Series(False, index=blocks.index)
+    shown = blocks.assign(flag_reason=blocks["flag_reason"].where(~left_out, "Not analysed (left out of the analysis)"))
+    light = display_frame(shown.assign(_left_out=left_out), [S.BLOCK_ID, "flag", "flag_reason", "_left_out"])
     outline = display_frame(beat, [S.BEAT_ID], tolerance_m=5.0)
     m = base_map(outline.total_bounds if len(outline) else light.total_bounds, tiles=tiles, asset_base=asset_base)
     colours = {k or "": v[0] for k, v in FLAG_STYLE.items()}
@@ -573,7 +577,9 @@ def route_map(
         light.to_json(drop_id=True),
         name="Blocks",
         style_function=lambda f: {
-            "fillColor": colours.get(f["properties"].get("flag") or "", "#009E73"),
+            "fillColor": NOT_ANALYSED
+            if f["properties"].get("_left_out")
+            else colours.get(f["properties"].get("flag") or "", "#009E73"),
             "color": "#ffffff",
             "weight": 0.5,
             "fillOpacity": 0.55,

@@ -74,3 +74,7 @@ COVERAGE_COLUMNS: tuple[str, ...] = (
 #: The roles an account can have (:data:`beatmap.accounts.ROLES`); here so the command line can offer them
 #: without importing the accounts module.
 ACCOUNT_ROLES = ("officer", "supervisor", "admin")
+
+#: The ``status`` of a row of a coverage table: its beat is analysed, or left out of the analysis
+#: (see :mod:`beatmap.exclusions`).
+ANALYSED, NOT_ANALYSED = "analysed", "not analysed"

@@ -341,3 +341,26 @@ def test_an_unchanged_figure_is_grey_and_says_so(small_store, maps):
     # March 1-10 had the 5 enforcement events and 10 visits; March 11-20 the other 10 visits, on the same block.
     assert deltas["Visits"] == "no change" and deltas["Enforcement only"] == "-1"
     assert not any("No change is shown" in c.value for c in at.caption)
+
+
+def test_users_whose_beats_are_all_left_out_see_them_as_not_analysed(small_store, maps, tmp_path, monkeypatch):
+    settings = tmp_path / "s.toml"
+    settings.write_text('[analysis]\nexcluded_beats = ["B"]\n')
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(settings))
+    engine = store.open_store(small_store)
+    accounts.add_user(engine, "ofc", role="officer", beats=["B"], officer_id="O1", actor="test")
+    accounts.add_user(engine, "sgt_b", role="supervisor", beats=["B"], actor="test")
+    drawn, _ = maps
+    for name in ("ofc", "sgt_b"):
+        at = app_as(name).run()  # Coverage: beat B's own view, the only one
+        assert not at.exception, at.exception
+        assert at.selectbox[0].options == ["B (not analysed)"]
+        assert any("Not analysed: this beat is left out" in i.value for i in at.info)
+        assert drawn[-1][0] == "map-beat-B" and drawn[-1][2][0].layer_name == "Not analysed"
+        assert not any("No activity matches" in w.value for w in at.warning)
+        at.switch_page("beatmap/ui/pages/route.py").run()
+        assert not at.exception, at.exception
+        assert any("Beat B is left out of the analysis" in i.value and "no route" in i.value for i in at.info)
+        at.switch_page("beatmap/ui/pages/log_visit.py").run()
+        assert not at.exception, at.exception
+        assert any("Beat B is left out of the analysis (grey)" in c.value for c in at.caption)

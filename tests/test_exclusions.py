@@ -72,3 +72,21 @@ def test_blocks_left_out_on_the_map_say_so_in_their_tooltip():
                                                        "_status": "not analysed (left out of the analysis)"}
     tip = next(c for c in drawn._children.values() if isinstance(c, TextTooltip))
     assert tip.fields == ["block_id", "_status"] and tip.aliases == ["Block", "Status"]
+
+
+def test_a_beat_map_draws_blocks_left_out_in_grey():
+    import folium
+
+    from beatmap.render import NOT_ANALYSED as GREY
+    from beatmap.render import route_map
+
+    blocks = gpd.GeoDataFrame({"block_id": ["b1", "a1"], "beat_id": ["B", "A"], "flag": [None, "unvisited"],
+                               "flag_reason": ["", "No visit."], "status": [NOT_ANALYSED, ANALYSED]},
+                              geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs="EPSG:32616")
+    beat = gpd.GeoDataFrame({"beat_id": ["B"]}, geometry=[box(0, 0, 200, 100)], crs="EPSG:32616")
+    m = route_map(blocks, beat)
+    layer = next(c for c in m._children.values() if isinstance(c, folium.GeoJson) and c.layer_name == "Blocks")
+    fills = {f["properties"]["block_id"]: layer.style_function(f)["fillColor"] for f in layer.data["features"]}
+    assert fills["b1"] == GREY and fills["a1"] != GREY
+    reasons = {f["properties"]["block_id"]: f["properties"]["flag_reason"] for f in layer.data["features"]}
+    assert reasons == {"b1": "Not analysed (left out of the analysis)", "a1": "No visit."}

@@ -17,10 +17,11 @@ from beatmap.ui.safe import md_escape
 
 @st.cache_data(show_spinner="Computing coverage…", max_entries=16)
 def beat_coverage(_engine: Engine, url: str, store_version: tuple[str, int], beat_id: str) -> gpd.GeoDataFrame:
-    """Block coverage and flags of one beat over the default window (metric CRS)."""
+    """Block coverage and flags of one beat over the default window (metric CRS); the blocks of a beat left out of
+    the analysis are listed with ``status`` ``not analysed`` and no flag."""
     settings = data.get_settings()
     window = window_from_store(_engine, settings=settings)
-    return block_coverage(_engine, window=window, settings=settings, beat_id=beat_id)
+    return block_coverage(_engine, window=window, settings=settings, beat_id=beat_id, not_analysed=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

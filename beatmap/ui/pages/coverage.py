@@ -62,11 +62,8 @@ NOT_ANALYSED_NOTE = (
     "Not analysed: this beat is left out of the analysis (in the settings, or when the beats were loaded). "
     "Its blocks are never flagged and count in no coverage figure."
 )
-if cov.empty:
-    if left_beats:
-        st.info(f"Your beats ({md_escape(', '.join(left_beats))}) are left out of the analysis: nothing to show.")
-    else:
-        st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
+if cov.empty and not left_beats:
+    st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
 before = access.block_coverage_for(
     user, blocks, activity, window=filters.window.previous(), settings=settings, neighbours=pairs
@@ -75,21 +72,26 @@ before_label = f"{filters.window.previous().start} to {filters.window.previous()
 beats = coverage_by_beat(cov)
 
 # Which beat: the list, a click on the city map, or a row of the flagged table.
-if st.session_state.get("f_beat") not in [CITY, *beats[S.BEAT_ID], *left_beats]:
+choices = [*beats[S.BEAT_ID], *left_beats]
+options = [CITY, *choices] if len(beats) else choices  # every beat of the user left out: only their own views
+if st.session_state.get("f_beat") not in options:
     # Someone with one beat opens on it: a city view of one beat is one square to tap.
-    st.session_state["f_beat"] = beats[S.BEAT_ID].iloc[0] if len(beats) == 1 and not user.all_beats else CITY
+    one = len(choices) == 1 and not user.all_beats
+    st.session_state["f_beat"] = choices[0] if one or not len(beats) else CITY
 st.session_state["_w_f_beat"] = st.session_state["f_beat"]
 everywhere = CITY if user.all_beats else "All my beats"
 beat = st.selectbox(
     "Beat",
-    [CITY, *beats[S.BEAT_ID], *left_beats],
+    options,
     key="_w_f_beat",
     format_func=lambda b: everywhere if b == CITY else f"{b} (not analysed)" if b in left_beats else b,
     on_change=lambda: st.session_state.update(f_beat=st.session_state["_w_f_beat"], f_block=None),
     help="Pick a beat here, or click it on the city map.",
 )
 
-if int(cov["visits"].sum() + cov["enforcement"].sum()) == 0:
+if cov.empty:
+    pass  # every beat of the user is left out: the beat's view says so
+elif int(cov["visits"].sum() + cov["enforcement"].sum()) == 0:
     st.warning(
         f"No activity matches the filters between {filters.window.start} and {filters.window.end}. "
         "Widen the dates or the filters in the sidebar, or import activity on the Import page."

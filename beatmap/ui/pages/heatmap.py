@@ -9,6 +9,7 @@ from beatmap import schema as S
 from beatmap.render import heat_map
 from beatmap.ui import auth, data, mapview
 from beatmap.ui.filters import sidebar_filters
+from beatmap.ui.safe import md_escape
 
 st.title("Presence heat map")
 engine, settings = data.get_engine(), data.get_settings()
@@ -29,7 +30,13 @@ points = access.heat_points(
     settings=settings,
 )
 if points.empty:
-    st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
+    mine = access.visible_beats(user, blocks[S.BEAT_ID].unique())
+    mine_left_out = [b for b in mine if b in settings.excluded_beats]
+    st.info(
+        f"Your beats ({md_escape(', '.join(mine_left_out))}) are left out of the analysis: nothing to show."
+        if mine_left_out
+        else "No beat is assigned to you yet; ask an administrator to assign your beats."
+    )
     st.stop()
 shapes = data.beat_shapes(engine, url, v)
 bounds = data.bounds(shapes[shapes[S.BEAT_ID].isin(access.visible_beats(user, blocks[S.BEAT_ID]))])

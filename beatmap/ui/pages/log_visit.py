@@ -31,6 +31,11 @@ officer_id = officer.officer_id(user)
 
 beat = officer.choose_beat(engine, url, v, user)
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
+if beat in settings.excluded_beats:
+    st.caption(
+        f"Beat {md_escape(beat)} is left out of the analysis (grey): a visit is saved, but counts in no coverage "
+        "figure."
+    )
 point = st.session_state.get(POINT)
 tap = mapview.show_tap_map(
     basemap.add_streets(

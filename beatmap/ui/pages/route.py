@@ -28,6 +28,12 @@ if not data.has_areas(engine):
 url, v = str(engine.url), data.version(engine)
 
 beat = officer.choose_beat(engine, url, v, user)
+if beat in settings.excluded_beats:
+    st.info(
+        f"Beat {md_escape(beat)} is left out of the analysis: its blocks are not analysed or flagged, so no route "
+        "is planned there. Choose another beat."
+    )
+    st.stop()
 outline, blocks = officer.beat_outline(engine, url, v, beat), officer.beat_coverage(engine, url, v, beat)
 areas = neglected_areas(blocks, streets=data.streets(engine, url, v))
 names = dict(zip(areas["area_id"], areas["name"], strict=True))
