@@ -195,6 +195,9 @@ def test_excluded_beats_are_not_analysed(files, capsys, monkeypatch):
     assert not beats.loc["B", "analysed"] and pd.isna(beats.loc["B", "flagged"])
     assert beats.loc["B", "status"] == "not analysed" and beats.loc["A", "status"] == "analysed"
     assert "1 beats not analysed (beats B" in out
+    code, _, err = run(capsys, "--db", db, "route", "--beat", "B", "--start", "41.87689,-87.63150", "--minutes", "30",
+                       "--out", str(files / "b.gpx"))
+    assert code == 2 and "beat B is left out of the analysis" in err and "no route is planned there" in err
     assert beats.loc["A", "analysed"] and beats.loc["A", "blocks"] == 16
     # Loading the areas again without the option brings B back; the settings list leaves it out again.
     assert run(capsys, "--db", db, "areas", "--beats", str(files / "beats.geojson"), "--grid-m", "100")[0] == 0

@@ -76,11 +76,17 @@ def route_from_store(
     Raises
     ------
     InputError
-        When the beat or area is unknown, the start or end is more than
+        When the beat or area is unknown, the beat is left out of the analysis
+        (``settings.excluded_beats``), the start or end is more than
         :data:`MAX_START_DISTANCE_M` from the beat, or no block fits in the time.
     StoreError
         When no areas are loaded.
     """
+    if beat_id in settings.excluded_beats:
+        raise InputError(
+            f"beat {beat_id} is left out of the analysis (excluded_beats in the settings, or when the areas were "
+            "loaded): its blocks are not analysed or flagged, so no route is planned there."
+        )
     window = window or window_from_store(engine, settings=settings)
     coverage = block_coverage(engine, window=window, settings=settings, beat_id=beat_id)
     beat = store.read_beats(engine).set_index(S.BEAT_ID).geometry[beat_id]
