@@ -40,11 +40,11 @@ def messages(at) -> list[str]:
     return [text for text in shown if isinstance(text, str)]
 
 
-def assert_page_words(at, where: str) -> None:
+def assert_page_words(at, where: str, pattern: re.Pattern = COMMAND_LINE) -> None:
     assert not at.exception, (where, at.exception)
     said = messages(at)
     assert said, f"{where}: the page showed nothing"
-    wrong = [text for text in said if COMMAND_LINE.search(text)]
+    wrong = [text for text in said if pattern.search(text)]
     assert wrong == [], f"{where}: command-line words on the page: {wrong}"
 
 
@@ -83,3 +83,27 @@ def test_the_first_administrator_form_names_no_command(tmp_path, monkeypatch, ma
     at = app_as(None).run()
     assert any("No administrator exists yet" in i.value for i in at.info)
     assert_page_words(at, "first administrator form")
+
+
+def test_a_publish_folder_problem_names_the_setting_not_a_flag(tmp_path, monkeypatch, maps, settings):
+    from tests.conftest import import_rows, load_two_beats
+
+    db = tmp_path / "city.db"
+    engine = load_two_beats(store.open_store(db), tmp_path, settings=settings)
+    import_rows(engine, tmp_path, ["2026-03-01T10:00,41.87596,-87.63631,foot_patrol"], settings=settings)
+    accounts.add_user(engine, "boss", role="admin", actor="test")
+    accounts.add_user(engine, "lt", role="supervisor", all_beats=True, actor="test")
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "notes.txt").write_text("not a snapshot")  # publishing would replace this folder's contents
+    monkeypatch.setenv("BEATMAP_DB", str(db))
+    monkeypatch.setenv("BEATMAP_PUBLIC_DIR", str(public))
+    at = app_as("lt").run()
+    at.switch_page(PAGES["publish"]).run()
+    if not at.checkbox[0].value:
+        at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Publish now").click().run()
+    errors = [e.value for e in at.error]
+    assert any("The public folder" in e and "not empty" in e for e in errors), errors
+    # (the folder is a setting, here under the test's /tmp: only commands and flags are looked for)
+    assert_page_words(at, "publish into a folder that is not a snapshot", re.compile(r"\bbeatmap |--"))

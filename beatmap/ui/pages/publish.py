@@ -74,8 +74,8 @@ if st.button("Publish now", type="primary", disabled=not confirm):
     try:
         with st.spinner("Publishing…"):
             manifest = access.publish_as(engine, user, out, settings=settings)
-    except BeatmapError as exc:
-        st.error(str(exc))
+    except BeatmapError as exc:  # the library names the folder as the command line's --out; here it is a setting
+        st.error(md_escape(str(exc).replace(f"--out {out}", f"The public folder {out} (public_dir in the settings)")))
     else:
         st.success(
             f"Published: data from {manifest['data_start']} to {manifest['data_end']}, "
