@@ -349,7 +349,8 @@ def _run(args: argparse.Namespace) -> int:
             f"wrote {len(table):,} rows to {path} for {window.start} to {window.end} ({window.days} days); "
             f"{flagged:,} flagged blocks"
             + (
-                f"; {len(left):,} {'blocks' if args.command == 'coverage' else 'beats'} not analysed "
+                f"; {len(left):,} {'block' if args.command == 'coverage' else 'beat'}{'s' * (len(left) != 1)} "
+                "not analysed "
                 f"(beats {', '.join(dict.fromkeys(left[S.BEAT_ID]))}: status 'not analysed', no figures)"
                 if len(left)
                 else ""

@@ -194,7 +194,7 @@ def test_excluded_beats_are_not_analysed(files, capsys, monkeypatch):
     beats = pd.read_csv(files / "beats.csv").set_index("beat_id")
     assert not beats.loc["B", "analysed"] and pd.isna(beats.loc["B", "flagged"])
     assert beats.loc["B", "status"] == "not analysed" and beats.loc["A", "status"] == "analysed"
-    assert "1 beats not analysed (beats B" in out
+    assert "1 beat not analysed (beats B" in out
     code, _, err = run(capsys, "--db", db, "route", "--beat", "B", "--start", "41.87689,-87.63150", "--minutes", "30",
                        "--out", str(files / "b.gpx"))
     assert code == 2 and "beat B is left out of the analysis" in err and "no route is planned there" in err
