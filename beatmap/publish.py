@@ -4,13 +4,13 @@
 writes the files that :mod:`beatmap.snapshot` describes into a fresh folder,
 checks that folder with :func:`check_snapshot`, and only then replaces the
 published folder and records a ``publish`` entry in the audit log.  The page
-``index.html`` works opened straight from disk: Leaflet is inlined, there are no
-tiles and nothing is fetched from a network.
+``index.html`` and its on-demand files (:mod:`beatmap.publicsite`) work opened
+straight from disk: Leaflet is inlined, there are no tiles and nothing is
+fetched from a network.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shutil
@@ -29,8 +29,9 @@ from beatmap import store
 from beatmap.errors import BeatmapError, InputError
 from beatmap.export import neutralise_cell
 from beatmap.privacy import PublicAggregates, aggregates_from_store
-from beatmap.publicmap import public_legend_html, public_map, round_coordinates
-from beatmap.render import display_frame, standalone_html
+from beatmap.publicmap import round_coordinates
+from beatmap.publicsite import site_files
+from beatmap.render import display_frame
 from beatmap.settings import Settings
 from beatmap.snapshot import check_snapshot, level_text, snapshot_violations
 
@@ -320,23 +321,44 @@ def write_snapshot(
     leaflet_dir: Path,
     override: dict | None = None,
 ) -> dict:
-    """Write every file of a snapshot and its manifest into ``folder``; return the manifest."""
+    """Write every file of a snapshot and its manifest into ``folder``; return the manifest.
+
+    The data files come from the aggregates; the page, its on-demand files and
+    ``README.txt`` are then made from those data files and the manifest alone
+    (:func:`beatmap.publicsite.site_files`), as ``publish --check`` makes them again.
+    """
     levels = level_text(aggregates.level_cuts)
     collection = block_features(aggregates)
-    about = about_text(aggregates, override=override)
-    texts = {
+    data = {
         snap.GEOJSON: json.dumps(collection, ensure_ascii=False),
         snap.BLOCKS_CSV: _csv(aggregates.blocks, snap.BLOCK_FIELDS),
         snap.BEATS_CSV: _csv(aggregates.beats, snap.BEAT_FIELDS),
         snap.TREND_CSV: _csv(aggregates.trend, snap.TREND_FIELDS),
-        snap.ABOUT: about,
-        snap.INDEX: page_html(aggregates, collection, about=about, levels=levels, leaflet_dir=leaflet_dir),
     }
-    for name, text in texts.items():
+    for name, text in data.items():
         (folder / name).write_text(text, encoding="utf-8")
-    manifest = _manifest(aggregates, folder, settings=settings, levels=levels, override=override)
+    manifest = json.loads(json.dumps(_manifest(aggregates, settings=settings, levels=levels, override=override)))
+    derived = {snap.ABOUT: snap.about_from_manifest(manifest), **site_files_from_data(folder, manifest, leaflet_dir)}
+    for name, text in derived.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    manifest["files"] = {
+        name: {"sha256": snap.sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
+        for name in sorted({*data, *derived})
+    }
     (folder / snap.MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest
+
+
+def site_files_from_data(folder: Path, manifest: Mapping, leaflet_dir: str | os.PathLike) -> dict[str, str]:
+    """The page and its on-demand files made from the snapshot's data files in ``folder`` and ``manifest``."""
+    return site_files(
+        manifest,
+        snap.read_features(folder),
+        snap.read_rows(folder, snap.BEATS_CSV),
+        snap.read_rows(folder, snap.TREND_CSV),
+        leaflet_dir=leaflet_dir,
+    )
 
 
 def block_features(aggregates: PublicAggregates) -> dict:
@@ -356,8 +378,9 @@ def _csv(frame: pd.DataFrame, fields: Sequence[str]) -> str:
 
 
 def _manifest(
-    aggregates: PublicAggregates, folder: Path, *, settings: Settings, levels: Mapping[str, str], override: dict | None
+    aggregates: PublicAggregates, *, settings: Settings, levels: Mapping[str, str], override: dict | None
 ) -> dict:
+    """The manifest without its file list (which :func:`write_snapshot` adds once the files are written)."""
     period = aggregates.period
     return {
         "format": snap.FORMAT,
@@ -389,10 +412,6 @@ def _manifest(
             "visits_withheld": aggregates.withheld("visits"),
             "enforcement_withheld": aggregates.withheld("enforcement"),
         },
-        "files": {
-            name: {"sha256": snap.sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
-            for name in snap.FILES
-        },
     }
 
 
@@ -411,201 +430,57 @@ def about_text(aggregates: PublicAggregates, *, override: dict | None = None) ->
     )
 
 
-def check_published(folder: str | os.PathLike, *, settings: Settings) -> list[str]:
-    """:func:`beatmap.snapshot.check_snapshot`, and ``README.txt`` compared with the text its manifest gives."""
+def check_published(
+    folder: str | os.PathLike, *, settings: Settings, leaflet_dir: str | os.PathLike | None = None
+) -> list[str]:
+    """:func:`beatmap.snapshot.check_snapshot`, and every file made from the data made again and compared.
+
+    The checksums in the manifest only say that nothing changed since the
+    manifest was written; whoever edits a file can recompute them.  So the
+    page (``index.html``: its text, tables and scripts), the on-demand files,
+    ``README.txt`` and ``coverage.csv`` are made again from ``coverage.geojson``,
+    ``beats.csv``, ``trend.csv`` and the manifest's dates and rules, and must be
+    identical, byte for byte.  ``leaflet_dir`` is the Leaflet the page inlines
+    (the project's by default): a snapshot published with another Leaflet is
+    reported too.
+    """
     problems = check_snapshot(folder, settings=settings)
+    folder = Path(folder)
     try:
-        expected = snap.about_from_manifest(snap.read_manifest(folder))
-        written = snap.read_about(folder)
-    except InputError:
-        return problems  # already reported by the check
-    if written != expected:
-        problems.append(
-            f"{Path(folder) / snap.ABOUT}: differs from the notes its manifest gives (edited after "
-            "publishing); publish the snapshot again."
-        )
+        manifest = snap.read_manifest(folder)
+        expected = {
+            snap.ABOUT: snap.about_from_manifest(manifest),
+            snap.BLOCKS_CSV: _csv(
+                pd.DataFrame([f["properties"] for f in snap.read_features(folder)["features"]]), snap.BLOCK_FIELDS
+            ),
+            **site_files_from_data(folder, manifest, _leaflet_dir(leaflet_dir)),
+        }
+    except (InputError, KeyError, TypeError, AttributeError) as exc:
+        return [*problems, f"{folder}: the files made from the data cannot be made again ({exc}); publish again."]
+    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    for name in sorted(set(listed) - set(expected) - {snap.GEOJSON, snap.BEATS_CSV, snap.TREND_CSV}):
+        problems.append(f"{folder / name}: not a file this snapshot's data makes; publish the snapshot again.")
+    for name, text in sorted(expected.items()):
+        path = folder / name
+        try:
+            written = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            problems.append(f"{path}: missing or unreadable; publish the snapshot again.")
+            continue
+        if written != text:
+            problems.append(f"{path}: {_difference(name, written, text)}; publish the snapshot again.")
     return problems
 
 
-# --- the page -----------------------------------------------------------------------------------
-
-_STYLE = """
-body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a1a1a;background:#fff}
-header,main{max-width:1100px;margin:0 auto;padding:0 12px}
-h1{font-size:1.6rem;margin:16px 0 4px}
-.map-wrap{position:relative}
-.folium-map{height:65vh !important;min-height:320px;border:1px solid #777}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
-table{border-collapse:collapse;font-size:14px;min-width:100%}
-th,td{border-bottom:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
-td.n{text-align:right}
-.legend-static div{display:inline-block;margin:2px 14px 2px 0}
-a{color:#0072B2}
-.sr{position:absolute;left:-9999px;width:1px;height:1px;overflow:hidden}
-.skip{position:absolute;left:-9999px;top:0;background:#fff;padding:6px 10px;border:2px solid #0072B2;z-index:2000}
-.skip:focus{left:8px;top:8px}
-.search{margin:8px 0}.search input{font:inherit;padding:4px 6px;min-width:16em}
-@media (max-width:600px){h1{font-size:1.3rem}.folium-map{height:55vh !important}table{font-size:13px}}
-"""
-
-
-def page_html(
-    aggregates: PublicAggregates, collection: dict, *, about: str, levels: Mapping[str, str], leaflet_dir: Path
-) -> str:
-    """The snapshot's ``index.html``: the map with Leaflet inlined, text tables, and the notes."""
-    page = standalone_html(public_map(collection, level_text=levels, legend=False), vendor_dir=leaflet_dir)
-    p = aggregates.period
-    page = page.replace("<html>", '<html lang="en">', 1)
-    page = _set_head(page, title="Police presence outside enforcement")
-    before = (
-        '<a class="skip" href="#tables">Skip the map: go to the tables</a>'
-        f"<header><h1>Police presence outside enforcement</h1><p>Foot patrols and community visits by police, block "
-        f"by block, from {snap.day_text(p.start)} to {snap.day_text(p.end)}. Published "
-        f"{snap.day_text(aggregates.as_of)}; nothing from the last {aggregates.delay_days} days is included.</p>"
-        "</header><main>"
-        '<p id="map-help">Each block is coloured by how often police walked it or visited people there. A text '
-        "version of the map is in the tables below.</p>"
-        '<div class="map-wrap" role="region" aria-label="Map of blocks" aria-describedby="map-help">'
+def _difference(name: str, written: str, expected: str) -> str:
+    """Where a published file first differs from the one its data makes, in words."""
+    at = next(
+        (i for i, (a, b) in enumerate(zip(written, expected, strict=False)) if a != b), min(len(written), len(expected))
     )
-    after = (
-        "</div>" + _legend_static(levels) + _tables_html(aggregates) + _about_html(about) + _files_html() + "</main>"
-    )
-    return _around_map(page, before=before, after=after)
-
-
-def _set_head(page: str, *, title: str) -> str:
-    """An accessible head: zoom allowed on phones, a title, the page style."""
-    start = page.index('<meta name="viewport"')
-    end = page.index("/>", start) + 2
-    head = (
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
-    )
-    return page[:start] + head + page[end:]
-
-
-def _around_map(page: str, *, before: str, after: str) -> str:
-    start = page.index('<div class="folium-map"')
-    end = page.index("</div>", start) + len("</div>")
-    return page[:start] + before + page[start:end] + after + page[end:]
-
-
-def _legend_static(levels: Mapping[str, str]) -> str:
-    legend = public_legend_html(levels, overlay=False)
-    return f'<div class="legend-static" aria-label="Map legend">{legend}</div>'
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, caption: str) -> str:
-    head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td{' class=n' if isinstance(v, int) else ''}>{html.escape(str(v))}</td>" for v in row)
-        + "</tr>"
-        for row in rows
-    )
-    return (
-        f'<div class="scroll"><table><caption class="sr">{html.escape(caption)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-    )
-
-
-def _tables_html(aggregates: PublicAggregates) -> str:
-    beats = aggregates.beats
-    beat_rows = [
-        [
-            r.beat_id,
-            r.blocks,
-            f"{r.coverage_pct}%",
-            r.blocks_visits_withheld,
-            r.visits_on_shown_blocks,
-            r.enforcement_on_shown_blocks,
-            r.blocks_mostly_enforcement,
-        ]
-        for r in beats.itertuples(index=False)
-    ]
-    beat_table = _table(
-        [
-            "Beat",
-            "Blocks",
-            "Coverage",
-            "Blocks with visits withheld",
-            "Visits on shown blocks",
-            "Enforcement on shown blocks",
-            "Blocks mostly enforcement",
-        ],
-        beat_rows,
-        caption="Beats: coverage and counts",
-    )
-    trend = aggregates.trend.pivot(index="beat_id", columns="week_start", values="coverage_pct")
-    trend_rows = [
-        [beat, *[f"{v}%" for v in values]] for beat, values in zip(trend.index, trend.to_numpy().tolist(), strict=True)
-    ]
-    trend_table = _table(
-        ["Beat", *[f"Week of {d}" for d in trend.columns]], trend_rows, caption="Share of blocks visited each week"
-    )
-    block_rows = aggregates.blocks[list(snap.BLOCK_FIELDS)].to_numpy().tolist()
-    headers = [
-        "Block",
-        "Where",
-        "Beat",
-        "Visit level",
-        "Foot patrols and community visits",
-        "Enforcement events",
-        "Police presence",
-    ]
-    block_table = _table(headers, block_rows, caption="Every block")
-    return (
-        f'<h2 id="tables" tabindex="-1">Beats</h2>{beat_table}'
-        f"<h2>Week by week</h2><p>Share of each beat's blocks with a foot patrol or community visit, "
-        f"rounded to the nearest 10%.</p>{trend_table}"
-        f'<h2 id="blocks">Every block</h2>{_SEARCH}'
-        f'<details id="block-table"><summary>Show all {len(block_rows):,} blocks (the map as a table)'
-        f"</summary>{block_table}</details>{_SEARCH_SCRIPT}"
-    )
-
-
-#: A search box over the block table: it works offline, on the table's own text (street names, block and beat).
-_SEARCH = (
-    '<div class="search" role="search"><label for="block-search">Find a block by street name or block: '
-    '</label><input id="block-search" type="search" autocomplete="off" aria-describedby="block-found">'
-    ' <span id="block-found" aria-live="polite"></span></div>'
-)
-_SEARCH_SCRIPT = r"""<script>
-(function () {
-  var box = document.getElementById('block-search'), found = document.getElementById('block-found');
-  var table = document.getElementById('block-table'), rows = table.querySelectorAll('tbody tr');
-  box.addEventListener('input', function () {
-    var words = box.value.toLowerCase().split(/\s+/).filter(Boolean), shown = 0;
-    rows.forEach(function (row) {
-      var text = row.textContent.toLowerCase();
-      var hit = words.every(function (w) { return text.indexOf(w) >= 0; });
-      row.hidden = !hit;
-      if (hit) shown += 1;
-    });
-    if (words.length) { table.open = true; found.textContent = shown + (shown === 1 ? ' block' : ' blocks'); }
-    else found.textContent = '';
-  });
-})();
-</script>"""
-
-
-def _about_html(about: str) -> str:
-    """The notes as HTML: underlined lines become headings, ``- `` lines a list, the rest paragraphs."""
-    parts = ['<h2 id="about">About this map</h2>']
-    for block in about.strip().split("\n\n"):
-        lines = block.split("\n")
-        if len(lines) == 2 and set(lines[1]) <= {"=", "-"}:
-            parts += [] if lines[1].startswith("=") else [f"<h3>{html.escape(lines[0])}</h3>"]
-        elif all(line.startswith("- ") for line in lines):
-            parts.append("<ul>" + "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines) + "</ul>")
-        else:
-            parts.append(f"<p>{html.escape(' '.join(lines))}</p>")
-    return "<section>" + "".join(parts) + "</section>"
-
-
-def _files_html() -> str:
-    links = ", ".join(
-        f'<a href="{n}">{n}</a>'
-        for n in (snap.BLOCKS_CSV, snap.GEOJSON, snap.BEATS_CSV, snap.TREND_CSV, snap.ABOUT, snap.MANIFEST)
-    )
-    return f"<p>Download the data: {links}.</p>"
+    what = {
+        snap.ABOUT: "differs from the notes its manifest gives",
+        snap.BLOCKS_CSV: "differs from the blocks in coverage.geojson",
+        snap.INDEX: "differs from the page its data makes (text, tables or scripts edited, or another Leaflet)",
+    }.get(name, "differs from the blocks in coverage.geojson it is made from")
+    line = written.count("\n", 0, at) + 1
+    return f"{what} (edited after publishing; first difference at line {line})"

@@ -1,11 +1,13 @@
 """The published public-map snapshot: its files, their allowed fields, reading and checking them.
 
 A snapshot is a folder of static files that :func:`beatmap.publish.publish_snapshot`
-writes and anyone may read: ``index.html`` (an offline map page), ``coverage.geojson``
-and ``coverage.csv`` (one row per block), ``beats.csv`` (one row per beat),
-``trend.csv`` (one row per beat and week), ``README.txt`` (what the map shows and
-doesn't) and ``manifest.json`` (the rules applied, the dates, and a SHA-256 of
-every other file).
+writes and anyone may read: ``index.html`` (an offline map page, the city's beats
+first), ``beats/beat-NNNN.js`` (one beat's blocks, which the page loads when the
+beat is chosen) and ``search.js`` (every block's row, loaded at the first search),
+``coverage.geojson`` and ``coverage.csv`` (one row per block), ``beats.csv`` (one
+row per beat), ``trend.csv`` (one row per beat and week), ``README.txt`` (what
+the map shows and doesn't) and ``manifest.json`` (the rules applied, the dates,
+and a SHA-256 of every other file).
 
 This module only reads files.  It never imports :mod:`beatmap.store` or a
 database driver, so the public page, which uses it, has no path to the store.
@@ -31,7 +33,7 @@ from beatmap.errors import InputError
 from beatmap.settings import Settings
 
 #: Identifies the file layout; bump when a field changes meaning.
-FORMAT = "beatmap-public-snapshot/2"
+FORMAT = "beatmap-public-snapshot/3"
 #: Every format beatmap has written (an older snapshot may be replaced by a new one; only the current is shown).
 FORMAT_PREFIX = "beatmap-public-snapshot/"
 MANIFEST = "manifest.json"
@@ -41,8 +43,17 @@ BLOCKS_CSV = "coverage.csv"
 BEATS_CSV = "beats.csv"
 TREND_CSV = "trend.csv"
 ABOUT = "README.txt"
-#: Every file of a snapshot besides the manifest.
-FILES: tuple[str, ...] = (INDEX, GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV, ABOUT)
+#: Every block's row (:data:`BLOCK_FIELDS`, no geometry), for the page's search; loaded at the first search.
+SEARCH = "search.js"
+#: Every file of a snapshot besides the manifest and the per-beat files.
+FILES: tuple[str, ...] = (INDEX, GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV, ABOUT, SEARCH)
+#: One beat's blocks (a GeoJSON FeatureCollection), the n-th beat in the order of their ids.
+BEAT_FILE = re.compile(r"^beats/beat-\d{4,}\.js$")
+#: How the on-demand files hand their JSON data to the page: one call each (``window.beatmapBeat(n, {...});``).
+BEAT_CALL = "window.beatmapBeat("
+SEARCH_CALL = "window.beatmapSearch("
+#: The page's own data (the beats' outlines and coverage): JSON in ``<script type="application/json">``.
+_PAGE_DATA = re.compile(r'<script type="application/json"[^>]*>(.*?)</script>', re.DOTALL)
 
 #: The only fields a published block may carry (coverage.geojson properties, coverage.csv columns).
 #: ``streets`` names the block by its streets ("Main St between 1st Ave and 2nd Ave"; empty without a street
@@ -177,6 +188,33 @@ def read_features(folder: str | os.PathLike) -> dict:
         raise InputError(f"{path}: not valid JSON ({exc}); publish the snapshot again.") from exc
 
 
+def beat_file(number: int) -> str:
+    """The on-demand file of the ``number``-th beat (0-based, beats sorted by id)."""
+    return f"beats/beat-{number:04d}.js"
+
+
+def is_snapshot_file(name: str) -> bool:
+    """True for a file name (relative, with ``/``) that a snapshot may hold besides the manifest."""
+    return name in FILES or bool(BEAT_FILE.match(name))
+
+
+def script_data(text: str, name: str) -> object:
+    """The JSON data of an on-demand file (``beats/…`` or ``search.js``): the argument of its one call.
+
+    Raises
+    ------
+    InputError
+        When the file is not one call with JSON data, as publishing writes it.
+    """
+    call = SEARCH_CALL if name == SEARCH else BEAT_CALL
+    if not (text.startswith(call) and text.endswith(");\n")):
+        raise InputError(f"{name}: not the data file publishing writes; publish the snapshot again.")
+    try:
+        return json.loads(text[len(call) : -3])
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name}: its data is not valid JSON ({exc}); publish the snapshot again.") from exc
+
+
 def sha256_of(path: Path) -> str:
     """The SHA-256 of a file's bytes, as hex."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -237,6 +275,7 @@ def snapshot_violations(
     problems += _check_trend(folder, manifest, min_blocks=trend_min_blocks)
     problems += _check_dates(folder, data_end)
     problems += _check_html(folder, min_count=min_count, labels=labels)
+    problems += _check_scripts(folder, manifest, min_count=min_count, labels=labels)
     return problems
 
 
@@ -265,7 +304,7 @@ def _check_files(folder: Path, manifest: dict) -> list[str]:
         problems.append(f"{folder / MANIFEST}: {name} is not listed; publish the snapshot again.")
     for name, entry in sorted(listed.items()):
         path = folder / name
-        if name not in FILES:
+        if not is_snapshot_file(name):
             problems.append(f"{folder / MANIFEST}: lists {name!r}, which is not a snapshot file; publish again.")
         elif not path.is_file():
             problems.append(f"{path}: listed in the manifest but missing; publish the snapshot again.")
@@ -522,6 +561,69 @@ def _check_html(folder: Path, *, min_count: int, labels: set[str]) -> list[str]:
         problems += _check_collection(
             f"{path} (map data)", collection, allowed=BLOCK_FIELDS, min_count=min_count, labels=labels
         )
+    for match in _PAGE_DATA.finditer(page):
+        try:
+            data = json.loads(match.group(1))
+        except json.JSONDecodeError:
+            problems.append(f"{path}: the page's data at character {match.start()} is not valid JSON; publish again.")
+            continue
+        if not isinstance(data, dict) or set(data) - _PAGE_KEYS:
+            extra = sorted(set(data) - _PAGE_KEYS) if isinstance(data, dict) else [type(data).__name__]
+            problems.append(f"{path}: the page's data holds {', '.join(map(str, extra))}; publish again.")
+            continue
+        problems += _check_collection(
+            f"{path} (beat outlines)", data.get("outlines"), allowed=("beat_id",), min_count=min_count, labels=labels
+        )
+    return problems
+
+
+#: What the page's own data may hold: beat outlines, label points, coverage per beat and how to draw them.
+_PAGE_KEYS = {
+    "outlines",
+    "labels",
+    "coverage",
+    "files",
+    "search",
+    "shown",
+    "fields",
+    "levels",
+    "classes",
+    "edge",
+    "bounds",
+}
+
+
+def _check_scripts(folder: Path, manifest: dict, *, min_count: int, labels: set[str]) -> list[str]:
+    """The on-demand files hold only published blocks and fields, like ``coverage.geojson``."""
+    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    problems = []
+    for name in sorted(n for n in listed if BEAT_FILE.match(n) or n == SEARCH):
+        path = folder / name
+        try:
+            data = script_data(path.read_text(encoding="utf-8"), name)
+        except FileNotFoundError:
+            continue  # reported with the file list
+        except InputError as exc:
+            problems.append(f"{folder}/{exc}")
+            continue
+        if name == SEARCH:
+            problems += _check_search_rows(str(path), data, min_count=min_count, labels=labels)
+        elif not isinstance(data, list) or len(data) != 2:
+            problems.append(f"{path}: not the data file publishing writes; publish the snapshot again.")
+        else:
+            problems += _check_collection(str(path), data[1], allowed=BLOCK_FIELDS, min_count=min_count, labels=labels)
+    return problems
+
+
+def _check_search_rows(where: str, rows: object, *, min_count: int, labels: set[str]) -> list[str]:
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(BLOCK_FIELDS) for r in rows):
+        return [f"{where}: not rows of the published block fields; publish the snapshot again."]
+    problems = []
+    at = {name: BLOCK_FIELDS.index(name) for name in BLOCK_COUNT_FIELDS}
+    for number, row in enumerate(rows, start=1):
+        for name, i in at.items():
+            problem = _check_count(f"{where} row {number}", name, row[i], min_count=min_count, labels=labels)
+            problems += [problem] if problem else []
     return problems
 
 

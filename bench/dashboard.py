@@ -32,6 +32,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.pipeline's record generator
+
 from beatmap import schema as S
 from beatmap.accounts import add_user, set_password
 from beatmap.errors import BeatmapError
@@ -67,6 +69,31 @@ def build_store(folder: Path, *, beats: int, blocks_per_beat: int) -> Path:
     engine.dispose()
     (folder / "building.db").rename(db)
     print(f"built {db}: {beats} beats, {len(city.blocks):,} blocks, {summary.imported:,} events "
+          f"in {time.perf_counter() - t0:.0f} s")
+    return db
+
+
+def build_chicago_store(folder: Path, *, records: int) -> Path:
+    """Chicago's real beats cut into 150 m blocks (29,720) and ``records`` generated records, built once."""
+    db = folder / f"chicago-{records}.db"
+    if db.exists():
+        print(f"reusing {db}")
+        return db
+    from bench.pipeline import BEATS, GRID_M, make_records  # the pipeline benchmark's generator
+
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    csv = folder / f"chicago_{records}.csv"
+    if not csv.exists():
+        make_records(records, csv)
+    settings = Settings(timezone="America/Chicago")
+    (folder / "building.db").unlink(missing_ok=True)
+    engine = store.open_store(folder / "building.db")
+    areas = load_areas(engine, BEATS, beat_id_field="BEAT_NUM", grid_m=GRID_M, settings=settings)
+    summary = import_activity(engine, csv, settings=settings, source="bench")
+    engine.dispose()
+    (folder / "building.db").rename(db)
+    print(f"built {db}: Chicago's beats, {areas.blocks:,} blocks of {GRID_M} m, {summary.imported:,} events "
           f"in {time.perf_counter() - t0:.0f} s")
     return db
 
@@ -186,12 +213,21 @@ def browser_times(db: Path, *, runs: int = 3) -> tuple[list[float], list[float]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--city", choices=["demo", "chicago"], default="demo",
+                        help="demo: the generated large city; chicago: Chicago's real beats at 150 m")
     parser.add_argument("--beats", type=int, default=300)
     parser.add_argument("--blocks-per-beat", type=int, default=84)
+    parser.add_argument("--records", type=int, default=1_000_000, help="generated records (--city chicago)")
     parser.add_argument("--store", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--build-only", action="store_true", help="build the store and stop")
     args = parser.parse_args()
-    db = build_store(args.store, beats=args.beats, blocks_per_beat=args.blocks_per_beat)
+    if args.city == "chicago":
+        db = build_chicago_store(args.store, records=args.records)
+    else:
+        db = build_store(args.store, beats=args.beats, blocks_per_beat=args.blocks_per_beat)
+    if args.build_only:
+        return
     engine = store.open_store(db)
     settings = Settings()
     t0 = time.perf_counter()
