@@ -42,6 +42,18 @@ LEVEL_STYLE: dict[str, tuple[str, str]] = {
 BLOCK_EDGE = "#737373"
 #: Edge colour of blocks where police presence is mostly enforcement (Okabe-Ito vermillion).
 ENFORCEMENT_EDGE = "#D55E00"
+#: The city view shades each beat by the share of its blocks visited, on the same scale:
+#: (upper bound in percent, level whose colour it takes, legend words).
+COVERAGE_CLASSES: tuple[tuple[int, str, str], ...] = (
+    (0, "none", "0%: no block visited"),
+    (33, "low", "1% to 33% of blocks visited"),
+    (66, "medium", "34% to 66%"),
+    (100, "high", "67% to 100%"),
+)
+#: Fill of a beat whose coverage is not known.
+UNKNOWN_FILL = "#D9D9D9"
+#: Beat outlines on a city view are simplified by this much (degrees, about 5 m).
+OUTLINE_TOLERANCE_DEG = 5e-5
 #: Tooltip labels of the published block fields.
 ALIASES: dict[str, str] = {
     "block_id": "Block",
@@ -79,7 +91,7 @@ def public_map(
     """
     features = collection.get("features") or []
     blocks = {"type": "FeatureCollection", "features": [_published(f) for f in features]}
-    outlines = _beat_outlines(features)
+    outlines = beat_outlines(features)
     bounds = (
         shapely.bounds(shapely.union_all([shape(f["geometry"]) for f in features]))
         if features
@@ -103,6 +115,79 @@ def public_map(
     if legend:
         cast(Figure, m.get_root()).html.add_child(Element(public_legend_html(level_text)))
     return m
+
+
+def coverage_fill(pct: int | None) -> str:
+    """The city view's fill of a beat with ``pct`` percent of its blocks visited (see :data:`COVERAGE_CLASSES`)."""
+    if pct is None:
+        return UNKNOWN_FILL
+    for upper, level, _ in COVERAGE_CLASSES:
+        if pct <= upper:
+            return LEVEL_STYLE[level][0]
+    return LEVEL_STYLE[COVERAGE_CLASSES[-1][1]][0]
+
+
+def public_city_map(
+    outlines: dict,
+    coverage: Mapping[str, int | None],
+    *,
+    legend: bool = True,
+    tiles: str = "none",
+    asset_base: str = DEFAULT_ASSET_BASE,
+) -> folium.Map:
+    """The city view: each beat's outline (:func:`beat_outlines`) shaded by the share of its blocks visited.
+
+    It sends beats only, so it stays light at any city size; a beat's blocks go on :func:`public_map`.
+    ``coverage`` gives the percent per beat id (from ``beats.csv``).
+    """
+    features = [
+        {**f, "properties": {"beat_id": str(f["properties"]["beat_id"]), "coverage": _percent(coverage, f)}}
+        for f in outlines.get("features") or []
+    ]
+    bounds = shapely.bounds(shapely.union_all([shape(f["geometry"]) for f in features])) if features else None
+    m = base_map(bounds if bounds is not None else (-180.0, -85.0, 180.0, 85.0), tiles=tiles, asset_base=asset_base)
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name="Beats",
+        style_function=lambda f: {
+            "fillColor": coverage_fill(_pct(f["properties"]["coverage"])),
+            "fillOpacity": 0.85,
+            "color": "#000000",
+            "weight": 2,
+        },
+        highlight_function=lambda f: {"weight": 4},
+        tooltip=TextTooltip(fields=["beat_id", "coverage"], aliases=["Beat", "Blocks visited"]),
+    ).add_to(m)
+    BeatLabels(_beat_label_points({"features": features})).add_to(m)
+    if legend:
+        cast(Figure, m.get_root()).html.add_child(Element(coverage_legend_html()))
+    return m
+
+
+def _percent(coverage: Mapping[str, int | None], feature: dict) -> str:
+    pct = coverage.get(str(feature["properties"]["beat_id"]))
+    return "not known" if pct is None else f"{pct}%"
+
+
+def _pct(text: str) -> int | None:
+    return int(text[:-1]) if text.endswith("%") else None
+
+
+def coverage_legend_html(*, overlay: bool = True) -> str:
+    """The city view's legend: a swatch and words per share of blocks visited."""
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;background:{LEVEL_STYLE[level][0]};'
+        f'margin-right:6px;border:1px solid #555"></span>{html.escape(words)}</div>'
+        for _, level, words in COVERAGE_CLASSES
+    )
+    title = "<b>Each beat by the share of its blocks with a foot patrol or community visit</b>"
+    if not overlay:
+        return f'<div class="beatmap-legend">{title} {rows}</div>'
+    return (
+        '<div class="beatmap-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
+        "background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px;"
+        f'max-width:60%">{title}{rows}</div>'
+    )
 
 
 def _beat_label_points(outlines: dict) -> list[list]:
@@ -135,14 +220,17 @@ def _published(feature: dict) -> dict:
     }
 
 
-def _beat_outlines(features: list[dict]) -> dict:
-    """Each beat's outline: the union of its published blocks, on the same coordinate grid."""
+def beat_outlines(features: list[dict], *, tolerance_deg: float = 0.0) -> dict:
+    """Each beat's outline: the union of its published blocks, simplified by ``tolerance_deg`` (for a city
+    view), on the same coordinate grid; beats in the order of their ids."""
     by_beat: dict[str, list] = {}
     for feature in features:
         by_beat.setdefault(str(feature["properties"].get("beat_id", "")), []).append(shape(feature["geometry"]))
     outlines = []
     for beat_id, shapes in sorted(by_beat.items()):
-        merged = shapely.set_precision(shapely.union_all(shapes), 10.0**-COORD_DECIMALS)
+        union = shapely.union_all(shapes)
+        light = shapely.simplify(union, tolerance_deg) if tolerance_deg else union
+        merged = shapely.set_precision(union if light.is_empty else light, 10.0**-COORD_DECIMALS)
         outlines.append(
             {"type": "Feature", "properties": {"beat_id": beat_id}, "geometry": round_coordinates(mapping(merged))}
         )

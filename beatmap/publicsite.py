@@ -27,23 +27,23 @@ from datetime import date
 from pathlib import Path
 
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 
 from beatmap import snapshot as snap
 from beatmap.errors import BeatmapError, InputError
-from beatmap.publicmap import ENFORCEMENT_EDGE, LEVEL_STYLE, public_legend_html, round_coordinates
-
-__all__ = ["BLOCK_HEADINGS", "COVERAGE_CLASSES", "coverage_class", "site_files", "site_files_from_folder"]
-
-#: City view: beats shaded by the share of their blocks visited; (upper bound in %, level style, words).
-COVERAGE_CLASSES: tuple[tuple[int, str, str], ...] = (
-    (0, "none", "0%: no block visited"),
-    (33, "low", "1% to 33% of blocks visited"),
-    (66, "medium", "34% to 66%"),
-    (100, "high", "67% to 100%"),
+from beatmap.publicmap import (
+    COVERAGE_CLASSES,
+    ENFORCEMENT_EDGE,
+    LEVEL_STYLE,
+    OUTLINE_TOLERANCE_DEG,
+    UNKNOWN_FILL,
+    beat_outlines,
+    coverage_legend_html,
+    public_legend_html,
 )
-#: Beat outlines on the city view are simplified by this much (degrees, about 5 m): a city-wide view.
-OUTLINE_TOLERANCE_DEG = 5e-5
+
+__all__ = ["BLOCK_HEADINGS", "site_files", "site_files_from_folder"]
+
 #: Search results listed at most (the count says how many matched).
 SEARCH_SHOWN = 200
 
@@ -118,37 +118,14 @@ def _js_call(call: str, payload: object) -> str:
 # --- the city view ------------------------------------------------------------------------------
 
 
-def _outlines(beat_ids: Sequence[str], by_beat: Mapping[str, list[dict]]) -> dict:
-    """Each beat's outline (the union of its blocks), simplified for a city-wide view."""
-    features = []
-    for beat_id in beat_ids:
-        merged = shapely.union_all([shape(f["geometry"]) for f in by_beat[beat_id]])
-        light = shapely.set_precision(shapely.simplify(merged, OUTLINE_TOLERANCE_DEG), 10.0**-snap.COORD_DECIMALS)
-        if light.is_empty:
-            light = shapely.set_precision(merged, 10.0**-snap.COORD_DECIMALS)
-        features.append(
-            {"type": "Feature", "properties": {"beat_id": beat_id}, "geometry": round_coordinates(mapping(light))}
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _label_points(outlines: Mapping) -> list[list]:
-    points = []
+def _label_points(outlines: Mapping) -> list[list | None]:
+    points: list[list | None] = []
     for feature in outlines["features"]:
         inside = shapely.point_on_surface(shape(feature["geometry"]))
-        if not inside.is_empty:
-            points.append([round(inside.y, snap.COORD_DECIMALS), round(inside.x, snap.COORD_DECIMALS)])
-        else:
-            points.append(None)
+        points.append(
+            None if inside.is_empty else [round(inside.y, snap.COORD_DECIMALS), round(inside.x, snap.COORD_DECIMALS)]
+        )
     return points
-
-
-def coverage_class(pct: int) -> str:
-    """The level style of a beat's coverage percent on the city view (see :data:`COVERAGE_CLASSES`)."""
-    for upper, level, _ in COVERAGE_CLASSES:
-        if pct <= upper:
-            return level
-    return COVERAGE_CLASSES[-1][1]
 
 
 # --- the page -----------------------------------------------------------------------------------
@@ -200,7 +177,7 @@ def _page(
         levels = {str(k): str(v) for k, v in (rules.get("levels") or {}).items()}
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{snap.MANIFEST}: its dates or rules cannot be read ({exc}); publish again.") from exc
-    outlines = _outlines(beat_ids, by_beat)
+    outlines = beat_outlines([f for b in beat_ids for f in by_beat[b]], tolerance_deg=OUTLINE_TOLERANCE_DEG)
     coverage = {str(r.get("beat_id", "")): _int(r.get("coverage_pct")) for r in beats}
     data = {
         "outlines": outlines,
@@ -213,6 +190,7 @@ def _page(
         "levels": {k: LEVEL_STYLE[k][0] for k in snap.LEVELS},
         "classes": [[upper, LEVEL_STYLE[level][0]] for upper, level, _ in COVERAGE_CLASSES],
         "edge": ENFORCEMENT_EDGE,
+        "unknown": UNKNOWN_FILL,
         "bounds": _bounds(outlines),
     }
     override = manifest.get("override")
@@ -274,17 +252,9 @@ def _json_for_html(data: object) -> str:
 
 
 def _legends(levels: Mapping[str, str]) -> str:
-    swatch = (
-        '<span style="display:inline-block;width:12px;height:12px;background:{};margin-right:6px;'
-        'border:1px solid #555"></span>'
-    )
-    city = "".join(
-        f"<div>{swatch.format(LEVEL_STYLE[level][0])}{html.escape(words)}</div>" for _, level, words in COVERAGE_CLASSES
-    )
     return (
-        '<div class="legend-static" aria-label="Map legend">'
-        f"<p><b>Whole city: each beat by the share of its blocks with a foot patrol or community visit</b></p>{city}"
-        f"<p><b>One beat: each block</b></p>{public_legend_html(levels or None, overlay=False)}</div>"
+        f'<div class="legend-static" aria-label="Map legend"><p>Whole city:</p>{coverage_legend_html(overlay=False)}'
+        f"<p>One beat: each block</p>{public_legend_html(levels or None, overlay=False)}</div>"
     )
 
 
@@ -406,7 +376,7 @@ _SCRIPT = r"""
   var loaded = {}, waiting = {}, blocks = null, current = -1;
 
   function beatColour(pct) {
-    if (pct === null || pct === undefined) return '#D9D9D9';
+    if (pct === null || pct === undefined) return data.unknown;
     for (var i = 0; i < data.classes.length; i++) if (pct <= data.classes[i][0]) return data.classes[i][1];
     return data.classes[data.classes.length - 1][1];
   }

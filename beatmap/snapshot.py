@@ -589,6 +589,7 @@ _PAGE_KEYS = {
     "levels",
     "classes",
     "edge",
+    "unknown",
     "bounds",
 }
 

@@ -72,9 +72,11 @@ def test_public_only_app_shows_the_snapshot_without_the_store(published, public_
     at = run_app()
     assert at.title[0].value == "Police presence outside enforcement"
     assert any(DATA_END.isoformat() in m.value and "last 7 days" in m.value for m in at.markdown)
+    # The first view is the city: the beats' outlines shaded by coverage, with no block in it.
     assert len(public_only["drawn"]) == 1
-    page = public_only["drawn"][0].get_root().render()
-    assert "/app/static/vendor/leaflet/leaflet.js" in page and "fewer than 3" in page
+    city = public_only["drawn"][0].get_root().render()
+    assert "/app/static/vendor/leaflet/leaflet.js" in city and '"beat_id": "A"' in city
+    assert "fewer than 3" not in city and "block_id" not in city
     beats = at.dataframe[0].value
     assert list(beats["Beat"]) == [A, B] and "Visits on shown blocks" in beats.columns
     assert any("What the map does not show" in m.value for m in at.markdown)
@@ -84,22 +86,41 @@ def test_public_only_app_shows_the_snapshot_without_the_store(published, public_
     assert all(str(v).endswith("%") for v in beats["Coverage"]) and "beat_id" not in beats.columns
     # The tiny city's beats have 4 blocks, under public_trend_min_blocks: no weekly rows, so no weekly table.
     assert snap.read_rows(published, snap.TREND_CSV) == []
-    assert "Block" in at.dataframe[1].value.columns
+    assert len(at.dataframe) == 1 and any("Choose a beat to list its blocks" in m.value for m in at.markdown)
     assert any("(#beats)" in m.value and "Skip the map" in m.value for m in at.markdown)
+    # Choosing a beat draws its blocks (and only its blocks) and lists them.
+    at.selectbox(key="public-beat").select(A).run()
+    assert not at.exception and len(public_only["drawn"]) == 2
+    beat_map = public_only["drawn"][1].get_root().render()
+    assert "fewer than 3" in beat_map and "A_r1" in beat_map and '"beat_id": "B"' not in beat_map
+    listed = at.dataframe[-1].value
+    assert sorted(listed["Block"]) == sorted(f["properties"]["block_id"]
+                                             for f in snap.read_features(published)["features"]
+                                             if f["properties"]["beat_id"] == A)
+    assert {"Where", "Visit level", "Police presence"} <= set(listed.columns)
 
 
-def test_the_block_table_lists_every_block_and_searches_it(published, public_only, monkeypatch):
+def test_a_click_on_a_beat_of_the_city_map_opens_it(published, public_only, monkeypatch):
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(published))
+    monkeypatch.setattr(beatmap.ui.mapview, "show_map",
+                        lambda m, *, key, height=560, layers=None: public_only["drawn"].append(m) or (
+                            {"last_active_drawing": {"properties": {"beat_id": B}}} if key == "public-city" else {}))
+    at = run_app()
+    assert at.selectbox(key="public-beat").value == B
+    assert "B_r1c3" in public_only["drawn"][-1].get_root().render()
+
+
+def test_the_search_finds_blocks_anywhere_in_the_city(published, public_only, monkeypatch):
     monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(published))
     at = run_app()
-    everything = at.dataframe[-1].value
     published_ids = [f["properties"]["block_id"] for f in snap.read_features(published)["features"]]
-    assert sorted(everything["Block"]) == sorted(published_ids)
-    assert {"Where", "Visit level", "Police presence"} <= set(everything.columns)
-    wanted = published_ids[1]
+    wanted = published_ids[-1]
     at.text_input[0].input(wanted).run()
     found = at.dataframe[-1].value
-    assert wanted in set(found["Block"]) and 0 < len(found) < len(everything)
-    assert any(m.value.endswith("found.") for m in at.markdown)
+    assert list(found["Block"]) == [wanted]
+    assert any(m.value == "1 block found." for m in at.markdown)
+    at.text_input[0].input("_r1").run()
+    assert len(at.dataframe[-1].value) == 4  # two blocks of each beat, whichever beat is chosen
     at.text_input[0].input("no such street anywhere").run()
     assert at.dataframe[-1].value.empty
 
@@ -168,6 +189,7 @@ def test_a_snapshot_published_with_an_override_is_shown_with_its_notice(request,
     at = run_app()
     assert at.error == [] and len(public_only["drawn"]) == 1
     assert any("shorter delay (2 days)" in w.value for w in at.warning)
+    assert "shorter delay (2 days)" in (tmp_path / "public" / snap.INDEX).read_text()  # the static page says it too
 
 
 def test_the_notes_shown_are_made_from_the_manifest_not_read_from_readme(published, public_only, monkeypatch,

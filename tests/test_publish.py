@@ -43,13 +43,20 @@ def demo(tmp_path_factory):
             "activity": activity, "tmp": tmp}
 
 
-def all_text(folder) -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir() if p.is_file()}
+def files_of(folder) -> list:
+    """Every file of a snapshot, the on-demand files in ``beats/`` included."""
+    return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-def embedded_collections(page: str) -> list[dict]:
-    decoder = json.JSONDecoder()
-    return [decoder.raw_decode(page, m.start())[0] for m in re.finditer(r'\{"features": \[', page)]
+def page_data(page: str) -> dict:
+    """The page's own data: the beats' outlines and how to draw them."""
+    return json.loads(re.search(r'<script type="application/json" id="beatmap-data">(.*?)</script>', page).group(1))
+
+
+def beat_collections(folder) -> list[dict]:
+    """The per-beat files' block collections, in beat order."""
+    return [snap.script_data(p.read_text(), p.relative_to(folder).as_posix())[1]
+            for p in sorted((folder / "beats").iterdir())]
 
 
 def coordinates(value) -> list[tuple[float, float]]:
@@ -65,8 +72,10 @@ def copy_snapshot(demo, tmp_path):
 
 
 def test_snapshot_holds_every_file_with_its_hash(demo):
-    names = {p.name for p in demo["dir"].iterdir()}
-    assert names == {*snap.FILES, snap.MANIFEST}
+    names = {p.relative_to(demo["dir"]).as_posix() for p in files_of(demo["dir"])}
+    beats = {r["beat_id"] for r in snap.read_rows(demo["dir"], snap.BEATS_CSV)}
+    assert names == {*snap.FILES, snap.MANIFEST, *(snap.beat_file(n) for n in range(len(beats)))}
+    assert set(demo["manifest"]["files"]) == names - {snap.MANIFEST}
     for name, entry in demo["manifest"]["files"].items():
         assert entry["sha256"] == snap.sha256_of(demo["dir"] / name)
     assert check_snapshot(demo["dir"], settings=demo["settings"]) == []
@@ -77,7 +86,7 @@ def test_no_officer_unit_note_or_record_id_appears_in_any_file(demo):
     secrets = {*activity["officer_id"].dropna(), *activity["unit_id"].dropna(), *activity["notes"].dropna()}
     record_ids = set(activity["source_id"].dropna())
     assert len(secrets) > 70 and len(record_ids) > 80_000
-    for path in demo["dir"].iterdir():
+    for path in files_of(demo["dir"]):
         raw = path.read_bytes()
         text = html.unescape(raw.decode("utf-8"))
         leaked = sorted(s for s in secrets if s.encode() in raw or s in text)
@@ -91,7 +100,7 @@ def test_no_raw_event_coordinate_appears_in_any_file(demo):
     # Values at the block grid's precision may be block corners (public anyway); the geometry test covers those.
     raw_points = {v for v in {*activity["lat"], *activity["lon"]} if len(v.split(".")[1]) > 5}
     assert len(raw_points) > 1000
-    for path in demo["dir"].iterdir():
+    for path in files_of(demo["dir"]):
         numbers = set(re.findall(r"-?\d+\.\d+", path.read_text(encoding="utf-8")))
         assert numbers & raw_points == set(), path.name
 
@@ -108,12 +117,16 @@ def test_geometry_is_the_simplified_block_layer_and_nothing_finer(demo):
         published |= set(map(tuple, coordinates(feature["geometry"]["coordinates"])))
     assert published <= vertices
     assert all(round(x, 5) == x and round(y, 5) == y for x, y in published)
-    page = (demo["dir"] / snap.INDEX).read_text()
-    in_page = {tuple(c) for fc in embedded_collections(page) for f in fc["features"]
-               for c in coordinates(f["geometry"]["coordinates"])}
-    assert in_page and in_page <= vertices
-    types = {f["geometry"]["type"] for fc in embedded_collections(page) for f in fc["features"]}
-    assert types <= {"Polygon", "MultiPolygon"}
+    on_demand = {tuple(c) for fc in beat_collections(demo["dir"]) for f in fc["features"]
+                 for c in coordinates(f["geometry"]["coordinates"])}
+    assert on_demand == published  # each beat's file holds its blocks exactly as coverage.geojson does
+    # The page itself holds only the beats' outlines (simplified for the city view): polygons on the same grid.
+    outlines = page_data((demo["dir"] / snap.INDEX).read_text())["outlines"]["features"]
+    assert len(outlines) == len(snap.read_rows(demo["dir"], snap.BEATS_CSV))
+    assert {f["geometry"]["type"] for f in outlines} <= {"Polygon", "MultiPolygon"}
+    assert all(list(f["properties"]) == ["beat_id"] for f in outlines)
+    in_page = [c for f in outlines for c in coordinates(f["geometry"]["coordinates"])]
+    assert in_page and all(round(x, 5) == x and round(y, 5) == y for x, y in in_page)
 
 
 def shapely_coords(geometry):
@@ -130,9 +143,10 @@ def test_every_field_is_on_the_whitelist(demo):
                          (snap.TREND_CSV, snap.TREND_FIELDS)):
         header = next(csv.reader(io.StringIO((demo["dir"] / name).read_text())))
         assert header == list(fields), name
-    page = (demo["dir"] / snap.INDEX).read_text()
-    for fc in embedded_collections(page):
-        assert all(set(f["properties"]) <= set(snap.BLOCK_FIELDS) for f in fc["features"])
+    for fc in beat_collections(demo["dir"]):
+        assert all(list(f["properties"]) == list(snap.BLOCK_FIELDS) for f in fc["features"])
+    rows = snap.script_data((demo["dir"] / snap.SEARCH).read_text(), snap.SEARCH)
+    assert len(rows) == len(collection["features"]) and all(len(r) == len(snap.BLOCK_FIELDS) for r in rows)
 
 
 def test_no_count_below_the_threshold(demo):
@@ -168,7 +182,7 @@ def test_counts_are_exactly_the_period_before_the_delay(demo):
     trend = snap.read_rows(demo["dir"], snap.TREND_CSV)
     assert max(r["week_end"] for r in trend) == end.isoformat()
     assert all(date.fromisoformat(r["week_start"]) >= start for r in trend)
-    for path in demo["dir"].iterdir():
+    for path in files_of(demo["dir"]):
         if path.name not in (snap.MANIFEST, snap.ABOUT):
             later = [d for d in re.findall(r"\d{4}-\d{2}-\d{2}", path.read_text()) if d > end.isoformat()]
             assert later == [], path.name
@@ -195,10 +209,12 @@ def test_the_page_works_offline_on_a_phone_with_a_text_alternative(demo):
 
     for colour in [*(style[0] for style in LEVEL_STYLE.values()), ENFORCEMENT_EDGE]:
         assert colour in page
-    assert page.index('class="skip" href="#tables"') < page.index('class="folium-map"') < page.index('id="tables"')
+    assert page.index('class="skip" href="#tables"') < page.index('id="map"') < page.index('id="tables"')
     assert 'id="block-search"' in page and "Where" in page
-    assert page.count("<tr>") >= 288 + 8  # every block and every beat as text
+    assert page.count("<tr>") >= 8  # every beat as text; every block's row is in search.js and its beat's file
+    assert len(snap.script_data((demo["dir"] / snap.SEARCH).read_text(), snap.SEARCH)) == 288
     assert "About this map" in page and "fewer than 3" in page
+    assert snap.about_from_manifest(demo["manifest"]).split("\n")[3].split(" (")[0] in page  # the notes
 
 
 def test_about_text_says_what_the_map_shows_and_how(demo):
@@ -283,7 +299,7 @@ def test_a_shorter_delay_needs_a_logged_reason_that_is_never_published(demo, tmp
     assert manifest["override"] == {"delay_days": 1, "rule_delay_days": 7}
     assert manifest["data_end"] == "2026-08-30"  # the rules would still publish the period ending 2026-05-31
     assert "shorter delay (1 days)" in snap.read_about(tmp_path / "fast")
-    for path in (tmp_path / "fast").iterdir():
+    for path in files_of(tmp_path / "fast"):
         assert reason not in path.read_text(), path.name
     with engine.connect() as conn:
         logged = conn.execute(select(store.audit_log).where(store.audit_log.c.action == "publish.override")).all()
@@ -384,3 +400,66 @@ def test_an_edited_readme_with_its_checksum_recomputed_is_reported_and_never_sho
     [problem] = check_published(folder, settings=settings)
     assert "README.txt: differs from the notes its manifest gives" in problem
     assert "evil.example" not in snap.about_from_manifest(snap.read_manifest(folder))  # what the public page shows
+
+
+def rehash(folder, *names) -> None:
+    """Recompute the manifest's checksums of ``names``, as someone editing the snapshot would."""
+    manifest = json.loads((folder / snap.MANIFEST).read_text())
+    for name in names:
+        manifest["files"][name] = {"sha256": snap.sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
+    (folder / snap.MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+def edit(path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize("tamper", ["free_text", "inline_script", "table_cell", "readme", "beat_file_level",
+                                    "coverage_csv_level", "search_row"])
+def test_check_makes_the_page_and_notes_again_and_catches_an_edit_with_its_checksum_recomputed(
+        demo, tmp_path, tamper, capsys):
+    folder = copy_snapshot(demo, tmp_path)
+    assert check_published(folder, settings=demo["settings"]) == []  # a clean copy keeps every rule
+    page, first_beat = folder / snap.INDEX, snap.beat_file(0)
+    beat = snap.read_rows(folder, snap.BEATS_CSV)[0]
+    if tamper == "free_text":
+        edit(page, "nothing from the last 7 days is included.",
+             "nothing from the last 7 days is included. Call 555-0100 to report your neighbours.")
+        name = snap.INDEX
+    elif tamper == "inline_script":
+        edit(page, "</body>", "<script>fetch('/x?'+document.cookie)</script></body>")
+        name = snap.INDEX
+    elif tamper == "table_cell":
+        edit(page, f"<td>{beat['beat_id']}</td><td class=n>{beat['blocks']}</td><td class=n>{beat['coverage_pct']}%",
+             f"<td>{beat['beat_id']}</td><td class=n>{beat['blocks']}</td><td class=n>100%")
+        name = snap.INDEX
+    elif tamper == "readme":
+        edit(folder / snap.ABOUT, "What the map does not show", "What the map does not show (it shows everything)")
+        name = snap.ABOUT
+    elif tamper == "beat_file_level":
+        edit(folder / first_beat, '"visit_level":"none"', '"visit_level":"high"')
+        name = first_beat
+    elif tamper == "coverage_csv_level":
+        edit(folder / snap.BLOCKS_CSV, ",none,0,", ",high,0,")
+        name = snap.BLOCKS_CSV
+    else:
+        edit(folder / snap.SEARCH, '"none",0,', '"high",0,')
+        name = snap.SEARCH
+    rehash(folder, name)
+    assert check_snapshot(folder, settings=demo["settings"]) == []  # the checksums and whitelists alone cannot tell
+    problems = check_published(folder, settings=demo["settings"])
+    assert len(problems) == 1 and problems[0].startswith(f"{folder / name}: differs from"), problems
+    assert "edited after publishing" in problems[0] and "publish the snapshot again" in problems[0]
+    assert main(["publish", "--check", str(folder)]) == 1
+    assert name in capsys.readouterr().out
+
+
+def test_the_page_is_the_same_whoever_builds_it_from_the_same_data(demo, tmp_path):
+    """Publishing twice from the same store gives the same page and on-demand files, byte for byte."""
+    again = tmp_path / "again"
+    publish_snapshot(demo["engine"], again, settings=demo["settings"], as_of=AS_OF)
+    for path in files_of(demo["dir"]):
+        if path.name != snap.MANIFEST:
+            assert (again / path.relative_to(demo["dir"])).read_bytes() == path.read_bytes(), path.name

@@ -2,12 +2,16 @@
 
 This page never opens the store: it reads only the folder ``beatmap publish``
 writes (``$BEATMAP_PUBLIC_DIR`` or the ``public_dir`` setting), and shows a
-snapshot only after it passes the public map checks.
+snapshot only after it passes the public map checks.  Like the snapshot's own
+page it stays light at any city size: the first view draws the beats only, a
+beat's blocks are drawn when it is chosen, and the block table lists the chosen
+beat's blocks or the blocks a search finds.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -16,9 +20,9 @@ import streamlit as st
 
 from beatmap import snapshot
 from beatmap.errors import BeatmapError
-from beatmap.publicmap import public_map
+from beatmap.publicmap import OUTLINE_TOLERANCE_DEG, beat_outlines, public_city_map, public_map
 from beatmap.settings import Settings, read_settings
-from beatmap.ui.mapview import show_map
+from beatmap.ui.mapview import clicked, show_map
 from beatmap.ui.safe import md_escape
 
 BEAT_LABELS = {
@@ -42,15 +46,54 @@ BLOCK_LABELS = {
 }
 
 
+#: Search results listed at most (the count says how many matched).
+SHOWN = 500
+CITY = ""
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A checked snapshot's data, read once per snapshot (shared, read-only)."""
+
+    manifest: dict
+    by_beat: dict[str, list[dict]]
+    outlines: dict
+    beats: pd.DataFrame
+    trend: pd.DataFrame
+    blocks: pd.DataFrame
+    search_text: pd.Series
+
+
 @st.cache_resource
 def _settings(path: str | None) -> Settings:
     return read_settings(path)
 
 
-@st.cache_data(show_spinner=False)
-def _problems(folder: str, files: tuple, min_count: int, delay_days: int) -> list[str]:
+@st.cache_data(show_spinner=False, max_entries=4)
+def _problems(folder: str, files: tuple, min_count: int, delay_days: int, trend_min_blocks: int) -> list[str]:
     """The snapshot's rule violations (cached until any of its files changes)."""
-    return snapshot.snapshot_violations(folder, min_count=min_count, delay_days=delay_days)
+    return snapshot.snapshot_violations(
+        folder, min_count=min_count, delay_days=delay_days, trend_min_blocks=trend_min_blocks
+    )
+
+
+@st.cache_resource(show_spinner="Loading the map…", max_entries=2)
+def _read(folder: str, files: tuple) -> _Snapshot:
+    """The snapshot's files, read once until any of them changes; beat outlines made from its blocks."""
+    features = snapshot.read_features(folder).get("features", [])
+    by_beat: dict[str, list[dict]] = {}
+    for feature in features:
+        by_beat.setdefault(str(feature["properties"].get("beat_id", "")), []).append(feature)
+    blocks = pd.DataFrame([f["properties"] for f in features], columns=list(snapshot.BLOCK_FIELDS))
+    return _Snapshot(
+        manifest=snapshot.read_manifest(folder),
+        by_beat=by_beat,
+        outlines=beat_outlines(features, tolerance_deg=OUTLINE_TOLERANCE_DEG),
+        beats=pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV)),
+        trend=pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV)),
+        blocks=blocks,
+        search_text=blocks.astype(str).agg(" ".join, axis=1).str.lower(),
+    )
 
 
 def _override(folder: Path) -> int | None:
@@ -64,7 +107,20 @@ def _override(folder: Path) -> int | None:
 
 def _file_stamps(folder: Path) -> tuple:
     """Name, size and modification time of every file in the folder (the check's cache key)."""
-    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
+    return tuple(
+        sorted(
+            (p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*")
+            if p.is_file()
+        )
+    )
+
+
+def _block_table(frame: pd.DataFrame) -> None:
+    shown = frame.assign(visit_level=frame["visit_level"].astype(str).str.capitalize()) if len(frame) else frame
+    st.dataframe(
+        shown[[c for c in BLOCK_LABELS if c in shown]].rename(columns=BLOCK_LABELS), hide_index=True, width="stretch"
+    )
 
 
 st.title("Police presence outside enforcement")
@@ -84,16 +140,15 @@ if folder is None:
 
 override = _override(folder)  # published with a shorter delay, by a decision in the audit log: shown with a notice
 delay = settings.public_delay_days if override is None else min(settings.public_delay_days, override)
-problems = _problems(str(folder), _file_stamps(folder), settings.public_min_count, delay)
+stamps = _file_stamps(folder)
+problems = _problems(str(folder), stamps, settings.public_min_count, delay, settings.public_trend_min_blocks)
 if problems:
     st.error("The published map does not pass the public map checks, so it is not shown. Please come back later.")
     st.stop()
 
 try:
-    manifest = snapshot.read_manifest(folder)
-    features = snapshot.read_features(folder)
-    beats = pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV))
-    trend = pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV))
+    snap = _read(str(folder), stamps)
+    manifest = snap.manifest
     about = snapshot.about_from_manifest(manifest)  # made from the dates and rules, not read from README.txt
 except BeatmapError as exc:
     st.error(md_escape(exc))
@@ -111,14 +166,43 @@ if override is not None:
         f"This snapshot was published with a shorter delay ({override} days) than the usual "
         f"{settings.public_delay_days} days, by a decision the department recorded."
     )
-show_map(public_map(features, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles), key="public-map")
 
+# Which beat: the list, or a click on the city map (applied before the list is drawn).
+beat_ids = sorted(snap.by_beat)
+if st.session_state.get("public-picked") in beat_ids:
+    st.session_state["public-beat"] = st.session_state.pop("public-picked")
+beat = st.selectbox(
+    "Beat",
+    [CITY, *beat_ids],
+    key="public-beat",
+    format_func=lambda b: "Whole city" if b == CITY else b,
+    help="The city map shows each beat by the share of its blocks visited; choose a beat (here or on the map) "
+    "to see its blocks.",
+)
+if beat == CITY:
+    coverage = {str(r["beat_id"]): int(r["coverage_pct"]) for r in snap.beats.to_dict("records")}
+    result = show_map(public_city_map(snap.outlines, coverage, tiles=settings.map_tiles), key="public-city")
+    picked = clicked(result, "beat_id")
+    if picked in beat_ids and picked != st.session_state.get("public-last-click"):
+        st.session_state["public-last-click"] = picked
+        st.session_state["public-picked"] = picked
+        st.rerun()
+else:
+    st.session_state["public-last-click"] = None
+    collection = {"type": "FeatureCollection", "features": snap.by_beat[beat]}
+    show_map(
+        public_map(collection, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
+        key=f"public-beat-{beat_ids.index(beat)}",
+    )
+
+beats = snap.beats
 st.subheader("Beats", anchor="beats")
 shown_beats = beats.assign(coverage_pct=beats["coverage_pct"].map(lambda v: f"{v}%")) if len(beats) else beats
 st.dataframe(shown_beats.rename(columns=BEAT_LABELS), hide_index=True, width="stretch")
 
 st.subheader("Week by week")
 st.markdown("Share of each beat's blocks with a foot patrol or community visit, rounded to the nearest 10%.")
+trend = snap.trend
 if len(trend):
     weekly = trend.assign(
         coverage_pct=trend["coverage_pct"].map(lambda v: f"{v}%"),
@@ -126,23 +210,27 @@ if len(trend):
     )
     weekly = weekly.pivot(index="beat_id", columns="week", values="coverage_pct").rename_axis("Beat").reset_index()
     st.dataframe(weekly, hide_index=True, width="stretch")
+else:
+    st.markdown("No beat has enough blocks for weekly shares (a share of a small beat would show single blocks).")
 
 st.subheader("Every block", anchor="blocks")
-blocks = pd.DataFrame([f["properties"] for f in features.get("features", [])])
-if len(blocks):
-    query = st.text_input(
-        "Find a block by street name or block", placeholder="e.g. Main St, or a block number", key="public-search"
-    )
-    words = [w for w in query.lower().split() if w]
-    if words:
-        text = blocks.astype(str).agg(" ".join, axis=1).str.lower()
-        blocks = blocks[text.map(lambda t: all(w in t for w in words))]
-        st.markdown(f"{len(blocks):,} block{'s' * (len(blocks) != 1)} found.")
-    shown_blocks = blocks.assign(visit_level=blocks["visit_level"].str.capitalize()) if len(blocks) else blocks
-    st.dataframe(
-        shown_blocks[[c for c in BLOCK_LABELS if c in shown_blocks]].rename(columns=BLOCK_LABELS),
-        hide_index=True,
-        width="stretch",
+blocks = snap.blocks
+query = st.text_input(
+    "Find a block by street name or block", placeholder="e.g. Main St, or a block number", key="public-search"
+)
+words = [w for w in query.lower().split() if w]
+if words:
+    found = blocks[snap.search_text.map(lambda t: all(w in t for w in words))]
+    more = f" (the first {SHOWN:,} are listed)" if len(found) > SHOWN else ""
+    st.markdown(f"{len(found):,} block{'s' * (len(found) != 1)} found{more}.")
+    _block_table(found.head(SHOWN))
+elif beat != CITY:
+    st.markdown(f"The {len(snap.by_beat[beat]):,} blocks of beat {md_escape(beat)}.")
+    _block_table(blocks[blocks["beat_id"].astype(str) == beat])
+else:
+    st.markdown(
+        f"All {len(blocks):,} blocks are in the Blocks download below. Choose a beat to list its blocks here, or "
+        "find blocks by street name or block anywhere in the city."
     )
 
 with st.expander("About this map", expanded=True):
