@@ -54,6 +54,8 @@ COVERAGE_CLASSES: tuple[tuple[int, str, str], ...] = (
 UNKNOWN_FILL = "#D9D9D9"
 #: Beat outlines on a city view are simplified by this much (degrees, about 5 m).
 OUTLINE_TOLERANCE_DEG = 5e-5
+#: ... after closing the streets between blocks: gaps up to twice this wide (degrees, about 2 x 20 m) are filled.
+CLOSE_STREETS_DEG = 2e-4
 #: Tooltip labels of the published block fields.
 ALIASES: dict[str, str] = {
     "block_id": "Block",
@@ -229,8 +231,13 @@ def beat_outlines(features: list[dict], *, tolerance_deg: float = 0.0) -> dict:
     outlines = []
     for beat_id, shapes in sorted(by_beat.items()):
         union = shapely.union_all(shapes)
-        light = shapely.simplify(union, tolerance_deg) if tolerance_deg else union
-        merged = shapely.set_precision(union if light.is_empty else light, 10.0**-COORD_DECIMALS)
+        if tolerance_deg:  # close the streets between blocks (a city view draws the beat, not its blocks)
+            closed = shapely.buffer(
+                shapely.buffer(union, CLOSE_STREETS_DEG, join_style="mitre"), -CLOSE_STREETS_DEG, join_style="mitre"
+            )
+            light = shapely.simplify(closed, tolerance_deg)
+            union = union if light.is_empty else light
+        merged = shapely.set_precision(union, 10.0**-COORD_DECIMALS)
         outlines.append(
             {"type": "Feature", "properties": {"beat_id": beat_id}, "geometry": round_coordinates(mapping(merged))}
         )

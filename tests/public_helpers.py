@@ -76,3 +76,52 @@ def publish_tiny_city(folder: Path, counts: dict[tuple[str, int, str], int], *, 
 def normalised_html(text: str) -> str:
     """``index.html`` with folium's random element ids replaced, so two builds of the same data compare equal."""
     return re.sub(r"_[0-9a-f]{32}(?![0-9a-f])", "_ID", text)
+
+
+def publish_large_city(folder: Path, *, beats: int = 300, per_beat: int = 84, seed: int = 3) -> Path:
+    """A snapshot of a city of ``beats`` x ``per_beat`` blocks (25,200 by default: San Jose's size), written
+    from generated aggregates through the publishing code (no store: a store this size takes minutes)."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from beatmap.privacy import PublicAggregates, level_cuts, public_beats, public_blocks, snapshot_period, weekly_coverage
+    from beatmap.publish import DEFAULT_LEAFLET_DIR, write_snapshot
+
+    rng = np.random.default_rng(seed)
+    settings = Settings()
+    side, block = 12, 90.0  # beats on a square grid; 90 m blocks, per_beat of them in a row-major patch
+    rows = max(1, int(np.ceil(np.sqrt(per_beat))))
+    records, streets = [], []
+    for b in range(beats):
+        bx, by = (b % side) * rows * block, (b // side) * rows * block
+        for i in range(per_beat):
+            r, c = divmod(i, rows)
+            x, y = 440_000 + bx + c * block, 4_630_000 + by + r * block
+            records.append((f"B{b:03d}-{i:03d}", f"B{b:03d}", shapely.box(x, y, x + block - 12, y + block - 12)))
+            street_row = (by // block) + r
+            streets.append(f"W {street_row + 1} St between N {int(bx // block) + c + 1} Ave and "
+                           f"N {int(bx // block) + c + 2} Ave")
+    n = len(records)
+    visits = rng.choice([0, 0, 1, 2, 3, 5, 8, 13, 21], n)
+    enforcement = rng.choice([0, 0, 0, 1, 4, 9], n)
+    coverage = gpd.GeoDataFrame(
+        {"block_id": [r[0] for r in records], "beat_id": [r[1] for r in records], "visits": visits,
+         "enforcement": enforcement},
+        geometry=[r[2] for r in records], crs="EPSG:32616")
+    period = snapshot_period(AS_OF, delay_days=settings.public_delay_days, timezone=settings.timezone)
+    cuts = level_cuts(coverage["visits"].astype(int), min_count=settings.public_min_count)
+    blocks = public_blocks(coverage, min_count=settings.public_min_count, cuts=cuts,
+                           streets=pd.Series(streets, index=coverage["block_id"]))
+    days = pd.date_range(period.start, period.end, freq="D", tz=settings.timezone)
+    visited = np.repeat(np.arange(n), visits)
+    events = pd.DataFrame({"occurred_at": days[rng.integers(0, len(days), len(visited))] + pd.Timedelta(hours=10),
+                           "kind": "foot_patrol", "block_id": coverage["block_id"].to_numpy()[visited]})
+    aggregates = PublicAggregates(
+        blocks=blocks, beats=public_beats(blocks), trend=weekly_coverage(events, blocks, period=period),
+        period=period, as_of=AS_OF, delay_days=settings.public_delay_days, min_count=settings.public_min_count,
+        level_cuts=cuts)
+    out = folder / "large"
+    out.mkdir(parents=True)
+    write_snapshot(aggregates, out, settings=settings, leaflet_dir=DEFAULT_LEAFLET_DIR)
+    return out

@@ -26,6 +26,10 @@ def page_url(tmp_path_factory):
     return (public / snap.INDEX).as_uri()
 
 
+def drawn_paths(page) -> int:
+    return page.locator("path.leaflet-interactive").count()
+
+
 @pytest.mark.parametrize("viewport", [{"width": 1200, "height": 900}, {"width": 375, "height": 740}],
                          ids=["desktop", "phone"])
 def test_snapshot_page_draws_the_map_from_disk_with_no_network(page_url, viewport):
@@ -49,19 +53,41 @@ def test_snapshot_page_draws_the_map_from_disk_with_no_network(page_url, viewpor
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(page_url, wait_until="load")
         page.wait_for_selector("path.leaflet-interactive", timeout=30_000)
-        # 8 blocks drawn as interactive paths; the 2 beat outlines are drawn but not interactive.
-        assert page.locator("path.leaflet-interactive").count() == 8
-        assert page.locator(".leaflet-overlay-pane path").count() == 10
-        assert page.locator("path[stroke-dasharray]").count() == 1  # the one block that is mostly enforcement
-        assert page.get_by_role("heading", name="Beats").count() == 1
-        page.get_by_text("Show all 8 blocks").click()
-        assert page.locator("details table tbody tr").count() == 8
+        # The city view: the two beats, labelled, and no block yet.
+        assert drawn_paths(page) == 2
+        assert page.locator(".bm-beat-label").all_inner_texts() == [A, B]
+        assert page.locator("#block-table tbody tr").count() == 0
+        # Choosing beat B loads its blocks from beats/…js (a script, so it works from disk): 4 blocks drawn over
+        # the beats, the one mostly enforcement with a dashed edge, and the beat's blocks as a table.
+        page.select_option("#beat-select", label=B)
+        page.wait_for_function("document.querySelectorAll('#block-table tbody tr').length === 4")
+        assert drawn_paths(page) == 2 + 4
+        assert page.locator("path[stroke-dasharray]").count() == 1
+        assert page.locator("#beat-status").inner_text() == "Beat B: 4 blocks"
+        # A click on beat A in the list, then back to the whole city.
+        page.select_option("#beat-select", label=A)
+        page.wait_for_function("document.getElementById('beat-status').textContent === 'Beat A: 4 blocks'")
         assert page.get_by_text("fewer than 3").first.is_visible()
+        page.select_option("#beat-select", label="Whole city")
+        assert drawn_paths(page) == 2 and page.locator("#block-table tbody tr").count() == 0
+        assert page.get_by_role("heading", name="Beats").count() == 1
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {viewport['width']}px wide"
         browser.close()
     assert attempted == [], f"the page tried to reach the network: {attempted}"
     assert errors == []
+
+
+def test_a_click_on_a_beat_opens_it(page_url):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(page_url, wait_until="load")
+        page.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+        page.locator("path.leaflet-interactive").nth(1).click(force=True)  # beat B (beats in the order of ids)
+        page.wait_for_function("document.getElementById('beat-status').textContent === 'Beat B: 4 blocks'")
+        assert page.locator("#beat-select").input_value() == "1"
+        browser.close()
 
 
 AXE = ROOT / "static" / "vendor" / "axe-core" / "axe.min.js"
@@ -88,15 +114,21 @@ def test_snapshot_search_table_skip_link_and_accessibility(page_url):
         assert page.evaluate("document.activeElement.className") == "skip"
         page.keyboard.press("Enter")
         assert page.evaluate("location.hash") == "#tables"
-        # Search the per-block table offline: the table opens and only matching rows stay.
+        # Search every block offline (search.js is loaded at the first search): only matching rows are listed.
         rows = page.locator("#block-table tbody tr")
         page.fill("#block-search", "A_r1")
-        assert page.locator("#block-table").get_attribute("open") is not None
-        visible = [r for r in rows.all() if r.is_visible()]
-        assert len(visible) == 2 and all("A_r1" in r.inner_text() for r in visible)
+        page.wait_for_function("document.getElementById('block-found').textContent === '2 blocks'")
+        assert rows.count() == 2 and all("A_r1" in r.inner_text() for r in rows.all())
+        page.fill("#block-search", "_r2 b")
+        page.wait_for_function("document.getElementById('block-caption').textContent === 'Blocks found: _r2 b'")
         assert page.locator("#block-found").inner_text() == "2 blocks"
+        assert sorted(r.inner_text().split("\t")[0] for r in rows.all()) == ["B_r2c3", "B_r2c4"]
         page.fill("#block-search", "")
-        assert sum(r.is_visible() for r in rows.all()) == 8
+        page.wait_for_function("document.getElementById('block-found').textContent === ''")
+        assert rows.count() == 0
+        page.select_option("#beat-select", label=A)
+        page.wait_for_function("document.querySelectorAll('#block-table tbody tr').length === 4")
+        assert serious_violations(page) == []  # with a beat's blocks and their table
         browser.close()
 
 
@@ -110,7 +142,7 @@ def test_public_dashboard_page_has_no_serious_accessibility_violations(page_url,
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.goto(url, wait_until="domcontentloaded")
             page.get_by_role("heading", name="Every block").wait_for(timeout=60_000)
-            map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)
+            map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)  # the city's beats
             page.get_by_text("Skip the map: go to the tables").wait_for()
             assert serious_violations(page) == []
             frame = map_frame(page)
