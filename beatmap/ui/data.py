@@ -15,8 +15,9 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from beatmap import naming, store
+from beatmap import access, naming, store
 from beatmap import schema as S
+from beatmap.accounts import User
 from beatmap.crs import WGS84
 from beatmap.exclusions import effective_settings
 from beatmap.metrics import neighbour_pairs
@@ -24,6 +25,7 @@ from beatmap.render import display_frame
 from beatmap.report import read_activity, window_from_store
 from beatmap.settings import Settings, read_settings
 from beatmap.streets import map_streets_from_store
+from beatmap.ui.filters import Filters
 
 
 def get_settings() -> Settings:
@@ -81,6 +83,39 @@ def blocks(_engine: Engine, url: str, store_version: tuple[str, int]) -> pd.Data
     inside = frame.geometry.representative_point().to_crs(WGS84)
     return pd.DataFrame(
         {S.BLOCK_ID: frame[S.BLOCK_ID], S.BEAT_ID: frame[S.BEAT_ID], "lat": inside.y.round(5), "lon": inside.x.round(5)}
+    )
+
+
+def block_coverage(
+    engine: Engine, user: User | None, filters: Filters, settings: Settings, *, previous: bool = False
+) -> pd.DataFrame:
+    """:func:`beatmap.access.block_coverage_for` the user's blocks over the filters' window (``previous``: the
+    period of the same length before it), computed once per store version, user, filters and settings.
+
+    Every rerun that changes none of them (opening a beat, selecting a block, the next sign-in with the
+    default filters) reuses it instead of counting and flagging every block again.
+    """
+    return _block_coverage(engine, str(engine.url), version(engine), user, filters, settings, previous)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _block_coverage(
+    _engine: Engine,
+    url: str,
+    store_version: tuple[str, int],
+    user: User | None,
+    filters: Filters,
+    settings: Settings,
+    previous: bool,
+) -> pd.DataFrame:
+    rows = filters.apply(activity(_engine, url, store_version, settings.timezone))
+    return access.block_coverage_for(
+        user,
+        blocks(_engine, url, store_version),
+        rows,
+        window=filters.window.previous() if previous else filters.window,
+        settings=settings,
+        neighbours=neighbours(_engine, url, store_version),
     )
 
 

@@ -52,8 +52,7 @@ filters = chosen_filters  # narrowed for the callables below, which run at a cli
 blocks = data.blocks(engine, url, v)
 street_names = data.street_names(engine, url, v)
 activity = filters.apply(data.activity(engine, url, v, settings.timezone))
-pairs = data.neighbours(engine, url, v)
-cov = access.block_coverage_for(user, blocks, activity, window=filters.window, settings=settings, neighbours=pairs)
+cov = data.block_coverage(engine, user, filters, settings)  # cached per filters: a beat view reuses it
 assert user is not None  # block_coverage_for refuses the public
 # The user's beats left out of the analysis: shown, as not analysed, in every table, map and export.
 left_blocks = left_out(access.restrict_to_beats(user, blocks), settings.excluded_beats)[[S.BLOCK_ID, S.BEAT_ID]]
@@ -65,9 +64,7 @@ NOT_ANALYSED_NOTE = (
 if cov.empty and not left_beats:
     st.info("No beat is assigned to you yet; ask an administrator to assign your beats.")
     st.stop()
-before = access.block_coverage_for(
-    user, blocks, activity, window=filters.window.previous(), settings=settings, neighbours=pairs
-)
+before = data.block_coverage(engine, user, filters, settings, previous=True)
 before_label = f"{filters.window.previous().start} to {filters.window.previous().end}"
 beats = coverage_by_beat(cov)
 
