@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 
@@ -71,11 +70,6 @@ def publish_tiny_city(folder: Path, counts: dict[tuple[str, int, str], int], *, 
     publish_snapshot(engine, folder / "public", settings=settings, as_of=AS_OF)
     engine.dispose()
     return folder / "public"
-
-
-def normalised_html(text: str) -> str:
-    """``index.html`` with folium's random element ids replaced, so two builds of the same data compare equal."""
-    return re.sub(r"_[0-9a-f]{32}(?![0-9a-f])", "_ID", text)
 
 
 def publish_large_city(folder: Path, *, beats: int = 300, per_beat: int = 84, seed: int = 3) -> Path:

@@ -364,3 +364,27 @@ def test_users_whose_beats_are_all_left_out_see_them_as_not_analysed(small_store
         at.switch_page("beatmap/ui/pages/log_visit.py").run()
         assert not at.exception, at.exception
         assert any("Beat B is left out of the analysis (grey)" in c.value for c in at.caption)
+
+
+def test_block_coverage_is_counted_once_per_filters_and_reused_by_a_beat_view(small_store, maps, monkeypatch):
+    """Opening a beat reruns the page; the coverage of the same filters is not counted again, a new filter is."""
+    from beatmap import access
+
+    calls: list[str] = []
+    counted = access.block_coverage_for
+
+    def counting(user, blocks, activity, *, window, settings, neighbours=None):
+        calls.append(f"{window.start}..{window.end}")
+        return counted(user, blocks, activity, window=window, settings=settings, neighbours=neighbours)
+
+    monkeypatch.setattr(access, "block_coverage_for", counting)
+    at = run_app()
+    assert len(calls) == 2  # the window and the period before it
+    at.selectbox[0].select("B").run()
+    assert not at.exception and len(calls) == 2 and metric(at, "Coverage") == "0%"
+    at.selectbox[0].select("A").run()
+    covered = metric(at, "Coverage")
+    assert len(calls) == 2 and covered != "0%"
+    hours = next(s for s in at.slider if s.label == "Hours")
+    hours.set_range(0, 12).run()  # the morning only: counted again (the visits are at 10:00, so A is unchanged)
+    assert len(calls) == 4 and metric(at, "Coverage") == covered and metric(at, "Enforcement only") == "0"
