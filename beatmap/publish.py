@@ -457,7 +457,8 @@ def check_published(
         }
     except (InputError, KeyError, TypeError, AttributeError) as exc:
         return [*problems, f"{folder}: the files made from the data cannot be made again ({exc}); publish again."]
-    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    files = manifest.get("files")
+    listed: dict = files if isinstance(files, dict) else {}
     for name in sorted(set(listed) - set(expected) - {snap.GEOJSON, snap.BEATS_CSV, snap.TREND_CSV}):
         problems.append(f"{folder / name}: not a file this snapshot's data makes; publish the snapshot again.")
     for name, text in sorted(expected.items()):

@@ -596,7 +596,8 @@ _PAGE_KEYS = {
 
 def _check_scripts(folder: Path, manifest: dict, *, min_count: int, labels: set[str]) -> list[str]:
     """The on-demand files hold only published blocks and fields, like ``coverage.geojson``."""
-    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    files = manifest.get("files")
+    listed: dict = files if isinstance(files, dict) else {}
     problems = []
     for name in sorted(n for n in listed if BEAT_FILE.match(n) or n == SEARCH):
         path = folder / name
