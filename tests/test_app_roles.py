@@ -400,3 +400,17 @@ def test_the_import_page_lists_a_supervisor_of_some_beats_the_imports_on_their_b
     listed = at.dataframe[-1].value
     assert other.batch_id not in listed["batch_id"].tolist() and len(listed) >= 1
     assert any("on your beats, whoever imported them" in c.value for c in at.caption)
+
+
+def test_the_publish_preview_shows_the_city_beats_then_a_beats_blocks(city, maps):
+    drawn, _ = maps
+    at = app_as("lt").run()
+    at.switch_page(PAGE_FILES["publish"][0]).run()
+    assert not at.exception, at.exception
+    key, city_map, _ = drawn[-1]
+    page = city_map.get_root().render()
+    assert key == "publish-preview-" and '"beat_id": "A"' in page and "block_id" not in page  # beats only
+    next(s for s in at.selectbox if s.label == "Preview").select("A").run()
+    key, beat_map, _ = drawn[-1]
+    page = beat_map.get_root().render()
+    assert key == "publish-preview-A" and '"block_id": "A_r1c1"' in page and '"beat_id": "B"' not in page

@@ -7,7 +7,7 @@ import streamlit as st
 
 from beatmap import access, snapshot
 from beatmap.errors import BeatmapError
-from beatmap.publicmap import public_map
+from beatmap.publicmap import OUTLINE_TOLERANCE_DEG, beat_outlines, public_city_map, public_map
 from beatmap.publish import block_features, level_text, publish_history, publish_warnings
 from beatmap.ui import auth, data, mapview
 from beatmap.ui.safe import md_escape
@@ -42,11 +42,24 @@ for warning in warnings:
     st.warning(warning)
 if not warnings:
     st.success("Nothing to warn about: the period holds activity and most counts are shown.")
-mapview.show_map(
-    public_map(block_features(aggregates), level_text=level_text(aggregates.level_cuts), tiles=settings.map_tiles),
-    key="publish-preview",
-    height=420,
+# As the public map shows it: the city's beats first (light at any size), a beat's blocks when chosen.
+features = block_features(aggregates)["features"]
+preview_beat = st.selectbox(
+    "Preview", ["", *sorted(beats["beat_id"].astype(str))], format_func=lambda b: f"Beat {b}" if b else "Whole city"
 )
+if preview_beat:
+    preview = public_map(
+        {"type": "FeatureCollection", "features": [f for f in features if f["properties"]["beat_id"] == preview_beat]},
+        level_text=level_text(aggregates.level_cuts),
+        tiles=settings.map_tiles,
+    )
+else:
+    preview = public_city_map(
+        beat_outlines(features, tolerance_deg=OUTLINE_TOLERANCE_DEG),
+        dict(zip(beats["beat_id"].astype(str), beats["coverage_pct"].astype(int), strict=True)),
+        tiles=settings.map_tiles,
+    )
+mapview.show_map(preview, key=f"publish-preview-{preview_beat}", height=420)
 st.dataframe(
     beats.assign(coverage_pct=beats["coverage_pct"].map(lambda v: f"{v}%")).rename(
         columns={
