@@ -42,28 +42,10 @@ from beatmap.publicmap import (
     public_legend_html,
 )
 
-__all__ = ["BLOCK_HEADINGS", "site_files", "site_files_from_folder"]
+__all__ = ["BLOCK_HEADINGS", "site_files"]
 
 #: Search results listed at most (the count says how many matched).
 SEARCH_SHOWN = 200
-
-
-def site_files_from_folder(folder: str | os.PathLike, *, leaflet_dir: str | os.PathLike) -> dict[str, str]:
-    """:func:`site_files` for a snapshot folder: made from its data files and manifest, not from its page.
-
-    Raises
-    ------
-    InputError
-        When a data file or the manifest cannot be read (the snapshot check says which).
-    """
-    manifest = snap.read_manifest(folder)
-    return site_files(
-        manifest,
-        snap.read_features(folder),
-        snap.read_rows(folder, snap.BEATS_CSV),
-        snap.read_rows(folder, snap.TREND_CSV),
-        leaflet_dir=leaflet_dir,
-    )
 
 
 def site_files(

@@ -338,7 +338,7 @@ def write_snapshot(
     for name, text in data.items():
         (folder / name).write_text(text, encoding="utf-8")
     manifest = json.loads(json.dumps(_manifest(aggregates, settings=settings, levels=levels, override=override)))
-    derived = {snap.ABOUT: snap.about_from_manifest(manifest), **site_files_from_data(folder, manifest, leaflet_dir)}
+    derived = {snap.ABOUT: snap.about_from_manifest(manifest), **_site_files_from_data(folder, manifest, leaflet_dir)}
     for name, text in derived.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text, encoding="utf-8")
@@ -350,7 +350,7 @@ def write_snapshot(
     return manifest
 
 
-def site_files_from_data(folder: Path, manifest: Mapping, leaflet_dir: str | os.PathLike) -> dict[str, str]:
+def _site_files_from_data(folder: Path, manifest: Mapping, leaflet_dir: str | os.PathLike) -> dict[str, str]:
     """The page and its on-demand files made from the snapshot's data files in ``folder`` and ``manifest``."""
     return site_files(
         manifest,
@@ -453,7 +453,7 @@ def check_published(
             snap.BLOCKS_CSV: _csv(
                 pd.DataFrame([f["properties"] for f in snap.read_features(folder)["features"]]), snap.BLOCK_FIELDS
             ),
-            **site_files_from_data(folder, manifest, _leaflet_dir(leaflet_dir)),
+            **_site_files_from_data(folder, manifest, _leaflet_dir(leaflet_dir)),
         }
     except (InputError, KeyError, TypeError, AttributeError) as exc:
         return [*problems, f"{folder}: the files made from the data cannot be made again ({exc}); publish again."]
