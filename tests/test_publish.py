@@ -463,3 +463,17 @@ def test_the_page_is_the_same_whoever_builds_it_from_the_same_data(demo, tmp_pat
     for path in files_of(demo["dir"]):
         if path.name != snap.MANIFEST:
             assert (again / path.relative_to(demo["dir"])).read_bytes() == path.read_bytes(), path.name
+
+
+def test_check_with_another_leaflet_reports_the_page(demo, tmp_path):
+    """The page inlines Leaflet, so it is made again with the Leaflet the check is given (the project's by
+    default): a snapshot published with another version is reported, with the fix."""
+    from beatmap.publish import DEFAULT_LEAFLET_DIR
+
+    other = tmp_path / "leaflet"
+    shutil.copytree(DEFAULT_LEAFLET_DIR, other)
+    (other / "leaflet.js").write_text((other / "leaflet.js").read_text() + "\n/* another version */\n")
+    assert check_published(demo["dir"], settings=demo["settings"]) == []
+    [problem] = check_published(demo["dir"], settings=demo["settings"], leaflet_dir=other)
+    assert problem.startswith(f"{demo['dir'] / snap.INDEX}: differs from the page its data makes")
+    assert "another Leaflet" in problem and "publish the snapshot again" in problem
