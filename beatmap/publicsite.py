@@ -386,6 +386,9 @@ _SCRIPT = r"""
       layer.on('click', function () { choose(n); });
     }
   }).addTo(map);
+  // Beat labels: all of them in a small city; in a large one from two zoom levels in, where they no longer
+  // cover each other (the list and the tooltips name every beat).
+  var labels = L.layerGroup();
   data.labels.forEach(function (point, n) {
     if (!point) return;
     var span = document.createElement('span');
@@ -393,8 +396,14 @@ _SCRIPT = r"""
     var holder = document.createElement('div');
     holder.appendChild(span);
     L.marker(point, {icon: L.divIcon({className: 'bm-beat-label', html: holder, iconSize: null}),
-                     interactive: false, keyboard: false}).addTo(map);
+                     interactive: false, keyboard: false}).addTo(labels);
   });
+  var labelZoom = data.labels.length <= 40 ? 0 : map.getZoom() + 2;
+  function showLabels() {
+    if (map.getZoom() >= labelZoom) labels.addTo(map); else map.removeLayer(labels);
+  }
+  map.on('zoomend', showLabels);
+  showLabels();
 
   function blockStyle(f) {
     var fill = data.levels[f.properties.visit_level] || '#FFFFFF';

@@ -63,9 +63,11 @@ def test_static_snapshot_first_view_is_small_and_quick_and_beats_load_on_demand(
         page.goto(index.as_uri(), wait_until="load")
         page.wait_for_function(f"document.querySelectorAll('path.leaflet-interactive').length === {BEATS}")
         assert serious_violations(page) == []
+        assert page.locator(".bm-beat-label").count() == 0  # 300 labels would cover each other at city zoom
         # A beat: only its file is loaded, and its blocks are drawn and listed.
         page.select_option("#beat-select", label="B123")
         page.wait_for_function(f"document.querySelectorAll('#block-table tbody tr').length === {PER_BEAT}")
+        assert "B123" in page.locator(".bm-beat-label").all_inner_texts()  # zoomed in on it: labelled
         assert page.locator("path.leaflet-interactive").count() == BEATS + PER_BEAT
         loaded = resources(page)
         assert loaded == [snap.beat_file(123)]
