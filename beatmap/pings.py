@@ -37,6 +37,7 @@ kept, so memory stays bounded whatever the file's size.
 
 from __future__ import annotations
 
+import csv
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 from pyproj import CRS
 
@@ -289,7 +294,7 @@ def read_pings(
         if progress is not None:
             progress((number + 1) / len(paths), f"read {path.name}: {rows:,} rows")
     pings = _concat(kept)
-    pings, duplicates, jumps = _order_and_check(pings, max_speed_kmh=settings.max_speed_kmh)
+    pings, duplicates, jumps = order_and_check(pings, max_speed_kmh=settings.max_speed_kmh)
     if roster is not None and not roster.empty:
         pings = apply_roster(pings, roster)
     all_rejects = pd.concat([*rejects, duplicates, jumps], ignore_index=True)
@@ -306,37 +311,55 @@ def read_pings(
 
 def _raw_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, int]]:
     """Chunks of the file as text columns, each with the row number of its first row."""
-    suffix = path.suffix.lower()
-    first = 1
-    if suffix == ".gpx":
+    if path.suffix.lower() == ".gpx":
         yield from _gpx_chunks(path, mapping, chunk_rows)
         return
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
+    for table, first in _arrow_chunks(path, chunk_rows):
+        yield _text_frame(table), first
 
+
+def _text_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow chunk as a frame of text cells (blank for empty)."""
+    frame = table.to_pandas()
+    return pd.DataFrame({c: _as_text(frame[c]) for c in frame.columns})
+
+
+def _arrow_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, int]]:
+    """Chunks of a CSV (every column as text) or Parquet file as Arrow tables, with their first row number."""
+    first = 1
+    if path.suffix.lower() in (".parquet", ".pq"):
         try:
             reader = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several kinds for a damaged file
             raise InputError(f"{path}: not a readable Parquet file ({exc}).") from exc
         for batch in reader.iter_batches(batch_size=chunk_rows):
-            frame = batch.to_pandas()
-            text = pd.DataFrame({c: _as_text(frame[c]) for c in frame.columns})
-            yield text, first
-            first += len(text)
+            yield pa.Table.from_batches([batch]), first
+            first += batch.num_rows
         return
     try:
-        chunks = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", chunksize=chunk_rows)
-        for chunk in chunks:
-            chunk.columns = [str(c).strip() for c in chunk.columns]
-            yield chunk, first
-            first += len(chunk)
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a readable UTF-8 CSV file ({exc}). Export the pings as CSV.") from exc
+    if not header:
+        raise InputError(f"{path}: is empty. Export the pings with a header row.")
+    names = [h.strip() for h in header]
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+        )
+        for batch in reader:
+            for offset in range(0, batch.num_rows, chunk_rows):
+                part = batch.slice(offset, chunk_rows)
+                yield pa.Table.from_batches([part]), first
+                first += part.num_rows
+    except pa.ArrowInvalid as exc:
         raise InputError(
-            f"{path}: not a readable UTF-8 CSV file ({str(exc).splitlines()[0]}). "
-            "Export the pings as CSV with a header row."
+            f"{path}: not a readable UTF-8 CSV file after row {first - 1} ({str(exc).splitlines()[0]}). "
+            "Export the pings as CSV with a header row and the same number of fields on every row."
         ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path}: is empty. Export the pings with a header row.") from exc
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -564,7 +587,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out.astype({"file": np.int32, "row": np.int64, TS: np.int64})
 
 
-def _order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Order by device and time; split off duplicates (the later read of a device and second) and jumps.
 
     A ping is an impossible jump when reaching it from the device's previous
@@ -666,3 +689,307 @@ def project_pings(pings: pd.DataFrame, crs: CRS) -> pd.DataFrame:
     """The pings with ``x, y`` in ``crs`` (the blocks' metric CRS), ready for :func:`beatmap.tracks.credit_tracks`."""
     x, y = transform_xy(pings[LON].to_numpy(), pings[LAT].to_numpy(), WGS84, crs)
     return pings.assign(x=x, y=y)
+
+
+#: Columns of a staged ping (see :func:`stage_pings`).
+STAGE_SCHEMA = pa.schema(
+    [
+        ("file", pa.int32()),
+        ("row", pa.int64()),
+        (TS, pa.int64()),
+        (LON, pa.float64()),
+        (LAT, pa.float64()),
+        (DEVICE_ID, pa.string()),
+        (UNIT_ID, pa.string()),
+        (OFFICER_ID, pa.string()),
+        (DEVICE_KIND, pa.string()),
+        (ACCURACY_M, pa.float32()),
+        (SPEED_MPS, pa.float32()),
+        ("poor", pa.bool_()),
+    ]
+)
+#: Bytes of input per staging partition: a partition's pings are credited together, so this bounds memory.
+PARTITION_BYTES = 24 << 20
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What :func:`stage_pings` wrote: parsed pings in ``partitions`` files by device, and the rows it rejected.
+
+    Attributes
+    ----------
+    folder : Path
+        ``part_<p>.parquet`` per partition that received pings (:data:`STAGE_SCHEMA`;
+        ``poor`` rows are fixes rejected for poor accuracy, also in ``rejects``).
+    partitions : int
+    part_rows : array of int
+        Rows staged per partition.
+    counts : DataFrame
+        Per file: ``file, path, rows``.
+    rejects : DataFrame
+        ``file, row, reason, device_id, ts`` of the rows rejected while parsing.
+    first_ts, last_ts : int
+        The earliest and latest time of a staged ping (-1 when none).
+    """
+
+    folder: Path
+    partitions: int
+    part_rows: np.ndarray
+    counts: pd.DataFrame
+    rejects: pd.DataFrame
+    first_ts: int
+    last_ts: int
+
+    def part_path(self, part: int) -> Path:
+        """The staging file of a partition."""
+        return self.folder / f"part_{part}.parquet"
+
+
+def stage_pings(
+    paths: Sequence[str | Path],
+    folder: Path,
+    *,
+    settings: Settings,
+    mapping: PingMapping | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    partitions: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> Staged:
+    """Read ping files a chunk at a time into Parquet files partitioned by device (memory: one chunk).
+
+    Rows are parsed and checked as by :func:`parse_ping_chunk` (clean chunks
+    take a vectorised path through Arrow with the same result); duplicates
+    and impossible jumps need a device's whole track and are found later.
+    """
+    mapping = mapping or PingMapping()
+    zone = mapping.timezone or settings.timezone
+    files = [Path(p) for p in paths]
+    total = sum(p.stat().st_size for p in files if p.exists())
+    parts = partitions or int(min(max(np.ceil(total / PARTITION_BYTES), 1), 4096))
+    folder.mkdir(parents=True, exist_ok=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    part_rows = np.zeros(parts, dtype=np.int64)
+    rejects: list[pd.DataFrame] = []
+    counts = []
+    first_ts, last_ts = np.iinfo(np.int64).max, -1
+    done = 0
+    try:
+        for number, path in enumerate(files):
+            if not path.exists():
+                raise InputError(f"{path}: file not found. Check the path.")
+            rows = 0
+            for table, first_row in _file_chunks(path, mapping, chunk_rows):
+                good, bad = _parse_arrow_chunk(
+                    table, first_row, mapping=mapping, zone=zone, max_accuracy_m=settings.max_accuracy_m, source=path
+                )
+                rows += table.num_rows
+                done += table.nbytes
+                good = good.append_column("file", pa.array(np.full(good.num_rows, number, dtype=np.int32)))
+                good = good.select(STAGE_SCHEMA.names).cast(STAGE_SCHEMA)
+                if good.num_rows:
+                    ts = good.column(TS).to_numpy()
+                    first_ts, last_ts = min(first_ts, int(ts.min())), max(last_ts, int(ts.max()))
+                _write_partitions(good, parts, writers, part_rows, folder)
+                if len(bad):
+                    rejects.append(bad.assign(file=np.int32(number)))
+                if progress is not None:
+                    progress(min(done / max(total * 4, 1), 0.99), f"read {path.name}: {rows:,} rows")
+            counts.append({"file": number, "path": str(path), "rows": rows})
+    finally:
+        for writer in writers.values():
+            writer.close()
+    reject_frame = (
+        pd.concat(rejects, ignore_index=True)
+        if rejects
+        else pd.DataFrame({"row": pd.Series(dtype=np.int64), "reason": pd.Series(dtype=object),
+                           DEVICE_ID: pd.Series(dtype=object), TS: pd.Series(dtype=np.int64),
+                           "file": pd.Series(dtype=np.int32)})
+    )
+    return Staged(
+        folder=folder,
+        partitions=parts,
+        part_rows=part_rows,
+        counts=pd.DataFrame(counts, columns=["file", "path", "rows"]),
+        rejects=reject_frame[["file", "row", "reason", DEVICE_ID, TS]],
+        first_ts=int(first_ts) if last_ts >= 0 else -1,
+        last_ts=int(last_ts),
+    )
+
+
+def _file_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[tuple[pa.Table, int]]:
+    if path.suffix.lower() == ".gpx":
+        for frame, first in _gpx_chunks(path, mapping, chunk_rows):
+            yield pa.Table.from_pandas(frame, preserve_index=False), first
+        return
+    yield from _arrow_chunks(path, chunk_rows)
+
+
+def _write_partitions(
+    table: pa.Table, parts: int, writers: dict[int, pq.ParquetWriter], part_rows: np.ndarray, folder: Path
+) -> None:
+    if not table.num_rows:
+        return
+    devices = table.column(DEVICE_ID).combine_chunks().dictionary_encode()
+    from beatmap.ping_archive import partition_of
+
+    part = partition_of(devices.dictionary.to_numpy(zero_copy_only=False), parts)[
+        devices.indices.to_numpy(zero_copy_only=False)
+    ]
+    order = np.argsort(part, kind="stable")
+    ordered = table.take(pa.array(order))
+    sorted_part = part[order]
+    bounds = np.flatnonzero(np.diff(sorted_part)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [len(order)]])
+    for start, end in zip(starts, ends, strict=True):
+        p = int(sorted_part[start])
+        if p not in writers:
+            writers[p] = pq.ParquetWriter(folder / f"part_{p}.parquet", STAGE_SCHEMA, compression="lz4")
+        writers[p].write_table(ordered.slice(start, end - start))
+        part_rows[p] += end - start
+
+
+def read_stage(staged: Staged, chosen: Sequence[int]) -> pd.DataFrame:
+    """The staged pings of some partitions, as a frame."""
+    tables = [pq.read_table(staged.part_path(p)) for p in chosen if staged.part_path(p).exists()]
+    if not tables:
+        return STAGE_SCHEMA.empty_table().to_pandas()
+    return pa.concat_tables(tables).to_pandas()
+
+
+def _parse_arrow_chunk(
+    table: pa.Table, first_row: int, *, mapping: PingMapping, zone: str, max_accuracy_m: float, source: Path
+) -> tuple[pa.Table, pd.DataFrame]:
+    """Parsed pings (plus poor-accuracy fixes, flagged) as an Arrow table, and the rejected rows."""
+    fast = _fast_parse(table, first_row, mapping=mapping, zone=zone, max_accuracy_m=max_accuracy_m)
+    if fast is not None:
+        return fast
+    raw = _text_frame(table)
+    good, bad = parse_ping_chunk(
+        raw, first_row, mapping=mapping, zone=zone, max_accuracy_m=max_accuracy_m, source=str(source)
+    )
+    poor = bad["reason"].str.startswith("accuracy worse").to_numpy() if len(bad) else np.zeros(0, dtype=bool)
+    frame = pd.DataFrame(
+        {
+            "row": good["row"].to_numpy(),
+            TS: good[TS].to_numpy(),
+            LON: good[LON].to_numpy(),
+            LAT: good[LAT].to_numpy(),
+            DEVICE_ID: good[DEVICE_ID].astype(object).to_numpy(),
+            UNIT_ID: good[UNIT_ID].astype(object).to_numpy(),
+            OFFICER_ID: good[OFFICER_ID].astype(object).to_numpy(),
+            DEVICE_KIND: good[DEVICE_KIND].astype(object).to_numpy(),
+            ACCURACY_M: good[ACCURACY_M].to_numpy(),
+            SPEED_MPS: good[SPEED_MPS].to_numpy(),
+            "poor": False,
+        }
+    )
+    poor_rows = bad[poor]
+    if len(poor_rows):
+        frame = pd.concat(
+            [
+                frame,
+                pd.DataFrame(
+                    {
+                        "row": poor_rows["row"].to_numpy(),
+                        TS: poor_rows[TS].to_numpy(),
+                        LON: np.nan,
+                        LAT: np.nan,
+                        DEVICE_ID: poor_rows[DEVICE_ID].astype(object).to_numpy(),
+                        "poor": True,
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    for name in (DEVICE_ID, UNIT_ID, OFFICER_ID, DEVICE_KIND):
+        frame[name] = frame[name].astype(object).where(frame[name].notna() & (frame[name] != ""), None)
+    return pa.Table.from_pandas(frame, preserve_index=False), bad
+
+
+def _fast_parse(
+    table: pa.Table, first_row: int, *, mapping: PingMapping, zone: str, max_accuracy_m: float
+) -> tuple[pa.Table, pd.DataFrame] | None:
+    """The vectorised parse of a chunk whose every row is clean; None sends the chunk to the row-by-row rules."""
+    if mapping.x or mapping.time_format or mapping.device_id or mapping.placeholders or not table.num_rows:
+        return None
+    names = {c: mapping.source_column(c) for c in PING_COLUMNS}
+    if any(names[c] not in table.column_names for c in REQUIRED_PING_COLUMNS):
+        return None
+    if any(not pa.types.is_string(table.schema.field(names[c]).type) for c in PING_COLUMNS if
+           names[c] in table.column_names):
+        return None
+    try:
+        text = table.column(names[TS])
+        try:
+            stamps = pc.cast(text, pa.timestamp("ns", tz="UTC"))
+            ns = stamps.to_numpy().astype("datetime64[ns]").astype(np.int64)
+        except pa.ArrowInvalid:
+            naive = pc.cast(text, pa.timestamp("ns")).to_numpy().astype("datetime64[ns]")
+            local = pd.DatetimeIndex(naive).tz_localize(
+                zone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
+            )
+            ns = local.asi8
+        if pd.isna(pc.min(text).as_py()) or np.any(ns == np.iinfo(np.int64).min):
+            return None
+        ts = np.floor_divide(ns, 1_000_000_000)
+        lat = pc.cast(table.column(names[LAT]), pa.float64()).to_numpy()
+        lon = pc.cast(table.column(names[LON]), pa.float64()).to_numpy()
+        optional = {}
+        for name in (ACCURACY_M, SPEED_MPS):
+            if names[name] in table.column_names:
+                column = table.column(names[name])
+                blank = pc.equal(column, "")
+                optional[name] = pc.cast(pc.if_else(blank, None, column), pa.float64()).to_numpy(
+                    zero_copy_only=False
+                )
+            else:
+                optional[name] = np.full(table.num_rows, np.nan)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None
+    with np.errstate(invalid="ignore"):
+        bad = (
+            ~(np.isfinite(lat) & np.isfinite(lon))
+            | (np.abs(lat) > 90)
+            | (np.abs(lon) > 180)
+            | ((np.abs(lat) < 1e-9) & (np.abs(lon) < 1e-9))
+        )
+    if bad.any() or table.column(names[TS]).null_count:
+        return None
+    device = table.column(names[DEVICE_ID])
+    if pc.any(pc.equal(pc.utf8_trim_whitespace(device), "")).as_py() or device.null_count:
+        return None
+    with np.errstate(invalid="ignore"):
+        poor = optional[ACCURACY_M] > max_accuracy_m
+    rows = np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
+
+    def text_column(canonical: str) -> pa.Array:
+        if names[canonical] not in table.column_names:
+            return pa.nulls(table.num_rows, pa.string())
+        column = pc.utf8_trim_whitespace(table.column(names[canonical]))
+        return pc.if_else(pc.equal(column, ""), None, column).combine_chunks()
+
+    out = pa.table(
+        {
+            "row": rows,
+            TS: ts,
+            LON: np.where(poor, np.nan, lon),
+            LAT: np.where(poor, np.nan, lat),
+            DEVICE_ID: pc.utf8_trim_whitespace(device).combine_chunks(),
+            UNIT_ID: text_column(UNIT_ID),
+            OFFICER_ID: text_column(OFFICER_ID),
+            DEVICE_KIND: pa.array([mapping.device_kind] * table.num_rows, type=pa.string()),
+            ACCURACY_M: optional[ACCURACY_M].astype(np.float32),
+            SPEED_MPS: optional[SPEED_MPS].astype(np.float32),
+            "poor": poor,
+        }
+    )
+    rejects = pd.DataFrame(
+        {
+            "row": rows[poor],
+            "reason": f"accuracy worse than max_accuracy_m ({max_accuracy_m:g} m)",
+            DEVICE_ID: out.column(DEVICE_ID).to_numpy(zero_copy_only=False)[poor],
+            TS: ts[poor],
+        }
+    )
+    return out, rejects

@@ -1,39 +1,72 @@
 """Import GPS ping files: read, assign, segment, credit, aggregate and store presence.
 
 ``beatmap import-pings FILE...`` runs :func:`import_pings`.  The files of one
-import are read together (a device's pings are ordered across them), then
-each file is written in a transaction of its own: its import batch, its
-presence aggregates (an interval counts under the file of its first ping),
-its track visits, its device-day quality figures and its rejected rows.  A
-file whose content was imported before is skipped, so importing twice
-changes nothing.
+import are read a chunk at a time into staging files partitioned by device,
+then credited one group of devices at a time (bounded memory), and written
+in one transaction: per file its import batch, its presence aggregates (an
+interval counts under the file of its first ping), its track visits, its
+device-day quality figures, its rejected rows and its raw ping archive (see
+:mod:`beatmap.ping_archive`).  A file whose content was imported before is
+skipped, so importing twice changes nothing.
+
+Within ``retain_pings_days`` presence is computed again from the archive
+when what it depends on changes: pings of a later import in the same time
+(:func:`import_pings`), CAD calls imported or undone
+(:func:`after_calls_changed`), the areas reloaded and a ping import undone
+(:func:`recompute_presence`, :func:`undo_ping_import`).  Past retention only
+the aggregates remain and cannot change.
 
 CAD calls come from the store: activity of kind ``enforcement`` with a
 ``unit_id`` (imported with ``beatmap import``), from ``occurred_at`` to
-``ended_at``.  Raw pings are not kept.
+``ended_at``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
+from beatmap import ping_archive as archive
 from beatmap import store
 from beatmap.crs import parse_crs
 from beatmap.errors import InputError
 from beatmap.index import block_index_for
-from beatmap.pings import PingMapping, project_pings, read_ping_mapping, read_pings, read_roster
-from beatmap.schema import ENFORCEMENT, KIND, UNIT_ID
+from beatmap.pings import (
+    PingMapping,
+    Staged,
+    apply_roster,
+    order_and_check,
+    project_pings,
+    read_ping_mapping,
+    read_roster,
+    read_stage,
+    stage_pings,
+)
+from beatmap.schema import BLOCK_ID, ENFORCEMENT, KIND, LAT, LON, OFFICER_ID, UNIT_ID
 from beatmap.settings import Settings
 from beatmap.store import presence as presence_store
-from beatmap.tracks import DEVICE_ID, TS, TrackCredit, TrackRules, credit_tracks, device_codes
+from beatmap.tracks import (
+    DEVICE_ID,
+    DEVICE_KIND,
+    PRESENCE_COLUMNS,
+    TS,
+    VISIT_COLUMNS,
+    TrackCredit,
+    TrackRules,
+    credit_tracks,
+    device_codes,
+)
 
 Progress = Callable[[float, str], None]
 #: The reason :mod:`beatmap.pings` gives a fix with poor accuracy starts with this.
@@ -91,6 +124,7 @@ class PingImportSummary:
     gap_seconds: int = 0
     track_visits: int = 0
     devices: int = 0
+    recomputed_batches: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """The counts, as ``--json`` prints them."""
@@ -103,6 +137,7 @@ class PingImportSummary:
             "gap_seconds": self.gap_seconds,
             "track_visits": self.track_visits,
             "devices": self.devices,
+            "recomputed_batches": list(self.recomputed_batches),
         }
 
 
@@ -126,8 +161,18 @@ def import_pings(
     progress: Progress = _quiet,
     actor: str = "library",
     chunk_rows: int | None = None,
+    partitions: int | None = None,
+    now: datetime | None = None,
 ) -> PingImportSummary:
-    """Import GPS ping files into the store's presence aggregates.
+    """Import GPS ping files into the store's presence aggregates, keeping their raw pings in the archive.
+
+    The files are read a chunk at a time into staging files partitioned by
+    device, then credited one group of devices at a time, so memory stays
+    bounded whatever the files' size.  A device's pings are ordered across the
+    files and across the archived imports within retention: a ping with the
+    device and second of an archived one is a duplicate, and the archived
+    imports whose time overlaps these files get their presence computed
+    again with the new pings in place.  All of it is one transaction.
 
     Parameters
     ----------
@@ -149,6 +194,10 @@ def import_pings(
         Who imports, for the audit log.
     chunk_rows : int, optional
         Rows read at a time (default :data:`beatmap.pings.CHUNK_ROWS`).
+    partitions : int, optional
+        Device partitions of the staging files (default: from the files' size).
+    now : datetime, optional
+        The time the retention is counted back from (default: now).
 
     Returns
     -------
@@ -166,68 +215,280 @@ def import_pings(
     blocks = store.read_blocks(engine)
     if blocks.empty:
         raise InputError("no blocks in the store: load beats and blocks first (beatmap areas ...), then import pings.")
+    folder = archive.archive_dir(engine, settings)
+    archive.sweep_archive(engine, settings, now=now)
     hashes = [file_hash(p) for p in files]
     earlier = [presence_store.known_ping_file(engine, h) for h in hashes]
     fresh = [i for i, batch in enumerate(earlier) if batch is None and hashes[i] not in hashes[:i]]
-    progress(0.05, f"reading {len(fresh)} file(s)")
-    read = read_pings(
-        [files[i] for i in fresh],
-        settings=settings,
-        mapping=mapping,
-        roster=roster,
-        progress=lambda f, m: progress(0.05 + 0.45 * f, m),
-        **({"chunk_rows": chunk_rows} if chunk_rows else {}),
-    )
-    progress(0.5, f"crediting {len(read.pings):,} pings")
-    index = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
-    calls = _calls(engine, read.pings, settings)
-    credit = credit_tracks(
-        project_pings(read.pings, blocks.crs),
-        blocks,
-        rules=TrackRules.from_settings(settings),
-        calls=calls,
-        index=index,
-        extra_keys=("file",),
-    )
-    quality = device_day_quality(credit, read.rejects, settings=settings)
-    summaries: list[PingFileSummary] = []
-    for i, path in enumerate(files):
-        if i not in fresh:
-            prior = (
-                f"batch {earlier[i]}" if earlier[i] is not None else f"{files[hashes.index(hashes[i])]} in this import"
-            )
-            summaries.append(
-                PingFileSummary(
-                    file=str(path), batch_id=None, rows=0, used=0, duplicates=0, rejected=0, already_imported=prior
-                )
-            )
-            continue
-        number = fresh.index(i)
-        summaries.append(
-            _write_file(
-                engine, path, hashes[i], number, read.counts.iloc[number], credit, quality, read.rejects, actor=actor
-            )
+    progress(0.02, f"reading {len(fresh)} file(s)")
+    with tempfile.TemporaryDirectory(prefix="staging-", dir=folder) as stage_dir:
+        staged = stage_pings(
+            [files[i] for i in fresh],
+            Path(stage_dir),
+            settings=settings,
+            mapping=mapping,
+            partitions=partitions,
+            progress=lambda f, m: progress(0.02 + 0.38 * f, m),
+            **({"chunk_rows": chunk_rows} if chunk_rows else {}),
         )
-        progress(0.5 + 0.5 * (number + 1) / max(len(fresh), 1), f"stored {path.name}")
-    presence = credit.presence
+        kept = archive.archived_batches(engine)
+        rewrite, context = _neighbours(kept, staged.first_ts, staged.last_ts, settings)
+        writers = {
+            number: archive.ArchiveWriter(Path(stage_dir) / f"file_{number}.parquet") for number in range(len(fresh))
+        }
+        try:
+            computed = _compute(
+                engine,
+                settings,
+                blocks,
+                folder=folder,
+                staged=staged,
+                roster=roster,
+                rewrite=rewrite,
+                context=context,
+                writers=writers,
+                progress=lambda f, m: progress(0.4 + 0.5 * f, m),
+            )
+            progress(0.9, "storing")
+            summaries = _store_import(
+                engine, files, fresh, hashes, earlier, staged, computed, writers, rewrite, folder, actor=actor
+            )
+        finally:
+            for writer in writers.values():
+                writer.discard()
+    progress(1.0, "done")
+    presence = computed.presence[computed.presence["key"] < 0]
+    devices = computed.devices[computed.devices["key"] < 0]
     return PingImportSummary(
         files=tuple(summaries),
         presence_seconds=int(presence["seconds"].sum()),
         enforcement_seconds=int(presence.loc[presence["purpose"] == ENFORCEMENT, "seconds"].sum()),
         vehicle_seconds=int(presence.loc[presence["mode"] == "vehicle", "seconds"].sum()),
         outside_seconds=int(presence.loc[presence["block_id"].isna(), "seconds"].sum()),
-        gap_seconds=int(credit.devices["gap_seconds"].sum()),
-        track_visits=len(credit.visits),
-        devices=len(credit.devices),
+        gap_seconds=int(devices["gap_seconds"].sum()),
+        track_visits=int((computed.visits["key"] < 0).sum()),
+        devices=int(devices[DEVICE_ID].nunique()),
+        recomputed_batches=tuple(int(b) for b in rewrite["batch_id"]),
     )
 
 
-def _calls(engine: Engine, pings: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """The CAD calls (enforcement activity with a unit) that can overlap the pings."""
-    if pings.empty:
-        return pd.DataFrame(columns=[UNIT_ID, "occurred_at", "ended_at"])
-    first = pd.Timestamp(int(pings[TS].min()), unit="s", tz="UTC") - timedelta(days=1)
-    last = pd.Timestamp(int(pings[TS].max()) + 1, unit="s", tz="UTC")
+#: Pings credited together at most (about 1 GB of working memory); more go in further groups of devices.
+GROUP_PINGS = 1_500_000
+#: The key of pings read from a neighbouring import for context only: their own presence is not rewritten.
+_CONTEXT = 0
+
+
+@dataclass(frozen=True)
+class _Computed:
+    presence: pd.DataFrame  # key, PRESENCE_COLUMNS (key < 0: file -key - 1 of this import; > 0: a batch)
+    visits: pd.DataFrame
+    days: pd.DataFrame
+    devices: pd.DataFrame
+    rejects: pd.DataFrame  # file, row, reason, device_id, ts: duplicates and jumps of this import's files
+    used: pd.DataFrame  # file, used, first_ts, last_ts
+
+
+def _margin(settings: Settings) -> int:
+    """Seconds around a stretch of pings that can change how they are credited."""
+    return settings.max_gap_s + settings.mode_window_s + settings.stop_max_s
+
+
+def _neighbours(kept: pd.DataFrame, first: int, last: int, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Archived batches to compute again (their time overlaps ``[first, last]``) and those read around them."""
+    if last < 0 or kept.empty:
+        return kept.iloc[:0], kept.iloc[:0]
+    margin = _margin(settings)
+    rewrite = kept[(kept["first_ping"] <= last + margin) & (kept["last_ping"] >= first - margin)]
+    if rewrite.empty:
+        return rewrite, kept.iloc[:0]
+    lo = min(first, int(rewrite["first_ping"].min())) - margin
+    hi = max(last, int(rewrite["last_ping"].max())) + margin
+    rest = kept[~kept["batch_id"].isin(rewrite["batch_id"])]
+    context = rest[(rest["first_ping"] <= hi) & (rest["last_ping"] >= lo)]
+    return rewrite, context
+
+
+def _groups(rows: np.ndarray) -> list[list[int]]:
+    """Consecutive partitions gathered into groups of at most :data:`GROUP_PINGS` rows (a bigger one alone)."""
+    groups: list[list[int]] = [[]]
+    size = 0
+    for part, count in enumerate(rows):
+        if groups[-1] and size + count > GROUP_PINGS:
+            groups.append([])
+            size = 0
+        groups[-1].append(part)
+        size += int(count)
+    return groups
+
+
+def _compute(
+    engine: Engine,
+    settings: Settings,
+    blocks: gpd.GeoDataFrame,
+    *,
+    folder: Path,
+    staged: Staged | None,
+    roster: pd.DataFrame | None,
+    rewrite: pd.DataFrame,
+    context: pd.DataFrame,
+    writers: dict[int, archive.ArchiveWriter],
+    progress: Progress,
+) -> _Computed:
+    """Credit the staged pings and the ``rewrite`` batches' archived pings, one group of devices at a time."""
+    rules = TrackRules.from_settings(settings)
+    margin = _margin(settings)
+    index = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+    old_rows = int(rewrite["used"].sum()) + int(context["used"].sum()) // 4
+    if staged is not None:
+        parts = staged.partitions
+        rows = staged.part_rows + old_rows // parts
+    else:
+        parts = int(max(np.ceil(old_rows / GROUP_PINGS), 1)) * 4
+        rows = np.full(parts, old_rows // parts, dtype=np.int64)
+    spans = [s for s in (staged.first_ts, staged.last_ts) if staged is not None and s >= 0]
+    spans += [int(rewrite["first_ping"].min()), int(rewrite["last_ping"].max())] if len(rewrite) else []
+    lo, hi = (min(spans) - margin, max(spans) + margin + 1) if spans else (0, 0)
+    calls = _calls_between(engine, lo, hi) if spans else None
+    out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("presence", "visits", "days", "devices", "rejects", "used")}
+    groups = _groups(rows)
+    for number, group in enumerate(groups):
+        new = read_stage(staged, group) if staged is not None else None
+        new_poor = pd.DataFrame()
+        if new is not None and len(new):
+            poor_mask = new["poor"].to_numpy()
+            new_poor = new[poor_mask]
+            new = new[~poor_mask].reset_index(drop=True)
+            new, dups, jumps = order_and_check(new, max_speed_kmh=settings.max_speed_kmh)
+            if roster is not None and not roster.empty:
+                new = apply_roster(new, roster)
+        else:
+            new, dups, jumps = None, pd.DataFrame(), pd.DataFrame()
+        old = [
+            archive.read_archive(folder / str(r.archive), partitions=parts, chosen=group).assign(key=int(r.batch_id))
+            for r in rewrite.itertuples()
+        ]
+        around = [
+            archive.read_archive(folder / str(r.archive), partitions=parts, chosen=group, start=lo, end=hi).assign(
+                key=_CONTEXT
+            )
+            for r in context.itertuples()
+        ]
+        known = pd.concat([*old, *around], ignore_index=True) if old or around else None
+        old_poor = known[known["poor"]] if known is not None else pd.DataFrame()
+        if known is not None:
+            known = known[~known["poor"].to_numpy()]
+        if new is not None and known is not None and len(known) and len(new):
+            new, repeated = _cross_duplicates(new, known)
+            dups = pd.concat([dups, repeated], ignore_index=True)
+        columns = [DEVICE_ID, TS, LON, LAT, UNIT_ID, OFFICER_ID, DEVICE_KIND, "key"]
+        parts_frames = []
+        if known is not None and len(known):
+            parts_frames.append(known[columns])
+        if new is not None and len(new):
+            fresh = new.assign(key=-(new["file"].astype(np.int64) + 1))
+            parts_frames.append(_plain_text(fresh[columns]))
+            for file_number, pings in fresh.groupby("file", sort=True):
+                writers[int(file_number)].write(_plain_text(pings[list(archive.ARCHIVE_COLUMNS[:-1])]))
+            if len(new_poor):
+                for file_number, pings in new_poor.groupby("file", sort=True):
+                    writers[int(file_number)].write(_plain_text(pings[list(archive.ARCHIVE_COLUMNS)]))
+            out["used"].append(
+                fresh.groupby("file").agg(used=(TS, "size"), first_ts=(TS, "min"), last_ts=(TS, "max")).reset_index()
+            )
+        out["rejects"] += [f for f in (dups, jumps) if len(f)]
+        if parts_frames:
+            pings = pd.concat(parts_frames, ignore_index=True)
+            credit = credit_tracks(
+                project_pings(pings, blocks.crs), blocks, rules=rules, calls=calls, index=index, extra_keys=("key",)
+            )
+            poor_parts = [old_poor[[DEVICE_ID, TS, "key"]]] if len(old_poor) else []
+            if len(new_poor):
+                poor_parts.append(new_poor.assign(key=-(new_poor["file"].astype(np.int64) + 1))[[DEVICE_ID, TS, "key"]])
+            poor = pd.concat(poor_parts, ignore_index=True) if poor_parts else pd.DataFrame(columns=[DEVICE_ID, TS, "key"])
+            out["presence"].append(credit.presence[credit.presence["key"] != _CONTEXT])
+            out["visits"].append(credit.visits[credit.visits["key"] != _CONTEXT])
+            out["days"].append(device_day_quality(credit, poor, settings=settings, key="key"))
+            out["devices"].append(_device_keys(credit))
+        progress((number + 1) / len(groups), f"credited device group {number + 1} of {len(groups)}")
+    return _Computed(
+        presence=_sum_presence(out["presence"]),
+        visits=_frame(out["visits"], ("key", *VISIT_COLUMNS)),
+        days=_frame(out["days"], ("key", *presence_store.DEVICE_DAY_COLUMNS)),
+        devices=_frame(out["devices"], ("key", DEVICE_ID, "gap_seconds")),
+        rejects=_frame(out["rejects"], ("file", "row", "reason", DEVICE_ID, TS)),
+        used=_frame(out["used"], ("file", "used", "first_ts", "last_ts")),
+    )
+
+
+def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain objects (categories of different groups do not mix)."""
+    out = frame.copy()
+    for name in (DEVICE_ID, UNIT_ID, OFFICER_ID, DEVICE_KIND):
+        if name in out.columns:
+            values = out[name].astype(object)
+            out[name] = values.where(values.notna(), None)
+    return out
+
+
+def _frame(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _sum_presence(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Presence of every group, summed per key (groups hold different devices, so keys can repeat)."""
+    columns = ["key", *PRESENCE_COLUMNS]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype({"seconds": np.int64})
+    frame = pd.concat(parts, ignore_index=True)
+    keys = [c for c in columns if c != "seconds"]
+    out = frame.groupby(keys, dropna=False, sort=True)["seconds"].sum().reset_index()
+    for column in (BLOCK_ID, UNIT_ID, OFFICER_ID):
+        out[column] = out[column].astype(object).where(out[column].notna(), None)
+    return out[columns]
+
+
+def _device_keys(credit: TrackCredit) -> pd.DataFrame:
+    track = credit.pings
+    return (
+        track.groupby(["key", DEVICE_ID], observed=True, sort=True)["gap_s"]
+        .sum()
+        .rename("gap_seconds")
+        .reset_index()
+        .assign(**{DEVICE_ID: lambda f: f[DEVICE_ID].astype(str)})
+    )
+
+
+def _cross_duplicates(new: pd.DataFrame, known: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """New pings with the device and second of an archived one: duplicates, naming the import that has it."""
+    seen = known[[DEVICE_ID, TS, "key"]].astype({DEVICE_ID: str}).drop_duplicates([DEVICE_ID, TS])
+    probe = pd.DataFrame({DEVICE_ID: new[DEVICE_ID].astype(str).to_numpy(), TS: new[TS].to_numpy()})
+    match = probe.merge(seen, on=[DEVICE_ID, TS], how="left")["key"].to_numpy()
+    hit = ~pd.isna(match)
+    if not hit.any():
+        return new, pd.DataFrame()
+    repeated = pd.DataFrame(
+        {
+            "file": new["file"].to_numpy()[hit],
+            "row": new["row"].to_numpy()[hit],
+            "reason": [
+                f"duplicate: the same device and time as a ping imported before (batch {int(k)})"
+                if int(k) > 0
+                else "duplicate: the same device and time as a ping imported before"
+                for k in match[hit]
+            ],
+            DEVICE_ID: probe[DEVICE_ID].to_numpy()[hit],
+            TS: new[TS].to_numpy()[hit],
+        }
+    )
+    return new[~hit].reset_index(drop=True), repeated
+
+
+def _calls_between(engine: Engine, lo: int, hi: int) -> pd.DataFrame:
+    """The CAD calls (enforcement activity with a unit) that can overlap pings from ``lo`` to ``hi`` (seconds)."""
+    first = pd.Timestamp(lo, unit="s", tz="UTC") - timedelta(days=1)
+    last = pd.Timestamp(hi, unit="s", tz="UTC")
     events = store.read_events(
         engine,
         start=first.to_pydatetime(),
@@ -237,22 +498,32 @@ def _calls(engine: Engine, pings: pd.DataFrame, settings: Settings) -> pd.DataFr
     return events[(events[KIND] == ENFORCEMENT) & events[UNIT_ID].notna()].reset_index(drop=True)
 
 
-def device_day_quality(credit: TrackCredit, rejects: pd.DataFrame, *, settings: Settings) -> pd.DataFrame:
-    """Per file, device and local day: pings, median interval, gap and longest silence, outside and poor accuracy.
+def device_day_quality(
+    credit: TrackCredit, poor: pd.DataFrame, *, settings: Settings, key: str = "file"
+) -> pd.DataFrame:
+    """Per ``key`` (file or batch), device and local day: pings, median interval, gap and longest silence, outside
+    and poor accuracy.
+
+    Parameters
+    ----------
+    credit : TrackCredit
+        Its pings carry the ``key`` column.
+    poor : DataFrame
+        ``device_id, ts`` and ``key`` of the fixes rejected for poor accuracy.
 
     Returns
     -------
     DataFrame
-        ``file, device_id, day, pings, median_interval_s, gap_minutes,
+        ``key, device_id, day, pings, median_interval_s, gap_minutes,
         longest_silence_minutes, outside_share, poor_accuracy_share``.
     """
+    columns = [key, *presence_store.DEVICE_DAY_COLUMNS]
     track = credit.pings
     if track.empty:
-        return pd.DataFrame(columns=list(_QUALITY_COLUMNS))
+        return pd.DataFrame(columns=columns)
     zone = settings.zone
     ts = track[TS].to_numpy(dtype=np.int64)
-    local = pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True)).tz_convert(zone).tz_localize(None)
-    day = local.to_numpy().astype("datetime64[D]").astype(np.int64)  # days since 1970, local
+    day = _local_days(ts, zone)
     device = device_codes(track[DEVICE_ID])
     interval = np.full(len(ts), np.nan)
     same = np.zeros(len(ts), dtype=bool)
@@ -261,16 +532,16 @@ def device_day_quality(credit: TrackCredit, rejects: pd.DataFrame, *, settings: 
     outside = (track["block"].to_numpy() < 0) * track["credit_s"].to_numpy()
     frame = pd.DataFrame(
         {
-            "file": track["file"].to_numpy(),
-            DEVICE_ID: track[DEVICE_ID].to_numpy(),
+            key: track[key].to_numpy(),
+            DEVICE_ID: track[DEVICE_ID].astype(str).to_numpy(),
             "day": day,
             "interval": interval,
             "gap": track["gap_s"].to_numpy(),
-            "credit": track["credit_s"],
+            "credit": track["credit_s"].to_numpy(),
             "outside": outside,
         }
     )
-    grouped = frame.groupby(["file", DEVICE_ID, "day"], sort=True, observed=True)
+    grouped = frame.groupby([key, DEVICE_ID, "day"], sort=True, observed=True)
     out = grouped.agg(
         pings=("interval", "size"),
         median_interval_s=("interval", "median"),
@@ -279,26 +550,35 @@ def device_day_quality(credit: TrackCredit, rejects: pd.DataFrame, *, settings: 
         credit=("credit", "sum"),
         outside=("outside", "sum"),
     ).reset_index()
-    out["day"] = pd.to_datetime(out["day"].to_numpy().astype("datetime64[D]")).strftime("%Y-%m-%d")
-    out[DEVICE_ID] = out[DEVICE_ID].astype(str)
-    out["gap_minutes"] = out["gap"] / 60
-    out["longest_silence_minutes"] = out["silence"].fillna(0) / 60
-    out["outside_share"] = np.where(out["credit"] > 0, out["outside"] / out["credit"].where(out["credit"] > 0, 1), 0.0)
-    poor = rejects[rejects["reason"].str.startswith(POOR_ACCURACY) & (rejects[TS] >= 0)]
-    if not poor.empty:
-        poor_day = pd.to_datetime(poor[TS], unit="s", utc=True).dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
+    if len(poor):
         poor_counts = (
-            poor.assign(day=poor_day.to_numpy(), **{DEVICE_ID: poor[DEVICE_ID].astype(str)})
-            .groupby(["file", DEVICE_ID, "day"])
+            pd.DataFrame(
+                {
+                    key: poor[key].to_numpy(),
+                    DEVICE_ID: poor[DEVICE_ID].astype(str).to_numpy(),
+                    "day": _local_days(poor[TS].to_numpy(dtype=np.int64), zone),
+                }
+            )
+            .groupby([key, DEVICE_ID, "day"])
             .size()
             .rename("poor")
         )
-        out = out.join(poor_counts, on=["file", DEVICE_ID, "day"])
+        out = out.join(poor_counts, on=[key, DEVICE_ID, "day"])
     else:
         out["poor"] = 0
+    out["day"] = pd.to_datetime(out["day"].to_numpy().astype("datetime64[D]")).strftime("%Y-%m-%d")
+    out["gap_minutes"] = out["gap"] / 60
+    out["longest_silence_minutes"] = out["silence"].fillna(0) / 60
+    out["outside_share"] = np.where(out["credit"] > 0, out["outside"] / out["credit"].where(out["credit"] > 0, 1), 0.0)
     out["poor"] = out["poor"].fillna(0)
     out["poor_accuracy_share"] = out["poor"] / (out["pings"] + out["poor"])
-    return out[list(_QUALITY_COLUMNS)]
+    return out[columns]
+
+
+def _local_days(ts: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """Local days (days since 1970) of UTC seconds."""
+    local = pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True)).tz_convert(zone).tz_localize(None)
+    return local.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def silent_devices(days: pd.DataFrame, *, silent_minutes: int) -> pd.DataFrame:
@@ -306,83 +586,274 @@ def silent_devices(days: pd.DataFrame, *, silent_minutes: int) -> pd.DataFrame:
     return days[days["longest_silence_minutes"] > silent_minutes].reset_index(drop=True)
 
 
-def _write_file(
+def _store_import(
     engine: Engine,
-    path: Path,
-    content_hash: str,
-    number: int,
-    counts: pd.Series,
-    credit: TrackCredit,
-    quality: pd.DataFrame,
-    rejects: pd.DataFrame,
+    files: list[Path],
+    fresh: list[int],
+    hashes: list[str],
+    earlier: list[int | None],
+    staged: Staged,
+    computed: _Computed,
+    writers: dict[int, archive.ArchiveWriter],
+    rewrite: pd.DataFrame,
+    folder: Path,
     *,
     actor: str,
-) -> PingFileSummary:
-    presence = credit.presence[credit.presence["file"] == number]
-    visits = credit.visits[credit.visits["file"] == number]
-    days = quality[quality["file"] == number]
-    file_rejects = rejects[rejects["file"] == number]
-    used_ts = credit.pings.loc[credit.pings["file"] == number, TS]
-    reasons = (
-        file_rejects["reason"].str.split(r" [\('\"]|: |,", regex=True).str[0].value_counts().to_dict()
-        if not file_rejects.empty
-        else {}
+) -> list[PingFileSummary]:
+    """Write the import in one transaction; then give the archives their names."""
+    rejects = pd.concat([staged.rejects, computed.rejects], ignore_index=True).sort_values(
+        ["file", "row"], kind="stable"
     )
-    summary = PingFileSummary(
-        file=str(path),
-        batch_id=None,
-        rows=int(counts["rows"]),
-        used=int(counts["used"]),
-        duplicates=int(counts["duplicates"]),
-        rejected=int(counts["rejected"]),
-        reject_reasons={str(k): int(v) for k, v in reasons.items()},
-    )
+    duplicate = rejects["reason"].str.startswith("duplicate")
+    used = computed.used.set_index("file") if len(computed.used) else pd.DataFrame()
+    summaries: list[PingFileSummary] = []
+    published: list[tuple[archive.ArchiveWriter, Path]] = []
     with store.transaction(engine) as conn:
-        batch_id = store.add_batch(conn, what="pings", source="gps", file_name=str(path), summary={})
-        presence_store.write_ping_file(
-            conn,
-            batch_id,
-            content_hash=content_hash,
-            rows=summary.rows,
-            used=summary.used,
-            duplicates=summary.duplicates,
-            rejected=summary.rejected,
-            first_ping=pd.Timestamp(int(used_ts.min()), unit="s", tz="UTC").to_pydatetime() if len(used_ts) else None,
-            last_ping=pd.Timestamp(int(used_ts.max()), unit="s", tz="UTC").to_pydatetime() if len(used_ts) else None,
-        )
-        presence_store.write_presence(conn, batch_id, presence)
-        presence_store.write_track_visits(conn, batch_id, visits)
-        presence_store.write_device_days(conn, batch_id, days)
-        if not file_rejects.empty:
-            fingerprints = [
-                hashlib.blake2b(f"pings\x1f{content_hash}\x1f{row}".encode(), digest_size=16).hexdigest()
-                for row in file_rejects["row"]
-            ]
-            store.insert_rejects(
+        keys: dict[int, int] = {}
+        for i, path in enumerate(files):
+            if i not in fresh:
+                prior = (
+                    f"batch {earlier[i]}"
+                    if earlier[i] is not None
+                    else f"{files[hashes.index(hashes[i])]} in this import"
+                )
+                summaries.append(
+                    PingFileSummary(
+                        file=str(path), batch_id=None, rows=0, used=0, duplicates=0, rejected=0, already_imported=prior
+                    )
+                )
+                continue
+            number = fresh.index(i)
+            file_rejects = rejects[rejects["file"] == number]
+            reasons = (
+                file_rejects["reason"].str.split(r" [\('\"]|: |,", regex=True).str[0].value_counts().to_dict()
+                if not file_rejects.empty
+                else {}
+            )
+            n_used = int(used.loc[number, "used"]) if number in used.index else 0
+            summary = PingFileSummary(
+                file=str(path),
+                batch_id=None,
+                rows=int(staged.counts.iloc[number]["rows"]),
+                used=n_used,
+                duplicates=int(duplicate[rejects["file"] == number].sum()),
+                rejected=int((~duplicate[rejects["file"] == number]).sum()),
+                reject_reasons={str(k): int(v) for k, v in reasons.items()},
+            )
+            batch_id = store.add_batch(conn, what="pings", source="gps", file_name=str(path), summary={})
+            keys[-(number + 1)] = batch_id
+            writer = writers[number]
+            has_archive = writer.close()
+            if has_archive:
+                published.append((writer, folder / archive.archive_name(batch_id)))
+
+            def when(column: str, number: int = number) -> datetime | None:
+                if number not in used.index:
+                    return None
+                return pd.Timestamp(int(used.loc[number, column]), unit="s", tz="UTC").to_pydatetime()
+
+            presence_store.write_ping_file(
                 conn,
                 batch_id,
-                pd.DataFrame(
-                    {
-                        "fingerprint": fingerprints,
-                        "row": file_rejects["row"].to_numpy(),
-                        "reason": file_rejects["reason"].to_numpy(),
-                        "raw": [{}] * len(file_rejects),
-                    }
-                ),
-                source="gps",
-                file_name=str(path),
+                content_hash=hashes[i],
+                rows=summary.rows,
+                used=summary.used,
+                duplicates=summary.duplicates,
+                rejected=summary.rejected,
+                first_ping=when("first_ts"),
+                last_ping=when("last_ts"),
+                archive=archive.archive_name(batch_id) if has_archive else None,
             )
-        result = PingFileSummary(**{**summary.__dict__, "batch_id": batch_id})
-        store.set_batch_summary(conn, batch_id, result.to_dict())
+            if not file_rejects.empty:
+                fingerprints = [
+                    hashlib.blake2b(f"pings\x1f{hashes[i]}\x1f{row}".encode(), digest_size=16).hexdigest()
+                    for row in file_rejects["row"]
+                ]
+                store.insert_rejects(
+                    conn,
+                    batch_id,
+                    pd.DataFrame(
+                        {
+                            "fingerprint": fingerprints,
+                            "row": file_rejects["row"].to_numpy(),
+                            "reason": file_rejects["reason"].to_numpy(),
+                            "raw": [{}] * len(file_rejects),
+                        }
+                    ),
+                    source="gps",
+                    file_name=str(path),
+                )
+            result = PingFileSummary(**{**summary.__dict__, "batch_id": batch_id})
+            store.set_batch_summary(conn, batch_id, result.to_dict())
+            store.record_audit(
+                conn,
+                actor=actor,
+                action="import.pings",
+                target=str(path),
+                details={k: v for k, v in result.to_dict().items() if k != "file"},
+            )
+            summaries.append(result)
+        _replace_derived(conn, computed, keys, [int(b) for b in rewrite["batch_id"]])
+        store.bump_version(conn)
+    for writer, target in published:
+        writer.publish(target)
+    return summaries
+
+
+def _replace_derived(conn: Connection, computed: _Computed, keys: dict[int, int], rewritten: list[int]) -> None:
+    """Swap the presence, visits and device days of the batches computed (``keys`` maps new files' keys)."""
+    presence_store.delete_derived(conn, rewritten)
+
+    def batch_of(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame[frame["key"] != _CONTEXT]
+        key = frame["key"].astype(np.int64)
+        return frame.assign(batch_id=key.map(lambda k: keys.get(k, k)).astype(np.int64))
+
+    presence = batch_of(computed.presence)
+    presence_store.write_presence(conn, None, presence)
+    for batch_id, visits in batch_of(computed.visits).groupby("batch_id"):
+        presence_store.write_track_visits(conn, int(batch_id), visits)
+    for batch_id, days in batch_of(computed.days).groupby("batch_id"):
+        presence_store.write_device_days(conn, int(batch_id), days)
+
+
+@dataclass(frozen=True)
+class RecomputeSummary:
+    """What computing presence again did: the batches recomputed, and those past retention left as they were."""
+
+    reason: str
+    recomputed: tuple[int, ...] = ()
+    past_retention: tuple[int, ...] = ()
+
+    def message(self) -> str:
+        """One sentence for an import or undo summary."""
+        parts = []
+        if self.recomputed:
+            parts.append(
+                f"GPS presence computed again from the ping archive for {len(self.recomputed)} ping import(s) "
+                f"({self.reason})"
+            )
+        if self.past_retention:
+            parts.append(
+                f"{len(self.past_retention)} ping import(s) for this time are past retain_pings_days: their raw "
+                "pings are gone, so their presence cannot change"
+            )
+        return "; ".join(parts) + ("." if parts else "")
+
+
+def recompute_presence(
+    engine: Engine,
+    *,
+    settings: Settings,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reason: str = "recompute",
+    actor: str = "library",
+    progress: Progress = _quiet,
+) -> RecomputeSummary:
+    """Compute presence again from the ping archive for the imports whose pings fall in ``[start, end]``.
+
+    Without ``start`` and ``end``: every import still in the archive (after
+    a reload of the areas).  Imports past retention keep their aggregates;
+    the summary lists those whose time overlaps.
+    """
+    blocks = store.read_blocks(engine)
+    if blocks.empty:
+        return RecomputeSummary(reason=reason)
+    folder = archive.archive_dir(engine, settings)
+    kept = archive.archived_batches(engine)
+    lo = _seconds(start) if start is not None else None
+    hi = _seconds(end) if end is not None else None
+    spans = presence_store.ping_spans(engine)
+    if lo is None or hi is None:
+        rewrite, context = kept, kept.iloc[:0]
+        gone = spans[spans["archive"].isna()] if lo is None and hi is None else spans.iloc[:0]
+    else:
+        rewrite, context = _neighbours(kept, lo, hi, settings)
+        first = (spans["first_ping"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        last = (spans["last_ping"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        gone = spans[spans["archive"].isna() & (first <= hi) & (last >= lo)]
+    past = tuple(int(b) for b in gone["batch_id"])
+    if rewrite.empty:
+        return RecomputeSummary(reason=reason, past_retention=past)
+    computed = _compute(
+        engine,
+        settings,
+        blocks,
+        folder=folder,
+        staged=None,
+        roster=None,
+        rewrite=rewrite,
+        context=context,
+        writers={},
+        progress=progress,
+    )
+    done = tuple(int(b) for b in rewrite["batch_id"])
+    with store.transaction(engine) as conn:
+        _replace_derived(conn, computed, {}, list(done))
         store.record_audit(
-            conn,
-            actor=actor,
-            action="import.pings",
-            target=str(path),
-            details={k: v for k, v in result.to_dict().items() if k != "file"},
+            conn, actor=actor, action="gps.recompute", target=reason, details={"batches": list(done)}
         )
         store.bump_version(conn)
-    return result
+    return RecomputeSummary(reason=reason, recomputed=done, past_retention=past)
+
+
+def after_calls_changed(
+    engine: Engine, batch_ids: list[int], *, settings: Settings, reason: str, span: tuple[datetime, datetime] | None = None
+) -> RecomputeSummary:
+    """Compute presence again where CAD calls of activity batches were added or removed.
+
+    ``span`` is the calls' time (taken before an undo removes them); by
+    default it is read from the batches.  Calls without a unit change nothing.
+    """
+    span = span if span is not None else presence_store.calls_span(engine, batch_ids)
+    if span is None or not presence_store.ping_spans(engine).shape[0]:
+        return RecomputeSummary(reason=reason)
+    start, end = span
+    return recompute_presence(
+        engine, settings=settings, start=start, end=end + timedelta(minutes=settings.call_default_minutes),
+        reason=reason,
+    )
+
+
+def undo_ping_import(engine: Engine, batch_id: int, *, settings: Settings, actor: str) -> RecomputeSummary:
+    """Undo a ping import: its presence, visits, quality figures and archive go; its neighbours are computed again.
+
+    Raises
+    ------
+    InputError
+        When the batch is not a live ping import.
+    """
+    with store.transaction(engine) as conn:
+        batch = store.get_batch(conn, batch_id)
+        if batch is None or batch["what"] != "pings":
+            raise InputError(f"there is no ping import {batch_id}; list the imports to see their numbers.")
+        if batch["undone_at"] is not None:
+            raise InputError(f"ping import {batch_id} ({batch['file_name']}) was already undone.")
+        spans = presence_store.ping_spans(conn)
+        span = spans[spans["batch_id"] == batch_id]
+        name = presence_store.forget_ping_file(conn, batch_id)
+        store.retire_batches(conn, [batch_id], actor=actor)
+        store.record_audit(conn, actor=actor, action="import.undo", target=batch["file_name"], details={})
+        store.bump_version(conn)
+    if name is not None:
+        (archive.archive_dir(engine, settings) / name).unlink(missing_ok=True)
+    if span.empty or pd.isna(span["first_ping"].iloc[0]):
+        return RecomputeSummary(reason=f"undo of ping import {batch_id}")
+    return recompute_presence(
+        engine,
+        settings=settings,
+        start=span["first_ping"].iloc[0].to_pydatetime(),
+        end=span["last_ping"].iloc[0].to_pydatetime(),
+        reason=f"undo of ping import {batch_id}",
+        actor=actor,
+    )
+
+
+def _seconds(moment: datetime) -> int:
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int((stamp - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1))
 
 
 def format_ping_import(summary: PingImportSummary) -> str:

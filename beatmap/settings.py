@@ -156,6 +156,10 @@ class Settings:
         GPS pings: days the raw pings are kept (as a compact archive per
         import) so that presence can be computed again; afterwards only the
         aggregates remain.
+    ping_archive_dir : str
+        GPS pings: the folder of the raw ping archive (see
+        :mod:`beatmap.ping_archive`).  Empty: beside a SQLite store's file
+        (``<store>.pings``); a PostgreSQL store must set it.
     silent_minutes : int
         GPS quality: a device silent for longer than this within a day on
         which it reported is listed as gone silent.
@@ -229,6 +233,7 @@ class Settings:
     max_accuracy_m: float = 50.0
     max_speed_kmh: float = 200.0
     retain_pings_days: int = 90
+    ping_archive_dir: str = ""
     silent_minutes: int = 60
     show_officer_tracks: bool = False
     rejects_kept_per_reason: int = 1000
@@ -285,6 +290,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "max_accuracy_m",
         "max_speed_kmh",
         "retain_pings_days",
+        "ping_archive_dir",
         "silent_minutes",
         "show_officer_tracks",
     ),

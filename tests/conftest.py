@@ -126,8 +126,9 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(timezone="America/Chicago")
+def settings(tmp_path: Path) -> Settings:
+    # A PostgreSQL store keeps its raw ping archive in the configured folder (a SQLite store beside its file).
+    return Settings(timezone="America/Chicago", ping_archive_dir=str(tmp_path / "pings") if on_postgres() else "")
 
 
 @pytest.fixture

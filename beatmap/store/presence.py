@@ -1,6 +1,8 @@
 """GPS presence in the store: aggregates, ping files, device-day quality and track visits.
 
-Only aggregates are kept: no table holds a ping.  Views read these tables.
+Only aggregates are kept: no table holds a ping (the raw pings of the last
+``retain_pings_days`` are in the archive files of :mod:`beatmap.ping_archive`).
+Views read these tables.
 """
 
 from __future__ import annotations
@@ -8,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap.store.bind import Bind, connection
-from beatmap.store.tables import device_days, ping_files, presence_table, track_visits
+from beatmap.store.tables import device_days, events, ping_files, presence_table, track_visits
 
 PRESENCE_COLUMNS = ("block_id", "hour", "unit_id", "officer_id", "mode", "purpose", "seconds")
 VISIT_COLUMNS = (
@@ -57,8 +59,9 @@ def write_ping_file(
     rejected: int,
     first_ping: datetime | None,
     last_ping: datetime | None,
+    archive: str | None = None,
 ) -> None:
-    """Record one imported ping file (inside the import's transaction)."""
+    """Record one imported ping file (inside the import's transaction), with its archive's file name."""
     conn.execute(
         insert(ping_files).values(
             batch_id=batch_id,
@@ -69,6 +72,7 @@ def write_ping_file(
             rejected=rejected,
             first_ping=first_ping,
             last_ping=last_ping,
+            archive=archive,
         )
     )
 
@@ -86,8 +90,10 @@ def _records(frame: pd.DataFrame, columns: tuple[str, ...], batch_id: int) -> li
     return records
 
 
-def write_presence(conn: Connection, batch_id: int, presence: pd.DataFrame) -> None:
+def write_presence(conn: Connection, batch_id: int | None, presence: pd.DataFrame) -> None:
     """Add a batch's presence rows (:data:`PRESENCE_COLUMNS`), as row tuples through the driver.
+
+    With ``batch_id`` None, each row's ``batch_id`` column says its batch.
 
     A large import writes a row per block, hour, unit, officer, mode and
     purpose; tuples through ``executemany`` take a fraction of the time of
@@ -107,7 +113,8 @@ def write_presence(conn: Connection, batch_id: int, presence: pd.DataFrame) -> N
         for c in ("block_id", "unit_id", "officer_id", "mode", "purpose")
     ]
     seconds = presence["seconds"].astype("int64").tolist()
-    rows = list(zip([batch_id] * len(presence), columns[0], hour_values, *columns[1:], seconds, strict=True))
+    batches = [batch_id] * len(presence) if batch_id is not None else presence["batch_id"].astype("int64").tolist()
+    rows = list(zip(batches, columns[0], hour_values, *columns[1:], seconds, strict=True))
     names = "batch_id, block_id, hour, unit_id, officer_id, mode, purpose, seconds"
     sql = f"INSERT INTO presence ({names}) VALUES ({', '.join([marker] * 8)})"
     for start in range(0, len(rows), 50_000):
@@ -162,3 +169,56 @@ def read_device_days(bind: Bind) -> pd.DataFrame:
     query = select(*[device_days.c[c] for c in DEVICE_DAY_COLUMNS]).order_by(device_days.c.day, device_days.c.device_id)
     with connection(bind) as conn:
         return pd.DataFrame(conn.execute(query).all(), columns=list(DEVICE_DAY_COLUMNS))
+
+
+def delete_derived(conn: Connection, batch_ids: list[int]) -> None:
+    """Remove the presence, track visits and device-day figures of ping batches (before computing them again)."""
+    if not batch_ids:
+        return
+    for table in (presence_table, track_visits, device_days):
+        conn.execute(delete(table).where(table.c.batch_id.in_(batch_ids)))
+
+
+def forget_ping_file(conn: Connection, batch_id: int) -> str | None:
+    """Remove an undone batch's derived rows and its ping file record (so the file can be imported again).
+
+    Returns the name of its archive file, if it had one.
+    """
+    archive = conn.execute(select(ping_files.c.archive).where(ping_files.c.batch_id == batch_id)).scalar_one_or_none()
+    delete_derived(conn, [batch_id])
+    conn.execute(delete(ping_files).where(ping_files.c.batch_id == batch_id))
+    return None if archive is None else str(archive)
+
+
+def set_archive(conn: Connection, batch_id: int, archive: str | None) -> None:
+    """Record a batch's archive file (or None once it is gone)."""
+    conn.execute(update(ping_files).where(ping_files.c.batch_id == batch_id).values(archive=archive))
+
+
+def ping_spans(bind: Bind) -> pd.DataFrame:
+    """Every imported ping file: ``batch_id, first_ping, last_ping, archive`` (None once swept)."""
+    t = ping_files
+    with connection(bind) as conn:
+        rows = conn.execute(select(t.c.batch_id, t.c.first_ping, t.c.last_ping, t.c.archive)).all()
+    frame = pd.DataFrame(rows, columns=["batch_id", "first_ping", "last_ping", "archive"])
+    for name in ("first_ping", "last_ping"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
+def calls_span(bind: Bind, batch_ids: list[int]) -> tuple[datetime, datetime] | None:
+    """The times the CAD calls (enforcement with a unit) of activity batches cover: first dispatch, last clear."""
+    e = events
+    query = select(func.min(e.c.occurred_at), func.max(func.coalesce(e.c.ended_at, e.c.occurred_at))).where(
+        e.c.batch_id.in_(batch_ids), e.c.kind == "enforcement", e.c.unit_id.is_not(None)
+    )
+    with connection(bind) as conn:
+        first, last = conn.execute(query).one()
+    if first is None:
+        return None
+    return _utc(first), _utc(last)
+
+
+def _utc(value: datetime) -> datetime:
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()

@@ -206,6 +206,7 @@ ping_files = Table(
     Column("rejected", Integer, nullable=False),
     Column("first_ping", UTCDateTime),
     Column("last_ping", UTCDateTime),
+    Column("archive", Text),  # the Parquet archive of its pings (see beatmap.ping_archive); NULL once swept
 )
 
 # GPS data quality per device and local day (so "not visited" can be told from "no data").
