@@ -444,7 +444,9 @@ def import_activity_as(
     )
 
 
-def undo_import_as(engine: Engine, user: User | None, batch_id: int) -> UndoResult:
+def undo_import_as(
+    engine: Engine, user: User | None, batch_id: int, *, settings: Settings | None = None
+) -> UndoResult:
     """:func:`beatmap.imports.undo_import` for a supervisor of every beat, audited under their name.
 
     Undoing removes records on any beat, so a supervisor of some beats may not.
@@ -452,7 +454,7 @@ def undo_import_as(engine: Engine, user: User | None, batch_id: int) -> UndoResu
     from beatmap.imports import undo_import
 
     who = require_all_beats(user, what="undoing imports")
-    return undo_import(engine, batch_id, actor=who.name)
+    return undo_import(engine, batch_id, actor=who.name, settings=settings)
 
 
 def load_areas_as(

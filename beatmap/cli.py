@@ -439,7 +439,7 @@ def _imports(args: argparse.Namespace, engine: Engine, settings: Settings) -> in
     from beatmap.report import read_activity
 
     if args.imports_action == "undo":
-        result = undo_import(engine, args.batch, actor=cli_actor())
+        result = undo_import(engine, args.batch, actor=cli_actor(), settings=settings)
         print(json.dumps(result.to_dict()) if args.json else format_undo(result))
     elif args.imports_action == "replace":
         summary = replace_import(

@@ -20,6 +20,7 @@ from beatmap import store
 from beatmap.errors import InputError
 from beatmap.ingest import ImportSummary, Progress, import_activity, no_progress
 from beatmap.settings import Settings
+from beatmap.store import presence as presence_store
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class UndoResult:
     removed: int
     moved: int
     moved_to: tuple[int, ...]
+    gps_note: str = ""  # presence computed again from the ping archive, or past retention (see beatmap.presence)
 
     def to_dict(self) -> dict[str, object]:
         """The counts, as ``--json`` prints them."""
@@ -42,6 +44,7 @@ class UndoResult:
             "removed": self.removed,
             "moved": self.moved,
             "moved_to": list(self.moved_to),
+            "gps_note": self.gps_note,
         }
 
 
@@ -54,12 +57,14 @@ def list_imports(engine: Engine, *, beat_ids: Collection[str] | None = None, lim
     return store.list_batches(engine, what="activity", beat_ids=beat_ids, limit=limit)
 
 
-def undo_import(engine: Engine, batch_id: int, *, actor: str) -> UndoResult:
-    """Remove what an activity import added, as one transaction, audited as ``actor``.
+def undo_import(engine: Engine, batch_id: int, *, actor: str, settings: Settings | None = None) -> UndoResult:
+    """Remove what an activity or ping import added, as one transaction, audited as ``actor``.
 
     Records a later live import skipped as duplicates move to it instead of
     going.  The batch stays listed as ``undone``, and its rejects leave the
-    current listing.
+    current listing.  With ``settings``, GPS presence the import's CAD calls
+    (or pings) affected is computed again from the ping archive (see
+    :mod:`beatmap.presence`); a ping import needs them.
 
     Raises
     ------
@@ -67,6 +72,24 @@ def undo_import(engine: Engine, batch_id: int, *, actor: str) -> UndoResult:
         When the batch does not exist, is not an activity import, or was
         already undone or replaced.
     """
+    from beatmap import presence
+
+    with engine.connect() as conn:
+        batch = store.get_batch(conn, batch_id)
+    if batch is not None and batch["what"] == "pings":
+        if settings is None:
+            raise InputError("undoing a ping import needs the settings (its neighbours' presence is computed again).")
+        recomputed = presence.undo_ping_import(engine, batch_id, settings=settings, actor=actor)
+        return UndoResult(
+            batch_id=batch_id,
+            file_name=batch["file_name"],
+            source=batch["source"],
+            removed=0,
+            moved=0,
+            moved_to=(),
+            gps_note=recomputed.message(),
+        )
+    calls = presence_store.calls_span(engine, [batch_id]) if settings is not None else None
     with store.transaction(engine) as conn:
         batch = store.get_batch(conn, batch_id)
         if batch is None:
@@ -92,6 +115,11 @@ def undo_import(engine: Engine, batch_id: int, *, actor: str) -> UndoResult:
         )
         store.record_audit(conn, actor=actor, action="import.undo", target=batch["file_name"], details=result.to_dict())
         store.bump_version(conn)
+    if calls is not None and settings is not None:
+        note = presence.after_calls_changed(
+            engine, [batch_id], settings=settings, reason=f"undo of import {batch_id}", span=calls
+        ).message()
+        result = UndoResult(**{**result.__dict__, "gps_note": note})
     return result
 
 
@@ -155,4 +183,6 @@ def format_undo(result: UndoResult) -> str:
             f"; kept {result.moved:,} that import(s) {', '.join(map(str, result.moved_to))} had skipped as "
             "duplicates (they now belong to those imports)"
         )
+    if result.gps_note:
+        text += f". {result.gps_note}"
     return text

@@ -164,7 +164,7 @@ def load_areas(
     :mod:`beatmap.exclusions`).
     """
     try:
-        return _load_areas(
+        loaded = _load_areas(
             engine,
             beats_path,
             settings=settings,
@@ -186,6 +186,10 @@ def load_areas(
             error=exc,
         )
         raise
+    from beatmap.presence import recompute_presence
+
+    recompute_presence(engine, settings=settings, reason="areas loaded again", actor=actor)
+    return loaded
 
 
 def _load_areas(
@@ -366,7 +370,7 @@ def import_activity(
     path = Path(path)
     shown = file_name or str(path)
     try:
-        return _import_activity(
+        summary = _import_activity(
             engine,
             path,
             settings=settings,
@@ -385,6 +389,22 @@ def import_activity(
         if file_name is None or isinstance(exc, ImportFailedError) or not isinstance(exc, InputError):
             raise
         raise type(exc)(str(exc).replace(str(path), file_name)) from exc  # name the upload, never its copy
+    return _gps_after_calls(engine, summary, settings=settings)
+
+
+def _gps_after_calls(engine: Engine, summary: ImportSummary, *, settings: Settings) -> ImportSummary:
+    """Compute GPS presence again where the import's CAD calls fall (see :mod:`beatmap.presence`); say so."""
+    from beatmap.presence import after_calls_changed
+
+    if summary.batch_id is None:
+        return summary
+    note = after_calls_changed(
+        engine, [summary.batch_id], settings=settings, reason=f"CAD calls of import {summary.batch_id}"
+    ).message()
+    if not note:
+        return summary
+    warning = {"code": "gps_presence", "message": note, "count": 0, "details": {}}
+    return replace_fields(summary, warnings=(*summary.warnings, warning))
 
 
 def _audit_failure(engine: Engine, *, actor: str, action: str, target: str, error: BeatmapError) -> None:

@@ -345,7 +345,7 @@ def _compute(
     else:
         parts = int(max(np.ceil(old_rows / GROUP_PINGS), 1)) * 4
         rows = np.full(parts, old_rows // parts, dtype=np.int64)
-    spans = [s for s in (staged.first_ts, staged.last_ts) if staged is not None and s >= 0]
+    spans = [s for s in (staged.first_ts, staged.last_ts) if s >= 0] if staged is not None else []
     spans += [int(rewrite["first_ping"].min()), int(rewrite["last_ping"].max())] if len(rewrite) else []
     lo, hi = (min(spans) - margin, max(spans) + margin + 1) if spans else (0, 0)
     calls = _calls_between(engine, lo, hi) if spans else None
@@ -416,7 +416,9 @@ def _compute(
         days=_frame(out["days"], ("key", *presence_store.DEVICE_DAY_COLUMNS)),
         devices=_frame(out["devices"], ("key", DEVICE_ID, "gap_seconds")),
         rejects=_frame(out["rejects"], ("file", "row", "reason", DEVICE_ID, TS)),
-        used=_frame(out["used"], ("file", "used", "first_ts", "last_ts")),
+        used=_frame(out["used"], ("file", "used", "first_ts", "last_ts"))
+        .groupby("file", as_index=False)
+        .agg(used=("used", "sum"), first_ts=("first_ts", "min"), last_ts=("last_ts", "max")),
     )
 
 
@@ -757,11 +759,8 @@ def recompute_presence(
     a reload of the areas).  Imports past retention keep their aggregates;
     the summary lists those whose time overlaps.
     """
-    blocks = store.read_blocks(engine)
-    if blocks.empty:
-        return RecomputeSummary(reason=reason)
-    folder = archive.archive_dir(engine, settings)
     kept = archive.archived_batches(engine)
+    blocks = store.read_blocks(engine) if len(kept) else gpd.GeoDataFrame()
     lo = _seconds(start) if start is not None else None
     hi = _seconds(end) if end is not None else None
     spans = presence_store.ping_spans(engine)
@@ -774,8 +773,9 @@ def recompute_presence(
         last = (spans["last_ping"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
         gone = spans[spans["archive"].isna() & (first <= hi) & (last >= lo)]
     past = tuple(int(b) for b in gone["batch_id"])
-    if rewrite.empty:
+    if rewrite.empty or blocks.empty:
         return RecomputeSummary(reason=reason, past_retention=past)
+    folder = archive.archive_dir(engine, settings)
     computed = _compute(
         engine,
         settings,

@@ -507,7 +507,7 @@ else:
                 st.error("Tick the box to confirm: undoing removes the import's records from every view.")
             else:
                 try:
-                    undone = access.undo_import_as(engine, user, int(batch or 0))
+                    undone = access.undo_import_as(engine, user, int(batch or 0), settings=settings)
                 except BeatmapError as exc:
                     st.error(md_escape(exc))
                 else:
