@@ -58,6 +58,10 @@ __all__ = [
     "may_export",
     "may_open",
     "may_see_officers",
+    "may_see_tracks",
+    "gps_presence_for",
+    "gps_officers_for",
+    "gps_quality_for",
     "officer_breakdown",
     "officer_id_of",
     "pages_for",
@@ -211,6 +215,48 @@ def officer_breakdown(
     """Per-officer presence (:func:`beatmap.metrics.coverage_by_officer`) on the user's beats; supervisors only."""
     require(user, SUPERVISOR, what="per-officer figures")
     return coverage_by_officer(_activity_on(activity, restrict_to_beats(user, blocks)), window=window)
+
+
+def may_see_tracks(user: User | None, settings: Settings) -> bool:
+    """Whether ``user`` may see an individual officer's GPS track: a supervisor, and only with
+    ``show_officer_tracks = true`` in the settings (default false: GPS is shown per block, and per officer as
+    totals to supervisors)."""
+    return may_see_officers(user) and bool(settings.show_officer_tracks)
+
+
+def gps_presence_for(engine: Engine, user: User | None, blocks: pd.DataFrame, *, window: Window) -> pd.DataFrame:
+    """GPS minutes per block of the user's beats (:func:`beatmap.presence.presence_by_block`), from aggregates."""
+    from beatmap.presence import presence_by_block
+
+    mine = restrict_to_beats(require(user, *_DATA_ROLES, what="coverage data"), blocks)
+    first, after = window.utc_bounds()
+    found = presence_by_block(engine, start=first, end=after)
+    return found[found[S.BLOCK_ID].isin(mine[S.BLOCK_ID])].reset_index(drop=True)
+
+
+def gps_officers_for(
+    engine: Engine, user: User | None, blocks: pd.DataFrame, *, window: Window
+) -> pd.DataFrame:
+    """GPS minutes per officer and unit on the user's beats (totals, never a track); supervisors only."""
+    from beatmap.presence import presence_by_officer
+
+    who = require(user, SUPERVISOR, what="per-officer GPS presence")
+    first, after = window.utc_bounds()
+    mine = restrict_to_beats(who, blocks)
+    return presence_by_officer(engine, start=first, end=after, block_ids=list(mine[S.BLOCK_ID]))
+
+
+def gps_quality_for(
+    engine: Engine, user: User | None, blocks: pd.DataFrame, *, window: Window, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """GPS data quality for supervisors: usable GPS hours per beat of theirs, and the device-day figures
+    (with ``silent``) of the window, so "not visited" can be told from "no data"."""
+    from beatmap.presence import gps_hours_by_beat, quality_in_window
+
+    who = require(user, SUPERVISOR, what="GPS data quality")
+    first, after = window.utc_bounds()
+    hours = gps_hours_by_beat(engine, start=first, end=after, blocks=restrict_to_beats(who, blocks))
+    return hours, quality_in_window(engine, settings=settings, start=first, end=after)
 
 
 def heat_points(

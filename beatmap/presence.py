@@ -53,13 +53,16 @@ from beatmap.pings import (
     read_stage,
     stage_pings,
 )
-from beatmap.schema import BLOCK_ID, ENFORCEMENT, KIND, LAT, LON, OFFICER_ID, UNIT_ID
+from beatmap.schema import BEAT_ID, BLOCK_ID, ENFORCEMENT, KIND, LAT, LON, OFFICER_ID, UNIT_ID
 from beatmap.settings import Settings
 from beatmap.store import presence as presence_store
 from beatmap.tracks import (
     DEVICE_ID,
     DEVICE_KIND,
+    FOOT,
+    NON_ENFORCEMENT,
     PRESENCE_COLUMNS,
+    VEHICLE,
     TS,
     VISIT_COLUMNS,
     TrackCredit,
@@ -921,3 +924,92 @@ def quality_table(engine: Engine, *, settings: Settings) -> pd.DataFrame:
             "silent",
         ]
     ]
+
+
+#: Presence columns of the views: (column, purpose, mode or None for any mode).
+PRESENCE_MINUTES: tuple[tuple[str, str, str | None], ...] = (
+    ("presence_minutes", NON_ENFORCEMENT, FOOT),
+    ("vehicle_minutes", NON_ENFORCEMENT, VEHICLE),
+    ("enforcement_minutes", ENFORCEMENT, None),
+)
+
+
+def _minutes(presence: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Presence seconds summed per ``keys`` into the :data:`PRESENCE_MINUTES` columns (minutes, one decimal)."""
+    out = presence[keys].drop_duplicates().reset_index(drop=True)
+    for column, purpose, mode in PRESENCE_MINUTES:
+        chosen = (presence["purpose"] == purpose) & ((presence["mode"] == mode) if mode else True)
+        seconds = presence[chosen].groupby(keys, dropna=False)["seconds"].sum().rename(column).reset_index()
+        out = out.merge(seconds, on=keys, how="left")
+        out[column] = (out[column].fillna(0) / 60).round(1)
+    return out
+
+
+def presence_by_block(engine: Engine, *, start: datetime, end: datetime) -> pd.DataFrame:
+    """GPS minutes per block in ``[start, end)`` from the stored aggregates (never from pings).
+
+    Returns
+    -------
+    DataFrame
+        ``block_id`` and :data:`PRESENCE_MINUTES` columns, for the blocks with any.
+    """
+    presence = presence_store.read_presence(engine, start=start, end=end)
+    presence = presence[presence[BLOCK_ID].notna()]
+    if presence.empty:
+        return pd.DataFrame(columns=[BLOCK_ID, *(c for c, _, _ in PRESENCE_MINUTES)])
+    return _minutes(presence, [BLOCK_ID])
+
+
+def presence_by_officer(
+    engine: Engine, *, start: datetime, end: datetime, block_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """GPS minutes per officer and unit in ``[start, end)`` on ``block_ids`` (all blocks by default), from the
+    aggregates, with the number of blocks each was on.  For supervisors (see :mod:`beatmap.access`)."""
+    presence = presence_store.read_presence(engine, start=start, end=end)
+    presence = presence[presence[BLOCK_ID].notna()]
+    if block_ids is not None:
+        presence = presence[presence[BLOCK_ID].isin(list(block_ids))]
+    columns = [OFFICER_ID, UNIT_ID, *(c for c, _, _ in PRESENCE_MINUTES), "blocks"]
+    if presence.empty:
+        return pd.DataFrame(columns=columns)
+    keyed = presence.assign(**{c: presence[c].fillna("") for c in (OFFICER_ID, UNIT_ID)})
+    out = _minutes(keyed, [OFFICER_ID, UNIT_ID])
+    blocks = keyed.groupby([OFFICER_ID, UNIT_ID])[BLOCK_ID].nunique().rename("blocks").reset_index()
+    out = out.merge(blocks, on=[OFFICER_ID, UNIT_ID], how="left")
+    return out[columns].sort_values("presence_minutes", ascending=False).reset_index(drop=True)
+
+
+def gps_hours_by_beat(
+    engine: Engine, *, start: datetime, end: datetime, blocks: pd.DataFrame
+) -> pd.DataFrame:
+    """For each beat of ``blocks``: the window's hours, the hours with usable GPS (any presence credited on one
+    of its blocks) and their share.  Tells "not visited" from "no data"."""
+    hours = max(int((pd.Timestamp(end) - pd.Timestamp(start)).total_seconds() // 3600), 1)
+    presence = presence_store.read_presence(engine, start=start, end=end)
+    beat_of = blocks.set_index(BLOCK_ID)[BEAT_ID]
+    located = presence[presence[BLOCK_ID].isin(beat_of.index)]
+    usable = located.assign(beat=located[BLOCK_ID].map(beat_of)).groupby("beat")["hour"].nunique()
+    beats = pd.Series(sorted(blocks[BEAT_ID].dropna().unique()), name=BEAT_ID)
+    out = pd.DataFrame({BEAT_ID: beats, "window_hours": hours})
+    out["gps_hours"] = out[BEAT_ID].map(usable).fillna(0).astype(int)
+    out["gps_share"] = (out["gps_hours"] / hours).round(3)
+    return out
+
+
+def quality_in_window(engine: Engine, *, settings: Settings, start: datetime, end: datetime) -> pd.DataFrame:
+    """:func:`quality_table` for the local days of ``[start, end)``."""
+    table = quality_table(engine, settings=settings)
+    if table.empty:
+        return table
+    zone = settings.zone
+    first = pd.Timestamp(start).tz_convert(zone).strftime("%Y-%m-%d")
+    last = (pd.Timestamp(end) - pd.Timedelta(seconds=1)).tz_convert(zone).strftime("%Y-%m-%d")
+    return table[(table["day"] >= first) & (table["day"] <= last)].reset_index(drop=True)
+
+
+#: What the coverage page can colour blocks by from GPS, and the heat map weight by: column -> legend title.
+PRESENCE_WORDS: dict[str, str] = {
+    "presence_minutes": "GPS minutes on foot, not on a call",
+    "vehicle_minutes": "GPS minutes in a vehicle, not on a call",
+    "enforcement_minutes": "GPS minutes on calls",
+}

@@ -167,3 +167,50 @@ def hour_weekday_chart(grid: pd.DataFrame) -> None:
         )
     )
     st.altair_chart(chart, width="stretch")
+
+
+#: Column titles of the GPS tables.
+GPS_LABELS = {
+    S.BEAT_ID: "Beat",
+    S.OFFICER_ID: "Officer",
+    S.UNIT_ID: "Unit",
+    "device_id": "Device",
+    "day": "Day",
+    "blocks": "Blocks",
+    "presence_minutes": st.column_config.NumberColumn("Minutes on foot (not on calls)", format="%.1f"),
+    "vehicle_minutes": st.column_config.NumberColumn("Minutes in a vehicle (not on calls)", format="%.1f"),
+    "enforcement_minutes": st.column_config.NumberColumn("Minutes on calls", format="%.1f"),
+    "window_hours": "Hours in the window",
+    "gps_hours": "Hours with usable GPS",
+    "gps_share": st.column_config.ProgressColumn("Share", min_value=0, max_value=1, format="percent"),
+    "pings": "Fixes",
+    "median_interval_s": st.column_config.NumberColumn("Median interval (s)", format="%.0f"),
+    "gap_minutes": st.column_config.NumberColumn("Gap minutes", format="%.0f"),
+    "longest_silence_minutes": st.column_config.NumberColumn("Longest silence (min)", format="%.0f"),
+    "outside_share": st.column_config.NumberColumn("Outside every beat", format="percent"),
+    "poor_accuracy_share": st.column_config.NumberColumn("Poor accuracy", format="percent"),
+    "silent": "Went silent",
+}
+
+
+def gps_quality(hours: pd.DataFrame, days: pd.DataFrame, *, silent_minutes: int) -> None:
+    """GPS data quality: usable GPS hours per beat, silent devices and the device-day figures."""
+    st.caption(
+        "GPS tells where officers spent time, to show which blocks get presence outside calls; it is not for "
+        "discipline. A block with few GPS hours in its beat may be missing data rather than unvisited."
+    )
+    st.markdown("**Hours with usable GPS per beat**")
+    st.dataframe(hours, hide_index=True, width="stretch", column_config=GPS_LABELS)
+    silent = days[days["silent"]] if len(days) else days
+    st.markdown(f"**Devices silent for more than {silent_minutes} minutes on a day they reported**")
+    if silent.empty:
+        st.caption("None.")
+    else:
+        st.dataframe(
+            silent[["device_id", "day", "longest_silence_minutes"]],
+            hide_index=True,
+            width="stretch",
+            column_config=GPS_LABELS,
+        )
+    st.markdown("**Per device and day**")
+    st.dataframe(days, hide_index=True, width="stretch", column_config=GPS_LABELS)

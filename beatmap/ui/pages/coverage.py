@@ -13,6 +13,7 @@ from beatmap.exclusions import left_out, with_not_analysed
 from beatmap.export import csv_text, geojson_text
 from beatmap.metrics import coverage_by_beat, visits_by_hour_and_weekday, weekly_trend
 from beatmap.neglect import neglected_areas
+from beatmap.presence import PRESENCE_WORDS
 from beatmap.render import (
     FLAG_WORDS,
     MEASURES,
@@ -180,9 +181,15 @@ else:
     in_beat = cov[S.BEAT_ID] == beat
     shown, shown_before = cov[in_beat], before[before[S.BEAT_ID] == beat]
     figures = components.key_figures(shown, shown_before, before_label=before_label)
-    measure = st.radio("Colour blocks by", list(MEASURES), format_func=MEASURES.get, horizontal=True, key="f_measure")
+    gps = access.gps_presence_for(engine, user, blocks, window=filters.window)  # aggregates, never pings
+    gps = gps[gps[S.BLOCK_ID].isin(shown[S.BLOCK_ID])]
+    measures = {**MEASURES, **(PRESENCE_WORDS if len(gps) else {})}
+    if st.session_state.get("f_measure") not in measures:
+        st.session_state.pop("f_measure", None)
+    measure = st.radio("Colour blocks by", list(measures), format_func=measures.get, horizontal=True, key="f_measure")
     shapes = data.block_shapes(engine, url, v, beat)
-    values = shown.assign(
+    values = shown.merge(gps, on=S.BLOCK_ID, how="left").fillna({c: 0.0 for c in PRESENCE_WORDS})
+    values = values.assign(
         days_since_visit=(
             (filters.window.end - shown["last_visit"]).map(lambda d: d.days if d == d and d is not None else None)
             if shown["last_visit"].notna().any()
@@ -200,6 +207,7 @@ else:
                 "enforcement_share",
                 "days_since_visit",
                 "flag_reason",
+                *(c for c in PRESENCE_WORDS if c in values.columns),
             ]
         ],
         on=S.BLOCK_ID,
@@ -217,7 +225,7 @@ else:
         """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
         return [
             choropleth(
-                light.drop(columns=["days_since_visit", "enforcement_share"]),
+                light.drop(columns=["days_since_visit", "enforcement_share", *PRESENCE_WORDS], errors="ignore"),
                 colours,
                 name="Blocks",
                 highlight=selected or None,
@@ -235,7 +243,7 @@ else:
         )
         result = mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers())
     with right:
-        components.legend(MEASURES[measure], entries)
+        components.legend(measures[measure], entries)
         if len(areas):
             st.caption("Dashed outlines: neglected areas (listed below the map).")
         st.caption("Click a block to select it.")
@@ -275,6 +283,11 @@ else:
                     width="stretch",
                     column_config={**components.COLUMN_LABELS, "days": "Days on foot or visiting"},
                 )
+            in_beat_blocks = blocks[blocks[S.BEAT_ID] == beat]
+            gps_officers = access.gps_officers_for(engine, user, in_beat_blocks, window=filters.window)
+            if len(gps_officers):
+                st.markdown("**GPS presence per officer and unit** (totals from the aggregates; no track is shown)")
+                st.dataframe(gps_officers, hide_index=True, width="stretch", column_config=components.GPS_LABELS)
 
 if beat == CITY or beat in left_beats:
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
@@ -327,6 +340,12 @@ else:
         row = flagged.loc[chosen[0]]
         st.session_state.update(f_block=row[S.BLOCK_ID], f_beat=row[S.BEAT_ID])
         st.rerun()
+
+if access.may_see_officers(user):  # GPS data quality: supervisors only
+    gps_hours, gps_days = access.gps_quality_for(engine, user, blocks, window=filters.window, settings=settings)
+    if int(gps_hours["gps_hours"].sum()) or len(gps_days):
+        with st.expander("GPS data quality"):
+            components.gps_quality(gps_hours, gps_days, silent_minutes=settings.silent_minutes)
 
 if not access.may_export(user):
     st.stop()  # exports are for supervisors; nothing follows but the export section

@@ -6,6 +6,7 @@ import streamlit as st
 
 from beatmap import access
 from beatmap import schema as S
+from beatmap.presence import PRESENCE_WORDS
 from beatmap.render import heat_map
 from beatmap.ui import auth, data, mapview
 from beatmap.ui.filters import sidebar_filters
@@ -44,14 +45,27 @@ st.caption(
     "Each block counts once, at a point inside it, weighted by its total for the filters: the maps show "
     "where presence concentrates, never where any single event happened."
 )
+gps = access.gps_presence_for(engine, user, blocks, window=filters.window)  # aggregates, never pings
+weights = {"logged": "Logged events"}
+if len(gps):
+    weights["gps"] = "GPS minutes"
+    points = points.merge(gps, on=S.BLOCK_ID, how="left").fillna({c: 0.0 for c in PRESENCE_WORDS})
+weight = st.radio("Weigh blocks by", list(weights), format_func=weights.get, horizontal=True, key="heat_weight")
 left, right = st.columns(2)
-for column, what, title, gradient in (
-    (left, "visits", "Foot patrols and community visits", {0.2: "#c7e9c0", 0.6: "#41ab5d", 1.0: "#00441b"}),
-    (right, "enforcement", "Enforcement", {0.2: "#fdd0a2", 0.6: "#f16913", 1.0: "#7f2704"}),
-):
+if weight == "gps":
+    maps = (
+        (left, "presence_minutes", PRESENCE_WORDS["presence_minutes"], {0.2: "#c7e9c0", 0.6: "#41ab5d", 1.0: "#00441b"}),
+        (right, "enforcement_minutes", PRESENCE_WORDS["enforcement_minutes"], {0.2: "#fdd0a2", 0.6: "#f16913", 1.0: "#7f2704"}),
+    )
+else:
+    maps = (
+        (left, "visits", "Foot patrols and community visits", {0.2: "#c7e9c0", 0.6: "#41ab5d", 1.0: "#00441b"}),
+        (right, "enforcement", "Enforcement", {0.2: "#fdd0a2", 0.6: "#f16913", 1.0: "#7f2704"}),
+    )
+for column, what, title, gradient in maps:
     with column:
         st.subheader(title)
-        total = int(points[what].sum())
+        total = round(float(points[what].sum()))
         if total == 0:
             st.info(f"No {title.lower()} for these filters.")
             continue
