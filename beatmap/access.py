@@ -48,6 +48,9 @@ __all__ = [
     "edit_visit_as",
     "export",
     "export_audit_log",
+    "gps_officers_for",
+    "gps_presence_for",
+    "gps_quality_for",
     "heat_points",
     "import_activity_as",
     "import_history_for",
@@ -59,9 +62,6 @@ __all__ = [
     "may_open",
     "may_see_officers",
     "may_see_tracks",
-    "gps_presence_for",
-    "gps_officers_for",
-    "gps_quality_for",
     "officer_breakdown",
     "officer_id_of",
     "pages_for",
@@ -234,9 +234,7 @@ def gps_presence_for(engine: Engine, user: User | None, blocks: pd.DataFrame, *,
     return found[found[S.BLOCK_ID].isin(mine[S.BLOCK_ID])].reset_index(drop=True)
 
 
-def gps_officers_for(
-    engine: Engine, user: User | None, blocks: pd.DataFrame, *, window: Window
-) -> pd.DataFrame:
+def gps_officers_for(engine: Engine, user: User | None, blocks: pd.DataFrame, *, window: Window) -> pd.DataFrame:
     """GPS minutes per officer and unit on the user's beats (totals, never a track); supervisors only."""
     from beatmap.presence import presence_by_officer
 
@@ -490,9 +488,7 @@ def import_activity_as(
     )
 
 
-def undo_import_as(
-    engine: Engine, user: User | None, batch_id: int, *, settings: Settings | None = None
-) -> UndoResult:
+def undo_import_as(engine: Engine, user: User | None, batch_id: int, *, settings: Settings | None = None) -> UndoResult:
     """:func:`beatmap.imports.undo_import` for a supervisor of every beat, audited under their name.
 
     Undoing removes records on any beat, so a supervisor of some beats may not.

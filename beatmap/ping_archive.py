@@ -198,9 +198,7 @@ def sweep_archive(engine: Engine, settings: Settings, *, now: datetime | None = 
             )
         ).all()
         if old:
-            conn.execute(
-                update(ping_files).where(ping_files.c.batch_id.in_([b for b, _ in old])).values(archive=None)
-            )
+            conn.execute(update(ping_files).where(ping_files.c.batch_id.in_([b for b, _ in old])).values(archive=None))
     for _batch, name in old:
         (folder / name).unlink(missing_ok=True)
     for stale in folder.glob("*.partial"):

@@ -801,9 +801,15 @@ def stage_pings(
     reject_frame = (
         pd.concat(rejects, ignore_index=True)
         if rejects
-        else pd.DataFrame({"row": pd.Series(dtype=np.int64), "reason": pd.Series(dtype=object),
-                           DEVICE_ID: pd.Series(dtype=object), TS: pd.Series(dtype=np.int64),
-                           "file": pd.Series(dtype=np.int32)})
+        else pd.DataFrame(
+            {
+                "row": pd.Series(dtype=np.int64),
+                "reason": pd.Series(dtype=object),
+                DEVICE_ID: pd.Series(dtype=object),
+                TS: pd.Series(dtype=np.int64),
+                "file": pd.Series(dtype=np.int32),
+            }
+        )
     )
     return Staged(
         folder=folder,
@@ -916,8 +922,11 @@ def _fast_parse(
     names = {c: mapping.source_column(c) for c in PING_COLUMNS}
     if any(names[c] not in table.column_names for c in REQUIRED_PING_COLUMNS):
         return None
-    if any(not pa.types.is_string(table.schema.field(names[c]).type) for c in PING_COLUMNS if
-           names[c] in table.column_names):
+    if any(
+        not pa.types.is_string(table.schema.field(names[c]).type)
+        for c in PING_COLUMNS
+        if names[c] in table.column_names
+    ):
         return None
     try:
         text = table.column(names[TS])
@@ -940,9 +949,7 @@ def _fast_parse(
             if names[name] in table.column_names:
                 column = table.column(names[name])
                 blank = pc.equal(column, "")
-                optional[name] = pc.cast(pc.if_else(blank, None, column), pa.float64()).to_numpy(
-                    zero_copy_only=False
-                )
+                optional[name] = pc.cast(pc.if_else(blank, None, column), pa.float64()).to_numpy(zero_copy_only=False)
             else:
                 optional[name] = np.full(table.num_rows, np.nan)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):

@@ -62,8 +62,8 @@ from beatmap.tracks import (
     FOOT,
     NON_ENFORCEMENT,
     PRESENCE_COLUMNS,
-    VEHICLE,
     TS,
+    VEHICLE,
     VISIT_COLUMNS,
     TrackCredit,
     TrackRules,
@@ -407,7 +407,9 @@ def _compute(
             poor_parts = [old_poor[[DEVICE_ID, TS, "key"]]] if len(old_poor) else []
             if len(new_poor):
                 poor_parts.append(new_poor.assign(key=-(new_poor["file"].astype(np.int64) + 1))[[DEVICE_ID, TS, "key"]])
-            poor = pd.concat(poor_parts, ignore_index=True) if poor_parts else pd.DataFrame(columns=[DEVICE_ID, TS, "key"])
+            poor = (
+                pd.concat(poor_parts, ignore_index=True) if poor_parts else pd.DataFrame(columns=[DEVICE_ID, TS, "key"])
+            )
             out["presence"].append(credit.presence[credit.presence["key"] != _CONTEXT])
             out["visits"].append(credit.visits[credit.visits["key"] != _CONTEXT])
             out["days"].append(device_day_quality(credit, poor, settings=settings, key="key"))
@@ -794,15 +796,18 @@ def recompute_presence(
     done = tuple(int(b) for b in rewrite["batch_id"])
     with store.transaction(engine) as conn:
         _replace_derived(conn, computed, {}, list(done))
-        store.record_audit(
-            conn, actor=actor, action="gps.recompute", target=reason, details={"batches": list(done)}
-        )
+        store.record_audit(conn, actor=actor, action="gps.recompute", target=reason, details={"batches": list(done)})
         store.bump_version(conn)
     return RecomputeSummary(reason=reason, recomputed=done, past_retention=past)
 
 
 def after_calls_changed(
-    engine: Engine, batch_ids: list[int], *, settings: Settings, reason: str, span: tuple[datetime, datetime] | None = None
+    engine: Engine,
+    batch_ids: list[int],
+    *,
+    settings: Settings,
+    reason: str,
+    span: tuple[datetime, datetime] | None = None,
 ) -> RecomputeSummary:
     """Compute presence again where CAD calls of activity batches were added or removed.
 
@@ -814,7 +819,10 @@ def after_calls_changed(
         return RecomputeSummary(reason=reason)
     start, end = span
     return recompute_presence(
-        engine, settings=settings, start=start, end=end + timedelta(minutes=settings.call_default_minutes),
+        engine,
+        settings=settings,
+        start=start,
+        end=end + timedelta(minutes=settings.call_default_minutes),
         reason=reason,
     )
 
@@ -979,9 +987,7 @@ def presence_by_officer(
     return out[columns].sort_values("presence_minutes", ascending=False).reset_index(drop=True)
 
 
-def gps_hours_by_beat(
-    engine: Engine, *, start: datetime, end: datetime, blocks: pd.DataFrame
-) -> pd.DataFrame:
+def gps_hours_by_beat(engine: Engine, *, start: datetime, end: datetime, blocks: pd.DataFrame) -> pd.DataFrame:
     """For each beat of ``blocks``: the window's hours, the hours with usable GPS (any presence credited on one
     of its blocks) and their share.  Tells "not visited" from "no data"."""
     hours = max(int((pd.Timestamp(end) - pd.Timestamp(start)).total_seconds() // 3600), 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -170,7 +172,7 @@ def hour_weekday_chart(grid: pd.DataFrame) -> None:
 
 
 #: Column titles of the GPS tables.
-GPS_LABELS = {
+GPS_LABELS: dict[str, Any] = {
     S.BEAT_ID: "Beat",
     S.OFFICER_ID: "Officer",
     S.UNIT_ID: "Unit",

@@ -54,8 +54,18 @@ weight = st.radio("Weigh blocks by", list(weights), format_func=weights.get, hor
 left, right = st.columns(2)
 if weight == "gps":
     maps = (
-        (left, "presence_minutes", PRESENCE_WORDS["presence_minutes"], {0.2: "#c7e9c0", 0.6: "#41ab5d", 1.0: "#00441b"}),
-        (right, "enforcement_minutes", PRESENCE_WORDS["enforcement_minutes"], {0.2: "#fdd0a2", 0.6: "#f16913", 1.0: "#7f2704"}),
+        (
+            left,
+            "presence_minutes",
+            PRESENCE_WORDS["presence_minutes"],
+            {0.2: "#c7e9c0", 0.6: "#41ab5d", 1.0: "#00441b"},
+        ),
+        (
+            right,
+            "enforcement_minutes",
+            PRESENCE_WORDS["enforcement_minutes"],
+            {0.2: "#fdd0a2", 0.6: "#f16913", 1.0: "#7f2704"},
+        ),
     )
 else:
     maps = (
