@@ -719,7 +719,7 @@ class Staged:
     Attributes
     ----------
     folder : Path
-        ``part_<p>.parquet`` per partition that received pings (:data:`STAGE_SCHEMA`;
+        ``part_<p>.arrow`` per partition that received pings (Arrow files, :data:`STAGE_SCHEMA`;
         ``poor`` rows are fixes rejected for poor accuracy, also in ``rejects``).
     partitions : int
     part_rows : array of int
@@ -742,7 +742,7 @@ class Staged:
 
     def part_path(self, part: int) -> Path:
         """The staging file of a partition."""
-        return self.folder / f"part_{part}.parquet"
+        return self.folder / f"part_{part}.arrow"
 
 
 def stage_pings(
@@ -755,7 +755,7 @@ def stage_pings(
     partitions: int | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> Staged:
-    """Read ping files a chunk at a time into Parquet files partitioned by device (memory: one chunk).
+    """Read ping files a chunk at a time into Arrow files partitioned by device (memory: one chunk).
 
     Rows are parsed and checked as by :func:`parse_ping_chunk` (clean chunks
     take a vectorised path through Arrow with the same result); duplicates
@@ -767,7 +767,7 @@ def stage_pings(
     total = sum(p.stat().st_size for p in files if p.exists())
     parts = partitions or int(min(max(np.ceil(total / PARTITION_BYTES), 1), 4096))
     folder.mkdir(parents=True, exist_ok=True)
-    writers: dict[int, pq.ParquetWriter] = {}
+    writers: dict[int, pa.ipc.RecordBatchWriter] = {}
     part_rows = np.zeros(parts, dtype=np.int64)
     rejects: list[pd.DataFrame] = []
     counts = []
@@ -831,7 +831,7 @@ def _file_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[
 
 
 def _write_partitions(
-    table: pa.Table, parts: int, writers: dict[int, pq.ParquetWriter], part_rows: np.ndarray, folder: Path
+    table: pa.Table, parts: int, writers: dict[int, pa.ipc.RecordBatchWriter], part_rows: np.ndarray, folder: Path
 ) -> None:
     if not table.num_rows:
         return
@@ -850,14 +850,16 @@ def _write_partitions(
     for start, end in zip(starts, ends, strict=True):
         p = int(sorted_part[start])
         if p not in writers:
-            writers[p] = pq.ParquetWriter(folder / f"part_{p}.parquet", STAGE_SCHEMA, compression="lz4")
+            writers[p] = pa.ipc.new_file(
+                folder / f"part_{p}.arrow", STAGE_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="lz4")
+            )
         writers[p].write_table(ordered.slice(start, end - start))
         part_rows[p] += end - start
 
 
 def read_stage(staged: Staged, chosen: Sequence[int]) -> pd.DataFrame:
     """The staged pings of some partitions, as a frame."""
-    tables = [pq.read_table(staged.part_path(p)) for p in chosen if staged.part_path(p).exists()]
+    tables = [pa.ipc.open_file(staged.part_path(p)).read_all() for p in chosen if staged.part_path(p).exists()]
     if not tables:
         return STAGE_SCHEMA.empty_table().to_pandas()
     return pa.concat_tables(tables).to_pandas()

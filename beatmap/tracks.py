@@ -617,33 +617,54 @@ def _aggregate(
     officer: np.ndarray,
     extra_keys: tuple[str, ...],
 ) -> pd.DataFrame:
-    block_ids = np.concatenate([blocks[BLOCK_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
+    # Grouped on integer codes (in the order of the values, missing last), then decoded: text keys are slow.
+    block_code, block_values = _sorted_codes(
+        np.concatenate([blocks[BLOCK_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
+    )
+    unit_code, unit_values = _sorted_codes(unit)
+    officer_code, officer_values = _sorted_codes(officer)
+    extra = {key: _sorted_codes(ordered[key].to_numpy()) for key in extra_keys}
     parts = []
-    for purpose, seconds in ((ENFORCEMENT, enf_seconds), (NON_ENFORCEMENT, non_seconds)):
+    for purpose, seconds in ((0, enf_seconds), (1, non_seconds)):
         keep = seconds > 0
         p = piece_ping[keep]
         parts.append(
             pd.DataFrame(
                 {
-                    BLOCK_ID: block_ids[piece_block[keep]],
+                    **{key: codes[p] for key, (codes, _) in extra.items()},
+                    BLOCK_ID: block_code[piece_block[keep]],
                     "hour": ts[p] - ts[p] % 3600,
-                    UNIT_ID: unit[p],
-                    OFFICER_ID: officer[p],
-                    "mode": np.where(vehicle[p], VEHICLE, FOOT),
-                    "purpose": purpose,
+                    UNIT_ID: unit_code[p],
+                    OFFICER_ID: officer_code[p],
+                    "mode": vehicle[p].astype(np.int8),
+                    "purpose": np.int8(purpose),
                     "seconds": seconds[keep],
-                    **{key: ordered[key].to_numpy()[p] for key in extra_keys},
                 }
             )
         )
     frame = pd.concat(parts, ignore_index=True)
     keys = [*extra_keys, BLOCK_ID, "hour", UNIT_ID, OFFICER_ID, "mode", "purpose"]
-    out = frame.groupby(keys, dropna=False, sort=True)["seconds"].sum().reset_index()
-    out["hour"] = pd.to_datetime(out["hour"].astype(np.int64), unit="s", utc=True)
-    out["seconds"] = out["seconds"].astype(np.int64)
-    for column in (BLOCK_ID, UNIT_ID, OFFICER_ID):
-        out[column] = out[column].astype(object).where(out[column].notna(), None)
-    return out[[*extra_keys, *PRESENCE_COLUMNS]]
+    out = frame.groupby(keys, sort=True)["seconds"].sum().reset_index()
+    decoded = pd.DataFrame(
+        {
+            **{key: values[out[key].to_numpy()] for key, (_, values) in extra.items()},
+            BLOCK_ID: block_values[out[BLOCK_ID].to_numpy()],
+            "hour": pd.to_datetime(out["hour"].to_numpy(dtype=np.int64), unit="s", utc=True),
+            UNIT_ID: unit_values[out[UNIT_ID].to_numpy()],
+            OFFICER_ID: officer_values[out[OFFICER_ID].to_numpy()],
+            "mode": np.where(out["mode"].to_numpy() == 1, VEHICLE, FOOT).astype(object),
+            "purpose": np.where(out["purpose"].to_numpy() == 0, ENFORCEMENT, NON_ENFORCEMENT).astype(object),
+            "seconds": out["seconds"].to_numpy(dtype=np.int64),
+        }
+    )
+    return decoded[[*extra_keys, *PRESENCE_COLUMNS]]
+
+
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of values in sorted order, missing values last; and the values of the codes."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
+    codes = np.where(codes < 0, len(uniques), codes).astype(np.int64)
+    return codes, np.concatenate([np.asarray(uniques, dtype=object), np.array([None], dtype=object)])
 
 
 def _track_visits(
