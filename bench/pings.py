@@ -7,8 +7,9 @@ devices on foot and in cars moving over the real Chicago beats, a fix every
 20 s) and times, each in a new process:
 
 - ``beatmap import-pings`` end to end (read, assign, segment, credit,
-  aggregate, store) into a store with the areas loaded beforehand (150 m grid
-  blocks), with its peak memory (the child's maximum resident set);
+  aggregate, store, and write the raw ping archive) into a store with the
+  areas loaded beforehand (150 m grid blocks), with its peak memory (the
+  child's maximum resident set);
 - a plain script that only reads the same CSV with pandas and
   ``geopandas.sjoin``\\ s the points to the same blocks, with its peak memory.
 
@@ -140,6 +141,7 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
         csv.unlink()
         db.unlink()
+        shutil.rmtree(out / f"store_{n}.db.pings", ignore_errors=True)  # the raw ping archive beside the store
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     if len(rows) > 1:
