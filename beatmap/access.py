@@ -17,7 +17,7 @@ nothing it may not show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,7 @@ from beatmap.settings import Settings
 
 if TYPE_CHECKING:
     from beatmap.imports import UndoResult
+    from beatmap.presence import PingImportSummary
     from beatmap.privacy import PublicAggregates
     from beatmap.routing.route import Route
     from beatmap.streets import StreetsLoad
@@ -54,6 +55,7 @@ __all__ = [
     "heat_points",
     "import_activity_as",
     "import_history_for",
+    "import_pings_as",
     "load_areas_as",
     "load_streets_as",
     "log_visit_as",
@@ -497,6 +499,34 @@ def undo_import_as(engine: Engine, user: User | None, batch_id: int, *, settings
 
     who = require_all_beats(user, what="undoing imports")
     return undo_import(engine, batch_id, actor=who.name, settings=settings)
+
+
+def import_pings_as(
+    engine: Engine,
+    user: User | None,
+    paths: Sequence[str | Path],
+    *,
+    settings: Settings,
+    mapping_path: str | Path | None = None,
+    roster_path: str | Path | None = None,
+    progress: Progress | None = None,
+    file_names: Sequence[str] | None = None,
+) -> PingImportSummary:
+    """:func:`beatmap.presence.import_pings` for a supervisor of every beat (a device crosses beats, and its
+    fixes can change presence computed before on any beat), audited under their name."""
+    from beatmap.presence import import_pings
+
+    who = require_all_beats(user, what="importing GPS pings")
+    return import_pings(
+        engine,
+        paths,
+        settings=settings,
+        mapping_path=mapping_path,
+        roster_path=roster_path,
+        actor=who.name,
+        file_names=file_names,
+        progress=progress if progress is not None else ingest.no_progress,
+    )
 
 
 def load_areas_as(

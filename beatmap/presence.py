@@ -166,6 +166,7 @@ def import_pings(
     chunk_rows: int | None = None,
     partitions: int | None = None,
     now: datetime | None = None,
+    file_names: Sequence[str] | None = None,
 ) -> PingImportSummary:
     """Import GPS ping files into the store's presence aggregates, keeping their raw pings in the archive.
 
@@ -201,6 +202,8 @@ def import_pings(
         Device partitions of the staging files (default: from the files' size).
     now : datetime, optional
         The time the retention is counted back from (default: now).
+    file_names : list of str, optional
+        The names to record and show for ``paths`` (an upload's own name, never its temporary copy).
 
     Returns
     -------
@@ -254,7 +257,18 @@ def import_pings(
             )
             progress(0.9, "storing")
             summaries = _store_import(
-                engine, files, fresh, hashes, earlier, staged, computed, writers, rewrite, folder, actor=actor
+                engine,
+                files,
+                fresh,
+                hashes,
+                earlier,
+                staged,
+                computed,
+                writers,
+                rewrite,
+                folder,
+                actor=actor,
+                shown=list(file_names) if file_names is not None else [str(p) for p in files],
             )
         finally:
             for writer in writers.values():
@@ -606,6 +620,7 @@ def _store_import(
     folder: Path,
     *,
     actor: str,
+    shown: list[str],
 ) -> list[PingFileSummary]:
     """Write the import in one transaction; then give the archives their names."""
     rejects = pd.concat([staged.rejects, computed.rejects], ignore_index=True).sort_values(
@@ -617,16 +632,16 @@ def _store_import(
     published: list[tuple[archive.ArchiveWriter, Path]] = []
     with store.transaction(engine) as conn:
         keys: dict[int, int] = {}
-        for i, path in enumerate(files):
+        for i in range(len(files)):
             if i not in fresh:
                 prior = (
                     f"batch {earlier[i]}"
                     if earlier[i] is not None
-                    else f"{files[hashes.index(hashes[i])]} in this import"
+                    else f"{shown[hashes.index(hashes[i])]} in this import"
                 )
                 summaries.append(
                     PingFileSummary(
-                        file=str(path), batch_id=None, rows=0, used=0, duplicates=0, rejected=0, already_imported=prior
+                        file=shown[i], batch_id=None, rows=0, used=0, duplicates=0, rejected=0, already_imported=prior
                     )
                 )
                 continue
@@ -639,7 +654,7 @@ def _store_import(
             )
             n_used = int(used.loc[number, "used"]) if number in used.index else 0
             summary = PingFileSummary(
-                file=str(path),
+                file=shown[i],
                 batch_id=None,
                 rows=int(staged.counts.iloc[number]["rows"]),
                 used=n_used,
@@ -647,7 +662,7 @@ def _store_import(
                 rejected=int((~duplicate[rejects["file"] == number]).sum()),
                 reject_reasons={str(k): int(v) for k, v in reasons.items()},
             )
-            batch_id = store.add_batch(conn, what="pings", source="gps", file_name=str(path), summary={})
+            batch_id = store.add_batch(conn, what="pings", source="gps", file_name=shown[i], summary={})
             keys[-(number + 1)] = batch_id
             writer = writers[number]
             has_archive = writer.close()
@@ -688,7 +703,7 @@ def _store_import(
                         }
                     ),
                     source="gps",
-                    file_name=str(path),
+                    file_name=shown[i],
                 )
             result = PingFileSummary(**{**summary.__dict__, "batch_id": batch_id})
             store.set_batch_summary(conn, batch_id, result.to_dict())
@@ -696,7 +711,7 @@ def _store_import(
                 conn,
                 actor=actor,
                 action="import.pings",
-                target=str(path),
+                target=shown[i],
                 details={k: v for k, v in result.to_dict().items() if k != "file"},
             )
             summaries.append(result)
@@ -886,6 +901,9 @@ def format_ping_import(summary: PingImportSummary) -> str:
         f"vehicle, {summary.outside_seconds / 60:,.0f} outside every block), "
         f"{summary.gap_seconds / 60:,.0f} minutes of gap, {summary.track_visits:,} track visits"
     )
+    if summary.recomputed_batches:
+        batches = ", ".join(map(str, summary.recomputed_batches))
+        lines.append(f"presence of earlier ping import(s) {batches} computed again with these fixes in their tracks")
     return "\n".join(lines)
 
 

@@ -100,3 +100,25 @@ def test_per_officer_gps_tracks_and_quality_are_for_supervisors_only(gps_city, s
 
     allowed = replace(settings, show_officer_tracks=True)
     assert access.may_see_tracks(sergeant, allowed) and not access.may_see_tracks(officer, allowed)
+
+
+def test_the_import_page_offers_gps_pings_to_supervisors_of_all_beats_only(gps_city, tmp_path, settings):
+    lieutenant = app_as("lt").run()
+    lieutenant.switch_page("beatmap/ui/pages/import_data.py").run()
+    assert not lieutenant.exception
+    assert "4. GPS pings" in [h.value for h in lieutenant.subheader]
+    assert any(b.label == "Import pings" for b in lieutenant.button)
+    sergeant = app_as("sgt").run()
+    sergeant.switch_page("beatmap/ui/pages/import_data.py").run()
+    assert not any(b.label == "Import pings" for b in sergeant.button)
+    # The library call behind the form: a supervisor of every beat, recorded under the upload's own name.
+    pings = tmp_path / "upload-copy.csv"
+    pings.write_text("ts,lat,lon,device_id\n" + "".join(
+        f"2026-03-11T15:{m:02d}:00Z,{IN_A[0]},{IN_A[1]},radio-3\n" for m in range(0, 20)))
+    with pytest.raises(AccessError):
+        access.import_pings_as(gps_city, accounts.get_user(gps_city, "sgt"), [pings], settings=settings)
+    summary = access.import_pings_as(gps_city, accounts.get_user(gps_city, "lt"), [pings], settings=settings,
+                                     file_names=["radios.csv"])
+    assert summary.files[0].file == "radios.csv" and summary.files[0].used == 20
+    history = store.list_batches(gps_city, what="pings")
+    assert history["file_name"].tolist()[0] == "radios.csv"  # newest first

@@ -91,12 +91,15 @@ def test_command_line_import_pings_and_gps_quality(tmp_path, settings, capsys):
     engine.dispose()
     path = write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 12, device="r1")
                        + ping_rows(300, 100, T0 + pd.Timedelta(hours=3), 5, device="r1"))
-    assert main(["--db", db, "import-pings", str(path), "--json"]) == 0
+    config = tmp_path / "settings.toml"  # the raw ping archive's folder (a PostgreSQL store needs one named)
+    config.write_text(f'[department]\ntimezone = "America/Chicago"\n[gps]\nping_archive_dir = "{tmp_path / "pa"}"\n')
+    assert main(["--db", db, "--settings", str(config), "import-pings", str(path), "--json"]) == 0
+    assert list((tmp_path / "pa").glob("batch_*.parquet"))
     out = json.loads(capsys.readouterr().out)
     assert out["files"][0]["used"] == 25 + 11
     assert out["presence_seconds"] == 720 + 300 + 300
     assert out["gap_seconds"] == 3 * 3600 - 720 - 300
-    assert main(["--db", db, "import-pings", str(path)]) == 0
+    assert main(["--db", db, "--settings", str(config), "import-pings", str(path)]) == 0
     assert "already imported" in capsys.readouterr().out
     assert main(["--db", db, "gps-quality", "--out", str(tmp_path / "q.csv")]) == 0
     quality = pd.read_csv(tmp_path / "q.csv")

@@ -30,6 +30,7 @@ from beatmap.mapping import (
     preview,
     read_head,
 )
+from beatmap.presence import format_ping_import
 from beatmap.render import points_map
 from beatmap.ui import auth, data, importview, mapview
 from beatmap.ui.safe import md_escape
@@ -513,3 +514,55 @@ else:
                 else:
                     text = format_undo(undone)
                     st.success(md_escape(text[:1].upper() + text[1:]))
+
+st.subheader("4. GPS pings")
+if not access.may_change_city(user):
+    st.caption("GPS pings are imported by a supervisor of every beat (a device's fixes cross beats).")
+else:
+    st.caption(
+        "Car AVL, radio, phone or body-camera fixes (CSV, Parquet or GPX; columns ts, lat, lon, device_id, or a "
+        "ping mapping) become presence minutes per block, on foot or in a vehicle, on calls or not. GPS shows "
+        "where time goes, not how anyone works: see the README's GPS section."
+    )
+    with st.form("pings"):
+        ping_files = st.file_uploader(
+            "Ping files", type=["csv", "parquet", "gpx"], accept_multiple_files=True, key="ping_files"
+        )
+        ping_mapping = st.file_uploader("Ping mapping (TOML), if the columns differ", type=["toml"], key="ping_map")
+        ping_roster = st.file_uploader("Device roster (CSV), optional", type=["csv"], key="ping_roster")
+        pings_go = st.form_submit_button("Import pings")
+    if pings_go and not ping_files:
+        st.error("Choose the ping files first.")
+    elif pings_go:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            names = save_all(ping_files, folder)
+            extra = {}
+            for key, upload in (("mapping_path", ping_mapping), ("roster_path", ping_roster)):
+                if upload is not None:
+                    saved = folder / f"{key}-{Path(upload.name).name}"
+                    saved.write_bytes(upload.getbuffer())
+                    extra[key] = saved
+            bar, moved = progress_bar()
+            try:
+                ping_summary = access.import_pings_as(
+                    engine,
+                    user,
+                    list(names),
+                    settings=settings,
+                    progress=moved,
+                    file_names=list(names.values()),
+                    **extra,
+                )
+            except BeatmapError as exc:
+                bar.empty()
+                text = str(exc)
+                for temporary, shown in names.items():
+                    text = text.replace(temporary, shown)
+                st.error(md_escape(text))
+            else:
+                bar.empty()
+                text = format_ping_import(ping_summary)
+                for temporary, shown in names.items():
+                    text = text.replace(temporary, shown)
+                st.success(md_escape(text).replace("\n", "  \n"))
