@@ -772,14 +772,19 @@ def recompute_presence(
     reason: str = "recompute",
     actor: str = "library",
     progress: Progress = _quiet,
+    now: datetime | None = None,
 ) -> RecomputeSummary:
     """Compute presence again from the ping archive for the imports whose pings fall in ``[start, end]``.
 
     Without ``start`` and ``end``: every import still in the archive (after
-    a reload of the areas).  Imports past retention keep their aggregates;
-    the summary lists those whose time overlaps.
+    a reload of the areas).  The retention sweep runs first (counting back
+    from ``now``); imports past retention keep their aggregates, and the
+    summary lists those whose time overlaps.
     """
     kept = archive.archived_batches(engine)
+    if len(kept):  # what is past retention now is not computed again
+        archive.sweep_archive(engine, settings, now=now)
+        kept = archive.archived_batches(engine)
     blocks = store.read_blocks(engine) if len(kept) else gpd.GeoDataFrame()
     lo = _seconds(start) if start is not None else None
     hi = _seconds(end) if end is not None else None

@@ -406,6 +406,8 @@ def _gps_problems(s: Settings) -> list[str]:
         problems.append("max_accuracy_m and max_speed_kmh must be positive")
     if not isinstance(s.show_officer_tracks, bool):
         problems.append("show_officer_tracks must be true or false")
+    if not isinstance(s.ping_archive_dir, str):
+        problems.append('ping_archive_dir must be a folder in quotes, e.g. "/srv/beatmap/pings" (or "" beside SQLite)')
     return problems
 
 

@@ -19,6 +19,15 @@ from tests.test_presence import T0, _lat, _lon, ping_rows, write_pings
 SOON = T0 + pd.Timedelta(days=1)  # "now" for the imports: the pings are well within retention
 
 
+@pytest.fixture
+def settings(settings):
+    """Retention long enough that the test's March pings are kept whatever today's date (CAD imports, undos
+    and area loads sweep by today's date)."""
+    from dataclasses import replace
+
+    return replace(settings, retain_pings_days=3650)
+
+
 def _total(engine) -> int:
     return int(presence_store.read_presence(engine)["seconds"].sum())
 
@@ -70,7 +79,7 @@ def test_past_retention_only_aggregates_remain_and_a_late_cad_file_says_so(engin
                  settings=settings, now=SOON)
     folder = ping_archive.archive_dir(engine, settings)
     assert len(list(folder.glob("batch_*.parquet"))) == 1
-    later = T0 + pd.Timedelta(days=settings.retain_pings_days + 1)
+    later = T0 + pd.Timedelta(days=settings.retain_pings_days + 1)  # sweeping as of a day past retention
     swept = ping_archive.sweep_archive(engine, settings, now=later.to_pydatetime())
     assert len(swept) == 1
     assert not list(folder.glob("batch_*.parquet"))
@@ -163,3 +172,17 @@ def test_a_postgresql_store_needs_a_configured_archive_folder():
                                                        ping_archive_dir=str(Path(__file__).parent / ".pa")))
     assert folder.is_dir()
     folder.rmdir()
+
+
+def test_a_cad_import_sweeps_first_so_pings_past_retention_today_are_left_alone(engine, tmp_path, settings):
+    from dataclasses import replace
+
+    ninety = replace(settings, retain_pings_days=90)  # T0 (March 2026) is more than 90 days before today
+    load_two_beats(engine, tmp_path, settings=ninety)
+    import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
+                 settings=ninety, now=SOON)
+    assert len(ping_archive.archived_batches(engine)) == 1
+    cad = _cad(engine, tmp_path, ninety, start_min=10, end_min=20)
+    assert "cannot change" in " ".join(str(w["message"]) for w in cad.warnings)
+    assert ping_archive.archived_batches(engine).empty
+    assert _by_purpose(engine) == {"non_enforcement": 1200}
