@@ -793,7 +793,7 @@ def stage_pings(
                 if len(bad):
                     rejects.append(bad.assign(file=np.int32(number)))
                 if progress is not None:
-                    progress(min(done / max(total * 4, 1), 0.99), f"read {path.name}: {rows:,} rows")
+                    progress(min(done / max(total, 1), 0.99), f"read {path.name}: {rows:,} rows")
             counts.append({"file": number, "path": str(path), "rows": rows})
     finally:
         for writer in writers.values():

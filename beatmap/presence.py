@@ -289,8 +289,8 @@ def import_pings(
     )
 
 
-#: Pings credited together at most (about 1 GB of working memory); more go in further groups of devices.
-GROUP_PINGS = 1_500_000
+#: Pings credited together at most (about 0.6 GB of working memory); more go in further groups of devices.
+GROUP_PINGS = 500_000
 #: The key of pings read from a neighbouring import for context only: their own presence is not rewritten.
 _CONTEXT = 0
 
@@ -424,10 +424,12 @@ def _compute(
             poor = (
                 pd.concat(poor_parts, ignore_index=True) if poor_parts else pd.DataFrame(columns=[DEVICE_ID, TS, "key"])
             )
-            out["presence"].append(credit.presence[credit.presence["key"] != _CONTEXT])
             out["visits"].append(credit.visits[credit.visits["key"] != _CONTEXT])
             out["days"].append(device_day_quality(credit, poor, settings=settings, key="key"))
             out["devices"].append(_device_keys(credit))
+            # Summed as it goes: the aggregate grows with blocks and hours, not with fixes.
+            out["presence"] = [_sum_presence([*out["presence"], credit.presence[credit.presence["key"] != _CONTEXT]])]
+            del credit, pings
         progress((number + 1) / len(groups), f"credited device group {number + 1} of {len(groups)}")
     return _Computed(
         presence=_sum_presence(out["presence"]),

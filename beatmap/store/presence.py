@@ -101,24 +101,24 @@ def write_presence(conn: Connection, batch_id: int | None, presence: pd.DataFram
     """
     if presence.empty:
         return
-    hours = pd.to_datetime(presence["hour"], utc=True)
-    if conn.dialect.name == "sqlite":  # as SQLAlchemy's SQLite DateTime stores UTC times
-        hour_values = hours.dt.strftime("%Y-%m-%d %H:%M:%S.000000").tolist()
-        marker = "?"
-    else:
-        hour_values = [t.to_pydatetime() for t in hours]
-        marker = "%s"
-    columns = [
-        presence[c].astype(object).where(presence[c].notna(), None).tolist()
-        for c in ("block_id", "unit_id", "officer_id", "mode", "purpose")
-    ]
-    seconds = presence["seconds"].astype("int64").tolist()
-    batches = [batch_id] * len(presence) if batch_id is not None else presence["batch_id"].astype("int64").tolist()
-    rows = list(zip(batches, columns[0], hour_values, *columns[1:], seconds, strict=True))
     names = "batch_id, block_id, hour, unit_id, officer_id, mode, purpose, seconds"
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
     sql = f"INSERT INTO presence ({names}) VALUES ({', '.join([marker] * 8)})"
-    for start in range(0, len(rows), 50_000):
-        conn.exec_driver_sql(sql, rows[start : start + 50_000])
+    for start in range(0, len(presence), 50_000):  # tuples for a slice at a time: memory stays small
+        part = presence.iloc[start : start + 50_000]
+        hours = pd.to_datetime(part["hour"], utc=True)
+        if conn.dialect.name == "sqlite":  # as SQLAlchemy's SQLite DateTime stores UTC times
+            hour_values = hours.dt.strftime("%Y-%m-%d %H:%M:%S.000000").tolist()
+        else:
+            hour_values = [t.to_pydatetime() for t in hours]
+        columns = [
+            part[c].astype(object).where(part[c].notna(), None).tolist()
+            for c in ("block_id", "unit_id", "officer_id", "mode", "purpose")
+        ]
+        seconds = part["seconds"].astype("int64").tolist()
+        batches = [batch_id] * len(part) if batch_id is not None else part["batch_id"].astype("int64").tolist()
+        rows = list(zip(batches, columns[0], hour_values, *columns[1:], seconds, strict=True))
+        conn.exec_driver_sql(sql, rows)
 
 
 def write_track_visits(conn: Connection, batch_id: int, visits: pd.DataFrame) -> None:
