@@ -97,11 +97,10 @@ class ArchiveWriter:
         self._writer: pq.ParquetWriter | None = None
 
     def write(self, pings: pd.DataFrame) -> None:
-        """Add pings (:data:`ARCHIVE_COLUMNS`; ``poor`` optional) sorted by device and time."""
+        """Add pings (:data:`ARCHIVE_COLUMNS`; ``poor`` optional), as the caller orders them (by device and time)."""
         if pings.empty:
             return
         frame = pings.assign(poor=pings["poor"] if "poor" in pings.columns else False)
-        frame = frame.sort_values([DEVICE_ID, TS], kind="stable")
         arrays = []
         for name in ARCHIVE_COLUMNS:
             values = frame[name]
