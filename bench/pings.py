@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -61,14 +60,28 @@ print(joined["block_id"].notna().sum())
 
 
 def run_child(*args: str) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MB) of a new Python process running ``args``."""
+    """Wall seconds and peak resident memory (MB) of a new Python process running ``args``.
+
+    The peak is the child's own high-water mark (``VmHWM``), read while it runs: the kernel's
+    ``ru_maxrss`` of a child also counts the parent's memory at the fork (this script holds the generated
+    pings), which made earlier figures too high.
+    """
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
+    peak_kb = 0
+    status_file = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            for line in status_file.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kb = max(peak_kb, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+        time.sleep(0.1)
     seconds = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{args[:3]} failed with status {status}")
-    return seconds, usage.ru_maxrss / 1024
+    if child.returncode != 0:
+        raise SystemExit(f"{args[:3]} failed with status {child.returncode}")
+    return seconds, peak_kb / 1024
 
 
 def make_pings(n: int, path: Path, *, seed: int = 12) -> None:
