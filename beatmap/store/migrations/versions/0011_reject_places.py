@@ -8,7 +8,7 @@
   to supervisors of all beats, like any rejected row with no location.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009 (after the ping archive; main had it on 0008 before 0009 was merged)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
