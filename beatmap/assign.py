@@ -30,7 +30,7 @@ from pyproj import CRS
 from beatmap import schema as S
 from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import InputError
-from beatmap.index import EXACT, BlockIndex, index_lookup
+from beatmap.index import EXACT, BlockIndex, index_candidates
 from beatmap.schema import BEAT_ID, BLOCK_ID
 from beatmap.settings import Settings
 
@@ -91,20 +91,131 @@ def activity_to_blocks(
             f"{index.edge_tolerance_m} m and snap {index.snap_m} m, not for these {len(blocks):,} "
             f"blocks with {edge_tolerance_m} m and {snap_m} m; build it again with build_block_index."
         )
-    position = index_lookup(index, x, y)
+    position, snapped, distance = assign_positions_indexed(x, y, blocks, index, reported_beat=reported)
+    return assignment_frame(blocks, position, snapped, distance)
+
+
+def assign_positions_indexed(
+    x: np.ndarray,
+    y: np.ndarray,
+    blocks: gpd.GeoDataFrame,
+    index: BlockIndex,
+    *,
+    reported_beat: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`assign_positions` by way of ``index`` (built from these ``blocks``, with its distances).
+
+    Most points answer by look-up; the points the index leaves are weighed
+    against the few blocks their cell keeps (pairs of arrays, no tree), and
+    only points with no cell (a missing coordinate) go through the whole rule.
+    """
+    position, pair_point, pair_block = index_candidates(index, x, y)
     snapped = np.zeros(len(x), dtype=bool)
     distance = np.where(position >= 0, 0.0, np.nan)
-    exact = np.flatnonzero(position == EXACT)
-    if len(exact):
-        position[exact], snapped[exact], distance[exact] = assign_positions(
-            x[exact],
-            y[exact],
-            blocks,
-            reported_beat=None if reported is None else reported[exact],
-            edge_tolerance_m=edge_tolerance_m,
-            snap_m=snap_m,
+    if len(pair_point):
+        ranks = _BlockRanks(blocks)
+        # Pairs come grouped by point, in point order.
+        starts = np.r_[True, pair_point[1:] != pair_point[:-1]]
+        points = pair_point[starts]
+        geometry = shapely.points(x[points], y[points])[np.cumsum(starts) - 1]
+        dist = _pair_distances(geometry, ranks.geoms[pair_block], pair_point, index.edge_tolerance_m)
+        best, near, gap, moved = _best_pairs(
+            pair_point,
+            pair_block,
+            dist,
+            ranks,
+            reported_beat=reported_beat,
+            edge_tolerance_m=index.edge_tolerance_m,
+            snap_m=index.snap_m,
         )
-    return assignment_frame(blocks, position, snapped, distance)
+        position[points] = -1
+        position[best] = near
+        distance[best] = gap
+        snapped[best] = moved
+    rest = np.flatnonzero(position == EXACT)
+    if len(rest):
+        position[rest], snapped[rest], distance[rest] = assign_positions(
+            x[rest],
+            y[rest],
+            blocks,
+            reported_beat=None if reported_beat is None else reported_beat[rest],
+            edge_tolerance_m=index.edge_tolerance_m,
+            snap_m=index.snap_m,
+        )
+    return position, snapped, distance
+
+
+def _pair_distances(points: np.ndarray, geoms: np.ndarray, pi: np.ndarray, edge_tolerance_m: float) -> np.ndarray:
+    """Distance of each (point, block) pair, as :func:`shapely.distance` gives it, where the rule reads it.
+
+    The rule reads the distance of a block within the tolerance, and of every
+    block of a point with none within it (snapping).  A point in or on a block
+    is at 0 (found by the quick prepared test); the others are measured.
+    Pairs the rule does not read get a distance above the tolerance (inf).
+    """
+    shapely.prepare(geoms)
+    dist = np.full(len(points), np.inf)
+    inside = shapely.intersects(points, geoms)
+    dist[inside] = 0.0
+    rest = np.flatnonzero(~inside)
+    near = rest[shapely.dwithin(points[rest], geoms[rest], edge_tolerance_m)]
+    has_within = np.zeros(int(pi.max()) + 1, dtype=bool)
+    has_within[pi[inside]] = True
+    has_within[pi[near]] = True
+    measure = np.union1d(near, np.flatnonzero(~has_within[pi] & ~inside))
+    dist[measure] = shapely.distance(points[measure], geoms[measure])
+    return dist
+
+
+class _BlockRanks:
+    """What the tie-break reads of the blocks: polygons, beats, and each block's rank by id."""
+
+    def __init__(self, blocks: gpd.GeoDataFrame) -> None:
+        self.geoms = blocks.geometry.to_numpy()
+        block_ids = blocks[BLOCK_ID].to_numpy(dtype=object)
+        self.id_rank = np.empty(len(block_ids), dtype=np.int64)
+        self.id_rank[np.argsort(block_ids.astype(str), kind="stable")] = np.arange(len(block_ids))
+        self.beat_ids = blocks[BEAT_ID].to_numpy(dtype=object)
+
+
+def _best_pairs(
+    pi: np.ndarray,
+    bi: np.ndarray,
+    dist: np.ndarray,
+    ranks: _BlockRanks,
+    *,
+    reported_beat: np.ndarray | None,
+    edge_tolerance_m: float,
+    snap_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The exact rule on (point, block, distance) pairs that hold every block within reach of each point.
+
+    Returns the points that get a block, the block, the distance and whether it was snapped.
+    """
+    n = int(pi.max()) + 1
+    within = dist <= edge_tolerance_m
+    has_within = np.zeros(n, dtype=bool)
+    has_within[pi[within]] = True
+    eligible = within
+    if snap_m > 0:
+        nearest = np.full(n, np.inf)
+        np.minimum.at(nearest, pi, dist)
+        eligible = within | (~has_within[pi] & (dist <= snap_m) & (dist == nearest[pi]))
+    pi, bi, dist = pi[eligible], bi[eligible], dist[eligible]
+    count = np.bincount(pi, minlength=n)
+    one = count[pi] == 1
+    many = np.flatnonzero(~one)
+    chosen = np.flatnonzero(one)
+    if len(many):
+        mp, mb, md = pi[many], bi[many], dist[many]
+        reported = np.full(len(mp), None, dtype=object) if reported_beat is None else np.asarray(reported_beat)[mp]
+        # The tie-break rule: reported beat first, then distance, then the lower block id.
+        other_beat = ranks.beat_ids[mb] != reported
+        order = np.lexsort((ranks.id_rank[mb], np.round(md, 6), other_beat, mp))
+        first = order[np.unique(mp[order], return_index=True)[1]]
+        chosen = np.concatenate([chosen, many[first]])
+    points = pi[chosen]
+    return points, bi[chosen], dist[chosen], ~has_within[points]
 
 
 def assign_positions(
@@ -169,13 +280,15 @@ def assignment_frame(
     # One extra slot holding None, so that position -1 (outside) reads it.
     block_ids = np.concatenate([blocks[BLOCK_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
     beat_ids = np.concatenate([blocks[BEAT_ID].to_numpy(dtype=object), np.array([None], dtype=object)])
-    return pd.DataFrame(
-        {
-            BLOCK_ID: pd.Series(block_ids[position], dtype=object),
-            BEAT_ID: pd.Series(beat_ids[position], dtype=object),
-            "snapped": np.asarray(snapped, dtype=bool),
-            "distance_m": np.asarray(distance, dtype=float),
-        }
+    # Joined as separate columns: a frame built from a dict copies the two text columns into one block.
+    return pd.concat(
+        [
+            pd.Series(block_ids[position], dtype=object, name=BLOCK_ID),
+            pd.Series(beat_ids[position], dtype=object, name=BEAT_ID),
+            pd.Series(np.asarray(snapped, dtype=bool), name="snapped"),
+            pd.Series(np.asarray(distance, dtype=float), name="distance_m"),
+        ],
+        axis=1,
     )
 
 

@@ -39,6 +39,22 @@ def city(cols: int, rows: int, size: float, gap: float, angle: float) -> gpd.Geo
     return frame.sort_values("block_id").reset_index(drop=True)
 
 
+def gap_points(
+    cols: int, rows: int, size: float, gap: float, angle: float, rng: np.random.Generator, n: int
+) -> np.ndarray:
+    """Points in the street gaps between columns of :func:`city`: a gap of 12 m has every point within the
+    snap distance of the blocks on both sides, a gap of 40 m points within it of one side only, or of none."""
+    if gap <= 0 or cols < 2:
+        return np.zeros((0, 2))
+    c = rng.integers(0, cols - 1, n)
+    x = X0 + (c + 1) * size + c * gap + rng.uniform(0, gap, n)
+    y = Y0 + rng.uniform(-SNAP, rows * size + SNAP, n)
+    turned = shapely.get_coordinates(
+        affinity.rotate(shapely.multipoints(np.column_stack([x, y])), angle, origin=(X0, Y0))
+    )
+    return turned
+
+
 def probe_points(blocks: gpd.GeoDataFrame, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Points of every hard kind: vertices, on edges, just inside and outside edges, in gaps, far outside."""
     coords = shapely.get_coordinates(blocks.boundary.to_numpy())
@@ -69,11 +85,14 @@ def test_index_gives_the_exact_answer_on_every_point(cols, rows, size, gap, angl
     blocks = city(cols, rows, size, gap, angle)
     rng = np.random.default_rng(seed)
     x, y = probe_points(blocks, rng, 300)
+    gaps = gap_points(cols, rows, size, gap, angle, rng, 300)
+    x, y = np.concatenate([x, gaps[:, 0]]), np.concatenate([y, gaps[:, 1]])
     # Records that name a beat, often the neighbouring one: the tie-break must stay the same.
     reported = rng.choice(np.array(["A", "B", None], dtype=object), len(x))
     index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP, cell_m=cell_m)
-    fast = activity_to_blocks(x, y, blocks, reported_beat=reported, index=index,
-                              edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    fast = activity_to_blocks(
+        x, y, blocks, reported_beat=reported, index=index, edge_tolerance_m=TOLERANCE, snap_m=SNAP
+    )
     exact = activity_to_blocks(x, y, blocks, reported_beat=reported, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
     pd.testing.assert_frame_equal(fast, exact)
 
@@ -86,6 +105,46 @@ def test_a_point_within_the_tolerance_of_a_reported_neighbour_goes_to_it():
     assert index_lookup(index, x, y)[:2].tolist() == [EXACT, EXACT]
     out = activity_to_blocks(x, y, blocks, reported_beat=np.array(["B", None, "B"], dtype=object), index=index)
     assert out["block_id"].tolist() == ["k0100", "k0000", "k0000"]
+
+
+def test_street_gap_points_snap_to_the_reported_beat_when_both_sides_are_near():
+    # Columns k00.. (beat A) and k01.. (beat B) with a 12 m street between: its points are within the snap
+    # distance of both; the nearest block wins, and the beat the record names breaks a tie of distance.
+    blocks = city(2, 1, 100.0, 12.0, 0.0)
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    x = X0 + np.array([104.0, 104.0, 106.0, 106.0, 106.0, 108.0])
+    y = Y0 + np.full(6, 50.0)
+    reported = np.array([None, "B", "B", "A", None, "A"], dtype=object)
+    out = activity_to_blocks(x, y, blocks, reported_beat=reported, index=index)
+    assert out["block_id"].tolist() == ["k0000", "k0000", "k0100", "k0000", "k0000", "k0100"]
+    assert out["snapped"].all()
+    np.testing.assert_allclose(out["distance_m"], [4.0, 4.0, 6.0, 6.0, 6.0, 4.0])
+    exact = activity_to_blocks(x, y, blocks, reported_beat=reported)
+    pd.testing.assert_frame_equal(out, exact)
+
+
+def test_a_gap_point_near_one_block_only_snaps_to_it_and_far_ones_are_outside():
+    blocks = city(2, 1, 100.0, 40.0, 0.0)
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    x = X0 + np.array([110.0, 130.0, 120.0])
+    y = Y0 + np.full(3, 50.0)
+    out = activity_to_blocks(x, y, blocks, reported_beat=np.array(["B", "A", "B"], dtype=object), index=index)
+    assert out["block_id"].tolist() == ["k0000", "k0100", None]
+    assert out["snapped"].tolist() == [True, True, False]
+
+
+def test_most_points_near_a_shared_edge_answer_without_geometry():
+    # One straight edge between two blocks of one beat: points up to 3 m from it answer by its side.
+    blocks = city(2, 1, 100.0, 0.0, 17.0)
+    blocks["beat_id"] = "A"
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
+    rng = np.random.default_rng(9)
+    along, off = rng.uniform(20, 80, 10_000), rng.uniform(-3, 3, 10_000)
+    x, y = shapely.get_coordinates(
+        affinity.rotate(shapely.multipoints(np.column_stack([X0 + 100 + off, Y0 + along])), 17.0, origin=(X0, Y0))
+    ).T
+    assert np.mean(index_lookup(index, x, y) == EXACT) < 0.01
+    pd.testing.assert_frame_equal(activity_to_blocks(x, y, blocks, index=index), activity_to_blocks(x, y, blocks))
 
 
 def test_cells_answer_inside_outside_and_exact():
@@ -111,8 +170,8 @@ def test_bytes_round_trip_and_mismatched_blocks_are_refused():
     index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
     again = index_from_bytes(index_to_bytes(index))
     assert again is not None and again.blocks_key == index.blocks_key
-    np.testing.assert_array_equal(again.value, index.value)
-    np.testing.assert_array_equal(again.child, index.child)
+    for name in ("top", "tile_of", "fine", "line_nx", "line_pos", "line_same_beat", "candidates"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(index, name))
     x, y = X0 + np.linspace(-30, 130, 200), Y0 + np.linspace(-30, 130, 200)
     np.testing.assert_array_equal(index_lookup(again, x, y), index_lookup(index, x, y))
     with pytest.raises(InputError, match="build it again"):
