@@ -697,7 +697,7 @@ def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None, zone: 
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     present = values != ""
     if fmt is None:
-        offset = present & values.str.contains(_OFFSET, regex=True)
+        offset = present & _has_offset(values)
     else:  # with a stated format, only its %z says a value carries an offset
         offset = present & ("%z" in fmt or "%Z" in fmt)
     if offset.any():
@@ -708,6 +708,16 @@ def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None, zone: 
         local = local.dt.tz_localize(zone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward")
         out[naive] = local.dt.tz_convert("UTC")
     return out, present & out.isna()
+
+
+def _has_offset(values: pd.Series) -> pd.Series:
+    """Which values end in a UTC offset (or Z), by :data:`_OFFSET`, matched in pyarrow rather than row by row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    hit = pc.match_substring_regex(text, _OFFSET.pattern, ignore_case=True).fill_null(False)
+    return pd.Series(hit.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
 
 
 def _coordinates(
@@ -820,7 +830,12 @@ def _fingerprints(records: pd.DataFrame, *, source: str) -> pd.Series:
             + no_id[S.SUBTYPE].fillna("").astype(str)
         )
         key = key.where(has_id, "row|" + content)
-    return pd.Series([_digest(k) for k in key], index=records.index, dtype=object)
+    blake2b = hashlib.blake2b
+    return pd.Series(
+        [blake2b(k.encode("utf-8"), digest_size=16).hexdigest() for k in key.to_numpy(dtype=object)],
+        index=records.index,
+        dtype=object,
+    )
 
 
 def reject_fingerprints(rejects: pd.DataFrame, *, source: str) -> pd.Series:

@@ -57,7 +57,8 @@ def write_area_notes(conn: Connection, batch_id: int, notes: pd.DataFrame) -> No
 
 
 def _geo_frame(rows: Sequence[Any], columns: list[str], crs: CRS | None) -> gpd.GeoDataFrame:
-    frame = pd.DataFrame(rows, columns=[*columns, "geom"])
+    # As plain tuples: a frame built from row objects inspects every row (most of the time for 30,000 blocks).
+    frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=[*columns, "geom"])
     geometry = shapely.from_wkb(frame.pop("geom").to_numpy()) if len(frame) else []
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=crs, index=frame.index), crs=crs)
 

@@ -55,11 +55,23 @@ class Retired:
 
 
 def event_ids_by_fingerprint(conn: Connection, fingerprints: Iterable[str]) -> dict[str, int]:
-    """The stored events' ids for those of ``fingerprints`` the store holds."""
+    """The stored events' ids for those of ``fingerprints`` the store holds.
+
+    Through the driver (SQLAlchemy compiling an ``IN`` of 900 literals per
+    query took longer than the look-ups): one array parameter on PostgreSQL,
+    large chunks of markers on SQLite.
+    """
+    keys = list(dict.fromkeys(fingerprints))
     found: dict[str, int] = {}
-    for chunk in _chunks(list(fingerprints)):
-        query = select(events.c.fingerprint, events.c.event_id).where(events.c.fingerprint.in_(chunk))
-        found.update({fp: int(eid) for fp, eid in conn.execute(query).all()})
+    if not keys:
+        return found
+    if conn.dialect.name == "postgresql":
+        query = "SELECT fingerprint, event_id FROM events WHERE fingerprint = ANY(%(keys)s)"
+        found.update((fp, int(eid)) for fp, eid in conn.exec_driver_sql(query, {"keys": keys}))
+        return found
+    for chunk in _chunks(keys, 10_000):
+        query = f"SELECT fingerprint, event_id FROM events WHERE fingerprint IN ({', '.join(['?'] * len(chunk))})"
+        found.update((fp, int(eid)) for fp, eid in conn.exec_driver_sql(query, tuple(chunk)))
     return found
 
 
