@@ -238,9 +238,16 @@ def build_block_index(
     line_x, line_y, line_nx, line_ny = (lines.column(i, np.float64) for i in (4, 5, 6, 7))
     band = np.where(same, _ON_LINE_M, edge_tolerance_m + _ON_LINE_M)
     _settle_sides(fine, tile_of, ny, x0, y0, cell_m, (line_x, line_y, line_nx, line_ny, pos, neg, band))
-    # The blocks within reach of each special cell: the only ones the exact rule can give its points.
-    boxes = shapely.box(*(lines.column(i, np.float64) for i in range(4)))
-    cell, block = tree.query(boxes, predicate="dwithin", distance=reach) if len(boxes) else (np.zeros(0), np.zeros(0))
+    # The blocks the exact rule can give each special cell's points.  A line with a block on each side: those
+    # two (every point of the cell is in one of them, so none snaps, and no other block is within the
+    # tolerance).  Any other cell: the blocks within reach of it.
+    two = (pos >= 0) & (neg >= 0)
+    others = np.flatnonzero(~two)
+    boxes = shapely.box(*(lines.column(i, np.float64)[others] for i in range(4)))
+    near_cell, near_block = tree.query(boxes, predicate="dwithin", distance=reach) if len(boxes) else ([], [])
+    paired = np.flatnonzero(two)
+    cell = np.concatenate([others[np.asarray(near_cell, dtype=np.int64)], paired, paired])
+    block = np.concatenate([np.asarray(near_block, dtype=np.int64), pos[paired], neg[paired]])
     order = np.lexsort((block, cell))
     candidates = np.asarray(block[order], dtype=np.int32)
     start = np.searchsorted(np.asarray(cell[order]), np.arange(lines.count + 1)).astype(np.int64)
