@@ -19,7 +19,7 @@ import csv
 import hashlib
 import re
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -350,6 +350,124 @@ def encoding_note(raw: pd.DataFrame, *, file: str) -> str | None:
         f"{file}: read as Windows-1252 (no UTF-8 found). Check accented names: if they look wrong (a file "
         "from another code page gives, for example, 'JosŽ' for 'José'), save the file as UTF-8 and import it again."
     )
+
+
+#: Bytes of the file parsed at a time by :func:`read_activity_chunks` (about 100,000 rows of a typical export).
+CHUNK_BYTES = 8 << 20
+#: Rows read at a time by the careful reader (another encoding, or a file the quick reader refused).
+CHUNK_ROWS = 100_000
+
+
+class CarefulReadNeededError(Exception):
+    """The quick reader of :func:`read_activity_chunks` met something it cannot read, after giving some
+    chunks: read the file again from the start with ``careful=True``."""
+
+
+def read_activity_chunks(path: str | Path, *, careful: bool = False) -> Iterator[pd.DataFrame]:
+    """:func:`read_activity_csv` in pieces, so a big file is never held whole: the same checks and cells.
+
+    Each piece is a frame of text cells whose index is the file's row
+    numbers (1..n over the whole file), with ``attrs["encoding"]`` as
+    :func:`read_activity_csv` sets it.  A well-formed UTF-8 file is read by
+    pyarrow's streaming reader; another encoding, or ``careful=True``, by
+    pandas in chunks.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_activity_csv`.
+    CarefulReadNeededError
+        When the quick reader fails after the first piece: read again with ``careful=True``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found. Check the path.")
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    if b"\x00" in head:
+        raise InputError(f"{path}: is not a text CSV file (it contains binary data). Export the activity as CSV.")
+    if not head.strip():
+        raise InputError(f"{path}: is empty. Export the activity with a header row and at least one row.")
+    encoding = _check_bytes(path)
+    _check_header(path, encoding)
+    pieces = None if careful or encoding != "utf-8-sig" else _clean_chunks(path)
+    if pieces is None:
+        pieces = _careful_chunks(path, encoding)
+    start = 1
+    for raw in pieces:
+        if start == 1 and raw.shape[1] < 2:
+            raise InputError(
+                f"{path}: found only one column ({', '.join(map(str, raw.columns))!s}); "
+                "is this a CSV with comma separators and a header row?"
+            )
+        if raw.empty:
+            continue
+        raw.columns = [str(c).strip() for c in raw.columns]
+        raw.index = pd.RangeIndex(start, start + len(raw), name=ROW)
+        raw.attrs[ENCODING] = encoding
+        start += len(raw)
+        yield raw
+    if start == 1:
+        raise InputError(f"{path}: has a header but no rows. Nothing to import.")
+
+
+def _clean_chunks(path: Path) -> Iterator[pd.DataFrame] | None:
+    """Pieces of a well-formed UTF-8 CSV from pyarrow's streaming reader (None: use the careful reader)."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            names = next(csv.reader(fh), [])
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if len(names) < 2 or len(set(names)) != len(names) or "" in names:
+        return None
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=CHUNK_BYTES),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if reader.schema.names != names:
+        return None
+
+    def pieces() -> Iterator[pd.DataFrame]:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise CarefulReadNeededError(str(exc)) from exc
+            yield pd.DataFrame({name: batch.column(i).to_pandas() for i, name in enumerate(names)})
+
+    return pieces()
+
+
+def _careful_chunks(path: Path, encoding: str) -> Iterator[pd.DataFrame]:
+    """Pieces from pandas' reader, with its problems worded as :func:`read_activity_csv` words them."""
+    try:
+        reader = pd.read_csv(
+            path, dtype=str, keep_default_na=False, encoding=encoding, skip_blank_lines=True, chunksize=CHUNK_ROWS
+        )
+        with reader:
+            yield from reader
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot be read as {encoding} text ({exc}). Export it as UTF-8 CSV.") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path}: is empty. Export the activity with a header row.") from exc
+    except pd.errors.ParserError as exc:
+        raise InputError(
+            f"{path}: is not a well-formed CSV ({_first_line(exc)}). Check quoting and separators."
+        ) from exc
 
 
 # A multi-byte UTF-8 sequence: a file holding one is UTF-8 (another encoding rarely forms one by chance).
@@ -696,10 +814,8 @@ def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None, zone: 
         return out, bad
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     present = values != ""
-    if fmt is None:
-        offset = present & _has_offset(values)
-    else:  # with a stated format, only its %z says a value carries an offset
-        offset = present & ("%z" in fmt or "%Z" in fmt)
+    # With a stated format, only its %z says a value carries an offset.
+    offset = present & (_has_offset(values) if fmt is None else ("%z" in fmt or "%Z" in fmt))
     if offset.any():
         out[offset] = pd.to_datetime(values[offset], utc=True, errors="coerce", format=fmt or "ISO8601")
     naive = present & ~offset

@@ -21,11 +21,12 @@ from beatmap import audit, store
 from beatmap import schema as S
 from beatmap.activity import (
     ROW,
+    CarefulReadNeededError,
     Mapping,
     check_columns,
     encoding_note,
     parse_activity,
-    read_activity_csv,
+    read_activity_chunks,
     read_mapping,
     reject_fingerprints,
     resolve_columns,
@@ -439,23 +440,42 @@ def _import_activity(
     mapping = _with_xy_crs(mapping, crs, mapping_path=mapping_path)
     source = source or mapping.name or Path(file_name).stem
     progress(0.05, "reading the file")
-    raw = read_activity_csv(path)
-    guessed = encoding_note(raw, file=file_name)
-    mapping, column_notes = resolve_columns(mapping, list(raw.columns))
-    ignored = check_columns(raw, mapping, source=file_name)
-    progress(0.2, f"checking {len(raw):,} rows")
-    records, rejects = parse_activity(
-        raw,
-        mapping,
-        timezone=settings.timezone,
-        source=source,
-        now=now,
-        area_bounds=_area_bounds(store.read_beats(engine)),
-        raw_per_reason=settings.rejects_kept_per_reason,
+    area_bounds = _area_bounds(store.read_beats(engine))
+    try:
+        parsed = _parse_file(
+            path,
+            mapping,
+            settings=settings,
+            source=source,
+            now=now,
+            area_bounds=area_bounds,
+            file_name=file_name,
+            progress=progress,
+            careful=False,
+        )
+    except CarefulReadNeededError:
+        parsed = _parse_file(
+            path,
+            mapping,
+            settings=settings,
+            source=source,
+            now=now,
+            area_bounds=area_bounds,
+            file_name=file_name,
+            progress=progress,
+            careful=True,
+        )
+    mapping, column_notes, ignored, records, rejects = (
+        parsed.mapping,
+        parsed.column_notes,
+        parsed.ignored,
+        parsed.records,
+        parsed.rejects,
     )
+    guessed = parsed.guessed
     if mapping.reject_pileups:
-        records, rejects = _reject_pileups(raw, records, rejects, settings=settings)
-    kept = rejects.groupby("group", sort=False).head(settings.rejects_kept_per_reason).copy()
+        records = _reject_pileups(path, records, rejects, settings=settings, careful=parsed.careful)
+    kept = rejects.kept(settings.rejects_kept_per_reason)
     kept["fingerprint"] = reject_fingerprints(kept, source=source)
     in_file_duplicate = records["fingerprint"].duplicated(keep="first")
 
@@ -485,7 +505,15 @@ def _import_activity(
         new = new.join(assign_points(new, blocks, settings=settings, index=index))
         refused = 0  # rows on beats that are not the importer's become rejects, with the reason
         if beats is not None:
-            new, rejects, moved = _keep_to_beats(new, rejects, raw, beats=beats, source=source)
+            new, moved = _keep_to_beats(
+                new,
+                path,
+                beats=beats,
+                source=source,
+                per_reason=settings.rejects_kept_per_reason,
+                careful=parsed.careful,
+            )
+            rejects.add(moved)
             kept = pd.concat([kept, moved.head(settings.rejects_kept_per_reason)], ignore_index=True)
             refused = len(moved)
         kept = place_rejects(kept, blocks, settings=settings, index=index)
@@ -502,15 +530,15 @@ def _import_activity(
             file=file_name,
             source=source,
             batch_id=None,
-            rows=len(raw),
+            rows=parsed.rows,
             imported=len(new),
             duplicates=int(duplicate.sum()),
-            rejected=len(rejects),
+            rejected=rejects.total,
             snapped=int(new["snapped"].sum()),
             outside=outside,
             ignored_columns=tuple(ignored),
-            reject_reasons=reason_counts(rejects),
-            reject_examples=reason_examples(rejects),
+            reject_reasons=rejects.counts(),
+            reject_examples=rejects.examples(),
             rejects_kept=len(kept),
             replaced_batches=tuple(replaced),
             records_removed=retired.removed,
@@ -520,7 +548,7 @@ def _import_activity(
                         {
                             "code": "encoding_guessed",
                             "message": guessed,
-                            "count": len(raw),
+                            "count": parsed.rows,
                             "details": {"encoding": "cp1252"},
                         }
                     ]
@@ -555,11 +583,11 @@ def _import_activity(
             batch_id=batch_id,
             imported=len(new),
             duplicates=len(records) - len(new) - refused,
-            rejected=len(rejects),
+            rejected=rejects.total,
             snapped=int(new["snapped"].sum()),
             outside=int(new[S.BLOCK_ID].isna().sum()),
-            reject_reasons=reason_counts(rejects),
-            reject_examples=reason_examples(rejects),
+            reject_reasons=rejects.counts(),
+            reject_examples=rejects.examples(),
             rejects_kept=len(kept),
         )
         # The beats the import touched (records added, rejected rows kept): whose import history lists it.
@@ -582,13 +610,14 @@ def _import_activity(
 
 
 def _keep_to_beats(
-    new: pd.DataFrame, rejects: pd.DataFrame, raw: pd.DataFrame, *, beats: Collection[str], source: str
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Move the new records that fall outside ``beats`` to the rejects, with the reason; and the moved rows."""
+    new: pd.DataFrame, path: Path, *, beats: Collection[str], source: str, per_reason: int, careful: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split off the new records that fall outside ``beats``: the records kept, and the moved rows as rejects
+    (with the reason; the cells of the first ``per_reason``, read again from the file)."""
     allowed = sorted(set(beats))
     outside = ~new[S.BEAT_ID].isin(allowed)
     if not outside.any():
-        return new, rejects, rejects.iloc[:0]
+        return new, _no_rejects()
     yours = ", ".join(allowed) or "none"
     beat = new.loc[outside, S.BEAT_ID]
     on_other = (
@@ -599,17 +628,147 @@ def _keep_to_beats(
     reason = on_other.where(
         beat.notna(), f"outside every beat; your beats are {yours}: a supervisor of all beats imports such rows"
     )
+    rows = new.index[outside]
     moved = pd.DataFrame(
         {
-            ROW: new.index[outside],
+            ROW: rows,
             "reason": reason.to_numpy(),
-            "raw": raw.loc[new.index[outside]].to_dict(orient="records"),
+            "raw": _cells_of(path, rows, first=per_reason, careful=careful),
             **{c: new.loc[outside, c].to_numpy() for c in (S.LAT, S.LON, S.REPORTED_BEAT, S.BEAT_ID)},
         }
     )
     moved["group"] = "on a beat that is not one of the importer's"
     moved["fingerprint"] = reject_fingerprints(moved, source=source)
-    return new[~outside].copy(), pd.concat([rejects, moved], ignore_index=True), moved
+    return new[~outside].copy(), moved
+
+
+def _no_rejects() -> pd.DataFrame:
+    return pd.DataFrame({ROW: pd.Series(dtype="int64"), "reason": [], "group": [], "raw": []})
+
+
+def _cells_of(path: Path, rows: pd.Index, *, first: int, careful: bool) -> list[dict[str, object] | None]:
+    """The cells of the first ``first`` of ``rows`` (row numbers, ascending) as dicts, None for the others:
+    the file is read again in pieces rather than kept whole."""
+    wanted = set(rows[:first].tolist())
+    found: dict[int, dict[str, object]] = {}
+    if wanted:
+        for raw in read_activity_chunks(path, careful=careful):
+            hit = raw.index[raw.index.isin(list(wanted))]
+            if len(hit):
+                found.update(zip(hit.tolist(), raw.loc[hit].to_dict(orient="records"), strict=True))
+            if len(found) == len(wanted):
+                break
+    return [found.get(int(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class _ParsedFile:
+    """A file read and checked piece by piece: its records in full, its rejects bounded."""
+
+    mapping: Mapping
+    column_notes: list[str]
+    ignored: list[str]
+    rows: int
+    records: pd.DataFrame
+    rejects: RejectTally
+    careful: bool
+    guessed: str | None
+
+
+def _parse_file(
+    path: Path,
+    mapping: Mapping,
+    *,
+    settings: Settings,
+    source: str,
+    now: pd.Timestamp | None,
+    area_bounds: tuple[float, float, float, float] | None,
+    file_name: str,
+    progress: Progress,
+    careful: bool,
+) -> _ParsedFile:
+    """Read ``path`` in pieces (:func:`beatmap.activity.read_activity_chunks`) and check every row.
+
+    Only the usable records are kept whole; the raw cells of a piece are
+    dropped once it is checked, and the rejects are counted per reason with
+    the first rows of each (:class:`RejectTally`).
+    """
+    tally = RejectTally(max(settings.rejects_kept_per_reason, 3))
+    parts: list[pd.DataFrame] = []
+    notes: list[str] = []
+    ignored: list[str] = []
+    rows = 0
+    guessed = None
+    for raw in read_activity_chunks(path, careful=careful):
+        if not rows:
+            guessed = encoding_note(raw, file=file_name)
+            mapping, notes = resolve_columns(mapping, list(raw.columns))
+            ignored = check_columns(raw, mapping, source=file_name)
+        records, rejects = parse_activity(
+            raw,
+            mapping,
+            timezone=settings.timezone,
+            source=source,
+            now=now,
+            area_bounds=area_bounds,
+            raw_per_reason=settings.rejects_kept_per_reason,
+        )
+        parts.append(records)
+        tally.add(rejects)
+        rows += len(raw)
+        progress(0.2, f"checked {rows:,} rows")
+    return _ParsedFile(
+        mapping=mapping,
+        column_notes=notes,
+        ignored=ignored,
+        rows=rows,
+        records=pd.concat(parts) if len(parts) > 1 else parts[0],
+        rejects=tally,
+        careful=careful,
+        guessed=guessed,
+    )
+
+
+class RejectTally:
+    """Rejected rows, bounded: the count of each reason (``group``) and the first ``keep`` rows of each.
+
+    Rows are added in file order (piece by piece); the counts and examples are
+    those :func:`reason_counts` and :func:`reason_examples` give on all the
+    rows, and :meth:`kept` the rows the store keeps.
+    """
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.total = 0
+        self._counts: dict[str, int] = {}
+        self._first: dict[str, int] = {}
+        self.head = _no_rejects()
+
+    def add(self, rejects: pd.DataFrame) -> None:
+        """Count ``rejects`` (``row``, ``reason``, ``group``, ``raw``) and keep the first of each reason."""
+        if rejects.empty:
+            return
+        self.total += len(rejects)
+        for group, count in rejects["group"].value_counts(sort=False).items():
+            self._counts[str(group)] = self._counts.get(str(group), 0) + int(count)
+        for group, row in rejects.groupby("group", sort=False)[ROW].min().items():
+            self._first[str(group)] = min(self._first.get(str(group), int(row)), int(row))
+        both = pd.concat([self.head, rejects], ignore_index=True) if len(self.head) else rejects
+        both = both.sort_values(ROW, kind="stable")
+        self.head = both.groupby("group", sort=False).head(self.keep).reset_index(drop=True)
+
+    def counts(self) -> dict[str, int]:
+        """Rejected rows per reason, most common first (as :func:`reason_counts`)."""
+        order = sorted(self._counts, key=lambda g: (-self._counts[g], self._first[g]))
+        return {g: self._counts[g] for g in order}
+
+    def examples(self, per_reason: int = 3) -> dict[str, list[dict[str, object]]]:
+        """The first ``per_reason`` rows of each reason (as :func:`reason_examples`)."""
+        return reason_examples(self.head, per_reason=per_reason)
+
+    def kept(self, per_reason: int) -> pd.DataFrame:
+        """The first ``per_reason`` rejected rows of each reason, in file order: the ones the store keeps."""
+        return self.head.groupby("group", sort=False).head(per_reason).copy()
 
 
 def place_rejects(
@@ -669,13 +828,13 @@ def _with_xy_crs(mapping: Mapping, crs: str | None, *, mapping_path: str | Path 
 
 
 def _reject_pileups(
-    raw: pd.DataFrame, records: pd.DataFrame, rejects: pd.DataFrame, *, settings: Settings
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Move the records on pile-up points (see :func:`beatmap.sanity.pileups`) to the rejects."""
+    path: Path, records: pd.DataFrame, rejects: RejectTally, *, settings: Settings, careful: bool
+) -> pd.DataFrame:
+    """Move the records on pile-up points (see :func:`beatmap.sanity.pileups`) to the rejects; the rest."""
     piles = pileups(records, share=settings.pileup_share, minimum=settings.pileup_min)
     hit = at_points(records, piles)
     if not hit.any():
-        return records, rejects
+        return records
     moved = records[hit]
     rounded = moved[S.LAT].round(5).astype(str) + "," + moved[S.LON].round(5).astype(str)
     size = rounded.map(rounded.value_counts())
@@ -686,11 +845,12 @@ def _reject_pileups(
             ROW: moved.index,
             "reason": reason.to_numpy(),
             "group": f"point … holds many rows: {why}",
-            "raw": raw.loc[moved.index].to_dict(orient="records"),
+            "raw": _cells_of(path, moved.index, first=settings.rejects_kept_per_reason, careful=careful),
             **{c: moved[c].to_numpy() for c in (S.LAT, S.LON, S.REPORTED_BEAT)},
         }
     )
-    return records[~hit], pd.concat([rejects, extra], ignore_index=True).sort_values(ROW, kind="stable")
+    rejects.add(extra)
+    return records[~hit]
 
 
 def file_digest(path: Path) -> str:

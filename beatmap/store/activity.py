@@ -120,6 +120,26 @@ def insert_events(conn: Connection, batch_id: int, records: pd.DataFrame) -> set
     frame = records.reindex(columns=list(_EVENT_FIELDS)).assign(batch_id=batch_id)
     columns = [*_EVENT_FIELDS, "batch_id"]
     postgres = conn.dialect.name == "postgresql"
+    names = ", ".join(columns)
+    if postgres:
+        return _copy_events(conn, _event_rows(frame, columns, postgres=True), names)
+    if len(frame) > 50_000:
+        # The unique fingerprint index takes keys in random order: with SQLite's default 2 MB page cache a
+        # large import rereads index pages for every row.  This connection keeps up to 256 MB instead.
+        conn.exec_driver_sql("PRAGMA cache_size = -262144")
+    sql = f"INSERT INTO events ({names}) VALUES ({', '.join(['?'] * len(columns))})"
+    for start in range(0, len(frame), _ROWS_PER_WRITE):
+        # Rows as tuples a slice at a time: the tuples of a whole big file would take more memory than its frame.
+        conn.exec_driver_sql(sql, _event_rows(frame.iloc[start : start + _ROWS_PER_WRITE], columns, postgres=False))
+    return set(frame["fingerprint"])
+
+
+#: Rows turned into driver tuples and written at a time.
+_ROWS_PER_WRITE = 20_000
+
+
+def _event_rows(frame: pd.DataFrame, columns: list[str], *, postgres: bool) -> list[tuple[Any, ...]]:
+    """The rows of ``frame`` as tuples of driver values (times as :class:`UTCDateTime` writes them)."""
     values = []
     for name in columns:
         column = frame[name]
@@ -132,18 +152,7 @@ def insert_events(conn: Connection, batch_id: int, records: pd.DataFrame) -> set
             values.append(out.where(utc.notna(), None).tolist())
         else:
             values.append(column.astype(object).where(column.notna(), None).tolist())
-    rows = list(zip(*values, strict=True))
-    names = ", ".join(columns)
-    if postgres:
-        return _copy_events(conn, rows, names)
-    if len(rows) > 50_000:
-        # The unique fingerprint index takes keys in random order: with SQLite's default 2 MB page cache a
-        # large import rereads index pages for every row.  This connection keeps up to 256 MB instead.
-        conn.exec_driver_sql("PRAGMA cache_size = -262144")
-    sql = f"INSERT INTO events ({names}) VALUES ({', '.join(['?'] * len(columns))})"
-    for chunk in _chunks(rows, 20000):
-        conn.exec_driver_sql(sql, chunk)
-    return set(frame["fingerprint"])
+    return list(zip(*values, strict=True))
 
 
 def _copy_events(conn: Connection, rows: list[tuple[Any, ...]], names: str) -> set[str]:
