@@ -12,7 +12,7 @@ import pytest
 from beatmap import store
 from beatmap.errors import InputError, StoreError
 from beatmap.ingest import ImportFailedError, import_activity, load_areas
-from tests.conftest import load_two_beats, metric_frame, square
+from tests.conftest import load_two_beats, metric_frame, square, store_db
 
 NOW = pd.Timestamp("2026-06-01", tz="UTC")
 # Points (lat, lon) inside the test city's beat A (0..400 m east of X0) and far away.
@@ -198,3 +198,52 @@ def test_a_refused_windows_1252_import_still_names_the_guess(loaded, settings, t
     with pytest.raises(ImportFailedError, match=r"read as Windows-1252 \(no UTF-8 found\)") as failed:
         import_activity(loaded, path, settings=settings, now=NOW)
     assert failed.value.summary.warnings[0]["code"] == "encoding_guessed"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_a_file_read_in_many_pieces_gives_the_same_import(loaded, settings, tmp_path, monkeypatch, encoding):
+    from dataclasses import replace
+
+    from beatmap import activity
+
+    # 600 rows: good ones, a duplicate of row 1 far down the file, garbage of two reasons, a row in another beat.
+    lines = []
+    for i in range(600):
+        if i % 7 == 3:
+            lines.append(f"garbage-{i},{INSIDE},foot_patrol,O1,é {i}")
+        elif i % 11 == 5:
+            lines.append(f"2026-03-01T10:{i % 60:02d},{INSIDE},nap,O1,n{i}")
+        elif i == 590:
+            lines.append(f"2026-03-01T10:00,{INSIDE},foot_patrol,O1,row 1")
+        else:
+            lines.append(f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:00,{INSIDE},foot_patrol,O{i % 5},row {i + 1}")
+    lines[0] = f"2026-03-01T10:00,{INSIDE},foot_patrol,O1,row 1"
+    path = tmp_path / "big.csv"
+    path.write_bytes(("occurred_at,lat,lon,kind,officer_id,notes\n" + "\n".join(lines) + "\n").encode(encoding))
+    few = replace(settings, rejects_kept_per_reason=5)
+
+    whole = import_activity(loaded, path, settings=few, now=NOW)
+    other = store.open_store(store_db(tmp_path / "pieces.db"))
+    (tmp_path / "second").mkdir()
+    load_two_beats(other, tmp_path / "second", settings=settings, grid_m=100)
+    monkeypatch.setattr(activity, "CHUNK_BYTES", 1024)  # about 20 rows a piece
+    monkeypatch.setattr(activity, "CHUNK_ROWS", 23)
+    pieces = import_activity(other, path, settings=few, now=NOW)
+
+    assert len(list(activity.read_activity_chunks(path))) > 10
+    for summary in (whole, pieces):
+        assert summary.rows == 600 and summary.imported + summary.duplicates + summary.rejected == 600
+        assert summary.duplicates == 1  # row 591 repeats row 1, many pieces later
+    assert (pieces.imported, pieces.rejected, pieces.reject_reasons) == (
+        whole.imported,
+        whole.rejected,
+        whole.reject_reasons,
+    )
+    assert pieces.reject_examples == whole.reject_examples
+    # Rejects kept: the first five of each reason, with their cells.
+    kept = store.read_rejects(other, batch_id=pieces.batch_id)
+    assert len(kept) == 5 * len(pieces.reject_reasons) == pieces.rejects_kept
+    firsts = kept.sort_values("row_number")["row_number"].tolist()
+    assert firsts[:3] == [4, 6, 11]
+    assert all(json.loads(raw)["lat"] for raw in kept["raw"])
+    other.dispose()
