@@ -46,6 +46,7 @@ from beatmap.assign import assign_points
 from beatmap.clock import day_start
 from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import AccessError, InputError, StoreError
+from beatmap.index import OUTSIDE, BlockIndex, index_lookup
 from beatmap.settings import Settings
 
 #: The feed name of visits logged in the app.
@@ -104,6 +105,8 @@ def block_at(
     settings: Settings,
     beat_id: str | None = None,
     blocks: gpd.GeoDataFrame | None = None,
+    index: BlockIndex | None = None,
+    index_blocks: gpd.GeoDataFrame | None = None,
 ) -> BlockHit | None:
     """The block a point is assigned to, as a logged visit there would be.
 
@@ -125,6 +128,11 @@ def block_at(
         The blocks to search (``block_id``, ``beat_id``, polygons in the
         analysis CRS), e.g. a page's cached frame of the beat's blocks,
         instead of reading them from the store.
+    index, index_blocks : BlockIndex and GeoDataFrame, optional
+        The block index of every block of the store and those blocks (in the
+        store's order, as :func:`beatmap.index.block_index_for` takes them):
+        a point deep inside a block, or far from every block, is answered by
+        look-up; the others by the rule over ``blocks``.  The answer is the same.
 
     Returns
     -------
@@ -142,6 +150,18 @@ def block_at(
         When no beats or blocks are loaded.
     """
     _check_point(lat, lon)
+    if index is not None and index_blocks is not None:
+        x, y = transform_xy(np.array([float(lon)]), np.array([float(lat)]), WGS84, CRS(index_blocks.crs))
+        answer = int(index_lookup(index, x, y)[0])
+        if answer == OUTSIDE:
+            return None
+        if answer >= 0:  # inside that block, farther than the edge tolerance from any other block
+            beat = str(index_blocks[S.BEAT_ID].iat[answer])
+            if beat_id is not None and beat != beat_id:
+                return None  # inside another beat's block: the beat's own blocks could only snap to it
+            return BlockHit(
+                block_id=str(index_blocks[S.BLOCK_ID].iat[answer]), beat_id=beat, snapped=False, distance_m=0.0
+            )
     if blocks is None:
         blocks = store.read_blocks(engine, beat_id=beat_id)
     elif beat_id is not None:

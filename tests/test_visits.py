@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import numpy as np
 import pytest
 from pyproj import Transformer
 from sqlalchemy import select
@@ -37,12 +38,21 @@ def areas(engine, settings, tmp_path):
     return load_two_beats(engine, tmp_path, settings=settings)
 
 
-def log(engine, settings, *, token="t1", officer="O7", x=50.0, y=50.0, when=NOW - timedelta(hours=1), now=NOW,
-        **extra):
+def log(engine, settings, *, token="t1", officer="O7", x=50.0, y=50.0, when=NOW - timedelta(hours=1), now=NOW, **extra):
     lat, lon = lat_lon(x, y)
-    return log_visit(engine, officer_id=officer, lat=lat, lon=lon, kind=extra.pop("kind", "community_visit"),
-                     subtype=extra.pop("subtype", "porch visit"), occurred_at=when, client_token=token,
-                     settings=settings, now=now, **extra)
+    return log_visit(
+        engine,
+        officer_id=officer,
+        lat=lat,
+        lon=lon,
+        kind=extra.pop("kind", "community_visit"),
+        subtype=extra.pop("subtype", "porch visit"),
+        occurred_at=when,
+        client_token=token,
+        settings=settings,
+        now=now,
+        **extra,
+    )
 
 
 def event(engine, event_id):
@@ -52,8 +62,15 @@ def event(engine, event_id):
 
 def audit(engine):
     with engine.connect() as conn:
-        rows = conn.execute(select(store.audit_log).where(store.audit_log.c.action.startswith("visit."))
-                            .order_by(store.audit_log.c.audit_id)).mappings().all()
+        rows = (
+            conn.execute(
+                select(store.audit_log)
+                .where(store.audit_log.c.action.startswith("visit."))
+                .order_by(store.audit_log.c.audit_id)
+            )
+            .mappings()
+            .all()
+        )
     return [dict(r, details=json.loads(r["details"])) for r in rows]
 
 
@@ -62,7 +79,11 @@ def test_a_visit_is_saved_on_its_block_and_counts_at_once(areas, settings):
     event_id = log(areas, settings, x=250, y=120, duration_min=15, note="Talked with the block club")
     row = event(areas, event_id)
     assert (row["block_id"], row["beat_id"], row["source"], row["kind"]) == (
-        block_at(areas, lat=row["lat"], lon=row["lon"], settings=settings).block_id, "A", "app", "community_visit")
+        block_at(areas, lat=row["lat"], lon=row["lon"], settings=settings).block_id,
+        "A",
+        "app",
+        "community_visit",
+    )
     assert row["subtype"] == "porch visit" and row["duration_min"] == 15 and row["officer_id"] == "O7"
     assert row["occurred_at"] == NOW - timedelta(hours=1)
     assert store.store_version(areas) == version + 1
@@ -86,8 +107,9 @@ def at(x: float, y: float) -> dict:
 def test_a_beats_visit_is_placed_among_that_beats_blocks_only(areas, settings, monkeypatch):
     asked = []
     read_blocks = store.read_blocks
-    monkeypatch.setattr(store, "read_blocks", lambda engine, beat_id=None: asked.append(beat_id) or read_blocks(
-        engine, beat_id=beat_id))
+    monkeypatch.setattr(
+        store, "read_blocks", lambda engine, beat_id=None: asked.append(beat_id) or read_blocks(engine, beat_id=beat_id)
+    )
     inside = block_at(areas, **at(250, 150), settings=settings, beat_id="A")
     assert (inside.block_id, inside.snapped) == ("A_r1c2", False)
     assert asked == ["A"]  # one beat's blocks, not the whole city's
@@ -122,8 +144,17 @@ OFFICER_A = User("ofc-a", "officer", ("A",), officer_id="O1")
 
 
 def log_as(engine, settings, user, *, beat_id="A", x=250.0, y=150.0, token="t1"):
-    return log_visit_as(engine, user, beat_id=beat_id, **at(x, y), kind="community_visit", client_token=token,
-                        settings=settings, occurred_at=NOW - timedelta(hours=1), now=NOW)
+    return log_visit_as(
+        engine,
+        user,
+        beat_id=beat_id,
+        **at(x, y),
+        kind="community_visit",
+        client_token=token,
+        settings=settings,
+        occurred_at=NOW - timedelta(hours=1),
+        now=NOW,
+    )
 
 
 def test_a_visit_is_logged_on_the_users_beat_under_their_officer_id(areas, settings):
@@ -134,13 +165,16 @@ def test_a_visit_is_logged_on_the_users_beat_under_their_officer_id(areas, setti
     assert (row["officer_id"], row["beat_id"]) == ("sgt", "B")
 
 
-@pytest.mark.parametrize("user, beat_id, x, error, message", [
-    (OFFICER_A, "B", 650, AccessError, r"beat 'B' is not one of your beats \(A\)"),
-    (User("rookie", "officer"), "A", 250, AccessError, NO_BEATS),
-    (User("boss", "admin"), "A", 250, AccessError, "Only officers and supervisors"),
-    (None, "A", 250, AccessError, "you are not signed in"),
-    (OFFICER_A, "A", 650, InputError, "is outside beat A"),  # a place in beat B, logged as on beat A
-])
+@pytest.mark.parametrize(
+    "user, beat_id, x, error, message",
+    [
+        (OFFICER_A, "B", 650, AccessError, r"beat 'B' is not one of your beats \(A\)"),
+        (User("rookie", "officer"), "A", 250, AccessError, NO_BEATS),
+        (User("boss", "admin"), "A", 250, AccessError, "Only officers and supervisors"),
+        (None, "A", 250, AccessError, "you are not signed in"),
+        (OFFICER_A, "A", 650, InputError, "is outside beat A"),  # a place in beat B, logged as on beat A
+    ],
+)
 def test_a_visit_off_the_users_beats_is_refused(areas, settings, user, beat_id, x, error, message):
     with pytest.raises(error, match=message):
         log_as(areas, settings, user, beat_id=beat_id, x=x)
@@ -178,8 +212,17 @@ def test_a_naive_time_is_refused(areas, settings):
 
 def test_an_officer_corrects_their_own_visit_within_the_window(areas, settings):
     event_id = log(areas, settings)
-    after = edit_visit(areas, event_id, actor="O7", role="officer", settings=settings, subtype="school",
-                       lat=lat_lon(650, 300)[0], lon=lat_lon(650, 300)[1], now=NOW + timedelta(hours=3))
+    after = edit_visit(
+        areas,
+        event_id,
+        actor="O7",
+        role="officer",
+        settings=settings,
+        subtype="school",
+        lat=lat_lon(650, 300)[0],
+        lon=lat_lon(650, 300)[1],
+        now=NOW + timedelta(hours=3),
+    )
     row = event(areas, event_id)
     assert row["subtype"] == "school" and row["beat_id"] == "B" and after["beat_id"] == "B"
     entry = audit(areas)[-1]
@@ -234,8 +277,15 @@ def test_imported_records_are_not_edited_here(areas, settings, tmp_path):
 def test_own_visits_lists_this_weeks_visits_newest_first(areas, settings):
     now = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # a Tuesday
     log(areas, settings, token="a", when=datetime(2026, 3, 9, 14, tzinfo=UTC), now=now)  # Monday 09:00 Chicago
-    log(areas, settings, token="b", when=datetime(2026, 3, 10, 14, tzinfo=UTC), now=now, kind="foot_patrol",
-        subtype=None)
+    log(
+        areas,
+        settings,
+        token="b",
+        when=datetime(2026, 3, 10, 14, tzinfo=UTC),
+        now=now,
+        kind="foot_patrol",
+        subtype=None,
+    )
     log(areas, settings, token="c", when=datetime(2026, 3, 7, 14, tzinfo=UTC), now=now)  # the Saturday before
     log(areas, settings, token="d", officer="O8", when=datetime(2026, 3, 10, 14, tzinfo=UTC), now=now)
     since = week_start(now, settings=settings)
@@ -302,8 +352,9 @@ def test_a_visit_cannot_be_dated_back_beyond_the_setting_or_into_a_published_per
         log(areas, wider, token="in-period", when=NOW - timedelta(days=4))
     event_id = log(areas, settings, token="after", when=NOW - timedelta(days=1))
     with pytest.raises(InputError, match="published up to"):
-        edit_visit(areas, event_id, actor="O7", role="officer", settings=settings, occurred_at=NOW - timedelta(days=5),
-                   now=NOW)
+        edit_visit(
+            areas, event_id, actor="O7", role="officer", settings=settings, occurred_at=NOW - timedelta(days=5), now=NOW
+        )
     edited = edit_visit(areas, event_id, actor="O7", role="officer", settings=settings, note="ok", now=NOW)
     assert edited["notes"] == "ok"  # a correction that keeps the time is not backdating
     assert len([e for e in audit(areas) if e["action"] == "visit.log"]) == 3
@@ -312,3 +363,22 @@ def test_a_visit_cannot_be_dated_back_beyond_the_setting_or_into_a_published_per
 def store_audit(engine, action: str, details: dict) -> None:
     with store.transaction(engine) as conn:
         store.record_audit(conn, actor="cli:test", action=action, target="data/public", details=details)
+
+
+def test_a_tap_answered_by_the_block_index_is_the_one_the_rule_gives(areas, settings):
+    from beatmap.index import block_index_for, index_lookup
+
+    layer = store.read_blocks(areas)
+    index = block_index_for(areas, layer, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+    rng = np.random.default_rng(4)
+    # Inside blocks, on and near the edges between blocks and beats, in the gaps round the city, far away.
+    xs = np.concatenate([rng.uniform(-40, 840, 150), 400 + rng.uniform(-2, 2, 40), rng.choice([200.0, 600.0], 20)])
+    ys = np.concatenate([rng.uniform(-40, 440, 150), rng.uniform(0, 400, 40), rng.uniform(-3, 3, 20) + 200])
+    looked_up = 0
+    for x, y in zip(xs, ys, strict=True):
+        for beat in (None, "A", "B"):
+            point = dict(zip(("lat", "lon"), lat_lon(x, y), strict=True))
+            fast = block_at(areas, **point, settings=settings, beat_id=beat, index=index, index_blocks=layer)
+            assert fast == block_at(areas, **point, settings=settings, beat_id=beat), (x, y, beat)
+        looked_up += int(index_lookup(index, np.array([X0 + x]), np.array([Y0 + y]))[0] >= 0)
+    assert looked_up > 100  # most of these taps never reach the geometry

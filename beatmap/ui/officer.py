@@ -10,6 +10,7 @@ from beatmap import access, store
 from beatmap import schema as S
 from beatmap.accounts import User
 from beatmap.crs import WGS84
+from beatmap.index import BlockIndex, block_index_for
 from beatmap.report import block_coverage, window_from_store
 from beatmap.ui import data
 from beatmap.ui.safe import md_escape
@@ -22,6 +23,15 @@ def beat_coverage(_engine: Engine, url: str, store_version: tuple[str, int], bea
     settings = data.get_settings()
     window = window_from_store(_engine, settings=settings)
     return block_coverage(_engine, window=window, settings=settings, beat_id=beat_id, not_analysed=True)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def tap_index(_engine: Engine, url: str, store_version: tuple[str, int]) -> BlockIndex:
+    """The block index of every block (the rows of :func:`beatmap.ui.data.block_polygons`), for placing a tap
+    by look-up: read from the store (or built) once per store version.  Shared and read-only."""
+    settings = data.get_settings()
+    blocks = data.block_polygons(_engine, url, store_version)
+    return block_index_for(_engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

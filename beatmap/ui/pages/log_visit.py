@@ -61,6 +61,8 @@ else:
             settings=settings,
             beat_id=beat,
             blocks=officer.beat_blocks(engine, url, v, beat),
+            index=officer.tap_index(engine, url, v),
+            index_blocks=data.block_polygons(engine, url, v),
         )
     except BeatmapError as exc:
         st.error(md_escape(exc))
