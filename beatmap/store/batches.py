@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Engine, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Engine, and_, delete, exists, func, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap.schema import BEAT_ID
@@ -67,19 +67,21 @@ def event_ids_by_fingerprint(conn: Connection, fingerprints: Iterable[str]) -> d
         return found
     if conn.dialect.name == "postgresql":
         query = "SELECT fingerprint, event_id FROM events WHERE fingerprint = ANY(%(keys)s)"
-        found.update((fp, int(eid)) for fp, eid in conn.exec_driver_sql(query, {"keys": keys}))
+        found.update(conn.exec_driver_sql(query, {"keys": keys}).all())
         return found
     for chunk in _chunks(keys, 10_000):
         query = f"SELECT fingerprint, event_id FROM events WHERE fingerprint IN ({', '.join(['?'] * len(chunk))})"
-        found.update((fp, int(eid)) for fp, eid in conn.exec_driver_sql(query, tuple(chunk)))
+        found.update(conn.exec_driver_sql(query, tuple(chunk)).all())
     return found
 
 
 def record_skipped(conn: Connection, batch_id: int, event_ids: Iterable[int]) -> None:
     """Note that ``batch_id`` skipped these stored events as duplicates."""
-    rows = [{"batch_id": batch_id, "event_id": int(e)} for e in sorted(set(event_ids))]
-    for chunk in _chunks(rows, 10000):
-        conn.execute(insert(skipped_duplicates), list(chunk))
+    rows = [(batch_id, int(e)) for e in sorted(set(event_ids))]
+    marker = "%s" if conn.dialect.name == "postgresql" else "?"
+    sql = f"INSERT INTO skipped_duplicates (batch_id, event_id) VALUES ({marker}, {marker})"
+    for chunk in _chunks(rows, 10000):  # as tuples through the driver: per-row dicts cost more than the writes
+        conn.exec_driver_sql(sql, list(chunk))
 
 
 def get_batch(conn: Connection, batch_id: int) -> dict | None:
