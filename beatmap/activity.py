@@ -655,14 +655,14 @@ def parse_activity(
     reasons = pd.Series("", index=raw.index, dtype=object)
     groups = pd.Series("", index=raw.index, dtype=object)
 
-    def reject(mask: pd.Series, message: pd.Series | str, group: str | None = None) -> None:
+    def reject(mask: pd.Series, message: pd.Series | _Quoted | str, group: str | None = None) -> None:
         """Add ``message`` (the row's own words: value found and what was expected) to the rows in ``mask``.
 
         ``group`` is the same reason without the row's value, so like groups with like in a summary.
         """
         mask = mask.fillna(False).astype(bool)
         if mask.any():
-            text = message[mask] if isinstance(message, pd.Series) else message
+            text = message[mask] if isinstance(message, pd.Series | _Quoted) else message
             reasons[mask] = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + text
             key = group if group is not None else str(message)
             groups[mask] = groups[mask].where(groups[mask] == "", groups[mask] + "; ") + key
@@ -784,8 +784,19 @@ def _text(values: pd.Series) -> pd.Series:
     return values.where(values != "", None).astype(object)
 
 
-def _quoted(name: str, values: pd.Series, why: str) -> pd.Series:
-    return name + " " + values.map(repr) + " is " + why
+class _Quoted:
+    """The words ``name 'value' is why`` of each row, made only for the rows a mask picks (``quoted[mask]``):
+    most masks pick no row, and wording every row of a big file cost more than checking it."""
+
+    def __init__(self, name: str, values: pd.Series, why: str) -> None:
+        self.name, self.values, self.why = name, values, why
+
+    def __getitem__(self, mask: pd.Series) -> pd.Series:
+        return self.name + " " + self.values[mask].map(repr) + " is " + self.why
+
+
+def _quoted(name: str, values: pd.Series, why: str) -> _Quoted:
+    return _Quoted(name, values, why)
 
 
 def _parse_times(values: pd.Series, *, fmt: str | tuple[str, ...] | None, zone: str) -> tuple[pd.Series, pd.Series]:
