@@ -411,11 +411,9 @@ def read_activity_chunks(path: str | Path, *, careful: bool = False) -> Iterator
         raise InputError(f"{path}: has a header but no rows. Nothing to import.")
 
 
-def _clean_chunks(path: Path) -> Iterator[pd.DataFrame] | None:
-    """Pieces of a well-formed UTF-8 CSV from pyarrow's streaming reader (None: use the careful reader)."""
-    import pyarrow as pa
-    from pyarrow import csv as pa_csv
-
+def _clean_header(path: Path) -> list[str] | None:
+    """The header of a file pyarrow's reader can take as it is (UTF-8, two or more distinct, non-empty names),
+    or None: the careful reader then reads the file and words what is wrong with it."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             names = next(csv.reader(fh), [])
@@ -423,16 +421,35 @@ def _clean_chunks(path: Path) -> Iterator[pd.DataFrame] | None:
         return None
     if len(names) < 2 or len(set(names)) != len(names) or "" in names:
         return None
+    return names
+
+
+def _text_columns(names: list[str]) -> Any:
+    """pyarrow's CSV options reading every named column as text, an empty cell as an empty string."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    return pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+
+
+def _clean_chunks(path: Path) -> Iterator[pd.DataFrame] | None:
+    """Pieces of a well-formed UTF-8 CSV from pyarrow's streaming reader (None: use the careful reader)."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    names = _clean_header(path)
+    if names is None:
+        return None
     try:
         reader = pa_csv.open_csv(
             path,
             read_options=pa_csv.ReadOptions(block_size=CHUNK_BYTES),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            convert_options=_text_columns(names),
         )
     except (pa.ArrowInvalid, OSError):
         return None
@@ -535,27 +552,17 @@ def _read_clean_csv(path: Path) -> pd.DataFrame | None:
     None when the file needs the careful reader (another encoding, ragged rows,
     repeated column names): it then reads it and words the problem.
     """
-    import csv
-
     import pyarrow as pa
     from pyarrow import csv as pa_csv
 
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            names = next(csv.reader(fh), [])
-    except (UnicodeDecodeError, csv.Error):
-        return None
-    if len(names) < 2 or len(set(names)) != len(names) or "" in names:
+    names = _clean_header(path)
+    if names is None:
         return None
     try:
         table = pa_csv.read_csv(
             path,
             parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            convert_options=_text_columns(names),
         )
     except (pa.ArrowInvalid, OSError):
         return None

@@ -6,6 +6,7 @@ Both account for every input feature or row in the summary they return.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -441,30 +442,21 @@ def _import_activity(
     source = source or mapping.name or Path(file_name).stem
     progress(0.05, "reading the file")
     area_bounds = _area_bounds(store.read_beats(engine))
+    parse = functools.partial(
+        _parse_file,
+        path,
+        mapping,
+        settings=settings,
+        source=source,
+        now=now,
+        area_bounds=area_bounds,
+        file_name=file_name,
+        progress=progress,
+    )
     try:
-        parsed = _parse_file(
-            path,
-            mapping,
-            settings=settings,
-            source=source,
-            now=now,
-            area_bounds=area_bounds,
-            file_name=file_name,
-            progress=progress,
-            careful=False,
-        )
-    except CarefulReadNeededError:
-        parsed = _parse_file(
-            path,
-            mapping,
-            settings=settings,
-            source=source,
-            now=now,
-            area_bounds=area_bounds,
-            file_name=file_name,
-            progress=progress,
-            careful=True,
-        )
+        parsed = parse(careful=False)
+    except CarefulReadNeededError:  # a malformed row deep in the file: read it all again, carefully
+        parsed = parse(careful=True)
     mapping, column_notes, ignored, records, rejects = (
         parsed.mapping,
         parsed.column_notes,
