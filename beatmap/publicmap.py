@@ -183,13 +183,7 @@ def coverage_legend_html(*, overlay: bool = True) -> str:
         for _, level, words in COVERAGE_CLASSES
     )
     title = "<b>Each beat by the share of its blocks with a foot patrol or community visit</b>"
-    if not overlay:
-        return f'<div class="beatmap-legend">{title} {rows}</div>'
-    return (
-        '<div class="beatmap-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;'
-        "background:#fff;padding:6px 8px;font:12px sans-serif;border:1px solid #999;border-radius:4px;"
-        f'max-width:60%">{title}{rows}</div>'
-    )
+    return _legend_box(title, rows, overlay=overlay)
 
 
 def _beat_label_points(outlines: dict) -> list[list]:
@@ -272,7 +266,11 @@ def public_legend_html(level_text: Mapping[str, str] | None = None, *, overlay: 
         f'<div><span style="display:inline-block;width:10px;height:10px;border:2px dashed {ENFORCEMENT_EDGE};'
         'margin-right:6px"></span>Dashed edge: police presence here is mostly enforcement</div>'
     )
-    title = "<b>Foot patrols and community visits</b>"
+    return _legend_box("<b>Foot patrols and community visits</b>", rows, overlay=overlay)
+
+
+def _legend_box(title: str, rows: str, *, overlay: bool) -> str:
+    """A legend's HTML: inline in the page, or (``overlay``) floating at the map's bottom right."""
     if not overlay:
         return f'<div class="beatmap-legend">{title} {rows}</div>'
     return (
