@@ -191,7 +191,7 @@ def test_migration_from_0002_keeps_rejects_and_matches_a_new_store(tmp_path):
         assert conn.execute(sa.text("SELECT count(*) FROM rejects")).scalar_one() == 2
 
 
-def test_rejects_kept_before_0011_have_no_beat_and_only_supervisors_of_all_beats_see_them(tmp_path):
+def test_rejects_kept_before_0010_have_no_beat_and_only_supervisors_of_all_beats_see_them(tmp_path):
     from beatmap import access
     from beatmap.accounts import SUPERVISOR, User
 

@@ -7,7 +7,7 @@
 - Rows rejected before this revision have none of these: they are shown only
   to supervisors of all beats, like any rejected row with no location.
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009 (after the ping archive; main had it on 0008 before 0009 was merged)
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
