@@ -130,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("data/demo"),
         help="where to write the demo files and ground truth (default data/demo)",
     )
+    demo.add_argument(
+        "--gps-weeks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="weeks of GPS pings from patrol cars and radios, ending on the demo's last day "
+        "(default 8, about 1.8 million pings; 0 for none)",
+    )
 
     streets = sub.add_parser("streets", help="load the street network for walking routes (replaces any loaded before)")
     streets.add_argument(
@@ -234,6 +242,7 @@ def _run(args: argparse.Namespace) -> int:
             directory=args.dir,
             settings=settings,
             progress=_progress,
+            **({} if args.gps_weeks is None else {"gps_weeks": args.gps_weeks}),
             actor=cli_actor(),
             public_dir=public_dir(settings),
         )

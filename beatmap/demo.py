@@ -43,6 +43,8 @@ BoolArray = npt.NDArray[np.bool_]
 Placer = Callable[[np.random.Generator, IntArray], tuple[FloatArray, FloatArray]]
 
 _TIMEZONE = "America/Chicago"
+#: Weeks of GPS pings ``beatmap demo`` imports (about 1.8 million pings; see the README).
+DEMO_GPS_WEEKS = 8
 _METRIC_CRS = "EPSG:32616"  # UTM zone 16N, the zone of the city centre
 _OUTPUT_CRS = "EPSG:4326"
 _CENTRE_LON_LAT = (-88.1, 41.6)
@@ -466,7 +468,10 @@ def make_demo_town(
     events = _simulate_events(rng, centres, town.block_beat, block_offsets, planted, start, days)
     activity = _activity_frame(rng, events, _ring_placer(town.blocks), beat_ids, start, end)
     features = geopandas.GeoDataFrame(
-        {"kind": pd.array(["water", "park"], dtype="str"), "name": pd.array(["Fox River", "Riverside Park"], dtype="str")},
+        {
+            "kind": pd.array(["water", "park"], dtype="str"),
+            "name": pd.array(["Fox River", "Riverside Park"], dtype="str"),
+        },
         geometry=[town.river, town.park],
         crs=_METRIC_CRS,
     ).to_crs(_OUTPUT_CRS)
@@ -530,6 +535,7 @@ def build_demo(
     progress: Progress | None = None,
     actor: str = "demo",
     public_dir: pathlib.Path | None = None,
+    gps_weeks: int = DEMO_GPS_WEEKS,
 ) -> str:
     """Generate the demo city, write its files to ``directory`` and load them into an empty store.
 
@@ -541,6 +547,11 @@ def build_demo(
     last day plus the public delay, so its period is full of data), and the public page has a
     map at once; when it cannot be published (Leaflet not installed, a folder in the way), the
     summary says why and the demo is built all the same.
+
+    GPS pings of the last ``gps_weeks`` weeks (patrol cars and officers' radios every 30 s, see
+    :mod:`beatmap.demo_gps`) are written beside the other files as Parquet with ping mappings and
+    imported with :func:`beatmap.presence.import_pings`, after the activity (whose CAD calls carry
+    unit ids), so presence is split by purpose.  ``gps_weeks=0`` leaves GPS out.
 
     Returns
     -------
@@ -570,10 +581,15 @@ def build_demo(
     areas = load_areas(engine, paths["beats"], blocks_path=paths["blocks"], settings=demo_settings, actor=actor)
     report(0.4, "importing a year of activity")
     summary = import_activity(engine, paths["activity"], settings=demo_settings, source="demo", actor=actor)
-    report(0.85, "loading the street network")
+    report(0.55, "loading the street network")
     from beatmap.streets import load_streets  # only the demo build needs it here
 
     load_streets(engine, paths["streets"], actor=actor)
+    gps_text = ""
+    if gps_weeks > 0:
+        gps_text = _demo_gps(
+            engine, city, directory, settings=demo_settings, weeks=gps_weeks, seed=seed, actor=actor, report=report
+        )
     report(0.9, "adding the demo accounts")
     accounts_text = _demo_accounts(engine, actor=actor)
     published = ""
@@ -585,8 +601,59 @@ def build_demo(
         f"demo city (seed {seed}): {areas.beats} beats, {areas.blocks} blocks, "
         f"{summary.imported:,} activity records from {city.start} to {city.end}\n"
         f"  files and the planted ground truth ({len(city.truth)} neglected blocks) are in {directory}/\n"
+        + gps_text
         + accounts_text
         + published
+    )
+
+
+def _demo_gps(
+    engine: Engine,
+    city: DemoCity,
+    directory: pathlib.Path,
+    *,
+    settings: Settings,
+    weeks: int,
+    seed: int,
+    actor: str,
+    report: Progress,
+) -> str:
+    """Write and import the demo's GPS pings; the summary line."""
+    from beatmap.demo_gps import write_demo_gps  # only the demo build needs them
+    from beatmap.presence import import_pings
+
+    report(0.6, f"writing {weeks} weeks of GPS pings")
+    files = write_demo_gps(
+        city.blocks,
+        city.activity,
+        city.truth,
+        timezone=city.timezone,
+        end=city.end,
+        weeks=weeks,
+        directory=directory,
+        seed=seed,
+        metric_crs=_METRIC_CRS,
+        max_gap_s=settings.max_gap_s,
+    )
+    totals = {"rows": 0, "presence": 0, "enforcement": 0, "vehicle": 0}
+    for i, (path, mapping) in enumerate(((files.radios, files.radios_mapping), (files.cars, files.cars_mapping))):
+        summary = import_pings(
+            engine,
+            [path],
+            settings=settings,
+            mapping_path=mapping,
+            actor=actor,
+            progress=lambda f, m, i=i: report(0.62 + 0.11 * (i + f), m),
+        )
+        totals["rows"] += sum(f.rows for f in summary.files)
+        totals["presence"] += summary.presence_seconds
+        totals["enforcement"] += summary.enforcement_seconds
+        totals["vehicle"] += summary.vehicle_seconds
+    hours = totals["presence"] / 3600
+    share = totals["enforcement"] / max(totals["presence"], 1)
+    return (
+        f"  GPS: {totals['rows']:,} pings from patrol cars and radios over the last {weeks} weeks, "
+        f"{hours:,.0f} hours of presence ({share:.0%} during calls)\n"
     )
 
 
@@ -1409,6 +1476,22 @@ def _text(codes: IntArray, labels: tuple[str, ...] | list[str] | np.ndarray) -> 
     return pd.array(np.where(codes >= 0, table[np.maximum(codes, 0)], np.array(None)), dtype="str")
 
 
+def _call_ends(
+    instant: IntArray, local: npt.NDArray[np.datetime64], kind: IntArray, duration: pd.arrays.IntegerArray
+) -> pd.array:
+    """Local clear time of every enforcement event with a duration (CAD's clear); missing elsewhere.
+
+    A call that clears in the repeated hour of the autumn change, earlier on the wall clock than
+    its dispatch, has no clear time (as when CAD leaves it out), not a wrong one.
+    """
+    minutes = np.asarray(duration.fillna(0), dtype=np.int64)
+    ends = pd.to_datetime(instant + minutes * 60, unit="s", utc=True).tz_convert(_TIMEZONE).tz_localize(None)
+    end_local = ends.to_numpy().astype("datetime64[s]")
+    known = (kind == _ENFORCEMENT) & ~np.asarray(duration.isna()) & (end_local >= local)
+    text = np.datetime_as_string(end_local, unit="s")
+    return pd.array(np.where(known, text, None), dtype="str")
+
+
 def _activity_frame(
     rng: np.random.Generator,
     events: dict[str, IntArray],
@@ -1441,6 +1524,7 @@ def _activity_frame(
     return pd.DataFrame(
         {
             "occurred_at": pd.array(np.datetime_as_string(local[order], unit="s"), dtype="str"),
+            "ended_at": _call_ends(instant[order], local[order], kind, duration),
             "lat": np.round(lat, 7),
             "lon": np.round(lon, 7),
             "kind": _text(kind, _KINDS),

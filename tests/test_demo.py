@@ -16,7 +16,7 @@ from beatmap.demo import DemoCity, make_demo_city, write_demo_city
 METRIC = "EPSG:32616"
 SMALL = {"n_beats": 4, "blocks_per_beat": 16, "days": 120}
 ACTIVITY_COLUMNS = [
-    "occurred_at", "lat", "lon", "kind", "duration_min", "officer_id", "unit_id", "subtype",
+    "occurred_at", "ended_at", "lat", "lon", "kind", "duration_min", "officer_id", "unit_id", "subtype",
     "source_id", "self_initiated", "notes",
 ]
 VISIT_SUBTYPES = {"porch visit", "business check", "school", "youth activity", "community meeting", "event"}
