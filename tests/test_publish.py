@@ -36,7 +36,7 @@ def demo(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("publish")
     settings = Settings()
     engine = store.open_store(store_db(tmp / "demo.db"))
-    build_demo(engine, settings=settings, seed=7, directory=tmp / "demo")
+    build_demo(engine, settings=settings, seed=7, directory=tmp / "demo", gps_weeks=0)  # publishing reads no GPS
     manifest = publish_snapshot(engine, tmp / "public", settings=settings, as_of=AS_OF, actor="test:supervisor")
     activity = pd.read_csv(tmp / "demo" / "activity.csv", dtype=str)
     return {"engine": engine, "settings": settings, "dir": tmp / "public", "manifest": manifest,
