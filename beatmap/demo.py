@@ -582,9 +582,10 @@ def build_demo(
     report(0.4, "importing a year of activity")
     summary = import_activity(engine, paths["activity"], settings=demo_settings, source="demo", actor=actor)
     report(0.55, "loading the street network")
-    from beatmap.streets import load_streets  # only the demo build needs it here
+    from beatmap.streets import load_map_features, load_streets  # only the demo build needs them here
 
     load_streets(engine, paths["streets"], actor=actor)
+    load_map_features(engine, paths["features"], actor=actor)
     gps_text = ""
     if gps_weeks > 0:
         gps_text = _demo_gps(
@@ -637,14 +638,11 @@ def _demo_gps(
     )
     totals = {"rows": 0, "presence": 0, "enforcement": 0, "vehicle": 0}
     for i, (path, mapping) in enumerate(((files.radios, files.radios_mapping), (files.cars, files.cars_mapping))):
-        summary = import_pings(
-            engine,
-            [path],
-            settings=settings,
-            mapping_path=mapping,
-            actor=actor,
-            progress=lambda f, m, i=i: report(0.62 + 0.11 * (i + f), m),
-        )
+
+        def step(fraction: float, message: str, done: int = i) -> None:
+            report(0.62 + 0.11 * (done + fraction), message)
+
+        summary = import_pings(engine, [path], settings=settings, mapping_path=mapping, actor=actor, progress=step)
         totals["rows"] += sum(f.rows for f in summary.files)
         totals["presence"] += summary.presence_seconds
         totals["enforcement"] += summary.enforcement_seconds

@@ -198,7 +198,7 @@ def _car_pings(
                 parts_unit.append(np.full(ts.size, unit, dtype=object))
     ts = np.concatenate(parts_ts)
     xy = np.concatenate(parts_xy)
-    unit = np.concatenate(parts_unit)
+    units = np.concatenate(parts_unit)
     begin = _instant(pd.Series([f"{first}T00:00:00"]), timezone)[0]
     inside = ts >= begin
     jitter = np.clip(rng.normal(0, _CAR_JITTER_M / 2, size=xy.shape), -_CAR_JITTER_M, _CAR_JITTER_M)
@@ -207,8 +207,8 @@ def _car_pings(
             "ts": ts[inside],
             "x": (xy[:, 0] + jitter[:, 0])[inside],
             "y": (xy[:, 1] + jitter[:, 1])[inside],
-            "device_id": pd.Series("CAR-" + unit[inside]),
-            "unit_id": unit[inside],
+            "device_id": pd.Series("CAR-" + units[inside]),
+            "unit_id": units[inside],
         }
     )
 

@@ -131,7 +131,9 @@ def _positions(rng: np.random.Generator, half: float) -> FloatArray:
 
 
 def _river_y(x: FloatArray | float) -> FloatArray:
-    return np.asarray(_RIVER_Y + _RIVER_AMPLITUDE * np.sin(2 * np.pi * (np.asarray(x) + _HALF_WIDTH) / _RIVER_WAVELENGTH))
+    return np.asarray(
+        _RIVER_Y + _RIVER_AMPLITUDE * np.sin(2 * np.pi * (np.asarray(x) + _HALF_WIDTH) / _RIVER_WAVELENGTH)
+    )
 
 
 def _grid(rng: np.random.Generator) -> FloatArray:
@@ -162,14 +164,14 @@ def make_town(rng: np.random.Generator) -> Town:
     """Lay out the demo town with the given random generator."""
     grid = _grid(rng)
     n_rows, n_cols = grid.shape[0], grid.shape[1]
-    outline = shapely.Polygon(
-        np.concatenate([grid[0, :], grid[1:, -1], grid[-1, -2::-1], grid[-2:0:-1, 0]])
-    )
+    outline = shapely.Polygon(np.concatenate([grid[0, :], grid[1:, -1], grid[-1, -2::-1], grid[-2:0:-1, 0]]))
     river_x = np.linspace(-_HALF_WIDTH - 50, _HALF_WIDTH + 50, 200)
     river_line = shapely.LineString(np.column_stack([river_x, _river_y(river_x)]))
     river = shapely.intersection(shapely.buffer(river_line, _RIVER_HALF_WIDTH), outline)
     north_bank = shapely.Polygon(
-        np.concatenate([[[-_HALF_WIDTH - 60, _HALF_HEIGHT + 60]], river_line.coords, [[_HALF_WIDTH + 60, _HALF_HEIGHT + 60]]])
+        np.concatenate(
+            [[[-_HALF_WIDTH - 60, _HALF_HEIGHT + 60]], river_line.coords, [[_HALF_WIDTH + 60, _HALF_HEIGHT + 60]]]
+        )
     )
     park = shapely.difference(
         shapely.intersection(shapely.box(_PARK_X[0], -_HALF_HEIGHT, _PARK_X[1], _PARK_NORTH), north_bank), river
@@ -178,7 +180,6 @@ def make_town(rng: np.random.Generator) -> Town:
 
     # Named street lines, before cutting.
     words = [_STREET_WORDS[i] for i in rng.permutation(len(_STREET_WORDS))]
-    avenue_x = grid[n_rows // 2, :, 0]
     lines: list[shapely.LineString] = []
     names: list[str] = []
     bridges: list[bool] = []

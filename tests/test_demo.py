@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import re
 
 import geopandas as gpd
 import numpy as np
@@ -16,8 +15,18 @@ from beatmap.demo import DemoCity, make_demo_city, make_demo_town, write_demo_ci
 METRIC = "EPSG:32616"
 SMALL = {"n_beats": 4, "blocks_per_beat": 16, "days": 120}
 ACTIVITY_COLUMNS = [
-    "occurred_at", "ended_at", "lat", "lon", "kind", "duration_min", "officer_id", "unit_id", "subtype",
-    "source_id", "self_initiated", "notes",
+    "occurred_at",
+    "ended_at",
+    "lat",
+    "lon",
+    "kind",
+    "duration_min",
+    "officer_id",
+    "unit_id",
+    "subtype",
+    "source_id",
+    "self_initiated",
+    "notes",
 ]
 VISIT_SUBTYPES = {"porch visit", "business check", "school", "youth activity", "community meeting", "event"}
 
@@ -210,7 +219,11 @@ def test_write_demo_city_writes_readable_files(city, tmp_path):
     paths = write_demo_city(city, tmp_path / "demo")
     assert set(paths) == {"beats", "blocks", "streets", "activity", "ground_truth"}
     assert {p.name for p in paths.values()} == {
-        "beats.geojson", "blocks.geojson", "streets.geojson", "activity.csv", "ground_truth.csv",
+        "beats.geojson",
+        "blocks.geojson",
+        "streets.geojson",
+        "activity.csv",
+        "ground_truth.csv",
     }
     for key in ("beats", "blocks", "streets"):
         layer = gpd.read_file(paths[key])
@@ -267,7 +280,7 @@ def test_town_blocks_are_irregular_and_tessellate_beats_that_follow_streets(town
 
 
 def city_blocks_tessellate(blocks: gpd.GeoDataFrame, beats: gpd.GeoDataFrame) -> bool:
-    for beat_id, beat in zip(beats["beat_id"], beats.geometry):
+    for beat_id, beat in zip(beats["beat_id"], beats.geometry, strict=True):
         mine = blocks[blocks["beat_id"] == beat_id]
         if not mine["block_id"].str.startswith(f"{beat_id}-").all():
             return False
