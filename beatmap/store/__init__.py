@@ -17,6 +17,7 @@ from beatmap.schema import ID_MAX, TEXT_MAX
 from beatmap.store.activity import (
     EVENT_COLUMNS,
     activity_span,
+    latest_times,
     add_batch,
     counts,
     existing_fingerprints,
@@ -96,6 +97,7 @@ __all__ = [
     "Retired",
     "UTCDateTime",
     "activity_span",
+    "latest_times",
     "add_batch",
     "analysis_crs",
     "area_notes",
