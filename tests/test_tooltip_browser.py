@@ -30,7 +30,14 @@ def phone_map(tmp_path_factory):
     beat = town.beats[town.beats["beat_id"] == "B03"].to_crs(METRIC)
     path = tmp_path_factory.mktemp("tooltips") / "visit.html"
     path.write_text(standalone_html(route_map(blocks, beat), vendor_dir=DEFAULT_LEAFLET_DIR))
-    return path.as_uri()
+    return path.as_uri(), tuple(beat.to_crs(4326).total_bounds)
+
+
+def document_element_at(page, point) -> str:
+    """The class of the map element at a screen point that matters here: the map itself, a shape, or other."""
+    return page.evaluate("""p => { const e = document.elementFromPoint(p[0], p[1]);
+        const c = (e.getAttribute('class') || ''); return /leaflet-container/.test(c) ? 'leaflet-container'
+        : /leaflet-interactive/.test(c) ? 'shape' : c; }""", point)
 
 
 def tooltip_box(page):
@@ -39,6 +46,7 @@ def tooltip_box(page):
 
 
 def test_a_tap_opens_a_tooltip_that_fits_the_screen_and_a_tap_elsewhere_closes_it(phone_map):
+    phone_map, (west, south, east, north) = phone_map
     assert os.path.exists(CHROMIUM), "install chromium with the system package manager (make browser)"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -55,7 +63,8 @@ def test_a_tap_opens_a_tooltip_that_fits_the_screen_and_a_tap_elsewhere_closes_i
             point = page.evaluate(
                 """edge => { const m = Object.values(window).find(v => v instanceof L.Map);
                 const box = m.getContainer().getBoundingClientRect(); let best = null;
-                m.eachLayer(l => { if (!l.feature || !l.getBounds || l.feature.properties.block_id === undefined) return;
+                m.eachLayer(l => {
+                    if (!l.feature || !l.getBounds || l.feature.properties.block_id === undefined) return;
                     const p = m.latLngToContainerPoint(l.getCenter());
                     if (p.x < 5 || p.y < 5 || p.x > box.width - 5 || p.y > box.height - 5) return;
                     const score = {right: p.x, left: -p.x, bottom: p.y, top: -p.y}[edge];
@@ -75,7 +84,12 @@ def test_a_tap_opens_a_tooltip_that_fits_the_screen_and_a_tap_elsewhere_closes_i
         page.wait_for_timeout(300)
         box = tooltip_box(page)
         assert box is not None and box["x"] + box["width"] <= width
-        page.touchscreen.tap(8, 8)
+        above = [north + (north - south) * 0.3, (west + east) / 2]  # north of the beat: no block, no control
+        empty = page.evaluate("""p => { const m = Object.values(window).find(v => v instanceof L.Map);
+            const c = m.latLngToContainerPoint(p), r = m.getContainer().getBoundingClientRect();
+            return [r.left + c.x, r.top + c.y]; }""", above)
+        assert document_element_at(page, empty) == "leaflet-container"
+        page.touchscreen.tap(*empty)
         page.wait_for_timeout(300)
         assert page.locator(".leaflet-tooltip").count() == 0 or not page.locator(".leaflet-tooltip").is_visible()
         browser.close()
