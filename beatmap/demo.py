@@ -429,7 +429,7 @@ def make_demo_town(
       foot: about 4% of their blocks are neglected.
     - In Old Town officers walk Grand Ave and never the side streets: every block that does not
       front Grand Ave is planted ``unvisited``.
-    - In Mill Flats, an area by the river east of Roosevelt School sees police only on calls: a
+    - In Mill Flats, an area in the south-east corner of the town sees police only on calls: a
       cluster of ``enforcement_only`` blocks.
     - The other beats are ordinary: about 10% of their blocks neglected, as in the grid city.
 
