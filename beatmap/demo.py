@@ -636,6 +636,12 @@ def _demo_gps(
         metric_crs=_METRIC_CRS,
         max_gap_s=settings.max_gap_s,
     )
+    archive_note = ""
+    if engine.dialect.name != "sqlite" and not settings.ping_archive_dir:
+        # A PostgreSQL store keeps the raw ping archive in a folder of the settings; the demo's is beside its files.
+        folder = (directory / "ping_archive").resolve()
+        settings = dataclasses.replace(settings, ping_archive_dir=str(folder))
+        archive_note = f"  (raw pings archived in {folder}; set ping_archive_dir to it under [gps] to recompute)\n"
     totals = {"rows": 0, "presence": 0, "enforcement": 0, "vehicle": 0}
     for i, (path, mapping) in enumerate(((files.radios, files.radios_mapping), (files.cars, files.cars_mapping))):
 
@@ -651,7 +657,7 @@ def _demo_gps(
     share = totals["enforcement"] / max(totals["presence"], 1)
     return (
         f"  GPS: {totals['rows']:,} pings from patrol cars and radios over the last {weeks} weeks, "
-        f"{hours:,.0f} hours of presence ({share:.0%} during calls)\n"
+        f"{hours:,.0f} hours of presence ({share:.0%} during calls)\n" + archive_note
     )
 
 
