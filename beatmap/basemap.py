@@ -1,4 +1,4 @@
-"""The offline street base map: streets, street names and beat labels drawn over a map, no tiles.
+"""The offline street base map: streets, street names, water, parks and beat labels drawn over a map, no tiles.
 
 The streets come from the layer the department loads for walking routes
 (``beatmap streets``).  They are prepared for the browser once: joined per
@@ -13,6 +13,9 @@ Nothing is fetched: the lines travel in the page, within
 :data:`MAX_STREET_BYTES`, and Leaflet draws them.  This module never opens the
 store (the public page uses it); :func:`beatmap.streets.map_streets_from_store`
 reads the store's streets for it.
+
+Water and parks (``beatmap streets --features``; the demo's river and park) are drawn in a pane
+under the blocks (they have no blocks), with their names; they take no clicks either.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def streets_for_map(
     *,
     tolerance_m: float = 3.0,
     max_bytes: int = MAX_STREET_BYTES,
+    features: gpd.GeoDataFrame | None = None,
 ) -> dict:
     """Street lines and name points for :class:`StreetLayer`, light enough for a page.
 
@@ -62,15 +66,20 @@ def streets_for_map(
     max_bytes : int
         When all streets would be larger, only the major ones are kept (and,
         if still too large, the longest of those).
+    features : GeoDataFrame, optional
+        Water and parks (``kind``, ``name``, polygons in a metric CRS) drawn
+        under the blocks, simplified like the streets.
 
     Returns
     -------
     dict
         ``lines``: a GeoJSON FeatureCollection (WGS84) whose features carry
         ``name`` and ``major`` (1 or 0); ``labels``: ``[lat, lon, name, major, angle]``
-        lists; ``dropped``: how many street names were left out to stay light.
+        lists; ``dropped``: how many street names were left out to stay light;
+        ``areas``: water and parks as a GeoJSON FeatureCollection (``kind``, ``name``).
     """
-    empty = {"lines": {"type": "FeatureCollection", "features": []}, "labels": [], "dropped": 0}
+    areas = _areas_for_map(features, tolerance_m=tolerance_m)
+    empty = {"lines": {"type": "FeatureCollection", "features": []}, "labels": [], "dropped": 0, "areas": areas}
     if streets is None or streets.empty:
         return empty
     names = (
@@ -107,6 +116,30 @@ def streets_for_map(
         "lines": {"type": "FeatureCollection", "features": features[:keep]},
         "labels": [label for label in labels if label[2] in kept_names],
         "dropped": len(features) - keep,
+        "areas": areas,
+    }
+
+
+#: Kinds of map features and how they are drawn (fill colour, edge colour).
+AREA_STYLES = {"water": ("#a8d4f0", "#6fa8d0"), "park": ("#c8e6b0", "#8fbf73")}
+
+
+def _areas_for_map(features: gpd.GeoDataFrame | None, *, tolerance_m: float) -> dict:
+    """Water and parks as light WGS84 GeoJSON with ``kind`` and ``name``; empty without any."""
+    if features is None or features.empty:
+        return {"type": "FeatureCollection", "features": []}
+    kept = features[features["kind"].isin(list(AREA_STYLES))]
+    shapes = shapely.simplify(kept.geometry.to_numpy(), tolerance_m)
+    light = gpd.GeoSeries(shapes, crs=kept.crs).to_crs(WGS84)
+    light = gpd.GeoSeries(shapely.set_precision(light.to_numpy(), 1e-5), crs=WGS84)
+    names = kept["name"].where(kept["name"].notna(), "").astype(str)
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"kind": k, "name": n}, "geometry": shapely.geometry.mapping(g)}
+            for k, n, g in zip(kept["kind"], names, light, strict=True)
+            if not g.is_empty
+        ],
     }
 
 
@@ -149,6 +182,9 @@ _LABEL_CSS = (
     ".bm-street-label,.bm-beat-label{background:none;border:none;white-space:nowrap;pointer-events:none}"
     ".bm-street-label span{font:11px/1 sans-serif;color:#222;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff;"
     "position:relative;left:-50%;top:-6px}"
+    ".bm-area-label{background:none;border:none;white-space:nowrap;pointer-events:none}"
+    ".bm-area-label span{font:italic 12px/1 sans-serif;color:#24577a;text-shadow:0 0 2px #fff,0 0 3px #fff;"
+    "position:relative;left:-50%;top:-6px}"
     ".bm-beat-label span{font:bold 14px/1 sans-serif;color:#000;background:rgba(255,255,255,.85);"
     "border:1px solid #333;border-radius:3px;padding:2px 4px;position:relative;left:-50%;top:-9px}"
 )
@@ -168,10 +204,26 @@ class StreetLayer(MacroElement):
     {% macro script(this, kwargs) %}
     (function () {
         var map = {{ this._parent.get_name() }}, data = {{ this.data | tojson }};
-        ['bm-streets', 'bm-labels'].forEach(function (name, i) {
-            var pane = map.getPane(name) || map.createPane(name);
-            pane.style.zIndex = 450 + 10 * i;
+        [['bm-areas', 350], ['bm-streets', 450], ['bm-labels', 460]].forEach(function (p) {
+            var pane = map.getPane(p[0]) || map.createPane(p[0]);
+            pane.style.zIndex = p[1];
             pane.style.pointerEvents = 'none';
+        });
+        var styles = {{ this.area_styles | tojson }};
+        L.geoJSON(data.areas, {
+            pane: 'bm-areas', interactive: false,
+            style: function (f) {
+                var s = styles[f.properties.kind];
+                return {fillColor: s[0], color: s[1], weight: 1, fillOpacity: 0.9, opacity: 1};
+            }
+        }).addTo(map);
+        data.areas.features.forEach(function (f) {
+            if (!f.properties.name) return;
+            var span = document.createElement('span');
+            span.textContent = f.properties.name;
+            var c = L.geoJSON(f).getBounds().getCenter();
+            L.marker(c, {pane: 'bm-labels', interactive: false, keyboard: false,
+                icon: L.divIcon({className: 'bm-area-label', html: span, iconSize: null})}).addTo(map);
         });
         function lines(major) {
             return L.geoJSON(data.lines, {
@@ -213,7 +265,12 @@ class StreetLayer(MacroElement):
     def __init__(self, prepared: dict) -> None:
         super().__init__()
         self._name = "StreetLayer"
-        self.data = {"lines": prepared["lines"], "labels": prepared["labels"]}
+        self.data = {
+            "lines": prepared["lines"],
+            "labels": prepared["labels"],
+            "areas": prepared.get("areas") or {"type": "FeatureCollection", "features": []},
+        }
+        self.area_styles = AREA_STYLES
         self.css = _LABEL_CSS
         self.all_zoom, self.all_names_zoom, self.major_names_zoom = ALL_STREETS_ZOOM, ALL_NAMES_ZOOM, MAJOR_NAMES_ZOOM
 
@@ -248,6 +305,6 @@ class BeatLabels(MacroElement):
 
 def add_streets(m: folium.Map, prepared: dict | None) -> folium.Map:
     """Add a prepared street layer (:func:`streets_for_map`) to a map, if there are streets; returns the map."""
-    if prepared and prepared["lines"]["features"]:
+    if prepared and (prepared["lines"]["features"] or (prepared.get("areas") or {}).get("features")):
         StreetLayer(prepared).add_to(m)
     return m

@@ -130,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("data/demo"),
         help="where to write the demo files and ground truth (default data/demo)",
     )
+    demo.add_argument(
+        "--gps-weeks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="weeks of GPS pings from patrol cars and radios, ending on the demo's last day "
+        "(default 8, about 1.8 million pings; 0 for none)",
+    )
 
     streets = sub.add_parser("streets", help="load the street network for walking routes (replaces any loaded before)")
     streets.add_argument(
@@ -138,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="street centrelines (GeoJSON, Shapefile, GeoPackage) or an OpenStreetMap extract (.osm, .osm.pbf)",
     )
     streets.add_argument("--crs", help="CRS of a file that has none, e.g. EPSG:3452 (never guessed)")
+    streets.add_argument(
+        "--features",
+        type=Path,
+        help="water and parks to draw on the maps: polygons with kind (water or park) and name",
+    )
 
     route = sub.add_parser("route", help="plan a walking route through a beat's neglected blocks (GPX)")
     route.add_argument("--beat", required=True, help="the beat to walk")
@@ -234,6 +247,7 @@ def _run(args: argparse.Namespace) -> int:
             directory=args.dir,
             settings=settings,
             progress=_progress,
+            **({} if args.gps_weeks is None else {"gps_weeks": args.gps_weeks}),
             actor=cli_actor(),
             public_dir=public_dir(settings),
         )
@@ -357,9 +371,12 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
     elif args.command == "streets":
-        from beatmap.streets import load_streets, streets_text
+        from beatmap.streets import load_map_features, load_streets, streets_text
 
         print(streets_text(load_streets(engine, args.file, crs=args.crs, actor=cli_actor())))
+        if args.features is not None:
+            count = load_map_features(engine, args.features, crs=args.crs, actor=cli_actor())
+            print(f"  {count} map feature(s) (water, parks) from {args.features}, drawn under the blocks")
     elif args.command == "route":
         from beatmap.routing.landmarks import start_point
         from beatmap.routing.output import route_card_html, route_text, write_gpx

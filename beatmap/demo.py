@@ -16,7 +16,8 @@ import datetime
 import itertools
 import math
 import pathlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import cast
 
 import geopandas
@@ -28,17 +29,22 @@ from pyproj import Transformer
 from sqlalchemy import Engine
 
 from beatmap import accounts, store
+from beatmap.demo_town import BEAT_NAMES, LANDMARKS, Town, centre_xy, make_town
 from beatmap.errors import BeatmapError, InputError, StoreError
 from beatmap.ingest import Progress, import_activity, load_areas
 from beatmap.settings import Settings
 
-__all__ = ["DemoCity", "build_demo", "make_demo_city", "write_demo_city"]
+__all__ = ["DemoCity", "build_demo", "make_demo_city", "make_demo_town", "write_demo_city"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+#: Places events on blocks: metric x and y of a point inside each given block.
+Placer = Callable[[np.random.Generator, IntArray], tuple[FloatArray, FloatArray]]
 
 _TIMEZONE = "America/Chicago"
+#: Weeks of GPS pings ``beatmap demo`` imports (about 1.8 million pings; see the README).
+DEMO_GPS_WEEKS = 8
 _METRIC_CRS = "EPSG:32616"  # UTM zone 16N, the zone of the city centre
 _OUTPUT_CRS = "EPSG:4326"
 _CENTRE_LON_LAT = (-88.1, 41.6)
@@ -307,6 +313,11 @@ class DemoCity:
         First day of activity.
     end : datetime.date
         Last day of activity (inclusive).
+    features : geopandas.GeoDataFrame or None
+        Map features without blocks (``kind`` ``water`` or ``park``, ``name``, ``geometry``),
+        EPSG:4326; the demo town's river and park, None for the grid city.
+    landmarks : dict of str to (float, float)
+        Named places (latitude, longitude) where walking routes can start; empty for the grid city.
     """
 
     beats: geopandas.GeoDataFrame
@@ -317,6 +328,8 @@ class DemoCity:
     timezone: str
     start: datetime.date
     end: datetime.date
+    features: geopandas.GeoDataFrame | None = None
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def make_demo_city(
@@ -381,8 +394,12 @@ def make_demo_city(
         }
     ).astype("str")
 
-    events = _simulate_events(rng, corners, block_beat, block_offsets, planted, start, days)
-    activity = _activity_frame(rng, events, corners, beats["beat_id"].to_numpy(), start, end)
+    events = _simulate_events(rng, corners.mean(axis=1), block_beat, block_offsets, planted, start, days)
+
+    def place(generator: np.random.Generator, block: IntArray) -> tuple[FloatArray, FloatArray]:
+        return _points_in_blocks(generator, corners, block)
+
+    activity = _activity_frame(rng, events, place, beats["beat_id"].to_numpy(), start, end)
     return DemoCity(
         beats=beats,
         blocks=blocks,
@@ -392,6 +409,83 @@ def make_demo_city(
         timezone=_TIMEZONE,
         start=start,
         end=end,
+    )
+
+
+def make_demo_town(
+    seed: int = 7,
+    *,
+    days: int = 365,
+    end: datetime.date = datetime.date(2026, 10, 31),
+) -> DemoCity:
+    """Generate the demo town ``beatmap demo`` loads: a city with a story to tell at first sight.
+
+    The plan is :mod:`beatmap.demo_town`'s (curving streets, the diagonal Grand Ave, the Fox River
+    and Riverside Park, eight beats following streets and the river, named streets and landmarks);
+    the seed moves the streets and draws the activity, as :func:`make_demo_city` does. The beats
+    differ on purpose (the planted ground truth lists every neglected block):
+
+    - Lincoln Park and Grand Crossing (downtown, the station and the library) are well covered on
+      foot: about 4% of their blocks are neglected.
+    - In Old Town officers walk Grand Ave and never the side streets: every block that does not
+      front Grand Ave is planted ``unvisited``.
+    - In Mill Flats, an area in the south-east corner of the town sees police only on calls: a
+      cluster of ``enforcement_only`` blocks.
+    - The other beats are ordinary: about 10% of their blocks neglected, as in the grid city.
+
+    Raises
+    ------
+    InputError
+        If `days` is below 1.
+    """
+    _check_sizes(days=days)
+    rng = np.random.default_rng(seed)
+    start = end - datetime.timedelta(days=days - 1)
+    town = make_town(rng)
+    n_beats = len(BEAT_NAMES)
+    block_offsets = np.concatenate([[0], np.cumsum(np.bincount(town.block_beat, minlength=n_beats))]).astype(np.int64)
+    beats = geopandas.GeoDataFrame(
+        {
+            "beat_id": pd.array([f"B{i + 1:02d}" for i in range(n_beats)], dtype="str"),
+            "name": pd.array(list(BEAT_NAMES), dtype="str"),
+        },
+        geometry=list(town.beats),
+        crs=_METRIC_CRS,
+    ).to_crs(_OUTPUT_CRS)
+    beat_ids = beats["beat_id"].to_numpy()
+    blocks = _polygon_blocks_frame(town.blocks, town.block_beat, beat_ids, block_offsets)
+    streets = _named_streets_frame(town.streets, town.street_names)
+
+    planted = _plant_story(rng, town, block_offsets)
+    truth = pd.DataFrame(
+        {
+            "block_id": blocks["block_id"].to_numpy()[planted >= 0],
+            "beat_id": blocks["beat_id"].to_numpy()[planted >= 0],
+            "planted": np.asarray(_PLANTED, dtype=object)[planted[planted >= 0]],
+        }
+    ).astype("str")
+    centres = shapely.get_coordinates(shapely.centroid(town.blocks))
+    events = _simulate_events(rng, centres, town.block_beat, block_offsets, planted, start, days)
+    activity = _activity_frame(rng, events, _ring_placer(town.blocks), beat_ids, start, end)
+    features = geopandas.GeoDataFrame(
+        {
+            "kind": pd.array(["water", "park"], dtype="str"),
+            "name": pd.array(["Fox River", "Riverside Park"], dtype="str"),
+        },
+        geometry=[town.river, town.park],
+        crs=_METRIC_CRS,
+    ).to_crs(_OUTPUT_CRS)
+    return DemoCity(
+        beats=beats,
+        blocks=blocks,
+        streets=streets,
+        activity=activity,
+        truth=truth,
+        timezone=_TIMEZONE,
+        start=start,
+        end=end,
+        features=features,
+        landmarks=dict(LANDMARKS),
     )
 
 
@@ -409,7 +503,8 @@ def write_demo_city(city: DemoCity, directory: pathlib.Path) -> dict[str, pathli
     -------
     dict of str to pathlib.Path
         Paths written, keyed ``beats``, ``blocks``, ``streets`` (GeoJSON, EPSG:4326),
-        ``activity`` (``activity.csv``) and ``ground_truth`` (``ground_truth.csv``).
+        ``activity`` (``activity.csv``) and ``ground_truth`` (``ground_truth.csv``); and
+        ``features`` (``features.geojson``: the river and the park) when the city has them.
     """
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -420,9 +515,12 @@ def write_demo_city(city: DemoCity, directory: pathlib.Path) -> dict[str, pathli
         "activity": directory / "activity.csv",
         "ground_truth": directory / "ground_truth.csv",
     }
-    for key in ("beats", "blocks", "streets"):
-        paths[key].unlink(missing_ok=True)
-        getattr(city, key).to_file(paths[key], driver="GeoJSON")
+    if city.features is not None:
+        paths["features"] = directory / "features.geojson"
+    for key in ("beats", "blocks", "streets", "features"):
+        if key in paths:
+            paths[key].unlink(missing_ok=True)
+            getattr(city, key).to_file(paths[key], driver="GeoJSON")
     city.activity.to_csv(paths["activity"], index=False)
     city.truth.to_csv(paths["ground_truth"], index=False)
     return paths
@@ -437,6 +535,7 @@ def build_demo(
     progress: Progress | None = None,
     actor: str = "demo",
     public_dir: pathlib.Path | None = None,
+    gps_weeks: int = DEMO_GPS_WEEKS,
 ) -> str:
     """Generate the demo city, write its files to ``directory`` and load them into an empty store.
 
@@ -448,6 +547,11 @@ def build_demo(
     last day plus the public delay, so its period is full of data), and the public page has a
     map at once; when it cannot be published (Leaflet not installed, a folder in the way), the
     summary says why and the demo is built all the same.
+
+    GPS pings of the last ``gps_weeks`` weeks (patrol cars and officers' radios every 30 s, see
+    :mod:`beatmap.demo_gps`) are written beside the other files as Parquet with ping mappings and
+    imported with :func:`beatmap.presence.import_pings`, after the activity (whose CAD calls carry
+    unit ids), so presence is split by purpose.  ``gps_weeks=0`` leaves GPS out.
 
     Returns
     -------
@@ -468,17 +572,25 @@ def build_demo(
             "e.g. `beatmap --db data/demo.db demo`, or delete the file first."
         )
     report(0.0, "generating the demo city")
-    city = make_demo_city(seed)
+    city = make_demo_town(seed)
     paths = write_demo_city(city, directory)
-    demo_settings = dataclasses.replace(settings, timezone=city.timezone)
+    demo_settings = dataclasses.replace(
+        settings, timezone=city.timezone, landmarks={**city.landmarks, **settings.landmarks}
+    )
     report(0.2, "loading beats and blocks")
     areas = load_areas(engine, paths["beats"], blocks_path=paths["blocks"], settings=demo_settings, actor=actor)
     report(0.4, "importing a year of activity")
     summary = import_activity(engine, paths["activity"], settings=demo_settings, source="demo", actor=actor)
-    report(0.85, "loading the street network")
-    from beatmap.streets import load_streets  # only the demo build needs it here
+    report(0.55, "loading the street network")
+    from beatmap.streets import load_map_features, load_streets  # only the demo build needs them here
 
     load_streets(engine, paths["streets"], actor=actor)
+    load_map_features(engine, paths["features"], actor=actor)
+    gps_text = ""
+    if gps_weeks > 0:
+        gps_text = _demo_gps(
+            engine, city, directory, settings=demo_settings, weeks=gps_weeks, seed=seed, actor=actor, report=report
+        )
     report(0.9, "adding the demo accounts")
     accounts_text = _demo_accounts(engine, actor=actor)
     published = ""
@@ -490,8 +602,62 @@ def build_demo(
         f"demo city (seed {seed}): {areas.beats} beats, {areas.blocks} blocks, "
         f"{summary.imported:,} activity records from {city.start} to {city.end}\n"
         f"  files and the planted ground truth ({len(city.truth)} neglected blocks) are in {directory}/\n"
+        + gps_text
         + accounts_text
         + published
+    )
+
+
+def _demo_gps(
+    engine: Engine,
+    city: DemoCity,
+    directory: pathlib.Path,
+    *,
+    settings: Settings,
+    weeks: int,
+    seed: int,
+    actor: str,
+    report: Progress,
+) -> str:
+    """Write and import the demo's GPS pings; the summary line."""
+    from beatmap.demo_gps import write_demo_gps  # only the demo build needs them
+    from beatmap.presence import import_pings
+
+    report(0.6, f"writing {weeks} weeks of GPS pings")
+    files = write_demo_gps(
+        city.blocks,
+        city.activity,
+        city.truth,
+        timezone=city.timezone,
+        end=city.end,
+        weeks=weeks,
+        directory=directory,
+        seed=seed,
+        metric_crs=_METRIC_CRS,
+        max_gap_s=settings.max_gap_s,
+    )
+    archive_note = ""
+    if engine.dialect.name != "sqlite" and not settings.ping_archive_dir:
+        # A PostgreSQL store keeps the raw ping archive in a folder of the settings; the demo's is beside its files.
+        folder = (directory / "ping_archive").resolve()
+        settings = dataclasses.replace(settings, ping_archive_dir=str(folder))
+        archive_note = f"  (raw pings archived in {folder}; set ping_archive_dir to it under [gps] to recompute)\n"
+    totals = {"rows": 0, "presence": 0, "enforcement": 0, "vehicle": 0}
+    for i, (path, mapping) in enumerate(((files.radios, files.radios_mapping), (files.cars, files.cars_mapping))):
+
+        def step(fraction: float, message: str, done: int = i) -> None:
+            report(0.62 + 0.11 * (done + fraction), message)
+
+        summary = import_pings(engine, [path], settings=settings, mapping_path=mapping, actor=actor, progress=step)
+        totals["rows"] += sum(f.rows for f in summary.files)
+        totals["presence"] += summary.presence_seconds
+        totals["enforcement"] += summary.enforcement_seconds
+        totals["vehicle"] += summary.vehicle_seconds
+    hours = totals["presence"] / 3600
+    share = totals["enforcement"] / max(totals["presence"], 1)
+    return (
+        f"  GPS: {totals['rows']:,} pings from patrol cars and radios over the last {weeks} weeks, "
+        f"{hours:,.0f} hours of presence ({share:.0%} during calls)\n" + archive_note
     )
 
 
@@ -745,6 +911,96 @@ def _streets_frame(rng: np.random.Generator, vertices: FloatArray) -> geopandas.
     return frame.to_crs(_OUTPUT_CRS)
 
 
+# --- the demo town ------------------------------------------------------------------------------
+
+# Share of blocks planted as neglected in a well covered beat, and in an ordinary one.
+_WELL_COVERED_SHARE = 0.04
+_WELL_COVERED_BEATS = (0, 3)
+# Blocks in the area that sees police only on calls, nearest this point (metres from the centre).
+_CALLS_ONLY_BLOCKS = 12
+_CALLS_ONLY_NEAR = (1350.0, -1150.0)
+# Event points lie at one of these depths inside their block's edge, metres.
+_RING_DEPTHS = (4.0, 7.0, 10.0, 13.0)
+
+
+def _plant_story(rng: np.random.Generator, town: Town, block_offsets: IntArray) -> IntArray:
+    """Planted label per block of the town (see :func:`make_demo_town`): an index into _PLANTED, or -1."""
+    planted = np.full(int(block_offsets[-1]), -1, dtype=np.int64)
+    main = np.flatnonzero(np.asarray(town.street_names, dtype=object) == town.main_street)
+    main_line = shapely.union_all(town.streets[main])
+    fronting = shapely.dwithin(town.blocks, main_line, 1.0) & (
+        shapely.length(shapely.intersection(shapely.boundary(town.blocks), shapely.buffer(main_line, 1.0))) > 20.0
+    )
+    centre = np.asarray(centre_xy()) + np.asarray(_CALLS_ONLY_NEAR)
+    centres = shapely.get_coordinates(shapely.centroid(town.blocks))
+    for beat, (first, stop) in enumerate(itertools.pairwise(block_offsets)):
+        size = int(stop - first)
+        if beat == town.main_street_beat:
+            planted[first:stop][~fronting[first:stop]] = _PLANTED.index("unvisited")
+            continue
+        free = np.arange(size)
+        if beat == town.calls_only_beat:
+            near = np.argsort(np.hypot(*(centres[first:stop] - centre).T))[:_CALLS_ONLY_BLOCKS]
+            planted[first + near] = _PLANTED.index("enforcement_only")
+            free = np.setdiff1d(free, near)
+        share = _WELL_COVERED_SHARE if beat in _WELL_COVERED_BEATS else _PLANTED_SHARE
+        n_planted = round(share * size)
+        chosen = rng.choice(free, size=n_planted, replace=False)
+        labels = np.resize(rng.permutation(len(_PLANTED)), n_planted)
+        planted[first + chosen] = rng.permutation(labels)
+    return planted
+
+
+def _ring_placer(polygons: np.ndarray) -> Placer:
+    """Place events a few metres to about 13 m inside the edge of their (any-shaped) block."""
+    rings = []
+    for depth in _RING_DEPTHS:
+        inner = shapely.buffer(polygons, -depth)
+        parts = [max(shapely.get_parts(g), key=shapely.area) if not shapely.is_empty(g) else None for g in inner]
+        rings.append([p.exterior if p is not None else None for p in parts])
+    table = np.array(rings, dtype=object)
+    for level in range(1, table.shape[0]):  # a block too thin for a depth uses the one before
+        missing = np.array([ring is None for ring in table[level]])
+        table[level, missing] = table[level - 1, missing]
+
+    def place(rng: np.random.Generator, block: IntArray) -> tuple[FloatArray, FloatArray]:
+        level = rng.integers(0, len(_RING_DEPTHS), size=block.size)
+        points = shapely.line_interpolate_point(table[level, block], rng.random(block.size), normalized=True)
+        xy = shapely.get_coordinates(points)
+        return xy[:, 0], xy[:, 1]
+
+    return place
+
+
+def _polygon_blocks_frame(
+    polygons: np.ndarray, block_beat: IntArray, beat_ids: np.ndarray, block_offsets: IntArray
+) -> geopandas.GeoDataFrame:
+    """Block polygons (metric, ordered by beat) with ids ``<beat_id>-<nnn>``, in EPSG:4326."""
+    number = np.arange(block_beat.size) - block_offsets[block_beat] + 1
+    width = max(3, len(str(int(np.diff(block_offsets).max()))))
+    block_ids = [f"{beat_ids[b]}-{n:0{width}d}" for b, n in zip(block_beat, number, strict=True)]
+    frame = geopandas.GeoDataFrame(
+        {"block_id": pd.array(block_ids, dtype="str"), "beat_id": pd.array(beat_ids[block_beat], dtype="str")},
+        geometry=list(polygons),
+        crs=_METRIC_CRS,
+    )
+    return frame.to_crs(_OUTPUT_CRS)
+
+
+def _named_streets_frame(lines: np.ndarray, names: list[str]) -> geopandas.GeoDataFrame:
+    """Street segments (metric) with ids and names, in EPSG:4326."""
+    width = max(5, len(str(len(names))))
+    frame = geopandas.GeoDataFrame(
+        {
+            "street_id": pd.array([f"S{i + 1:0{width}d}" for i in range(len(names))], dtype="str"),
+            "name": pd.array(names, dtype="str"),
+        },
+        geometry=list(lines),
+        crs=_METRIC_CRS,
+    )
+    return frame.to_crs(_OUTPUT_CRS)
+
+
 # --- who goes where -----------------------------------------------------------------------------
 
 
@@ -825,14 +1081,13 @@ def _segment_weights(officer_beat: IntArray, block_offsets: IntArray) -> tuple[I
 
 def _officer_preferences(
     rng: np.random.Generator,
-    corners: FloatArray,
+    centres: FloatArray,
     block_offsets: IntArray,
     officer_beat: IntArray,
     officer_of: IntArray,
     block_of: IntArray,
 ) -> FloatArray:
     """Officer-by-block preference weights: each officer favours blocks near a home spot."""
-    centres = corners.mean(axis=1)
     sizes = np.diff(block_offsets)[officer_beat]
     home = centres[block_offsets[officer_beat] + rng.integers(0, sizes)]
     distance = np.hypot(*(centres[block_of] - home[officer_of]).T)
@@ -958,7 +1213,7 @@ def _cadence_days(
 
 def _simulate_events(
     rng: np.random.Generator,
-    corners: FloatArray,
+    centres: FloatArray,
     block_beat: IntArray,
     block_offsets: IntArray,
     planted: IntArray,
@@ -975,7 +1230,7 @@ def _simulate_events(
     expected = _expected_counts(rng, start, n_days, n_beats)
     starts, officer_of, block_of = _segment_weights(officer_beat, block_offsets)
 
-    preference = _officer_preferences(rng, corners, block_offsets, officer_beat, officer_of, block_of)
+    preference = _officer_preferences(rng, centres, block_offsets, officer_beat, officer_of, block_of)
     open_to_visits = planted[block_of] < 0
     weights = (
         preference * foot[block_of] * open_to_visits,
@@ -1225,10 +1480,26 @@ def _text(codes: IntArray, labels: tuple[str, ...] | list[str] | np.ndarray) -> 
     return pd.array(np.where(codes >= 0, table[np.maximum(codes, 0)], np.array(None)), dtype="str")
 
 
+def _call_ends(
+    instant: IntArray, local: npt.NDArray[np.datetime64], kind: IntArray, duration: pd.arrays.IntegerArray
+) -> pd.array:
+    """Local clear time of every enforcement event with a duration (CAD's clear); missing elsewhere.
+
+    A call that clears in the repeated hour of the autumn change, earlier on the wall clock than
+    its dispatch, has no clear time (as when CAD leaves it out), not a wrong one.
+    """
+    minutes = np.asarray(duration.fillna(0), dtype=np.int64)
+    ends = pd.to_datetime(instant + minutes * 60, unit="s", utc=True).tz_convert(_TIMEZONE).tz_localize(None)
+    end_local = ends.to_numpy().astype("datetime64[s]")
+    known = (kind == _ENFORCEMENT) & ~np.asarray(duration.isna()) & (end_local >= local)
+    text = np.datetime_as_string(end_local, unit="s")
+    return pd.array(np.where(known, text, None), dtype="str")
+
+
 def _activity_frame(
     rng: np.random.Generator,
     events: dict[str, IntArray],
-    corners: FloatArray,
+    place: Placer,
     beat_ids: np.ndarray,
     start: datetime.date,
     end: datetime.date,
@@ -1247,7 +1518,7 @@ def _activity_frame(
     self_p = np.where(kind == _FOOT, _FOOT_SELF_P, _SELF_INITIATED_P[np.maximum(subtype, 0)])
     self_initiated = (rng.random(kind.size) < self_p).astype(np.int64)
     notes = _notes(rng, subtype)
-    x, y = _points_in_blocks(rng, corners, block)
+    x, y = place(rng, block)
     lon, lat = Transformer.from_crs(_METRIC_CRS, _OUTPUT_CRS, always_xy=True).transform(x, y)
 
     width = max(6, len(str(kind.size)))
@@ -1257,6 +1528,7 @@ def _activity_frame(
     return pd.DataFrame(
         {
             "occurred_at": pd.array(np.datetime_as_string(local[order], unit="s"), dtype="str"),
+            "ended_at": _call_ends(instant[order], local[order], kind, duration),
             "lat": np.round(lat, 7),
             "lon": np.round(lon, 7),
             "kind": _text(kind, _KINDS),

@@ -71,6 +71,36 @@ class Window:
         return Window(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.timezone)
 
 
+#: A day can end the default window only when it holds at least this share of a typical day's
+#: activity (the median over the days with activity): one visit logged today does not move the window.
+RECORDED_DAY_SHARE = 0.25
+
+
+def recorded_end(day_counts: pd.Series) -> date | None:
+    """The last day of recorded activity: the latest day with at least RECORDED_DAY_SHARE of a typical day's count.
+
+    Parameters
+    ----------
+    day_counts : Series
+        Events per local day (index: dates), for the days before the last activity (the
+        ``window_days`` up to it are enough); days without activity may be left out.
+
+    Returns
+    -------
+    date or None
+        None without any activity.  A department that logs a few visits a day has a typical day
+        of a few visits, so its window follows each day; a store whose files end on 31 October
+        keeps its window on 31 October after one visit is logged on 1 December, until the new
+        days are the typical ones.
+    """
+    counts = day_counts[day_counts > 0]
+    if counts.empty:
+        return None
+    typical = float(np.median(counts.to_numpy(dtype=float)))
+    full = counts[counts >= RECORDED_DAY_SHARE * typical]
+    return max(full.index)
+
+
 def default_window(
     last_activity: datetime | None,
     *,
@@ -78,14 +108,20 @@ def default_window(
     start: date | None = None,
     end: date | None = None,
     first_activity: datetime | None = None,
+    day_counts: pd.Series | None = None,
 ) -> Window:
-    """The window to use: as given, else the last ``window_days`` days of data.
+    """The window to use: as given, else the last ``window_days`` days of recorded activity.
 
-    Without activity in the store the window ends today.  Given ``first_activity``, a default
-    start is never before the first day of data (a window half before the data would show a
-    trend of zeros and changes against nothing).
+    Without activity in the store the window ends today.  Given ``day_counts`` (events per local
+    day up to the last activity), a default end is the last day of *recorded* activity
+    (:func:`recorded_end`), so a few visits logged after the data do not move the whole window
+    onto days without data.  Given ``first_activity``, a default start is never before the first
+    day of data (a window half before the data would show a trend of zeros and changes against
+    nothing).
     """
     zone = settings.zone
+    if end is None and day_counts is not None:
+        end = recorded_end(day_counts)
     if end is None:
         end = last_activity.astimezone(zone).date() if last_activity is not None else datetime.now(zone).date()
     if start is None:

@@ -120,6 +120,50 @@ def display_frame(
 _TOOLTIP_CSS = ".leaflet-tooltip{white-space:normal;max-width:min(280px,70vw);overflow-wrap:anywhere}"
 
 
+class TooltipFit(MacroElement):
+    """Tooltips that fit the map and close on a tap elsewhere (phones have no hover to close them).
+
+    Every time Leaflet places a tooltip, it is moved back inside the map's box (with a small
+    margin) when it would run off an edge.  On a touch screen a tap opens a block's tooltip and
+    nothing used to close it: a tap on the map outside every shape, or on a shape that has no
+    tooltip, now closes the open ones.
+    """
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function () {
+        var map = {{ this._parent.get_name() }}, margin = 4;
+        if (!L.Tooltip.prototype._bmFits) {
+            var place = L.Tooltip.prototype._setPosition;
+            L.Tooltip.prototype._setPosition = function (pos) {
+                place.call(this, pos);
+                var el = this.getElement(), owner = this._map;
+                if (!el || !owner) return;
+                var box = owner.getContainer().getBoundingClientRect(), r = el.getBoundingClientRect();
+                var dx = 0, dy = 0;
+                if (r.right > box.right - margin) dx = box.right - margin - r.right;
+                if (r.left + dx < box.left + margin) dx = box.left + margin - r.left;
+                if (r.bottom > box.bottom - margin) dy = box.bottom - margin - r.bottom;
+                if (r.top + dy < box.top + margin) dy = box.top + margin - r.top;
+                if (dx || dy) L.DomUtil.setPosition(el, L.DomUtil.getPosition(el).add([dx, dy]));
+            };
+            L.Tooltip.prototype._bmFits = true;
+        }
+        map.on('click', function (e) {
+            var target = e.originalEvent && e.originalEvent.target;
+            var cls = target && target.getAttribute && (target.getAttribute('class') || '');
+            if (/leaflet-interactive/.test(cls)) return;  // a tap on a block opens its own tooltip
+            map.eachLayer(function (layer) { if (layer.closeTooltip) layer.closeTooltip(); });
+        });
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "TooltipFit"
+
+
 def base_map(
     bounds: Sequence[float],
     *,
@@ -139,6 +183,7 @@ def base_map(
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
     root = cast("Figure", m.get_root())
     root.header.add_child(Element(f"<style>{_TOOLTIP_CSS}</style>"))
+    TooltipFit().add_to(m)
     if tiles == "openstreetmap":
         folium.TileLayer("OpenStreetMap").add_to(m)
     elif tiles not in ("", "none"):

@@ -40,13 +40,34 @@ PRESENCE_MINUTES = (
 )
 
 
+#: Events read to judge the last day of recorded activity (a few weeks of a large city, years of a small one).
+RECENT_EVENTS = 20_000
+
+
 def window_from_store(
     engine: Engine, *, settings: Settings, start: date | None = None, end: date | None = None
 ) -> Window:
-    """The window asked for, defaulting to the last ``window_days`` days of data in the store (from its first day)."""
+    """The window asked for, defaulting to the last ``window_days`` days of recorded activity (from its first day).
+
+    The default end is the last day holding a typical day's share of activity (see
+    :func:`beatmap.metrics.recorded_end`), judged on the newest :data:`RECENT_EVENTS` events: a
+    visit logged long after the data ended is measured against the data, not against itself.
+    """
     span = store.activity_span(engine)
+    counts = None
+    if span is not None and end is None:
+        times = store.latest_times(engine, limit=RECENT_EVENTS)
+        days = times.dt.tz_convert(settings.timezone).dt.date
+        if len(times) == RECENT_EVENTS:
+            days = days[days != days.min()]  # the oldest day read is only partly read
+        counts = days.value_counts()
     return default_window(
-        span[1] if span else None, settings=settings, start=start, end=end, first_activity=span[0] if span else None
+        span[1] if span else None,
+        settings=settings,
+        start=start,
+        end=end,
+        first_activity=span[0] if span else None,
+        day_counts=counts,
     )
 
 

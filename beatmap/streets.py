@@ -264,10 +264,65 @@ def load_streets(
     )
 
 
+#: Kinds of map features a department can load (drawn on the base map, see :mod:`beatmap.basemap`).
+MAP_FEATURE_KINDS = ("water", "park")
+
+
+def load_map_features(engine: Engine, path: str | Path, *, crs: CRS | str | None = None, actor: str = "library") -> int:
+    """Store water and parks (polygons with ``kind`` and ``name``) for the base map, replacing any loaded before.
+
+    They are drawn under the blocks on every map that has streets; they hold no blocks and count
+    for nothing.  Audited as ``import.map_features``.  Returns how many were stored.
+
+    Raises
+    ------
+    StoreError
+        When no beats are loaded.
+    InputError
+        Naming the file and every feature without a known ``kind`` or with a geometry that is not
+        a polygon; nothing is stored then.
+    """
+    target = store.analysis_crs(engine)
+    if target is None:
+        raise StoreError("load beats and blocks before map features (`beatmap areas` or `beatmap demo`).")
+    layer = read_layer(path, crs=crs)
+    kind = (
+        layer["kind"].astype("string").str.strip().str.lower()
+        if "kind" in layer
+        else pd.Series(pd.NA, index=layer.index)
+    )
+    bad_kind = ~kind.isin(MAP_FEATURE_KINDS).fillna(False).to_numpy(dtype=bool)
+    polygons = np.isin(layer.geom_type.to_numpy(dtype=object), ["Polygon", "MultiPolygon"]) & layer.is_valid.to_numpy()
+    problems = [
+        f"feature {i + 1}: "
+        + ("kind must be one of " + ", ".join(MAP_FEATURE_KINDS) if bad_kind[i] else "not a valid polygon")
+        for i in np.flatnonzero(bad_kind | ~polygons)
+    ]
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise InputError(
+            f"{path}: {shown}. Give each feature a kind (water or park) and a polygon; nothing was stored."
+        )
+    names = layer["name"].astype("string").str.strip() if "name" in layer else pd.Series(pd.NA, index=layer.index)
+    frame = gpd.GeoDataFrame(
+        {"kind": kind.astype(object), "name": names.astype(object).where(names.notna(), None)},
+        geometry=layer.geometry.to_numpy(),
+        crs=layer.crs,
+    ).to_crs(target)
+    with store.transaction(engine) as conn:
+        store.write_map_features(conn, frame)
+        store.record_audit(
+            conn, actor=actor, action="import.map_features", target=str(path), details={"features": len(frame)}
+        )
+        store.bump_version(conn)
+    return len(frame)
+
+
 def map_streets_from_store(engine: Engine, *, beat_id: str | None = None, margin_m: float = 150.0) -> dict:
     """The store's streets prepared for a map (:func:`beatmap.basemap.streets_for_map`): the city's, or around one beat.
 
-    Empty (no lines) when no streets are loaded.
+    With the store's water and parks (:func:`load_map_features`).  Empty (no lines) when no
+    streets are loaded.
     """
     bounds = None
     if beat_id is not None:
@@ -276,9 +331,12 @@ def map_streets_from_store(engine: Engine, *, beat_id: str | None = None, margin
             west, south, east, north = blocks.total_bounds
             bounds = (west - margin_m, south - margin_m, east + margin_m, north + margin_m)
     streets = store.read_streets(engine, bounds=bounds)
+    features = store.read_map_features(engine)
     if bounds is not None and not streets.empty:
         streets = streets.clip(shapely.box(*bounds))
-    return streets_for_map(streets)
+    if bounds is not None and not features.empty:
+        features = features.clip(shapely.box(*bounds))
+    return streets_for_map(streets, features=features)
 
 
 def street_graph(streets: gpd.GeoDataFrame) -> nx.Graph:

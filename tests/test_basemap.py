@@ -91,3 +91,57 @@ def test_streets_from_store(engine, tmp_path, beat_id):
     load_streets(engine, tmp_path / "streets.geojson")
     names = {f["properties"]["name"] for f in map_streets_from_store(engine, beat_id=beat_id)["lines"]["features"]}
     assert names == ({"Test St", "Far St"} if beat_id is None else {"Test St"})  # a beat's view: its streets only
+
+
+def lake_and_park() -> gpd.GeoDataFrame:
+    """A lake and a park beside the two-beat city, WGS84, as a department's file would hold them."""
+    shapes = [shapely.box(X0 - 400, Y0, X0 - 100, Y0 + 300), shapely.box(X0 - 400, Y0 + 400, X0 - 100, Y0 + 700)]
+    return gpd.GeoDataFrame(
+        {"kind": ["water", "park"], "name": ["Mill Pond", "Oak <b>Park</b>"]}, geometry=shapes, crs=CRS
+    ).to_crs(4326)
+
+
+def test_water_and_parks_are_drawn_under_the_blocks_with_their_names():
+    prepared = basemap.streets_for_map(grid(), features=lake_and_park().to_crs(CRS))
+    areas = prepared["areas"]["features"]
+    assert [(f["properties"]["kind"], f["properties"]["name"]) for f in areas] == [
+        ("water", "Mill Pond"), ("park", "Oak <b>Park</b>"),
+    ]
+    lon, lat = areas[0]["geometry"]["coordinates"][0][0]
+    assert -89 < lon < -87 and 41 < lat < 42
+    m = folium.Map()
+    basemap.add_streets(m, prepared)
+    page = m.get_root().render()
+    assert "bm-areas" in page and "350" in page  # a pane under Leaflet's overlays (400), where blocks are
+    assert "Oak <b>Park</b>" not in page and "textContent = f.properties.name" in page
+    # Water and parks alone (no streets) are drawn too.
+    alone = basemap.streets_for_map(grid().iloc[:0], features=lake_and_park().to_crs(CRS))
+    m = folium.Map()
+    basemap.add_streets(m, alone)
+    assert "bm-areas" in m.get_root().render()
+
+
+def test_map_features_are_stored_read_back_and_clipped_to_a_beat(engine, tmp_path):
+    from beatmap import store
+    from beatmap.errors import InputError
+    from beatmap.streets import load_map_features
+    from tests.street_city import street_grid
+
+    engine = load_two_beats(engine, tmp_path, settings=Settings())
+    street_grid().to_file(tmp_path / "streets.geojson")
+    load_streets(engine, tmp_path / "streets.geojson")
+    bad = lake_and_park()
+    bad.loc[1, "kind"] = "forest"
+    bad.to_file(tmp_path / "bad.geojson")
+    with pytest.raises(InputError, match=r"bad.geojson: feature 2: kind must be one of water, park.*nothing was stored"):
+        load_map_features(engine, tmp_path / "bad.geojson")
+    assert store.read_map_features(engine).empty
+    lake_and_park().to_file(tmp_path / "features.geojson")
+    assert load_map_features(engine, tmp_path / "features.geojson", actor="test") == 2
+    stored = store.read_map_features(engine)
+    assert list(stored["kind"]) == ["water", "park"] and stored.crs == store.analysis_crs(engine)
+    assert stored.geometry.area.sum() == pytest.approx(2 * 300 * 300, rel=1e-3)
+    names = [f["properties"]["name"] for f in map_streets_from_store(engine)["areas"]["features"]]
+    assert names == ["Mill Pond", "Oak <b>Park</b>"]
+    assert load_map_features(engine, tmp_path / "features.geojson") == 2  # replaces, never adds
+    assert len(store.read_map_features(engine)) == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import re
 
 import geopandas as gpd
 import numpy as np
@@ -11,13 +10,23 @@ import pandas as pd
 import pytest
 import shapely
 
-from beatmap.demo import DemoCity, make_demo_city, write_demo_city
+from beatmap.demo import DemoCity, make_demo_city, make_demo_town, write_demo_city
 
 METRIC = "EPSG:32616"
 SMALL = {"n_beats": 4, "blocks_per_beat": 16, "days": 120}
 ACTIVITY_COLUMNS = [
-    "occurred_at", "lat", "lon", "kind", "duration_min", "officer_id", "unit_id", "subtype",
-    "source_id", "self_initiated", "notes",
+    "occurred_at",
+    "ended_at",
+    "lat",
+    "lon",
+    "kind",
+    "duration_min",
+    "officer_id",
+    "unit_id",
+    "subtype",
+    "source_id",
+    "self_initiated",
+    "notes",
 ]
 VISIT_SUBTYPES = {"porch visit", "business check", "school", "youth activity", "community meeting", "event"}
 
@@ -210,7 +219,11 @@ def test_write_demo_city_writes_readable_files(city, tmp_path):
     paths = write_demo_city(city, tmp_path / "demo")
     assert set(paths) == {"beats", "blocks", "streets", "activity", "ground_truth"}
     assert {p.name for p in paths.values()} == {
-        "beats.geojson", "blocks.geojson", "streets.geojson", "activity.csv", "ground_truth.csv",
+        "beats.geojson",
+        "blocks.geojson",
+        "streets.geojson",
+        "activity.csv",
+        "ground_truth.csv",
     }
     for key in ("beats", "blocks", "streets"):
         layer = gpd.read_file(paths[key])
@@ -234,3 +247,108 @@ def test_blocks_per_beat_is_approximate_and_layout_is_near_square():
     assert counts.min() >= 8 and counts.max() <= 14
     minx, miny, maxx, maxy = odd.beats.to_crs(METRIC).total_bounds
     assert 0.5 < (maxx - minx) / (maxy - miny) < 2
+
+
+# --- the demo town (what `beatmap demo` loads) -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def town() -> DemoCity:
+    return make_demo_town(5, days=120)
+
+
+def test_town_is_deterministic_and_the_seed_moves_its_streets(town):
+    again, other = make_demo_town(5, days=120), make_demo_town(6, days=120)
+    for name in ("beats", "blocks", "streets", "activity", "truth", "features"):
+        pd.testing.assert_frame_equal(getattr(town, name), getattr(again, name))
+    assert not town.streets.geometry.geom_equals(other.streets.geometry.reindex(town.streets.index)).all()
+
+
+def test_town_blocks_are_irregular_and_tessellate_beats_that_follow_streets(town):
+    blocks, beats = town.blocks.to_crs(METRIC), town.beats.to_crs(METRIC)
+    assert town.beats["beat_id"].tolist() == [f"B0{i}" for i in range(1, 9)] and town.beats["name"].is_unique
+    assert (beats.geom_type == "Polygon").all() and beats.is_valid.all() and blocks.is_valid.all()
+    assert city_blocks_tessellate(blocks, beats)
+    corners = shapely.get_num_coordinates(shapely.get_exterior_ring(blocks.geometry.values)) - 1
+    assert (corners != 4).mean() > 0.1  # cut by the diagonal, the river, the park: not all quadrilaterals
+    areas = blocks.area
+    assert areas.min() >= 2500 and areas.std() / areas.mean() > 0.25
+    left, right = blocks.sindex.query(blocks.geometry, predicate="intersects")
+    pairs = left < right
+    shared = shapely.intersection(blocks.geometry.values[left[pairs]], blocks.geometry.values[right[pairs]])
+    assert shapely.area(shared).max() < 1e-6
+
+
+def city_blocks_tessellate(blocks: gpd.GeoDataFrame, beats: gpd.GeoDataFrame) -> bool:
+    for beat_id, beat in zip(beats["beat_id"], beats.geometry, strict=True):
+        mine = blocks[blocks["beat_id"] == beat_id]
+        if not mine["block_id"].str.startswith(f"{beat_id}-").all():
+            return False
+        if shapely.union_all(mine.geometry.values).symmetric_difference(beat).area > 1e-6 * beat.area:
+            return False
+    return True
+
+
+def test_the_river_and_the_park_have_no_blocks_and_streets_bound_every_other_edge(town):
+    features = town.features.to_crs(METRIC)
+    assert list(town.features.columns) == ["kind", "name", "geometry"] and town.features.crs.to_epsg() == 4326
+    assert set(features["kind"]) == {"water", "park"}
+    blocks = town.blocks.to_crs(METRIC)
+    for shape in features.geometry:
+        assert shape.area > 100_000
+        assert shapely.area(shapely.intersection(blocks.geometry.values, shape)).max() < 1.0
+    streets = town.streets.to_crs(METRIC)
+    assert (streets.geom_type == "LineString").all() and town.streets["street_id"].is_unique
+    assert town.streets["name"].str.len().gt(0).all()
+    network = shapely.union_all(streets.geometry.values).buffer(0.05)
+    not_street = shapely.union_all(features.geometry.values).buffer(0.5)
+    edges = shapely.difference(shapely.boundary(blocks.geometry.values), not_street)
+    assert shapely.covers(network, edges).all()
+    # Grand Ave runs diagonally; a few avenues bridge the river.
+    grand = streets[town.streets["name"] == "Grand Ave"]
+    minx, miny, maxx, maxy = shapely.union_all(grand.geometry.values).bounds
+    assert maxx - minx > 2500 and maxy - miny > 1000
+    water = features.loc[features["kind"] == "water", "geometry"].iloc[0]
+    bridges = shapely.length(shapely.intersection(streets.geometry.values, water)) > 20
+    assert 3 <= bridges.sum() <= 12 and len(streets) - bridges.sum() > 500
+
+
+def test_town_landmarks_are_the_shipped_ones_and_lie_in_the_town(town):
+    assert set(town.landmarks) >= {"District station", "Lincoln School", "Public Library", "Riverside Park"}
+    points = gpd.GeoSeries(
+        gpd.points_from_xy([lon for _, lon in town.landmarks.values()], [lat for lat, _ in town.landmarks.values()]),
+        index=list(town.landmarks),
+        crs="EPSG:4326",
+    ).to_crs(METRIC)
+    blocks = shapely.union_all(town.blocks.to_crs(METRIC).geometry.values)
+    park = town.features.to_crs(METRIC).set_index("name").geometry["Riverside Park"]
+    assert park.contains(points["Riverside Park"])
+    assert (points.drop("Riverside Park").distance(blocks) < 30).all()
+
+
+def test_town_tells_its_story_in_the_activity(town):
+    blocks = town.blocks.to_crs(METRIC).set_index("block_id")
+    truth = town.truth.set_index("block_id")["planted"]
+    act = town.activity
+    points = gpd.GeoDataFrame(act, geometry=gpd.points_from_xy(act["lon"], act["lat"]), crs="EPSG:4326").to_crs(METRIC)
+    located = gpd.sjoin(points, blocks[["geometry"]].reset_index(), predicate="within")
+    assert len(located) == len(act)  # every event in a block
+    visits = located[non_enforcement(located)].groupby("block_id").size().reindex(blocks.index, fill_value=0)
+    share = (visits > 0).groupby(blocks["beat_id"]).mean()
+    # Well covered on foot, ordinary, and the beat walked only on Grand Ave.
+    assert share["B01"] > 0.9 and share["B04"] > 0.9 and share["B05"] < 0.5
+    grand = shapely.union_all(town.streets.to_crs(METRIC).loc[town.streets["name"] == "Grand Ave"].geometry.values)
+    b05 = blocks[blocks["beat_id"] == "B05"]
+    fronting = b05.geometry.boundary.intersection(grand.buffer(1.0)).length > 20  # along it, not a corner
+    assert (visits[b05.index[~fronting]] == 0).all() and (visits[b05.index[fronting]] > 0).mean() > 0.9
+    # An area that sees police only on calls: a cluster of enforcement-only blocks in B08.
+    only = truth.index[(truth == "enforcement_only") & truth.index.str.startswith("B08")]
+    area = max(shapely.get_parts(shapely.union_all(blocks.geometry[only].buffer(1).values)), key=shapely.area)
+    assert blocks.geometry[only].representative_point().within(area).sum() >= 10  # one area, not scattered blocks
+    enforcement = located[located["kind"] == "enforcement"].groupby("block_id").size()
+    assert (visits[only] == 0).all() and (enforcement.reindex(only, fill_value=0) >= 3).all()
+    # CAD calls carry units and clear times.
+    calls = act[act["kind"] == "enforcement"]
+    assert calls["unit_id"].notna().all() and calls["ended_at"].notna().mean() > 0.6
+    cleared = calls[calls["ended_at"].notna()]
+    assert (pd.to_datetime(cleared["ended_at"]) >= pd.to_datetime(cleared["occurred_at"])).all()

@@ -20,7 +20,7 @@ def demo_app(tmp_path_factory):
     """`streamlit run app.py` over a fresh demo store, its first public snapshot published, and a supervisor."""
     tmp = tmp_path_factory.mktemp("demo-browser")
     engine = store.open_store(tmp / "demo.db")
-    build_demo(engine, settings=Settings(), directory=tmp / "demo", public_dir=tmp / "public")
+    build_demo(engine, settings=Settings(), directory=tmp / "demo", public_dir=tmp / "public", gps_weeks=1)
     accounts.add_user(engine, "chief", role="supervisor", all_beats=True, password=PASSWORD, actor="test")
     engine.dispose()
     with pytest.MonkeyPatch.context() as mp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 
@@ -10,18 +11,19 @@ from beatmap.cli import main
 from beatmap.settings import Settings
 from tests.conftest import store_db
 
-SEEDS = [7, 11]
+# The default demo (eight weeks of GPS), and another seed with one week of GPS to stay quick.
+SEEDS = [(7, []), (11, ["--gps-weeks", "1"])]
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_flags_recover_planted_neglect(tmp_path, capsys, seed, monkeypatch):
+@pytest.mark.parametrize(("seed", "gps"), SEEDS)
+def test_flags_recover_planted_neglect(tmp_path, capsys, seed, gps, monkeypatch):
     monkeypatch.setenv("BEATMAP_PUBLIC_DIR", str(tmp_path / "public"))
     db, out = store_db(tmp_path / "demo.db"), tmp_path / "demo"
-    assert main(["--db", db, "demo", "--seed", str(seed), "--dir", str(out)]) == 0
+    assert main(["--db", db, "demo", "--seed", str(seed), "--dir", str(out), *gps]) == 0
     # The demo publishes its first public snapshot: the public page has a map on first run.
     assert "public map published to" in capsys.readouterr().out
     assert snapshot.check_snapshot(tmp_path / "public", settings=Settings()) == []
-    assert len(snapshot.read_features(tmp_path / "public")["features"]) == 288
+    assert len(snapshot.read_features(tmp_path / "public")["features"]) == len(gpd.read_file(out / "blocks.geojson"))
     assert main(["--db", db, "coverage", "--out", str(tmp_path / "coverage.csv")]) == 0
     capsys.readouterr()
     coverage = pd.read_csv(tmp_path / "coverage.csv", dtype={"block_id": str})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +17,7 @@ from beatmap.metrics import (
     coverage_by_block,
     coverage_by_officer,
     default_window,
+    recorded_end,
     gini,
     local_activity,
     neighbour_pairs,
@@ -242,3 +243,39 @@ def test_empirical_bayes_reason_says_so():
                             settings=Settings(rarely_rule="empirical_bayes")).set_index("block_id")
     assert cov["flag"].notna().sum() == 1 and cov.loc["low", "flag"] == "rarely_visited"
     assert "empirical Bayes" in cov.loc["low", "flag_reason"]
+
+
+def test_one_visit_logged_after_the_data_does_not_move_the_default_window():
+    settings = Settings(window_days=90)
+    data = pd.Series(220, index=pd.date_range("2026-08-01", "2026-10-31").date)
+    today = pd.Series({date(2026, 12, 1): 1})
+    counts = pd.concat([data, today])
+    last = datetime(2026, 12, 1, 15, tzinfo=UTC)
+    window = default_window(last, settings=settings, day_counts=counts)
+    assert (window.start, window.end) == (date(2026, 8, 3), date(2026, 10, 31))
+    # Without the day counts the last event ends the window (what the old default did).
+    assert default_window(last, settings=settings).end == date(2026, 12, 1)
+    # Quieter weekends and a slow last day still end the window; an emptier day does not.
+    days = pd.Series([200, 200, 200, 60, 30], index=pd.date_range("2026-10-28", "2026-11-01").date)
+    assert recorded_end(days) == date(2026, 10, 31)  # 60 is over a quarter of the typical 200; 30 is not
+    # When visits logged every day are the department's typical day, the window follows them.
+    logged = pd.Series(4, index=pd.date_range("2026-09-01", "2026-12-01").date)
+    assert default_window(last, settings=settings, day_counts=logged).end == date(2026, 12, 1)
+    assert recorded_end(pd.Series(dtype=float)) is None
+
+
+def test_the_store_default_window_ends_on_recorded_activity(engine, tmp_path):
+    from beatmap.report import window_from_store
+    from tests.conftest import load_two_beats
+
+    settings = Settings(window_days=30)
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = [f"2026-10-{d:02d}T{h:02d}:00:00,41.8755,-87.6369,foot_patrol" for d in range(1, 32) for h in (8, 9, 10, 11, 13, 14, 15, 16)]
+    rows.append("2026-12-01T09:00:00,41.8755,-87.6369,community_visit")
+    (tmp_path / "a.csv").write_text("occurred_at,lat,lon,kind\n" + "\n".join(rows) + "\n")
+    from beatmap.ingest import import_activity
+
+    import_activity(engine, tmp_path / "a.csv", settings=settings)
+    window = window_from_store(engine, settings=settings)
+    assert (window.start, window.end) == (date(2026, 10, 2), date(2026, 10, 31))
+    assert window_from_store(engine, settings=settings, end=date(2026, 12, 1)).end == date(2026, 12, 1)

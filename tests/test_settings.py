@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from beatmap.errors import InputError
+from beatmap.demo_town import LANDMARKS
 from beatmap.settings import Settings, read_settings
 from tests.conftest import ROOT
 
@@ -14,7 +15,7 @@ from tests.conftest import ROOT
 def test_shipped_settings_file_matches_the_defaults():
     shipped = read_settings(ROOT / "data" / "settings.toml")
     assert dataclasses.replace(shipped, landmarks={}) == Settings()
-    assert shipped.landmarks["District station"] == (41.5996, -88.0998)  # the demo city's
+    assert shipped.landmarks == LANDMARKS  # the demo town's schools, library, park and station
 
 
 def test_landmarks_are_read_as_latitude_longitude_pairs(tmp_path):

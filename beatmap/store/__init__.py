@@ -23,6 +23,7 @@ from beatmap.store.activity import (
     insert_events,
     insert_rejects,
     latest_batch,
+    latest_times,
     read_event_locations,
     read_events,
     read_reject_places,
@@ -31,7 +32,16 @@ from beatmap.store.activity import (
     update_assignments,
     update_reject_beats,
 )
-from beatmap.store.areas import read_beats, read_blocks, read_streets, write_area_notes, write_areas, write_streets
+from beatmap.store.areas import (
+    read_beats,
+    read_blocks,
+    read_map_features,
+    read_streets,
+    write_area_notes,
+    write_areas,
+    write_map_features,
+    write_streets,
+)
 from beatmap.store.audit import ChainCheck, entry_hash, record_audit, verify_audit_chain
 from beatmap.store.batches import (
     Retired,
@@ -65,6 +75,7 @@ from beatmap.store.tables import (
     block_index_table,
     blocks_table,
     events,
+    map_features_table,
     meta,
     metadata,
     rejects_table,
@@ -106,8 +117,10 @@ __all__ = [
     "insert_events",
     "insert_rejects",
     "latest_batch",
+    "latest_times",
     "list_batches",
     "live_batch_ids",
+    "map_features_table",
     "meta",
     "metadata",
     "open_store",
@@ -117,6 +130,7 @@ __all__ = [
     "read_current_rejects",
     "read_event_locations",
     "read_events",
+    "read_map_features",
     "read_reject_places",
     "read_rejects",
     "read_streets",
@@ -144,5 +158,6 @@ __all__ = [
     "write_area_notes",
     "write_areas",
     "write_block_index",
+    "write_map_features",
     "write_streets",
 ]

@@ -349,6 +349,14 @@ def activity_span(engine: Engine) -> tuple[datetime, datetime] | None:
     return first, last
 
 
+def latest_times(engine: Engine, *, limit: int) -> pd.Series:
+    """The ``occurred_at`` of the newest ``limit`` events (UTC, newest first), by the time index."""
+    query = select(events.c.occurred_at).order_by(events.c.occurred_at.desc()).limit(limit)
+    with engine.connect() as conn:
+        values = [row[0] for row in conn.execute(query)]
+    return pd.Series(pd.to_datetime(values, utc=True), name="occurred_at", dtype="datetime64[ns, UTC]")
+
+
 def read_rejects(
     engine: Engine,
     *,

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from beatmap.schema import BEAT_ID, BLOCK_ID
 from beatmap.store.bind import Bind, connection
 from beatmap.store.meta import ANALYSIS_CRS, analysis_crs, get_meta, set_meta
-from beatmap.store.tables import area_notes, beats_table, blocks_table, streets_table
+from beatmap.store.tables import area_notes, beats_table, blocks_table, map_features_table, streets_table
 
 #: Rows written per statement.
 _CHUNK = 5000
@@ -106,6 +106,29 @@ def write_streets(conn: Connection, streets: gpd.GeoDataFrame) -> None:
     for start in range(0, len(rows), _CHUNK):
         conn.execute(insert(streets_table), rows[start : start + _CHUNK])
     set_meta(conn, "streets_crs", CRS(streets.crs).to_wkt())
+
+
+def write_map_features(conn: Connection, features: gpd.GeoDataFrame) -> None:
+    """Replace the base map's water and parks (``kind``, ``name``, polygons in the analysis CRS)."""
+    conn.execute(delete(map_features_table))
+    rows = [
+        {"feature_id": i + 1, "kind": kind, "name": name, "geom": shapely.to_wkb(g)}
+        for i, (kind, name, g) in enumerate(zip(features["kind"], features["name"], features.geometry, strict=True))
+    ]
+    if rows:
+        conn.execute(insert(map_features_table), rows)
+
+
+def read_map_features(bind: Bind) -> gpd.GeoDataFrame:
+    """The base map's water and parks (``kind``, ``name``, geometry) in the analysis CRS; empty when none."""
+    crs = analysis_crs(bind)
+    with connection(bind) as conn:
+        rows = conn.execute(
+            select(map_features_table.c.kind, map_features_table.c.name, map_features_table.c.geom).order_by(
+                map_features_table.c.feature_id
+            )
+        ).all()
+    return _geo_frame(rows, ["kind", "name"], crs)
 
 
 def read_streets(engine: Engine, *, bounds: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:

@@ -322,6 +322,16 @@ streets_table = Table(
     Column("geom", LargeBinary, nullable=False),
 )
 
+#: Water and parks drawn on the base map (beatmap.streets.load_map_features), polygons in the analysis CRS.
+map_features_table = Table(
+    "map_features",
+    metadata,
+    Column("feature_id", Integer, primary_key=True),  # 1..n in file order
+    Column("kind", Text, nullable=False),  # water, park
+    Column("name", Text),
+    Column("geom", LargeBinary, nullable=False),
+)
+
 
 def now_utc() -> datetime:
     """The clock, aware, in UTC (one place, so stores and tests agree)."""

@@ -75,7 +75,11 @@ def sidebar_filters(settings: Settings, default_window: tuple[date, date]) -> Fi
         key=_persistent("f_dates", default_window),
         on_change=_save,
         args=("f_dates",),
-        help="The window the counts and flags cover. Default: the last 90 days of data.",
+        help=(
+            f"The window the counts and flags cover. Default: the last {settings.window_days} days of recorded "
+            "activity, ending on the last day with a usual day's activity: a few visits logged since then do not "
+            "move it (pick a later end date to include them)."
+        ),
     )
     shifts = list(settings.shifts)
     chosen_shifts = side.multiselect(
