@@ -18,6 +18,8 @@ from beatmap.streets import streets_from_file
 from tests.test_browser import ARGS, CHROMIUM
 from tests.test_routes import OSM_XML
 
+pytestmark = pytest.mark.ui
+
 METRIC = "EPSG:32616"
 
 

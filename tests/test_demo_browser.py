@@ -14,6 +14,8 @@ from beatmap.publish import check_snapshot, publish_history
 from beatmap.settings import Settings
 from tests.test_browser import ARGS, CHROMIUM, PASSWORD, map_frame, serve_app, sign_in
 
+pytestmark = pytest.mark.ui
+
 
 @pytest.fixture(scope="module")
 def demo_app(tmp_path_factory):

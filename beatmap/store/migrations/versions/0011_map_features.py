@@ -3,7 +3,7 @@
 - ``map_features`` holds polygons (WKB in the analysis CRS) with a ``kind``
   (``water`` or ``park``) and a ``name``; they have no blocks and take no clicks.
 
-Revision ID: 0013
+Revision ID: 0011
 Revises: 0011
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0011"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
