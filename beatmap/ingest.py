@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as replace_fields
+from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -372,6 +373,7 @@ def import_activity(
     path = Path(path)
     shown = file_name or str(path)
     try:
+        replaced_calls = _feed_calls_span(engine, source) if replace_feed and source else None
         summary = _import_activity(
             engine,
             path,
@@ -391,17 +393,34 @@ def import_activity(
         if file_name is None or isinstance(exc, ImportFailedError) or not isinstance(exc, InputError):
             raise
         raise type(exc)(str(exc).replace(str(path), file_name)) from exc  # name the upload, never its copy
-    return _gps_after_calls(engine, summary, settings=settings)
+    return _gps_after_calls(engine, summary, settings=settings, replaced=replaced_calls)
 
 
-def _gps_after_calls(engine: Engine, summary: ImportSummary, *, settings: Settings) -> ImportSummary:
-    """Compute GPS presence again where the import's CAD calls fall (see :mod:`beatmap.presence`); say so."""
+def _feed_calls_span(engine: Engine, source: str) -> tuple[datetime, datetime] | None:
+    from beatmap.presence import feed_calls_span
+
+    return feed_calls_span(engine, source)
+
+
+def _gps_after_calls(
+    engine: Engine,
+    summary: ImportSummary,
+    *,
+    settings: Settings,
+    replaced: tuple[datetime, datetime] | None = None,
+) -> ImportSummary:
+    """Compute GPS presence again where the import's CAD calls fall, and where the calls it replaced fell
+    (see :mod:`beatmap.presence`); say so."""
     from beatmap.presence import after_calls_changed
 
     if summary.batch_id is None:
         return summary
     note = after_calls_changed(
-        engine, [summary.batch_id], settings=settings, reason=f"CAD calls of import {summary.batch_id}"
+        engine,
+        [summary.batch_id],
+        settings=settings,
+        reason=f"CAD calls of import {summary.batch_id}",
+        replaced=replaced,
     ).message()
     if not note:
         return summary

@@ -830,13 +830,19 @@ def after_calls_changed(
     settings: Settings,
     reason: str,
     span: tuple[datetime, datetime] | None = None,
+    replaced: tuple[datetime, datetime] | None = None,
 ) -> RecomputeSummary:
     """Compute presence again where CAD calls of activity batches were added or removed.
 
     ``span`` is the calls' time (taken before an undo removes them); by
-    default it is read from the batches.  Calls without a unit change nothing.
+    default it is read from the batches.  ``replaced`` is the time of calls
+    that batches replaced by these ones held (:func:`feed_calls_span`, taken
+    before the replacement): presence there is computed again too, so a call
+    the corrected file drops no longer counts.  Calls without a unit change nothing.
     """
     span = span if span is not None else presence_store.calls_span(engine, batch_ids)
+    if replaced is not None:
+        span = replaced if span is None else (min(span[0], replaced[0]), max(span[1], replaced[1]))
     if span is None or not presence_store.ping_spans(engine).shape[0]:
         return RecomputeSummary(reason=reason)
     start, end = span
@@ -847,6 +853,13 @@ def after_calls_changed(
         end=end + timedelta(minutes=settings.call_default_minutes),
         reason=reason,
     )
+
+
+def feed_calls_span(engine: Engine, source: str) -> tuple[datetime, datetime] | None:
+    """The time the CAD calls of a feed's live imports cover (see :func:`after_calls_changed`'s ``replaced``)."""
+    with store.transaction(engine) as conn:
+        batch_ids = store.live_batch_ids(conn, source=source)
+    return presence_store.calls_span(engine, batch_ids) if batch_ids else None
 
 
 def undo_ping_import(engine: Engine, batch_id: int, *, settings: Settings, actor: str) -> RecomputeSummary:

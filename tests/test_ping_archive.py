@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from beatmap import ping_archive, presence
-from beatmap.imports import undo_import
+from beatmap.imports import replace_import, undo_import
 from beatmap.presence import import_pings
 from beatmap.store import presence as presence_store
 from tests.conftest import import_rows, load_two_beats
@@ -70,6 +70,24 @@ def test_a_cad_file_imported_after_its_pings_splits_their_presence(engine, tmp_p
     # Undoing the CAD import gives the time back to non-enforcement.
     undone = undo_import(engine, cad.batch_id, actor="test", settings=settings)
     assert "computed again" in undone.gps_note
+    assert _by_purpose(engine) == {"non_enforcement": 1200}
+
+
+def test_a_corrected_cad_file_gives_back_the_time_of_a_call_it_drops(engine, tmp_path, settings):
+    """Replacing a CAD feed computes presence again where the replaced calls were, not only where the new
+    file's calls are: a call the corrected file no longer holds stops counting as enforcement."""
+    load_two_beats(engine, tmp_path, settings=settings)
+    import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
+                 settings=settings, now=SOON)
+    cad = _cad(engine, tmp_path, settings, start_min=10, end_min=20)
+    assert _by_purpose(engine) == {"enforcement": 600, "non_enforcement": 600}
+    later = T0 + pd.Timedelta(days=2)  # the corrected file's one call is two days after the pings
+    fixed = tmp_path / "cad_fixed.csv"
+    fixed.write_text("occurred_at,lat,lon,kind,unit_id,ended_at\n"
+                     f"{later.isoformat()},{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,"
+                     f"{(later + pd.Timedelta(minutes=10)).isoformat()}\n")
+    replaced = replace_import(engine, fixed, feed=cad.source, settings=settings)
+    assert replaced.batch_id != cad.batch_id
     assert _by_purpose(engine) == {"non_enforcement": 1200}
 
 
