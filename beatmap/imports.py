@@ -155,20 +155,22 @@ def replace_import(
 
 
 def format_imports(table: pd.DataFrame) -> str:
-    """The import list as text, one line per import."""
+    """The import list as text, one line per import; nothing is cut (the file name comes last)."""
     if table.empty:
         return "no activity imports yet"
+    feed_w = max(4, *(len(s) for s in table["source"]))
+    who_w = max(3, *(len(s) for s in table["imported_by"]))
     header = (
-        f"{'batch':>5}  {'when (UTC)':16}  {'feed':16} {'file':28} {'rows':>8} {'imported':>8} {'dupl.':>7} "
-        f"{'rejected':>8}  {'who':14} status"
+        f"{'batch':>5}  {'when (UTC)':16}  {'feed':{feed_w}}  {'rows':>9} {'imported':>9} {'dupl.':>9} "
+        f"{'rejected':>9}  {'who':{who_w}}  {'status':6}  file"
     )
     lines = [header]
     for r in table.itertuples(index=False):
         when = pd.Timestamp(r.imported_at).strftime("%Y-%m-%d %H:%M")
+        holds = f" (holds {r.records_now:,})" if r.status == "live" and r.records_now != r.imported else ""
         lines.append(
-            f"{r.batch_id:>5}  {when:16}  {r.source[:16]:16} {r.file_name[-28:]:28} {r.rows:>8,} "
-            f"{r.imported:>8,} {r.duplicates:>7,} {r.rejected:>8,}  {r.imported_by[:14]:14} {r.status}"
-            + (f" (holds {r.records_now:,})" if r.status == "live" and r.records_now != r.imported else "")
+            f"{r.batch_id:>5}  {when:16}  {r.source:{feed_w}}  {r.rows:>9,} {r.imported:>9,} {r.duplicates:>9,} "
+            f"{r.rejected:>9,}  {r.imported_by:{who_w}}  {r.status:6}  {r.file_name}{holds}"
         )
     return "\n".join(lines)
 

@@ -209,3 +209,18 @@ def test_rejects_kept_before_0010_have_no_beat_and_only_supervisors_of_all_beats
     assert access.rejects_for(old, User("sgt", SUPERVISOR, ("A",))).empty
     assert len(access.rejects_for(old, User("lt", SUPERVISOR, all_beats=True))) == 1
     assert access.import_history_for(old, User("sgt", SUPERVISOR, ("A",))).empty
+
+
+def test_the_import_list_cuts_no_file_or_feed_name():
+    from beatmap.imports import format_imports
+
+    long_name = "exports/2026/district-07/calls_for_service_" + "x" * 40 + ".csv"
+    table = pd.DataFrame([{
+        "batch_id": 12, "imported_at": pd.Timestamp("2026-11-30 08:00", tz="UTC"),
+        "source": "a-very-long-feed-name-from-cad", "file_name": long_name, "rows": 1_200_000,
+        "imported": 1_100_000, "duplicates": 50_000, "rejected": 50_000, "imported_by": "dashboard:lieutenant",
+        "status": "live", "records_now": 1_100_000,
+    }])
+    text = format_imports(table)
+    assert long_name in text and "a-very-long-feed-name-from-cad" in text and "dashboard:lieutenant" in text
+    assert "1,200,000" in text and "1,100,000" in text
