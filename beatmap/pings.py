@@ -779,13 +779,17 @@ def stage_pings(
                 raise InputError(f"{path}: file not found. Check the path.")
             rows = 0
             for table, first_row in _file_chunks(path, mapping, chunk_rows):
-                good, bad = _parse_arrow_chunk(
-                    table, first_row, mapping=mapping, zone=zone, max_accuracy_m=settings.max_accuracy_m, source=path
+                good, bad = stage_chunk(
+                    table,
+                    first_row,
+                    number,
+                    mapping=mapping,
+                    zone=zone,
+                    max_accuracy_m=settings.max_accuracy_m,
+                    source=path,
                 )
                 rows += table.num_rows
                 done += table.nbytes
-                good = good.append_column("file", pa.array(np.full(good.num_rows, number, dtype=np.int32)))
-                good = good.select(STAGE_SCHEMA.names).cast(STAGE_SCHEMA)
                 if good.num_rows:
                     ts = good.column(TS).to_numpy()
                     first_ts, last_ts = min(first_ts, int(ts.min())), max(last_ts, int(ts.max()))
@@ -820,6 +824,28 @@ def stage_pings(
         first_ts=int(first_ts) if last_ts >= 0 else -1,
         last_ts=int(last_ts),
     )
+
+
+def stage_chunk(
+    table: pa.Table, first_row: int, file: int, *, mapping: PingMapping, zone: str, max_accuracy_m: float, source: Path
+) -> tuple[pa.Table, pd.DataFrame]:
+    """One chunk of a file parsed as :func:`stage_pings` stages it: the pings (:data:`STAGE_SCHEMA`, poor-accuracy
+    fixes flagged) and the rejected rows (``row, reason, device_id, ts``).
+
+    ``first_row`` is the 1-based row number of the chunk's first row in the
+    file, ``file`` the file's number in the import.  An engine that reads
+    parts of files elsewhere (on a cluster's workers) stages them with this.
+    """
+    good, bad = _parse_arrow_chunk(
+        table, first_row, mapping=mapping, zone=zone, max_accuracy_m=max_accuracy_m, source=source
+    )
+    good = good.append_column("file", pa.array(np.full(good.num_rows, file, dtype=np.int32)))
+    return good.select(STAGE_SCHEMA.names).cast(STAGE_SCHEMA), bad
+
+
+def file_chunks(path: Path, mapping: PingMapping, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pa.Table, int]]:
+    """A ping file's chunks as :func:`stage_pings` reads them (CSV as text), each with its first row's number."""
+    return _file_chunks(path, mapping, chunk_rows)
 
 
 def _file_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[tuple[pa.Table, int]]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,7 +41,7 @@ from beatmap import ping_archive as archive
 from beatmap import store
 from beatmap.crs import parse_crs
 from beatmap.errors import InputError
-from beatmap.index import block_index_for
+from beatmap.index import BlockIndex, block_index_for
 from beatmap.pings import (
     PingMapping,
     Staged,
@@ -238,7 +238,7 @@ def import_pings(
             **({"chunk_rows": chunk_rows} if chunk_rows else {}),
         )
         kept = archive.archived_batches(engine)
-        rewrite, context = _neighbours(kept, staged.first_ts, staged.last_ts, settings)
+        rewrite, context = neighbours(kept, staged.first_ts, staged.last_ts, settings)
         writers = {
             number: archive.ArchiveWriter(Path(stage_dir) / f"file_{number}.parquet") for number in range(len(fresh))
         }
@@ -256,13 +256,14 @@ def import_pings(
                 progress=lambda f, m: progress(0.4 + 0.5 * f, m),
             )
             progress(0.9, "storing")
-            summaries = _store_import(
+            summaries = store_import(
                 engine,
                 files,
                 fresh,
                 hashes,
                 earlier,
-                staged,
+                staged.counts,
+                staged.rejects,
                 computed,
                 writers,
                 rewrite,
@@ -274,6 +275,13 @@ def import_pings(
             for writer in writers.values():
                 writer.discard()
     progress(1.0, "done")
+    return import_summary(summaries, computed, rewrite)
+
+
+def import_summary(
+    summaries: Sequence[PingFileSummary], computed: Computed, rewrite: pd.DataFrame
+) -> PingImportSummary:
+    """The summary of an import from its files' summaries and what it computed (``rewrite``: batches recomputed)."""
     presence = computed.presence[computed.presence["key"] < 0]
     devices = computed.devices[computed.devices["key"] < 0]
     return PingImportSummary(
@@ -296,7 +304,9 @@ _CONTEXT = 0
 
 
 @dataclass(frozen=True)
-class _Computed:
+class Computed:
+    """The aggregate rows of an import or recomputation, as :func:`store_import` writes them."""
+
     presence: pd.DataFrame  # key, PRESENCE_COLUMNS (key < 0: file -key - 1 of this import; > 0: a batch)
     visits: pd.DataFrame
     days: pd.DataFrame
@@ -305,16 +315,16 @@ class _Computed:
     used: pd.DataFrame  # file, used, first_ts, last_ts
 
 
-def _margin(settings: Settings) -> int:
+def credit_margin(settings: Settings) -> int:
     """Seconds around a stretch of pings that can change how they are credited."""
     return settings.max_gap_s + settings.mode_window_s + settings.stop_max_s
 
 
-def _neighbours(kept: pd.DataFrame, first: int, last: int, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def neighbours(kept: pd.DataFrame, first: int, last: int, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Archived batches to compute again (their time overlaps ``[first, last]``) and those read around them."""
     if last < 0 or kept.empty:
         return kept.iloc[:0], kept.iloc[:0]
-    margin = _margin(settings)
+    margin = credit_margin(settings)
     rewrite = kept[(kept["first_ping"] <= last + margin) & (kept["last_ping"] >= first - margin)]
     if rewrite.empty:
         return rewrite, kept.iloc[:0]
@@ -323,6 +333,17 @@ def _neighbours(kept: pd.DataFrame, first: int, last: int, settings: Settings) -
     rest = kept[~kept["batch_id"].isin(rewrite["batch_id"])]
     context = rest[(rest["first_ping"] <= hi) & (rest["last_ping"] >= lo)]
     return rewrite, context
+
+
+def credit_span(first_ts: int, last_ts: int, rewrite: pd.DataFrame, settings: Settings) -> tuple[int, int] | None:
+    """The seconds ``[lo, hi)`` whose pings and calls a computation reads: the new pings' (``first_ts, last_ts``;
+    -1 for none) and the ``rewrite`` batches' time, with :func:`credit_margin` around; None when there is none."""
+    spans = [s for s in (first_ts, last_ts) if s >= 0]
+    spans += [int(rewrite["first_ping"].min()), int(rewrite["last_ping"].max())] if len(rewrite) else []
+    if not spans:
+        return None
+    margin = credit_margin(settings)
+    return min(spans) - margin, max(spans) + margin + 1
 
 
 def _groups(rows: np.ndarray) -> list[list[int]]:
@@ -350,10 +371,9 @@ def _compute(
     context: pd.DataFrame,
     writers: dict[int, archive.ArchiveWriter],
     progress: Progress,
-) -> _Computed:
+) -> Computed:
     """Credit the staged pings and the ``rewrite`` batches' archived pings, one group of devices at a time."""
     rules = TrackRules.from_settings(settings)
-    margin = _margin(settings)
     index = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
     old_rows = int(rewrite["used"].sum()) + int(context["used"].sum()) // 4
     if staged is not None:
@@ -362,84 +382,204 @@ def _compute(
     else:
         parts = int(max(np.ceil(old_rows / GROUP_PINGS), 1)) * 4
         rows = np.full(parts, old_rows // parts, dtype=np.int64)
-    spans = [s for s in (staged.first_ts, staged.last_ts) if s >= 0] if staged is not None else []
-    spans += [int(rewrite["first_ping"].min()), int(rewrite["last_ping"].max())] if len(rewrite) else []
-    lo, hi = (min(spans) - margin, max(spans) + margin + 1) if spans else (0, 0)
-    calls = _calls_between(engine, lo, hi) if spans else None
-    out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("presence", "visits", "days", "devices", "rejects", "used")}
+    span = credit_span(staged.first_ts if staged else -1, staged.last_ts if staged else -1, rewrite, settings)
+    lo, hi = span if span is not None else (0, 0)
+    calls = calls_between(engine, lo, hi) if span is not None else None
     groups = _groups(rows)
+    done: list[GroupCredit] = []
+    presence: pd.DataFrame | None = None
     for number, group in enumerate(groups):
         new = read_stage(staged, group) if staged is not None else None
-        new_poor = pd.DataFrame()
-        if new is not None and len(new):
-            poor_mask = new["poor"].to_numpy()
-            new_poor = new[poor_mask]
-            new = new[~poor_mask].reset_index(drop=True)
-            new, dups, jumps = order_and_check(new, max_speed_kmh=settings.max_speed_kmh)
-            if roster is not None and not roster.empty:
-                new = apply_roster(new, roster)
-        else:
-            new, dups, jumps = None, pd.DataFrame(), pd.DataFrame()
-        old = [
-            archive.read_archive(folder / str(r.archive), partitions=parts, chosen=group).assign(key=int(r.batch_id))
-            for r in rewrite.itertuples()
-        ]
-        around = [
-            archive.read_archive(folder / str(r.archive), partitions=parts, chosen=group, start=lo, end=hi).assign(
-                key=_CONTEXT
-            )
-            for r in context.itertuples()
-        ]
-        known = pd.concat([*old, *around], ignore_index=True) if old or around else None
-        old_poor = known[known["poor"]] if known is not None else pd.DataFrame()
-        if known is not None:
-            known = known[~known["poor"].to_numpy()]
-        if new is not None and known is not None and len(known) and len(new):
-            new, repeated = _cross_duplicates(new, known)
-            dups = pd.concat([dups, repeated], ignore_index=True)
-        columns = [DEVICE_ID, TS, LON, LAT, UNIT_ID, OFFICER_ID, DEVICE_KIND, "key"]
-        parts_frames = []
-        if known is not None and len(known):
-            parts_frames.append(known[columns])
-        if new is not None and len(new):
-            fresh = new.assign(key=-(new["file"].astype(np.int64) + 1))
-            parts_frames.append(_plain_text(fresh[columns]))
-            for file_number, pings in fresh.groupby("file", sort=True):
-                writers[int(file_number)].write(_plain_text(pings[list(archive.ARCHIVE_COLUMNS[:-1])]))
-            if len(new_poor):
-                for file_number, pings in new_poor.groupby("file", sort=True):
-                    writers[int(file_number)].write(_plain_text(pings[list(archive.ARCHIVE_COLUMNS)]))
-            out["used"].append(
-                fresh.groupby("file").agg(used=(TS, "size"), first_ts=(TS, "min"), last_ts=(TS, "max")).reset_index()
-            )
-        out["rejects"] += [f for f in (dups, jumps) if len(f)]
-        if parts_frames:
-            pings = pd.concat(parts_frames, ignore_index=True)
-            credit = credit_tracks(
-                project_pings(pings, blocks.crs), blocks, rules=rules, calls=calls, index=index, extra_keys=("key",)
-            )
-            poor_parts = [old_poor[[DEVICE_ID, TS, "key"]]] if len(old_poor) else []
-            if len(new_poor):
-                poor_parts.append(new_poor.assign(key=-(new_poor["file"].astype(np.int64) + 1))[[DEVICE_ID, TS, "key"]])
-            poor = (
-                pd.concat(poor_parts, ignore_index=True) if poor_parts else pd.DataFrame(columns=[DEVICE_ID, TS, "key"])
-            )
-            out["visits"].append(credit.visits[credit.visits["key"] != _CONTEXT])
-            out["days"].append(device_day_quality(credit, poor, settings=settings, key="key"))
-            out["devices"].append(_device_keys(credit))
-            # Summed as it goes: the aggregate grows with blocks and hours, not with fixes.
-            out["presence"] = [_sum_presence([*out["presence"], credit.presence[credit.presence["key"] != _CONTEXT]])]
-            del credit, pings
+        known = archived_group(folder, rewrite, context, partitions=parts, chosen=group, lo=lo, hi=hi)
+        credit = credit_group(
+            new, known, blocks=blocks, index=index, rules=rules, calls=calls, roster=roster, settings=settings
+        )
+        for file_number, pings in credit.archive:
+            writers[file_number].write(pings)
+        # Summed as it goes: the aggregate grows with blocks and hours, not with fixes.
+        presence = _sum_presence([presence, credit.presence]) if presence is not None else credit.presence
+        done.append(replace(credit, presence=credit.presence.iloc[:0], archive=[]))
+        del credit, new, known
         progress((number + 1) / len(groups), f"credited device group {number + 1} of {len(groups)}")
-    return _Computed(
-        presence=_sum_presence(out["presence"]),
-        visits=_frame(out["visits"], ("key", *VISIT_COLUMNS)),
-        days=_frame(out["days"], ("key", *presence_store.DEVICE_DAY_COLUMNS)),
-        devices=_frame(out["devices"], ("key", DEVICE_ID, "gap_seconds")),
-        rejects=_frame(out["rejects"], ("file", "row", "reason", DEVICE_ID, TS)),
-        used=_frame(out["used"], ("file", "used", "first_ts", "last_ts"))
-        .groupby("file", as_index=False)
-        .agg(used=("used", "sum"), first_ts=("first_ts", "min"), last_ts=("last_ts", "max")),
+    return computed_from(done, presence=presence)
+
+
+@dataclass(frozen=True)
+class GroupCredit:
+    """What :func:`credit_group` computed for one group of devices: aggregate rows (``key`` < 0: file ``-key - 1``
+    of this import; > 0: an archived batch), and the new pings to archive.
+
+    Attributes
+    ----------
+    presence, visits, days, devices : DataFrame
+        Presence summed per key (:data:`beatmap.tracks.PRESENCE_COLUMNS`), track visits, device-day quality,
+        and ``key, device_id, gap_seconds``.
+    rejects : DataFrame
+        ``file, row, reason, device_id, ts``: duplicates (also of archived pings) and impossible jumps.
+    used : DataFrame
+        ``file, used, first_ts, last_ts`` of the new pings used.
+    archive : list of (int, DataFrame)
+        Per file number, the pings to add to its archive, in order (used pings, then poor-accuracy fixes).
+    """
+
+    presence: pd.DataFrame
+    visits: pd.DataFrame
+    days: pd.DataFrame
+    devices: pd.DataFrame
+    rejects: pd.DataFrame
+    used: pd.DataFrame
+    archive: list[tuple[int, pd.DataFrame]] = field(default_factory=list)
+
+
+def archived_group(
+    folder: Path,
+    rewrite: pd.DataFrame,
+    context: pd.DataFrame,
+    *,
+    partitions: int,
+    chosen: Sequence[int],
+    lo: int,
+    hi: int,
+) -> pd.DataFrame | None:
+    """The archived pings of the devices in the ``chosen`` partitions: all of each ``rewrite`` batch (``key`` its
+    batch), and of the ``context`` batches those in ``[lo, hi)`` (``key`` 0, read for context only)."""
+    old = [
+        archive.read_archive(folder / str(r.archive), partitions=partitions, chosen=chosen).assign(key=int(r.batch_id))
+        for r in rewrite.itertuples()
+    ]
+    around = [
+        archive.read_archive(folder / str(r.archive), partitions=partitions, chosen=chosen, start=lo, end=hi).assign(
+            key=_CONTEXT
+        )
+        for r in context.itertuples()
+    ]
+    return pd.concat([*old, *around], ignore_index=True) if old or around else None
+
+
+def credit_group(
+    new: pd.DataFrame | None,
+    known: pd.DataFrame | None,
+    *,
+    blocks: gpd.GeoDataFrame,
+    index: BlockIndex,
+    rules: TrackRules,
+    calls: pd.DataFrame | None,
+    roster: pd.DataFrame | None,
+    settings: Settings,
+) -> GroupCredit:
+    """Credit one group of devices: every ping of each of its devices, new and archived.
+
+    The step both import engines run per group (one process a group at a time,
+    a cluster a partition per task); groups hold different devices, so the
+    groups' answers combine (:func:`combine_groups`) into the import's.
+
+    Parameters
+    ----------
+    new : DataFrame or None
+        Staged pings of the group (:data:`beatmap.pings.STAGE_SCHEMA`), or None.
+    known : DataFrame or None
+        The group's archived pings, as :func:`archived_group` reads them.
+    calls : DataFrame or None
+        The CAD calls that can overlap the pings.
+    """
+    out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("presence", "visits", "days", "devices", "rejects", "used")}
+    archived: list[tuple[int, pd.DataFrame]] = []
+    new_poor = pd.DataFrame()
+    if new is not None and len(new):
+        poor_mask = new["poor"].to_numpy()
+        new_poor = new[poor_mask]
+        new = new[~poor_mask].reset_index(drop=True)
+        new, dups, jumps = order_and_check(new, max_speed_kmh=settings.max_speed_kmh)
+        if roster is not None and not roster.empty:
+            new = apply_roster(new, roster)
+    else:
+        new, dups, jumps = None, pd.DataFrame(), pd.DataFrame()
+    old_poor = known[known["poor"]] if known is not None else pd.DataFrame()
+    if known is not None:
+        known = known[~known["poor"].to_numpy()]
+    if new is not None and known is not None and len(known) and len(new):
+        new, repeated = _cross_duplicates(new, known)
+        dups = pd.concat([dups, repeated], ignore_index=True)
+    columns = [DEVICE_ID, TS, LON, LAT, UNIT_ID, OFFICER_ID, DEVICE_KIND, "key"]
+    parts_frames = []
+    if known is not None and len(known):
+        parts_frames.append(known[columns])
+    if new is not None and len(new):
+        fresh = new.assign(key=-(new["file"].astype(np.int64) + 1))
+        parts_frames.append(_plain_text(fresh[columns]))
+        for file_number, pings in fresh.groupby("file", sort=True):
+            archived.append((int(file_number), _plain_text(pings[list(archive.ARCHIVE_COLUMNS[:-1])])))
+        if len(new_poor):
+            for file_number, pings in new_poor.groupby("file", sort=True):
+                archived.append((int(file_number), _plain_text(pings[list(archive.ARCHIVE_COLUMNS)])))
+        out["used"].append(
+            fresh.groupby("file").agg(used=(TS, "size"), first_ts=(TS, "min"), last_ts=(TS, "max")).reset_index()
+        )
+    out["rejects"] += [f for f in (dups, jumps) if len(f)]
+    if parts_frames:
+        pings = pd.concat(parts_frames, ignore_index=True)
+        credit = credit_tracks(
+            project_pings(pings, blocks.crs), blocks, rules=rules, calls=calls, index=index, extra_keys=("key",)
+        )
+        poor_parts = [old_poor[[DEVICE_ID, TS, "key"]]] if len(old_poor) else []
+        if len(new_poor):
+            poor_parts.append(new_poor.assign(key=-(new_poor["file"].astype(np.int64) + 1))[[DEVICE_ID, TS, "key"]])
+        poor = pd.concat(poor_parts, ignore_index=True) if poor_parts else pd.DataFrame(columns=[DEVICE_ID, TS, "key"])
+        out["visits"].append(credit.visits[credit.visits["key"] != _CONTEXT])
+        out["days"].append(device_day_quality(credit, poor, settings=settings, key="key"))
+        out["devices"].append(_device_keys(credit))
+        out["presence"].append(credit.presence[credit.presence["key"] != _CONTEXT])
+    parts = {name: _frame(out[name], columns) for name, columns in _PART_COLUMNS.items()}
+    return GroupCredit(presence=_sum_presence(out["presence"]), **parts, archive=archived)
+
+
+def combine_groups(groups: Sequence[GroupCredit]) -> GroupCredit:
+    """The aggregate rows of several groups of devices as one (presence summed; the archive pings left out)."""
+
+    def cat(name: str) -> pd.DataFrame:
+        frames = [getattr(g, name) for g in groups if len(getattr(g, name))]
+        return pd.concat(frames, ignore_index=True) if frames else getattr(groups[0], name)
+
+    return GroupCredit(
+        presence=_sum_presence([g.presence for g in groups if len(g.presence)]),
+        visits=cat("visits"),
+        days=cat("days"),
+        devices=cat("devices"),
+        rejects=cat("rejects"),
+        used=cat("used"),
+    )
+
+
+_PART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "visits": ("key", *VISIT_COLUMNS),
+    "days": ("key", *presence_store.DEVICE_DAY_COLUMNS),
+    "devices": ("key", DEVICE_ID, "gap_seconds"),
+    "rejects": ("file", "row", "reason", DEVICE_ID, TS),
+    "used": ("file", "used", "first_ts", "last_ts"),
+}
+
+
+def _empty_parts() -> dict[str, pd.DataFrame]:
+    return {name: _frame([], columns) for name, columns in _PART_COLUMNS.items()}
+
+
+def computed_from(groups: Sequence[GroupCredit], *, presence: pd.DataFrame | None = None) -> Computed:
+    """An import's (or a recomputation's) aggregate rows from its groups' credits (``presence``, when given, is
+    added to theirs: a sum kept as the groups went)."""
+    if presence is not None:
+        groups = [*groups, GroupCredit(presence=presence, **_empty_parts())]
+    if not groups:
+        return Computed(presence=_sum_presence([]), **_empty_parts())
+    whole = combine_groups(groups)
+    return Computed(
+        presence=whole.presence,
+        visits=whole.visits,
+        days=whole.days,
+        devices=whole.devices,
+        rejects=whole.rejects,
+        used=whole.used.groupby("file", as_index=False).agg(
+            used=("used", "sum"), first_ts=("first_ts", "min"), last_ts=("last_ts", "max")
+        ),
     )
 
 
@@ -508,7 +648,7 @@ def _cross_duplicates(new: pd.DataFrame, known: pd.DataFrame) -> tuple[pd.DataFr
     return new[~hit].reset_index(drop=True), repeated
 
 
-def _calls_between(engine: Engine, lo: int, hi: int) -> pd.DataFrame:
+def calls_between(engine: Engine, lo: int, hi: int) -> pd.DataFrame:
     """The CAD calls (enforcement activity with a unit) that can overlap pings from ``lo`` to ``hi`` (seconds)."""
     first = pd.Timestamp(lo, unit="s", tz="UTC") - timedelta(days=1)
     last = pd.Timestamp(hi, unit="s", tz="UTC")
@@ -609,14 +749,15 @@ def silent_devices(days: pd.DataFrame, *, silent_minutes: int) -> pd.DataFrame:
     return days[days["longest_silence_minutes"] > silent_minutes].reset_index(drop=True)
 
 
-def _store_import(
+def store_import(
     engine: Engine,
     files: list[Path],
     fresh: list[int],
     hashes: list[str],
     earlier: list[int | None],
-    staged: Staged,
-    computed: _Computed,
+    counts: pd.DataFrame,
+    read_rejects: pd.DataFrame,
+    computed: Computed,
     writers: dict[int, archive.ArchiveWriter],
     rewrite: pd.DataFrame,
     folder: Path,
@@ -624,10 +765,14 @@ def _store_import(
     actor: str,
     shown: list[str],
 ) -> list[PingFileSummary]:
-    """Write the import in one transaction; then give the archives their names."""
-    rejects = pd.concat([staged.rejects, computed.rejects], ignore_index=True).sort_values(
-        ["file", "row"], kind="stable"
-    )
+    """Write the import in one transaction; then give the archives their names.
+
+    ``fresh`` are the positions in ``files`` of the files read (file number
+    ``i`` is ``files[fresh[i]]``); ``counts`` has their ``rows`` by file
+    number and ``read_rejects`` the rows rejected while reading
+    (:class:`beatmap.pings.Staged`); ``writers`` hold their archives.
+    """
+    rejects = pd.concat([read_rejects, computed.rejects], ignore_index=True).sort_values(["file", "row"], kind="stable")
     duplicate = rejects["reason"].str.startswith("duplicate")
     used = computed.used.set_index("file") if len(computed.used) else pd.DataFrame()
     summaries: list[PingFileSummary] = []
@@ -658,7 +803,7 @@ def _store_import(
             summary = PingFileSummary(
                 file=shown[i],
                 batch_id=None,
-                rows=int(staged.counts.iloc[number]["rows"]),
+                rows=int(counts.iloc[number]["rows"]),
                 used=n_used,
                 duplicates=int(duplicate[rejects["file"] == number].sum()),
                 rejected=int((~duplicate[rejects["file"] == number]).sum()),
@@ -724,7 +869,7 @@ def _store_import(
     return summaries
 
 
-def _replace_derived(conn: Connection, computed: _Computed, keys: dict[int, int], rewritten: list[int]) -> None:
+def _replace_derived(conn: Connection, computed: Computed, keys: dict[int, int], rewritten: list[int]) -> None:
     """Swap the presence, visits and device days of the batches computed (``keys`` maps new files' keys)."""
     presence_store.delete_derived(conn, rewritten)
 
@@ -795,7 +940,7 @@ def recompute_presence(
         rewrite, context = kept, kept.iloc[:0]
         gone = spans[spans["archive"].isna()] if lo is None and hi is None else spans.iloc[:0]
     else:
-        rewrite, context = _neighbours(kept, lo, hi, settings)
+        rewrite, context = neighbours(kept, lo, hi, settings)
         first = (spans["first_ping"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
         last = (spans["last_ping"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
         gone = spans[spans["archive"].isna() & (first <= hi) & (last >= lo)]
