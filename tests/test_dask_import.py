@@ -1,0 +1,270 @@
+"""The Dask engine of import-pings gives exactly the single-process answers, and its tasks send aggregates only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from beatmap import store
+from beatmap.crs import WGS84, transform_xy
+from beatmap.dask_import import (
+    CreditConfig,
+    credit_partition,
+    day_starts,
+    import_pings_dask,
+    input_files,
+    read_part,
+    read_parts,
+)
+from beatmap.errors import InputError
+from beatmap.index import block_index_for
+from beatmap.pings import PingMapping
+from beatmap.presence import import_pings
+from beatmap.store import presence as presence_store
+from beatmap.tracks import TrackRules
+from tests.conftest import X0, Y0, import_rows, load_two_beats, store_db
+
+distributed = pytest.importorskip("distributed")
+
+#: 23:40 local time (America/Chicago, UTC-6 in early March): tracks here run across local midnight.
+T0 = pd.Timestamp("2026-03-03 05:40", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A small local cluster in this process (threads), shared by the tests of this file."""
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return transform_xy(X0 + np.asarray(x, dtype=float), Y0 + np.asarray(y, dtype=float), "EPSG:32616", WGS84)
+
+
+def _track(device: str, start: pd.Timestamp, xs: np.ndarray, ys: np.ndarray, step_s: int, unit: str = "") -> list:
+    lon, lat = _lonlat(xs, ys)
+    times = start + pd.to_timedelta(np.arange(len(xs)) * step_s, unit="s")
+    return [(t.strftime("%Y-%m-%dT%H:%M:%SZ"), a, o, device, unit) for t, a, o in zip(times, lat, lon, strict=True)]
+
+
+def hand_made_rows() -> list[tuple]:
+    """Tracks with known shapes: a foot stay across midnight, a car, a gap, a duplicate, a jump, bad rows."""
+    rng = np.random.default_rng(7)
+    rows: list[tuple] = []
+    # r1 stays 40 minutes on one block across local midnight (jitter ±10 m), then walks east through others.
+    stay = 80
+    rows += _track("r1", T0, 100 + rng.uniform(-10, 10, stay), 100 + rng.uniform(-10, 10, stay), 30, unit="U1")
+    walk = np.linspace(100, 700, 300)
+    rows += _track("r1", T0 + pd.Timedelta(seconds=30 * stay), walk, np.full(300, 300.0), 30, unit="U1")
+    # c7: a car at 40 km/h back and forth, with a one-hour gap just after midnight, in vehicle mode.
+    car = np.abs((np.arange(200) * 111) % 1600 - 800)
+    rows += _track("c7", T0 + pd.Timedelta(minutes=5), car, np.full(200, 50.0), 10, unit="U2")
+    rows += _track("c7", T0 + pd.Timedelta(minutes=5 + 33 + 60), car[::-1], np.full(200, 250.0), 10, unit="U2")
+    # r2: a walker whose pings arrive in two files, with a duplicate and an impossible jump.
+    rows += _track("r2", T0 - pd.Timedelta(hours=1), np.linspace(50, 350, 240), np.full(240, 150.0), 30)
+    rows.append(rows[-5])  # duplicate
+    lon, lat = _lonlat(np.array([90_000.0]), np.array([150.0]))
+    rows.append(((T0 + pd.Timedelta(seconds=15)).strftime("%Y-%m-%dT%H:%M:%SZ"), lat[0], lon[0], "r2", ""))  # jump
+    rows.append(("", 41.0, -88.0, "r2", ""))  # no time
+    rows.append(("2026-03-03T06:00:00Z", "", "", "r2", ""))  # bad coordinates
+    return rows
+
+
+def write_csv(path: Path, rows: list[tuple]) -> Path:
+    frame = pd.DataFrame(rows, columns=["ts", "lat", "lon", "device_id", "unit_id"])
+    frame.to_csv(path, index=False)
+    return path
+
+
+def two_stores(tmp_path: Path, settings) -> tuple:
+    engines = []
+    for name in ("one", "dask"):
+        folder = tmp_path / name
+        folder.mkdir()
+        engine = store.open_store(store_db(folder / "test.db"))
+        load_two_beats(engine, folder, settings=settings)
+        # Unit U1 is on a call from 23:50 local to 00:10; U2 on one without a clear time (default length).
+        lon, lat = _lonlat(np.array([100.0]), np.array([100.0]))
+        import_rows(
+            engine,
+            folder,
+            [
+                f"{(T0 + pd.Timedelta(minutes=10)).isoformat()},{lat[0]},{lon[0]},enforcement,U1,"
+                f"{(T0 + pd.Timedelta(minutes=30)).isoformat()}",
+                f"{(T0 + pd.Timedelta(minutes=20)).isoformat()},{lat[0]},{lon[0]},enforcement,U2,",
+            ],
+            settings=settings,
+            header="occurred_at,lat,lon,kind,unit_id,ended_at",
+            name="cad.csv",
+        )
+        engines.append(engine)
+    return engines[0], engines[1]
+
+
+def stored(engine) -> dict[str, pd.DataFrame]:
+    """Everything an import-pings writes, in an order that does not depend on the engine."""
+    presence = presence_store.read_presence(engine)
+    visits = presence_store.read_track_visits(engine)
+    days = presence_store.read_device_days(engine)
+    rejects = store.read_rejects(engine, source="gps")
+    return {
+        "presence": presence.sort_values(list(presence.columns)).reset_index(drop=True),
+        "visits": visits.sort_values(["device_id", "start"]).reset_index(drop=True),
+        "days": days.sort_values(["device_id", "day"]).reset_index(drop=True),
+        "rejects": rejects[["file_name", "row_number", "reason"]]
+        .sort_values(["file_name", "row_number"])
+        .reset_index(drop=True),
+    }
+
+
+def assert_same(one, dask) -> None:
+    a, b = stored(one), stored(dask)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_dtype=False, obj=name)
+
+
+def _counts(summary) -> list:
+    return [{k: v for k, v in f.to_dict().items() if k != "batch_id"} for f in summary.files]
+
+
+def test_hand_made_tracks_give_the_same_aggregates_on_both_engines(tmp_path, settings, client):
+    one, dask = two_stores(tmp_path, settings)
+    rows = hand_made_rows()
+    order = np.random.default_rng(3).permutation(len(rows))
+    shuffled = [rows[i] for i in order]
+    a = write_csv(tmp_path / "a.csv", shuffled[: len(rows) // 2])
+    b = write_csv(tmp_path / "b.csv", shuffled[len(rows) // 2 :])
+    single = import_pings(one, [a, b], settings=settings, chunk_rows=100)
+    run = import_pings_dask(dask, [a, b], settings=settings, client=client, partitions=4, batch_pings=50)
+    assert single.presence_seconds > 3600 and single.track_visits >= 1 and single.enforcement_seconds > 0
+    assert single.vehicle_seconds > 0 and single.gap_seconds >= 3000
+    assert sum(f.duplicates for f in single.files) == 1
+    assert run.summary.to_dict() | {"files": _counts(run.summary)} == single.to_dict() | {"files": _counts(single)}
+    assert_same(one, dask)
+    # The stay runs across local midnight: one visit, not two.
+    visits = presence_store.read_track_visits(dask)
+    midnight = pd.Timestamp("2026-03-03 06:00", tz="UTC")
+    across = visits[(visits["device_id"] == "r1") & (visits["start"] < midnight) & (visits["end"] > midnight)]
+    assert len(across) == 1
+    assert across["seconds"].iloc[0] + across["enforcement_seconds"].iloc[0] >= 30 * 60
+
+    again = import_pings_dask(dask, [a, b], settings=settings, client=client)
+    assert [f.already_imported for f in again.summary.files] == [f"batch {f.batch_id}" for f in run.summary.files]
+    assert_same(one, dask)
+
+
+def generated_pings(n_devices: int, pings_each: int, seed: int = 11) -> pd.DataFrame:
+    """Random walkers and cars over the two-beat city for a few days, with duplicates and junk, shuffled."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for d in range(n_devices):
+        car = d % 3 == 0
+        step = 10 if car else 30
+        gaps = rng.random(pings_each) < 0.002  # some gaps of up to two hours
+        dt = np.where(gaps, rng.integers(300, 7200, pings_each), step + rng.integers(-2, 3, pings_each))
+        ts = T0 - pd.Timedelta(hours=30) + pd.to_timedelta(np.cumsum(np.maximum(dt, 1)), unit="s")
+        speed = 11.0 if car else 1.3
+        heading = np.cumsum(rng.normal(0, 0.3, pings_each))
+        x = np.cumsum(np.cos(heading) * speed * step)
+        y = np.cumsum(np.sin(heading) * speed * step)
+        x = np.abs((x + d * 37) % 1600 - 800) + rng.normal(0, 5, pings_each)
+        y = np.abs((y + d * 53) % 800 - 400) + rng.normal(0, 5, pings_each)
+        lon, lat = _lonlat(x, y)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "lat": lat,
+                    "lon": lon,
+                    "device_id": f"dev{d:03d}",
+                    "unit_id": f"U{d % 4 + 1}",
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    extra = frame.sample(200, random_state=seed)  # duplicates
+    frame = pd.concat([frame, extra], ignore_index=True)
+    frame["lat"] = frame["lat"].astype(object)
+    frame.loc[frame.sample(50, random_state=seed + 1).index, "lat"] = ""  # bad coordinates
+    return frame.sample(frac=1.0, random_state=seed + 2).reset_index(drop=True)
+
+
+def test_a_generated_dataset_in_many_partitions_gives_the_same_aggregates(tmp_path, settings, client):
+    one, dask = two_stores(tmp_path, settings)
+    frame = generated_pings(n_devices=24, pings_each=10_000)
+    assert len(frame) > 200_000
+    # A Parquet dataset of two files (several row groups each) and a partitioned CSV of three parts.
+    data = tmp_path / "data"
+    data.mkdir()
+    parts = np.array_split(np.arange(len(frame)), 5)
+    for k in range(2):
+        table = pa.Table.from_pandas(frame.iloc[parts[k]].astype(str), preserve_index=False)
+        pq.write_table(table, data / f"part-{k}.parquet", row_group_size=20_000)
+    for k in range(2, 5):
+        frame.iloc[parts[k]].to_csv(data / f"part-{k}.csv", index=False)
+    files = input_files([data])
+    assert len(files) == 5 and len(read_parts(files)) >= 8
+    single = import_pings(one, files, settings=settings)
+    run = import_pings_dask(dask, [data], settings=settings, client=client, partitions=6, batch_pings=20_000)
+    assert run.partitions == 6
+    assert single.presence_seconds > 0 and single.track_visits > 0 and single.vehicle_seconds > 0
+    assert run.summary.to_dict() | {"files": _counts(run.summary)} == single.to_dict() | {"files": _counts(single)}
+    assert_same(one, dask)
+
+
+def test_a_credit_task_returns_aggregate_rows_only(tmp_path, settings):
+    engine = store.open_store(store_db(tmp_path / "test.db"))
+    load_two_beats(engine, tmp_path, settings=settings)
+    frame = generated_pings(n_devices=4, pings_each=5_000)
+    path = write_csv(tmp_path / "p.csv", list(frame.itertuples(index=False, name=None)))
+    part = read_parts([path])[0]
+    pings = read_part(part, PingMapping(), settings.timezone, settings.max_accuracy_m)
+    good = pings[pings["reason"].isna()]
+    assert len(good) > 19_000
+    blocks = store.read_blocks(engine)
+    index = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+    config = CreditConfig(
+        rules=TrackRules.from_settings(settings),
+        settings=settings,
+        max_speed_kmh=settings.max_speed_kmh,
+        calls_from=0,
+        calls_to=2**40,
+        batch_pings=2_000,
+    )
+    empty_calls = pd.DataFrame(columns=["unit_id", "occurred_at", "ended_at"])
+    result = credit_partition(good, blocks, index, empty_calls, None, config)
+    ping_columns = {"lat", "lon", "x", "y", "row", "accuracy_m", "speed_mps", "ts"}
+    for name in ("presence", "visits", "quality", "devices", "files"):
+        table = getattr(result, name)
+        assert not ping_columns & set(table.columns), name
+    assert len(result.presence) + len(result.visits) + len(result.quality) < len(good) / 5
+    assert result.files["used"].sum() + len(result.rejects) == len(good)
+    assert set(result.rejects["reason"].str.split(":").str[0]) <= {
+        "duplicate",
+        "impossible jump (faster than max_speed_kmh, 120 km/h)",
+    }
+
+
+def test_device_days_start_at_the_first_break_after_local_midnight():
+    # One device: pings every 30 s from 23:50 to 00:20 local (one segment), a gap, then 00:40 on; a second device.
+    start = int(pd.Timestamp("2026-03-03 05:50", tz="UTC").timestamp())
+    ts = np.concatenate([start + np.arange(61) * 30, start + 3000 + np.arange(5) * 30, start + np.arange(3) * 30])
+    device = np.array([0] * 66 + [1] * 3)
+    starts = day_starts(device, ts, 300, "America/Chicago")
+    assert np.flatnonzero(starts).tolist() == [0, 61, 66]
+
+
+def test_the_dask_engine_names_files_it_cannot_read(tmp_path):
+    gpx = tmp_path / "walk.gpx"
+    gpx.write_text("<gpx/>")
+    with pytest.raises(InputError, match="walk.gpx.*Parquet and CSV"):
+        input_files([gpx])
+    with pytest.raises(InputError, match="no .parquet or .csv"):
+        input_files([tmp_path / "empty"] if (tmp_path / "empty").mkdir() is None else [])
