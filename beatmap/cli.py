@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from beatmap import __version__, cli_accounts, cli_db
-from beatmap.errors import BeatmapError
+from beatmap.errors import BeatmapError, InputError
 from beatmap.settings import ENV_VAR as SETTINGS_ENV_VAR
 from beatmap.settings import Settings, read_settings, settings_path
 from beatmap.snapshot import public_dir
@@ -85,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     pings.add_argument("--roster", type=Path, help="device roster CSV: device_id, unit_id, officer_id, from, to")
     pings.add_argument("--crs", help="CRS of x/y columns (the mapping's, or columns named x and y)")
     pings.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    pings.add_argument(
+        "--engine",
+        choices=("single", "dask"),
+        default="single",
+        help="single: this process (default); dask: a Dask cluster (Parquet datasets and CSV parts)",
+    )
+    pings.add_argument(
+        "--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786); default a local cluster"
+    )
+    pings.add_argument("--partitions", type=int, help="Dask partitions after the shuffle on device_id")
 
     gpsq = sub.add_parser("gps-quality", help="write GPS data quality per device and day (.csv)")
     gpsq.add_argument("--out", required=True, type=Path, help="CSV file to write")
@@ -303,16 +313,34 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "import-pings":
         from beatmap.presence import format_ping_import, import_pings
 
-        ping_summary = import_pings(
-            engine,
-            args.files,
-            settings=settings,
-            mapping_path=args.mapping,
-            roster_path=args.roster,
-            crs=args.crs,
-            progress=_progress if not args.json else _quiet,
-            actor=cli_actor(),
-        )
+        if args.engine == "dask":
+            from beatmap.dask_import import import_pings_dask
+
+            ping_summary = import_pings_dask(
+                engine,
+                args.files,
+                settings=settings,
+                mapping_path=args.mapping,
+                roster_path=args.roster,
+                crs=args.crs,
+                scheduler=args.scheduler,
+                partitions=args.partitions,
+                progress=_progress if not args.json else _quiet,
+                actor=cli_actor(),
+            ).summary
+        else:
+            if args.scheduler or args.partitions:
+                raise InputError("--scheduler and --partitions go with --engine dask.")
+            ping_summary = import_pings(
+                engine,
+                args.files,
+                settings=settings,
+                mapping_path=args.mapping,
+                roster_path=args.roster,
+                crs=args.crs,
+                progress=_progress if not args.json else _quiet,
+                actor=cli_actor(),
+            )
         print(json.dumps(ping_summary.to_dict()) if args.json else format_ping_import(ping_summary))
     elif args.command == "gps-quality":
         from beatmap.export import write_table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from beatmap import store
+from beatmap.cli import main
 from beatmap.crs import WGS84, transform_xy
 from beatmap.dask_import import (
     CreditConfig,
@@ -264,7 +266,30 @@ def test_device_days_start_at_the_first_break_after_local_midnight():
 def test_the_dask_engine_names_files_it_cannot_read(tmp_path):
     gpx = tmp_path / "walk.gpx"
     gpx.write_text("<gpx/>")
-    with pytest.raises(InputError, match="walk.gpx.*Parquet and CSV"):
+    with pytest.raises(InputError, match=r"walk\.gpx.*Parquet and CSV"):
         input_files([gpx])
-    with pytest.raises(InputError, match="no .parquet or .csv"):
-        input_files([tmp_path / "empty"] if (tmp_path / "empty").mkdir() is None else [])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match=r"empty: no \.parquet or \.csv files"):
+        input_files([empty])
+
+
+def test_command_line_import_pings_on_a_scheduler_matches_the_single_engine(tmp_path, settings, client, capsys):
+    one, dask = two_stores(tmp_path, settings)
+    rows = hand_made_rows()
+    path = write_csv(tmp_path / "p.csv", rows)
+    urls = [str(e.url.render_as_string(hide_password=False)) for e in (one, dask)]
+    one.dispose()
+    dask.dispose()
+    assert main(["--db", urls[0], "import-pings", str(path), "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    address = client.scheduler.address
+    assert main(["--db", urls[1], "import-pings", str(path), "--engine", "dask", "--scheduler", address, "--json"]) == 0
+    on_dask = json.loads(capsys.readouterr().out)
+    for summary in (single, on_dask):
+        summary["files"][0].pop("batch_id")
+    assert on_dask == single
+    assert single["files"][0]["duplicates"] == 1 and single["files"][0]["rejected"] == 3
+    assert_same(store.open_store(urls[0]), store.open_store(urls[1]))
+    assert main(["--db", urls[0], "import-pings", str(path), "--scheduler", address]) == 2
+    assert "--engine dask" in capsys.readouterr().err
