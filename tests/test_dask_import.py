@@ -278,18 +278,24 @@ def test_command_line_import_pings_on_a_scheduler_matches_the_single_engine(tmp_
     one, dask = two_stores(tmp_path, settings)
     rows = hand_made_rows()
     path = write_csv(tmp_path / "p.csv", rows)
+    # The roster puts r2 in unit U1 (on a call from 23:50 local) until 00:05 local, with an officer.
+    roster = tmp_path / "roster.csv"
+    roster.write_text("device_id,unit_id,officer_id,from,to\nr2,U1,O-17,2026-03-02 20:00,2026-03-03 00:05\n")
     urls = [str(e.url.render_as_string(hide_password=False)) for e in (one, dask)]
     one.dispose()
     dask.dispose()
-    assert main(["--db", urls[0], "import-pings", str(path), "--json"]) == 0
+    given = [str(path), "--roster", str(roster), "--json"]
+    assert main(["--db", urls[0], "import-pings", *given]) == 0
     single = json.loads(capsys.readouterr().out)
     address = client.scheduler.address
-    assert main(["--db", urls[1], "import-pings", str(path), "--engine", "dask", "--scheduler", address, "--json"]) == 0
+    assert main(["--db", urls[1], "import-pings", *given, "--engine", "dask", "--scheduler", address]) == 0
     on_dask = json.loads(capsys.readouterr().out)
     for summary in (single, on_dask):
         summary["files"][0].pop("batch_id")
     assert on_dask == single
     assert single["files"][0]["duplicates"] == 1 and single["files"][0]["rejected"] == 3
     assert_same(store.open_store(urls[0]), store.open_store(urls[1]))
+    officers = presence_store.read_presence(store.open_store(urls[1]))
+    assert officers.loc[officers["officer_id"] == "O-17", "seconds"].sum() > 0
     assert main(["--db", urls[0], "import-pings", str(path), "--scheduler", address]) == 2
     assert "--engine dask" in capsys.readouterr().err
