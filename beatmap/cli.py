@@ -316,7 +316,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.engine == "dask":
             from beatmap.dask_import import import_pings_dask
 
-            ping_summary = import_pings_dask(
+            if args.partitions is not None and args.partitions < 1:
+                raise InputError(f"--partitions {args.partitions}: give a whole number of at least 1.")
+            run = import_pings_dask(
                 engine,
                 args.files,
                 settings=settings,
@@ -327,7 +329,11 @@ def _run(args: argparse.Namespace) -> int:
                 partitions=args.partitions,
                 progress=_progress if not args.json else _quiet,
                 actor=cli_actor(),
-            ).summary
+            )
+            ping_summary = run.summary
+            if not args.json:
+                stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.seconds.items())
+                print(f"dask: {run.pings:,} pings in {run.partitions:,} partitions; {stages}")
         else:
             if args.scheduler or args.partitions:
                 raise InputError("--scheduler and --partitions go with --engine dask.")

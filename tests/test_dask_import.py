@@ -299,3 +299,8 @@ def test_command_line_import_pings_on_a_scheduler_matches_the_single_engine(tmp_
     assert officers.loc[officers["officer_id"] == "O-17", "seconds"].sum() > 0
     assert main(["--db", urls[0], "import-pings", str(path), "--scheduler", address]) == 2
     assert "--engine dask" in capsys.readouterr().err
+    assert main(["--db", urls[1], "import-pings", str(path), "--engine", "dask", "--partitions", "0"]) == 2
+    assert "--partitions 0" in capsys.readouterr().err
+    again = ["--db", urls[1], "import-pings", str(path), "--engine", "dask", "--scheduler", address]
+    assert main(again) == 0
+    assert "already imported" in capsys.readouterr().out
