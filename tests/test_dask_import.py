@@ -304,3 +304,22 @@ def test_command_line_import_pings_on_a_scheduler_matches_the_single_engine(tmp_
     again = ["--db", urls[1], "import-pings", str(path), "--engine", "dask", "--scheduler", address]
     assert main(again) == 0
     assert "already imported" in capsys.readouterr().out
+
+
+def test_the_block_index_is_scattered_to_the_workers_once(tmp_path, settings, client, monkeypatch):
+    from beatmap.index import BlockIndex
+
+    _, dask = two_stores(tmp_path, settings)
+    path = write_csv(tmp_path / "p.csv", hand_made_rows())
+    scattered: list = []
+    real = client.scatter
+
+    def spy(data, **kwargs):
+        scattered.append((data, kwargs))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(client, "scatter", spy)
+    run = import_pings_dask(dask, [path], settings=settings, client=client, partitions=3)
+    assert run.summary.presence_seconds > 0
+    indexes = [(obj, kw) for data, kw in scattered for obj in data if isinstance(obj, BlockIndex)]
+    assert len(indexes) == 1 and indexes[0][1].get("broadcast") is True
