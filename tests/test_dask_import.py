@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -30,8 +31,6 @@ from beatmap.presence import import_pings
 from beatmap.store import presence as presence_store
 from beatmap.tracks import TrackRules
 from tests.conftest import X0, Y0, import_rows, load_two_beats, store_db
-
-distributed = pytest.importorskip("distributed")
 
 #: 23:40 local time (America/Chicago, UTC-6 in early March): tracks here run across local midnight.
 T0 = pd.Timestamp("2026-03-03 05:40", tz="UTC")
