@@ -35,11 +35,12 @@ The blocks, their saved block index, the CAD calls and the roster are
 scattered to every worker once and handed to the tasks by reference, never
 copied into each task.
 
-One difference in principle: the CAD calls read are those dispatched from a
-day before the first *parsed* ping (one process reads from a day before the
-first *used* ping).  The answers differ only if the first pings of the import
-are rejected as impossible jumps and a call that started more than a day
-before the first used ping was still open at it.
+The CAD calls: one process takes those dispatched from a day before the
+first *used* ping.  The credit tasks start with those from a day before the
+first *parsed* ping (known before any ping is checked); if the first parsed
+pings were rejected and a call dispatched between the two starts is still open
+at the first used ping, the import is credited again with one process's
+window (:func:`calls_window_start`), so the answers stay the same.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ from beatmap.tracks import (
     TS,
     TrackCredit,
     TrackRules,
+    call_windows,
     credit_tracks,
     device_codes,
 )
@@ -104,6 +106,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 #: Pings credited in one call inside a task (whole device-days are kept together, so a call may hold more).
 BATCH_PINGS = 1_000_000
+#: Seconds in a day: the calls window starts a day before the first ping.
+DAY_S = 86_400
 #: Rows read at a time from a CSV file inside a read task.
 CSV_CHUNK_ROWS = 500_000
 
@@ -562,8 +566,6 @@ def import_pings_dask(
         The summary (as :func:`beatmap.presence.import_pings` returns it) and
         the seconds of each stage.
     """
-    import dask
-    import dask.dataframe as dd
 
     clock: dict[str, float] = {}
     mark = time.perf_counter()
@@ -600,34 +602,20 @@ def import_pings_dask(
         parse_rejects = pd.DataFrame(columns=_REJECT_COLUMNS)
         row_counts = pd.Series(dtype=np.int64)
         if parts:
-            meta = _empty_read()
             zone = mapping.timezone or settings.timezone
-            token = uuid.uuid4().hex[:8]
-            reads = [
-                dask.delayed(split_read, nout=2)(
-                    part, mapping, zone, settings.max_accuracy_m, dask_key_name=f"read-pings-{token}-{i}"
-                )
-                for i, part in enumerate(parts)
-            ]
-            stats = [r[1] for r in reads]
-            table = dd.from_delayed([r[0] for r in reads], meta=meta.drop(columns=["reason"]), verify_meta=False)
-            workers = max(sum(client.nthreads().values()), 1)
-            n_out = partitions or max(len(parts), 2 * workers)
-            shuffled = table.shuffle(on=DEVICE_ID, npartitions=n_out)
-
             calls = _all_calls(engine)
             shared = client.scatter([blocks, index, calls, roster], broadcast=True)
-            config = dask.delayed(_config)(
-                stats, TrackRules.from_settings(settings), settings, settings.max_speed_kmh, batch_pings
-            )
-            results = [
-                dask.delayed(credit_partition)(part, *shared, config, dask_key_name=f"credit-pings-{token}-{i}")
-                for i, part in enumerate(shuffled.to_delayed())
-            ]
+            workers = max(sum(client.nthreads().values()), 1)
+            n_out = partitions or max(len(parts), 2 * workers)
             progress(
                 0.05, f"reading and crediting {len(parts):,} part(s) in {n_out:,} partition(s) on {workers} thread(s)"
             )
-            total, read_stats = dask.compute(_tree(results, combine, token), stats)
+            graph = _CreditGraph(parts, mapping, zone, settings, shared, n_out, batch_pings)
+            total, read_stats = graph.compute(calls_from=None)
+            rerun = calls_window_start(total, read_stats, calls, TrackRules.from_settings(settings))
+            if rerun is not None:
+                progress(0.5, "a CAD call was open at the first used ping: crediting again with its window")
+                total, read_stats = graph.compute(calls_from=rerun)
             parse_rejects = pd.concat([r.rejects for r in read_stats], ignore_index=True)
             row_counts = pd.concat([r.rows for r in read_stats]).groupby(level=0).sum()
         clock["read, shuffle and credit"] = time.perf_counter() - mark
@@ -651,21 +639,93 @@ def import_pings_dask(
     )
 
 
+class _CreditGraph:
+    """The read, shuffle and credit graph of one import, computed once (or twice, with another calls window)."""
+
+    def __init__(
+        self,
+        parts: list[ReadPart],
+        mapping: PingMapping,
+        zone: str,
+        settings: Settings,
+        shared: list[Any],
+        n_out: int,
+        batch_pings: int,
+    ) -> None:
+        self.parts, self.mapping, self.zone, self.settings = parts, mapping, zone, settings
+        self.shared, self.n_out, self.batch_pings = shared, n_out, batch_pings
+
+    def compute(self, *, calls_from: int | None) -> tuple[PartResult, list[ReadStats]]:
+        """The combined aggregates of every partition, and every read task's accounting."""
+        import dask
+        import dask.dataframe as dd
+
+        settings = self.settings
+        token = uuid.uuid4().hex[:8]
+        reads = [
+            dask.delayed(split_read, nout=2)(
+                part, self.mapping, self.zone, settings.max_accuracy_m, dask_key_name=f"read-pings-{token}-{i}"
+            )
+            for i, part in enumerate(self.parts)
+        ]
+        stats = [r[1] for r in reads]
+        meta = _empty_read().drop(columns=["reason"])
+        table = dd.from_delayed([r[0] for r in reads], meta=meta, verify_meta=False)
+        shuffled = table.shuffle(on=DEVICE_ID, npartitions=self.n_out)
+        config = dask.delayed(_config)(
+            stats, TrackRules.from_settings(settings), settings, settings.max_speed_kmh, self.batch_pings, calls_from
+        )
+        results = [
+            dask.delayed(credit_partition)(part, *self.shared, config, dask_key_name=f"credit-pings-{token}-{i}")
+            for i, part in enumerate(shuffled.to_delayed())
+        ]
+        total, read_stats = dask.compute(_tree(results, combine, token), stats)
+        return total, list(read_stats)
+
+
+def calls_window_start(
+    total: PartResult, stats: Sequence[ReadStats], calls: pd.DataFrame, rules: TrackRules
+) -> int | None:
+    """Where the calls window must start for one process's answer, when the first parsed pings were not used.
+
+    The credit tasks take the calls dispatched from a day before the first
+    *parsed* ping; one process takes them from a day before the first *used*
+    one.  The two differ only by calls dispatched between those two starts;
+    if one of them is still open at the first used ping, the window must
+    start a day before that ping (returned); otherwise None.
+    """
+    firsts = [s.first_ts for s in stats if s.first_ts is not None]
+    if not firsts or total.files.empty:
+        return None
+    parsed, used = min(firsts), int(total.files["first_ts"].min())
+    if used == parsed:
+        return None
+    windows = call_windows(calls, rules)
+    between = (windows["start"] >= parsed - DAY_S) & (windows["start"] < used - DAY_S) & (windows["end"] > used)
+    return used - DAY_S if bool(between.any()) else None
+
+
 def _hash(path: str) -> str:
     return file_hash(Path(path))
 
 
 def _config(
-    stats: list[ReadStats], rules: TrackRules, settings: Settings, max_speed_kmh: float, batch_pings: int
+    stats: list[ReadStats],
+    rules: TrackRules,
+    settings: Settings,
+    max_speed_kmh: float,
+    batch_pings: int,
+    calls_from: int | None,
 ) -> CreditConfig:
-    """The credit tasks' settings, with the calls window from the first and last parsed ping."""
+    """The credit tasks' settings, with the calls window from the first and last parsed ping (or ``calls_from``)."""
     firsts = [s.first_ts for s in stats if s.first_ts is not None]
     lasts = [s.last_ts for s in stats if s.last_ts is not None]
+    start = calls_from if calls_from is not None else min(firsts) - DAY_S if firsts else 0
     return CreditConfig(
         rules=rules,
         settings=settings,
         max_speed_kmh=max_speed_kmh,
-        calls_from=min(firsts) - 86_400 if firsts else 0,
+        calls_from=start,
         calls_to=max(lasts) + 1 if lasts else 0,
         batch_pings=batch_pings,
     )

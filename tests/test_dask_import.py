@@ -322,3 +322,34 @@ def test_the_block_index_is_scattered_to_the_workers_once(tmp_path, settings, cl
     assert run.summary.presence_seconds > 0
     indexes = [(obj, kw) for data, kw in scattered for obj in data if isinstance(obj, BlockIndex)]
     assert len(indexes) == 1 and indexes[0][1].get("broadcast") is True
+
+
+def test_a_call_open_at_the_first_used_ping_is_counted_as_one_process_counts_it(tmp_path, settings, client):
+    # Device z's only two fixes, three days early, are impossible jumps: the first parsed fix is not used.
+    # Unit U3's call was dispatched two days early and is open until after r3's walk: one process does not
+    # read it (it reads calls from a day before the first used fix), so neither may the Dask engine.
+    one, dask = two_stores(tmp_path, settings)
+    lon, lat = _lonlat(np.array([100.0]), np.array([100.0]))
+    for engine, folder in ((one, "one"), (dask, "dask")):
+        import_rows(
+            engine,
+            tmp_path / folder,
+            [
+                f"{(T0 - pd.Timedelta(days=2)).isoformat()},{lat[0]},{lon[0]},enforcement,U3,"
+                f"{(T0 + pd.Timedelta(hours=1)).isoformat()}"
+            ],
+            settings=settings,
+            header="occurred_at,lat,lon,kind,unit_id,ended_at",
+            name="long_call.csv",
+        )
+    early = T0 - pd.Timedelta(days=3)
+    rows = [
+        *_track("z", early, np.array([100.0, 90_000.0]), np.array([100.0, 100.0]), 10),
+        *_track("r3", T0, np.linspace(100, 300, 40), np.full(40, 100.0), 30, unit="U3"),
+    ]
+    path = write_csv(tmp_path / "p.csv", rows)
+    single = import_pings(one, [path], settings=settings)
+    run = import_pings_dask(dask, [path], settings=settings, client=client, partitions=2)
+    assert single.files[0].rejected == 2 and single.enforcement_seconds == 0
+    assert run.summary.to_dict() | {"files": _counts(run.summary)} == single.to_dict() | {"files": _counts(single)}
+    assert_same(one, dask)
