@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import distributed
@@ -12,22 +13,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from beatmap import ping_archive as archive
 from beatmap import store
 from beatmap.cli import main
 from beatmap.crs import WGS84, transform_xy
 from beatmap.dask_import import (
-    CreditConfig,
+    CreditTask,
     credit_partition,
-    day_starts,
     import_pings_dask,
     input_files,
-    read_part,
     read_parts,
+    stage_part,
 )
 from beatmap.errors import InputError
 from beatmap.index import block_index_for
 from beatmap.pings import PingMapping
 from beatmap.presence import import_pings
+from beatmap.settings import Settings
 from beatmap.store import presence as presence_store
 from beatmap.tracks import TrackRules
 from tests.conftest import X0, Y0, import_rows, load_two_beats, store_db
@@ -82,6 +84,13 @@ def write_csv(path: Path, rows: list[tuple]) -> Path:
     frame = pd.DataFrame(rows, columns=["ts", "lat", "lon", "device_id", "unit_id"])
     frame.to_csv(path, index=False)
     return path
+
+
+def own(settings: Settings, tmp_path: Path, name: str) -> Settings:
+    """The settings of one of the two stores: on PostgreSQL each keeps its ping archive in its own folder."""
+    if not settings.ping_archive_dir:
+        return settings
+    return replace(settings, ping_archive_dir=str(tmp_path / name / "pings"))
 
 
 def two_stores(tmp_path: Path, settings) -> tuple:
@@ -142,8 +151,8 @@ def test_hand_made_tracks_give_the_same_aggregates_on_both_engines(tmp_path, set
     shuffled = [rows[i] for i in order]
     a = write_csv(tmp_path / "a.csv", shuffled[: len(rows) // 2])
     b = write_csv(tmp_path / "b.csv", shuffled[len(rows) // 2 :])
-    single = import_pings(one, [a, b], settings=settings, chunk_rows=100)
-    run = import_pings_dask(dask, [a, b], settings=settings, client=client, partitions=4, batch_pings=50)
+    single = import_pings(one, [a, b], settings=own(settings, tmp_path, "one"), chunk_rows=100)
+    run = import_pings_dask(dask, [a, b], settings=own(settings, tmp_path, "dask"), client=client, partitions=4)
     assert single.presence_seconds > 3600 and single.track_visits >= 1 and single.enforcement_seconds > 0
     assert single.vehicle_seconds > 0 and single.gap_seconds >= 3000
     assert sum(f.duplicates for f in single.files) == 1
@@ -156,7 +165,7 @@ def test_hand_made_tracks_give_the_same_aggregates_on_both_engines(tmp_path, set
     assert len(across) == 1
     assert across["seconds"].iloc[0] + across["enforcement_seconds"].iloc[0] >= 30 * 60
 
-    again = import_pings_dask(dask, [a, b], settings=settings, client=client)
+    again = import_pings_dask(dask, [a, b], settings=own(settings, tmp_path, "dask"), client=client)
     assert [f.already_imported for f in again.summary.files] == [f"batch {f.batch_id}" for f in run.summary.files]
     assert_same(one, dask)
 
@@ -212,8 +221,8 @@ def test_a_generated_dataset_in_many_partitions_gives_the_same_aggregates(tmp_pa
         frame.iloc[parts[k]].to_csv(data / f"part-{k}.csv", index=False)
     files = input_files([data])
     assert len(files) == 5 and len(read_parts(files)) >= 8
-    single = import_pings(one, files, settings=settings)
-    run = import_pings_dask(dask, [data], settings=settings, client=client, partitions=6, batch_pings=20_000)
+    single = import_pings(one, files, settings=own(settings, tmp_path, "one"))
+    run = import_pings_dask(dask, [data], settings=own(settings, tmp_path, "dask"), client=client, partitions=6)
     assert run.partitions == 6
     assert single.presence_seconds > 0 and single.track_visits > 0 and single.vehicle_seconds > 0
     assert run.summary.to_dict() | {"files": _counts(run.summary)} == single.to_dict() | {"files": _counts(single)}
@@ -226,40 +235,43 @@ def test_a_credit_task_returns_aggregate_rows_only(tmp_path, settings):
     frame = generated_pings(n_devices=4, pings_each=5_000)
     path = write_csv(tmp_path / "p.csv", list(frame.itertuples(index=False, name=None)))
     part = read_parts([path])[0]
-    pings = read_part(part, PingMapping(), settings.timezone, settings.max_accuracy_m)
-    good = pings[pings["reason"].isna()]
-    assert len(good) > 19_000
+    staging = tmp_path / "staging"
+    stats = stage_part(part, 0, str(staging), 2, PingMapping(), settings.timezone, settings.max_accuracy_m)
+    assert stats.rows == len(frame) and len(stats.rejects) == 50 and stats.part_rows.sum() == len(frame) - 50
+    # The read task's answer holds no ping columns: its pings went to the staging files.
+    assert set(stats.rejects.columns) == {"file", "row", "reason", "device_id", "ts"}
     blocks = store.read_blocks(engine)
     index = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
-    config = CreditConfig(
+    empty = pd.DataFrame({"batch_id": [], "archive": [], "first_ping": [], "last_ping": [], "used": []})
+    task = CreditTask(
+        folder=str(staging),
+        archive_folder=str(tmp_path),
+        reads=1,
+        partitions=2,
         rules=TrackRules.from_settings(settings),
         settings=settings,
-        max_speed_kmh=settings.max_speed_kmh,
-        calls_from=0,
-        calls_to=2**40,
-        batch_pings=2_000,
+        rewrite=empty,
+        context=empty,
+        lo=0,
+        hi=2**40,
     )
-    empty_calls = pd.DataFrame(columns=["unit_id", "occurred_at", "ended_at"])
-    result = credit_partition(good, blocks, index, empty_calls, None, config)
-    ping_columns = {"lat", "lon", "x", "y", "row", "accuracy_m", "speed_mps", "ts"}
-    for name in ("presence", "visits", "quality", "devices", "files"):
-        table = getattr(result, name)
-        assert not ping_columns & set(table.columns), name
-    assert len(result.presence) + len(result.visits) + len(result.quality) < len(good) / 5
-    assert result.files["used"].sum() + len(result.rejects) == len(good)
-    assert set(result.rejects["reason"].str.split(":").str[0]) <= {
-        "duplicate",
-        "impossible jump (faster than max_speed_kmh, 120 km/h)",
-    }
-
-
-def test_device_days_start_at_the_first_break_after_local_midnight():
-    # One device: pings every 30 s from 23:50 to 00:20 local (one segment), a gap, then 00:40 on; a second device.
-    start = int(pd.Timestamp("2026-03-03 05:50", tz="UTC").timestamp())
-    ts = np.concatenate([start + np.arange(61) * 30, start + 3000 + np.arange(5) * 30, start + np.arange(3) * 30])
-    device = np.array([0] * 66 + [1] * 3)
-    starts = day_starts(device, ts, 300, "America/Chicago")
-    assert np.flatnonzero(starts).tolist() == [0, 61, 66]
+    used = rejected = 0
+    for partition in (0, 1):
+        result, written = credit_partition(partition, blocks, index, None, None, task)
+        ping_columns = {"lat", "lon", "x", "y", "row", "accuracy_m", "speed_mps", "ts"}
+        for name in ("presence", "visits", "days", "devices", "used"):
+            table = getattr(result, name)
+            assert not ping_columns & set(table.columns), name
+        assert result.archive == []
+        assert len(result.presence) + len(result.visits) + len(result.days) < stats.part_rows[partition] / 5
+        assert [f for f, _ in written] == [0] and all(Path(p).exists() for _, p in written)
+        used += int(result.used["used"].sum())
+        rejected += len(result.rejects)
+        assert set(result.rejects["reason"].str.split(":").str[0]) <= {
+            "duplicate",
+            "impossible jump (faster than max_speed_kmh, 120 km/h)",
+        }
+    assert used + rejected == stats.part_rows.sum()
 
 
 def test_the_dask_engine_names_files_it_cannot_read(tmp_path):
@@ -281,13 +293,38 @@ def test_command_line_import_pings_on_a_scheduler_matches_the_single_engine(tmp_
     roster = tmp_path / "roster.csv"
     roster.write_text("device_id,unit_id,officer_id,from,to\nr2,U1,O-17,2026-03-02 20:00,2026-03-03 00:05\n")
     urls = [str(e.url.render_as_string(hide_password=False)) for e in (one, dask)]
+    configs = []
+    for name in ("one", "dask"):  # each store's own settings (on PostgreSQL, its own ping archive folder)
+        config = tmp_path / f"{name}.toml"
+        folder = own(settings, tmp_path, name).ping_archive_dir
+        config.write_text(
+            '[department]\ntimezone = "America/Chicago"\n'
+            + (f'[gps]\nping_archive_dir = "{folder}"\n' if folder else "")
+        )
+        configs.append(str(config))
     one.dispose()
     dask.dispose()
     given = [str(path), "--roster", str(roster), "--json"]
-    assert main(["--db", urls[0], "import-pings", *given]) == 0
+    assert main(["--db", urls[0], "--settings", configs[0], "import-pings", *given]) == 0
     single = json.loads(capsys.readouterr().out)
     address = client.scheduler.address
-    assert main(["--db", urls[1], "import-pings", *given, "--engine", "dask", "--scheduler", address]) == 0
+    assert (
+        main(
+            [
+                "--db",
+                urls[1],
+                "--settings",
+                configs[1],
+                "import-pings",
+                *given,
+                "--engine",
+                "dask",
+                "--scheduler",
+                address,
+            ]
+        )
+        == 0
+    )
     on_dask = json.loads(capsys.readouterr().out)
     for summary in (single, on_dask):
         summary["files"][0].pop("batch_id")
@@ -296,11 +333,38 @@ def test_command_line_import_pings_on_a_scheduler_matches_the_single_engine(tmp_
     assert_same(store.open_store(urls[0]), store.open_store(urls[1]))
     officers = presence_store.read_presence(store.open_store(urls[1]))
     assert officers.loc[officers["officer_id"] == "O-17", "seconds"].sum() > 0
-    assert main(["--db", urls[0], "import-pings", str(path), "--scheduler", address]) == 2
+    assert main(["--db", urls[0], "--settings", configs[0], "import-pings", str(path), "--scheduler", address]) == 2
     assert "--engine dask" in capsys.readouterr().err
-    assert main(["--db", urls[1], "import-pings", str(path), "--engine", "dask", "--partitions", "0"]) == 2
+    assert (
+        main(
+            [
+                "--db",
+                urls[1],
+                "--settings",
+                configs[1],
+                "import-pings",
+                str(path),
+                "--engine",
+                "dask",
+                "--partitions",
+                "0",
+            ]
+        )
+        == 2
+    )
     assert "--partitions 0" in capsys.readouterr().err
-    again = ["--db", urls[1], "import-pings", str(path), "--engine", "dask", "--scheduler", address]
+    again = [
+        "--db",
+        urls[1],
+        "--settings",
+        configs[1],
+        "import-pings",
+        str(path),
+        "--engine",
+        "dask",
+        "--scheduler",
+        address,
+    ]
     assert main(again) == 0
     assert "already imported" in capsys.readouterr().out
 
@@ -318,16 +382,16 @@ def test_the_block_index_is_scattered_to_the_workers_once(tmp_path, settings, cl
         return real(data, **kwargs)
 
     monkeypatch.setattr(client, "scatter", spy)
-    run = import_pings_dask(dask, [path], settings=settings, client=client, partitions=3)
+    run = import_pings_dask(dask, [path], settings=own(settings, tmp_path, "dask"), client=client, partitions=3)
     assert run.summary.presence_seconds > 0
     indexes = [(obj, kw) for data, kw in scattered for obj in data if isinstance(obj, BlockIndex)]
     assert len(indexes) == 1 and indexes[0][1].get("broadcast") is True
 
 
-def test_a_call_open_at_the_first_used_ping_is_counted_as_one_process_counts_it(tmp_path, settings, client):
+def test_a_call_open_at_the_first_parsed_ping_is_counted_as_one_process_counts_it(tmp_path, settings, client):
     # Device z's only two fixes, three days early, are impossible jumps: the first parsed fix is not used.
-    # Unit U3's call was dispatched two days early and is open until after r3's walk: one process does not
-    # read it (it reads calls from a day before the first used fix), so neither may the Dask engine.
+    # Unit U3's call was dispatched two days early and is open until after r3's walk: both engines read the
+    # calls from the span of the parsed fixes, so both count it alike.
     one, dask = two_stores(tmp_path, settings)
     lon, lat = _lonlat(np.array([100.0]), np.array([100.0]))
     for engine, folder in ((one, "one"), (dask, "dask")):
@@ -348,8 +412,54 @@ def test_a_call_open_at_the_first_used_ping_is_counted_as_one_process_counts_it(
         *_track("r3", T0, np.linspace(100, 300, 40), np.full(40, 100.0), 30, unit="U3"),
     ]
     path = write_csv(tmp_path / "p.csv", rows)
-    single = import_pings(one, [path], settings=settings)
-    run = import_pings_dask(dask, [path], settings=settings, client=client, partitions=2)
-    assert single.files[0].rejected == 2 and single.enforcement_seconds == 0
+    single = import_pings(one, [path], settings=own(settings, tmp_path, "one"))
+    run = import_pings_dask(dask, [path], settings=own(settings, tmp_path, "dask"), client=client, partitions=2)
+    assert single.files[0].rejected == 2
     assert run.summary.to_dict() | {"files": _counts(run.summary)} == single.to_dict() | {"files": _counts(single)}
+    assert_same(one, dask)
+
+
+def archives(engine, settings: Settings) -> list[pd.DataFrame]:
+    """Every kept raw ping archive of the store, in batch order, rows in an order that does not depend on the engine."""
+    folder = archive.archive_dir(engine, settings)
+    out = []
+    for name in archive.archived_batches(engine)["archive"]:
+        frame = archive.read_archive(folder / name)
+        out.append(frame.sort_values(["device_id", "ts", "poor"]).reset_index(drop=True))
+    return out
+
+
+def test_a_later_import_archives_finds_earlier_duplicates_and_recomputes_as_one_process_does(
+    tmp_path, settings, client
+):
+    one, dask = two_stores(tmp_path, settings)
+    s_one, s_dask = own(settings, tmp_path, "one"), own(settings, tmp_path, "dask")
+    frame = generated_pings(n_devices=6, pings_each=3_000)
+    first, later = frame.iloc[: len(frame) // 2], frame.iloc[len(frame) // 2 :]
+    # The later file overlaps the first in time and repeats 300 of its fixes; some fixes have poor accuracy.
+    later = pd.concat([later, first.sample(300, random_state=5)], ignore_index=True).assign(accuracy_m="8")
+    later.loc[later.sample(40, random_state=6).index, "accuracy_m"] = "900"
+    a, b = tmp_path / "first.csv", tmp_path / "later.csv"
+    first.to_csv(a, index=False)
+    later.to_csv(b, index=False)
+    now = T0 + pd.Timedelta(days=2)
+    for path in (a, b):
+        single = import_pings(one, [path], settings=s_one, now=now)
+        run = import_pings_dask(dask, [path], settings=s_dask, client=client, partitions=3, now=now)
+        assert run.summary.to_dict() | {"files": _counts(run.summary)} == single.to_dict() | {"files": _counts(single)}
+        assert_same(one, dask)
+    assert single.recomputed_batches and single.files[0].duplicates >= 300
+    assert single.files[0].reject_reasons.get("accuracy worse than max_accuracy_m") == 40
+    kept_one, kept_dask = archives(one, s_one), archives(dask, s_dask)
+    assert len(kept_one) == len(kept_dask) == 2
+    for x, y in zip(kept_one, kept_dask, strict=True):
+        pd.testing.assert_frame_equal(x, y)
+    assert int(kept_one[1]["poor"].sum()) == 40
+    # Past retention the next import on either engine sweeps both archives; the aggregates stay.
+    c = tmp_path / "c.csv"
+    pd.DataFrame([("2027-01-01T00:00:00Z", 41.0, -88.0, "late", "")], columns=first.columns).to_csv(c, index=False)
+    far = T0 + pd.Timedelta(days=400)
+    import_pings(one, [c], settings=s_one, now=far)
+    import_pings_dask(dask, [c], settings=s_dask, client=client, now=far)
+    assert len(archives(one, s_one)) == len(archives(dask, s_dask)) == 1
     assert_same(one, dask)
