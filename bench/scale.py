@@ -10,7 +10,8 @@ devices, half cars (11 m/s) and half on foot (1.4 m/s), a fix every 10 s from
 local noon, so every track runs across local midnight and across files.  Then
 imports it, each run in a new process on a copy of the same store:
 
-- single-process (``beatmap.presence.import_pings``);
+- single-process (``beatmap.presence.import_pings``), which streams the files
+  through staging files and credits groups of at most 500,000 fixes;
 - ``--engine dask`` on a ``LocalCluster`` of 1 and of 2 worker processes (one
   thread each).
 
@@ -67,16 +68,13 @@ result = {"engine": engine_name}
 if engine_name == "single":
     from beatmap.presence import import_pings
     summary = import_pings(engine, files, settings=settings, progress=progress)
-    # Progress: 0.05 "reading", then "crediting" once read, then "stored FILE" after each file's transaction.
-    times = {}
-    for t, fraction, message in marks:
-        for word in ("reading", "crediting", "stored"):
-            if message.startswith(word):
-                times.setdefault(word, t)
-                times["last"] = t
-    stages = {"setup and hash": times["reading"] - start, "read and check": times["crediting"] - times["reading"],
-              "credit and first file's write": times["stored"] - times["crediting"],
-              "other files' writes": times["last"] - times["stored"]}
+    # Progress: "reading N file(s)", "read FILE: ROWS rows" per chunk, "credited device group K of N", "storing".
+    reads = [t for t, f, m in marks if m.startswith("read ")]
+    t_read = [t for t, f, m in marks if m.startswith("reading")][0]
+    t_store = [t for t, f, m in marks if m.startswith("storing")][0]
+    t_done = marks[-1][0]
+    stages = {"setup, sweep and hash": t_read - start, "read and stage": (reads[-1] if reads else t_read) - t_read,
+              "credit and archive": t_store - (reads[-1] if reads else t_read), "write": t_done - t_store}
     result["stages"] = {k: round(v, 1) for k, v in stages.items()}
 else:
     import distributed
@@ -91,15 +89,19 @@ else:
     busy = {}
     for task in stream.data:
         key = task["key"][0] if isinstance(task["key"], tuple) else task["key"]
-        prefix = ("read" if key.startswith("read-pings") else "credit" if key.startswith("credit-pings")
-                  else "combine" if key.startswith("combine-pings") else "shuffle" if "shuffle" in key
-                  else "hash" if key.startswith("_hash") else "other")
+        prefix = ("read and shuffle" if key.startswith("stage_part") else "credit" if key.startswith("credit_partition")
+                  else "combine" if key.startswith("_combine") else "hash" if key.startswith("_hash") else "other")
         for part in task["startstops"]:
             if part["action"] == "compute":
                 busy[prefix] = busy.get(prefix, 0.0) + part["stop"] - part["start"]
     result["stages"] = {k: round(v, 1) for k, v in run.seconds.items()}
     result["worker_busy_s"] = {k: round(v, 1) for k, v in sorted(busy.items())}
-    peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    def high_water_mb():  # the worker process's own peak (VmHWM), not what it shared at the fork
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peaks = client.run(high_water_mb)
     result["worker_peak_mb"] = sorted(round(v) for v in peaks.values())
     result["partitions"] = run.partitions
     client.close()
