@@ -192,8 +192,8 @@ def stored(db: Path) -> dict[str, pd.DataFrame]:
     engine.dispose()
     return {
         "presence": presence.sort_values(list(presence.columns)).reset_index(drop=True),
-        "visits": visits.sort_values(["device_id", "start"]).reset_index(drop=True),
-        "days": days.sort_values(["device_id", "day"]).reset_index(drop=True),
+        "visits": visits.sort_values(list(visits.columns)).reset_index(drop=True),
+        "days": days.sort_values(list(days.columns)).reset_index(drop=True),  # a total order: batches share device-days
     }
 
 

@@ -126,8 +126,8 @@ def stored(engine) -> dict[str, pd.DataFrame]:
     rejects = store.read_rejects(engine, source="gps")
     return {
         "presence": presence.sort_values(list(presence.columns)).reset_index(drop=True),
-        "visits": visits.sort_values(["device_id", "start"]).reset_index(drop=True),
-        "days": days.sort_values(["device_id", "day"]).reset_index(drop=True),
+        "visits": visits.sort_values(list(visits.columns)).reset_index(drop=True),
+        "days": days.sort_values(list(days.columns)).reset_index(drop=True),  # a total order: batches share device-days
         "rejects": rejects[["file_name", "row_number", "reason"]]
         .sort_values(["file_name", "row_number"])
         .reset_index(drop=True),
