@@ -67,6 +67,7 @@ from beatmap.pings import (
     stage_chunk,
 )
 from beatmap.presence import (
+    GROUP_PINGS,
     GroupCredit,
     PingImportSummary,
     archived_group,
@@ -347,8 +348,7 @@ def import_pings_dask(
         A client to use (left open); else one is made from ``scheduler``, or a
         ``LocalCluster`` sized to this machine, and closed at the end.
     partitions : int, optional
-        Device partitions (credit tasks); default: at least two per worker
-        thread and one per :data:`beatmap.pings.PARTITION_BYTES` of input.
+        Device partitions (credit tasks); default :func:`default_partitions`.
 
     Returns
     -------
@@ -382,8 +382,7 @@ def import_pings_dask(
         mark = time.perf_counter()
         parts = read_parts([files[i] for i in fresh])
         workers = max(sum(client.nthreads().values()), 1)
-        size = sum(files[i].stat().st_size for i in fresh)
-        n_out = partitions or int(min(max(2 * workers, np.ceil(size / PARTITION_BYTES)), 4096))
+        n_out = partitions or default_partitions(parts, workers)
         zone = mapping.timezone or settings.timezone
         with tempfile.TemporaryDirectory(prefix="staging-", dir=folder) as stage_dir:
             progress(0.05, f"reading {len(parts):,} part(s) into {n_out:,} device partition(s) on {workers} thread(s)")
@@ -485,6 +484,22 @@ def import_pings_dask(
         pings=int(computed.used["used"].sum()) if len(computed.used) else 0,
         partitions=n_out,
     )
+
+
+def default_partitions(parts: Sequence[ReadPart], workers: int) -> int:
+    """Device partitions: two per worker thread at least, and one per :data:`beatmap.presence.GROUP_PINGS` rows
+    (Parquet rows from the files' metadata; a CSV file's from its size, one per
+    :data:`beatmap.pings.PARTITION_BYTES`), so a task holds about what one process credits at a time."""
+    rows = sum(_rows(p) for p in parts)
+    csv = sum(Path(p.path).stat().st_size for p in parts if p.row_group is None)
+    wanted = np.ceil(rows / GROUP_PINGS) + np.ceil(csv / PARTITION_BYTES)
+    return int(min(max(2 * workers, wanted), 4096))
+
+
+def _rows(part: ReadPart) -> int:
+    if part.row_group is None:
+        return 0
+    return int(pq.ParquetFile(part.path).metadata.row_group(part.row_group).num_rows)
 
 
 def _hash(path: str) -> str:
