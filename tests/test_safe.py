@@ -15,8 +15,8 @@ from beatmap.ui.safe import md_escape
 from tests.conftest import app_as, import_rows, load_two_beats
 
 #: An image, a link, a bare URL, a www address, an e-mail address and an HTML image: none may become markup.
-HOSTILE = ("![i](http://evil.example/i.png) [l](http://evil.example) http://evil.example/x www.evil.example "
-           "a@evil.example <img src=http://evil.example/y>")
+# Every kind of link Markdown or HTML could make, within the 128 characters an id may hold (with its blocks' suffix).
+HOSTILE = "![i](http://evil.io/i.png) [l](http://evil.io) http://evil.io/x www.evil.io a@evil.io <img src=http://evil.io/y>"
 OFFICER_ID = "www.evil.example"
 PASSWORD = "correct horse battery staple"
 #: Markdown a browser would turn into a link, an image or an element (an escaped character is preceded by "\").
