@@ -541,7 +541,7 @@ def _coordinates(
     x = pd.to_numeric(xs, errors="coerce").to_numpy(dtype=float)
     y = pd.to_numeric(ys, errors="coerce").to_numpy(dtype=float)
     finite = np.isfinite(x) & np.isfinite(y)
-    reject(~finite, "bad coordinates " + xs.to_numpy(dtype=object) + "," + ys.to_numpy(dtype=object))
+    reject(~finite, "bad coordinates (not numbers): " + xs.to_numpy(dtype=object) + "," + ys.to_numpy(dtype=object))
     placeholder = finite & (np.abs(x) < 1e-9) & (np.abs(y) < 1e-9)
     for px, py in mapping.placeholders:
         placeholder |= (

@@ -196,3 +196,13 @@ def test_quality_counts_fixes_rejected_for_poor_accuracy(engine, tmp_path, setti
     assert quality["pings"].tolist() == [8]
     assert quality["poor_accuracy_share"].iloc[0] == pytest.approx(1 / 9)
     assert bool(quality["silent"].iloc[0]) is False
+
+
+def test_the_summary_counts_rejected_rows_per_reason_not_per_value(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = ping_rows(100, 100, T0, 5, device="r1")
+    stamp = (T0 + pd.Timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows += [f"{stamp},abc,-87.6,r2,", f"{stamp},41.8,xyz,r3,", f"{stamp},,,r4,"]
+    summary = import_pings(engine, [write_pings(tmp_path / "p.csv", rows)], settings=settings)
+    assert summary.files[0].rejected == 3
+    assert summary.files[0].reject_reasons == {"bad coordinates": 3}
