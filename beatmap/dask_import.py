@@ -53,8 +53,6 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from beatmap import ping_archive as archive
-from beatmap import store
-from beatmap.crs import parse_crs
 from beatmap.errors import InputError
 from beatmap.index import block_index_for
 from beatmap.pings import (
@@ -62,8 +60,6 @@ from beatmap.pings import (
     STAGE_SCHEMA,
     PingMapping,
     file_chunks,
-    read_ping_mapping,
-    read_roster,
     stage_chunk,
 )
 from beatmap.presence import (
@@ -79,6 +75,7 @@ from beatmap.presence import (
     file_hash,
     import_summary,
     neighbours,
+    prepare_ping_import,
     store_import,
 )
 from beatmap.settings import Settings
@@ -359,16 +356,9 @@ def import_pings_dask(
     clock: dict[str, float] = {}
     mark = time.perf_counter()
     files = input_files(paths)
-    mapping = read_ping_mapping(mapping_path) if mapping_path is not None else PingMapping()
-    if crs is not None:
-        parse_crs(crs)
-        mapping = PingMapping(**{**mapping.__dict__, "x": mapping.x or "x", "y": mapping.y or "y", "xy_crs": crs})
-    roster = read_roster(roster_path, timezone=mapping.timezone or settings.timezone) if roster_path else None
-    blocks = store.read_blocks(engine)
-    if blocks.empty:
-        raise InputError("no blocks in the store: load beats and blocks first (beatmap areas ...), then import pings.")
-    folder = archive.archive_dir(engine, settings)
-    archive.sweep_archive(engine, settings, now=now)
+    mapping, roster, blocks, folder = prepare_ping_import(
+        engine, settings=settings, mapping_path=mapping_path, roster_path=roster_path, crs=crs, now=now
+    )
     own_client = client is None
     if own_client:
         client = start_client(scheduler)

@@ -153,6 +153,36 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def prepare_ping_import(
+    engine: Engine,
+    *,
+    settings: Settings,
+    mapping_path: str | Path | None,
+    roster_path: str | Path | None,
+    crs: str | None,
+    now: datetime | None,
+) -> tuple[PingMapping, pd.DataFrame | None, gpd.GeoDataFrame, Path]:
+    """What every engine reads before a ping import: the mapping (with ``crs`` for x/y), the roster, the
+    blocks and the archive folder, after the retention sweep.
+
+    Raises
+    ------
+    InputError
+        A bad mapping, roster or CRS, or a store without blocks.
+    """
+    mapping = read_ping_mapping(mapping_path) if mapping_path is not None else PingMapping()
+    if crs is not None:
+        parse_crs(crs)
+        mapping = PingMapping(**{**mapping.__dict__, "x": mapping.x or "x", "y": mapping.y or "y", "xy_crs": crs})
+    roster = read_roster(roster_path, timezone=mapping.timezone or settings.timezone) if roster_path else None
+    blocks = store.read_blocks(engine)
+    if blocks.empty:
+        raise InputError("no blocks in the store: load beats and blocks first (beatmap areas ...), then import pings.")
+    folder = archive.archive_dir(engine, settings)
+    archive.sweep_archive(engine, settings, now=now)
+    return mapping, roster, blocks, folder
+
+
 def import_pings(
     engine: Engine,
     paths: Sequence[str | Path],
@@ -213,16 +243,9 @@ def import_pings(
     for path in files:
         if not path.exists():
             raise InputError(f"{path}: file not found. Check the path.")
-    mapping = read_ping_mapping(mapping_path) if mapping_path is not None else PingMapping()
-    if crs is not None:
-        parse_crs(crs)
-        mapping = PingMapping(**{**mapping.__dict__, "x": mapping.x or "x", "y": mapping.y or "y", "xy_crs": crs})
-    roster = read_roster(roster_path, timezone=mapping.timezone or settings.timezone) if roster_path else None
-    blocks = store.read_blocks(engine)
-    if blocks.empty:
-        raise InputError("no blocks in the store: load beats and blocks first (beatmap areas ...), then import pings.")
-    folder = archive.archive_dir(engine, settings)
-    archive.sweep_archive(engine, settings, now=now)
+    mapping, roster, blocks, folder = prepare_ping_import(
+        engine, settings=settings, mapping_path=mapping_path, roster_path=roster_path, crs=crs, now=now
+    )
     hashes = [file_hash(p) for p in files]
     earlier = [presence_store.known_ping_file(engine, h) for h in hashes]
     fresh = [i for i, batch in enumerate(earlier) if batch is None and hashes[i] not in hashes[:i]]
