@@ -301,16 +301,7 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
         :func:`encoding_note`.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found. Check the path.")
-    with path.open("rb") as fh:
-        head = fh.read(8192)
-    if b"\x00" in head:
-        raise InputError(f"{path}: is not a text CSV file (it contains binary data). Export the activity as CSV.")
-    if not head.strip():
-        raise InputError(f"{path}: is empty. Export the activity with a header row and at least one row.")
-    encoding = _check_bytes(path)
-    _check_header(path, encoding)
+    encoding = _checked_text_file(path)
     raw = _read_clean_csv(path) if encoding == "utf-8-sig" else None
     try:
         if raw is None:
@@ -380,16 +371,7 @@ def read_activity_chunks(path: str | Path, *, careful: bool = False) -> Iterator
         When the quick reader fails after the first piece: read again with ``careful=True``.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found. Check the path.")
-    with path.open("rb") as fh:
-        head = fh.read(8192)
-    if b"\x00" in head:
-        raise InputError(f"{path}: is not a text CSV file (it contains binary data). Export the activity as CSV.")
-    if not head.strip():
-        raise InputError(f"{path}: is empty. Export the activity with a header row and at least one row.")
-    encoding = _check_bytes(path)
-    _check_header(path, encoding)
+    encoding = _checked_text_file(path)
     pieces = None if careful or encoding != "utf-8-sig" else _clean_chunks(path)
     if pieces is None:
         pieces = _careful_chunks(path, encoding)
@@ -409,6 +391,22 @@ def read_activity_chunks(path: str | Path, *, careful: bool = False) -> Iterator
         yield raw
     if start == 1:
         raise InputError(f"{path}: has a header but no rows. Nothing to import.")
+
+
+def _checked_text_file(path: Path) -> str:
+    """The encoding to read an activity CSV in, after refusing a missing, binary or empty file, NUL bytes,
+    mixed encodings and a header naming a column twice (each with its fix)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found. Check the path.")
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    if b"\x00" in head:
+        raise InputError(f"{path}: is not a text CSV file (it contains binary data). Export the activity as CSV.")
+    if not head.strip():
+        raise InputError(f"{path}: is empty. Export the activity with a header row and at least one row.")
+    encoding = _check_bytes(path)
+    _check_header(path, encoding)
+    return encoding
 
 
 def _clean_header(path: Path) -> list[str] | None:
