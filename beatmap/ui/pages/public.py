@@ -92,7 +92,12 @@ def _read(folder: str, files: tuple) -> _Snapshot:
         beats=pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV)),
         trend=pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV)),
         blocks=blocks,
-        search_text=blocks.astype(str).agg(" ".join, axis=1).str.lower(),
+        search_text=(  # column by column (a row-wise join took 2 s for a city of 30,000 blocks)
+            blocks.iloc[:, 0]
+            .astype(str)
+            .str.cat([blocks[c].astype(str) for c in blocks.columns[1:]], sep=" ")
+            .str.lower()
+        ),
     )
 
 
