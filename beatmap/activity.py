@@ -15,6 +15,7 @@ Every row read ends up in exactly one of them.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import re
@@ -303,17 +304,9 @@ def read_activity_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     encoding = _checked_text_file(path)
     raw = _read_clean_csv(path) if encoding == "utf-8-sig" else None
-    try:
-        if raw is None:
+    if raw is None:
+        with _pandas_problems_worded(path, encoding):
             raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, skip_blank_lines=True)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: cannot be read as {encoding} text ({exc}). Export it as UTF-8 CSV.") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path}: is empty. Export the activity with a header row.") from exc
-    except pd.errors.ParserError as exc:
-        raise InputError(
-            f"{path}: is not a well-formed CSV ({_first_line(exc)}). Check quoting and separators."
-        ) from exc
     if raw.shape[1] < 2:
         raise InputError(
             f"{path}: found only one column ({', '.join(map(str, raw.columns))!s}); "
@@ -469,12 +462,19 @@ def _clean_chunks(path: Path) -> Iterator[pd.DataFrame] | None:
 
 def _careful_chunks(path: Path, encoding: str) -> Iterator[pd.DataFrame]:
     """Pieces from pandas' reader, with its problems worded as :func:`read_activity_csv` words them."""
-    try:
+    with _pandas_problems_worded(path, encoding):
         reader = pd.read_csv(
             path, dtype=str, keep_default_na=False, encoding=encoding, skip_blank_lines=True, chunksize=CHUNK_ROWS
         )
         with reader:
             yield from reader
+
+
+@contextlib.contextmanager
+def _pandas_problems_worded(path: Path, encoding: str) -> Iterator[None]:
+    """pandas' reading errors as :class:`InputError` naming the file and the fix."""
+    try:
+        yield
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: cannot be read as {encoding} text ({exc}). Export it as UTF-8 CSV.") from exc
     except pd.errors.EmptyDataError as exc:
