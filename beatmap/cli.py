@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     gpsq.add_argument("--out", required=True, type=Path, help="CSV file to write")
 
     imps = sub.add_parser(
-        "imports", help="list the activity imports; undo one, or replace a feed with a corrected file"
+        "imports", help="list the activity and GPS ping imports; undo one, or replace a feed with a corrected file"
     )
     imps.add_argument("--json", action="store_true", help="print as JSON")
     imps_sub = imps.add_subparsers(dest="imports_action", metavar="ACTION")

@@ -49,12 +49,14 @@ class UndoResult:
 
 
 def list_imports(engine: Engine, *, beat_ids: Collection[str] | None = None, limit: int | None = None) -> pd.DataFrame:
-    """The activity imports, newest first: batch, feed, file name, time, who, counts and status.
+    """The activity and GPS ping imports, newest first: batch, feed, file name, time, who, counts and status.
 
+    A ping import's feed is ``gps``; its "imported" are the pings it used.
     ``beat_ids`` keeps only imports holding records in those beats (a user
-    limited to some beats).  See :func:`beatmap.store.list_batches`.
+    limited to some beats; ping imports are city-wide, so they are left out).
+    See :func:`beatmap.store.list_batches`.
     """
-    return store.list_batches(engine, what="activity", beat_ids=beat_ids, limit=limit)
+    return store.list_batches(engine, what=("activity", "pings"), beat_ids=beat_ids, limit=limit)
 
 
 def undo_import(engine: Engine, batch_id: int, *, actor: str, settings: Settings | None = None) -> UndoResult:
@@ -157,7 +159,7 @@ def replace_import(
 def format_imports(table: pd.DataFrame) -> str:
     """The import list as text, one line per import; nothing is cut (the file name comes last)."""
     if table.empty:
-        return "no activity imports yet"
+        return "no imports yet"
     feed_w = max(4, *(len(s) for s in table["source"]))
     who_w = max(3, *(len(s) for s in table["imported_by"]))
     header = (

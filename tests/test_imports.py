@@ -224,3 +224,30 @@ def test_the_import_list_cuts_no_file_or_feed_name():
     text = format_imports(table)
     assert long_name in text and "a-very-long-feed-name-from-cad" in text and "dashboard:lieutenant" in text
     assert "1,200,000" in text and "1,100,000" in text
+
+
+def test_ping_imports_are_listed_with_their_counts_and_stay_listed_once_undone(engine, settings, tmp_path):
+    from dataclasses import replace
+
+    from beatmap.imports import format_imports
+    from beatmap.presence import import_pings
+    from tests.test_presence import T0, ping_rows, write_pings
+
+    settings = replace(settings, retain_pings_days=3650)  # the March pings stay within retention
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = ping_rows(100, 100, T0, 20, device="r1")  # 41 fixes
+    rows[5] = rows[4]  # a duplicate (same device and second)
+    rows[7] = "not a time" + rows[7][rows[7].index(",") :]  # no time: rejected
+    path = write_pings(tmp_path / "radio.csv", rows)
+    done = import_pings(engine, [path], settings=settings, now=T0 + pd.Timedelta(days=1)).files[0]
+    listed = list_imports(engine)
+    ping = listed[listed["what"] == "pings"].iloc[0]
+    assert ping["batch_id"] == done.batch_id and ping["source"] == "gps" and ping["file_name"].endswith("radio.csv")
+    assert (ping["rows"], ping["imported"], ping["duplicates"], ping["rejected"]) == (41, 39, 1, 1)
+    assert (ping["records_now"], ping["status"]) == (39, "live")
+    assert set(listed["what"]) == {"pings"}  # loading the areas is not an import of records
+    assert "gps" in format_imports(listed) and "radio.csv" in format_imports(listed)
+    undo_import(engine, done.batch_id, actor="test", settings=settings)
+    ping = list_imports(engine).iloc[0]
+    assert (ping["rows"], ping["imported"], ping["duplicates"], ping["rejected"]) == (41, 39, 1, 1)
+    assert (ping["records_now"], ping["status"]) == (0, "undone")

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, delete, exists, func, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap.schema import BEAT_ID
-from beatmap.store.tables import batches, events, rejects_table, skipped_duplicates
+from beatmap.store.tables import batches, events, ping_files, rejects_table, skipped_duplicates
 
 #: Columns of :func:`list_batches`.
 BATCH_COLUMNS = (
@@ -169,7 +169,11 @@ def retire_batches(
 
 
 def list_batches(
-    engine: Engine, *, what: str | None = "activity", beat_ids: Collection[str] | None = None, limit: int | None = None
+    engine: Engine,
+    *,
+    what: str | Collection[str] | None = "activity",
+    beat_ids: Collection[str] | None = None,
+    limit: int | None = None,
 ) -> pd.DataFrame:
     """Import batches, newest first, with their counts: one row per batch (columns :data:`BATCH_COLUMNS`).
 
@@ -182,9 +186,16 @@ def list_batches(
     import holds no record any more).
     """
     held = select(func.count()).where(events.c.batch_id == batches.c.batch_id).scalar_subquery()
-    query = select(batches, held.label("records_now")).order_by(batches.c.batch_id.desc())
-    if what is not None:
+    pings = [ping_files.c[k].label(f"ping_{k}") for k in ("rows", "used", "duplicates", "rejected")]
+    query = (
+        select(batches, held.label("records_now"), *pings)
+        .select_from(batches.outerjoin(ping_files, ping_files.c.batch_id == batches.c.batch_id))
+        .order_by(batches.c.batch_id.desc())
+    )
+    if isinstance(what, str):
         query = query.where(batches.c.what == what)
+    elif what is not None:
+        query = query.where(batches.c.what.in_(sorted(what)))
     wanted = sorted(set(beat_ids)) if beat_ids is not None else None
     if wanted is not None:
         holds = (
@@ -205,6 +216,15 @@ def list_batches(
             if limit is not None and len(out) >= limit:
                 break
         status = "live" if row["undone_at"] is None else ("replaced" if row["superseded_by"] else "undone")
+        if row["what"] == "pings":
+            # A ping import's counts are its file's (kept until an undo forgets the file); it holds no records,
+            # its pings are presence: "records now" counts the pings it credits while live.
+            counts = {"rows": row["ping_rows"], "imported": row["ping_used"], "duplicates": row["ping_duplicates"]}
+            counts["rejected"] = row["ping_rejected"]
+            summary = {**{k: v for k, v in counts.items() if v is not None}, **summary}
+            held_now = int(summary.get("imported", 0) or 0) if status == "live" else 0
+        else:
+            held_now = int(row["records_now"])
         out.append(
             {
                 "batch_id": row["batch_id"],
@@ -214,7 +234,7 @@ def list_batches(
                 "imported_at": row["imported_at"],
                 "imported_by": row["imported_by"] or "",
                 **{k: int(summary.get(k, 0) or 0) for k in ("rows", "imported", "duplicates", "rejected", "outside")},
-                "records_now": int(row["records_now"]),
+                "records_now": held_now,
                 "status": status,
             }
         )

@@ -7,6 +7,7 @@ Views read these tables.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pandas as pd
@@ -14,7 +15,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap.store.bind import Bind, connection
-from beatmap.store.tables import device_days, events, ping_files, presence_table, track_visits
+from beatmap.store.tables import batches, device_days, events, ping_files, presence_table, track_visits
 
 PRESENCE_COLUMNS = ("block_id", "hour", "unit_id", "officer_id", "mode", "purpose", "seconds")
 VISIT_COLUMNS = (
@@ -184,7 +185,16 @@ def forget_ping_file(conn: Connection, batch_id: int) -> str | None:
 
     Returns the name of its archive file, if it had one.
     """
-    archive = conn.execute(select(ping_files.c.archive).where(ping_files.c.batch_id == batch_id)).scalar_one_or_none()
+    t = ping_files
+    row = conn.execute(
+        select(t.c.archive, t.c.rows, t.c.used, t.c.duplicates, t.c.rejected).where(t.c.batch_id == batch_id)
+    ).one_or_none()
+    archive = None if row is None else row.archive
+    if row is not None:  # the import list keeps showing what the undone import had read
+        counts = {"rows": row.rows, "imported": row.used, "duplicates": row.duplicates, "rejected": row.rejected}
+        summary = conn.execute(select(batches.c.summary).where(batches.c.batch_id == batch_id)).scalar_one_or_none()
+        kept = {**json.loads(summary or "{}"), **counts}
+        conn.execute(update(batches).where(batches.c.batch_id == batch_id).values(summary=json.dumps(kept)))
     delete_derived(conn, [batch_id])
     conn.execute(delete(ping_files).where(ping_files.c.batch_id == batch_id))
     return None if archive is None else str(archive)
