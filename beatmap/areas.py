@@ -32,6 +32,11 @@ NOTE_COLUMNS = ("layer", "feature", "id", "action", "detail")
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _READABLE = "GeoJSON, Shapefile (.shp with its .dbf/.shx, or zipped), GeoPackage or GeoParquet"
+#: The suffixes of :data:`_READABLE`: formats whose stored text beatmap can check for NUL bytes; and
+#: OpenStreetMap extracts (``.osm``, ``.osm.pbf``), read for streets only, which hold names, not ids.
+_SUFFIXES = {".geojson", ".json", ".shp", ".dbf", ".zip", ".gpkg", ".parquet", ".geoparquet", ".osm", ".pbf"}
+#: What a zipped layer may hold, checked in the archive as for a plain file.
+_ZIPPED = (".dbf", ".gpkg", (".geojson", ".json"))
 
 
 def read_layer(path: str | Path, *, crs: CRS | str | None = None, layer: str | None = None) -> gpd.GeoDataFrame:
@@ -58,8 +63,15 @@ def read_layer(path: str | Path, *, crs: CRS | str | None = None, layer: str | N
         raise InputError(f"{path}: file not found. Check the path.")
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give the file itself ({_READABLE}).")
+    if path.suffix.lower() not in _SUFFIXES:
+        raise InputError(
+            f"{path}: not a layer format beatmap reads ({_READABLE}; other formats cannot be checked for the NUL "
+            f"bytes GIS readers cut ids at). Convert it, for example `ogr2ogr -f GPKG layer.gpkg {path.name}`."
+        )
     if path.suffix.lower() in {".geojson", ".json"}:
         _refuse_nul(path)
+    # A zip is looked into first, so one holding no layer or several says what it holds.
+    cut = _cut_at_nul(path, layer) if path.suffix.lower() == ".zip" else None
     try:
         if path.suffix.lower() in {".parquet", ".geoparquet"}:
             gdf = gpd.read_parquet(path)
@@ -74,7 +86,7 @@ def read_layer(path: str | Path, *, crs: CRS | str | None = None, layer: str | N
     if len(gdf) == 0:
         raise InputError(f"{path}: has no features. Check that this is the right file.")
     gdf = with_crs(gdf, crs, source=str(path)).reset_index(drop=True)
-    gdf.attrs[NUL_FEATURES] = _cut_at_nul(path, layer)
+    gdf.attrs[NUL_FEATURES] = _cut_at_nul(path, layer) if cut is None else cut
     return gdf
 
 
@@ -99,11 +111,38 @@ def _cut_at_nul(path: Path, layer: str | None) -> dict[str, list[int]]:
         if suffix == ".dbf":
             return _dbf_nul_features(path.read_bytes())
         if suffix == ".zip":
-            with zipfile.ZipFile(path) as archive:
-                tables = [n for n in archive.namelist() if n.lower().endswith(".dbf")]
-                return _dbf_nul_features(archive.read(tables[0])) if len(tables) == 1 else {}
+            return _zipped_nul_features(path, layer)
     except (sqlite3.Error, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot be checked for NUL bytes ({_first_line(exc)}). Give {_READABLE}.") from exc
+    return {}
+
+
+def _zipped_nul_features(path: Path, layer: str | None) -> dict[str, list[int]]:
+    """As :func:`_cut_at_nul`, for a layer in a zip: its one ``.dbf``, GeoPackage or GeoJSON is checked as a
+    plain file would be; a zip holding none of them (or several layers) is refused."""
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if not n.startswith("__MACOSX")]
+        kinds = [[n for n in names if n.lower().endswith(ends)] for ends in _ZIPPED]
+        members = next((kind for kind in kinds if kind), [])  # a Shapefile first, as the GIS reader takes it
+        if len(members) != 1:
+            found = ", ".join(members) if members else "none"
+            raise InputError(
+                f"{path}: a zipped layer must hold exactly one Shapefile, GeoPackage or GeoJSON (found: {found}). "
+                "Zip one layer, or unzip the file and give the layer itself."
+            )
+        member = members[0]
+        if member.lower().endswith(".dbf"):
+            return _dbf_nul_features(archive.read(member))
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / Path(member).name
+            with archive.open(member) as src, copy.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+            if copy.suffix.lower() == ".gpkg":
+                return _gpkg_nul_features(copy, layer)
+            try:
+                _refuse_nul(copy)
+            except InputError as exc:
+                raise InputError(str(exc).replace(str(copy), f"{path} ({member})")) from None
     return {}
 
 

@@ -302,3 +302,46 @@ def test_a_shapefiles_deleted_records_are_not_counted_when_naming_a_nul_feature(
     assert read_layer(path)["beat_id"].tolist() == ["B", "C"]
     with pytest.raises(InputError, match=r"beat feature 2 hold a NUL byte"):
         prepare_areas(read_layer(path), None, grid_m=150, beats_source=str(path))
+
+
+def test_a_nul_in_a_zipped_geopackage_or_geojson_id_is_refused(tmp_path):
+    gpkg = tmp_path / "nul.gpkg"
+    two_beats().to_file(gpkg, SPATIAL_INDEX="NO")  # no triggers to run
+    _with_nul(gpkg, ["A", "B\x00x"])
+    zipped = tmp_path / "gpkg.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.write(gpkg, "beats/nul.gpkg")
+    with pytest.raises(InputError, match=r"gpkg.zip: beat feature 2 hold"):
+        prepare_areas(read_layer(zipped), None, grid_m=150, beats_source=str(zipped))
+    geojson = tmp_path / "clean.geojson"
+    two_beats().to_file(geojson)
+    text = geojson.read_text().replace('"B"', '"B\\u0000x"')
+    zipped = tmp_path / "json.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("beats.geojson", text)
+    with pytest.raises(InputError, match=r"json.zip \(beats.geojson\): holds a NUL"):
+        read_layer(zipped)
+
+
+def test_a_zip_holding_two_layers_or_none_is_refused_with_what_it_holds(tmp_path):
+    for name in ("a", "b"):
+        two_beats().to_file(tmp_path / f"{name}.gpkg")
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        for name in ("a", "b"):
+            zf.write(tmp_path / f"{name}.gpkg", f"{name}.gpkg")
+    with pytest.raises(InputError, match=r"exactly one .*found: a.gpkg, b.gpkg"):
+        read_layer(two)
+    none = tmp_path / "none.zip"
+    with zipfile.ZipFile(none, "w") as zf:
+        zf.writestr("readme.txt", "beats")
+    with pytest.raises(InputError, match=r"found: none"):
+        read_layer(none)
+
+
+@pytest.mark.parametrize("suffix", [".fgb", ".kml"])
+def test_formats_whose_text_cannot_be_checked_are_refused_with_a_conversion(tmp_path, suffix):
+    path = tmp_path / f"beats{suffix}"
+    two_beats().to_file(path, driver="FlatGeobuf" if suffix == ".fgb" else "KML")
+    with pytest.raises(InputError, match=rf"beats{suffix}: not a layer format beatmap reads .*ogr2ogr -f GPKG"):
+        read_layer(path)

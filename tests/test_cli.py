@@ -63,7 +63,7 @@ def test_areas_import_coverage_beats_rejects(files, capsys):
     (["import", "activity.csv", "--mapping", "nope.toml"], "nope.toml: mapping file not found"),
     (["coverage", "--out", "x.csv", "--beat", "Q"], "no store at"),
     (["import", "activity.csv", "--crs", "EPSG:3435"], "--crs applies to x/y columns"),
-    (["areas", "--beats", "activity.csv", "--grid-m", "100"], "activity.csv: has no geometry column"),
+    (["areas", "--beats", "activity.csv", "--grid-m", "100"], "activity.csv: not a layer format beatmap reads"),
 ])
 def test_errors_are_one_line_and_exit_2(files, capsys, monkeypatch, args, message):
     monkeypatch.chdir(files)
