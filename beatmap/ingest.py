@@ -373,7 +373,11 @@ def import_activity(
     path = Path(path)
     shown = file_name or str(path)
     try:
-        replaced_calls = _feed_calls_span(engine, source) if replace_feed and source else None
+        replaced_calls = None
+        if replace_feed and source:
+            from beatmap.presence import feed_calls_span  # GPS code loads only when a feed is replaced
+
+            replaced_calls = feed_calls_span(engine, source)
         summary = _import_activity(
             engine,
             path,
@@ -394,12 +398,6 @@ def import_activity(
             raise
         raise type(exc)(str(exc).replace(str(path), file_name)) from exc  # name the upload, never its copy
     return _gps_after_calls(engine, summary, settings=settings, replaced=replaced_calls)
-
-
-def _feed_calls_span(engine: Engine, source: str) -> tuple[datetime, datetime] | None:
-    from beatmap.presence import feed_calls_span
-
-    return feed_calls_span(engine, source)
 
 
 def _gps_after_calls(
