@@ -104,7 +104,11 @@ class ArchiveWriter:
         arrays = []
         for name in ARCHIVE_COLUMNS:
             values = frame[name]
-            if name in (DEVICE_ID, UNIT_ID, OFFICER_ID, DEVICE_KIND):
+            if name in (DEVICE_ID, UNIT_ID, OFFICER_ID, DEVICE_KIND) and isinstance(values.dtype, pd.CategoricalDtype):
+                codes = values.cat.codes.to_numpy().astype(np.int32)
+                categories = pa.array(np.asarray(values.cat.categories, dtype=object), type=pa.string())
+                arrays.append(pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), categories))
+            elif name in (DEVICE_ID, UNIT_ID, OFFICER_ID, DEVICE_KIND):
                 text = values.astype(object).where(values.notna(), None).to_numpy(dtype=object)
                 arrays.append(pa.array(text, type=pa.string()).dictionary_encode())
             else:

@@ -884,11 +884,11 @@ def _write_partitions(
 
 
 def read_stage(staged: Staged, chosen: Sequence[int]) -> pd.DataFrame:
-    """The staged pings of some partitions, as a frame."""
+    """The staged pings of some partitions, as a frame (text columns as categories: ids repeat a lot)."""
     tables = [pa.ipc.open_file(staged.part_path(p)).read_all() for p in chosen if staged.part_path(p).exists()]
     if not tables:
-        return STAGE_SCHEMA.empty_table().to_pandas()
-    return pa.concat_tables(tables).to_pandas()
+        return STAGE_SCHEMA.empty_table().to_pandas(strings_to_categorical=True)
+    return pa.concat_tables(tables).to_pandas(strings_to_categorical=True)
 
 
 def _parse_arrow_chunk(

@@ -529,12 +529,13 @@ def credit_group(
         parts_frames.append(known[columns])
     if new is not None and len(new):
         fresh = new.assign(key=-(new["file"].astype(np.int64) + 1))
-        parts_frames.append(_plain_text(fresh[columns]))
+        # Categories of different groups do not mix: plain text only when archived pings join these.
+        parts_frames.append(_plain_text(fresh[columns]) if parts_frames else fresh[columns])
         for file_number, pings in fresh.groupby("file", sort=True):
-            archived.append((int(file_number), _plain_text(pings[list(archive.ARCHIVE_COLUMNS[:-1])])))
+            archived.append((int(file_number), pings[list(archive.ARCHIVE_COLUMNS[:-1])]))
         if len(new_poor):
             for file_number, pings in new_poor.groupby("file", sort=True):
-                archived.append((int(file_number), _plain_text(pings[list(archive.ARCHIVE_COLUMNS)])))
+                archived.append((int(file_number), pings[list(archive.ARCHIVE_COLUMNS)]))
         out["used"].append(
             fresh.groupby("file").agg(used=(TS, "size"), first_ts=(TS, "min"), last_ts=(TS, "max")).reset_index()
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -107,11 +108,13 @@ def write_presence(conn: Connection, batch_id: int | None, presence: pd.DataFram
     sql = f"INSERT INTO presence ({names}) VALUES ({', '.join([marker] * 8)})"
     for start in range(0, len(presence), 50_000):  # tuples for a slice at a time: memory stays small
         part = presence.iloc[start : start + 50_000]
-        hours = pd.to_datetime(part["hour"], utc=True)
+        # Hours repeat: each distinct one is formatted once.
+        codes, hours = pd.factorize(pd.to_datetime(part["hour"], utc=True))
         if conn.dialect.name == "sqlite":  # as SQLAlchemy's SQLite DateTime stores UTC times
-            hour_values = hours.dt.strftime("%Y-%m-%d %H:%M:%S.000000").tolist()
+            texts = np.asarray(hours.strftime("%Y-%m-%d %H:%M:%S.000000"), dtype=object)
         else:
-            hour_values = [t.to_pydatetime() for t in hours]
+            texts = np.asarray([t.to_pydatetime() for t in hours], dtype=object)
+        hour_values = texts[codes].tolist()
         columns = [
             part[c].astype(object).where(part[c].notna(), None).tolist()
             for c in ("block_id", "unit_id", "officer_id", "mode", "purpose")
