@@ -177,14 +177,21 @@ def order_pings(pings: pd.DataFrame) -> pd.DataFrame:
 
 def device_codes(devices: pd.Series) -> np.ndarray:
     """An integer per device, equal for equal ids: sorted by id, so the order of the pings does not matter."""
+    return device_codes_and_ids(devices)[0]
+
+
+def device_codes_and_ids(devices: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`device_codes` and the device id (text) of each code."""
     if isinstance(devices.dtype, pd.CategoricalDtype):
-        categories = devices.cat.categories.astype(str)
-        rank = np.argsort(np.argsort(np.asarray(categories, dtype=object), kind="stable"))
+        categories = np.asarray(devices.cat.categories.astype(str), dtype=object)
+        by_id = np.argsort(categories, kind="stable")
+        rank = np.argsort(by_id)
         codes = devices.cat.codes.to_numpy()
         if (codes < 0).any():
             raise InputError("a ping has no device_id; read pings with beatmap.pings, which rejects those rows.")
-        return rank[codes].astype(np.int64)
-    return pd.factorize(devices.astype(str), sort=True)[0].astype(np.int64)
+        return rank[codes].astype(np.int64), categories[by_id]
+    codes, ids = pd.factorize(devices.astype(str), sort=True)
+    return codes.astype(np.int64), np.asarray(ids, dtype=object)
 
 
 def segment_pings(device: np.ndarray, ts: np.ndarray, max_gap_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -648,7 +655,7 @@ def _aggregate(
                 {
                     **{key: codes[p] for key, (codes, _) in extra.items()},
                     BLOCK_ID: block_code[piece_block[keep]],
-                    "hour": ts[p] - ts[p] % 3600,
+                    "hour": ts[p] // 3600,
                     UNIT_ID: unit_code[p],
                     OFFICER_ID: officer_code[p],
                     "mode": vehicle[p].astype(np.int8),
@@ -659,12 +666,12 @@ def _aggregate(
         )
     frame = pd.concat(parts, ignore_index=True)
     keys = [*extra_keys, BLOCK_ID, "hour", UNIT_ID, OFFICER_ID, "mode", "purpose"]
-    out = frame.groupby(keys, sort=True)["seconds"].sum().reset_index()
+    out = _sum_by_codes(frame, keys, "seconds")
     decoded = pd.DataFrame(
         {
             **{key: values[out[key].to_numpy()] for key, (_, values) in extra.items()},
             BLOCK_ID: block_values[out[BLOCK_ID].to_numpy()],
-            "hour": pd.to_datetime(out["hour"].to_numpy(dtype=np.int64), unit="s", utc=True),
+            "hour": pd.to_datetime(out["hour"].to_numpy(dtype=np.int64) * 3600, unit="s", utc=True),
             UNIT_ID: unit_values[out[UNIT_ID].to_numpy()],
             OFFICER_ID: officer_values[out[OFFICER_ID].to_numpy()],
             "mode": np.where(out["mode"].to_numpy() == 1, VEHICLE, FOOT).astype(object),
@@ -673,6 +680,31 @@ def _aggregate(
         }
     )
     return decoded[[*extra_keys, *PRESENCE_COLUMNS]]
+
+
+def _sum_by_codes(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """``frame.groupby(keys, sort=True)[value].sum().reset_index()`` for non-negative integer key columns: the keys
+    packed into one int64 (mixed radix, so it sorts as the keys do), then one sort and a sum per run."""
+    columns = [frame[k].to_numpy(dtype=np.int64) for k in keys]
+    if not len(frame):
+        return frame.groupby(keys, sort=True)[value].sum().reset_index()
+    lows = [int(c.min()) for c in columns]
+    sizes = [int(c.max()) - lo + 1 for c, lo in zip(columns, lows, strict=True)]
+    if min(lows) < 0 or int(np.prod([float(z) for z in sizes])) >= 1 << 62:
+        return frame.groupby(keys, sort=True)[value].sum().reset_index()
+    packed = np.zeros(len(frame), dtype=np.int64)
+    for column, lo, size in zip(columns, lows, sizes, strict=True):
+        packed = packed * size + (column - lo)
+    order = np.argsort(packed, kind="stable")
+    packed = packed[order]
+    starts = np.flatnonzero(np.r_[True, packed[1:] != packed[:-1]])
+    total = np.add.reduceat(frame[value].to_numpy(dtype=np.int64)[order], starts)
+    unique = packed[starts]
+    decoded = {}
+    for key, lo, size in zip(keys[::-1], lows[::-1], sizes[::-1], strict=True):
+        unique, part = np.divmod(unique, size)
+        decoded[key] = part + lo
+    return pd.DataFrame({**{k: decoded[k] for k in keys}, value: total})
 
 
 def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
