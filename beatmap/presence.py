@@ -69,6 +69,7 @@ from beatmap.tracks import (
     TrackRules,
     credit_tracks,
     device_codes_and_ids,
+    sum_by_codes,
 )
 
 Progress = Callable[[float, str], None]
@@ -410,7 +411,8 @@ def _compute(
     calls = calls_between(engine, lo, hi) if span is not None else None
     groups = _groups(rows)
     done: list[GroupCredit] = []
-    presence: pd.DataFrame | None = None
+    pending: list[pd.DataFrame] = []
+    summed_rows = 0
     for number, group in enumerate(groups):
         new = read_stage(staged, group) if staged is not None else None
         known = archived_group(folder, rewrite, context, partitions=parts, chosen=group, lo=lo, hi=hi)
@@ -419,12 +421,16 @@ def _compute(
         )
         for file_number, pings in credit.archive:
             writers[file_number].write(pings)
-        # Summed as it goes: the aggregate grows with blocks and hours, not with fixes.
-        presence = _sum_presence([presence, credit.presence]) if presence is not None else credit.presence
+        # Summed as it goes (the aggregate grows with blocks and hours, not with fixes), once the parts waiting
+        # outgrow the sum so far: each row is summed a few times, not once per group.
+        pending.append(credit.presence)
+        if sum(len(p) for p in pending) > max(GROUP_PINGS, 2 * summed_rows):
+            pending = [_sum_presence(pending)]
+            summed_rows = len(pending[0])
         done.append(replace(credit, presence=credit.presence.iloc[:0], archive=[]))
         del credit, new, known
         progress((number + 1) / len(groups), f"credited device group {number + 1} of {len(groups)}")
-    return computed_from(done, presence=presence)
+    return computed_from(done, presence=_sum_presence(pending) if pending else None)
 
 
 @dataclass(frozen=True)
@@ -624,16 +630,42 @@ def _frame(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _sum_presence(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Presence of every group, summed per key (groups hold different devices, so keys can repeat)."""
+    """Presence of every group, summed per key (groups hold different devices, so keys can repeat).
+
+    Grouped on integer codes of each column (sorted, missing last, as ``groupby(sort=True, dropna=False)``
+    orders them), packed into one sort key: grouping on text columns was most of the cost.
+    """
     columns = ["key", *PRESENCE_COLUMNS]
+    parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype({"seconds": np.int64})
     frame = pd.concat(parts, ignore_index=True)
     keys = [c for c in columns if c != "seconds"]
-    out = frame.groupby(keys, dropna=False, sort=True)["seconds"].sum().reset_index()
+    codes, values = {}, {}
+    for name in keys:
+        code, uniques = pd.factorize(frame[name], sort=True, use_na_sentinel=True)
+        codes[name] = np.where(code < 0, len(uniques), code)
+        values[name] = uniques
+    coded = pd.DataFrame({**codes, "seconds": frame["seconds"].to_numpy(dtype=np.int64)})
+    summed = sum_by_codes(coded, keys, "seconds")
+    out = pd.DataFrame({name: _decode(values[name], summed[name].to_numpy()) for name in keys})
+    out["seconds"] = summed["seconds"].to_numpy(dtype=np.int64)
     for column in (BLOCK_ID, UNIT_ID, OFFICER_ID):
         out[column] = out[column].astype(object).where(out[column].notna(), None)
     return out[columns]
+
+
+def _decode(uniques: pd.Index | np.ndarray, codes: np.ndarray) -> pd.Series:
+    """Values of codes from :func:`pandas.factorize` (the code ``len(uniques)`` is missing: None)."""
+    index = pd.Index(uniques)
+    missing = codes >= len(index)
+    if not len(index):
+        return pd.Series(np.full(len(codes), None, dtype=object))
+    out = pd.Series(index.take(np.where(missing, 0, codes)))
+    if missing.any():
+        out = out.astype(object)
+        out[missing] = None
+    return out
 
 
 def _device_keys(credit: TrackCredit) -> pd.DataFrame:

@@ -666,7 +666,7 @@ def _aggregate(
         )
     frame = pd.concat(parts, ignore_index=True)
     keys = [*extra_keys, BLOCK_ID, "hour", UNIT_ID, OFFICER_ID, "mode", "purpose"]
-    out = _sum_by_codes(frame, keys, "seconds")
+    out = sum_by_codes(frame, keys, "seconds")
     decoded = pd.DataFrame(
         {
             **{key: values[out[key].to_numpy()] for key, (_, values) in extra.items()},
@@ -682,7 +682,7 @@ def _aggregate(
     return decoded[[*extra_keys, *PRESENCE_COLUMNS]]
 
 
-def _sum_by_codes(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+def sum_by_codes(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
     """``frame.groupby(keys, sort=True)[value].sum().reset_index()`` for non-negative integer key columns: the keys
     packed into one int64 (mixed radix, so it sorts as the keys do), then one sort and a sum per run."""
     columns = [frame[k].to_numpy(dtype=np.int64) for k in keys]
