@@ -21,7 +21,9 @@ a computation can read one group of devices at a time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -92,9 +94,15 @@ def archive_name(batch_id: int) -> str:
 class ArchiveWriter:
     """Writes one batch's archive, a group of devices at a time, to a temporary file until :meth:`publish`."""
 
+    #: Tables waiting to be written at most: the encoding and compression run in a thread of their own (Arrow
+    #: releases the interpreter's lock there) while the caller credits the next group.
+    PENDING = 2
+
     def __init__(self, partial: Path) -> None:
         self.partial = partial
         self._writer: pq.ParquetWriter | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
 
     def write(self, pings: pd.DataFrame) -> None:
         """Add pings (:data:`ARCHIVE_COLUMNS`; ``poor`` optional), as the caller orders them (by device and time)."""
@@ -116,14 +124,32 @@ class ArchiveWriter:
         table = pa.Table.from_arrays(arrays, schema=_SCHEMA)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.partial, _SCHEMA, compression="zstd")
-        self._writer.write_table(table, row_group_size=1 << 20)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ping-archive")
+        assert self._thread is not None
+        while len(self._pending) >= self.PENDING:
+            self._pending.pop(0).result()
+        self._pending.append(self._thread.submit(self._writer.write_table, table, row_group_size=1 << 20))
+
+    def _drain(self) -> None:
+        """Wait for the tables in flight (raising what writing one raised) and stop the thread."""
+        try:
+            while self._pending:
+                self._pending.pop(0).result()
+        finally:
+            self._pending.clear()
+            if self._thread is not None:
+                self._thread.shutdown(wait=True)
+                self._thread = None
 
     def close(self) -> bool:
         """Finish the file; False when nothing was written."""
         if self._writer is None:
             return False
-        self._writer.close()
-        self._writer = None
+        try:
+            self._drain()
+        finally:
+            self._writer.close()
+            self._writer = None
         return True
 
     def publish(self, target: Path) -> None:
@@ -134,6 +160,8 @@ class ArchiveWriter:
     def discard(self) -> None:
         """Drop the file (the import failed)."""
         if self._writer is not None:
+            with contextlib.suppress(Exception):  # the file is dropped: what went wrong writing it no longer matters
+                self._drain()
             self._writer.close()
             self._writer = None
         self.partial.unlink(missing_ok=True)
