@@ -587,13 +587,21 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out.astype({"file": np.int32, "row": np.int64, TS: np.int64})
 
 
-def order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def order_and_check(
+    pings: pd.DataFrame, *, max_speed_kmh: float, archived: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Order by device and time; split off duplicates (the later read of a device and second) and jumps.
 
     A ping is an impossible jump when reaching it from the device's previous
     ping, and leaving it for the next, are both faster than ``max_speed_kmh``
     (at a device's first or last ping, the one speed there is).  Two passes:
     spikes first, then the rest among the pings left.
+
+    ``archived`` (``device_id, ts, lon, lat``: used pings of earlier imports
+    within retention) are neighbours too: a new ping between two archived
+    ones is checked against them.  They are never rejected here, and a new
+    ping with the device and second of an archived one is left out of the
+    check (it is a duplicate of it, found later).
     """
     device = device_codes(pings[DEVICE_ID])
     order = _device_time_order(device, pings[TS].to_numpy(), pings["file"].to_numpy(), pings["row"].to_numpy())
@@ -614,16 +622,20 @@ def order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.Da
     pings = pings[~repeat].reset_index(drop=True)
     device, ts = device[~repeat], ts[~repeat]
     keep = np.ones(len(pings), dtype=bool)
-    lon_all, lat_all = pings[LON].to_numpy(), pings[LAT].to_numpy()
+    c_device, c_ts, c_lon, c_lat, c_new = _with_archived(pings, device, ts, archived)
+    checked = c_new >= 0
     # First pass: fixes both reached and left impossibly fast.  Second pass, once those are gone: the same, and a
-    # device's first or last fix reached or left impossibly fast.
+    # device's first or last fix reached or left impossibly fast.  Archived fixes (c_new -1) stay.
+    alive = np.ones(len(c_ts), dtype=bool)
     for ends in (False, True):
-        live = np.flatnonzero(keep)
-        into, out, has_prev, has_next = _jumps(device[live], ts[live], lon_all[live], lat_all[live], max_speed_kmh)
+        live = np.flatnonzero(alive)
+        into, out, has_prev, has_next = _jumps(c_device[live], c_ts[live], c_lon[live], c_lat[live], max_speed_kmh)
         spike = into & out
         if ends:
             spike |= (into & ~has_next) | (out & ~has_prev)
-        keep[live[spike]] = False
+        spike &= checked[live]
+        alive[live[spike]] = False
+        keep[c_new[live[spike]]] = False
     jump = ~keep
     jumps = pd.DataFrame(
         {
@@ -635,6 +647,40 @@ def order_and_check(pings: pd.DataFrame, *, max_speed_kmh: float) -> tuple[pd.Da
         }
     )
     return pings[~jump].reset_index(drop=True), duplicates, jumps
+
+
+def _with_archived(
+    pings: pd.DataFrame, device: np.ndarray, ts: np.ndarray, archived: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ordered new pings with the archived pings of their devices among them, by device and time:
+    device code, time, lon, lat, and the new ping's position (-1: archived; -2: a new ping repeating an
+    archived device and second, which no check looks at)."""
+    lon, lat = pings[LON].to_numpy(dtype=float), pings[LAT].to_numpy(dtype=float)
+    position = np.arange(len(ts), dtype=np.int64)
+    if archived is None or archived.empty or not len(ts):
+        return device, ts, lon, lat, position
+    ids = np.asarray(pings[DEVICE_ID].astype(str).to_numpy(), dtype=object)
+    old_ids = np.asarray(archived[DEVICE_ID].astype(str).to_numpy(), dtype=object)
+    mine = pd.Index(pd.unique(ids))
+    old_code = mine.get_indexer(old_ids)
+    take = old_code >= 0
+    if not take.any():
+        return device, ts, lon, lat, position
+    new_code = mine.get_indexer(ids)
+    old_ts = archived[TS].to_numpy(dtype=np.int64)[take]
+    all_code = np.concatenate([new_code, old_code[take]])
+    all_ts = np.concatenate([ts, old_ts])
+    source = np.concatenate([position, np.full(int(take.sum()), -1, dtype=np.int64)])
+    # Archived first among equal times: a new ping at an archived second is then marked and left out.
+    order = np.lexsort((source >= 0, all_ts, all_code))
+    all_code, all_ts, source = all_code[order], all_ts[order], source[order]
+    repeat = np.zeros(len(order), dtype=bool)
+    repeat[1:] = (all_code[1:] == all_code[:-1]) & (all_ts[1:] == all_ts[:-1]) & (source[:-1] == -1)
+    source[repeat & (source >= 0)] = -2
+    all_lon = np.concatenate([lon, archived[LON].to_numpy(dtype=float)[take]])[order]
+    all_lat = np.concatenate([lat, archived[LAT].to_numpy(dtype=float)[take]])[order]
+    keep = source != -2
+    return all_code[keep], all_ts[keep], all_lon[keep], all_lat[keep], source[keep]
 
 
 def _device_time_order(device: np.ndarray, ts: np.ndarray, file: np.ndarray, row: np.ndarray) -> np.ndarray:

@@ -514,18 +514,19 @@ def credit_group(
     out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("presence", "visits", "days", "devices", "rejects", "used")}
     archived: list[tuple[int, pd.DataFrame]] = []
     new_poor = pd.DataFrame()
+    old_poor = known[known["poor"]] if known is not None else pd.DataFrame()
+    if known is not None:
+        known = known[~known["poor"].to_numpy()]
     if new is not None and len(new):
         poor_mask = new["poor"].to_numpy()
         new_poor = new[poor_mask]
         new = new[~poor_mask].reset_index(drop=True)
-        new, dups, jumps = order_and_check(new, max_speed_kmh=settings.max_speed_kmh)
+        # Archived fixes of these devices (earlier imports within retention) are neighbours in the jump check.
+        new, dups, jumps = order_and_check(new, max_speed_kmh=settings.max_speed_kmh, archived=known)
         if roster is not None and not roster.empty:
             new = apply_roster(new, roster)
     else:
         new, dups, jumps = None, pd.DataFrame(), pd.DataFrame()
-    old_poor = known[known["poor"]] if known is not None else pd.DataFrame()
-    if known is not None:
-        known = known[~known["poor"].to_numpy()]
     if new is not None and known is not None and len(known) and len(new):
         new, repeated = _cross_duplicates(new, known)
         dups = pd.concat([dups, repeated], ignore_index=True)

@@ -130,6 +130,23 @@ def test_a_later_import_is_ordered_with_the_archive_and_its_repeats_are_duplicat
     assert _total(engine) == 1200
 
 
+def test_a_jump_between_archived_fixes_of_an_earlier_import_is_rejected(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = ping_rows(100, 100, T0, 20, device="r1")  # 41 fixes, 30 s apart, standing on one block
+    import_pings(engine, [write_pings(tmp_path / "a.csv", rows[:21])], settings=settings, now=SOON)
+    # b.csv goes on after a.csv, and holds one fix 5 km away 10 s after an archived fix and 20 s before the next:
+    # alone in its file it has no neighbour, but a.csv's archived fixes around it make it an impossible jump.
+    spike = ping_rows(5000, 5000, T0 + pd.Timedelta(minutes=5, seconds=10), 0, device="r1")
+    second = import_pings(engine, [write_pings(tmp_path / "b.csv", [*spike, *rows[21:]])], settings=settings,
+                          now=SOON)
+    b = second.files[0]
+    assert (b.rows, b.used, b.duplicates, b.rejected) == (21, 20, 0, 1)
+    assert list(b.reject_reasons) == ["impossible jump"]
+    # The spike credits nothing: the track is the 20 minutes on one block.
+    assert _total(engine) == 1200
+    assert presence_store.read_presence(engine)["block_id"].nunique() == 1
+
+
 def test_a_reload_of_the_areas_credits_the_archived_pings_to_the_new_blocks(engine, tmp_path, settings):
     load_two_beats(engine, tmp_path, settings=settings, grid_m=200)
     import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1"))],
