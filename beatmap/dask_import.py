@@ -283,6 +283,7 @@ def credit_partition(
         chosen=[partition],
         lo=task.lo,
         hi=task.hi,
+        max_gap_s=task.settings.max_gap_s,
     )
     credit = credit_group(
         new, known, blocks=blocks, index=index, rules=task.rules, calls=calls, roster=roster, settings=task.settings

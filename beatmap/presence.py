@@ -345,7 +345,9 @@ def credit_margin(settings: Settings) -> int:
 
 
 def neighbours(kept: pd.DataFrame, first: int, last: int, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Archived batches to compute again (their time overlaps ``[first, last]``) and those read around them."""
+    """Archived batches to compute again (their time overlaps ``[first, last]``) and those read around them: any
+    other batch with a ping from the rewritten batches' time (less :func:`credit_margin`) on, which
+    :func:`archived_group` reads where the computation's time overlaps it, and where a segment goes on into it."""
     if last < 0 or kept.empty:
         return kept.iloc[:0], kept.iloc[:0]
     margin = credit_margin(settings)
@@ -353,9 +355,9 @@ def neighbours(kept: pd.DataFrame, first: int, last: int, settings: Settings) ->
     if rewrite.empty:
         return rewrite, kept.iloc[:0]
     lo = min(first, int(rewrite["first_ping"].min())) - margin
-    hi = max(last, int(rewrite["last_ping"].max())) + margin
     rest = kept[~kept["batch_id"].isin(rewrite["batch_id"])]
-    context = rest[(rest["first_ping"] <= hi) & (rest["last_ping"] >= lo)]
+    # Later batches too: a segment that runs past the window is read on into them (see archived_group).
+    context = rest[rest["last_ping"] >= lo]
     return rewrite, context
 
 
@@ -399,15 +401,15 @@ def _compute(
     """Credit the staged pings and the ``rewrite`` batches' archived pings, one group of devices at a time."""
     rules = TrackRules.from_settings(settings)
     index = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
-    old_rows = int(rewrite["used"].sum()) + int(context["used"].sum()) // 4
+    span = credit_span(staged.first_ts if staged else -1, staged.last_ts if staged else -1, rewrite, settings)
+    lo, hi = span if span is not None else (0, 0)
+    old_rows = int(rewrite["used"].sum()) + int(_overlapping(context, lo, hi)["used"].sum()) // 4
     if staged is not None:
         parts = staged.partitions
         rows = staged.part_rows + old_rows // parts
     else:
         parts = int(max(np.ceil(old_rows / GROUP_PINGS), 1)) * 4
         rows = np.full(parts, old_rows // parts, dtype=np.int64)
-    span = credit_span(staged.first_ts if staged else -1, staged.last_ts if staged else -1, rewrite, settings)
-    lo, hi = span if span is not None else (0, 0)
     calls = calls_between(engine, lo, hi) if span is not None else None
     groups = _groups(rows)
     done: list[GroupCredit] = []
@@ -415,7 +417,9 @@ def _compute(
     summed_rows = 0
     for number, group in enumerate(groups):
         new = read_stage(staged, group) if staged is not None else None
-        known = archived_group(folder, rewrite, context, partitions=parts, chosen=group, lo=lo, hi=hi)
+        known = archived_group(
+            folder, rewrite, context, partitions=parts, chosen=group, lo=lo, hi=hi, max_gap_s=settings.max_gap_s
+        )
         credit = credit_group(
             new, known, blocks=blocks, index=index, rules=rules, calls=calls, roster=roster, settings=settings
         )
@@ -469,9 +473,14 @@ def archived_group(
     chosen: Sequence[int],
     lo: int,
     hi: int,
+    max_gap_s: int | None = None,
 ) -> pd.DataFrame | None:
     """The archived pings of the devices in the ``chosen`` partitions: all of each ``rewrite`` batch (``key`` its
-    batch), and of the ``context`` batches those in ``[lo, hi)`` (``key`` 0, read for context only)."""
+    batch), and of the ``context`` batches those in ``[lo, hi)`` (``key`` 0, read for context only).
+
+    With ``max_gap_s``, a segment of context pings that reaches ``hi`` is read on past it, to its end: a foot
+    stay begun in a rewritten batch then counts whole (a stay is a run of fixes, and may last hours).
+    """
     old = [
         archive.read_archive(folder / str(r.archive), partitions=partitions, chosen=chosen).assign(key=int(r.batch_id))
         for r in rewrite.itertuples()
@@ -480,9 +489,69 @@ def archived_group(
         archive.read_archive(folder / str(r.archive), partitions=partitions, chosen=chosen, start=lo, end=hi).assign(
             key=_CONTEXT
         )
-        for r in context.itertuples()
+        for r in _overlapping(context, lo, hi).itertuples()
     ]
+    if max_gap_s is not None and around:
+        around += _segments_past(folder, context, around, partitions=partitions, chosen=chosen, hi=hi, gap=max_gap_s)
     return pd.concat([*old, *around], ignore_index=True) if old or around else None
+
+
+def _overlapping(batches: pd.DataFrame, lo: int, hi: int) -> pd.DataFrame:
+    """The archived batches with a ping in ``[lo, hi)``, by their first and last ping."""
+    if batches.empty:
+        return batches
+    return batches[(batches["first_ping"] < hi) & (batches["last_ping"] >= lo)]
+
+
+def _segments_past(
+    folder: Path,
+    context: pd.DataFrame,
+    read: list[pd.DataFrame],
+    *,
+    partitions: int,
+    chosen: Sequence[int],
+    hi: int,
+    gap: int,
+) -> list[pd.DataFrame]:
+    """Context pings after ``hi`` that continue, with no gap over ``gap`` seconds, a segment of the pings ``read``
+    (read up to ``hi``): read a stretch of time at a time (an hour, then twice as long each time) until every such
+    segment has ended."""
+    known = pd.concat(read, ignore_index=True)
+    known = known[~known["poor"].to_numpy()]
+    last = known.groupby(known[DEVICE_ID].astype(str), sort=False)[TS].max()
+    tail = last[last >= hi - gap]  # devices whose segment may go on past hi, with their last fix
+    out: list[pd.DataFrame] = []
+    start, step = hi, max(3600, 2 * gap)
+    while len(tail):
+        end = start + step
+        batches = _overlapping(context, start, end)
+        if batches.empty:
+            break
+        parts = [
+            archive.read_archive(folder / str(r.archive), partitions=partitions, chosen=chosen, start=start, end=end)
+            for r in batches.itertuples()
+        ]
+        more = pd.concat(parts, ignore_index=True)
+        more = more[(~more["poor"].to_numpy()) & more[DEVICE_ID].astype(str).isin(tail.index).to_numpy()]
+        more = more.sort_values([DEVICE_ID, TS], kind="stable").reset_index(drop=True)
+        device = more[DEVICE_ID].astype(str).to_numpy(dtype=object)
+        ts = more[TS].to_numpy(dtype=np.int64)
+        previous = np.empty(len(ts), dtype=np.int64)
+        first = np.r_[True, device[1:] != device[:-1]] if len(ts) else np.zeros(0, dtype=bool)
+        previous[first] = tail.reindex(device[first]).to_numpy(dtype=np.int64)
+        previous[~first] = ts[:-1][~first[1:]] if len(ts) else previous[~first]
+        broken = ts - previous > gap
+        # A device's fixes count up to its first break.
+        cut = pd.Series(broken).groupby(device, sort=False).cumsum().to_numpy() > 0 if len(ts) else broken
+        taken = more[~cut]
+        if len(taken):
+            out.append(taken.assign(key=_CONTEXT))
+        reached = taken.groupby(taken[DEVICE_ID].astype(str), sort=False)[TS].max()
+        ended = set(device[cut]) | (set(tail.index) - set(device))
+        tail = pd.concat([tail[~tail.index.isin(reached.index)], reached])
+        tail = tail[(~tail.index.isin(list(ended))) & (tail >= end - gap)]
+        start, step = end, step * 2
+    return out
 
 
 def credit_group(

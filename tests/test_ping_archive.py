@@ -147,6 +147,22 @@ def test_a_jump_between_archived_fixes_of_an_earlier_import_is_rejected(engine, 
     assert presence_store.read_presence(engine)["block_id"].nunique() == 1
 
 
+def test_a_recompute_keeps_a_foot_stay_whole_across_the_edge_of_its_window(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = ping_rows(100, 100, T0, 90, device="r1")  # 90 minutes standing on one block, a fix every 30 s
+    first = import_pings(engine, [write_pings(tmp_path / "a.csv", rows[:121])], settings=settings, now=SOON)
+    import_pings(engine, [write_pings(tmp_path / "b.csv", rows[121:])], settings=settings, now=SOON)
+    visits = presence_store.read_track_visits(engine)
+    assert visits["seconds"].tolist() == [5400]  # one stay, begun in a.csv's pings
+    # A recompute of a.csv's first minutes (as a late CAD file there makes) reads b.csv's fixes for context only
+    # around a.csv's time: the stay must still be whole, not cut where that context ended.
+    done = presence.recompute_presence(engine, settings=settings, start=T0.to_pydatetime(),
+                                       end=(T0 + pd.Timedelta(minutes=2)).to_pydatetime(), now=SOON)
+    assert done.recomputed == (first.files[0].batch_id,)
+    assert presence_store.read_track_visits(engine)["seconds"].tolist() == [5400]
+    assert _total(engine) == 5400
+
+
 def test_a_reload_of_the_areas_credits_the_archived_pings_to_the_new_blocks(engine, tmp_path, settings):
     load_two_beats(engine, tmp_path, settings=settings, grid_m=200)
     import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1"))],
