@@ -330,10 +330,27 @@ def encoding_note(raw: pd.DataFrame, *, file: str) -> str | None:
     """
     if raw.attrs.get(ENCODING, "utf-8-sig") != GUESSED_ENCODING:
         return None
+    return guessed_encoding_note(file)
+
+
+def guessed_encoding_note(file: str) -> str:
+    """The sentence that reports a file read as Windows-1252 (see :func:`encoding_note`)."""
     return (
         f"{file}: read as Windows-1252 (no UTF-8 found). Check accented names: if they look wrong (a file "
         "from another code page gives, for example, 'JosŽ' for 'José'), save the file as UTF-8 and import it again."
     )
+
+
+def text_encoding(path: Path) -> str:
+    """The encoding to read a text file in: ``utf-8-sig``, or :data:`GUESSED_ENCODING` for a file with no UTF-8
+    at all (a guess, to report with :func:`guessed_encoding_note`).
+
+    Raises
+    ------
+    InputError
+        For NUL bytes, or a file that mixes UTF-8 with another encoding (each with its fix).
+    """
+    return _check_bytes(Path(path))
 
 
 #: Bytes of the file parsed at a time by :func:`read_activity_chunks` (about 100,000 rows of a typical export).

@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 from pyproj import CRS
 
-from beatmap.activity import place_and_zone_problems, read_mapping_file
+from beatmap.activity import GUESSED_ENCODING, place_and_zone_problems, read_mapping_file, text_encoding
 from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import InputError
 from beatmap.schema import LAT, LON, OFFICER_ID, UNIT_ID
@@ -314,8 +314,11 @@ def _raw_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[t
     if path.suffix.lower() == ".gpx":
         yield from _gpx_chunks(path, mapping, chunk_rows)
         return
-    for table, first in _arrow_chunks(path, chunk_rows):
-        yield _text_frame(table), first
+    try:
+        for table, first in _arrow_chunks(path, chunk_rows):
+            yield _text_frame(table), first
+    except _NotUtf8Error as exc:
+        raise InputError(str(exc)) from exc
 
 
 def _text_frame(table: pa.Table) -> pd.DataFrame:
@@ -324,8 +327,13 @@ def _text_frame(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame({c: _as_text(frame[c]) for c in frame.columns})
 
 
-def _arrow_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, int]]:
-    """Chunks of a CSV (every column as text) or Parquet file as Arrow tables, with their first row number."""
+class _NotUtf8Error(Exception):
+    """A CSV file that is not UTF-8 (its message is the error to show when no other encoding is tried)."""
+
+
+def _arrow_chunks(path: Path, chunk_rows: int, encoding: str = "utf-8") -> Iterator[tuple[pa.Table, int]]:
+    """Chunks of a CSV (every column as text, read in ``encoding``) or Parquet file as Arrow tables, with their
+    first row number.  A CSV that is not UTF-8 (read as such) raises :class:`_NotUtf8Error`."""
     first = 1
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
@@ -336,18 +344,21 @@ def _arrow_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, int]]
             yield pa.Table.from_batches([batch]), first
             first += batch.num_rows
         return
+    utf8 = encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig")
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with path.open(encoding="utf-8-sig" if utf8 else encoding, newline="") as fh:
             header = next(csv.reader(fh), None)
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a readable UTF-8 CSV file ({exc}). Export the pings as CSV.") from exc
+        raise _NotUtf8Error(f"{path}: not a readable UTF-8 CSV file ({exc}). Export the pings as CSV.") from exc
     if not header:
         raise InputError(f"{path}: is empty. Export the pings with a header row.")
     names = [h.strip() for h in header]
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=1 << 24, encoding="utf8" if utf8 else encoding
+            ),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
         )
         for batch in reader:
@@ -356,10 +367,13 @@ def _arrow_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, int]]
                 yield pa.Table.from_batches([part]), first
                 first += part.num_rows
     except pa.ArrowInvalid as exc:
-        raise InputError(
+        message = (
             f"{path}: not a readable UTF-8 CSV file after row {first - 1} ({str(exc).splitlines()[0]}). "
             "Export the pings as CSV with a header row and the same number of fields on every row."
-        ) from exc
+        )
+        if utf8 and "utf8" in str(exc).lower().replace("-", ""):
+            raise _NotUtf8Error(message) from exc
+        raise InputError(message) from exc
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -792,6 +806,8 @@ class Staged:
         ``file, row, reason, device_id, ts`` of the rows rejected while parsing.
     first_ts, last_ts : int
         The earliest and latest time of a staged ping (-1 when none).
+    encodings : dict of int to str
+        File numbers read as Windows-1252 (``cp1252``): CSV files with no UTF-8 at all, a guess to report.
     """
 
     folder: Path
@@ -801,6 +817,7 @@ class Staged:
     rejects: pd.DataFrame
     first_ts: int
     last_ts: int
+    encodings: dict[int, str] = field(default_factory=dict)
 
     def part_path(self, part: int) -> Path:
         """The staging file of a partition."""
@@ -829,41 +846,58 @@ def stage_pings(
     total = sum(p.stat().st_size for p in files if p.exists())
     parts = partitions or int(min(max(np.ceil(total / PARTITION_BYTES), 1), 4096))
     folder.mkdir(parents=True, exist_ok=True)
-    writers: dict[int, pa.ipc.RecordBatchWriter] = {}
-    part_rows = np.zeros(parts, dtype=np.int64)
-    rejects: list[pd.DataFrame] = []
-    counts = []
-    first_ts, last_ts = np.iinfo(np.int64).max, -1
-    done = 0
-    try:
-        for number, path in enumerate(files):
-            if not path.exists():
-                raise InputError(f"{path}: file not found. Check the path.")
-            rows = 0
-            for table, first_row in _file_chunks(path, mapping, chunk_rows):
-                good, bad = stage_chunk(
-                    table,
-                    first_row,
-                    number,
-                    mapping=mapping,
-                    zone=zone,
-                    max_accuracy_m=settings.max_accuracy_m,
-                    source=path,
-                )
-                rows += table.num_rows
-                done += table.nbytes
-                if good.num_rows:
-                    ts = good.column(TS).to_numpy()
-                    first_ts, last_ts = min(first_ts, int(ts.min())), max(last_ts, int(ts.max()))
-                _write_partitions(good, parts, writers, part_rows, folder)
-                if len(bad):
-                    rejects.append(bad.assign(file=np.int32(number)))
-                if progress is not None:
-                    progress(min(done / max(total, 1), 0.99), f"read {path.name}: {rows:,} rows")
-            counts.append({"file": number, "path": str(path), "rows": rows})
-    finally:
-        for writer in writers.values():
-            writer.close()
+    encodings: dict[int, str] = {}  # files read in another encoding than UTF-8 (a guess, reported)
+    while True:
+        writers: dict[int, pa.ipc.RecordBatchWriter] = {}
+        part_rows = np.zeros(parts, dtype=np.int64)
+        rejects: list[pd.DataFrame] = []
+        counts = []
+        first_ts, last_ts = np.iinfo(np.int64).max, -1
+        done = 0
+        not_utf8: tuple[int, _NotUtf8Error] | None = None
+        try:
+            for number, path in enumerate(files):
+                if not path.exists():
+                    raise InputError(f"{path}: file not found. Check the path.")
+                rows = 0
+                try:
+                    for table, first_row in _file_chunks(path, mapping, chunk_rows, encodings.get(number, "utf-8")):
+                        good, bad = stage_chunk(
+                            table,
+                            first_row,
+                            number,
+                            mapping=mapping,
+                            zone=zone,
+                            max_accuracy_m=settings.max_accuracy_m,
+                            source=path,
+                        )
+                        rows += table.num_rows
+                        done += table.nbytes
+                        if good.num_rows:
+                            ts = good.column(TS).to_numpy()
+                            first_ts, last_ts = min(first_ts, int(ts.min())), max(last_ts, int(ts.max()))
+                        _write_partitions(good, parts, writers, part_rows, folder)
+                        if len(bad):
+                            rejects.append(bad.assign(file=np.int32(number)))
+                        if progress is not None:
+                            progress(min(done / max(total, 1), 0.99), f"read {path.name}: {rows:,} rows")
+                except _NotUtf8Error as exc:
+                    not_utf8 = (number, exc)
+                    break
+                counts.append({"file": number, "path": str(path), "rows": rows})
+        finally:
+            for writer in writers.values():
+                writer.close()
+        if not_utf8 is None:
+            break
+        # A file with no UTF-8 at all is read again from the start as Windows-1252, as activity files are (the
+        # check refuses a file that mixes encodings); what was staged is dropped and staged again.
+        number, problem = not_utf8
+        if number in encodings or text_encoding(files[number]) != GUESSED_ENCODING:
+            raise InputError(str(problem)) from problem
+        encodings[number] = GUESSED_ENCODING
+        for staged_part in folder.glob("part_*.arrow"):
+            staged_part.unlink()
     reject_frame = (
         pd.concat(rejects, ignore_index=True)
         if rejects
@@ -885,6 +919,7 @@ def stage_pings(
         rejects=reject_frame[["file", "row", "reason", DEVICE_ID, TS]],
         first_ts=int(first_ts) if last_ts >= 0 else -1,
         last_ts=int(last_ts),
+        encodings=encodings,
     )
 
 
@@ -906,16 +941,22 @@ def stage_chunk(
 
 
 def file_chunks(path: Path, mapping: PingMapping, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pa.Table, int]]:
-    """A ping file's chunks as :func:`stage_pings` reads them (CSV as text), each with its first row's number."""
-    return _file_chunks(path, mapping, chunk_rows)
+    """A ping file's chunks as :func:`stage_pings` reads them (CSV as UTF-8 text), each with its first row's
+    number."""
+    try:
+        yield from _file_chunks(path, mapping, chunk_rows)
+    except _NotUtf8Error as exc:
+        raise InputError(str(exc)) from exc
 
 
-def _file_chunks(path: Path, mapping: PingMapping, chunk_rows: int) -> Iterator[tuple[pa.Table, int]]:
+def _file_chunks(
+    path: Path, mapping: PingMapping, chunk_rows: int, encoding: str = "utf-8"
+) -> Iterator[tuple[pa.Table, int]]:
     if path.suffix.lower() == ".gpx":
         for frame, first in _gpx_chunks(path, mapping, chunk_rows):
             yield pa.Table.from_pandas(frame, preserve_index=False), first
         return
-    yield from _arrow_chunks(path, chunk_rows)
+    yield from _arrow_chunks(path, chunk_rows, encoding)
 
 
 def _write_partitions(

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 
 from beatmap import ping_archive as archive
 from beatmap import store
+from beatmap.activity import guessed_encoding_note
 from beatmap.crs import parse_crs
 from beatmap.errors import InputError
 from beatmap.index import BlockIndex, block_index_for
@@ -97,6 +98,8 @@ class PingFileSummary:
     rejected: int
     already_imported: str | None = None  # what imported the same content before: "batch 3", or a file of this import
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    #: As an activity import's: ``code, message, count, details`` (``encoding_guessed``: read as Windows-1252).
+    warnings: tuple[dict[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         if self.used + self.duplicates + self.rejected != self.rows:
@@ -113,6 +116,7 @@ class PingFileSummary:
             "rejected": self.rejected,
             "already_imported": self.already_imported,
             "reject_reasons": self.reject_reasons,
+            "warnings": list(self.warnings),
         }
 
 
@@ -294,6 +298,7 @@ def import_pings(
                 folder,
                 actor=actor,
                 shown=list(file_names) if file_names is not None else [str(p) for p in files],
+                encodings=staged.encodings,
             )
         finally:
             for writer in writers.values():
@@ -891,13 +896,15 @@ def store_import(
     *,
     actor: str,
     shown: list[str],
+    encodings: dict[int, str] | None = None,
 ) -> list[PingFileSummary]:
     """Write the import in one transaction; then give the archives their names.
 
     ``fresh`` are the positions in ``files`` of the files read (file number
     ``i`` is ``files[fresh[i]]``); ``counts`` has their ``rows`` by file
     number and ``read_rejects`` the rows rejected while reading
-    (:class:`beatmap.pings.Staged`); ``writers`` hold their archives.
+    (:class:`beatmap.pings.Staged`); ``writers`` hold their archives;
+    ``encodings`` the file numbers read in a guessed encoding.
     """
     rejects = pd.concat([read_rejects, computed.rejects], ignore_index=True).sort_values(["file", "row"], kind="stable")
     duplicate = rejects["reason"].str.startswith("duplicate")
@@ -935,6 +942,7 @@ def store_import(
                 duplicates=int(duplicate[rejects["file"] == number].sum()),
                 rejected=int((~duplicate[rejects["file"] == number]).sum()),
                 reject_reasons={str(k): int(v) for k, v in reasons.items()},
+                warnings=_encoding_warnings(shown[i], int(counts.iloc[number]["rows"]), (encodings or {}).get(number)),
             )
             batch_id = store.add_batch(conn, what="pings", source="gps", file_name=shown[i], summary={})
             keys[-(number + 1)] = batch_id
@@ -994,6 +1002,14 @@ def store_import(
     for writer, target in published:
         writer.publish(target)
     return summaries
+
+
+def _encoding_warnings(file: str, rows: int, encoding: str | None) -> tuple[dict[str, object], ...]:
+    """The ``encoding_guessed`` warning of a file read in a guessed encoding (none for UTF-8), as activity gives it."""
+    if encoding is None:
+        return ()
+    details = {"encoding": encoding}
+    return ({"code": "encoding_guessed", "message": guessed_encoding_note(file), "count": rows, "details": details},)
 
 
 def _replace_derived(conn: Connection, computed: Computed, keys: dict[int, int], rewritten: list[int]) -> None:
@@ -1186,6 +1202,7 @@ def format_ping_import(summary: PingImportSummary) -> str:
             f"{f.rejected:,} rejected (batch {f.batch_id})"
         )
         lines += [f"  {count:,} {reason}" for reason, count in sorted(f.reject_reasons.items())]
+        lines += [f"  warning: {w['message']}" for w in f.warnings]
     minutes = summary.presence_seconds / 60
     lines.append(
         f"{summary.devices:,} devices, {minutes:,.0f} minutes of presence "

@@ -206,3 +206,45 @@ def test_the_summary_counts_rejected_rows_per_reason_not_per_value(engine, tmp_p
     summary = import_pings(engine, [write_pings(tmp_path / "p.csv", rows)], settings=settings)
     assert summary.files[0].rejected == 3
     assert summary.files[0].reject_reasons == {"bad coordinates": 3}
+
+
+def test_a_ping_csv_with_no_utf8_is_read_as_windows_1252_and_says_so(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = ping_rows(100, 100, T0, 20, device="r1", unit="Unité 7")  # 41 fixes
+    path = tmp_path / "p.csv"
+    path.write_bytes(("\n".join(["ts,lat,lon,device_id,unit_id", *rows]) + "\n").encode("cp1252"))
+    summary = import_pings(engine, [path], settings=settings, chunk_rows=10)
+    file = summary.files[0]
+    assert (file.rows, file.used, file.duplicates, file.rejected) == (41, 41, 0, 0)
+    assert [w["code"] for w in file.warnings] == ["encoding_guessed"]
+    assert "Windows-1252" in str(file.warnings[0]["message"]) and file.warnings[0]["count"] == 41
+    assert file.to_dict()["warnings"][0]["details"] == {"encoding": "cp1252"}
+    assert presence_store.read_presence(engine)["unit_id"].unique().tolist() == ["Unité 7"]
+    assert summary.presence_seconds == 1200
+
+
+def test_a_ping_csv_mixing_utf8_with_another_encoding_is_refused(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = ping_rows(100, 100, T0, 20, device="r1", unit="Unité 7")
+    path = tmp_path / "p.csv"
+    text = "\n".join(["ts,lat,lon,device_id,unit_id", *rows]) + "\n"
+    half = len(text) // 2
+    path.write_bytes(text[:half].encode("utf-8") + text[half:].encode("cp1252"))
+    with pytest.raises(InputError, match="not UTF-8 while other lines are"):
+        import_pings(engine, [path], settings=settings)
+    assert presence_store.read_presence(engine).empty
+    assert len(presence_store.ping_spans(engine)) == 0
+
+
+def test_a_windows_1252_letter_far_into_a_ping_csv_restarts_its_reading_in_that_encoding(engine, tmp_path, settings):
+    load_two_beats(engine, tmp_path, settings=settings)
+    rows = ping_rows(100, 100, T0, 200, device="r1")  # 401 fixes, over 16 KB before the last one
+    rows[-1] = rows[-1] + "Unité 7"
+    path = tmp_path / "p.csv"
+    path.write_bytes(("\n".join(["ts,lat,lon,device_id,unit_id", *rows]) + "\n").encode("cp1252"))
+    assert path.read_bytes().index(b"\xe9") > 16_000  # beyond what the header's reading decodes
+    summary = import_pings(engine, [path], settings=settings, chunk_rows=50)
+    file = summary.files[0]
+    assert (file.rows, file.used, file.duplicates, file.rejected) == (401, 401, 0, 0)
+    assert [w["code"] for w in file.warnings] == ["encoding_guessed"]
+    assert summary.presence_seconds == 200 * 60
