@@ -275,8 +275,10 @@ def _run(args: argparse.Namespace) -> int:
     from beatmap import schema as S
     from beatmap.exclusions import NOT_ANALYSED, effective_settings, parse_beat_list
     from beatmap.export import write_table
-    from beatmap.ingest import import_activity, load_areas
-    from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
+
+    if args.command != "import-pings":  # a GPS import needs none of these (half a second of loading, scipy's too)
+        from beatmap.ingest import import_activity, load_areas
+        from beatmap.report import beat_coverage, block_coverage, read_activity, window_from_store
 
     if args.command != "areas":
         settings = effective_settings(settings, engine)  # with the beats left out when the areas were loaded

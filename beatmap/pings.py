@@ -641,9 +641,12 @@ def order_and_check(
     # First pass: fixes both reached and left impossibly fast.  Second pass, once those are gone: the same, and a
     # device's first or last fix reached or left impossibly fast.  Archived fixes (c_new -1) stay.
     alive = np.ones(len(c_ts), dtype=bool)
+    speeds: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
     for ends in (False, True):
         live = np.flatnonzero(alive)
-        into, out, has_prev, has_next = _jumps(c_device[live], c_ts[live], c_lon[live], c_lat[live], max_speed_kmh)
+        if speeds is None or len(live) < len(alive):  # the first pass's speeds hold when it removed nothing
+            speeds = _jumps(c_device[live], c_ts[live], c_lon[live], c_lat[live], max_speed_kmh)
+        into, out, has_prev, has_next = speeds
         spike = into & out
         if ends:
             spike |= (into & ~has_next) | (out & ~has_prev)
@@ -710,7 +713,11 @@ def _device_time_order(device: np.ndarray, ts: np.ndarray, file: np.ndarray, row
         if top * span >= 1 << 62:
             return np.lexsort(keys)
         packed.append((major - int(major.min())) * span + (minor - lo))
-    return np.lexsort(packed)
+    order = np.argsort(packed[1])
+    key = packed[1][order]
+    if len(key) > 1 and bool(np.any(key[1:] == key[:-1])):  # a device and second repeats: file and row decide
+        return np.lexsort(packed)
+    return order
 
 
 def _jumps(

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from beatmap.assign import assign_positions
+from beatmap.assign import assign_positions, block_tree
 from beatmap.errors import InputError
 from beatmap.index import EXACT, BlockIndex, index_lookup
 from beatmap.schema import BEAT_ID, BLOCK_ID, OFFICER_ID, UNIT_ID
@@ -411,7 +411,7 @@ def _holding_block(x: np.ndarray, y: np.ndarray, geoms: np.ndarray, index: Block
         unsure[hit[ok]] = False
     rest = np.flatnonzero(unsure)
     if len(rest):
-        points, rows = shapely.STRtree(geoms).query(shapely.points(x[rest], y[rest]), predicate="intersects")
+        points, rows = block_tree(geoms).query(shapely.points(x[rest], y[rest]), predicate="intersects")
         found[rest[points]] = rows
     return found
 
