@@ -420,6 +420,7 @@ def _compute(
     done: list[GroupCredit] = []
     pending: list[pd.DataFrame] = []
     summed_rows = 0
+    block_ids = pd.CategoricalDtype(np.sort(blocks[BLOCK_ID].astype(str).unique()))
     for number, group in enumerate(groups):
         new = read_stage(staged, group) if staged is not None else None
         known = archived_group(
@@ -432,9 +433,9 @@ def _compute(
             writers[file_number].write(pings)
         # Summed as it goes (the aggregate grows with blocks and hours, not with fixes), once the parts waiting
         # outgrow the sum so far: each row is summed a few times, not once per group.
-        pending.append(credit.presence)
+        pending.append(_compact_presence(credit.presence, block_ids))
         if sum(len(p) for p in pending) > max(GROUP_PINGS, 2 * summed_rows):
-            pending = [_sum_presence(pending)]
+            pending = [_compact_presence(_sum_presence(pending), block_ids)]
             summed_rows = len(pending[0])
         done.append(replace(credit, presence=credit.presence.iloc[:0], archive=[]))
         del credit, new, known
@@ -727,7 +728,27 @@ def _sum_presence(parts: list[pd.DataFrame]) -> pd.DataFrame:
     out["seconds"] = summed["seconds"].to_numpy(dtype=np.int64)
     for column in (BLOCK_ID, UNIT_ID, OFFICER_ID):
         out[column] = out[column].astype(object).where(out[column].notna(), None)
+    for column in _FEW_VALUES:
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype(str)
     return out[columns]
+
+
+#: The categories of the presence columns with few values, in sorted order (as the sum orders the rows).
+_FEW_VALUES = {
+    "mode": pd.CategoricalDtype(sorted((FOOT, VEHICLE))),
+    "purpose": pd.CategoricalDtype(sorted((ENFORCEMENT, NON_ENFORCEMENT))),
+}
+
+
+def _compact_presence(presence: pd.DataFrame, block_ids: pd.CategoricalDtype) -> pd.DataFrame:
+    """Presence rows waiting to be summed, with block, mode and purpose as categories shared by every group (a
+    text per cell took several times the memory, at 10 million fixes a third of the import's peak)."""
+    out = presence.copy()
+    out[BLOCK_ID] = out[BLOCK_ID].astype(block_ids)
+    for name, dtype in _FEW_VALUES.items():
+        out[name] = out[name].astype(dtype)
+    return out
 
 
 def _decode(uniques: pd.Index | np.ndarray, codes: np.ndarray) -> pd.Series:
