@@ -965,7 +965,16 @@ def store_import(
                 reject_reasons={str(k): int(v) for k, v in reasons.items()},
                 warnings=_encoding_warnings(shown[i], int(counts.iloc[number]["rows"]), (encodings or {}).get(number)),
             )
-            batch_id = store.add_batch(conn, what="pings", source="gps", file_name=shown[i], summary={})
+            counted = {"rows": summary.rows, "imported": summary.used, "duplicates": summary.duplicates}
+            batch_id = store.add_batch(
+                conn,
+                what="pings",
+                source="gps",
+                file_name=shown[i],
+                summary={**counted, "rejected": summary.rejected},
+                imported_by=actor,
+                content_hash=hashes[i],
+            )
             keys[-(number + 1)] = batch_id
             writer = writers[number]
             has_archive = writer.close()

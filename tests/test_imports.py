@@ -244,7 +244,7 @@ def test_ping_imports_are_listed_with_their_counts_and_stay_listed_once_undone(e
     ping = listed[listed["what"] == "pings"].iloc[0]
     assert ping["batch_id"] == done.batch_id and ping["source"] == "gps" and ping["file_name"].endswith("radio.csv")
     assert (ping["rows"], ping["imported"], ping["duplicates"], ping["rejected"]) == (41, 39, 1, 1)
-    assert (ping["records_now"], ping["status"]) == (39, "live")
+    assert (ping["records_now"], ping["status"], ping["imported_by"]) == (39, "live", "library")
     assert set(listed["what"]) == {"pings"}  # loading the areas is not an import of records
     assert "gps" in format_imports(listed) and "radio.csv" in format_imports(listed)
     undo_import(engine, done.batch_id, actor="test", settings=settings)
