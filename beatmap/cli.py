@@ -98,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     gpsq = sub.add_parser("gps-quality", help="write GPS data quality per device and day (.csv)")
     gpsq.add_argument("--out", required=True, type=Path, help="CSV file to write")
+    gpsa = sub.add_parser(
+        "gps-archive",
+        help="check that the raw ping archive (a folder beside the store) holds every import within retention",
+    )
+    gpsa.add_argument(
+        "--forget-missing",
+        action="store_true",
+        help="treat imports whose archive file is lost for good as past retention (their presence stays as it is)",
+    )
 
     imps = sub.add_parser(
         "imports", help="list the activity and GPS ping imports; undo one, or replace a feed with a corrected file"
@@ -350,6 +359,27 @@ def _run(args: argparse.Namespace) -> int:
                 actor=cli_actor(),
             )
         print(json.dumps(ping_summary.to_dict()) if args.json else format_ping_import(ping_summary))
+    elif args.command == "gps-archive":
+        from beatmap import ping_archive
+
+        if args.forget_missing:
+            forgotten = ping_archive.forget_missing(engine, settings, actor=cli_actor())
+            print(
+                f"forgot the lost archives of imports {', '.join(map(str, forgotten))}: their presence stays, and is "
+                "no longer computed again"
+                if forgotten
+                else "no archive is missing; nothing changed"
+            )
+        else:
+            missing = ping_archive.missing_archives(engine, settings)
+            kept = ping_archive.archived_batches(engine)
+            folder = ping_archive.archive_dir(engine, settings) if len(kept) else None
+            print(f"{len(kept):,} ping import(s) keep their raw pings" + (f" in {folder}" if folder else ""))
+            for batch, path in missing:
+                print(f"  missing: import {batch} ({path})")
+            if missing:
+                print("put the folder back beside the store, or run `beatmap gps-archive --forget-missing`")
+                return 1
     elif args.command == "gps-quality":
         from beatmap.export import write_table
         from beatmap.presence import quality_table

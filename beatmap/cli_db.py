@@ -79,7 +79,12 @@ def run(args: argparse.Namespace, *, db: str | None) -> int:
                     target=str(result.path),
                     details={"bytes": result.size_bytes, "kind": result.kind},
                 )
-            print(f"backed up {where} to {result.path} ({result.size_bytes:,} bytes, {result.kind})")
+            archive = (
+                f", and its raw GPS ping archive ({result.archive_files:,} files) to {result.path}.pings"
+                if result.archive_files
+                else ""
+            )
+            print(f"backed up {where} to {result.path} ({result.size_bytes:,} bytes, {result.kind}){archive}")
     finally:
         engine.dispose()
     return 0

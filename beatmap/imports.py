@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from beatmap import store
 from beatmap.errors import InputError
 from beatmap.ingest import ImportSummary, Progress, import_activity, no_progress
+from beatmap.ping_archive import require_archives
 from beatmap.settings import Settings
 from beatmap.store import presence as presence_store
 
@@ -92,6 +93,8 @@ def undo_import(engine: Engine, batch_id: int, *, actor: str, settings: Settings
             gps_note=recomputed.message(),
         )
     calls = presence_store.calls_span(engine, [batch_id]) if settings is not None else None
+    if calls is not None and settings is not None:  # its CAD calls' GPS presence is computed again
+        require_archives(engine, settings, doing=f"undoing import {batch_id}")
     with store.transaction(engine) as conn:
         batch = store.get_batch(conn, batch_id)
         if batch is None:

@@ -166,6 +166,10 @@ def load_areas(
     (ids of the layer) are left out of the analysis until the next load (see
     :mod:`beatmap.exclusions`).
     """
+    from beatmap.ping_archive import require_archives
+
+    # The GPS presence is credited again to the new blocks from the raw pings: check they are all there first.
+    require_archives(engine, settings, doing="loading the areas again")
     try:
         loaded = _load_areas(
             engine,
@@ -372,6 +376,10 @@ def import_activity(
     """
     path = Path(path)
     shown = file_name or str(path)
+    from beatmap.ping_archive import require_archives
+
+    # CAD calls change the GPS presence of the pings they overlap, computed again from the raw pings.
+    require_archives(engine, settings, doing=f"importing {shown}")
     try:
         replaced_calls = None
         if replace_feed and source:

@@ -33,9 +33,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, select, update
 
-from beatmap.errors import InputError
+from beatmap.errors import InputError, StoreError
 from beatmap.schema import LAT, LON, OFFICER_ID, UNIT_ID
 from beatmap.settings import Settings
+from beatmap.store.audit import record_audit
 from beatmap.store.bind import connection
 from beatmap.store.engine import transaction
 from beatmap.store.tables import ping_files
@@ -236,6 +237,66 @@ def sweep_archive(engine: Engine, settings: Settings, *, now: datetime | None = 
         if (datetime.now().timestamp() - stale.stat().st_mtime) > 86_400:
             stale.unlink(missing_ok=True)
     return [int(b) for b, _ in old]
+
+
+def missing_archives(engine: Engine, settings: Settings, *, now: datetime | None = None) -> list[tuple[int, Path]]:
+    """The ping imports within retention whose archive file the store names but the folder lacks.
+
+    The archive lives in a folder beside the store, not in the database: a store copied or restored
+    without that folder has lost its raw pings.
+    """
+    horizon = retention_start(settings, now).to_pydatetime()
+    t = ping_files
+    query = select(t.c.batch_id, t.c.archive).where(t.c.archive.is_not(None), t.c.last_ping >= horizon)
+    with connection(engine) as conn:
+        named = conn.execute(query.order_by(t.c.batch_id)).all()
+    if not named:
+        return []
+    folder = archive_dir(engine, settings)
+    return [(int(batch), folder / str(name)) for batch, name in named if not (folder / str(name)).is_file()]
+
+
+def require_archives(
+    engine: Engine, settings: Settings, *, doing: str, now: datetime | None = None, keep_going: Iterable[int] = ()
+) -> None:
+    """Refuse ``doing`` (which reads or recomputes from the raw pings) while an archive file is missing
+    (other than those of the ``keep_going`` imports, which it does not need).
+
+    Raises
+    ------
+    StoreError
+        Naming the imports, the files and the two ways out; nothing has been changed.
+    """
+    unneeded = set(keep_going)
+    missing = [(batch, path) for batch, path in missing_archives(engine, settings, now=now) if batch not in unneeded]
+    if not missing:
+        return
+    shown = ", ".join(f"import {batch} ({path.name})" for batch, path in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    raise StoreError(
+        f"{doing} needs the raw GPS pings kept in {missing[0][1].parent}, but the archive of {shown}{more} is "
+        "missing; nothing was changed. The folder is not inside the database: put it back beside the store (copy "
+        "it with every backup or move of the store), then try again. If it is lost for good, `beatmap gps-archive "
+        "--forget-missing` treats those imports as past retention (their presence stays; it is not computed again)."
+    )
+
+
+def forget_missing(engine: Engine, settings: Settings, *, actor: str, now: datetime | None = None) -> list[int]:
+    """Mark the imports whose archive file is missing as having none (as past retention), audited as ``actor``;
+    their batch ids."""
+    missing = missing_archives(engine, settings, now=now)
+    if missing:
+        batches = [batch for batch, _ in missing]
+        with transaction(engine) as conn:
+            conn.execute(update(ping_files).where(ping_files.c.batch_id.in_(batches)).values(archive=None))
+            record_audit(
+                conn,
+                actor=actor,
+                action="gps.archive.forget_missing",
+                target=str(missing[0][1].parent),
+                details={"batches": batches, "files": [path.name for _, path in missing]},
+            )
+    return [batch for batch, _ in missing]
 
 
 def archived_batches(engine: Engine) -> pd.DataFrame:

@@ -185,6 +185,7 @@ def prepare_ping_import(
         raise InputError("no blocks in the store: load beats and blocks first (beatmap areas ...), then import pings.")
     folder = archive.archive_dir(engine, settings)
     archive.sweep_archive(engine, settings, now=now)
+    archive.require_archives(engine, settings, doing="importing pings", now=now)  # duplicates are found in them
     return mapping, roster, blocks, folder
 
 
@@ -1104,6 +1105,7 @@ def recompute_presence(
     kept = archive.archived_batches(engine)
     if len(kept):  # what is past retention now is not computed again
         archive.sweep_archive(engine, settings, now=now)
+        archive.require_archives(engine, settings, doing=f"computing GPS presence again ({reason})", now=now)
         kept = archive.archived_batches(engine)
     blocks = store.read_blocks(engine) if len(kept) else gpd.GeoDataFrame()
     lo = _seconds(start) if start is not None else None
@@ -1188,6 +1190,7 @@ def undo_ping_import(engine: Engine, batch_id: int, *, settings: Settings, actor
     InputError
         When the batch is not a live ping import.
     """
+    archive.require_archives(engine, settings, doing=f"undoing ping import {batch_id}", keep_going=[batch_id])
     with store.transaction(engine) as conn:
         batch = store.get_batch(conn, batch_id)
         if batch is None or batch["what"] != "pings":

@@ -34,26 +34,49 @@ class BackupResult:
     path: Path
     size_bytes: int
     kind: str  # "sqlite" or "pg_dump"
+    archive_files: int = 0  # raw GPS ping archive files copied beside it (SQLite: ``<file>.pings``)
+
+
+def archive_beside(database: Path) -> Path:
+    """Where a SQLite store (or its backup) keeps its raw GPS ping archive by default: ``<file>.pings``."""
+    return Path(f"{database}.pings")
+
+
+def _copy_archive(source: Path, target: Path) -> int:
+    """Copy the finished archive files (not an import's half-written ones) from ``source`` to ``target``."""
+    files = sorted(source.glob("*.parquet")) if source.is_dir() else []
+    if files:
+        target.mkdir(parents=True, exist_ok=True)
+        for file in files:
+            shutil.copy2(file, target / file.name)
+    return len(files)
 
 
 def backup_store(engine: Engine, path: str | os.PathLike[str]) -> BackupResult:
-    """Write a consistent copy of the store to ``path`` (which must not exist yet)."""
+    """Write a consistent copy of the store to ``path`` (which must not exist yet).
+
+    A SQLite store's raw GPS ping archive (the ``<store>.pings`` folder) is copied to ``<path>.pings``.
+    """
     target = Path(path)
     if target.exists():
         raise InputError(f"{target} already exists; choose a new file name (a backup never overwrites a file)")
     target.parent.mkdir(parents=True, exist_ok=True)
     url = engine.url.render_as_string(hide_password=False)
     source = sqlite_path(url)
+    copied = 0
     if source is not None:
         with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
             src.backup(dst)
         src.close()
         dst.close()
         kind = "sqlite"
+        # The raw pings are files beside the database, not in it: after the snapshot, so every file it names
+        # (imports only add files after they commit) is there.
+        copied = _copy_archive(archive_beside(Path(source)), archive_beside(target))
     else:
         _run_pg("pg_dump", ["--format=custom", "--no-owner", f"--file={target}", f"--dbname={_libpq(url)}"])
         kind = "pg_dump"
-    return BackupResult(target, target.stat().st_size, kind)
+    return BackupResult(target, target.stat().st_size, kind, copied)
 
 
 def is_empty_store(engine: Engine) -> bool:
@@ -71,6 +94,9 @@ def restore_store(db: str | os.PathLike[str] | None, path: str | os.PathLike[str
 
     Refuses a store that holds data unless ``force``.  The restored store may
     be at an older schema revision; ``beatmap db upgrade`` then brings it up.
+    A SQLite backup's raw GPS ping archive (``<file>.pings``) comes back beside
+    the store; on PostgreSQL the archive folder (``ping_archive_dir``) is
+    backed up and restored with the department's file backups.
     """
     from beatmap.store.engine import connect
 
@@ -84,6 +110,8 @@ def restore_store(db: str | os.PathLike[str] | None, path: str | os.PathLike[str
     if not head.startswith(want):
         kind = "a SQLite file" if target is not None else "a pg_dump custom-format file"
         raise InputError(f"{source} is not {kind}; a backup restores into a store of the same kind of database")
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)  # a store restored into a new folder
     engine = connect(url)
     try:
         if not force and not is_empty_store(engine):
@@ -99,6 +127,10 @@ def restore_store(db: str | os.PathLike[str] | None, path: str | os.PathLike[str
             src.backup(dst)
         src.close()
         dst.close()
+        kept = archive_beside(source)
+        if kept.is_dir():  # the backup's raw pings replace the store's (they belong to the database just restored)
+            shutil.rmtree(archive_beside(Path(target)), ignore_errors=True)
+            _copy_archive(kept, archive_beside(Path(target)))
     else:
         _run_pg(
             "pg_restore",
