@@ -374,7 +374,8 @@ def _run(args: argparse.Namespace) -> int:
             missing = ping_archive.missing_archives(engine, settings)
             kept = ping_archive.archived_batches(engine)
             folder = ping_archive.archive_dir(engine, settings) if len(kept) else None
-            print(f"{len(kept):,} ping import(s) keep their raw pings" + (f" in {folder}" if folder else ""))
+            where = f" in {folder}" if folder else ""
+            print(f"{len(kept):,} ping import(s) keep their raw pings{where}; {len(missing):,} of the files missing")
             for batch, path in missing:
                 print(f"  missing: import {batch} ({path})")
             if missing:
