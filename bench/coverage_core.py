@@ -45,8 +45,10 @@ def main() -> None:
     args = parser.parse_args()
 
     city, seconds = timed(make_demo_city, 7, n_beats=args.beats, blocks_per_beat=args.blocks_per_beat)
-    print(f"demo city: {len(city.beats)} beats, {len(city.blocks):,} blocks, {len(city.activity):,} events "
-          f"(generated in {seconds:.1f} s)")
+    print(
+        f"demo city: {len(city.beats)} beats, {len(city.blocks):,} blocks, {len(city.activity):,} events "
+        f"(generated in {seconds:.1f} s)"
+    )
     blocks = city.blocks.to_crs("EPSG:32616")
     sample = city.activity.sample(n=min(args.points, len(city.activity)), random_state=1)
     x, y = transform_xy(sample["lon"].to_numpy(), sample["lat"].to_numpy(), WGS84, blocks.crs)
@@ -80,15 +82,23 @@ def main() -> None:
     print(f"  same file again (all dups)  {t_again:6.2f} s  {summary.rows / t_again:>12,.0f} rows/s")
 
     events = city.activity.assign(
-        occurred_at=pd.to_datetime(city.activity["occurred_at"]).dt.tz_localize(
-            city.timezone, ambiguous=True, nonexistent="shift_forward").dt.tz_convert("UTC"),
-        block_id=activity_to_blocks(*transform_xy(city.activity["lon"].to_numpy(), city.activity["lat"].to_numpy(),
-                                                  WGS84, blocks.crs), blocks)["block_id"].to_numpy(),
+        occurred_at=pd.to_datetime(city.activity["occurred_at"])
+        .dt.tz_localize(city.timezone, ambiguous=True, nonexistent="shift_forward")
+        .dt.tz_convert("UTC"),
+        block_id=activity_to_blocks(
+            *transform_xy(city.activity["lon"].to_numpy(), city.activity["lat"].to_numpy(), WGS84, blocks.crs), blocks
+        )["block_id"].to_numpy(),
     )[["occurred_at", "kind", "officer_id", "block_id"]]
     window = Window(pd.Timestamp(city.end).date() - pd.Timedelta(days=89), city.end, city.timezone)
     pairs, t_pairs = timed(neighbour_pairs, city.blocks.to_crs("EPSG:32616"))
-    cov, t_cov = timed(coverage_by_block, city.blocks[["block_id", "beat_id"]], events, window=window,
-                       settings=Settings(timezone=city.timezone), neighbours=pairs)
+    cov, t_cov = timed(
+        coverage_by_block,
+        city.blocks[["block_id", "beat_id"]],
+        events,
+        window=window,
+        settings=Settings(timezone=city.timezone),
+        neighbours=pairs,
+    )
     print(f"\ncoverage and flags for {len(cov):,} blocks over 90 days ({len(events):,} events in the year)")
     print(f"  neighbour_pairs (once per set of areas) {t_pairs:6.2f} s  ({len(pairs):,} pairs)")
     print(f"  coverage_by_block           {t_cov:6.2f} s  ({cov['flag'].notna().sum():,} flagged)")

@@ -93,10 +93,10 @@ class Rule:
         if self.method == "poisson":
             return rarely_by_poisson(visits, typical, fraction=self.fraction, confidence=self.confidence)[0]
         if self.method == "neighbours":
-            return rarely_by_neighbours(visits, typical, pairs, fraction=self.fraction, confidence=self.confidence,
-                                        gate=self.gate)[0]
-        return rarely_by_empirical_bayes(visits, typical, beats, fraction=self.fraction,
-                                         confidence=self.confidence)[0]
+            return rarely_by_neighbours(
+                visits, typical, pairs, fraction=self.fraction, confidence=self.confidence, gate=self.gate
+            )[0]
+        return rarely_by_empirical_bayes(visits, typical, beats, fraction=self.fraction, confidence=self.confidence)[0]
 
 
 #: The default of the settings (rarely_rule, rarely_fraction, rarely_confidence, rarely_neighbour_gate).
@@ -157,9 +157,15 @@ def plant(city: City, rng: np.random.Generator) -> Planting:
     beats = blocks["beat_id"].to_numpy()
     beat_ids = np.unique(beats)
     kind = rng.random(len(beat_ids))
-    level = np.where(kind < 0.25, rng.uniform(2, 5, len(beat_ids)),
-                     np.where(kind < 0.58, np.exp(rng.uniform(np.log(8), np.log(32), len(beat_ids))),
-                              np.exp(rng.uniform(np.log(32), np.log(96), len(beat_ids)))))
+    level = np.where(
+        kind < 0.25,
+        rng.uniform(2, 5, len(beat_ids)),
+        np.where(
+            kind < 0.58,
+            np.exp(rng.uniform(np.log(8), np.log(32), len(beat_ids))),
+            np.exp(rng.uniform(np.log(32), np.log(96), len(beat_ids))),
+        ),
+    )
     typical = pd.Series(level, index=beat_ids).reindex(beats).to_numpy()
     effect = rng.gamma(1 / BLOCK_CV**2, BLOCK_CV**2, n)
     depth = np.ones(n)
@@ -194,8 +200,11 @@ def plant(city: City, rng: np.random.Generator) -> Planting:
             neglected[hit] = share * areas[hit]
 
     single_depth = np.full(n, np.nan)
-    zx, zy, zr = (np.array([c[i] for c in zone_circles]) for i in range(3)) if zone_circles else (
-        np.empty(0), np.empty(0), np.empty(0))
+    zx, zy, zr = (
+        (np.array([c[i] for c in zone_circles]) for i in range(3))
+        if zone_circles
+        else (np.empty(0), np.empty(0), np.empty(0))
+    )
     far_from_zones = np.all(np.hypot(centres[:, :1] - zx, centres[:, 1:] - zy) > zr + 450, axis=1) & (in_zone == 0)
     taken: list[int] = []
     for beat in beat_ids:
@@ -218,8 +227,9 @@ def plant(city: City, rng: np.random.Generator) -> Planting:
     clumped = rng.gamma(WINDOW_DAYS * DAY_SHAPE, 1 / (WINDOW_DAYS * DAY_SHAPE), n)
     visits = rng.poisson(rate * clumped)
     enforcement = city.enforcement if city.enforcement is not None else rng.poisson(2.0, n)
-    return Planting(typical, effect * depth, single_depth, zone, np.array(zone_depth), in_zone, neglected,
-                    visits, enforcement)
+    return Planting(
+        typical, effect * depth, single_depth, zone, np.array(zone_depth), in_zone, neglected, visits, enforcement
+    )
 
 
 def any_flag(rule: Rule, city: City, p: Planting) -> tuple[np.ndarray, np.ndarray]:
@@ -289,8 +299,10 @@ def main() -> None:
         plantings = [plant(city, rng) for _ in range(args.replicates)]
         singles = sum(int(np.isfinite(p.single_depth).sum()) for p in plantings)
         zones = sum(len(p.zone_depth) for p in plantings)
-        print(f"\n=== {city.name}: {city.blocks['beat_id'].nunique()} beats, {len(city.blocks):,} blocks, "
-              f"{args.replicates} replicates: {singles:,} single blocks and {zones:,} zones planted ===")
+        print(
+            f"\n=== {city.name}: {city.blocks['beat_id'].nunique()} beats, {len(city.blocks):,} blocks, "
+            f"{args.replicates} replicates: {singles:,} single blocks and {zones:,} zones planted ==="
+        )
         for rule in RULES:
             table = evaluate(rule, city, plantings)
             print(f"\n--- {rule.name}")
@@ -302,12 +314,19 @@ def main() -> None:
             table = evaluate(rule, city, plantings)
             for band in ("middling 8-32", "busy >=32"):
                 row = table.loc[band]
-                curve.append({"confidence": confidence, "band": band,
-                              "single <=25%": np.nanmean([row["single 0%"], row["single 10%"], row["single 25%"]]),
-                              "single 25%": row["single 25%"], "single 50%": row["single 50%"],
-                              "zone blocks <=25%": np.nanmean([row["zone 0%"], row["zone 10%"], row["zone 25%"]]),
-                              "false alarm": row["false alarm"], "single 75% flagged": row["single 75%"],
-                              "precision of area": row["precision of area"]})
+                curve.append(
+                    {
+                        "confidence": confidence,
+                        "band": band,
+                        "single <=25%": np.nanmean([row["single 0%"], row["single 10%"], row["single 25%"]]),
+                        "single 25%": row["single 25%"],
+                        "single 50%": row["single 50%"],
+                        "zone blocks <=25%": np.nanmean([row["zone 0%"], row["zone 10%"], row["zone 25%"]]),
+                        "false alarm": row["false alarm"],
+                        "single 75% flagged": row["single 75%"],
+                        "precision of area": row["precision of area"],
+                    }
+                )
         print(pd.DataFrame(curve).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"\n({time.perf_counter() - started:.0f} s)")
 

@@ -35,8 +35,11 @@ def main() -> None:
     settings = Settings(timezone="America/Chicago", rejects_kept_per_reason=args.kept)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        beats = gpd.GeoDataFrame({"beat_id": ["A", "B"]}, geometry=[shapely.box(447000, 4636000, 447400, 4636400),
-                                 shapely.box(447400, 4636000, 447800, 4636400)], crs="EPSG:32616")
+        beats = gpd.GeoDataFrame(
+            {"beat_id": ["A", "B"]},
+            geometry=[shapely.box(447000, 4636000, 447400, 4636400), shapely.box(447400, 4636000, 447800, 4636400)],
+            crs="EPSG:32616",
+        )
         beats.to_file(folder / "beats.geojson")
         engine = store.open_store(folder / "s.db")
         load_areas(engine, folder / "beats.geojson", settings=settings, grid_m=200)
@@ -51,11 +54,15 @@ def main() -> None:
         seconds = time.perf_counter() - start
         after = (folder / "s.db").stat().st_size
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"rows {summary.rows:,}: imported {summary.imported:,}, rejected {summary.rejected:,} "
-              f"in {len(summary.reject_reasons)} reasons; kept {summary.rejects_kept:,} rejected rows "
-              f"(rejects_kept_per_reason = {args.kept:,})")
-        print(f"file {path.stat().st_size / 1e6:.1f} MB; store {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB; "
-              f"peak memory {peak_mb:,.0f} MB; {seconds:.1f} s")
+        print(
+            f"rows {summary.rows:,}: imported {summary.imported:,}, rejected {summary.rejected:,} "
+            f"in {len(summary.reject_reasons)} reasons; kept {summary.rejects_kept:,} rejected rows "
+            f"(rejects_kept_per_reason = {args.kept:,})"
+        )
+        print(
+            f"file {path.stat().st_size / 1e6:.1f} MB; store {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB; "
+            f"peak memory {peak_mb:,.0f} MB; {seconds:.1f} s"
+        )
 
 
 if __name__ == "__main__":

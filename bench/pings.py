@@ -118,11 +118,14 @@ def make_pings(n: int, path: Path, *, seed: int = 12) -> None:
     start = pd.Timestamp("2026-03-02 12:00", tz="UTC").value // 10**9
     ts = start + step * STEP_S + rng.integers(0, 3600, devices)[device]
     order = rng.permutation(n)  # files are not sorted
-    table = pa.table({
-        "ts": pa.array((ts[order] * 10**9).astype("datetime64[ns]"), type=pa.timestamp("s", tz="UTC")),
-        "lat": lat[order].round(6), "lon": lon[order].round(6),
-        "device_id": pa.array(np.char.add("dev-", device[order].astype(str))),
-    })
+    table = pa.table(
+        {
+            "ts": pa.array((ts[order] * 10**9).astype("datetime64[ns]"), type=pa.timestamp("s", tz="UTC")),
+            "lat": lat[order].round(6),
+            "lon": lon[order].round(6),
+            "device_id": pa.array(np.char.add("dev-", device[order].astype(str))),
+        }
+    )
     pacsv.write_csv(table, path)
 
 
@@ -142,9 +145,27 @@ def main() -> None:
     out.mkdir(parents=True)
     (out / "settings.toml").write_text('[department]\ntimezone = "America/Chicago"\n')
     base = out / "areas.db"
-    subprocess.run([sys.executable, "-m", "beatmap", "--db", str(base), "--settings", str(out / "settings.toml"),
-                    "areas", "--beats", str(BEATS), "--beat-id", "BEAT_NUM", "--grid-m", str(GRID_M)],
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "beatmap",
+            "--db",
+            str(base),
+            "--settings",
+            str(out / "settings.toml"),
+            "areas",
+            "--beats",
+            str(BEATS),
+            "--beat-id",
+            "BEAT_NUM",
+            "--grid-m",
+            str(GRID_M),
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     engine = store.open_store(str(base))
     blocks = store.read_blocks(engine)
     blocks[["block_id", "beat_id", "geometry"]].to_parquet(out / "blocks.parquet")
@@ -156,16 +177,34 @@ def main() -> None:
         db = out / f"store_{n}.db"
         shutil.copy(base, db)
         load_before = os.getloadavg()[0]
-        beat_s, beat_cpu, beat_mb = run_child("-m", "beatmap", "--db", str(db), "--settings",
-                                              str(out / "settings.toml"), "import-pings", str(csv), "--json")
+        beat_s, beat_cpu, beat_mb = run_child(
+            "-m",
+            "beatmap",
+            "--db",
+            str(db),
+            "--settings",
+            str(out / "settings.toml"),
+            "import-pings",
+            str(csv),
+            "--json",
+        )
         load_between = os.getloadavg()[0]
         plain_s, plain_cpu, plain_mb = run_child("-c", PLAIN, str(csv), str(out / "blocks.parquet"))
-        rows.append({"pings": n, "beatmap_s": round(beat_s, 1), "beatmap_cpu_s": round(beat_cpu, 1),
-                     "plain_s": round(plain_s, 1), "plain_cpu_s": round(plain_cpu, 1),
-                     "speed-up": round(plain_s / beat_s, 2), "cpu speed-up": round(plain_cpu / beat_cpu, 2),
-                     "beatmap_peak_mb": round(beat_mb), "plain_peak_mb": round(plain_mb),
-                     "pings_per_s": round(n / beat_s),
-                     "load": f"{load_before:.1f}/{load_between:.1f}/{os.getloadavg()[0]:.1f}"})
+        rows.append(
+            {
+                "pings": n,
+                "beatmap_s": round(beat_s, 1),
+                "beatmap_cpu_s": round(beat_cpu, 1),
+                "plain_s": round(plain_s, 1),
+                "plain_cpu_s": round(plain_cpu, 1),
+                "speed-up": round(plain_s / beat_s, 2),
+                "cpu speed-up": round(plain_cpu / beat_cpu, 2),
+                "beatmap_peak_mb": round(beat_mb),
+                "plain_peak_mb": round(plain_mb),
+                "pings_per_s": round(n / beat_s),
+                "load": f"{load_before:.1f}/{load_between:.1f}/{os.getloadavg()[0]:.1f}",
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
         csv.unlink()
         db.unlink()
@@ -173,8 +212,10 @@ def main() -> None:
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     if len(rows) > 1:
-        print(f"memory growth {sizes[0]:,} -> {sizes[-1]:,} pings: "
-              f"{rows[-1]['beatmap_peak_mb'] / rows[0]['beatmap_peak_mb']:.2f}x (target at most 1.5x)")
+        print(
+            f"memory growth {sizes[0]:,} -> {sizes[-1]:,} pings: "
+            f"{rows[-1]['beatmap_peak_mb'] / rows[0]['beatmap_peak_mb']:.2f}x (target at most 1.5x)"
+        )
 
     rng = np.random.default_rng(5)
     xmin, ymin, xmax, ymax = blocks.total_bounds
@@ -183,9 +224,11 @@ def main() -> None:
     index = block_index_for(engine, blocks, edge_tolerance_m=rules.edge_tolerance_m, snap_m=rules.snap_m)
     fast = locate(x, y, blocks, rules, index)
     exact = assign_positions(x, y, blocks, edge_tolerance_m=rules.edge_tolerance_m, snap_m=rules.snap_m)[0]
-    print(f"exactness: {int((fast == exact).sum()):,} of {len(x):,} sample points get the same block as the "
-          f"exact rule ({int(shapely.contains_xy(shapely.union_all(blocks.geometry.to_numpy()), x, y).sum()):,} "
-          "inside a block)")
+    print(
+        f"exactness: {int((fast == exact).sum()):,} of {len(x):,} sample points get the same block as the "
+        f"exact rule ({int(shapely.contains_xy(shapely.union_all(blocks.geometry.to_numpy()), x, y).sum()):,} "
+        "inside a block)"
+    )
 
 
 if __name__ == "__main__":

@@ -85,15 +85,18 @@ def make_records(n: int, path: Path, *, seed: int = 11) -> None:
     end = pd.Timestamp("2026-04-01", tz="UTC")
     utc = end - pd.to_timedelta(rng.uniform(0, 365 * 86400, n).round(), unit="s")
     local = pd.Series(utc).dt.tz_convert("America/Chicago").dt.strftime("%Y-%m-%dT%H:%M:%S%z")
-    kind = rng.choice(np.array(["foot_patrol", "community_visit", "enforcement", "other"]), n,
-                      p=[0.4, 0.2, 0.3, 0.1])
-    frame = pd.DataFrame({
-        "occurred_at": local.str[:-2] + ":" + local.str[-2:],
-        "lat": lat.round(6), "lon": lon.round(6), "kind": kind,
-        "officer_id": pd.Series(rng.integers(1000, 1600, n)).map("P{}".format),
-        "source_id": [f"CAD-{i:08d}" for i in range(n)],
-        "reported_beat": reported,
-    })
+    kind = rng.choice(np.array(["foot_patrol", "community_visit", "enforcement", "other"]), n, p=[0.4, 0.2, 0.3, 0.1])
+    frame = pd.DataFrame(
+        {
+            "occurred_at": local.str[:-2] + ":" + local.str[-2:],
+            "lat": lat.round(6),
+            "lon": lon.round(6),
+            "kind": kind,
+            "officer_id": pd.Series(rng.integers(1000, 1600, n)).map("P{}".format),
+            "source_id": [f"CAD-{i:08d}" for i in range(n)],
+            "reported_beat": reported,
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
 
@@ -112,20 +115,32 @@ def pipeline(records: int, out: Path) -> None:
     t_import = timed_run(*base, "import", str(csv), "--source", "bench")
     t_coverage = timed_run(*base, "coverage", "--out", str(out / "coverage_beatmap.csv"))
     t_again = timed_run(*base, "import", str(csv), "--source", "bench")
-    t_plain = timed_run(str(ROOT / "bench" / "plain_pipeline.py"), str(BEATS), "BEAT_NUM", str(csv), str(GRID_M),
-                        str(out / "coverage_plain.csv"))
+    t_plain = timed_run(
+        str(ROOT / "bench" / "plain_pipeline.py"),
+        str(BEATS),
+        "BEAT_NUM",
+        str(csv),
+        str(GRID_M),
+        str(out / "coverage_plain.csv"),
+    )
     cpu = CPU[-5:]  # areas, import, coverage, import again, plain
     ours = t_areas + t_import + t_coverage
     print(f"1. whole pipeline, {records:,} records over the Chicago beats ({GRID_M} m grid); wall (CPU) seconds")
-    print(f"   beatmap areas {t_areas:.1f} ({cpu[0]:.1f}) + import {t_import:.1f} ({cpu[1]:.1f}) + coverage "
-          f"{t_coverage:.1f} ({cpu[2]:.1f}) = {ours:.1f} ({sum(cpu[:3]):.1f})")
+    print(
+        f"   beatmap areas {t_areas:.1f} ({cpu[0]:.1f}) + import {t_import:.1f} ({cpu[1]:.1f}) + coverage "
+        f"{t_coverage:.1f} ({cpu[2]:.1f}) = {ours:.1f} ({sum(cpu[:3]):.1f})"
+    )
     print(f"   plain geopandas script            {t_plain:6.1f} ({cpu[4]:.1f})")
     print(f"   speed-up (target >= 2x)           {t_plain / ours:6.2f}x wall, {cpu[4] / sum(cpu[:3]):.2f}x CPU")
     print(f"3. import throughput, {records:,} rows (each a new process, cache rebuild included); wall (CPU)")
-    print(f"   new store           {t_import:6.1f} s ({cpu[1]:.1f})  {records / t_import:>10,.0f} rows/s "
-          f"({records / cpu[1]:,.0f} per CPU second; target >= 100,000)")
-    print(f"   same file again     {t_again:6.1f} s ({cpu[3]:.1f})  {records / t_again:>10,.0f} rows/s "
-          f"({records / cpu[3]:,.0f} per CPU second; target >= 100,000)")
+    print(
+        f"   new store           {t_import:6.1f} s ({cpu[1]:.1f})  {records / t_import:>10,.0f} rows/s "
+        f"({records / cpu[1]:,.0f} per CPU second; target >= 100,000)"
+    )
+    print(
+        f"   same file again     {t_again:6.1f} s ({cpu[3]:.1f})  {records / t_again:>10,.0f} rows/s "
+        f"({records / cpu[3]:,.0f} per CPU second; target >= 100,000)"
+    )
 
 
 def assignment(n_points: int) -> None:
@@ -133,8 +148,7 @@ def assignment(n_points: int) -> None:
     blocks = city.blocks.to_crs("EPSG:32616").sort_values("block_id").reset_index(drop=True)
     rng = np.random.default_rng(5)
     pick = rng.integers(0, len(city.activity), n_points)
-    x, y = transform_xy(city.activity["lon"].to_numpy()[pick], city.activity["lat"].to_numpy()[pick], WGS84,
-                        blocks.crs)
+    x, y = transform_xy(city.activity["lon"].to_numpy()[pick], city.activity["lat"].to_numpy()[pick], WGS84, blocks.crs)
     x, y = x + rng.normal(0, 3, n_points), y + rng.normal(0, 3, n_points)  # distinct points, some in the streets
     start = time.perf_counter()
     index = build_block_index(blocks, edge_tolerance_m=1.0, snap_m=15.0)
@@ -157,13 +171,17 @@ def assignment(n_points: int) -> None:
     plain = joined[~joined.index.duplicated(keep="first")]["block_id"].to_numpy(dtype=object)
     agree = np.mean(ours["block_id"].to_numpy(dtype=object) == plain)
     print(f"2. assignment of {n_points:,} points to {len(blocks):,} blocks (demo large city)")
-    print(f"   block index built beforehand  {t_build:6.2f} s ({index.n_cells:,} cells, "
-          f"{len(index.line_x):,} with a line or candidate blocks)")
+    print(
+        f"   block index built beforehand  {t_build:6.2f} s ({index.n_cells:,} cells, "
+        f"{len(index.line_x):,} with a line or candidate blocks)"
+    )
     print(f"   beatmap with the index        {t_ours:6.2f} s ({c_ours:.2f} CPU)  {n_points / t_ours:,.0f} points/s")
     print(f"   geopandas sjoin (within)      {t_sjoin:6.2f} s ({c_sjoin:.2f} CPU)  {n_points / t_sjoin:,.0f} points/s")
     print(f"   speed-up (target >= 20x)      {t_sjoin / t_ours:6.2f}x wall, {c_sjoin / c_ours:.2f}x CPU")
-    print(f"   share of points weighed against their cell's candidate blocks: "
-          f"{np.mean(index_lookup(index, x, y) == EXACT):.1%} (the rest: array look-up or the side of a line)")
+    print(
+        f"   share of points weighed against their cell's candidate blocks: "
+        f"{np.mean(index_lookup(index, x, y) == EXACT):.1%} (the rest: array look-up or the side of a line)"
+    )
     print(f"   identical to the exact rule on every point: {identical}")
     print(f"   same block as sjoin           {agree:.4%} (sjoin has no edge tolerance or snapping)")
 

@@ -27,8 +27,9 @@ def main(beats_path: str, beat_field: str, activity_path: str, grid_m: float, ou
     beats = beats.dissolve("beat_id").reset_index().to_crs(beats.estimate_utm_crs())
     xmin, ymin, xmax, ymax = beats.total_bounds
     gx, gy = np.meshgrid(np.arange(xmin, xmax, grid_m), np.arange(ymin, ymax, grid_m))
-    cells = gpd.GeoDataFrame(geometry=shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + grid_m, gy.ravel() + grid_m),
-                             crs=beats.crs)
+    cells = gpd.GeoDataFrame(
+        geometry=shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + grid_m, gy.ravel() + grid_m), crs=beats.crs
+    )
     blocks = gpd.overlay(cells, beats, how="intersection", keep_geom_type=True)
     blocks["block_id"] = np.arange(len(blocks))
 
@@ -36,8 +37,9 @@ def main(beats_path: str, beat_field: str, activity_path: str, grid_m: float, ou
     activity["occurred_at"] = pd.to_datetime(activity["occurred_at"], utc=True, format="ISO8601")
     end = activity["occurred_at"].max().normalize() + pd.Timedelta(days=1)
     activity = activity[activity["occurred_at"] >= end - pd.Timedelta(days=WINDOW_DAYS)]
-    points = gpd.GeoDataFrame(activity[["kind"]], geometry=gpd.points_from_xy(activity["lon"], activity["lat"]),
-                              crs="EPSG:4326").to_crs(blocks.crs)
+    points = gpd.GeoDataFrame(
+        activity[["kind"]], geometry=gpd.points_from_xy(activity["lon"], activity["lat"]), crs="EPSG:4326"
+    ).to_crs(blocks.crs)
     joined = gpd.sjoin(points, blocks[["block_id", "geometry"]], predicate="within", how="inner")
     counts = joined.groupby(["block_id", "kind"]).size().unstack(fill_value=0)
 
@@ -49,8 +51,9 @@ def main(beats_path: str, beat_field: str, activity_path: str, grid_m: float, ou
     enforcement_only = (visits == 0) & (table["enforcement"] >= ENFORCEMENT_ONLY_MIN)
     unvisited = (visits == 0) & ~enforcement_only
     rarely = (visits > 0) & (pdtr(visits, (RARELY_FRACTION * typical).clip(lower=1e-12)) < 1 - RARELY_CONFIDENCE)
-    table["flag"] = np.select([enforcement_only, unvisited, rarely],
-                              ["enforcement_only", "unvisited", "rarely_visited"], default="")
+    table["flag"] = np.select(
+        [enforcement_only, unvisited, rarely], ["enforcement_only", "unvisited", "rarely_visited"], default=""
+    )
     table.to_csv(out_path, index=False)
     print(f"{len(table):,} blocks, {int((table['flag'] != '').sum()):,} flagged")
 

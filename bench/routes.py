@@ -32,15 +32,15 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beatmap import store  # noqa: E402
-from beatmap.demo import make_demo_city, write_demo_city  # noqa: E402
-from beatmap.ingest import import_activity, load_areas  # noqa: E402
-from beatmap.report import block_coverage, window_from_store  # noqa: E402
-from beatmap.routing.network import walking_distances  # noqa: E402
-from beatmap.routing.plan import STREET_MARGIN_M, plan_walking_route, route_from_store  # noqa: E402
-from beatmap.routing.priorities import block_priorities  # noqa: E402
-from beatmap.settings import Settings  # noqa: E402
-from beatmap.streets import load_streets  # noqa: E402
+from beatmap import store
+from beatmap.demo import make_demo_city, write_demo_city
+from beatmap.ingest import import_activity, load_areas
+from beatmap.report import block_coverage, window_from_store
+from beatmap.routing.network import walking_distances
+from beatmap.routing.plan import STREET_MARGIN_M, plan_walking_route, route_from_store
+from beatmap.routing.priorities import block_priorities
+from beatmap.settings import Settings
+from beatmap.streets import load_streets
 
 MINUTES = 60.0
 
@@ -129,24 +129,46 @@ def large_rows(engine, city, *, rng, settings: Settings, starts: int, time_limit
         for _ in range(starts):
             start = random_start(rng, beat)
             t = time.perf_counter()
-            route = route_from_store(engine, beat_id=beat_id, start=start, minutes=MINUTES, settings=settings,
-                                     seed=1, window=window, time_limit_s=time_limit)
+            route = route_from_store(
+                engine,
+                beat_id=beat_id,
+                start=start,
+                minutes=MINUTES,
+                settings=settings,
+                seed=1,
+                window=window,
+                time_limit_s=time_limit,
+            )
             seconds = time.perf_counter() - t
-            others = [route_from_store(engine, beat_id=beat_id, start=start, minutes=MINUTES, settings=settings,
-                                       seed=seed, window=window, time_limit_s=time_limit)
-                      for seed in (2, 3)]
-            walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start).distance,
-                                speed=speed)
+            others = [
+                route_from_store(
+                    engine,
+                    beat_id=beat_id,
+                    start=start,
+                    minutes=MINUTES,
+                    settings=settings,
+                    seed=seed,
+                    window=window,
+                    time_limit_s=time_limit,
+                )
+                for seed in (2, 3)
+            ]
+            walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start).distance, speed=speed)
             pri = candidates["priority"].to_numpy(dtype=float)
-            rows.append({
-                "instance": f"{beat_id} large", "candidates": route.candidates, "seconds": round(seconds, 2),
-                "stops": len(route.stops), "planner": route.priority,
-                "seeds_2_3": "/".join(f"{r.priority:g}" for r in others),
-                "same_order": sum(r.stops == route.stops for r in others),
-                "greedy_nn": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=False),
-                "greedy_ratio": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=True),
-                "exact": None,
-            })
+            rows.append(
+                {
+                    "instance": f"{beat_id} large",
+                    "candidates": route.candidates,
+                    "seconds": round(seconds, 2),
+                    "stops": len(route.stops),
+                    "planner": route.priority,
+                    "seeds_2_3": "/".join(f"{r.priority:g}" for r in others),
+                    "same_order": sum(r.stops == route.stops for r in others),
+                    "greedy_nn": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=False),
+                    "greedy_ratio": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=True),
+                    "exact": None,
+                }
+            )
     return rows
 
 
@@ -170,18 +192,33 @@ def small_rows(engine, city, *, rng, settings: Settings, count: int, time_limit:
         near = pool[pool.geometry.distance(shapely.Point(start_m)) < 600]
         candidates = near.sample(n=min(size, len(near)), random_state=int(rng.integers(1 << 31)))
         t = time.perf_counter()
-        route = plan_walking_route(candidates, streets, start=start, minutes=MINUTES, settings=settings, seed=1,
-                                   beat_id=beat_id, time_limit_s=time_limit)
+        route = plan_walking_route(
+            candidates,
+            streets,
+            start=start,
+            minutes=MINUTES,
+            settings=settings,
+            seed=1,
+            beat_id=beat_id,
+            time_limit_s=time_limit,
+        )
         seconds = time.perf_counter() - t
         walk = walk_minutes(walking_distances(candidates, streets, start=start, end=start).distance, speed=speed)
         pri = candidates["priority"].to_numpy(dtype=float)
-        rows.append({
-            "instance": f"{beat_id} small", "candidates": len(candidates), "seconds": round(seconds, 2),
-            "stops": len(route.stops), "planner": route.priority, "seeds_2_3": "", "same_order": None,
-            "greedy_nn": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=False),
-            "greedy_ratio": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=True),
-            "exact": exact(walk, pri, dwell=dwell, budget=MINUTES),
-        })
+        rows.append(
+            {
+                "instance": f"{beat_id} small",
+                "candidates": len(candidates),
+                "seconds": round(seconds, 2),
+                "stops": len(route.stops),
+                "planner": route.priority,
+                "seeds_2_3": "",
+                "same_order": None,
+                "greedy_nn": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=False),
+                "greedy_ratio": greedy(walk, pri, dwell=dwell, budget=MINUTES, by_ratio=True),
+                "exact": exact(walk, pri, dwell=dwell, budget=MINUTES),
+            }
+        )
     return rows
 
 
@@ -189,9 +226,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=11, help="demo city seed")
     parser.add_argument("--time-limit", type=float, default=None, help="solver seconds (default: settings)")
-    parser.add_argument("--sizes", default="110,210,315",
-                        help="blocks per beat of the demo cities built, comma-separated (default: cities whose "
-                             "beats have about 100, 200 and 300 candidate blocks)")
+    parser.add_argument(
+        "--sizes",
+        default="110,210,315",
+        help="blocks per beat of the demo cities built, comma-separated (default: cities whose "
+        "beats have about 100, 200 and 300 candidate blocks)",
+    )
     parser.add_argument("--beats", type=int, default=3, help="beats per demo city")
     parser.add_argument("--starts", type=int, default=3, help="start points per beat")
     parser.add_argument("--small", type=int, default=10, help="small instances (on the first city)")
@@ -204,15 +244,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n, size in enumerate(int(v) for v in args.sizes.split(",")):
             t0 = time.perf_counter()
-            engine, city = build_city(Path(tmp) / str(size), seed=args.seed, settings=settings, beats=args.beats,
-                                      blocks_per_beat=size)
-            print(f"demo city seed {args.seed}: {len(city.beats)} beats, {len(city.blocks)} blocks, "
-                  f"{len(city.streets)} street segments, built in {time.perf_counter() - t0:.1f} s")
-            rows += large_rows(engine, city, rng=rng, settings=settings, starts=args.starts,
-                               time_limit=args.time_limit)
+            engine, city = build_city(
+                Path(tmp) / str(size), seed=args.seed, settings=settings, beats=args.beats, blocks_per_beat=size
+            )
+            print(
+                f"demo city seed {args.seed}: {len(city.beats)} beats, {len(city.blocks)} blocks, "
+                f"{len(city.streets)} street segments, built in {time.perf_counter() - t0:.1f} s"
+            )
+            rows += large_rows(engine, city, rng=rng, settings=settings, starts=args.starts, time_limit=args.time_limit)
             if n == 0:
-                rows += small_rows(engine, city, rng=rng, settings=settings, count=args.small,
-                                   time_limit=args.time_limit)
+                rows += small_rows(
+                    engine, city, rng=rng, settings=settings, count=args.small, time_limit=args.time_limit
+                )
             engine.dispose()
     print()
 
@@ -225,17 +268,25 @@ def main() -> None:
     large, small = table[table["instance"].str.endswith("large")], table[table["instance"].str.endswith("small")]
     print("\nsummary")
     print(f"  planning seconds: max {table['seconds'].max():.2f}, mean {table['seconds'].mean():.2f} (target < 5)")
-    print(f"  large: planner mean priority {large['planner'].mean():.2f} vs greedy nearest-neighbour "
-          f"{large['greedy_nn'].mean():.2f} (+{100 * (large['planner'].mean() / large['greedy_nn'].mean() - 1):.1f}%)"
-          f", greedy by priority per minute {large['greedy_ratio'].mean():.2f}")
-    print(f"  planner >= greedy nearest-neighbour on every instance: {bool((table['vs_greedy_nn'] >= 0).all())}; "
-          f"planner >= greedy by priority per minute on {int((table['planner'] >= table['greedy_ratio']).sum())} "
-          f"of {len(table)}")
+    print(
+        f"  large: planner mean priority {large['planner'].mean():.2f} vs greedy nearest-neighbour "
+        f"{large['greedy_nn'].mean():.2f} (+{100 * (large['planner'].mean() / large['greedy_nn'].mean() - 1):.1f}%)"
+        f", greedy by priority per minute {large['greedy_ratio'].mean():.2f}"
+    )
+    print(
+        f"  planner >= greedy nearest-neighbour on every instance: {bool((table['vs_greedy_nn'] >= 0).all())}; "
+        f"planner >= greedy by priority per minute on {int((table['planner'] >= table['greedy_ratio']).sum())} "
+        f"of {len(table)}"
+    )
     spread = [max(abs(float(p) - r.planner) for p in r.seeds_2_3.split("/")) for r in large.itertuples()]
-    print(f"  seeds 1, 2, 3 on each large instance: largest difference in priority {max(spread):.3f}; "
-          f"{int(large['same_order'].sum())} of {2 * len(large)} other-seed routes repeat seed 1's stops")
-    print(f"  small: max gap to the exact optimum {small['gap_to_exact_pct'].max():.2f}% "
-          f"(mean {small['gap_to_exact_pct'].mean():.2f}%, target within 5%)")
+    print(
+        f"  seeds 1, 2, 3 on each large instance: largest difference in priority {max(spread):.3f}; "
+        f"{int(large['same_order'].sum())} of {2 * len(large)} other-seed routes repeat seed 1's stops"
+    )
+    print(
+        f"  small: max gap to the exact optimum {small['gap_to_exact_pct'].max():.2f}% "
+        f"(mean {small['gap_to_exact_pct'].mean():.2f}%, target within 5%)"
+    )
 
 
 if __name__ == "__main__":

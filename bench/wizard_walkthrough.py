@@ -45,17 +45,26 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 def socrata_export(realdata: Path, out: Path) -> int:
     """Write New Orleans' calls as a Socrata API export (ISO times, lat/lon columns) to ``out``; return the rows."""
-    raw = pd.read_csv(realdata / "new_orleans" / "nopd_calls_for_service_2022_subset.csv", dtype=str,
-                      keep_default_na=False)
+    raw = pd.read_csv(
+        realdata / "new_orleans" / "nopd_calls_for_service_2022_subset.csv", dtype=str, keep_default_na=False
+    )
     when = pd.to_datetime(raw["TimeCreate"], format="%m/%d/%Y %H:%M")
     point = raw["Location"].str.extract(r"POINT \((?P<lon>[-\d.]+) (?P<lat>[-\d.]+)\)")
-    export = pd.DataFrame({
-        "type_": raw["Type"], "typetext": raw["TypeText"], "priority": raw["Priority"],
-        "timecreate": when.dt.strftime("%Y-%m-%dT%H:%M:%S.000"),
-        "selfinitiated": raw["SelfInitiated"], "beat": raw["Beat"], "block_address": raw["BLOCK_ADDRESS"],
-        "zip": raw["Zip"], "policedistrict": raw["PoliceDistrict"],
-        "latitude": point["lat"], "longitude": point["lon"],
-    })
+    export = pd.DataFrame(
+        {
+            "type_": raw["Type"],
+            "typetext": raw["TypeText"],
+            "priority": raw["Priority"],
+            "timecreate": when.dt.strftime("%Y-%m-%dT%H:%M:%S.000"),
+            "selfinitiated": raw["SelfInitiated"],
+            "beat": raw["Beat"],
+            "block_address": raw["BLOCK_ADDRESS"],
+            "zip": raw["Zip"],
+            "policedistrict": raw["PoliceDistrict"],
+            "latitude": point["lat"],
+            "longitude": point["lon"],
+        }
+    )
     export.to_csv(out, index=False)
     return len(export)
 
@@ -72,10 +81,23 @@ def served(db: Path) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env={**os.environ, "BEATMAP_DB": str(db), "BEATMAP_CACHE": str(db.parent / "cache")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "BEATMAP_DB": str(db), "BEATMAP_CACHE": str(db.parent / "cache")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -109,8 +131,7 @@ def main() -> None:
         districts(args.realdata, beats)
         engine = store.open_store(folder / "walk.db")
         accounts.add_user(engine, "chief", role="admin", actor="walkthrough")
-        accounts.add_user(engine, "analyst", role="supervisor", all_beats=True, password=PASSWORD,
-                          actor="walkthrough")
+        accounts.add_user(engine, "analyst", role="supervisor", all_beats=True, password=PASSWORD, actor="walkthrough")
         engine.dispose()
         with served(folder / "walk.db") as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])

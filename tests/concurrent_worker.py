@@ -43,9 +43,17 @@ def main(argv: list[str]) -> int:
         saved = 0
         for _ in range(int(rest[1])):
             try:
-                log_visit(engine, officer_id=rest[0], lat=LAT, lon=LON, kind="foot_patrol", settings=SETTINGS,
-                          client_token=uuid.uuid4().hex, occurred_at=datetime(2026, 3, 15, 12, tzinfo=UTC),
-                          now=datetime(2026, 3, 15, 13, tzinfo=UTC))  # logged soon after (backdating is limited)
+                log_visit(
+                    engine,
+                    officer_id=rest[0],
+                    lat=LAT,
+                    lon=LON,
+                    kind="foot_patrol",
+                    settings=SETTINGS,
+                    client_token=uuid.uuid4().hex,
+                    occurred_at=datetime(2026, 3, 15, 12, tzinfo=UTC),
+                    now=datetime(2026, 3, 15, 13, tzinfo=UTC),
+                )  # logged soon after (backdating is limited)
                 saved += 1
             except BeatmapError as exc:
                 result["errors"].append(str(exc))  # type: ignore[union-attr]

@@ -22,15 +22,23 @@ A, B = "A", "B"
 
 def tiny_city(folder: Path, *, settings: Settings) -> Engine:
     """A store with beats A and B (400 m squares) cut into four 200 m blocks each, and no activity."""
-    return conftest.load_two_beats(store.open_store(conftest.store_db(folder / "tiny.db")), folder, settings=settings, ids=(A, B))
+    return conftest.load_two_beats(
+        store.open_store(conftest.store_db(folder / "tiny.db")), folder, settings=settings, ids=(A, B)
+    )
 
 
 def block_points(engine: Engine) -> pd.DataFrame:
     """``block_id``, ``beat_id``, ``lat``, ``lon`` (centroid) of every block, sorted by block id."""
     blocks = store.read_blocks(engine)
     centres = blocks.geometry.centroid.to_crs("EPSG:4326")
-    return pd.DataFrame({"block_id": blocks["block_id"], "beat_id": blocks["beat_id"],
-                         "lat": centres.y.round(7), "lon": centres.x.round(7)})
+    return pd.DataFrame(
+        {
+            "block_id": blocks["block_id"],
+            "beat_id": blocks["beat_id"],
+            "lat": centres.y.round(7),
+            "lon": centres.x.round(7),
+        }
+    )
 
 
 def blocks_of(engine: Engine, beat_id: str) -> list[str]:
@@ -39,8 +47,9 @@ def blocks_of(engine: Engine, beat_id: str) -> list[str]:
     return points.loc[points["beat_id"] == beat_id, "block_id"].tolist()
 
 
-def activity_rows(engine: Engine, counts: dict[tuple[str, str], int], *, first_day: date = date(2026, 3, 2),
-                  days: int = 5) -> list[str]:
+def activity_rows(
+    engine: Engine, counts: dict[tuple[str, str], int], *, first_day: date = date(2026, 3, 2), days: int = 5
+) -> list[str]:
     """CSV rows: ``counts[(block_id, kind)]`` events on that block, spread over ``days`` days from ``first_day``."""
     points = block_points(engine).set_index("block_id")
     rows = []
@@ -55,8 +64,9 @@ def activity_rows(engine: Engine, counts: dict[tuple[str, str], int], *, first_d
 def import_rows(engine: Engine, folder: Path, rows: list[str], *, settings: Settings, name: str = "a.csv") -> None:
     """Import canonical activity rows (``occurred_at,lat,lon,kind``) into the store, at a clock after every
     period the snapshots publish, and check that every row went in."""
-    summary = conftest.import_rows(engine, folder, rows, settings=settings, name=name,
-                                   now=pd.Timestamp("2026-11-01", tz="UTC"))
+    summary = conftest.import_rows(
+        engine, folder, rows, settings=settings, name=name, now=pd.Timestamp("2026-11-01", tz="UTC")
+    )
     assert summary.rejected == 0 and summary.imported == len(rows), summary
 
 
@@ -79,7 +89,14 @@ def publish_large_city(folder: Path, *, beats: int = 300, per_beat: int = 84, se
     import numpy as np
     import shapely
 
-    from beatmap.privacy import PublicAggregates, level_cuts, public_beats, public_blocks, snapshot_period, weekly_coverage
+    from beatmap.privacy import (
+        PublicAggregates,
+        level_cuts,
+        public_beats,
+        public_blocks,
+        snapshot_period,
+        weekly_coverage,
+    )
     from beatmap.publish import DEFAULT_LEAFLET_DIR, write_snapshot
 
     rng = np.random.default_rng(seed)
@@ -94,27 +111,46 @@ def publish_large_city(folder: Path, *, beats: int = 300, per_beat: int = 84, se
             x, y = 440_000 + bx + c * block, 4_630_000 + by + r * block
             records.append((f"B{b:03d}-{i:03d}", f"B{b:03d}", shapely.box(x, y, x + block - 12, y + block - 12)))
             street_row = (by // block) + r
-            streets.append(f"W {street_row + 1} St between N {int(bx // block) + c + 1} Ave and "
-                           f"N {int(bx // block) + c + 2} Ave")
+            streets.append(
+                f"W {street_row + 1} St between N {int(bx // block) + c + 1} Ave and N {int(bx // block) + c + 2} Ave"
+            )
     n = len(records)
     visits = rng.choice([0, 0, 1, 2, 3, 5, 8, 13, 21], n)
     enforcement = rng.choice([0, 0, 0, 1, 4, 9], n)
     coverage = gpd.GeoDataFrame(
-        {"block_id": [r[0] for r in records], "beat_id": [r[1] for r in records], "visits": visits,
-         "enforcement": enforcement},
-        geometry=[r[2] for r in records], crs="EPSG:32616")
+        {
+            "block_id": [r[0] for r in records],
+            "beat_id": [r[1] for r in records],
+            "visits": visits,
+            "enforcement": enforcement,
+        },
+        geometry=[r[2] for r in records],
+        crs="EPSG:32616",
+    )
     period = snapshot_period(AS_OF, delay_days=settings.public_delay_days, timezone=settings.timezone)
     cuts = level_cuts(coverage["visits"].astype(int), min_count=settings.public_min_count)
-    blocks = public_blocks(coverage, min_count=settings.public_min_count, cuts=cuts,
-                           streets=pd.Series(streets, index=coverage["block_id"]))
+    blocks = public_blocks(
+        coverage, min_count=settings.public_min_count, cuts=cuts, streets=pd.Series(streets, index=coverage["block_id"])
+    )
     days = pd.date_range(period.start, period.end, freq="D", tz=settings.timezone)
     visited = np.repeat(np.arange(n), visits)
-    events = pd.DataFrame({"occurred_at": days[rng.integers(0, len(days), len(visited))] + pd.Timedelta(hours=10),
-                           "kind": "foot_patrol", "block_id": coverage["block_id"].to_numpy()[visited]})
+    events = pd.DataFrame(
+        {
+            "occurred_at": days[rng.integers(0, len(days), len(visited))] + pd.Timedelta(hours=10),
+            "kind": "foot_patrol",
+            "block_id": coverage["block_id"].to_numpy()[visited],
+        }
+    )
     aggregates = PublicAggregates(
-        blocks=blocks, beats=public_beats(blocks), trend=weekly_coverage(events, blocks, period=period),
-        period=period, as_of=AS_OF, delay_days=settings.public_delay_days, min_count=settings.public_min_count,
-        level_cuts=cuts)
+        blocks=blocks,
+        beats=public_beats(blocks),
+        trend=weekly_coverage(events, blocks, period=period),
+        period=period,
+        as_of=AS_OF,
+        delay_days=settings.public_delay_days,
+        min_count=settings.public_min_count,
+        level_cuts=cuts,
+    )
     out = folder / "large"
     out.mkdir(parents=True)
     write_snapshot(aggregates, out, settings=settings, leaflet_dir=DEFAULT_LEAFLET_DIR)

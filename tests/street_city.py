@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,10 +27,12 @@ def lat_lon(x: float, y: float) -> tuple[float, float]:
 
 def street_grid() -> gpd.GeoDataFrame:
     """One street segment per block edge, in EPSG:4326."""
-    lines = [shapely.LineString([(X0 + a, Y0 + y), (X0 + b, Y0 + y)]) for y in YS for a, b in zip(XS, XS[1:])]
-    lines += [shapely.LineString([(X0 + x, Y0 + a), (X0 + x, Y0 + b)]) for x in XS for a, b in zip(YS, YS[1:])]
-    return metric_frame({"street_id": [f"S{i}" for i in range(len(lines))], "name": ["Test St"] * len(lines),
-                         "geometry": lines}, "EPSG:4326")
+    lines = [shapely.LineString([(X0 + a, Y0 + y), (X0 + b, Y0 + y)]) for y in YS for a, b in itertools.pairwise(XS)]
+    lines += [shapely.LineString([(X0 + x, Y0 + a), (X0 + x, Y0 + b)]) for x in XS for a, b in itertools.pairwise(YS)]
+    return metric_frame(
+        {"street_id": [f"S{i}" for i in range(len(lines))], "name": ["Test St"] * len(lines), "geometry": lines},
+        "EPSG:4326",
+    )
 
 
 def build_store(folder: Path, *, streets: bool = True) -> str:

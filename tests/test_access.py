@@ -35,16 +35,16 @@ def city(engine, tmp_path, settings):
     import_rows(engine, tmp_path, rows, settings=settings, header="occurred_at,lat,lon,kind,officer_id")
     blocks = store.read_blocks(engine)
     inside = blocks.geometry.representative_point().to_crs("EPSG:4326")
-    frame = pd.DataFrame({"block_id": blocks["block_id"], "beat_id": blocks["beat_id"], "lat": inside.y,
-                          "lon": inside.x})
+    frame = pd.DataFrame(
+        {"block_id": blocks["block_id"], "beat_id": blocks["beat_id"], "lat": inside.y, "lon": inside.x}
+    )
     return engine, frame, read_activity(engine, timezone=settings.timezone)
 
 
 def test_page_sets_per_role():
     assert access.pages_for(None) == ("public",)
     assert access.pages_for(OFFICER_A) == ("coverage", "route", "log_visit", "public")
-    assert access.pages_for(SERGEANT_A) == ("coverage", "route", "log_visit", "heatmap", "import", "publish",
-                                            "public")
+    assert access.pages_for(SERGEANT_A) == ("coverage", "route", "log_visit", "heatmap", "import", "publish", "public")
     assert access.pages_for(ADMINISTRATOR) == ("users", "audit", "settings", "public")
     assert not access.may_open(OFFICER_A, "heatmap") and not access.may_open(ADMINISTRATOR, "coverage")
     assert all(access.may_open(u, "public") for u in (None, OFFICER_A, SERGEANT_A, ADMINISTRATOR))
@@ -79,7 +79,10 @@ def test_per_officer_breakdown_is_for_supervisors_of_the_beat(city):
     _, blocks, activity = city
     assert set(access.officer_breakdown(SERGEANT_A, activity, blocks, window=WINDOW)["officer_id"]) == {"O1", "O2"}
     assert set(access.officer_breakdown(LIEUTENANT, activity, blocks, window=WINDOW)["officer_id"]) == {
-        "O1", "O2", "O3"}
+        "O1",
+        "O2",
+        "O3",
+    }
     for refused in (OFFICER_A, ADMINISTRATOR, None):
         with pytest.raises(AccessError, match="per-officer figures"):
             access.officer_breakdown(refused, activity, blocks, window=WINDOW)
@@ -113,7 +116,8 @@ def test_exports_refuse_officers_and_are_audited(city):
             access.export(engine, refused, build, file_name="coverage.csv", rows=1, what="block table")
     assert built == [] and audit_entries(engine, "export") == []
     assert access.export(engine, SERGEANT_A, build, file_name="coverage.csv", rows=1, what="block table") == (
-        "block_id\n")
+        "block_id\n"
+    )
     [entry] = audit_entries(engine, "export")
     assert entry["actor"] == "sgt" and entry["target"] == "coverage.csv"
     assert entry["details"] == {"what": "block table", "rows": 1}
@@ -142,8 +146,10 @@ ON_A, ON_B, NOWHERE = "41.87596,-87.63631", "41.87689,-87.63150", "41.87600,-87.
 
 def test_a_supervisor_of_some_beats_imports_onto_their_beats_only(city, tmp_path, settings):
     engine, _, _ = city
-    (tmp_path / "fake.csv").write_text("occurred_at,lat,lon,kind\n" + "".join(
-        f"2026-03-2{d}T10:00,{where},foot_patrol\n" for d, where in enumerate((ON_A, ON_B, NOWHERE))))
+    (tmp_path / "fake.csv").write_text(
+        "occurred_at,lat,lon,kind\n"
+        + "".join(f"2026-03-2{d}T10:00,{where},foot_patrol\n" for d, where in enumerate((ON_A, ON_B, NOWHERE)))
+    )
     before = store.read_events(engine, beat_id="B")
     summary = access.import_activity_as(engine, SERGEANT_A, tmp_path / "fake.csv", settings=settings)
     assert (summary.rows, summary.imported, summary.duplicates, summary.rejected) == (3, 1, 0, 2)
@@ -154,8 +160,9 @@ def test_a_supervisor_of_some_beats_imports_onto_their_beats_only(city, tmp_path
     assert on_b["row_number"].tolist() == [2] and "on beat 'B', not one of your beats (A)" in on_b["reason"].iloc[0]
     rejects = access.rejects_for(engine, LIEUTENANT, batch_id=summary.batch_id)
     assert rejects["row_number"].tolist() == [2, 3] and "outside every beat" in rejects["reason"].iloc[1]
-    everything = access.import_activity_as(engine, LIEUTENANT, tmp_path / "fake.csv", settings=settings,
-                                           source="lt-feed")
+    everything = access.import_activity_as(
+        engine, LIEUTENANT, tmp_path / "fake.csv", settings=settings, source="lt-feed"
+    )
     assert (everything.imported, everything.duplicates, everything.rejected) == (2, 1, 0)  # the A row is in
 
 
@@ -182,12 +189,15 @@ def test_rejects_are_shown_by_the_beat_they_fall_in_whoever_imported_them(city, 
     """The lieutenant's feed 'cad' has a rejected row on beat B with a note: beat B's supervisors see it, the
     sergeant of beat A (typing 'cad') does not; a row with no location is for supervisors of all beats only."""
     engine, _, _ = city
-    (tmp_path / "cad.csv").write_text("occurred_at,lat,lon,kind,notes\n"
-                                      f"2026-03-20T10:00,{ON_B},walking,informant at 12 Elm St\n"
-                                      "not a time,,,foot_patrol,\n"
-                                      f"2026-03-20T11:00,{ON_B},foot_patrol,\n")  # an import saves nothing if all fail
-    (tmp_path / "mine.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-21T10:00,{ON_A},strolling\n"
-                                       f"2026-03-21T11:00,{ON_A},foot_patrol\n")
+    (tmp_path / "cad.csv").write_text(
+        "occurred_at,lat,lon,kind,notes\n"
+        f"2026-03-20T10:00,{ON_B},walking,informant at 12 Elm St\n"
+        "not a time,,,foot_patrol,\n"
+        f"2026-03-20T11:00,{ON_B},foot_patrol,\n"
+    )  # an import saves nothing if all fail
+    (tmp_path / "mine.csv").write_text(
+        f"occurred_at,lat,lon,kind\n2026-03-21T10:00,{ON_A},strolling\n2026-03-21T11:00,{ON_A},foot_patrol\n"
+    )
     theirs = access.import_activity_as(engine, LIEUTENANT, tmp_path / "cad.csv", settings=settings, source="cad")
     mine = access.import_activity_as(engine, SERGEANT_A, tmp_path / "mine.csv", settings=settings, source="cad")
     assert theirs.rejected == 2 and mine.rejected == 1
@@ -197,8 +207,10 @@ def test_rejects_are_shown_by_the_beat_they_fall_in_whoever_imported_them(city, 
     on_b = access.rejects_for(engine, SERGEANT_B, source="cad")  # imported by someone else, but on beat B
     assert on_b["batch_id"].tolist() == [theirs.batch_id] and "informant" in on_b["raw"].iloc[0]
     assert len(access.rejects_for(engine, LIEUTENANT, source="cad")) == 3  # with the row that has no location
-    assert access.rejects_for(engine, User("sgt-ab", SUPERVISOR, ("A", "B")), source="cad")["row_number"].tolist() \
-        == [1, 1]  # beats A and B: every row but the one with no location
+    assert access.rejects_for(engine, User("sgt-ab", SUPERVISOR, ("A", "B")), source="cad")["row_number"].tolist() == [
+        1,
+        1,
+    ]  # beats A and B: every row but the one with no location
     for refused in (OFFICER_A, ADMINISTRATOR, None):
         with pytest.raises(AccessError):
             access.rejects_for(engine, refused)
@@ -222,8 +234,9 @@ def test_a_rejected_row_without_coordinates_goes_by_the_beat_it_reports(city, tm
 
 def test_rejects_follow_the_beats_when_the_areas_are_loaded_again(city, tmp_path, settings):
     engine, _, _ = city
-    (tmp_path / "cad.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-20T10:00,{ON_B},walking\n"
-                                      f"2026-03-20T11:00,{ON_A},foot_patrol\n")
+    (tmp_path / "cad.csv").write_text(
+        f"occurred_at,lat,lon,kind\n2026-03-20T10:00,{ON_B},walking\n2026-03-20T11:00,{ON_A},foot_patrol\n"
+    )
     summary = access.import_activity_as(engine, LIEUTENANT, tmp_path / "cad.csv", settings=settings)
     assert access.rejects_for(engine, SERGEANT_B, batch_id=summary.batch_id)["row_number"].tolist() == [1]
     load_two_beats(engine, tmp_path, settings=settings, ids=("A", "B2"))  # beat B is now B2
@@ -235,12 +248,14 @@ def test_import_history_lists_the_imports_that_touched_the_users_beats(city, tmp
     engine, _, _ = city
     (tmp_path / "b.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-20T10:00,{ON_B},foot_patrol\n")
     (tmp_path / "a.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-21T10:00,{ON_A},foot_patrol\n")
-    (tmp_path / "rejected-on-a.csv").write_text(f"occurred_at,lat,lon,kind\n2026-03-22T10:00,{ON_A},nap\n"
-                                                f"2026-03-22T10:00,{ON_B},foot_patrol\n")
+    (tmp_path / "rejected-on-a.csv").write_text(
+        f"occurred_at,lat,lon,kind\n2026-03-22T10:00,{ON_A},nap\n2026-03-22T10:00,{ON_B},foot_patrol\n"
+    )
     on_b = access.import_activity_as(engine, LIEUTENANT, tmp_path / "b.csv", settings=settings, source="b")
     on_a = access.import_activity_as(engine, LIEUTENANT, tmp_path / "a.csv", settings=settings, source="a")
-    rejected_on_a = access.import_activity_as(engine, SERGEANT_B, tmp_path / "rejected-on-a.csv", settings=settings,
-                                              source="r")
+    rejected_on_a = access.import_activity_as(
+        engine, SERGEANT_B, tmp_path / "rejected-on-a.csv", settings=settings, source="r"
+    )
     history = {u: access.import_history_for(engine, u)["batch_id"].tolist() for u in (SERGEANT_A, SERGEANT_B)}
     assert on_a.batch_id in history[SERGEANT_A] and rejected_on_a.batch_id in history[SERGEANT_A]
     assert on_b.batch_id not in history[SERGEANT_A]  # imported by someone else on another beat
@@ -259,13 +274,33 @@ def test_import_history_lists_the_imports_that_touched_the_users_beats(city, tmp
 def test_a_supervisor_of_some_beats_logs_visits_and_plans_routes_on_their_beats_only(city, settings):
     engine, _, _ = city
     with pytest.raises(AccessError, match="not one of your beats"):
-        access.log_visit_as(engine, SERGEANT_A, beat_id="B", lat=41.87689, lon=-87.63150, kind="foot_patrol",
-                            client_token="t1", settings=settings)
+        access.log_visit_as(
+            engine,
+            SERGEANT_A,
+            beat_id="B",
+            lat=41.87689,
+            lon=-87.63150,
+            kind="foot_patrol",
+            client_token="t1",
+            settings=settings,
+        )
     with pytest.raises(AccessError, match="not one of your beats"):
-        access.plan_route_as(engine, SERGEANT_A, beat_id="B", start=(41.87689, -87.63150), minutes=30,
-                             settings=settings)
-    assert access.log_visit_as(engine, SERGEANT_A, beat_id="A", lat=41.87596, lon=-87.63631, kind="foot_patrol",
-                               client_token="t2", settings=settings) > 0
+        access.plan_route_as(
+            engine, SERGEANT_A, beat_id="B", start=(41.87689, -87.63150), minutes=30, settings=settings
+        )
+    assert (
+        access.log_visit_as(
+            engine,
+            SERGEANT_A,
+            beat_id="A",
+            lat=41.87596,
+            lon=-87.63631,
+            kind="foot_patrol",
+            client_token="t2",
+            settings=settings,
+        )
+        > 0
+    )
 
 
 def test_the_audit_log_is_for_administrators(city):

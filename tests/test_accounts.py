@@ -76,20 +76,24 @@ def test_add_user_generates_a_password_once_and_stores_only_its_hash(areas):
 
 
 def test_a_chosen_password_is_not_returned_nor_logged(areas):
-    user, generated = accounts.add_user(areas, "sgt", role=SUPERVISOR, all_beats=True, password=PASSWORD,
-                                        actor="cli:test")
+    user, generated = accounts.add_user(
+        areas, "sgt", role=SUPERVISOR, all_beats=True, password=PASSWORD, actor="cli:test"
+    )
     assert generated is None and user.all_beats
     assert PASSWORD not in every_text_in_the_store(areas)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"name": "a"}, "not valid"),
-    ({"name": "bad name"}, "not valid"),
-    ({"name": "<img src=x>"}, "not valid"),
-    ({"role": "chief"}, "not one of"),
-    ({"beats": ["Z"]}, "no beat 'Z'"),
-    ({"email": "not-an-email"}, "not an e-mail"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "a"}, "not valid"),
+        ({"name": "bad name"}, "not valid"),
+        ({"name": "<img src=x>"}, "not valid"),
+        ({"role": "chief"}, "not one of"),
+        ({"beats": ["Z"]}, "no beat 'Z'"),
+        ({"email": "not-an-email"}, "not an e-mail"),
+    ],
+)
 def test_bad_accounts_are_refused_with_the_reason(areas, kwargs, message):
     options = {"name": "ok-name", "role": OFFICER, "actor": "cli:test"} | kwargs
     with pytest.raises(InputError, match=message):
@@ -127,7 +131,7 @@ def test_sign_in_and_lockout_after_repeated_failures(engine):
 
 def test_an_unknown_name_gets_the_same_answer_and_is_audited(engine):
     accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
-    with pytest.raises(AccessError, match="^wrong name or password"):
+    with pytest.raises(AccessError, match=r"^wrong name or password"):
         accounts.authenticate(engine, "mallory", PASSWORD, now=NOW, settings=Settings())
     [entry] = audit_rows(engine, "sign_in.failure")
     assert entry["target"] == entry["actor"] == "unknown account"
@@ -140,19 +144,23 @@ def test_a_lockout_holds_for_the_client_that_caused_it_only(engine):
     accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
     for attempt in range(4):
         with pytest.raises(AccessError, match="wrong name or password"):
-            accounts.authenticate(engine, "alice", f"guess {attempt}", now=NOW, settings=settings,
-                                  client="203.0.113.9")
+            accounts.authenticate(engine, "alice", f"guess {attempt}", now=NOW, settings=settings, client="203.0.113.9")
     with pytest.raises(AccessError, match="account locked until 09:15"):
         accounts.authenticate(engine, "alice", "guess 5", now=NOW, settings=settings, client="203.0.113.9")
     with pytest.raises(AccessError, match="account locked"):
         accounts.authenticate(engine, "alice", PASSWORD, now=NOW, settings=settings, client="203.0.113.9")
     # Alice at the station is not locked out by someone guessing elsewhere.
     assert accounts.authenticate(engine, "alice", PASSWORD, now=NOW, settings=settings, client="10.0.0.5").name == (
-        "alice")
+        "alice"
+    )
     # A new password lifts the lock everywhere.
     accounts.set_password(engine, "alice", PASSWORD + " again", actor="cli:test")
-    assert accounts.authenticate(engine, "alice", PASSWORD + " again", now=NOW, settings=settings,
-                                 client="203.0.113.9").name == "alice"
+    assert (
+        accounts.authenticate(
+            engine, "alice", PASSWORD + " again", now=NOW, settings=settings, client="203.0.113.9"
+        ).name
+        == "alice"
+    )
 
 
 def test_unknown_and_known_names_get_the_same_answers(engine):
@@ -203,7 +211,7 @@ def test_a_password_typed_into_the_name_box_is_not_kept(engine):
     accounts.add_user(engine, "alice", role=OFFICER, password=PASSWORD, actor="cli:test")
     typed = "Tr0ub4dor&3-horse-battery"
     for name in (typed, typed.lower()):  # one not a valid account name, one that is
-        with pytest.raises(AccessError, match="^wrong name or password"):
+        with pytest.raises(AccessError, match=r"^wrong name or password"):
             accounts.authenticate(engine, name, "", now=NOW, settings=Settings())
     assert typed.lower() not in every_text_in_the_store(engine).lower()
     assert [r["details"]["name_length"] for r in audit_rows(engine, "sign_in.failure")] == [len(typed)] * 2
@@ -232,7 +240,10 @@ def test_disabled_accounts_cannot_sign_in_and_vanish_from_sessions(engine):
     accounts.enable_user(engine, "alice", actor="cli:test")
     assert accounts.get_user(engine, "alice").role == OFFICER
     assert [r["action"] for r in audit_rows(engine) if r["target"] == "alice"][-3:] == [
-        "user.disable", "sign_in.refused", "user.enable"]
+        "user.disable",
+        "sign_in.refused",
+        "user.enable",
+    ]
 
 
 def test_role_and_beat_changes_are_audited_and_take_effect(areas):
@@ -243,8 +254,11 @@ def test_role_and_beat_changes_are_audited_and_take_effect(areas):
     accounts.set_beats(areas, "alice", [], all_beats=True, actor="cli:test")
     assert accounts.get_user(areas, "alice").all_beats
     details = [(r["action"], r["details"]) for r in audit_rows(areas) if r["action"] in ("user.role", "user.beats")]
-    assert details == [("user.role", {"from": OFFICER, "to": SUPERVISOR}), ("user.beats", {"from": ["A"], "to": ["B"]}),
-                       ("user.beats", {"from": ["B"], "to": "all"})]
+    assert details == [
+        ("user.role", {"from": OFFICER, "to": SUPERVISOR}),
+        ("user.beats", {"from": ["A"], "to": ["B"]}),
+        ("user.beats", {"from": ["B"], "to": "all"}),
+    ]
 
 
 def test_the_last_administrator_stays(engine):
@@ -261,12 +275,16 @@ def test_the_last_administrator_stays(engine):
 def test_only_an_administrator_changes_accounts_from_the_dashboard(engine):
     boss = accounts.add_user(engine, "boss", role=ADMIN, actor="cli:test")[0]
     sgt = accounts.add_user(engine, "sgt", role=SUPERVISOR, actor="cli:test")[0]
-    with pytest.raises(AccessError, match="Only administrators have access to account management; you are signed in as sgt"):
+    with pytest.raises(
+        AccessError, match="Only administrators have access to account management; you are signed in as sgt"
+    ):
         accounts.add_user(engine, "mole", role=ADMIN, actor=sgt)
-    for change in (lambda: accounts.set_role(engine, "sgt", ADMIN, actor=sgt),
-                   lambda: accounts.set_password(engine, "boss", actor=sgt),
-                   lambda: accounts.disable_user(engine, "boss", actor=sgt),
-                   lambda: accounts.set_beats(engine, "sgt", [], all_beats=True, actor=sgt)):
+    for change in (
+        lambda: accounts.set_role(engine, "sgt", ADMIN, actor=sgt),
+        lambda: accounts.set_password(engine, "boss", actor=sgt),
+        lambda: accounts.disable_user(engine, "boss", actor=sgt),
+        lambda: accounts.set_beats(engine, "sgt", [], all_beats=True, actor=sgt),
+    ):
         with pytest.raises(AccessError):
             change()
     accounts.add_user(engine, "ofc", role=OFFICER, actor=boss)
@@ -293,28 +311,37 @@ def test_single_sign_on_maps_by_email_then_by_roles_claim(areas):
     settings = Settings()
     accounts.add_user(areas, "sgt", role=SUPERVISOR, beats=["A"], email="sgt@pd.example", actor="cli:test")
     # The users table decides for a known e-mail, whatever the claims say.
-    assert accounts.user_from_claims(areas, {"email": "SGT@pd.example", "roles": ["admin"]},
-                                     settings=settings) == User("sgt", SUPERVISOR, ("A",), False, None)
+    assert accounts.user_from_claims(areas, {"email": "SGT@pd.example", "roles": ["admin"]}, settings=settings) == User(
+        "sgt", SUPERVISOR, ("A",), False, None
+    )
     # Otherwise the roles claim: the first of admin, supervisor, officer it lists; beats from the beats claim.
-    officer = accounts.user_from_claims(areas, {"email": "o@pd.example", "roles": "officer", "beats": ["B"]},
-                                        settings=settings)
+    officer = accounts.user_from_claims(
+        areas, {"email": "o@pd.example", "roles": "officer", "beats": ["B"]}, settings=settings
+    )
     assert officer == User("o@pd.example", OFFICER, ("B",), False, "o@pd.example")
-    lieutenant = accounts.user_from_claims(areas, {"email": "lt@pd.example", "roles": ["officer", "supervisor"]},
-                                           settings=settings)
+    lieutenant = accounts.user_from_claims(
+        areas, {"email": "lt@pd.example", "roles": ["officer", "supervisor"]}, settings=settings
+    )
     assert lieutenant.role == SUPERVISOR and lieutenant.all_beats
     assert accounts.user_from_claims(areas, {"email": "x@pd.example", "roles": ["viewer"]}, settings=settings) is None
     assert accounts.user_from_claims(areas, {"email": "x@pd.example"}, settings=settings) is None
-    assert accounts.user_from_claims(areas, {"email": "not an address", "sub": "u-17", "roles": ["officer"]},
-                                     settings=settings).name == "u-17"
+    assert (
+        accounts.user_from_claims(
+            areas, {"email": "not an address", "sub": "u-17", "roles": ["officer"]}, settings=settings
+        ).name
+        == "u-17"
+    )
     # A disabled account refuses, rather than falling back to the claims.
     accounts.add_user(areas, "admin", role=ADMIN, actor="cli:test")
     accounts.disable_user(areas, "sgt", actor="cli:test")
-    assert accounts.user_from_claims(areas, {"email": "sgt@pd.example", "roles": ["supervisor"]},
-                                     settings=settings) is None
+    assert (
+        accounts.user_from_claims(areas, {"email": "sgt@pd.example", "roles": ["supervisor"]}, settings=settings)
+        is None
+    )
 
 
 def test_require_names_what_who_and_why():
-    with pytest.raises(AccessError, match="^Only supervisors have access to exports; you are not signed in"):
+    with pytest.raises(AccessError, match=r"^Only supervisors have access to exports; you are not signed in"):
         accounts.require(None, SUPERVISOR, what="exports")
     officer = User("ofc", OFFICER, ("A",))
     with pytest.raises(AccessError, match="you are signed in as ofc \\(officer\\)"):
@@ -338,8 +365,9 @@ def test_a_user_given_a_download_before_a_demotion_has_nothing_at_the_click(engi
     drawn = accounts.get_user(engine, "sgt")
 
     def at_click(minutes: float = 1) -> accounts.User | None:
-        return accounts.still_signed_in(engine, drawn, signed_in_at=NOW, now=NOW + timedelta(minutes=minutes),
-                                        settings=settings)
+        return accounts.still_signed_in(
+            engine, drawn, signed_in_at=NOW, now=NOW + timedelta(minutes=minutes), settings=settings
+        )
 
     assert at_click() == drawn
     assert at_click(61) is None  # the session has ended

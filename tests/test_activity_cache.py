@@ -50,8 +50,14 @@ def city(engine, settings, tmp_path):
 
 
 def test_the_frame_matches_the_store(city, settings, tmp_path):
-    import_rows(city, tmp_path, [row(50, 50, "2026-03-01T10:00"), row(250, 50, "2026-03-02T10:00", "enforcement")],
-                settings=settings, header=HEADER, name="one.csv")
+    import_rows(
+        city,
+        tmp_path,
+        [row(50, 50, "2026-03-01T10:00"), row(250, 50, "2026-03-02T10:00", "enforcement")],
+        settings=settings,
+        header=HEADER,
+        name="one.csv",
+    )
     frame = read_activity(city, timezone=settings.timezone)
     assert frame["day"].is_monotonic_increasing
     pd.testing.assert_frame_equal(canonical(frame), from_store(city, settings.timezone))
@@ -64,23 +70,38 @@ def test_parts_are_written_by_the_import_and_kept_until_what_they_hold_changes(c
     import_rows(city, tmp_path, [row(50, 50, "2026-03-01T10:00")], settings=settings, header=HEADER, name="a.csv")
     first = parts(cache)
     assert len(first) == 1  # written by the import itself, before anything read the frame
-    import_rows(city, tmp_path, [row(450, 50, "2026-03-03T10:00", "community_visit")], settings=settings,
-                header=HEADER, name="b.csv")
+    import_rows(
+        city,
+        tmp_path,
+        [row(450, 50, "2026-03-03T10:00", "community_visit")],
+        settings=settings,
+        header=HEADER,
+        name="b.csv",
+    )
     second = parts(cache)
     assert len(second) == 2 and all(second[name] == stamp for name, stamp in first.items())
-    pd.testing.assert_frame_equal(canonical(read_activity(city, timezone=settings.timezone)),
-                                  from_store(city, settings.timezone))
+    pd.testing.assert_frame_equal(
+        canonical(read_activity(city, timezone=settings.timezone)), from_store(city, settings.timezone)
+    )
 
     # A logged visit (then its deletion): its own part, the import parts untouched.
     lon, lat = TO_WGS84.transform(X0 + 60, Y0 + 60)
-    visit = log_visit(city, officer_id="O7", lat=lat, lon=lon, kind="community_visit", client_token="t1",
-                      occurred_at=NOW - timedelta(hours=1), settings=settings, now=NOW)
+    visit = log_visit(
+        city,
+        officer_id="O7",
+        lat=lat,
+        lon=lon,
+        kind="community_visit",
+        client_token="t1",
+        occurred_at=NOW - timedelta(hours=1),
+        settings=settings,
+        now=NOW,
+    )
     frame = read_activity(city, timezone=settings.timezone)
     assert len(frame) == 3
     pd.testing.assert_frame_equal(canonical(frame), from_store(city, settings.timezone))
     assert all(parts(cache)[name] == stamp for name, stamp in second.items())
-    delete_visit(city, visit, actor="sgt",
-                 role="supervisor", settings=settings, now=NOW)
+    delete_visit(city, visit, actor="sgt", role="supervisor", settings=settings, now=NOW)
     assert len(read_activity(city, timezone=settings.timezone)) == 2
     assert all(parts(cache)[name] == stamp for name, stamp in second.items())
 
@@ -111,8 +132,16 @@ def test_two_imports_at_once_keep_both_parts(city, settings, tmp_path):
         files.append(path)
     env = {"BEATMAP_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
     db = city.url.render_as_string(hide_password=False)
-    runs = [subprocess.Popen([sys.executable, "-m", "beatmap", "--db", db, "import", str(f)],
-                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in files]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "beatmap", "--db", db, "import", str(f)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for f in files
+    ]
     for run in runs:
         assert run.wait(timeout=300) == 0, run.stderr.read() if run.stderr else ""
     assert len(parts(cache)) == 2

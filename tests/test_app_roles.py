@@ -55,8 +55,16 @@ def city(tmp_path, monkeypatch, settings):
     rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement," for d in range(1, 6)]
     import_rows(engine, tmp_path, rows, settings=settings, header="occurred_at,lat,lon,kind,officer_id")
     for name, (role, beats_, every, officer_id) in ACCOUNTS.items():
-        accounts.add_user(engine, name, role=role, beats=beats_, all_beats=every, officer_id=officer_id,
-                          password=PASSWORD, actor="test")
+        accounts.add_user(
+            engine,
+            name,
+            role=role,
+            beats=beats_,
+            all_beats=every,
+            officer_id=officer_id,
+            password=PASSWORD,
+            actor="test",
+        )
     monkeypatch.setenv("BEATMAP_DB", str(db))
     monkeypatch.setenv("BEATMAP_PUBLIC_DIR", str(tmp_path / "public"))
     return engine
@@ -76,7 +84,9 @@ def audit_actions(engine, actor: str | None = None) -> list[tuple[str, str, str 
     if actor:
         query = query.where(store.audit_log.c.actor == actor)
     with engine.connect() as conn:
-        return [(r["actor"], r["action"], r["target"], json.loads(r["details"])) for r in conn.execute(query).mappings()]
+        return [
+            (r["actor"], r["action"], r["target"], json.loads(r["details"])) for r in conn.execute(query).mappings()
+        ]
 
 
 @pytest.mark.parametrize("name", [None, "ofc", "sgt", "lt", "boss"])
@@ -178,10 +188,17 @@ def test_sign_in_form_wrong_password_lockout_and_sign_out(city):
     assert any("account locked until" in e.value and "after 5 failed attempts" in e.value for e in at.error)
     sign_in(at, "ofc", PASSWORD)
     assert any("account locked until" in e.value for e in at.error) and titles(at) == [
-        "Police presence outside enforcement"]
+        "Police presence outside enforcement"
+    ]
     actions = [a for _, a, target, _ in audit_actions(city) if target in ("sgt", "ofc") and a.startswith("sign")]
-    assert actions == ["sign_in.failure", "sign_in", "sign_out", *["sign_in.failure"] * 4, "sign_in.lockout",
-                       "sign_in.refused"]
+    assert actions == [
+        "sign_in.failure",
+        "sign_in",
+        "sign_out",
+        *["sign_in.failure"] * 4,
+        "sign_in.lockout",
+        "sign_in.refused",
+    ]
 
 
 def test_an_expired_session_or_a_disabled_account_ends_the_session(city, settings):
@@ -247,8 +264,9 @@ def test_admin_adds_an_account_sees_its_password_once_and_it_is_audited(city):
     assert not at.exception
     [code] = at.code
     assert len(code.value) == 20
-    assert accounts.authenticate(city, "new-officer", code.value, now=datetime.now(UTC),
-                                 settings=Settings()).beats == ("B",)
+    assert accounts.authenticate(city, "new-officer", code.value, now=datetime.now(UTC), settings=Settings()).beats == (
+        "B",
+    )
     assert "new-officer" in set(at.dataframe[-1].value["name"])
     assert audit_actions(city, "boss")[-1][1:3] == ("user.add", "new-officer")
     at.run()
@@ -285,16 +303,21 @@ def test_settings_page_is_read_only(city):
     assert not at.main.button and not at.main.text_input and not at.data_editor
 
 
-AUTH_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test-only",
-                         "client_id": "beatmap", "client_secret": "test-only",
-                         "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}}
+AUTH_SECRETS = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "test-only",
+        "client_id": "beatmap",
+        "client_secret": "test-only",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    }
+}
 
 
 def test_single_sign_on_maps_the_identity_to_a_role(city):
     accounts.set_beats(city, "sgt", ["A"], actor="cli:test")
     with store.transaction(city) as conn:
-        conn.execute(store.users_table.update().where(store.users_table.c.name == "sgt").values(
-            email="sgt@pd.example"))
+        conn.execute(store.users_table.update().where(store.users_table.c.name == "sgt").values(email="sgt@pd.example"))
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH_SECRETS
     at.user = {"is_logged_in": True, "email": "sgt@pd.example", "name": "Sgt", "roles": ["admin"]}
@@ -321,8 +344,9 @@ def test_single_sign_on_maps_the_identity_to_a_role(city):
 
 
 def test_user_text_is_escaped_in_page_markdown(city, tmp_path, settings):
-    beats = metric_frame({"beat_id": ["*bold* [x](javascript:alert(1)) <b> &amp;"], "geometry": [square(0, 0, 400)]},
-                         "EPSG:4326")
+    beats = metric_frame(
+        {"beat_id": ["*bold* [x](javascript:alert(1)) <b> &amp;"], "geometry": [square(0, 0, 400)]}, "EPSG:4326"
+    )
     beats.to_file(tmp_path / "odd.geojson")
     load_areas(city, tmp_path / "odd.geojson", settings=settings, grid_m=200)
     at = app_as("lt").run()
@@ -343,8 +367,13 @@ def test_server_hardening_stays_in_place():
     assert config["server"]["maxUploadSize"] <= 200
     assert ".streamlit/secrets.toml" in (ROOT / ".gitignore").read_text().splitlines()
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
-    assert set(example["auth"]) >= {"redirect_uri", "cookie_secret", "client_id", "client_secret",
-                                    "server_metadata_url"}
+    assert set(example["auth"]) >= {
+        "redirect_uri",
+        "cookie_secret",
+        "client_id",
+        "client_secret",
+        "server_metadata_url",
+    }
 
 
 def test_a_supervisor_of_all_beats_publishes_from_the_page_after_reading_the_warnings(city, tmp_path):

@@ -61,14 +61,21 @@ def test_operations_on_the_raw_pings_refuse_while_an_archive_is_missing(engine, 
     )
     refused = [
         lambda: undo_import(engine, b, actor="test", settings=settings),
-        lambda: import_pings(engine, [write_pings(tmp_path / "c.csv", ping_rows(0, 0, SOON, 5, device="r2"))],
-                             settings=settings, now=SOON),
+        lambda: import_pings(
+            engine,
+            [write_pings(tmp_path / "c.csv", ping_rows(0, 0, SOON, 5, device="r2"))],
+            settings=settings,
+            now=SOON,
+        ),
         lambda: load_areas(engine, tmp_path / "beats.geojson", settings=settings, grid_m=100),
         lambda: import_activity(engine, cad, settings=settings, now=SOON),
     ]
     for attempt in refused:
-        with pytest.raises(StoreError, match=rf"archive of import {a} \({lost.name}\) is missing; nothing was "
-                                             r"changed.*gps-archive --forget-missing"):
+        with pytest.raises(
+            StoreError,
+            match=rf"archive of import {a} \({lost.name}\) is missing; nothing was "
+            r"changed.*gps-archive --forget-missing",
+        ):
             attempt()
         assert _state(engine) == before
     # Undoing the import whose own archive is lost needs no raw pings of it: it goes.
@@ -77,7 +84,7 @@ def test_operations_on_the_raw_pings_refuse_while_an_archive_is_missing(engine, 
 
 
 def test_the_command_line_lists_the_missing_archive_and_forgets_it(engine, tmp_path, settings, two_imports):
-    a, b, lost = two_imports
+    _a, b, _lost = two_imports
     path = tmp_path / "settings.toml"
     folder = f'ping_archive_dir = "{settings.ping_archive_dir}"\n' if settings.ping_archive_dir else ""
     path.write_text(f'[department]\ntimezone = "America/Chicago"\n[gps]\nretain_pings_days = 3650\n{folder}')

@@ -18,7 +18,7 @@ def test_grid_blocks_tessellate_each_beat(crs):
     beats, blocks, notes = prepare_areas(two_beats(crs), None, grid_m=150)
     assert set(notes["action"]) <= {"merged"}  # only thin edge pieces joined to a neighbour, if any
     assert beats.crs.is_projected and beats.crs.axis_info[0].unit_name == "metre"
-    for beat_id, beat in zip(beats["beat_id"], beats.geometry):
+    for beat_id, beat in zip(beats["beat_id"], beats.geometry, strict=True):
         mine = blocks[blocks["beat_id"] == beat_id]
         assert mine.geometry.area.sum() == pytest.approx(beat.area, rel=1e-9)
         assert shapely.union_all(mine.geometry.values).symmetric_difference(beat).area < 1e-3
@@ -42,15 +42,19 @@ def test_thin_edge_pieces_of_the_grid_join_their_neighbour():
     corner = blocks.set_index("block_id").geometry["A_r3c3"]  # the top-right cell took both strips and the corner
     assert corner.area == pytest.approx(110 * 110)
     # A small piece touching no other piece along an edge stays a block of its own.
-    island = gpd.GeoDataFrame({"beat_id": ["A"]}, geometry=[shapely.MultiPolygon(
-        [shapely.box(0, 0, 100, 100), shapely.box(250, 250, 260, 260)])], crs="EPSG:32616")
+    island = gpd.GeoDataFrame(
+        {"beat_id": ["A"]},
+        geometry=[shapely.MultiPolygon([shapely.box(0, 0, 100, 100), shapely.box(250, 250, 260, 260)])],
+        crs="EPSG:32616",
+    )
     assert len(blocks_from_grid(island, size_m=100)) == 2
 
 
 @pytest.mark.parametrize("crs", CRS_CASES)
 def test_duplicate_ids_are_dissolved_and_reported(crs):
-    layer = metric_frame({"beat_id": ["A", "A", "B"],
-                          "geometry": [square(0, 0, 200), square(0, 200, 200), square(400, 0, 400)]}, crs)
+    layer = metric_frame(
+        {"beat_id": ["A", "A", "B"], "geometry": [square(0, 0, 200), square(0, 200, 200), square(400, 0, 400)]}, crs
+    )
     beats, _, notes = prepare_areas(layer, None, grid_m=200)
     assert list(beats["beat_id"]) == ["A", "B"]
     assert beats.geometry.iloc[0].area == pytest.approx(200 * 400, rel=1e-3)
@@ -61,10 +65,13 @@ def test_duplicate_ids_are_dissolved_and_reported(crs):
 def test_broken_features_are_repaired_or_rejected_by_feature():
     ring = [(X0, Y0), (X0 + 300, Y0), (X0 + 300, Y0 + 300), (X0, Y0 + 300)]
     bowtie = shapely.Polygon([(X0 + 400, Y0), (X0 + 700, Y0 + 300), (X0 + 700, Y0), (X0 + 400, Y0 + 300)])
-    layer = gpd.GeoDataFrame({
-        "beat_id": ["open", "bowtie", "dot", None, "empty"],
-        "geometry": [shapely.LineString(ring), bowtie, shapely.Point(X0, Y0), square(0, 500, 100), None],
-    }, crs="EPSG:32616")
+    layer = gpd.GeoDataFrame(
+        {
+            "beat_id": ["open", "bowtie", "dot", None, "empty"],
+            "geometry": [shapely.LineString(ring), bowtie, shapely.Point(X0, Y0), square(0, 500, 100), None],
+        },
+        crs="EPSG:32616",
+    )
     beats, _, notes = prepare_areas(layer, None, grid_m=100)
     assert sorted(beats["beat_id"]) == ["bowtie", "open"]
     by_feature = notes.set_index("feature")
@@ -91,12 +98,15 @@ def test_missing_id_field_names_the_fields():
 @pytest.mark.parametrize("crs", CRS_CASES)
 def test_user_blocks_go_to_the_beat_they_overlap_most(crs):
     beats = two_beats(crs)
-    blocks = metric_frame({
-        "block_id": ["inside-a", "mostly-b", "outside"],
-        "geometry": [square(10, 10, 100), square(370, 10, 100), square(2000, 2000, 50)],
-    }, crs)
-    b, kept, notes = prepare_areas(beats, blocks)
-    assert dict(zip(kept["block_id"], kept["beat_id"])) == {"inside-a": "A", "mostly-b": "B"}
+    blocks = metric_frame(
+        {
+            "block_id": ["inside-a", "mostly-b", "outside"],
+            "geometry": [square(10, 10, 100), square(370, 10, 100), square(2000, 2000, 50)],
+        },
+        crs,
+    )
+    _b, kept, notes = prepare_areas(beats, blocks)
+    assert dict(zip(kept["block_id"], kept["beat_id"], strict=True)) == {"inside-a": "A", "mostly-b": "B"}
     assert notes[notes["action"] == "rejected"]["id"].tolist() == ["outside"]
 
 
@@ -144,7 +154,7 @@ def test_custom_esri_wkt_prj_without_epsg_code(tmp_path):
     path.with_suffix(".prj").write_text(wkt)
     layer = read_layer(path)
     assert layer.crs.to_epsg() is None
-    out, blocks, _ = prepare_areas(layer, None, grid_m=200)
+    out, _blocks, _ = prepare_areas(layer, None, grid_m=200)
     assert out.crs.equals(layer.crs) and out.geometry.iloc[0].area == pytest.approx(400 * 400, rel=1e-3)
 
 
@@ -161,7 +171,7 @@ def test_file_without_crs_is_refused_unless_stated(tmp_path):
 def test_stated_crs_contradicting_the_file_is_refused(tmp_path):
     path = tmp_path / "beats.geojson"
     two_beats("EPSG:4326").to_file(path)
-    with pytest.raises(CRSError, match="EPSG:4326.*EPSG:3435"):
+    with pytest.raises(CRSError, match=r"EPSG:4326.*EPSG:3435"):
         read_layer(path, crs="EPSG:3435")
 
 
@@ -169,7 +179,7 @@ def test_stated_crs_contradicting_the_file_is_refused(tmp_path):
 def test_unreadable_files_say_so(tmp_path, content):
     path = tmp_path / "beats.geojson"
     path.write_bytes(content)
-    with pytest.raises(InputError, match="beats.geojson"):
+    with pytest.raises(InputError, match=r"beats\.geojson"):
         read_layer(path)
 
 
@@ -188,7 +198,7 @@ def test_web_mercator_beats_are_analysed_in_their_utm_zone_and_the_summary_says_
 
 
 def test_a_distorting_analysis_crs_in_the_settings_is_refused():
-    with pytest.raises(CRSError, match="distorts distances by up to .*choose a low-distortion CRS"):
+    with pytest.raises(CRSError, match=r"distorts distances by up to .*choose a low-distortion CRS"):
         prepare_areas(two_beats(), None, grid_m=200, analysis_crs="EPSG:3857")
 
 
@@ -197,8 +207,9 @@ def test_block_neighbours_stay_within_a_beat_and_step_over_a_street():
 
     # Three 100 m blocks in a row with 20 m streets between them, and a fourth across a beat edge.
     boxes = [shapely.box(x, 0, x + 100, 100) for x in (0, 120, 240, 360)]
-    blocks = gpd.GeoDataFrame({"block_id": ["a", "b", "c", "d"], "beat_id": ["1", "1", "1", "2"]},
-                              geometry=boxes, crs="EPSG:32616")
+    blocks = gpd.GeoDataFrame(
+        {"block_id": ["a", "b", "c", "d"], "beat_id": ["1", "1", "1", "2"]}, geometry=boxes, crs="EPSG:32616"
+    )
     left, right = block_neighbours(blocks)
     assert list(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 1), (1, 2)]
     left, right = block_neighbours(blocks, gap_m=10)
@@ -292,8 +303,9 @@ def test_an_id_over_128_characters_is_refused_in_every_format(tmp_path, suffix):
 
 def test_a_shapefiles_deleted_records_are_not_counted_when_naming_a_nul_feature(tmp_path):
     path = tmp_path / "nul.shp"
-    gpd.GeoDataFrame({"beat_id": ["A", "B", "C"]}, geometry=[square(X0 + 400 * i, Y0, 400) for i in range(3)],
-                     crs="EPSG:32616").to_file(path)
+    gpd.GeoDataFrame(
+        {"beat_id": ["A", "B", "C"]}, geometry=[square(X0 + 400 * i, Y0, 400) for i in range(3)], crs="EPSG:32616"
+    ).to_file(path)
     _with_nul(path, ["A", "B", "C\x00x"])
     dbf = path.with_suffix(".dbf")
     data = bytearray(dbf.read_bytes())

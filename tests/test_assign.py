@@ -7,17 +7,17 @@ import pandas as pd
 import pytest
 
 from beatmap.areas import prepare_areas
-from beatmap.assign import activity_to_blocks
+from beatmap.assign import activity_to_blocks, assign_points
 from beatmap.crs import WGS84, transform_xy
-from beatmap.assign import assign_points
 from tests.conftest import CRS_CASES, X0, Y0, metric_frame, square
 
 
 def blocks_with_gap(crs: str):
     """Beat A = blocks a1 (0..100) and a2 (100..200); beat B = block b1 (220..320): a 20 m street gap."""
     beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(0, 0, 200), square(220, 0, 100)]}, crs)
-    blocks = metric_frame({"block_id": ["a1", "a2", "b1"],
-                           "geometry": [square(0, 0, 100), square(100, 0, 100), square(220, 0, 100)]}, crs)
+    blocks = metric_frame(
+        {"block_id": ["a1", "a2", "b1"], "geometry": [square(0, 0, 100), square(100, 0, 100), square(220, 0, 100)]}, crs
+    )
     return prepare_areas(beats, blocks)[1]
 
 

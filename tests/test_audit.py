@@ -66,8 +66,10 @@ def test_an_insert_over_an_existing_entry_is_refused(engine):
 
 
 #: What someone holding the database file runs to lift the guard before rewriting the log.
-_DROP_GUARD = {"sqlite": ["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
-               "postgresql": ["DROP TRIGGER audit_log_append_only ON audit_log"]}
+_DROP_GUARD = {
+    "sqlite": ["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
+    "postgresql": ["DROP TRIGGER audit_log_append_only ON audit_log"],
+}
 
 
 def test_a_rewritten_entry_breaks_the_hash_chain_and_verify_names_it(engine, tmp_path, capsys, monkeypatch):
@@ -95,7 +97,10 @@ def test_a_rewritten_entry_breaks_the_hash_chain_and_verify_names_it(engine, tmp
 
 def _writes_to_audit_log(node: ast.AST) -> bool:
     """An update()/delete() call on the audit table, or SQL text that changes it."""
-    if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in {"update", "delete"}:
+    if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in {
+        "update",
+        "delete",
+    }:
         return any("audit_log" in ast.unparse(arg) for arg in node.args)
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         text = " ".join(node.value.upper().split())
@@ -105,16 +110,26 @@ def _writes_to_audit_log(node: ast.AST) -> bool:
 
 def test_no_code_path_changes_or_removes_an_entry():
     """Neither the library nor the app has an update, delete or edit path for the audit log."""
-    found = {f"{path.relative_to(ROOT)}:{node.lineno}"
-             for path in [*(ROOT / "beatmap").rglob("*.py"), ROOT / "app.py"]
-             for node in ast.walk(ast.parse(path.read_text())) if _writes_to_audit_log(node)}
+    found = {
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in [*(ROOT / "beatmap").rglob("*.py"), ROOT / "app.py"]
+        for node in ast.walk(ast.parse(path.read_text()))
+        if _writes_to_audit_log(node)
+    }
     # The only mentions are the store's triggers that refuse such statements.
     guard_files = [ROOT / "beatmap/store/triggers.py", *(ROOT / "beatmap/store/migrations/versions").glob("*.py")]
-    guard = {f"{path.relative_to(ROOT)}:{n.lineno}" for path in guard_files for n in ast.walk(ast.parse(path.read_text()))
-             if isinstance(n, ast.Constant) and isinstance(n.value, str) and "append-only" in n.value}
+    guard = {
+        f"{path.relative_to(ROOT)}:{n.lineno}"
+        for path in guard_files
+        for n in ast.walk(ast.parse(path.read_text()))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and "append-only" in n.value
+    }
     assert found <= guard
-    names = [name for name in dir(audit) + dir(store)
-             if "audit" in name.lower() and any(w in name.lower() for w in ("delete", "update", "edit", "remove"))]
+    names = [
+        name
+        for name in dir(audit) + dir(store)
+        if "audit" in name.lower() and any(w in name.lower() for w in ("delete", "update", "edit", "remove"))
+    ]
     assert names == []
     page = (ROOT / "beatmap/ui/pages/admin_audit.py").read_text()
     assert "data_editor" not in page and "record_audit" not in page
@@ -122,8 +137,12 @@ def test_no_code_path_changes_or_removes_an_entry():
 
 def test_read_audit_filters_by_day_actor_and_action(engine):
     with store.transaction(engine) as conn:
-        for day, actor, action in [(1, "alice", "sign_in"), (2, "alice", "sign_in.failure"), (2, "bob", "export"),
-                                   (3, "cli:root", "user.add")]:
+        for day, actor, action in [
+            (1, "alice", "sign_in"),
+            (2, "alice", "sign_in.failure"),
+            (2, "bob", "export"),
+            (3, "cli:root", "user.add"),
+        ]:
             store.record_audit(conn, actor=actor, action=action, at=datetime(2026, 3, day, 18, tzinfo=UTC))
     tz = "America/Chicago"
     assert list(audit.read_audit(engine, timezone=tz)["actor"]) == ["cli:root", "bob", "alice", "alice"]
@@ -135,13 +154,22 @@ def test_read_audit_filters_by_day_actor_and_action(engine):
 
 
 def test_csv_exports_neutralise_formulas():
-    table = pd.DataFrame({"block_id": ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2", "@SUM(A1)", "ok", "\tx"],
-                          "visits": [1, 2, 3, 4, 5, 6]})
+    table = pd.DataFrame(
+        {"block_id": ['=HYPERLINK("http://x","y")', "+1", "-2", "@SUM(A1)", "ok", "\tx"], "visits": [1, 2, 3, 4, 5, 6]}
+    )
     lines = csv_text(table).splitlines()
     assert lines[1].startswith("\"'=HYPERLINK") and lines[2] == "'+1,2" and lines[3] == "'-2,3"
     assert lines[4] == "'@SUM(A1),4" and lines[5] == "ok,5" and lines[6].startswith("'\tx")
-    log = pd.DataFrame({"audit_id": [1], "at": [pd.Timestamp("2026-03-01", tz="UTC")], "actor": ["=cmd|' /C calc'!A0"],
-                        "action": ["import.activity"], "target": ["=1+1.csv"], "details": ["{}"]})
+    log = pd.DataFrame(
+        {
+            "audit_id": [1],
+            "at": [pd.Timestamp("2026-03-01", tz="UTC")],
+            "actor": ["=cmd|' /C calc'!A0"],
+            "action": ["import.activity"],
+            "target": ["=1+1.csv"],
+            "details": ["{}"],
+        }
+    )
     row = audit.audit_csv(log).splitlines()[1]
     assert "'=cmd" in row and "'=1+1.csv" in row and ",=" not in row
 
@@ -160,13 +188,23 @@ def test_users_commands(tmp_path, capsys, monkeypatch, settings):
     code, out, _ = run_cli(["--db", db, "users", "add", "Chief", "--role", "admin"], capsys)
     assert code == 0 and "added admin chief" in out and "password: " in out
     generated = out.split("password: ")[1].split()[0]
-    assert accounts.authenticate(store.open_store(db), "chief", generated, now=datetime.now(UTC),
-                                 settings=settings).role == "admin"
-    code, out, _ = run_cli(["--db", db, "users", "add", "ofc", "--role", "officer", "--password-stdin"], capsys,
-                           stdin="a long typed passphrase\n", monkeypatch=monkeypatch)
+    assert (
+        accounts.authenticate(store.open_store(db), "chief", generated, now=datetime.now(UTC), settings=settings).role
+        == "admin"
+    )
+    code, out, _ = run_cli(
+        ["--db", db, "users", "add", "ofc", "--role", "officer", "--password-stdin"],
+        capsys,
+        stdin="a long typed passphrase\n",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0 and "password:" not in out
-    code, _, err = run_cli(["--db", db, "users", "add", "weak", "--role", "officer", "--password-stdin"], capsys,
-                           stdin="short\n", monkeypatch=monkeypatch)
+    code, _, err = run_cli(
+        ["--db", db, "users", "add", "weak", "--role", "officer", "--password-stdin"],
+        capsys,
+        stdin="short\n",
+        monkeypatch=monkeypatch,
+    )
     assert code == 2 and "too short" in err
     code, out, _ = run_cli(["--db", db, "users", "passwd", "ofc"], capsys)
     assert code == 0 and "password: " in out
@@ -175,10 +213,15 @@ def test_users_commands(tmp_path, capsys, monkeypatch, settings):
     assert code == 2 and "last administrator" in err
     code, out, _ = run_cli(["--db", db, "users", "list"], capsys)
     assert "chief" in out and "ofc" in out and "argon2" not in out and generated not in out
-    actions = [(e["actor"], e["action"], e["target"]) for e in entries(store.open_store(db))
-               if e["action"].startswith("user.")]
-    assert actions == [("cli:ops", "user.add", "chief"), ("cli:ops", "user.add", "ofc"),
-                       ("cli:ops", "user.password", "ofc"), ("cli:ops", "user.disable", "ofc")]
+    actions = [
+        (e["actor"], e["action"], e["target"]) for e in entries(store.open_store(db)) if e["action"].startswith("user.")
+    ]
+    assert actions == [
+        ("cli:ops", "user.add", "chief"),
+        ("cli:ops", "user.add", "ofc"),
+        ("cli:ops", "user.password", "ofc"),
+        ("cli:ops", "user.disable", "ofc"),
+    ]
 
 
 def test_audit_command_writes_a_filtered_neutralised_csv(tmp_path, capsys, monkeypatch, settings):

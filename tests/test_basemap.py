@@ -105,7 +105,8 @@ def test_water_and_parks_are_drawn_under_the_blocks_with_their_names():
     prepared = basemap.streets_for_map(grid(), features=lake_and_park().to_crs(CRS))
     areas = prepared["areas"]["features"]
     assert [(f["properties"]["kind"], f["properties"]["name"]) for f in areas] == [
-        ("water", "Mill Pond"), ("park", "Oak <b>Park</b>"),
+        ("water", "Mill Pond"),
+        ("park", "Oak <b>Park</b>"),
     ]
     lon, lat = areas[0]["geometry"]["coordinates"][0][0]
     assert -89 < lon < -87 and 41 < lat < 42
@@ -133,7 +134,9 @@ def test_map_features_are_stored_read_back_and_clipped_to_a_beat(engine, tmp_pat
     bad = lake_and_park()
     bad.loc[1, "kind"] = "forest"
     bad.to_file(tmp_path / "bad.geojson")
-    with pytest.raises(InputError, match=r"bad.geojson: feature 2: kind must be one of water, park.*nothing was stored"):
+    with pytest.raises(
+        InputError, match=r"bad.geojson: feature 2: kind must be one of water, park.*nothing was stored"
+    ):
         load_map_features(engine, tmp_path / "bad.geojson")
     assert store.read_map_features(engine).empty
     lake_and_park().to_file(tmp_path / "features.geojson")

@@ -41,12 +41,27 @@ def hostile_app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     settings = Settings()
     engine = load_two_beats(store.open_store(tmp / "h.db"), tmp, settings=settings, ids=(BEAT, "B"))
-    rows = pd.DataFrame({"occurred_at": [f"2026-03-{d:02d}T10:00" for d in range(1, 9)], "lat": 41.87596,
-                         "lon": -87.63631, "kind": "foot_patrol", "notes": NOTE})
+    rows = pd.DataFrame(
+        {
+            "occurred_at": [f"2026-03-{d:02d}T10:00" for d in range(1, 9)],
+            "lat": 41.87596,
+            "lon": -87.63631,
+            "kind": "foot_patrol",
+            "notes": NOTE,
+        }
+    )
     rows.to_csv(tmp / "a.csv", index=False)
     import_activity(engine, tmp / "a.csv", settings=settings, now=IMPORT_NOW)
-    upload = pd.DataFrame({"occurred_at": ["2026-03-10T10:00", "not a time"], "lat": 41.87596, "lon": -87.63631,
-                           "kind": "community_visit", "notes": NOTE, COLUMN: "x"})
+    upload = pd.DataFrame(
+        {
+            "occurred_at": ["2026-03-10T10:00", "not a time"],
+            "lat": 41.87596,
+            "lon": -87.63631,
+            "kind": "community_visit",
+            "notes": NOTE,
+            COLUMN: "x",
+        }
+    )
     upload.to_csv(tmp / "upload.csv", index=False)
     accounts.add_user(engine, "admin", role="admin", actor="test")
     accounts.add_user(engine, "sgt", role="supervisor", all_beats=True, password=PASSWORD, actor="test")

@@ -40,14 +40,20 @@ def write_activity(path: Path, rows: int, *, seed: int) -> Path:
         f.write("occurred_at,lat,lon,kind,source_id\n")
         for i in range(rows):
             m = int(minutes[i])
-            f.write(f"2026-03-{1 + m // 1440:02d}T{m % 1440 // 60:02d}:{m % 60:02d},{lat[i]:.6f},{lon[i]:.6f},"
-                    f"{kinds[i]},s{seed}-{i}\n")
+            f.write(
+                f"2026-03-{1 + m // 1440:02d}T{m % 1440 // 60:02d}:{m % 60:02d},{lat[i]:.6f},{lon[i]:.6f},"
+                f"{kinds[i]},s{seed}-{i}\n"
+            )
     return path
 
 
 def start(role: str, url: str, *args: object, out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "tests.concurrent_worker", role, url, *map(str, args), str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.concurrent_worker", role, url, *map(str, args), str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(proc: subprocess.Popen[bytes], out: Path) -> dict:
@@ -70,7 +76,9 @@ def test_imports_visits_and_reads_at_once(tmp_path):
     same = write_activity(tmp_path / "same.csv", 25_000, seed=99)
     procs = []
     for i, path in enumerate([*files, same, same]):
-        procs.append(("import", start("import", url, path, out=tmp_path / f"import{i}.json"), tmp_path / f"import{i}.json"))
+        procs.append(
+            ("import", start("import", url, path, out=tmp_path / f"import{i}.json"), tmp_path / f"import{i}.json")
+        )
     for officer in ("O1", "O2"):
         out = tmp_path / f"visits-{officer}.json"
         procs.append(("visits", start("visits", url, officer, 40, out=out), out))
@@ -86,7 +94,7 @@ def test_imports_visits_and_reads_at_once(tmp_path):
     visit_runs = [r for role, r in results if role == "visits"]
     assert all(r["saved"] == 40 for r in visit_runs)
     assert max(r["started"] for r in visit_runs) < min(r["ended"] for r in imports)
-    assert [r for role, r in results if role == "reads"][0]["reads"] > 0
+    assert next(r for role, r in results if role == "reads")["reads"] > 0
     # The two imports of one file: one imported it, the other counted it as duplicates.
     twins = sorted((r["summary"]["imported"], r["summary"]["duplicates"]) for r in imports[4:])
     assert twins == [(0, 25_000), (25_000, 0)]
@@ -133,9 +141,12 @@ def _writing(engine, url: str) -> bool:
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             # A transaction id is assigned at a transaction's first write.
-            return bool(conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL "
-                "AND pid <> pg_backend_pid() AND datname = current_database()").scalar())
+            return bool(
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL "
+                    "AND pid <> pg_backend_pid() AND datname = current_database()"
+                ).scalar()
+            )
     import sqlite3
 
     probe = sqlite3.connect(str(engine.url.database), timeout=0)

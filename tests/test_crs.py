@@ -5,18 +5,20 @@ from __future__ import annotations
 import geopandas as gpd
 import pytest
 import shapely
+from pyproj import CRS
 
 from beatmap.crs import is_metric, metric_crs_for, parse_crs, transform_xy
 from beatmap.errors import CRSError
 
-from pyproj import CRS
 
-
-@pytest.mark.parametrize(("crs", "expected"), [
-    ("EPSG:4326", "EPSG:32616"),   # degrees: the UTM zone of the data
-    ("EPSG:3435", "EPSG:32616"),   # US feet: the UTM zone, not feet
-    ("EPSG:26971", "EPSG:26971"),  # Illinois East in metres: the department's own
-])
+@pytest.mark.parametrize(
+    ("crs", "expected"),
+    [
+        ("EPSG:4326", "EPSG:32616"),  # degrees: the UTM zone of the data
+        ("EPSG:3435", "EPSG:32616"),  # US feet: the UTM zone, not feet
+        ("EPSG:26971", "EPSG:26971"),  # Illinois East in metres: the department's own
+    ],
+)
 def test_metric_crs_choice(crs, expected):
     layer = gpd.GeoDataFrame(geometry=[shapely.box(-87.7, 41.8, -87.6, 41.9)], crs="EPSG:4326").to_crs(crs)
     assert metric_crs_for(layer) == CRS(expected)

@@ -70,7 +70,7 @@ def test_dates_time_zone_and_crs(city):
 
 
 def test_sizes_must_be_positive_whole_numbers():
-    with pytest.raises(ValueError, match="n_beats=0.*days=-1"):
+    with pytest.raises(ValueError, match=r"n_beats=0.*days=-1"):
         make_demo_city(n_beats=0, days=-1)
 
 
@@ -98,7 +98,7 @@ def test_blocks_tessellate_each_beat(city):
     assert city.blocks["block_id"].is_unique
     assert city.blocks["block_id"].str.fullmatch(r"B\d{2}-\d{3}").all()
     assert (blocks.geom_type == "Polygon").all() and blocks.is_valid.all()
-    for beat_id, beat in zip(city.beats["beat_id"], city.beats.to_crs(METRIC).geometry):
+    for beat_id, beat in zip(city.beats["beat_id"], city.beats.to_crs(METRIC).geometry, strict=True):
         mine = blocks[blocks["beat_id"] == beat_id]
         assert mine["block_id"].str.startswith(f"{beat_id}-").all()
         assert mine.area.sum() == pytest.approx(beat.area, rel=1e-9)

@@ -36,7 +36,9 @@ def test_flags_recover_planted_neglect(tmp_path, capsys, seed, gps, monkeypatch)
     same_kind = pd.merge(truth, coverage, on="block_id")
     kind_agreement = (same_kind["planted"] == same_kind["flag"]).mean()
     with capsys.disabled():
-        print(f"\ndemo seed {seed}: {len(coverage)} blocks, {len(planted)} planted, {len(flagged)} flagged; "
-              f"precision {precision:.3f}, recall {recall:.3f}, same flag as planted {kind_agreement:.3f}")
+        print(
+            f"\ndemo seed {seed}: {len(coverage)} blocks, {len(planted)} planted, {len(flagged)} flagged; "
+            f"precision {precision:.3f}, recall {recall:.3f}, same flag as planted {kind_agreement:.3f}"
+        )
     assert precision >= 0.9 and recall >= 0.9
     assert kind_agreement >= 0.9

@@ -53,8 +53,9 @@ def test_quiet_beat_has_no_flag_from_any_rule():
     beats = np.array(["quiet"] * len(visits))
     typical = typical_visits(visits, beats)
     assert not rarely_by_poisson(visits, typical, fraction=FRACTION, confidence=CONFIDENCE)[0].any()
-    assert not rarely_by_neighbours(visits, typical, line_pairs(len(visits)), fraction=FRACTION,
-                                    confidence=CONFIDENCE, gate=GATE)[0].any()
+    assert not rarely_by_neighbours(
+        visits, typical, line_pairs(len(visits)), fraction=FRACTION, confidence=CONFIDENCE, gate=GATE
+    )[0].any()
     assert not rarely_by_empirical_bayes(visits, typical, beats, fraction=FRACTION, confidence=CONFIDENCE)[0].any()
 
 
@@ -62,8 +63,9 @@ def test_blocks_without_visits_are_never_rarely_visited():
     visits = np.array([0, 30, 30, 30, 30])
     typical = typical_visits(visits, np.array(["B"] * 5))
     assert not rarely_by_poisson(visits, typical, fraction=FRACTION, confidence=CONFIDENCE)[0][0]
-    assert not rarely_by_neighbours(visits, typical, line_pairs(5), fraction=FRACTION, confidence=CONFIDENCE,
-                                    gate=GATE)[0][0]
+    assert not rarely_by_neighbours(
+        visits, typical, line_pairs(5), fraction=FRACTION, confidence=CONFIDENCE, gate=GATE
+    )[0][0]
 
 
 def test_a_low_block_joined_to_a_flagged_one_is_flagged_and_a_lone_one_is_not():
@@ -73,8 +75,9 @@ def test_a_low_block_joined_to_a_flagged_one_is_flagged_and_a_lone_one_is_not():
     typical = typical_visits(visits, beats)
     alone = rarely_by_poisson(visits, typical, fraction=FRACTION, confidence=CONFIDENCE)[0]
     assert np.flatnonzero(alone).tolist() == [2]
-    flagged, p = rarely_by_neighbours(visits, typical, line_pairs(len(visits)), fraction=FRACTION,
-                                      confidence=CONFIDENCE, gate=GATE)
+    flagged, p = rarely_by_neighbours(
+        visits, typical, line_pairs(len(visits)), fraction=FRACTION, confidence=CONFIDENCE, gate=GATE
+    )
     assert np.flatnonzero(flagged).tolist() == [2, 3]  # block 7 has the same count but normal neighbours
     assert p[3] == pytest.approx(p[7])
 
@@ -100,7 +103,8 @@ def test_a_looser_gate_joins_more():
 def test_empirical_bayes_flags_the_clearly_low_block_of_a_busy_beat():
     visits = np.array([38, 42, 40, 36, 44, 41, 39, 6, 27])
     beats = np.array(["B"] * len(visits))
-    flagged, p = rarely_by_empirical_bayes(visits, typical_visits(visits, beats), beats, fraction=FRACTION,
-                                           confidence=CONFIDENCE)
+    flagged, p = rarely_by_empirical_bayes(
+        visits, typical_visits(visits, beats), beats, fraction=FRACTION, confidence=CONFIDENCE
+    )
     assert np.flatnonzero(flagged).tolist() == [7]
     assert p[7] < 1 - CONFIDENCE < p[8]

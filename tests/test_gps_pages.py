@@ -31,13 +31,26 @@ def gps_city(tmp_path, monkeypatch, settings):
     import_rows(engine, tmp_path, rows, settings=settings, header="occurred_at,lat,lon,kind,officer_id")
     times = pd.date_range("2026-03-10 15:00", "2026-03-10 15:30", freq="30s", tz="UTC")
     pings = tmp_path / "pings.csv"
-    pings.write_text("ts,lat,lon,device_id,unit_id,officer_id\n" + "".join(
-        f"{t:%Y-%m-%dT%H:%M:%SZ},{IN_A[0]},{IN_A[1]},radio-9,U7,O7\n" for t in times))
+    pings.write_text(
+        "ts,lat,lon,device_id,unit_id,officer_id\n"
+        + "".join(f"{t:%Y-%m-%dT%H:%M:%SZ},{IN_A[0]},{IN_A[1]},radio-9,U7,O7\n" for t in times)
+    )
     import_pings(engine, [pings], settings=settings)
-    for name, role, beats, every in (("lt", "supervisor", [], True), ("sgt", "supervisor", ["A"], False),
-                                     ("ofc", "officer", ["A"], False)):
-        accounts.add_user(engine, name, role=role, beats=beats, all_beats=every, officer_id="O1" if role ==
-                          "officer" else None, password=PASSWORD, actor="test")
+    for name, role, beats, every in (
+        ("lt", "supervisor", [], True),
+        ("sgt", "supervisor", ["A"], False),
+        ("ofc", "officer", ["A"], False),
+    ):
+        accounts.add_user(
+            engine,
+            name,
+            role=role,
+            beats=beats,
+            all_beats=every,
+            officer_id="O1" if role == "officer" else None,
+            password=PASSWORD,
+            actor="test",
+        )
     monkeypatch.setenv("BEATMAP_DB", str(db))
     return engine
 
@@ -113,12 +126,15 @@ def test_the_import_page_offers_gps_pings_to_supervisors_of_all_beats_only(gps_c
     assert not any(b.label == "Import pings" for b in sergeant.button)
     # The library call behind the form: a supervisor of every beat, recorded under the upload's own name.
     pings = tmp_path / "upload-copy.csv"
-    pings.write_text("ts,lat,lon,device_id\n" + "".join(
-        f"2026-03-11T15:{m:02d}:00Z,{IN_A[0]},{IN_A[1]},radio-3\n" for m in range(0, 20)))
+    pings.write_text(
+        "ts,lat,lon,device_id\n"
+        + "".join(f"2026-03-11T15:{m:02d}:00Z,{IN_A[0]},{IN_A[1]},radio-3\n" for m in range(0, 20))
+    )
     with pytest.raises(AccessError):
         access.import_pings_as(gps_city, accounts.get_user(gps_city, "sgt"), [pings], settings=settings)
-    summary = access.import_pings_as(gps_city, accounts.get_user(gps_city, "lt"), [pings], settings=settings,
-                                     file_names=["radios.csv"])
+    summary = access.import_pings_as(
+        gps_city, accounts.get_user(gps_city, "lt"), [pings], settings=settings, file_names=["radios.csv"]
+    )
     assert summary.files[0].file == "radios.csv" and summary.files[0].used == 20
     history = store.list_batches(gps_city, what="pings")
     assert history["file_name"].tolist()[0] == "radios.csv"  # newest first

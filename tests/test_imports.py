@@ -61,7 +61,8 @@ def test_undo_removes_exactly_what_the_import_added(loaded, settings, tmp_path):
     listed = list_imports(loaded).set_index("batch_id")
     assert listed.loc[second.batch_id, "status"] == "undone" and listed.loc[first.batch_id, "status"] == "live"
     assert listed.loc[second.batch_id, "imported_by"] == "sgt" and listed.loc[second.batch_id, "file_name"] == str(
-        tmp_path / "feb.csv")
+        tmp_path / "feb.csv"
+    )
     assert store.read_current_rejects(loaded).empty  # the undone import's rejects are no longer to act on
     assert len(store.read_rejects(loaded, batch_id=second.batch_id)) == 1  # but its own listing keeps them
     entry = read_audit(loaded).iloc[0]
@@ -97,8 +98,9 @@ def test_replace_swaps_a_feed_in_one_transaction(loaded, settings, tmp_path):
     with pytest.raises(ImportFailedError):  # a corrected file that saves nothing leaves the feed as it was
         replace_import(loaded, write(tmp_path, "junk.csv", ["junk,1,2,nap,q"]), feed="cad", settings=settings)
     assert source_ids(loaded) == {"x": other.batch_id, "a": bad.batch_id, "b": bad.batch_id}
-    good = replace_import(loaded, write(tmp_path, "v2.csv", [row(1, "a"), row(3, "c")]), feed="cad",
-                          settings=settings, actor="sgt")
+    good = replace_import(
+        loaded, write(tmp_path, "v2.csv", [row(1, "a"), row(3, "c")]), feed="cad", settings=settings, actor="sgt"
+    )
     assert good.replaced_batches == (bad.batch_id,) and good.records_removed == 2 and good.duplicates == 0
     assert source_ids(loaded) == {"x": other.batch_id, "a": good.batch_id, "c": good.batch_id}
     listed = list_imports(loaded).set_index("batch_id")
@@ -170,24 +172,41 @@ def test_migration_from_0002_keeps_rejects_and_matches_a_new_store(tmp_path):
     old = sa.create_engine(where if on_postgres() else f"sqlite:///{where}")
     with old.begin() as conn:
         command.upgrade(migrate.config(conn), "0002")
-        conn.execute(sa.text("INSERT INTO import_batches (what, source, file_name, imported_at, summary) "
-                             "VALUES ('activity', 'cad', 'a.csv', '2026-01-01 00:00:00', '{}')"))
-        conn.execute(sa.text("INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
-                             "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{}')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO import_batches (what, source, file_name, imported_at, summary) "
+                "VALUES ('activity', 'cad', 'a.csv', '2026-01-01 00:00:00', '{}')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
+                "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{}')"
+            )
+        )
     assert migrate.upgrade(old) == ("0002", migrate.head())
     new = store.open_store(store_db(tmp_path / "new.db"))
 
     def shape(engine) -> dict:
         inspector = sa.inspect(engine)
-        return {t: (sorted((c["name"], type(c["type"]).__name__, c["nullable"]) for c in inspector.get_columns(t)),
-                    sorted((tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(t)),
-                    sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(t)))
-                for t in inspector.get_table_names() if t != "alembic_version"}
+        return {
+            t: (
+                sorted((c["name"], type(c["type"]).__name__, c["nullable"]) for c in inspector.get_columns(t)),
+                sorted((tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(t)),
+                sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(t)),
+            )
+            for t in inspector.get_table_names()
+            if t != "alembic_version"
+        }
 
     assert shape(old) == shape(new)
     with old.begin() as conn:  # the same row may now be rejected by another batch
-        conn.execute(sa.text("INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
-                             "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{}')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
+                "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{}')"
+            )
+        )
         assert conn.execute(sa.text("SELECT count(*) FROM rejects")).scalar_one() == 2
 
 
@@ -199,10 +218,18 @@ def test_rejects_kept_before_0010_have_no_beat_and_only_supervisors_of_all_beats
     old = sa.create_engine(where if on_postgres() else f"sqlite:///{where}")
     with old.begin() as conn:
         command.upgrade(migrate.config(conn), "0008")
-        conn.execute(sa.text("INSERT INTO import_batches (what, source, file_name, imported_at, summary) "
-                             "VALUES ('activity', 'cad', 'a.csv', '2026-01-01 00:00:00', '{}')"))
-        conn.execute(sa.text("INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
-                             "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{\"notes\": \"on beat A\"}')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO import_batches (what, source, file_name, imported_at, summary) "
+                "VALUES ('activity', 'cad', 'a.csv', '2026-01-01 00:00:00', '{}')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO rejects (fingerprint, batch_id, source, file_name, row_number, reason, raw) "
+                "VALUES ('f', 1, 'cad', 'a.csv', 1, 'why', '{\"notes\": \"on beat A\"}')"
+            )
+        )
     assert migrate.upgrade(old)[0] == "0008"
     kept = store.read_rejects(old)
     assert len(kept) == 1
@@ -215,12 +242,23 @@ def test_the_import_list_cuts_no_file_or_feed_name():
     from beatmap.imports import format_imports
 
     long_name = "exports/2026/district-07/calls_for_service_" + "x" * 40 + ".csv"
-    table = pd.DataFrame([{
-        "batch_id": 12, "imported_at": pd.Timestamp("2026-11-30 08:00", tz="UTC"),
-        "source": "a-very-long-feed-name-from-cad", "file_name": long_name, "rows": 1_200_000,
-        "imported": 1_100_000, "duplicates": 50_000, "rejected": 50_000, "imported_by": "dashboard:lieutenant",
-        "status": "live", "records_now": 1_100_000,
-    }])
+    table = pd.DataFrame(
+        [
+            {
+                "batch_id": 12,
+                "imported_at": pd.Timestamp("2026-11-30 08:00", tz="UTC"),
+                "source": "a-very-long-feed-name-from-cad",
+                "file_name": long_name,
+                "rows": 1_200_000,
+                "imported": 1_100_000,
+                "duplicates": 50_000,
+                "rejected": 50_000,
+                "imported_by": "dashboard:lieutenant",
+                "status": "live",
+                "records_now": 1_100_000,
+            }
+        ]
+    )
     text = format_imports(table)
     assert long_name in text and "a-very-long-feed-name-from-cad" in text and "dashboard:lieutenant" in text
     assert "1,200,000" in text and "1,100,000" in text

@@ -32,13 +32,16 @@ def csv(tmp_path, body: str, name: str = "activity.csv"):
 
 
 def test_import_accounts_for_every_row(loaded, settings, tmp_path):
-    path = csv(tmp_path, f"""
+    path = csv(
+        tmp_path,
+        f"""
         2026-03-01T10:00,{INSIDE},foot_patrol,O1,said hello
         2026-03-01T10:00,{INSIDE},foot_patrol,O1,said hello
         2026-03-01T11:00,{FAR},enforcement,O2,
         not-a-date,{INSIDE},foot_patrol,O1,
         2026-03-01T12:00,{INSIDE},nap,O1,
-    """)
+    """,
+    )
     summary = import_activity(loaded, path, settings=settings, now=NOW)
     assert (summary.rows, summary.imported, summary.duplicates, summary.rejected, summary.outside) == (5, 2, 1, 2, 1)
     assert summary.imported + summary.duplicates + summary.rejected == summary.rows
@@ -56,8 +59,12 @@ def test_import_accounts_for_every_row(loaded, settings, tmp_path):
 
 
 def test_times_round_trip_aware_utc(loaded, settings, tmp_path):
-    import_activity(loaded, csv(tmp_path, f"2026-07-04T21:15,{INSIDE},community_visit,O1,\n"), settings=settings,
-                    now=pd.Timestamp("2026-08-01", tz="UTC"))
+    import_activity(
+        loaded,
+        csv(tmp_path, f"2026-07-04T21:15,{INSIDE},community_visit,O1,\n"),
+        settings=settings,
+        now=pd.Timestamp("2026-08-01", tz="UTC"),
+    )
     events = store.read_events(loaded, columns=("occurred_at", "block_id", "beat_id"))
     assert events["occurred_at"].iloc[0] == pd.Timestamp("2026-07-05T02:15", tz="UTC")
     assert events["beat_id"].iloc[0] == "A"
@@ -82,7 +89,7 @@ def test_unusable_file_changes_nothing(loaded, settings, tmp_path):
     before = store.counts(loaded)
     path = tmp_path / "wrong.csv"
     path.write_text("when,where\n2026-01-01,here\n")
-    with pytest.raises(InputError, match="wrong.csv: missing column"):
+    with pytest.raises(InputError, match=r"wrong\.csv: missing column"):
         import_activity(loaded, path, settings=settings)
     assert store.counts(loaded) == before
 
@@ -98,8 +105,9 @@ def test_reloading_areas_reassigns_activity(loaded, settings, tmp_path):
 
 
 def test_import_before_areas_keeps_points_unassigned(engine, settings, tmp_path):
-    summary = import_activity(engine, csv(tmp_path, f"2026-03-01T10:00,{INSIDE},foot_patrol,O1,\n"),
-                              settings=settings, now=NOW)
+    summary = import_activity(
+        engine, csv(tmp_path, f"2026-03-01T10:00,{INSIDE},foot_patrol,O1,\n"), settings=settings, now=NOW
+    )
     assert summary.imported == 1 and summary.outside == 1
 
 
@@ -131,8 +139,9 @@ def test_all_rejected_saves_nothing_and_names_the_reason(loaded, settings, tmp_p
     before = store.counts(loaded)
     rows = "".join(f"03/{d:02d}/2026 10:00:00 AM,{INSIDE},foot_patrol,O1,\n" for d in range(1, 6))
     with pytest.raises(ImportFailedError) as caught:
-        import_activity(loaded, csv(tmp_path, rows + f"2026-03-09T10:00,{INSIDE},nap,O1,\n"),
-                        settings=settings, now=NOW)
+        import_activity(
+            loaded, csv(tmp_path, rows + f"2026-03-09T10:00,{INSIDE},nap,O1,\n"), settings=settings, now=NOW
+        )
     message = str(caught.value)
     assert "all 6 rows were rejected" in message and "nothing was imported" in message
     assert "(5 rows)" in message and "'03/01/2026 10:00:00 AM'" in message  # the most common reason, with a value
@@ -146,13 +155,20 @@ def test_all_outside_the_beats_saves_nothing(loaded, settings, tmp_path):
     before = store.counts(loaded)
     north = "41.95,-87.63631"  # 8 km north of the test city
     with pytest.raises(ImportFailedError, match="every one of the 2 located rows falls outside every beat"):
-        import_activity(loaded, csv(tmp_path, f"2026-03-01T10:00,{north},foot_patrol,O1,\n"
-                                              f"2026-03-02T10:00,{north},foot_patrol,O1,\n"), settings=settings, now=NOW)
+        import_activity(
+            loaded,
+            csv(tmp_path, f"2026-03-01T10:00,{north},foot_patrol,O1,\n2026-03-02T10:00,{north},foot_patrol,O1,\n"),
+            settings=settings,
+            now=NOW,
+        )
     assert store.counts(loaded) == before
     # One row inside is enough to import (and the outside one is counted).
-    summary = import_activity(loaded, csv(tmp_path, f"2026-03-01T10:00,{north},foot_patrol,O1,\n"
-                                                    f"2026-03-02T10:00,{INSIDE},foot_patrol,O1,\n"),
-                              settings=settings, now=NOW)
+    summary = import_activity(
+        loaded,
+        csv(tmp_path, f"2026-03-01T10:00,{north},foot_patrol,O1,\n2026-03-02T10:00,{INSIDE},foot_patrol,O1,\n"),
+        settings=settings,
+        now=NOW,
+    )
     assert (summary.imported, summary.outside) == (2, 1)
 
 
@@ -161,8 +177,9 @@ def test_reasons_give_the_value_and_the_fix_grouped_with_examples(loaded, settin
     mapping.write_text('[source]\ntime_format = "%m/%d/%Y %I:%M:%S %p"\n')
     rows = "".join(f"2012-01-{d:02d}T00:00:00.000,{INSIDE},foot_patrol,O1,\n" for d in range(1, 6))
     rows += f"01/09/2012 10:00:00 AM,{INSIDE},foot_patrol,O1,\n01/09/2012 11:00:00 AM,{INSIDE},,O1,\n"
-    summary = import_activity(loaded, csv(tmp_path, rows), settings=settings, mapping_path=mapping, now=NOW,
-                              file_name="crimes.csv")
+    summary = import_activity(
+        loaded, csv(tmp_path, rows), settings=settings, mapping_path=mapping, now=NOW, file_name="crimes.csv"
+    )
     assert (summary.imported, summary.rejected, summary.file) == (1, 6, "crimes.csv")
     (time_reason, n_time), (kind_reason, n_kind) = summary.reject_reasons.items()
     assert (n_time, n_kind) == (5, 1)
@@ -187,14 +204,18 @@ def test_a_windows_1252_file_is_imported_with_the_guess_reported(loaded, setting
     assert len(guessed) == 1 and "upload.csv: read as Windows-1252 (no UTF-8 found)" in str(guessed[0]["message"])
     assert guessed[0] in summary.to_dict()["warnings"]  # --json prints it
     # A UTF-8 file gets no such warning.
-    path.write_bytes(f"occurred_at,lat,lon,kind,officer_id,notes\n2026-03-02T10:00,{INSIDE},foot_patrol,O1,José\n".encode())
+    path.write_bytes(
+        f"occurred_at,lat,lon,kind,officer_id,notes\n2026-03-02T10:00,{INSIDE},foot_patrol,O1,José\n".encode()
+    )
     again = import_activity(loaded, path, settings=settings, now=NOW)
     assert not [w for w in again.warnings if w["code"] == "encoding_guessed"]
 
 
 def test_a_refused_windows_1252_import_still_names_the_guess(loaded, settings, tmp_path):
     path = tmp_path / "windows.csv"
-    path.write_bytes(f"occurred_at,lat,lon,kind,officer_id,notes\nnot-a-date,{INSIDE},foot_patrol,O1,José\n".encode("cp1252"))
+    path.write_bytes(
+        f"occurred_at,lat,lon,kind,officer_id,notes\nnot-a-date,{INSIDE},foot_patrol,O1,José\n".encode("cp1252")
+    )
     with pytest.raises(ImportFailedError, match=r"read as Windows-1252 \(no UTF-8 found\)") as failed:
         import_activity(loaded, path, settings=settings, now=NOW)
     assert failed.value.summary.warnings[0]["code"] == "encoding_guessed"

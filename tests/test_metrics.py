@@ -17,10 +17,10 @@ from beatmap.metrics import (
     coverage_by_block,
     coverage_by_officer,
     default_window,
-    recorded_end,
     gini,
     local_activity,
     neighbour_pairs,
+    recorded_end,
     shift_hours,
     visits_by_hour_and_weekday,
     weekly_trend,
@@ -37,18 +37,21 @@ def events_for(counts: dict[str, dict[str, int]], *, day: str = "2026-02-01T12:0
         for kind, n in kinds.items():
             for i in range(n):
                 at = pd.Timestamp(day, tz="America/Chicago") + pd.Timedelta(days=i % 60)
-                rows.append({"occurred_at": at.tz_convert("UTC"), "kind": kind, "block_id": block,
-                             "officer_id": f"O{i % 3}"})
+                rows.append(
+                    {"occurred_at": at.tz_convert("UTC"), "kind": kind, "block_id": block, "officer_id": f"O{i % 3}"}
+                )
     return pd.DataFrame(rows)
 
 
 def test_flags_and_reasons():
     typical = {f"t{i}": {"foot_patrol": 30, "enforcement": 2} for i in range(8)}
-    counts = {**typical,
-              "enf": {"enforcement": 5},
-              "none": {"enforcement": 1},
-              "rare": {"foot_patrol": 1, "community_visit": 1},
-              "low-but-fine": {"foot_patrol": 18}}  # 60% of typical: within chance of 75%
+    counts = {
+        **typical,
+        "enf": {"enforcement": 5},
+        "none": {"enforcement": 1},
+        "rare": {"foot_patrol": 1, "community_visit": 1},
+        "low-but-fine": {"foot_patrol": 18},
+    }  # 60% of typical: within chance of 75%
     blocks = pd.DataFrame({"block_id": list(counts), "beat_id": "B1"})
     cov = coverage_by_block(blocks, events_for(counts), window=WINDOW, settings=Settings()).set_index("block_id")
     assert cov.loc["enf", "flag"] == "enforcement_only"
@@ -73,12 +76,16 @@ def test_small_numbers_are_not_flagged_as_rare():
 
 def test_events_outside_the_window_or_blocks_do_not_count():
     blocks = pd.DataFrame({"block_id": ["a"], "beat_id": "B"})
-    ev = pd.DataFrame({
-        "occurred_at": pd.to_datetime(["2025-12-31T23:00-06:00", "2026-04-01T00:30-05:00", "2026-03-31T23:30-05:00",
-                                       "2026-02-01T12:00Z"], utc=True),
-        "kind": ["foot_patrol", "foot_patrol", "foot_patrol", "foot_patrol"],
-        "block_id": ["a", "a", "a", None],
-    })
+    ev = pd.DataFrame(
+        {
+            "occurred_at": pd.to_datetime(
+                ["2025-12-31T23:00-06:00", "2026-04-01T00:30-05:00", "2026-03-31T23:30-05:00", "2026-02-01T12:00Z"],
+                utc=True,
+            ),
+            "kind": ["foot_patrol", "foot_patrol", "foot_patrol", "foot_patrol"],
+            "block_id": ["a", "a", "a", None],
+        }
+    )
     cov = coverage_by_block(blocks, ev, window=WINDOW, settings=Settings())
     assert cov["foot_patrols"].tolist() == [1]
 
@@ -169,9 +176,13 @@ def test_window_rows_cut_a_day_sorted_frame_by_slice_and_any_other_by_mask():
 
 
 def test_activity_mask_counts_no_row_of_a_missing_kind():
-    activity = pd.DataFrame({"kind": pd.Categorical(["foot_patrol", None, "enforcement"], categories=["foot_patrol",
-                                                                                                  "enforcement"]),
-                             "weekday": np.array([0, 1, 2], dtype="int8"), "hour": np.array([5, 6, 7], dtype="int8")})
+    activity = pd.DataFrame(
+        {
+            "kind": pd.Categorical(["foot_patrol", None, "enforcement"], categories=["foot_patrol", "enforcement"]),
+            "weekday": np.array([0, 1, 2], dtype="int8"),
+            "hour": np.array([5, 6, 7], dtype="int8"),
+        }
+    )
     assert activity_mask(activity, kinds=["foot_patrol", "enforcement"]).tolist() == [True, False, True]
     assert activity_mask(activity, kinds=["enforcement"], hours=[7, 8]).tolist() == [False, False, True]
     assert activity_mask(activity, weekdays=[0, 1]).tolist() == [True, False, False]
@@ -194,10 +205,14 @@ def test_partial_weeks_at_the_ends_of_the_trend_have_no_coverage_figure():
 def grid_blocks(columns: int, rows: int, *, beat_of) -> gpd.GeoDataFrame:
     """100 m square blocks in a metric CRS, ``r<row>c<col>``, in the beat ``beat_of(row, col)`` names."""
     cells = [(r, c) for r in range(rows) for c in range(columns)]
-    return gpd.GeoDataFrame({
-        "block_id": [f"r{r}c{c}" for r, c in cells],
-        "beat_id": [beat_of(r, c) for r, c in cells],
-    }, geometry=[shapely.box(c * 100, r * 100, (c + 1) * 100, (r + 1) * 100) for r, c in cells], crs="EPSG:32616")
+    return gpd.GeoDataFrame(
+        {
+            "block_id": [f"r{r}c{c}" for r, c in cells],
+            "beat_id": [beat_of(r, c) for r, c in cells],
+        },
+        geometry=[shapely.box(c * 100, r * 100, (c + 1) * 100, (r + 1) * 100) for r, c in cells],
+        crs="EPSG:32616",
+    )
 
 
 def test_neighbours_rule_joins_low_blocks_of_a_beat_but_not_across_its_edge():
@@ -221,8 +236,9 @@ def test_neighbours_rule_joins_low_blocks_of_a_beat_but_not_across_its_edge():
     # The same pairs given as a table (as the dashboard passes them) give the same flags.
     pairs = neighbour_pairs(blocks)
     assert not (pairs["block_id"].str[-1].astype(int).lt(4) != pairs["neighbour_id"].str[-1].astype(int).lt(4)).any()
-    plain = coverage_by_block(pd.DataFrame(blocks[["block_id", "beat_id"]]), events, window=WINDOW,
-                              settings=Settings(), neighbours=pairs)
+    plain = coverage_by_block(
+        pd.DataFrame(blocks[["block_id", "beat_id"]]), events, window=WINDOW, settings=Settings(), neighbours=pairs
+    )
     assert plain["flag"].tolist() == cov["flag"].tolist()
 
 
@@ -239,8 +255,9 @@ def test_empirical_bayes_reason_says_so():
     counts = {f"t{i}": {"foot_patrol": 40 + (i % 5) - 2} for i in range(12)}
     counts["low"] = {"foot_patrol": 5}
     blocks = pd.DataFrame({"block_id": list(counts), "beat_id": "B1"})
-    cov = coverage_by_block(blocks, events_for(counts), window=WINDOW,
-                            settings=Settings(rarely_rule="empirical_bayes")).set_index("block_id")
+    cov = coverage_by_block(
+        blocks, events_for(counts), window=WINDOW, settings=Settings(rarely_rule="empirical_bayes")
+    ).set_index("block_id")
     assert cov["flag"].notna().sum() == 1 and cov.loc["low", "flag"] == "rarely_visited"
     assert "empirical Bayes" in cov.loc["low", "flag_reason"]
 
@@ -270,7 +287,11 @@ def test_the_store_default_window_ends_on_recorded_activity(engine, tmp_path):
 
     settings = Settings(window_days=30)
     load_two_beats(engine, tmp_path, settings=settings)
-    rows = [f"2026-10-{d:02d}T{h:02d}:00:00,41.8755,-87.6369,foot_patrol" for d in range(1, 32) for h in (8, 9, 10, 11, 13, 14, 15, 16)]
+    rows = [
+        f"2026-10-{d:02d}T{h:02d}:00:00,41.8755,-87.6369,foot_patrol"
+        for d in range(1, 32)
+        for h in (8, 9, 10, 11, 13, 14, 15, 16)
+    ]
     rows.append("2026-12-01T09:00:00,41.8755,-87.6369,community_visit")
     (tmp_path / "a.csv").write_text("occurred_at,lat,lon,kind\n" + "\n".join(rows) + "\n")
     from beatmap.ingest import import_activity

@@ -20,19 +20,33 @@ def city(flags: dict[str, str], *, columns: int = 6, rows: int = 6) -> gpd.GeoDa
     """100 m blocks ``r<row>c<col>``; beat W is columns 0-2, beat E the rest; ``flags`` by block id."""
     cells = [(r, c) for r in range(rows) for c in range(columns)]
     ids = [f"r{r}c{c}" for r, c in cells]
-    frame = gpd.GeoDataFrame({
-        "block_id": ids, "beat_id": ["W" if c < 3 else "E" for _, c in cells],
-        "flag": [flags.get(b) for b in ids], "visits": [0 if b in flags else 20 for b in ids],
-        "enforcement": [5 if flags.get(b) == "enforcement_only" else 1 for b in ids],
-    }, geometry=[shapely.box(c * 100, r * 100, c * 100 + 100, r * 100 + 100) for r, c in cells], crs=CRS)
+    frame = gpd.GeoDataFrame(
+        {
+            "block_id": ids,
+            "beat_id": ["W" if c < 3 else "E" for _, c in cells],
+            "flag": [flags.get(b) for b in ids],
+            "visits": [0 if b in flags else 20 for b in ids],
+            "enforcement": [5 if flags.get(b) == "enforcement_only" else 1 for b in ids],
+        },
+        geometry=[shapely.box(c * 100, r * 100, c * 100 + 100, r * 100 + 100) for r, c in cells],
+        crs=CRS,
+    )
     frame.loc[frame["flag"] == "rarely_visited", "visits"] = 2
     return frame
 
 
 def test_adjacent_flagged_blocks_of_a_beat_form_one_area_and_never_cross_the_beat_edge():
     # r5c1, r5c2 and r4c2 in beat W touch; r4c3 touches r4c2 but lies in beat E; r0c0 is alone.
-    cov = city({"r5c1": "unvisited", "r5c2": "enforcement_only", "r4c2": "enforcement_only",
-                "r4c3": "unvisited", "r3c3": "rarely_visited", "r0c0": "unvisited"})
+    cov = city(
+        {
+            "r5c1": "unvisited",
+            "r5c2": "enforcement_only",
+            "r4c2": "enforcement_only",
+            "r4c3": "unvisited",
+            "r3c3": "rarely_visited",
+            "r0c0": "unvisited",
+        }
+    )
     areas = neglected_areas(cov)
     assert list(areas.columns) == [*AREA_COLUMNS, "geometry"]
     assert areas["block_ids"].tolist() == ["r4c2 r5c1 r5c2", "r3c3 r4c3"]
@@ -65,9 +79,16 @@ def test_an_area_is_named_by_its_longest_streets_else_by_where_it_lies_in_the_be
     assert neglected_areas(cov)["name"].tolist() == ["3 blocks north of beat W"]
     cov_mid = city({"r2c1": "unvisited", "r3c1": "unvisited"})
     assert neglected_areas(cov_mid)["name"].tolist() == ["2 blocks in the middle of beat W"]
-    streets = gpd.GeoDataFrame({"name": ["W Madison St", "S Kedzie Ave", "Far Rd", None]}, geometry=[
-        shapely.LineString([(0, 500), (600, 500)]), shapely.LineString([(200, 0), (200, 600)]),
-        shapely.LineString([(0, 50), (600, 50)]), shapely.LineString([(0, 550), (600, 550)])], crs=CRS)
+    streets = gpd.GeoDataFrame(
+        {"name": ["W Madison St", "S Kedzie Ave", "Far Rd", None]},
+        geometry=[
+            shapely.LineString([(0, 500), (600, 500)]),
+            shapely.LineString([(200, 0), (200, 600)]),
+            shapely.LineString([(0, 50), (600, 50)]),
+            shapely.LineString([(0, 550), (600, 550)]),
+        ],
+        crs=CRS,
+    )
     assert neglected_areas(cov, streets=streets)["name"].tolist() == ["3 blocks around W Madison St and S Kedzie Ave"]
     assert neglected_areas(cov, streets=streets.iloc[[0, 3]])["name"].tolist() == ["3 blocks along W Madison St"]
 

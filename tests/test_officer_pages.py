@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import select
@@ -30,7 +31,7 @@ def taps(monkeypatch):
 
     class Taps:
         point: tuple[float, float] | None = None
-        maps: list = []
+        maps: ClassVar[list] = []
 
     recorder = Taps()
     recorder.maps = []
@@ -193,8 +194,11 @@ def test_log_visit_page_corrects_and_deletes_the_officers_own_visit(street_store
     assert not at.exception and not at.error
     assert app_rows() == []
     with engine.connect() as conn:
-        actions = conn.execute(select(store.audit_log.c.action).where(store.audit_log.c.action.startswith("visit."))
-                               .order_by(store.audit_log.c.audit_id))
+        actions = conn.execute(
+            select(store.audit_log.c.action)
+            .where(store.audit_log.c.action.startswith("visit."))
+            .order_by(store.audit_log.c.audit_id)
+        )
         assert list(actions.scalars()) == ["visit.log", "visit.edit", "visit.delete"]
 
 
@@ -202,8 +206,12 @@ def test_log_visit_page_corrects_and_deletes_the_officers_own_visit(street_store
 
 PASSWORD = "correct horse battery staple"
 #: name -> role, beats, all beats, officer id
-ACCOUNTS = {"ofc-a": ("officer", ["A"], False, "O1"), "sgt-b": ("supervisor", ["B"], False, None),
-            "lt": ("supervisor", [], True, None), "rookie": ("officer", [], False, "O9")}
+ACCOUNTS = {
+    "ofc-a": ("officer", ["A"], False, "O1"),
+    "sgt-b": ("supervisor", ["B"], False, None),
+    "lt": ("supervisor", [], True, None),
+    "rookie": ("officer", [], False, "O9"),
+}
 
 
 @pytest.fixture
@@ -211,8 +219,16 @@ def staffed_store(street_store):
     """The street city with one account per kind of beat assignment."""
     engine = store.open_store(street_store)
     for name, (role, beats, every, officer_id) in ACCOUNTS.items():
-        accounts.add_user(engine, name, role=role, beats=beats, all_beats=every, officer_id=officer_id,
-                          password=PASSWORD, actor="test")
+        accounts.add_user(
+            engine,
+            name,
+            role=role,
+            beats=beats,
+            all_beats=every,
+            officer_id=officer_id,
+            password=PASSWORD,
+            actor="test",
+        )
     engine.dispose()
     return street_store
 

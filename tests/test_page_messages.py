@@ -31,10 +31,22 @@ COMMAND_LINE = re.compile(r"\bbeatmap |--|/tmp/")
 
 def messages(at) -> list[str]:
     """Every piece of text the page shows a person: messages, captions, markdown, labels and their help."""
-    shown = [e.value for kind in ("info", "warning", "error", "success", "caption", "markdown", "title",
-                                  "header", "subheader") for e in getattr(at, kind)]
-    for kind in ("button", "text_input", "selectbox", "radio", "checkbox", "text_area", "number_input",
-                 "multiselect", "toggle"):
+    shown = [
+        e.value
+        for kind in ("info", "warning", "error", "success", "caption", "markdown", "title", "header", "subheader")
+        for e in getattr(at, kind)
+    ]
+    for kind in (
+        "button",
+        "text_input",
+        "selectbox",
+        "radio",
+        "checkbox",
+        "text_area",
+        "number_input",
+        "multiselect",
+        "toggle",
+    ):
         for widget in getattr(at, kind):
             shown += [widget.label, getattr(widget, "help", None) or ""]
     return [text for text in shown if isinstance(text, str)]

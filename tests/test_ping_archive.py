@@ -38,9 +38,14 @@ def _by_purpose(engine) -> dict[str, int]:
 
 def _cad(engine, tmp_path, settings, *, start_min: int, end_min: int, name: str = "cad.csv"):
     start, end = (T0 + pd.Timedelta(minutes=m) for m in (start_min, end_min))
-    return import_rows(engine, tmp_path, [f"{start.isoformat()},{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,"
-                                          f"{end.isoformat()}"],
-                       settings=settings, header="occurred_at,lat,lon,kind,unit_id,ended_at", name=name)
+    return import_rows(
+        engine,
+        tmp_path,
+        [f"{start.isoformat()},{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,{end.isoformat()}"],
+        settings=settings,
+        header="occurred_at,lat,lon,kind,unit_id,ended_at",
+        name=name,
+    )
 
 
 def test_each_import_keeps_a_compact_archive_of_its_pings(engine, tmp_path, settings):
@@ -61,8 +66,12 @@ def test_each_import_keeps_a_compact_archive_of_its_pings(engine, tmp_path, sett
 
 def test_a_cad_file_imported_after_its_pings_splits_their_presence(engine, tmp_path, settings):
     load_two_beats(engine, tmp_path, settings=settings)
-    import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
-                 settings=settings, now=SOON)
+    import_pings(
+        engine,
+        [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
+        settings=settings,
+        now=SOON,
+    )
     assert _by_purpose(engine) == {"non_enforcement": 1200}
     cad = _cad(engine, tmp_path, settings, start_min=10, end_min=20)
     assert _by_purpose(engine) == {"enforcement": 600, "non_enforcement": 600}
@@ -77,15 +86,21 @@ def test_a_corrected_cad_file_gives_back_the_time_of_a_call_it_drops(engine, tmp
     """Replacing a CAD feed computes presence again where the replaced calls were, not only where the new
     file's calls are: a call the corrected file no longer holds stops counting as enforcement."""
     load_two_beats(engine, tmp_path, settings=settings)
-    import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
-                 settings=settings, now=SOON)
+    import_pings(
+        engine,
+        [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
+        settings=settings,
+        now=SOON,
+    )
     cad = _cad(engine, tmp_path, settings, start_min=10, end_min=20)
     assert _by_purpose(engine) == {"enforcement": 600, "non_enforcement": 600}
     later = T0 + pd.Timedelta(days=2)  # the corrected file's one call is two days after the pings
     fixed = tmp_path / "cad_fixed.csv"
-    fixed.write_text("occurred_at,lat,lon,kind,unit_id,ended_at\n"
-                     f"{later.isoformat()},{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,"
-                     f"{(later + pd.Timedelta(minutes=10)).isoformat()}\n")
+    fixed.write_text(
+        "occurred_at,lat,lon,kind,unit_id,ended_at\n"
+        f"{later.isoformat()},{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,"
+        f"{(later + pd.Timedelta(minutes=10)).isoformat()}\n"
+    )
     replaced = replace_import(engine, fixed, feed=cad.source, settings=settings)
     assert replaced.batch_id != cad.batch_id
     assert _by_purpose(engine) == {"non_enforcement": 1200}
@@ -93,8 +108,12 @@ def test_a_corrected_cad_file_gives_back_the_time_of_a_call_it_drops(engine, tmp
 
 def test_past_retention_only_aggregates_remain_and_a_late_cad_file_says_so(engine, tmp_path, settings):
     load_two_beats(engine, tmp_path, settings=settings)
-    import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
-                 settings=settings, now=SOON)
+    import_pings(
+        engine,
+        [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
+        settings=settings,
+        now=SOON,
+    )
     folder = ping_archive.archive_dir(engine, settings)
     assert len(list(folder.glob("batch_*.parquet"))) == 1
     later = T0 + pd.Timedelta(days=settings.retain_pings_days + 1)  # sweeping as of a day past retention
@@ -137,8 +156,7 @@ def test_a_jump_between_archived_fixes_of_an_earlier_import_is_rejected(engine, 
     # b.csv goes on after a.csv, and holds one fix 5 km away 10 s after an archived fix and 20 s before the next:
     # alone in its file it has no neighbour, but a.csv's archived fixes around it make it an impossible jump.
     spike = ping_rows(5000, 5000, T0 + pd.Timedelta(minutes=5, seconds=10), 0, device="r1")
-    second = import_pings(engine, [write_pings(tmp_path / "b.csv", [*spike, *rows[21:]])], settings=settings,
-                          now=SOON)
+    second = import_pings(engine, [write_pings(tmp_path / "b.csv", [*spike, *rows[21:]])], settings=settings, now=SOON)
     b = second.files[0]
     assert (b.rows, b.used, b.duplicates, b.rejected) == (21, 20, 0, 1)
     assert list(b.reject_reasons) == ["impossible jump"]
@@ -156,8 +174,13 @@ def test_a_recompute_keeps_a_foot_stay_whole_across_the_edge_of_its_window(engin
     assert visits["seconds"].tolist() == [5400]  # one stay, begun in a.csv's pings
     # A recompute of a.csv's first minutes (as a late CAD file there makes) reads b.csv's fixes for context only
     # around a.csv's time: the stay must still be whole, not cut where that context ended.
-    done = presence.recompute_presence(engine, settings=settings, start=T0.to_pydatetime(),
-                                       end=(T0 + pd.Timedelta(minutes=2)).to_pydatetime(), now=SOON)
+    done = presence.recompute_presence(
+        engine,
+        settings=settings,
+        start=T0.to_pydatetime(),
+        end=(T0 + pd.Timedelta(minutes=2)).to_pydatetime(),
+        now=SOON,
+    )
     assert done.recomputed == (first.files[0].batch_id,)
     assert presence_store.read_track_visits(engine)["seconds"].tolist() == [5400]
     assert _total(engine) == 5400
@@ -165,8 +188,9 @@ def test_a_recompute_keeps_a_foot_stay_whole_across_the_edge_of_its_window(engin
 
 def test_a_reload_of_the_areas_credits_the_archived_pings_to_the_new_blocks(engine, tmp_path, settings):
     load_two_beats(engine, tmp_path, settings=settings, grid_m=200)
-    import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1"))],
-                 settings=settings, now=SOON)
+    import_pings(
+        engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1"))], settings=settings, now=SOON
+    )
     before = set(presence_store.read_presence(engine)["block_id"])
     load_two_beats(engine, tmp_path, settings=settings, grid_m=50)
     from beatmap import store
@@ -198,11 +222,21 @@ def test_shuffled_input_in_small_chunks_and_device_groups_gives_the_same_aggrega
         lines = rows if name == "sorted" else [rows[i] for i in rng.permutation(len(rows))]
         path = write_pings(tmp_path / f"{name}.csv", lines)
         summary = import_pings(engine, [path], settings=settings, chunk_rows=chunk, partitions=parts, now=SOON)
-        frame = presence_store.read_presence(engine).sort_values(
-            ["block_id", "hour", "unit_id", "mode", "purpose"]).reset_index(drop=True)
-        results.append((summary.presence_seconds, summary.enforcement_seconds, frame,
-                        presence_store.read_track_visits(engine)[["device_id", "block_id", "seconds"]]
-                        .sort_values(["device_id", "block_id"]).reset_index(drop=True)))
+        frame = (
+            presence_store.read_presence(engine)
+            .sort_values(["block_id", "hour", "unit_id", "mode", "purpose"])
+            .reset_index(drop=True)
+        )
+        results.append(
+            (
+                summary.presence_seconds,
+                summary.enforcement_seconds,
+                frame,
+                presence_store.read_track_visits(engine)[["device_id", "block_id", "seconds"]]
+                .sort_values(["device_id", "block_id"])
+                .reset_index(drop=True),
+            )
+        )
         engine.dispose()
     assert results[0][0] == results[1][0] > 0
     assert results[0][1] == results[1][1] > 0
@@ -219,8 +253,9 @@ def test_a_postgresql_store_needs_a_configured_archive_folder():
     engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(InputError, match="ping_archive_dir"):
         ping_archive.archive_dir(engine, Settings(timezone="America/Chicago"))
-    folder = ping_archive.archive_dir(engine, Settings(timezone="America/Chicago",
-                                                       ping_archive_dir=str(Path(__file__).parent / ".pa")))
+    folder = ping_archive.archive_dir(
+        engine, Settings(timezone="America/Chicago", ping_archive_dir=str(Path(__file__).parent / ".pa"))
+    )
     assert folder.is_dir()
     folder.rmdir()
 
@@ -230,8 +265,12 @@ def test_a_cad_import_sweeps_first_so_pings_past_retention_today_are_left_alone(
 
     ninety = replace(settings, retain_pings_days=90)  # T0 (March 2026) is more than 90 days before today
     load_two_beats(engine, tmp_path, settings=ninety)
-    import_pings(engine, [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
-                 settings=ninety, now=SOON)
+    import_pings(
+        engine,
+        [write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 20, device="r1", unit="U1"))],
+        settings=ninety,
+        now=SOON,
+    )
     assert len(ping_archive.archived_batches(engine)) == 1
     cad = _cad(engine, tmp_path, ninety, start_min=10, end_min=20)
     assert "cannot change" in " ".join(str(w["message"]) for w in cad.warnings)

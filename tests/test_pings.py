@@ -43,18 +43,18 @@ def test_every_row_is_used_duplicate_or_rejected_with_its_reason(tmp_path):
     lon, lat = lonlat(50, 50)
     far_lon, far_lat = lonlat(50_000, 50)
     rows = [
-        f"2026-03-02T14:00:00Z,{lat},{lon},r1,,,5,",        # 1 used
+        f"2026-03-02T14:00:00Z,{lat},{lon},r1,,,5,",  # 1 used
         f"2026-03-02T14:00:30Z,{lat},{lon},r1,o1,U1,5,1.2",  # 2 used
-        f"2026-03-02T14:00:30Z,{lat},{lon},r1,,,5,",        # 3 duplicate of row 2
-        f",{lat},{lon},r1,,,,",                              # 4 no time
-        f"yesterday,{lat},{lon},r1,,,,",                     # 5 unreadable time
-        f"2026-03-02T14:01:00Z,abc,{lon},r1,,,,",            # 6 bad coordinates
-        "2026-03-02T14:01:30Z,0,0,r1,,,,",                   # 7 placeholder
-        f"2026-03-02T14:02:00Z,{lat},{lon},r1,,,80,",        # 8 accuracy worse than 50 m
+        f"2026-03-02T14:00:30Z,{lat},{lon},r1,,,5,",  # 3 duplicate of row 2
+        f",{lat},{lon},r1,,,,",  # 4 no time
+        f"yesterday,{lat},{lon},r1,,,,",  # 5 unreadable time
+        f"2026-03-02T14:01:00Z,abc,{lon},r1,,,,",  # 6 bad coordinates
+        "2026-03-02T14:01:30Z,0,0,r1,,,,",  # 7 placeholder
+        f"2026-03-02T14:02:00Z,{lat},{lon},r1,,,80,",  # 8 accuracy worse than 50 m
         f"2026-03-02T14:02:30Z,{far_lat},{far_lon},r1,,,,",  # 9 50 km in 30 s
-        f"2026-03-02T14:03:00Z,{lat},{lon},r1,,,,",          # 10 used
-        f"2026-03-02T14:03:00Z,{lat},{lon},,,,,",            # 11 no device
-        f"2026-03-02T14:03:00Z,95,{lon},r2,,,,",             # 12 latitude out of range
+        f"2026-03-02T14:03:00Z,{lat},{lon},r1,,,,",  # 10 used
+        f"2026-03-02T14:03:00Z,{lat},{lon},,,,,",  # 11 no device
+        f"2026-03-02T14:03:00Z,95,{lon},r2,,,,",  # 12 latitude out of range
     ]
     path = write(tmp_path / "p.csv", "ts,lat,lon,device_id,officer_id,unit_id,accuracy_m,speed_mps", rows)
     read = read_pings([path], settings=SETTINGS, chunk_rows=4)
@@ -74,8 +74,10 @@ def test_every_row_is_used_duplicate_or_rejected_with_its_reason(tmp_path):
     assert (counts["rows"], counts["used"], counts["duplicates"], counts["rejected"]) == (12, 3, 1, 8)
     assert read.pings["unit_id"].isna().tolist() == [True, False, True]
     assert read.pings["unit_id"].iloc[1] == "U1"
-    assert read.pings["ts"].tolist()[:2] == [int(pd.Timestamp("2026-03-02 14:00", tz="UTC").timestamp()),
-                                              int(pd.Timestamp("2026-03-02 14:00:30", tz="UTC").timestamp())]
+    assert read.pings["ts"].tolist()[:2] == [
+        int(pd.Timestamp("2026-03-02 14:00", tz="UTC").timestamp()),
+        int(pd.Timestamp("2026-03-02 14:00:30", tz="UTC").timestamp()),
+    ]
 
 
 def test_a_mapping_reads_xy_in_a_crs_local_times_and_declares_vehicles(tmp_path):
@@ -98,8 +100,11 @@ crs = "EPSG:32616"
 reject = [[1, 1]]
 """)
     mapping = read_ping_mapping(mapping_path)
-    path = write(tmp_path / "avl.csv", "FixTime,Car,E,N",
-                 [f"03/02/2026 08:00:00,car-1,{X0 + 50},{Y0 + 50}", "03/02/2026 08:00:10,car-1,1,1"])
+    path = write(
+        tmp_path / "avl.csv",
+        "FixTime,Car,E,N",
+        [f"03/02/2026 08:00:00,car-1,{X0 + 50},{Y0 + 50}", "03/02/2026 08:00:10,car-1,1,1"],
+    )
     read = read_pings([path], settings=SETTINGS, mapping=mapping)
     assert read.pings["ts"].tolist() == [int(pd.Timestamp("2026-03-02 14:00", tz="UTC").timestamp())]
     assert read.pings["device_kind"].astype(str).tolist() == ["vehicle"]
@@ -118,9 +123,11 @@ def test_a_missing_column_names_the_file_and_the_fix(tmp_path):
 
 
 def test_a_roster_maps_devices_to_units_and_officers_over_time(tmp_path, blocks):
-    roster_path = write(tmp_path / "roster.csv", "device_id,unit_id,officer_id,from,to",
-                        ["r1,U1,o1,2026-03-02 07:00,2026-03-02 08:00", "r1,U2,o2,2026-03-02 08:00,",
-                         "car-3,U2,,,"])
+    roster_path = write(
+        tmp_path / "roster.csv",
+        "device_id,unit_id,officer_id,from,to",
+        ["r1,U1,o1,2026-03-02 07:00,2026-03-02 08:00", "r1,U2,o2,2026-03-02 08:00,", "car-3,U2,,,"],
+    )
     roster = read_roster(roster_path, timezone="America/Chicago")
     lon, lat = lonlat(50, 50)
     rows = [f"2026-03-02T13:{m:02d}:00Z,{lat},{lon},r1,," for m in range(50, 60)]
@@ -140,8 +147,10 @@ def test_a_roster_maps_devices_to_units_and_officers_over_time(tmp_path, blocks)
 def gpx(name: str | None, points: list[tuple[str, float, float]]) -> str:
     pts = "\n".join(f'<trkpt lat="{lat}" lon="{lon}"><time>{t}</time></trkpt>' for t, lat, lon in points)
     title = f"<name>{name}</name>" if name else ""
-    return ('<?xml version="1.0"?>\n<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1">'
-            f"<trk>{title}<trkseg>{pts}</trkseg></trk></gpx>")
+    return (
+        '<?xml version="1.0"?>\n<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1">'
+        f"<trk>{title}<trkseg>{pts}</trkseg></trk></gpx>"
+    )
 
 
 def test_a_gpx_file_takes_its_device_from_the_track_name_or_the_mapping(tmp_path, blocks):
@@ -162,8 +171,15 @@ def test_a_gpx_file_takes_its_device_from_the_track_name_or_the_mapping(tmp_path
 
 def test_parquet_reads_like_csv(tmp_path):
     lon, lat = lonlat(50, 50)
-    frame = pd.DataFrame({"ts": pd.date_range("2026-03-02 14:00", periods=5, freq="30s", tz="UTC"),
-                          "lat": lat, "lon": lon, "device_id": "r1", "accuracy_m": [5.0, 5.0, 99.0, 5.0, np.nan]})
+    frame = pd.DataFrame(
+        {
+            "ts": pd.date_range("2026-03-02 14:00", periods=5, freq="30s", tz="UTC"),
+            "lat": lat,
+            "lon": lon,
+            "device_id": "r1",
+            "accuracy_m": [5.0, 5.0, 99.0, 5.0, np.nan],
+        }
+    )
     frame.to_parquet(tmp_path / "p.parquet")
     frame.assign(ts=frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(tmp_path / "p.csv", index=False)
     from_parquet = read_pings([tmp_path / "p.parquet"], settings=SETTINGS, chunk_rows=2)
@@ -185,8 +201,9 @@ def test_times_across_the_autumn_change(tmp_path, blocks):
     assert credit.presence["seconds"].sum() == 7200
     # Without offsets, the repeated local hour cannot be told apart: its second pass is counted as duplicates,
     # each with its row, rather than silently doubled.
-    naive = write(tmp_path / "n.csv", "ts,lat,lon,device_id",
-                  [f"{t.strftime('%Y-%m-%d %H:%M:%S')},{lat},{lon},r1" for t in times])
+    naive = write(
+        tmp_path / "n.csv", "ts,lat,lon,device_id", [f"{t.strftime('%Y-%m-%d %H:%M:%S')},{lat},{lon},r1" for t in times]
+    )
     read = read_pings([naive], settings=SETTINGS)
     counts = read.counts.iloc[0]
     assert counts["used"] + counts["duplicates"] + counts["rejected"] == 121
@@ -202,20 +219,32 @@ def test_shuffled_rows_read_in_small_chunks_give_the_same_aggregates(tmp_path, b
         x = np.cumsum(rng.normal(0, 15, 120)) + 60 + d * PITCH * 2
         y = np.clip(np.cumsum(rng.normal(0, 10, 120)) + 50, -20, 120)
         lon, lat = transform_xy(X0 + x, Y0 + y, UTM, WGS84)
-        frames.append(pd.DataFrame({
-            "ts": pd.to_datetime(1_772_460_000 + t, unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "lat": lat, "lon": lon, "device_id": f"d{d}", "unit_id": f"U{d % 2}"}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "ts": pd.to_datetime(1_772_460_000 + t, unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "lat": lat,
+                    "lon": lon,
+                    "device_id": f"d{d}",
+                    "unit_id": f"U{d % 2}",
+                }
+            )
+        )
     ordered = pd.concat(frames, ignore_index=True)
     ordered.to_csv(tmp_path / "sorted.csv", index=False)
     ordered.sample(frac=1, random_state=3).to_csv(tmp_path / "shuffled.csv", index=False)
-    calls = pd.DataFrame({"unit_id": ["U0"], "occurred_at": [pd.Timestamp(1_772_470_000, unit="s", tz="UTC")],
-                          "ended_at": [pd.Timestamp(1_772_480_000, unit="s", tz="UTC")]})
+    calls = pd.DataFrame(
+        {
+            "unit_id": ["U0"],
+            "occurred_at": [pd.Timestamp(1_772_470_000, unit="s", tz="UTC")],
+            "ended_at": [pd.Timestamp(1_772_480_000, unit="s", tz="UTC")],
+        }
+    )
     results = []
     for name, chunk in (("sorted.csv", 100_000), ("shuffled.csv", 7)):
         read = read_pings([tmp_path / name], settings=SETTINGS, chunk_rows=chunk)
         assert read.counts["used"].iloc[0] == len(read.pings)
-        results.append(credit_tracks(project_pings(read.pings, blocks.crs), blocks, rules=TrackRules(),
-                                     calls=calls))
+        results.append(credit_tracks(project_pings(read.pings, blocks.crs), blocks, rules=TrackRules(), calls=calls))
     pd.testing.assert_frame_equal(results[0].presence, results[1].presence)
     pd.testing.assert_frame_equal(results[0].devices, results[1].devices)
     assert results[0].presence["seconds"].sum() > 0

@@ -54,10 +54,12 @@ def test_period_is_the_latest_fixed_period_a_full_delay_before_as_of(as_of, dela
 
 def test_snapshots_hold_the_same_period_or_periods_that_do_not_overlap():
     """So subtracting one archived snapshot from another never isolates a single week."""
-    periods = sorted({snapshot_period(date(2025, 1, 1) + timedelta(days=k), delay_days=7, timezone="UTC")
-                      for k in range(400)}, key=lambda w: w.start)
+    periods = sorted(
+        {snapshot_period(date(2025, 1, 1) + timedelta(days=k), delay_days=7, timezone="UTC") for k in range(400)},
+        key=lambda w: w.start,
+    )
     assert len(periods) == 5
-    assert all(b.start == a.end + timedelta(days=1) for a, b in zip(periods, periods[1:]))
+    assert all(b.start == a.end + timedelta(days=1) for a, b in itertools.pairwise(periods))
 
 
 def test_rules_can_only_be_made_stricter():
@@ -68,10 +70,13 @@ def test_rules_can_only_be_made_stricter():
     assert Settings(public_min_count=5, public_delay_days=14).public_min_count == 5
 
 
-@pytest.mark.parametrize(("min_count", "expected"), [
-    (3, [0, LABEL, LABEL, 3, 10]),
-    (5, [0, "fewer than 5", "fewer than 5", "fewer than 5", 10]),
-])
+@pytest.mark.parametrize(
+    ("min_count", "expected"),
+    [
+        (3, [0, LABEL, LABEL, 3, 10]),
+        (5, [0, "fewer than 5", "fewer than 5", "fewer than 5", 10]),
+    ],
+)
 def test_counts_below_the_minimum_are_withheld_and_zero_is_shown(min_count, expected):
     assert withhold_counts(pd.Series([0, 1, 2, 3, 10]), min_count=min_count).tolist() == expected
 
@@ -101,8 +106,14 @@ def test_levels_use_city_terciles_of_shown_counts_and_never_tell_withheld_counts
 
 
 def _coverage(visits: list[int], enforcement: list[int], beats: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({"block_id": [f"b{i}" for i in range(len(visits))], "beat_id": beats,
-                         "visits": visits, "enforcement": enforcement})
+    return pd.DataFrame(
+        {
+            "block_id": [f"b{i}" for i in range(len(visits))],
+            "beat_id": beats,
+            "visits": visits,
+            "enforcement": enforcement,
+        }
+    )
 
 
 def test_beat_totals_add_only_shown_blocks():
@@ -117,19 +128,24 @@ def test_beat_totals_add_only_shown_blocks():
     assert a["blocks_visits_withheld"] == 1 and a["blocks_visited"] == 4 and a["coverage_pct"] == 100
     assert beats.loc["B", "blocks_mostly_enforcement"] == 1
     # Whatever the withheld counts are, every beat figure is the same.
-    other = public_blocks(_coverage([2, 5, 7, 9, 0, 4], [0, 1, 3, 0, 6, 0], ["A"] * 4 + ["B"] * 2), min_count=3,
-                          cuts=level_cuts(pd.Series([2, 5, 7, 9, 0, 4]), min_count=3))
+    other = public_blocks(
+        _coverage([2, 5, 7, 9, 0, 4], [0, 1, 3, 0, 6, 0], ["A"] * 4 + ["B"] * 2),
+        min_count=3,
+        cuts=level_cuts(pd.Series([2, 5, 7, 9, 0, 4]), min_count=3),
+    )
     pd.testing.assert_frame_equal(public_beats(other), public_beats(blocks))
 
 
 def test_weekly_coverage_counts_shown_blocks_in_whole_weeks_rounded_to_ten():
     period = Window(date(2026, 1, 5), date(2026, 3, 8), "UTC")  # 63 days: 9 whole weeks
     blocks = public_blocks(_coverage([4, 1, 0], [0, 0, 0], ["A"] * 3), min_count=3, cuts=None)
-    events = pd.DataFrame({
-        "occurred_at": pd.to_datetime(["2026-03-02T10:00", "2026-03-03T10:00", "2026-03-04T10:00"], utc=True),
-        "kind": ["foot_patrol", "community_visit", "foot_patrol"],
-        "block_id": ["b0", "b0", "b1"],  # b1 is withheld: its visit is not counted
-    })
+    events = pd.DataFrame(
+        {
+            "occurred_at": pd.to_datetime(["2026-03-02T10:00", "2026-03-03T10:00", "2026-03-04T10:00"], utc=True),
+            "kind": ["foot_patrol", "community_visit", "foot_patrol"],
+            "block_id": ["b0", "b0", "b1"],  # b1 is withheld: its visit is not counted
+        }
+    )
     trend = weekly_coverage(events, blocks, period=period, min_blocks=1)  # the arithmetic; small beats below
     assert list(trend.columns) == list(snap.TREND_FIELDS) and len(trend) == 9
     assert trend["week_start"].map(lambda d: date.fromisoformat(d).weekday()).eq(0).all()
@@ -152,16 +168,31 @@ def test_one_small_block_in_a_beat_cannot_be_recovered_from_any_published_total(
     """Beat A has exactly one block with a small count; a 1 and a 2 there publish byte-identical data."""
 
     def counts(small: int):
-        c = {(A, 0, kind): small, (A, 1, "foot_patrol"): 5, (A, 2, "foot_patrol"): 7, (A, 3, "foot_patrol"): 9,
-             (B, 0, "foot_patrol"): 6, (B, 1, "enforcement"): 4}
+        c = {
+            (A, 0, kind): small,
+            (A, 1, "foot_patrol"): 5,
+            (A, 2, "foot_patrol"): 7,
+            (A, 3, "foot_patrol"): 9,
+            (B, 0, "foot_patrol"): 6,
+            (B, 1, "enforcement"): 4,
+        }
         if kind == "enforcement":
             c[(A, 0, "foot_patrol")] = 4
         return c
 
     one = _tiny_snapshot(tmp_path, settings, counts(1), "one")
     two = _tiny_snapshot(tmp_path, settings, counts(2), "two")
-    for name in (snap.BLOCKS_CSV, snap.BEATS_CSV, snap.TREND_CSV, snap.GEOJSON, snap.ABOUT, snap.INDEX, snap.SEARCH,
-                 snap.beat_file(0), snap.beat_file(1)):
+    for name in (
+        snap.BLOCKS_CSV,
+        snap.BEATS_CSV,
+        snap.TREND_CSV,
+        snap.GEOJSON,
+        snap.ABOUT,
+        snap.INDEX,
+        snap.SEARCH,
+        snap.beat_file(0),
+        snap.beat_file(1),
+    ):
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
 
     blocks = pd.DataFrame(snap.read_rows(one, snap.BLOCKS_CSV))
@@ -238,8 +269,13 @@ def test_a_period_overlapping_an_earlier_publication_without_equalling_it_is_ref
     assert "overlaps the period 2026-03-02 to 2026-05-31 published on 2026-06-10" in problem
     # An earlier publication of another calendar (a former beatmap, another rule) blocks the next overlapping one.
     with store.transaction(engine) as conn:
-        store.record_audit(conn, actor="cli:old", action="publish", target="data/public",
-                           details={"as_of": "2026-06-20", "data_start": "2026-06-01", "data_end": "2026-06-14"})
+        store.record_audit(
+            conn,
+            actor="cli:old",
+            action="publish",
+            target="data/public",
+            details={"as_of": "2026-06-20", "data_start": "2026-06-01", "data_end": "2026-06-14"},
+        )
     with pytest.raises(BeatmapError, match="overlaps the period 2026-06-01 to 2026-06-14"):
         publish_snapshot(engine, tmp_path / "public", settings=settings, as_of=date(2026, 9, 10))
     assert snap.read_manifest(tmp_path / "public")["as_of"] == AS_OF.isoformat()  # the old snapshot stays
@@ -250,12 +286,17 @@ def test_small_beats_get_no_weekly_shares(tmp_path, settings):
     engine = tiny_city(tmp_path, settings=settings)
     a = blocks_of(engine, A)
     mondays = [date(2026, 3, 2) + timedelta(weeks=k) for k in range(0, 13, 2)]  # every other week
-    rows = [r for monday in mondays for r in activity_rows(engine, {(a[0], "foot_patrol"): 1}, first_day=monday,
-                                                           days=1)]
+    rows = [
+        r for monday in mondays for r in activity_rows(engine, {(a[0], "foot_patrol"): 1}, first_day=monday, days=1)
+    ]
     import_rows(engine, tmp_path, rows, settings=settings)
     agg = aggregates_from_store(engine, settings=settings, as_of=AS_OF)
-    exposed = weekly_coverage(store.read_events(engine, columns=("occurred_at", "kind", "block_id")), agg.blocks,
-                              period=agg.period, min_blocks=1)
+    exposed = weekly_coverage(
+        store.read_events(engine, columns=("occurred_at", "kind", "block_id")),
+        agg.blocks,
+        period=agg.period,
+        min_blocks=1,
+    )
     visited_weeks = exposed.loc[(exposed["beat_id"] == A) & (exposed["coverage_pct"] > 0), "week_start"]
     assert visited_weeks.tolist() == [m.isoformat() for m in mondays]  # what a small beat's weekly rows gave away
     assert agg.trend.empty and settings.public_trend_min_blocks == 20

@@ -30,8 +30,9 @@ def drawn_paths(page) -> int:
     return page.locator("path.leaflet-interactive").count()
 
 
-@pytest.mark.parametrize("viewport", [{"width": 1200, "height": 900}, {"width": 375, "height": 740}],
-                         ids=["desktop", "phone"])
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1200, "height": 900}, {"width": 375, "height": 740}], ids=["desktop", "phone"]
+)
 def test_snapshot_page_draws_the_map_from_disk_with_no_network(page_url, viewport):
     assert os.path.exists(CHROMIUM), "install chromium with the system package manager (make browser)"
     attempted: list[str] = []

@@ -49,14 +49,17 @@ def test_static_snapshot_first_view_is_small_and_quick_and_beats_load_on_demand(
             page = browser.new_page(viewport={"width": 1300, "height": 900})
             start = time.perf_counter()
             page.goto(index.as_uri(), wait_until="commit")
-            page.wait_for_function(f"document.querySelectorAll('path.leaflet-interactive').length === {BEATS}",
-                                   timeout=60_000)
+            page.wait_for_function(
+                f"document.querySelectorAll('path.leaflet-interactive').length === {BEATS}", timeout=60_000
+            )
             times.append(time.perf_counter() - start)
             assert resources(page) == []  # the first view is index.html alone: no block, no search rows
             page.close()
         first = statistics.median(times)
-        print(f"\nstatic snapshot, {BEATS * PER_BEAT:,} blocks: first view {first_view:,} bytes, "
-              f"drawn in {first:.2f} s (median of {len(times)}: {', '.join(f'{t:.2f}' for t in times)})")
+        print(
+            f"\nstatic snapshot, {BEATS * PER_BEAT:,} blocks: first view {first_view:,} bytes, "
+            f"drawn in {first:.2f} s (median of {len(times)}: {', '.join(f'{t:.2f}' for t in times)})"
+        )
         assert first < MAX_SECONDS
 
         page = browser.new_page(viewport={"width": 1300, "height": 900})
@@ -90,7 +93,8 @@ def test_static_snapshot_first_view_is_small_and_quick_and_beats_load_on_demand(
 def drawn_in_map(page) -> int:
     """Clickable shapes in the page's map (-1 before the map's frame exists; the frame may be replaced)."""
     return page.evaluate("""() => { const f = document.querySelector("iframe[title='streamlit_folium.st_folium']");
-        return f && f.contentDocument ? f.contentDocument.querySelectorAll('path.leaflet-interactive').length : -1; }""")
+        if (!f || !f.contentDocument) return -1;
+        return f.contentDocument.querySelectorAll('path.leaflet-interactive').length; }""")
 
 
 def open_public_page(browser, url: str, shapes: int, *, timeout_s: float) -> tuple[float, int]:
@@ -129,9 +133,11 @@ def test_public_dashboard_page_first_view_is_small_and_quick(large, tmp_path):
                     payloads.append(sent)
                     small_times.append(open_public_page(browser, small_url, 2, timeout_s=60)[0])
                 first, baseline, sent = statistics.median(times), statistics.median(small_times), max(payloads)
-                print(f"\npublic dashboard page, {BEATS * PER_BEAT:,} blocks: first view {sent:,} bytes from the app, "
-                      f"drawn in {first:.2f} s (median of {len(times)}: {', '.join(f'{t:.2f}' for t in times)}); "
-                      f"8 blocks: {baseline:.2f} s")
+                print(
+                    f"\npublic dashboard page, {BEATS * PER_BEAT:,} blocks: first view {sent:,} bytes from the app, "
+                    f"drawn in {first:.2f} s (median of {len(times)}: {', '.join(f'{t:.2f}' for t in times)}); "
+                    f"8 blocks: {baseline:.2f} s"
+                )
                 assert sent < MAX_BYTES
                 # The old page (every block in the first view) took 23-33 s here; the size may cost at most 2 s.
                 assert first - baseline < 2.0, "the city's size slows the first view by more than 2 seconds"

@@ -27,8 +27,9 @@ def test_chicago_beats_dissolve_the_duplicate_beat(realdata):
 
 
 def test_chicago_districts_zipped_shapefile(realdata):
-    beats, _, notes = prepare_areas(read_layer(realdata / "chicago" / "police_districts_shapefile.zip"), None,
-                                    beat_id_field="DIST_NUM", grid_m=1000)
+    beats, _, notes = prepare_areas(
+        read_layer(realdata / "chicago" / "police_districts_shapefile.zip"), None, beat_id_field="DIST_NUM", grid_m=1000
+    )
     layer = read_layer(realdata / "chicago" / "police_districts_shapefile.zip")
     assert len(layer) == 25
     # Some districts come as several polygons; each is dissolved and reported, none dropped.
@@ -44,15 +45,20 @@ def chicago(realdata, tmp_path_factory):
 
     settings = Settings(timezone="America/Chicago")
     engine = store.open_store(store_db(tmp_path_factory.mktemp("chicago") / "store.db"))
-    load_areas(engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=250,
-               settings=settings)
-    summary = import_activity(engine, realdata / "chicago" / "crimes_2019_sample20k.csv", settings=settings,
-                              mapping_path=ROOT / "examples" / "chicago_crimes.toml")
+    load_areas(
+        engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=250, settings=settings
+    )
+    summary = import_activity(
+        engine,
+        realdata / "chicago" / "crimes_2019_sample20k.csv",
+        settings=settings,
+        mapping_path=ROOT / "examples" / "chicago_crimes.toml",
+    )
     return engine, settings, summary
 
 
 def test_chicago_crimes_through_the_mapping(chicago):
-    engine, settings, summary = chicago
+    engine, _settings, summary = chicago
     assert summary.rows == 20_001
     assert summary.imported + summary.duplicates + summary.rejected == summary.rows
     assert summary.rejected >= 97  # 96 rows without coordinates and the x=y=0 sentinel
@@ -60,8 +66,10 @@ def test_chicago_crimes_through_the_mapping(chicago):
     events = store.read_events(engine, columns=("reported_beat", "beat_id", "kind"))
     located = events[events["beat_id"].notna()]
     in_reported = (located["beat_id"] == located["reported_beat"]).mean()
-    print(f"\nChicago crimes: {summary.imported:,} imported, {summary.rejected} rejected, "
-          f"{summary.outside} outside the beats; {in_reported:.2%} land in their reported beat")
+    print(
+        f"\nChicago crimes: {summary.imported:,} imported, {summary.rejected} rejected, "
+        f"{summary.outside} outside the beats; {in_reported:.2%} land in their reported beat"
+    )
     # Points on beat boundaries go to the beat the record names (edge tie-break).
     assert in_reported > 0.97
     assert set(events["kind"]) == {"enforcement"}
@@ -80,14 +88,21 @@ def test_new_orleans_calls_reject_placeholders_and_reproject(realdata, tmp_path)
 
     settings = Settings(timezone="America/Chicago")
     engine = store.open_store(store_db(tmp_path / "nola.db"))
-    load_areas(engine, realdata / "new_orleans" / "NOPD_Police_Districts.shp", crs="EPSG:3452", grid_m=500,
-               settings=settings)
-    summary = import_activity(engine, realdata / "new_orleans" / "nopd_calls_for_service_2022_subset.csv",
-                              settings=settings, mapping_path=ROOT / "examples" / "nopd_calls_for_service.toml")
+    load_areas(
+        engine, realdata / "new_orleans" / "NOPD_Police_Districts.shp", crs="EPSG:3452", grid_m=500, settings=settings
+    )
+    summary = import_activity(
+        engine,
+        realdata / "new_orleans" / "nopd_calls_for_service_2022_subset.csv",
+        settings=settings,
+        mapping_path=ROOT / "examples" / "nopd_calls_for_service.toml",
+    )
     rejects = store.read_rejects(engine)
     placeholders = rejects["reason"].str.contains("placeholder").sum()
-    print(f"\nNew Orleans calls: {summary.rows:,} rows, {summary.imported:,} imported, {summary.rejected} rejected "
-          f"({placeholders} placeholder points), {summary.outside} outside the districts, {summary.snapped} snapped")
+    print(
+        f"\nNew Orleans calls: {summary.rows:,} rows, {summary.imported:,} imported, {summary.rejected} rejected "
+        f"({placeholders} placeholder points), {summary.outside} outside the districts, {summary.snapped} snapped"
+    )
     assert summary.rows == 6_528
     assert summary.imported + summary.duplicates + summary.rejected == summary.rows
     assert placeholders == 202  # 201 at the CAD's stand-in point, 1 at 0,0
@@ -114,8 +129,10 @@ def test_houston_hand_traced_beats_report_every_problem(realdata):
     rejected = notes[notes["action"] == "rejected"]
     closed = repaired["detail"].str.contains("unclosed ring").sum()
     self_intersections = repaired["detail"].str.contains("invalid").sum()
-    print(f"\nHouston: 101 features -> {len(beats)} beats; {closed} rings closed, {self_intersections} invalid "
-          f"polygons repaired, {len(rejected)} rejected, {len(notes[notes['action'] == 'dissolved'])} dissolved")
+    print(
+        f"\nHouston: 101 features -> {len(beats)} beats; {closed} rings closed, {self_intersections} invalid "
+        f"polygons repaired, {len(rejected)} rejected, {len(notes[notes['action'] == 'dissolved'])} dissolved"
+    )
     assert closed == 18 and self_intersections >= 4
     # Nothing silently dropped: every feature is a beat, or named in a note.
     noted = set(notes["feature"].dropna().astype(int))
@@ -134,12 +151,21 @@ def chicago_shapes(realdata, folder, rows: int = 3000) -> dict:
     """
     import pandas as pd
 
-    real = pd.read_csv(realdata / "chicago" / "crimes_2019_sample20k.csv", dtype=str, keep_default_na=False,
-                       nrows=rows)
+    real = pd.read_csv(realdata / "chicago" / "crimes_2019_sample20k.csv", dtype=str, keep_default_na=False, nrows=rows)
     when = pd.to_datetime(real["date"])
-    portal = real.rename(columns={"id": "ID", "case_number": "Case Number", "date": "Date", "primary_type":
-                                  "Primary Type", "beat": "Beat", "x_coordinate": "X Coordinate",
-                                  "y_coordinate": "Y Coordinate", "latitude": "Latitude", "longitude": "Longitude"})
+    portal = real.rename(
+        columns={
+            "id": "ID",
+            "case_number": "Case Number",
+            "date": "Date",
+            "primary_type": "Primary Type",
+            "beat": "Beat",
+            "x_coordinate": "X Coordinate",
+            "y_coordinate": "Y Coordinate",
+            "latitude": "Latitude",
+            "longitude": "Longitude",
+        }
+    )
     portal["Date"] = when.dt.strftime("%m/%d/%Y %I:%M:%S %p")
     portal["Beat"] = portal["Beat"].str.zfill(4)
     api = real.assign(date=when.dt.strftime("%Y-%m-%dT%H:%M:%S.000"))
@@ -159,8 +185,9 @@ def chicago_coarse(realdata, tmp_path_factory):
     folder = tmp_path_factory.mktemp("chicago_shapes")
     settings = Settings(timezone="America/Chicago")
     engine = store.open_store(store_db(folder / "store.db"))
-    load_areas(engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=1000,
-               settings=settings)
+    load_areas(
+        engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=1000, settings=settings
+    )
     return engine, settings, folder
 
 
@@ -180,8 +207,10 @@ def test_chicago_mapping_imports_every_shape_of_the_export(realdata, chicago_coa
     no_id = import_activity(engine, paths["no_id"], settings=settings, mapping_path=mapping)
     assert no_id.imported + no_id.duplicates == portal.imported and no_id.rejected == portal.rejected
     assert any(w["code"] == "column_left_out" and "source_id" in w["message"] for w in no_id.warnings)
-    print(f"\nChicago shapes: portal {portal.imported:,} imported / {portal.rejected} rejected; API all duplicates; "
-          f"no-id extract {no_id.imported:,} imported, {no_id.duplicates:,} duplicates")
+    print(
+        f"\nChicago shapes: portal {portal.imported:,} imported / {portal.rejected} rejected; API all duplicates; "
+        f"no-id extract {no_id.imported:,} imported, {no_id.duplicates:,} duplicates"
+    )
 
 
 def test_socrata_mapping_reads_iso_times_and_lat_lon(realdata, tmp_path):
@@ -189,8 +218,9 @@ def test_socrata_mapping_reads_iso_times_and_lat_lon(realdata, tmp_path):
 
     settings = Settings(timezone="America/Chicago")
     engine = store.open_store(store_db(tmp_path / "store.db"))
-    load_areas(engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=1000,
-               settings=settings)
+    load_areas(
+        engine, realdata / "chicago" / "police_beats.geojson", beat_id_field="BEAT_NUM", grid_m=1000, settings=settings
+    )
     api = chicago_shapes(realdata, tmp_path, rows=2000)["api"]
     summary = import_activity(engine, api, settings=settings, mapping_path=ROOT / "examples" / "socrata_crimes.toml")
     assert summary.rows == 2000 and summary.imported > 1900
@@ -202,5 +232,7 @@ def test_socrata_mapping_reads_iso_times_and_lat_lon(realdata, tmp_path):
     # Chicago writes beat 0111 as 111: without zero_pad the import says the beats look unknown, and how to fix it.
     unknown = next(w for w in summary.warnings if w["code"] == "unknown_beats")
     assert "zero_pad" in unknown["message"]
-    print(f"\nSocrata mapping on Chicago's API shape: {summary.imported:,} imported, {summary.rejected} rejected; "
-          f"warnings {[w['code'] for w in summary.warnings]}")
+    print(
+        f"\nSocrata mapping on Chicago's API shape: {summary.imported:,} imported, {summary.rejected} rejected; "
+        f"warnings {[w['code'] for w in summary.warnings]}"
+    )

@@ -17,10 +17,18 @@ AS_JSON = HOSTILE.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "
 
 
 def blocks_frame():
-    return metric_frame({"block_id": [HOSTILE, "B1"], "beat_id": [HOSTILE, HOSTILE], "visits": [3, 0],
-                         "enforcement": [0, 2], "flag": [None, "enforcement_only"],
-                         "flag_reason": ["", "<b>only</b> enforcement"],
-                         "geometry": [square(0, 0, 200), square(200, 0, 200)]}, "EPSG:32616")
+    return metric_frame(
+        {
+            "block_id": [HOSTILE, "B1"],
+            "beat_id": [HOSTILE, HOSTILE],
+            "visits": [3, 0],
+            "enforcement": [0, 2],
+            "flag": [None, "enforcement_only"],
+            "flag_reason": ["", "<b>only</b> enforcement"],
+            "geometry": [square(0, 0, 200), square(200, 0, 200)],
+        },
+        "EPSG:32616",
+    )
 
 
 def tooltips(m) -> list:
@@ -48,9 +56,16 @@ def test_display_frame_keeps_raw_text():
 
 def test_choropleth_joins_highlights_and_shows_raw_ids_as_text():
     light = display_frame(blocks_frame(), ["block_id"]).merge(
-        blocks_frame()[["block_id", "visits", "flag_reason"]], on="block_id")
-    layer = choropleth(light, ["#000000", "#ffffff"], name="Blocks", highlight=HOSTILE,
-                       tooltip_fields=["block_id", "visits", "flag_reason"], aliases=["Block", "Visits", "Why"])
+        blocks_frame()[["block_id", "visits", "flag_reason"]], on="block_id"
+    )
+    layer = choropleth(
+        light,
+        ["#000000", "#ffffff"],
+        name="Blocks",
+        highlight=HOSTILE,
+        tooltip_fields=["block_id", "visits", "flag_reason"],
+        aliases=["Block", "Visits", "Why"],
+    )
     geojson = next(iter(layer._children.values()))
     assert [f["properties"]["block_id"] for f in geojson.data["features"]] == [HOSTILE, "B1"]
     assert [geojson.style_function(f)["weight"] for f in geojson.data["features"]] == [4, 0.6]
@@ -63,16 +78,29 @@ def test_choropleth_joins_highlights_and_shows_raw_ids_as_text():
 
 
 def test_every_map_builder_uses_the_text_tooltip():
-    blocks, beats = blocks_frame(), metric_frame({"beat_id": [HOSTILE], "geometry": [square(0, 0, 400)]},
-                                                 "EPSG:32616")
+    blocks, beats = blocks_frame(), metric_frame({"beat_id": [HOSTILE], "geometry": [square(0, 0, 400)]}, "EPSG:32616")
     m = coverage_map(blocks, beats)
     assert len(tooltips(m)) == 1
     assert_raw_in_data_only(m.get_root().render())
     light = display_frame(blocks, ["block_id", "beat_id"])
-    collection = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": mapping(g), "properties": {
-            "block_id": b, "beat_id": beat, "visit_level": "low", "visits": "3", "enforcement": "0",
-            "presence": "mostly visits"}} for g, b, beat in zip(light.geometry, light["block_id"], light["beat_id"])]}
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": mapping(g),
+                "properties": {
+                    "block_id": b,
+                    "beat_id": beat,
+                    "visit_level": "low",
+                    "visits": "3",
+                    "enforcement": "0",
+                    "presence": "mostly visits",
+                },
+            }
+            for g, b, beat in zip(light.geometry, light["block_id"], light["beat_id"], strict=True)
+        ],
+    }
     m = public_map(collection)
     assert len(tooltips(m)) == 1
     geojsons = [c for c in m._children.values() if c.__class__.__name__ == "GeoJson"]
@@ -90,13 +118,34 @@ def test_the_tooltip_shows_the_id_as_text_in_a_real_browser(builder, tmp_path):
     light = display_frame(blocks_frame(), ["block_id", "flag_reason"])
     if builder == "choropleth":
         m = base_map(light.total_bounds)
-        choropleth(light, ["#000000", "#ffffff"], name="Blocks", tooltip_fields=["block_id", "flag_reason"],
-                   aliases=["Block", "Why"]).add_to(m)
+        choropleth(
+            light,
+            ["#000000", "#ffffff"],
+            name="Blocks",
+            tooltip_fields=["block_id", "flag_reason"],
+            aliases=["Block", "Why"],
+        ).add_to(m)
     else:
-        m = public_map({"type": "FeatureCollection", "features": [
-            {"type": "Feature", "geometry": mapping(g), "properties": {
-                "block_id": b, "beat_id": HOSTILE, "visit_level": "low", "visits": "3", "enforcement": "0",
-                "presence": r}} for g, b, r in zip(light.geometry, light["block_id"], light["flag_reason"])]})
+        m = public_map(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": mapping(g),
+                        "properties": {
+                            "block_id": b,
+                            "beat_id": HOSTILE,
+                            "visit_level": "low",
+                            "visits": "3",
+                            "enforcement": "0",
+                            "presence": r,
+                        },
+                    }
+                    for g, b, r in zip(light.geometry, light["block_id"], light["flag_reason"], strict=True)
+                ],
+            }
+        )
     page_html = standalone_html(m, vendor_dir=ROOT / "static" / "vendor" / "leaflet")
     with watched_page({"width": 900, "height": 700}) as (page, dialogs):
         page.set_content(page_html, wait_until="load")

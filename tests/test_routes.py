@@ -46,8 +46,12 @@ def blocks_at(**priority_at_x: tuple[float, float]) -> gpd.GeoDataFrame:
     """50 m blocks just north of Main St: ``name=(x, priority)``; each is reached at the vertex at its x."""
     names = list(priority_at_x)
     return gpd.GeoDataFrame(
-        {"block_id": names, "priority": [priority_at_x[n][1] for n in names], "flag": None,
-         "reason": [f"test block {n}" for n in names]},
+        {
+            "block_id": names,
+            "priority": [priority_at_x[n][1] for n in names],
+            "flag": None,
+            "reason": [f"test block {n}" for n in names],
+        },
         geometry=[shapely.box(X0 + x, Y0 + 5, X0 + x + 50, Y0 + 55) for x, _ in priority_at_x.values()],
         crs="EPSG:32616",
     )
@@ -70,8 +74,9 @@ def test_graph_joins_segments_at_shared_endpoints_and_keeps_lengths():
 
 def test_crossing_lines_without_a_shared_vertex_stay_apart():
     bridge = shapely.LineString([(X0 + 50, Y0 - 50), (X0 + 50, Y0 + 50)])  # over Main St, no shared vertex
-    streets = pd.concat([main_street(), gpd.GeoDataFrame({"source_id": ["b"], "name": ["Bridge"]},
-                                                        geometry=[bridge], crs="EPSG:32616")])
+    streets = pd.concat(
+        [main_street(), gpd.GeoDataFrame({"source_id": ["b"], "name": ["Bridge"]}, geometry=[bridge], crs="EPSG:32616")]
+    )
     assert nx.number_connected_components(street_graph(streets)) == 2
 
 
@@ -98,8 +103,12 @@ def test_openstreetmap_xml_keeps_walkable_ways_joined_at_shared_nodes(tmp_path):
     streets, summary = streets_from_file(path)
     assert sorted(streets["source_id"]) == ["10", "11"] and "Oak St" in set(streets["name"])
     assert (summary["features"], summary["kept"], summary["not_walkable"], summary["rejected"]) == (6, 2, 4, 0)
-    assert summary["reasons"] == {"highway=motorway is not for walking": 1, "access=private": 1,
-                                  "no highway tag (not a street or path)": 1, "foot=no": 1}
+    assert summary["reasons"] == {
+        "highway=motorway is not for walking": 1,
+        "access=private": 1,
+        "no highway tag (not a street or path)": 1,
+        "foot=no": 1,
+    }
     graph = street_graph(streets.to_crs("EPSG:32616"))
     # The footway starts at node 2, in the middle of way 10: they are joined there.
     assert nx.is_connected(graph) and graph.number_of_nodes() == 4
@@ -126,8 +135,13 @@ def test_openstreetmap_pbf_keeps_walkable_ways_and_leaves_out_the_motorway(tmp_p
     assert path.read_bytes()[4:15] == b"\n\tOSMHeader"  # a real PBF file, not XML with a .pbf name
     streets, summary = streets_from_file(path)
     assert sorted(streets["source_id"]) == ["10", "11"] and "Skyway" not in set(streets["name"])
-    assert (summary["features"], summary["kept"], summary["segments"], summary["not_walkable"],
-            summary["rejected"]) == (3, 2, 2, 1, 0)
+    assert (
+        summary["features"],
+        summary["kept"],
+        summary["segments"],
+        summary["not_walkable"],
+        summary["rejected"],
+    ) == (3, 2, 2, 1, 0)
     assert summary["reasons"] == {"highway=motorway is not for walking": 1}
     assert streets.crs.to_epsg() == 4326
     graph = street_graph(streets.to_crs("EPSG:32616"))
@@ -208,13 +222,15 @@ def test_a_far_high_priority_block_beats_two_near_low_ones(fast):
 def test_a_known_best_route_with_an_end_point(fast):
     # One way to x = 1000 in 45 minutes: 13.3 min walking leaves room for 3 stays; the best three are A, C, D.
     blocks = blocks_at(A=(100, 2.0), B=(300, 0.5), C=(500, 2.0), D=(800, 3.0), E=(600, 1.0))
-    route = plan_walking_route(blocks, main_street(), start=START, end=lat_lon(1000, 0), minutes=45,
-                               settings=fast, seed=1)
+    route = plan_walking_route(
+        blocks, main_street(), start=START, end=lat_lon(1000, 0), minutes=45, settings=fast, seed=1
+    )
     assert order(route) == ["A", "C", "D"] and route.priority == 7
     assert route.distance_m == pytest.approx(1000, abs=1)
     assert [round(s.arrival_min, 1) for s in route.stops] == [1.3, 16.7, 30.7]
-    assert route.path[0] == pytest.approx(START, abs=1e-6) and route.path[-1] == pytest.approx(lat_lon(1000, 0),
-                                                                                               abs=1e-6)
+    assert route.path[0] == pytest.approx(START, abs=1e-6) and route.path[-1] == pytest.approx(
+        lat_lon(1000, 0), abs=1e-6
+    )
 
 
 def test_the_planner_matches_brute_force_on_a_small_grid(fast):
@@ -224,7 +240,8 @@ def test_the_planner_matches_brute_force_on_a_small_grid(fast):
     blocks = gpd.GeoDataFrame(
         {"block_id": [f"c{i}" for i in range(8)], "priority": priorities},
         geometry=[shapely.box(X0 + x + 20, Y0 + y + 20, X0 + x + 180, Y0 + y + 180) for x, y in cells],
-        crs="EPSG:32616")
+        crs="EPSG:32616",
+    )
     route = plan_walking_route(blocks, streets, start=lat_lon(400, 200), minutes=50, settings=fast, seed=2)
     from beatmap.routing.network import walking_distances
 
@@ -233,7 +250,7 @@ def test_the_planner_matches_brute_force_on_a_small_grid(fast):
     for size in range(1, 6):
         for combo in itertools.permutations(range(8), size):
             legs = [0, *(k + 2 for k in combo), 1]
-            minutes = sum(walk.distance[a, b] for a, b in zip(legs, legs[1:])) / 75 + 10 * size
+            minutes = sum(walk.distance[a, b] for a, b in itertools.pairwise(legs)) / 75 + 10 * size
             if minutes <= 50:
                 best = max(best, sum(priorities[k] for k in combo))
     assert route.priority == pytest.approx(best)
@@ -241,8 +258,11 @@ def test_the_planner_matches_brute_force_on_a_small_grid(fast):
 
 def test_a_budget_too_short_for_any_block_says_how_long_is_needed(fast):
     blocks = blocks_at(P=(300, 1.0))
-    with pytest.raises(InputError, match=r"12 minutes is too short to visit any block: the nearest, P, needs about "
-                                         r"18 minutes \(8 walking and 10 on the block\)"):
+    with pytest.raises(
+        InputError,
+        match=r"12 minutes is too short to visit any block: the nearest, P, needs about "
+        r"18 minutes \(8 walking and 10 on the block\)",
+    ):
         plan_walking_route(blocks, main_street(), start=START, minutes=12, settings=fast)
 
 
@@ -256,13 +276,23 @@ def test_a_start_off_the_network_is_snapped_and_the_distance_said(fast):
 
 
 def test_a_disconnected_network_plans_on_the_starts_piece_and_names_the_rest(fast):
-    island = gpd.GeoDataFrame({"source_id": ["i"], "name": ["Island Rd"]},
-                              geometry=[shapely.LineString([(X0, Y0 + 600), (X0 + 300, Y0 + 600)])], crs="EPSG:32616")
+    island = gpd.GeoDataFrame(
+        {"source_id": ["i"], "name": ["Island Rd"]},
+        geometry=[shapely.LineString([(X0, Y0 + 600), (X0 + 300, Y0 + 600)])],
+        crs="EPSG:32616",
+    )
     streets = pd.concat([main_street(), island], ignore_index=True)
-    blocks = pd.concat([blocks_at(P=(100, 1.0)),
-                        gpd.GeoDataFrame({"block_id": ["far"], "priority": [9.0], "flag": None, "reason": ["x"]},
-                                         geometry=[shapely.box(X0 + 100, Y0 + 610, X0 + 150, Y0 + 660)],
-                                         crs="EPSG:32616")], ignore_index=True)
+    blocks = pd.concat(
+        [
+            blocks_at(P=(100, 1.0)),
+            gpd.GeoDataFrame(
+                {"block_id": ["far"], "priority": [9.0], "flag": None, "reason": ["x"]},
+                geometry=[shapely.box(X0 + 100, Y0 + 610, X0 + 150, Y0 + 660)],
+                crs="EPSG:32616",
+            ),
+        ],
+        ignore_index=True,
+    )
     route = plan_walking_route(blocks, streets, start=START, minutes=60, settings=fast, seed=1)
     assert order(route) == ["P"] and route.unreachable == ("far",)
     assert any("not joined to the start's" in n and "far" in n for n in route.notes)
@@ -286,8 +316,9 @@ def test_without_streets_the_route_is_a_labelled_straight_line_estimate(fast):
 def test_seeds_change_the_route_but_not_its_priority(fast):
     # 50 minutes: R (900 m) and one of the equally good P and Q fit; which one, and the direction, is the seed's.
     blocks = blocks_at(P=(100, 1.0), Q=(200, 1.0), R=(900, 5.0))
-    routes = [plan_walking_route(blocks, main_street(), start=START, minutes=50, settings=fast, seed=s)
-              for s in range(8)]
+    routes = [
+        plan_walking_route(blocks, main_street(), start=START, minutes=50, settings=fast, seed=s) for s in range(8)
+    ]
     assert {r.priority for r in routes} == {6.0}
     assert len({tuple(order(r)) for r in routes}) > 1
     assert [r.seed for r in routes] == list(range(8))
@@ -300,8 +331,9 @@ def test_the_default_seed_is_the_date():
 
 
 def test_a_short_dwell_is_allowed_with_a_note(fast):
-    route = plan_walking_route(blocks_at(P=(100, 1.0)), main_street(), start=START, minutes=10, dwell_min=5,
-                               settings=fast, seed=1)
+    route = plan_walking_route(
+        blocks_at(P=(100, 1.0)), main_street(), start=START, minutes=10, dwell_min=5, settings=fast, seed=1
+    )
     assert route.stops[0].stay_min == 5 and any("Koper" in n for n in route.notes)
 
 
@@ -316,11 +348,15 @@ def test_bad_coordinates_are_refused(text):
 
 def test_priorities_weigh_the_flag_and_the_days_since_the_last_visit():
     window = Window(date(2026, 3, 1), date(2026, 3, 30), "America/Chicago")
-    coverage = pd.DataFrame({
-        "flag": ["enforcement_only", "unvisited", "rarely_visited", None, None],
-        "last_visit": [None, None, date(2026, 3, 10), date(2026, 3, 25), date(2026, 3, 30)],
-        "visits": [0, 0, 1, 9, 12], "enforcement": [5, 0, 0, 0, 0],
-    }, index=[10, 11, 12, 13, 14])
+    coverage = pd.DataFrame(
+        {
+            "flag": ["enforcement_only", "unvisited", "rarely_visited", None, None],
+            "last_visit": [None, None, date(2026, 3, 10), date(2026, 3, 25), date(2026, 3, 30)],
+            "visits": [0, 0, 1, 9, 12],
+            "enforcement": [5, 0, 0, 0, 0],
+        },
+        index=[10, 11, 12, 13, 14],
+    )
     pri = block_priorities(coverage, window=window, settings=Settings())
     assert pri.index.tolist() == [10, 11, 12, 13, 14]
     assert pri["priority"].tolist() == pytest.approx([3.9, 3.4, 2.6, 0.15, 0.0])
@@ -357,8 +393,10 @@ def test_a_user_plans_routes_on_their_own_beats_only(tmp_path, fast):
         with pytest.raises(AccessError, match="Only officers and supervisors have access to walking routes"):
             plan_route_as(engine, nobody, beat_id="A", start=START, minutes=60, settings=fast)
     lieutenant = User("lt", "supervisor", all_beats=True)
-    assert plan_route_as(engine, lieutenant, beat_id="B", start=lat_lon(600, 0), minutes=60, settings=fast,
-                         seed=1).beat_id == "B"
+    assert (
+        plan_route_as(engine, lieutenant, beat_id="B", start=lat_lon(600, 0), minutes=60, settings=fast, seed=1).beat_id
+        == "B"
+    )
 
 
 def test_route_from_store_walks_the_neglected_blocks(tmp_path, fast):
@@ -375,8 +413,9 @@ def test_route_from_store_walks_the_neglected_blocks(tmp_path, fast):
 
 def test_gpx_is_valid_gpx_1_1_with_numbered_waypoints_and_the_route(tmp_path, fast):
     blocks = blocks_at(A=(100, 2.0), C=(500, 2.0), D=(800, 3.0))
-    route = plan_walking_route(blocks, main_street(), start=START, end=lat_lon(1000, 0), minutes=45,
-                               settings=fast, seed=1)
+    route = plan_walking_route(
+        blocks, main_street(), start=START, end=lat_lon(1000, 0), minutes=45, settings=fast, seed=1
+    )
     path = write_gpx(route, tmp_path / "walk.gpx")
     root = ET.parse(path).getroot()
     assert root.tag == f"{GPX}gpx" and root.get("version") == "1.1" and root.get("creator") == "beatmap"
@@ -390,7 +429,7 @@ def test_gpx_is_valid_gpx_1_1_with_numbered_waypoints_and_the_route(tmp_path, fa
     points = root.find(f"{GPX}rte").findall(f"{GPX}rtept")
     assert len(points) == len(route.path) and float(points[0].get("lat")) == pytest.approx(START[0], abs=1e-6)
     assert f"seed {route.seed}" in root.find(f"{GPX}metadata").findtext(f"{GPX}desc")
-    with pytest.raises(InputError, match=".gpx"):
+    with pytest.raises(InputError, match=r"\.gpx"):
         write_gpx(route, tmp_path / "walk.txt")
 
 
@@ -405,12 +444,25 @@ def test_the_card_escapes_what_it_prints(fast):
 
 def test_the_card_names_stops_by_street_starts_at_the_landmark_and_draws_the_walk(fast):
     route = plan_walking_route(blocks_at(P=(100, 1.0)), main_street(), start=START, minutes=30, settings=fast, seed=1)
-    streets = {"lines": {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"name": "<i>Main</i> St", "major": 1},
-         "geometry": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in route.path]}}]},
-        "labels": [[*route.path[0], "<i>Main</i> St", 1, 0]]}
-    card = route_card_html(route, stop_names={"P": "Main St between <1st> and 2nd"},
-                           landmarks={"Lincoln School": route.start, "Far away": (0.0, 0.0)}, streets=streets)
+    streets = {
+        "lines": {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {"name": "<i>Main</i> St", "major": 1},
+                    "geometry": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in route.path]},
+                }
+            ],
+        },
+        "labels": [[*route.path[0], "<i>Main</i> St", 1, 0]],
+    }
+    card = route_card_html(
+        route,
+        stop_names={"P": "Main St between <1st> and 2nd"},
+        landmarks={"Lincoln School": route.start, "Far away": (0.0, 0.0)},
+        streets=streets,
+    )
     assert "Main St between &lt;1st&gt; and 2nd" in card and "block P" in card
     assert "Start and end: Lincoln School." in card and f"{route.start[0]:.5f}" not in card
     assert card.count("<svg") == 1 and card.count('fill="#0072B2"') == len(route.stops)  # one badge per stop
@@ -442,8 +494,23 @@ def test_command_line_loads_streets_and_writes_a_route(tmp_path, capsys):
     assert main(["--db", str(db), "streets", str(tmp_path / "streets.geojson")]) == 0
     assert "22 features read" in capsys.readouterr().out
     start = ",".join(str(v) for v in lat_lon(0, 0))
-    args = ["--db", str(db), "route", "--beat", "A", "--start", start, "--minutes", "60", "--seed", "4",
-            "--out", str(tmp_path / "walk.gpx"), "--card", str(tmp_path / "walk.html")]
+    args = [
+        "--db",
+        str(db),
+        "route",
+        "--beat",
+        "A",
+        "--start",
+        start,
+        "--minutes",
+        "60",
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path / "walk.gpx"),
+        "--card",
+        str(tmp_path / "walk.html"),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "Walking route, beat A" in out and "seed 4" in out and "STRAIGHT-LINE" not in out
@@ -483,8 +550,19 @@ def test_landmarks_near_the_beat_are_offered_nearest_first_and_named_on_the_comm
         start_point("Statoin", settings=settings)
     toml = tmp_path / "s.toml"
     toml.write_text("[landmarks]\n" + "".join(f'"{n}" = [{p[0]}, {p[1]}]\n' for n, p in places.items()))
-    args = ["--db", str(db), "--settings", str(toml), "route", "--beat", "A", "--minutes", "60",
-            "--out", str(tmp_path / "walk.gpx")]
+    args = [
+        "--db",
+        str(db),
+        "--settings",
+        str(toml),
+        "route",
+        "--beat",
+        "A",
+        "--minutes",
+        "60",
+        "--out",
+        str(tmp_path / "walk.gpx"),
+    ]
     assert main([*args, "--start", "Station"]) == 0
     assert f"{places['Station'][0]:.5f}" in (tmp_path / "walk.gpx").read_text()
     assert main([*args, "--start", "Other city"]) == 2
@@ -504,8 +582,9 @@ def test_a_seeds_route_is_kept_only_when_it_covers_exactly_as_much_priority(monk
 
     def solve(first, seeded):
         answers[:] = [np.array(first), np.array(seeded)]
-        return solver.solve_orienteering(square, square, priority, dwell_s=1, budget_s=10,
-                                          rng=np.random.default_rng(1), time_limit_s=1).tolist()
+        return solver.solve_orienteering(
+            square, square, priority, dwell_s=1, budget_s=10, rng=np.random.default_rng(1), time_limit_s=1
+        ).tolist()
 
     assert solve([0, 2], [2, 1]) == [2, 1]  # the same 5.0 through another block: the seed's
     assert solve([0, 2], [0, 1, 2]) == [0, 2]  # 7.0 > 5.0: not every seed would find it
@@ -520,14 +599,16 @@ def test_a_route_can_target_one_neglected_area(tmp_path, fast):
     areas = neglected_areas_from_store(engine, window=window, settings=fast, beat_id="A").set_index("area_id")
     assert list(areas.index) == ["A-1"] and areas.at["A-1", "name"] == "3 blocks along Test St"
     area_blocks = set(areas.at["A-1", "block_ids"].split())
-    route = route_from_store(engine, beat_id="A", start=START, minutes=60, settings=fast, seed=1, area_id="A-1",
-                             window=window)
+    route = route_from_store(
+        engine, beat_id="A", start=START, minutes=60, settings=fast, seed=1, area_id="A-1", window=window
+    )
     assert route.stops and {s.block_id for s in route.stops} <= area_blocks
     assert route.area == "A-1, 3 blocks along Test St"
     assert route.notes[0].startswith("This walk covers neglected area A-1, 3 blocks along Test St")
     assert "area A-1, 3 blocks along Test St" in route_card_html(route)
-    short = route_from_store(engine, beat_id="A", start=START, minutes=25, settings=fast, seed=1, area_id="A-1",
-                             window=window)
+    short = route_from_store(
+        engine, beat_id="A", start=START, minutes=25, settings=fast, seed=1, area_id="A-1", window=window
+    )
     left = len(area_blocks) - len(short.stops)
     assert left > 0 and f"{left} of its blocks do not fit in the time" in short.notes[0]
     with pytest.raises(InputError, match="--area 'A-9': no such neglected area; areas: A-1"):

@@ -16,20 +16,35 @@ from tests.conftest import app_as, import_rows, load_two_beats
 
 #: An image, a link, a bare URL, a www address, an e-mail address and an HTML image: none may become markup.
 # Every kind of link Markdown or HTML could make, within the 128 characters an id may hold (with its blocks' suffix).
-HOSTILE = "![i](http://evil.io/i.png) [l](http://evil.io) http://evil.io/x www.evil.io a@evil.io <img src=http://evil.io/y>"
+HOSTILE = (
+    "![i](http://evil.io/i.png) [l](http://evil.io) http://evil.io/x www.evil.io a@evil.io <img src=http://evil.io/y>"
+)
 OFFICER_ID = "www.evil.example"
 PASSWORD = "correct horse battery staple"
 #: Markdown a browser would turn into a link, an image or an element (an escaped character is preceded by "\").
-UNSAFE = [re.compile(p) for p in (r"(?<!\\)!\[", r"(?<!\\)\]\(", r"(?<!\\)<[A-Za-z/!]", r"(?<!\\)://", r"www\.",
-                                  r"\w(?<!\\)@\w")]
+UNSAFE = [
+    re.compile(p)
+    for p in (r"(?<!\\)!\[", r"(?<!\\)\]\(", r"(?<!\\)<[A-Za-z/!]", r"(?<!\\)://", r"www\.", r"\w(?<!\\)@\w")
+]
 
 
 def unsafe_parts(markdown: str) -> list[str]:
     return [p.pattern for p in UNSAFE if p.search(markdown)]
 
 
-@pytest.mark.parametrize("text", [HOSTILE, "see https://evil.example", "www.evil.example/x", "a@evil.example",
-                                  "<b>x</b>", "1. item", "- item", "title\n==="])
+@pytest.mark.parametrize(
+    "text",
+    [
+        HOSTILE,
+        "see https://evil.example",
+        "www.evil.example/x",
+        "a@evil.example",
+        "<b>x</b>",
+        "1. item",
+        "- item",
+        "title\n===",
+    ],
+)
 def test_md_escape_leaves_no_link_image_or_markup(text):
     escaped = md_escape(text)
     assert unsafe_parts(escaped) == []
@@ -38,10 +53,16 @@ def test_md_escape_leaves_no_link_image_or_markup(text):
 
 def markdown_shown(at: AppTest) -> list[str]:
     """Every piece of text the page renders as Markdown: headings, text, notes, messages and widget labels."""
-    shown = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error",
-                                  "success") for e in getattr(at, kind)]
-    shown += [e.label for kind in ("button", "expander", "tabs", "metric", "selectbox", "radio", "text_input")
-              for e in getattr(at, kind)]
+    shown = [
+        e.value
+        for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success")
+        for e in getattr(at, kind)
+    ]
+    shown += [
+        e.label
+        for kind in ("button", "expander", "tabs", "metric", "selectbox", "radio", "text_input")
+        for e in getattr(at, kind)
+    ]
     return [str(s) for s in shown if s]
 
 
@@ -53,8 +74,9 @@ def hostile_city(tmp_path, monkeypatch, settings):
     rows = [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,{OFFICER_ID}" for d in range(1, 9)]
     import_rows(engine, tmp_path, rows, settings=settings, header="occurred_at,lat,lon,kind,officer_id")
     accounts.add_user(engine, "lt", role="supervisor", all_beats=True, password=PASSWORD, actor="test")
-    accounts.add_user(engine, "ofc", role="officer", beats=[HOSTILE], officer_id=OFFICER_ID, password=PASSWORD,
-                      actor="test")
+    accounts.add_user(
+        engine, "ofc", role="officer", beats=[HOSTILE], officer_id=OFFICER_ID, password=PASSWORD, actor="test"
+    )
     accounts.add_user(engine, "boss", role="admin", password=PASSWORD, actor="test")
     audit.record(engine, actor="cli:test", action="export", target=HOSTILE, details={"what": HOSTILE})
     publish_snapshot(engine, tmp_path / "public", settings=settings, as_of=date(2026, 4, 20))
@@ -100,4 +122,3 @@ def test_hostile_ids_show_as_text_on_every_page(hostile_city, maps):
     assert f"Flagged blocks in beat {md_escape(HOSTILE)}" in log_visit
     assert f"Officer {md_escape(OFFICER_ID)}" in log_visit
     assert any(t.startswith(f"Block **{md_escape(HOSTILE)}\\_") for t in log_visit)
-

@@ -25,12 +25,16 @@ def spread(n: int) -> list[tuple[float, float]]:
 
 def frame(points, *, beat="A", reported=None, times=None) -> pd.DataFrame:
     n = len(points)
-    return pd.DataFrame({
-        S.LAT: [p[0] for p in points], S.LON: [p[1] for p in points],
-        S.BLOCK_ID: ["A_1"] * n, S.BEAT_ID: [beat] * n,
-        S.REPORTED_BEAT: reported if reported is not None else [None] * n,
-        S.OCCURRED_AT: times if times is not None else [pd.Timestamp("2026-03-01", tz="UTC")] * n,
-    })
+    return pd.DataFrame(
+        {
+            S.LAT: [p[0] for p in points],
+            S.LON: [p[1] for p in points],
+            S.BLOCK_ID: ["A_1"] * n,
+            S.BEAT_ID: [beat] * n,
+            S.REPORTED_BEAT: reported if reported is not None else [None] * n,
+            S.OCCURRED_AT: times if times is not None else [pd.Timestamp("2026-03-01", tz="UTC")] * n,
+        }
+    )
 
 
 def codes(warnings) -> list[str]:
@@ -49,8 +53,9 @@ def test_pileup_needs_both_the_share_and_the_count():
 
 def test_reported_beats_that_differ_or_are_unknown():
     reported = ["A"] * 6 + ["B"] * 3 + ["Z9"]
-    warnings = check_records(frame(spread(10), reported=reported), beat_ids={"A", "B"}, now=NOW,
-                             pileup_share=0.01, pileup_min=50)
+    warnings = check_records(
+        frame(spread(10), reported=reported), beat_ids={"A", "B"}, now=NOW, pileup_share=0.01, pileup_min=50
+    )
     assert codes(warnings) == ["beat_mismatch", "unknown_beats"]
     assert warnings[0].count == 3 and "(30.0%)" in warnings[0].message
     assert warnings[1].count == 1 and "Z9 (1)" in warnings[1].message
@@ -59,8 +64,11 @@ def test_reported_beats_that_differ_or_are_unknown():
 def test_outside_and_odd_times():
     points = frame(spread(200))
     points.loc[:9, [S.BLOCK_ID, S.BEAT_ID]] = None
-    times = [pd.Timestamp("2026-03-01", tz="UTC")] * 197 + [pd.Timestamp("2019-01-01", tz="UTC")] + [
-        NOW + pd.Timedelta(hours=3)] * 2
+    times = (
+        [pd.Timestamp("2026-03-01", tz="UTC")] * 197
+        + [pd.Timestamp("2019-01-01", tz="UTC")]
+        + [NOW + pd.Timedelta(hours=3)] * 2
+    )
     points[S.OCCURRED_AT] = times
     warnings = check_records(points, beat_ids={"A"}, now=NOW, pileup_share=0.01, pileup_min=50)
     assert codes(warnings) == ["outside", "future", "far_past"]
@@ -98,6 +106,6 @@ def test_import_warns_of_a_pileup_and_a_mapping_rejects_it(tmp_path, capsys):
     other = load_two_beats(store.open_store(store_db(tmp_path / "other.db")), tmp_path, settings=settings, grid_m=100)
     summary = import_activity(other, path, settings=settings, mapping_path=mapping, now=NOW)
     assert (summary.imported, summary.rejected) == (940, 60) and summary.warnings == ()
-    reason, = summary.reject_reasons
+    (reason,) = summary.reject_reasons
     assert "pile-up point" in reason
     assert summary.reject_examples[reason][0]["reason"].startswith("point 41.87596,-87.63631 holds 60 rows")

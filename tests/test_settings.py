@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from beatmap.errors import InputError
 from beatmap.demo_town import LANDMARKS
+from beatmap.errors import InputError
 from beatmap.settings import Settings, read_settings
 from tests.conftest import ROOT
 
@@ -26,23 +26,27 @@ def test_landmarks_are_read_as_latitude_longitude_pairs(tmp_path):
 
 def test_values_are_read_by_section(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text('[department]\ntimezone = "America/New_York"\n[flags]\nenforcement_only_min = 5\n'
-                    '[shifts]\nearly = [6, 14]\n')
+    path.write_text(
+        '[department]\ntimezone = "America/New_York"\n[flags]\nenforcement_only_min = 5\n[shifts]\nearly = [6, 14]\n'
+    )
     s = read_settings(path)
     assert (s.timezone, s.enforcement_only_min, s.shifts) == ("America/New_York", 5, {"early": (6, 14)})
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[flags]\nenforcment_only_min = 2\n", "unknown key 'enforcment_only_min'"),
-    ("[department]\ntimezone = \"Gotham\"\n", "not an IANA time zone"),
-    ("[public]\npublic_min_count = 1\n", "only be made stricter"),
-    ("[public]\npublic_delay_days = 2\n", "only be made stricter"),
-    ("[flags]\nrarely_fraction = 2\n", "between 0 and 1"),
-    ("not toml at all = =", "not a valid TOML"),
-    ("[landmarks]\nStation = [-87.66, 41.78, 0]\n", "landmark 'Station' must be \\[latitude, longitude\\]"),
-    ("[landmarks]\nStation = [-187.66, 41.78]\n", "landmark 'Station' must be"),
-    ("[landmarks]\nStation = \"here\"\n", r"\[landmarks\] must hold lines of the form name = \[a, b\]"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[flags]\nenforcment_only_min = 2\n", "unknown key 'enforcment_only_min'"),
+        ('[department]\ntimezone = "Gotham"\n', "not an IANA time zone"),
+        ("[public]\npublic_min_count = 1\n", "only be made stricter"),
+        ("[public]\npublic_delay_days = 2\n", "only be made stricter"),
+        ("[flags]\nrarely_fraction = 2\n", "between 0 and 1"),
+        ("not toml at all = =", "not a valid TOML"),
+        ("[landmarks]\nStation = [-87.66, 41.78, 0]\n", "landmark 'Station' must be \\[latitude, longitude\\]"),
+        ("[landmarks]\nStation = [-187.66, 41.78]\n", "landmark 'Station' must be"),
+        ('[landmarks]\nStation = "here"\n', r"\[landmarks\] must hold lines of the form name = \[a, b\]"),
+    ],
+)
 def test_bad_settings_are_refused_with_the_file_named(tmp_path, text, message):
     path = tmp_path / "s.toml"
     path.write_text(text)

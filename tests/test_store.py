@@ -48,8 +48,9 @@ visits.log_visit(engine, officer_id="O101", lat=lonlat.y, lon=lonlat.x, kind="co
 def old_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The beatmap of commit 9107492, unpacked from this repository's history."""
     folder = tmp_path_factory.mktemp("before_migrations")
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_MIGRATIONS, "beatmap"],
-                             capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", BEFORE_MIGRATIONS, "beatmap"], capture_output=True, check=True
+    ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
     return folder
@@ -62,11 +63,14 @@ def _old(old_code: Path, *args: str) -> None:
 
 def _snapshot(engine: sa.Engine) -> dict[str, object]:
     with engine.connect() as conn:
+
         def rows(sql: str) -> list[tuple]:
             return [tuple(r) for r in conn.exec_driver_sql(sql).all()]
+
         return {
-            "events": rows("SELECT event_id, fingerprint, occurred_at, kind, block_id, officer_id FROM events "
-                           "ORDER BY event_id"),
+            "events": rows(
+                "SELECT event_id, fingerprint, occurred_at, kind, block_id, officer_id FROM events ORDER BY event_id"
+            ),
             "users": rows("SELECT name, role, officer_id, password_hash, all_beats FROM users ORDER BY name"),
             "user_beats": rows("SELECT user_id, beat_id FROM user_beats ORDER BY user_id, beat_id"),
             "audit": rows("SELECT audit_id, at, actor, action, target, details FROM audit_log ORDER BY audit_id"),
@@ -97,8 +101,9 @@ def test_a_store_made_before_migrations_is_refused_then_upgrades_with_nothing_lo
     chain = store.verify_audit_chain(engine)  # 0004 chained the old entries, oldest first
     assert chain.first_bad is None and chain.entries == len(before["audit"]) and chain.last_hash
     with raw.connect() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"), conn.begin():
-        conn.exec_driver_sql("INSERT INTO audit_log (audit_id, at, actor, action, details) "
-                             "VALUES (1, CURRENT_TIMESTAMP, 'x', 'x', '{}')")
+        conn.exec_driver_sql(
+            "INSERT INTO audit_log (audit_id, at, actor, action, details) VALUES (1, CURRENT_TIMESTAMP, 'x', 'x', '{}')"
+        )
     assert migrate.upgrade(raw) == (migrate.head(), migrate.head())  # a second upgrade changes nothing
     raw.dispose()
     engine.dispose()
@@ -208,8 +213,9 @@ def test_an_event_id_is_never_handed_out_twice(engine, tmp_path):
     second = visits.log_visit(engine, client_token="t2", now=now + timedelta(minutes=1), **kwargs)
     assert second != first
     # The officer's own five-minute-old visit stays theirs to correct.
-    visits.edit_visit(engine, second, actor="O1", role="officer", settings=settings, note="porch",
-                      now=now + timedelta(minutes=5))
+    visits.edit_visit(
+        engine, second, actor="O1", role="officer", settings=settings, note="porch", now=now + timedelta(minutes=5)
+    )
 
 
 def test_other_databases_are_refused(tmp_path):
@@ -226,10 +232,11 @@ def test_backup_and_restore_round_trip_on_sqlite(tmp_path, settings):
         result = backup_store(engine, tmp_path / "backup.db")
     assert result.kind == "sqlite" and result.size_bytes > 0
     before = _snapshot(engine)
-    import_rows(engine, tmp_path, ["2026-03-03T10:00,41.87596,-87.63631,foot_patrol"], settings=settings,
-                name="later.csv")
+    import_rows(
+        engine, tmp_path, ["2026-03-03T10:00,41.87596,-87.63631,foot_patrol"], settings=settings, name="later.csv"
+    )
     target = str(engine.url.database)
-    with pytest.raises(StoreError, match="holds data; .* --force"):
+    with pytest.raises(StoreError, match=r"holds data; .* --force"):
         restore_store(target, tmp_path / "backup.db")
     restore_store(target, tmp_path / "backup.db", force=True)
     assert _snapshot(store.open_store(target)) == before
@@ -274,9 +281,11 @@ def test_text_and_dates_compare_the_same_on_both_databases(engine, tmp_path, set
     """A long subtype imports everywhere or nowhere; a row over the limits is rejected with the reason."""
     load_two_beats(engine, tmp_path, settings=settings)
     header = "occurred_at,lat,lon,kind,subtype,officer_id"
-    rows = [f"2026-03-02T10:00,41.87596,-87.63631,foot_patrol,{'s' * 200},O1",
-            f"2026-03-03T10:00,41.87596,-87.63631,foot_patrol,{'s' * 4001},O1",
-            f"2026-03-04T10:00,41.87596,-87.63631,foot_patrol,x,{'o' * 129}"]
+    rows = [
+        f"2026-03-02T10:00,41.87596,-87.63631,foot_patrol,{'s' * 200},O1",
+        f"2026-03-03T10:00,41.87596,-87.63631,foot_patrol,{'s' * 4001},O1",
+        f"2026-03-04T10:00,41.87596,-87.63631,foot_patrol,x,{'o' * 129}",
+    ]
     summary = import_rows(engine, tmp_path, rows, settings=settings, header=header)
     assert (summary.imported, summary.rejected) == (1, 2)
     reasons = store.read_rejects(engine)["reason"].tolist()
@@ -286,8 +295,9 @@ def test_text_and_dates_compare_the_same_on_both_databases(engine, tmp_path, set
     assert len(events) == 1 and events["occurred_at"].iloc[0] == pd.Timestamp("2026-03-02T16:00", tz="UTC")
 
 
-def test_imports_and_visit_corrections_read_the_blocks_inside_their_own_transaction(engine, tmp_path, settings,
-                                                                                     monkeypatch):
+def test_imports_and_visit_corrections_read_the_blocks_inside_their_own_transaction(
+    engine, tmp_path, settings, monkeypatch
+):
     """Areas read outside the import's transaction (or by a second connection inside it) could be replaced
     between the read and the write."""
     from beatmap import ingest
@@ -308,8 +318,9 @@ def test_imports_and_visit_corrections_read_the_blocks_inside_their_own_transact
     kwargs = {"officer_id": "O1", "kind": "foot_patrol", "settings": settings}
     visit = visits.log_visit(engine, lat=41.87596, lon=-87.63631, client_token="c1", now=now, **kwargs)
     binds.clear()
-    visits.edit_visit(engine, visit, actor="O1", role="officer", settings=settings, lat=41.87689, lon=-87.63150,
-                      now=now)
+    visits.edit_visit(
+        engine, visit, actor="O1", role="officer", settings=settings, lat=41.87689, lon=-87.63150, now=now
+    )
     assert binds == ["Connection"]
 
 
@@ -317,7 +328,7 @@ def test_demo_help_says_it_needs_an_empty_store():
     from beatmap.cli import build_parser
 
     text = " ".join(build_parser().format_help().split())
-    demo_help = text[text.index("demo build the demo city"):][:120]
+    demo_help = text[text.index("demo build the demo city") :][:120]
     assert "empty store" in demo_help and "replaces" not in demo_help
 
 

@@ -19,16 +19,30 @@ def url(tmp_path):
 
 def records(n: int, *, first: int = 0) -> pd.DataFrame:
     at = pd.Timestamp("2026-03-01 10:00", tz="UTC") + pd.to_timedelta(range(n), unit="min")
-    return pd.DataFrame({
-        "fingerprint": [f"fp{i:04d}" for i in range(first, first + n)],
-        "row_number": range(1, n + 1), "source": "feed", "source_id": [None if i % 2 else f"s{i}" for i in range(n)],
-        "occurred_at": at, "ended_at": [pd.NaT] * n, "duration_min": [None] * n,
-        "kind": ["foot_patrol", "enforcement"] * (n // 2) + ["other"] * (n % 2),
-        "subtype": None, "officer_id": "P1", "unit_id": None,
-        "self_initiated": [True, None] * (n // 2) + [False] * (n % 2),
-        "notes": None, "reported_beat": "A", "lat": 41.88, "lon": -87.63,
-        "block_id": [f"b{i % 3}" for i in range(n)], "beat_id": "A", "snapped": [False] * n, "distance_m": 0.0,
-    })
+    return pd.DataFrame(
+        {
+            "fingerprint": [f"fp{i:04d}" for i in range(first, first + n)],
+            "row_number": range(1, n + 1),
+            "source": "feed",
+            "source_id": [None if i % 2 else f"s{i}" for i in range(n)],
+            "occurred_at": at,
+            "ended_at": [pd.NaT] * n,
+            "duration_min": [None] * n,
+            "kind": ["foot_patrol", "enforcement"] * (n // 2) + ["other"] * (n % 2),
+            "subtype": None,
+            "officer_id": "P1",
+            "unit_id": None,
+            "self_initiated": [True, None] * (n // 2) + [False] * (n % 2),
+            "notes": None,
+            "reported_beat": "A",
+            "lat": 41.88,
+            "lon": -87.63,
+            "block_id": [f"b{i % 3}" for i in range(n)],
+            "beat_id": "A",
+            "snapped": [False] * n,
+            "distance_m": 0.0,
+        }
+    )
 
 
 def new_batch(engine) -> int:
@@ -55,9 +69,15 @@ def test_assignment_updates_by_event_id(url):
     with store.transaction(engine) as conn:
         store.insert_events(conn, batch, records(4))
         located = store.read_event_locations(conn)
-        update = pd.DataFrame({"event_id": located["event_id"], "block_id": ["x1", None, "x2", "x1"],
-                               "beat_id": ["B", None, "B", "B"], "snapped": [True, False, False, True],
-                               "distance_m": [3.5, None, 0.0, 1.25]})
+        update = pd.DataFrame(
+            {
+                "event_id": located["event_id"],
+                "block_id": ["x1", None, "x2", "x1"],
+                "beat_id": ["B", None, "B", "B"],
+                "snapped": [True, False, False, True],
+                "distance_m": [3.5, None, 0.0, 1.25],
+            }
+        )
         store.update_assignments(conn, update)
     back = store.read_events(engine, columns=("event_id", "block_id", "beat_id", "snapped"))
     assert back["block_id"].fillna("-").tolist() == ["x1", "-", "x2", "x1"]
@@ -69,9 +89,14 @@ def test_assignment_updates_by_event_id(url):
 def test_rejects_keep_row_reason_and_cells(url):
     engine = store.open_store(url)
     batch = new_batch(engine)
-    rejects = pd.DataFrame({"row": [3, 7], "reason": ["lat 'x' is not a number", "occurred_at is empty"],
-                            "raw": [{"lat": "x", "note": "caf\u00e9"}, {"occurred_at": ""}],
-                            "fingerprint": ["r1", "r2"]})
+    rejects = pd.DataFrame(
+        {
+            "row": [3, 7],
+            "reason": ["lat 'x' is not a number", "occurred_at is empty"],
+            "raw": [{"lat": "x", "note": "caf\u00e9"}, {"occurred_at": ""}],
+            "fingerprint": ["r1", "r2"],
+        }
+    )
     with store.transaction(engine) as conn:  # (each import keeps its own rejects: see tests/test_imports.py)
         store.insert_rejects(conn, batch, rejects, source="feed", file_name="f.csv")
     kept = store.read_rejects(engine)
@@ -81,15 +106,16 @@ def test_rejects_keep_row_reason_and_cells(url):
     engine.dispose()
 
 
-
 def test_nothing_to_write_writes_nothing(url):
     engine = store.open_store(url)
     batch = new_batch(engine)
     with store.transaction(engine) as conn:
-        store.update_assignments(conn, pd.DataFrame(columns=["event_id", "block_id", "beat_id", "snapped",
-                                                             "distance_m"]))
-        store.insert_rejects(conn, batch, pd.DataFrame(columns=["row", "reason", "raw", "fingerprint"]),
-                             source="feed", file_name="f.csv")
+        store.update_assignments(
+            conn, pd.DataFrame(columns=["event_id", "block_id", "beat_id", "snapped", "distance_m"])
+        )
+        store.insert_rejects(
+            conn, batch, pd.DataFrame(columns=["row", "reason", "raw", "fingerprint"]), source="feed", file_name="f.csv"
+        )
     assert store.counts(engine)["rejects"] == 0
     engine.dispose()
 

@@ -58,12 +58,15 @@ def test_a_missing_index_is_built_again_and_kept(url, tmp_path, settings):
     blocks = store.read_blocks(engine)
     built = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
     assert kept_keys(engine) == [built.blocks_key]
-    data = store.read_block_index(engine, built.blocks_key, fmt=INDEX_FORMAT,
-                                  edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+    data = store.read_block_index(
+        engine, built.blocks_key, fmt=INDEX_FORMAT, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m
+    )
     assert data is not None and index_from_bytes(data) is not None
     # Other distances are another index: none is kept for them.
-    assert store.read_block_index(engine, built.blocks_key, fmt=INDEX_FORMAT, edge_tolerance_m=2.0,
-                                  snap_m=settings.snap_m) is None
+    assert (
+        store.read_block_index(engine, built.blocks_key, fmt=INDEX_FORMAT, edge_tolerance_m=2.0, snap_m=settings.snap_m)
+        is None
+    )
     engine.dispose()
 
 
@@ -88,5 +91,10 @@ def test_migration_adds_the_index_table_and_drops_unused_event_indexes(url):
     assert not {"ix_events_kind", "ix_events_block_id"} & after
     assert {"ix_events_occurred_at", "ix_events_beat_id", "ix_events_batch_id"} <= after
     assert {c["name"] for c in inspector.get_columns("block_index")} == {
-        "areas_key", "format", "edge_tolerance_m", "snap_m", "data"}
+        "areas_key",
+        "format",
+        "edge_tolerance_m",
+        "snap_m",
+        "data",
+    }
     engine.dispose()

@@ -35,9 +35,12 @@ def phone_map(tmp_path_factory):
 
 def document_element_at(page, point) -> str:
     """The class of the map element at a screen point that matters here: the map itself, a shape, or other."""
-    return page.evaluate("""p => { const e = document.elementFromPoint(p[0], p[1]);
+    return page.evaluate(
+        """p => { const e = document.elementFromPoint(p[0], p[1]);
         const c = (e.getAttribute('class') || ''); return /leaflet-container/.test(c) ? 'leaflet-container'
-        : /leaflet-interactive/.test(c) ? 'shape' : c; }""", point)
+        : /leaflet-interactive/.test(c) ? 'shape' : c; }""",
+        point,
+    )
 
 
 def tooltip_box(page):

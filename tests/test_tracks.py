@@ -32,14 +32,20 @@ def blocks():
     return row_of_blocks()
 
 
-def track(points: list[tuple[int, float, float]], *, device: str = "r1", jitter: float = 0.0, seed: int = 0,
-          **extra: object) -> pd.DataFrame:
+def track(
+    points: list[tuple[int, float, float]], *, device: str = "r1", jitter: float = 0.0, seed: int = 0, **extra: object
+) -> pd.DataFrame:
     """Pings ``(seconds after T0, x, y)`` in test-city metres, with uniform jitter of ±``jitter`` metres."""
     rng = np.random.default_rng(seed)
     t, x, y = (np.array(v, dtype=float) for v in zip(*points, strict=True))
-    frame = pd.DataFrame({"device_id": device, "ts": (T0 + t).astype(np.int64),
-                          "x": X0 + x + rng.uniform(-jitter, jitter, len(t)),
-                          "y": Y0 + y + rng.uniform(-jitter, jitter, len(t))})
+    frame = pd.DataFrame(
+        {
+            "device_id": device,
+            "ts": (T0 + t).astype(np.int64),
+            "x": X0 + x + rng.uniform(-jitter, jitter, len(t)),
+            "y": Y0 + y + rng.uniform(-jitter, jitter, len(t)),
+        }
+    )
     for key, value in extra.items():
         frame[key] = value
     return frame
@@ -122,7 +128,7 @@ def test_an_officer_who_parks_and_walks_becomes_foot_after_the_stop(blocks):
     credit = credit_tracks(pings, blocks, rules=RULES)
     modes = credit.pings["mode"].tolist()
     assert modes[:5] == [VEHICLE] * 5
-    assert modes[len(drive) + len(parked):] == [FOOT] * len(walk)
+    assert modes[len(drive) + len(parked) :] == [FOOT] * len(walk)
     assert credit.visits["block_id"].tolist() == ["b4"]
     assert credit.visits["beat_id"].tolist() == ["B"]
 
@@ -152,18 +158,26 @@ def test_a_one_hour_gap_is_gap_not_presence(blocks):
 
 def test_a_cad_call_covering_half_a_stay(blocks):
     pings = track(stay(0, 1200, 50), jitter=10.0, seed=7, unit_id="U1", officer_id="o1")
-    calls = pd.DataFrame({"unit_id": ["U1", "U2"],
-                          "occurred_at": pd.to_datetime([T0 + 600, T0], unit="s", utc=True),
-                          "ended_at": pd.to_datetime([T0 + 1200, T0 + 1200], unit="s", utc=True)})
+    calls = pd.DataFrame(
+        {
+            "unit_id": ["U1", "U2"],
+            "occurred_at": pd.to_datetime([T0 + 600, T0], unit="s", utc=True),
+            "ended_at": pd.to_datetime([T0 + 1200, T0 + 1200], unit="s", utc=True),
+        }
+    )
     credit = credit_tracks(pings, blocks, rules=RULES, calls=calls)
     assert seconds_by(credit, "purpose") == {ENFORCEMENT: 600, NON_ENFORCEMENT: 600}
     assert seconds_by(credit, "block_id", "unit_id", "officer_id") == {("b0", "U1", "o1"): 1200}
     visit = credit.visits.iloc[0]
     assert (visit["seconds"], visit["enforcement_seconds"]) == (600, 600)
     # A call with no clear time lasts call_default_minutes; overlapping calls of a unit count once.
-    open_calls = pd.DataFrame({"unit_id": ["U1", "U1"],
-                               "occurred_at": pd.to_datetime([T0 + 600, T0 + 700], unit="s", utc=True),
-                               "ended_at": pd.to_datetime([None, T0 + 800], unit="s", utc=True)})
+    open_calls = pd.DataFrame(
+        {
+            "unit_id": ["U1", "U1"],
+            "occurred_at": pd.to_datetime([T0 + 600, T0 + 700], unit="s", utc=True),
+            "ended_at": pd.to_datetime([None, T0 + 800], unit="s", utc=True),
+        }
+    )
     rules = TrackRules(call_default_minutes=5)
     credit = credit_tracks(pings, blocks, rules=rules, calls=open_calls)
     assert seconds_by(credit, "purpose") == {ENFORCEMENT: 300, NON_ENFORCEMENT: 900}
@@ -173,12 +187,19 @@ def test_a_cad_call_covering_half_a_stay(blocks):
 def test_two_devices_of_one_unit_both_count_during_its_call(blocks):
     radio = track(stay(0, 900, 50), device="radio-7", unit_id="U7", officer_id="o7", device_kind="radio")
     car = track(stay(0, 900, 170), device="car-7", unit_id="U7", device_kind="vehicle")
-    calls = pd.DataFrame({"unit_id": ["U7"], "occurred_at": pd.to_datetime([T0 + 300], unit="s", utc=True),
-                          "ended_at": pd.to_datetime([T0 + 600], unit="s", utc=True)})
+    calls = pd.DataFrame(
+        {
+            "unit_id": ["U7"],
+            "occurred_at": pd.to_datetime([T0 + 300], unit="s", utc=True),
+            "ended_at": pd.to_datetime([T0 + 600], unit="s", utc=True),
+        }
+    )
     credit = credit_tracks(pd.concat([radio, car]), blocks, rules=RULES, calls=calls)
     assert seconds_by(credit, "block_id", "mode", "purpose") == {
-        ("b0", FOOT, ENFORCEMENT): 300, ("b0", FOOT, NON_ENFORCEMENT): 600,
-        ("b1", VEHICLE, ENFORCEMENT): 300, ("b1", VEHICLE, NON_ENFORCEMENT): 600,
+        ("b0", FOOT, ENFORCEMENT): 300,
+        ("b0", FOOT, NON_ENFORCEMENT): 600,
+        ("b1", VEHICLE, ENFORCEMENT): 300,
+        ("b1", VEHICLE, NON_ENFORCEMENT): 600,
     }
     assert credit.devices["device_id"].tolist() == ["car-7", "radio-7"]
     assert credit.visits["device_id"].tolist() == ["radio-7"]
@@ -190,9 +211,11 @@ def test_a_track_across_the_autumn_time_change(blocks):
     pings = track([(t, 50.0, 50.0) for t in range(start - T0, start - T0 + 7200 + 1, 60)])
     credit = credit_tracks(pings, blocks, rules=RULES)
     by_hour = seconds_by(credit, "hour")
-    assert by_hour == {pd.Timestamp("2026-11-01 05:00", tz="UTC"): 1800,
-                       pd.Timestamp("2026-11-01 06:00", tz="UTC"): 3600,
-                       pd.Timestamp("2026-11-01 07:00", tz="UTC"): 1800}
+    assert by_hour == {
+        pd.Timestamp("2026-11-01 05:00", tz="UTC"): 1800,
+        pd.Timestamp("2026-11-01 06:00", tz="UTC"): 3600,
+        pd.Timestamp("2026-11-01 07:00", tz="UTC"): 1800,
+    }
     local = credit.presence.assign(local=local_hours(credit.presence, "America/Chicago"))
     assert local.groupby("local")["seconds"].sum().to_dict() == {0: 1800, 1: 5400}
 
@@ -208,8 +231,10 @@ def test_time_outside_every_block_is_reported(blocks):
 def test_the_block_index_gives_the_same_answers(blocks):
     pings = track(stay(0, 720, 50) + line(740, 90, 2.0, 10, 20) + line(1000, 5, 40 / 3.6, 9, 10), jitter=10.0)
     index = build_block_index(blocks, edge_tolerance_m=RULES.edge_tolerance_m, snap_m=RULES.snap_m)
-    pd.testing.assert_frame_equal(credit_tracks(pings, blocks, rules=RULES).presence,
-                                  credit_tracks(pings, blocks, rules=RULES, index=index).presence)
+    pd.testing.assert_frame_equal(
+        credit_tracks(pings, blocks, rules=RULES).presence,
+        credit_tracks(pings, blocks, rules=RULES, index=index).presence,
+    )
 
 
 def test_apportion_keeps_totals_exact():
@@ -228,20 +253,35 @@ def random_tracks(draw):
         ts = T0 + np.cumsum([0, *steps])
         xs = draw(st.lists(st.floats(-50, 1000), min_size=len(ts), max_size=len(ts)))
         ys = draw(st.lists(st.floats(-50, 150), min_size=len(ts), max_size=len(ts)))
-        frames.append(pd.DataFrame({"device_id": f"d{d}", "ts": ts.astype(np.int64), "x": X0 + np.array(xs),
-                                    "y": Y0 + np.array(ys), "unit_id": f"U{d % 2}"}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "device_id": f"d{d}",
+                    "ts": ts.astype(np.int64),
+                    "x": X0 + np.array(xs),
+                    "y": Y0 + np.array(ys),
+                    "unit_id": f"U{d % 2}",
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
 @settings(max_examples=40, deadline=None)
 @given(pings=random_tracks(), seed=st.integers(0, 2**16))
 def test_credited_seconds_are_the_sum_of_capped_intervals_in_any_order(blocks, pings, seed):
-    calls = pd.DataFrame({"unit_id": ["U0", "U1"], "occurred_at": pd.to_datetime([T0 + 500, T0 + 2000], unit="s",
-                                                                                  utc=True),
-                          "ended_at": pd.to_datetime([T0 + 4000, None], unit="s", utc=True)})
+    calls = pd.DataFrame(
+        {
+            "unit_id": ["U0", "U1"],
+            "occurred_at": pd.to_datetime([T0 + 500, T0 + 2000], unit="s", utc=True),
+            "ended_at": pd.to_datetime([T0 + 4000, None], unit="s", utc=True),
+        }
+    )
     credit = credit_tracks(pings, blocks, rules=RULES, calls=calls)
-    expected = sum(int(np.minimum(np.diff(np.sort(g["ts"].to_numpy())), RULES.max_gap_s).sum())
-                   for _, g in pings.groupby("device_id"))
+    expected = sum(
+        int(np.minimum(np.diff(np.sort(g["ts"].to_numpy())), RULES.max_gap_s).sum())
+        for _, g in pings.groupby("device_id")
+    )
     assert int(credit.presence["seconds"].sum()) == expected
     assert int(credit.devices["credited_seconds"].sum()) == expected
     assert (credit.presence["seconds"] > 0).all()

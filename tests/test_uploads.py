@@ -17,8 +17,10 @@ def test_a_shapefile_comes_whole_or_zipped():
 
 
 def test_messages_name_the_upload_and_the_page_fields():
-    message = ("/tmp/tmpab12/beats/b.geojson: no field 'BEAT'; name the beat id field with --beat-id FIELD, or "
-               "state it with --crs, for example --crs EPSG:3452; see `beatmap areas --help`")
+    message = (
+        "/tmp/tmpab12/beats/b.geojson: no field 'BEAT'; name the beat id field with --beat-id FIELD, or "
+        "state it with --crs, for example --crs EPSG:3452; see `beatmap areas --help`"
+    )
     shown = for_page(message, {"/tmp/tmpab12/beats/b.geojson": "b.geojson"})
     assert "/tmp" not in shown and "--" not in shown and "`beatmap" not in shown
     assert shown.startswith("b.geojson: no field 'BEAT'; name the beat id field with the Beat id field")
@@ -31,14 +33,26 @@ def test_messages_about_a_mapping_built_on_the_page_name_the_wizard_fields():
     from beatmap.sanity import check_records
     from beatmap.timeformat import expected_text, time_hint
 
-    records = pd.DataFrame({
-        "lat": [30.00973] * 60 + [29.95] * 40, "lon": [-90.0209] * 60 + [-90.07] * 40,
-        "occurred_at": pd.Timestamp("2022-01-01", tz="UTC"), "block_id": "b1", "beat_id": "1",
-        "reported_beat": "0001"})
-    said = {w.code: in_wizard_words(w.message) for w in check_records(
-        records, beat_ids={"1"}, now=pd.Timestamp("2026-01-01", tz="UTC"), pileup_share=0.01, pileup_min=50)}
-    assert said["pileup"].endswith("add -90.0209,30.00973 to 'Placeholder points to reject' in the mapping above, "
-                                   "or tick 'Reject points that hold many rows'.")
+    records = pd.DataFrame(
+        {
+            "lat": [30.00973] * 60 + [29.95] * 40,
+            "lon": [-90.0209] * 60 + [-90.07] * 40,
+            "occurred_at": pd.Timestamp("2022-01-01", tz="UTC"),
+            "block_id": "b1",
+            "beat_id": "1",
+            "reported_beat": "0001",
+        }
+    )
+    said = {
+        w.code: in_wizard_words(w.message)
+        for w in check_records(
+            records, beat_ids={"1"}, now=pd.Timestamp("2026-01-01", tz="UTC"), pileup_share=0.01, pileup_min=50
+        )
+    }
+    assert said["pileup"].endswith(
+        "add -90.0209,30.00973 to 'Placeholder points to reject' in the mapping above, "
+        "or tick 'Reject points that hold many rows'."
+    )
     assert "set 'Pad reported beats with zeros' (under 'More columns') in the mapping above" in said["unknown_beats"]
     iso = pd.Series(["2012-01-01T00:00:00.000"])
     assert in_wizard_words(time_hint(iso, "%m/%d/%Y")).endswith("empty the 'Time format' box to read ISO times")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd
 import numpy as np
+import pandas as pd
 import pytest
 from pyproj import Transformer
 from sqlalchemy import select

@@ -13,8 +13,11 @@ PITCH = 120
 
 def row_of_blocks() -> gpd.GeoDataFrame:
     """The eight blocks (EPSG:32616), prepared as the store keeps them."""
-    beats = metric_frame({"beat_id": ["A", "B"], "geometry": [square(-10, -10, 480), square(470, -10, 480)]},
-                         "EPSG:32616")
-    blocks = metric_frame({"block_id": [f"b{k}" for k in range(8)],
-                           "geometry": [square(k * PITCH, 0, 100) for k in range(8)]}, "EPSG:32616")
+    beats = metric_frame(
+        {"beat_id": ["A", "B"], "geometry": [square(-10, -10, 480), square(470, -10, 480)]}, "EPSG:32616"
+    )
+    blocks = metric_frame(
+        {"block_id": [f"b{k}" for k in range(8)], "geometry": [square(k * PITCH, 0, 100) for k in range(8)]},
+        "EPSG:32616",
+    )
     return prepare_areas(beats, blocks)[1]
