@@ -66,6 +66,7 @@ from beatmap.presence import (
     GROUP_PINGS,
     GroupCredit,
     PingImportSummary,
+    PresenceSum,
     archived_group,
     calls_between,
     combine_groups,
@@ -288,6 +289,9 @@ def credit_partition(
     credit = credit_group(
         new, known, blocks=blocks, index=index, rules=task.rules, calls=calls, roster=roster, settings=task.settings
     )
+    presence = PresenceSum(Path(task.folder) / "presence")  # spilled there when it outgrows the bound
+    presence.add(credit.presence)
+    credit = replace(credit, presence=presence.held())
     written: list[tuple[int, str]] = []
     for k, (file_number, pings) in enumerate(credit.archive):
         writer = archive.ArchiveWriter(Path(task.folder) / f"archive_{partition}_{k}.parquet")
@@ -298,17 +302,24 @@ def credit_partition(
 
 
 def _combine(
-    a: tuple[GroupCredit, list[tuple[int, str]]], b: tuple[GroupCredit, list[tuple[int, str]]]
+    a: tuple[GroupCredit, list[tuple[int, str]]], b: tuple[GroupCredit, list[tuple[int, str]]], spill: str
 ) -> tuple[GroupCredit, list[tuple[int, str]]]:
-    return combine_groups([a[0], b[0]]), [*a[1], *b[1]]
+    """Two results as one: presence summed, and spilled to the folder ``spill`` when it outgrows the bound."""
+    presence = PresenceSum(Path(spill))
+    presence.add(a[0].presence)
+    presence.add(b[0].presence)
+    rest = combine_groups(
+        [replace(a[0], presence=a[0].presence.iloc[:0]), replace(b[0], presence=b[0].presence.iloc[:0])]
+    )
+    return replace(rest, presence=presence.held()), [*a[1], *b[1]]
 
 
-def _tree(client: Any, futures: list[Any]) -> Any:
+def _tree(client: Any, futures: list[Any], spill: str) -> Any:
     """Pairwise combination of the tasks' results on the workers, in a tree of depth log2(n)."""
     level = list(futures)
     while len(level) > 1:
         level = [
-            client.submit(_combine, level[i], level[i + 1], pure=False) if i + 1 < len(level) else level[i]
+            client.submit(_combine, level[i], level[i + 1], spill, pure=False) if i + 1 < len(level) else level[i]
             for i in range(0, len(level), 2)
         ]
     return level[0]
@@ -415,8 +426,10 @@ def import_pings_dask(
             )
             progress(0.3, f"crediting {n_out:,} device partition(s)")
             credits = client.map(credit_partition, range(n_out), *[[s] * n_out for s in shared], task=task, pure=False)
-            total, written = _tree(client, credits).result()
-            computed = computed_from([total])
+            spill = Path(stage_dir) / "presence"
+            total, written = _tree(client, credits, str(spill)).result()
+            # The presence spilled by the tasks is summed a partition at a time as the store write goes.
+            computed = computed_from([total], presence=PresenceSum(spill))
             clock["credit"] = time.perf_counter() - mark
             mark = time.perf_counter()
             progress(0.85, "gathering the raw ping archive")

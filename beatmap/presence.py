@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from zoneinfo import ZoneInfo
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
@@ -283,6 +285,7 @@ def import_pings(
                 context=context,
                 writers=writers,
                 progress=lambda f, m: progress(0.4 + 0.5 * f, m),
+                spill=Path(stage_dir) / "presence",
             )
             progress(0.9, "storing")
             summaries = store_import(
@@ -312,14 +315,14 @@ def import_summary(
     summaries: Sequence[PingFileSummary], computed: Computed, rewrite: pd.DataFrame
 ) -> PingImportSummary:
     """The summary of an import from its files' summaries and what it computed (``rewrite``: batches recomputed)."""
-    presence = computed.presence[computed.presence["key"] < 0]
+    totals = computed.presence.totals()
     devices = computed.devices[computed.devices["key"] < 0]
     return PingImportSummary(
         files=tuple(summaries),
-        presence_seconds=int(presence["seconds"].sum()),
-        enforcement_seconds=int(presence.loc[presence["purpose"] == ENFORCEMENT, "seconds"].sum()),
-        vehicle_seconds=int(presence.loc[presence["mode"] == "vehicle", "seconds"].sum()),
-        outside_seconds=int(presence.loc[presence["block_id"].isna(), "seconds"].sum()),
+        presence_seconds=totals["presence"],
+        enforcement_seconds=totals["enforcement"],
+        vehicle_seconds=totals["vehicle"],
+        outside_seconds=totals["outside"],
         gap_seconds=int(devices["gap_seconds"].sum()),
         track_visits=int((computed.visits["key"] < 0).sum()),
         devices=int(devices[DEVICE_ID].nunique()),
@@ -337,7 +340,7 @@ _CONTEXT = 0
 class Computed:
     """The aggregate rows of an import or recomputation, as :func:`store_import` writes them."""
 
-    presence: pd.DataFrame  # key, PRESENCE_COLUMNS (key < 0: file -key - 1 of this import; > 0: a batch)
+    presence: PresenceSum  # key, PRESENCE_COLUMNS (key < 0: file -key - 1 of this import; > 0: a batch)
     visits: pd.DataFrame
     days: pd.DataFrame
     devices: pd.DataFrame
@@ -403,8 +406,10 @@ def _compute(
     context: pd.DataFrame,
     writers: dict[int, archive.ArchiveWriter],
     progress: Progress,
+    spill: Path,
 ) -> Computed:
-    """Credit the staged pings and the ``rewrite`` batches' archived pings, one group of devices at a time."""
+    """Credit the staged pings and the ``rewrite`` batches' archived pings, one group of devices at a time
+    (presence rows past :data:`SPILL_ROWS` go to files in the folder ``spill``, which must outlive the store write)."""
     rules = TrackRules.from_settings(settings)
     index = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
     span = credit_span(staged.first_ts if staged else -1, staged.last_ts if staged else -1, rewrite, settings)
@@ -419,9 +424,9 @@ def _compute(
     calls = calls_between(engine, lo, hi) if span is not None else None
     groups = _groups(rows)
     done: list[GroupCredit] = []
-    pending: list[pd.DataFrame] = []
-    summed_rows = 0
-    block_ids = pd.CategoricalDtype(np.sort(blocks[BLOCK_ID].astype(str).unique()))
+    # Summed as it goes (the aggregate grows with blocks and hours, not with fixes), and spilled to files in the
+    # staging folder when it outgrows SPILL_ROWS.
+    presence = PresenceSum(spill, block_ids=pd.CategoricalDtype(np.sort(blocks[BLOCK_ID].astype(str).unique())))
     for number, group in enumerate(groups):
         new = read_stage(staged, group) if staged is not None else None
         known = archived_group(
@@ -432,16 +437,11 @@ def _compute(
         )
         for file_number, pings in credit.archive:
             writers[file_number].write(pings)
-        # Summed as it goes (the aggregate grows with blocks and hours, not with fixes), once the parts waiting
-        # outgrow the sum so far: each row is summed a few times, not once per group.
-        pending.append(_compact_presence(credit.presence, block_ids))
-        if sum(len(p) for p in pending) > max(GROUP_PINGS, 2 * summed_rows):
-            pending = [_compact_presence(_sum_presence(pending), block_ids)]
-            summed_rows = len(pending[0])
+        presence.add(credit.presence)
         done.append(replace(credit, presence=credit.presence.iloc[:0], archive=[]))
         del credit, new, known
         progress((number + 1) / len(groups), f"credited device group {number + 1} of {len(groups)}")
-    return computed_from(done, presence=_sum_presence(pending) if pending else None)
+    return computed_from(done, presence=presence)
 
 
 @dataclass(frozen=True)
@@ -670,16 +670,17 @@ def _empty_parts() -> dict[str, pd.DataFrame]:
     return {name: _frame([], columns) for name, columns in _PART_COLUMNS.items()}
 
 
-def computed_from(groups: Sequence[GroupCredit], *, presence: pd.DataFrame | None = None) -> Computed:
-    """An import's (or a recomputation's) aggregate rows from its groups' credits (``presence``, when given, is
-    added to theirs: a sum kept as the groups went)."""
-    if presence is not None:
-        groups = [*groups, GroupCredit(presence=presence, **_empty_parts())]
+def computed_from(groups: Sequence[GroupCredit], *, presence: PresenceSum | None = None) -> Computed:
+    """An import's (or a recomputation's) aggregate rows from its groups' credits: their presence is added to
+    ``presence`` (a sum kept as the groups went, perhaps spilled to files), or to a sum held in memory."""
+    total = presence if presence is not None else PresenceSum(None)
+    for group in groups:
+        total.add(group.presence)
     if not groups:
-        return Computed(presence=_sum_presence([]), **_empty_parts())
-    whole = combine_groups(groups)
+        return Computed(presence=total, **_empty_parts())
+    whole = combine_groups([replace(g, presence=g.presence.iloc[:0]) for g in groups])
     return Computed(
-        presence=whole.presence,
+        presence=total,
         visits=whole.visits,
         days=whole.days,
         devices=whole.devices,
@@ -727,12 +728,18 @@ def _sum_presence(parts: list[pd.DataFrame]) -> pd.DataFrame:
     summed = sum_by_codes(coded, keys, "seconds")
     out = pd.DataFrame({name: _decode(values[name], summed[name].to_numpy()) for name in keys})
     out["seconds"] = summed["seconds"].to_numpy(dtype=np.int64)
+    return _plain_presence(out[columns])
+
+
+def _plain_presence(frame: pd.DataFrame) -> pd.DataFrame:
+    """Presence rows with text columns as plain objects (None where missing), as the store writes them."""
+    out = frame.copy()
     for column in (BLOCK_ID, UNIT_ID, OFFICER_ID):
         out[column] = out[column].astype(object).where(out[column].notna(), None)
     for column in _FEW_VALUES:
         if isinstance(out[column].dtype, pd.CategoricalDtype):
             out[column] = out[column].astype(str)
-    return out[columns]
+    return out
 
 
 #: The categories of the presence columns with few values, in sorted order (as the sum orders the rows).
@@ -750,6 +757,155 @@ def _compact_presence(presence: pd.DataFrame, block_ids: pd.CategoricalDtype) ->
     for name, dtype in _FEW_VALUES.items():
         out[name] = out[name].astype(dtype)
     return out
+
+
+#: Summed presence rows a :class:`PresenceSum` holds in memory at most (about 50 bytes each; summing takes a few
+#: times that for a moment) before it writes them to its spill files.  The aggregate grows with the blocks, hours
+#: and units a city's fixes reach: at 100 million fixes, tens of millions of rows.
+SPILL_ROWS = 1_000_000
+#: Partitions of the spill files: the rows of one block and hour always go to the same one, so that each partition
+#: is summed on its own at the end, one at a time.
+SPILL_PARTITIONS = 64
+
+
+class PresenceSum:
+    """Presence rows (``key`` and :data:`beatmap.tracks.PRESENCE_COLUMNS`) summed per key as groups of devices add
+    theirs, in bounded memory.
+
+    The rows are summed as they come; when the sum outgrows :data:`SPILL_ROWS`
+    it is written to Arrow files in ``folder``, partitioned by a hash of the
+    block and hour, and :meth:`pieces` sums each partition on its own at the
+    end.  The seconds are integers, so the sums do not depend on the order.
+    Every :class:`PresenceSum` of one import can share a folder (the Dask
+    engine's tasks spill there, and the client's sum reads every file there).
+
+    Parameters
+    ----------
+    folder : Path or None
+        Where to spill (made when first needed; it must outlive the store write); None holds every row in memory.
+    block_ids : CategoricalDtype, optional
+        Every block id: rows waiting are held with block, mode and purpose as categories (less memory).
+    """
+
+    def __init__(self, folder: Path | None, *, block_ids: pd.CategoricalDtype | None = None) -> None:
+        self.folder = folder
+        self.block_ids = block_ids
+        self.bound = SPILL_ROWS  # read now, so a test can lower it
+        self._pending: list[pd.DataFrame] = []
+        self._pending_rows = 0
+        self._summed_rows = 0  # rows of _pending[0] when it is a sum
+        self._totals: dict[str, int] | None = None
+
+    def add(self, presence: pd.DataFrame) -> None:
+        """Add presence rows (their keys may repeat those added before)."""
+        if not len(presence):
+            return
+        self._pending.append(_compact_presence(presence, self.block_ids) if self.block_ids is not None else presence)
+        self._pending_rows += len(presence)
+        # Summed once the rows waiting outgrow the sum so far: each row is summed a few times, not once per group.
+        if self._pending_rows > max(min(GROUP_PINGS, self.bound), 2 * self._summed_rows):
+            self._sum()
+
+    def held(self) -> pd.DataFrame:
+        """The rows held in memory, summed (every row added, unless some were spilled)."""
+        if len(self._pending) > 1 or self._pending_rows != self._summed_rows:
+            self._sum()
+        return _plain_presence(self._pending[0]) if self._pending else _sum_presence([])
+
+    def _sum(self) -> None:
+        summed = _sum_presence(self._pending)
+        frame = _compact_presence(summed, self.block_ids) if self.block_ids is not None else summed
+        self._pending = [frame] if len(frame) else []
+        self._pending_rows = self._summed_rows = len(frame)
+        if self.folder is not None and len(frame) > self.bound:
+            self.spill()
+
+    def spill(self) -> None:
+        """Write the rows held to the spill files (nothing is held afterwards)."""
+        if self.folder is None:
+            raise ValueError("this presence sum has no folder to spill to")
+        if len(self._pending) > 1 or self._pending_rows != self._summed_rows:
+            self._sum()  # which may spill already
+        if not self._pending:
+            return
+        frame = self._pending[0]
+        self._pending, self._pending_rows, self._summed_rows = [], 0, 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        which = spill_partition(frame, SPILL_PARTITIONS)
+        name = uuid.uuid4().hex  # one name per spill: the spills of several sums share the folder
+        for part in np.unique(which):
+            table = pa.Table.from_pandas(frame[which == part], preserve_index=False)
+            with pa.ipc.new_file(
+                self.folder / f"p{int(part):04d}-{name}.arrow",
+                table.schema,
+                options=pa.ipc.IpcWriteOptions(compression="lz4"),
+            ) as writer:
+                writer.write_table(table)
+
+    def _files(self) -> list[Path]:
+        return sorted(self.folder.glob("p*.arrow")) if self.folder is not None and self.folder.exists() else []
+
+    def pieces(self) -> Iterator[pd.DataFrame]:
+        """Every row summed per key, a piece at a time (no key is in two pieces): the rows held when nothing was
+        spilled, else each spill partition in turn with the rows held added to theirs."""
+        if not self._files():
+            parts = [self.held()]
+        else:
+            self.spill()
+            parts = self._spilled_parts()
+        totals = dict.fromkeys(("presence", "enforcement", "vehicle", "outside"), 0)
+        for piece in parts:
+            for name, value in _totals(piece).items():
+                totals[name] += value
+            yield piece
+        self._totals = totals
+
+    def _spilled_parts(self) -> Iterator[pd.DataFrame]:
+        by_part: dict[str, list[Path]] = {}
+        for path in self._files():
+            by_part.setdefault(path.name.split("-")[0], []).append(path)
+        for part in sorted(by_part):
+            frames = [pa.ipc.open_file(path).read_all().to_pandas() for path in by_part[part]]
+            yield _sum_presence(frames)
+
+    def totals(self) -> dict[str, int]:
+        """Seconds of this import's own rows (``key`` < 0): ``presence`` in all, on calls (``enforcement``), in a
+        ``vehicle`` and ``outside`` every block.  Counted as :meth:`pieces` went, when it went to the end."""
+        if self._totals is None:
+            for _piece in self.pieces():
+                pass
+        assert self._totals is not None
+        return self._totals
+
+
+def _totals(presence: pd.DataFrame) -> dict[str, int]:
+    own = presence[presence["key"].astype(np.int64) < 0]
+    seconds = own["seconds"]
+    return {
+        "presence": int(seconds.sum()),
+        "enforcement": int(seconds[(own["purpose"] == ENFORCEMENT).to_numpy()].sum()),
+        "vehicle": int(seconds[(own["mode"] == VEHICLE).to_numpy()].sum()),
+        "outside": int(seconds[own[BLOCK_ID].isna().to_numpy()].sum()),
+    }
+
+
+def spill_partition(presence: pd.DataFrame, partitions: int) -> np.ndarray:
+    """The spill partition of each presence row, from a hash of its block id (text, or categories of text) and
+    its hour: the same for a block and hour whatever else the rows hold and however the block column is stored."""
+    block = presence[BLOCK_ID]
+    if isinstance(block.dtype, pd.CategoricalDtype):
+        hashed = pd.util.hash_array(np.asarray(block.cat.categories.astype(str), dtype=object))
+        codes = block.cat.codes.to_numpy()
+        by_block = np.where(codes >= 0, hashed[np.maximum(codes, 0)], _MISSING_HASH)
+    else:
+        text = block.astype(object).where(block.notna(), "").to_numpy(dtype=object)
+        by_block = pd.util.hash_array(text)
+    hours = pd.DatetimeIndex(presence["hour"]).asi8 // (3600 * 10**9)
+    mixed = by_block ^ (hours.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    return (mixed % np.uint64(partitions)).astype(np.int64)
+
+
+_MISSING_HASH = pd.util.hash_array(np.array([""], dtype=object))[0]
 
 
 def _decode(uniques: pd.Index | np.ndarray, codes: np.ndarray) -> pd.Series:
@@ -1052,8 +1208,8 @@ def _replace_derived(conn: Connection, computed: Computed, keys: dict[int, int],
         key = frame["key"].astype(np.int64)
         return frame.assign(batch_id=key.map(lambda k: keys.get(k, k)).astype(np.int64))
 
-    presence = batch_of(computed.presence)
-    presence_store.write_presence(conn, None, presence)
+    for piece in computed.presence.pieces():  # a bounded piece at a time
+        presence_store.write_presence(conn, None, batch_of(piece))
     for batch_id, visits in batch_of(computed.visits).groupby("batch_id"):
         presence_store.write_track_visits(conn, int(batch_id), visits)
     for batch_id, days in batch_of(computed.days).groupby("batch_id"):
@@ -1123,23 +1279,27 @@ def recompute_presence(
     if rewrite.empty or blocks.empty:
         return RecomputeSummary(reason=reason, past_retention=past)
     folder = archive.archive_dir(engine, settings)
-    computed = _compute(
-        engine,
-        settings,
-        blocks,
-        folder=folder,
-        staged=None,
-        roster=None,
-        rewrite=rewrite,
-        context=context,
-        writers={},
-        progress=progress,
-    )
     done = tuple(int(b) for b in rewrite["batch_id"])
-    with store.transaction(engine) as conn:
-        _replace_derived(conn, computed, {}, list(done))
-        store.record_audit(conn, actor=actor, action="gps.recompute", target=reason, details={"batches": list(done)})
-        store.bump_version(conn)
+    with tempfile.TemporaryDirectory(prefix="staging-", dir=folder) as stage_dir:
+        computed = _compute(
+            engine,
+            settings,
+            blocks,
+            folder=folder,
+            staged=None,
+            roster=None,
+            rewrite=rewrite,
+            context=context,
+            writers={},
+            progress=progress,
+            spill=Path(stage_dir) / "presence",
+        )
+        with store.transaction(engine) as conn:
+            _replace_derived(conn, computed, {}, list(done))
+            store.record_audit(
+                conn, actor=actor, action="gps.recompute", target=reason, details={"batches": list(done)}
+            )
+            store.bump_version(conn)
     return RecomputeSummary(reason=reason, recomputed=done, past_retention=past)
 
 

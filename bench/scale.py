@@ -61,18 +61,29 @@ files = sorted(str(p) for p in Path(sys.argv[5]).glob("*.parquet"))
 settings = read_settings(settings_path)
 engine = store.open_store(db)
 marks = []
+def high_water_mb():  # this process's own peak so far (VmHWM)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def progress(fraction, message):
-    marks.append((time.perf_counter(), fraction, message))
+    marks.append((time.perf_counter(), fraction, message, high_water_mb()))
 start = time.perf_counter()
 result = {"engine": engine_name}
 if engine_name == "single":
     from beatmap.presence import import_pings
     summary = import_pings(engine, files, settings=settings, progress=progress)
     # Progress: "reading N file(s)", "read FILE: ROWS rows" per chunk, "credited device group K of N", "storing".
-    reads = [t for t, f, m in marks if m.startswith("read ")]
-    t_read = [t for t, f, m in marks if m.startswith("reading")][0]
-    t_store = [t for t, f, m in marks if m.startswith("storing")][0]
+    reads = [t for t, f, m, _ in marks if m.startswith("read ")]
+    t_read = [t for t, f, m, _ in marks if m.startswith("reading")][0]
+    t_store = [t for t, f, m, _ in marks if m.startswith("storing")][0]
     t_done = marks[-1][0]
+    # The high-water mark at the end of each stage: where the peak was reached.
+    result["peak_mb_by_stage"] = {
+        "read and stage": round(max([h for t, f, m, h in marks if m.startswith("read")], default=0)),
+        "credit and archive": round(max([h for t, f, m, h in marks if m.startswith("credited")], default=0)),
+        "write": round(marks[-1][3]),
+    }
     stages = {"setup, sweep and hash": t_read - start, "read and stage": (reads[-1] if reads else t_read) - t_read,
               "credit and archive": t_store - (reads[-1] if reads else t_read), "write": t_done - t_store}
     result["stages"] = {k: round(v, 1) for k, v in stages.items()}
@@ -96,14 +107,11 @@ else:
                 busy[prefix] = busy.get(prefix, 0.0) + part["stop"] - part["start"]
     result["stages"] = {k: round(v, 1) for k, v in run.seconds.items()}
     result["worker_busy_s"] = {k: round(v, 1) for k, v in sorted(busy.items())}
-    def high_water_mb():  # the worker process's own peak (VmHWM), not what it shared at the fork
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peaks = client.run(high_water_mb)
     result["worker_peak_mb"] = sorted(round(v) for v in peaks.values())
     result["partitions"] = run.partitions
+    # The client's high-water mark when each stage began (the peak of the stages before it).
+    result["client_peak_mb_at"] = {m.split(" ")[0]: round(h) for t, f, m, h in marks}
     client.close()
     cluster.close()
 result["seconds"] = round(time.perf_counter() - start, 1)
@@ -238,7 +246,7 @@ def main() -> None:
         f"generated in {time.perf_counter() - started:.0f} s",
         flush=True,
     )
-    engines = ([] if args.no_single else ["single"]) + [f"dask-{w}" for w in args.workers.split(",")]
+    engines = ([] if args.no_single else ["single"]) + [f"dask-{w}" for w in args.workers.split(",") if w]
     results, tables = [], {}
     for engine in engines:
         db = out / f"{engine}.db"
