@@ -848,6 +848,7 @@ class PresenceSum:
     def pieces(self) -> Iterator[pd.DataFrame]:
         """Every row summed per key, a piece at a time (no key is in two pieces): the rows held when nothing was
         spilled, else each spill partition in turn with the rows held added to theirs."""
+        parts: Iterator[pd.DataFrame] | list[pd.DataFrame]
         if not self._files():
             parts = [self.held()]
         else:
@@ -900,7 +901,7 @@ def spill_partition(presence: pd.DataFrame, partitions: int) -> np.ndarray:
     else:
         text = block.astype(object).where(block.notna(), "").to_numpy(dtype=object)
         by_block = pd.util.hash_array(text)
-    hours = pd.DatetimeIndex(presence["hour"]).asi8 // (3600 * 10**9)
+    hours = pd.DatetimeIndex(presence["hour"]).as_unit("s").asi8 // 3600  # whatever the unit it is held in
     mixed = by_block ^ (hours.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
     return (mixed % np.uint64(partitions)).astype(np.int64)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from beatmap import ping_archive as archive
-from beatmap import store
+from beatmap import presence, store
 from beatmap.cli import main
 from beatmap.crs import WGS84, transform_xy
 from beatmap.dask_import import (
@@ -463,3 +464,46 @@ def test_a_later_import_archives_finds_earlier_duplicates_and_recomputes_as_one_
     import_pings_dask(dask, [c], settings=s_dask, client=client, now=far)
     assert len(archives(one, s_one)) == len(archives(dask, s_dask)) == 1
     assert_same(one, dask)
+
+
+def test_presence_spilled_past_a_tiny_bound_is_stored_as_when_held_in_memory(tmp_path, settings, client, monkeypatch):
+    """Both engines, with their presence sums spilled to files past a bound of 100 rows, store what they store
+    with every row held in memory: an import, then a second one whose fixes overlap it (recomputed with it)."""
+    frame = generated_pings(n_devices=12, pings_each=3_000, seed=5)
+    early = frame["ts"] < frame["ts"].sort_values().iloc[len(frame) // 2]
+    first = write_csv(tmp_path / "first.csv", list(frame[early].itertuples(index=False, name=None)))
+    second = write_csv(tmp_path / "second.csv", list(frame[~early].itertuples(index=False, name=None)))
+    spills = []
+    spill = presence.PresenceSum.spill
+
+    def counted(self) -> None:
+        if self._pending:  # by engine: the single one runs in this thread, the Dask tasks in the workers' threads
+            spills.append("single" if threading.current_thread() is threading.main_thread() else "dask")
+        spill(self)
+
+    monkeypatch.setattr(presence.PresenceSum, "spill", counted)
+    runs = {}
+    default = presence.SPILL_ROWS
+    for bound in (default, 100):
+        monkeypatch.setattr(presence, "SPILL_ROWS", bound)
+        monkeypatch.setattr(presence, "GROUP_PINGS", 3_000)  # several groups of devices in one process
+        folder = tmp_path / f"bound_{bound}"
+        folder.mkdir()
+        one, dask = two_stores(folder, settings)
+        spills.clear()
+        for path in (first, second):
+            single = import_pings(one, [path], settings=own(settings, folder, "one"), now=T0)
+            run = import_pings_dask(
+                dask, [path], settings=own(settings, folder, "dask"), client=client, partitions=5, now=T0
+            )
+            assert run.summary.to_dict() | {"files": _counts(run.summary)} == single.to_dict() | {
+                "files": _counts(single)
+            }
+        assert single.recomputed_batches  # the second import computed the first again
+        runs[bound] = (one, dask, {engine: spills.count(engine) for engine in ("single", "dask")})
+        assert_same(one, dask)
+    assert runs[default][2] == {"single": 0, "dask": 0}
+    assert min(runs[100][2].values()) >= 3  # each engine spilled several times
+    assert_same(runs[default][0], runs[100][0])
+    assert_same(runs[default][0], runs[100][1])
+    assert len(presence_store.read_presence(runs[100][0])) > 1_000
