@@ -24,11 +24,16 @@ workers:
    quality.  The task writes the partition's pings for the raw archive to a
    staging file and sends back aggregate rows only.
 4. **Combine** (on the workers, in a tree): presence rows with the same keys
-   summed (integer seconds: the sums do not depend on order).
+   summed (integer seconds: the sums do not depend on order).  A task's or a
+   combination's presence past :data:`beatmap.presence.SPILL_ROWS` rows is
+   spilled to files in the staging folder by the same
+   :class:`beatmap.presence.PresenceSum` one process uses, so no result that
+   travels, and no sum on the client, grows with the import.
 5. **Write** (on the client): the archive of each file gathered from the
-   partitions' staging files, then every file's batch, presence, visits,
-   quality and rejects, and the presence of the earlier imports computed
-   again, in one transaction (:func:`beatmap.presence.store_import`).
+   partitions' staging files, then every file's batch, presence (the spill
+   files summed a partition at a time), visits, quality and rejects, and the
+   presence of the earlier imports computed again, in one transaction
+   (:func:`beatmap.presence.store_import`).
 
 The blocks, their block index, the CAD calls and the roster are scattered to
 every worker once and handed to the tasks by reference.  Workers read the
