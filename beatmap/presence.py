@@ -437,9 +437,10 @@ def _compute(
         )
         for file_number, pings in credit.archive:
             writers[file_number].write(pings)
-        presence.add(credit.presence)
-        done.append(replace(credit, presence=credit.presence.iloc[:0], archive=[]))
-        del credit, new, known
+        rows = credit.presence
+        done.append(replace(credit, presence=rows.iloc[:0], archive=[]))
+        del credit, new, known  # the group's pings are let go before its presence is summed
+        presence.add(rows)
         progress((number + 1) / len(groups), f"credited device group {number + 1} of {len(groups)}")
     return computed_from(done, presence=presence)
 
@@ -707,11 +708,12 @@ def _frame(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _sum_presence(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def _sum_presence(parts: list[pd.DataFrame], *, plain: bool = True) -> pd.DataFrame:
     """Presence of every group, summed per key (groups hold different devices, so keys can repeat).
 
     Grouped on integer codes of each column (sorted, missing last, as ``groupby(sort=True, dropna=False)``
-    orders them), packed into one sort key: grouping on text columns was most of the cost.
+    orders them), packed into one sort key: grouping on text columns was most of the cost.  With ``plain``
+    False, columns that came as categories stay categories (a text per cell takes several times the memory).
     """
     columns = ["key", *PRESENCE_COLUMNS]
     parts = [p for p in parts if len(p)]
@@ -724,11 +726,15 @@ def _sum_presence(parts: list[pd.DataFrame]) -> pd.DataFrame:
         code, uniques = pd.factorize(frame[name], sort=True, use_na_sentinel=True)
         codes[name] = np.where(code < 0, len(uniques), code)
         values[name] = uniques
-    coded = pd.DataFrame({**codes, "seconds": frame["seconds"].to_numpy(dtype=np.int64)})
+    seconds = frame["seconds"].to_numpy(dtype=np.int64)
+    del frame  # what is let go as soon as it is not needed lowers the peak of a large sum
+    coded = pd.DataFrame({**codes, "seconds": seconds})
+    del codes, seconds
     summed = sum_by_codes(coded, keys, "seconds")
+    del coded
     out = pd.DataFrame({name: _decode(values[name], summed[name].to_numpy()) for name in keys})
     out["seconds"] = summed["seconds"].to_numpy(dtype=np.int64)
-    return _plain_presence(out[columns])
+    return _plain_presence(out[columns]) if plain else out[columns]
 
 
 def _plain_presence(frame: pd.DataFrame) -> pd.DataFrame:
@@ -759,10 +765,11 @@ def _compact_presence(presence: pd.DataFrame, block_ids: pd.CategoricalDtype) ->
     return out
 
 
-#: Summed presence rows a :class:`PresenceSum` holds in memory at most (about 50 bytes each; summing takes a few
-#: times that for a moment) before it writes them to its spill files.  The aggregate grows with the blocks, hours
+#: Summed presence rows a :class:`PresenceSum` holds in memory at most (about 50 bytes each; summing the rows
+#: waiting, up to twice as many and a group's, takes several times that for a moment) before it writes them to its
+#: spill files.  The aggregate grows with the blocks, hours
 #: and units a city's fixes reach: at 100 million fixes, tens of millions of rows.
-SPILL_ROWS = 1_000_000
+SPILL_ROWS = 300_000
 #: Partitions of the spill files: the rows of one block and hour always go to the same one, so that each partition
 #: is summed on its own at the end, one at a time.
 SPILL_PARTITIONS = 64
@@ -813,8 +820,10 @@ class PresenceSum:
         return _plain_presence(self._pending[0]) if self._pending else _sum_presence([])
 
     def _sum(self) -> None:
-        summed = _sum_presence(self._pending)
-        frame = _compact_presence(summed, self.block_ids) if self.block_ids is not None else summed
+        if self.block_ids is not None:
+            frame = _compact_presence(_sum_presence(self._pending, plain=False), self.block_ids)
+        else:
+            frame = _sum_presence(self._pending)
         self._pending = [frame] if len(frame) else []
         self._pending_rows = self._summed_rows = len(frame)
         if self.folder is not None and len(frame) > self.bound:
@@ -915,6 +924,9 @@ def _decode(uniques: pd.Index | np.ndarray, codes: np.ndarray) -> pd.Series:
     missing = codes >= len(index)
     if not len(index):
         return pd.Series(np.full(len(codes), None, dtype=object))
+    if isinstance(index, pd.CategoricalIndex):  # categories stay categories, missing as a missing category
+        category = np.asarray(index.codes)[np.where(missing, 0, codes)]
+        return pd.Series(pd.Categorical.from_codes(np.where(missing, -1, category), dtype=index.dtype))
     out = pd.Series(index.take(np.where(missing, 0, codes)))
     if missing.any():
         out = out.astype(object)
