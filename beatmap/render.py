@@ -164,6 +164,42 @@ class TooltipFit(MacroElement):
         self._name = "TooltipFit"
 
 
+class ClickAtOnce(MacroElement):
+    """A click on a shape reaches the dashboard at once, not a quarter of a second later.
+
+    streamlit-folium sends what was clicked (``last_active_drawing``) 250 ms after the click, in case the
+    map is still moving.  In the dashboard's map frame, once Leaflet has handled a click that hit a shape,
+    this sends the clicked shape straight away, stamped with the click's time (``clicked_at``) so that a
+    second click on the same shape counts too; the component's own delayed send then finds nothing new.
+    It acts only where the map returns nothing but the clicked shape; outside the dashboard (an exported
+    map) it does nothing.
+    """
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function () {
+        var box = {{ this._parent.get_name() }}.getContainer();
+        box.addEventListener('click', function () {
+            var g = window.__GLOBAL_DATA__, st = window.Streamlit;
+            if (!g || !st || JSON.stringify(g.returned_objects) !== '["last_active_drawing"]') return;
+            var seen = g.last_object_clicked_count;  // before Leaflet handles the click (this listener captures)
+            setTimeout(function () {
+                if (g.last_object_clicked_count === seen || !g.last_active_drawing) return;  // no shape was hit
+                g.last_active_drawing = Object.assign({}, g.last_active_drawing, {clicked_at: Date.now()});
+                var data = {last_active_drawing: g.last_active_drawing};
+                g.previous_data = data;
+                st.setComponentValue(data);
+            }, 0);
+        }, true);
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "ClickAtOnce"
+
+
 def base_map(
     bounds: Sequence[float],
     *,
@@ -184,6 +220,7 @@ def base_map(
     root = cast("Figure", m.get_root())
     root.header.add_child(Element(f"<style>{_TOOLTIP_CSS}</style>"))
     TooltipFit().add_to(m)
+    ClickAtOnce().add_to(m)
     if tiles == "openstreetmap":
         folium.TileLayer("OpenStreetMap").add_to(m)
     elif tiles not in ("", "none"):

@@ -165,12 +165,22 @@ def app_as(name: str | None, *, signed_in_at: datetime | None = None) -> AppTest
 @pytest.fixture
 def maps(monkeypatch):
     """Patch the st_folium seam (opaque to AppTest): record the maps drawn as ``(key, map, layers)``, and answer
-    with the pretend click in ``clicks[key]`` (none unless a test sets one)."""
+    with the pretend click in ``clicks[key]`` (none unless a test sets one).
+
+    A map drawn with ``on_click`` gets the click as the browser gives it: once, through the callback, and
+    then a new run (in the browser the callback runs before that run; here the run drawing the map ends).
+    """
     drawn: list = []
     clicks: dict[str, dict] = {}
 
-    def fake_show_map(m, *, key, height=560, layers=None):
+    def fake_show_map(m, *, key, height=560, layers=None, on_click=None):
+        import streamlit as st
+
         drawn.append((key, m, layers or []))
+        if on_click is not None and key in clicks:
+            properties = (clicks.pop(key).get("last_active_drawing") or {}).get("properties") or {}
+            on_click(properties)
+            st.rerun()
         return clicks.get(key, {})
 
     import beatmap.ui.mapview

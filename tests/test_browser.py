@@ -148,8 +148,16 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         assert frame.locator("path.leaflet-interactive").count() == 2
 
         # Clicking a beat opens its blocks (4 clickable blocks, plus the beat's outline and its neglected area's
-        # dashed outline: three adjacent flagged blocks).
+        # dashed outline: three adjacent flagged blocks). The click reaches the server at once (not after
+        # streamlit-folium's 250 ms pause), and once: the component's own delayed send finds nothing new.
+        page.evaluate("""() => { window.__sent = []; const send = WebSocket.prototype.send;
+            WebSocket.prototype.send = function (d) { window.__sent.push(Date.now()); return send.call(this, d); }; }""")
+        frame.evaluate("() => document.addEventListener('click', () => { window.__clickedAt = Date.now(); }, true)")
         frame.locator("path.leaflet-interactive").nth(0).click()
+        clicked_at = frame.evaluate("() => window.__clickedAt")
+        page.wait_for_timeout(700)
+        sent = [t - clicked_at for t in page.evaluate("() => window.__sent") if t >= clicked_at]
+        assert len([t for t in sent if t < 700]) == 1 and sent[0] < 200, sent
         page.get_by_text("Colour blocks by").wait_for(timeout=30_000)
         frame = map_with_shapes(page, 4)  # the beat view's map replaces the city's: wait for the new one
         assert frame.locator(".leaflet-overlay-pane path").count() == 6

@@ -69,6 +69,19 @@ before = data.block_coverage(engine, user, filters, settings, previous=True)
 before_label = f"{filters.window.previous().start} to {filters.window.previous().end}"
 beats = coverage_by_beat(cov)
 
+
+def pick_beat(properties: dict) -> None:
+    """A click on the city map (before the next run): that run shows the beat."""
+    if properties.get(S.BEAT_ID) is not None:
+        st.session_state.update(f_beat=str(properties[S.BEAT_ID]), f_block=None)
+
+
+def pick_block(properties: dict) -> None:
+    """A click on a beat's map (before the next run): that run selects the block."""
+    if properties.get(S.BLOCK_ID) is not None:
+        st.session_state.update(f_block=str(properties[S.BLOCK_ID]))
+
+
 # Which beat: the list, a click on the city map, or a row of the flagged table.
 choices = [*beats[S.BEAT_ID], *left_beats]
 options = [CITY, *choices] if len(beats) else choices  # every beat of the user left out: only their own views
@@ -131,7 +144,7 @@ if beat == CITY:
     )
     basemap.BeatLabels(basemap.beat_label_points(shapes)).add_to(city_map)
     with left:
-        result = mapview.show_map(city_map, key="map-city", layers=map_layers())
+        mapview.show_map(city_map, key="map-city", layers=map_layers(), on_click=pick_beat)
     with right:
         components.legend(
             "Coverage: share of the beat's blocks with a foot patrol or community visit",
@@ -139,10 +152,6 @@ if beat == CITY:
             + ([(NOT_ANALYSED, "Not analysed (left out)")] if len(left_shapes) else []),
         )
         st.caption("Click a beat to see its blocks.")
-    picked = mapview.clicked(result, S.BEAT_ID)
-    if picked and picked != st.session_state.get("f_city_click"):
-        st.session_state.update(f_city_click=picked, f_beat=picked, f_block=None)
-        st.rerun()
     st.subheader("Beats")
     st.dataframe(
         with_not_analysed(beats.sort_values("coverage_pct"), pd.DataFrame({S.BEAT_ID: left_beats}), ids=[S.BEAT_ID]),
@@ -241,17 +250,12 @@ else:
         beat_map = basemap.add_streets(
             base_map(data.bounds(shapes), tiles=settings.map_tiles), data.street_lines(engine, url, v, beat)
         )
-        result = mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers())
+        mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers(), on_click=pick_block)
     with right:
         components.legend(measures[measure], entries)
         if len(areas):
             st.caption("Dashed outlines: neglected areas (listed below the map).")
         st.caption("Click a block to select it.")
-    picked = mapview.clicked(result, S.BLOCK_ID)
-    if picked and picked != st.session_state.get("f_map_click"):
-        st.session_state.update(f_map_click=picked, f_block=picked)
-        st.rerun()
-
     if selected in set(shown[S.BLOCK_ID]):
         row = shown.set_index(S.BLOCK_ID).loc[selected]
         last = (
