@@ -142,6 +142,39 @@ def test_phone_log_visit_legend_folded_and_the_map_shows_the_saved_visit(officer
         browser.close()
 
 
+def side_menu_open(page) -> bool:
+    """True when the side menu is on screen (on a phone, a closed one sits off the left edge)."""
+    side = page.locator('[data-testid="stSidebarUserContent"]')
+    box = side.bounding_box() if side.count() else None
+    return bool(box and box["x"] + box["width"] > 0 and side.is_visible())
+
+
+def test_signing_in_on_a_phone_closes_the_side_menu_and_not_on_a_desktop(officer_app):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        phone.goto(officer_app, wait_until="domcontentloaded")
+        open_side_menu(phone)  # the sign-in form is in the side menu, which covers the page on a phone
+        assert side_menu_open(phone)
+        sign_in(phone, "walker")
+        phone.get_by_test_id("stExpandSidebarButton").wait_for(timeout=30_000)  # the menu's » is back
+        phone.wait_for_timeout(500)  # the menu's closing slide
+        assert not side_menu_open(phone)
+        phone.get_by_role("heading", name="Coverage").wait_for(timeout=30_000)
+        assert phone.get_by_role("heading", name="Coverage").bounding_box()["x"] >= 0  # the page is in sight
+        phone.reload(wait_until="domcontentloaded")  # still signed in (the cookie), and the menu stays closed
+        phone.get_by_role("heading", name="Coverage").wait_for(timeout=60_000)
+        phone.wait_for_timeout(500)
+        assert not side_menu_open(phone)
+        desktop = browser.new_page(viewport={"width": 1200, "height": 900})
+        desktop.goto(officer_app, wait_until="domcontentloaded")
+        sign_in(desktop, "walker")
+        desktop.get_by_role("heading", name="Coverage").wait_for(timeout=30_000)
+        desktop.wait_for_timeout(500)
+        assert side_menu_open(desktop)  # beside the page: the filters stay at hand
+        browser.close()
+
+
 def open_side_menu(page) -> None:
     """Open the side menu on a phone, where it starts closed (the » at the top left), unless it is open."""
     page.get_by_test_id("stHeading").first.wait_for(timeout=60_000)  # the app has drawn its page

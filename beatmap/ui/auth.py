@@ -156,11 +156,22 @@ def _end_session(notice: str | None = None, *, engine: Engine | None = None) -> 
     st.session_state[_LANDING] = True
 
 
+#: Below this width (Streamlit's own breakpoint) the side menu covers the page instead of sitting beside it.
+NARROW_PX = 768
+#: After signing in on a narrow screen, close the side menu (opened to sign in) as its own button does, so
+#: the page shows; the menu remembers it (Streamlit keeps the state in the browser's local storage).
+_CLOSE_MENU_ON_PHONE = (
+    f"if (page.innerWidth < {NARROW_PX}) {{ var close = page.document.querySelector("
+    "'[data-testid=\"stSidebarCollapseButton\"] button'); if (close) close.click(); }"
+)
+
+
 def _write_cookie() -> None:
     """Hand the browser the session token to keep (or tell it to forget it), once.
 
     A zero-height frame of this app's own origin sets the cookie on the page (SameSite=Strict, Secure
     over HTTPS, for the whole app); the token travels in the app's own connection, never in a URL.
+    With a new session (just signed in) on a narrow screen it also closes the side menu.
     """
     token = st.session_state.pop(_COOKIE_TO_WRITE, None)
     if token is None:
@@ -170,7 +181,7 @@ def _write_cookie() -> None:
     components.html(
         "<script>(function () { var page = window.parent; var secure = page.location.protocol === 'https:' ? "
         f"'; Secure' : ''; page.document.cookie = '{sessions.COOKIE}=' + encodeURIComponent({value}) + "
-        f"'; path=/; SameSite=Strict{age}' + secure; }})();</script>",
+        f"'; path=/; SameSite=Strict{age}' + secure; {_CLOSE_MENU_ON_PHONE if token else ''} }})();</script>",
         height=0,
     )
 
