@@ -21,6 +21,7 @@ from typing import cast
 
 import folium
 import geopandas as gpd
+import numpy as np
 import shapely
 from branca.element import Element, Figure
 from shapely.geometry import mapping, shape
@@ -236,6 +237,43 @@ def beat_outlines(features: list[dict], *, tolerance_deg: float = 0.0) -> dict:
             {"type": "Feature", "properties": {"beat_id": beat_id}, "geometry": round_coordinates(mapping(merged))}
         )
     return {"type": "FeatureCollection", "features": outlines}
+
+
+def outline_problems(outlines: dict, by_beat: Mapping[str, list[dict]]) -> list[str]:
+    """What is wrong with beat outlines (:func:`beat_outlines` of the city view, read back from a published
+    page) as the outlines of the published blocks ``by_beat`` (beat id -> its features); empty when they fit.
+
+    The outlines must be the same beats, in the order of their ids, and every block's first corner must lie
+    inside its beat's outline or within the outline's simplification of it: a shifted, swapped or redrawn
+    beat is found without making the outlines again.
+    """
+    features = outlines.get("features") if isinstance(outlines, dict) else None
+    if not isinstance(features, list):
+        return ["the page's beat outlines are not a GeoJSON FeatureCollection; publish the snapshot again."]
+    ids = [str((f.get("properties") or {}).get("beat_id", "")) for f in features]
+    if ids != sorted(by_beat):
+        return ["the page's beat outlines are not the published beats; publish the snapshot again."]
+    try:
+        shapes = np.array([shape(f["geometry"]) for f in features], dtype=object)
+        corners = [(i, _first_corner(block["geometry"])) for i, b in enumerate(ids) for block in by_beat[b]]
+    except (KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException):
+        return ["the page's beat outlines or the blocks' shapes cannot be read; publish the snapshot again."]
+    beat = np.array([i for i, _ in corners], dtype=int)
+    points = shapely.points(np.array([c for _, c in corners], dtype=float).reshape(-1, 2))
+    near = shapely.dwithin(shapes[beat], points, 2 * OUTLINE_TOLERANCE_DEG + 10.0**-COORD_DECIMALS)
+    away = sorted({ids[i] for i in beat[~near]})
+    if away:
+        return [
+            f"the page's outline of beat {', '.join(away[:5])} does not hold its published blocks; "
+            "publish the snapshot again."
+        ]
+    return []
+
+
+def _first_corner(geometry: dict) -> tuple[float, float]:
+    """The first corner of a GeoJSON polygon's (or its first polygon's) outer ring."""
+    ring = geometry["coordinates"][0] if geometry["type"] == "Polygon" else geometry["coordinates"][0][0]
+    return float(ring[0][0]), float(ring[0][1])
 
 
 def round_coordinates(geometry: dict, decimals: int = COORD_DECIMALS) -> dict:

@@ -42,7 +42,7 @@ from beatmap.publicmap import (
     public_legend_html,
 )
 
-__all__ = ["BLOCK_HEADINGS", "site_files"]
+__all__ = ["BLOCK_HEADINGS", "page_data", "site_files"]
 
 #: Search results listed at most (the count says how many matched).
 SEARCH_SHOWN = 200
@@ -207,7 +207,7 @@ def _page(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_TITLE}</title><style>{style.read_text(encoding='utf-8')}</style><style>{_STYLE}</style>"
         f"</head><body>{body}"
-        f'<script type="application/json" id="beatmap-data">{_json_for_html(data)}</script>'
+        f"{_DATA_OPEN}{_json_for_html(data)}</script>"
         f"<script>{script.read_text(encoding='utf-8')}</script><script>{_SCRIPT}</script></body></html>\n"
     )
 
@@ -225,6 +225,32 @@ def _bounds(outlines: Mapping) -> list[list[float]]:
         return [[-85.0, -180.0], [85.0, 180.0]]
     west, south, east, north = shapely.total_bounds(shapes)
     return [[float(south), float(west)], [float(north), float(east)]]
+
+
+#: Where the page's own data starts (:func:`_page` writes it; :func:`page_data` reads it back).
+_DATA_OPEN = '<script type="application/json" id="beatmap-data">'
+
+
+def page_data(page: str) -> dict:
+    """The data a published ``index.html`` carries for its map, as :func:`site_files` wrote it: the beats'
+    outlines (``outlines``, the city view's shapes), their label points, coverage per beat and how to draw them.
+
+    Raises
+    ------
+    InputError
+        When the page holds no such data (not a page publishing wrote).
+    """
+    start = page.find(_DATA_OPEN)
+    end = page.find("</script>", start)
+    if start < 0 or end < 0:
+        raise InputError(f"{snap.INDEX}: holds no map data; publish the snapshot again.")
+    try:
+        data = json.loads(page[start + len(_DATA_OPEN) : end])
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{snap.INDEX}: its map data is not valid JSON ({exc}); publish the snapshot again.") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("outlines"), dict):
+        raise InputError(f"{snap.INDEX}: its map data has no beat outlines; publish the snapshot again.")
+    return data
 
 
 def _json_for_html(data: object) -> str:

@@ -48,7 +48,7 @@ def public_only(monkeypatch, tmp_path):
         opened.append("create_engine")
         raise RuntimeError("the public page must never create a database engine")
 
-    def fake_show_map(m, *, key, height=560, layers=None):
+    def fake_show_map(m, *, key, height=560, layers=None, on_click=None):
         drawn.append(m)
         return {}
 
@@ -102,9 +102,19 @@ def test_public_only_app_shows_the_snapshot_without_the_store(published, public_
 
 def test_a_click_on_a_beat_of_the_city_map_opens_it(published, public_only, monkeypatch):
     monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(published))
-    monkeypatch.setattr(beatmap.ui.mapview, "show_map",
-                        lambda m, *, key, height=560, layers=None: public_only["drawn"].append(m) or (
-                            {"last_active_drawing": {"properties": {"beat_id": B}}} if key == "public-city" else {}))
+    clicks = {"public-city": {"beat_id": B}}
+
+    def clicked_once(m, *, key, height=560, layers=None, on_click=None):
+        """The browser's click: the callback once, then a new run (see tests.conftest.maps)."""
+        import streamlit as st
+
+        public_only["drawn"].append(m)
+        if on_click is not None and key in clicks:
+            on_click(clicks.pop(key))
+            st.rerun()
+        return {}
+
+    monkeypatch.setattr(beatmap.ui.mapview, "show_map", clicked_once)
     at = run_app()
     assert at.selectbox(key="public-beat").value == B
     assert "B_r1c3" in public_only["drawn"][-1].get_root().render()
@@ -205,3 +215,41 @@ def test_the_notes_shown_are_made_from_the_manifest_not_read_from_readme(publish
     at = run_app()
     assert any("What the map does not show" in m.value for m in at.markdown)
     assert not any("evil" in m.value for m in at.markdown)
+
+
+def test_the_city_view_draws_the_published_pages_outlines_and_refuses_outlines_that_do_not_fit(
+        published, public_only, monkeypatch, tmp_path):
+    """The first visit reads the beats' outlines from the published page instead of making them again; an
+    outline edited there (its checksum recomputed) that no longer holds its beat's blocks is not shown."""
+    from beatmap.publicmap import OUTLINE_TOLERANCE_DEG, beat_outlines
+    from beatmap.publicsite import page_data
+
+    page = (published / snap.INDEX).read_text(encoding="utf-8")
+    outlines = page_data(page)["outlines"]
+    assert outlines == beat_outlines(snap.read_features(published)["features"], tolerance_deg=OUTLINE_TOLERANCE_DEG)
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(published))
+    run_app()
+    city = public_only["drawn"][-1].get_root().render()
+    first = json.dumps(outlines["features"][0]["geometry"]["coordinates"][0][0])
+    assert first in city  # the page's own outline, drawn as published
+
+    moved = tmp_path / "moved"
+    shutil.copytree(published, moved)
+    data = page_data(page)
+    for ring in data["outlines"]["features"][0]["geometry"]["coordinates"]:
+        for point in ring:
+            point[1] = round(point[1] + 0.01, 5)  # beat A drawn about 1 km north of its blocks
+    start = page.index('id="beatmap-data">') + len('id="beatmap-data">')
+    end = page.index("</script>", start)
+    (moved / snap.INDEX).write_text(page[:start] + json.dumps(data, separators=(",", ":")) + page[end:],
+                                    encoding="utf-8")
+    manifest = json.loads((moved / snap.MANIFEST).read_text())
+    manifest["files"][snap.INDEX]["sha256"] = snap.sha256_of(moved / snap.INDEX)
+    (moved / snap.MANIFEST).write_text(json.dumps(manifest))
+    drawn = len(public_only["drawn"])
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(moved))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert len(public_only["drawn"]) == drawn  # no map
+    assert any(f"outline of beat {A} does not hold its published blocks" in e.value for e in at.error)

@@ -273,6 +273,38 @@ def test_check_catches_a_tampered_snapshot(demo, tmp_path, tamper, capsys):
     assert "violation" in out and expected in out
 
 
+@pytest.mark.parametrize("tamper", ["officer_field", "count_of_one", "fine_coordinate", "point", "other_blocks"])
+def test_check_reads_every_beat_file_and_catches_an_edit_there_with_its_checksum_recomputed(demo, tmp_path, tamper):
+    """A beat file identical to coverage.geojson's blocks of its beat is covered by that file's check; any
+    edit makes it differ, and then it is checked in full, with the violation named in that file."""
+    folder = copy_snapshot(demo, tmp_path)
+    name = snap.beat_file(1)
+    path = folder / name
+    number, collection = snap.script_data(path.read_text(), name)
+    feature = collection["features"][0]
+    if tamper == "officer_field":
+        feature["properties"]["officer_id"] = "O101"
+    elif tamper == "count_of_one":
+        feature["properties"]["visits"] = 1
+    elif tamper == "fine_coordinate":
+        feature["geometry"]["coordinates"][0][0] = [-88.1012345, 41.6012345]
+    elif tamper == "point":
+        feature["geometry"] = {"type": "Point", "coordinates": [-88.10123, 41.60123]}
+    else:  # another beat's blocks, each one clean: nothing to report (what is shown is still published data)
+        collection = json.loads(json.dumps(snap.script_data((folder / snap.beat_file(0)).read_text(),
+                                                            snap.beat_file(0))[1]))
+    path.write_text(snap.BEAT_CALL + json.dumps([number, collection]) + ");\n")
+    rehash(folder, name)
+    problems = check_snapshot(folder, settings=demo["settings"])
+    if tamper == "other_blocks":
+        assert problems == []
+        return
+    expected = {"officer_field": "officer", "count_of_one": "below 3", "fine_coordinate": "finer than",
+                "point": "Point"}[tamper]
+    assert [p for p in problems if expected in p and str(path) in p], problems
+    assert not [p for p in problems if str(folder / snap.GEOJSON) in p]  # coverage.geojson itself is clean
+
+
 def test_check_of_a_clean_snapshot_exits_zero(demo, capsys):
     assert main(["publish", "--check", str(demo["dir"])]) == 0
     assert "keeps every public map rule" in capsys.readouterr().out

@@ -19,10 +19,11 @@ import pandas as pd
 import streamlit as st
 
 from beatmap import snapshot
-from beatmap.errors import BeatmapError
-from beatmap.publicmap import OUTLINE_TOLERANCE_DEG, beat_outlines, public_city_map, public_map
+from beatmap.errors import BeatmapError, InputError
+from beatmap.publicmap import outline_problems, public_city_map, public_map
+from beatmap.publicsite import page_data
 from beatmap.settings import Settings, read_settings
-from beatmap.ui.mapview import clicked, show_map
+from beatmap.ui.mapview import show_map
 from beatmap.ui.safe import md_escape
 
 BEAT_LABELS = {
@@ -79,16 +80,29 @@ def _problems(folder: str, files: tuple, min_count: int, delay_days: int, trend_
 
 @st.cache_resource(show_spinner="Loading the map…", max_entries=2)
 def _read(folder: str, files: tuple) -> _Snapshot:
-    """The snapshot's files, read once until any of them changes; beat outlines made from its blocks."""
+    """The snapshot's files, read once until any of them changes.
+
+    The beats' outlines are the ones the published page draws (read from its ``index.html``, not made
+    again from the blocks), after a check that they are the outlines of the published blocks.
+
+    Raises
+    ------
+    BeatmapError
+        When the page's outlines do not fit the published blocks, or cannot be read.
+    """
     features = snapshot.read_features(folder).get("features", [])
     by_beat: dict[str, list[dict]] = {}
     for feature in features:
         by_beat.setdefault(str(feature["properties"].get("beat_id", "")), []).append(feature)
+    outlines = page_data((Path(folder) / snapshot.INDEX).read_text(encoding="utf-8"))["outlines"]
+    problems = outline_problems(outlines, by_beat)
+    if problems:
+        raise InputError(f"{Path(folder) / snapshot.INDEX}: {problems[0]}")
     blocks = pd.DataFrame([f["properties"] for f in features], columns=list(snapshot.BLOCK_FIELDS))
     return _Snapshot(
         manifest=snapshot.read_manifest(folder),
         by_beat=by_beat,
-        outlines=beat_outlines(features, tolerance_deg=OUTLINE_TOLERANCE_DEG),
+        outlines=outlines,
         beats=pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV)),
         trend=pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV)),
         blocks=blocks,
@@ -172,7 +186,7 @@ if override is not None:
         f"{settings.public_delay_days} days, by a decision the department recorded."
     )
 
-# Which beat: the list, or a click on the city map (applied before the list is drawn).
+# Which beat: the list, or a click on the city map (its callback ran before this run; applied before the list).
 beat_ids = sorted(snap.by_beat)
 if st.session_state.get("public-picked") in beat_ids:
     st.session_state["public-beat"] = st.session_state.pop("public-picked")
@@ -186,14 +200,12 @@ beat = st.selectbox(
 )
 if beat == CITY:
     coverage = {str(r["beat_id"]): int(r["coverage_pct"]) for r in snap.beats.to_dict("records")}
-    result = show_map(public_city_map(snap.outlines, coverage, tiles=settings.map_tiles), key="public-city")
-    picked = clicked(result, "beat_id")
-    if picked in beat_ids and picked != st.session_state.get("public-last-click"):
-        st.session_state["public-last-click"] = picked
-        st.session_state["public-picked"] = picked
-        st.rerun()
+    show_map(
+        public_city_map(snap.outlines, coverage, tiles=settings.map_tiles),
+        key="public-city",
+        on_click=lambda properties: st.session_state.update({"public-picked": str(properties.get("beat_id"))}),
+    )
 else:
-    st.session_state["public-last-click"] = None
     collection = {"type": "FeatureCollection", "features": snap.by_beat[beat]}
     show_map(
         public_map(collection, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
