@@ -24,12 +24,21 @@ import shapely
 from pyproj import CRS
 
 from beatmap import schema as S
+from beatmap.crs import WGS84, transform_xy
 from beatmap.errors import CRSError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-__all__ = ["REACH_M", "block_label", "block_street_names", "names_from_store"]
+__all__ = [
+    "LANDMARK",
+    "LANDMARK_REACH_M",
+    "REACH_M",
+    "block_label",
+    "block_street_names",
+    "landmarks_by_block",
+    "names_from_store",
+]
 
 #: A street counts for a block when it passes within this many metres of the block's edge
 #: (centrelines run mid-street, some metres from the block polygons of a parcel-based layer).
@@ -249,6 +258,53 @@ def names_from_store(engine: Engine, *, beat_id: str | None = None) -> pd.Series
     if beat_id is not None:
         names = names[(blocks[S.BEAT_ID] == beat_id).to_numpy()]
     return names
+
+
+#: A landmark names a block it stands on or beside: within this many metres of the block's edge (a school
+#: across the street from a block names it too; one set back in its grounds still reaches the blocks around).
+LANDMARK_REACH_M = 40.0
+#: The column name of the landmark names in frames and tooltips.
+LANDMARK = "landmark"
+
+
+def landmarks_by_block(
+    blocks: gpd.GeoDataFrame, landmarks: dict[str, tuple[float, float]], *, reach_m: float = LANDMARK_REACH_M
+) -> pd.Series:
+    """The landmarks (the settings' names and ``(lat, lon)`` points) on or beside each block, as text.
+
+    Parameters
+    ----------
+    blocks : GeoDataFrame
+        ``block_id`` and polygons in a metric CRS.
+    landmarks : dict
+        Name -> (latitude, longitude), as in the settings.
+    reach_m : float
+        How far from a block's edge a landmark still names it.
+
+    Returns
+    -------
+    Series
+        Indexed by ``block_id``: the names of the landmarks within reach, nearest first, joined by
+        " · "; only blocks with a landmark in reach are in it.
+    """
+    if not landmarks or blocks.empty:
+        return pd.Series(dtype=object, name=LANDMARK)
+    names = list(landmarks)
+    lat = np.array([landmarks[n][0] for n in names], dtype=float)
+    lon = np.array([landmarks[n][1] for n in names], dtype=float)
+    x, y = transform_xy(lon, lat, WGS84, CRS(blocks.crs))
+    points = shapely.points(x, y)
+    shapes = blocks.geometry.to_numpy()
+    tree = shapely.STRtree(shapes)
+    point_at, block_at = tree.query(points, predicate="dwithin", distance=reach_m)
+    if not len(point_at):
+        return pd.Series(dtype=object, name=LANDMARK)
+    away = shapely.distance(shapes[block_at], points[point_at])
+    found = pd.DataFrame(
+        {S.BLOCK_ID: blocks[S.BLOCK_ID].to_numpy()[block_at], "name": np.array(names)[point_at], "away": away}
+    ).sort_values([S.BLOCK_ID, "away", "name"], kind="stable")
+    text = found.groupby(S.BLOCK_ID, sort=True)["name"].agg(" · ".join)
+    return text.rename(LANDMARK)
 
 
 def block_label(block_id: object, street_name: object) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import folium
 import geopandas as gpd
@@ -27,7 +27,7 @@ from folium.template import Template
 from beatmap import schema as S
 from beatmap.crs import WGS84
 from beatmap.errors import BeatmapError
-from beatmap.naming import block_label
+from beatmap.naming import LANDMARK, block_label
 
 if TYPE_CHECKING:
     from branca.element import Figure
@@ -61,16 +61,24 @@ class TextTooltip(folium.GeoJsonTooltip):
     builds the same table with DOM nodes and ``textContent``: the GeoJSON keeps
     raw values, and what is shown is never read as markup.  The table, class
     name and options are folium's, so it looks the same (``localize`` is not
-    supported: values show as they are).
+    supported: values show as they are).  Fields in ``optional`` get no row where
+    they are empty (a block's landmark: most blocks have none).
     """
+
+    def __init__(self, fields: Sequence[str], *, optional: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(fields=list(fields), **kwargs)
+        self.optional = [f for f in optional if f in fields]
 
     _template = Template("""
     {% macro script(this, kwargs) %}
     {{ this._parent.get_name() }}.bindTooltip(function(layer){
         let div = L.DomUtil.create('div'), table = L.DomUtil.create('table', '', div);
         let aliases = {{ this.aliases | tojson }};
+        let optional = {{ this.optional | tojson }};
         {{ this.fields | tojson }}.forEach(function(field, i){
-            let row = L.DomUtil.create('tr', '', table), value = layer.feature.properties[field];
+            let value = layer.feature.properties[field];
+            if (optional.indexOf(field) >= 0 && (value === null || value === undefined || value === '')) return;
+            let row = L.DomUtil.create('tr', '', table);
             {% if this.labels %}L.DomUtil.create('th', '', row).textContent = aliases[i];{% endif %}
             L.DomUtil.create('td', '', row).textContent = value === null || value === undefined ? ''
                 : typeof value == 'object' ? JSON.stringify(value) : String(value);
@@ -384,12 +392,14 @@ def choropleth(
     aliases: Sequence[str],
     highlight: str | None = None,
     id_field: str = S.BLOCK_ID,
+    optional: Sequence[str] = (),
 ) -> folium.FeatureGroup:
     """A clickable layer of polygons filled with the given colours, as a feature group.
 
     ``light`` comes from :func:`display_frame` (raw ids, WGS84).  The block or
     beat whose ``id_field`` is ``highlight`` (the raw id) gets a thick outline.
-    Tooltips show the values as text (:class:`TextTooltip`).
+    Tooltips show the values as text (:class:`TextTooltip`); ``optional`` fields
+    get no row where they are empty.
     """
     frame = light.assign(_fill=list(colours))
     group = folium.FeatureGroup(name=name)
@@ -407,7 +417,7 @@ def choropleth(
             ),
         },
         highlight_function=lambda f: {"weight": 3, "color": "#000000"},
-        tooltip=TextTooltip(fields=list(tooltip_fields), aliases=list(aliases)),
+        tooltip=TextTooltip(fields=list(tooltip_fields), aliases=list(aliases), optional=optional),
     ).add_to(group)
     return group
 
@@ -651,7 +661,8 @@ def route_map(
     """
     left_out = blocks["status"] == S.NOT_ANALYSED if "status" in blocks else pd.Series(False, index=blocks.index)
     shown = blocks.assign(flag_reason=blocks["flag_reason"].where(~left_out, "Not analysed (left out of the analysis)"))
-    light = display_frame(shown.assign(_left_out=left_out), [S.BLOCK_ID, "flag", "flag_reason", "_left_out"])
+    landmark = [LANDMARK] if LANDMARK in shown else []
+    light = display_frame(shown.assign(_left_out=left_out), [S.BLOCK_ID, *landmark, "flag", "flag_reason", "_left_out"])
     outline = display_frame(beat, [S.BEAT_ID], tolerance_m=5.0)
     m = base_map(outline.total_bounds if len(outline) else light.total_bounds, tiles=tiles, asset_base=asset_base)
     colours = {k or "": v[0] for k, v in FLAG_STYLE.items()}
@@ -666,7 +677,11 @@ def route_map(
             "weight": 0.5,
             "fillOpacity": 0.55,
         },
-        tooltip=TextTooltip(fields=[S.BLOCK_ID, "flag_reason"], aliases=["Block", "Why flagged"]),
+        tooltip=TextTooltip(
+            fields=[S.BLOCK_ID, *landmark, "flag_reason"],
+            aliases=["Block", *(["Landmark"] * len(landmark)), "Why flagged"],
+            optional=landmark,
+        ),
     ).add_to(m)
     folium.GeoJson(
         outline.to_json(drop_id=True),

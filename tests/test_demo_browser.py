@@ -78,3 +78,44 @@ def test_a_supervisor_publishes_from_the_publish_page(demo_app, browser):
     assert list(publish_history(engine)["by"]) == ["chief", "demo"]
     assert check_snapshot(demo_app[1] / "public", settings=Settings()) == []
     page.close()
+
+
+TOOLTIP_OF = """id => { const m = Object.values(window).find(v => v instanceof L.Map); let path = null;
+    m.eachLayer(l => { if (l.feature && l.feature.properties.block_id === id && l._path) path = l._path; });
+    if (!path) return null;
+    const r = path.getBoundingClientRect(), at = {bubbles: true, clientX: r.x + r.width / 2, clientY: r.y + r.height / 2};
+    path.dispatchEvent(new MouseEvent('mouseover', at));
+    const tip = document.querySelector('.leaflet-tooltip'), text = tip ? tip.innerText : '';
+    path.dispatchEvent(new MouseEvent('mouseout', at));
+    return text; }"""
+
+
+def test_a_blocks_tooltip_names_the_landmark_on_or_beside_it(demo_app, browser):
+    from beatmap.naming import landmarks_by_block
+    from beatmap.settings import read_settings
+
+    engine = store.open_store(demo_app[1] / "demo.db")
+    named = landmarks_by_block(store.read_blocks(engine), read_settings(None).landmarks)  # the app's settings
+    engine.dispose()
+    by_school = sorted(b for b, n in named.items() if b.startswith("B01-") and n == "Lincoln School")
+    assert by_school  # the demo's Lincoln School stands beside blocks of B01
+    nothing = next(f"B01-{i:03d}" for i in range(1, 99) if f"B01-{i:03d}" not in named)
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(demo_app[0], wait_until="domcontentloaded")
+    sign_in(page, "chief")
+    page.get_by_role("heading", name="Coverage").wait_for(timeout=60_000)
+    page.get_by_role("combobox", name="Beat").click()
+    page.get_by_role("option", name="B01", exact=True).click()
+    page.get_by_text("Colour blocks by").wait_for(timeout=60_000)
+    deadline, school, plain = 60, None, None
+    while deadline and (school is None or plain is None):  # the beat's map replaces the city's
+        page.wait_for_timeout(500)
+        deadline -= 1
+        try:
+            frame = map_frame(page)
+            school, plain = frame.evaluate(TOOLTIP_OF, by_school[0]), frame.evaluate(TOOLTIP_OF, nothing)
+        except Exception:  # a frame replaced while we looked
+            continue
+    assert school is not None and "Landmark" in school and "Lincoln School" in school, school
+    assert plain is not None and "Landmark" not in plain and nothing in plain  # no empty row elsewhere
+    page.close()

@@ -100,3 +100,23 @@ def test_names_from_store(engine, tmp_path):
     one_beat = naming.names_from_store(engine, beat_id="A")
     assert set(one_beat.index) == set(blocks.loc[blocks["beat_id"] == "A", "block_id"])
     assert pd.Series(one_beat).equals(names.loc[one_beat.index])
+
+
+def test_a_landmark_names_the_blocks_it_stands_on_or_beside_nearest_first():
+    from beatmap.crs import WGS84, transform_xy
+
+    blocks = gpd.GeoDataFrame({"block_id": ["west", "east", "far"]},
+                              geometry=[box(0, 0, 100, 100), box(120, 0, 220, 100), box(1000, 0, 1100, 100)], crs=CRS)
+
+    def lat_lon(x: float, y: float) -> tuple[float, float]:
+        lon, lat = transform_xy([X0 + x], [Y0 + y], CRS, WGS84)
+        return float(lat[0]), float(lon[0])
+
+    landmarks = {"School": lat_lon(50, 50),  # inside the west block
+                 "Library": lat_lon(112, 50),  # in the street: 12 m from the west block, 8 m from the east one
+                 "Station": lat_lon(600, 50)}  # 380 m from any block: names none
+    found = naming.landmarks_by_block(blocks, landmarks)
+    assert found.to_dict() == {"east": "Library", "west": "School · Library"}
+    assert found.name == naming.LANDMARK
+    assert naming.landmarks_by_block(blocks, {}).empty
+    assert naming.landmarks_by_block(blocks, landmarks, reach_m=5).to_dict() == {"west": "School"}

@@ -162,6 +162,29 @@ def street_names(_engine: Engine, url: str, store_version: tuple[str, int]) -> p
     return naming.names_from_store(_engine)
 
 
+def block_landmarks(engine: Engine, settings: Settings) -> pd.Series:
+    """The settings' landmarks on or beside each block (:func:`beatmap.naming.landmarks_by_block`), indexed by
+    ``block_id``, worked out once per store version and landmark list (read-only)."""
+    places = tuple(sorted((name, float(lat), float(lon)) for name, (lat, lon) in settings.landmarks.items()))
+    return _block_landmarks(engine, str(engine.url), version(engine), places)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _block_landmarks(
+    _engine: Engine, url: str, store_version: tuple[str, int], places: tuple[tuple[str, float, float], ...]
+) -> pd.Series:
+    if not places:
+        return pd.Series(dtype=object, name=naming.LANDMARK)
+    polygons = block_polygons(_engine, url, store_version)
+    return naming.landmarks_by_block(polygons, {name: (lat, lon) for name, lat, lon in places})
+
+
+def with_landmarks(frame: pd.DataFrame, landmarks: pd.Series) -> pd.DataFrame:
+    """``frame`` with a ``landmark`` column: the landmarks on or beside each block (empty text where none)."""
+    values = frame[S.BLOCK_ID].map(landmarks).where(lambda v: v.notna(), "") if len(landmarks) else ""
+    return frame.assign(**{naming.LANDMARK: values})
+
+
 def with_street_names(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     """``frame`` with a ``street_name`` column after ``block_id`` (empty text where a block has none)."""
     values = frame[S.BLOCK_ID].map(names).where(lambda v: v.notna(), "") if len(names) else ""

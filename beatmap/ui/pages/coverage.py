@@ -223,7 +223,7 @@ else:
         how="left",
     )
     light["flag_reason"] = light["flag_reason"].fillna("")
-    light = data.with_street_names(light, street_names)
+    light = data.with_landmarks(data.with_street_names(light, street_names), data.block_landmarks(engine, settings))
     colours, entries = measure_colours(light[measure], measure)
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
     selected = st.session_state.get("f_block")
@@ -238,8 +238,9 @@ else:
                 colours,
                 name="Blocks",
                 highlight=selected or None,
-                tooltip_fields=[naming.NAME, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
-                aliases=["Where", "Block", "Visits", "Enforcement", "Why flagged"],
+                tooltip_fields=[naming.NAME, naming.LANDMARK, S.BLOCK_ID, "visits", "enforcement", "flag_reason"],
+                aliases=["Where", "Landmark", "Block", "Visits", "Enforcement", "Why flagged"],
+                optional=[naming.LANDMARK],
             ),
             outlines(beat_outline),
             *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))] if len(areas) else []),

@@ -39,7 +39,13 @@ if beat in settings.excluded_beats:
 point = st.session_state.get(POINT)
 tap = mapview.show_tap_map(
     basemap.add_streets(
-        route_map(blocks, outline, marker=point, tiles=settings.map_tiles), data.street_lines(engine, url, v, beat)
+        route_map(
+            data.with_landmarks(blocks, data.block_landmarks(engine, settings)),
+            outline,
+            marker=point,
+            tiles=settings.map_tiles,
+        ),
+        data.street_lines(engine, url, v, beat),
     ),
     key=f"visit-map-{beat}",
     height=380,

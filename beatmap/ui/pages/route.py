@@ -93,7 +93,13 @@ route: Route | None = st.session_state.get(key)
 
 streets = data.street_lines(engine, url, v, beat)
 stop_names = data.street_names(engine, url, v).dropna().to_dict()
-walk_map = route_map(blocks, outline, route, marker=start, tiles=settings.map_tiles)
+walk_map = route_map(
+    data.with_landmarks(blocks, data.block_landmarks(engine, settings)),
+    outline,
+    route,
+    marker=start,
+    tiles=settings.map_tiles,
+)
 tap = mapview.show_tap_map(basemap.add_streets(walk_map, streets), key=f"map-{key}")
 if tap is not None and tap != tapped:
     st.session_state[f"route-start-{beat}"] = tap
