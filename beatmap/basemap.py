@@ -33,7 +33,16 @@ from folium.template import Template
 from beatmap import schema as S
 from beatmap.crs import WGS84
 
-__all__ = ["MAX_STREET_BYTES", "BeatLabels", "StreetLayer", "add_streets", "beat_label_points", "streets_for_map"]
+__all__ = [
+    "MAX_STREET_BYTES",
+    "BeatLabels",
+    "FitBounds",
+    "StreetLayer",
+    "add_streets",
+    "base_layer",
+    "beat_label_points",
+    "streets_for_map",
+]
 
 #: The street lines of one view stay under this many bytes (a view's whole payload stays under 2 MB).
 MAX_STREET_BYTES = 600_000
@@ -190,8 +199,29 @@ _LABEL_CSS = (
 )
 
 
+#: Runs ``setup(map, host)`` once ``host`` (a map, or a layer group) is on a map: a group the dashboard swaps in
+#: is drawn later than its script runs.  The label styles go into the frame's document once (a group's own
+#: header never reaches a map frame that is already drawn).
+_ON_MAP_JS = """
+function bmOnMap(host, css, setup) {
+    if (css && !document.getElementById('bm-label-css')) {
+        var style = document.createElement('style');
+        style.id = 'bm-label-css';
+        style.textContent = css;
+        document.head.appendChild(style);
+    }
+    if (host instanceof L.Map) { setup(host, host); return; }
+    if (host._map) { setup(host._map, host); return; }
+    host.once('add', function () { setup(host._map, host); });
+}
+"""
+
+
 class StreetLayer(MacroElement):
     """Streets and their names over a folium map, shown by zoom (see the module notes).
+
+    Added to a map, or to a feature group (the dashboard swaps such groups in a map frame that stays):
+    everything it draws is then in the group, and goes when the group goes.
 
     Parameters
     ----------
@@ -203,61 +233,64 @@ class StreetLayer(MacroElement):
     {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
     {% macro script(this, kwargs) %}
     (function () {
-        var map = {{ this._parent.get_name() }}, data = {{ this.data | tojson }};
-        [['bm-areas', 350], ['bm-streets', 450], ['bm-labels', 460]].forEach(function (p) {
-            var pane = map.getPane(p[0]) || map.createPane(p[0]);
-            pane.style.zIndex = p[1];
-            pane.style.pointerEvents = 'none';
-        });
-        var styles = {{ this.area_styles | tojson }};
-        L.geoJSON(data.areas, {
-            pane: 'bm-areas', interactive: false,
-            style: function (f) {
-                var s = styles[f.properties.kind];
-                return {fillColor: s[0], color: s[1], weight: 1, fillOpacity: 0.9, opacity: 1};
-            }
-        }).addTo(map);
-        data.areas.features.forEach(function (f) {
-            if (!f.properties.name) return;
-            var span = document.createElement('span');
-            span.textContent = f.properties.name;
-            var c = L.geoJSON(f).getBounds().getCenter();
-            L.marker(c, {pane: 'bm-labels', interactive: false, keyboard: false,
-                icon: L.divIcon({className: 'bm-area-label', html: span, iconSize: null})}).addTo(map);
-        });
-        function lines(major) {
-            return L.geoJSON(data.lines, {
-                pane: 'bm-streets', interactive: false,
-                filter: function (f) { return f.properties.major === major; },
-                style: {color: '#ffffff', weight: major ? 4 : 2, opacity: major ? 0.95 : 0.85}
+        {{ this.on_map_js }}
+        var data = {{ this.data | tojson }}, styles = {{ this.area_styles | tojson }};
+        bmOnMap({{ this._parent.get_name() }}, {{ this.css | tojson }}, function (map, host) {
+            [['bm-areas', 350], ['bm-streets', 450], ['bm-labels', 460]].forEach(function (p) {
+                var pane = map.getPane(p[0]) || map.createPane(p[0]);
+                pane.style.zIndex = p[1];
+                pane.style.pointerEvents = 'none';
             });
-        }
-        function names(major) {
-            var group = L.layerGroup();
-            data.labels.forEach(function (p) {
-                if (p[3] !== major) return;
+            L.geoJSON(data.areas, {
+                pane: 'bm-areas', interactive: false,
+                style: function (f) {
+                    var s = styles[f.properties.kind];
+                    return {fillColor: s[0], color: s[1], weight: 1, fillOpacity: 0.9, opacity: 1};
+                }
+            }).addTo(host);
+            data.areas.features.forEach(function (f) {
+                if (!f.properties.name) return;
                 var span = document.createElement('span');
-                var inner = document.createElement('span');
-                inner.textContent = p[2];
-                inner.style.transform = 'rotate(' + p[4] + 'deg)';
-                inner.style.display = 'inline-block';
-                span.appendChild(inner);
-                L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
-                    icon: L.divIcon({className: 'bm-street-label', html: span, iconSize: null})}).addTo(group);
+                span.textContent = f.properties.name;
+                var c = L.geoJSON(f).getBounds().getCenter();
+                L.marker(c, {pane: 'bm-labels', interactive: false, keyboard: false,
+                    icon: L.divIcon({className: 'bm-area-label', html: span, iconSize: null})}).addTo(host);
             });
-            return group;
-        }
-        var layers = [[lines(1), 0], [lines(0), {{ this.all_zoom }}], [names(1), {{ this.major_names_zoom }}],
-                      [names(0), {{ this.all_names_zoom }}]];
-        function show() {
-            var z = map.getZoom();
-            layers.forEach(function (l) {
-                if (z >= l[1]) { if (!map.hasLayer(l[0])) l[0].addTo(map); }
-                else if (map.hasLayer(l[0])) map.removeLayer(l[0]);
-            });
-        }
-        map.on('zoomend', show);
-        map.whenReady(show);
+            function lines(major) {
+                return L.geoJSON(data.lines, {
+                    pane: 'bm-streets', interactive: false,
+                    filter: function (f) { return f.properties.major === major; },
+                    style: {color: '#ffffff', weight: major ? 4 : 2, opacity: major ? 0.95 : 0.85}
+                });
+            }
+            function names(major) {
+                var group = L.layerGroup();
+                data.labels.forEach(function (p) {
+                    if (p[3] !== major) return;
+                    var span = document.createElement('span');
+                    var inner = document.createElement('span');
+                    inner.textContent = p[2];
+                    inner.style.transform = 'rotate(' + p[4] + 'deg)';
+                    inner.style.display = 'inline-block';
+                    span.appendChild(inner);
+                    L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
+                        icon: L.divIcon({className: 'bm-street-label', html: span, iconSize: null})}).addTo(group);
+                });
+                return group;
+            }
+            var layers = [[lines(1), 0], [lines(0), {{ this.all_zoom }}], [names(1), {{ this.major_names_zoom }}],
+                          [names(0), {{ this.all_names_zoom }}]];
+            function show() {
+                var z = map.getZoom();
+                layers.forEach(function (l) {
+                    if (z >= l[1]) { if (!host.hasLayer(l[0])) host.addLayer(l[0]); }
+                    else if (host.hasLayer(l[0])) host.removeLayer(l[0]);
+                });
+            }
+            map.on('zoomend', show);
+            if (host !== map) host.once('remove', function () { map.off('zoomend', show); });
+            map.whenReady(show);
+        });
     })();
     {% endmacro %}
     """)
@@ -272,25 +305,30 @@ class StreetLayer(MacroElement):
         }
         self.area_styles = AREA_STYLES
         self.css = _LABEL_CSS
+        self.on_map_js = _ON_MAP_JS
         self.all_zoom, self.all_names_zoom, self.major_names_zoom = ALL_STREETS_ZOOM, ALL_NAMES_ZOOM, MAJOR_NAMES_ZOOM
 
 
 class BeatLabels(MacroElement):
-    """Beat ids written on the map at a point inside each beat (:func:`beat_label_points`)."""
+    """Beat ids written on the map at a point inside each beat (:func:`beat_label_points`); on a map, or in a
+    feature group as :class:`StreetLayer`."""
 
     _template = Template("""
     {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
     {% macro script(this, kwargs) %}
     (function () {
-        var map = {{ this._parent.get_name() }};
-        var pane = map.getPane('bm-labels') || map.createPane('bm-labels');
-        pane.style.zIndex = 460;
-        pane.style.pointerEvents = 'none';
-        {{ this.points | tojson }}.forEach(function (p) {
-            var span = document.createElement('span');
-            span.textContent = p[2];
-            L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
-                icon: L.divIcon({className: 'bm-beat-label', html: span, iconSize: null})}).addTo(map);
+        {{ this.on_map_js }}
+        var points = {{ this.points | tojson }};
+        bmOnMap({{ this._parent.get_name() }}, {{ this.css | tojson }}, function (map, host) {
+            var pane = map.getPane('bm-labels') || map.createPane('bm-labels');
+            pane.style.zIndex = 460;
+            pane.style.pointerEvents = 'none';
+            points.forEach(function (p) {
+                var span = document.createElement('span');
+                span.textContent = p[2];
+                L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
+                    icon: L.divIcon({className: 'bm-beat-label', html: span, iconSize: null})}).addTo(host);
+            });
         });
     })();
     {% endmacro %}
@@ -301,6 +339,48 @@ class BeatLabels(MacroElement):
         self._name = "BeatLabels"
         self.points = points
         self.css = _LABEL_CSS
+        self.on_map_js = _ON_MAP_JS
+
+
+class FitBounds(MacroElement):
+    """Fits the map to ``bounds`` (west, south, east, north) when this view is drawn, once per view.
+
+    In a feature group the dashboard swaps in a map frame that stays, it moves the map to the new view (a
+    beat after the city); the same view drawn again (a filter change) leaves the map where the user put it.
+    """
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function () {
+        {{ this.on_map_js }}
+        var box = {{ this.box | tojson }}, key = JSON.stringify(box);
+        bmOnMap({{ this._parent.get_name() }}, null, function (map) {
+            if (map._bmView === key) return;
+            map._bmView = key;
+            map.fitBounds(box);
+        });
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, bounds: list[float]) -> None:
+        super().__init__()
+        self._name = "FitBounds"
+        west, south, east, north = (round(float(v), 6) for v in bounds)
+        self.box = [[south, west], [north, east]]
+        self.on_map_js = _ON_MAP_JS
+
+
+def base_layer(prepared: dict | None, *, bounds: list[float], labels: list[list] | None = None) -> folium.FeatureGroup:
+    """A view's streets (:func:`streets_for_map`), beat labels and fit to ``bounds``, as one feature group for a
+    map frame that stays (:func:`beatmap.ui.mapview.show_map`'s ``layers``)."""
+    group = folium.FeatureGroup(name="Streets", control=False)
+    if prepared and (prepared["lines"]["features"] or (prepared.get("areas") or {}).get("features")):
+        StreetLayer(prepared).add_to(group)
+    if labels:
+        BeatLabels(labels).add_to(group)
+    FitBounds(bounds).add_to(group)
+    return group
 
 
 def add_streets(m: folium.Map, prepared: dict | None) -> folium.Map:

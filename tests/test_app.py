@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlite3
 
 import pandas as pd
@@ -44,6 +46,11 @@ def run_app() -> AppTest:
     return at
 
 
+def base_of(m) -> str:
+    """A map's page without folium's random names: what tells streamlit-folium to keep or replace its frame."""
+    return re.sub(r"_[a-z0-9]+", "", m.get_root().render())
+
+
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -54,7 +61,7 @@ def test_city_view_shows_beats_and_figures(small_store, maps):
     assert at.title[0].value == "Coverage"
     assert metric(at, "Coverage") == "12%" and metric(at, "Enforcement only") == "1"
     key, m, layers = drawn[-1]
-    assert key == "map-city" and len(layers) == 1
+    assert key == "map-coverage" and [layer.layer_name for layer in layers] == ["Beats", "Streets"]
     html = m.get_root().render()
     assert "/app/static/vendor/leaflet/leaflet.js" in html and "cdn" not in html.lower()
     geojson = next(iter(layers[0]._children.values()))
@@ -66,10 +73,19 @@ def test_city_view_shows_beats_and_figures(small_store, maps):
 
 def test_clicking_a_beat_opens_its_blocks(small_store, maps):
     drawn, clicks = maps
-    clicks["map-city"] = {"last_active_drawing": {"properties": {"beat_id": "B"}}}
+    clicks["map-coverage"] = {"last_active_drawing": {"properties": {"beat_id": "B"}}}
     at = run_app()
     assert at.selectbox[0].value == "B"
-    assert drawn[-1][0] == "map-beat-B"
+    (city_key, city, city_layers), (key, beat, layers) = drawn[0], drawn[-1]
+    assert city_key == key == "map-coverage"
+    # The same map under both views (its frame stays in the browser); the view's own layers and fit change.
+    assert base_of(city) == base_of(beat)
+    fit = [c for c in layers[-1]._children.values() if c._name == "FitBounds"]
+    city_fit = [c for c in city_layers[-1]._children.values() if c._name == "FitBounds"]
+    (south, west), (north, east) = fit[0].box
+    (city_south, city_west), (city_north, city_east) = city_fit[0].box
+    assert city_south <= south < north <= city_north and city_west <= west < east <= city_east
+    assert fit[0].box != city_fit[0].box
     assert metric(at, "Coverage") == "0%" and metric(at, "Enforcement only") == "1"
 
 
@@ -79,7 +95,7 @@ def test_clicking_a_block_selects_it(small_store, maps):
     at.selectbox[0].select("B").run()
     flagged = at.dataframe[-1].value
     enforcement_only = flagged.loc[flagged["flag"] == "Enforcement only", "block_id"].iloc[0]
-    clicks["map-beat-B"] = {"last_active_drawing": {"properties": {"block_id": enforcement_only}}}
+    clicks["map-coverage"] = {"last_active_drawing": {"properties": {"block_id": enforcement_only}}}
     at.run()
     assert not at.exception
     assert any(f"Selected block **{md_escape(enforcement_only)}" in i.value and "only to enforce" in i.value for i in at.info)
@@ -180,7 +196,7 @@ def test_excluded_beat_is_shown_as_not_analysed_and_never_flagged(small_store, m
     drawn, _ = maps
     at = run_app()
     _, _, layers = drawn[-1]
-    assert [layer.layer_name for layer in layers] == ["Beats", "Not analysed"]
+    assert [layer.layer_name for layer in layers] == ["Beats", "Not analysed", "Streets"]
     assert metric(at, "Enforcement only") == "0"  # beat B's enforcement-only block is not analysed
     beats = next(d.value for d in at.dataframe if "coverage_pct" in d.value.columns)
     # B is listed, as not analysed, with no figure.
@@ -195,7 +211,7 @@ def test_excluded_beat_is_shown_as_not_analysed_and_never_flagged(small_store, m
     at.selectbox[0].select("B").run()
     assert not at.exception
     key, _, layers = drawn[-1]
-    assert key == "map-beat-B" and [layer.layer_name for layer in layers] == ["Not analysed", "Beats"]
+    assert key == "map-coverage" and [layer.layer_name for layer in layers] == ["Not analysed", "Beats", "Streets"]
     blocks = next(iter(layers[0]._children.values())).data["features"]
     assert len(blocks) == 4 and {f["properties"]["_status"] for f in blocks} == {
         "not analysed (left out of the analysis)"
@@ -251,17 +267,17 @@ def test_a_hostile_id_stays_raw_on_the_map_shows_as_text_and_selects_by_click(ho
     drawn, clicks = maps
     at = run_app()
     key, m, layers = drawn[-1]
-    assert key == "map-city"
+    assert key == "map-coverage"
     assert HOSTILE in [f["properties"]["beat_id"] for f in shapes_of(layers[0])]  # raw: it joins and compares
     assert any(isinstance(c, TextTooltip) for c in next(iter(layers[0]._children.values()))._children.values())
     assert_only_as_text(map_page(m, layers), HOSTILE)
 
     # A click returns the raw id (streamlit-folium sends the layer's own properties): it opens the beat.
-    clicks["map-city"] = {"last_active_drawing": {"properties": {"beat_id": HOSTILE}}}
+    clicks["map-coverage"] = {"last_active_drawing": {"properties": {"beat_id": HOSTILE}}}
     at.run()
     assert not at.exception and at.selectbox[0].value == HOSTILE
     key, m, layers = drawn[-1]
-    assert key == f"map-beat-{HOSTILE}"
+    assert key == "map-coverage"
     assert [f["properties"]["beat_id"] for f in shapes_of(layers[1])] == [HOSTILE]  # the beat's outline is found
     blocks = [f["properties"]["block_id"] for f in shapes_of(layers[0])]
     assert len(blocks) == 4 and all(b.startswith(HOSTILE) for b in blocks)
@@ -270,7 +286,7 @@ def test_a_hostile_id_stays_raw_on_the_map_shows_as_text_and_selects_by_click(ho
     # Clicking a block (raw id) selects it: the note names it and the map outlines it.
     flagged = at.dataframe[-1].value
     block = flagged["block_id"].iloc[0]
-    clicks[f"map-beat-{HOSTILE}"] = {"last_active_drawing": {"properties": {"block_id": block}}}
+    clicks["map-coverage"] = {"last_active_drawing": {"properties": {"block_id": block}}}
     at.run()
     assert not at.exception and at.session_state["f_block"] == block
     assert any(i.value.startswith(f"Selected block **{md_escape(block)}**") for i in at.info)
@@ -316,7 +332,7 @@ def test_neglected_areas_are_listed_outlined_and_exported(small_store, maps):
     at.selectbox[0].select("B").run()
     assert not at.exception
     key, _, layers = drawn[-1]
-    assert key == "map-beat-B" and len(layers) == 3
+    assert key == "map-coverage" and len(layers) == 4
     outline = next(iter(layers[2]._children.values()))
     assert [f["properties"]["area_id"] for f in outline.data["features"]] == ["B-1"]
     assert any("Dashed outlines: neglected areas" in c.value for c in at.caption)
@@ -356,7 +372,7 @@ def test_users_whose_beats_are_all_left_out_see_them_as_not_analysed(small_store
         assert not at.exception, at.exception
         assert at.selectbox[0].options == ["B (not analysed)"]
         assert any("Not analysed: this beat is left out" in i.value for i in at.info)
-        assert drawn[-1][0] == "map-beat-B" and drawn[-1][2][0].layer_name == "Not analysed"
+        assert drawn[-1][0] == "map-coverage" and drawn[-1][2][0].layer_name == "Not analysed"
         assert not any("No activity matches" in w.value for w in at.warning)
         at.switch_page("beatmap/ui/pages/route.py").run()
         assert not at.exception, at.exception

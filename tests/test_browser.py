@@ -153,13 +153,20 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         page.evaluate("""() => { window.__sent = []; const send = WebSocket.prototype.send;
             WebSocket.prototype.send = function (d) { window.__sent.push(Date.now()); return send.call(this, d); }; }""")
         frame.evaluate("() => document.addEventListener('click', () => { window.__clickedAt = Date.now(); }, true)")
+        frame.evaluate("() => { window.__sameFrame = true; }")  # gone if the frame (and Leaflet) loads again
+        span = "() => { const b = Object.values(window).find(v => v instanceof L.Map).getBounds(); " \
+               "return [b.getEast() - b.getWest(), b.getNorth() - b.getSouth()]; }"
+        city_span = frame.evaluate(span)
         frame.locator("path.leaflet-interactive").nth(0).click()
         clicked_at = frame.evaluate("() => window.__clickedAt")
         page.wait_for_timeout(700)
         sent = [t - clicked_at for t in page.evaluate("() => window.__sent") if t >= clicked_at]
         assert len([t for t in sent if t < 700]) == 1 and sent[0] < 200, sent
         page.get_by_text("Colour blocks by").wait_for(timeout=30_000)
-        frame = map_with_shapes(page, 4)  # the beat view's map replaces the city's: wait for the new one
+        frame = map_with_shapes(page, 4)  # the beat's blocks replace the city's beats
+        assert frame.evaluate("() => window.__sameFrame === true")  # in the same map frame: Leaflet not loaded again
+        beat_span = frame.evaluate(span)
+        assert beat_span[0] < city_span[0] or beat_span[1] < city_span[1]  # and the map moved in to the beat
         assert frame.locator(".leaflet-overlay-pane path").count() == 6
         assert frame.locator(".leaflet-overlay-pane path[stroke-dasharray='8 6']").count() == 1
 

@@ -100,15 +100,23 @@ beat = st.selectbox(
     help="Pick a beat here, or click it on the city map.",
 )
 
+# The page keeps one layout in every view (notes, figures, then the map), so the map's frame stays when the
+# view changes: a beat's blocks replace the city's beats in it, and nothing loads Leaflet again.
+notes, head = st.container(), st.container()
+left, right = st.columns([4, 1])
+all_shapes = data.beat_shapes(engine, url, v)
+home = base_map(data.bounds(all_shapes[all_shapes[S.BEAT_ID].isin(choices)]), tiles=settings.map_tiles)
+MAP_KEY = "map-coverage"
+
 if cov.empty:
     pass  # every beat of the user is left out: the beat's view says so
 elif int(cov["visits"].sum() + cov["enforcement"].sum()) == 0:
-    st.warning(
+    notes.warning(
         f"No activity matches the filters between {filters.window.start} and {filters.window.end}. "
         "Widen the dates or the filters in the sidebar, or import activity on the Import page."
     )
 elif int(cov["visits"].sum()) == 0:
-    st.info(
+    notes.info(
         f"No foot patrol or community visit is recorded between {filters.window.start} and "
         f"{filters.window.end}, only enforcement: coverage is 0% and every block counts as unvisited or "
         "enforcement only. Import the foot-patrol or visit log on the Import page, or check the Activity "
@@ -117,8 +125,8 @@ elif int(cov["visits"].sum()) == 0:
 
 if beat == CITY:
     shown, shown_before = cov, before
-    figures = components.key_figures(cov, before, before_label=before_label)
-    all_shapes = data.beat_shapes(engine, url, v)
+    with head:
+        figures = components.key_figures(cov, before, before_label=before_label)
     shapes = all_shapes[all_shapes[S.BEAT_ID].isin(beats[S.BEAT_ID])]
     left_shapes = all_shapes[all_shapes[S.BEAT_ID].isin(left_beats)]
     light = shapes.merge(beats[[S.BEAT_ID, "coverage_pct", "flagged", "visits"]], on=S.BEAT_ID, how="left")
@@ -138,13 +146,11 @@ if beat == CITY:
             *([not_analysed(left_shapes)] if len(left_shapes) else []),
         ]
 
-    left, right = st.columns([4, 1])
-    city_map = basemap.add_streets(
-        base_map(data.bounds(shapes), tiles=settings.map_tiles), data.street_lines(engine, url, v, None)
+    streets_etc = basemap.base_layer(
+        data.street_lines(engine, url, v, None), bounds=data.bounds(shapes), labels=basemap.beat_label_points(shapes)
     )
-    basemap.BeatLabels(basemap.beat_label_points(shapes)).add_to(city_map)
     with left:
-        mapview.show_map(city_map, key="map-city", layers=map_layers(), on_click=pick_beat)
+        mapview.show_map(home, key=MAP_KEY, layers=[*map_layers(), streets_etc], on_click=pick_beat)
     with right:
         components.legend(
             "Coverage: share of the beat's blocks with a foot patrol or community visit",
@@ -165,37 +171,34 @@ if beat == CITY:
         },
     )
 elif beat in left_beats:
-    st.info(NOT_ANALYSED_NOTE)
+    notes.info(NOT_ANALYSED_NOTE)
     shown, shown_before = cov.iloc[:0], before.iloc[:0]
     left_blocks = left_blocks[left_blocks[S.BEAT_ID] == beat]
     figures = [("Status", "Not analysed")]
     shapes = data.block_shapes(engine, url, v, beat)
-    all_outlines = data.beat_shapes(engine, url, v)
-    beat_outline = all_outlines[all_outlines[S.BEAT_ID] == beat]
+    beat_outline = all_shapes[all_shapes[S.BEAT_ID] == beat]
 
     def map_layers() -> list:
         """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
         return [not_analysed(shapes, id_field=S.BLOCK_ID, alias="Block"), outlines(beat_outline)]
 
-    left, right = st.columns([4, 1])
+    streets_etc = basemap.base_layer(data.street_lines(engine, url, v, beat), bounds=data.bounds(shapes))
     with left:
-        beat_map = basemap.add_streets(
-            base_map(data.bounds(shapes), tiles=settings.map_tiles), data.street_lines(engine, url, v, beat)
-        )
-        mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers())
+        mapview.show_map(home, key=MAP_KEY, layers=[*map_layers(), streets_etc], on_click=pick_block)
     with right:
         components.legend("Blocks", [(NOT_ANALYSED, "Not analysed (left out)")])
 else:
     left_blocks = left_blocks.iloc[:0]
     in_beat = cov[S.BEAT_ID] == beat
     shown, shown_before = cov[in_beat], before[before[S.BEAT_ID] == beat]
-    figures = components.key_figures(shown, shown_before, before_label=before_label)
+    with head:
+        figures = components.key_figures(shown, shown_before, before_label=before_label)
     gps = access.gps_presence_for(engine, user, blocks, window=filters.window)  # aggregates, never pings
     gps = gps[gps[S.BLOCK_ID].isin(shown[S.BLOCK_ID])]
     measures = {**MEASURES, **(PRESENCE_WORDS if len(gps) else {})}
     if st.session_state.get("f_measure") not in measures:
         st.session_state.pop("f_measure", None)
-    measure = st.radio("Colour blocks by", list(measures), format_func=measures.get, horizontal=True, key="f_measure")
+    measure = head.radio("Colour blocks by", list(measures), format_func=measures.get, horizontal=True, key="f_measure")
     shapes = data.block_shapes(engine, url, v, beat)
     values = shown.merge(gps, on=S.BLOCK_ID, how="left").fillna({c: 0.0 for c in PRESENCE_WORDS})
     values = values.assign(
@@ -227,8 +230,7 @@ else:
     colours, entries = measure_colours(light[measure], measure)
     areas = neglected_areas(shown, blocks=data.block_polygons(engine, url, v), streets=data.streets(engine, url, v))
     selected = st.session_state.get("f_block")
-    all_outlines = data.beat_shapes(engine, url, v)
-    beat_outline = all_outlines[all_outlines[S.BEAT_ID] == beat]
+    beat_outline = all_shapes[all_shapes[S.BEAT_ID] == beat]
 
     def map_layers() -> list:
         """The view's layers, new objects on each call (st_folium renames the ones it draws)."""
@@ -246,12 +248,9 @@ else:
             *([area_outlines(display_frame(areas, ["area_id"], tolerance_m=0))] if len(areas) else []),
         ]
 
-    left, right = st.columns([4, 1])
+    streets_etc = basemap.base_layer(data.street_lines(engine, url, v, beat), bounds=data.bounds(shapes))
     with left:
-        beat_map = basemap.add_streets(
-            base_map(data.bounds(shapes), tiles=settings.map_tiles), data.street_lines(engine, url, v, beat)
-        )
-        mapview.show_map(beat_map, key=f"map-beat-{beat}", layers=map_layers(), on_click=pick_block)
+        mapview.show_map(home, key=MAP_KEY, layers=[*map_layers(), streets_etc], on_click=pick_block)
     with right:
         components.legend(measures[measure], entries)
         if len(areas):
