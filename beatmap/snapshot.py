@@ -253,12 +253,19 @@ def check_snapshot(folder: str | os.PathLike, *, settings: Settings) -> list[str
 
 
 def snapshot_violations(
-    folder: str | os.PathLike, *, min_count: int, delay_days: int, trend_min_blocks: int = 20
+    folder: str | os.PathLike,
+    *,
+    min_count: int,
+    delay_days: int,
+    trend_min_blocks: int = 20,
+    features: dict | None = None,
 ) -> list[str]:
     """:func:`check_snapshot` with the two thresholds given directly.
 
     :func:`beatmap.publish.publish_snapshot` uses it to verify a snapshot
     before it replaces the published one, with the delay of a logged override.
+    ``features``: the folder's ``coverage.geojson`` as :func:`read_features` just read it, for a caller
+    that reads it anyway (it is checked as the file would be).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -271,7 +278,7 @@ def snapshot_violations(
     problems += _check_rules(folder, manifest, min_count=min_count, delay_days=delay_days)
     labels = _allowed_labels(manifest, min_count)
     data_end = _manifest_date(manifest, "data_end")
-    collection, geojson_problems = _check_geojson(folder, min_count=min_count, labels=labels)
+    collection, geojson_problems = _check_geojson(folder, min_count=min_count, labels=labels, features=features)
     problems += geojson_problems
     problems += _check_table(folder, BLOCKS_CSV, BLOCK_FIELDS, BLOCK_COUNT_FIELDS, min_count=min_count, labels=labels)
     problems += _check_table(folder, BEATS_CSV, BEAT_FIELDS, BEAT_COUNT_FIELDS, min_count=min_count, labels=set())
@@ -401,11 +408,13 @@ def _as_number(value: object) -> float | None:
         return None
 
 
-def _check_geojson(folder: Path, *, min_count: int, labels: set[str]) -> tuple[dict | None, list[str]]:
-    """``coverage.geojson`` as read (None when unreadable), and its problems."""
+def _check_geojson(
+    folder: Path, *, min_count: int, labels: set[str], features: dict | None = None
+) -> tuple[dict | None, list[str]]:
+    """``coverage.geojson`` as read (None when unreadable; ``features`` when given), and its problems."""
     path = folder / GEOJSON
     try:
-        collection = read_features(folder)
+        collection = read_features(folder) if features is None else features
     except InputError as exc:
         return None, [str(exc)]
     problems = _check_collection(str(path), collection, allowed=BLOCK_FIELDS, min_count=min_count, labels=labels)

@@ -70,17 +70,10 @@ def _settings(path: str | None) -> Settings:
     return read_settings(path)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _problems(folder: str, files: tuple, min_count: int, delay_days: int, trend_min_blocks: int) -> list[str]:
-    """The snapshot's rule violations (cached until any of its files changes)."""
-    return snapshot.snapshot_violations(
-        folder, min_count=min_count, delay_days=delay_days, trend_min_blocks=trend_min_blocks
-    )
-
-
 @st.cache_resource(show_spinner="Loading the map…", max_entries=2)
-def _read(folder: str, files: tuple) -> _Snapshot:
-    """The snapshot's files, read once until any of them changes.
+def _load(folder: str, files: tuple, min_count: int, delay_days: int, trend_min_blocks: int) -> _Snapshot | list[str]:
+    """The snapshot, read and checked once until any of its files changes: its rule violations, if any, else its
+    data (``coverage.geojson`` is read once, for both).
 
     The beats' outlines are the ones the published page draws (read from its ``index.html``, not made
     again from the blocks), after a check that they are the outlines of the published blocks.
@@ -88,16 +81,25 @@ def _read(folder: str, files: tuple) -> _Snapshot:
     Raises
     ------
     BeatmapError
-        When the page's outlines do not fit the published blocks, or cannot be read.
+        When the page's outlines do not fit the published blocks, or a file cannot be read.
     """
-    features = snapshot.read_features(folder).get("features", [])
+    try:
+        collection = snapshot.read_features(folder)
+    except BeatmapError:
+        collection = None  # the check names the problem
+    problems = snapshot.snapshot_violations(
+        folder, min_count=min_count, delay_days=delay_days, trend_min_blocks=trend_min_blocks, features=collection
+    )
+    if problems or collection is None:
+        return problems
+    features = collection.get("features", [])
     by_beat: dict[str, list[dict]] = {}
     for feature in features:
         by_beat.setdefault(str(feature["properties"].get("beat_id", "")), []).append(feature)
     outlines = page_data((Path(folder) / snapshot.INDEX).read_text(encoding="utf-8"))["outlines"]
-    problems = outline_problems(outlines, by_beat)
-    if problems:
-        raise InputError(f"{Path(folder) / snapshot.INDEX}: {problems[0]}")
+    misfit = outline_problems(outlines, by_beat)
+    if misfit:
+        raise InputError(f"{Path(folder) / snapshot.INDEX}: {misfit[0]}")
     blocks = pd.DataFrame([f["properties"] for f in features], columns=list(snapshot.BLOCK_FIELDS))
     return _Snapshot(
         manifest=snapshot.read_manifest(folder),
@@ -160,13 +162,12 @@ if folder is None:
 override = _override(folder)  # published with a shorter delay, by a decision in the audit log: shown with a notice
 delay = settings.public_delay_days if override is None else min(settings.public_delay_days, override)
 stamps = _file_stamps(folder)
-problems = _problems(str(folder), stamps, settings.public_min_count, delay, settings.public_trend_min_blocks)
-if problems:
-    st.error("The published map does not pass the public map checks, so it is not shown. Please come back later.")
-    st.stop()
-
 try:
-    snap = _read(str(folder), stamps)
+    loaded = _load(str(folder), stamps, settings.public_min_count, delay, settings.public_trend_min_blocks)
+    if isinstance(loaded, list):  # rule violations
+        st.error("The published map does not pass the public map checks, so it is not shown. Please come back later.")
+        st.stop()
+    snap = loaded
     manifest = snap.manifest
     about = snapshot.about_from_manifest(manifest)  # made from the dates and rules, not read from README.txt
 except BeatmapError as exc:
