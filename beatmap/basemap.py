@@ -53,6 +53,9 @@ ALL_STREETS_ZOOM = 15
 ALL_NAMES_ZOOM = 16
 #: Zoom from which major streets are named.
 MAJOR_NAMES_ZOOM = 13
+#: Up to this many beats, every beat id is written at city zoom; a city with more gets them from two zoom levels
+#: in (as the published page does), where they no longer cover the map.
+LABEL_ALL_BEATS = 40
 #: A name is repeated along a street about this often, metres.
 LABEL_EVERY_M = 450.0
 
@@ -311,7 +314,8 @@ class StreetLayer(MacroElement):
 
 class BeatLabels(MacroElement):
     """Beat ids written on the map at a point inside each beat (:func:`beat_label_points`); on a map, or in a
-    feature group as :class:`StreetLayer`."""
+    feature group as :class:`StreetLayer`.  In a city of more than :data:`LABEL_ALL_BEATS` beats they appear
+    from two zoom levels in from the whole city."""
 
     _template = Template("""
     {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
@@ -323,12 +327,23 @@ class BeatLabels(MacroElement):
             var pane = map.getPane('bm-labels') || map.createPane('bm-labels');
             pane.style.zIndex = 460;
             pane.style.pointerEvents = 'none';
+            var labels = L.layerGroup();
             points.forEach(function (p) {
                 var span = document.createElement('span');
                 span.textContent = p[2];
                 L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
-                    icon: L.divIcon({className: 'bm-beat-label', html: span, iconSize: null})}).addTo(host);
+                    icon: L.divIcon({className: 'bm-beat-label', html: span, iconSize: null})}).addTo(labels);
             });
+            // Many beats: written from two zoom levels in from the whole city (at city zoom they would cover it).
+            var from = points.length <= {{ this.all_at_city_zoom }} ? -Infinity
+                : map.getBoundsZoom(L.latLngBounds(points.map(function (p) { return [p[0], p[1]]; }))) + 2;
+            function show() {
+                if (map.getZoom() >= from) { if (!host.hasLayer(labels)) host.addLayer(labels); }
+                else if (host.hasLayer(labels)) host.removeLayer(labels);
+            }
+            map.on('zoomend', show);
+            if (host !== map) host.once('remove', function () { map.off('zoomend', show); });
+            show();
         });
     })();
     {% endmacro %}
@@ -338,6 +353,7 @@ class BeatLabels(MacroElement):
         super().__init__()
         self._name = "BeatLabels"
         self.points = points
+        self.all_at_city_zoom = LABEL_ALL_BEATS
         self.css = _LABEL_CSS
         self.on_map_js = _ON_MAP_JS
 

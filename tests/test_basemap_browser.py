@@ -95,3 +95,35 @@ def test_an_openstreetmap_extract_is_drawn_with_its_names(browser, tmp_path):
     lines, names, _ = drawn(page)
     assert lines == 2 and names == {"Oak St"}  # Oak St and the unnamed footway; the motorway is not for walking
     page.close()
+
+
+def test_beat_labels_of_a_city_of_many_beats_appear_two_zoom_levels_in_also_in_a_swapped_group(browser, tmp_path):
+    """Up to 40 beats every id is written at city zoom; more would cover the map, so they appear from two zoom
+    levels in, on a map or in a feature group (the dashboard swaps those into a map frame that stays)."""
+    for n_beats, in_group in ((48, False), (48, True), (12, True)):
+        city = make_demo_city(3, n_beats=n_beats, blocks_per_beat=4, days=7)
+        beats = city.beats.to_crs(METRIC)
+        bounds = [float(v) for v in beats.to_crs(4326).total_bounds]
+        m = base_map(bounds)
+        group = basemap.base_layer(None, bounds=bounds, labels=basemap.beat_label_points(beats)) if in_group else None
+        if group is not None:
+            group.add_to(m)
+        else:
+            basemap.BeatLabels(basemap.beat_label_points(beats)).add_to(m)
+        path = tmp_path / f"labels-{n_beats}-{in_group}.html"
+        path.write_text(standalone_html(m, vendor_dir=DEFAULT_LEAFLET_DIR))
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(path.as_uri())
+        page.wait_for_selector(".leaflet-container")
+        page.wait_for_timeout(300)
+        city_zoom = page.evaluate("() => Object.values(window).find(v => v instanceof L.Map).getZoom()")
+        at_city_zoom = page.locator(".bm-beat-label").count()
+        set_zoom(page, city_zoom + 2)
+        closer = set(page.locator(".bm-beat-label").all_inner_texts())
+        if n_beats > 40:
+            assert at_city_zoom == 0 and closer and closer <= set(city.beats["beat_id"]), (n_beats, in_group)
+        else:
+            assert at_city_zoom == n_beats, (n_beats, in_group)
+        set_zoom(page, city_zoom)
+        assert page.locator(".bm-beat-label").count() == (0 if n_beats > 40 else n_beats)
+        page.close()
