@@ -107,6 +107,12 @@ def sign_in(page, name: str, password: str = PASSWORD) -> None:
     side.get_by_text(f"Signed in as {name}").wait_for(timeout=30_000)
 
 
+def settled(page) -> None:
+    """Wait until the page's script run has finished (Streamlit's running indicator is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
 def metric_values(page) -> list[str]:
     return page.locator('[data-testid="stMetricValue"]').all_inner_texts()
 
@@ -357,6 +363,7 @@ def test_a_beat_left_out_is_not_analysed_in_every_exported_file(tmp_path):
         page.get_by_role("option", name="B (not analysed)").click()
         page.get_by_text("Not analysed: this beat is left out of the analysis").wait_for(timeout=30_000)
         map_with_shapes(page, 4)
+        settled(page)  # the city view's elements are gone once the run has finished
         page.get_by_text("Export", exact=True).click()
         beat_table = download(page, "Block table (GeoJSON)", tmp_path)
         beat_map = download(page, "Map (HTML, works offline)", tmp_path)
