@@ -148,7 +148,15 @@ def test_beat_view_charts_officers_and_measures(small_store, maps):
     for measure in ["visits", "days_visited", "enforcement_share", "days_since_visit", "flag"]:
         at.radio[0].set_value(measure).run()
         assert not at.exception, measure
-    officers = at.dataframe[0].value
+    charts = [[c.type for c in tab.children.values()] for tab in at.tabs]
+    assert charts == [["vega_lite_chart"], [], []]  # the first tab's chart only: the others when chosen
+    at.session_state["f_beat_tab"] = "When visits happen"
+    at.run()
+    assert not at.exception and [[c.type for c in tab.children.values()] for tab in at.tabs] == [
+        [], ["vega_lite_chart"], []]
+    at.session_state["f_beat_tab"] = "Officers"
+    at.run()
+    officers = at.tabs[2].dataframe[0].value
     assert set(officers["officer_id"]) == {"O0", "O1"} and officers["visits"].sum() == 20
 
 

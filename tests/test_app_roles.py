@@ -160,6 +160,10 @@ def test_sergeant_sees_assigned_beats_with_officer_figures_and_exports(city):
     assert lt_opens_on_the_city(app_as("lt").run())
     at.selectbox[0].select("A").run()
     assert [t.label for t in at.tabs] == ["Trend", "When visits happen", "Officers"]
+    assert not at.tabs[2].dataframe  # only the chosen tab is drawn (the first)
+    at.session_state["f_beat_tab"] = "Officers"  # the sergeant opens the Officers tab
+    at.run()
+    assert not at.exception
     officers = at.tabs[2].dataframe[0].value
     assert set(officers["officer_id"]) == {"O1", "O2"}
     lieutenant = app_as("lt").run()

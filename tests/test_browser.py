@@ -180,6 +180,15 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         frame.locator("path.leaflet-interactive").nth(3).click()
         page.get_by_text("Selected block").wait_for(timeout=30_000)
 
+        # Only the chosen tab's chart is drawn; another tab's when it is chosen.
+        settled(page)
+        assert page.locator('[role="tabpanel"] .vega-embed').count() == 1
+        page.get_by_role("tab", name="When visits happen").click()
+        page.wait_for_function("document.querySelectorAll('[role=\"tabpanel\"] .vega-embed').length == 1 && "
+                               "[...document.querySelectorAll('[role=\"tabpanel\"]')].some(p => "
+                               "!p.hidden && p.querySelector('.vega-embed') && /hour/i.test(p.innerText))",
+                               timeout=30_000)
+
         # A filter change updates the figures: the end of the hours range down to the start.
         before = metric_values(page)
         slider = page.get_by_role("slider").nth(1)

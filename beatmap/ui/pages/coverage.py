@@ -269,13 +269,21 @@ else:
         )
 
     officers_shown = access.may_see_officers(user)  # per-officer figures: supervisors only
-    trend_tab, when_tab, *officer_tab = st.tabs(["Trend", "When visits happen", *(["Officers"] * officers_shown)])
-    with trend_tab:
-        components.trend_chart(weekly_trend(activity, shown[S.BLOCK_ID], window=filters.window))
-    with when_tab:
-        beat_activity = activity[activity[S.BLOCK_ID].isin(shown[S.BLOCK_ID])]
-        components.hour_weekday_chart(visits_by_hour_and_weekday(beat_activity, window=filters.window))
+    # Only the chosen tab is worked out and drawn (switching tabs reruns the page): each chart costs the
+    # browser more than its tab's click does.
+    trend_tab, when_tab, *officer_tab = st.tabs(
+        ["Trend", "When visits happen", *(["Officers"] * officers_shown)], key="f_beat_tab", on_change="rerun"
+    )
+    beat_activity = activity[activity[S.BLOCK_ID].isin(shown[S.BLOCK_ID])]
+    if trend_tab.open:
+        with trend_tab:
+            components.trend_chart(weekly_trend(activity, shown[S.BLOCK_ID], window=filters.window))
+    if when_tab.open:
+        with when_tab:
+            components.hour_weekday_chart(visits_by_hour_and_weekday(beat_activity, window=filters.window))
     for tab in officer_tab:
+        if not tab.open:
+            continue
         with tab:
             officers = access.officer_breakdown(user, beat_activity, blocks, window=filters.window)
             if officers.empty:
