@@ -76,6 +76,9 @@ def test_a_sergeant_sees_gps_per_officer_and_the_data_quality(gps_city):
     at = app_as("sgt").run()
     at.selectbox[0].select("A").run()
     assert not at.exception
+    at.session_state["f_beat_tab"] = "Officers"  # the beat view draws the chosen tab only
+    at.run()
+    assert not at.exception
     officers = [f for f in at.tabs[2].dataframe if "presence_minutes" in f.value.columns]
     assert officers and officers[0].value.set_index("officer_id").loc["O7", "presence_minutes"] == 30.0
     quality = next(e for e in at.expander if e.label == "GPS data quality")
