@@ -157,7 +157,8 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         # dashed outline: three adjacent flagged blocks). The click reaches the server at once (not after
         # streamlit-folium's 250 ms pause), and once: the component's own delayed send finds nothing new.
         page.evaluate("""() => { window.__sent = []; const send = WebSocket.prototype.send;
-            WebSocket.prototype.send = function (d) { window.__sent.push(Date.now()); return send.call(this, d); }; }""")
+            WebSocket.prototype.send = function (d) {
+                window.__sent.push(Date.now()); return send.call(this, d); }; }""")
         frame.evaluate("() => document.addEventListener('click', () => { window.__clickedAt = Date.now(); }, true)")
         frame.evaluate("() => { window.__sameFrame = true; }")  # gone if the frame (and Leaflet) loads again
         span = "() => { const b = Object.values(window).find(v => v instanceof L.Map).getBounds(); " \

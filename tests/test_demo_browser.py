@@ -83,7 +83,8 @@ def test_a_supervisor_publishes_from_the_publish_page(demo_app, browser):
 TOOLTIP_OF = """id => { const m = Object.values(window).find(v => v instanceof L.Map); let path = null;
     m.eachLayer(l => { if (l.feature && l.feature.properties.block_id === id && l._path) path = l._path; });
     if (!path) return null;
-    const r = path.getBoundingClientRect(), at = {bubbles: true, clientX: r.x + r.width / 2, clientY: r.y + r.height / 2};
+    const r = path.getBoundingClientRect();
+    const at = {bubbles: true, clientX: r.x + r.width / 2, clientY: r.y + r.height / 2};
     path.dispatchEvent(new MouseEvent('mouseover', at));
     const tip = document.querySelector('.leaflet-tooltip'), text = tip ? tip.innerText : '';
     path.dispatchEvent(new MouseEvent('mouseout', at));
