@@ -65,8 +65,11 @@ def store_db(path: Path) -> str:
         pytest.fail(f"BEATMAP_TEST_DB={TEST_DB} is not reachable: {exc}")
     if schema not in _schemas:
         _schemas.append(schema)
-    return sa.make_url(TEST_DB).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
+    return (
+        sa.make_url(TEST_DB)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -101,8 +104,9 @@ def two_beats(crs: str = "EPSG:4326", *, ids: Sequence[str] = ("A", "B")) -> gpd
     return metric_frame({"beat_id": list(ids), "geometry": [square(0, 0, 400), square(400, 0, 400)]}, crs)
 
 
-def load_two_beats(engine: Engine, folder: Path, *, settings: Settings, ids: Sequence[str] = ("A", "B"),
-                   grid_m: float = 200) -> Engine:
+def load_two_beats(
+    engine: Engine, folder: Path, *, settings: Settings, ids: Sequence[str] = ("A", "B"), grid_m: float = 200
+) -> Engine:
     """Write the two-beat city to ``folder/beats.geojson`` and load it into ``engine`` as ``grid_m`` grid blocks."""
     path = folder / "beats.geojson"
     two_beats(ids=ids).to_file(path)
@@ -110,9 +114,16 @@ def load_two_beats(engine: Engine, folder: Path, *, settings: Settings, ids: Seq
     return engine
 
 
-def import_rows(engine: Engine, folder: Path, rows: Sequence[str], *, settings: Settings,
-                header: str = "occurred_at,lat,lon,kind", now: pd.Timestamp = IMPORT_NOW,
-                name: str = "a.csv") -> ImportSummary:
+def import_rows(
+    engine: Engine,
+    folder: Path,
+    rows: Sequence[str],
+    *,
+    settings: Settings,
+    header: str = "occurred_at,lat,lon,kind",
+    now: pd.Timestamp = IMPORT_NOW,
+    name: str = "a.csv",
+) -> ImportSummary:
     """Write ``header`` and the CSV ``rows`` to ``folder/name`` and import them into ``engine`` at ``now``."""
     path = folder / name
     path.write_text("\n".join([header, *rows]) + "\n")

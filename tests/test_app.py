@@ -34,8 +34,14 @@ def small_store(tmp_path, monkeypatch, settings):
     """Beats A (visited) and B (enforcement only at one block), 200 m grid blocks."""
     rows = [f"2026-03-{d:02d}T10:00,41.87596,-87.63631,foot_patrol,O{d % 2}" for d in range(1, 21)]
     rows += [f"2026-03-{d:02d}T22:00,41.87689,-87.63150,enforcement," for d in range(1, 6)]
-    return open_app_store(tmp_path / "app.db", monkeypatch, settings, ids=("A", "B"), rows=rows,
-                          header="occurred_at,lat,lon,kind,officer_id")
+    return open_app_store(
+        tmp_path / "app.db",
+        monkeypatch,
+        settings,
+        ids=("A", "B"),
+        rows=rows,
+        header="occurred_at,lat,lon,kind,officer_id",
+    )
 
 
 def run_app() -> AppTest:
@@ -97,7 +103,9 @@ def test_clicking_a_block_selects_it(small_store, maps):
     clicks["map-coverage"] = {"last_active_drawing": {"properties": {"block_id": enforcement_only}}}
     at.run()
     assert not at.exception
-    assert any(f"Selected block **{md_escape(enforcement_only)}" in i.value and "only to enforce" in i.value for i in at.info)
+    assert any(
+        f"Selected block **{md_escape(enforcement_only)}" in i.value and "only to enforce" in i.value for i in at.info
+    )
     assert enforcement_only in set(at.dataframe[-1].value["block_id"])
 
 
@@ -135,13 +143,15 @@ def test_enforcement_without_visits_says_what_is_missing(small_store, maps):
     assert not any("only enforcement" in i.value for i in at.info)  # visits are there
     at.sidebar.multiselect[2].set_value(["enforcement"]).run()  # Activity: enforcement only
     assert metric(at, "Visits") == "0"
-    assert any("No foot patrol or community visit is recorded between" in i.value and "only enforcement" in i.value
-               for i in at.info)
+    assert any(
+        "No foot patrol or community visit is recorded between" in i.value and "only enforcement" in i.value
+        for i in at.info
+    )
     assert not any("No activity matches" in w.value for w in at.warning)
 
 
 def test_beat_view_charts_officers_and_measures(small_store, maps):
-    drawn, _ = maps
+    _drawn, _ = maps
     at = run_app()
     at.selectbox[0].select("A").run()
     for measure in ["visits", "days_visited", "enforcement_share", "days_since_visit", "flag"]:
@@ -152,7 +162,10 @@ def test_beat_view_charts_officers_and_measures(small_store, maps):
     at.session_state["f_beat_tab"] = "When visits happen"
     at.run()
     assert not at.exception and [[c.type for c in tab.children.values()] for tab in at.tabs] == [
-        [], ["vega_lite_chart"], []]
+        [],
+        ["vega_lite_chart"],
+        [],
+    ]
     at.session_state["f_beat_tab"] = "Officers"
     at.run()
     officers = at.tabs[2].dataframe[0].value

@@ -29,8 +29,10 @@ def page_with_streets(streets: gpd.GeoDataFrame, beats: gpd.GeoDataFrame | None,
     bounds = streets.to_crs(4326).total_bounds
     m = base_map(bounds)
     if beats is not None:
-        folium.GeoJson(display_frame(beats, ["beat_id"]).to_json(), style_function=lambda f: {
-            "fillColor": "#3B528B", "fillOpacity": 0.7, "color": "#fff", "weight": 1}).add_to(m)
+        folium.GeoJson(
+            display_frame(beats, ["beat_id"]).to_json(),
+            style_function=lambda f: {"fillColor": "#3B528B", "fillOpacity": 0.7, "color": "#fff", "weight": 1},
+        ).add_to(m)
         basemap.BeatLabels(basemap.beat_label_points(beats)).add_to(m)
     basemap.add_streets(m, prepared)
     path.write_text(standalone_html(m, vendor_dir=DEFAULT_LEAFLET_DIR))

@@ -28,8 +28,14 @@ from tests.conftest import ROOT, import_rows, load_two_beats
 pytestmark = pytest.mark.ui
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 #: The password of the test accounts the served apps are signed in with (typed into the sign-in form).
 PASSWORD = "correct horse battery staple"
 
@@ -62,9 +68,23 @@ def serve_app(db: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "BEATMAP_DB": str(db)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -118,8 +138,9 @@ def metric_values(page) -> list[str]:
 
 
 def map_frame(page):
-    return page.wait_for_selector("iframe[title='streamlit_folium.st_folium']", state="attached",
-                                  timeout=60_000).content_frame()
+    return page.wait_for_selector(
+        "iframe[title='streamlit_folium.st_folium']", state="attached", timeout=60_000
+    ).content_frame()
 
 
 def map_with_shapes(page, count: int, timeout_s: float = 60.0):
@@ -161,8 +182,10 @@ def test_dashboard_in_a_real_browser_offline(served_app):
                 window.__sent.push(Date.now()); return send.call(this, d); }; }""")
         frame.evaluate("() => document.addEventListener('click', () => { window.__clickedAt = Date.now(); }, true)")
         frame.evaluate("() => { window.__sameFrame = true; }")  # gone if the frame (and Leaflet) loads again
-        span = "() => { const b = Object.values(window).find(v => v instanceof L.Map).getBounds(); " \
-               "return [b.getEast() - b.getWest(), b.getNorth() - b.getSouth()]; }"
+        span = (
+            "() => { const b = Object.values(window).find(v => v instanceof L.Map).getBounds(); "
+            "return [b.getEast() - b.getWest(), b.getNorth() - b.getSouth()]; }"
+        )
         city_span = frame.evaluate(span)
         frame.locator("path.leaflet-interactive").nth(0).click()
         clicked_at = frame.evaluate("() => window.__clickedAt")
@@ -185,10 +208,12 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         settled(page)
         assert page.locator('[role="tabpanel"] .vega-embed').count() == 1
         page.get_by_role("tab", name="When visits happen").click()
-        page.wait_for_function("document.querySelectorAll('[role=\"tabpanel\"] .vega-embed').length == 1 && "
-                               "[...document.querySelectorAll('[role=\"tabpanel\"]')].some(p => "
-                               "!p.hidden && p.querySelector('.vega-embed') && /hour/i.test(p.innerText))",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelectorAll('[role=\"tabpanel\"] .vega-embed').length == 1 && "
+            "[...document.querySelectorAll('[role=\"tabpanel\"]')].some(p => "
+            "!p.hidden && p.querySelector('.vega-embed') && /hour/i.test(p.innerText))",
+            timeout=30_000,
+        )
 
         # A filter change updates the figures: the end of the hours range down to the start.
         before = metric_values(page)
@@ -197,7 +222,10 @@ def test_dashboard_in_a_real_browser_offline(served_app):
         slider.press("Home")
         page.wait_for_function(
             "before => JSON.stringify([...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
-            ".map(e => e.innerText)) != before", arg=json.dumps(before, separators=(",", ":")), timeout=30_000)
+            ".map(e => e.innerText)) != before",
+            arg=json.dumps(before, separators=(",", ":")),
+            timeout=30_000,
+        )
         assert metric_values(page) != before
         browser.close()
     outside = {urlparse(u).hostname for u in requests if u.startswith("http")} - {"127.0.0.1", "localhost"}
@@ -308,10 +336,14 @@ def test_mapping_wizard_imports_a_socrata_export_without_toml(served_app, tmp_pa
     # A crime export the app has never seen: ISO times, latitude/longitude, its own column names; 60 of its
     # rows sit on one point (a geocoder's stand-in).
     export = tmp_path / "incidents.csv"
-    export.write_text("incident_id,incident_datetime,incident_category,latitude,longitude\n" + "".join(
-        f"X{i},2026-03-{1 + i % 9:02d}T{i % 24:02d}:15:00.000,THEFT,41.8759{i % 10},-87.6363{i % 10}\n"
-        for i in range(30)) + "".join(
-        f"Y{i},2026-03-{1 + i % 9:02d}T{i % 24:02d}:45:00.000,THEFT,41.87612,-87.63420\n" for i in range(60)))
+    export.write_text(
+        "incident_id,incident_datetime,incident_category,latitude,longitude\n"
+        + "".join(
+            f"X{i},2026-03-{1 + i % 9:02d}T{i % 24:02d}:15:00.000,THEFT,41.8759{i % 10},-87.6363{i % 10}\n"
+            for i in range(30)
+        )
+        + "".join(f"Y{i},2026-03-{1 + i % 9:02d}T{i % 24:02d}:45:00.000,THEFT,41.87612,-87.63420\n" for i in range(60))
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 2400})
@@ -323,7 +355,8 @@ def test_mapping_wizard_imports_a_socrata_export_without_toml(served_app, tmp_pa
         page.get_by_text("'incident_datetime' reads as ISO 8601", exact=False).wait_for(timeout=30_000)
         page.get_by_text("The format reads all 90 times of the first rows.").wait_for(timeout=30_000)
         page.get_by_text("of the first 90 rows, 90 give a point and 0 would be rejected", exact=False).wait_for(
-            timeout=30_000)
+            timeout=30_000
+        )
         # One feed box: the wizard's.
         assert page.get_by_role("textbox", name="Feed name for the import").count() == 0
         page.get_by_role("button", name="Import activity").click()
@@ -390,6 +423,7 @@ def test_a_beat_left_out_is_not_analysed_in_every_exported_file(tmp_path):
     assert set(blocks.loc[blocks["beat_id"] == "B", "enforcement"]) == {""}  # its 5 enforcement events: no figure
     features = json.loads(beat_table.read_text())["features"]
     assert len(features) == 4 and {(f["properties"]["status"], f["properties"]["flag"]) for f in features} == {
-        ("not analysed", None)}
+        ("not analysed", None)
+    }
     text = summary.read_text()
     assert text.count("Not analysed: this beat is left out of the analysis") == 2 and "No block is flagged" not in text

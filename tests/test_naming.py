@@ -29,9 +29,16 @@ def streets() -> gpd.GeoDataFrame:
     """Main St east-west at y=0; 1st, 2nd, 3rd Ave north-south at x=0, 120, 240; an unnamed lane at y=70."""
     return gpd.GeoDataFrame(
         {"name": ["Main St", "Main St", "1st Ave", "2nd Ave", "3rd Ave", None]},
-        geometry=[line((0, 0), (120, 0)), line((120, 0), (240, 0)), line((0, -80), (0, 80)),
-                  line((120, -80), (120, 80)), line((240, -80), (240, 80)), line((0, 70), (240, 70))],
-        crs=CRS)
+        geometry=[
+            line((0, 0), (120, 0)),
+            line((120, 0), (240, 0)),
+            line((0, -80), (0, 80)),
+            line((120, -80), (120, 80)),
+            line((240, -80), (240, 80)),
+            line((0, 70), (240, 70)),
+        ],
+        crs=CRS,
+    )
 
 
 def test_a_block_is_named_by_its_main_street_between_the_cross_streets(streets):
@@ -45,7 +52,9 @@ def test_a_block_is_named_by_its_main_street_between_the_cross_streets(streets):
 def test_blocks_on_both_sides_of_a_street_get_their_side(streets):
     blocks = gpd.GeoDataFrame(geometry=[box(5, 5, 115, 60), box(5, -60, 115, -5)], crs=CRS)
     assert naming.block_street_names(blocks, streets).tolist() == [
-        "Main St between 1st Ave and 2nd Ave, north side", "Main St between 1st Ave and 2nd Ave, south side"]
+        "Main St between 1st Ave and 2nd Ave, north side",
+        "Main St between 1st Ave and 2nd Ave, south side",
+    ]
 
 
 def test_one_cross_street_none_and_out_of_reach(streets):
@@ -57,9 +66,11 @@ def test_one_cross_street_none_and_out_of_reach(streets):
 
 
 def test_a_north_south_block_reads_south_to_north():
-    streets = gpd.GeoDataFrame({"name": ["Oak Ave", "A St", "B St"]},
-                               geometry=[line((0, 0), (0, 300)), line((-50, 20), (50, 20)),
-                                         line((-50, 280), (50, 280))], crs=CRS)
+    streets = gpd.GeoDataFrame(
+        {"name": ["Oak Ave", "A St", "B St"]},
+        geometry=[line((0, 0), (0, 300)), line((-50, 20), (50, 20)), line((-50, 280), (50, 280))],
+        crs=CRS,
+    )
     blocks = gpd.GeoDataFrame(geometry=[box(5, 25, 40, 275)], crs=CRS)
     assert naming.block_street_names(blocks, streets).tolist() == ["Oak Ave between A St and B St"]
 
@@ -105,16 +116,21 @@ def test_names_from_store(engine, tmp_path):
 def test_a_landmark_names_the_blocks_it_stands_on_or_beside_nearest_first():
     from beatmap.crs import WGS84, transform_xy
 
-    blocks = gpd.GeoDataFrame({"block_id": ["west", "east", "far"]},
-                              geometry=[box(0, 0, 100, 100), box(120, 0, 220, 100), box(1000, 0, 1100, 100)], crs=CRS)
+    blocks = gpd.GeoDataFrame(
+        {"block_id": ["west", "east", "far"]},
+        geometry=[box(0, 0, 100, 100), box(120, 0, 220, 100), box(1000, 0, 1100, 100)],
+        crs=CRS,
+    )
 
     def lat_lon(x: float, y: float) -> tuple[float, float]:
         lon, lat = transform_xy([X0 + x], [Y0 + y], CRS, WGS84)
         return float(lat[0]), float(lon[0])
 
-    landmarks = {"School": lat_lon(50, 50),  # inside the west block
-                 "Library": lat_lon(112, 50),  # in the street: 12 m from the west block, 8 m from the east one
-                 "Station": lat_lon(600, 50)}  # 380 m from any block: names none
+    landmarks = {
+        "School": lat_lon(50, 50),  # inside the west block
+        "Library": lat_lon(112, 50),  # in the street: 12 m from the west block, 8 m from the east one
+        "Station": lat_lon(600, 50),
+    }  # 380 m from any block: names none
     found = naming.landmarks_by_block(blocks, landmarks)
     assert found.to_dict() == {"east": "Library", "west": "School · Library"}
     assert found.name == naming.LANDMARK

@@ -21,8 +21,9 @@ from tests.conftest import X0, Y0, import_rows, load_two_beats, store_db
 T0 = pd.Timestamp("2026-03-02 14:00", tz="UTC")
 
 
-def ping_rows(x: float, y: float, start: pd.Timestamp, minutes: int, *, device: str, unit: str = "",
-              step_s: int = 30) -> list[str]:
+def ping_rows(
+    x: float, y: float, start: pd.Timestamp, minutes: int, *, device: str, unit: str = "", step_s: int = 30
+) -> list[str]:
     lon, lat = transform_xy(np.array([X0 + x]), np.array([Y0 + y]), "EPSG:32616", WGS84)
     times = pd.date_range(start, start + pd.Timedelta(minutes=minutes), freq=f"{step_s}s")
     return [f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{lat[0]},{lon[0]},{device},{unit}" for t in times]
@@ -36,12 +37,21 @@ def write_pings(path, rows: list[str]):
 def test_import_stores_presence_and_a_second_import_changes_nothing(engine, tmp_path, settings):
     load_two_beats(engine, tmp_path, settings=settings)
     # A 20-minute stay in beat A (block around (100, 100)); unit U1 is on a call for its second half.
-    import_rows(engine, tmp_path, [f"{(T0 + pd.Timedelta(minutes=10)).isoformat()},"
-                                   f"{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,"
-                                   f"{(T0 + pd.Timedelta(minutes=20)).isoformat()}"],
-                settings=settings, header="occurred_at,lat,lon,kind,unit_id,ended_at", name="cad.csv")
-    path = write_pings(tmp_path / "p.csv", [*ping_rows(100, 100, T0, 20, device="r1", unit="U1"),
-                                            "2026-03-02T14:05:00Z,,,r1,U1"])
+    import_rows(
+        engine,
+        tmp_path,
+        [
+            f"{(T0 + pd.Timedelta(minutes=10)).isoformat()},"
+            f"{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,"
+            f"{(T0 + pd.Timedelta(minutes=20)).isoformat()}"
+        ],
+        settings=settings,
+        header="occurred_at,lat,lon,kind,unit_id,ended_at",
+        name="cad.csv",
+    )
+    path = write_pings(
+        tmp_path / "p.csv", [*ping_rows(100, 100, T0, 20, device="r1", unit="U1"), "2026-03-02T14:05:00Z,,,r1,U1"]
+    )
     summary = import_pings(engine, [path], settings=settings, chunk_rows=10)
     first = summary.files[0]
     assert (first.rows, first.used, first.duplicates, first.rejected) == (42, 41, 0, 1)
@@ -89,8 +99,10 @@ def test_command_line_import_pings_and_gps_quality(tmp_path, settings, capsys):
     engine = store.open_store(db)
     load_two_beats(engine, tmp_path, settings=settings)
     engine.dispose()
-    path = write_pings(tmp_path / "p.csv", ping_rows(100, 100, T0, 12, device="r1")
-                       + ping_rows(300, 100, T0 + pd.Timedelta(hours=3), 5, device="r1"))
+    path = write_pings(
+        tmp_path / "p.csv",
+        ping_rows(100, 100, T0, 12, device="r1") + ping_rows(300, 100, T0 + pd.Timedelta(hours=3), 5, device="r1"),
+    )
     config = tmp_path / "settings.toml"  # the raw ping archive's folder (a PostgreSQL store needs one named)
     config.write_text(f'[department]\ntimezone = "America/Chicago"\n[gps]\nping_archive_dir = "{tmp_path / "pa"}"\n')
     assert main(["--db", db, "--settings", str(config), "import-pings", str(path), "--json"]) == 0
@@ -123,22 +135,31 @@ def test_coverage_gains_presence_minutes_and_track_visits_count_as_visits(engine
     # during the stay; radio r2 (officer o2) stays 15 minutes on the block at (300, 100); car c3 idles 10 minutes
     # on the block at (100, 300).
     call_end = (T0 + pd.Timedelta(minutes=10)).isoformat()
-    import_rows(engine, tmp_path, [
-        f"{T0.isoformat()},{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,,{call_end}",
-        f"{(T0 + pd.Timedelta(minutes=15)).isoformat()},{_lat(100, 100)},{_lon(100, 100)},foot_patrol,,o1,",
-    ], settings=settings, header="occurred_at,lat,lon,kind,unit_id,officer_id,ended_at", name="log.csv")
+    import_rows(
+        engine,
+        tmp_path,
+        [
+            f"{T0.isoformat()},{_lat(100, 100)},{_lon(100, 100)},enforcement,U1,,{call_end}",
+            f"{(T0 + pd.Timedelta(minutes=15)).isoformat()},{_lat(100, 100)},{_lon(100, 100)},foot_patrol,,o1,",
+        ],
+        settings=settings,
+        header="occurred_at,lat,lon,kind,unit_id,officer_id,ended_at",
+        name="log.csv",
+    )
     rows = ping_rows(100, 100, T0, 20, device="r1", unit="U1") + ping_rows(300, 100, T0, 15, device="r2")
     rows += ping_rows(100, 300, T0, 10, device="c3")
     path = tmp_path / "p.csv"
     path.write_text("\n".join(["ts,lat,lon,device_id,unit_id", *rows]) + "\n")
     roster = tmp_path / "roster.csv"
-    roster.write_text("device_id,unit_id,officer_id,from,to,device_kind\nr1,U1,o1,,,radio\nr2,U2,o2,,,radio\n"
-                      "c3,U3,,,,vehicle\n")
+    roster.write_text(
+        "device_id,unit_id,officer_id,from,to,device_kind\nr1,U1,o1,,,radio\nr2,U2,o2,,,radio\nc3,U3,,,,vehicle\n"
+    )
     import_pings(engine, [path], settings=settings, roster_path=roster)
     window = window_from_store(engine, settings=settings)
     cov = block_coverage(engine, window=window, settings=settings).set_index("block_id")
-    stay, walk, car = (cov.index[cov.geometry.contains(_point(x, y))][0] for x, y in ((100, 100), (300, 100),
-                                                                                      (100, 300)))
+    stay, walk, car = (
+        cov.index[cov.geometry.contains(_point(x, y))][0] for x, y in ((100, 100), (300, 100), (100, 300))
+    )
     assert cov.loc[stay, ["presence_minutes", "enforcement_minutes", "vehicle_minutes"]].tolist() == [10, 10, 0]
     assert cov.loc[car, ["presence_minutes", "enforcement_minutes", "vehicle_minutes"]].tolist() == [0, 0, 10]
     assert cov.loc[walk, "presence_minutes"] == 15
@@ -168,15 +189,24 @@ def test_the_example_cad_and_avl_mappings_split_presence_by_purpose(engine, tmp_
     load_two_beats(engine, tmp_path, settings=settings)
     x, y = transform_xy(np.array([X0 + 100]), np.array([Y0 + 100]), "EPSG:32616", "EPSG:3435")
     cad = tmp_path / "units.csv"
-    cad.write_text("IncidentNumber,UnitID,PrimaryOfficer,Dispatched,Cleared,CallType,SelfInit,X,Y\n"
-                   f"I1,1A12,o5,03/02/2026 08:05:00,03/02/2026 08:10:00,DISTURBANCE,N,{x[0]},{y[0]}\n"
-                   f"I2,1A12,o5,03/02/2026 08:12:00,,FOOT PATROL,Y,{x[0]},{y[0]}\n")
-    import_activity(engine, cad, settings=settings, mapping_path=examples / "cad_unit_status.toml",
-                    now=pd.Timestamp("2026-04-01", tz="UTC"))
+    cad.write_text(
+        "IncidentNumber,UnitID,PrimaryOfficer,Dispatched,Cleared,CallType,SelfInit,X,Y\n"
+        f"I1,1A12,o5,03/02/2026 08:05:00,03/02/2026 08:10:00,DISTURBANCE,N,{x[0]},{y[0]}\n"
+        f"I2,1A12,o5,03/02/2026 08:12:00,,FOOT PATROL,Y,{x[0]},{y[0]}\n"
+    )
+    import_activity(
+        engine,
+        cad,
+        settings=settings,
+        mapping_path=examples / "cad_unit_status.toml",
+        now=pd.Timestamp("2026-04-01", tz="UTC"),
+    )
     avl = tmp_path / "avl.csv"
     fixes = pd.date_range("2026-03-02 08:00", "2026-03-02 08:20", freq="10s")
-    avl.write_text("FixTime,VehicleID,UnitID,HDOP_m,Speed,X,Y\n" + "".join(
-        f"{t:%Y-%m-%d %H:%M:%S},car-12,1A12,4,0,{x[0]},{y[0]}\n" for t in fixes))
+    avl.write_text(
+        "FixTime,VehicleID,UnitID,HDOP_m,Speed,X,Y\n"
+        + "".join(f"{t:%Y-%m-%d %H:%M:%S},car-12,1A12,4,0,{x[0]},{y[0]}\n" for t in fixes)
+    )
     summary = import_pings(engine, [avl], settings=settings, mapping_path=examples / "avl_pings.toml")
     assert summary.presence_seconds == 1200
     assert summary.vehicle_seconds == 1200

@@ -94,9 +94,11 @@ def test_public_only_app_shows_the_snapshot_without_the_store(published, public_
     beat_map = public_only["drawn"][1].get_root().render()
     assert "fewer than 3" in beat_map and "A_r1" in beat_map and '"beat_id": "B"' not in beat_map
     listed = at.dataframe[-1].value
-    assert sorted(listed["Block"]) == sorted(f["properties"]["block_id"]
-                                             for f in snap.read_features(published)["features"]
-                                             if f["properties"]["beat_id"] == A)
+    assert sorted(listed["Block"]) == sorted(
+        f["properties"]["block_id"]
+        for f in snap.read_features(published)["features"]
+        if f["properties"]["beat_id"] == A
+    )
     assert {"Where", "Visit level", "Police presence"} <= set(listed.columns)
 
 
@@ -173,14 +175,27 @@ def test_public_page_imports_nothing_that_reaches_the_store():
             imported += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             imported += [f"{node.module}.{a.name}" for a in node.names]
-    forbidden = ("beatmap.store", "beatmap.ui.data", "beatmap.report", "beatmap.privacy", "beatmap.publish.",
-                 "sqlalchemy")
+    forbidden = (
+        "beatmap.store",
+        "beatmap.ui.data",
+        "beatmap.report",
+        "beatmap.privacy",
+        "beatmap.publish.",
+        "sqlalchemy",
+    )
     assert [m for m in imported if m.startswith(forbidden) or m == "beatmap.publish"] == []
-    modules = sorted({m.rsplit(".", 1)[0] if m.startswith("beatmap.") and m.count(".") > 1 else m
-                      for m in imported if m.startswith("beatmap")})
-    code = (f"import sys, {', '.join(modules)}; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy' "
-            "or m in ('beatmap.store', 'beatmap.ui.data', 'beatmap.report', 'beatmap.privacy')))")
+    modules = sorted(
+        {
+            m.rsplit(".", 1)[0] if m.startswith("beatmap.") and m.count(".") > 1 else m
+            for m in imported
+            if m.startswith("beatmap")
+        }
+    )
+    code = (
+        f"import sys, {', '.join(modules)}; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy' "
+        "or m in ('beatmap.store', 'beatmap.ui.data', 'beatmap.report', 'beatmap.privacy')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -191,8 +206,14 @@ def test_a_snapshot_published_with_an_override_is_shown_with_its_notice(request,
     from tests.public_helpers import AS_OF, tiny_city
 
     engine = tiny_city(tmp_path, settings=Settings())
-    publish_snapshot(engine, tmp_path / "public", settings=Settings(), as_of=AS_OF + timedelta(days=91 - 7),
-                     override_delay_days=2, override_reason="council meeting tonight")
+    publish_snapshot(
+        engine,
+        tmp_path / "public",
+        settings=Settings(),
+        as_of=AS_OF + timedelta(days=91 - 7),
+        override_delay_days=2,
+        override_reason="council meeting tonight",
+    )
     engine.dispose()
     public_only = request.getfixturevalue("public_only")  # from here on, nothing may reach the store
     monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(tmp_path / "public"))
@@ -202,8 +223,7 @@ def test_a_snapshot_published_with_an_override_is_shown_with_its_notice(request,
     assert "shorter delay (2 days)" in (tmp_path / "public" / snap.INDEX).read_text()  # the static page says it too
 
 
-def test_the_notes_shown_are_made_from_the_manifest_not_read_from_readme(published, public_only, monkeypatch,
-                                                                          tmp_path):
+def test_the_notes_shown_are_made_from_the_manifest_not_read_from_readme(published, public_only, monkeypatch, tmp_path):
     folder = tmp_path / "public"
     shutil.copytree(published, folder)
     readme = folder / snap.ABOUT
@@ -218,7 +238,8 @@ def test_the_notes_shown_are_made_from_the_manifest_not_read_from_readme(publish
 
 
 def test_the_city_view_draws_the_published_pages_outlines_and_refuses_outlines_that_do_not_fit(
-        published, public_only, monkeypatch, tmp_path):
+    published, public_only, monkeypatch, tmp_path
+):
     """The first visit reads the beats' outlines from the published page instead of making them again; an
     outline edited there (its checksum recomputed) that no longer holds its beat's blocks is not shown."""
     from beatmap.publicmap import OUTLINE_TOLERANCE_DEG, beat_outlines
@@ -241,8 +262,9 @@ def test_the_city_view_draws_the_published_pages_outlines_and_refuses_outlines_t
             point[1] = round(point[1] + 0.01, 5)  # beat A drawn about 1 km north of its blocks
     start = page.index('id="beatmap-data">') + len('id="beatmap-data">')
     end = page.index("</script>", start)
-    (moved / snap.INDEX).write_text(page[:start] + json.dumps(data, separators=(",", ":")) + page[end:],
-                                    encoding="utf-8")
+    (moved / snap.INDEX).write_text(
+        page[:start] + json.dumps(data, separators=(",", ":")) + page[end:], encoding="utf-8"
+    )
     manifest = json.loads((moved / snap.MANIFEST).read_text())
     manifest["files"][snap.INDEX]["sha256"] = snap.sha256_of(moved / snap.INDEX)
     (moved / snap.MANIFEST).write_text(json.dumps(manifest))

@@ -39,8 +39,14 @@ def demo(tmp_path_factory):
     build_demo(engine, settings=settings, seed=7, directory=tmp / "demo", gps_weeks=0)  # publishing reads no GPS
     manifest = publish_snapshot(engine, tmp / "public", settings=settings, as_of=AS_OF, actor="test:supervisor")
     activity = pd.read_csv(tmp / "demo" / "activity.csv", dtype=str)
-    return {"engine": engine, "settings": settings, "dir": tmp / "public", "manifest": manifest,
-            "activity": activity, "tmp": tmp}
+    return {
+        "engine": engine,
+        "settings": settings,
+        "dir": tmp / "public",
+        "manifest": manifest,
+        "activity": activity,
+        "tmp": tmp,
+    }
 
 
 def files_of(folder) -> list:
@@ -55,8 +61,10 @@ def page_data(page: str) -> dict:
 
 def beat_collections(folder) -> list[dict]:
     """The per-beat files' block collections, in beat order."""
-    return [snap.script_data(p.read_text(), p.relative_to(folder).as_posix())[1]
-            for p in sorted((folder / "beats").iterdir())]
+    return [
+        snap.script_data(p.read_text(), p.relative_to(folder).as_posix())[1]
+        for p in sorted((folder / "beats").iterdir())
+    ]
 
 
 def coordinates(value) -> list[tuple[float, float]]:
@@ -117,8 +125,12 @@ def test_geometry_is_the_simplified_block_layer_and_nothing_finer(demo):
         published |= set(map(tuple, coordinates(feature["geometry"]["coordinates"])))
     assert published <= vertices
     assert all(round(x, 5) == x and round(y, 5) == y for x, y in published)
-    on_demand = {tuple(c) for fc in beat_collections(demo["dir"]) for f in fc["features"]
-                 for c in coordinates(f["geometry"]["coordinates"])}
+    on_demand = {
+        tuple(c)
+        for fc in beat_collections(demo["dir"])
+        for f in fc["features"]
+        for c in coordinates(f["geometry"]["coordinates"])
+    }
     assert on_demand == published  # each beat's file holds its blocks exactly as coverage.geojson does
     # The page itself holds only the beats' outlines (simplified for the city view): polygons on the same grid.
     outlines = page_data((demo["dir"] / snap.INDEX).read_text())["outlines"]["features"]
@@ -139,8 +151,11 @@ def test_every_field_is_on_the_whitelist(demo):
     collection = snap.read_features(demo["dir"])
     assert set(collection) == {"type", "features"}
     assert all(list(f["properties"]) == list(snap.BLOCK_FIELDS) for f in collection["features"])
-    for name, fields in ((snap.BLOCKS_CSV, snap.BLOCK_FIELDS), (snap.BEATS_CSV, snap.BEAT_FIELDS),
-                         (snap.TREND_CSV, snap.TREND_FIELDS)):
+    for name, fields in (
+        (snap.BLOCKS_CSV, snap.BLOCK_FIELDS),
+        (snap.BEATS_CSV, snap.BEAT_FIELDS),
+        (snap.TREND_CSV, snap.TREND_FIELDS),
+    ):
         header = next(csv.reader(io.StringIO((demo["dir"] / name).read_text())))
         assert header == list(fields), name
     for fc in beat_collections(demo["dir"]):
@@ -220,13 +235,32 @@ def test_the_page_works_offline_on_a_phone_with_a_text_alternative(demo):
 
 def test_about_text_says_what_the_map_shows_and_how(demo):
     about = snap.read_about(demo["dir"])
-    for phrase in ("What the map does not show", "No officer", "fewer than 3", "7 days", "August 30, 2026",
-                   "never added into any total", "Monday to Sunday", "periods never overlap"):
+    for phrase in (
+        "What the map does not show",
+        "No officer",
+        "fewer than 3",
+        "7 days",
+        "August 30, 2026",
+        "never added into any total",
+        "Monday to Sunday",
+        "periods never overlap",
+    ):
         assert phrase in about, phrase
 
 
-@pytest.mark.parametrize("tamper", ["officer_field", "count_of_one", "extra_file", "point", "later_week",
-                                    "manifest_delay", "sliding_period", "cdn_script"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "officer_field",
+        "count_of_one",
+        "extra_file",
+        "point",
+        "later_week",
+        "manifest_delay",
+        "sliding_period",
+        "cdn_script",
+    ],
+)
 def test_check_catches_a_tampered_snapshot(demo, tmp_path, tamper, capsys):
     folder = copy_snapshot(demo, tmp_path)
     geojson, blocks_csv = folder / snap.GEOJSON, folder / snap.BLOCKS_CSV
@@ -264,9 +298,16 @@ def test_check_catches_a_tampered_snapshot(demo, tmp_path, tamper, capsys):
         page.write_text(page.read_text().replace("<head>", '<head><script src="https://cdn.example/x.js"></script>'))
     problems = check_snapshot(folder, settings=demo["settings"])
     assert problems, tamper
-    expected = {"officer_field": "officer", "count_of_one": "below 3", "extra_file": "events.csv",
-                "point": "Point", "later_week": "outside the data", "manifest_delay": "full days",
-                "sliding_period": "fixed periods", "cdn_script": "internet"}[tamper]
+    expected = {
+        "officer_field": "officer",
+        "count_of_one": "below 3",
+        "extra_file": "events.csv",
+        "point": "Point",
+        "later_week": "outside the data",
+        "manifest_delay": "full days",
+        "sliding_period": "fixed periods",
+        "cdn_script": "internet",
+    }[tamper]
     assert any(expected in p for p in problems), problems
     assert main(["publish", "--check", str(folder)]) == 1
     out = capsys.readouterr().out
@@ -291,16 +332,21 @@ def test_check_reads_every_beat_file_and_catches_an_edit_there_with_its_checksum
     elif tamper == "point":
         feature["geometry"] = {"type": "Point", "coordinates": [-88.10123, 41.60123]}
     else:  # another beat's blocks, each one clean: nothing to report (what is shown is still published data)
-        collection = json.loads(json.dumps(snap.script_data((folder / snap.beat_file(0)).read_text(),
-                                                            snap.beat_file(0))[1]))
+        collection = json.loads(
+            json.dumps(snap.script_data((folder / snap.beat_file(0)).read_text(), snap.beat_file(0))[1])
+        )
     path.write_text(snap.BEAT_CALL + json.dumps([number, collection]) + ");\n")
     rehash(folder, name)
     problems = check_snapshot(folder, settings=demo["settings"])
     if tamper == "other_blocks":
         assert problems == []
         return
-    expected = {"officer_field": "officer", "count_of_one": "below 3", "fine_coordinate": "finer than",
-                "point": "Point"}[tamper]
+    expected = {
+        "officer_field": "officer",
+        "count_of_one": "below 3",
+        "fine_coordinate": "finer than",
+        "point": "Point",
+    }[tamper]
     assert [p for p in problems if expected in p and str(path) in p], problems
     assert not [p for p in problems if str(folder / snap.GEOJSON) in p]  # coverage.geojson itself is clean
 
@@ -327,8 +373,15 @@ def test_a_shorter_delay_needs_a_logged_reason_that_is_never_published(demo, tmp
         publish_snapshot(engine, tmp_path / "fast", settings=settings, as_of=early, override_delay_days=1)
     assert not (tmp_path / "fast").exists()
     reason = "Council hearing on foot patrol staffing"
-    manifest = publish_snapshot(engine, tmp_path / "fast", settings=settings, as_of=early, actor="test:lt",
-                                override_delay_days=1, override_reason=reason)
+    manifest = publish_snapshot(
+        engine,
+        tmp_path / "fast",
+        settings=settings,
+        as_of=early,
+        actor="test:lt",
+        override_delay_days=1,
+        override_reason=reason,
+    )
     assert manifest["override"] == {"delay_days": 1, "rule_delay_days": 7}
     assert manifest["data_end"] == "2026-08-30"  # the rules would still publish the period ending 2026-05-31
     assert "shorter delay (1 days)" in snap.read_about(tmp_path / "fast")
@@ -359,8 +412,13 @@ def test_publishing_again_replaces_the_snapshot_but_never_another_folder(demo, t
 
 def test_missing_leaflet_says_run_make_vendor(demo, tmp_path):
     with pytest.raises(BeatmapError, match="make vendor"):
-        publish_snapshot(demo["engine"], tmp_path / "pub", settings=demo["settings"], as_of=AS_OF,
-                         leaflet_dir=tmp_path / "no-leaflet")
+        publish_snapshot(
+            demo["engine"],
+            tmp_path / "pub",
+            settings=demo["settings"],
+            as_of=AS_OF,
+            leaflet_dir=tmp_path / "no-leaflet",
+        )
     assert not (tmp_path / "pub").exists()
 
 
@@ -368,7 +426,7 @@ def test_the_level_scale_is_ordered_and_none_stands_apart():
     from beatmap.publicmap import ENFORCEMENT_EDGE, LEVEL_STYLE
 
     def lightness(colour: str) -> float:
-        r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
         return 0.2126 * r + 0.7152 * g + 0.0722 * b  # relative luminance (sRGB weights, no gamma: order only)
 
     values = [lightness(LEVEL_STYLE[k][0]) for k in snap.LEVELS]
@@ -411,8 +469,15 @@ def test_publish_history_lists_each_publication_once(demo, tmp_path):
 
     engine, settings = demo["engine"], demo["settings"]
     before = publish_history(engine)
-    publish_snapshot(engine, tmp_path / "again", settings=settings, as_of=AS_OF, actor="test:lt",
-                     override_delay_days=3, override_reason="community meeting")
+    publish_snapshot(
+        engine,
+        tmp_path / "again",
+        settings=settings,
+        as_of=AS_OF,
+        actor="test:lt",
+        override_delay_days=3,
+        override_reason="community meeting",
+    )
     history = publish_history(engine, timezone="America/Chicago")
     assert len(history) == len(before) + 1
     newest = history.iloc[0]
@@ -451,24 +516,33 @@ def edit(path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-@pytest.mark.parametrize("tamper", ["free_text", "inline_script", "table_cell", "readme", "beat_file_level",
-                                    "coverage_csv_level", "search_row"])
+@pytest.mark.parametrize(
+    "tamper",
+    ["free_text", "inline_script", "table_cell", "readme", "beat_file_level", "coverage_csv_level", "search_row"],
+)
 def test_check_makes_the_page_and_notes_again_and_catches_an_edit_with_its_checksum_recomputed(
-        demo, tmp_path, tamper, capsys):
+    demo, tmp_path, tamper, capsys
+):
     folder = copy_snapshot(demo, tmp_path)
     assert check_published(folder, settings=demo["settings"]) == []  # a clean copy keeps every rule
     page, first_beat = folder / snap.INDEX, snap.beat_file(0)
     beat = snap.read_rows(folder, snap.BEATS_CSV)[0]
     if tamper == "free_text":
-        edit(page, "nothing from the last 7 days is included.",
-             "nothing from the last 7 days is included. Call 555-0100 to report your neighbours.")
+        edit(
+            page,
+            "nothing from the last 7 days is included.",
+            "nothing from the last 7 days is included. Call 555-0100 to report your neighbours.",
+        )
         name = snap.INDEX
     elif tamper == "inline_script":
         edit(page, "</body>", "<script>fetch('/x?'+document.cookie)</script></body>")
         name = snap.INDEX
     elif tamper == "table_cell":
-        edit(page, f"<td>{beat['beat_id']}</td><td class=n>{beat['blocks']}</td><td class=n>{beat['coverage_pct']}%",
-             f"<td>{beat['beat_id']}</td><td class=n>{beat['blocks']}</td><td class=n>100%")
+        edit(
+            page,
+            f"<td>{beat['beat_id']}</td><td class=n>{beat['blocks']}</td><td class=n>{beat['coverage_pct']}%",
+            f"<td>{beat['beat_id']}</td><td class=n>{beat['blocks']}</td><td class=n>100%",
+        )
         name = snap.INDEX
     elif tamper == "readme":
         edit(folder / snap.ABOUT, "What the map does not show", "What the map does not show (it shows everything)")
