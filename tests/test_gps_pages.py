@@ -124,9 +124,16 @@ def test_the_import_page_offers_gps_pings_to_supervisors_of_all_beats_only(gps_c
     assert not lieutenant.exception
     assert "4. GPS pings" in [h.value for h in lieutenant.subheader]
     assert any(b.label == "Import pings" for b in lieutenant.button)
+    # The imports so far list the GPS import (feed gps) beside the activity one, for a supervisor of all beats.
+    listed = next(f for f in frames(lieutenant) if "records_now" in f.columns)
+    gps = listed[listed["source"] == "gps"]
+    assert gps["file_name"].str.endswith("pings.csv").tolist() == [True]
+    assert gps[["rows", "imported", "records_now"]].iloc[0].tolist() == [61, 61, 61]
     sergeant = app_as("sgt").run()
     sergeant.switch_page("beatmap/ui/pages/import_data.py").run()
     assert not any(b.label == "Import pings" for b in sergeant.button)
+    # A ping import is city-wide: a supervisor of some beats does not see it among the imports on their beats.
+    assert all((f["source"] != "gps").all() for f in frames(sergeant) if "records_now" in f.columns)
     # The library call behind the form: a supervisor of every beat, recorded under the upload's own name.
     pings = tmp_path / "upload-copy.csv"
     pings.write_text(

@@ -466,7 +466,7 @@ imports = access.import_history_for(engine, user, limit=200)
 if not access.may_change_city(user):
     st.caption("The imports that added records, or kept rejected rows, on your beats, whoever imported them.")
 if imports.empty:
-    st.caption("No activity was imported yet.")
+    st.caption("Nothing was imported yet.")
 else:
     st.dataframe(
         imports.drop(columns=["what"]),
@@ -491,7 +491,8 @@ else:
     if not live.empty and access.may_change_city(user):  # undoing removes records on every beat
         with st.form("undo"):
             labels = {
-                int(r.batch_id): f"{r.batch_id}: {r.file_name} ({r.source}, {r.records_now:,} records)"
+                int(r.batch_id): f"{r.batch_id}: {r.file_name} ({r.source}, {r.records_now:,} "
+                f"{'GPS pings' if r.what == 'pings' else 'records'})"
                 for r in live.itertuples(index=False)
             }
             batch = st.selectbox(
@@ -499,7 +500,8 @@ else:
                 list(labels),
                 format_func=lambda b: labels[b],
                 help="Removes exactly the records this import added. Records a later import "
-                "skipped as duplicates stay, and belong to that import from then on.",
+                "skipped as duplicates stay, and belong to that import from then on. Undoing a GPS import "
+                "removes its presence, and its neighbours in time are computed again from the raw pings.",
             )
             sure = st.checkbox("Yes, remove this import's records")
             undo_go = st.form_submit_button("Undo import")
