@@ -18,7 +18,6 @@ from beatmap import __version__, cli_accounts, cli_db
 from beatmap.errors import BeatmapError, InputError
 from beatmap.settings import ENV_VAR as SETTINGS_ENV_VAR
 from beatmap.settings import Settings, read_settings, settings_path
-from beatmap.snapshot import public_dir
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -258,6 +257,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from beatmap.demo import build_demo
         from beatmap.report import read_activity
+        from beatmap.snapshot import public_dir
 
         engine = store.open_store(args.db)
         result = build_demo(

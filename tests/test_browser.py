@@ -303,6 +303,7 @@ def test_exported_maps_draw_their_shapes_offline(served_app, tmp_path):
 
         # City level: the map file draws the two beats.
         map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)
+        settled(page)  # a button clicked while the run still goes can be replaced before it answers
         page.get_by_text("Export", exact=True).click()
         city = download(page, "Map (HTML, works offline)", tmp_path)
         assert city.name == "map-city.html"
@@ -320,6 +321,7 @@ def test_exported_maps_draw_their_shapes_offline(served_app, tmp_path):
         while drawn != (drawn := frame.locator(".leaflet-overlay-pane path").count()):  # blocks, then outlines
             page.wait_for_timeout(700)
         assert drawn >= 5
+        settled(page)
         page.get_by_text("Export", exact=True).click()
         beat_map = download(page, "Map (HTML, works offline)", tmp_path)
         summary = download(page, "One-page beat summary (print-ready HTML)", tmp_path)
@@ -391,6 +393,7 @@ def test_a_beat_left_out_is_not_analysed_in_every_exported_file(tmp_path):
         page.goto(url, wait_until="domcontentloaded")
         sign_in(page, "sgt")
         map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)
+        settled(page)
         page.get_by_text("Export", exact=True).click()
         table = download(page, "Block table (CSV)", tmp_path)
         city = download(page, "Map (HTML, works offline)", tmp_path)
