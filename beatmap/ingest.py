@@ -168,9 +168,9 @@ def load_areas(
     """
     from beatmap.ping_archive import require_archives
 
-    # The GPS presence is credited again to the new blocks from the raw pings: check they are all there first.
-    require_archives(engine, settings, doing="loading the areas again")
     try:
+        # The GPS presence is credited again to the new blocks from the raw pings: check they are all there first.
+        require_archives(engine, settings, doing="loading the areas again")
         loaded = _load_areas(
             engine,
             beats_path,
@@ -378,9 +378,9 @@ def import_activity(
     shown = file_name or str(path)
     from beatmap.ping_archive import require_archives
 
-    # CAD calls change the GPS presence of the pings they overlap, computed again from the raw pings.
-    require_archives(engine, settings, doing=f"importing {shown}")
     try:
+        # CAD calls change the GPS presence of the pings they overlap, computed again from the raw pings.
+        require_archives(engine, settings, doing=f"importing {shown}")
         replaced_calls = None
         if replace_feed and source:
             from beatmap.presence import feed_calls_span  # GPS code loads only when a feed is replaced
