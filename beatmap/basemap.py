@@ -34,13 +34,19 @@ from beatmap import schema as S
 from beatmap.crs import WGS84
 
 __all__ = [
+    "AREA_STYLES",
+    "LABEL_CSS",
     "MAX_STREET_BYTES",
+    "STREETS_JS",
+    "STREET_ZOOMS",
     "BeatLabels",
     "FitBounds",
     "StreetLayer",
     "add_streets",
     "base_layer",
     "beat_label_points",
+    "clip_streets",
+    "has_streets",
     "streets_for_map",
 ]
 
@@ -132,6 +138,36 @@ def streets_for_map(
     }
 
 
+def has_streets(prepared: dict | None) -> bool:
+    """True when a prepared street layer (:func:`streets_for_map`) has anything to draw: lines, water or parks."""
+    return bool(prepared and (prepared["lines"]["features"] or (prepared.get("areas") or {}).get("features")))
+
+
+def clip_streets(prepared: dict, bounds: tuple[float, float, float, float]) -> dict:
+    """The part of a prepared street layer that reaches into ``bounds`` (west, south, east, north, WGS84).
+
+    Lines, water and parks that touch the box are kept whole, with the name points of the kept streets
+    inside it: a beat's view then carries its own streets, not the city's.
+    """
+    box = shapely.box(*bounds)
+
+    def touching(collection: dict) -> dict:
+        features = collection.get("features") or []
+        shapes = [shapely.geometry.shape(f["geometry"]) for f in features]
+        hits = shapely.intersects(np.array(shapes, dtype=object), box) if shapes else []
+        return {"type": "FeatureCollection", "features": [f for f, hit in zip(features, hits, strict=True) if hit]}
+
+    lines = touching(prepared["lines"])
+    kept = {f["properties"]["name"] for f in lines["features"]}
+    west, south, east, north = bounds
+    return {
+        **prepared,
+        "lines": lines,
+        "labels": [p for p in prepared["labels"] if p[2] in kept and south <= p[0] <= north and west <= p[1] <= east],
+        "areas": touching(prepared.get("areas") or {}),
+    }
+
+
 #: Kinds of map features and how they are drawn (fill colour, edge colour).
 AREA_STYLES = {"water": ("#a8d4f0", "#6fa8d0"), "park": ("#c8e6b0", "#8fbf73")}
 
@@ -190,7 +226,7 @@ def beat_label_points(beats: gpd.GeoDataFrame) -> list[list]:
     return [[round(p.y, 5), round(p.x, 5), str(b)] for p, b in zip(inside, beats[S.BEAT_ID], strict=True)]
 
 
-_LABEL_CSS = (
+LABEL_CSS = (
     ".bm-street-label,.bm-beat-label{background:none;border:none;white-space:nowrap;pointer-events:none}"
     ".bm-street-label span{font:11px/1 sans-serif;color:#222;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff;"
     "position:relative;left:-50%;top:-6px}"
@@ -219,6 +255,71 @@ function bmOnMap(host, css, setup) {
 }
 """
 
+#: Zooms at which :data:`STREETS_JS` shows each part: every street, every name, the major streets' names.
+STREET_ZOOMS = {"all": ALL_STREETS_ZOOM, "allNames": ALL_NAMES_ZOOM, "majorNames": MAJOR_NAMES_ZOOM}
+
+#: ``bmStreets(map, host, data, styles, zooms)`` draws :func:`streets_for_map`'s ``lines``, ``labels`` and
+#: ``areas`` into ``host`` (the map or a layer group on it), shown by zoom (:data:`STREET_ZOOMS`), in panes
+#: that take no clicks: water and parks under the blocks, lines and names over them.  Shared by
+#: :class:`StreetLayer` and the published snapshot's page, which has no folium.
+STREETS_JS = """
+function bmStreets(map, host, data, styles, zooms) {
+    [['bm-areas', 350], ['bm-streets', 450], ['bm-labels', 460]].forEach(function (p) {
+        var pane = map.getPane(p[0]) || map.createPane(p[0]);
+        pane.style.zIndex = p[1];
+        pane.style.pointerEvents = 'none';
+    });
+    L.geoJSON(data.areas, {
+        pane: 'bm-areas', interactive: false,
+        style: function (f) {
+            var s = styles[f.properties.kind];
+            return {fillColor: s[0], color: s[1], weight: 1, fillOpacity: 0.9, opacity: 1};
+        }
+    }).addTo(host);
+    data.areas.features.forEach(function (f) {
+        if (!f.properties.name) return;
+        var span = document.createElement('span');
+        span.textContent = f.properties.name;
+        var c = L.geoJSON(f).getBounds().getCenter();
+        L.marker(c, {pane: 'bm-labels', interactive: false, keyboard: false,
+            icon: L.divIcon({className: 'bm-area-label', html: span, iconSize: null})}).addTo(host);
+    });
+    function lines(major) {
+        return L.geoJSON(data.lines, {
+            pane: 'bm-streets', interactive: false,
+            filter: function (f) { return f.properties.major === major; },
+            style: {color: '#ffffff', weight: major ? 4 : 2, opacity: major ? 0.95 : 0.85}
+        });
+    }
+    function names(major) {
+        var group = L.layerGroup();
+        data.labels.forEach(function (p) {
+            if (p[3] !== major) return;
+            var span = document.createElement('span');
+            var inner = document.createElement('span');
+            inner.textContent = p[2];
+            inner.style.transform = 'rotate(' + p[4] + 'deg)';
+            inner.style.display = 'inline-block';
+            span.appendChild(inner);
+            L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
+                icon: L.divIcon({className: 'bm-street-label', html: span, iconSize: null})}).addTo(group);
+        });
+        return group;
+    }
+    var layers = [[lines(1), 0], [lines(0), zooms.all], [names(1), zooms.majorNames], [names(0), zooms.allNames]];
+    function show() {
+        var z = map.getZoom();
+        layers.forEach(function (l) {
+            if (z >= l[1]) { if (!host.hasLayer(l[0])) host.addLayer(l[0]); }
+            else if (host.hasLayer(l[0])) host.removeLayer(l[0]);
+        });
+    }
+    map.on('zoomend', show);
+    if (host !== map) host.once('remove', function () { map.off('zoomend', show); });
+    map.whenReady(show);
+}
+"""
+
 
 class StreetLayer(MacroElement):
     """Streets and their names over a folium map, shown by zoom (see the module notes).
@@ -237,62 +338,11 @@ class StreetLayer(MacroElement):
     {% macro script(this, kwargs) %}
     (function () {
         {{ this.on_map_js }}
+        {{ this.streets_js }}
         var data = {{ this.data | tojson }}, styles = {{ this.area_styles | tojson }};
+        var zooms = {{ this.zooms | tojson }};
         bmOnMap({{ this._parent.get_name() }}, {{ this.css | tojson }}, function (map, host) {
-            [['bm-areas', 350], ['bm-streets', 450], ['bm-labels', 460]].forEach(function (p) {
-                var pane = map.getPane(p[0]) || map.createPane(p[0]);
-                pane.style.zIndex = p[1];
-                pane.style.pointerEvents = 'none';
-            });
-            L.geoJSON(data.areas, {
-                pane: 'bm-areas', interactive: false,
-                style: function (f) {
-                    var s = styles[f.properties.kind];
-                    return {fillColor: s[0], color: s[1], weight: 1, fillOpacity: 0.9, opacity: 1};
-                }
-            }).addTo(host);
-            data.areas.features.forEach(function (f) {
-                if (!f.properties.name) return;
-                var span = document.createElement('span');
-                span.textContent = f.properties.name;
-                var c = L.geoJSON(f).getBounds().getCenter();
-                L.marker(c, {pane: 'bm-labels', interactive: false, keyboard: false,
-                    icon: L.divIcon({className: 'bm-area-label', html: span, iconSize: null})}).addTo(host);
-            });
-            function lines(major) {
-                return L.geoJSON(data.lines, {
-                    pane: 'bm-streets', interactive: false,
-                    filter: function (f) { return f.properties.major === major; },
-                    style: {color: '#ffffff', weight: major ? 4 : 2, opacity: major ? 0.95 : 0.85}
-                });
-            }
-            function names(major) {
-                var group = L.layerGroup();
-                data.labels.forEach(function (p) {
-                    if (p[3] !== major) return;
-                    var span = document.createElement('span');
-                    var inner = document.createElement('span');
-                    inner.textContent = p[2];
-                    inner.style.transform = 'rotate(' + p[4] + 'deg)';
-                    inner.style.display = 'inline-block';
-                    span.appendChild(inner);
-                    L.marker([p[0], p[1]], {pane: 'bm-labels', interactive: false, keyboard: false,
-                        icon: L.divIcon({className: 'bm-street-label', html: span, iconSize: null})}).addTo(group);
-                });
-                return group;
-            }
-            var layers = [[lines(1), 0], [lines(0), {{ this.all_zoom }}], [names(1), {{ this.major_names_zoom }}],
-                          [names(0), {{ this.all_names_zoom }}]];
-            function show() {
-                var z = map.getZoom();
-                layers.forEach(function (l) {
-                    if (z >= l[1]) { if (!host.hasLayer(l[0])) host.addLayer(l[0]); }
-                    else if (host.hasLayer(l[0])) host.removeLayer(l[0]);
-                });
-            }
-            map.on('zoomend', show);
-            if (host !== map) host.once('remove', function () { map.off('zoomend', show); });
-            map.whenReady(show);
+            bmStreets(map, host, data, styles, zooms);
         });
     })();
     {% endmacro %}
@@ -307,9 +357,10 @@ class StreetLayer(MacroElement):
             "areas": prepared.get("areas") or {"type": "FeatureCollection", "features": []},
         }
         self.area_styles = AREA_STYLES
-        self.css = _LABEL_CSS
+        self.css = LABEL_CSS
         self.on_map_js = _ON_MAP_JS
-        self.all_zoom, self.all_names_zoom, self.major_names_zoom = ALL_STREETS_ZOOM, ALL_NAMES_ZOOM, MAJOR_NAMES_ZOOM
+        self.streets_js = STREETS_JS
+        self.zooms = STREET_ZOOMS
 
 
 class BeatLabels(MacroElement):
@@ -354,7 +405,7 @@ class BeatLabels(MacroElement):
         self._name = "BeatLabels"
         self.points = points
         self.all_at_city_zoom = LABEL_ALL_BEATS
-        self.css = _LABEL_CSS
+        self.css = LABEL_CSS
         self.on_map_js = _ON_MAP_JS
 
 
@@ -391,7 +442,7 @@ def base_layer(prepared: dict | None, *, bounds: list[float], labels: list[list]
     """A view's streets (:func:`streets_for_map`), beat labels and fit to ``bounds``, as one feature group for a
     map frame that stays (:func:`beatmap.ui.mapview.show_map`'s ``layers``)."""
     group = folium.FeatureGroup(name="Streets", control=False)
-    if prepared and (prepared["lines"]["features"] or (prepared.get("areas") or {}).get("features")):
+    if prepared and has_streets(prepared):
         StreetLayer(prepared).add_to(group)
     if labels:
         BeatLabels(labels).add_to(group)
@@ -401,6 +452,6 @@ def base_layer(prepared: dict | None, *, bounds: list[float], labels: list[list]
 
 def add_streets(m: folium.Map, prepared: dict | None) -> folium.Map:
     """Add a prepared street layer (:func:`streets_for_map`) to a map, if there are streets; returns the map."""
-    if prepared and (prepared["lines"]["features"] or (prepared.get("areas") or {}).get("features")):
+    if prepared and has_streets(prepared):
         StreetLayer(prepared).add_to(m)
     return m

@@ -26,7 +26,7 @@ import shapely
 from branca.element import Element, Figure
 from shapely.geometry import mapping, shape
 
-from beatmap.basemap import BeatLabels, beat_label_points
+from beatmap.basemap import BeatLabels, add_streets, beat_label_points, clip_streets
 from beatmap.crs import WGS84
 from beatmap.render import DEFAULT_ASSET_BASE, TextTooltip, base_map
 from beatmap.snapshot import BLOCK_FIELDS, COORD_DECIMALS, LEVELS, MOSTLY_ENFORCEMENT
@@ -76,6 +76,7 @@ def public_map(
     legend: bool = True,
     tiles: str = "none",
     asset_base: str = DEFAULT_ASSET_BASE,
+    streets: dict | None = None,
 ) -> folium.Map:
     """Published blocks coloured by visit level, beats outlined, a legend in words.
 
@@ -91,6 +92,8 @@ def public_map(
         passes False).
     tiles, asset_base
         As for :func:`beatmap.render.base_map`.
+    streets : dict, optional
+        The snapshot's base map (:func:`beatmap.snapshot.read_streets`); the part around the blocks is drawn.
     """
     features = collection.get("features") or []
     blocks = {"type": "FeatureCollection", "features": [_published(f) for f in features]}
@@ -101,6 +104,8 @@ def public_map(
         else (-180.0, -85.0, 180.0, 85.0)
     )
     m = base_map(bounds, tiles=tiles, asset_base=asset_base)
+    if streets is not None:
+        add_streets(m, clip_streets(streets, _widened(bounds)))
     folium.GeoJson(
         blocks,
         name="Blocks",
@@ -120,6 +125,14 @@ def public_map(
     return m
 
 
+def _widened(bounds: tuple[float, float, float, float] | np.ndarray, by: float = 0.25) -> tuple:
+    """``bounds`` (west, south, east, north) grown by ``by`` of their size on every side: the streets just
+    beyond a beat's edge are drawn too."""
+    west, south, east, north = (float(v) for v in bounds)
+    dx, dy = (east - west) * by, (north - south) * by
+    return (west - dx, south - dy, east + dx, north + dy)
+
+
 def coverage_fill(pct: int | None) -> str:
     """The city view's fill of a beat with ``pct`` percent of its blocks visited (see :data:`COVERAGE_CLASSES`)."""
     if pct is None:
@@ -137,11 +150,12 @@ def public_city_map(
     legend: bool = True,
     tiles: str = "none",
     asset_base: str = DEFAULT_ASSET_BASE,
+    streets: dict | None = None,
 ) -> folium.Map:
     """The city view: each beat's outline (:func:`beat_outlines`) shaded by the share of its blocks visited.
 
     It sends beats only, so it stays light at any city size; a beat's blocks go on :func:`public_map`.
-    ``coverage`` gives the percent per beat id (from ``beats.csv``).
+    ``coverage`` gives the percent per beat id (from ``beats.csv``); ``streets``, the snapshot's base map.
     """
     features = [
         {**f, "properties": {"beat_id": str(f["properties"]["beat_id"]), "coverage": _percent(coverage, f)}}
@@ -149,6 +163,7 @@ def public_city_map(
     ]
     bounds = shapely.bounds(shapely.union_all([shape(f["geometry"]) for f in features])) if features else None
     m = base_map(bounds if bounds is not None else (-180.0, -85.0, 180.0, 85.0), tiles=tiles, asset_base=asset_base)
+    add_streets(m, streets)
     folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name="Beats",

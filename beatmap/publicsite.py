@@ -30,6 +30,7 @@ import shapely
 from shapely.geometry import shape
 
 from beatmap import snapshot as snap
+from beatmap.basemap import AREA_STYLES, LABEL_CSS, STREET_ZOOMS, STREETS_JS
 from beatmap.errors import BeatmapError, InputError
 from beatmap.publicmap import (
     COVERAGE_CLASSES,
@@ -55,6 +56,7 @@ def site_files(
     trend: Sequence[Mapping[str, str]],
     *,
     leaflet_dir: str | os.PathLike,
+    streets: bool = False,
 ) -> dict[str, str]:
     """The page and its on-demand files, by name relative to the snapshot folder.
 
@@ -69,6 +71,9 @@ def site_files(
         The rows of ``beats.csv`` and ``trend.csv``, as text.
     leaflet_dir : path
         Leaflet's ``leaflet.js`` and ``leaflet.css``, inlined into the page.
+    streets : bool
+        The snapshot has a base map (``streets.js``, a data file publishing writes): the page loads it
+        with the city view and draws it.
     """
     features = list(collection.get("features") or [])
     by_beat: dict[str, list[dict]] = {}
@@ -80,7 +85,7 @@ def site_files(
         for n, b in enumerate(beat_ids)
     }
     files[snap.SEARCH] = _js_call(snap.SEARCH_CALL, [[f["properties"][k] for k in snap.BLOCK_FIELDS] for f in features])
-    files[snap.INDEX] = _page(manifest, beat_ids, by_beat, beats, trend, leaflet_dir=Path(leaflet_dir))
+    files[snap.INDEX] = _page(manifest, beat_ids, by_beat, beats, trend, leaflet_dir=Path(leaflet_dir), streets=streets)
     return files
 
 
@@ -148,6 +153,7 @@ def _page(
     trend: Sequence[Mapping[str, str]],
     *,
     leaflet_dir: Path,
+    streets: bool,
 ) -> str:
     script, style = leaflet_dir / "leaflet.js", leaflet_dir / "leaflet.css"
     if not script.is_file() or not style.is_file():
@@ -174,6 +180,7 @@ def _page(
         "edge": ENFORCEMENT_EDGE,
         "unknown": UNKNOWN_FILL,
         "bounds": _bounds(outlines),
+        "streets": {"file": snap.STREETS, "styles": AREA_STYLES, "zooms": STREET_ZOOMS} if streets else None,
     }
     override = manifest.get("override")
     notice = (
@@ -205,10 +212,10 @@ def _page(
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_TITLE}</title><style>{style.read_text(encoding='utf-8')}</style><style>{_STYLE}</style>"
+        f"<title>{_TITLE}</title><style>{style.read_text(encoding='utf-8')}</style><style>{LABEL_CSS}{_STYLE}</style>"
         f"</head><body>{body}"
         f"{_DATA_OPEN}{_json_for_html(data)}</script>"
-        f"<script>{script.read_text(encoding='utf-8')}</script><script>{_SCRIPT}</script></body></html>\n"
+        f"<script>{script.read_text(encoding='utf-8')}</script><script>{STREETS_JS}{_SCRIPT}</script></body></html>\n"
     )
 
 
@@ -491,6 +498,15 @@ _SCRIPT = r"""
     (waiting[n] || []).forEach(function (f) { f(); });
     delete waiting[n];
   };
+  window.beatmapStreets = function (streets) {
+    loaded.streets = streets;
+    (waiting.streets || []).forEach(function (f) { f(); });
+    delete waiting.streets;
+  };
+  // The base map: streets and their names over the blocks, water and parks under them (bmStreets).
+  if (data.streets) load(data.streets.file, 'streets', function () {
+    bmStreets(map, map, loaded.streets, data.streets.styles, data.streets.zooms);
+  });
   window.beatmapSearch = function (rows) {
     loaded.search = rows;
     (waiting.search || []).forEach(function (f) { f(); });

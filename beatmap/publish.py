@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select
 
 from beatmap import snapshot as snap
 from beatmap import store
+from beatmap.basemap import has_streets
 from beatmap.errors import BeatmapError, InputError
 from beatmap.export import neutralise_cell
 from beatmap.privacy import PublicAggregates, aggregates_from_store
@@ -34,6 +35,7 @@ from beatmap.publicsite import site_files
 from beatmap.render import display_frame
 from beatmap.settings import Settings
 from beatmap.snapshot import check_snapshot, level_text, snapshot_violations
+from beatmap.streets import map_streets_from_store
 
 __all__ = [
     "DEFAULT_LEAFLET_DIR",
@@ -103,13 +105,16 @@ def publish_snapshot(
     delay = _delay_days(settings, override_delay_days, override_reason)
     out = _out_dir(Path(out_dir))
     aggregates = aggregates_from_store(engine, settings=settings, as_of=as_of, delay_days=delay)
+    streets = map_streets_from_store(engine)
     override = (
         None if override_delay_days is None else {"delay_days": delay, "rule_delay_days": settings.public_delay_days}
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        manifest = write_snapshot(aggregates, staging, settings=settings, leaflet_dir=leaflet, override=override)
+        manifest = write_snapshot(
+            aggregates, staging, settings=settings, leaflet_dir=leaflet, override=override, streets=streets
+        )
         problems = snapshot_violations(
             staging,
             min_count=settings.public_min_count,
@@ -320,11 +325,13 @@ def write_snapshot(
     settings: Settings,
     leaflet_dir: Path,
     override: dict | None = None,
+    streets: dict | None = None,
 ) -> dict:
     """Write every file of a snapshot and its manifest into ``folder``; return the manifest.
 
-    The data files come from the aggregates; the page, its on-demand files and
-    ``README.txt`` are then made from those data files and the manifest alone
+    The data files come from the aggregates, and the base map (``streets.js``) from ``streets``
+    (:func:`beatmap.streets.map_streets_from_store`) when it has anything to draw; the page, its on-demand
+    files and ``README.txt`` are then made from those data files and the manifest alone
     (:func:`beatmap.publicsite.site_files`), as ``publish --check`` makes them again.
     """
     levels = level_text(aggregates.level_cuts)
@@ -335,6 +342,8 @@ def write_snapshot(
         snap.BEATS_CSV: _csv(aggregates.beats, snap.BEAT_FIELDS),
         snap.TREND_CSV: _csv(aggregates.trend, snap.TREND_FIELDS),
     }
+    if streets is not None and has_streets(streets):
+        data[snap.STREETS] = snap.streets_file(streets)
     for name, text in data.items():
         (folder / name).write_text(text, encoding="utf-8")
     manifest = json.loads(json.dumps(_manifest(aggregates, settings=settings, levels=levels, override=override)))
@@ -358,6 +367,7 @@ def _site_files_from_data(folder: Path, manifest: Mapping, leaflet_dir: str | os
         snap.read_rows(folder, snap.BEATS_CSV),
         snap.read_rows(folder, snap.TREND_CSV),
         leaflet_dir=leaflet_dir,
+        streets=(folder / snap.STREETS).is_file(),
     )
 
 
@@ -459,7 +469,7 @@ def check_published(
         return [*problems, f"{folder}: the files made from the data cannot be made again ({exc}); publish again."]
     files = manifest.get("files")
     listed: dict = files if isinstance(files, dict) else {}
-    for name in sorted(set(listed) - set(expected) - {snap.GEOJSON, snap.BEATS_CSV, snap.TREND_CSV}):
+    for name in sorted(set(listed) - set(expected) - {snap.GEOJSON, snap.BEATS_CSV, snap.TREND_CSV, snap.STREETS}):
         problems.append(f"{folder / name}: not a file this snapshot's data makes; publish the snapshot again.")
     for name, text in sorted(expected.items()):
         path = folder / name

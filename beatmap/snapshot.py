@@ -7,7 +7,10 @@ beat is chosen) and ``search.js`` (every block's row, loaded at the first search
 ``coverage.geojson`` and ``coverage.csv`` (one row per block), ``beats.csv`` (one
 row per beat), ``trend.csv`` (one row per beat and week), ``README.txt`` (what
 the map shows and doesn't) and ``manifest.json`` (the rules applied, the dates,
-and a SHA-256 of every other file).
+and a SHA-256 of every other file).  Where the department has loaded a street
+layer, ``streets.js`` holds the base map drawn under and over the blocks:
+streets and their names, water and parks (public geography only; see
+:func:`streets_violations` for what it may hold).
 
 This module only reads files.  It never imports :mod:`beatmap.store` or a
 database driver, so the public page, which uses it, has no path to the store.
@@ -29,6 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import shapely
 
 from beatmap.errors import InputError
 from beatmap.settings import Settings
@@ -48,6 +52,16 @@ ABOUT = "README.txt"
 SEARCH = "search.js"
 #: Every file of a snapshot besides the manifest and the per-beat files.
 FILES: tuple[str, ...] = (INDEX, GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV, ABOUT, SEARCH)
+#: The base map (streets, their names, water and parks), when the department has a street layer; loaded with the
+#: page, so it counts in the first view.
+STREETS = "streets.js"
+STREETS_CALL = "window.beatmapStreets("
+#: The first view (``index.html`` and ``streets.js``) stays under this many bytes at any city size.
+FIRST_VIEW_BYTES = 2_000_000
+#: Kinds of area a base map may draw.
+STREET_AREA_KINDS: tuple[str, ...] = ("water", "park")
+#: A street name's point lies this close to a line of that name (metres); anything else is not a street's name.
+LABEL_NEAR_M = 10.0
 #: One beat's blocks (a GeoJSON FeatureCollection), the n-th beat in the order of their ids.
 BEAT_FILE = re.compile(r"^beats/beat-\d{4,}\.js$")
 #: How the on-demand files hand their JSON data to the page: one call each (``window.beatmapBeat(n, {...});``).
@@ -198,7 +212,32 @@ def beat_file(number: int) -> str:
 
 def is_snapshot_file(name: str) -> bool:
     """True for a file name (relative, with ``/``) that a snapshot may hold besides the manifest."""
-    return name in FILES or bool(BEAT_FILE.match(name))
+    return name in FILES or name == STREETS or bool(BEAT_FILE.match(name))
+
+
+def streets_file(streets: Mapping) -> str:
+    """The text of ``streets.js`` for a prepared street layer (``lines``, ``labels``, ``areas``)."""
+    payload = {"lines": streets["lines"], "labels": streets["labels"], "areas": streets["areas"]}
+    return STREETS_CALL + json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + ");\n"
+
+
+def read_streets(folder: str | os.PathLike) -> dict | None:
+    """The snapshot's base map (``streets.js``: ``lines``, ``labels`` and ``areas``), or None when it has none.
+
+    Raises
+    ------
+    InputError
+        When the file is not the one publishing writes.
+    """
+    path = Path(folder) / STREETS
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    data = script_data(text, STREETS)
+    if not isinstance(data, dict) or set(data) != {"lines", "labels", "areas"}:
+        raise InputError(f"{path}: not the base map publishing writes; publish the snapshot again.")
+    return data
 
 
 def script_data(text: str, name: str) -> object:
@@ -209,7 +248,7 @@ def script_data(text: str, name: str) -> object:
     InputError
         When the file is not one call with JSON data, as publishing writes it.
     """
-    call = SEARCH_CALL if name == SEARCH else BEAT_CALL
+    call = {SEARCH: SEARCH_CALL, STREETS: STREETS_CALL}.get(name, BEAT_CALL)
     if not (text.startswith(call) and text.endswith(");\n")):
         raise InputError(f"{name}: not the data file publishing writes; publish the snapshot again.")
     try:
@@ -287,6 +326,7 @@ def snapshot_violations(
     problems += _check_dates(folder, data_end)
     problems += _check_html(folder, min_count=min_count, labels=labels)
     problems += _check_scripts(folder, manifest, min_count=min_count, labels=labels, checked=collection)
+    problems += streets_violations(folder)
     return problems
 
 
@@ -450,8 +490,12 @@ def _check_geometry(where: str, geometry: object) -> list[str]:
     if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
         kind = geometry.get("type") if isinstance(geometry, dict) else geometry
         return [f"{where}: geometry is {kind!r}; only block polygons may be published, never points or lines."]
+    return _check_rounding(where, _coordinates(geometry))
+
+
+def _check_rounding(where: str, values: np.ndarray) -> list[str]:
+    """A problem when a coordinate is not finite or finer than :data:`COORD_DECIMALS` places."""
     scale = 10**COORD_DECIMALS
-    values = _coordinates(geometry)
     bad = ~np.isfinite(values)
     bad[~bad] = np.abs(values[~bad] * scale - np.round(values[~bad] * scale)) > 1e-6
     if bad.any():
@@ -565,7 +609,7 @@ def _check_trend(folder: Path, manifest: dict, *, min_blocks: int) -> list[str]:
 def _check_dates(folder: Path, data_end: date | None) -> list[str]:
     """No time of day and no date after the end of the data, in any data file."""
     problems = []
-    for name in (GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV):
+    for name in (GEOJSON, BLOCKS_CSV, BEATS_CSV, TREND_CSV, STREETS):
         path = folder / name
         if not path.is_file():
             continue
@@ -641,6 +685,7 @@ _PAGE_KEYS = {
     "edge",
     "unknown",
     "bounds",
+    "streets",
 }
 
 
@@ -697,6 +742,125 @@ def _check_search_rows(where: str, rows: object, *, min_count: int, labels: set[
         for name, i in at.items():
             problem = _check_count(f"{where} row {number}", name, row[i], min_count=min_count, labels=labels)
             problems += [problem] if problem else []
+    return problems
+
+
+# --- the base map --------------------------------------------------------------------------------
+
+
+def streets_violations(folder: str | os.PathLike) -> list[str]:
+    """What is wrong with a snapshot's ``streets.js`` (nothing when it has none).
+
+    The base map is public geography and nothing else: street lines that carry a name and whether the street
+    is major, name points that lie on a line of that name (within :data:`LABEL_NEAR_M`), with a major flag and
+    an upright angle, and water and park polygons with their names; every coordinate at most
+    :data:`COORD_DECIMALS` places.  No other member, field or shape may be there: a point that is not on its
+    street could be anything (an event, a home).  The first view, the page and this file, stays under
+    :data:`FIRST_VIEW_BYTES`.
+    """
+    folder = Path(folder)
+    path = folder / STREETS
+    try:
+        data = read_streets(folder)
+    except InputError as exc:
+        return [str(exc)]
+    if data is None:
+        return []
+    where = str(path)
+    problems: list[str] = []
+    lines = data["lines"]
+    problems += _check_base_collection(
+        f"{where} (streets)", lines, fields={"name": str, "major": int}, kinds=("LineString", "MultiLineString")
+    )
+    areas = data["areas"]
+    problems += _check_base_collection(
+        f"{where} (water and parks)", areas, fields={"kind": str, "name": str}, kinds=("Polygon", "MultiPolygon")
+    )
+    for number, feature in enumerate(areas.get("features") or [] if isinstance(areas, dict) else [], start=1):
+        kind = (feature.get("properties") or {}).get("kind") if isinstance(feature, dict) else None
+        if kind not in STREET_AREA_KINDS:
+            problems.append(f"{where} (water and parks) feature {number}: kind {kind!r} is not water or a park.")
+    if not problems:
+        problems += _check_street_labels(where, data["labels"], lines)
+    first_view = path.stat().st_size + ((folder / INDEX).stat().st_size if (folder / INDEX).is_file() else 0)
+    if first_view > FIRST_VIEW_BYTES:
+        problems.append(
+            f"{where}: the first view (index.html and {STREETS}) is {first_view:,} bytes, over "
+            f"{FIRST_VIEW_BYTES:,}; publish again (only the major streets are kept when all would be too large)."
+        )
+    return problems
+
+
+def _check_base_collection(where: str, collection: object, *, fields: dict[str, type], kinds: tuple[str, ...]) -> list:
+    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
+        return [f"{where}: not a GeoJSON FeatureCollection; publish again."]
+    extra = sorted(set(collection) - {"type", "features"})
+    problems = [f"{where}: unexpected member {k!r}; publish again." for k in extra]
+    features = collection.get("features")
+    for number, feature in enumerate(features if isinstance(features, list) else [], start=1):
+        at = f"{where} feature {number}"
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        if not isinstance(props, dict) or set(props) != set(fields):
+            names = sorted(props) if isinstance(props, dict) else props
+            problems.append(f"{at}: fields {names!r}; a base map's may only be {', '.join(fields)}. Publish again.")
+            continue
+        wrong = [k for k, kind in fields.items() if type(props[k]) is not kind]
+        if wrong or ("major" in props and props["major"] not in (0, 1)):
+            problems.append(f"{at}: {', '.join(wrong) or 'major'} of the wrong kind; publish again.")
+        geometry = feature.get("geometry")
+        if not isinstance(geometry, dict) or geometry.get("type") not in kinds:
+            kind = geometry.get("type") if isinstance(geometry, dict) else geometry
+            problems.append(f"{at}: geometry is {kind!r}; a base map holds only {' and '.join(kinds)} here.")
+            continue
+        values = np.fromiter(_numbers(geometry.get("coordinates")), dtype=float)
+        problems += _check_rounding(at, values)
+        if len(values) % 2 or np.any(np.abs(values[0::2]) > 180) or np.any(np.abs(values[1::2]) > 90):
+            problems.append(f"{at}: coordinates are not longitude and latitude pairs; publish again.")
+    return problems
+
+
+def _check_street_labels(where: str, labels: object, lines: dict) -> list[str]:
+    """Every name point is ``[lat, lon, name, major, angle]`` and lies on a street of that name."""
+    if not isinstance(labels, list):
+        return [f"{where} (names): not a list of name points; publish again."]
+    by_name: dict[str, list] = {}
+    for feature in lines.get("features") or []:
+        by_name.setdefault(feature["properties"]["name"], []).append(feature["geometry"])
+    points = [p for p in labels if isinstance(p, list) and len(p) == 5]
+    problems = [
+        f"{where} (names) point {n}: not [lat, lon, name, major, angle]; publish again."
+        for n, p in enumerate(labels, start=1)
+        if not (
+            isinstance(p, list)
+            and len(p) == 5
+            and all(type(v) in (int, float) for v in (p[0], p[1]))
+            and isinstance(p[2], str)
+            and p[3] in (0, 1)
+            and type(p[4]) is int
+            and -90 <= p[4] <= 90
+        )
+    ]
+    if problems or not points:
+        return problems
+    lat = np.array([p[0] for p in points], dtype=float)
+    lon = np.array([p[1] for p in points], dtype=float)
+    problems += _check_rounding(f"{where} (names)", np.concatenate([lat, lon]))
+    # Metres near the city: longitude shrinks with the cosine of the latitude.
+    scale = np.array([111_320.0 * np.cos(np.radians(float(np.median(lat)))), 110_540.0])
+    streets = {
+        name: shapely.transform(
+            shapely.from_geojson(json.dumps({"type": "GeometryCollection", "geometries": g})), lambda xy: xy * scale
+        )
+        for name, g in by_name.items()
+    }
+    for number, (p, y, x) in enumerate(zip(points, lat, lon, strict=True), start=1):
+        line = streets.get(p[2])
+        far = line is None or shapely.distance(line, shapely.Point(x * scale[0], y * scale[1])) > LABEL_NEAR_M
+        if far:
+            problems.append(
+                f"{where} (names) point {number}: {p[2]!r} at {y}, {x} is not on a street of that name; "
+                "a base map names its streets and shows no other point. Publish again."
+            )
     return problems
 
 

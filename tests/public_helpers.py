@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from beatmap import store
 from beatmap.publish import publish_snapshot
 from beatmap.settings import Settings
+from beatmap.streets import load_streets
 from tests import conftest
 
 #: Publication date of the tiny city's snapshots: they publish the period 2026-03-02 to 2026-05-31.
@@ -70,16 +71,36 @@ def import_rows(engine: Engine, folder: Path, rows: list[str], *, settings: Sett
     assert summary.rejected == 0 and summary.imported == len(rows), summary
 
 
-def publish_tiny_city(folder: Path, counts: dict[tuple[str, int, str], int], *, settings: Settings) -> Path:
+def publish_tiny_city(
+    folder: Path, counts: dict[tuple[str, int, str], int], *, settings: Settings, streets: bool = False
+) -> Path:
     """The tiny city with ``counts[(beat_id, i, kind)]`` events on the ``i``-th block of that beat (see
-    :func:`activity_rows`), published as of AS_OF; returns the published folder, ``folder/public``."""
+    :func:`activity_rows`), published as of AS_OF; returns the published folder, ``folder/public``.
+    ``streets``: with a street on every block edge (:func:`named_streets`), loaded before publishing."""
     engine = tiny_city(folder, settings=settings)
+    if streets:
+        named_streets().to_file(folder / "streets.geojson")
+        load_streets(engine, folder / "streets.geojson")
     blocks = {beat_id: blocks_of(engine, beat_id) for beat_id in (A, B)}
     rows = activity_rows(engine, {(blocks[beat_id][i], kind): n for (beat_id, i, kind), n in counts.items()})
     import_rows(engine, folder, rows, settings=settings)
     publish_snapshot(engine, folder / "public", settings=settings, as_of=AS_OF)
     engine.dispose()
     return folder / "public"
+
+
+#: The tiny city's street names: east-west streets at y = 0, 200, 400 m; avenues at x = 0, 200, ... 800 m.
+STREETS_EW = ("South St", "Middle St", "North St")
+AVENUES = ("1st Ave", "2nd Ave", "3rd Ave", "4th Ave", "5th Ave")
+
+
+def named_streets():
+    """A street on every block edge of the tiny city (EPSG:4326), named by :data:`STREETS_EW` and :data:`AVENUES`."""
+    from tests.street_city import XS, YS, street_grid
+
+    grid = street_grid()
+    names = [STREETS_EW[YS.index(y)] for y in YS for _ in XS[1:]] + [AVENUES[XS.index(x)] for x in XS for _ in YS[1:]]
+    return grid.assign(name=names)
 
 
 def publish_large_city(folder: Path, *, beats: int = 300, per_beat: int = 84, seed: int = 3) -> Path:

@@ -12,8 +12,8 @@ from playwright.sync_api import sync_playwright
 from beatmap import snapshot as snap
 from beatmap.settings import Settings
 from tests.conftest import ROOT
-from tests.public_helpers import A, B, publish_tiny_city
-from tests.test_browser import ARGS, CHROMIUM, map_frame, serve_app
+from tests.public_helpers import AVENUES, STREETS_EW, A, B, publish_tiny_city
+from tests.test_browser import ARGS, CHROMIUM, map_frame, map_with_shapes, serve_app
 
 #: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
 pytestmark = pytest.mark.ui
@@ -151,5 +151,66 @@ def test_public_dashboard_page_has_no_serious_accessibility_violations(page_url,
             in_map = frame.evaluate("""async () => (await axe.run(document)).violations
                 .filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)""")
             assert in_map == []
+            browser.close()
+    assert not (tmp_path / "never-opened.db").exists()
+
+
+@pytest.fixture(scope="module")
+def streets_folder(tmp_path_factory) -> Path:
+    counts = {(A, 0, "foot_patrol"): 8, (B, 0, "enforcement"): 6}
+    return publish_tiny_city(tmp_path_factory.mktemp("public_streets"), counts, settings=Settings(), streets=True)
+
+
+def street_names(frame) -> set[str]:
+    return set(frame.locator(".bm-street-label").all_inner_texts())
+
+
+def test_snapshot_page_draws_its_streets_and_their_names_offline(streets_folder):
+    attempted: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.route(
+            "**/*",
+            lambda route: (
+                (attempted.append(route.request.url), route.abort())
+                if route.request.url.startswith(("http://", "https://"))
+                else route.continue_()
+            ),
+        )
+        page = context.new_page()
+        page.goto((streets_folder / snap.INDEX).as_uri(), wait_until="load")
+        # streets.js is a script beside the page: the lines (one per street name) go in their own pane, over the beats.
+        page.wait_for_function("document.querySelectorAll('.leaflet-bm-streets-pane path').length === 8")
+        page.wait_for_function("document.querySelectorAll('.bm-street-label').length > 0")
+        assert street_names(page) == {*STREETS_EW, *AVENUES}
+        assert page.locator(".bm-beat-label").all_inner_texts() == [A, B]  # beat labels stay
+        # The names take no clicks: a click on a beat still opens it.
+        page.locator("path.leaflet-interactive").nth(1).click(force=True)
+        page.wait_for_function("document.getElementById('beat-status').textContent === 'Beat B: 4 blocks'")
+        assert page.locator(".leaflet-bm-streets-pane path").count() == 8
+        assert serious_violations(page) == []
+        browser.close()
+    assert attempted == []
+
+
+def test_public_dashboard_page_draws_the_snapshot_streets(streets_folder, tmp_path):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BEATMAP_PUBLIC_ONLY", "1")
+        mp.setenv(snap.ENV_PUBLIC_DIR, str(streets_folder))
+        with serve_app(tmp_path / "never-opened.db") as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(url, wait_until="domcontentloaded")
+            frame = map_frame(page)
+            frame.wait_for_selector(".leaflet-bm-streets-pane path", timeout=60_000)
+            frame.wait_for_function("document.querySelectorAll('.bm-street-label').length > 0")
+            assert street_names(frame) == {*STREETS_EW, *AVENUES}
+            # Beat A's view carries the streets around beat A, not the 4th and 5th Avenues east of it.
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Beat").first.click()
+            page.get_by_role("option", name=A, exact=True).click()
+            frame = map_with_shapes(page, 4)
+            frame.wait_for_function("document.querySelectorAll('.bm-street-label').length > 0")
+            assert street_names(frame) == {*STREETS_EW, "1st Ave", "2nd Ave", "3rd Ave"}
             browser.close()
     assert not (tmp_path / "never-opened.db").exists()

@@ -82,7 +82,8 @@ def copy_snapshot(demo, tmp_path):
 def test_snapshot_holds_every_file_with_its_hash(demo):
     names = {p.relative_to(demo["dir"]).as_posix() for p in files_of(demo["dir"])}
     beats = {r["beat_id"] for r in snap.read_rows(demo["dir"], snap.BEATS_CSV)}
-    assert names == {*snap.FILES, snap.MANIFEST, *(snap.beat_file(n) for n in range(len(beats)))}
+    # The demo has a street layer, so its snapshot has the base map.
+    assert names == {*snap.FILES, snap.STREETS, snap.MANIFEST, *(snap.beat_file(n) for n in range(len(beats)))}
     assert set(demo["manifest"]["files"]) == names - {snap.MANIFEST}
     for name, entry in demo["manifest"]["files"].items():
         assert entry["sha256"] == snap.sha256_of(demo["dir"] / name)

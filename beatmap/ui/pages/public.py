@@ -63,6 +63,7 @@ class _Snapshot:
     trend: pd.DataFrame
     blocks: pd.DataFrame
     search_text: pd.Series
+    streets: dict | None
 
 
 @st.cache_resource
@@ -108,6 +109,7 @@ def _load(folder: str, files: tuple, min_count: int, delay_days: int, trend_min_
         beats=pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV)),
         trend=pd.DataFrame(snapshot.read_rows(folder, snapshot.TREND_CSV)),
         blocks=blocks,
+        streets=snapshot.read_streets(folder),
         search_text=(  # column by column (a row-wise join took 2 s for a city of 30,000 blocks)
             blocks.iloc[:, 0]
             .astype(str)
@@ -202,14 +204,16 @@ beat = st.selectbox(
 if beat == CITY:
     coverage = {str(r["beat_id"]): int(r["coverage_pct"]) for r in snap.beats.to_dict("records")}
     show_map(
-        public_city_map(snap.outlines, coverage, tiles=settings.map_tiles),
+        public_city_map(snap.outlines, coverage, tiles=settings.map_tiles, streets=snap.streets),
         key="public-city",
         on_click=lambda properties: st.session_state.update({"public-picked": str(properties.get("beat_id"))}),
     )
 else:
     collection = {"type": "FeatureCollection", "features": snap.by_beat[beat]}
     show_map(
-        public_map(collection, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles),
+        public_map(
+            collection, level_text=manifest["rules"].get("levels"), tiles=settings.map_tiles, streets=snap.streets
+        ),
         key=f"public-beat-{beat_ids.index(beat)}",
     )
 

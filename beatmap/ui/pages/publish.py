@@ -42,8 +42,11 @@ for warning in warnings:
     st.warning(warning)
 if not warnings:
     st.success("Nothing to warn about: the period holds activity and most counts are shown.")
-# As the public map shows it: the city's beats first (light at any size), a beat's blocks when chosen.
+# As the public map shows it: the city's beats first (light at any size), a beat's blocks when chosen, on the
+# base map that publishing puts in the snapshot (the store's streets, water and parks).
 features = block_features(aggregates)["features"]
+url, v = str(engine.url), data.version(engine)
+base = data.street_lines(engine, url, v, None)
 preview_beat = st.selectbox(
     "Preview", ["", *sorted(beats["beat_id"].astype(str))], format_func=lambda b: f"Beat {b}" if b else "Whole city"
 )
@@ -52,12 +55,14 @@ if preview_beat:
         {"type": "FeatureCollection", "features": [f for f in features if f["properties"]["beat_id"] == preview_beat]},
         level_text=level_text(aggregates.level_cuts),
         tiles=settings.map_tiles,
+        streets=base,
     )
 else:
     preview = public_city_map(
         beat_outlines(features, tolerance_deg=OUTLINE_TOLERANCE_DEG),
         dict(zip(beats["beat_id"].astype(str), beats["coverage_pct"].astype(int), strict=True)),
         tiles=settings.map_tiles,
+        streets=base,
     )
 mapview.show_map(preview, key=f"publish-preview-{preview_beat}", height=420)
 st.dataframe(
