@@ -155,7 +155,7 @@ def test_beat_view_charts_officers_and_measures(small_store, maps):
     at = run_app()
     at.selectbox[0].select("A").run()
     for measure in ["visits", "days_visited", "enforcement_share", "days_since_visit", "flag"]:
-        at.radio[0].set_value(measure).run()
+        next(s for s in at.selectbox if s.label == "Colour blocks by").set_value(measure).run()
         assert not at.exception, measure
     charts = [[c.type for c in tab.children.values()] for tab in at.tabs]
     assert charts == [["vega_lite_chart"], [], []]  # the first tab's chart only: the others when chosen

@@ -63,9 +63,9 @@ def test_an_officer_can_colour_blocks_by_gps_minutes_but_sees_no_officer_or_devi
     at = app_as("ofc").run()
     at.selectbox[0].select("A").run()
     assert not at.exception
-    radio = next(r for r in at.radio if r.label == "Colour blocks by")
-    assert "GPS minutes on foot, not on a call" in radio.options
-    radio.set_value("presence_minutes").run()
+    measure = next(r for r in at.selectbox if r.label == "Colour blocks by")
+    assert "GPS minutes on foot, not on a call" in measure.options
+    measure.set_value("presence_minutes").run()
     assert not at.exception
     assert not any(e.label == "GPS data quality" for e in at.expander)
     for frame in frames(at):

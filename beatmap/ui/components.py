@@ -43,6 +43,10 @@ def _change(value: float, *, fmt: str, worse_when_up: bool = False) -> dict:
     return {"delta": text, "delta_color": "inverse" if worse_when_up else "normal"}
 
 
+#: Width of one key figure, in pixels: five fit across a desktop page, two or three across a phone.
+FIGURE_WIDTH = 150
+
+
 def key_figures(now: pd.DataFrame, before: pd.DataFrame, *, before_label: str | None = None) -> list[tuple[str, str]]:
     """Coverage, flags and evenness of some blocks, with the change against the previous period.
 
@@ -69,7 +73,10 @@ def key_figures(now: pd.DataFrame, before: pd.DataFrame, *, before_label: str | 
             return none
         return _change(a[key] - b[key], fmt=fmt, worse_when_up=worse_when_up)
 
-    cols = st.columns(5)
+    # One row that wraps (columns would stack one figure per line on a phone, pushing the map off the first
+    # screen): five across on a desktop, two or three to a line on a phone.
+    row = st.container(horizontal=True, wrap=True, gap="small")
+    cols = [row] * 5
     coverage_change = change("coverage", "+.0f")
     if coverage_change.get("delta") not in (None, "no change"):
         coverage_change["delta"] += " pts"
@@ -79,14 +86,24 @@ def key_figures(now: pd.DataFrame, before: pd.DataFrame, *, before_label: str | 
         **coverage_change,
         help="Blocks with at least one foot patrol or community visit; change against the previous "
         "period of the same length.",
+        width=FIGURE_WIDTH,
     )
-    cols[1].metric("Visits", f"{a['visits']:,}", **change("visits", "+,"), help="Foot patrols and community visits.")
-    cols[2].metric("Flagged blocks", f"{a['flagged']:,}", **change("flagged", "+,", worse_when_up=True))
+    cols[1].metric(
+        "Visits",
+        f"{a['visits']:,}",
+        **change("visits", "+,"),
+        help="Foot patrols and community visits.",
+        width=FIGURE_WIDTH,
+    )
+    cols[2].metric(
+        "Flagged blocks", f"{a['flagged']:,}", **change("flagged", "+,", worse_when_up=True), width=FIGURE_WIDTH
+    )
     cols[3].metric(
         "Enforcement only",
         f"{a[S.ENFORCEMENT_ONLY]:,}",
         **change(S.ENFORCEMENT_ONLY, "+,", worse_when_up=True),
         help="Blocks where police came only to enforce.",
+        width=FIGURE_WIDTH,
     )
     evenness = "—" if pd.isna(a["gini"]) else f"{a['gini']:.2f}"
     cols[4].metric(
@@ -95,6 +112,7 @@ def key_figures(now: pd.DataFrame, before: pd.DataFrame, *, before_label: str | 
         **change("gini", "+.2f", worse_when_up=True),
         help="How unevenly visits are spread over the blocks: 0 = every block alike, 1 = all on one. "
         "A dash: no visit to spread.",
+        width=FIGURE_WIDTH,
     )
     if not compare:
         st.caption(
