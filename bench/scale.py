@@ -1,7 +1,7 @@
 """City scale: import-pings single-process and on a local Dask cluster (1 and 2 workers), with a projection.
 
     PYTHONPATH=. .venv/bin/python bench/scale.py [--pings 100000000] [--parts 0] [--workers 1,2]
-                                                 [--out bench/out/scale] [--no-single]
+                                                 [--out bench/out/scale] [--no-single] [--data DIR]
 
 Generates ``--pings`` GPS fixes as a Parquet dataset (``--parts`` files, each
 a slice of time of the whole fleet, rows shuffled within a file; row groups of
@@ -221,8 +221,17 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale")
     parser.add_argument("--no-single", action="store_true", help="skip the single-process import")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="import this dataset (a folder of Parquet files an earlier run generated) instead of generating one",
+    )
     args = parser.parse_args()
     out = args.out
+    if args.data and args.data.resolve().is_relative_to(out.resolve()):
+        parser.error(f"--data {args.data} lies inside --out {out}, which each run empties; give another --out")
+    if args.data and not any(args.data.glob("*.parquet")):
+        parser.error(f"--data {args.data}: no Parquet files there; give the pings folder of an earlier run")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     settings = out / "settings.toml"
@@ -235,17 +244,24 @@ def main() -> None:
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     print(f"areas and block index: {time.perf_counter() - started:.0f} s", flush=True)
-    data = out / "pings"
-    data.mkdir()
-    parts = args.parts or max(4, args.pings // 5_000_000)
-    started = time.perf_counter()
-    devices = make_dataset(args.pings, data, parts)
-    size = sum(p.stat().st_size for p in data.iterdir())
-    print(
-        f"data: {args.pings:,} fixes of {devices} devices in {parts} Parquet files ({size / 1e6:,.0f} MB), "
-        f"generated in {time.perf_counter() - started:.0f} s",
-        flush=True,
-    )
+    if args.data:
+        data = args.data.resolve()
+        files = sorted(data.glob("*.parquet"))
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        size = sum(f.stat().st_size for f in files)
+        print(f"data: {rows:,} fixes in {len(files)} Parquet files ({size / 1e6:,.0f} MB), from {data}", flush=True)
+    else:
+        data = out / "pings"
+        data.mkdir()
+        parts = args.parts or max(4, args.pings // 5_000_000)
+        started = time.perf_counter()
+        devices = make_dataset(args.pings, data, parts)
+        size = sum(p.stat().st_size for p in data.iterdir())
+        print(
+            f"data: {args.pings:,} fixes of {devices} devices in {parts} Parquet files ({size / 1e6:,.0f} MB), "
+            f"generated in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
     engines = ([] if args.no_single else ["single"]) + [f"dask-{w}" for w in args.workers.split(",") if w]
     results, tables = [], {}
     for engine in engines:
