@@ -199,7 +199,9 @@ else:
     if st.session_state.get("f_measure") not in measures:
         st.session_state.pop("f_measure", None)
     # A list, not radio buttons: on a phone eight options stacked one per line pushed the map off the screen.
-    measure = head.selectbox("Colour blocks by", list(measures), format_func=measures.get, key="f_measure")
+    measure: str = head.selectbox(
+        "Colour blocks by", list(measures), format_func=lambda m: measures[m], key="f_measure"
+    )
     shapes = data.block_shapes(engine, url, v, beat)
     values = shown.merge(gps, on=S.BLOCK_ID, how="left").fillna({c: 0.0 for c in PRESENCE_WORDS})
     values = values.assign(
