@@ -20,6 +20,12 @@ all the points in it:
 - ``EXACT``, for the rest (cells holding a vertex, within the tolerance of
   several blocks, or in a street gap): those points go through the exact rule.
 
+A fine cell that is neither (a block's corner, or the edges of several blocks
+within the tolerance of it) is cut once more, into a sub-tile of
+``2**sub_depth`` by ``2**sub_depth`` cells (refined the same way), so that
+fewer of the points near a corner go through the exact rule; a point in such
+a cell finds its sub-cell with one more array read.
+
 Every line cell and exact cell keeps the blocks within reach
 (``max(edge_tolerance_m, snap_m)``) of it: the exact rule then weighs each
 of its points against those few blocks only (:func:`index_candidates`).
@@ -69,8 +75,10 @@ _MARGIN_M = 1e-3
 _ON_LINE_M = 1e-4
 #: Depth of the quadtree under each top cell (a tile is ``2**_DEPTH`` cells a side).
 _DEPTH = 4
+#: Depth of the quadtree under a fine cell that is cut again (a sub-tile is ``2**_SUB_DEPTH`` cells a side).
+_SUB_DEPTH = 1
 #: The format of :func:`index_to_bytes`; an index saved in another format is rebuilt.
-INDEX_FORMAT = "block-index-2"
+INDEX_FORMAT = "block-index-3"
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +88,11 @@ class BlockIndex:
     ``top`` holds the answer of each top cell (``ix * ny + iy``), or ``SPLIT``
     when it is cut into the tile ``tile_of[top cell]``; tile ``t`` holds its
     fine cells' answers in ``fine[t * side**2 : (t + 1) * side**2]``, fine cell
-    ``(fx, fy)`` of the tile at ``fx * side + fy`` (``side = 2**depth``).  An
+    ``(fx, fy)`` of the tile at ``fx * side + fy`` (``side = 2**depth``).  A
+    fine cell whose answer is ``SPLIT`` is cut into a sub-tile: the ``s``-th
+    of them in ``fine`` order (its position there is ``cut_cells[s]``) holds
+    its sub-cells' answers in ``sub[s * sub_side**2 : (s + 1) * sub_side**2]``
+    the same way (``sub_side = 2**sub_depth``).  An
     answer at or below ``FIRST_LINE`` is line ``FIRST_LINE - answer``: the
     points ``p`` with ``line_nx * (px - line_x) + line_ny * (py - line_y) > 0``
     are in block ``line_pos``, the others in ``line_neg`` (-1: no block);
@@ -91,6 +103,7 @@ class BlockIndex:
     y0: float
     cell_m: float
     depth: int
+    sub_depth: int
     nx: int
     ny: int
     edge_tolerance_m: float
@@ -100,6 +113,8 @@ class BlockIndex:
     top: np.ndarray
     tile_of: np.ndarray
     fine: np.ndarray
+    cut_cells: np.ndarray
+    sub: np.ndarray
     line_x: np.ndarray
     line_y: np.ndarray
     line_nx: np.ndarray
@@ -117,8 +132,8 @@ class BlockIndex:
 
     @property
     def n_cells(self) -> int:
-        """Top cells and fine cells, together."""
-        return len(self.top) + len(self.fine)
+        """Top cells, fine cells and sub-cells, together."""
+        return len(self.top) + len(self.fine) + len(self.sub)
 
 
 def blocks_key(blocks: gpd.GeoDataFrame) -> str:
@@ -204,7 +219,12 @@ def build_block_index(
     cx, cy = (a.ravel() for a in np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij"))
     top_value = np.full(nx * ny, SPLIT, dtype=np.int32)
     leaves: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-    for level in range(_DEPTH + 1):
+    # Below the fine cells: the leaves of each cut fine cell's quadtree, with the number of that fine cell (in
+    # the order it was cut) as ``root``.
+    sub_leaves: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    root = np.zeros(0, dtype=np.int64)
+    cut_x, cut_y = root, root
+    for level in range(_DEPTH + _SUB_DEPTH + 1):
         size = top / 2**level
         value = _classify(
             tree,
@@ -217,15 +237,24 @@ def build_block_index(
             size,
             reach=reach,
             edge_tolerance_m=edge_tolerance_m,
-            last=level == _DEPTH,
+            last=level == _DEPTH + _SUB_DEPTH,
             lines=lines,
         )
         split = value == SPLIT
         if level == 0:
             top_value[:] = value
-        else:
+        elif level < _DEPTH:
             leaves.append((level, cx[~split], cy[~split], value[~split]))
+        elif level == _DEPTH:
+            leaves.append((level, cx, cy, value))  # the cut fine cells keep SPLIT
+        else:
+            sub_leaves.append((level, root[~split], cx[~split], cy[~split], value[~split]))
         parents = np.flatnonzero(split)
+        if level == _DEPTH:
+            cut_x, cut_y = cx[parents], cy[parents]
+            root = np.repeat(np.arange(len(parents), dtype=np.int64), 4)
+        elif level > _DEPTH:
+            root = np.repeat(root[parents], 4)
         cx = (2 * cx[parents][:, None] + np.array([0, 1, 0, 1])).ravel()
         cy = (2 * cy[parents][:, None] + np.array([0, 0, 1, 1])).ravel()
         if not len(parents):
@@ -235,6 +264,7 @@ def build_block_index(
     neg = lines.column(9, np.int32)
     same = (pos >= 0) & (neg >= 0) & (beats[np.maximum(pos, 0)] == beats[np.maximum(neg, 0)])
     tile_of, fine = _tiles(top_value, leaves, ny)
+    cut_cells, sub = _sub_tiles(tile_of, ny, cut_x, cut_y, sub_leaves)
     line_x, line_y, line_nx, line_ny = (lines.column(i, np.float64) for i in (4, 5, 6, 7))
     band = np.where(same, _ON_LINE_M, edge_tolerance_m + _ON_LINE_M)
     _settle_sides(fine, tile_of, ny, x0, y0, cell_m, (line_x, line_y, line_nx, line_ny, pos, neg, band))
@@ -256,6 +286,7 @@ def build_block_index(
         y0=float(y0),
         cell_m=float(cell_m),
         depth=_DEPTH,
+        sub_depth=_SUB_DEPTH,
         nx=nx,
         ny=ny,
         edge_tolerance_m=float(edge_tolerance_m),
@@ -265,6 +296,8 @@ def build_block_index(
         top=top_value,
         tile_of=tile_of,
         fine=fine,
+        cut_cells=cut_cells,
+        sub=sub,
         line_x=line_x,
         line_y=line_y,
         line_nx=line_nx,
@@ -305,6 +338,41 @@ def _tiles(
         where = tile[:, None] * side * side + (fx0[:, None] + dx) * side + (fy0[:, None] + dy)
         fine[where.ravel()] = np.repeat(value, span * span)
     return tile_of, fine
+
+
+def _fine_positions(tile_of: np.ndarray, ny: int, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """Where fine cells (their coordinates on the grid of fine cells) are in ``fine``."""
+    side = 2**_DEPTH
+    tile = tile_of[(fx >> _DEPTH) * ny + (fy >> _DEPTH)].astype(np.int64)
+    return tile * side * side + (fx & (side - 1)) * side + (fy & (side - 1))
+
+
+def _sub_tiles(
+    tile_of: np.ndarray,
+    ny: int,
+    cut_x: np.ndarray,
+    cut_y: np.ndarray,
+    sub_leaves: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cut fine cells' positions in ``fine`` (sorted) and their sub-tiles, each leaf painted over its sub-cells.
+
+    ``cut_x``, ``cut_y``: the cut fine cells in the order they were cut (the ``root`` of the leaves).
+    """
+    side = 2**_SUB_DEPTH
+    where = _fine_positions(tile_of, ny, cut_x, cut_y)
+    order = np.argsort(where, kind="stable")
+    cut_cells = where[order]
+    tile_of_root = np.empty(len(where), dtype=np.int64)
+    tile_of_root[order] = np.arange(len(where), dtype=np.int64)
+    sub = np.full(len(where) * side * side, EXACT, dtype=np.int32)
+    for level, root, cx, cy, value in sub_leaves:
+        span = 2 ** (_DEPTH + _SUB_DEPTH - level)  # sub-cells a side of a leaf of this level
+        sx0 = (cx * span) & (side - 1)
+        sy0 = (cy * span) & (side - 1)
+        dx, dy = (a.ravel() for a in np.meshgrid(np.arange(span), np.arange(span), indexing="ij"))
+        at = tile_of_root[root][:, None] * side * side + (sx0[:, None] + dx) * side + (sy0[:, None] + dy)
+        sub[at.ravel()] = np.repeat(value, span * span)
+    return cut_cells, sub
 
 
 def _settle_sides(
@@ -505,30 +573,51 @@ def index_cells(index: BlockIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    side = 2**index.depth
+    depth = index.depth
+    side = 2**depth
     scale = 1.0 / index.cell_m
-    ux = (x - index.x0) * scale
-    uy = (y - index.y0) * scale
-    with np.errstate(invalid="ignore"):
-        in_grid = (ux >= 0) & (ux < index.nx * side) & (uy >= 0) & (uy < index.ny * side)
-    if in_grid.all():
+    ux = x - index.x0
+    ux *= scale
+    uy = y - index.y0
+    uy *= scale
+    width, height = index.nx * side, index.ny * side
+    # Four reductions settle the usual case (every point on the grid; NaN fails each comparison).
+    if len(x) and ux.min() >= 0 and uy.min() >= 0 and ux.max() < width and uy.max() < height:
         active = None
-        out = np.empty(len(x), dtype=np.int32)
     else:
+        with np.errstate(invalid="ignore"):
+            in_grid = (ux >= 0) & (ux < width) & (uy >= 0) & (uy < height)
         active = np.flatnonzero(in_grid)
-        out = np.where(np.isfinite(x) & np.isfinite(y), OUTSIDE, EXACT).astype(np.int32)
         ux, uy = ux[active], uy[active]
     # Truncation is the floor here: every coordinate left is at least 0.
     ix = ux.astype(np.int32)
     iy = uy.astype(np.int32)
-    cell = (ix >> index.depth) * np.int32(index.ny) + (iy >> index.depth)
-    tile = index.tile_of[cell]
-    fine = (tile.astype(np.int64) << (2 * index.depth)) + ((ix & (side - 1)) << index.depth) + (iy & (side - 1))
-    value = np.where(tile >= 0, index.fine[np.maximum(fine, 0)], index.top[cell])
+    cell = ix >> depth
+    cell *= np.int32(index.ny)
+    cell += iy >> depth
+    value = index.top[cell]
+    split = np.flatnonzero(value == SPLIT)
+    fine = index.tile_of[cell[split]].astype(np.int64) << (2 * depth)
+    fine += (ix[split] & (side - 1)) << depth
+    fine += iy[split] & (side - 1)
+    answer = index.fine[fine]
+    cut = np.flatnonzero(answer == SPLIT) if len(index.cut_cells) else np.zeros(0, dtype=np.int64)
+    if len(cut):
+        # The sub-cell: the point's place within its fine cell, in sub-cells (the cells are tested enlarged, so
+        # rounding here cannot put a point in a sub-cell that does not hold it).
+        sub_depth = index.sub_depth
+        sub_side = 2**sub_depth
+        at = split[cut]
+        sx = np.minimum(((ux[at] - ix[at]) * sub_side).astype(np.int32), sub_side - 1)
+        sy = np.minimum(((uy[at] - iy[at]) * sub_side).astype(np.int32), sub_side - 1)
+        where = np.searchsorted(index.cut_cells, fine[cut]) << (2 * sub_depth)
+        where += (sx << sub_depth) + sy
+        answer[cut] = index.sub[where]
+    value[split] = answer
     if active is None:
-        out[:] = value
-    else:
-        out[active] = value
+        return value
+    out = np.where(np.isfinite(x) & np.isfinite(y), OUTSIDE, EXACT).astype(np.int32)
+    out[active] = value
     return out
 
 
@@ -593,6 +682,8 @@ _ARRAYS = (
     "top",
     "tile_of",
     "fine",
+    "cut_cells",
+    "sub",
     "line_x",
     "line_y",
     "line_nx",
@@ -613,7 +704,7 @@ def index_to_bytes(index: BlockIndex) -> bytes:
         format=np.array(INDEX_FORMAT),
         blocks_key=np.array(index.blocks_key),
         numbers=np.array([index.x0, index.y0, index.cell_m, index.edge_tolerance_m, index.snap_m]),
-        sizes=np.array([index.depth, index.nx, index.ny, index.n_blocks]),
+        sizes=np.array([index.depth, index.sub_depth, index.nx, index.ny, index.n_blocks]),
         **{name: getattr(index, name) for name in _ARRAYS},
     )
     return buffer.getvalue()
@@ -625,12 +716,13 @@ def index_from_bytes(data: bytes) -> BlockIndex | None:
         if str(saved["format"]) != INDEX_FORMAT:
             return None
         x0, y0, cell_m, tolerance, snap = (float(v) for v in saved["numbers"])
-        depth, nx, ny, n_blocks = (int(v) for v in saved["sizes"])
+        depth, sub_depth, nx, ny, n_blocks = (int(v) for v in saved["sizes"])
         return BlockIndex(
             x0=x0,
             y0=y0,
             cell_m=cell_m,
             depth=depth,
+            sub_depth=sub_depth,
             nx=nx,
             ny=ny,
             edge_tolerance_m=tolerance,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -15,8 +17,13 @@ from beatmap.assign import activity_to_blocks
 from beatmap.errors import InputError
 from beatmap.index import (
     EXACT,
+    FIRST_LINE,
+    INDEX_FORMAT,
     OUTSIDE,
+    SPLIT,
+    BlockIndex,
     build_block_index,
+    index_cells,
     index_from_bytes,
     index_lookup,
     index_to_bytes,
@@ -170,7 +177,8 @@ def test_bytes_round_trip_and_mismatched_blocks_are_refused():
     index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP)
     again = index_from_bytes(index_to_bytes(index))
     assert again is not None and again.blocks_key == index.blocks_key
-    for name in ("top", "tile_of", "fine", "line_nx", "line_pos", "line_same_beat", "candidates"):
+    assert len(index.sub) and again.sub_depth == index.sub_depth
+    for name in ("top", "tile_of", "fine", "cut_cells", "sub", "line_nx", "line_pos", "line_same_beat", "candidates"):
         np.testing.assert_array_equal(getattr(again, name), getattr(index, name))
     x, y = X0 + np.linspace(-30, 130, 200), Y0 + np.linspace(-30, 130, 200)
     np.testing.assert_array_equal(index_lookup(again, x, y), index_lookup(index, x, y))
@@ -183,3 +191,51 @@ def test_bytes_round_trip_and_mismatched_blocks_are_refused():
 def test_an_empty_layer_cannot_be_indexed():
     with pytest.raises(InputError, match="load beats and blocks"):
         build_block_index(city(1, 1, 10.0, 0.0, 0.0).iloc[:0], edge_tolerance_m=1.0, snap_m=15.0)
+
+
+def test_an_index_in_the_previous_format_is_refused():
+    blocks = city(2, 2, 50.0, 5.0, 10.0)
+    data = index_to_bytes(build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP))
+    with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    arrays["format"] = np.array("block-index-2")
+    old = io.BytesIO()
+    np.savez(old, **arrays)
+    assert INDEX_FORMAT != "block-index-2"
+    assert index_from_bytes(old.getvalue()) is None
+
+
+def test_cells_holding_a_corner_are_cut_again_and_answer_as_the_exact_rule():
+    # Four blocks of one beat meeting at a corner, turned: the fine cells around the corner are cut into
+    # sub-cells, and the sub-cells away from the corner answer by look-up or by the side of a line.
+    blocks = city(2, 2, 100.0, 0.0, 23.0)
+    blocks["beat_id"] = "A"
+    index = build_block_index(blocks, edge_tolerance_m=TOLERANCE, snap_m=SNAP, cell_m=8.0)
+    assert len(index.cut_cells) and len(index.sub) == len(index.cut_cells) * 4**index.sub_depth
+    rng = np.random.default_rng(12)
+    corner = shapely.get_coordinates(affinity.rotate(shapely.Point(X0 + 100, Y0 + 100), 23.0, origin=(X0, Y0)))[0]
+    x, y = corner[0] + rng.uniform(-12, 12, 20_000), corner[1] + rng.uniform(-12, 12, 20_000)
+    cells = index_cells(index, x, y)
+    # Every cut fine cell says so, and some of its sub-cells answer a block outright or by a line.
+    assert (index.fine[index.cut_cells] == SPLIT).all()
+    assert (index.sub >= 0).any() and (index.sub <= FIRST_LINE).any()
+    share = np.mean(index_lookup(index, x, y) == EXACT)
+    assert share < 0.8 * np.mean(_uncut_lookup(index, x, y) == EXACT)
+    assert (cells != SPLIT).all()
+    reported = rng.choice(np.array(["A", None], dtype=object), len(x))
+    pd.testing.assert_frame_equal(
+        activity_to_blocks(x, y, blocks, reported_beat=reported, index=index),
+        activity_to_blocks(x, y, blocks, reported_beat=reported),
+    )
+
+
+def _uncut_lookup(index: BlockIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """What the index would answer if its cut fine cells were not cut: exact for every point in them."""
+    side = 2**index.depth
+    ix = ((x - index.x0) / index.cell_m).astype(np.int64)
+    iy = ((y - index.y0) / index.cell_m).astype(np.int64)
+    tile = index.tile_of[(ix >> index.depth) * index.ny + (iy >> index.depth)].astype(np.int64)
+    fine = (tile << (2 * index.depth)) + ((ix & (side - 1)) << index.depth) + (iy & (side - 1))
+    answer = index_lookup(index, x, y)
+    answer[(tile >= 0) & np.isin(fine, index.cut_cells)] = EXACT
+    return answer

@@ -70,6 +70,37 @@ def test_a_missing_index_is_built_again_and_kept(url, tmp_path, settings):
     engine.dispose()
 
 
+def test_an_index_kept_in_the_previous_format_is_built_again(url, tmp_path, settings, monkeypatch):
+    engine = store.open_store(url)
+    load_two_beats(engine, tmp_path, settings=settings)
+    blocks = store.read_blocks(engine)
+    key = blocks_key(blocks)
+    with engine.begin() as conn:  # as a store written before the sub-cells kept it
+        store.write_block_index(
+            conn,
+            key,
+            b"not this format",
+            fmt="block-index-2",
+            edge_tolerance_m=settings.edge_tolerance_m,
+            snap_m=settings.snap_m,
+        )
+    forget_block_indexes()
+    builds: list[int] = []
+    build = block_index.build_block_index
+
+    def counted(*args: object, **kwargs: object) -> block_index.BlockIndex:
+        builds.append(1)
+        return build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(block_index, "build_block_index", counted)
+    found = block_index_for(engine, blocks, edge_tolerance_m=settings.edge_tolerance_m, snap_m=settings.snap_m)
+    assert builds == [1] and found.blocks_key == key and len(found.cut_cells) == len(found.sub) // 4**found.sub_depth
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(store.block_index_table.c.format)).scalars().all()
+    assert kept == [INDEX_FORMAT]
+    engine.dispose()
+
+
 def test_loading_other_areas_replaces_the_kept_index(url, tmp_path, settings):
     engine = store.open_store(url)
     load_two_beats(engine, tmp_path, settings=settings)
