@@ -12,12 +12,11 @@ import pytest
 
 from beatmap import snapshot as snap
 from beatmap import store
-from beatmap.presence import import_pings
 from beatmap.privacy import aggregates_from_store, public_presence_minutes
-from beatmap.publish import check_published, publish_snapshot
 from beatmap.publicsite import page_data
+from beatmap.publish import check_published, publish_snapshot
 from beatmap.store import presence as presence_store
-from tests.public_helpers import AS_OF, DATA_END, block_points, tiny_city
+from tests.public_helpers import AS_OF, DATA_END, PRESENCE_STAYS, city_with_stays
 
 WITHHELD = snap.PRESENCE_WITHHELD
 
@@ -51,30 +50,8 @@ def test_presence_in_words():
 # --- through the store ----------------------------------------------------------------------------
 
 
-def _stay_rows(lat: float, lon: float, start: pd.Timestamp, minutes: int, device: str) -> list[str]:
-    times = pd.date_range(start, start + pd.Timedelta(minutes=minutes), freq="30s")
-    return [f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{lat},{lon},{device}" for t in times]
-
-
-def _city_with_stays(folder: Path, settings, stays: dict[int, list[tuple[str, int]]]):
-    """The tiny city with GPS stays inside the published period: ``stays[i]`` = (device, minutes) on block i."""
-    engine = tiny_city(folder, settings=settings)
-    points = block_points(engine).reset_index(drop=True)
-    rows = []
-    day = pd.Timestamp("2026-03-10 15:00", tz="UTC")
-    for i, devices in stays.items():
-        lat, lon = points.at[i, "lat"], points.at[i, "lon"]
-        for k, (device, minutes) in enumerate(devices):
-            # Each stay its own afternoon, so devices never overlap in time.
-            rows += _stay_rows(lat, lon, day + pd.Timedelta(days=10 * i + k), minutes, device)
-    path = folder / "pings.csv"
-    path.write_text("\n".join(["ts,lat,lon,device_id", *rows]) + "\n")
-    import_pings(engine, [path], settings=settings)
-    return engine, points
-
-
 def test_devices_per_block_are_stored_with_the_presence_and_go_with_an_undo(engine, tmp_path, settings):
-    engine, points = _city_with_stays(tmp_path, settings, {0: [("r1", 20), ("r2", 20)], 1: [("r1", 20)]})
+    engine, points = city_with_stays(tmp_path, settings, {0: [("r1", 20), ("r2", 20)], 1: [("r1", 20)]})
     counts = presence_store.block_device_counts(engine, first_day="2026-03-01", last_day="2026-05-31")
     assert counts.to_dict() == {points.at[0, "block_id"]: 2, points.at[1, "block_id"]: 1}
     # Outside the days asked for: none.
@@ -91,7 +68,7 @@ def test_the_three_device_rule_and_rounding_through_the_store(tmp_path, settings
         0: [("r1", 20), ("r2", 20)],  # two devices: withheld
         1: [("r1", 20), ("r2", 20), ("r3", 21)],  # three: 61 minutes, shown as 60
     }
-    engine, points = _city_with_stays(tmp_path, on, stays)
+    engine, points = city_with_stays(tmp_path, on, stays)
     aggregates = aggregates_from_store(engine, settings=on, as_of=AS_OF)
     assert aggregates.period.end == DATA_END
     published = aggregates.blocks.set_index("block_id")[snap.PRESENCE_MINUTES]
@@ -105,7 +82,7 @@ def test_the_three_device_rule_and_rounding_through_the_store(tmp_path, settings
 
 def test_off_by_default_the_snapshot_has_no_presence_field_at_all(tmp_path, settings):
     assert settings.publish_presence_minutes is False
-    engine, _ = _city_with_stays(tmp_path, settings, {1: [("r1", 20), ("r2", 20), ("r3", 20)]})
+    engine, _ = city_with_stays(tmp_path, settings, {1: [("r1", 20), ("r2", 20), ("r3", 20)]})
     out = tmp_path / "public"
     manifest = publish_snapshot(engine, out, settings=settings, as_of=AS_OF)
     engine.dispose()
@@ -121,8 +98,7 @@ def test_off_by_default_the_snapshot_has_no_presence_field_at_all(tmp_path, sett
 @pytest.fixture
 def published(tmp_path, settings):
     on = replace(settings, publish_presence_minutes=True)
-    stays = {0: [("r1", 20), ("r2", 20)], 1: [("r1", 20), ("r2", 20), ("r3", 21)]}
-    engine, points = _city_with_stays(tmp_path, on, stays)
+    engine, points = city_with_stays(tmp_path, on, PRESENCE_STAYS)
     out = tmp_path / "public"
     manifest = publish_snapshot(engine, out, settings=on, as_of=AS_OF)
     engine.dispose()
