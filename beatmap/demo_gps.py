@@ -314,36 +314,32 @@ def _radio_pings(
     next_start[np.append(officer_sorted[1:] != officer_sorted[:-1], True)] = np.iinfo(np.int64).max // 2
     room = (next_start - start_sorted - max_gap_s - INTERVAL_S) // INTERVAL_S
     count[order] = np.minimum(count[order], np.maximum(room, 0))
-    # Unlogged stays: after some walks, silent for longer than max_gap_s, then standing still on the
-    # same block, ending more than max_gap_s before the officer's next walk.
-    dwell = rng.integers(_DWELL_MINUTES[0], _DWELL_MINUTES[1] + 1, size=len(walks)) * 60 // INTERVAL_S
-    wait = max_gap_s + INTERVAL_S + rng.integers(_DWELL_WAIT_S[0], _DWELL_WAIT_S[1] + 1, size=len(walks))
-    dwell_start = walks["start"].to_numpy() + count * INTERVAL_S + wait
-    after = np.empty(len(walks), dtype=np.int64)
+    after = np.empty(len(walks), dtype=np.int64)  # the officer's next walk
     after[order] = next_start
-    fits = dwell_start + dwell * INTERVAL_S + max_gap_s + INTERVAL_S < after
-    allowed = ~metric["block_id"].isin(no_stays).to_numpy()[block]
-    dwell = np.where((rng.random(len(walks)) < DWELL_SHARE) & fits & allowed, dwell, 0)
     kept = count >= 2
-    walks, block, count = walks[kept].reset_index(drop=True), block[kept], count[kept]
-    dwell, dwell_start = dwell[kept], dwell_start[kept]
+    walks, block, count, after = walks[kept].reset_index(drop=True), block[kept], count[kept], after[kept]
     owner = np.repeat(np.arange(len(walks)), count)
     step = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
     ring = rings[block][owner]
     length = shapely.length(ring)
-    offset = shapely.line_locate_point(rings[block], shapely.points(walks["x"], walks["y"]))[owner]
+    begin = shapely.line_locate_point(rings[block], shapely.points(walks["x"], walks["y"]))
+    offset = begin[owner]
     along = np.mod(offset + step * INTERVAL_S * _WALK_M_PER_S, length)
     points = shapely.get_coordinates(shapely.line_interpolate_point(ring, along))
     jitter = np.clip(rng.normal(0, _RADIO_JITTER_M, size=points.shape), -2 * _RADIO_JITTER_M, 2 * _RADIO_JITTER_M)
     ts = walks["start"].to_numpy()[owner] + step * INTERVAL_S
-    # The stays: standing where the walk began, with the same jitter.
+    # Unlogged stays (drawn after the walks, which stay as they were): after some walks, silent for longer
+    # than max_gap_s, then standing still where the walk began, ending more than max_gap_s before the
+    # officer's next walk.
+    dwell = rng.integers(_DWELL_MINUTES[0], _DWELL_MINUTES[1] + 1, size=len(walks)) * 60 // INTERVAL_S
+    wait = max_gap_s + INTERVAL_S + rng.integers(_DWELL_WAIT_S[0], _DWELL_WAIT_S[1] + 1, size=len(walks))
+    dwell_start = walks["start"].to_numpy() + count * INTERVAL_S + wait
+    fits = dwell_start + dwell * INTERVAL_S + max_gap_s + INTERVAL_S < after
+    allowed = ~metric["block_id"].isin(no_stays).to_numpy()[block]
+    dwell = np.where((rng.random(len(walks)) < DWELL_SHARE) & fits & allowed, dwell, 0)
     stay = np.repeat(np.arange(len(walks)), dwell)
     stay_step = np.arange(stay.size) - np.repeat(np.cumsum(dwell) - dwell, dwell)
-    spot = shapely.get_coordinates(
-        shapely.line_interpolate_point(
-            rings[block], shapely.line_locate_point(rings[block], shapely.points(walks["x"], walks["y"]))
-        )
-    )[stay]
+    spot = shapely.get_coordinates(shapely.line_interpolate_point(rings[block], begin))[stay]
     spot_jitter = np.clip(rng.normal(0, _RADIO_JITTER_M, size=spot.shape), -2 * _RADIO_JITTER_M, 2 * _RADIO_JITTER_M)
     officer = walks["officer_id"].to_numpy(dtype=object)
     return pd.DataFrame(
