@@ -9,6 +9,10 @@ call before its clear time, so every fix between the call and the car's way back
 
 Officers' radios report on foot: through every foot patrol and community visit, a fix every
 :data:`INTERVAL_S` seconds as the officer walks round the block, a few metres inside its edge.
+After some of those walks (:data:`DWELL_SHARE`) the officer comes back to the same block later
+and stands for 12 to 20 minutes (a porch stop, a chat at the school gate) without logging it:
+only the radio shows the stay, so the demo's coverage has track visits (stays of at least
+``visit_min_minutes`` on foot that no logged visit accounts for), all on blocks its walks reach.
 
 The pings go to CSV files with a ping mapping each (cars are ``vehicle`` devices, radios are
 classified by movement), for :func:`beatmap.presence.import_pings`.
@@ -27,7 +31,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-__all__ = ["INTERVAL_S", "GpsFiles", "write_demo_gps"]
+__all__ = ["DWELL_SHARE", "INTERVAL_S", "GpsFiles", "write_demo_gps"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -41,6 +45,10 @@ _CAR_JITTER_M = 3.0
 _WALK_M_PER_S = 1.1
 _WALK_DEPTH_M = (8.0, 4.0)
 _RADIO_JITTER_M = 2.0
+#: Share of walks after which the officer comes back for an unlogged stay on the same block.
+DWELL_SHARE = 0.1
+_DWELL_MINUTES = (12, 20)
+_DWELL_WAIT_S = (5 * 60, 45 * 60)  # from the walk's last fix to the stay's first, besides max_gap_s
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,8 @@ def write_demo_gps(
 
     calls_only = set(truth.loc[truth["planted"] == "enforcement_only", "block_id"])
     cars = _car_pings(rng, metric, events, calls_only, timezone=timezone, first=first, days=7 * weeks)
-    radios = _radio_pings(rng, metric, events, max_gap_s=max_gap_s)
+    planted = set(truth.loc[truth["planted"].fillna("") != "", "block_id"])
+    radios = _radio_pings(rng, metric, events, max_gap_s=max_gap_s, no_stays=planted)
     files = {}
     for name, frame, kind in (("cars", cars, "vehicle"), ("radios", radios, "radio")):
         lon, lat = to_wgs84.transform(frame.pop("x").to_numpy(), frame.pop("y").to_numpy())
@@ -273,9 +282,15 @@ def _cruise(
 
 
 def _radio_pings(
-    rng: np.random.Generator, metric: geopandas.GeoDataFrame, events: pd.DataFrame, *, max_gap_s: int
+    rng: np.random.Generator,
+    metric: geopandas.GeoDataFrame,
+    events: pd.DataFrame,
+    *,
+    max_gap_s: int,
+    no_stays: set[str],
 ) -> pd.DataFrame:
-    """Radios' fixes through every foot patrol and community visit: a walk round the block."""
+    """Radios' fixes through every foot patrol and community visit (a walk round the block), and the
+    unlogged stays after some walks, never on a block of `no_stays` (the planted neglected ones)."""
     walks = events[events["kind"].isin(["foot_patrol", "community_visit"]) & events["officer_id"].notna()]
     walks = walks[walks["duration_min"].notna()].reset_index(drop=True)
     geoms = metric.geometry.to_numpy()
@@ -299,22 +314,40 @@ def _radio_pings(
     next_start[np.append(officer_sorted[1:] != officer_sorted[:-1], True)] = np.iinfo(np.int64).max // 2
     room = (next_start - start_sorted - max_gap_s - INTERVAL_S) // INTERVAL_S
     count[order] = np.minimum(count[order], np.maximum(room, 0))
-    walks, block, count = walks[count >= 2].reset_index(drop=True), block[count >= 2], count[count >= 2]
+    after = np.empty(len(walks), dtype=np.int64)  # the officer's next walk
+    after[order] = next_start
+    kept = count >= 2
+    walks, block, count, after = walks[kept].reset_index(drop=True), block[kept], count[kept], after[kept]
     owner = np.repeat(np.arange(len(walks)), count)
     step = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
     ring = rings[block][owner]
     length = shapely.length(ring)
-    offset = shapely.line_locate_point(rings[block], shapely.points(walks["x"], walks["y"]))[owner]
+    begin = shapely.line_locate_point(rings[block], shapely.points(walks["x"], walks["y"]))
+    offset = begin[owner]
     along = np.mod(offset + step * INTERVAL_S * _WALK_M_PER_S, length)
     points = shapely.get_coordinates(shapely.line_interpolate_point(ring, along))
     jitter = np.clip(rng.normal(0, _RADIO_JITTER_M, size=points.shape), -2 * _RADIO_JITTER_M, 2 * _RADIO_JITTER_M)
-    officer = walks["officer_id"].to_numpy(dtype=object)[owner]
+    ts = walks["start"].to_numpy()[owner] + step * INTERVAL_S
+    # Unlogged stays (drawn after the walks, which stay as they were): after some walks, silent for longer
+    # than max_gap_s, then standing still where the walk began, ending more than max_gap_s before the
+    # officer's next walk.
+    dwell = rng.integers(_DWELL_MINUTES[0], _DWELL_MINUTES[1] + 1, size=len(walks)) * 60 // INTERVAL_S
+    wait = max_gap_s + INTERVAL_S + rng.integers(_DWELL_WAIT_S[0], _DWELL_WAIT_S[1] + 1, size=len(walks))
+    dwell_start = walks["start"].to_numpy() + count * INTERVAL_S + wait
+    fits = dwell_start + dwell * INTERVAL_S + max_gap_s + INTERVAL_S < after
+    allowed = ~metric["block_id"].isin(no_stays).to_numpy()[block]
+    dwell = np.where((rng.random(len(walks)) < DWELL_SHARE) & fits & allowed, dwell, 0)
+    stay = np.repeat(np.arange(len(walks)), dwell)
+    stay_step = np.arange(stay.size) - np.repeat(np.cumsum(dwell) - dwell, dwell)
+    spot = shapely.get_coordinates(shapely.line_interpolate_point(rings[block], begin))[stay]
+    spot_jitter = np.clip(rng.normal(0, _RADIO_JITTER_M, size=spot.shape), -2 * _RADIO_JITTER_M, 2 * _RADIO_JITTER_M)
+    officer = walks["officer_id"].to_numpy(dtype=object)
     return pd.DataFrame(
         {
-            "ts": walks["start"].to_numpy()[owner] + step * INTERVAL_S,
-            "x": points[:, 0] + jitter[:, 0],
-            "y": points[:, 1] + jitter[:, 1],
-            "device_id": pd.Series("RADIO-" + officer),
-            "officer_id": officer,
+            "ts": np.concatenate([ts, dwell_start[stay] + stay_step * INTERVAL_S]),
+            "x": np.concatenate([points[:, 0] + jitter[:, 0], spot[:, 0] + spot_jitter[:, 0]]),
+            "y": np.concatenate([points[:, 1] + jitter[:, 1], spot[:, 1] + spot_jitter[:, 1]]),
+            "device_id": pd.Series("RADIO-" + np.concatenate([officer[owner], officer[stay]])),
+            "officer_id": np.concatenate([officer[owner], officer[stay]]),
         }
     )

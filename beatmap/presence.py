@@ -346,6 +346,7 @@ class Computed:
     devices: pd.DataFrame
     rejects: pd.DataFrame  # file, row, reason, device_id, ts: duplicates and jumps of this import's files
     used: pd.DataFrame  # file, used, first_ts, last_ts
+    block_devices: pd.DataFrame  # key, block_id, day, device_id
 
 
 def credit_margin(settings: Settings) -> int:
@@ -469,6 +470,7 @@ class GroupCredit:
     devices: pd.DataFrame
     rejects: pd.DataFrame
     used: pd.DataFrame
+    block_devices: pd.DataFrame = field(default_factory=lambda: _frame([], _PART_COLUMNS["block_devices"]))
     archive: list[tuple[int, pd.DataFrame]] = field(default_factory=list)
 
 
@@ -588,7 +590,9 @@ def credit_group(
     calls : DataFrame or None
         The CAD calls that can overlap the pings.
     """
-    out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("presence", "visits", "days", "devices", "rejects", "used")}
+    out: dict[str, list[pd.DataFrame]] = {
+        k: [] for k in ("presence", "visits", "days", "devices", "block_devices", "rejects", "used")
+    }
     archived: list[tuple[int, pd.DataFrame]] = []
     new_poor = pd.DataFrame()
     old_poor = known[known["poor"]] if known is not None else pd.DataFrame()
@@ -636,9 +640,23 @@ def credit_group(
         out["visits"].append(credit.visits[credit.visits["key"] != _CONTEXT])
         out["days"].append(device_day_quality(credit, poor, settings=settings, key="key"))
         out["devices"].append(_device_keys(credit))
+        out["block_devices"].append(block_device_days(credit, settings=settings))
         out["presence"].append(credit.presence[credit.presence["key"] != _CONTEXT])
     parts = {name: _frame(out[name], columns) for name, columns in _PART_COLUMNS.items()}
     return GroupCredit(presence=_sum_presence(out["presence"]), **parts, archive=archived)
+
+
+def block_device_days(credit: TrackCredit, *, settings: Settings) -> pd.DataFrame:
+    """``key, block_id, day, device_id``: each device credited non-enforcement time on a block on a local day, once."""
+    rows = credit.block_devices
+    if rows is None or rows.empty:
+        return _frame([], _PART_COLUMNS["block_devices"])
+    rows = rows[rows["key"] != _CONTEXT]
+    hours = rows["hour"]
+    days = pd.Series(hours.unique())
+    local = pd.Series(days.dt.tz_convert(settings.zone).dt.date.astype(str).to_numpy(), index=days.to_numpy())
+    out = rows.assign(day=local.reindex(hours.to_numpy()).to_numpy())
+    return out[list(_PART_COLUMNS["block_devices"])].drop_duplicates().reset_index(drop=True)
 
 
 def combine_groups(groups: Sequence[GroupCredit]) -> GroupCredit:
@@ -653,6 +671,7 @@ def combine_groups(groups: Sequence[GroupCredit]) -> GroupCredit:
         visits=cat("visits"),
         days=cat("days"),
         devices=cat("devices"),
+        block_devices=cat("block_devices").drop_duplicates(),
         rejects=cat("rejects"),
         used=cat("used"),
     )
@@ -662,6 +681,7 @@ _PART_COLUMNS: dict[str, tuple[str, ...]] = {
     "visits": ("key", *VISIT_COLUMNS),
     "days": ("key", *presence_store.DEVICE_DAY_COLUMNS),
     "devices": ("key", DEVICE_ID, "gap_seconds"),
+    "block_devices": ("key", *presence_store.BLOCK_DEVICE_COLUMNS),
     "rejects": ("file", "row", "reason", DEVICE_ID, TS),
     "used": ("file", "used", "first_ts", "last_ts"),
 }
@@ -685,6 +705,7 @@ def computed_from(groups: Sequence[GroupCredit], *, presence: PresenceSum | None
         visits=whole.visits,
         days=whole.days,
         devices=whole.devices,
+        block_devices=whole.block_devices,
         rejects=whole.rejects,
         used=whole.used.groupby("file", as_index=False).agg(
             used=("used", "sum"), first_ts=("first_ts", "min"), last_ts=("last_ts", "max")
@@ -1227,6 +1248,9 @@ def _replace_derived(conn: Connection, computed: Computed, keys: dict[int, int],
         presence_store.write_track_visits(conn, int(batch_id), visits)
     for batch_id, days in batch_of(computed.days).groupby("batch_id"):
         presence_store.write_device_days(conn, int(batch_id), days)
+    for batch_id, rows in batch_of(computed.block_devices).groupby("batch_id"):
+        distinct = rows.drop_duplicates(list(presence_store.BLOCK_DEVICE_COLUMNS))
+        presence_store.write_block_devices(conn, int(batch_id), distinct)
 
 
 @dataclass(frozen=True)

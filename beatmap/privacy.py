@@ -66,6 +66,23 @@ Presence
     are 0; otherwise ``too few to say``.  It depends on the published counts
     only, so it reveals nothing a withheld count hides.
 
+GPS presence minutes (``publish_presence_minutes``, off by default)
+    When the setting is on, each block also carries ``presence_minutes``: the
+    GPS presence outside calls (non-enforcement, on foot and in a vehicle) in
+    the same fixed period, in whole minutes rounded to the nearest
+    :data:`~beatmap.snapshot.PRESENCE_STEP_MINUTES` (15).  A block where fewer
+    than :data:`~beatmap.snapshot.PRESENCE_MIN_DEVICES` (3) distinct devices
+    were credited such time in the period is withheld ("fewer than 3
+    devices"); a block with none at all shows 0.  The same protections as the
+    counts apply: the fixed period grid (two snapshots hold the same period or
+    disjoint ones, so subtracting them isolates no week and no device), the
+    delay, and no total: presence minutes are added into no beat or weekly
+    figure, so no withheld value can be recovered by subtraction.  A shown
+    figure always sums at least three devices, and the quarter-hour rounding
+    is coarser than a single ten-minute stay, so even a republication of the
+    same period after a late import moves a figure only when the late time is
+    large.  Not on the colour scale (the visit levels stay the map's colours).
+
 Weekly trend
     Per beat, for each week of the period, the share of the beat's blocks (only
     blocks whose period count is shown) with a foot patrol or community visit
@@ -96,10 +113,16 @@ from beatmap.snapshot import (
     NO_ACTIVITY,
     PERIOD_EPOCH,
     PERIOD_WEEKS,
+    PRESENCE_MIN_DEVICES,
+    PRESENCE_MINUTES,
+    PRESENCE_STEP_MINUTES,
+    PRESENCE_WITHHELD,
     TOO_FEW,
     TREND_FIELDS,
     withheld_label,
 )
+from beatmap.store import presence as presence_store
+from beatmap.tracks import NON_ENFORCEMENT as NON_ENFORCEMENT_PURPOSE
 
 
 @dataclass(frozen=True)
@@ -139,6 +162,15 @@ class PublicAggregates:
     def withheld(self, field: str) -> int:
         """How many blocks have ``field`` (``visits`` or ``enforcement``) withheld."""
         return int((self.blocks[field] == withheld_label(self.min_count)).sum())
+
+    @property
+    def presence(self) -> bool:
+        """Whether the blocks carry GPS presence minutes (``publish_presence_minutes``)."""
+        return PRESENCE_MINUTES in self.blocks.columns
+
+    def presence_withheld(self) -> int:
+        """How many blocks have their presence minutes withheld (fewer than three devices)."""
+        return int((self.blocks[PRESENCE_MINUTES] == PRESENCE_WITHHELD).sum()) if self.presence else 0
 
 
 def snapshot_period(as_of: date, *, delay_days: int, timezone: str) -> Window:
@@ -182,6 +214,55 @@ def level_cuts(visits: pd.Series, *, min_count: int) -> tuple[int, int] | None:
     return (int(np.quantile(shown, 1 / 3, method="lower")), int(np.quantile(shown, 2 / 3, method="lower")))
 
 
+def public_presence_minutes(
+    block_ids: pd.Series,
+    seconds: pd.Series,
+    devices: pd.Series,
+    *,
+    step: int = PRESENCE_STEP_MINUTES,
+    min_devices: int = PRESENCE_MIN_DEVICES,
+) -> pd.Series:
+    """Presence minutes as published, per block (see the module notes).
+
+    Parameters
+    ----------
+    block_ids : Series
+        The blocks, in the order of the result.
+    seconds : Series
+        Non-enforcement presence seconds in the period, by block id (missing: none).
+    devices : Series
+        Distinct devices credited such time in the period, by block id (missing: none).
+
+    Returns
+    -------
+    Series
+        Aligned to ``block_ids``: 0 where there was none, whole minutes rounded to the nearest ``step``
+        (half up) where at least ``min_devices`` devices were there, else :data:`PRESENCE_WITHHELD`.
+    """
+    ids = block_ids.astype(str).to_numpy()
+    secs = seconds.reindex(ids).fillna(0).to_numpy(dtype=np.int64)
+    count = devices.reindex(ids).fillna(0).to_numpy(dtype=np.int64)
+    rounded = step * ((secs + step * 30) // (step * 60))  # nearest step, half up, in whole integers
+    values = [
+        0 if s == 0 else (int(r) if d >= min_devices else PRESENCE_WITHHELD)
+        for s, d, r in zip(secs, count, rounded, strict=True)
+    ]
+    return pd.Series(values, index=block_ids.index, dtype=object, name=PRESENCE_MINUTES)
+
+
+def presence_from_store(engine: Engine, block_ids: pd.Series, *, period: Window) -> pd.Series:
+    """:func:`public_presence_minutes` of the period from the stored aggregates: presence seconds outside calls
+    (foot and vehicle) and the devices per block and local day (never the raw pings)."""
+    first, after = period.utc_bounds()
+    presence = presence_store.read_presence(engine, start=first, end=after)
+    outside_calls = presence[presence["purpose"] == NON_ENFORCEMENT_PURPOSE]
+    seconds = outside_calls.groupby(S.BLOCK_ID)["seconds"].sum()
+    devices = presence_store.block_device_counts(
+        engine, first_day=period.start.isoformat(), last_day=period.end.isoformat()
+    )
+    return public_presence_minutes(block_ids, seconds, devices)
+
+
 def visit_levels(visits: pd.Series, *, min_count: int, cuts: tuple[int, int] | None) -> pd.Series:
     """``none``, ``low``, ``medium`` or ``high`` per block (see the module notes)."""
     low, medium = cuts if cuts is not None else (math.inf, math.inf)
@@ -213,12 +294,18 @@ def presence_category(visits: pd.Series, enforcement: pd.Series, *, min_count: i
 
 
 def public_blocks(
-    coverage: pd.DataFrame, *, min_count: int, cuts: tuple[int, int] | None, streets: pd.Series | None = None
+    coverage: pd.DataFrame,
+    *,
+    min_count: int,
+    cuts: tuple[int, int] | None,
+    streets: pd.Series | None = None,
+    presence_minutes: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The published row of every block, from a coverage table (:func:`beatmap.report.block_coverage`).
 
     ``streets`` names blocks by their streets (block id -> text, :func:`beatmap.naming.names_from_store`);
-    a block without a name gets an empty ``streets``.
+    a block without a name gets an empty ``streets``.  ``presence_minutes`` (aligned to ``coverage``, as
+    :func:`public_presence_minutes` makes it) adds that field after the others.
 
     Returns
     -------
@@ -243,6 +330,8 @@ def public_blocks(
         },
         index=coverage.index,
     )[list(BLOCK_FIELDS)]
+    if presence_minutes is not None:
+        out[PRESENCE_MINUTES] = presence_minutes.to_numpy()
     if isinstance(coverage, gpd.GeoDataFrame):
         return gpd.GeoDataFrame(out, geometry=coverage.geometry, crs=coverage.crs)
     return out
@@ -384,13 +473,18 @@ def aggregates_from_store(
     if delay < 0:
         raise InputError(f"a delay of {delay} days is not possible; give 0 or more days.")
     period = snapshot_period(as_of, delay_days=delay, timezone=settings.timezone)
-    # GPS presence is not published yet (it needs the three-device rule): logged visits only.
+    # Visits and flags from logged visits only; GPS presence is its own field (publish_presence_minutes).
     coverage = report.block_coverage(engine, window=period, settings=settings, gps=False)
     first, after = period.utc_bounds()
     events = store.read_events(engine, start=first, end=after, columns=("occurred_at", S.KIND, S.BLOCK_ID))
     min_count = settings.public_min_count
     cuts = level_cuts(coverage["visits"].astype(int), min_count=min_count)
-    blocks = public_blocks(coverage, min_count=min_count, cuts=cuts, streets=naming.names_from_store(engine))
+    minutes = (
+        presence_from_store(engine, coverage[S.BLOCK_ID], period=period) if settings.publish_presence_minutes else None
+    )
+    blocks = public_blocks(
+        coverage, min_count=min_count, cuts=cuts, streets=naming.names_from_store(engine), presence_minutes=minutes
+    )
     return PublicAggregates(
         blocks=blocks,
         beats=public_beats(blocks),

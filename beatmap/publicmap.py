@@ -29,7 +29,15 @@ from shapely.geometry import mapping, shape
 from beatmap.basemap import BeatLabels, add_streets, beat_label_points, clip_streets
 from beatmap.crs import WGS84
 from beatmap.render import DEFAULT_ASSET_BASE, TextTooltip, base_map
-from beatmap.snapshot import BLOCK_FIELDS, COORD_DECIMALS, LEVELS, MOSTLY_ENFORCEMENT
+from beatmap.snapshot import (
+    BLOCK_FIELDS,
+    COORD_DECIMALS,
+    LEVELS,
+    MOSTLY_ENFORCEMENT,
+    PRESENCE_HEADING,
+    PRESENCE_MINUTES,
+    presence_text,
+)
 
 #: Fill colour and legend words per visit level, in order: white for none, then light to dark blue
 #: (ColorBrewer "Blues"; darker means more visits).
@@ -66,6 +74,7 @@ ALIASES: dict[str, str] = {
     "visits": "Foot patrols and community visits",
     "enforcement": "Enforcement events",
     "presence": "Police presence",
+    PRESENCE_MINUTES: PRESENCE_HEADING,
 }
 
 
@@ -96,7 +105,13 @@ def public_map(
         The snapshot's base map (:func:`beatmap.snapshot.read_streets`); the part around the blocks is drawn.
     """
     features = collection.get("features") or []
-    blocks = {"type": "FeatureCollection", "features": [_published(f) for f in features]}
+    # Presence minutes where the snapshot publishes them (every block then has them), in words.
+    fields = (
+        (*BLOCK_FIELDS, PRESENCE_MINUTES)
+        if features and PRESENCE_MINUTES in features[0]["properties"]
+        else BLOCK_FIELDS
+    )
+    blocks = {"type": "FeatureCollection", "features": [_published(f, fields) for f in features]}
     outlines = beat_outlines(features)
     bounds = (
         shapely.bounds(shapely.union_all([shape(f["geometry"]) for f in features]))
@@ -111,7 +126,7 @@ def public_map(
         name="Blocks",
         style_function=_block_style,
         highlight_function=lambda f: {"weight": 3, "color": "#000000"},
-        tooltip=TextTooltip(fields=list(BLOCK_FIELDS), aliases=[ALIASES[k] for k in BLOCK_FIELDS]),
+        tooltip=TextTooltip(fields=list(fields), aliases=[ALIASES[k] for k in fields]),
     ).add_to(m)
     folium.GeoJson(
         outlines,
@@ -222,13 +237,15 @@ def _block_style(feature: dict) -> dict:
     return {"fillColor": fill, "fillOpacity": 0.85, "color": BLOCK_EDGE, "weight": 0.6}
 
 
-def _published(feature: dict) -> dict:
+def _published(feature: dict, fields: tuple[str, ...] = BLOCK_FIELDS) -> dict:
     """A feature with only the published fields, as text (raw: the tooltip shows it as text, not HTML)."""
     props = feature.get("properties") or {}
     return {
         "type": "Feature",
         "geometry": feature["geometry"],
-        "properties": {k: str(props.get(k, "")) for k in BLOCK_FIELDS},
+        "properties": {
+            k: presence_text(props.get(k)) if k == PRESENCE_MINUTES else str(props.get(k, "")) for k in fields
+        },
     }
 
 

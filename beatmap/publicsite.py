@@ -43,7 +43,7 @@ from beatmap.publicmap import (
     public_legend_html,
 )
 
-__all__ = ["BLOCK_HEADINGS", "page_data", "site_files"]
+__all__ = ["BLOCK_HEADINGS", "block_headings", "page_data", "site_files"]
 
 #: Search results listed at most (the count says how many matched).
 SEARCH_SHOWN = 200
@@ -76,24 +76,25 @@ def site_files(
         with the city view and draws it.
     """
     features = list(collection.get("features") or [])
+    fields = snap.block_fields(snap.publishes_presence(manifest))
     by_beat: dict[str, list[dict]] = {}
     for feature in features:
-        by_beat.setdefault(str(feature["properties"].get("beat_id", "")), []).append(_published(feature))
+        by_beat.setdefault(str(feature["properties"].get("beat_id", "")), []).append(_published(feature, fields))
     beat_ids = sorted(by_beat)
     files = {
         snap.beat_file(n): _js_call(snap.BEAT_CALL, [n, {"type": "FeatureCollection", "features": by_beat[b]}])
         for n, b in enumerate(beat_ids)
     }
-    files[snap.SEARCH] = _js_call(snap.SEARCH_CALL, [[f["properties"][k] for k in snap.BLOCK_FIELDS] for f in features])
+    files[snap.SEARCH] = _js_call(snap.SEARCH_CALL, [[f["properties"][k] for k in fields] for f in features])
     files[snap.INDEX] = _page(manifest, beat_ids, by_beat, beats, trend, leaflet_dir=Path(leaflet_dir), streets=streets)
     return files
 
 
-def _published(feature: Mapping) -> dict:
+def _published(feature: Mapping, fields: tuple[str, ...] = snap.BLOCK_FIELDS) -> dict:
     props = feature.get("properties") or {}
     return {
         "type": "Feature",
-        "properties": {k: props.get(k, "") for k in snap.BLOCK_FIELDS},
+        "properties": {k: props.get(k, "") for k in fields},
         "geometry": feature["geometry"],
     }
 
@@ -174,7 +175,7 @@ def _page(
         "files": [snap.beat_file(n) for n in range(len(beat_ids))],
         "search": snap.SEARCH,
         "shown": SEARCH_SHOWN,
-        "fields": list(snap.BLOCK_FIELDS),
+        "fields": list(snap.block_fields(snap.publishes_presence(manifest))),
         "levels": {k: LEVEL_STYLE[k][0] for k in snap.LEVELS},
         "classes": [[upper, LEVEL_STYLE[level][0]] for upper, level, _ in COVERAGE_CLASSES],
         "edge": ENFORCEMENT_EDGE,
@@ -204,7 +205,12 @@ def _page(
         "</span></div>"
         '<div id="map" role="region" aria-label="Map of beats and blocks" aria-describedby="map-help"></div>'
         + _legends(levels)
-        + _tables(beats, trend, count=sum(len(v) for v in by_beat.values()))
+        + _tables(
+            beats,
+            trend,
+            count=sum(len(v) for v in by_beat.values()),
+            headings=block_headings(snap.publishes_presence(manifest)),
+        )
         + _about(manifest)
         + _downloads()
         + "</main>"
@@ -311,7 +317,18 @@ BLOCK_HEADINGS = (
 )
 
 
-def _tables(beats: Sequence[Mapping[str, str]], trend: Sequence[Mapping[str, str]], *, count: int) -> str:
+def block_headings(presence: bool) -> tuple[str, ...]:
+    """Column headings of the block tables, in the order of :func:`beatmap.snapshot.block_fields`."""
+    return (*BLOCK_HEADINGS, snap.PRESENCE_HEADING) if presence else BLOCK_HEADINGS
+
+
+def _tables(
+    beats: Sequence[Mapping[str, str]],
+    trend: Sequence[Mapping[str, str]],
+    *,
+    count: int,
+    headings: Sequence[str] = BLOCK_HEADINGS,
+) -> str:
     beat_rows = [[f"{r.get(k, '')}%" if k == "coverage_pct" else r.get(k, "") for k, _ in _BEAT_HEADERS] for r in beats]
     beat_table = _table(
         [h for _, h in _BEAT_HEADERS],
@@ -334,7 +351,7 @@ def _tables(beats: Sequence[Mapping[str, str]], trend: Sequence[Mapping[str, str
         if trend_rows
         else "<p>No beat has enough blocks for weekly shares (a share of a small beat would show single blocks).</p>"
     )
-    block_head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in BLOCK_HEADINGS)
+    block_head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in headings)
     block_table = (
         '<div class="scroll"><table id="block-table"><caption id="block-caption">Blocks</caption>'
         f"<thead><tr>{block_head}</tr></thead><tbody></tbody></table></div>"
@@ -458,7 +475,16 @@ _SCRIPT = r"""
     tbody.textContent = '';
     rows.forEach(function (values) { tbody.appendChild(row(values)); });
   }
-  function values(props) { return fields.map(function (k) { return props[k]; }); }
+  // Presence minutes (when published) in words, as beatmap.publicsite.presence_text writes them.
+  function say(k, v) {
+    if (k !== 'presence_minutes') return v;
+    if (typeof v !== 'number') return 'withheld (fewer than 3 patrol devices)';
+    if (v === 0) return 'under 8 minutes of police presence outside calls';
+    return 'about ' + v.toLocaleString('en-US') + ' minutes' +
+      (v >= 120 ? ' (' + Math.round(v / 60).toLocaleString('en-US') + ' hours)' : '') +
+      ' of police presence outside calls';
+  }
+  function values(props) { return fields.map(function (k) { return say(k, props[k]); }); }
 
   function draw(n) {
     var collection = loaded[n];
@@ -471,7 +497,8 @@ _SCRIPT = r"""
     blocks = L.geoJSON(collection, {
       style: blockStyle,
       onEachFeature: function (f, layer) {
-        layer.bindTooltip(text(fields.map(function (k, i) { return [headings[i], f.properties[k]]; })), {sticky: true});
+        layer.bindTooltip(text(fields.map(function (k, i) { return [headings[i], say(k, f.properties[k])]; })),
+          {sticky: true});
       }
     }).addTo(map);
     map.fitBounds(blocks.getBounds());
@@ -542,7 +569,8 @@ _SCRIPT = r"""
         var line = values.join(' ').toLowerCase();
         return words.every(function (w) { return line.indexOf(w) >= 0; });
       });
-      showRows(hits.slice(0, data.shown), 'Blocks found: ' + box.value);
+      var inWords = function (r) { return r.map(function (v, i) { return say(fields[i], v); }); };
+      showRows(hits.slice(0, data.shown).map(inWords), 'Blocks found: ' + box.value);
       found.textContent = hits.length + (hits.length === 1 ? ' block' : ' blocks') +
         (hits.length > data.shown ? ' (the first ' + data.shown + ' are listed)' : '');
     });

@@ -120,6 +120,7 @@ def publish_snapshot(
             min_count=settings.public_min_count,
             delay_days=delay,
             trend_min_blocks=settings.public_trend_min_blocks,
+            presence_allowed=settings.publish_presence_minutes,
         )
         problems += archive_violations(manifest, published_periods(engine))
         if problems:
@@ -338,7 +339,7 @@ def write_snapshot(
     collection = block_features(aggregates)
     data = {
         snap.GEOJSON: json.dumps(collection, ensure_ascii=False),
-        snap.BLOCKS_CSV: _csv(aggregates.blocks, snap.BLOCK_FIELDS),
+        snap.BLOCKS_CSV: _csv(aggregates.blocks, snap.block_fields(aggregates.presence)),
         snap.BEATS_CSV: _csv(aggregates.beats, snap.BEAT_FIELDS),
         snap.TREND_CSV: _csv(aggregates.trend, snap.TREND_FIELDS),
     }
@@ -376,7 +377,9 @@ def block_features(aggregates: PublicAggregates) -> dict:
     light = display_frame(aggregates.blocks, [], tolerance_m=SIMPLIFY_M)
     features = []
     for geometry, row in zip(
-        light.geometry, aggregates.blocks[list(snap.BLOCK_FIELDS)].to_dict("records"), strict=True
+        light.geometry,
+        aggregates.blocks[list(snap.block_fields(aggregates.presence))].to_dict("records"),
+        strict=True,
     ):
         features.append({"type": "Feature", "properties": row, "geometry": round_coordinates(mapping(geometry))})
     return {"type": "FeatureCollection", "features": features}
@@ -414,6 +417,18 @@ def _manifest(
             "published total (beat totals and weekly shares use shown blocks only)",
             "levels": dict(levels),
             "level_cuts": list(aggregates.level_cuts) if aggregates.level_cuts else None,
+            **(
+                {
+                    snap.PRESENCE_MINUTES: {
+                        "what": "GPS presence outside calls (foot and vehicle) in the period, whole minutes",
+                        "step_minutes": snap.PRESENCE_STEP_MINUTES,
+                        "min_devices": snap.PRESENCE_MIN_DEVICES,
+                        "withheld": snap.PRESENCE_WITHHELD,
+                    }
+                }
+                if aggregates.presence
+                else {}
+            ),
         },
         "override": override,
         "counts": {
@@ -421,6 +436,7 @@ def _manifest(
             "beats": len(aggregates.beats),
             "visits_withheld": aggregates.withheld("visits"),
             "enforcement_withheld": aggregates.withheld("enforcement"),
+            **({"presence_withheld": aggregates.presence_withheld()} if aggregates.presence else {}),
         },
     }
 
@@ -437,6 +453,7 @@ def about_text(aggregates: PublicAggregates, *, override: dict | None = None) ->
         delay=aggregates.delay_days,
         override=override,
         trend_min_blocks=aggregates.trend_min_blocks,
+        presence=aggregates.presence,
     )
 
 
@@ -461,7 +478,8 @@ def check_published(
         expected = {
             snap.ABOUT: snap.about_from_manifest(manifest),
             snap.BLOCKS_CSV: _csv(
-                pd.DataFrame([f["properties"] for f in snap.read_features(folder)["features"]]), snap.BLOCK_FIELDS
+                pd.DataFrame([f["properties"] for f in snap.read_features(folder)["features"]]),
+                snap.block_fields(snap.publishes_presence(manifest)),
             ),
             **_site_files_from_data(folder, manifest, _leaflet_dir(leaflet_dir)),
         }

@@ -71,6 +71,11 @@ class Settings:
     public_trend_min_blocks : int
         Public map: weekly shares are published only for beats of at least
         this many blocks (one block then moves a share by at most 5 points).
+    publish_presence_minutes : bool
+        Public map: also publish each block's GPS presence outside calls
+        (foot and vehicle), rounded to 15 minutes and withheld where fewer
+        than 3 devices were there in the period.  False by default: no such
+        field at all.
     public_dir : str
         Public map: the folder a published snapshot is written to and the
         public page reads (``$BEATMAP_PUBLIC_DIR`` overrides it there).
@@ -197,6 +202,7 @@ class Settings:
     public_min_count: int = 3
     public_delay_days: int = 7
     public_trend_min_blocks: int = 20
+    publish_presence_minutes: bool = False
     public_dir: str = "data/public"
     map_tiles: str = "none"
     walking_speed_kmh: float = 4.5
@@ -257,7 +263,13 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "department": ("timezone", "analysis_crs"),
     "coverage": ("window_days", "snap_m", "edge_tolerance_m"),
     "flags": ("enforcement_only_min", "rarely_rule", "rarely_fraction", "rarely_confidence", "rarely_neighbour_gate"),
-    "public": ("public_min_count", "public_delay_days", "public_trend_min_blocks", "public_dir"),
+    "public": (
+        "public_min_count",
+        "public_delay_days",
+        "public_trend_min_blocks",
+        "publish_presence_minutes",
+        "public_dir",
+    ),
     "map": ("map_tiles",),
     "routes": (
         "walking_speed_kmh",
@@ -404,6 +416,8 @@ def _gps_problems(s: Settings) -> list[str]:
         problems.append("call_default_minutes must be between 1 and 1440")
     if s.max_accuracy_m <= 0 or s.max_speed_kmh <= 0:
         problems.append("max_accuracy_m and max_speed_kmh must be positive")
+    if not isinstance(s.publish_presence_minutes, bool):
+        problems.append("publish_presence_minutes must be true or false")
     if not isinstance(s.show_officer_tracks, bool):
         problems.append("show_officer_tracks must be true or false")
     if not isinstance(s.ping_archive_dir, str):

@@ -87,6 +87,15 @@ BEAT_FIELDS: tuple[str, ...] = (
 )
 #: The only columns of trend.csv (weekly bins, Monday to Sunday).
 TREND_FIELDS: tuple[str, ...] = ("beat_id", "week_start", "week_end", "coverage_pct")
+#: The optional block field of GPS presence outside calls (``publish_presence_minutes``): whole minutes, a
+#: multiple of :data:`PRESENCE_STEP_MINUTES`, or :data:`PRESENCE_WITHHELD` where fewer than
+#: :data:`PRESENCE_MIN_DEVICES` devices were there in the period.  Only in snapshots whose manifest rules say so.
+PRESENCE_MINUTES = "presence_minutes"
+#: Published presence minutes are rounded to this step (a quarter hour: coarser than one ten-minute stay).
+PRESENCE_STEP_MINUTES = 15
+#: A block's presence is withheld when fewer distinct devices were there in the period.
+PRESENCE_MIN_DEVICES = 3
+PRESENCE_WITHHELD = f"fewer than {PRESENCE_MIN_DEVICES} devices"
 #: Fields that count events: each value is 0, at least the minimum count, or the withheld label.
 BLOCK_COUNT_FIELDS: tuple[str, ...] = ("visits", "enforcement")
 BEAT_COUNT_FIELDS: tuple[str, ...] = ("visits_on_shown_blocks", "enforcement_on_shown_blocks")
@@ -119,6 +128,17 @@ _CLOCK = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _DATE_HINT = re.compile(r"-\d\d-")
 _EXTERNAL = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", re.IGNORECASE)
 _EMBEDDED = re.compile(r'\{"features": \[')
+
+
+def publishes_presence(manifest: Mapping) -> bool:
+    """True when a snapshot's manifest says its blocks carry :data:`PRESENCE_MINUTES`."""
+    rules = manifest.get("rules")
+    return isinstance(rules, dict) and isinstance(rules.get(PRESENCE_MINUTES), dict)
+
+
+def block_fields(presence: bool) -> tuple[str, ...]:
+    """The fields of a published block: :data:`BLOCK_FIELDS`, and :data:`PRESENCE_MINUTES` when ``presence``."""
+    return (*BLOCK_FIELDS, PRESENCE_MINUTES) if presence else BLOCK_FIELDS
 
 
 def withheld_label(min_count: int) -> str:
@@ -288,6 +308,7 @@ def check_snapshot(folder: str | os.PathLike, *, settings: Settings) -> list[str
         min_count=settings.public_min_count,
         delay_days=settings.public_delay_days,
         trend_min_blocks=settings.public_trend_min_blocks,
+        presence_allowed=settings.publish_presence_minutes,
     )
 
 
@@ -298,13 +319,15 @@ def snapshot_violations(
     delay_days: int,
     trend_min_blocks: int = 20,
     features: dict | None = None,
+    presence_allowed: bool = False,
 ) -> list[str]:
     """:func:`check_snapshot` with the two thresholds given directly.
 
     :func:`beatmap.publish.publish_snapshot` uses it to verify a snapshot
     before it replaces the published one, with the delay of a logged override.
     ``features``: the folder's ``coverage.geojson`` as :func:`read_features` just read it, for a caller
-    that reads it anyway (it is checked as the file would be).
+    that reads it anyway (it is checked as the file would be).  ``presence_allowed``: whether the settings let a
+    snapshot publish :data:`PRESENCE_MINUTES` (``publish_presence_minutes``).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -315,19 +338,84 @@ def snapshot_violations(
         return [str(exc)]
     problems = _check_files(folder, manifest)
     problems += _check_rules(folder, manifest, min_count=min_count, delay_days=delay_days)
+    problems += _check_presence_rules(folder, manifest, allowed=presence_allowed)
     labels = _allowed_labels(manifest, min_count)
     data_end = _manifest_date(manifest, "data_end")
-    collection, geojson_problems = _check_geojson(folder, min_count=min_count, labels=labels, features=features)
+    fields = block_fields(publishes_presence(manifest))
+    collection, geojson_problems = _check_geojson(
+        folder, min_count=min_count, labels=labels, features=features, fields=fields
+    )
     problems += geojson_problems
-    problems += _check_table(folder, BLOCKS_CSV, BLOCK_FIELDS, BLOCK_COUNT_FIELDS, min_count=min_count, labels=labels)
+    problems += _check_presence_count(folder, manifest, collection)
+    problems += _check_table(folder, BLOCKS_CSV, fields, BLOCK_COUNT_FIELDS, min_count=min_count, labels=labels)
     problems += _check_table(folder, BEATS_CSV, BEAT_FIELDS, BEAT_COUNT_FIELDS, min_count=min_count, labels=set())
     problems += _check_table(folder, TREND_CSV, TREND_FIELDS, (), min_count=min_count, labels=set())
     problems += _check_trend(folder, manifest, min_blocks=trend_min_blocks)
     problems += _check_dates(folder, data_end)
-    problems += _check_html(folder, min_count=min_count, labels=labels)
-    problems += _check_scripts(folder, manifest, min_count=min_count, labels=labels, checked=collection)
+    problems += _check_html(folder, min_count=min_count, labels=labels, fields=fields)
+    problems += _check_scripts(folder, manifest, min_count=min_count, labels=labels, checked=collection, fields=fields)
     problems += streets_violations(folder)
     return problems
+
+
+def _check_presence_rules(folder: Path, manifest: dict, *, allowed: bool) -> list[str]:
+    """Presence minutes only where the settings allow them, and under rules at least as strict as beatmap's."""
+    if not publishes_presence(manifest):
+        return []
+    where = folder / MANIFEST
+    if not allowed:
+        return [
+            f"{where}: publishes GPS presence minutes, which the settings do not allow "
+            "(publish_presence_minutes is false); publish again with the current settings."
+        ]
+    rules = manifest["rules"][PRESENCE_MINUTES]
+    step, devices = rules.get("step_minutes"), rules.get("min_devices")
+    problems = []
+    if type(step) is not int or step < PRESENCE_STEP_MINUTES or step % PRESENCE_STEP_MINUTES:
+        problems.append(
+            f"{where}: presence minutes rounded to {step!r} minutes; the rules need a multiple of "
+            f"{PRESENCE_STEP_MINUTES}. Publish again with the current settings."
+        )
+    if type(devices) is not int or devices < PRESENCE_MIN_DEVICES:
+        problems.append(
+            f"{where}: presence minutes withheld below {devices!r} devices; the rules need at least "
+            f"{PRESENCE_MIN_DEVICES}. Publish again with the current settings."
+        )
+    return problems
+
+
+def _check_presence_count(folder: Path, manifest: dict, collection: dict | None) -> list[str]:
+    """Every block carries presence minutes when the snapshot publishes them, and as many are withheld as the
+    manifest says (a withheld block given a value no longer adds up)."""
+    if not publishes_presence(manifest) or not isinstance(collection, dict):
+        return []
+    path = folder / GEOJSON
+    features = [f for f in collection.get("features") or [] if isinstance(f, dict)]
+    props = [f.get("properties") or {} for f in features]
+    missing = [n for n, p in enumerate(props, start=1) if PRESENCE_MINUTES not in p]
+    if missing:
+        return [f"{path} feature {missing[0]}: no {PRESENCE_MINUTES}, which this snapshot publishes; publish again."]
+    withheld = sum(p[PRESENCE_MINUTES] == PRESENCE_WITHHELD for p in props)
+    stated = (manifest.get("counts") or {}).get("presence_withheld")
+    if stated != withheld:
+        return [
+            f"{path}: {withheld} blocks have presence minutes withheld, the manifest says {stated!r}; a withheld "
+            "block must carry no value. Publish the snapshot again."
+        ]
+    return []
+
+
+def _check_minutes(where: str, value: object, *, step: int) -> str | None:
+    """A problem with one published presence figure, or None."""
+    if value == PRESENCE_WITHHELD:
+        return None
+    number = _as_number(value)
+    if number is None or number < 0 or number != int(number) or int(number) % step:
+        return (
+            f"{where}: {PRESENCE_MINUTES} is {value!r}; it must be whole minutes rounded to {step} or "
+            f"{PRESENCE_WITHHELD!r} (a block seen by fewer devices carries no value). Publish again."
+        )
+    return None
 
 
 def _manifest_date(manifest: dict, key: str) -> date | None:
@@ -449,7 +537,12 @@ def _as_number(value: object) -> float | None:
 
 
 def _check_geojson(
-    folder: Path, *, min_count: int, labels: set[str], features: dict | None = None
+    folder: Path,
+    *,
+    min_count: int,
+    labels: set[str],
+    features: dict | None = None,
+    fields: tuple[str, ...] = BLOCK_FIELDS,
 ) -> tuple[dict | None, list[str]]:
     """``coverage.geojson`` as read (None when unreadable; ``features`` when given), and its problems."""
     path = folder / GEOJSON
@@ -457,7 +550,7 @@ def _check_geojson(
         collection = read_features(folder) if features is None else features
     except InputError as exc:
         return None, [str(exc)]
-    problems = _check_collection(str(path), collection, allowed=BLOCK_FIELDS, min_count=min_count, labels=labels)
+    problems = _check_collection(str(path), collection, allowed=fields, min_count=min_count, labels=labels)
     return collection, problems
 
 
@@ -482,6 +575,9 @@ def _check_collection(
             if name in props:
                 problem = _check_count(at, name, props[name], min_count=min_count, labels=labels)
                 problems += [problem] if problem else []
+        if PRESENCE_MINUTES in props and PRESENCE_MINUTES in allowed:
+            problem = _check_minutes(at, props[PRESENCE_MINUTES], step=PRESENCE_STEP_MINUTES)
+            problems += [problem] if problem else []
         problems += _check_geometry(at, feature.get("geometry"))
     return problems
 
@@ -560,6 +656,9 @@ def _check_table(
                     f"{path} row {row_number}", field, row[field], min_count=min_count, labels=labels
                 )
                 problems += [problem] if problem else []
+        if PRESENCE_MINUTES in row and PRESENCE_MINUTES in allowed:
+            problem = _check_minutes(f"{path} row {row_number}", row[PRESENCE_MINUTES], step=PRESENCE_STEP_MINUTES)
+            problems += [problem] if problem else []
     return problems
 
 
@@ -633,7 +732,7 @@ def _is_after(text: str, day: date) -> bool:
         return False
 
 
-def _check_html(folder: Path, *, min_count: int, labels: set[str]) -> list[str]:
+def _check_html(folder: Path, *, min_count: int, labels: set[str], fields: tuple[str, ...] = BLOCK_FIELDS) -> list[str]:
     path = folder / INDEX
     try:
         page = path.read_text(encoding="utf-8")
@@ -653,7 +752,7 @@ def _check_html(folder: Path, *, min_count: int, labels: set[str]) -> list[str]:
             problems.append(f"{path}: embedded map data at character {match.start()} is not valid JSON.")
             continue
         problems += _check_collection(
-            f"{path} (map data)", collection, allowed=BLOCK_FIELDS, min_count=min_count, labels=labels
+            f"{path} (map data)", collection, allowed=fields, min_count=min_count, labels=labels
         )
     for match in _PAGE_DATA.finditer(page):
         try:
@@ -690,7 +789,13 @@ _PAGE_KEYS = {
 
 
 def _check_scripts(
-    folder: Path, manifest: dict, *, min_count: int, labels: set[str], checked: dict | None = None
+    folder: Path,
+    manifest: dict,
+    *,
+    min_count: int,
+    labels: set[str],
+    checked: dict | None = None,
+    fields: tuple[str, ...] = BLOCK_FIELDS,
 ) -> list[str]:
     """The on-demand files hold only published blocks and fields, like ``coverage.geojson``.
 
@@ -708,10 +813,10 @@ def _check_scripts(
             by_beat.setdefault(str(props.get("beat_id", "")), []).append(
                 {
                     "type": "Feature",
-                    "properties": {k: props[k] for k in BLOCK_FIELDS},
+                    "properties": {k: props[k] for k in fields},
                     "geometry": feature.get("geometry"),
                 }
-                if all(k in props for k in BLOCK_FIELDS)
+                if all(k in props for k in fields)
                 else None  # a field the beat file fills in was not there to check: check that file in full
             )
     seen = [{"type": "FeatureCollection", "features": by_beat[b]} for b in sorted(by_beat)]
@@ -725,22 +830,28 @@ def _check_scripts(
             problems.append(f"{folder}/{exc}")
             continue
         if name == SEARCH:
-            problems += _check_search_rows(str(path), data, min_count=min_count, labels=labels)
+            problems += _check_search_rows(str(path), data, min_count=min_count, labels=labels, fields=fields)
         elif not isinstance(data, list) or len(data) != 2:
             problems.append(f"{path}: not the data file publishing writes; publish the snapshot again.")
         elif not (type(data[0]) is int and 0 <= data[0] < len(seen) and data[1] == seen[data[0]]):
-            problems += _check_collection(str(path), data[1], allowed=BLOCK_FIELDS, min_count=min_count, labels=labels)
+            problems += _check_collection(str(path), data[1], allowed=fields, min_count=min_count, labels=labels)
     return problems
 
 
-def _check_search_rows(where: str, rows: object, *, min_count: int, labels: set[str]) -> list[str]:
-    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(BLOCK_FIELDS) for r in rows):
+def _check_search_rows(
+    where: str, rows: object, *, min_count: int, labels: set[str], fields: tuple[str, ...] = BLOCK_FIELDS
+) -> list[str]:
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(fields) for r in rows):
         return [f"{where}: not rows of the published block fields; publish the snapshot again."]
     problems = []
-    at = {name: BLOCK_FIELDS.index(name) for name in BLOCK_COUNT_FIELDS}
+    at = {name: fields.index(name) for name in BLOCK_COUNT_FIELDS}
+    minutes = fields.index(PRESENCE_MINUTES) if PRESENCE_MINUTES in fields else None
     for number, row in enumerate(rows, start=1):
         for name, i in at.items():
             problem = _check_count(f"{where} row {number}", name, row[i], min_count=min_count, labels=labels)
+            problems += [problem] if problem else []
+        if minutes is not None:
+            problem = _check_minutes(f"{where} row {number}", row[minutes], step=PRESENCE_STEP_MINUTES)
             problems += [problem] if problem else []
     return problems
 
@@ -867,6 +978,27 @@ def _check_street_labels(where: str, labels: object, lines: dict) -> list[str]:
 # --- the notes -----------------------------------------------------------------------------------
 
 
+#: The heading of the optional presence minutes column (``publish_presence_minutes``), after the others.
+PRESENCE_HEADING = "Police presence outside calls (GPS)"
+#: How the page words a withheld presence figure.
+PRESENCE_WITHHELD_TEXT = f"withheld (fewer than {PRESENCE_MIN_DEVICES} patrol devices)"
+
+
+def presence_text(value: object) -> str:
+    """A published presence figure in words, as the pages show it: "about 45 minutes of police presence outside
+    calls", "under 8 minutes …" for a 0 (it is rounded to 15), or the withheld text."""
+    if value == PRESENCE_WITHHELD or isinstance(value, bool) or not isinstance(value, int | str):
+        return PRESENCE_WITHHELD_TEXT
+    try:
+        minutes = int(value)
+    except ValueError:
+        return PRESENCE_WITHHELD_TEXT
+    if minutes == 0:
+        return f"under {(PRESENCE_STEP_MINUTES + 1) // 2} minutes of police presence outside calls"
+    hours = f" ({(minutes + 30) // 60:,} hours)" if minutes >= 120 else ""  # half up, as the page's script
+    return f"about {minutes:,} minutes{hours} of police presence outside calls"
+
+
 def level_text(cuts: tuple[int, int] | None) -> dict[str, str]:
     """Legend words per visit level, with the snapshot's cut points.
 
@@ -906,6 +1038,7 @@ def about_from_manifest(manifest: Mapping) -> str:
             if override
             else None,
             trend_min_blocks=int(rules.get("trend_min_blocks", 20)),
+            presence=publishes_presence(manifest),
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"{MANIFEST}: its dates or rules cannot be read ({exc}); publish the snapshot again.") from exc
@@ -921,6 +1054,7 @@ def notes_text(
     delay: int,
     override: Mapping | None,
     trend_min_blocks: int,
+    presence: bool = False,
 ) -> str:
     """The plain-language notes of a snapshot (``README.txt``): what the map shows and doesn't, how the numbers
     are made; from its dates and rules alone."""
@@ -949,6 +1083,16 @@ def notes_text(
         "- For each beat: how many of its blocks had at least one foot patrol or community visit (coverage), and, "
         f"for beats of at least {trend_min_blocks} blocks, the same share for each of the period's {weeks} weeks, "
         "rounded to the nearest 10% (in a smaller beat one block would show week by week).",
+        *(
+            [
+                "- For each block, the minutes that police radios and patrol cars placed there by GPS outside calls "
+                f"(on foot or in a car), for the whole period, rounded to {PRESENCE_STEP_MINUTES} minutes. It is "
+                f"withheld where fewer than {PRESENCE_MIN_DEVICES} devices were there in the period, added into no "
+                "total, and not part of the colours."
+            ]
+            if presence
+            else []
+        ),
         "",
         "What the map does not show",
         "-" * 26,

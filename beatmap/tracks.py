@@ -141,12 +141,18 @@ class TrackCredit:
         ``credit_s``, ``gap_s``, ``speed_kmh``, ``mode`` and ``block``
         (row of the blocks, -1 outside).  For tests and quality figures; no
         page shows it.
+    block_devices : DataFrame
+        The extra keys, ``block_id``, ``hour`` (start of the UTC hour,
+        tz-aware) and ``device_id``: once for each device credited
+        non-enforcement time on a block in an hour (the public map counts
+        distinct devices per block from it).
     """
 
     presence: pd.DataFrame
     visits: pd.DataFrame
     devices: pd.DataFrame
     pings: pd.DataFrame
+    block_devices: pd.DataFrame | None = None
 
 
 def order_pings(pings: pd.DataFrame) -> pd.DataFrame:
@@ -605,7 +611,38 @@ def credit_tracks(
     )
     visits = _track_visits(track, blocks, piece_ping, piece_block, enf_seconds, non_seconds, rules, extra_keys)
     devices = _device_summary(track, piece_ping, piece_block, enf_seconds + non_seconds)
-    return TrackCredit(presence=presence, visits=visits, devices=devices, pings=track)
+    block_devices = _block_devices(ordered, blocks, piece_ping, piece_block, non_seconds, ts, codes, extra_keys)
+    return TrackCredit(presence=presence, visits=visits, devices=devices, pings=track, block_devices=block_devices)
+
+
+def _block_devices(
+    ordered: pd.DataFrame,
+    blocks: gpd.GeoDataFrame,
+    piece_ping: np.ndarray,
+    piece_block: np.ndarray,
+    non_seconds: np.ndarray,
+    ts: np.ndarray,
+    codes: np.ndarray,
+    extra_keys: tuple[str, ...],
+) -> pd.DataFrame:
+    """Each (extra keys, block, UTC hour, device) with non-enforcement seconds, once; blocks only, not outside."""
+    keep = (non_seconds > 0) & (piece_block >= 0)
+    p, b = piece_ping[keep], piece_block[keep]
+    extra = {key: _sorted_codes(ordered[key].to_numpy()) for key in extra_keys}
+    frame = pd.DataFrame(
+        {**{key: c[p] for key, (c, _) in extra.items()}, "block": b, "hour": ts[p] // 3600, "device": codes[p]}
+    ).drop_duplicates()
+    device_ids = ordered[DEVICE_ID].to_numpy(dtype=object)
+    first_of = np.zeros(int(codes.max(initial=-1)) + 1, dtype=np.int64)
+    first_of[codes[::-1]] = np.arange(len(codes))[::-1]  # a row of each device code
+    return pd.DataFrame(
+        {
+            **{key: values[frame[key].to_numpy()] for key, (_, values) in extra.items()},
+            BLOCK_ID: blocks[BLOCK_ID].to_numpy(dtype=object)[frame["block"].to_numpy()],
+            "hour": pd.to_datetime(frame["hour"].to_numpy(dtype=np.int64) * 3600, unit="s", utc=True),
+            DEVICE_ID: device_ids[first_of[frame["device"].to_numpy()]],
+        }
+    )
 
 
 def _optional(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from beatmap import store
+from beatmap.presence import import_pings
 from beatmap.publish import publish_snapshot
 from beatmap.settings import Settings
 from beatmap.streets import load_streets
@@ -101,6 +102,37 @@ def named_streets():
     grid = street_grid()
     names = [STREETS_EW[YS.index(y)] for y in YS for _ in XS[1:]] + [AVENUES[XS.index(x)] for x in XS for _ in YS[1:]]
     return grid.assign(name=names)
+
+
+#: GPS stays of the presence tests: two devices on the first block of beat A (withheld), three on its second
+#: (61 minutes, published as 60).
+PRESENCE_STAYS: dict[int, list[tuple[str, int]]] = {
+    0: [("r1", 20), ("r2", 20)],
+    1: [("r1", 20), ("r2", 20), ("r3", 21)],
+}
+
+
+def stay_rows(lat: float, lon: float, start: pd.Timestamp, minutes: int, device: str) -> list[str]:
+    times = pd.date_range(start, start + pd.Timedelta(minutes=minutes), freq="30s")
+    return [f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{lat},{lon},{device}" for t in times]
+
+
+def city_with_stays(folder: Path, settings, stays: dict[int, list[tuple[str, int]]]):
+    """The tiny city with GPS stays on foot inside the period AS_OF publishes: ``stays[i]`` lists (device, minutes)
+    on the i-th block (by block id); returns the store and :func:`block_points`."""
+    engine = tiny_city(folder, settings=settings)
+    points = block_points(engine).reset_index(drop=True)
+    rows = []
+    day = pd.Timestamp("2026-03-10 15:00", tz="UTC")
+    for i, devices in stays.items():
+        lat, lon = points.at[i, "lat"], points.at[i, "lon"]
+        for k, (device, minutes) in enumerate(devices):
+            # Each stay its own afternoon, so devices never overlap in time.
+            rows += stay_rows(lat, lon, day + pd.Timedelta(days=10 * i + k), minutes, device)
+    path = folder / "pings.csv"
+    path.write_text("\n".join(["ts,lat,lon,device_id", *rows]) + "\n")
+    import_pings(engine, [path], settings=settings)
+    return engine, points
 
 
 def publish_large_city(folder: Path, *, beats: int = 300, per_beat: int = 84, seed: int = 3) -> Path:

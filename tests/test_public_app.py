@@ -16,9 +16,10 @@ from streamlit.testing.v1 import AppTest
 import beatmap.store
 import beatmap.ui.mapview
 from beatmap import snapshot as snap
+from beatmap.publish import publish_snapshot
 from beatmap.settings import Settings
 from tests.conftest import ROOT
-from tests.public_helpers import DATA_END, A, B, publish_tiny_city
+from tests.public_helpers import AS_OF, DATA_END, PRESENCE_STAYS, A, B, city_with_stays, publish_tiny_city
 
 #: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
 pytestmark = pytest.mark.ui
@@ -275,3 +276,40 @@ def test_the_city_view_draws_the_published_pages_outlines_and_refuses_outlines_t
     assert not at.exception
     assert len(public_only["drawn"]) == drawn  # no map
     assert any(f"outline of beat {A} does not hold its published blocks" in e.value for e in at.error)
+
+
+@pytest.fixture(scope="module")
+def with_presence(tmp_path_factory):
+    """The tiny city with GPS stays (PRESENCE_STAYS), published with presence minutes; the folder and blocks."""
+    folder = tmp_path_factory.mktemp("public_presence")
+    on = Settings(timezone="America/Chicago", publish_presence_minutes=True)
+    engine, points = city_with_stays(folder, on, PRESENCE_STAYS)
+    publish_snapshot(engine, folder / "public", settings=on, as_of=AS_OF)
+    engine.dispose()
+    return folder / "public", points
+
+
+def test_gps_presence_minutes_are_listed_in_words_where_the_snapshot_publishes_them(
+    with_presence, public_only, monkeypatch, tmp_path
+):
+    public, points = with_presence
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text("[public]\npublish_presence_minutes = true\n")
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(settings_file))
+    monkeypatch.setenv(snap.ENV_PUBLIC_DIR, str(public))
+    at = run_app()
+    assert at.error == []
+    at.selectbox(key="public-beat").select(A).run()
+    assert not at.exception
+    listed = at.dataframe[-1].value.set_index("Block")[snap.PRESENCE_HEADING]
+    assert listed[points.at[0, "block_id"]] == "withheld (fewer than 3 patrol devices)"
+    assert listed[points.at[1, "block_id"]] == "about 60 minutes of police presence outside calls"
+    # In the blocks' tooltips too; the colours stay the visit levels.
+    beat_map = public_only["drawn"][-1].get_root().render()
+    assert "about 60 minutes of police presence outside calls" in beat_map
+    # A site whose settings do not allow presence minutes does not show such a snapshot.
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[public]\npublish_presence_minutes = false\n")
+    monkeypatch.setenv("BEATMAP_SETTINGS", str(strict))
+    at = run_app()
+    assert any("does not pass the public map checks" in e.value for e in at.error)

@@ -10,9 +10,10 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from beatmap import snapshot as snap
+from beatmap.publish import publish_snapshot
 from beatmap.settings import Settings
 from tests.conftest import ROOT
-from tests.public_helpers import AVENUES, STREETS_EW, A, B, publish_tiny_city
+from tests.public_helpers import AS_OF, AVENUES, PRESENCE_STAYS, STREETS_EW, A, B, city_with_stays, publish_tiny_city
 from tests.test_browser import ARGS, CHROMIUM, map_frame, map_with_shapes, serve_app
 
 #: Dashboard tests run once, on SQLite (the library and store tests run on both databases).
@@ -214,3 +215,40 @@ def test_public_dashboard_page_draws_the_snapshot_streets(streets_folder, tmp_pa
             assert street_names(frame) == {*STREETS_EW, "1st Ave", "2nd Ave", "3rd Ave"}
             browser.close()
     assert not (tmp_path / "never-opened.db").exists()
+
+
+def test_presence_minutes_in_the_table_and_tooltips_in_words(tmp_path):
+    """A snapshot published with presence minutes: its page lists them in words, per block, and in tooltips."""
+    on = Settings(timezone="America/Chicago", publish_presence_minutes=True)
+    engine, points = city_with_stays(tmp_path, on, PRESENCE_STAYS)
+    publish_snapshot(engine, tmp_path / "public", settings=on, as_of=AS_OF)
+    engine.dispose()
+    shown = "about 60 minutes of police presence outside calls"
+    withheld = "withheld (fewer than 3 patrol devices)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto((tmp_path / "public" / snap.INDEX).as_uri(), wait_until="load")
+        page.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+        headings = page.locator("#block-table thead th").all_inner_texts()
+        assert headings[-1] == snap.PRESENCE_HEADING
+        page.select_option("#beat-select", label=A)
+        page.wait_for_function("document.querySelectorAll('#block-table tbody tr').length === 4")
+        cells = {
+            row.locator("td").first.inner_text(): row.locator("td").last.inner_text()
+            for row in page.locator("#block-table tbody tr").all()
+        }
+        assert cells[points.at[0, "block_id"]] == withheld
+        assert cells[points.at[1, "block_id"]] == shown
+        # The tooltips of the beat's blocks say the same.
+        tips = []
+        for k in range(2, 6):  # the two beat outlines come first, then the four blocks
+            page.locator("path.leaflet-interactive").nth(k).hover(force=True)
+            tips.append(page.locator(".leaflet-tooltip").last.inner_text())
+        assert any(shown in t for t in tips) and any(withheld in t for t in tips)
+        # The search lists them in words too.
+        page.fill("#block-search", points.at[1, "block_id"])
+        page.wait_for_function("document.getElementById('block-found').textContent === '1 block'")
+        assert page.locator("#block-table tbody tr td").last.inner_text() == shown
+        assert serious_violations(page) == []
+        browser.close()

@@ -16,7 +16,15 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from beatmap.store.bind import Bind, connection
-from beatmap.store.tables import batches, device_days, events, ping_files, presence_table, track_visits
+from beatmap.store.tables import (
+    batches,
+    device_days,
+    events,
+    ping_files,
+    presence_devices,
+    presence_table,
+    track_visits,
+)
 
 PRESENCE_COLUMNS = ("block_id", "hour", "unit_id", "officer_id", "mode", "purpose", "seconds")
 VISIT_COLUMNS = (
@@ -30,6 +38,8 @@ VISIT_COLUMNS = (
     "seconds",
     "enforcement_seconds",
 )
+#: Devices credited non-enforcement time per block and local day (the public map's three-device rule).
+BLOCK_DEVICE_COLUMNS = ("block_id", "day", "device_id")
 DEVICE_DAY_COLUMNS = (
     "device_id",
     "day",
@@ -137,6 +147,26 @@ def write_device_days(conn: Connection, batch_id: int, days: pd.DataFrame) -> No
         conn.execute(insert(device_days), _records(days, DEVICE_DAY_COLUMNS, batch_id))
 
 
+def write_block_devices(conn: Connection, batch_id: int, rows: pd.DataFrame) -> None:
+    """Add a batch's devices per block and local day (:data:`BLOCK_DEVICE_COLUMNS`; distinct rows)."""
+    if not rows.empty:
+        conn.execute(insert(presence_devices), _records(rows, BLOCK_DEVICE_COLUMNS, batch_id))
+
+
+def block_device_counts(bind: Bind, *, first_day: str, last_day: str) -> pd.Series:
+    """Distinct devices credited non-enforcement time on each block from local day ``first_day`` to ``last_day``
+    (ISO dates, inclusive), across batches; blocks with none are left out."""
+    t = presence_devices
+    query = (
+        select(t.c.block_id, func.count(func.distinct(t.c.device_id)))
+        .where(t.c.day >= first_day, t.c.day <= last_day)
+        .group_by(t.c.block_id)
+    )
+    with connection(bind) as conn:
+        rows = conn.execute(query).all()
+    return pd.Series({str(b): int(n) for b, n in rows}, dtype="int64", name="devices")
+
+
 def read_presence(bind: Bind, *, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
     """Presence seconds summed over batches, per block, hour, unit, officer, mode and purpose, in ``[start, end)``."""
     t = presence_table
@@ -176,10 +206,11 @@ def read_device_days(bind: Bind) -> pd.DataFrame:
 
 
 def delete_derived(conn: Connection, batch_ids: list[int]) -> None:
-    """Remove the presence, track visits and device-day figures of ping batches (before computing them again)."""
+    """Remove the presence (and its devices), track visits and device-day figures of ping batches (before
+    computing them again)."""
     if not batch_ids:
         return
-    for table in (presence_table, track_visits, device_days):
+    for table in (presence_table, track_visits, device_days, presence_devices):
         conn.execute(delete(table).where(table.c.batch_id.in_(batch_ids)))
 
 

@@ -194,6 +194,17 @@ presence_table = Table(
     sqlite_autoincrement=True,
 )
 
+# Which devices were credited non-enforcement time on a block on a local day, per import batch: the public
+# map's three-device rule counts distinct devices from it (presence rows keep units and officers, not devices).
+presence_devices = Table(
+    "presence_devices",
+    metadata,
+    Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), primary_key=True),
+    Column(BLOCK_ID, Text, primary_key=True),
+    Column("day", Text, primary_key=True),  # local date, ISO
+    Column("device_id", Text, primary_key=True),
+)
+
 # One row per ping file imported: its content hash makes a second import of the same file change nothing.
 ping_files = Table(
     "ping_files",

@@ -44,6 +44,7 @@ BLOCK_LABELS = {
     "visits": "Foot patrols and community visits",
     "enforcement": "Enforcement events",
     "presence": "Police presence",
+    snapshot.PRESENCE_MINUTES: snapshot.PRESENCE_HEADING,  # only in snapshots that publish it
 }
 
 
@@ -72,7 +73,9 @@ def _settings(path: str | None) -> Settings:
 
 
 @st.cache_resource(show_spinner="Loading the map…", max_entries=2)
-def _load(folder: str, files: tuple, min_count: int, delay_days: int, trend_min_blocks: int) -> _Snapshot | list[str]:
+def _load(
+    folder: str, files: tuple, min_count: int, delay_days: int, trend_min_blocks: int, presence_allowed: bool
+) -> _Snapshot | list[str]:
     """The snapshot, read and checked once until any of its files changes: its rule violations, if any, else its
     data (``coverage.geojson`` is read once, for both).
 
@@ -89,7 +92,12 @@ def _load(folder: str, files: tuple, min_count: int, delay_days: int, trend_min_
     except BeatmapError:
         collection = None  # the check names the problem
     problems = snapshot.snapshot_violations(
-        folder, min_count=min_count, delay_days=delay_days, trend_min_blocks=trend_min_blocks, features=collection
+        folder,
+        min_count=min_count,
+        delay_days=delay_days,
+        trend_min_blocks=trend_min_blocks,
+        features=collection,
+        presence_allowed=presence_allowed,
     )
     if problems or collection is None:
         return problems
@@ -101,9 +109,13 @@ def _load(folder: str, files: tuple, min_count: int, delay_days: int, trend_min_
     misfit = outline_problems(outlines, by_beat)
     if misfit:
         raise InputError(f"{Path(folder) / snapshot.INDEX}: {misfit[0]}")
-    blocks = pd.DataFrame([f["properties"] for f in features], columns=list(snapshot.BLOCK_FIELDS))
+    manifest = snapshot.read_manifest(folder)
+    fields = snapshot.block_fields(snapshot.publishes_presence(manifest))
+    blocks = pd.DataFrame([f["properties"] for f in features], columns=list(fields))
+    if snapshot.PRESENCE_MINUTES in blocks:  # in words, with units (not on the colour scale)
+        blocks[snapshot.PRESENCE_MINUTES] = blocks[snapshot.PRESENCE_MINUTES].map(snapshot.presence_text)
     return _Snapshot(
-        manifest=snapshot.read_manifest(folder),
+        manifest=manifest,
         by_beat=by_beat,
         outlines=outlines,
         beats=pd.DataFrame(snapshot.read_rows(folder, snapshot.BEATS_CSV)),
@@ -165,7 +177,14 @@ override = _override(folder)  # published with a shorter delay, by a decision in
 delay = settings.public_delay_days if override is None else min(settings.public_delay_days, override)
 stamps = _file_stamps(folder)
 try:
-    loaded = _load(str(folder), stamps, settings.public_min_count, delay, settings.public_trend_min_blocks)
+    loaded = _load(
+        str(folder),
+        stamps,
+        settings.public_min_count,
+        delay,
+        settings.public_trend_min_blocks,
+        settings.publish_presence_minutes,
+    )
     if isinstance(loaded, list):  # rule violations
         st.error("The published map does not pass the public map checks, so it is not shown. Please come back later.")
         st.stop()
