@@ -151,7 +151,8 @@ def publish_warnings(aggregates: PublicAggregates) -> list[str]:
     """What a supervisor should know before publishing these aggregates, in plain sentences (empty: nothing).
 
     Warned of: a period holding no activity at all (every block would show "none"), no foot patrol or
-    community visit in the period, and most blocks' visit counts withheld (the map would say little).
+    community visit in the period, GPS presence minutes published for a period without any GPS presence
+    (every block would show 0), and most blocks' visit counts withheld (the map would say little).
     """
     blocks = aggregates.blocks
     p = aggregates.period
@@ -170,6 +171,13 @@ def publish_warnings(aggregates: PublicAggregates) -> list[str]:
             f"No foot patrol or community visit is recorded from {snap.day_text(p.start)} to "
             f'{snap.day_text(p.end)}: every block would show "none". Check that the visit log for the '
             "period is imported."
+        )
+    if aggregates.presence and n and (blocks[snap.PRESENCE_MINUTES] == 0).all():
+        warnings.append(
+            f"GPS presence minutes are published (publish_presence_minutes), but no GPS presence is stored from "
+            f"{snap.day_text(p.start)} to {snap.day_text(p.end)}: every block would show 0 minutes, which reads as "
+            "no police presence rather than no GPS data. Import the period's GPS pings first, or turn the setting "
+            "off."
         )
     withheld = int((blocks["visits"] == label).sum())
     if n and withheld / n > MOST_WITHHELD:

@@ -463,6 +463,12 @@ def test_warnings_before_publishing(demo):
     warned = publish_warnings(dataclasses.replace(aggregates, blocks=withheld))
     hidden = len(blocks) - (len(blocks) + 3) // 4  # every block but each fourth
     assert len(warned) == 1 and f"{hidden:,} of {len(blocks):,} blocks" in warned[0]
+    # GPS presence minutes published for a period without any GPS presence: every block would read 0.
+    no_gps = dataclasses.replace(aggregates, blocks=blocks.assign(presence_minutes=0))
+    assert no_gps.presence and len(publish_warnings(no_gps)) == 1
+    assert "no GPS presence is stored" in publish_warnings(no_gps)[0]
+    some_gps = dataclasses.replace(aggregates, blocks=blocks.assign(presence_minutes=[15] + [0] * (len(blocks) - 1)))
+    assert publish_warnings(some_gps) == []
 
 
 def test_publish_history_lists_each_publication_once(demo, tmp_path):
