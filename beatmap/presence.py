@@ -439,9 +439,12 @@ def _compute(
         for file_number, pings in credit.archive:
             writers[file_number].write(pings)
         rows = credit.presence
-        done.append(replace(credit, presence=rows.iloc[:0], archive=[]))
+        # Kept without its presence rows: an empty slice (``iloc[:0]``) is a view that would keep every group's
+        # rows alive until the end (at 100 million fixes, gigabytes).
+        done.append(replace(credit, presence=_sum_presence([]), archive=[]))
         del credit, new, known  # the group's pings are let go before its presence is summed
         presence.add(rows)
+        del rows
         progress((number + 1) / len(groups), f"credited device group {number + 1} of {len(groups)}")
     return computed_from(done, presence=presence)
 

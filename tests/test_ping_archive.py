@@ -276,3 +276,54 @@ def test_a_cad_import_sweeps_first_so_pings_past_retention_today_are_left_alone(
     assert "cannot change" in " ".join(str(w["message"]) for w in cad.warnings)
     assert ping_archive.archived_batches(engine).empty
     assert _by_purpose(engine) == {"non_enforcement": 1200}
+
+
+def _root(values):
+    """The array that owns the memory of ``values`` (a view's base, followed to the end)."""
+    while getattr(values, "base", None) is not None and hasattr(values.base, "base"):
+        values = values.base
+    return values
+
+
+def test_a_group_s_presence_rows_are_let_go_once_summed(tmp_path, settings, monkeypatch):
+    """Crediting group by group holds one group's presence rows, not every group's until the end (an empty slice
+    of a group's rows kept for later was a view of them all), and stores what one group stores."""
+    import gc
+    import weakref
+
+    from beatmap import store
+    from tests.conftest import store_db
+
+    rows = []
+    for d in range(8):
+        rows += ping_rows(60 + 30 * d, 100, T0 + pd.Timedelta(seconds=7 * d), 40, device=f"d{d}", step_s=20)
+    path = write_pings(tmp_path / "p.csv", rows)
+    stored = []
+    credit = presence.credit_group
+    for name, group in (("one group", 10**9), ("groups", 150)):
+        monkeypatch.setattr(presence, "GROUP_PINGS", group)
+        alive: list[weakref.ref] = []
+        held_at_end: list[int] = []
+
+        def spy(*args, alive=alive, **kwargs):
+            out = credit(*args, **kwargs)
+            alive.append(weakref.ref(_root(out.presence["seconds"].to_numpy())))
+            return out
+
+        def progress(_fraction: float, message: str, alive=alive, held_at_end=held_at_end) -> None:
+            if message.startswith("credited device group"):
+                gc.collect()
+                held_at_end[:] = [k for k, ref in enumerate(alive) if ref() is not None]
+
+        monkeypatch.setattr(presence, "credit_group", spy)
+        engine = store.open_store(store_db(tmp_path / f"{name}.db"))
+        load_two_beats(engine, tmp_path, settings=settings)
+        import_pings(engine, [path], settings=settings, partitions=8, progress=progress, now=SOON)
+        if name == "groups":
+            assert len(alive) >= 4  # several groups
+            assert held_at_end == []  # when the last group was credited, no group's rows were held any more
+        frame = presence_store.read_presence(engine)
+        stored.append(frame.sort_values(list(frame.columns)).reset_index(drop=True))
+        engine.dispose()
+    assert int(stored[0]["seconds"].sum()) > 0
+    pd.testing.assert_frame_equal(stored[0], stored[1])
