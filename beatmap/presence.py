@@ -346,7 +346,7 @@ class Computed:
     devices: pd.DataFrame
     rejects: pd.DataFrame  # file, row, reason, device_id, ts: duplicates and jumps of this import's files
     used: pd.DataFrame  # file, used, first_ts, last_ts
-    block_devices: pd.DataFrame  # key, block_id, day, device_id
+    block_devices: pd.DataFrame  # key, block_id, week, device_id
 
 
 def credit_margin(settings: Settings) -> int:
@@ -643,22 +643,23 @@ def credit_group(
         out["visits"].append(credit.visits[credit.visits["key"] != _CONTEXT])
         out["days"].append(device_day_quality(credit, poor, settings=settings, key="key"))
         out["devices"].append(_device_keys(credit))
-        out["block_devices"].append(block_device_days(credit, settings=settings))
+        out["block_devices"].append(block_device_weeks(credit, settings=settings))
         out["presence"].append(credit.presence[credit.presence["key"] != _CONTEXT])
     parts = {name: _frame(out[name], columns) for name, columns in _PART_COLUMNS.items()}
     return GroupCredit(presence=_sum_presence(out["presence"]), **parts, archive=archived)
 
 
-def block_device_days(credit: TrackCredit, *, settings: Settings) -> pd.DataFrame:
-    """``key, block_id, day, device_id``: each device credited non-enforcement time on a block on a local day, once."""
+def block_device_weeks(credit: TrackCredit, *, settings: Settings) -> pd.DataFrame:
+    """``key, block_id, week, device_id``: each device credited non-enforcement time on a block in a local week
+    (its Monday, ISO), once."""
     rows = credit.block_devices
     if rows is None or rows.empty:
         return _frame([], _PART_COLUMNS["block_devices"])
     rows = rows[rows["key"] != _CONTEXT]
-    hours = rows["hour"]
-    days = pd.Series(hours.unique())
-    local = pd.Series(days.dt.tz_convert(settings.zone).dt.date.astype(str).to_numpy(), index=days.to_numpy())
-    out = rows.assign(day=local.reindex(hours.to_numpy()).to_numpy())
+    codes, hours = pd.factorize(rows["hour"])  # few distinct hours: each is turned into its week once
+    local = pd.DatetimeIndex(hours).tz_convert(settings.zone).tz_localize(None).normalize()
+    mondays = (local - pd.to_timedelta(local.weekday, unit="D")).strftime("%Y-%m-%d")
+    out = rows.assign(week=np.asarray(mondays, dtype=object)[codes])
     return out[list(_PART_COLUMNS["block_devices"])].drop_duplicates().reset_index(drop=True)
 
 

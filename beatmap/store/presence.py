@@ -38,8 +38,8 @@ VISIT_COLUMNS = (
     "seconds",
     "enforcement_seconds",
 )
-#: Devices credited non-enforcement time per block and local day (the public map's three-device rule).
-BLOCK_DEVICE_COLUMNS = ("block_id", "day", "device_id")
+#: Devices credited non-enforcement time per block and local week (its Monday; the public map's three-device rule).
+BLOCK_DEVICE_COLUMNS = ("block_id", "week", "device_id")
 DEVICE_DAY_COLUMNS = (
     "device_id",
     "day",
@@ -147,19 +147,28 @@ def write_device_days(conn: Connection, batch_id: int, days: pd.DataFrame) -> No
         conn.execute(insert(device_days), _records(days, DEVICE_DAY_COLUMNS, batch_id))
 
 
-def write_block_devices(conn: Connection, batch_id: int, rows: pd.DataFrame) -> None:
-    """Add a batch's devices per block and local day (:data:`BLOCK_DEVICE_COLUMNS`; distinct rows)."""
-    if not rows.empty:
-        conn.execute(insert(presence_devices), _records(rows, BLOCK_DEVICE_COLUMNS, batch_id))
+def write_block_devices(conn: Connection, batch_id: int | None, rows: pd.DataFrame) -> None:
+    """Add devices per block and local week (:data:`BLOCK_DEVICE_COLUMNS`; distinct rows), as row tuples through
+    the driver (a large import writes millions); with ``batch_id`` None, each row's ``batch_id`` says its batch."""
+    if rows.empty:
+        return
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = f"INSERT INTO presence_devices (batch_id, block_id, week, device_id) VALUES ({', '.join([marker] * 4)})"
+    for start in range(0, len(rows), 100_000):
+        part = rows.iloc[start : start + 100_000]
+        batches = [batch_id] * len(part) if batch_id is not None else part["batch_id"].astype("int64").tolist()
+        columns = [part[c].astype(str).tolist() for c in BLOCK_DEVICE_COLUMNS]
+        conn.exec_driver_sql(sql, list(zip(batches, *columns, strict=True)))
 
 
 def block_device_counts(bind: Bind, *, first_day: str, last_day: str) -> pd.Series:
-    """Distinct devices credited non-enforcement time on each block from local day ``first_day`` to ``last_day``
-    (ISO dates, inclusive), across batches; blocks with none are left out."""
+    """Distinct devices credited non-enforcement time on each block in the local weeks that start from
+    ``first_day`` to ``last_day`` (ISO dates, inclusive: a period of whole weeks from its Monday to its Sunday),
+    across batches; blocks with none are left out."""
     t = presence_devices
     query = (
         select(t.c.block_id, func.count(func.distinct(t.c.device_id)))
-        .where(t.c.day >= first_day, t.c.day <= last_day)
+        .where(t.c.week >= first_day, t.c.week <= last_day)
         .group_by(t.c.block_id)
     )
     with connection(bind) as conn:

@@ -194,14 +194,16 @@ presence_table = Table(
     sqlite_autoincrement=True,
 )
 
-# Which devices were credited non-enforcement time on a block on a local day, per import batch: the public
-# map's three-device rule counts distinct devices from it (presence rows keep units and officers, not devices).
+# Which devices were credited non-enforcement time on a block in a local week (Monday to Sunday, as the public
+# map's periods), per import batch: the public map's three-device rule counts distinct devices from it
+# (presence rows keep units and officers, not devices).  Weeks, not days: a device back on its beat every day
+# is one row a week, not seven.
 presence_devices = Table(
     "presence_devices",
     metadata,
     Column("batch_id", Integer, ForeignKey("import_batches.batch_id"), primary_key=True),
     Column(BLOCK_ID, Text, primary_key=True),
-    Column("day", Text, primary_key=True),  # local date, ISO
+    Column("week", Text, primary_key=True),  # the local week's Monday, ISO
     Column("device_id", Text, primary_key=True),
 )
 

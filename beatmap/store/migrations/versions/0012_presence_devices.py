@@ -1,6 +1,6 @@
-"""Presence devices: which devices were credited non-enforcement time on a block on a local day.
+"""Presence devices: which devices were credited non-enforcement time on a block in a local week.
 
-- ``presence_devices`` (batch, block, local day, device), written with each ping batch's presence
+- ``presence_devices`` (batch, block, local week (its Monday), device), written with each ping batch's presence
   and removed with it; the public map's three-device rule counts distinct devices per block from it.
   Batches imported before this revision have no rows until their presence is computed again.
 
@@ -24,7 +24,7 @@ def upgrade() -> None:
         "presence_devices",
         sa.Column("batch_id", sa.Integer, sa.ForeignKey("import_batches.batch_id"), primary_key=True),
         sa.Column("block_id", sa.Text, primary_key=True),
-        sa.Column("day", sa.Text, primary_key=True),
+        sa.Column("week", sa.Text, primary_key=True),
         sa.Column("device_id", sa.Text, primary_key=True),
     )
 
