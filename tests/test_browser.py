@@ -133,6 +133,16 @@ def settled(page) -> None:
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
 
 
+def open_tab(page, name: str) -> None:
+    """Click the tab ``name`` once the page shows one such label (during a run, a view's old tabs can stay
+    beside the new ones for a moment)."""
+    label = page.get_by_text(name, exact=True)
+    deadline = time.time() + 60
+    while label.count() != 1 and time.time() < deadline:
+        page.wait_for_timeout(200)
+    label.click()
+
+
 def metric_values(page) -> list[str]:
     return page.locator('[data-testid="stMetricValue"]').all_inner_texts()
 
@@ -304,7 +314,7 @@ def test_exported_maps_draw_their_shapes_offline(served_app, tmp_path):
         # City level: the map file draws the two beats.
         map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)
         settled(page)  # a button clicked while the run still goes can be replaced before it answers
-        page.get_by_text("Export", exact=True).click()
+        open_tab(page, "Export")
         city = download(page, "Map (HTML, works offline)", tmp_path)
         assert city.name == "map-city.html"
 
@@ -322,7 +332,7 @@ def test_exported_maps_draw_their_shapes_offline(served_app, tmp_path):
             page.wait_for_timeout(700)
         assert drawn >= 5
         settled(page)
-        page.get_by_text("Export", exact=True).click()
+        open_tab(page, "Export")
         beat_map = download(page, "Map (HTML, works offline)", tmp_path)
         summary = download(page, "One-page beat summary (print-ready HTML)", tmp_path)
         context.close()
@@ -394,7 +404,7 @@ def test_a_beat_left_out_is_not_analysed_in_every_exported_file(tmp_path):
         sign_in(page, "sgt")
         map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)
         settled(page)
-        page.get_by_text("Export", exact=True).click()
+        open_tab(page, "Export")
         table = download(page, "Block table (CSV)", tmp_path)
         city = download(page, "Map (HTML, works offline)", tmp_path)
         # B's own view: chosen in the beat list, where it says it is not analysed (a new session: a click after
@@ -410,7 +420,7 @@ def test_a_beat_left_out_is_not_analysed_in_every_exported_file(tmp_path):
         page.get_by_text("Not analysed: this beat is left out of the analysis").wait_for(timeout=30_000)
         map_with_shapes(page, 4)
         settled(page)  # the city view's elements are gone once the run has finished
-        page.get_by_text("Export", exact=True).click()
+        open_tab(page, "Export")
         beat_table = download(page, "Block table (GeoJSON)", tmp_path)
         beat_map = download(page, "Map (HTML, works offline)", tmp_path)
         summary = download(page, "One-page beat summary (print-ready HTML)", tmp_path)
