@@ -658,7 +658,7 @@ def block_device_weeks(credit: TrackCredit, *, settings: Settings) -> pd.DataFra
     rows = rows[rows["key"] != _CONTEXT]
     codes, hours = pd.factorize(rows["hour"])  # few distinct hours: each is turned into its week once
     local = pd.DatetimeIndex(hours).tz_convert(settings.zone).tz_localize(None).normalize()
-    mondays = (local - pd.to_timedelta(local.weekday, unit="D")).strftime("%Y-%m-%d")
+    mondays = (local - pd.to_timedelta(local.day_of_week, unit="D")).strftime("%Y-%m-%d")
     out = rows.assign(week=np.asarray(mondays, dtype=object)[codes])
     return out[list(_PART_COLUMNS["block_devices"])].drop_duplicates().reset_index(drop=True)
 
