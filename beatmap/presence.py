@@ -1252,9 +1252,10 @@ def _replace_derived(conn: Connection, computed: Computed, keys: dict[int, int],
         presence_store.write_track_visits(conn, int(batch_id), visits)
     for batch_id, days in batch_of(computed.days).groupby("batch_id"):
         presence_store.write_device_days(conn, int(batch_id), days)
-    for batch_id, rows in batch_of(computed.block_devices).groupby("batch_id"):
-        distinct = rows.drop_duplicates(list(presence_store.BLOCK_DEVICE_COLUMNS))
-        presence_store.write_block_devices(conn, int(batch_id), distinct)
+    block_devices = batch_of(computed.block_devices)  # each row names its batch: one write for every batch
+    presence_store.write_block_devices(
+        conn, None, block_devices.drop_duplicates(["batch_id", *presence_store.BLOCK_DEVICE_COLUMNS])
+    )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -92,6 +94,20 @@ def test_a_click_on_a_beat_opens_it(page_url):
         browser.close()
 
 
+@contextmanager
+def public_dashboard(folder: Path, db: Path) -> Iterator[tuple]:
+    """The public-only dashboard over the snapshot ``folder`` (never opening the store ``db``), in Chromium at
+    1200 x 900: yields the browser and the page, opened."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BEATMAP_PUBLIC_ONLY", "1")
+        mp.setenv(snap.ENV_PUBLIC_DIR, str(folder))
+        with serve_app(db) as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(url, wait_until="domcontentloaded")
+            yield browser, page
+
+
 AXE = ROOT / "static" / "vendor" / "axe-core" / "axe.min.js"
 
 
@@ -136,23 +152,17 @@ def test_snapshot_search_table_skip_link_and_accessibility(page_url):
 
 def test_public_dashboard_page_has_no_serious_accessibility_violations(page_url, tmp_path):
     folder = Path(urlparse(page_url).path).parent
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BEATMAP_PUBLIC_ONLY", "1")
-        mp.setenv(snap.ENV_PUBLIC_DIR, str(folder))
-        with serve_app(tmp_path / "never-opened.db") as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_role("heading", name="Every block").wait_for(timeout=60_000)
-            map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)  # the city's beats
-            page.get_by_text("Skip the map: go to the tables").wait_for()
-            assert serious_violations(page) == []
-            frame = map_frame(page)
-            frame.add_script_tag(path=str(AXE))
-            in_map = frame.evaluate("""async () => (await axe.run(document)).violations
-                .filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)""")
-            assert in_map == []
-            browser.close()
+    with public_dashboard(folder, tmp_path / "never-opened.db") as (browser, page):
+        page.get_by_role("heading", name="Every block").wait_for(timeout=60_000)
+        map_frame(page).wait_for_selector("path.leaflet-interactive", timeout=30_000)  # the city's beats
+        page.get_by_text("Skip the map: go to the tables").wait_for()
+        assert serious_violations(page) == []
+        frame = map_frame(page)
+        frame.add_script_tag(path=str(AXE))
+        in_map = frame.evaluate("""async () => (await axe.run(document)).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)""")
+        assert in_map == []
+        browser.close()
     assert not (tmp_path / "never-opened.db").exists()
 
 
@@ -196,24 +206,18 @@ def test_snapshot_page_draws_its_streets_and_their_names_offline(streets_folder)
 
 
 def test_public_dashboard_page_draws_the_snapshot_streets(streets_folder, tmp_path):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BEATMAP_PUBLIC_ONLY", "1")
-        mp.setenv(snap.ENV_PUBLIC_DIR, str(streets_folder))
-        with serve_app(tmp_path / "never-opened.db") as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(url, wait_until="domcontentloaded")
-            frame = map_frame(page)
-            frame.wait_for_selector(".leaflet-bm-streets-pane path", timeout=60_000)
-            frame.wait_for_function("document.querySelectorAll('.bm-street-label').length > 0")
-            assert street_names(frame) == {*STREETS_EW, *AVENUES}
-            # Beat A's view carries the streets around beat A, not the 4th and 5th Avenues east of it.
-            page.locator('[data-testid="stSelectbox"]').filter(has_text="Beat").first.click()
-            page.get_by_role("option", name=A, exact=True).click()
-            frame = map_with_shapes(page, 4)
-            frame.wait_for_function("document.querySelectorAll('.bm-street-label').length > 0")
-            assert street_names(frame) == {*STREETS_EW, "1st Ave", "2nd Ave", "3rd Ave"}
-            browser.close()
+    with public_dashboard(streets_folder, tmp_path / "never-opened.db") as (browser, page):
+        frame = map_frame(page)
+        frame.wait_for_selector(".leaflet-bm-streets-pane path", timeout=60_000)
+        frame.wait_for_function("document.querySelectorAll('.bm-street-label').length > 0")
+        assert street_names(frame) == {*STREETS_EW, *AVENUES}
+        # Beat A's view carries the streets around beat A, not the 4th and 5th Avenues east of it.
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Beat").first.click()
+        page.get_by_role("option", name=A, exact=True).click()
+        frame = map_with_shapes(page, 4)
+        frame.wait_for_function("document.querySelectorAll('.bm-street-label').length > 0")
+        assert street_names(frame) == {*STREETS_EW, "1st Ave", "2nd Ave", "3rd Ave"}
+        browser.close()
     assert not (tmp_path / "never-opened.db").exists()
 
 
